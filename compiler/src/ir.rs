@@ -1,0 +1,259 @@
+//! The resolved policy: what every later phase works on.
+//!
+//! Names are gone (defines are flattened, jump targets are [`ChainId`]s),
+//! values are typed and checked, and each rule's matches are one exact
+//! [`Space`]. Each node keeps the [`Loc`] of the source it came from so that
+//! findings, compile comments and kernel errors can point back at it.
+//!
+//! **Invariant:** an `ir::Policy` is valid: every jump target exists in the
+//! same table, every base chain has a hook, and counter names are declared.
+
+use std::net::IpAddr;
+
+use shriek_grammar::Loc;
+
+use crate::space::{Packet, Space};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub tables: Vec<Table>,
+}
+
+/// Becomes nftables table `inet NAME`, which shriekc owns outright.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub name: String,
+    pub loc: Loc,
+    pub chains: Vec<Chain>,
+    /// Named counters used by rules of this table, in order of first use.
+    pub counters: Vec<CounterDecl>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterDecl {
+    pub name: String,
+    /// The first `counter NAME` that names it.
+    pub loc: Loc,
+}
+
+/// Index of a chain in its table's `chains`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChainId(pub u32);
+
+/// Identity of a rule across the whole policy: table, chain, position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleId {
+    pub table: u32,
+    pub chain: ChainId,
+    pub index: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chain {
+    pub name: String,
+    /// The chain's header, from `chain` to `{`.
+    pub loc: Loc,
+    /// `None` for a regular chain, reached only by jump/goto.
+    pub base: Option<BaseChain>,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BaseChain {
+    pub hook: Hook,
+    pub kind: ChainKind,
+    pub priority: i32,
+    pub policy: ChainPolicy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Hook {
+    Prerouting,
+    Input,
+    Forward,
+    Output,
+    Postrouting,
+}
+
+impl Hook {
+    pub const ALL: [Hook; 5] =
+        [Hook::Prerouting, Hook::Input, Hook::Forward, Hook::Output, Hook::Postrouting];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "prerouting",
+            Hook::Input => "input",
+            Hook::Forward => "forward",
+            Hook::Output => "output",
+            Hook::Postrouting => "postrouting",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChainKind {
+    Filter,
+    Nat,
+    Route,
+}
+
+impl ChainKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            ChainKind::Filter => "filter",
+            ChainKind::Nat => "nat",
+            ChainKind::Route => "route",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChainPolicy {
+    Accept,
+    Drop,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub id: RuleId,
+    /// The whole rule's text.
+    pub loc: Loc,
+    /// Exactly the packets all of the rule's matches accept. Empty when they
+    /// contradict (an `unmatchable-rule`).
+    pub space: Space,
+    /// Statements other than the verdict, in the order written.
+    pub actions: Vec<Action>,
+    pub verdict: Option<Verdict>,
+    /// The verdict's location, when there is one.
+    pub verdict_loc: Option<Loc>,
+    /// `# shriek: allow(NAME) reason="..."` on or above the rule.
+    pub allows: Vec<Allow>,
+}
+
+impl Rule {
+    /// Whether the rule always decides a packet it matches: it has a final
+    /// verdict (or translates addresses, which accepts) and no `limit` that
+    /// could let the packet through undecided. `jump` decides only if the
+    /// target chain always does; see `analysis`.
+    pub fn always_decides(&self) -> bool {
+        let limited = self.actions.iter().any(|a| matches!(a, Action::Limit(_)));
+        let nat = self.actions.iter().any(|a| matches!(a, Action::Nat(_)));
+        !limited && (self.verdict.is_some() || nat)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Allow {
+    /// A finding name, e.g. `redundant-rule`.
+    pub name: String,
+    pub reason: String,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// `counter` (anonymous) or `counter NAME`.
+    Counter(Option<String>),
+    Log { prefix: Option<String> },
+    Limit(Limit),
+    Nat(Nat),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub rate: u64,
+    pub per: RateUnit,
+    pub burst: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateUnit {
+    Second,
+    Minute,
+    Hour,
+    Day,
+}
+
+impl RateUnit {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            RateUnit::Second => "second",
+            RateUnit::Minute => "minute",
+            RateUnit::Hour => "hour",
+            RateUnit::Day => "day",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Nat {
+    /// `dnat to A[:P]`, or balanced over several backends.
+    Dnat { backends: Vec<NatBackend>, balance: Option<Balance> },
+    /// `snat to A`
+    Snat { addr: IpAddr, port: Option<u16> },
+    Masquerade,
+    /// `redirect to PORT`
+    Redirect { port: u16 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NatBackend {
+    pub addr: IpAddr,
+    pub port: Option<u16>,
+    pub weight: u32,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Balance {
+    RoundRobin,
+    Random,
+    SourceHash,
+}
+
+impl Balance {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Balance::RoundRobin => "round-robin",
+            Balance::Random => "random",
+            Balance::SourceHash => "source-hash",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Accept,
+    Drop,
+    Reject,
+    Jump(ChainId),
+    Goto(ChainId),
+    Return,
+}
+
+/// Where evaluation of a packet ended, for `trace` and the equivalence tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Accept,
+    Drop,
+    Reject,
+}
+
+impl Policy {
+    pub fn rule(&self, id: RuleId) -> &Rule {
+        &self.tables[id.table as usize].chains[id.chain.0 as usize].rules[id.index as usize]
+    }
+
+    pub fn chain(&self, table: u32, chain: ChainId) -> &Chain {
+        &self.tables[table as usize].chains[chain.0 as usize]
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.tables.iter().flat_map(|t| t.chains.iter().flat_map(|c| c.rules.iter()))
+    }
+}
+
+/// Whether a rule's matches hold for a packet.
+pub fn matches(rule: &Rule, packet: &Packet) -> bool {
+    rule.space.iter().any(|c| c.contains(packet))
+}

@@ -1,0 +1,15 @@
+//! Shriek's compiler: AST -> IR -> findings, and IR -> nftables model.
+//!
+//! **Architecture Invariant:** this crate does no IO. It reads files only
+//! through the [`resolve::Loader`] its caller passes in, and never opens a
+//! socket; `shriek_runtime` does that.
+
+pub mod space;
+pub mod ir;
+pub mod resolve;
+pub mod eval;
+pub mod analysis;
+pub mod nft;
+pub mod lower;
+pub mod emit;
+pub mod render;

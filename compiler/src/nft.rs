@@ -1,0 +1,252 @@
+//! The nftables model: what `lower` produces, `emit` prints as `nft -f` text
+//! or libnftables JSON, and `shriek_runtime` encodes as netlink messages.
+//!
+//! It sits at the level of nft's own language (selectors, sets, verdict
+//! maps, statements), not of kernel expressions: turning `ip saddr
+//! 10.0.0.0/8` into meta/payload/bitwise/cmp registers is the runtime's job,
+//! as it is libnftables'. Nothing here knows about netlink.
+//!
+//! Values are plain integers (addresses as `u128` in their family's width,
+//! ports, protocol numbers) or strings (interface names); a value's meaning
+//! comes from the [`Selector`] it is matched against.
+
+use std::net::IpAddr;
+
+use crate::ir::{BaseChain, Limit, RuleId};
+use shriek_grammar::Loc;
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Ruleset {
+    pub tables: Vec<Table>,
+}
+
+/// Always family `inet` for now: one table serves IPv4 and IPv6.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub name: String,
+    /// Named sets and maps, declared before the chains that use them.
+    pub sets: Vec<Set>,
+    /// Named counter objects (`counter NAME` in the policy).
+    pub counters: Vec<String>,
+    pub chains: Vec<Chain>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chain {
+    pub name: String,
+    pub base: Option<BaseChain>,
+    pub rules: Vec<Rule>,
+    /// Why this chain exists, for chains the lowering made up (e.g. the
+    /// per-rule chains a verdict map jumps to).
+    pub comment: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// Matches first, then statements, each in evaluation order.
+    pub exprs: Vec<Expr>,
+    /// The policy rules this nft rule implements (several for a merged
+    /// dispatch rule), for comments, `plan` identity and kernel errors.
+    pub origin: Vec<Origin>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Origin {
+    pub rule: RuleId,
+    pub loc: Loc,
+}
+
+/// What a match or a map key reads from the packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Selector {
+    /// `meta nfproto`: ipv4 (2) or ipv6 (10).
+    Nfproto,
+    /// `meta l4proto`
+    L4proto,
+    /// `ip saddr`, 4 bytes.
+    Ip4Saddr,
+    Ip4Daddr,
+    /// `ip6 saddr`, 16 bytes.
+    Ip6Saddr,
+    Ip6Daddr,
+    /// `th sport`: transport header bytes 0..2. Always after an `l4proto`
+    /// match that admits only protocols with ports.
+    ThSport,
+    /// `th dport`: transport header bytes 2..4.
+    ThDport,
+    /// `meta iifname`, a 16-byte NUL-padded string.
+    Iifname,
+    Oifname,
+    /// `ct state`, a bitmask.
+    CtState,
+}
+
+impl Selector {
+    /// Key length in bytes, as the kernel stores it.
+    pub fn len(self) -> usize {
+        match self {
+            Selector::Nfproto | Selector::L4proto => 1,
+            Selector::Ip4Saddr | Selector::Ip4Daddr => 4,
+            Selector::Ip6Saddr | Selector::Ip6Daddr => 16,
+            Selector::ThSport | Selector::ThDport => 2,
+            Selector::Iifname | Selector::Oifname => 16,
+            Selector::CtState => 4,
+        }
+    }
+
+    /// nft's spelling.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Selector::Nfproto => "meta nfproto",
+            Selector::L4proto => "meta l4proto",
+            Selector::Ip4Saddr => "ip saddr",
+            Selector::Ip4Daddr => "ip daddr",
+            Selector::Ip6Saddr => "ip6 saddr",
+            Selector::Ip6Daddr => "ip6 daddr",
+            Selector::ThSport => "th sport",
+            Selector::ThDport => "th dport",
+            Selector::Iifname => "iifname",
+            Selector::Oifname => "oifname",
+            Selector::CtState => "ct state",
+        }
+    }
+}
+
+/// One component of a set element or match value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Part {
+    /// A closed range `lo..=hi` of integers; `lo == hi` for a single value.
+    /// For `CtState` the value is the conntrack state bitmask.
+    Int(u128, u128),
+    /// An interface name.
+    Str(String),
+}
+
+/// A set element or a match value: one [`Part`] per key selector.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Elem(pub Vec<Part>);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+}
+
+/// The right-hand side of a match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rhs {
+    /// One value or range: `tcp dport 22`, `ip saddr 10.0.0.0-10.255.255.255`.
+    Value(Elem),
+    /// An anonymous set: `{ 80, 443 }`.
+    Set(Vec<Elem>),
+    /// A named set: `@name`.
+    Named(String),
+    /// `ct state` flags: true when any of these bits is set (`ct state
+    /// established,related`), with `CmpOp::Ne` when none is.
+    Flags(u32),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expr {
+    /// `KEY [!=] RHS`. `key` has one selector, or several for a
+    /// concatenation (`ip saddr . th dport { ... }`).
+    Match { key: Vec<Selector>, op: CmpOp, rhs: Rhs },
+    /// `counter` or `counter name NAME`.
+    Counter(Option<String>),
+    Log { prefix: Option<String> },
+    Limit(Limit),
+    Verdict(Verdict),
+    /// `KEY vmap @map`: one lookup decides.
+    Vmap { key: Vec<Selector>, map: String },
+    Nat(NatStmt),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Accept,
+    Drop,
+    Reject,
+    Jump(String),
+    Goto(String),
+    Return,
+    /// Keep evaluating the next rule; only as map data.
+    Continue,
+}
+
+/// A named set or map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Set {
+    pub name: String,
+    pub key: Vec<Selector>,
+    /// Holds ranges (`flags interval`); with a concatenated key, the
+    /// kernel picks its pipapo backend.
+    pub interval: bool,
+    /// `None` for a plain set, the data type for a map.
+    pub data: Option<DataType>,
+    pub elements: Vec<Element>,
+    /// Why the lowering made it, for `compile --explain` and comments.
+    pub comment: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DataType {
+    Verdict,
+    /// An address (and port) of the given family, for NAT service maps.
+    NatTarget { v6: bool, with_port: bool },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Element {
+    pub key: Elem,
+    pub data: Option<Data>,
+    /// The policy rules this element stands for.
+    pub origin: Vec<Origin>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Data {
+    Verdict(Verdict),
+    NatTarget { addr: IpAddr, port: Option<u16> },
+}
+
+/// Address translation. `family` is required in an inet table whenever an
+/// address is given (`dnat ip to 10.0.0.1`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NatStmt {
+    pub kind: NatKind,
+    pub family: Option<NatFamily>,
+    pub target: NatTargetExpr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NatKind {
+    Dnat,
+    Snat,
+    Masquerade,
+    Redirect,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NatFamily {
+    Ip,
+    Ip6,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NatTargetExpr {
+    /// Masquerade with no port, or redirect to a port only.
+    None { port: Option<u16> },
+    Fixed { addr: IpAddr, port: Option<u16> },
+    /// `numgen inc mod N map { 0 : A . P, ... }`, `numgen random ...`, or
+    /// `jhash ip saddr mod N map { ... }`: one backend picked per new flow.
+    /// A backend with weight w owns w consecutive slots of the modulus.
+    Balanced { pick: Pick, modulus: u32, slots: Vec<(u32, u32, IpAddr, Option<u16>)> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick {
+    RoundRobin,
+    Random,
+    /// Hash of the source address with this seed.
+    SourceHash { seed: u32 },
+}

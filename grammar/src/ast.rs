@@ -1,0 +1,310 @@
+//! The typed syntax tree of one `.shr` file.
+//!
+//! Every node carries the byte [`Span`] of its text in that file. The tree is
+//! syntax only: it keeps what the user wrote (names, numbers, prefixes with host
+//! bits set, unknown keywords in hook position) and leaves judging it to
+//! `shriek_compiler::resolve`, which can say more helpful things than a parser.
+//!
+//! Two trees are `==` when they say the same thing: spans and comments take no
+//! part in equality, so `parse(fmt(x)) == parse(x)` is a meaningful law.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+pub use crate::span::{Span, Spanned};
+
+/// A whole file: its items in order, and its comments (kept for `fmt`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    pub items: Vec<Item>,
+    /// Every `#` comment, in source order. Not part of equality.
+    pub comments: Comments,
+}
+
+/// Comments sit outside the tree; `fmt` places them back by span.
+#[derive(Clone, Debug, Default)]
+pub struct Comments(pub Vec<Comment>);
+
+impl PartialEq for Comments {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Comments {}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Comment {
+    /// The comment's text from `#` to the end of the line, without the newline.
+    pub text: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item {
+    Include(Include),
+    Define(Define),
+    Table(Table),
+}
+
+impl Item {
+    pub fn span(&self) -> Span {
+        match self {
+            Item::Include(it) => it.span,
+            Item::Define(it) => it.span,
+            Item::Table(it) => it.span,
+        }
+    }
+}
+
+/// `include "common.shr"`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Include {
+    /// The path as written, unescaped, without quotes; its span covers the quotes.
+    pub path: Spanned<String>,
+    pub span: Span,
+}
+
+/// `define web = { 80, 443 }`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Define {
+    pub name: Ident,
+    pub value: Value,
+    pub span: Span,
+}
+
+/// A name as written. Equality ignores the span.
+#[derive(Clone, Debug)]
+pub struct Ident {
+    pub text: String,
+    pub span: Span,
+}
+
+impl PartialEq for Ident {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+impl Eq for Ident {}
+
+/// `table filter { ... }`: becomes nftables table `inet filter`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub name: Ident,
+    pub chains: Vec<Chain>,
+    pub span: Span,
+}
+
+/// `chain input hook input type filter priority 0 policy drop { ... }`
+///
+/// The header clauses may come in any order; each is kept as written (an
+/// [`Ident`]) so that resolution can suggest the nearest valid word.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chain {
+    pub name: Ident,
+    pub hook: Option<Ident>,
+    /// `type filter|nat|route`.
+    pub kind: Option<Ident>,
+    pub priority: Option<Spanned<i64>>,
+    pub policy: Option<Ident>,
+    pub rules: Vec<Rule>,
+    /// From `chain` to the closing brace.
+    pub span: Span,
+    /// From `chain` to the opening brace: where chain-level findings point.
+    pub header_span: Span,
+}
+
+/// One rule: matches and statements in the order written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub terms: Vec<Term>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Term {
+    Match(Match),
+    Stmt(Stmt),
+}
+
+impl Term {
+    pub fn span(&self) -> Span {
+        match self {
+            Term::Match(m) => m.span,
+            Term::Stmt(s) => s.span,
+        }
+    }
+}
+
+/// `saddr != 10.0.0.0/8`, `tcp dport { 80, 443 }`, `ct state established,related`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Match {
+    pub field: Spanned<Field>,
+    /// The span of `!=` when the match is negated.
+    pub negated: Option<Span>,
+    pub value: Value,
+    pub span: Span,
+}
+
+/// What a match looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    Saddr,
+    Daddr,
+    Proto,
+    /// `tcp dport`, `udp sport`, ...: the protocol is implied.
+    Port(PortProto, PortDir),
+    Iif,
+    Oif,
+    CtState,
+    Family,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PortProto {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl PortProto {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            PortProto::Tcp => "tcp",
+            PortProto::Udp => "udp",
+            PortProto::Sctp => "sctp",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PortDir {
+    Sport,
+    Dport,
+}
+
+impl PortDir {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            PortDir::Sport => "sport",
+            PortDir::Dport => "dport",
+        }
+    }
+}
+
+impl Field {
+    /// The words that introduce this match, as `fmt` writes them.
+    pub fn keyword(self) -> String {
+        match self {
+            Field::Saddr => "saddr".into(),
+            Field::Daddr => "daddr".into(),
+            Field::Proto => "proto".into(),
+            Field::Port(p, d) => format!("{} {}", p.keyword(), d.keyword()),
+            Field::Iif => "iif".into(),
+            Field::Oif => "oif".into(),
+            Field::CtState => "ct state".into(),
+            Field::Family => "family".into(),
+        }
+    }
+}
+
+/// A value as written. Its type (address, port, name...) is decided by the
+/// match that uses it, during resolution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Atom(Atom),
+    /// `a-b`
+    Range(Atom, Atom, Span),
+    /// `{ a, b-c, $d }`; also the bare comma list of `ct state a,b`.
+    Set(Vec<Value>, Span),
+    /// `$name`; the ident's span includes the `$`.
+    Var(Ident),
+}
+
+impl Value {
+    pub fn span(&self) -> Span {
+        match self {
+            Value::Atom(a) => a.span,
+            Value::Range(_, _, span) | Value::Set(_, span) => *span,
+            Value::Var(id) => id.span,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Atom {
+    pub kind: AtomKind,
+    pub span: Span,
+}
+
+impl PartialEq for Atom {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+    }
+}
+impl Eq for Atom {}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AtomKind {
+    Ipv4(Ipv4Addr),
+    Ipv6(Ipv6Addr),
+    /// `10.0.0.0/8`, kept with any host bits as written.
+    Prefix4(Ipv4Addr, u8),
+    Prefix6(Ipv6Addr, u8),
+    /// A decimal number. Too large for u64 is a syntax error.
+    Number(u64),
+    /// A bare word: `tcp`, `eth0`, `established`, `ipv4`, `ssh`.
+    Name(String),
+    /// A double-quoted string, unescaped.
+    Str(String),
+}
+
+/// A statement: something a rule does once all its matches hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StmtKind {
+    /// `counter` or `counter NAME`
+    Counter(Option<Ident>),
+    /// `log` or `log prefix "text"`
+    Log { prefix: Option<Spanned<String>> },
+    /// `limit N/second [burst M]`
+    Limit { rate: Spanned<u64>, per: Ident, burst: Option<Spanned<u64>> },
+    Verdict(Verdict),
+    /// `dnat to ADDR[:PORT]` or `dnat to { A:P weight W, ... } balance MODE`
+    Dnat(NatTarget),
+    /// `snat to ADDR`
+    Snat(NatTarget),
+    Masquerade,
+    /// `redirect to PORT`
+    Redirect(Spanned<u64>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Drop,
+    Reject,
+    Jump(Ident),
+    Goto(Ident),
+    Return,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NatTarget {
+    /// `10.0.0.1`, `10.0.0.1:8080`, `[fd00::1]:8080`
+    One(Backend),
+    /// `{ A:P, A:P weight 2 } balance round-robin`
+    Balance { backends: Vec<Backend>, mode: Ident, span: Span },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backend {
+    /// An address atom, or a `$name` naming one.
+    pub addr: Value,
+    pub port: Option<Spanned<u64>>,
+    pub weight: Option<Spanned<u64>>,
+    pub span: Span,
+}
