@@ -11,5 +11,7 @@ pub mod eval;
 pub mod analysis;
 pub mod nft;
 pub mod lower;
+pub mod nft_eval;
+pub mod packet;
 pub mod emit;
 pub mod render;

@@ -1,1 +1,355 @@
-//! placeholder, being written
+//! How diagnostics look: miette reports for people; JSON, SARIF 2.1.0 and
+//! GitHub workflow commands for machines.
+//!
+//! Every renderer is deterministic (same input, same bytes). Suppressed
+//! findings are left out of text, JSON and GitHub output; SARIF keeps them
+//! with an `inSource` suppression so code-scanning shows why they are quiet.
+
+use std::fmt;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use serde::Serialize;
+use serde_json::json;
+
+use shriek_grammar::{Diagnostic, Loc, Severity, SourceMap};
+
+/// One finding kind, as SARIF's `tool.driver.rules` lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleDescriptor {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub summary: &'static str,
+}
+
+const INFORMATION_URI: &str = "https://github.com/shriek-fw/shriek";
+
+/// Render for a terminal: one miette report per unsuppressed diagnostic.
+/// Without color the output is plain unicode at width 100, for snapshots.
+pub fn render_text(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> String {
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false)
+        .without_syntax_highlighting();
+    let mut out = String::new();
+    for d in diags.iter().filter(|d| d.suppressed.is_none()) {
+        let report = Report::new(d, sources);
+        let mut one = String::new();
+        if handler.render_report(&mut one, &report).is_err() {
+            // Rendering into a String cannot fail on IO; fall back to one line anyway.
+            one = format!("{}[{}]: {}\n", d.severity.as_str(), d.code, d.message);
+        }
+        // miette ends lines with trailing spaces in places; snapshots should not care.
+        for line in one.lines() {
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A diagnostic as miette wants it: labels in the primary file, and one
+/// related report per label in another file.
+#[derive(Debug)]
+struct Report {
+    code: String,
+    message: String,
+    severity: miette::Severity,
+    help: Option<String>,
+    source: NamedSource<String>,
+    labels: Vec<LabeledSpan>,
+    related: Vec<Report>,
+}
+
+impl Report {
+    fn new(d: &Diagnostic, sources: &SourceMap) -> Report {
+        let file = d.primary.loc.file;
+        let mut labels = vec![LabeledSpan::new_primary_with_span(
+            non_empty(&d.primary.message),
+            span(d.primary.loc),
+        )];
+        let mut related = Vec::new();
+        for l in &d.related {
+            if l.loc.file == file {
+                labels.push(LabeledSpan::new_with_span(non_empty(&l.message), span(l.loc)));
+            } else {
+                related.push(Report {
+                    code: String::new(),
+                    message: l.message.clone(),
+                    severity: miette::Severity::Advice,
+                    help: None,
+                    source: named(sources, l.loc),
+                    labels: vec![LabeledSpan::new_primary_with_span(None, span(l.loc))],
+                    related: Vec::new(),
+                });
+            }
+        }
+        Report {
+            code: format!("{}({})", d.code, d.name),
+            message: d.message.clone(),
+            severity: match d.severity {
+                Severity::Error => miette::Severity::Error,
+                Severity::Warning => miette::Severity::Warning,
+                Severity::Info => miette::Severity::Advice,
+            },
+            help: d.help.clone(),
+            source: named(sources, d.primary.loc),
+            labels,
+            related,
+        }
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn span(loc: Loc) -> SourceSpan {
+    SourceSpan::new((loc.span.start as usize).into(), loc.span.len())
+}
+
+fn named(sources: &SourceMap, loc: Loc) -> NamedSource<String> {
+    let file = sources.get(loc.file);
+    NamedSource::new(&file.name, file.text.clone())
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Report {}
+
+impl miette::Diagnostic for Report {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        (!self.code.is_empty()).then(|| Box::new(&self.code) as Box<dyn fmt::Display>)
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(self.severity)
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(self.labels.iter().cloned()))
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        if self.related.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
+    }
+}
+
+/// 1-based line and column of a location's start and end.
+fn position(sources: &SourceMap, loc: Loc) -> (usize, usize, usize, usize) {
+    let file = sources.get(loc.file);
+    let (line, column) = file.line_col(loc.span.start);
+    let (end_line, end_column) = file.line_col(loc.span.end);
+    (line, column, end_line, end_column)
+}
+
+#[derive(Serialize)]
+struct JsonOut<'a> {
+    findings: Vec<JsonFinding<'a>>,
+    summary: JsonSummary,
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    code: &'a str,
+    name: &'a str,
+    severity: &'a str,
+    message: &'a str,
+    file: &'a str,
+    line: usize,
+    column: usize,
+    end_line: usize,
+    end_column: usize,
+    related: Vec<JsonRelated<'a>>,
+    help: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct JsonRelated<'a> {
+    file: &'a str,
+    line: usize,
+    column: usize,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonSummary {
+    errors: usize,
+    warnings: usize,
+}
+
+/// The stable JSON contract: `{"findings": [...], "summary": {"errors", "warnings"}}`.
+pub fn render_json(diags: &[Diagnostic], sources: &SourceMap) -> String {
+    let shown: Vec<&Diagnostic> = diags.iter().filter(|d| d.suppressed.is_none()).collect();
+    let findings = shown
+        .iter()
+        .map(|d| {
+            let (line, column, end_line, end_column) = position(sources, d.primary.loc);
+            JsonFinding {
+                code: d.code,
+                name: d.name,
+                severity: d.severity.as_str(),
+                message: &d.message,
+                file: &sources.get(d.primary.loc.file).name,
+                line,
+                column,
+                end_line,
+                end_column,
+                related: d
+                    .related
+                    .iter()
+                    .map(|r| {
+                        let (line, column, _, _) = position(sources, r.loc);
+                        JsonRelated {
+                            file: &sources.get(r.loc.file).name,
+                            line,
+                            column,
+                            message: &r.message,
+                        }
+                    })
+                    .collect(),
+                help: d.help.as_deref(),
+            }
+        })
+        .collect();
+    let count = |s: Severity| shown.iter().filter(|d| d.severity == s).count();
+    let out = JsonOut {
+        findings,
+        summary: JsonSummary { errors: count(Severity::Error), warnings: count(Severity::Warning) },
+    };
+    serde_json::to_string_pretty(&out).expect("plain structs always serialize") + "\n"
+}
+
+/// SARIF 2.1.0 with one run; suppressed findings carry an `inSource` suppression.
+pub fn render_sarif(diags: &[Diagnostic], sources: &SourceMap, rules: &[RuleDescriptor]) -> String {
+    let location = |loc: Loc, message: Option<&str>| {
+        let (line, column, end_line, end_column) = position(sources, loc);
+        let mut l = json!({
+            "physicalLocation": {
+                "artifactLocation": { "uri": sources.get(loc.file).name },
+                "region": {
+                    "startLine": line,
+                    "startColumn": column,
+                    "endLine": end_line,
+                    "endColumn": end_column,
+                },
+            },
+        });
+        if let Some(m) = message.filter(|m| !m.is_empty()) {
+            l["message"] = json!({ "text": m });
+        }
+        l
+    };
+    let results: Vec<serde_json::Value> = diags
+        .iter()
+        .map(|d| {
+            let mut text = d.message.clone();
+            if let Some(help) = &d.help {
+                text.push_str("\nhelp: ");
+                text.push_str(help);
+            }
+            let mut r = json!({
+                "ruleId": d.name,
+                "level": match d.severity {
+                    Severity::Error => "error",
+                    Severity::Warning => "warning",
+                    Severity::Info => "note",
+                },
+                "message": { "text": text },
+                "locations": [location(d.primary.loc, None)],
+                "properties": { "code": d.code },
+            });
+            if !d.related.is_empty() {
+                r["relatedLocations"] = d
+                    .related
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        let mut v = location(l.loc, Some(&l.message));
+                        v["id"] = json!(i);
+                        v
+                    })
+                    .collect();
+            }
+            if let Some(reason) = &d.suppressed {
+                r["suppressions"] = json!([{ "kind": "inSource", "justification": reason }]);
+            }
+            r
+        })
+        .collect();
+    let rules: Vec<serde_json::Value> = rules
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.name,
+                "name": r.name,
+                "shortDescription": { "text": r.summary },
+                "properties": { "code": r.code },
+            })
+        })
+        .collect();
+    let sarif = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "shriekc",
+                    "informationUri": INFORMATION_URI,
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "rules": rules,
+                },
+            },
+            "results": results,
+        }],
+    });
+    serde_json::to_string_pretty(&sarif).expect("json values always serialize") + "\n"
+}
+
+/// GitHub Actions workflow commands, one line per unsuppressed finding.
+pub fn render_github(diags: &[Diagnostic], sources: &SourceMap) -> String {
+    let mut out = String::new();
+    for d in diags.iter().filter(|d| d.suppressed.is_none()) {
+        let (line, column, end_line, end_column) = position(sources, d.primary.loc);
+        let level = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "notice",
+        };
+        let mut message = format!("{} {}", d.code, d.message);
+        if let Some(help) = &d.help {
+            message.push_str("\nhelp: ");
+            message.push_str(help);
+        }
+        out.push_str(&format!(
+            "::{level} file={},line={line},col={column},endLine={end_line},endColumn={end_column},title={}::{}\n",
+            escape_property(&sources.get(d.primary.loc.file).name),
+            escape_property(d.name),
+            escape_data(&message),
+        ));
+    }
+    out
+}
+
+fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}

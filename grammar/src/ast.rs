@@ -56,7 +56,7 @@ impl Item {
 }
 
 /// `include "common.shr"`
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Include {
     /// The path as written, unescaped, without quotes; its span covers the quotes.
     pub path: Spanned<String>,
@@ -64,7 +64,7 @@ pub struct Include {
 }
 
 /// `define web = { 80, 443 }`
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Define {
     pub name: Ident,
     pub value: Value,
@@ -86,7 +86,7 @@ impl PartialEq for Ident {
 impl Eq for Ident {}
 
 /// `table filter { ... }`: becomes nftables table `inet filter`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Table {
     pub name: Ident,
     pub chains: Vec<Chain>,
@@ -97,7 +97,7 @@ pub struct Table {
 ///
 /// The header clauses may come in any order; each is kept as written (an
 /// [`Ident`]) so that resolution can suggest the nearest valid word.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Chain {
     pub name: Ident,
     pub hook: Option<Ident>,
@@ -113,7 +113,7 @@ pub struct Chain {
 }
 
 /// One rule: matches and statements in the order written.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Rule {
     pub terms: Vec<Term>,
     pub span: Span,
@@ -135,7 +135,7 @@ impl Term {
 }
 
 /// `saddr != 10.0.0.0/8`, `tcp dport { 80, 443 }`, `ct state established,related`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Match {
     pub field: Spanned<Field>,
     /// The span of `!=` when the match is negated.
@@ -208,7 +208,7 @@ impl Field {
 
 /// A value as written. Its type (address, port, name...) is decided by the
 /// match that uses it, during resolution.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Value {
     Atom(Atom),
     /// `a-b`
@@ -258,7 +258,7 @@ pub enum AtomKind {
 }
 
 /// A statement: something a rule does once all its matches hold.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Stmt {
     pub kind: StmtKind,
     pub span: Span,
@@ -292,7 +292,7 @@ pub enum Verdict {
     Return,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum NatTarget {
     /// `10.0.0.1`, `10.0.0.1:8080`, `[fd00::1]:8080`
     One(Backend),
@@ -300,7 +300,7 @@ pub enum NatTarget {
     Balance { backends: Vec<Backend>, mode: Ident, span: Span },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Backend {
     /// An address atom, or a `$name` naming one.
     pub addr: Value,
@@ -308,3 +308,60 @@ pub struct Backend {
     pub weight: Option<Spanned<u64>>,
     pub span: Span,
 }
+
+// Equality of the nodes that carry spans, written out so that spans take no
+// part in it (see the module docs): `#[derive(PartialEq)]` would compare them.
+
+macro_rules! eq_ignoring_spans {
+    ($($ty:ident { $($field:ident),* })*) => {$(
+        impl PartialEq for $ty {
+            fn eq(&self, other: &Self) -> bool {
+                true $(&& self.$field == other.$field)*
+            }
+        }
+        impl Eq for $ty {}
+    )*};
+}
+
+eq_ignoring_spans! {
+    Include { path }
+    Define { name, value }
+    Table { name, chains }
+    Chain { name, hook, kind, priority, policy, rules }
+    Rule { terms }
+    Stmt { kind }
+    Backend { addr, port, weight }
+}
+
+impl PartialEq for Match {
+    fn eq(&self, other: &Self) -> bool {
+        self.field == other.field && self.negated.is_some() == other.negated.is_some() && self.value == other.value
+    }
+}
+impl Eq for Match {}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Value::Atom(a), Value::Atom(b)) => a == b,
+            (Value::Range(a, b, _), Value::Range(c, d, _)) => a == c && b == d,
+            (Value::Set(a, _), Value::Set(b, _)) => a == b,
+            (Value::Var(a), Value::Var(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+impl Eq for Value {}
+
+impl PartialEq for NatTarget {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (NatTarget::One(a), NatTarget::One(b)) => a == b,
+            (NatTarget::Balance { backends: a, mode: m, .. }, NatTarget::Balance { backends: b, mode: n, .. }) => {
+                a == b && m == n
+            }
+            _ => false,
+        }
+    }
+}
+impl Eq for NatTarget {}

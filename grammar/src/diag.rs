@@ -47,6 +47,11 @@ pub struct Diagnostic {
     pub related: Vec<Label>,
     /// How to fix it, when known.
     pub help: Option<String>,
+    /// Set when an inline `# shriek: allow(NAME) reason="..."` silences this
+    /// finding: the reason given. Suppressed findings are left out of text,
+    /// JSON and GitHub output and the exit code, and appear as SARIF
+    /// `suppressions`.
+    pub suppressed: Option<String>,
 }
 
 impl Diagnostic {
@@ -59,6 +64,7 @@ impl Diagnostic {
             primary: Label { loc, message: label.into() },
             related: Vec::new(),
             help: None,
+            suppressed: None,
         }
     }
 
@@ -104,6 +110,7 @@ impl LocalDiagnostic {
             primary: Label { loc: Loc::new(file, self.span), message: self.label },
             related: Vec::new(),
             help: self.help,
+            suppressed: None,
         }
     }
 }

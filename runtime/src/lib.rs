@@ -1,1 +1,28 @@
-//! placeholder
+//! Shriek's runtime: the nft model to the kernel and back, over netlink.
+//!
+//! `apply` replaces shriek's tables in one atomic batch; `snapshot_tables`
+//! and `restore` put them back (for `apply --confirm`); `plan` diffs the
+//! live tables against a compiled model; `read_counters` reads (and
+//! atomically resets) named counters. Everything can run inside a named
+//! network namespace.
+//!
+//! **Architecture Invariant:** this is the only crate that opens a socket,
+//! and it never touches a table the ruleset does not name.
+
+mod abi;
+mod apply;
+mod counters;
+mod encode;
+mod error;
+mod msg;
+mod netns;
+mod plan;
+mod snapshot;
+mod socket;
+
+pub use apply::{apply, apply_with_hook, ApplyOptions, ApplySummary};
+pub use counters::{read_counters, CounterValue};
+pub use error::{KernelError, RuntimeError};
+pub use netns::enter_netns;
+pub use plan::{plan, Plan};
+pub use snapshot::{restore, snapshot_tables, Snapshot};

@@ -1,1 +1,199 @@
-fn main() {}
+//! `shriekc`: the command line around the compiler and the runtime.
+//!
+//! Each verb is a plain function from parsed arguments to an exit code. The
+//! exit codes are a contract scripts rely on: 0 clean, 1 error-level findings
+//! (or, for `fmt --check`, files that would change), 2 invalid input or usage.
+
+mod commands;
+mod loader;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "shriekc",
+    version,
+    about = "Declarative firewall policy compiler for Linux nftables",
+    long_about = "Declarative firewall policy compiler for Linux nftables.\n\n\
+        Write a policy in .shr files; shriekc checks it exactly (shadowed, redundant and\n\
+        unmatchable rules), compiles it to nftables chains or hashed verdict maps, and\n\
+        applies it in one atomic netlink transaction."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check policies: syntax, names, types, and exact rule analysis
+    Check {
+        /// How to print findings
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Treat warnings as errors (`--deny warnings`)
+        #[arg(long, value_name = "LEVEL", value_parser = ["warnings"])]
+        deny: Vec<String>,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
+    },
+    /// Rewrite policies in the canonical layout, keeping comments
+    Fmt {
+        /// Change nothing; exit 1 when a file is not formatted
+        #[arg(long)]
+        check: bool,
+        /// Print what would change as a unified diff, change nothing
+        #[arg(long)]
+        diff: bool,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<String>,
+    },
+    /// Compile a policy to nftables and print it
+    Compile {
+        #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
+        strategy: StrategyArg,
+        /// Output: `nft` (text for `nft -f`) or `json` (libnftables JSON)
+        #[arg(long, value_enum, default_value_t = Emit::Nft)]
+        emit: Emit,
+        /// Say on stderr what the lowering chose for each run of rules, and why
+        #[arg(long)]
+        explain: bool,
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
+    /// Follow one packet through a policy and print its path and verdict
+    #[command(after_help = "PACKET examples:\n  'tcp 10.1.2.3:40000 -> 10.99.0.2:22 iif eth0 ct new'\n  \
+        'udp [fd00::1]:5353 -> [fd00::2]:53 hook forward iif lan oif wan'\n  'icmp 10.0.0.1 -> 10.0.0.2 ct established'")]
+    Trace {
+        /// Evaluate the lowered nftables model of this strategy instead of the IR
+        #[arg(long, value_enum)]
+        strategy: Option<StrategyArg>,
+        #[arg(value_name = "FILE")]
+        file: String,
+        #[arg(value_name = "PACKET")]
+        packet: String,
+    },
+    /// Apply a policy to the kernel in one atomic netlink transaction
+    Apply {
+        #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
+        strategy: StrategyArg,
+        /// Let the kernel validate the whole transaction, then discard it
+        #[arg(long)]
+        dry_run: bool,
+        /// Roll back unless confirmed (a keypress, or `shriekc apply --confirm-pending`) within SECONDS
+        #[arg(long, value_name = "SECONDS", conflicts_with = "dry_run")]
+        confirm: Option<u64>,
+        /// Confirm the apply that is waiting for confirmation
+        #[arg(long, conflicts_with_all = ["dry_run", "confirm"])]
+        confirm_pending: bool,
+        /// Apply inside this network namespace, creating it when missing
+        #[arg(long, value_name = "NAME")]
+        netns: Option<String>,
+        #[arg(value_name = "FILE", required_unless_present = "confirm_pending")]
+        file: Option<String>,
+    },
+    /// Show what `apply` would add, remove or change in the live tables
+    Plan {
+        #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
+        strategy: StrategyArg,
+        /// Exit 2 when there are changes (0 when none, 1 on error)
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Read the tables inside this network namespace
+        #[arg(long, value_name = "NAME")]
+        netns: Option<String>,
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
+    /// Read (and optionally zero) the policy's named counters
+    Counters {
+        /// Zero the counters atomically as they are read
+        #[arg(long)]
+        reset: bool,
+        #[arg(long, value_enum, default_value_t = CounterFormat::Text)]
+        format: CounterFormat,
+        /// Read the counters inside this network namespace
+        #[arg(long, value_name = "NAME")]
+        netns: Option<String>,
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
+    /// Explain a finding: what it means, an example, and the fix
+    Explain {
+        /// A finding name, e.g. `shadowed-rule`
+        name: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Sarif,
+    Github,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum CounterFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Emit {
+    Nft,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum StrategyArg {
+    Sequential,
+    Dispatch,
+    Auto,
+}
+
+impl StrategyArg {
+    fn strategy(self) -> shriek_compiler::lower::Strategy {
+        use shriek_compiler::lower::Strategy;
+        match self {
+            StrategyArg::Sequential => Strategy::Sequential,
+            StrategyArg::Dispatch => Strategy::Dispatch,
+            StrategyArg::Auto => Strategy::Auto,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check { format, deny, files } => {
+            commands::check(&files, format, deny.iter().any(|d| d == "warnings"))
+        }
+        Command::Fmt { check, diff, files } => commands::fmt(&files, check, diff),
+        Command::Compile { strategy, emit, explain, file } => {
+            commands::compile(&file, strategy.strategy(), emit, explain)
+        }
+        Command::Trace { strategy, file, packet } => {
+            commands::trace(&file, &packet, strategy.map(StrategyArg::strategy))
+        }
+        Command::Apply { strategy, dry_run, confirm, confirm_pending, netns, file } => {
+            if confirm_pending {
+                commands::confirm_pending(netns.as_deref())
+            } else {
+                let file = file.expect("clap requires FILE unless --confirm-pending");
+                commands::apply(&file, strategy.strategy(), dry_run, confirm, netns.as_deref())
+            }
+        }
+        Command::Plan { strategy, detailed_exitcode, netns, file } => {
+            commands::plan(&file, strategy.strategy(), detailed_exitcode, netns.as_deref())
+        }
+        Command::Counters { reset, format, netns, file } => {
+            commands::counters(&file, reset, format, netns.as_deref())
+        }
+        Command::Explain { name } => commands::explain(&name),
+    };
+    ExitCode::from(code)
+}

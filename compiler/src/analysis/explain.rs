@@ -1,0 +1,127 @@
+//! The long explanation of every finding, for `shriekc explain NAME`.
+
+/// What the finding called `name` (or with code `name`, e.g. `E0301`) means,
+/// a minimal example that triggers it, and the fix. Plain text.
+pub fn explain(name: &str) -> Option<&'static str> {
+    let name = super::FINDINGS.iter().find(|f| f.code == name).map_or(name, |f| f.name);
+    Some(match name {
+        "shadowed-rule" => SHADOWED_RULE,
+        "redundant-rule" => REDUNDANT_RULE,
+        "unmatchable-rule" => UNMATCHABLE_RULE,
+        "unreachable-chain" => UNREACHABLE_CHAIN,
+        "jump-cycle" => JUMP_CYCLE,
+        _ => return None,
+    })
+}
+
+const SHADOWED_RULE: &str = "\
+shadowed-rule (E0301, error)
+
+A rule is shadowed when the rules above it in the same chain already end the
+chain for every packet it matches, and at least one of them does something
+else with those packets than this rule would. The rule never decides a
+packet: what you wrote it for does not happen. Coverage by several earlier
+rules together counts, and it is exact: shriekc proves that no packet can
+reach the rule, it does not guess from samples.
+
+    chain input hook input policy accept {
+      tcp dport 1-1000 drop
+      tcp dport 1001-2000 drop
+      tcp dport 500-1500 accept    # shadowed: the two drops take all of it
+    }
+
+Rules that end the chain are those with `accept`, `drop`, `reject`,
+`return`, `goto`, or address translation (which accepts), and no `limit`
+(a rule over its rate lets the packet go on). A `jump` rule counts only for
+the packets its target chain always decides.
+
+A rule without a verdict (only `counter` or `log`) that is covered the same
+way is reported as shadowed too: it never sees a packet, so its statements
+never run and its counter stays at zero.
+
+Fix: move the rule above the rules that cover it (the finding labels them),
+narrow those rules, or remove the rule if the earlier verdict is the one you
+want. To keep it on purpose, write above or on the rule:
+    # shriek: allow(shadowed-rule) reason=\"...\"
+";
+
+const REDUNDANT_RULE: &str = "\
+redundant-rule (E0302, warning)
+
+A rule is redundant when the rules above it in the same chain already end the
+chain for every packet it matches, each with the same verdict as this rule.
+Removing the rule changes no packet's verdict; it only makes the policy
+longer and the ruleset slower.
+
+    chain input hook input policy drop {
+      saddr 10.0.0.0/8 accept
+      saddr 10.1.0.0/16 tcp dport 22 accept    # redundant: the line above accepts it
+    }
+
+Coverage by several earlier rules together counts, and it is exact. Rules
+that end the chain are those with `accept`, `drop`, `reject`, `return`,
+`goto`, or address translation (which accepts), and no `limit`; a `jump`
+rule counts for the packets its target chain always decides. When the
+covering rules' verdicts differ from this rule's, the finding is
+`shadowed-rule` instead.
+
+Fix: remove the rule. If it documents intent, keep it with
+    # shriek: allow(redundant-rule) reason=\"...\"
+";
+
+const UNMATCHABLE_RULE: &str = "\
+unmatchable-rule (E0303, error)
+
+The rule's own matches contradict each other, so no packet can satisfy all
+of them and the rule never does anything. Common causes are two different
+protocols, or an IPv4 address next to an IPv6 one (a match against IPv4
+values only matches IPv4 packets):
+
+    chain input hook input policy drop {
+      proto udp tcp dport 22 accept          # udp and tcp at once
+      saddr 10.0.0.0/8 daddr fd00::1 accept  # IPv4 and IPv6 at once
+    }
+
+Fix: remove the match that is wrong, or split the rule in two, one per
+protocol or address family.
+";
+
+const UNREACHABLE_CHAIN: &str = "\
+unreachable-chain (E0304, warning)
+
+A regular chain (one without `hook`) only runs when a rule sends packets to
+it with `jump` or `goto`. This chain is not reached from any base chain of
+its table, directly or through other chains, so none of its rules ever run.
+
+    table filter {
+      chain input hook input policy drop {
+        tcp dport 22 accept
+      }
+      chain audit {                # unreachable: nothing jumps here
+        log prefix \"audit: \"
+      }
+    }
+
+Every `jump` and `goto` rule counts as a way in, even one that can never
+match (that rule gets its own finding).
+
+Fix: add a rule such as `saddr 203.0.113.0/24 jump audit` to a base chain,
+or remove the chain.
+";
+
+const JUMP_CYCLE: &str = "\
+jump-cycle (E0305, error)
+
+Chains that jump (or go) into each other in a loop: a packet that follows the
+loop never comes back. The kernel refuses such a ruleset when loading it.
+The finding labels every jump of the loop.
+
+    table filter {
+      chain input hook input policy drop { jump a }
+      chain a { tcp dport 22 jump b }
+      chain b { jump a }              # a -> b -> a
+    }
+
+Fix: break the loop. Remove one of the labelled jumps, or move the rules of
+the chain it targets into the chain that jumps.
+";

@@ -1,0 +1,95 @@
+//! The jump graph of a table: `unreachable-chain` and `jump-cycle`.
+//!
+//! Nodes are chains, edges are `jump` and `goto` rules. Every such rule
+//! counts as an edge, even one that can never match: an unreachable chain
+//! behind a dead jump is reported through the dead rule, once.
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::Dfs;
+use shriek_grammar::Diagnostic;
+
+use super::{apply_allows, JUMP_CYCLE, UNREACHABLE_CHAIN};
+use crate::ir::{self, Verdict};
+
+pub(super) fn check(_policy: &ir::Policy, _t: u32, table: &ir::Table) -> Vec<Diagnostic> {
+    // Edge weights: the rule, and whether it is a `goto`.
+    let mut graph: DiGraph<usize, (&ir::Rule, bool)> = DiGraph::new();
+    let nodes: Vec<NodeIndex> = (0..table.chains.len()).map(|c| graph.add_node(c)).collect();
+    for (c, chain) in table.chains.iter().enumerate() {
+        for rule in &chain.rules {
+            let (to, goto) = match rule.verdict {
+                Some(Verdict::Jump(to)) => (to, false),
+                Some(Verdict::Goto(to)) => (to, true),
+                _ => continue,
+            };
+            if let Some(&target) = nodes.get(to.0 as usize) {
+                graph.add_edge(nodes[c], target, (rule, goto));
+            }
+        }
+    }
+
+    let mut out = Vec::new();
+    let mut reached = vec![false; table.chains.len()];
+    for (c, chain) in table.chains.iter().enumerate() {
+        if chain.base.is_some() {
+            let mut dfs = Dfs::new(&graph, nodes[c]);
+            while let Some(n) = dfs.next(&graph) {
+                reached[graph[n]] = true;
+            }
+        }
+    }
+    for (c, chain) in table.chains.iter().enumerate() {
+        if !reached[c] {
+            out.push(
+                UNREACHABLE_CHAIN
+                    .diagnostic(
+                        format!("chain `{}` is never used", chain.name),
+                        chain.loc,
+                        "no base chain jumps or goes to this chain",
+                    )
+                    .with_help(format!(
+                        "add `jump {}` to a base chain's rule, or remove the chain",
+                        chain.name
+                    )),
+            );
+        }
+    }
+
+    for scc in tarjan_scc(&graph) {
+        let in_cycle = |n: NodeIndex| scc.contains(&n);
+        let mut jumps: Vec<(&ir::Rule, bool, usize)> = scc
+            .iter()
+            .flat_map(|&n| graph.edges(n))
+            .filter(|e| in_cycle(petgraph::visit::EdgeRef::target(e)))
+            .map(|e| (e.weight().0, e.weight().1, graph[petgraph::visit::EdgeRef::target(&e)]))
+            .collect();
+        if jumps.is_empty() {
+            continue;
+        }
+        jumps.sort_by_key(|j| j.0.loc);
+        let mut names: Vec<&str> = scc.iter().map(|&n| table.chains[graph[n]].name.as_str()).collect();
+        names.sort_unstable();
+        let list = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+        let message = if names.len() == 1 {
+            format!("chain {list} jumps into itself")
+        } else {
+            format!("chains {list} jump into each other in a loop")
+        };
+        let label = |&(r, goto, to): &(&ir::Rule, bool, usize)| {
+            let kind = if goto { "goes" } else { "jumps" };
+            let from = table.chains.get(r.id.chain.0 as usize).map_or("?", |c| c.name.as_str());
+            format!("`{from}` {kind} to `{}` here", table.chains[to].name)
+        };
+        let first = jumps[0].0;
+        let mut diag = JUMP_CYCLE
+            .diagnostic(message, first.verdict_loc.unwrap_or(first.loc), label(&jumps[0]))
+            .with_help("break the loop: remove one of these jumps or move its rules into the chain");
+        for j in &jumps[1..] {
+            diag = diag.with_related(j.0.verdict_loc.unwrap_or(j.0.loc), label(j));
+        }
+        let allows: Vec<ir::Allow> = jumps.iter().flat_map(|j| j.0.allows.iter().cloned()).collect();
+        out.push(apply_allows(diag, &allows));
+    }
+    out
+}

@@ -1,0 +1,125 @@
+//! `shriekc trace`: a packet's path through the chains, by the language's
+//! own evaluator ([`trace_text`]) or through a lowered model
+//! ([`trace_model_text`]), with each rule's source line.
+
+use std::fmt::Write;
+
+use shriek_grammar::{Loc, SourceMap};
+
+use crate::eval::{self, LimitMode, Step};
+use crate::ir::{ChainPolicy, Hook, Outcome, Policy};
+use crate::nft;
+use crate::nft_eval;
+use crate::space::{Family, Packet};
+
+use super::addr_text;
+
+/// The packet the way `parse_packet` reads it.
+pub fn packet_text(p: &Packet) -> String {
+    let v6 = p.family == Family::V6;
+    let proto = match p.proto {
+        6 => "tcp".to_string(),
+        17 => "udp".to_string(),
+        132 => "sctp".to_string(),
+        1 => "icmp".to_string(),
+        58 => "icmpv6".to_string(),
+        n => n.to_string(),
+    };
+    let end = |a: u128, port: Option<u16>| match (v6, port) {
+        (true, Some(port)) => format!("[{}]:{port}", addr_text(a, true)),
+        (false, Some(port)) => format!("{}:{port}", addr_text(a, false)),
+        (_, None) => addr_text(a, v6),
+    };
+    let mut s = format!("{proto} {} -> {}", end(p.saddr, p.sport), end(p.daddr, p.dport));
+    if !p.iif.is_empty() {
+        let _ = write!(s, " iif {}", p.iif);
+    }
+    if !p.oif.is_empty() {
+        let _ = write!(s, " oif {}", p.oif);
+    }
+    let _ = write!(s, " ct {}", p.ct.keyword());
+    s
+}
+
+fn outcome_word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Accept => "accept",
+        Outcome::Drop => "drop",
+        Outcome::Reject => "reject",
+    }
+}
+
+/// `policy.shr:12`, or nothing for a location outside the source map.
+fn place(sources: &SourceMap, loc: Loc) -> Option<String> {
+    let (_, file) = sources.files().find(|(id, _)| *id == loc.file)?;
+    Some(format!("{}:{}", file.name, file.line_col(loc.span.start).0))
+}
+
+/// The source text at `loc` on one line.
+fn text_at(sources: &SourceMap, loc: Loc) -> String {
+    let Some((_, file)) = sources.files().find(|(id, _)| *id == loc.file) else { return String::new() };
+    file.slice(loc.span).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The path of `packet` through the policy on `hook`, by the reference
+/// evaluator, with each matched rule's place and text and the verdict.
+pub fn trace_text(policy: &Policy, sources: &SourceMap, packet: &Packet, hook: Hook) -> String {
+    let trace = eval::evaluate(policy, hook, packet, LimitMode::UnderRate);
+    let mut out = format!("packet: {} (hook {})\n", packet_text(packet), hook.keyword());
+    let chain_name = |t: u32, c: crate::ir::ChainId| {
+        let table = &policy.tables[t as usize];
+        format!("{}/{}", table.name, table.chains[c.0 as usize].name)
+    };
+    for step in &trace.steps {
+        match step {
+            Step::Enter { table, chain } => {
+                let _ = writeln!(out, "enter {}", chain_name(*table, *chain));
+            }
+            Step::Matched { rule } => {
+                let r = policy.rule(*rule);
+                let at = place(sources, r.loc).unwrap_or_else(|| format!("rule {}", rule.index + 1));
+                let _ = writeln!(out, "  {at}: {}", text_at(sources, r.loc));
+            }
+            Step::FellThrough { table, chain } => {
+                let _ = writeln!(out, "  end of {}", chain_name(*table, *chain));
+            }
+            Step::Policy { table, chain, policy: p } => {
+                let word = match p {
+                    ChainPolicy::Accept => "accept",
+                    ChainPolicy::Drop => "drop",
+                };
+                let _ = writeln!(out, "  policy of {}: {word}", chain_name(*table, *chain));
+            }
+        }
+    }
+    let by = trace.decided_by.and_then(|id| place(sources, policy.rule(id).loc));
+    match by {
+        Some(at) => {
+            let _ = writeln!(out, "verdict: {} (by {at})", outcome_word(trace.outcome));
+        }
+        None => {
+            let _ = writeln!(out, "verdict: {}", outcome_word(trace.outcome));
+        }
+    }
+    out
+}
+
+/// The path of `packet` through a lowered ruleset, as the kernel would run
+/// it, with the policy rules behind each step.
+pub fn trace_model_text(rs: &nft::Ruleset, sources: &SourceMap, packet: &Packet, hook: Hook) -> String {
+    let trace = nft_eval::trace_model(rs, hook, packet, LimitMode::UnderRate);
+    let mut out = format!("packet: {} (hook {})\n", packet_text(packet), hook.keyword());
+    for step in &trace.steps {
+        let indent = if step.text.starts_with("enter ") { "" } else { "  " };
+        let _ = write!(out, "{indent}{}", step.text);
+        let places: Vec<String> = step.origin.iter().filter_map(|o| place(sources, o.loc)).collect();
+        if let [one] = places.as_slice() {
+            let _ = write!(out, " ({one}: {})", text_at(sources, step.origin[0].loc));
+        } else if !places.is_empty() {
+            let _ = write!(out, " ({} rules from {})", places.len(), places[0]);
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "verdict: {}", outcome_word(trace.outcome));
+    out
+}

@@ -1,0 +1,505 @@
+//! Dispatch: runs of rules that test the same key become one lookup in a
+//! verdict map.
+//!
+//! First-match semantics hold exactly:
+//! - the map's elements are disjoint intervals, each given to the earliest
+//!   rule of the run whose space holds it;
+//! - a rule whose map data may let evaluation go on (a `limit`, no verdict,
+//!   a `jump`) must be disjoint from every later rule of its run, since after
+//!   the lookup evaluation goes on *after* the run;
+//! - rules may move past rules they are disjoint from (no packet matches
+//!   both, so their order cannot matter), which lets a run grow past rules
+//!   that test something else. A rule never moves past one it intersects.
+//!
+//! A rule with statements (counter, log, limit, translation) or `reject`
+//! gets a chain of its own that the map jumps to, so its counter stays its
+//! own.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::ir::{self, Action, Nat, RuleId};
+use crate::nft::{self, CmpOp, Data, Elem, Element, Expr, Part, Rhs, Selector};
+use crate::space::{Cube, Families, Family, Intervals};
+
+use super::sequential::{self, origin, pieces, rule_family};
+use super::{count, rule_list, TableCx};
+
+/// How far past rules of another kind a run looks for more of its own.
+const LOOKAHEAD: usize = 64;
+
+/// The fields a rule tests, when they make a map key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyKind {
+    /// `meta l4proto . th dport`
+    Dport,
+    /// `ip saddr` or `ip6 saddr`
+    Saddr,
+    /// `ip saddr . meta l4proto . th dport`
+    SaddrDport,
+    /// `ip daddr . meta l4proto . th dport`, as kube-proxy's service map.
+    DaddrDport,
+}
+
+impl KeyKind {
+    fn keyword(self) -> &'static str {
+        match self {
+            KeyKind::Dport => "dport",
+            KeyKind::Saddr => "saddr",
+            KeyKind::SaddrDport => "saddr_dport",
+            KeyKind::DaddrDport => "daddr_dport",
+        }
+    }
+}
+
+/// A rule that can join a run.
+struct Cand {
+    kind: KeyKind,
+    pieces: Vec<Cube>,
+    /// What the map gives for this rule; `None` means a chain of its own
+    /// holding `body`.
+    direct: Option<nft::Verdict>,
+    body: Vec<Expr>,
+    /// Evaluation may go on after the lookup picks this rule.
+    may_continue: bool,
+}
+
+fn cube_kind(c: &Cube) -> Option<KeyKind> {
+    if c.sport.is_some() || !c.iif.is_any() || !c.oif.is_any() || !c.ct.is_full() {
+        return None;
+    }
+    let single = c.family.single().is_some();
+    match (c.saddr.is_some(), c.daddr.is_some(), c.dport.is_some()) {
+        (false, false, true) if c.family == Families::ALL => Some(KeyKind::Dport),
+        (true, false, false) if single && c.proto.is_full() => Some(KeyKind::Saddr),
+        (true, false, true) if single => Some(KeyKind::SaddrDport),
+        (false, true, true) if single => Some(KeyKind::DaddrDport),
+        _ => None,
+    }
+}
+
+fn classify(cx: &TableCx, rule: &ir::Rule) -> Result<Cand, String> {
+    let pieces = pieces(rule);
+    let Some(first) = pieces.first() else { return Err("it matches no packet".into()) };
+    let kind = cube_kind(first).ok_or("its matches make no map key")?;
+    if pieces.iter().any(|p| cube_kind(p) != Some(kind)) {
+        return Err("its matches make no single map key".into());
+    }
+    let fam = rule_family(&pieces);
+    let translates_address = rule
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Nat(Nat::Dnat { .. } | Nat::Snat { .. })));
+    if translates_address && fam.is_none() {
+        return Err("it translates addresses for both families".into());
+    }
+    let body = sequential::body(cx, rule, fam);
+    let direct = match (rule.actions.is_empty(), rule.verdict) {
+        (true, None) => Some(nft::Verdict::Continue),
+        (true, Some(ir::Verdict::Reject)) => None,
+        (true, Some(v)) => Some(sequential::verdict(cx, v)),
+        (false, _) if !sequential::shareable(rule) => {
+            return Err("it has statements and ends with goto or return".into())
+        }
+        (false, _) => None,
+    };
+    let may_continue = !rule.always_decides() || matches!(rule.verdict, Some(ir::Verdict::Jump(_)));
+    Ok(Cand { kind, pieces, direct, body, may_continue })
+}
+
+fn disjoint(a: &[Cube], b: &[Cube]) -> bool {
+    a.iter().all(|x| b.iter().all(|y| !x.intersects(y)))
+}
+
+pub(super) fn lower_rules(cx: &mut TableCx, chain: &ir::Chain, min_run: usize) -> Vec<nft::Rule> {
+    let rules = &chain.rules;
+    let cands: Vec<Result<Cand, String>> = rules.iter().map(|r| classify(cx, r)).collect();
+    // Spaces for the disjointness checks, normalised like the pieces.
+    let spaces: Vec<Vec<Cube>> = rules.iter().map(pieces).collect();
+    let mut out = Vec::new();
+    // Always in policy order: runs take from its front, and what they skip
+    // goes back in front, in order.
+    let mut queue: VecDeque<usize> = (0..rules.len()).collect();
+    // Rules kept sequential, with why, noted together when consecutive.
+    let mut pending: Vec<(u32, String)> = Vec::new();
+    while let Some(first) = queue.pop_front() {
+        let cand = match &cands[first] {
+            Ok(c) => c,
+            Err(why) => {
+                let why = why.clone();
+                sequential_rule(cx, chain, &rules[first], &mut out, &mut pending, why);
+                continue;
+            }
+        };
+        let mut members = vec![first];
+        let mut skipped: Vec<usize> = Vec::new();
+        let mut continuing: Vec<usize> = if cand.may_continue { vec![first] } else { vec![] };
+        while let Some(k) = queue.pop_front() {
+            let fits = matches!(&cands[k], Ok(c) if c.kind == cand.kind)
+                && continuing.iter().all(|&m| disjoint(&spaces[m], &spaces[k]))
+                && skipped.iter().all(|&s| disjoint(&spaces[s], &spaces[k]));
+            if fits {
+                members.push(k);
+                if cands[k].as_ref().is_ok_and(|c| c.may_continue) {
+                    continuing.push(k);
+                }
+            } else {
+                skipped.push(k);
+                if skipped.len() > LOOKAHEAD {
+                    break;
+                }
+            }
+        }
+        if members.len() < min_run {
+            let mut back: Vec<usize> = members[1..].iter().chain(&skipped).copied().collect();
+            back.sort_unstable();
+            for k in back.into_iter().rev() {
+                queue.push_front(k);
+            }
+            let why = format!(
+                "only {} with its key (`{}`) in reach, fewer than {min_run}",
+                count(members.len(), "rule"),
+                cand.kind.keyword()
+            );
+            sequential_rule(cx, chain, &rules[first], &mut out, &mut pending, why);
+            continue;
+        }
+        for k in skipped.into_iter().rev() {
+            queue.push_front(k);
+        }
+        flush(cx, chain, &mut pending);
+        emit_run(cx, chain, &members, &cands, &mut out);
+    }
+    flush(cx, chain, &mut pending);
+    out
+}
+
+fn sequential_rule(
+    cx: &mut TableCx,
+    chain: &ir::Chain,
+    rule: &ir::Rule,
+    out: &mut Vec<nft::Rule>,
+    pending: &mut Vec<(u32, String)>,
+    why: String,
+) {
+    if pending.last().is_some_and(|(_, w)| *w != why) {
+        flush(cx, chain, pending);
+    }
+    pending.push((rule.id.index, why));
+    sequential::lower_rule(cx, chain, rule, out);
+}
+
+fn flush(cx: &mut TableCx, chain: &ir::Chain, pending: &mut Vec<(u32, String)>) {
+    let Some((_, why)) = pending.last().cloned() else { return };
+    let indices: Vec<u32> = pending.iter().map(|(i, _)| *i).collect();
+    let ids: Vec<RuleId> = indices.iter().map(|&i| chain.rules[i as usize].id).collect();
+    cx.note(chain, ids, format!("{} kept sequential: {why}", rule_list(&indices)));
+    pending.clear();
+}
+
+/// One dimension of a map key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dim {
+    Saddr,
+    Daddr,
+    Proto,
+    Dport,
+}
+
+fn emit_run(
+    cx: &mut TableCx,
+    chain: &ir::Chain,
+    members: &[usize],
+    cands: &[Result<Cand, String>],
+    out: &mut Vec<nft::Rule>,
+) {
+    let rules = &chain.rules;
+    let cand = |m: usize| cands[m].as_ref().expect("run members are candidates");
+    let kind = cand(members[0]).kind;
+    // The map data of each member, in run order.
+    let data: Vec<nft::Verdict> = members
+        .iter()
+        .map(|&m| match &cand(m).direct {
+            Some(v) => v.clone(),
+            None => nft::Verdict::Jump(sequential::rule_chain(cx, chain, &rules[m], cand(m).body.clone())),
+        })
+        .collect();
+    let groups: Vec<Option<Family>> = match kind {
+        KeyKind::Dport => vec![None],
+        _ => vec![Some(Family::V4), Some(Family::V6)],
+    };
+    let dims: &[Dim] = match kind {
+        KeyKind::Dport => &[Dim::Proto, Dim::Dport],
+        KeyKind::Saddr => &[Dim::Saddr],
+        KeyKind::SaddrDport => &[Dim::Saddr, Dim::Proto, Dim::Dport],
+        KeyKind::DaddrDport => &[Dim::Daddr, Dim::Proto, Dim::Dport],
+    };
+    let mut maps = Vec::new();
+    for fam in groups {
+        let mut boxes: Vec<(Vec<Intervals>, usize)> = Vec::new();
+        for (pos, &m) in members.iter().enumerate() {
+            for p in &cand(m).pieces {
+                if fam.is_some() && p.family.single() != fam {
+                    continue;
+                }
+                let b = dims
+                    .iter()
+                    .map(|d| match d {
+                        Dim::Saddr => p.saddr.clone().expect("saddr key"),
+                        Dim::Daddr => p.daddr.clone().expect("daddr key"),
+                        Dim::Proto => Intervals::from_ranges(p.proto.iter().map(|x| (x as u128, x as u128))),
+                        Dim::Dport => p.dport.clone().expect("dport key"),
+                    })
+                    .collect();
+                boxes.push((b, pos));
+            }
+        }
+        if boxes.is_empty() {
+            continue;
+        }
+        // One protocol for the whole map: match it once, key on the rest.
+        let proto_at = dims.iter().position(|d| *d == Dim::Proto);
+        let single_proto = proto_at.and_then(|i| {
+            let first = boxes[0].0[i].clone();
+            let one = first.ranges().len() == 1 && first.ranges()[0].0 == first.ranges()[0].1;
+            (one && boxes.iter().all(|(b, _)| b[i] == first)).then(|| first.ranges()[0].0)
+        });
+        let mut key_dims: Vec<Dim> = dims.to_vec();
+        if let (Some(i), Some(_)) = (proto_at, single_proto) {
+            key_dims.remove(i);
+            for (b, _) in &mut boxes {
+                b.remove(i);
+            }
+        }
+        let same = |a: usize, b: usize| data[a] == data[b];
+        let elems = disjoint_boxes(boxes, &same);
+        let key: Vec<Selector> = key_dims
+            .iter()
+            .map(|d| match (d, fam) {
+                (Dim::Saddr, Some(Family::V6)) => Selector::Ip6Saddr,
+                (Dim::Saddr, _) => Selector::Ip4Saddr,
+                (Dim::Daddr, Some(Family::V6)) => Selector::Ip6Daddr,
+                (Dim::Daddr, _) => Selector::Ip4Daddr,
+                (Dim::Proto, _) => Selector::L4proto,
+                (Dim::Dport, _) => Selector::ThDport,
+            })
+            .collect();
+        let interval = elems.iter().any(|(k, _)| k.iter().any(|(lo, hi)| lo != hi));
+        let mut elements: Vec<Element> = elems
+            .into_iter()
+            .map(|(k, ms)| Element {
+                key: Elem(k.into_iter().map(|(lo, hi)| Part::Int(lo, hi)).collect()),
+                data: Some(Data::Verdict(data[ms[0]].clone())),
+                origin: ms.iter().map(|&pos| origin(&rules[members[pos]])).collect(),
+            })
+            .collect();
+        elements.sort_by(|a, b| a.key.cmp(&b.key));
+        let fam_tag = match (kind, fam) {
+            (KeyKind::Dport, _) => "",
+            (_, Some(Family::V6)) => "6",
+            _ => "4",
+        };
+        let name = cx.fresh(&format!("{}_{}{fam_tag}_{}", chain.name, kind.keyword(), cx.sets.len()));
+        let keytext = key.iter().map(|s| s.keyword()).collect::<Vec<_>>().join(" . ");
+        let n = elements.len();
+        cx.sets.push(nft::Set {
+            name: name.clone(),
+            key: key.clone(),
+            interval,
+            data: Some(nft::DataType::Verdict),
+            elements,
+            comment: Some(format!("{} of chain {}", rule_list(&member_indices(rules, members)), chain.name)),
+        });
+        let mut exprs = Vec::new();
+        if let Some(p) = single_proto {
+            exprs.push(Expr::Match {
+                key: vec![Selector::L4proto],
+                op: CmpOp::Eq,
+                rhs: Rhs::Value(Elem(vec![Part::Int(p, p)])),
+            });
+        }
+        exprs.push(Expr::Vmap { key, map: name.clone() });
+        let mut origins: Vec<nft::Origin> = members.iter().map(|&m| origin(&rules[m])).collect();
+        origins.sort();
+        out.push(nft::Rule { exprs, origin: origins });
+        maps.push(format!("`{name}` keyed by {keytext}: {}", count(n, "element")));
+    }
+    let indices = member_indices(rules, members);
+    let moved = members.windows(2).any(|w| w[1] != w[0] + 1);
+    let text = format!(
+        "{} ({}{}) -> {} in {}",
+        rule_list(&indices),
+        count(members.len(), "rule"),
+        if moved { ", moved past disjoint rules between them" } else { "" },
+        if maps.len() == 1 { "one lookup".to_string() } else { format!("{} lookups", maps.len()) },
+        if maps.len() == 1 { format!("map {}", maps[0]) } else { format!("maps {}", maps.join(", ")) },
+    );
+    let ids = members.iter().map(|&m| rules[m].id).collect();
+    cx.note(chain, ids, text);
+}
+
+fn member_indices(rules: &[ir::Rule], members: &[usize]) -> Vec<u32> {
+    members.iter().map(|&m| rules[m].id.index).collect()
+}
+
+type Range = (u128, u128);
+
+/// Disjoint elementary boxes (one range per dimension) covering the union
+/// of `boxes`, each point given to the first box holding it. Adjacent
+/// boxes whose owners `same` says have equal data are merged; the result
+/// lists every owner of a merged box.
+fn disjoint_boxes(boxes: Vec<(Vec<Intervals>, usize)>, same: &dyn Fn(usize, usize) -> bool) -> Vec<(Vec<Range>, Vec<usize>)> {
+    let mut elementary: Vec<(Vec<Range>, usize)> = Vec::new();
+    for (b, owner) in boxes {
+        let mut acc: Vec<Vec<Range>> = vec![Vec::new()];
+        for dim in &b {
+            acc = acc
+                .into_iter()
+                .flat_map(|prefix| {
+                    dim.ranges().iter().map(move |r| {
+                        let mut p = prefix.clone();
+                        p.push(*r);
+                        p
+                    })
+                })
+                .collect();
+        }
+        elementary.extend(acc.into_iter().map(|k| (k, owner)));
+    }
+    let Some(first) = elementary.first() else { return Vec::new() };
+    let dims = first.0.len();
+    // Group by every dimension but the last; when the groups do not meet,
+    // a sweep over the last dimension does the rest in n log n.
+    let mut groups: BTreeMap<Vec<Range>, Vec<(Range, usize)>> = BTreeMap::new();
+    for (k, owner) in &elementary {
+        groups.entry(k[..dims - 1].to_vec()).or_default().push((k[dims - 1], *owner));
+    }
+    let prefixes: Vec<&Vec<Range>> = groups.keys().collect();
+    let apart = prefixes.len() <= 4096
+        && prefixes.iter().enumerate().all(|(i, a)| {
+            prefixes[i + 1..].iter().all(|b| a.iter().zip(b.iter()).any(|(x, y)| x.1 < y.0 || y.1 < x.0))
+        });
+    if apart {
+        let mut out = Vec::new();
+        for (prefix, ranges) in groups {
+            for (r, owners) in sweep(ranges, same) {
+                let mut k = prefix.clone();
+                k.push(r);
+                out.push((k, owners));
+            }
+        }
+        return out;
+    }
+    // The general case: subtract every earlier box that meets this one.
+    let mut taken: Vec<(Vec<Range>, usize)> = Vec::new();
+    for (b, owner) in elementary {
+        let mut parts = vec![b];
+        for (t, _) in &taken {
+            parts = parts.into_iter().flat_map(|p| box_subtract(&p, t)).collect();
+            if parts.is_empty() {
+                break;
+            }
+        }
+        taken.extend(parts.into_iter().map(|p| (p, owner)));
+    }
+    taken.into_iter().map(|(k, o)| (k, vec![o])).collect()
+}
+
+/// `a - b` for elementary boxes, as disjoint elementary boxes.
+fn box_subtract(a: &[Range], b: &[Range]) -> Vec<Vec<Range>> {
+    if a.iter().zip(b).any(|(x, y)| x.1 < y.0 || y.1 < x.0) {
+        return vec![a.to_vec()];
+    }
+    let mut out = Vec::new();
+    let mut rest = a.to_vec();
+    for d in 0..a.len() {
+        let (lo, hi) = rest[d];
+        let (blo, bhi) = b[d];
+        if lo < blo {
+            let mut p = rest.clone();
+            p[d] = (lo, blo - 1);
+            out.push(p);
+        }
+        if hi > bhi {
+            let mut p = rest.clone();
+            p[d] = (bhi + 1, hi);
+            out.push(p);
+        }
+        rest[d] = (lo.max(blo), hi.min(bhi));
+    }
+    out
+}
+
+/// First-come assignment of one-dimensional ranges, then merging of
+/// adjacent ranges with equal data.
+fn sweep(ranges: Vec<(Range, usize)>, same: &dyn Fn(usize, usize) -> bool) -> Vec<(Range, Vec<usize>)> {
+    let mut taken: BTreeMap<u128, (u128, usize)> = BTreeMap::new();
+    for ((lo, hi), owner) in ranges {
+        let start = taken.range(..=lo).next_back().map_or(lo, |(k, _)| *k);
+        let mut gaps = Vec::new();
+        let mut cur = Some(lo);
+        for (&s, &(e, _)) in taken.range(start..=hi) {
+            let Some(c) = cur else { break };
+            if e < c {
+                continue;
+            }
+            if s > c {
+                gaps.push((c, s - 1));
+            }
+            cur = if e >= hi { None } else { Some(e + 1) };
+        }
+        if let Some(c) = cur {
+            gaps.push((c, hi));
+        }
+        for (a, b) in gaps {
+            taken.insert(a, (b, owner));
+        }
+    }
+    let mut out: Vec<(Range, Vec<usize>)> = Vec::new();
+    for (s, (e, owner)) in taken {
+        match out.last_mut() {
+            Some(((_, pe), owners)) if *pe + 1 == s && same(owners[0], owner) => {
+                *pe = e;
+                if !owners.contains(&owner) {
+                    owners.push(owner);
+                }
+            }
+            _ => out.push(((s, e), vec![owner])),
+        }
+    }
+    for (_, owners) in &mut out {
+        owners.sort_unstable();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_gives_overlaps_to_the_first() {
+        let got = sweep(vec![((10, 20), 0), ((15, 30), 1), ((0, 40), 2)], &|a, b| a == b);
+        assert_eq!(
+            got,
+            vec![((0, 9), vec![2]), ((10, 20), vec![0]), ((21, 30), vec![1]), ((31, 40), vec![2])]
+        );
+    }
+
+    #[test]
+    fn sweep_merges_equal_data() {
+        let got = sweep(vec![((1, 1), 0), ((2, 2), 1), ((4, 4), 2)], &|_, _| true);
+        assert_eq!(got, vec![((1, 2), vec![0, 1]), ((4, 4), vec![2])]);
+    }
+
+    #[test]
+    fn boxes_overlapping_in_two_dimensions() {
+        let b = |a: (u128, u128), c: (u128, u128)| vec![Intervals::range(a.0, a.1), Intervals::range(c.0, c.1)];
+        let got = disjoint_boxes(vec![(b((0, 10), (0, 10)), 0), (b((5, 15), (5, 15)), 1)], &|a, b| a == b);
+        let area: u128 = got
+            .iter()
+            .map(|(k, _)| k.iter().map(|(lo, hi)| hi - lo + 1).product::<u128>())
+            .sum();
+        assert_eq!(area, 121 + 121 - 36);
+        assert!(got.iter().any(|(k, o)| k == &vec![(0, 10), (0, 10)] && o == &vec![0]));
+    }
+}

@@ -1,0 +1,332 @@
+//! One rule at a time: each cube of a rule's space becomes one nft rule with
+//! the rule's statements.
+//!
+//! The cubes of one space are disjoint, so a packet runs the statements of
+//! at most one of them: a counter-only rule split into several nft rules
+//! still counts each packet once. A rule with a `limit` and several cubes
+//! jumps to one chain of its own instead, so that its cubes share one rate.
+
+use crate::ir::{self, Action, Nat};
+use crate::nft::{self, CmpOp, Elem, Expr, Origin, Part, Rhs, Selector};
+use crate::space::{Cube, Families, Family, Intervals, Names, Protos, CtState, CtStates, PORT_MAX};
+
+use super::TableCx;
+
+pub(super) fn lower_rule(cx: &mut TableCx, chain: &ir::Chain, rule: &ir::Rule, out: &mut Vec<nft::Rule>) {
+    let origin = vec![origin(rule)];
+    let pieces = pieces(rule);
+    if pieces.is_empty() {
+        cx.note(
+            chain,
+            vec![rule.id],
+            format!("rule {} matches no packet: nothing emitted", rule.id.index + 1),
+        );
+        return;
+    }
+    let bodies: Vec<Vec<Expr>> = pieces.iter().map(|p| body(cx, rule, p.family.single())).collect();
+    let limited = rule.actions.iter().any(|a| matches!(a, Action::Limit(_)));
+    if pieces.len() > 1 && limited {
+        if shareable(rule) && bodies.iter().all(|b| *b == bodies[0]) {
+            let target = rule_chain(cx, chain, rule, bodies[0].clone());
+            for p in &pieces {
+                let mut exprs = cube_matches(p);
+                exprs.push(Expr::Verdict(nft::Verdict::Jump(target.clone())));
+                out.push(nft::Rule { exprs, origin: origin.clone() });
+            }
+            cx.note(
+                chain,
+                vec![rule.id],
+                format!(
+                    "rule {} needs {} nft rules; they jump to chain `{target}` so that they share one limit",
+                    rule.id.index + 1,
+                    pieces.len()
+                ),
+            );
+            return;
+        }
+        cx.note(
+            chain,
+            vec![rule.id],
+            format!(
+                "rule {} needs {} nft rules, each with its own limit: its verdict cannot move to a chain of its own",
+                rule.id.index + 1,
+                pieces.len()
+            ),
+        );
+    }
+    for (p, b) in pieces.iter().zip(bodies) {
+        let mut exprs = cube_matches(p);
+        exprs.extend(b);
+        out.push(nft::Rule { exprs, origin: origin.clone() });
+    }
+}
+
+pub(super) fn origin(rule: &ir::Rule) -> Origin {
+    Origin { rule: rule.id, loc: rule.loc }
+}
+
+/// Whether the rule's statements and verdict may run in a chain of their
+/// own, reached by `jump`: `goto` and `return` would then leave that chain
+/// instead of the rule's.
+pub(super) fn shareable(rule: &ir::Rule) -> bool {
+    !matches!(rule.verdict, Some(ir::Verdict::Goto(_) | ir::Verdict::Return))
+}
+
+/// A chain holding `body`, for a rule that reaches it by `jump`.
+pub(super) fn rule_chain(cx: &mut TableCx, chain: &ir::Chain, rule: &ir::Rule, body: Vec<Expr>) -> String {
+    let name = cx.fresh(&format!("{}_rule{}", chain.name, rule.id.index + 1));
+    cx.extra_chains.push(nft::Chain {
+        name: name.clone(),
+        base: None,
+        rules: vec![nft::Rule { exprs: body, origin: vec![origin(rule)] }],
+        comment: Some(format!("statements of rule {} of chain {}", rule.id.index + 1, chain.name)),
+    });
+    name
+}
+
+/// The rule's space as well-formed cubes, split by family where an address
+/// match or an address translation needs one family.
+pub(super) fn pieces(rule: &ir::Rule) -> Vec<Cube> {
+    let nat_family = rule.actions.iter().any(|a| match a {
+        Action::Nat(Nat::Dnat { .. } | Nat::Snat { .. }) => true,
+        Action::Nat(Nat::Masquerade | Nat::Redirect { .. }) => false,
+        _ => false,
+    });
+    let mut out = Vec::new();
+    for cube in &rule.space {
+        let mut cube = cube.clone();
+        if cube.sport.is_some() || cube.dport.is_some() {
+            cube.proto = cube.proto.intersect(Protos::with_ports());
+        }
+        if cube.is_empty() {
+            continue;
+        }
+        let split = cube.family.single().is_none()
+            && (nat_family || cube.saddr.is_some() || cube.daddr.is_some());
+        if !split {
+            out.push(cube);
+            continue;
+        }
+        for fam in cube.family.iter() {
+            let within = Intervals::range(0, fam.max_addr());
+            let piece = Cube {
+                family: Families::only(fam),
+                saddr: cube.saddr.as_ref().map(|s| s.intersect(&within)),
+                daddr: cube.daddr.as_ref().map(|s| s.intersect(&within)),
+                ..cube.clone()
+            };
+            if !piece.is_empty() {
+                out.push(piece);
+            }
+        }
+    }
+    out
+}
+
+/// The family a rule's packets all have, when they all have the same one.
+pub(super) fn rule_family(pieces: &[Cube]) -> Option<Family> {
+    let first = pieces.first()?.family.single()?;
+    pieces.iter().all(|p| p.family.single() == Some(first)).then_some(first)
+}
+
+/// The matches that select exactly the packets of a well-formed cube.
+pub fn cube_matches(c: &Cube) -> Vec<Expr> {
+    let mut out = Vec::new();
+    let fam = c.family.single();
+    let addr = |fam: Option<Family>, v4: Selector, v6: Selector, set: &Option<Intervals>| {
+        let (fam, set) = (fam?, set.as_ref()?);
+        let sel = if fam == Family::V4 { v4 } else { v6 };
+        interval_match(sel, set, fam.max_addr())
+    };
+    let saddr = addr(fam, Selector::Ip4Saddr, Selector::Ip6Saddr, &c.saddr);
+    let daddr = addr(fam, Selector::Ip4Daddr, Selector::Ip6Daddr, &c.daddr);
+    // `ip saddr ...` holds only for IPv4 packets; without one, say the family.
+    if let Some(f) = fam {
+        if saddr.is_none() && daddr.is_none() {
+            let v = nfproto(f);
+            out.push(Expr::Match { key: vec![Selector::Nfproto], op: CmpOp::Eq, rhs: value(v, v) });
+        }
+    }
+    if !c.proto.is_full() {
+        let set = Intervals::from_ranges(c.proto.iter().map(|p| (p as u128, p as u128)));
+        // `th dport` needs an `l4proto` match that admits only protocols
+        // with ports: a full one is then written out.
+        out.extend(interval_match(Selector::L4proto, &set, 255));
+    }
+    out.extend(saddr);
+    out.extend(daddr);
+    if let Some(s) = &c.sport {
+        out.extend(interval_match(Selector::ThSport, s, PORT_MAX));
+    }
+    if let Some(s) = &c.dport {
+        out.extend(interval_match(Selector::ThDport, s, PORT_MAX));
+    }
+    out.extend(names_match(Selector::Iifname, &c.iif));
+    out.extend(names_match(Selector::Oifname, &c.oif));
+    if !c.ct.is_full() {
+        let (op, states) = if c.ct.complement().iter().count() < c.ct.iter().count() {
+            (CmpOp::Ne, c.ct.complement())
+        } else {
+            (CmpOp::Eq, c.ct)
+        };
+        out.push(Expr::Match { key: vec![Selector::CtState], op, rhs: Rhs::Flags(ct_mask(states)) });
+    }
+    out
+}
+
+/// `meta nfproto` values.
+pub fn nfproto(f: Family) -> u128 {
+    match f {
+        Family::V4 => 2,
+        Family::V6 => 10,
+    }
+}
+
+/// The kernel's conntrack state bit (`NF_CT_STATE_*_BIT`).
+pub fn ct_bit(s: CtState) -> u32 {
+    match s {
+        CtState::Invalid => 1,
+        CtState::Established => 2,
+        CtState::Related => 4,
+        CtState::New => 8,
+        CtState::Untracked => 64,
+    }
+}
+
+pub fn ct_mask(states: CtStates) -> u32 {
+    states.iter().map(ct_bit).fold(0, |a, b| a | b)
+}
+
+fn value(lo: u128, hi: u128) -> Rhs {
+    Rhs::Value(Elem(vec![Part::Int(lo, hi)]))
+}
+
+/// `SEL VALUES`, or `SEL != COMPLEMENT` when that is shorter; nothing when
+/// the set is everything (the caller decides whether the family still needs
+/// saying).
+fn interval_match(sel: Selector, set: &Intervals, max: u128) -> Option<Expr> {
+    let within = set.intersect(&Intervals::range(0, max));
+    if within.is_full(max) && sel != Selector::L4proto {
+        return None;
+    }
+    let complement = within.complement(max);
+    let (op, ranges) = if !complement.is_empty() && complement.ranges().len() < within.ranges().len() {
+        (CmpOp::Ne, complement)
+    } else {
+        (CmpOp::Eq, within)
+    };
+    let rhs = match ranges.ranges() {
+        [(lo, hi)] => value(*lo, *hi),
+        rs => Rhs::Set(rs.iter().map(|&(lo, hi)| Elem(vec![Part::Int(lo, hi)])).collect()),
+    };
+    Some(Expr::Match { key: vec![sel], op, rhs })
+}
+
+fn names_match(sel: Selector, names: &Names) -> Option<Expr> {
+    let (op, set) = match names {
+        Names::Only(s) => (CmpOp::Eq, s),
+        Names::AllBut(s) if s.is_empty() => return None,
+        Names::AllBut(s) => (CmpOp::Ne, s),
+    };
+    let mut elems: Vec<Elem> = set.iter().map(|n| Elem(vec![Part::Str(n.clone())])).collect();
+    let rhs = if elems.len() == 1 { Rhs::Value(elems.remove(0)) } else { Rhs::Set(elems) };
+    Some(Expr::Match { key: vec![sel], op, rhs })
+}
+
+/// The rule's statements then its verdict, for packets of family `fam`
+/// (`None`: either). Address translation ends the rule: it accepts.
+pub(super) fn body(cx: &TableCx, rule: &ir::Rule, fam: Option<Family>) -> Vec<Expr> {
+    let mut out = Vec::new();
+    for action in &rule.actions {
+        match action {
+            Action::Counter(name) => out.push(Expr::Counter(name.clone())),
+            Action::Log { prefix } => out.push(Expr::Log { prefix: prefix.clone() }),
+            Action::Limit(l) => out.push(Expr::Limit(*l)),
+            Action::Nat(nat) => {
+                out.push(nat_stmt(nat, fam));
+                return out;
+            }
+        }
+    }
+    if let Some(v) = rule.verdict {
+        out.push(Expr::Verdict(verdict(cx, v)));
+    }
+    out
+}
+
+pub(super) fn verdict(cx: &TableCx, v: ir::Verdict) -> nft::Verdict {
+    match v {
+        ir::Verdict::Accept => nft::Verdict::Accept,
+        ir::Verdict::Drop => nft::Verdict::Drop,
+        ir::Verdict::Reject => nft::Verdict::Reject,
+        ir::Verdict::Jump(c) => nft::Verdict::Jump(cx.chain_name(c).to_string()),
+        ir::Verdict::Goto(c) => nft::Verdict::Goto(cx.chain_name(c).to_string()),
+        ir::Verdict::Return => nft::Verdict::Return,
+    }
+}
+
+fn addr_family(a: &std::net::IpAddr) -> Family {
+    if a.is_ipv4() {
+        Family::V4
+    } else {
+        Family::V6
+    }
+}
+
+fn nat_family(f: Family) -> nft::NatFamily {
+    match f {
+        Family::V4 => nft::NatFamily::Ip,
+        Family::V6 => nft::NatFamily::Ip6,
+    }
+}
+
+/// Address translation for packets of family `fam`. Where the policy gives
+/// no address of that family, the packet is accepted untranslated, as the
+/// language says translation statements accept.
+fn nat_stmt(nat: &Nat, fam: Option<Family>) -> Expr {
+    let accept = Expr::Verdict(nft::Verdict::Accept);
+    match nat {
+        Nat::Masquerade => Expr::Nat(nft::NatStmt {
+            kind: nft::NatKind::Masquerade,
+            family: None,
+            target: nft::NatTargetExpr::None { port: None },
+        }),
+        Nat::Redirect { port } => Expr::Nat(nft::NatStmt {
+            kind: nft::NatKind::Redirect,
+            family: None,
+            target: nft::NatTargetExpr::None { port: Some(*port) },
+        }),
+        Nat::Snat { addr, port } => {
+            let Some(f) = fam.filter(|f| *f == addr_family(addr)) else { return accept };
+            Expr::Nat(nft::NatStmt {
+                kind: nft::NatKind::Snat,
+                family: Some(nat_family(f)),
+                target: nft::NatTargetExpr::Fixed { addr: *addr, port: *port },
+            })
+        }
+        Nat::Dnat { backends, balance } => {
+            let Some(f) = fam else { return accept };
+            let mine: Vec<&ir::NatBackend> = backends.iter().filter(|b| addr_family(&b.addr) == f).collect();
+            let target = match (mine.as_slice(), balance) {
+                ([], _) => return accept,
+                ([b], _) | ([b, ..], None) => nft::NatTargetExpr::Fixed { addr: b.addr, port: b.port },
+                (_, Some(balance)) => {
+                    let mut slots = Vec::new();
+                    let mut next = 0u32;
+                    for b in &mine {
+                        let w = b.weight.max(1);
+                        slots.push((next, next + w - 1, b.addr, b.port));
+                        next += w;
+                    }
+                    let pick = match balance {
+                        ir::Balance::RoundRobin => nft::Pick::RoundRobin,
+                        ir::Balance::Random => nft::Pick::Random,
+                        ir::Balance::SourceHash => nft::Pick::SourceHash { seed: 0 },
+                    };
+                    nft::NatTargetExpr::Balanced { pick, modulus: next, slots }
+                }
+            };
+            Expr::Nat(nft::NatStmt { kind: nft::NatKind::Dnat, family: Some(nat_family(f)), target })
+        }
+    }
+}

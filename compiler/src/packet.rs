@@ -1,0 +1,170 @@
+//! Packet specs for `shriekc trace`: `tcp 10.1.2.3:40000 -> 10.99.0.2:22
+//! iif eth0 ct new`, `udp [fd00::1]:53 -> [fd00::2]:53`, `icmp 10.0.0.1 ->
+//! 10.0.0.2 hook forward`.
+//!
+//! After the two endpoints come options in any order: `iif NAME`, `oif
+//! NAME`, `ct STATE` (default `new`) and `hook HOOK` (the caller's default
+//! when absent, `input` for the CLI).
+
+use std::net::IpAddr;
+
+use crate::ir::Hook;
+use crate::space::{CtState, Family, Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+
+/// Parse a packet spec. Errors are plain sentences naming what to write.
+pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
+    let spaced = spec.replace("->", " -> ");
+    let mut words = spaced.split_whitespace();
+    let proto_word = words.next().ok_or("empty packet: write e.g. `tcp 10.0.0.1:40000 -> 10.0.0.2:22`")?;
+    let proto = parse_proto(proto_word)?;
+    let has_ports = [PROTO_TCP, PROTO_UDP, PROTO_SCTP].contains(&proto);
+    let src = words.next().ok_or("missing source address after the protocol")?;
+    match words.next() {
+        Some("->") => {}
+        Some(w) => return Err(format!("expected `->` between the addresses, found `{w}`")),
+        None => return Err("missing `-> DESTINATION` after the source address".into()),
+    }
+    let dst = words.next().ok_or("missing destination address after `->`")?;
+    let (saddr, sport) = parse_endpoint(src)?;
+    let (daddr, dport) = parse_endpoint(dst)?;
+    if saddr.is_ipv4() != daddr.is_ipv4() {
+        return Err(format!("source `{src}` and destination `{dst}` are of different address families"));
+    }
+    let (sport, dport) = match (has_ports, sport, dport) {
+        (true, Some(s), Some(d)) => (Some(s), Some(d)),
+        (true, _, _) => {
+            return Err(format!(
+                "{proto_word} packets have ports: write both, as in `{proto_word} 10.0.0.1:40000 -> 10.0.0.2:22`"
+            ))
+        }
+        (false, None, None) => (None, None),
+        (false, _, _) => return Err(format!("{proto_word} packets have no ports: leave out the `:PORT`")),
+    };
+    let mut packet = Packet {
+        family: if saddr.is_ipv4() { Family::V4 } else { Family::V6 },
+        proto,
+        saddr: addr_value(saddr),
+        daddr: addr_value(daddr),
+        sport,
+        dport,
+        iif: String::new(),
+        oif: String::new(),
+        ct: CtState::New,
+    };
+    let mut hook = None;
+    while let Some(option) = words.next() {
+        let value = words.next().ok_or_else(|| format!("`{option}` needs a value"))?;
+        match option {
+            "iif" => packet.iif = value.to_string(),
+            "oif" => packet.oif = value.to_string(),
+            "ct" => {
+                packet.ct = CtState::ALL.into_iter().find(|s| s.keyword() == value).ok_or_else(|| {
+                    format!("unknown conntrack state `{value}`: use new, established, related, invalid or untracked")
+                })?
+            }
+            "hook" => {
+                hook = Some(Hook::ALL.into_iter().find(|h| h.keyword() == value).ok_or_else(|| {
+                    format!("unknown hook `{value}`: use prerouting, input, forward, output or postrouting")
+                })?)
+            }
+            _ => return Err(format!("unknown option `{option}`: use iif, oif, ct or hook")),
+        }
+    }
+    Ok((packet, hook))
+}
+
+fn parse_proto(w: &str) -> Result<u8, String> {
+    Ok(match w {
+        "tcp" => PROTO_TCP,
+        "udp" => PROTO_UDP,
+        "sctp" => PROTO_SCTP,
+        "icmp" => PROTO_ICMP,
+        "icmpv6" => PROTO_ICMPV6,
+        _ => w.parse::<u8>().map_err(|_| {
+            format!("unknown protocol `{w}`: use tcp, udp, sctp, icmp, icmpv6 or a number up to 255")
+        })?,
+    })
+}
+
+/// `10.0.0.1`, `10.0.0.1:80`, `fd00::1`, `[fd00::1]:80`.
+fn parse_endpoint(w: &str) -> Result<(IpAddr, Option<u16>), String> {
+    let bad_port = |p: &str| format!("bad port `{p}` in `{w}`: ports go from 0 to 65535");
+    if let Some(rest) = w.strip_prefix('[') {
+        let (addr, tail) = rest.split_once(']').ok_or_else(|| format!("missing `]` in `{w}`"))?;
+        let addr: IpAddr = addr.parse().map_err(|_| format!("`{addr}` is not an IPv6 address"))?;
+        let port = match tail {
+            "" => None,
+            t => {
+                let p = t.strip_prefix(':').ok_or_else(|| format!("expected `:PORT` after `]` in `{w}`"))?;
+                Some(p.parse::<u16>().map_err(|_| bad_port(p))?)
+            }
+        };
+        return Ok((addr, port));
+    }
+    if let Ok(addr) = w.parse::<IpAddr>() {
+        return Ok((addr, None));
+    }
+    if let Some((addr, port)) = w.rsplit_once(':') {
+        if let Ok(addr) = addr.parse::<std::net::Ipv4Addr>() {
+            return Ok((IpAddr::V4(addr), Some(port.parse::<u16>().map_err(|_| bad_port(port))?)));
+        }
+    }
+    Err(format!("`{w}` is not an address: write `10.0.0.1`, `10.0.0.1:80`, `fd00::1` or `[fd00::1]:80`"))
+}
+
+fn addr_value(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v4) => u32::from(v4) as u128,
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(spec: &str, expect: &str) {
+        let got = match parse_packet(spec) {
+            Ok((p, hook)) => format!(
+                "{:?} proto={} saddr={:x} daddr={:x} sport={:?} dport={:?} iif={:?} oif={:?} ct={} hook={:?}",
+                p.family,
+                p.proto,
+                p.saddr,
+                p.daddr,
+                p.sport,
+                p.dport,
+                p.iif,
+                p.oif,
+                p.ct.keyword(),
+                hook.map(Hook::keyword)
+            ),
+            Err(e) => format!("error: {e}"),
+        };
+        assert_eq!(got, expect, "{spec}");
+    }
+
+    #[test]
+    fn specs() {
+        check(
+            "tcp 10.1.2.3:40000 -> 10.99.0.2:22 iif eth0 ct new",
+            "V4 proto=6 saddr=a010203 daddr=a630002 sport=Some(40000) dport=Some(22) iif=\"eth0\" oif=\"\" ct=new hook=None",
+        );
+        check(
+            "udp [fd00::1]:53 -> [fd00::2]:53",
+            "V6 proto=17 saddr=fd000000000000000000000000000001 daddr=fd000000000000000000000000000002 sport=Some(53) dport=Some(53) iif=\"\" oif=\"\" ct=new hook=None",
+        );
+        check(
+            "icmp 10.0.0.1->10.0.0.2 hook forward oif wan ct established",
+            "V4 proto=1 saddr=a000001 daddr=a000002 sport=None dport=None iif=\"\" oif=\"wan\" ct=established hook=Some(\"forward\")",
+        );
+        check("", "error: empty packet: write e.g. `tcp 10.0.0.1:40000 -> 10.0.0.2:22`");
+        check("tcp 10.0.0.1 -> 10.0.0.2:22", "error: tcp packets have ports: write both, as in `tcp 10.0.0.1:40000 -> 10.0.0.2:22`");
+        check("icmp 10.0.0.1:5 -> 10.0.0.2", "error: icmp packets have no ports: leave out the `:PORT`");
+        check("tcp 10.0.0.1:1 -> [::1]:2", "error: source `10.0.0.1:1` and destination `[::1]:2` are of different address families");
+        check("gre 1.2.3.4 -> 1.2.3.5", "error: unknown protocol `gre`: use tcp, udp, sctp, icmp, icmpv6 or a number up to 255");
+        check("tcp 1.2.3.4:99999 -> 1.2.3.5:1", "error: bad port `99999` in `1.2.3.4:99999`: ports go from 0 to 65535");
+        check("47 1.2.3.4 -> 1.2.3.5 ct bogus", "error: unknown conntrack state `bogus`: use new, established, related, invalid or untracked");
+        check("47 1.2.3.4 -> 1.2.3.5 hook", "error: `hook` needs a value");
+        check("47 1.2.3.4 1.2.3.5", "error: expected `->` between the addresses, found `1.2.3.5`");
+    }
+}

@@ -1,0 +1,134 @@
+//! Inline suppressions: `# shriek: allow(NAME) reason="why"` comments.
+//!
+//! A suppression belongs to the rule on its own line (a trailing comment) or
+//! to the rule right below a block of comment lines. Every `# shriek:` comment
+//! is checked, attached or not, so a typo never silently suppresses nothing.
+
+use std::collections::HashMap;
+
+use shriek_grammar::ast::Comment;
+use shriek_grammar::diag::nearest;
+use shriek_grammar::{Diagnostic, FileId, Loc, SourceFile, Span};
+
+use crate::ir::Allow;
+
+/// The findings an `allow` may name.
+pub const FINDINGS: &[&str] =
+    &["shadowed-rule", "redundant-rule", "unmatchable-rule", "unreachable-chain", "jump-cycle"];
+
+const FORM: &str = "write it as `# shriek: allow(redundant-rule) reason=\"why this is fine\"`";
+
+/// The valid allows of one file, by the line they sit on, and which lines
+/// hold nothing but a comment.
+pub(crate) struct FileAllows {
+    by_line: HashMap<usize, Vec<Allow>>,
+    comment_lines: HashMap<usize, bool>,
+}
+
+impl FileAllows {
+    pub fn new(
+        file: FileId,
+        source: &SourceFile,
+        comments: &[Comment],
+        diags: &mut Vec<Diagnostic>,
+    ) -> FileAllows {
+        let mut by_line: HashMap<usize, Vec<Allow>> = HashMap::new();
+        let mut comment_lines = HashMap::new();
+        for c in comments {
+            let (line, _) = source.line_col(c.span.start);
+            let before = source.text.get(..c.span.start as usize).unwrap_or("");
+            let own_line = before
+                .rsplit('\n')
+                .next()
+                .is_some_and(|s| s.chars().all(char::is_whitespace));
+            comment_lines.insert(line, own_line);
+            if let Some(allow) = parse(file, c, diags) {
+                by_line.entry(line).or_default().push(allow);
+            }
+        }
+        FileAllows { by_line, comment_lines }
+    }
+
+    /// The allows for a rule spanning lines `first..=last`.
+    pub fn for_rule(&self, first: usize, last: usize) -> Vec<Allow> {
+        let mut out = Vec::new();
+        let mut line = first;
+        while line > 1 && self.comment_lines.get(&(line - 1)) == Some(&true) {
+            line -= 1;
+        }
+        for l in line..=last {
+            if let Some(a) = self.by_line.get(&l) {
+                out.extend(a.iter().cloned());
+            }
+        }
+        out
+    }
+}
+
+/// Parse one comment; `None` when it is not a `shriek:` comment or is malformed.
+fn parse(file: FileId, c: &Comment, diags: &mut Vec<Diagnostic>) -> Option<Allow> {
+    let body = c.text.strip_prefix('#')?.trim_start();
+    let rest = body.strip_prefix("shriek:")?;
+    let loc = Loc::new(file, c.span);
+    let malformed = |msg: &str| {
+        Diagnostic::error("E0229", "malformed-allow", msg, loc, "in this comment").with_help(FORM)
+    };
+    let rest = rest.trim();
+    let Some(rest) = rest.strip_prefix("allow(") else {
+        diags.push(malformed("a `shriek:` comment must say `allow(NAME)`"));
+        return None;
+    };
+    let Some(close) = rest.find(')') else {
+        diags.push(malformed("`allow(` is missing its `)`"));
+        return None;
+    };
+    let name = rest[..close].trim();
+    let after = rest[close + 1..].trim();
+    let name_start = c.text.find(name).unwrap_or(0);
+    let name_loc = Loc::new(
+        file,
+        Span::new(c.span.start as usize + name_start, c.span.start as usize + name_start + name.len()),
+    );
+    let mut bad = false;
+    if !FINDINGS.contains(&name) {
+        let mut d = Diagnostic::error(
+            "E0230",
+            "unknown-finding",
+            format!("unknown finding `{name}`"),
+            name_loc,
+            "not a finding shriekc reports",
+        );
+        d.help = Some(match nearest(name, FINDINGS.iter().copied()) {
+            Some(n) => format!("did you mean `{n}`?"),
+            None => format!("findings that can be allowed: {}", FINDINGS.join(", ")),
+        });
+        diags.push(d);
+        bad = true;
+    }
+    let reason = after
+        .strip_prefix("reason")
+        .map(str::trim_start)
+        .and_then(|r| r.strip_prefix('='))
+        .map(str::trim_start)
+        .and_then(|r| r.strip_prefix('"'))
+        .and_then(|r| r.strip_suffix('"'));
+    let reason = match reason {
+        Some(r) if !r.trim().is_empty() => r.to_string(),
+        Some(_) => {
+            diags.push(malformed("the reason of an allow must not be empty"));
+            return None;
+        }
+        None if after.is_empty() => {
+            diags.push(malformed("an allow needs a reason"));
+            return None;
+        }
+        None => {
+            diags.push(malformed("expected `reason=\"...\"` after `allow(NAME)`"));
+            return None;
+        }
+    };
+    if bad {
+        return None;
+    }
+    Some(Allow { name: name.to_string(), reason, loc })
+}

@@ -1,0 +1,142 @@
+//! `apply`: replace shriek's tables in one atomic, generation-checked batch.
+//!
+//! The batch is BATCH_BEGIN (with the generation id read just before),
+//! then per table NEWTABLE + DELTABLE (so a missing table is no error),
+//! NEWTABLE and its contents, then BATCH_END. The kernel applies all of it
+//! or nothing. A dry run leaves BATCH_END out, so the kernel checks every
+//! message and then throws the batch away.
+
+use std::time::{Duration, Instant};
+
+use shriek_compiler::nft;
+
+use crate::abi::*;
+use crate::encode::{self, Batch};
+use crate::error::{explain, KernelError, RuntimeError, EPERM, ERESTART};
+use crate::socket::Socket;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplyOptions {
+    /// Send everything but the commit: the kernel validates and discards.
+    pub dry_run: bool,
+    /// Apply inside this named network namespace (/run/netns/NAME).
+    pub netns: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplySummary {
+    pub tables: usize,
+    pub chains: usize,
+    pub rules: usize,
+    pub elements: usize,
+    /// Netlink messages in the batch, BATCH_BEGIN and BATCH_END included.
+    pub messages: usize,
+    pub elapsed: Duration,
+}
+
+/// Replaces the ruleset's tables in the kernel, all or nothing.
+pub fn apply(rs: &nft::Ruleset, opts: &ApplyOptions) -> Result<ApplySummary, RuntimeError> {
+    apply_with_hook(rs, opts, &|| {})
+}
+
+/// [`apply`], running `between` after the generation id is read and before
+/// the batch is sent: tests use it to change the ruleset concurrently.
+#[doc(hidden)]
+pub fn apply_with_hook(
+    rs: &nft::Ruleset,
+    opts: &ApplyOptions,
+    between: &dyn Fn(),
+) -> Result<ApplySummary, RuntimeError> {
+    let start = Instant::now();
+    let mut sock = Socket::open(opts.netns.as_deref())?;
+    // A changed generation means someone else committed in between. Our
+    // batch replaces whole tables, so building it again on the new
+    // generation is safe; a second change in a row is reported.
+    for attempt in 0..2 {
+        let genid = sock.genid()?;
+        between();
+        let mut batch = Batch::begin(sock.next_seq(), Some(genid));
+        encode::ruleset(&mut batch, rs);
+        if !opts.dry_run {
+            batch.end();
+        }
+        match send_batch(&mut sock, &batch) {
+            Ok(()) => {
+                return Ok(ApplySummary {
+                    tables: batch.tables,
+                    chains: batch.chains,
+                    rules: batch.rules,
+                    elements: batch.elements,
+                    messages: batch.w.count,
+                    elapsed: start.elapsed(),
+                })
+            }
+            Err(RuntimeError::Changed) if attempt == 0 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(RuntimeError::Changed)
+}
+
+/// Sends a batch in one datagram and waits for the kernel's verdict on it.
+pub(crate) fn send_batch(sock: &mut Socket, batch: &Batch) -> Result<(), RuntimeError> {
+    // Skip the sequence numbers the batch used.
+    for _ in 0..batch.subjects.len() {
+        sock.next_seq();
+    }
+    sock.reserve(batch.w.buf.len())?;
+    sock.send(&batch.w.buf)?;
+    // The kernel handles a datagram inside `send`, so its errors are
+    // already queued; a GETGEN request behind them marks their end.
+    let errors = collect_errors(sock, batch)?;
+    match errors.first() {
+        None => Ok(()),
+        Some(&(errno, seq)) => Err(translate(batch, errno, seq)),
+    }
+}
+
+fn collect_errors(sock: &mut Socket, batch: &Batch) -> Result<Vec<(i32, u32)>, RuntimeError> {
+    let barrier = sock.next_seq();
+    let mut w = crate::msg::Writer::default();
+    w.nft(NFT_MSG_GETGEN, NLM_F_ACK, barrier, |_| {});
+    sock.send(&w.buf)?;
+    let mut errors = Vec::new();
+    loop {
+        let done = sock.recv(|m| {
+            if let Some((errno, seq)) = m.error() {
+                if seq == barrier {
+                    return true;
+                }
+                if errno != 0 && batch.subject(seq).is_some() {
+                    errors.push((errno, seq));
+                }
+            }
+            false
+        })?;
+        if done {
+            break;
+        }
+    }
+    // The first refused message is the cause; later ones often follow
+    // from it (a rule naming a chain that failed).
+    errors.sort_by_key(|&(_, seq)| seq.wrapping_sub(batch.first_seq));
+    Ok(errors)
+}
+
+fn translate(batch: &Batch, errno: i32, seq: u32) -> RuntimeError {
+    if errno == EPERM {
+        return RuntimeError::Permission;
+    }
+    if errno == ERESTART && seq == batch.first_seq {
+        return RuntimeError::Changed;
+    }
+    let subject = batch.subject(seq).cloned().unwrap_or(encode::Subject::Batch);
+    let (reason, help) = explain(errno);
+    RuntimeError::Kernel(Box::new(KernelError {
+        errno,
+        reason,
+        subject: subject.describe(),
+        origin: subject.origin(),
+        help,
+    }))
+}
