@@ -84,7 +84,10 @@ impl Finding {
         loc: shriek_grammar::Loc,
         label: impl Into<String>,
     ) -> Diagnostic {
-        Diagnostic { severity: self.severity, ..Diagnostic::error(self.code, self.name, message, loc, label) }
+        Diagnostic {
+            severity: self.severity,
+            ..Diagnostic::error(self.code, self.name, message, loc, label)
+        }
     }
 }
 

@@ -84,11 +84,8 @@ pub struct ExplainLine {
 /// Lower a whole policy. Never fails: every valid IR policy has an nft form.
 pub fn lower(policy: &ir::Policy, strategy: Strategy) -> Lowered {
     let mut explain = Vec::new();
-    let tables = policy
-        .tables
-        .iter()
-        .map(|table| lower_table(table, strategy, &mut explain))
-        .collect();
+    let tables =
+        policy.tables.iter().map(|table| lower_table(table, strategy, &mut explain)).collect();
     Lowered { ruleset: nft::Ruleset { tables }, explain }
 }
 
@@ -120,10 +117,7 @@ impl TableCx<'_> {
     }
 
     fn note(&mut self, chain: &ir::Chain, rules: Vec<RuleId>, text: String) {
-        let loc = rules
-            .first()
-            .map(|id| chain.rules[id.index as usize].loc)
-            .unwrap_or(chain.loc);
+        let loc = rules.first().map(|id| chain.rules[id.index as usize].loc).unwrap_or(chain.loc);
         self.explain.push(ExplainLine {
             table: self.table.name.clone(),
             chain: chain.name.clone(),
@@ -134,7 +128,11 @@ impl TableCx<'_> {
     }
 }
 
-fn lower_table(table: &ir::Table, strategy: Strategy, explain: &mut Vec<ExplainLine>) -> nft::Table {
+fn lower_table(
+    table: &ir::Table,
+    strategy: Strategy,
+    explain: &mut Vec<ExplainLine>,
+) -> nft::Table {
     let mut cx = TableCx {
         table,
         taken: table.chains.iter().map(|c| c.name.clone()).collect(),
@@ -153,13 +151,21 @@ fn lower_table(table: &ir::Table, strategy: Strategy, explain: &mut Vec<ExplainL
                 cx.note(
                     chain,
                     chain.rules.iter().map(|r| r.id).collect(),
-                    format!("{} lowered one rule at a time (sequential)", count(chain.rules.len(), "rule")),
+                    format!(
+                        "{} lowered one rule at a time (sequential)",
+                        count(chain.rules.len(), "rule")
+                    ),
                 );
                 out
             }
             Some(min_run) => dispatch::lower_rules(&mut cx, chain, min_run),
         };
-        chains.push(nft::Chain { name: chain.name.clone(), base: chain.base, rules, comment: None });
+        chains.push(nft::Chain {
+            name: chain.name.clone(),
+            base: chain.base,
+            rules,
+            comment: None,
+        });
     }
     chains.append(&mut cx.extra_chains);
     nft::Table {
@@ -191,7 +197,11 @@ fn rule_list(indices: &[u32]) -> String {
             i += 1;
             end = sorted[i];
         }
-        parts.push(if start == end { format!("{}", start + 1) } else { format!("{}-{}", start + 1, end + 1) });
+        parts.push(if start == end {
+            format!("{}", start + 1)
+        } else {
+            format!("{}-{}", start + 1, end + 1)
+        });
         i += 1;
     }
     let word = if sorted.len() == 1 { "rule" } else { "rules" };

@@ -83,6 +83,7 @@ pub enum Selector {
 
 impl Selector {
     /// Key length in bytes, as the kernel stores it.
+    #[allow(clippy::len_without_is_empty)] // a selector is never empty
     pub fn len(self) -> usize {
         match self {
             Selector::Nfproto | Selector::L4proto => 1,

@@ -42,7 +42,12 @@ pub fn evaluate_model(rs: &nft::Ruleset, hook: Hook, packet: &Packet) -> (Outcom
 
 /// [`evaluate_model`] with a choice of how `limit` behaves and the origins
 /// of each step.
-pub fn trace_model(rs: &nft::Ruleset, hook: Hook, packet: &Packet, limits: LimitMode) -> ModelTrace {
+pub fn trace_model(
+    rs: &nft::Ruleset,
+    hook: Hook,
+    packet: &Packet,
+    limits: LimitMode,
+) -> ModelTrace {
     let mut bases: Vec<(i32, usize, usize)> = Vec::new();
     for (t, table) in rs.tables.iter().enumerate() {
         for (c, chain) in table.chains.iter().enumerate() {
@@ -115,7 +120,10 @@ impl Cx<'_> {
                     Flow::Goto(name) => name,
                 };
                 let Some(t) = table.chains.iter().position(|c| c.name == target) else {
-                    self.step(format!("no chain `{target}` in table {}: drop", table.name), &rule.origin);
+                    self.step(
+                        format!("no chain `{target}` in table {}: drop", table.name),
+                        &rule.origin,
+                    );
                     return Outcome::Drop;
                 };
                 self.step(format!("enter {}/{target}", table.name), &[]);
@@ -133,7 +141,13 @@ impl Cx<'_> {
         outcome
     }
 
-    fn run_rule(&mut self, table: &nft::Table, chain: &str, index: usize, rule: &nft::Rule) -> Flow {
+    fn run_rule(
+        &mut self,
+        table: &nft::Table,
+        chain: &str,
+        index: usize,
+        rule: &nft::Rule,
+    ) -> Flow {
         let here = format!("{}/{chain} rule {}", table.name, index + 1);
         for expr in &rule.exprs {
             match expr {
@@ -175,7 +189,10 @@ impl Cx<'_> {
                     // Translation for the other family does nothing in an
                     // inet table; the rule goes on.
                     if fam.is_none_or(|f| f == self.packet.family) {
-                        self.step(format!("{here}: {} (accepts)", nat_word(nat.kind)), &rule.origin);
+                        self.step(
+                            format!("{here}: {} (accepts)", nat_word(nat.kind)),
+                            &rule.origin,
+                        );
                         return Flow::Decide(Outcome::Accept);
                     }
                 }
@@ -195,7 +212,9 @@ impl Cx<'_> {
             Selector::Ip4Daddr if v4 => Val::Int(p.daddr),
             Selector::Ip6Saddr if !v4 => Val::Int(p.saddr),
             Selector::Ip6Daddr if !v4 => Val::Int(p.daddr),
-            Selector::Ip4Saddr | Selector::Ip4Daddr | Selector::Ip6Saddr | Selector::Ip6Daddr => return None,
+            Selector::Ip4Saddr | Selector::Ip4Daddr | Selector::Ip6Saddr | Selector::Ip6Daddr => {
+                return None
+            }
             Selector::ThSport => Val::Int(p.sport? as u128),
             Selector::ThDport => Val::Int(p.dport? as u128),
             Selector::Iifname => Val::Str(&p.iif),
@@ -220,7 +239,9 @@ impl Cx<'_> {
                 .iter()
                 .find(|s| s.name == *name)
                 .is_some_and(|s| s.elements.iter().any(|e| elem_holds(&e.key, &vals))),
-            Rhs::Flags(mask) => matches!(vals.as_slice(), [Val::Int(v)] if v & (*mask as u128) != 0),
+            Rhs::Flags(mask) => {
+                matches!(vals.as_slice(), [Val::Int(v)] if v & (*mask as u128) != 0)
+            }
         };
         match op {
             CmpOp::Eq => found,

@@ -9,13 +9,16 @@
 use std::net::IpAddr;
 
 use crate::ir::Hook;
-use crate::space::{CtState, Family, Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+use crate::space::{
+    CtState, Family, Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
+};
 
 /// Parse a packet spec. Errors are plain sentences naming what to write.
 pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
     let spaced = spec.replace("->", " -> ");
     let mut words = spaced.split_whitespace();
-    let proto_word = words.next().ok_or("empty packet: write e.g. `tcp 10.0.0.1:40000 -> 10.0.0.2:22`")?;
+    let proto_word =
+        words.next().ok_or("empty packet: write e.g. `tcp 10.0.0.1:40000 -> 10.0.0.2:22`")?;
     let proto = parse_proto(proto_word)?;
     let has_ports = [PROTO_TCP, PROTO_UDP, PROTO_SCTP].contains(&proto);
     let src = words.next().ok_or("missing source address after the protocol")?;
@@ -28,7 +31,9 @@ pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
     let (saddr, sport) = parse_endpoint(src)?;
     let (daddr, dport) = parse_endpoint(dst)?;
     if saddr.is_ipv4() != daddr.is_ipv4() {
-        return Err(format!("source `{src}` and destination `{dst}` are of different address families"));
+        return Err(format!(
+            "source `{src}` and destination `{dst}` are of different address families"
+        ));
     }
     let (sport, dport) = match (has_ports, sport, dport) {
         (true, Some(s), Some(d)) => (Some(s), Some(d)),
@@ -81,7 +86,9 @@ fn parse_proto(w: &str) -> Result<u8, String> {
         "icmp" => PROTO_ICMP,
         "icmpv6" => PROTO_ICMPV6,
         _ => w.parse::<u8>().map_err(|_| {
-            format!("unknown protocol `{w}`: use tcp, udp, sctp, icmp, icmpv6 or a number up to 255")
+            format!(
+                "unknown protocol `{w}`: use tcp, udp, sctp, icmp, icmpv6 or a number up to 255"
+            )
         })?,
     })
 }
@@ -95,7 +102,9 @@ fn parse_endpoint(w: &str) -> Result<(IpAddr, Option<u16>), String> {
         let port = match tail {
             "" => None,
             t => {
-                let p = t.strip_prefix(':').ok_or_else(|| format!("expected `:PORT` after `]` in `{w}`"))?;
+                let p = t
+                    .strip_prefix(':')
+                    .ok_or_else(|| format!("expected `:PORT` after `]` in `{w}`"))?;
                 Some(p.parse::<u16>().map_err(|_| bad_port(p))?)
             }
         };
@@ -109,7 +118,9 @@ fn parse_endpoint(w: &str) -> Result<(IpAddr, Option<u16>), String> {
             return Ok((IpAddr::V4(addr), Some(port.parse::<u16>().map_err(|_| bad_port(port))?)));
         }
     }
-    Err(format!("`{w}` is not an address: write `10.0.0.1`, `10.0.0.1:80`, `fd00::1` or `[fd00::1]:80`"))
+    Err(format!(
+        "`{w}` is not an address: write `10.0.0.1`, `10.0.0.1:80`, `fd00::1` or `[fd00::1]:80`"
+    ))
 }
 
 fn addr_value(a: IpAddr) -> u128 {
@@ -158,11 +169,23 @@ mod tests {
             "V4 proto=1 saddr=a000001 daddr=a000002 sport=None dport=None iif=\"\" oif=\"wan\" ct=established hook=Some(\"forward\")",
         );
         check("", "error: empty packet: write e.g. `tcp 10.0.0.1:40000 -> 10.0.0.2:22`");
-        check("tcp 10.0.0.1 -> 10.0.0.2:22", "error: tcp packets have ports: write both, as in `tcp 10.0.0.1:40000 -> 10.0.0.2:22`");
-        check("icmp 10.0.0.1:5 -> 10.0.0.2", "error: icmp packets have no ports: leave out the `:PORT`");
+        check(
+            "tcp 10.0.0.1 -> 10.0.0.2:22",
+            "error: tcp packets have ports: write both, as in `tcp 10.0.0.1:40000 -> 10.0.0.2:22`",
+        );
+        check(
+            "icmp 10.0.0.1:5 -> 10.0.0.2",
+            "error: icmp packets have no ports: leave out the `:PORT`",
+        );
         check("tcp 10.0.0.1:1 -> [::1]:2", "error: source `10.0.0.1:1` and destination `[::1]:2` are of different address families");
-        check("gre 1.2.3.4 -> 1.2.3.5", "error: unknown protocol `gre`: use tcp, udp, sctp, icmp, icmpv6 or a number up to 255");
-        check("tcp 1.2.3.4:99999 -> 1.2.3.5:1", "error: bad port `99999` in `1.2.3.4:99999`: ports go from 0 to 65535");
+        check(
+            "gre 1.2.3.4 -> 1.2.3.5",
+            "error: unknown protocol `gre`: use tcp, udp, sctp, icmp, icmpv6 or a number up to 255",
+        );
+        check(
+            "tcp 1.2.3.4:99999 -> 1.2.3.5:1",
+            "error: bad port `99999` in `1.2.3.4:99999`: ports go from 0 to 65535",
+        );
         check("47 1.2.3.4 -> 1.2.3.5 ct bogus", "error: unknown conntrack state `bogus`: use new, established, related, invalid or untracked");
         check("47 1.2.3.4 -> 1.2.3.5 hook", "error: `hook` needs a value");
         check("47 1.2.3.4 1.2.3.5", "error: expected `->` between the addresses, found `1.2.3.5`");

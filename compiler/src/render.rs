@@ -39,6 +39,9 @@ pub fn render_text(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> St
             // Rendering into a String cannot fail on IO; fall back to one line anyway.
             one = format!("{}[{}]: {}\n", d.severity.as_str(), d.code, d.message);
         }
+        if !out.is_empty() {
+            out.push('\n');
+        }
         // miette ends lines with trailing spaces in places; snapshots should not care.
         for line in one.lines() {
             out.push_str(line.trim_end());

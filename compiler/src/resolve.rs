@@ -9,6 +9,46 @@
 //!
 //! Errors never cascade: a value that failed once (an undefined `$name`, a
 //! define with a bad element) is poisoned and stays silent afterwards.
+//!
+//! Codes reported here (all errors):
+//!
+//! | code  | name                     | meaning |
+//! |-------|--------------------------|---------|
+//! | E0201 | `undefined-name`         | a `$name` no define gives |
+//! | E0202 | `defined-later`          | a `$name` used above its define (or inside it) |
+//! | E0203 | `duplicate-define`       | a name defined twice |
+//! | E0204 | `include-not-found`      | the loader could not give an included (or the entry) file |
+//! | E0205 | `include-cycle`          | a file includes itself through other files |
+//! | E0206 | `include-too-deep`       | includes nest deeper than [`MAX_DEPTH`] files |
+//! | E0207 | `too-many-files`         | a policy loads more than [`MAX_FILES`] files |
+//! | E0208 | `duplicate-table`        | two tables with one name |
+//! | E0209 | `duplicate-chain`        | two chains with one name in a table |
+//! | E0210 | `unknown-chain`          | a `jump`/`goto` to no chain of the table |
+//! | E0211 | `jump-to-base-chain`     | a `jump`/`goto` to a chain with a hook |
+//! | E0212 | `unknown-hook`           | a hook other than prerouting, input, forward, output, postrouting |
+//! | E0213 | `unknown-policy`         | a chain policy other than accept, drop |
+//! | E0214 | `unknown-chain-type`     | a chain type other than filter, nat, route |
+//! | E0215 | `missing-hook`           | `type`, `policy` or `priority` on a chain without a hook |
+//! | E0216 | `nat-outside-nat-chain`  | a NAT statement outside a `type nat` chain |
+//! | E0217 | `invalid-chain-type`     | `type nat` on forward, `type route` off output |
+//! | E0218 | `type-mismatch`          | a value of the wrong kind for its match |
+//! | E0219 | `host-bits-set`          | a prefix with bits set after its length |
+//! | E0220 | `value-out-of-range`     | a port, protocol, priority, burst or weight too large |
+//! | E0221 | `reversed-range`         | a range whose start is above its end |
+//! | E0222 | `mixed-family-range`     | a range from an IPv4 to an IPv6 address |
+//! | E0223 | `unknown-value`          | an unknown protocol, service, conntrack state, family, rate unit or balance mode |
+//! | E0224 | `invalid-interface-name` | an interface name empty or over 15 bytes |
+//! | E0225 | `multiple-verdicts`      | two verdicts in one rule |
+//! | E0226 | `statement-after-verdict`| anything after a verdict or NAT statement |
+//! | E0227 | `zero-rate`              | `limit 0/...` |
+//! | E0228 | `invalid-counter-name`   | a counter name that is not an identifier, or over 64 bytes |
+//! | E0229 | `malformed-allow`        | a `# shriek:` comment not of the form `allow(NAME) reason="..."` |
+//! | E0230 | `unknown-finding`        | an allow naming no finding |
+//! | E0231 | `invalid-prefix`         | a prefix length beyond the address width |
+//! | E0232 | `invalid-range`          | a range whose ends are not two numbers or two addresses |
+//! | E0233 | `match-after-statement`  | a match written after a statement |
+//! | E0234 | `nat-wrong-hook`         | a NAT statement on a hook where the kernel refuses it |
+//! | E0235 | `invalid-nat-target`     | a NAT target that is not one address, or a bad weight |
 
 mod allow;
 mod include;
@@ -19,7 +59,6 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use shriek_grammar::ast::{self, AtomKind, Item, StmtKind, Term};
-use shriek_grammar::diag::nearest;
 use shriek_grammar::{Diagnostic, FileId, Loc, Severity, SourceMap, Span};
 
 use crate::ir;
@@ -29,6 +68,31 @@ pub use allow::FINDINGS;
 pub use include::{MemoryLoader, MAX_DEPTH, MAX_FILES};
 
 use value::{AddrShape, Elem, ElemKind, VarUse};
+
+/// The candidate a misspelt `word` most likely meant: the nearest by edit
+/// distance, or one that differs by two swapped neighbours (`inptu`), which
+/// plain edit distance counts as two edits.
+pub(crate) fn suggest<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str> + Clone,
+) -> Option<&'c str> {
+    if let Some(n) = shriek_grammar::diag::nearest(word, candidates.clone()) {
+        return Some(n);
+    }
+    let w: Vec<char> = word.chars().collect();
+    candidates
+        .into_iter()
+        .filter(|c| {
+            let c: Vec<char> = c.chars().collect();
+            let diff: Vec<usize> = (0..w.len().min(c.len())).filter(|&i| w[i] != c[i]).collect();
+            c.len() == w.len()
+                && diff.len() == 2
+                && diff[1] == diff[0] + 1
+                && w[diff[0]] == c[diff[1]]
+                && w[diff[1]] == c[diff[0]]
+        })
+        .min()
+}
 
 /// Where `load` gets file text from; the CLI reads the disk, tests use
 /// [`MemoryLoader`].
@@ -40,6 +104,7 @@ pub trait Loader {
     fn load(&mut self, path: &str, from: Option<&str>) -> Result<Loaded, String>;
 }
 
+#[derive(Clone, Debug)]
 pub struct Loaded {
     pub key: String,
     pub name: String,
@@ -49,6 +114,7 @@ pub struct Loaded {
 /// Everything the front end produced: the loaded files, their trees, the
 /// policy (only when no diagnostic is an error) and every diagnostic, sorted
 /// by location.
+#[derive(Clone, Debug)]
 pub struct Frontend {
     pub sources: SourceMap,
     pub files: Vec<(FileId, ast::File)>,
@@ -283,7 +349,7 @@ impl<'a> Ctx<'a> {
                     at,
                     "not defined",
                 );
-                if let Some(n) = nearest(name, self.all_defines.keys().copied()) {
+                if let Some(n) = suggest(name, self.all_defines.keys().copied()) {
                     d.help = Some(format!("did you mean `${n}`?"));
                 } else {
                     d.help = Some(format!("add `define {name} = ...` above this line"));
@@ -369,7 +435,13 @@ impl<'a> Ctx<'a> {
         Some((lo, hi))
     }
 
-    fn range(&mut self, file: FileId, a: &ast::Atom, b: &ast::Atom, span: Span) -> Option<ElemKind> {
+    fn range(
+        &mut self,
+        file: FileId,
+        a: &ast::Atom,
+        b: &ast::Atom,
+        span: Span,
+    ) -> Option<ElemKind> {
         let loc = Loc::new(file, span);
         let ends = (self.atom(file, a)?, self.atom(file, b)?);
         let (lo, hi, kind) = match ends {
@@ -379,7 +451,9 @@ impl<'a> Ctx<'a> {
             (
                 ElemKind::Addr { family: fa, lo, shape: AddrShape::Single, .. },
                 ElemKind::Addr { family: fb, hi, shape: AddrShape::Single, .. },
-            ) if fa == fb => (lo, hi, ElemKind::Addr { family: fa, lo, hi, shape: AddrShape::Range }),
+            ) if fa == fb => {
+                (lo, hi, ElemKind::Addr { family: fa, lo, hi, shape: AddrShape::Range })
+            }
             (
                 ElemKind::Addr { family: fa, shape: AddrShape::Single, .. },
                 ElemKind::Addr { shape: AddrShape::Single, .. },
@@ -457,7 +531,10 @@ impl<'a> Ctx<'a> {
                     Diagnostic::error(
                         "E0209",
                         "duplicate-chain",
-                        format!("chain `{}` is defined twice in table `{}`", c.name.text, t.name.text),
+                        format!(
+                            "chain `{}` is defined twice in table `{}`",
+                            c.name.text, t.name.text
+                        ),
                         cloc,
                         "defined again here",
                     )
@@ -472,16 +549,21 @@ impl<'a> Ctx<'a> {
             chains.insert(&c.name.text, (ir::ChainId(chains.len() as u32), c.hook.is_some()));
             unique.push(true);
         }
-        let mut out = ir::Table {
-            name: t.name.text.clone(),
-            loc,
-            chains: Vec::new(),
-            counters: Vec::new(),
-        };
+        let mut out =
+            ir::Table { name: t.name.text.clone(), loc, chains: Vec::new(), counters: Vec::new() };
         let mut counter_index: HashMap<String, usize> = HashMap::new();
         for (c, is_unique) in t.chains.iter().zip(unique) {
             let id = ir::ChainId(out.chains.len() as u32);
-            let chain = self.chain(file, &t.name.text, c, &chains, index, id, &mut out.counters, &mut counter_index);
+            let chain = self.chain(
+                file,
+                &t.name.text,
+                c,
+                &chains,
+                index,
+                id,
+                &mut out.counters,
+                &mut counter_index,
+            );
             match chain {
                 Some(chain) if is_unique => out.chains.push(chain),
                 _ => ok = false,
@@ -506,7 +588,8 @@ impl<'a> Ctx<'a> {
         let hook = c.hook.as_ref().map(|h| self.keyword(file, h, "hook", HOOKS));
         let kind = c.kind.as_ref().map(|k| self.keyword(file, k, "chain type", KINDS));
         let policy = c.policy.as_ref().map(|p| self.keyword(file, p, "chain policy", POLICIES));
-        for part in [hook.map(|h| h.is_some()), kind.map(|k| k.is_some()), policy.map(|p| p.is_some())]
+        for part in
+            [hook.map(|h| h.is_some()), kind.map(|k| k.is_some()), policy.map(|p| p.is_some())]
         {
             ok &= part != Some(false);
         }
@@ -619,7 +702,12 @@ impl<'a> Ctx<'a> {
             }
             None => None,
         };
-        Some(ir::Chain { name: c.name.text.clone(), loc: Loc::new(file, c.header_span), base, rules })
+        Some(ir::Chain {
+            name: c.name.text.clone(),
+            loc: Loc::new(file, c.header_span),
+            base,
+            rules,
+        })
     }
 
     /// Look a keyword up in a table, with a did-you-mean when it is unknown.
@@ -640,7 +728,7 @@ impl<'a> Ctx<'a> {
             _ => ("E0223", "unknown-value"),
         };
         let words: Vec<&str> = known.iter().map(|(k, _)| *k).collect();
-        let help = match nearest(&word.text, words.iter().copied()) {
+        let help = match suggest(&word.text, words.iter().copied()) {
             Some(n) => format!("did you mean `{n}`?"),
             None => {
                 let list: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
@@ -697,7 +785,8 @@ impl<'a> Ctx<'a> {
                         .with_related(dloc, "first verdict")
                         .with_help("split the rule in two, or remove one verdict")
                     } else {
-                        let what = if is_verdict { "the verdict" } else { "the address translation" };
+                        let what =
+                            if is_verdict { "the verdict" } else { "the address translation" };
                         Diagnostic::error(
                             "E0226",
                             "statement-after-verdict",
@@ -731,7 +820,11 @@ impl<'a> Ctx<'a> {
                                     "this match comes after a statement",
                                 )
                                 .with_related(sloc, "first statement")
-                                .with_help(format!("move `{}` before `{}`", self.text(tloc), self.text(sloc))),
+                                .with_help(format!(
+                                    "move `{}` before `{}`",
+                                    self.text(tloc),
+                                    self.text(sloc)
+                                )),
                             );
                         }
                     }
@@ -758,12 +851,15 @@ impl<'a> Ctx<'a> {
                             });
                             actions.push(ir::Action::Counter(name));
                         }
-                        StmtKind::Log { prefix } => actions
-                            .push(ir::Action::Log { prefix: prefix.as_ref().map(|p| p.node.clone()) }),
-                        StmtKind::Limit { rate, per, burst } => match self.limit(file, rate, per, burst) {
-                            Some(l) => actions.push(ir::Action::Limit(l)),
-                            None => ok = false,
-                        },
+                        StmtKind::Log { prefix } => actions.push(ir::Action::Log {
+                            prefix: prefix.as_ref().map(|p| p.node.clone()),
+                        }),
+                        StmtKind::Limit { rate, per, burst } => {
+                            match self.limit(file, rate, per, burst) {
+                                Some(l) => actions.push(ir::Action::Limit(l)),
+                                None => ok = false,
+                            }
+                        }
                         StmtKind::Dnat(_)
                         | StmtKind::Snat(_)
                         | StmtKind::Masquerade
@@ -821,17 +917,23 @@ impl<'a> Ctx<'a> {
                     Diagnostic::error(
                         "E0211",
                         "jump-to-base-chain",
-                        format!("cannot {word} to base chain `{}`", target.text),
+                        if goto {
+                            format!("cannot `goto` base chain `{}`", target.text)
+                        } else {
+                            format!("cannot `jump` to base chain `{}`", target.text)
+                        },
                         loc,
                         "this chain has a hook",
                     )
                     .with_help(format!(
-                        "base chains are entered from their hook; {word} to a chain without `hook`"
+                        "base chains are entered from their hook; `{word}` to a chain without `hook`"
                     )),
                 );
                 None
             }
-            Some(&(id, false)) => Some(if goto { ir::Verdict::Goto(id) } else { ir::Verdict::Jump(id) }),
+            Some(&(id, false)) => {
+                Some(if goto { ir::Verdict::Goto(id) } else { ir::Verdict::Jump(id) })
+            }
             None => {
                 let mut d = Diagnostic::error(
                     "E0210",
@@ -841,9 +943,11 @@ impl<'a> Ctx<'a> {
                     "unknown chain",
                 );
                 let names = cx.chains.keys().copied().filter(|n| *n != cx.chain);
-                d.help = Some(match nearest(&target.text, names) {
+                d.help = Some(match suggest(&target.text, names) {
                     Some(n) => format!("did you mean `{n}`?"),
-                    None => format!("add `chain {} {{ ... }}` to table `{}`", target.text, cx.table),
+                    None => {
+                        format!("add `chain {} {{ ... }}` to table `{}`", target.text, cx.table)
+                    }
                 });
                 self.error(d);
                 None
@@ -861,18 +965,24 @@ impl<'a> Ctx<'a> {
         let loc = Loc::new(file, name.span);
         let mut chars = name.text.chars();
         let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            && name.text.len() <= 64;
-        if !valid {
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let problem = if !valid {
+            Some((
+                format!("`{}` is not a valid counter name", name.text),
+                "start with a letter or `_`, then use only letters, digits, `_` and `-`",
+            ))
+        } else if name.text.len() > 64 {
+            Some((
+                format!("counter name `{}` is longer than 64 bytes", name.text),
+                "use a shorter name",
+            ))
+        } else {
+            None
+        };
+        if let Some((message, help)) = problem {
             self.error(
-                Diagnostic::error(
-                    "E0228",
-                    "invalid-counter-name",
-                    format!("`{}` is not a valid counter name", name.text),
-                    loc,
-                    "invalid name",
-                )
-                .with_help("counter names start with a letter or `_` and hold letters, digits, `_` and `-` (at most 64)"),
+                Diagnostic::error("E0228", "invalid-counter-name", message, loc, "invalid name")
+                    .with_help(help),
             );
             return false;
         }
@@ -996,8 +1106,7 @@ impl<'a> Ctx<'a> {
                         format!("chain `{}` is a regular chain", cx.chain),
                     )
                     .with_help(format!(
-                        "translate in a base chain such as `chain {} hook {} type nat policy accept {{ ... }}`",
-                        cx.chain,
+                        "translate in a base chain with `type nat`, such as `hook {} type nat`",
                         hooks[0].keyword()
                     )),
                 );
@@ -1046,7 +1155,12 @@ impl<'a> Ctx<'a> {
         ok.then_some(nat)
     }
 
-    fn backend(&mut self, file: FileId, b: &'a ast::Backend, weighted: bool) -> Option<ir::NatBackend> {
+    fn backend(
+        &mut self,
+        file: FileId,
+        b: &'a ast::Backend,
+        weighted: bool,
+    ) -> Option<ir::NatBackend> {
         let loc = Loc::new(file, b.span);
         let mut elems = Vec::new();
         if !self.flatten(file, &b.addr, &mut elems) {

@@ -61,11 +61,20 @@ fn matches_strategy() -> impl Strategy<Value = Matches> {
     );
     let saddr = prop::option::weighted(
         0.6,
-        (prop_oneof![Just(Family::V4), Just(Family::V6)], 0..PREFIXES.len(), prop::bool::weighted(0.2)),
+        (
+            prop_oneof![Just(Family::V4), Just(Family::V6)],
+            0..PREFIXES.len(),
+            prop::bool::weighted(0.2),
+        ),
     );
     let dport = prop::option::weighted(
         0.7,
-        (prop::sample::select(vec![PROTO_TCP, PROTO_UDP]), 0u16..8, 0u16..8, prop::bool::weighted(0.2))
+        (
+            prop::sample::select(vec![PROTO_TCP, PROTO_UDP]),
+            0u16..8,
+            0u16..8,
+            prop::bool::weighted(0.2),
+        )
             .prop_map(|(p, a, b, n)| (p, a.min(b), a.max(b), n)),
     );
     let iif = prop::option::weighted(0.3, (0..NAMES.len(), any::<bool>()));
@@ -213,7 +222,9 @@ fn policy(base: &[(Matches, Act)], regular: &Option<Vec<(Matches, Act)>>) -> ir:
             rules: rules.iter().enumerate().map(|(i, (m, a))| rule(1, i as u32, m, *a)).collect(),
         });
     }
-    ir::Policy { tables: vec![ir::Table { name: "t".into(), loc: loc(9, 2), chains, counters: vec![] }] }
+    ir::Policy {
+        tables: vec![ir::Table { name: "t".into(), loc: loc(9, 2), chains, counters: vec![] }],
+    }
 }
 
 /// Every packet of the domain: each value rules can name, plus one other.
@@ -349,18 +360,26 @@ fn check(p: &ir::Policy) -> Result<(), TestCaseError> {
                 prop_assert_eq!(name, None);
                 continue;
             }
-            let differs = firsts.iter().flatten().any(|&(j, e)| {
-                !shadow::same(&chain.rules[j], class_of(e), r)
-            });
+            let differs = firsts
+                .iter()
+                .flatten()
+                .any(|&(j, e)| !shadow::same(&chain.rules[j], class_of(e), r));
             let own = r.verdict.is_some() || r.actions.iter().any(|a| matches!(a, Action::Nat(_)));
             let expect = if differs || !own { "shadowed-rule" } else { "redundant-rule" };
             prop_assert_eq!(name, Some(expect), "rule {}/{}", c, i);
+            let shadow::Coverage::Covered(cover) = &coverage[i] else { unreachable!() };
+            prop_assert_eq!(cover.differs, differs && own);
             // Every labelled blocker is the first to end the chain for some packet.
             let firsts_set: BTreeSet<usize> = firsts.iter().flatten().map(|f| f.0).collect();
-            for l in &diag.expect("checked above").related {
-                let j = chain.rules.iter().position(|b| b.loc == l.loc).expect("a rule's loc");
-                prop_assert!(firsts_set.contains(&j), "label {} not a first ender", j);
+            prop_assert!(!cover.shown.is_empty());
+            for &(j, class) in &cover.shown {
+                prop_assert!(firsts_set.contains(&(j as usize)), "label {} not a first ender", j);
+                let agrees =
+                    firsts.iter().flatten().any(|&(k, e)| k == j as usize && class_of(e) == class);
+                prop_assert!(agrees, "label {} with {:?} disagrees with {:?}", j, class, firsts);
             }
+            let labels = &diag.expect("checked above").related;
+            prop_assert!(labels.iter().all(|l| chain.rules.iter().any(|b| b.loc == l.loc)));
             // And the real evaluator never lets a packet reach it.
             if c == 0 {
                 for mode in [LimitMode::UnderRate, LimitMode::OverRate] {

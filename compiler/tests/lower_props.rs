@@ -8,18 +8,20 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
+use shriek_compiler::emit::{emit_nft, packet_text};
 use shriek_compiler::eval::{evaluate, LimitMode};
 use shriek_compiler::ir::{
-    Action, BaseChain, Chain, ChainId, ChainKind, ChainPolicy, CounterDecl, Hook, Limit, Nat, NatBackend, Policy,
-    RateUnit, Rule, RuleId, Table, Verdict,
+    Action, BaseChain, Chain, ChainId, ChainKind, ChainPolicy, CounterDecl, Hook, Limit, Nat,
+    NatBackend, Policy, RateUnit, Rule, RuleId, Table, Verdict,
 };
-use shriek_compiler::lower::{lower, Strategy};
+use shriek_compiler::lower::{self, lower};
 use shriek_compiler::nft;
 use shriek_compiler::nft_eval::trace_model;
 use shriek_compiler::space::{
-    CtState, CtStates, Cube, Families, Family, Intervals, Names, Packet, Protos, PROTO_ICMP, PROTO_TCP, PROTO_UDP,
+    CtState, CtStates, Cube, Families, Family, Intervals, Names, Packet, Protos, PROTO_ICMP,
+    PROTO_TCP, PROTO_UDP,
 };
-use shriek_grammar::Loc;
+use shriek_grammar::{Loc, SourceMap};
 
 /// Values stay below this, so that random rules and packets meet often.
 const SMALL: u128 = 12;
@@ -57,7 +59,9 @@ fn cube_text(c: &Cube) -> String {
     if !c.proto.is_full() {
         parts.push(format!("proto {:?}", c.proto));
     }
-    for (name, f) in [("saddr", &c.saddr), ("daddr", &c.daddr), ("sport", &c.sport), ("dport", &c.dport)] {
+    for (name, f) in
+        [("saddr", &c.saddr), ("daddr", &c.daddr), ("sport", &c.sport), ("dport", &c.dport)]
+    {
         if let Some(i) = f {
             parts.push(format!("{name} {}", ivs(i)));
         }
@@ -75,6 +79,23 @@ fn cube_text(c: &Cube) -> String {
     }
 }
 
+impl fmt::Debug for RuleSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let space: Vec<String> = self.space.iter().map(|c| format!("[{}]", cube_text(c))).collect();
+        let space = if space.is_empty() { "[nothing]".to_string() } else { space.join(" | ") };
+        write!(f, "{space}")?;
+        for a in &self.actions {
+            write!(f, " {a:?}")?;
+        }
+        match self.verdict {
+            Some(Verdict::Jump(c)) => write!(f, " jump c{}", c.0),
+            Some(Verdict::Goto(c)) => write!(f, " goto c{}", c.0),
+            Some(v) => write!(f, " {v:?}"),
+            None => Ok(()),
+        }
+    }
+}
+
 impl fmt::Debug for PolicySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f)?;
@@ -85,19 +106,7 @@ impl fmt::Debug for PolicySpec {
                 writeln!(f, "chain c{i} {{")?;
             }
             for r in rules {
-                let space: Vec<String> = r.space.iter().map(|c| format!("[{}]", cube_text(c))).collect();
-                let space = if space.is_empty() { "[nothing]".to_string() } else { space.join(" | ") };
-                write!(f, "  {space}")?;
-                for a in &r.actions {
-                    write!(f, " {a:?}")?;
-                }
-                match r.verdict {
-                    Some(Verdict::Jump(c)) => write!(f, " jump c{}", c.0)?,
-                    Some(Verdict::Goto(c)) => write!(f, " goto c{}", c.0)?,
-                    Some(v) => write!(f, " {v:?}")?,
-                    None => {}
-                }
-                writeln!(f)?;
+                writeln!(f, "  {r:?}")?;
             }
             writeln!(f, "}}")?;
         }
@@ -154,10 +163,13 @@ fn intervals(max: u128) -> impl Strategy<Value = Intervals> {
     prop_oneof![
         (0..=max).prop_map(|v| Intervals::range(v, v)),
         (0..=max, 0..=4u128).prop_map(move |(a, w)| Intervals::range(a, (a + w).min(max))),
-        prop::collection::vec((0..=max, 0..=3u128), 1..4)
-            .prop_map(move |rs| Intervals::from_ranges(rs.into_iter().map(|(a, w)| (a, (a + w).min(max))))),
+        prop::collection::vec((0..=max, 0..=3u128), 1..4).prop_map(move |rs| {
+            Intervals::from_ranges(rs.into_iter().map(|(a, w)| (a, (a + w).min(max))))
+        }),
         // A negation: everything but a small range.
-        (0..=max, 0..=3u128).prop_map(move |(a, w)| Intervals::range(a, (a + w).min(max)).complement(u16::MAX as u128)),
+        (0..=max, 0..=3u128).prop_map(
+            move |(a, w)| Intervals::range(a, (a + w).min(max)).complement(u16::MAX as u128)
+        ),
     ]
 }
 
@@ -216,6 +228,40 @@ fn cube() -> impl Strategy<Value = Cube> {
     )
 }
 
+/// Cubes shaped like map keys (port only, address only, address and
+/// port), so that runs form often.
+fn keyed_cube() -> impl Strategy<Value = Cube> {
+    let proto = prop_oneof![
+        2 => Just(Protos::only(PROTO_TCP)),
+        1 => Just(Protos::only(PROTO_UDP)),
+        1 => Just(Protos::only(PROTO_TCP).union(Protos::only(PROTO_UDP))),
+    ];
+    let family = prop_oneof![Just(Family::V4), Just(Family::V6)];
+    (0..4u8, proto, family, intervals(SMALL), intervals(SMALL)).prop_map(
+        |(shape, proto, family, addr, port)| {
+            let fam = Families::only(family);
+            match shape {
+                0 => Cube { proto, dport: Some(port), ..Cube::full() },
+                1 => Cube { family: fam, saddr: Some(addr), ..Cube::full() },
+                2 => Cube {
+                    family: fam,
+                    proto,
+                    saddr: Some(addr),
+                    dport: Some(port),
+                    ..Cube::full()
+                },
+                _ => Cube {
+                    family: fam,
+                    proto,
+                    daddr: Some(addr),
+                    dport: Some(port),
+                    ..Cube::full()
+                },
+            }
+        },
+    )
+}
+
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         3 => Just(Action::Counter(None)),
@@ -248,15 +294,23 @@ fn rule(chain: usize, chains: usize) -> impl Strategy<Value = RuleSpec> {
         ];
         if !later.is_empty() {
             let l = later.clone();
-            options.push((2, prop::sample::select(l).prop_map(|c| Some(Verdict::Jump(ChainId(c)))).boxed()));
-            options.push((1, prop::sample::select(later).prop_map(|c| Some(Verdict::Goto(ChainId(c)))).boxed()));
+            options.push((
+                2,
+                prop::sample::select(l).prop_map(|c| Some(Verdict::Jump(ChainId(c)))).boxed(),
+            ));
+            options.push((
+                1,
+                prop::sample::select(later).prop_map(|c| Some(Verdict::Goto(ChainId(c)))).boxed(),
+            ));
         }
         prop::strategy::Union::new_weighted(options)
     };
     let space = prop_oneof![
         1 => Just(Vec::new()),
-        12 => prop::collection::vec(cube(), 1..=1),
-        3 => prop::collection::vec(cube(), 2..=3),
+        6 => prop::collection::vec(cube(), 1..=1),
+        8 => prop::collection::vec(keyed_cube(), 1..=1),
+        2 => prop::collection::vec(keyed_cube(), 2..=3),
+        2 => prop::collection::vec(cube(), 2..=3),
     ];
     let actions = prop_oneof![3 => Just(Vec::new()), 2 => prop::collection::vec(action(), 1..=2)];
     (space, actions, verdict).prop_map(|(space, actions, verdict)| {
@@ -274,15 +328,27 @@ fn rule(chain: usize, chains: usize) -> impl Strategy<Value = RuleSpec> {
 }
 
 fn policy() -> impl Strategy<Value = PolicySpec> {
-    (1..=3usize, prop_oneof![Just(ChainPolicy::Accept), Just(ChainPolicy::Drop)]).prop_flat_map(|(n, policy)| {
-        let chains: Vec<_> = (0..n)
-            .map(|c| prop::collection::vec(rule(c, n), if c == 0 { 1..14 } else { 0..5 }))
-            .collect();
-        chains.prop_map(move |chains| PolicySpec { policy, chains })
-    })
+    (1..=3usize, prop_oneof![Just(ChainPolicy::Accept), Just(ChainPolicy::Drop)]).prop_flat_map(
+        |(n, policy)| {
+            let chains: Vec<_> = (0..n)
+                .map(|c| prop::collection::vec(rule(c, n), if c == 0 { 1..14 } else { 0..5 }))
+                .collect();
+            chains.prop_map(move |chains| PolicySpec { policy, chains })
+        },
+    )
 }
 
-fn packet() -> impl Strategy<Value = Packet> {
+/// A packet that prints as `trace` reads it.
+#[derive(Clone)]
+struct P(Packet);
+
+impl fmt::Debug for P {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&packet_text(&self.0))
+    }
+}
+
+fn packet() -> impl Strategy<Value = P> {
     (
         prop_oneof![Just(Family::V4), Just(Family::V6)],
         prop_oneof![Just(PROTO_TCP), Just(PROTO_UDP), Just(PROTO_ICMP)],
@@ -295,7 +361,7 @@ fn packet() -> impl Strategy<Value = Packet> {
     )
         .prop_map(|(family, proto, saddr, daddr, sport, dport, iif, ct)| {
             let ports = proto != PROTO_ICMP;
-            Packet {
+            P(Packet {
                 family,
                 proto,
                 saddr,
@@ -305,7 +371,7 @@ fn packet() -> impl Strategy<Value = Packet> {
                 iif: iif.to_string(),
                 oif: String::new(),
                 ct,
-            }
+            })
         })
 }
 
@@ -317,11 +383,16 @@ fn check_maps(rs: &nft::Ruleset) -> Result<(), String> {
             for (i, a) in s.elements.iter().enumerate() {
                 for b in &s.elements[i + 1..] {
                     let meet = a.key.0.iter().zip(&b.key.0).all(|(x, y)| match (x, y) {
-                        (nft::Part::Int(a0, a1), nft::Part::Int(b0, b1)) => a0.max(b0) <= a1.min(b1),
+                        (nft::Part::Int(a0, a1), nft::Part::Int(b0, b1)) => {
+                            a0.max(b0) <= a1.min(b1)
+                        }
                         (x, y) => x == y,
                     });
                     if meet {
-                        return Err(format!("map {} has overlapping elements {:?} and {:?}", s.name, a.key, b.key));
+                        return Err(format!(
+                            "map {} has overlapping elements {:?} and {:?}",
+                            s.name, a.key, b.key
+                        ));
                     }
                 }
             }
@@ -336,25 +407,45 @@ proptest! {
     #[test]
     fn lowerings_keep_every_verdict(spec in policy(), packets in prop::collection::vec(packet(), 24)) {
         let policy = spec.build();
-        for strategy in Strategy::ALL {
+        for strategy in lower::Strategy::ALL {
             let lowered = lower(&policy, strategy);
             prop_assert_eq!(check_maps(&lowered.ruleset), Ok(()));
-            for p in &packets {
+            for P(p) in &packets {
                 for limits in [LimitMode::UnderRate, LimitMode::OverRate] {
                     let want = evaluate(&policy, Hook::Input, p, limits).outcome;
                     let got = trace_model(&lowered.ruleset, Hook::Input, p, limits);
                     prop_assert_eq!(
                         want,
                         got.outcome,
-                        "strategy {:?}, limits {:?}, packet {:?}\nmodel path: {:#?}\nruleset: {:#?}",
+                        "strategy {:?}, limits {:?}, packet {}\nmodel path: {:#?}\nruleset:\n{}",
                         strategy,
                         limits,
-                        p,
+                        packet_text(p),
                         got.steps.iter().map(|s| &s.text).collect::<Vec<_>>(),
-                        lowered.ruleset
+                        emit_nft(&lowered.ruleset, &SourceMap::new())
                     );
                 }
             }
         }
     }
+}
+
+/// The random policies do exercise the maps: without this, the property
+/// above could pass by never building one.
+#[test]
+fn random_policies_build_maps() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let (mut maps, mut jumps_to_rule_chains) = (0, 0);
+    for _ in 0..500 {
+        let spec = policy().new_tree(&mut runner).expect("a policy").current();
+        let lowered = lower(&spec.build(), lower::Strategy::Dispatch);
+        let t = &lowered.ruleset.tables[0];
+        maps += t.sets.len();
+        jumps_to_rule_chains += t.chains.iter().filter(|c| c.comment.is_some()).count();
+    }
+    assert!(maps > 100, "only {maps} maps in 500 policies");
+    assert!(jumps_to_rule_chains > 50, "only {jumps_to_rule_chains} rule chains in 500 policies");
+    eprintln!("{maps} maps, {jumps_to_rule_chains} rule chains in 500 random policies");
 }

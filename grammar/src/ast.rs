@@ -269,9 +269,15 @@ pub enum StmtKind {
     /// `counter` or `counter NAME`
     Counter(Option<Ident>),
     /// `log` or `log prefix "text"`
-    Log { prefix: Option<Spanned<String>> },
+    Log {
+        prefix: Option<Spanned<String>>,
+    },
     /// `limit N/second [burst M]`
-    Limit { rate: Spanned<u64>, per: Ident, burst: Option<Spanned<u64>> },
+    Limit {
+        rate: Spanned<u64>,
+        per: Ident,
+        burst: Option<Spanned<u64>>,
+    },
     Verdict(Verdict),
     /// `dnat to ADDR[:PORT]` or `dnat to { A:P weight W, ... } balance MODE`
     Dnat(NatTarget),
@@ -335,7 +341,9 @@ eq_ignoring_spans! {
 
 impl PartialEq for Match {
     fn eq(&self, other: &Self) -> bool {
-        self.field == other.field && self.negated.is_some() == other.negated.is_some() && self.value == other.value
+        self.field == other.field
+            && self.negated.is_some() == other.negated.is_some()
+            && self.value == other.value
     }
 }
 impl Eq for Match {}
@@ -357,9 +365,10 @@ impl PartialEq for NatTarget {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (NatTarget::One(a), NatTarget::One(b)) => a == b,
-            (NatTarget::Balance { backends: a, mode: m, .. }, NatTarget::Balance { backends: b, mode: n, .. }) => {
-                a == b && m == n
-            }
+            (
+                NatTarget::Balance { backends: a, mode: m, .. },
+                NatTarget::Balance { backends: b, mode: n, .. },
+            ) => a == b && m == n,
             _ => false,
         }
     }

@@ -19,7 +19,8 @@ use crate::ast::{self, AtomKind, Comment, NatTarget, StmtKind, Value, Verdict};
 
 /// Formats `file`, whose spans point into `source`.
 pub fn format(file: &ast::File, source: &str) -> String {
-    let mut cx = Cx { source, comments: &file.comments.0, next: 0, out: String::new(), at_start: true };
+    let mut cx =
+        Cx { source, comments: &file.comments.0, next: 0, out: String::new(), at_start: true };
     for item in &file.items {
         cx.item(item);
     }
@@ -53,7 +54,8 @@ impl Cx<'_> {
             }
             ast::Item::Table(t) => {
                 let head = format!("table {}", t.name.text);
-                let body_start = self.open(&head, t.span.start as usize, t.name.span.end as usize, 0);
+                let body_start =
+                    self.open(&head, t.span.start as usize, t.name.span.end as usize, 0);
                 for chain in &t.chains {
                     self.chain(chain);
                 }
@@ -222,9 +224,15 @@ fn atom(a: &ast::Atom) -> String {
 pub fn value(v: &Value) -> String {
     match v {
         Value::Atom(a) => atom(a),
+        // `a-b` would read back as one name: a range from a name keeps its spaces.
+        Value::Range(a @ ast::Atom { kind: AtomKind::Name(_), .. }, b, _) => {
+            format!("{} - {}", atom(a), atom(b))
+        }
         Value::Range(a, b, _) => format!("{}-{}", atom(a), atom(b)),
         Value::Set(items, _) if items.is_empty() => "{ }".into(),
-        Value::Set(items, _) => format!("{{ {} }}", items.iter().map(value).collect::<Vec<_>>().join(", ")),
+        Value::Set(items, _) => {
+            format!("{{ {} }}", items.iter().map(value).collect::<Vec<_>>().join(", "))
+        }
         Value::Var(id) => format!("${}", id.text),
     }
 }
@@ -281,7 +289,11 @@ fn nat_target(t: &NatTarget) -> String {
     match t {
         NatTarget::One(b) => backend(b),
         NatTarget::Balance { backends, mode, .. } => {
-            format!("{{ {} }} balance {}", backends.iter().map(backend).collect::<Vec<_>>().join(", "), mode.text)
+            format!(
+                "{{ {} }} balance {}",
+                backends.iter().map(backend).collect::<Vec<_>>().join(", "),
+                mode.text
+            )
         }
     }
 }
@@ -289,7 +301,9 @@ fn nat_target(t: &NatTarget) -> String {
 fn backend(b: &ast::Backend) -> String {
     let addr = value(&b.addr);
     let mut s = match (&b.addr, &b.port) {
-        (Value::Atom(ast::Atom { kind: AtomKind::Ipv6(_), .. }), Some(p)) => format!("[{addr}]:{}", p.node),
+        (Value::Atom(ast::Atom { kind: AtomKind::Ipv6(_), .. }), Some(p)) => {
+            format!("[{addr}]:{}", p.node)
+        }
         (_, Some(p)) => format!("{addr}:{}", p.node),
         (_, None) => addr,
     };

@@ -52,8 +52,29 @@ pub const MAX_DEPTH: usize = 64;
 
 /// Words that may start a match or a statement: what "did you mean" picks from in a rule.
 pub const RULE_KEYWORDS: &[&str] = &[
-    "saddr", "daddr", "proto", "tcp", "udp", "sctp", "iif", "oif", "ct", "family", "counter", "log", "limit", "accept",
-    "drop", "reject", "jump", "goto", "return", "dnat", "snat", "masquerade", "redirect",
+    "saddr",
+    "daddr",
+    "proto",
+    "tcp",
+    "udp",
+    "sctp",
+    "iif",
+    "oif",
+    "ct",
+    "family",
+    "counter",
+    "log",
+    "limit",
+    "accept",
+    "drop",
+    "reject",
+    "jump",
+    "goto",
+    "return",
+    "dnat",
+    "snat",
+    "masquerade",
+    "redirect",
 ];
 const TOP_KEYWORDS: &[&str] = &["include", "define", "table"];
 const CHAIN_OPTIONS: &[&str] = &["hook", "type", "priority", "policy"];
@@ -100,8 +121,10 @@ fn prescan(text: &str) -> Prescan {
     let mut suppress = Vec::new();
     let mut stack: Vec<usize> = Vec::new();
     let mut deep: Option<usize> = None;
-    let line_end = |from: usize| b[from..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| from + p);
-    let trim_cr = |start: usize, end: usize| if end > start && b[end - 1] == b'\r' { end - 1 } else { end };
+    let line_end =
+        |from: usize| b[from..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| from + p);
+    let trim_cr =
+        |start: usize, end: usize| if end > start && b[end - 1] == b'\r' { end - 1 } else { end };
     let mut i = 0;
     while i < b.len() {
         match b[i] {
@@ -205,7 +228,8 @@ fn prescan(text: &str) -> Prescan {
     }
     // Only ASCII bytes were replaced, each by an ASCII byte, and whole multi-byte
     // characters inside a blanked range become spaces: the result is UTF-8.
-    let text = String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    let text = String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     Prescan { text, comments, diags, suppress }
 }
 
@@ -253,10 +277,11 @@ impl<'a> Cx<'a> {
     fn span(&self, p: &Pair<'_, Rule>) -> Span {
         let start = p.as_span().start();
         let mut last = p.clone();
-        while let Some(child) = last.clone().into_inner().last() {
+        while let Some(child) = last.clone().into_inner().next_back() {
             last = child;
         }
-        let end = if last.as_rule() == Rule::EOI { p.as_span().end() } else { last.as_span().end() };
+        let end =
+            if last.as_rule() == Rule::EOI { p.as_span().end() } else { last.as_span().end() };
         Span::new(start.min(self.len), end.max(start).min(self.len))
     }
 
@@ -438,7 +463,8 @@ impl<'a> Cx<'a> {
                     } else if starts_word(word) {
                         let help = match suggest(word, CHAIN_OPTIONS) {
                             Some(near) => format!("did you mean `{near}`?"),
-                            None => "a chain header takes `hook`, `type`, `priority` and `policy`".into(),
+                            None => "a chain header takes `hook`, `type`, `priority` and `policy`"
+                                .into(),
                         };
                         self.error(
                             "E0102",
@@ -455,7 +481,10 @@ impl<'a> Cx<'a> {
                             format!("unexpected `{word}` in a chain header"),
                             span,
                             "expected a chain option or `{`",
-                            Some("a chain header takes `hook`, `type`, `priority` and `policy`".into()),
+                            Some(
+                                "a chain header takes `hook`, `type`, `priority` and `policy`"
+                                    .into(),
+                            ),
                         );
                     }
                 }
@@ -479,14 +508,10 @@ impl<'a> Cx<'a> {
         let span = self.span(&p);
         let mut terms = Vec::new();
         for q in p.into_inner() {
-            match q.as_rule() {
-                Rule::match_term => terms.push(ast::Term::Match(self.match_term(q))),
-                Rule::stmt => {
-                    if let Some(stmt) = self.stmt(q) {
-                        terms.push(ast::Term::Stmt(stmt));
-                    }
-                }
-                _ => {}
+            if q.as_rule() == Rule::match_term {
+                terms.push(ast::Term::Match(self.match_term(q)));
+            } else if let Some(stmt) = self.stmt(q) {
+                terms.push(ast::Term::Stmt(stmt));
             }
         }
         ast::Rule { terms, span }
@@ -496,27 +521,34 @@ impl<'a> Cx<'a> {
         let span = self.span(&p);
         let mut field = Spanned::new(ast::Field::Saddr, span);
         let mut negated = None;
-        let mut value = Value::Set(Vec::new(), span);
+        let mut values = Vec::new();
         for q in p.into_inner() {
             match q.as_rule() {
-                Rule::field => field = Spanned::new(field_of(&q), self.span(&q)),
+                Rule::simple_field | Rule::port_field | Rule::ct_state => {
+                    field = Spanned::new(field_of(&q), self.span(&q))
+                }
                 Rule::neg => negated = Some(self.span(&q)),
-                Rule::value_list => value = self.value_list(q, field.node),
+                Rule::value => values.push(q),
                 _ => {}
             }
         }
+        let value = self.value_list(values, field.node);
         ast::Match { field, negated, value, span }
     }
 
-    fn value_list(&mut self, p: Pair<'a, Rule>, field: ast::Field) -> Value {
-        let span = self.span(&p);
-        let mut values: Vec<Value> =
-            p.into_inner().filter(|q| q.as_rule() == Rule::value).map(|q| self.value(q)).collect();
+    /// The values after a match keyword: one value, or a bare comma list.
+    fn value_list(&mut self, pairs: Vec<Pair<'a, Rule>>, field: ast::Field) -> Value {
+        let span = match (pairs.first(), pairs.last()) {
+            (Some(a), Some(b)) => self.span(a).to(self.span(b)),
+            _ => Span::default(),
+        };
+        let mut values: Vec<Value> = pairs.into_iter().map(|q| self.value(q)).collect();
         if values.len() == 1 {
             return values.pop().expect("length checked");
         }
         if field != ast::Field::CtState {
-            let items: Vec<&str> = values.iter().map(|v| self.src.get(v.span().range()).unwrap_or("")).collect();
+            let items: Vec<&str> =
+                values.iter().map(|v| self.src.get(v.span().range()).unwrap_or("")).collect();
             self.error(
                 "E0114",
                 "unbraced-list",
@@ -531,22 +563,25 @@ impl<'a> Cx<'a> {
 
     fn value(&mut self, p: Pair<'a, Rule>) -> Value {
         let span = self.span(&p);
-        let Some(q) = p.into_inner().next() else { return Value::Set(Vec::new(), span) };
+        let mut inner = p.into_inner();
+        let Some(q) = inner.next() else { return Value::Set(Vec::new(), span) };
         match q.as_rule() {
             Rule::set => {
-                let values = q.into_inner().filter(|r| r.as_rule() == Rule::value).map(|r| self.value(r)).collect();
+                let values = q
+                    .into_inner()
+                    .filter(|r| r.as_rule() == Rule::value)
+                    .map(|r| self.value(r))
+                    .collect();
                 Value::Set(values, span)
             }
             Rule::var => Value::Var(self.var(q)),
-            Rule::range => {
-                let mut atoms = q.into_inner().filter(|r| r.as_rule() == Rule::atom).map(|r| self.atom(r));
-                match (atoms.next(), atoms.next()) {
-                    (Some(a), Some(b)) => Value::Range(a, b, span),
-                    (Some(a), None) => Value::Atom(a),
-                    _ => Value::Set(Vec::new(), span),
+            _ => {
+                let first = self.atom(q);
+                match inner.find(|r| r.as_rule() == Rule::atom) {
+                    Some(second) => Value::Range(first, self.atom(second), span),
+                    None => Value::Atom(first),
                 }
             }
-            _ => Value::Atom(self.atom(q)),
         }
     }
 
@@ -556,21 +591,29 @@ impl<'a> Cx<'a> {
 
     fn atom(&mut self, p: Pair<'a, Rule>) -> Atom {
         let span = self.span(&p);
-        let Some(q) = p.into_inner().next() else { return Atom { kind: AtomKind::Name(String::new()), span } };
+        let Some(q) = p.into_inner().next() else {
+            return Atom { kind: AtomKind::Name(String::new()), span };
+        };
         let kind = match q.as_rule() {
-            Rule::prefix => {
+            Rule::addr => {
                 let mut parts = q.into_inner();
-                let (Some(addr), Some(len)) = (parts.next(), parts.next()) else {
+                let Some(addr) = parts.next() else {
                     return Atom { kind: AtomKind::Name(String::new()), span };
                 };
+                let kind = self.addr(&addr);
+                let Some(len) = parts.next() else { return Atom { kind, span } };
                 let len_span = self.span(&len);
                 let n = len.as_str().parse::<u32>().unwrap_or(u32::MAX);
-                let (max, family) = if addr.as_rule() == Rule::ipv4 { (32, "IPv4") } else { (128, "IPv6") };
+                let (max, family) =
+                    if addr.as_rule() == Rule::ipv4 { (32, "IPv4") } else { (128, "IPv6") };
                 let len = if n > max {
                     self.error(
                         "E0106",
                         "bad-prefix-length",
-                        format!("prefix length /{} is too long for an {family} address", len.as_str()),
+                        format!(
+                            "prefix length /{} is too long for an {family} address",
+                            len.as_str()
+                        ),
                         len_span,
                         format!("at most {max}"),
                         Some(format!("an {family} prefix length is a number from 0 to {max}")),
@@ -579,13 +622,12 @@ impl<'a> Cx<'a> {
                 } else {
                     n as u8
                 };
-                match self.addr(&addr) {
+                match kind {
                     AtomKind::Ipv4(a) => AtomKind::Prefix4(a, len),
                     AtomKind::Ipv6(a) => AtomKind::Prefix6(a, len),
                     other => other,
                 }
             }
-            Rule::ipv4 | Rule::ipv6 => self.addr(&q),
             Rule::number => AtomKind::Number(self.number(&q).node),
             Rule::string => AtomKind::Str(self.string(q).node),
             _ => AtomKind::Name(q.as_str().to_string()),
@@ -607,7 +649,10 @@ impl<'a> Cx<'a> {
                         format!("`{text}` is not a valid IPv4 address"),
                         span,
                         "not an IPv4 address",
-                        Some("an IPv4 address is four numbers from 0 to 255, without leading zeros".into()),
+                        Some(
+                            "an IPv4 address is four numbers from 0 to 255, without leading zeros"
+                                .into(),
+                        ),
                     );
                     AtomKind::Ipv4(Ipv4Addr::UNSPECIFIED)
                 }
@@ -668,7 +713,10 @@ impl<'a> Cx<'a> {
                         format!("unknown escape `\\{}` in a string", e.escape_debug()),
                         Span::new(start, start + 1 + e.len_utf8()),
                         "not an escape",
-                        Some("only `\\\"` and `\\\\` are escapes; write `\\\\` for a backslash".into()),
+                        Some(
+                            "only `\\\"` and `\\\\` are escapes; write `\\\\` for a backslash"
+                                .into(),
+                        ),
                     );
                     out.push('\\');
                     out.push(e);
@@ -679,15 +727,19 @@ impl<'a> Cx<'a> {
         Spanned::new(out, span)
     }
 
-    fn stmt(&mut self, p: Pair<'a, Rule>) -> Option<ast::Stmt> {
+    fn stmt(&mut self, q: Pair<'a, Rule>) -> Option<ast::Stmt> {
         use ast::StmtKind as K;
-        let span = self.span(&p);
-        let q = p.into_inner().next()?;
+        let span = self.span(&q);
         let which = q.as_rule();
+        let text = q.as_str();
         let mut inner = q.into_inner();
         let kind = match which {
-            Rule::counter => K::Counter(inner.find(|r| r.as_rule() == Rule::counter_name).map(|r| self.ident(r))),
-            Rule::log => K::Log { prefix: inner.find(|r| r.as_rule() == Rule::string).map(|r| self.string(r)) },
+            Rule::counter => {
+                K::Counter(inner.find(|r| r.as_rule() == Rule::counter_name).map(|r| self.ident(r)))
+            }
+            Rule::log => K::Log {
+                prefix: inner.find(|r| r.as_rule() == Rule::string).map(|r| self.string(r)),
+            },
             Rule::limit => {
                 let mut rate = None;
                 let mut per = None;
@@ -703,21 +755,30 @@ impl<'a> Cx<'a> {
                 K::Limit { rate: rate?, per: per?, burst }
             }
             Rule::verdict => {
-                let word = inner.next()?;
-                let target = inner.next().map(|r| self.ident(r));
-                K::Verdict(match word.as_rule() {
-                    Rule::kw_accept => ast::Verdict::Accept,
-                    Rule::kw_drop => ast::Verdict::Drop,
-                    Rule::kw_reject => ast::Verdict::Reject,
-                    Rule::kw_jump => ast::Verdict::Jump(target?),
-                    Rule::kw_goto => ast::Verdict::Goto(target?),
-                    _ => ast::Verdict::Return,
+                let target = inner.find(|r| r.as_rule() == Rule::ident).map(|r| self.ident(r));
+                K::Verdict(if text.starts_with("jump") {
+                    ast::Verdict::Jump(target?)
+                } else if text.starts_with("goto") {
+                    ast::Verdict::Goto(target?)
+                } else {
+                    match text {
+                        "accept" => ast::Verdict::Accept,
+                        "drop" => ast::Verdict::Drop,
+                        "reject" => ast::Verdict::Reject,
+                        _ => ast::Verdict::Return,
+                    }
                 })
             }
-            Rule::dnat => K::Dnat(self.nat_target(inner.find(|r| r.as_rule() == Rule::nat_target)?)?),
-            Rule::snat => K::Snat(self.nat_target(inner.find(|r| r.as_rule() == Rule::nat_target)?)?),
+            Rule::dnat => {
+                K::Dnat(self.nat_target(inner.find(|r| r.as_rule() == Rule::nat_target)?)?)
+            }
+            Rule::snat => {
+                K::Snat(self.nat_target(inner.find(|r| r.as_rule() == Rule::nat_target)?)?)
+            }
             Rule::masquerade => K::Masquerade,
-            Rule::redirect => K::Redirect(self.number(&inner.find(|r| r.as_rule() == Rule::number)?)),
+            Rule::redirect => {
+                K::Redirect(self.number(&inner.find(|r| r.as_rule() == Rule::number)?))
+            }
             _ => return None,
         };
         Some(ast::Stmt { kind, span })
@@ -747,11 +808,13 @@ impl<'a> Cx<'a> {
         let mut addr = None;
         let mut port = None;
         let mut weight = None;
-        let mut after_weight = false;
+        let mut after_colon = false;
         for r in p.into_inner() {
             match r.as_rule() {
                 Rule::backend_addr => {
-                    let a = r.into_inner().find(|s| matches!(s.as_rule(), Rule::ipv4 | Rule::ipv6 | Rule::var))?;
+                    let a = r
+                        .into_inner()
+                        .find(|s| matches!(s.as_rule(), Rule::ipv4 | Rule::ipv6 | Rule::var))?;
                     addr = Some(if a.as_rule() == Rule::var {
                         Value::Var(self.var(a))
                     } else {
@@ -759,9 +822,9 @@ impl<'a> Cx<'a> {
                         Value::Atom(Atom { kind: self.addr(&a), span })
                     });
                 }
-                Rule::kw_weight => after_weight = true,
-                Rule::number if after_weight => weight = Some(self.number(&r)),
-                Rule::number => port = Some(self.number(&r)),
+                Rule::colon => after_colon = true,
+                Rule::number if after_colon && port.is_none() => port = Some(self.number(&r)),
+                Rule::number => weight = Some(self.number(&r)),
                 _ => {}
             }
         }
@@ -775,7 +838,11 @@ impl<'a> Cx<'a> {
         let text = raw.trim_end();
         let start = p.as_span().start();
         let span = Span::new(start.min(self.len), (start + text.len()).min(self.len));
-        if self.suppress.iter().any(|s| s.start < span.end.max(span.start + 1) && span.start < s.end.max(s.start + 1)) {
+        if self
+            .suppress
+            .iter()
+            .any(|s| s.start < span.end.max(span.start + 1) && span.start < s.end.max(s.start + 1))
+        {
             return;
         }
         let strict = match context {
@@ -797,7 +864,13 @@ impl<'a> Cx<'a> {
     }
 
     /// Translates pest's failure on `text` (which starts at `offset` in the file) into words.
-    fn pest_error(&mut self, err: &pest::error::Error<Rule>, offset: usize, context: Context, text: &str) {
+    fn pest_error(
+        &mut self,
+        err: &pest::error::Error<Rule>,
+        offset: usize,
+        context: Context,
+        text: &str,
+    ) {
         let pos = match err.location {
             pest::error::InputLocation::Pos(p) => p,
             pest::error::InputLocation::Span((p, _)) => p,
@@ -825,7 +898,11 @@ impl<'a> Cx<'a> {
                 } else {
                     "a rule is made of matches (`saddr`, `tcp dport`, `ct state`, ...) and statements (`accept`, `counter`, `log`, ...)".into()
                 };
-                let label = if pos == 0 { "not a match or a statement" } else { "expected a match or a statement here" };
+                let label = if pos == 0 {
+                    "not a match or a statement"
+                } else {
+                    "expected a match or a statement here"
+                };
                 self.error(
                     "E0102",
                     "unknown-keyword",
@@ -837,7 +914,15 @@ impl<'a> Cx<'a> {
                 return;
             }
             if context == Context::Top
-                && expects(&[Rule::kw_include, Rule::kw_define, Rule::kw_table, Rule::include, Rule::define, Rule::table, Rule::strict_top])
+                && expects(&[
+                    Rule::kw_include,
+                    Rule::kw_define,
+                    Rule::kw_table,
+                    Rule::include,
+                    Rule::define,
+                    Rule::table,
+                    Rule::strict_top,
+                ])
             {
                 let help = if word == "chain" {
                     "a chain belongs inside a table: `table NAME { chain ... }`".to_string()
@@ -858,7 +943,9 @@ impl<'a> Cx<'a> {
                 );
                 return;
             }
-            if context == Context::Table && expects(&[Rule::kw_chain, Rule::chain, Rule::strict_chain]) {
+            if context == Context::Table
+                && expects(&[Rule::kw_chain, Rule::chain, Rule::strict_chain])
+            {
                 let help = if RULE_KEYWORDS.contains(&word) {
                     "rules belong inside a chain: `chain NAME { ... }`".to_string()
                 } else if let Some(near) = suggest(word, &["chain"]) {
@@ -891,14 +978,26 @@ impl<'a> Cx<'a> {
             }
         }
         let expected = expected_words(positives);
-        let found_text = if found.is_empty() { "the end of the statement".to_string() } else { format!("`{found}`") };
-        let label = if found.is_empty() { "the statement ends here".to_string() } else { "unexpected here".into() };
+        let found_text = if found.is_empty() {
+            "the end of the statement".to_string()
+        } else {
+            format!("`{found}`")
+        };
+        let label = if found.is_empty() {
+            "the statement ends here".to_string()
+        } else {
+            "unexpected here".into()
+        };
         let message = if expected.is_empty() {
             format!("unexpected {found_text}")
         } else {
             format!("expected {expected}, found {found_text}")
         };
-        self.error("E0101", "syntax-error", message, span, label, None);
+        let help = (found.is_empty() && expected.contains("`{`")).then(|| {
+            "a block opens on the line of its header: put the `{` at the end of this line"
+                .to_string()
+        });
+        self.error("E0101", "syntax-error", message, span, label, help);
     }
 }
 
@@ -907,18 +1006,12 @@ const TERM_RULES: &[Rule] = &[
     Rule::strict_rule,
     Rule::rule,
     Rule::match_term,
-    Rule::stmt,
-    Rule::field,
+    Rule::simple_field,
+    Rule::simple_verdict,
     Rule::port_field,
     Rule::port_proto,
     Rule::ct_state,
     Rule::kw_ct,
-    Rule::kw_saddr,
-    Rule::kw_daddr,
-    Rule::kw_proto,
-    Rule::kw_iif,
-    Rule::kw_oif,
-    Rule::kw_family,
     Rule::counter,
     Rule::log,
     Rule::limit,
@@ -927,17 +1020,6 @@ const TERM_RULES: &[Rule] = &[
     Rule::snat,
     Rule::masquerade,
     Rule::redirect,
-    Rule::kw_counter,
-    Rule::kw_log,
-    Rule::kw_limit,
-    Rule::kw_accept,
-    Rule::kw_drop,
-    Rule::kw_reject,
-    Rule::kw_jump,
-    Rule::kw_goto,
-    Rule::kw_return,
-    Rule::kw_dnat,
-    Rule::kw_snat,
     Rule::kw_masquerade,
     Rule::kw_redirect,
 ];
@@ -947,11 +1029,13 @@ fn rule_words(r: Rule) -> Option<&'static str> {
         return Some("a match or a statement");
     }
     Some(match r {
-        Rule::value | Rule::value_list | Rule::atom | Rule::range | Rule::set | Rule::var | Rule::prefix => "a value",
+        Rule::value | Rule::atom | Rule::set | Rule::var | Rule::addr => "a value",
         Rule::ipv4 | Rule::ipv6 | Rule::name => "a value",
-        Rule::backend | Rule::backend_one | Rule::backend_addr | Rule::nat_target | Rule::balance => {
-            "an address, `[IPv6]` or a `{ ... }` of backends"
-        }
+        Rule::backend
+        | Rule::backend_one
+        | Rule::backend_addr
+        | Rule::nat_target
+        | Rule::balance => "an address, `[IPv6]` or a `{ ... }` of backends",
         Rule::number | Rule::int | Rule::prefix_len => "a number",
         Rule::string => "a quoted string",
         Rule::ident => "a name",
@@ -967,13 +1051,19 @@ fn rule_words(r: Rule) -> Option<&'static str> {
         Rule::dash => "`-`",
         Rule::slash => "`/`",
         Rule::colon => "`:`",
-        Rule::kw_include | Rule::kw_define | Rule::kw_table | Rule::include | Rule::define | Rule::table => {
-            "`include`, `define` or `table`"
-        }
+        Rule::kw_include
+        | Rule::kw_define
+        | Rule::kw_table
+        | Rule::include
+        | Rule::define
+        | Rule::table => "`include`, `define` or `table`",
         Rule::kw_chain | Rule::chain => "`chain`",
-        Rule::kw_hook | Rule::kw_type | Rule::kw_priority | Rule::kw_policy | Rule::clause | Rule::bad_word => {
-            "a chain option (`hook`, `type`, `priority`, `policy`)"
-        }
+        Rule::kw_hook
+        | Rule::kw_type
+        | Rule::kw_priority
+        | Rule::kw_policy
+        | Rule::clause
+        | Rule::bad_word => "a chain option (`hook`, `type`, `priority`, `policy`)",
         Rule::chain_head => "a chain name",
         Rule::chain_body => "`{`",
         Rule::port_dir => "`sport` or `dport`",
@@ -1016,7 +1106,9 @@ fn expected_words(positives: &[Rule]) -> String {
 fn found_token(rest: &str) -> &str {
     let end = rest
         .char_indices()
-        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | ':' | '/' | '$')))
+        .find(|&(_, c)| {
+            !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | ':' | '/' | '$'))
+        })
         .map_or(rest.len(), |(i, _)| i);
     if end > 0 {
         return &rest[..end];
@@ -1074,19 +1166,17 @@ fn option_example(word: &str) -> &'static str {
     }
 }
 
-fn field_of(p: &Pair<'_, Rule>) -> ast::Field {
+fn field_of(q: &Pair<'_, Rule>) -> ast::Field {
     use ast::{Field, PortDir, PortProto};
-    let Some(q) = p.clone().into_inner().next() else { return Field::Saddr };
-    match q.as_rule() {
-        Rule::kw_saddr => Field::Saddr,
-        Rule::kw_daddr => Field::Daddr,
-        Rule::kw_proto => Field::Proto,
-        Rule::kw_iif => Field::Iif,
-        Rule::kw_oif => Field::Oif,
-        Rule::kw_family => Field::Family,
-        Rule::ct_state => Field::CtState,
-        _ => {
-            let text = q.as_str();
+    match (q.as_rule(), q.as_str()) {
+        (Rule::simple_field, "saddr") => Field::Saddr,
+        (Rule::simple_field, "daddr") => Field::Daddr,
+        (Rule::simple_field, "proto") => Field::Proto,
+        (Rule::simple_field, "iif") => Field::Iif,
+        (Rule::simple_field, "oif") => Field::Oif,
+        (Rule::simple_field, _) => Field::Family,
+        (Rule::ct_state, _) => Field::CtState,
+        (_, text) => {
             let proto = if text.starts_with("udp") {
                 PortProto::Udp
             } else if text.starts_with("sctp") {

@@ -23,7 +23,9 @@ fn formatted(name: &str, src: &str) -> String {
     assert_eq!(diags, vec![], "{name}: formatted output has syntax errors:\n{once}");
     assert_eq!(again, tree, "{name}: formatting changed the tree");
     assert_eq!(format(&again, &once), once, "{name}: format is not idempotent");
-    let texts = |f: &shriek_grammar::ast::File| f.comments.0.iter().map(|c| c.text.trim_end().to_string()).collect::<Vec<_>>();
+    let texts = |f: &shriek_grammar::ast::File| {
+        f.comments.0.iter().map(|c| c.text.trim_end().to_string()).collect::<Vec<_>>()
+    };
     assert_eq!(texts(&again), texts(&tree), "{name}: a comment was lost or reordered");
     once
 }
@@ -61,5 +63,6 @@ cases! {
     ipv6_canonical: "define a = { 2001:0db8:0000:0000:0000:0000:0000:0001, FD00:0:0::/8, ::ffff:1.2.3.4 }\n";
     nat_targets: "table n {\n  chain p hook prerouting type nat priority -100 {\n    tcp dport 80 dnat to { 10.0.0.1:80 , [fd00::1]:80 weight 3,\n fd00::2 } balance source-hash\n    tcp dport 81 dnat to [2001:db8::1]:81\n  }\n}\n";
     strings: "table t {\n  chain c {\n    log prefix \"say \\\"hi\\\" \\\\ # not a comment\"\n  }\n}\n";
+    name_ranges: "define r = { a - b, 1-b, \"x\"-y }\n";
     ct_state_forms: "table t {\n  chain c {\n    ct state {new} accept\n    ct state { new, { established } } accept\n    ct state new,established accept\n  }\n}\n";
 }

@@ -35,7 +35,20 @@ impl Gen {
     }
 }
 
-const NAMES: &[&str] = &["eth0", "veth-a", "eth0.10", "lo", "tcp", "icmp", "established", "related", "new", "ipv4", "x_1", "round-robin"];
+const NAMES: &[&str] = &[
+    "eth0",
+    "veth-a",
+    "eth0.10",
+    "lo",
+    "tcp",
+    "icmp",
+    "established",
+    "related",
+    "new",
+    "ipv4",
+    "x_1",
+    "round-robin",
+];
 const VARS: &[&str] = &["web", "mgmt", "ops_net", "a.b", "v-1"];
 const CHAINS: &[&str] = &["input", "fwd", "c1", "audit", "my-chain"];
 
@@ -111,7 +124,13 @@ fn value(g: &mut Gen, depth: u32) -> String {
 }
 
 fn term(g: &mut Gen) -> String {
-    let neg = |g: &mut Gen| if g.chance(20) { format!("{}!={}", g.opt_ws(), g.ws()) } else { g.ws().to_string() };
+    let neg = |g: &mut Gen| {
+        if g.chance(20) {
+            format!("{}!={}", g.opt_ws(), g.ws())
+        } else {
+            g.ws().to_string()
+        }
+    };
     match g.below(16) {
         0 => format!("saddr{}{}", neg(g), value(g, 0)),
         1 => format!("daddr{}{}", neg(g), value(g, 0)),
@@ -124,17 +143,33 @@ fn term(g: &mut Gen) -> String {
         4 => format!("{}{}{}", g.pick(&["iif", "oif", "family"]), neg(g), value(g, 0)),
         5 => {
             let v = if g.chance(50) {
-                (0..1 + g.below(3)).map(|_| g.pick(&["new", "established", "related"])).collect::<Vec<_>>().join(",")
+                (0..1 + g.below(3))
+                    .map(|_| g.pick(&["new", "established", "related"]))
+                    .collect::<Vec<_>>()
+                    .join(",")
             } else {
                 value(g, 0)
             };
             format!("ct{}state{}{v}", g.ws(), neg(g))
         }
-        6 => if g.chance(50) { "counter".into() } else { format!("counter {}", g.pick(&["redis_in", "c-1", "x.y"])) },
-        7 => if g.chance(50) { "log".into() } else { format!("log prefix {}", string(g)) },
+        6 => {
+            if g.chance(50) {
+                "counter".into()
+            } else {
+                format!("counter {}", g.pick(&["redis_in", "c-1", "x.y"]))
+            }
+        }
+        7 => {
+            if g.chance(50) {
+                "log".into()
+            } else {
+                format!("log prefix {}", string(g))
+            }
+        }
         8 => {
             let unit = g.pick(&["second", "minute", "hour", "day"]);
-            let burst = if g.chance(50) { format!(" burst {}", g.below(100)) } else { String::new() };
+            let burst =
+                if g.chance(50) { format!(" burst {}", g.below(100)) } else { String::new() };
             format!("limit {}{}/{}{unit}{burst}", g.below(1000), g.opt_ws(), g.opt_ws())
         }
         9 => g.pick(&["accept", "drop", "reject", "return", "masquerade"]).into(),
@@ -193,13 +228,15 @@ fn policy(g: &mut Gen) -> String {
     for _ in 0..1 + g.below(4) {
         match g.below(10) {
             0 => s += &format!("include {}", string(g)),
-            1..=3 => s += &format!("define {}{}={}{}", g.pick(VARS), g.opt_ws(), g.opt_ws(), value(g, 0)),
+            1..=3 => {
+                s += &format!("define {}{}={}{}", g.pick(VARS), g.opt_ws(), g.opt_ws(), value(g, 0))
+            }
             _ => {
                 s += &format!("table {} {{", g.pick(&["filter", "nat", "t-1"]));
                 s += &sep(g);
                 for _ in 0..g.below(4) {
                     s += &format!("chain {}", g.pick(CHAINS));
-                    let mut clauses = vec![
+                    let mut clauses = [
                         format!("hook {}", g.pick(&["input", "output", "prerouting", "inpt"])),
                         format!("type {}", g.pick(&["filter", "nat"])),
                         format!("priority {}", g.below(400) as i64 - 200),
@@ -239,7 +276,7 @@ fn comment_texts(f: &ast::File) -> Vec<String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn format_laws(seed in any::<u64>()) {

@@ -4,7 +4,7 @@
 //! simple (the user-facing renderer lives in `shriek_compiler::render`):
 //! `line:col code name: message`, then the label with the text it covers, then help.
 
-use shriek_grammar::{parse, SourceFile};
+use shriek_grammar::{ast, parse, SourceFile};
 
 fn render(src: &str) -> String {
     let (_, diags) = parse(src);
@@ -73,6 +73,8 @@ cases! {
     many_errors: "table t {\n  chain c {\n    tcp dport 22 acept\n    saddr 10.0.0.0/40 drop\n    udp dport 53 rejct\n    iif lo accept\n  }\n}\n";
     jump_without_target: "table t {\n  chain c {\n    jump\n  }\n}\n";
     dnat_v6_port_without_brackets: "table t {\n  chain c hook prerouting type nat {\n    dnat to fd00::1:80:99999999999999999999\n  }\n}\n";
+    brace_on_next_line: "table t {\n  chain c hook input\n  {\n    accept\n  }\n}\n";
+    incomplete_statements: "table t {\n  chain c {\n    tcp dport 22 accept; udp\n    log prefix\n    limit 5/second burst\n    dnat 10.0.0.1\n    dnat to { 10.0.0.1:80 } roundrobin\n    ct state established,\n  }\n}\n";
     include_without_string: "include common.shr\n";
 }
 
@@ -129,6 +131,37 @@ fn ast_statements() {
          family ipv6 oif eth0 jump x; goto y; return; reject\n\
          }\n}\n",
     );
+}
+
+/// Spans cover exactly their text: no trailing blanks or comments.
+#[test]
+fn spans_are_exact() {
+    let (file, _) = parse(CORE_EXAMPLE);
+    let text = |s: shriek_grammar::Span| &CORE_EXAMPLE[s.range()];
+    let mut seen = Vec::new();
+    for item in &file.items {
+        seen.push(text(item.span()).to_string());
+        if let ast::Item::Table(t) = item {
+            for c in &t.chains {
+                seen.push(format!("header: {}", text(c.header_span)));
+                assert!(text(c.span).starts_with("chain") && text(c.span).ends_with('}'));
+                for r in &c.rules {
+                    seen.push(format!("rule: {}", text(r.span)));
+                    for term in &r.terms {
+                        seen.push(format!("  term: {}", text(term.span())));
+                    }
+                }
+            }
+        }
+    }
+    seen.retain(|s| !s.starts_with("table"));
+    insta::with_settings!({
+        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/grammar"),
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("spans_core_example", seen.join("\n"));
+    });
 }
 
 const CORE_EXAMPLE: &str = r#"# Line comments start with '#'. A statement ends at a newline or ';'.

@@ -34,7 +34,9 @@ pub fn read_counters(
             .map_err(|e| match e {
                 crate::error::ENOENT => RuntimeError::Io {
                     what: "counter read",
-                    reason: format!("there is no counter `{name}` in table `{table}`; apply the policy first"),
+                    reason: format!(
+                        "there is no counter `{name}` in table `{table}`; apply the policy first"
+                    ),
                 },
                 e => errno_err("counter read")(e),
             })?;

@@ -11,8 +11,8 @@ use std::net::IpAddr;
 
 use shriek_compiler::ir::{BaseChain, ChainKind, ChainPolicy, Hook, RateUnit};
 use shriek_compiler::nft::{
-    self, CmpOp, Data, DataType, Elem, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Origin, Part, Pick, Rhs,
-    Selector, Verdict,
+    self, CmpOp, Data, DataType, Elem, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Origin,
+    Part, Pick, Rhs, Selector, Verdict,
 };
 
 use crate::abi::*;
@@ -37,7 +37,9 @@ impl Subject {
             Subject::Table { table } => format!("table `{table}`"),
             Subject::Counter { table, name } => format!("counter `{name}` in table `{table}`"),
             Subject::Set { table, set } => format!("set `{set}` in table `{table}`"),
-            Subject::Elements { table, set, .. } => format!("the elements of set `{set}` in table `{table}`"),
+            Subject::Elements { table, set, .. } => {
+                format!("the elements of set `{set}` in table `{table}`")
+            }
             Subject::Chain { table, chain } => format!("chain `{chain}` in table `{table}`"),
             Subject::Rule { table, chain, index, .. } => {
                 format!("rule {} of chain `{chain}` in table `{table}`", index + 1)
@@ -96,10 +98,6 @@ impl Batch {
         let seq = self.first_seq.wrapping_add(self.subjects.len() as u32);
         self.subjects.push(s);
         seq
-    }
-
-    pub fn last_seq(&self) -> u32 {
-        self.first_seq.wrapping_add(self.subjects.len() as u32).wrapping_sub(1)
     }
 
     pub fn subject(&self, seq: u32) -> Option<&Subject> {
@@ -193,15 +191,21 @@ fn base_chain(a: &mut Attrs, base: &BaseChain) {
         h.u32(NFTA_HOOK_HOOKNUM, hook);
         h.u32(NFTA_HOOK_PRIORITY, base.priority as u32);
     });
-    a.u32(NFTA_CHAIN_POLICY, match base.policy {
-        ChainPolicy::Accept => NF_ACCEPT as u32,
-        ChainPolicy::Drop => NF_DROP as u32,
-    });
-    a.str(NFTA_CHAIN_TYPE, match base.kind {
-        ChainKind::Filter => "filter",
-        ChainKind::Nat => "nat",
-        ChainKind::Route => "route",
-    });
+    a.u32(
+        NFTA_CHAIN_POLICY,
+        match base.policy {
+            ChainPolicy::Accept => NF_ACCEPT as u32,
+            ChainPolicy::Drop => NF_DROP as u32,
+        },
+    );
+    a.str(
+        NFTA_CHAIN_TYPE,
+        match base.kind {
+            ChainKind::Filter => "filter",
+            ChainKind::Nat => "nat",
+            ChainKind::Route => "route",
+        },
+    );
 }
 
 /// A libnftnl user data TLV: nft shows type 0 of a rule or chain, and type
@@ -228,7 +232,12 @@ pub(crate) fn rule_comment(r: &nft::Rule) -> String {
     for o in r.origin.iter().take(3) {
         s.push_str(&format!(
             " r{}.{}.{}@{}:{}-{}",
-            o.rule.table, o.rule.chain.0, o.rule.index, o.loc.file.0, o.loc.span.start, o.loc.span.end
+            o.rule.table,
+            o.rule.chain.0,
+            o.rule.index,
+            o.loc.file.0,
+            o.loc.span.start,
+            o.loc.span.end
         ));
     }
     if r.origin.len() > 3 {
@@ -252,7 +261,10 @@ pub(crate) fn rule_hash(r: &nft::Rule) -> u64 {
 
 fn origin_comment(origin: &[Origin]) -> Option<String> {
     let o = origin.first()?;
-    Some(format!("r{}.{}.{}@{}:{}-{}", o.rule.table, o.rule.chain.0, o.rule.index, o.loc.file.0, o.loc.span.start, o.loc.span.end))
+    Some(format!(
+        "r{}.{}.{}@{}:{}-{}",
+        o.rule.table, o.rule.chain.0, o.rule.index, o.loc.file.0, o.loc.span.start, o.loc.span.end
+    ))
 }
 
 // ---------------------------------------------------------------- sets
@@ -366,7 +378,11 @@ fn emit_set(b: &mut Batch, s: &SetDef) {
             size += s.elements[j].len() + 4;
             j += 1;
         }
-        let seq = b.seq(Subject::Elements { table: s.table.into(), set: s.name.into(), origin: s.origin.clone() });
+        let seq = b.seq(Subject::Elements {
+            table: s.table.into(),
+            set: s.name.into(),
+            origin: s.origin.clone(),
+        });
         b.w.nft(NFT_MSG_NEWSETELEM, NLM_F_CREATE, seq, |a| {
             a.str(NFTA_SET_ELEM_LIST_TABLE, s.table);
             a.str(NFTA_SET_ELEM_LIST_SET, s.name);
@@ -404,17 +420,20 @@ fn named_set(b: &mut Batch, table: &str, s: &nft::Set, id: u32) {
     origin.sort();
     origin.dedup();
     b.elements += s.elements.len();
-    emit_set(b, &SetDef {
-        table,
-        name: &s.name,
-        id,
-        key: key_spec(&s.key),
-        flags,
-        data,
-        comment: s.comment.as_deref(),
-        elements,
-        origin,
-    });
+    emit_set(
+        b,
+        &SetDef {
+            table,
+            name: &s.name,
+            id,
+            key: key_spec(&s.key),
+            flags,
+            data,
+            comment: s.comment.as_deref(),
+            elements,
+            origin,
+        },
+    );
 }
 
 fn data_spec(d: DataType) -> DataSpec {
@@ -544,6 +563,51 @@ fn ifname(name: &str) -> Vec<u8> {
     v
 }
 
+/// What `plan` compares of a named set: its (key type, key length,
+/// flags) and each kernel element's signature.
+pub(crate) fn set_plan(s: &nft::Set) -> ((u32, u32, u32), Vec<String>) {
+    let mut flags = 0;
+    if s.interval {
+        flags |= NFT_SET_INTERVAL;
+        if s.key.len() > 1 {
+            flags |= NFT_SET_CONCAT;
+        }
+    }
+    if s.data.is_some() {
+        flags |= NFT_SET_MAP;
+    }
+    let spec = key_spec(&s.key);
+    let mut elements = Vec::new();
+    for e in &s.elements {
+        let data = e.data.as_ref().map(data_bytes);
+        set_element(&mut elements, &s.key, &e.key, s.interval, data.as_ref(), None);
+    }
+    ((spec.ty, spec.len, flags), elements.iter().map(|e| element_signature(e)).collect())
+}
+
+/// An element's key, end, flags and data, independent of how the
+/// attributes were nested: the same for what we send and what the kernel
+/// dumps.
+pub(crate) fn element_signature(e: &[u8]) -> String {
+    use crate::msg::{attr, attr_str, attr_u32};
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let value =
+        |ty: u16| attr(e, ty).and_then(|k| attr(k, NFTA_DATA_VALUE)).map(hex).unwrap_or_default();
+    let flags = attr_u32(e, NFTA_SET_ELEM_FLAGS).unwrap_or(0) & NFT_SET_ELEM_INTERVAL_END;
+    let data = match attr(e, NFTA_SET_ELEM_DATA) {
+        None => String::new(),
+        Some(d) => match attr(d, NFTA_DATA_VERDICT) {
+            Some(v) => format!(
+                "{}:{}",
+                attr_u32(v, NFTA_VERDICT_CODE).unwrap_or(0) as i32,
+                attr_str(v, NFTA_VERDICT_CHAIN).unwrap_or_default()
+            ),
+            None => attr(d, NFTA_DATA_VALUE).map(hex).unwrap_or_default(),
+        },
+    };
+    format!("{}-{}/{flags}={data}", value(NFTA_SET_ELEM_KEY), value(NFTA_SET_ELEM_KEY_END))
+}
+
 // ---------------------------------------------------------------- rules
 
 struct RuleCx<'a> {
@@ -554,7 +618,14 @@ struct RuleCx<'a> {
     nfproto: Option<u8>,
 }
 
-fn rule(b: &mut Batch, table: &str, chain: &str, index: usize, r: &nft::Rule, set_ids: &HashMap<String, u32>) {
+fn rule(
+    b: &mut Batch,
+    table: &str,
+    chain: &str,
+    index: usize,
+    r: &nft::Rule,
+    set_ids: &HashMap<String, u32>,
+) {
     // Anonymous sets first: the rule's lookups bind them by id.
     let mut anon = Vec::new();
     for e in &r.exprs {
@@ -575,7 +646,12 @@ fn rule(b: &mut Batch, table: &str, chain: &str, index: usize, r: &nft::Rule, se
             _ => {}
         }
     }
-    let seq = b.seq(Subject::Rule { table: table.into(), chain: chain.into(), index, origin: r.origin.clone() });
+    let seq = b.seq(Subject::Rule {
+        table: table.into(),
+        chain: chain.into(),
+        index,
+        origin: r.origin.clone(),
+    });
     let mut cx = RuleCx { set_ids, anon: anon.into_iter(), nfproto: None };
     b.w.nft(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq, |a| {
         a.str(NFTA_RULE_TABLE, table);
@@ -590,7 +666,13 @@ fn rule(b: &mut Batch, table: &str, chain: &str, index: usize, r: &nft::Rule, se
     b.rules += 1;
 }
 
-fn anon_set(b: &mut Batch, table: &str, key: &[Selector], elems: &[Elem], origin: &[Origin]) -> u32 {
+fn anon_set(
+    b: &mut Batch,
+    table: &str,
+    key: &[Selector],
+    elems: &[Elem],
+    origin: &[Origin],
+) -> u32 {
     let interval = elems.iter().any(|e| e.0.iter().any(|p| matches!(p, Part::Int(l, h) if l != h)));
     let mut flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT;
     if interval {
@@ -604,22 +686,30 @@ fn anon_set(b: &mut Batch, table: &str, key: &[Selector], elems: &[Elem], origin
         set_element(&mut elements, key, e, interval, None, None);
     }
     let id = b.set_id();
-    emit_set(b, &SetDef {
-        table,
-        name: "__set%d",
-        id,
-        key: key_spec(key),
-        flags,
-        data: None,
-        comment: None,
-        elements,
-        origin: origin.to_vec(),
-    });
+    emit_set(
+        b,
+        &SetDef {
+            table,
+            name: "__set%d",
+            id,
+            key: key_spec(key),
+            flags,
+            data: None,
+            comment: None,
+            elements,
+            origin: origin.to_vec(),
+        },
+    );
     id
 }
 
 /// The map from a numgen or hash slot to a NAT backend.
-fn anon_nat_map(b: &mut Batch, table: &str, slots: &[(u32, u32, IpAddr, Option<u16>)], origin: &[Origin]) -> u32 {
+fn anon_nat_map(
+    b: &mut Batch,
+    table: &str,
+    slots: &[(u32, u32, IpAddr, Option<u16>)],
+    origin: &[Origin],
+) -> u32 {
     let v6 = slots.iter().any(|s| s.2.is_ipv6());
     let with_port = slots.iter().any(|s| s.3.is_some());
     let mut elements = Vec::new();
@@ -636,17 +726,20 @@ fn anon_nat_map(b: &mut Batch, table: &str, slots: &[(u32, u32, IpAddr, Option<u
         }
     }
     let id = b.set_id();
-    emit_set(b, &SetDef {
-        table,
-        name: "__map%d",
-        id,
-        key: KeySpec { ty: TYPE_INTEGER, len: 4, fields: vec![4], host_order: true },
-        flags: NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP,
-        data: Some(data_spec(DataType::NatTarget { v6, with_port })),
-        comment: None,
-        elements,
-        origin: origin.to_vec(),
-    });
+    emit_set(
+        b,
+        &SetDef {
+            table,
+            name: "__map%d",
+            id,
+            key: KeySpec { ty: TYPE_INTEGER, len: 4, fields: vec![4], host_order: true },
+            flags: NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP,
+            data: Some(data_spec(DataType::NatTarget { v6, with_port })),
+            comment: None,
+            elements,
+            origin: origin.to_vec(),
+        },
+    );
     id
 }
 
@@ -781,7 +874,15 @@ impl RuleCx<'_> {
         reg(0)
     }
 
-    fn lookup(&mut self, a: &mut Attrs, key: &[Selector], set: &str, id: Option<u32>, dreg: Option<u32>, inv: bool) {
+    fn lookup(
+        &mut self,
+        a: &mut Attrs,
+        key: &[Selector],
+        set: &str,
+        id: Option<u32>,
+        dreg: Option<u32>,
+        inv: bool,
+    ) {
         let sreg = self.load_key(a, key);
         kernel_expr(a, "lookup", |d| {
             d.str(NFTA_LOOKUP_SET, set);
@@ -865,7 +966,8 @@ fn match_expr(a: &mut Attrs, cx: &mut RuleCx, key: &[Selector], op: CmpOp, rhs: 
                 Part::Int(l, h) if l == h => cmp(a, cmp_op, 1, &int_bytes(s, *l)),
                 Part::Int(l, h) => {
                     let size = h - l;
-                    let prefix = family_of(s).is_some() && size & size.wrapping_add(1) == 0 && l & size == 0;
+                    let prefix =
+                        family_of(s).is_some() && size & size.wrapping_add(1) == 0 && l & size == 0;
                     if prefix {
                         let width = s.len() * 8;
                         let mask = !size & (u128::MAX >> (128 - width));
@@ -874,9 +976,16 @@ fn match_expr(a: &mut Attrs, cx: &mut RuleCx, key: &[Selector], op: CmpOp, rhs: 
                     } else {
                         kernel_expr(a, "range", |d| {
                             d.u32(NFTA_RANGE_SREG, 1);
-                            d.u32(NFTA_RANGE_OP, if op == CmpOp::Eq { NFT_RANGE_EQ } else { NFT_RANGE_NEQ });
-                            d.nest(NFTA_RANGE_FROM_DATA, |x| x.bytes(NFTA_DATA_VALUE, &int_bytes(s, *l)));
-                            d.nest(NFTA_RANGE_TO_DATA, |x| x.bytes(NFTA_DATA_VALUE, &int_bytes(s, *h)));
+                            d.u32(
+                                NFTA_RANGE_OP,
+                                if op == CmpOp::Eq { NFT_RANGE_EQ } else { NFT_RANGE_NEQ },
+                            );
+                            d.nest(NFTA_RANGE_FROM_DATA, |x| {
+                                x.bytes(NFTA_DATA_VALUE, &int_bytes(s, *l))
+                            });
+                            d.nest(NFTA_RANGE_TO_DATA, |x| {
+                                x.bytes(NFTA_DATA_VALUE, &int_bytes(s, *h))
+                            });
                         });
                     }
                 }
@@ -931,7 +1040,8 @@ fn nat(a: &mut Attrs, cx: &mut RuleCx, n: &NatStmt) {
                 }
             });
         }
-        (NatKind::Redirect, NatTargetExpr::None { port }) | (NatKind::Redirect, NatTargetExpr::Fixed { port, .. }) => {
+        (NatKind::Redirect, NatTargetExpr::None { port })
+        | (NatKind::Redirect, NatTargetExpr::Fixed { port, .. }) => {
             if let Some(p) = port {
                 immediate_value(a, 1, &p.to_be_bytes());
             }
@@ -965,11 +1075,22 @@ fn nat(a: &mut Attrs, cx: &mut RuleCx, n: &NatStmt) {
                         Pick::RoundRobin | Pick::Random => kernel_expr(a, "numgen", |d| {
                             d.u32(NFTA_NG_DREG, 1);
                             d.u32(NFTA_NG_MODULUS, *modulus);
-                            d.u32(NFTA_NG_TYPE, if *pick == Pick::Random { NFT_NG_RANDOM } else { NFT_NG_INCREMENTAL });
+                            d.u32(
+                                NFTA_NG_TYPE,
+                                if *pick == Pick::Random {
+                                    NFT_NG_RANDOM
+                                } else {
+                                    NFT_NG_INCREMENTAL
+                                },
+                            );
                             d.u32(NFTA_NG_OFFSET, 0);
                         }),
                         Pick::SourceHash { seed } => {
-                            let (sel, len) = if fam == 10 { (Selector::Ip6Saddr, 16) } else { (Selector::Ip4Saddr, 4) };
+                            let (sel, len) = if fam == 10 {
+                                (Selector::Ip6Saddr, 16)
+                            } else {
+                                (Selector::Ip4Saddr, 4)
+                            };
                             cx.load(a, sel, 1);
                             kernel_expr(a, "hash", |d| {
                                 d.u32(NFTA_HASH_SREG, 1);
@@ -982,7 +1103,8 @@ fn nat(a: &mut Attrs, cx: &mut RuleCx, n: &NatStmt) {
                             });
                         }
                     }
-                    let id = cx.anon.next().expect("an anonymous map was made for each balanced nat");
+                    let id =
+                        cx.anon.next().expect("an anonymous map was made for each balanced nat");
                     kernel_expr(a, "lookup", |d| {
                         d.str(NFTA_LOOKUP_SET, "__map%d");
                         d.u32(NFTA_LOOKUP_SET_ID, id);

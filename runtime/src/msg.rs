@@ -154,7 +154,6 @@ pub(crate) fn attr_u64(buf: &[u8], ty: u16) -> Option<u64> {
 /// One message received from the kernel.
 pub(crate) struct Received<'a> {
     pub ty: u16,
-    pub flags: u16,
     pub seq: u32,
     /// Everything after the netlink header.
     pub payload: &'a [u8],
@@ -191,7 +190,6 @@ pub(crate) fn messages(buf: &[u8]) -> impl Iterator<Item = Received<'_>> {
         }
         let msg = Received {
             ty: u16::from_ne_bytes([rest[4], rest[5]]),
-            flags: u16::from_ne_bytes([rest[6], rest[7]]),
             seq: u32::from_ne_bytes(rest[8..12].try_into().ok()?),
             payload: &rest[NLMSG_HDRLEN..len],
         };

@@ -13,6 +13,10 @@ use crate::error::{RuntimeError, ENOENT};
 use crate::msg;
 use crate::socket::{errno_err, Socket};
 
+/// Set attributes the kernel reports but refuses in NEWSET: the handle,
+/// and newer kernels' backend name and element count (19 and 20).
+const SET_DUMP_ONLY: &[u16] = &[NFTA_SET_HANDLE, 19, 20];
+
 /// The state of some tables at one moment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
@@ -77,11 +81,17 @@ pub(crate) fn dump_table(sock: &mut Socket, name: &str) -> Result<TableDump, Run
     if dump.table.is_none() {
         return Ok(dump);
     }
-    let list = |sock: &mut Socket, ty: u16, table_attr: u16| -> Result<Vec<Vec<u8>>, RuntimeError> {
-        let msgs = sock.request(ty, NLM_F_DUMP, |a| a.str(table_attr, name))?.map_err(errno_err("dump"))?;
-        // Older kernels ignore the filter: keep only this table's.
-        Ok(msgs.into_iter().filter(|m| msg::attr_str(m, table_attr).as_deref() == Some(name)).collect())
-    };
+    let list =
+        |sock: &mut Socket, ty: u16, table_attr: u16| -> Result<Vec<Vec<u8>>, RuntimeError> {
+            let msgs = sock
+                .request(ty, NLM_F_DUMP, |a| a.str(table_attr, name))?
+                .map_err(errno_err("dump"))?;
+            // Older kernels ignore the filter: keep only this table's.
+            Ok(msgs
+                .into_iter()
+                .filter(|m| msg::attr_str(m, table_attr).as_deref() == Some(name))
+                .collect())
+        };
     dump.objects = list(sock, NFT_MSG_GETOBJ, NFTA_OBJ_TABLE)?;
     dump.chains = list(sock, NFT_MSG_GETCHAIN, NFTA_CHAIN_TABLE)?;
     dump.rules = list(sock, NFT_MSG_GETRULE, NFTA_RULE_TABLE)?;
@@ -107,32 +117,56 @@ pub fn restore(snapshot: &Snapshot, netns: Option<&str>) -> Result<(), RuntimeEr
     for t in &snapshot.tables {
         b.clear_table(&t.name);
         let Some(table) = &t.table else { continue };
-        let subject = || Subject::Table { table: t.name.clone() };
-        let seq = b.seq(subject());
+        let seq = b.seq(Subject::Table { table: t.name.clone() });
         b.w.nft(NFT_MSG_NEWTABLE, NLM_F_CREATE, seq, |a| {
             a.copy_from(table, &[NFTA_TABLE_HANDLE, NFTA_TABLE_USE, NFTA_TABLE_OWNER])
         });
+        let table = || t.name.clone();
         for o in &t.objects {
-            let seq = b.seq(subject());
-            b.w.nft(NFT_MSG_NEWOBJ, NLM_F_CREATE, seq, |a| a.copy_from(o, &[NFTA_OBJ_HANDLE, NFTA_OBJ_USE]));
+            let name = msg::attr_str(o, NFTA_OBJ_NAME).unwrap_or_default();
+            let seq = b.seq(Subject::Counter { table: table(), name });
+            b.w.nft(NFT_MSG_NEWOBJ, NLM_F_CREATE, seq, |a| {
+                a.copy_from(o, &[NFTA_OBJ_HANDLE, NFTA_OBJ_USE])
+            });
         }
         for c in &t.chains {
-            let seq = b.seq(subject());
+            let chain = msg::attr_str(c, NFTA_CHAIN_NAME).unwrap_or_default();
+            let seq = b.seq(Subject::Chain { table: table(), chain });
             b.w.nft(NFT_MSG_NEWCHAIN, NLM_F_CREATE, seq, |a| {
                 a.copy_from(c, &[NFTA_CHAIN_HANDLE, NFTA_CHAIN_USE])
             });
         }
         for s in &t.sets {
-            let seq = b.seq(subject());
-            b.w.nft(NFT_MSG_NEWSET, NLM_F_CREATE, seq, |a| a.copy_from(&s.attrs, &[NFTA_SET_HANDLE]));
+            let id = b.set_id();
+            let seq = b.seq(Subject::Set { table: table(), set: s.name.clone() });
+            b.w.nft(NFT_MSG_NEWSET, NLM_F_CREATE, seq, |a| {
+                // An empty description is what the kernel dumps for a set
+                // without one, and what it refuses to be given.
+                let empty_desc = msg::attr(&s.attrs, NFTA_SET_DESC).is_some_and(|d| d.is_empty());
+                let mut skip = SET_DUMP_ONLY.to_vec();
+                if empty_desc {
+                    skip.push(NFTA_SET_DESC);
+                }
+                a.copy_from(&s.attrs, &skip);
+                // The kernel requires an id on every new set.
+                a.u32(NFTA_SET_ID, id);
+            });
             for e in &s.elements {
-                let seq = b.seq(subject());
+                let set = s.name.clone();
+                let seq = b.seq(Subject::Elements { table: table(), set, origin: Vec::new() });
                 b.w.nft(NFT_MSG_NEWSETELEM, NLM_F_CREATE, seq, |a| a.copy_from(e, &[]));
             }
         }
+        let mut per_chain = std::collections::HashMap::new();
         for r in &t.rules {
-            let seq = b.seq(subject());
-            b.w.nft(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq, |a| a.copy_from(r, &[NFTA_RULE_HANDLE]));
+            let chain = msg::attr_str(r, NFTA_RULE_CHAIN).unwrap_or_default();
+            let index = per_chain.entry(chain.clone()).or_insert(0usize);
+            *index += 1;
+            let index = *index - 1;
+            let seq = b.seq(Subject::Rule { table: table(), chain, index, origin: Vec::new() });
+            b.w.nft(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq, |a| {
+                a.copy_from(r, &[NFTA_RULE_HANDLE, NFTA_RULE_POSITION])
+            });
         }
     }
     b.end();

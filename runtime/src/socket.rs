@@ -9,7 +9,9 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{self, sockopt, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType};
+use nix::sys::socket::{
+    self, sockopt, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
+};
 
 use crate::abi::*;
 use crate::error::{RuntimeError, EPERM};
@@ -58,13 +60,15 @@ impl Socket {
     pub fn reserve(&self, len: usize) -> Result<(), RuntimeError> {
         if len > 128 << 10 {
             let want = len.saturating_add(64 << 10).min(i32::MAX as usize / 2);
-            socket::setsockopt(&self.fd, sockopt::SndBufForce, &want).map_err(sock_err("setsockopt"))?;
+            socket::setsockopt(&self.fd, sockopt::SndBufForce, &want)
+                .map_err(sock_err("setsockopt"))?;
         }
         Ok(())
     }
 
     pub fn send(&self, buf: &[u8]) -> Result<(), RuntimeError> {
-        let n = socket::send(self.fd.as_raw_fd(), buf, MsgFlags::empty()).map_err(sock_err("send"))?;
+        let n =
+            socket::send(self.fd.as_raw_fd(), buf, MsgFlags::empty()).map_err(sock_err("send"))?;
         if n != buf.len() {
             return Err(RuntimeError::io("send", format!("sent {n} of {} bytes", buf.len())));
         }
@@ -73,7 +77,10 @@ impl Socket {
 
     /// Receives one datagram and calls `each` on its messages; returns
     /// whether `each` asked to stop.
-    pub fn recv(&mut self, mut each: impl FnMut(msg::Received) -> bool) -> Result<bool, RuntimeError> {
+    pub fn recv(
+        &mut self,
+        mut each: impl FnMut(msg::Received) -> bool,
+    ) -> Result<bool, RuntimeError> {
         let n = loop {
             match socket::recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::empty()) {
                 Ok(n) => break n,
@@ -92,7 +99,12 @@ impl Socket {
 
     /// Sends one request and collects its answer: every reply message's
     /// attributes for a dump, or the one reply, or the kernel's errno.
-    pub fn request(&mut self, ty: u16, flags: u16, attrs: impl FnOnce(&mut msg::Attrs)) -> Result<Reply, RuntimeError> {
+    pub fn request(
+        &mut self,
+        ty: u16,
+        flags: u16,
+        attrs: impl FnOnce(&mut msg::Attrs),
+    ) -> Result<Reply, RuntimeError> {
         let seq = self.next_seq();
         let mut w = Writer::default();
         w.nft(ty, flags | NLM_F_ACK, seq, attrs);

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use shriek_compiler::lower::{self, Strategy};
 use shriek_compiler::resolve::{self, Frontend};
+use shriek_compiler::emit::{trace_model_text, trace_text};
 use shriek_compiler::{analysis, emit, ir, packet, render};
 use shriek_grammar::{Diagnostic, Severity, SourceFile, SourceMap};
 
@@ -55,7 +56,7 @@ pub fn check(files: &[String], format: Format, deny_warnings: bool) -> u8 {
             summary_line(&all, files.len())
         }
         Format::Json => render::render_json(&all, &sources),
-        Format::Sarif => render::render_sarif(&all, &sources, &analysis::rule_descriptors()),
+        Format::Sarif => render::render_sarif(&all, &sources, &rule_descriptors()),
         Format::Github => render::render_github(&all, &sources),
     };
     print_out(&out);
@@ -160,7 +161,9 @@ pub fn compile(file: &str, strategy: Strategy, emit: Emit, explain: bool) -> u8 
     };
     print_out(&text);
     if explain {
-        eprint!("{}", lower::explain_text(&lowered, &frontend.sources));
+        for line in &lowered.explain {
+            eprintln!("{}: {}.{}: {}", frontend.sources.describe(line.loc), line.table, line.chain, line.text);
+        }
     }
     OK
 }
@@ -176,10 +179,10 @@ pub fn trace(file: &str, spec: &str, strategy: Option<Strategy>) -> u8 {
     };
     let hook = hook.unwrap_or(ir::Hook::Input);
     let text = match strategy {
-        None => packet::trace_text(&policy, &frontend.sources, &packet, hook),
+        None => trace_text(&policy, &frontend.sources, &packet, hook),
         Some(strategy) => {
             let lowered = lower::lower(&policy, strategy);
-            packet::trace_model_text(&lowered.ruleset, &frontend.sources, &packet, hook)
+            trace_model_text(&lowered.ruleset, &frontend.sources, &packet, hook)
         }
     };
     print_out(&text);
@@ -195,10 +198,9 @@ fn runtime_failure(err: &shriek_runtime::RuntimeError, sources: &SourceMap) -> u
         Some(diag) => eprint_diagnostics(std::slice::from_ref(&diag), sources),
         None => eprintln!("error: {err}"),
     }
-    if err.is_invalid_input() {
-        INVALID
-    } else {
-        FINDINGS
+    match err {
+        shriek_runtime::RuntimeError::Kernel(_) => INVALID,
+        _ => FINDINGS,
     }
 }
 
@@ -388,7 +390,7 @@ pub fn explain(name: &str) -> u8 {
             OK
         }
         None => {
-            let names = analysis::rule_descriptors();
+            let names = analysis::FINDINGS;
             let nearest = shriek_grammar::diag::nearest(name, names.iter().map(|r| r.name));
             eprintln!("error: no finding is called `{name}`");
             match nearest {
@@ -401,4 +403,11 @@ pub fn explain(name: &str) -> u8 {
             INVALID
         }
     }
+}
+
+fn rule_descriptors() -> Vec<render::RuleDescriptor> {
+    analysis::FINDINGS
+        .iter()
+        .map(|f| render::RuleDescriptor { code: f.code, name: f.name, summary: f.summary })
+        .collect()
 }

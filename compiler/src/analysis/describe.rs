@@ -140,7 +140,7 @@ fn prefix_len(lo: u128, hi: u128, bits: u32) -> Option<u32> {
     match size {
         // The whole 128-bit space.
         None => Some(0),
-        Some(size) if size.is_power_of_two() && lo % size == 0 => {
+        Some(size) if size.is_power_of_two() && lo & (size - 1) == 0 => {
             Some(bits - size.trailing_zeros())
         }
         _ => None,

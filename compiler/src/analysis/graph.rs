@@ -68,7 +68,8 @@ pub(super) fn check(_policy: &ir::Policy, _t: u32, table: &ir::Table) -> Vec<Dia
             continue;
         }
         jumps.sort_by_key(|j| j.0.loc);
-        let mut names: Vec<&str> = scc.iter().map(|&n| table.chains[graph[n]].name.as_str()).collect();
+        let mut names: Vec<&str> =
+            scc.iter().map(|&n| table.chains[graph[n]].name.as_str()).collect();
         names.sort_unstable();
         let list = names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
         let message = if names.len() == 1 {
@@ -84,11 +85,14 @@ pub(super) fn check(_policy: &ir::Policy, _t: u32, table: &ir::Table) -> Vec<Dia
         let first = jumps[0].0;
         let mut diag = JUMP_CYCLE
             .diagnostic(message, first.verdict_loc.unwrap_or(first.loc), label(&jumps[0]))
-            .with_help("break the loop: remove one of these jumps or move its rules into the chain");
+            .with_help(
+                "break the loop: remove one of these jumps or move its rules into the chain",
+            );
         for j in &jumps[1..] {
             diag = diag.with_related(j.0.verdict_loc.unwrap_or(j.0.loc), label(j));
         }
-        let allows: Vec<ir::Allow> = jumps.iter().flat_map(|j| j.0.allows.iter().cloned()).collect();
+        let allows: Vec<ir::Allow> =
+            jumps.iter().flat_map(|j| j.0.allows.iter().cloned()).collect();
         out.push(apply_allows(diag, &allows));
     }
     out

@@ -77,6 +77,7 @@ struct Entry {
     class: Class,
     cube: Cube,
     hull: Hull,
+    volume: f64,
 }
 
 /// All findings of this kind for one table.
@@ -96,12 +97,22 @@ pub enum Coverage {
     Empty,
     /// Some packet reaches it.
     Reached,
-    /// Earlier rules end the chain for every packet it matches: the index
-    /// (in the chain) of each rule that is the first to do so for some of
-    /// them, with how it ends it, in rule order.
-    Covered(Vec<(u32, Class)>),
+    /// Earlier rules end the chain for every packet it matches.
+    Covered(Cover),
     /// The exact computation hit [`FRAGMENT_CAP`].
     Unknown,
+}
+
+/// How a covered rule is covered.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Cover {
+    /// A few covering rules to name, in rule order, each with how it ends
+    /// the chain: each is the first to end it for some of the rule's packets.
+    pub shown: Vec<(u32, Class)>,
+    /// The size of a small set of earlier rules that covers the rule.
+    pub count: usize,
+    /// Whether some packet is first decided otherwise than the rule would.
+    pub differs: bool,
 }
 
 /// The coverage of every rule of `chain` in table `table`, for tests and
@@ -109,17 +120,17 @@ pub enum Coverage {
 pub fn coverage(table: &ir::Table, chain: ChainId) -> Vec<Coverage> {
     let mut ctx = Ctx { table, decided: vec![Memo::Todo; table.chains.len()] };
     let chain = &table.chains[chain.0 as usize];
-    let mut entries = Vec::new();
+    let mut entries = Entries::new(chain);
     chain.rules.iter().map(|rule| step(&mut ctx, rule, &mut entries).0).collect()
 }
 
 fn check_chain(ctx: &mut Ctx, chain: &ir::Chain, out: &mut Vec<Diagnostic>) {
-    let mut entries: Vec<Entry> = Vec::new();
+    let mut entries = Entries::new(chain);
     for rule in &chain.rules {
-        let (coverage, cubes) = step(ctx, rule, &mut entries);
+        let (coverage, _) = step(ctx, rule, &mut entries);
         let diag = match coverage {
             Coverage::Empty => Some(unmatchable(rule)),
-            Coverage::Covered(used) => Some(covered(ctx, chain, rule, &cubes, &used)),
+            Coverage::Covered(c) => Some(covered(ctx, chain, rule, &c)),
             Coverage::Reached | Coverage::Unknown => None,
         };
         if let Some(diag) = diag {
@@ -129,68 +140,187 @@ fn check_chain(ctx: &mut Ctx, chain: &ir::Chain, out: &mut Vec<Diagnostic>) {
 }
 
 /// Checks one rule against the blockers before it, then adds its own pieces.
-fn step(ctx: &mut Ctx, rule: &ir::Rule, entries: &mut Vec<Entry>) -> (Coverage, Vec<Cube>) {
+fn step(ctx: &mut Ctx, rule: &ir::Rule, entries: &mut Entries) -> (Coverage, Vec<Cube>) {
     let cubes: Vec<Cube> = rule.space.iter().filter(|c| !c.is_empty()).cloned().collect();
     if cubes.is_empty() {
         return (Coverage::Empty, cubes);
     }
-    let coverage = cover(&cubes, entries);
+    let table = ctx.table;
+    let rules = table.chains.get(rule.id.chain.0 as usize).map_or(&[][..], |c| &c.rules[..]);
+    let coverage = cover(&cubes, rule, rules, entries);
     for piece in pieces(ctx, rule) {
         for cube in piece.space {
             if !cube.is_empty() {
-                let hull = Hull::of(&cube);
-                entries.push(Entry { rule: rule.id.index, class: piece.class, cube, hull });
+                entries.push(Entry {
+                    rule: rule.id.index,
+                    class: piece.class,
+                    hull: Hull::of(&cube),
+                    volume: volume(&cube),
+                    cube,
+                });
             }
         }
     }
     (coverage, cubes)
 }
 
-/// Whether `entries` (in rule order) cover `cubes`, and which rules do.
-fn cover(cubes: &[Cube], entries: &[Entry]) -> Coverage {
+/// Whether `entries` (in rule order) cover `cubes`, the packets of `rule`.
+///
+/// Coverage itself does not depend on order, so it is decided with the
+/// biggest blockers first, which empties a covered rule after few cuts. Who
+/// decides which packet does depend on order: blocker `j` is the first to
+/// decide some packet exactly when the blockers before it do not already
+/// cover its part of the rule. That is checked only for the few blockers the
+/// finding names.
+fn cover(cubes: &[Cube], rule: &ir::Rule, rules: &[ir::Rule], entries: &mut Entries) -> Coverage {
     let hulls: Vec<Hull> = cubes.iter().map(Hull::of).collect();
-    let candidates: Vec<&Entry> = entries
+    let ids = entries.query(&hulls);
+    // Hulls only: a candidate that does not really meet the rule costs a
+    // little time below, never a wrong answer.
+    let candidates: Vec<&Entry> = ids
         .iter()
-        .filter(|e| {
-            hulls.iter().zip(cubes).any(|(h, c)| h.meets(&e.hull) && c.intersects(&e.cube))
-        })
+        .filter(|&&i| hulls.iter().any(|h| h.meets(&entries.hulls[i as usize])))
+        .map(|&i| &entries.all[i as usize])
         .collect();
-    if candidates.is_empty() {
-        return Coverage::Reached;
-    }
-    // A corner that no candidate matches proves the rule is reached.
-    for c in cubes {
-        for probe in [corner(c, false), corner(c, true)] {
-            if !candidates.iter().any(|e| e.cube.contains(&probe)) {
-                return Coverage::Reached;
+    // The candidates' hulls side by side: the scans below read little else.
+    let ch: Vec<Hull> = candidates.iter().map(|e| e.hull).collect();
+    // The first candidate that alone covers the rule, if any: the common case.
+    let whole = candidates
+        .iter()
+        .position(|e| cubes.iter().all(|c| meets(c, &e.cube) && contains(&e.cube, c)));
+    // No blocker after the first one that covers the rule alone is the first
+    // to decide any of its packets.
+    let end = match whole {
+        Some(p) => p,
+        None => match covered_by(cubes, &candidates, &ch) {
+            None => return Coverage::Unknown,
+            Some(false) => return Coverage::Reached,
+            Some(true) => candidates.len() - 1,
+        },
+    };
+    let prefix = &candidates[..=end];
+    let first = |j: usize| -> Option<bool> {
+        let e = prefix[j];
+        let part: Vec<Cube> =
+            cubes.iter().filter(|c| meets(c, &e.cube)).map(|c| c.intersect(&e.cube)).collect();
+        covered_by(&part, &prefix[..j], &ch[..j]).map(|covered| !covered)
+    };
+    let differs_from_rule =
+        |e: &Entry| rules.get(e.rule as usize).is_some_and(|b| !same(b, e.class, rule));
+
+    // The first blocker, in rule order, that decides some packet differently.
+    let mut differing = None;
+    if own_class(rule).is_some() {
+        for (j, e) in prefix.iter().enumerate() {
+            if differs_from_rule(e) {
+                match first(j) {
+                    Some(true) => {
+                        differing = Some(j);
+                        break;
+                    }
+                    Some(false) => {}
+                    None => return Coverage::Unknown,
+                }
             }
         }
     }
+
+    // A small covering set, biggest first, and the first deciders in it.
+    let mut by_volume: Vec<usize> = (0..prefix.len()).collect();
+    by_volume.sort_by(|&a, &b| prefix[b].volume.total_cmp(&prefix[a].volume));
+    let mut set: Vec<usize> = Vec::new();
     let mut left: Vec<Cube> = cubes.to_vec();
-    let mut used: Vec<(u32, Class)> = Vec::new();
-    for e in candidates {
+    for j in by_volume {
+        let e = prefix[j];
+        if !left.iter().any(|f| meets(f, &e.cube)) {
+            continue;
+        }
+        let Some(next) = subtract(&left, std::slice::from_ref(&e.cube)) else { break };
+        set.push(j);
+        left = next;
+        if left.is_empty() {
+            break;
+        }
+    }
+    let mut count: Vec<u32> = set.iter().map(|&j| prefix[j].rule).collect();
+    count.sort_unstable();
+    count.dedup();
+    set.sort_unstable();
+    let mut shown: Vec<usize> = differing.into_iter().collect();
+    for j in set {
+        if shown.len() >= MAX_SHOWN {
+            break;
+        }
+        if !shown.iter().any(|&s| prefix[s].rule == prefix[j].rule) && first(j) == Some(true) {
+            shown.push(j);
+        }
+    }
+    if shown.is_empty() {
+        // Nothing comes before the first candidate: it decides first.
+        shown.push(0);
+    }
+    shown.sort_unstable();
+    Coverage::Covered(Cover {
+        shown: shown.iter().map(|&j| (prefix[j].rule, prefix[j].class)).collect(),
+        count: count.len().max(shown.len()),
+        differs: differing.is_some(),
+    })
+}
+
+/// How many covering rules a finding labels.
+const MAX_SHOWN: usize = 4;
+
+/// Whether the union of `cands` covers `target`; `None` past the cap.
+/// `hulls` are the hulls of `cands`.
+fn covered_by(target: &[Cube], cands: &[&Entry], hulls_of: &[Hull]) -> Option<bool> {
+    let hulls: Vec<Hull> = target.iter().map(Hull::of).collect();
+    let mut cs: Vec<&Entry> = cands
+        .iter()
+        .zip(hulls_of)
+        .filter(|(e, eh)| hulls.iter().zip(target).any(|(h, t)| h.meets(eh) && meets(t, &e.cube)))
+        .map(|(e, _)| *e)
+        .collect();
+    if cs.is_empty() {
+        return Some(target.is_empty());
+    }
+    if target.iter().all(|t| cs.iter().any(|e| contains(&e.cube, t))) {
+        return Some(true);
+    }
+    // A corner that no candidate matches proves the target is not covered.
+    for c in target {
+        for probe in [corner(c, false), corner(c, true)] {
+            if !cs.iter().any(|e| e.cube.contains(&probe)) {
+                return Some(false);
+            }
+        }
+    }
+    cs.sort_by(|a, b| b.volume.total_cmp(&a.volume));
+    let mut left: Vec<Cube> = target.to_vec();
+    for (k, e) in cs.iter().enumerate() {
         let mut next = Vec::with_capacity(left.len());
-        let mut hit = false;
         for f in left {
-            if f.intersects(&e.cube) {
-                hit = true;
+            if meets(&f, &e.cube) {
                 next.extend(f.subtract(&e.cube));
             } else {
                 next.push(f);
             }
         }
-        if hit && !used.contains(&(e.rule, e.class)) {
-            used.push((e.rule, e.class));
-        }
         if next.len() > FRAGMENT_CAP {
-            return Coverage::Unknown;
+            return None;
         }
         left = next;
-        if left.is_empty() {
-            return Coverage::Covered(used);
+        let Some(first) = left.first() else { return Some(true) };
+        // Fragments piling up: probe one against the blockers still to come.
+        if left.len() > 64 && k % 16 == 0 {
+            let rest = &cs[k + 1..];
+            for probe in [corner(first, false), corner(first, true)] {
+                if !rest.iter().any(|e| e.cube.contains(&probe)) {
+                    return Some(false);
+                }
+            }
         }
     }
-    Coverage::Reached
+    Some(false)
 }
 
 /// The lowest (or highest) packet of a cube in every field.
@@ -198,20 +328,24 @@ fn corner(c: &Cube, high: bool) -> Packet {
     let pick = |lo: Option<u128>, hi: Option<u128>| if high { hi } else { lo };
     let family = if high { c.family.iter().last() } else { c.family.iter().next() };
     let family = family.unwrap_or(Family::V4);
-    let proto = pick(c.proto.iter().next().map(u128::from), c.proto.iter().last().map(u128::from))
-        .unwrap_or(0) as u8;
+    let proto = if high {
+        (0..=255u8).rev().find(|&p| c.proto.contains(p))
+    } else {
+        (0..=255u8).find(|&p| c.proto.contains(p))
+    }
+    .unwrap_or(0);
     let addr = |f: &Option<crate::space::Intervals>| match f {
-        Some(s) => pick(s.ranges().first().map(|r| r.0), s.ranges().last().map(|r| r.1)).unwrap_or(0),
+        Some(s) => {
+            pick(s.ranges().first().map(|r| r.0), s.ranges().last().map(|r| r.1)).unwrap_or(0)
+        }
         None if high => family.max_addr(),
         None => 0,
     };
     let has_ports = Protos::with_ports().contains(proto);
     let port = |f: &Option<crate::space::Intervals>| {
         has_ports.then(|| match f {
-            Some(s) => {
-                pick(s.ranges().first().map(|r| r.0), s.ranges().last().map(|r| r.1)).unwrap_or(0)
-                    as u16
-            }
+            Some(s) => pick(s.ranges().first().map(|r| r.0), s.ranges().last().map(|r| r.1))
+                .unwrap_or(0) as u16,
             None if high => PORT_MAX as u16,
             None => 0,
         })
@@ -338,7 +472,7 @@ fn subtract(a: &[Cube], b: &[Cube]) -> Option<Space> {
     for o in b {
         let mut next = Vec::with_capacity(left.len());
         for f in left {
-            if f.intersects(o) {
+            if meets(&f, o) {
                 next.extend(f.subtract(o));
             } else {
                 next.push(f);
@@ -355,16 +489,211 @@ fn subtract(a: &[Cube], b: &[Cube]) -> Option<Space> {
     Some(left)
 }
 
+/// Whether cube `a` holds every packet of cube `b`.
+fn contains(a: &Cube, b: &Cube) -> bool {
+    fn ivs(
+        a: &Option<crate::space::Intervals>,
+        b: &Option<crate::space::Intervals>,
+        max: u128,
+    ) -> bool {
+        match (a, b) {
+            (None, _) => true,
+            (Some(x), None) => x.is_full(max),
+            (Some(x), Some(y)) => y.is_subset(x),
+        }
+    }
+    fn names(a: &Names, b: &Names) -> bool {
+        match (a, b) {
+            (Names::AllBut(x), Names::AllBut(y)) => x.is_subset(y),
+            (Names::AllBut(x), Names::Only(y)) => y.iter().all(|n| !x.contains(n)),
+            (Names::Only(_), Names::AllBut(_)) => false,
+            (Names::Only(x), Names::Only(y)) => y.is_subset(x),
+        }
+    }
+    let addr_max = b.family.single().map_or(u128::MAX, Family::max_addr);
+    b.family.subtract(a.family).is_empty()
+        && b.proto.subtract(a.proto).is_empty()
+        && b.ct.subtract(a.ct).is_empty()
+        && ivs(&a.dport, &b.dport, PORT_MAX)
+        && ivs(&a.saddr, &b.saddr, addr_max)
+        && ivs(&a.daddr, &b.daddr, addr_max)
+        && ivs(&a.sport, &b.sport, PORT_MAX)
+        && names(&a.iif, &b.iif)
+        && names(&a.oif, &b.oif)
+}
+
+/// [`Cube::intersects`] without building the intersection of name sets.
+fn meets(a: &Cube, b: &Cube) -> bool {
+    fn names(a: &Names, b: &Names) -> bool {
+        match (a, b) {
+            (Names::Only(x), Names::Only(y)) => x.iter().any(|n| y.contains(n)),
+            (Names::Only(x), Names::AllBut(y)) | (Names::AllBut(y), Names::Only(x)) => {
+                x.iter().any(|n| !y.contains(n))
+            }
+            // Infinitely many names are in neither exclusion list.
+            (Names::AllBut(_), Names::AllBut(_)) => true,
+        }
+    }
+    fn ivs(a: &Option<crate::space::Intervals>, b: &Option<crate::space::Intervals>) -> bool {
+        match (a, b) {
+            (None, None) => true,
+            (None, Some(x)) | (Some(x), None) => !x.is_empty(),
+            (Some(x), Some(y)) => x.intersects(y),
+        }
+    }
+    !a.family.intersect(b.family).is_empty()
+        && !a.proto.intersect(b.proto).is_empty()
+        && !a.ct.intersect(b.ct).is_empty()
+        && ivs(&a.dport, &b.dport)
+        && ivs(&a.saddr, &b.saddr)
+        && ivs(&a.daddr, &b.daddr)
+        && ivs(&a.sport, &b.sport)
+        && names(&a.iif, &b.iif)
+        && names(&a.oif, &b.oif)
+}
+
 fn intersect(a: &[Cube], b: &[Cube]) -> Space {
     let mut out = Vec::new();
     for x in a {
         for y in b {
-            if x.intersects(y) {
+            if meets(x, y) {
                 out.push(x.intersect(y));
             }
         }
     }
     out
+}
+
+/// The blockers seen so far, in rule order, with a bucket index on
+/// destination port and source address to find the ones a cube may meet.
+///
+/// Bucket bounds are quantiles of the chain's own values, so buckets hold
+/// similar numbers of cubes whatever the address plan. A cube goes into the
+/// grid cells (port bucket, address bucket) its hull spans, or else the port
+/// buckets, or else the address buckets, or else (unrestricted in both, or
+/// spanning too many buckets) the `wide` list that every query reads.
+struct Entries {
+    all: Vec<Entry>,
+    /// `all[i].hull`, dense, for fast scans.
+    hulls: Vec<Hull>,
+    port_bounds: Vec<u128>,
+    addr_bounds: Vec<u128>,
+    /// Row-major: port bucket, then address bucket.
+    grid: Vec<Vec<u32>>,
+    by_port: Vec<Vec<u32>>,
+    by_addr: Vec<Vec<u32>>,
+    wide: Vec<u32>,
+    /// Per entry, the last query that returned it, to return it once.
+    seen: Vec<u32>,
+    query: u32,
+}
+
+const BUCKETS: usize = 64;
+/// A cube spanning more buckets than this goes to the next index.
+const MAX_SPAN: usize = 8;
+
+impl Entries {
+    fn new(chain: &ir::Chain) -> Entries {
+        let cubes = || chain.rules.iter().flat_map(|r| r.space.iter());
+        let port_bounds =
+            quantiles(cubes().filter_map(|c| c.dport.as_ref()?.ranges().first().map(|r| r.0)));
+        let addr_bounds =
+            quantiles(cubes().filter_map(|c| c.saddr.as_ref()?.ranges().first().map(|r| r.0)));
+        Entries {
+            all: Vec::new(),
+            hulls: Vec::new(),
+            grid: vec![Vec::new(); port_bounds.len() * addr_bounds.len()],
+            by_port: vec![Vec::new(); port_bounds.len()],
+            by_addr: vec![Vec::new(); addr_bounds.len()],
+            port_bounds,
+            addr_bounds,
+            wide: Vec::new(),
+            seen: Vec::new(),
+            query: 0,
+        }
+    }
+
+    fn push(&mut self, e: Entry) {
+        let id = self.all.len() as u32;
+        let ports = e.hull.dport_bounded().then(|| span(&self.port_bounds, e.hull.dport));
+        let addrs = e.hull.saddr_bounded().then(|| span(&self.addr_bounds, e.hull.saddr));
+        let width = self.addr_bounds.len();
+        match (ports, addrs) {
+            (Some(p), Some(a)) if p.len() * a.len() <= MAX_SPAN * 2 => {
+                for pb in p {
+                    for ab in a.clone() {
+                        self.grid[pb * width + ab].push(id);
+                    }
+                }
+            }
+            (Some(r), _) if r.len() <= MAX_SPAN => {
+                self.by_port[r].iter_mut().for_each(|b| b.push(id))
+            }
+            (_, Some(r)) if r.len() <= MAX_SPAN => {
+                self.by_addr[r].iter_mut().for_each(|b| b.push(id))
+            }
+            _ => self.wide.push(id),
+        }
+        self.hulls.push(e.hull);
+        self.all.push(e);
+        self.seen.push(0);
+    }
+
+    /// Every entry whose hull may meet one of `hulls`, in rule order.
+    fn query(&mut self, hulls: &[Hull]) -> Vec<u32> {
+        self.query += 1;
+        let q = self.query;
+        let mut out = Vec::new();
+        let mut take = |ids: &[u32], seen: &mut Vec<u32>| {
+            for &i in ids {
+                if seen[i as usize] != q {
+                    seen[i as usize] = q;
+                    out.push(i);
+                }
+            }
+        };
+        let width = self.addr_bounds.len();
+        for h in hulls {
+            let addrs = span(&self.addr_bounds, h.saddr);
+            for pb in span(&self.port_bounds, h.dport) {
+                for b in &self.grid[pb * width + addrs.start..pb * width + addrs.end] {
+                    take(b, &mut self.seen);
+                }
+            }
+            for b in &self.by_port[span(&self.port_bounds, h.dport)] {
+                take(b, &mut self.seen);
+            }
+            for b in &self.by_addr[span(&self.addr_bounds, h.saddr)] {
+                take(b, &mut self.seen);
+            }
+        }
+        take(&self.wide, &mut self.seen);
+        out.sort_unstable();
+        out
+    }
+}
+
+/// Up to [`BUCKETS`] bucket starts, the first 0, from sample values.
+fn quantiles(values: impl Iterator<Item = u128>) -> Vec<u128> {
+    let mut v: Vec<u128> = values.collect();
+    v.sort_unstable();
+    let step = (v.len() / BUCKETS).max(1);
+    let mut bounds = vec![0];
+    for x in v.into_iter().step_by(step) {
+        if x > *bounds.last().expect("starts with 0") {
+            bounds.push(x);
+        }
+    }
+    bounds
+}
+
+/// The buckets a closed range `(lo, hi)` falls into.
+fn span(bounds: &[u128], (lo, hi): (u128, u128)) -> std::ops::Range<usize> {
+    let at = |v: u128| bounds.partition_point(|&b| b <= v).saturating_sub(1);
+    if lo > hi {
+        return 0..0;
+    }
+    at(lo)..at(hi) + 1
 }
 
 /// A cube's bounding box in its integer fields, compared before the exact,
@@ -377,8 +706,8 @@ struct Hull {
     /// `(lo, hi)`; the whole range when unrestricted.
     saddr: (u128, u128),
     daddr: (u128, u128),
-    sport: (u32, u32),
-    dport: (u32, u32),
+    sport: (u128, u128),
+    dport: (u128, u128),
 }
 
 impl Hull {
@@ -390,10 +719,6 @@ impl Hull {
             },
             None => (0, u128::MAX),
         };
-        let port = |f: &Option<crate::space::Intervals>| {
-            let (lo, hi) = span(f);
-            (lo.min(u128::from(u32::MAX)) as u32, hi.min(u128::from(u32::MAX)) as u32)
-        };
         Hull {
             family: u8::from(c.family.contains(Family::V4))
                 | (u8::from(c.family.contains(Family::V6)) << 1),
@@ -404,9 +729,17 @@ impl Hull {
                 .fold(0, |m, (i, s)| m | (u8::from(c.ct.contains(*s)) << i)),
             saddr: span(&c.saddr),
             daddr: span(&c.daddr),
-            sport: port(&c.sport),
-            dport: port(&c.dport),
+            sport: span(&c.sport),
+            dport: span(&c.dport),
         }
+    }
+
+    fn dport_bounded(&self) -> bool {
+        self.dport != (0, u128::MAX)
+    }
+
+    fn saddr_bounded(&self) -> bool {
+        self.saddr != (0, u128::MAX)
     }
 
     fn meets(&self, o: &Hull) -> bool {
@@ -456,50 +789,19 @@ pub fn same(blocker: &ir::Rule, class: Class, rule: &ir::Rule) -> bool {
 }
 
 /// The shadowed-rule or redundant-rule finding for a covered rule.
-fn covered(
-    ctx: &Ctx,
-    chain: &ir::Chain,
-    rule: &ir::Rule,
-    cubes: &[Cube],
-    used: &[(u32, Class)],
-) -> Diagnostic {
-    // Each used blocker, how it ends the chain for the packets it is first to
-    // take, and whether that differs from what this rule would do.
-    let mut blockers: Vec<(&ir::Rule, Vec<Class>, bool, f64)> = Vec::new();
-    for &(i, _) in used {
+fn covered(ctx: &Ctx, chain: &ir::Chain, rule: &ir::Rule, cover: &Cover) -> Diagnostic {
+    // Each shown blocker with how it ends the chain for the packets it takes.
+    let mut shown: Vec<(&ir::Rule, Vec<Class>)> = Vec::new();
+    for &(i, class) in &cover.shown {
         let Some(b) = chain.rules.get(i as usize) else { continue };
-        if blockers.iter().any(|x| x.0.id == b.id) {
-            continue;
+        match shown.iter_mut().find(|x| x.0.id == b.id) {
+            Some(x) => x.1.push(class),
+            None => shown.push((b, vec![class])),
         }
-        let classes: Vec<Class> = used.iter().filter(|u| u.0 == i).map(|u| u.1).collect();
-        let differs = classes.iter().any(|&c| !same(b, c, rule));
-        let overlap: f64 = intersect(cubes, &b.space).iter().map(volume).sum();
-        blockers.push((b, classes, differs, overlap));
     }
     let own = own_class(rule);
-    let shadowed = own.is_none() || blockers.iter().any(|b| b.2);
-
-    // A small covering set to show: a differing blocker first, then by overlap.
-    blockers.sort_by(|a, b| b.2.cmp(&a.2).then(b.3.total_cmp(&a.3)));
-    let mut shown = Vec::new();
-    let mut left: Space = cubes.to_vec();
-    for b in &blockers {
-        if !left.iter().any(|l| b.0.space.iter().any(|c| l.intersects(c))) {
-            continue;
-        }
-        let Some(next) = subtract(&left, &b.0.space) else {
-            shown = blockers.iter().collect();
-            break;
-        };
-        shown.push(b);
-        left = next;
-        if left.is_empty() {
-            break;
-        }
-    }
-    shown.sort_by_key(|b| b.0.id.index);
-
-    let n = shown.len();
+    let shadowed = own.is_none() || cover.differs;
+    let n = cover.count;
     let by = if n == 1 { "an earlier rule".to_string() } else { format!("{n} earlier rules") };
     let they = if n == 1 { "it" } else { "they" };
     let table = ctx.table;
@@ -507,7 +809,10 @@ fn covered(
     let mut outcome_verbs: Vec<String> = Vec::new();
     for b in &shown {
         for &c in &b.1 {
-            let v = plural_verb(c, names);
+            if shadowed && own.is_some() && same(b.0, c, rule) {
+                continue;
+            }
+            let v = verb(c, n == 1, names);
             if !outcome_verbs.contains(&v) {
                 outcome_verbs.push(v);
             }
@@ -541,26 +846,26 @@ fn covered(
             "remove this rule; no packet's verdict changes",
         ),
     };
-    let label = if shadowed { "this rule is never reached" } else { "removing this rule changes nothing" };
+    let label =
+        if shadowed { "this rule is never reached" } else { "removing this rule changes nothing" };
     let mut diag = finding.diagnostic(message, rule.loc, label).with_help(help);
-    const MAX_LABELS: usize = 4;
-    for b in shown.iter().take(MAX_LABELS) {
-        diag = diag.with_related(b.0.loc, blocker_label(b.0, names));
-    }
-    if n > MAX_LABELS {
-        diag.help = Some(format!("{help} ({} more covering rules not shown)", n - MAX_LABELS));
+    for b in &shown {
+        diag = diag.with_related(b.0.loc, blocker_label(b.0, &b.1, names));
     }
     diag
 }
 
-fn plural_verb<'a>(c: Class, names: impl Fn(ChainId) -> &'a str) -> String {
+/// The verb for what a blocker does, for one rule (`drops`) or several (`drop`).
+fn verb<'a>(c: Class, one: bool, names: impl Fn(ChainId) -> &'a str) -> String {
+    let s = if one { "s" } else { "" };
+    let es = if one { "es" } else { "" };
     match c {
-        Class::Accept => "accept".into(),
-        Class::Drop => "drop".into(),
-        Class::Reject => "reject".into(),
-        Class::Return => "return from the chain on".into(),
-        Class::Goto(to) => format!("go to `{}` with", names(to)),
-        Class::Jump(to) => format!("jump to `{}` with", names(to)),
+        Class::Accept => format!("accept{s}"),
+        Class::Drop => format!("drop{s}"),
+        Class::Reject => format!("reject{s}"),
+        Class::Return => format!("return{s} from the chain on"),
+        Class::Goto(to) => format!("go{es} to `{}` with", names(to)),
+        Class::Jump(to) => format!("jump{s} to `{}` with", names(to)),
     }
 }
 
@@ -575,7 +880,11 @@ fn infinitive<'a>(c: Class, names: impl Fn(ChainId) -> &'a str) -> String {
     }
 }
 
-fn blocker_label<'a>(b: &ir::Rule, names: impl Fn(ChainId) -> &'a str) -> String {
+fn blocker_label<'a>(
+    b: &ir::Rule,
+    classes: &[Class],
+    names: impl Fn(ChainId) -> &'a str,
+) -> String {
     let what = describe::space(&b.space);
     if b.actions.iter().any(|a| matches!(a, Action::Nat(_))) {
         return format!("translates and accepts {what} first");
@@ -585,8 +894,23 @@ fn blocker_label<'a>(b: &ir::Rule, names: impl Fn(ChainId) -> &'a str) -> String
         Some(Verdict::Drop) => format!("drops {what} first"),
         Some(Verdict::Reject) => format!("rejects {what} first"),
         Some(Verdict::Return) => format!("returns {what} from the chain first"),
-        Some(Verdict::Jump(to)) => format!("jumps to `{}` with {what} first, which decides them", names(to)),
-        Some(Verdict::Goto(to)) => format!("goes to `{}` with {what} first", names(to)),
+        Some(Verdict::Jump(to) | Verdict::Goto(to)) => {
+            let finals: Vec<String> = classes
+                .iter()
+                .filter(|c| matches!(c, Class::Accept | Class::Drop | Class::Reject))
+                .map(|&c| verb(c, true, &names))
+                .collect();
+            let kind = if matches!(b.verdict, Some(Verdict::Goto(_))) { "goes" } else { "jumps" };
+            if finals.is_empty() {
+                format!("{kind} to `{}` with {what} first", names(to))
+            } else {
+                format!(
+                    "{kind} to `{}` with {what} first, which {} them",
+                    names(to),
+                    finals.join(" or ")
+                )
+            }
+        }
         None => format!("matches {what} first"),
     }
 }
@@ -598,7 +922,8 @@ fn volume(c: &Cube) -> f64 {
         Some(s) => s.count() as f64,
         None => c.family.iter().map(|f| f.max_addr() as f64 + 1.0).sum::<f64>() / fam.max(1.0),
     };
-    let port = |f: &Option<crate::space::Intervals>| f.as_ref().map_or(65536.0, |s| s.count() as f64);
+    let port =
+        |f: &Option<crate::space::Intervals>| f.as_ref().map_or(65536.0, |s| s.count() as f64);
     let names = |n: &Names| match n {
         Names::Only(s) => s.len() as f64,
         Names::AllBut(s) => 1e6 - s.len() as f64,

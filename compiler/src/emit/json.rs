@@ -1,6 +1,8 @@
 //! The model in libnftables' JSON schema (`nft -j`), as `nft -j list
 //! ruleset` would print it: metainfo, then per table the table, its
-//! counters, sets and maps, chains, and rules.
+//! counters, chains, sets and maps, and rules. Chains come before maps
+//! because a map element may jump to one, and libnftables adds objects in
+//! the order given.
 
 use serde_json::{json, Map, Value};
 use shriek_grammar::SourceMap;
@@ -18,13 +20,36 @@ pub fn emit_json(rs: &nft::Ruleset, sources: &SourceMap) -> String {
         for c in &t.counters {
             items.push(json!({"counter": {"family": "inet", "table": table, "name": c}}));
         }
+        for c in &t.chains {
+            let mut o = Map::new();
+            o.insert("family".into(), json!("inet"));
+            o.insert("table".into(), json!(table));
+            o.insert("name".into(), json!(c.name));
+            if let Some(b) = c.base {
+                o.insert("type".into(), json!(b.kind.keyword()));
+                o.insert("hook".into(), json!(b.hook.keyword()));
+                o.insert("prio".into(), json!(b.priority));
+                let p = match b.policy {
+                    ChainPolicy::Accept => "accept",
+                    ChainPolicy::Drop => "drop",
+                };
+                o.insert("policy".into(), json!(p));
+            }
+            if let Some(cm) = &c.comment {
+                o.insert("comment".into(), json!(cm));
+            }
+            items.push(json!({"chain": o}));
+        }
         for s in &t.sets {
             let mut o = Map::new();
             o.insert("family".into(), json!("inet"));
             o.insert("table".into(), json!(table));
             o.insert("name".into(), json!(s.name));
             let types: Vec<Value> = s.key.iter().map(|k| json!(super::type_name(*k))).collect();
-            o.insert("type".into(), if types.len() == 1 { types[0].clone() } else { Value::Array(types) });
+            o.insert(
+                "type".into(),
+                if types.len() == 1 { types[0].clone() } else { Value::Array(types) },
+            );
             if let Some(d) = s.data {
                 let d = match d {
                     nft::DataType::Verdict => json!("verdict"),
@@ -54,7 +79,9 @@ pub fn emit_json(rs: &nft::Ruleset, sources: &SourceMap) -> String {
                         match &e.data {
                             None => k,
                             Some(nft::Data::Verdict(v)) => json!([k, verdict(v)]),
-                            Some(nft::Data::NatTarget { addr, port: None }) => json!([k, addr.to_string()]),
+                            Some(nft::Data::NatTarget { addr, port: None }) => {
+                                json!([k, addr.to_string()])
+                            }
                             Some(nft::Data::NatTarget { addr, port: Some(p) }) => {
                                 json!([k, {"concat": [addr.to_string(), p]}])
                             }
@@ -65,26 +92,6 @@ pub fn emit_json(rs: &nft::Ruleset, sources: &SourceMap) -> String {
             }
             let kind = if s.data.is_some() { "map" } else { "set" };
             items.push(json!({ kind: o }));
-        }
-        for c in &t.chains {
-            let mut o = Map::new();
-            o.insert("family".into(), json!("inet"));
-            o.insert("table".into(), json!(table));
-            o.insert("name".into(), json!(c.name));
-            if let Some(b) = c.base {
-                o.insert("type".into(), json!(b.kind.keyword()));
-                o.insert("hook".into(), json!(b.hook.keyword()));
-                o.insert("prio".into(), json!(b.priority));
-                let p = match b.policy {
-                    ChainPolicy::Accept => "accept",
-                    ChainPolicy::Drop => "drop",
-                };
-                o.insert("policy".into(), json!(p));
-            }
-            if let Some(cm) = &c.comment {
-                o.insert("comment".into(), json!(cm));
-            }
-            items.push(json!({"chain": o}));
         }
         for c in &t.chains {
             for r in &c.rules {
@@ -194,7 +201,9 @@ fn expr(e: &Expr) -> Value {
                     if *op == CmpOp::Eq { "==" } else { "!=" },
                     json!({"set": es.iter().map(|v| elem(k, v)).collect::<Vec<_>>()}),
                 ),
-                Rhs::Named(n) => (if *op == CmpOp::Eq { "==" } else { "!=" }, json!(format!("@{n}"))),
+                Rhs::Named(n) => {
+                    (if *op == CmpOp::Eq { "==" } else { "!=" }, json!(format!("@{n}")))
+                }
                 Rhs::Flags(mask) => {
                     let names = ct_names(*mask as u128);
                     match op {
@@ -254,8 +263,12 @@ fn nat(n: &nft::NatStmt) -> Value {
         NatTargetExpr::Balanced { pick, modulus, slots } => {
             let with_port = slots.iter().all(|s| s.3.is_some());
             let key = match pick {
-                nft::Pick::RoundRobin => json!({"numgen": {"mode": "inc", "mod": modulus, "offset": 0}}),
-                nft::Pick::Random => json!({"numgen": {"mode": "random", "mod": modulus, "offset": 0}}),
+                nft::Pick::RoundRobin => {
+                    json!({"numgen": {"mode": "inc", "mod": modulus, "offset": 0}})
+                }
+                nft::Pick::Random => {
+                    json!({"numgen": {"mode": "random", "mod": modulus, "offset": 0}})
+                }
                 nft::Pick::SourceHash { seed } => json!({"jhash": {
                     "mod": modulus,
                     "seed": seed,
@@ -273,9 +286,6 @@ fn nat(n: &nft::NatStmt) -> Value {
                 })
                 .collect();
             o.insert("addr".into(), json!({"map": {"key": key, "data": {"set": entries}}}));
-            if with_port {
-                o.insert("type_flags".into(), json!(["map", "concat"]));
-            }
         }
     }
     if o.is_empty() {

@@ -57,7 +57,9 @@ fn place(sources: &SourceMap, loc: Loc) -> Option<String> {
 
 /// The source text at `loc` on one line.
 fn text_at(sources: &SourceMap, loc: Loc) -> String {
-    let Some((_, file)) = sources.files().find(|(id, _)| *id == loc.file) else { return String::new() };
+    let Some((_, file)) = sources.files().find(|(id, _)| *id == loc.file) else {
+        return String::new();
+    };
     file.slice(loc.span).split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -77,7 +79,8 @@ pub fn trace_text(policy: &Policy, sources: &SourceMap, packet: &Packet, hook: H
             }
             Step::Matched { rule } => {
                 let r = policy.rule(*rule);
-                let at = place(sources, r.loc).unwrap_or_else(|| format!("rule {}", rule.index + 1));
+                let at =
+                    place(sources, r.loc).unwrap_or_else(|| format!("rule {}", rule.index + 1));
                 let _ = writeln!(out, "  {at}: {}", text_at(sources, r.loc));
             }
             Step::FellThrough { table, chain } => {
@@ -106,13 +109,19 @@ pub fn trace_text(policy: &Policy, sources: &SourceMap, packet: &Packet, hook: H
 
 /// The path of `packet` through a lowered ruleset, as the kernel would run
 /// it, with the policy rules behind each step.
-pub fn trace_model_text(rs: &nft::Ruleset, sources: &SourceMap, packet: &Packet, hook: Hook) -> String {
+pub fn trace_model_text(
+    rs: &nft::Ruleset,
+    sources: &SourceMap,
+    packet: &Packet,
+    hook: Hook,
+) -> String {
     let trace = nft_eval::trace_model(rs, hook, packet, LimitMode::UnderRate);
     let mut out = format!("packet: {} (hook {})\n", packet_text(packet), hook.keyword());
     for step in &trace.steps {
         let indent = if step.text.starts_with("enter ") { "" } else { "  " };
         let _ = write!(out, "{indent}{}", step.text);
-        let places: Vec<String> = step.origin.iter().filter_map(|o| place(sources, o.loc)).collect();
+        let places: Vec<String> =
+            step.origin.iter().filter_map(|o| place(sources, o.loc)).collect();
         if let [one] = places.as_slice() {
             let _ = write!(out, " ({one}: {})", text_at(sources, step.origin[0].loc));
         } else if !places.is_empty() {

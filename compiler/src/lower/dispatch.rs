@@ -15,7 +15,7 @@
 //! gets a chain of its own that the map jumps to, so its counter stays its
 //! own.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use crate::ir::{self, Action, Nat, RuleId};
 use crate::nft::{self, CmpOp, Data, Elem, Element, Expr, Part, Rhs, Selector};
@@ -23,9 +23,6 @@ use crate::space::{Cube, Families, Family, Intervals};
 
 use super::sequential::{self, origin, pieces, rule_family};
 use super::{count, rule_list, TableCx};
-
-/// How far past rules of another kind a run looks for more of its own.
-const LOOKAHEAD: usize = 64;
 
 /// The fields a rule tests, when they make a map key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,26 +76,26 @@ fn cube_kind(c: &Cube) -> Option<KeyKind> {
 
 fn classify(cx: &TableCx, rule: &ir::Rule) -> Result<Cand, String> {
     let pieces = pieces(rule);
-    let Some(first) = pieces.first() else { return Err("it matches no packet".into()) };
-    let kind = cube_kind(first).ok_or("its matches make no map key")?;
+    let Some(first) = pieces.first() else { return Err("matches no packet".into()) };
+    let kind = cube_kind(first).ok_or("matches make no map key")?;
     if pieces.iter().any(|p| cube_kind(p) != Some(kind)) {
-        return Err("its matches make no single map key".into());
+        return Err("matches make no single map key".into());
     }
     let fam = rule_family(&pieces);
-    let translates_address = rule
-        .actions
-        .iter()
-        .any(|a| matches!(a, Action::Nat(Nat::Dnat { .. } | Nat::Snat { .. })));
+    let translates_address =
+        rule.actions.iter().any(|a| matches!(a, Action::Nat(Nat::Dnat { .. } | Nat::Snat { .. })));
     if translates_address && fam.is_none() {
-        return Err("it translates addresses for both families".into());
+        return Err("translates addresses for both families".into());
     }
-    let body = sequential::body(cx, rule, fam);
+    let ports = pieces.iter().all(sequential::has_ports);
+    let mut body: Vec<Expr> = sequential::port_guard(rule, &pieces).into_iter().collect();
+    body.extend(sequential::body(cx, rule, fam, ports));
     let direct = match (rule.actions.is_empty(), rule.verdict) {
         (true, None) => Some(nft::Verdict::Continue),
         (true, Some(ir::Verdict::Reject)) => None,
         (true, Some(v)) => Some(sequential::verdict(cx, v)),
         (false, _) if !sequential::shareable(rule) => {
-            return Err("it has statements and ends with goto or return".into())
+            return Err("has statements and ends with goto or return".into())
         }
         (false, _) => None,
     };
@@ -112,65 +109,215 @@ fn disjoint(a: &[Cube], b: &[Cube]) -> bool {
 
 pub(super) fn lower_rules(cx: &mut TableCx, chain: &ir::Chain, min_run: usize) -> Vec<nft::Rule> {
     let rules = &chain.rules;
-    let cands: Vec<Result<Cand, String>> = rules.iter().map(|r| classify(cx, r)).collect();
+    let mut cands: Vec<Result<Cand, String>> = rules.iter().map(|r| classify(cx, r)).collect();
     // Spaces for the disjointness checks, normalised like the pieces.
     let spaces: Vec<Vec<Cube>> = rules.iter().map(pieces).collect();
+    // Plan, then dissolve the runs too short to pay and plan again without
+    // them, so that no rule moves for a run that is not made.
+    let blocks = loop {
+        let blocks = plan(&cands, &spaces);
+        let mut dissolved = false;
+        for b in &blocks {
+            if let Block::Run { kind, members, .. } = b {
+                if members.len() < min_run {
+                    for &m in members {
+                        cands[m] = Err(format!(
+                            "only {} with key `{}` in reach, fewer than {min_run}",
+                            count(members.len(), "rule"),
+                            kind.keyword()
+                        ));
+                    }
+                    dissolved = true;
+                }
+            }
+        }
+        if !dissolved {
+            break blocks;
+        }
+    };
     let mut out = Vec::new();
-    // Always in policy order: runs take from its front, and what they skip
-    // goes back in front, in order.
-    let mut queue: VecDeque<usize> = (0..rules.len()).collect();
     // Rules kept sequential, with why, noted together when consecutive.
     let mut pending: Vec<(u32, String)> = Vec::new();
-    while let Some(first) = queue.pop_front() {
-        let cand = match &cands[first] {
-            Ok(c) => c,
-            Err(why) => {
-                let why = why.clone();
-                sequential_rule(cx, chain, &rules[first], &mut out, &mut pending, why);
-                continue;
+    for block in blocks {
+        match block {
+            Block::Seq(i) => {
+                let why = cands[i].as_ref().err().cloned().unwrap_or_default();
+                sequential_rule(cx, chain, &rules[i], &mut out, &mut pending, why);
             }
-        };
-        let mut members = vec![first];
-        let mut skipped: Vec<usize> = Vec::new();
-        let mut continuing: Vec<usize> = if cand.may_continue { vec![first] } else { vec![] };
-        while let Some(k) = queue.pop_front() {
-            let fits = matches!(&cands[k], Ok(c) if c.kind == cand.kind)
-                && continuing.iter().all(|&m| disjoint(&spaces[m], &spaces[k]))
-                && skipped.iter().all(|&s| disjoint(&spaces[s], &spaces[k]));
-            if fits {
-                members.push(k);
-                if cands[k].as_ref().is_ok_and(|c| c.may_continue) {
-                    continuing.push(k);
-                }
-            } else {
-                skipped.push(k);
-                if skipped.len() > LOOKAHEAD {
-                    break;
-                }
+            Block::Run { members, .. } => {
+                flush(cx, chain, &mut pending);
+                emit_run(cx, chain, &members, &cands, &mut out);
             }
         }
-        if members.len() < min_run {
-            let mut back: Vec<usize> = members[1..].iter().chain(&skipped).copied().collect();
-            back.sort_unstable();
-            for k in back.into_iter().rev() {
-                queue.push_front(k);
-            }
-            let why = format!(
-                "only {} with its key (`{}`) in reach, fewer than {min_run}",
-                count(members.len(), "rule"),
-                cand.kind.keyword()
-            );
-            sequential_rule(cx, chain, &rules[first], &mut out, &mut pending, why);
-            continue;
-        }
-        for k in skipped.into_iter().rev() {
-            queue.push_front(k);
-        }
-        flush(cx, chain, &mut pending);
-        emit_run(cx, chain, &members, &cands, &mut out);
     }
     flush(cx, chain, &mut pending);
     out
+}
+
+/// A stretch of the lowered chain: one rule, or a run of rules with one key.
+enum Block {
+    Seq(usize),
+    Run {
+        kind: KeyKind,
+        members: Vec<usize>,
+        /// Holds every member's space, for the disjointness checks.
+        hull: Box<Hull>,
+        /// Holds the spaces of members after which evaluation may go on.
+        continuing: Box<Hull>,
+    },
+}
+
+/// How many blocks back a rule may move to join a run.
+const WALK: usize = 32;
+
+/// Put each rule, in policy order, into the latest run of its kind that it
+/// may move up to (past blocks it is disjoint from), or into a block of its
+/// own at the end.
+fn plan(cands: &[Result<Cand, String>], spaces: &[Vec<Cube>]) -> Vec<Block> {
+    let mut blocks: Vec<Block> = Vec::new();
+    for (i, cand) in cands.iter().enumerate() {
+        let Ok(cand) = cand else {
+            blocks.push(Block::Seq(i));
+            continue;
+        };
+        let mut target = None;
+        for (back, b) in blocks.iter().enumerate().rev().take(WALK) {
+            match b {
+                Block::Run { kind, hull, continuing, .. } if *kind == cand.kind => {
+                    if !spaces[i].iter().any(|c| continuing.meets(c)) {
+                        target = Some(back);
+                        break;
+                    }
+                    if spaces[i].iter().any(|c| hull.meets(c)) {
+                        break;
+                    }
+                }
+                Block::Run { hull, .. } => {
+                    if spaces[i].iter().any(|c| hull.meets(c)) {
+                        break;
+                    }
+                }
+                Block::Seq(j) => {
+                    if !disjoint(&spaces[*j], &spaces[i]) {
+                        break;
+                    }
+                }
+            }
+        }
+        match target.map(|t| &mut blocks[t]) {
+            Some(Block::Run { members, hull, continuing, .. }) => {
+                members.push(i);
+                hull.add(&spaces[i]);
+                if cand.may_continue {
+                    continuing.add(&spaces[i]);
+                }
+            }
+            _ => {
+                let mut hull = Box::<Hull>::default();
+                hull.add(&spaces[i]);
+                let mut continuing = Box::<Hull>::default();
+                if cand.may_continue {
+                    continuing.add(&spaces[i]);
+                }
+                blocks.push(Block::Run { kind: cand.kind, members: vec![i], hull, continuing });
+            }
+        }
+    }
+    blocks
+}
+
+/// A box holding a union of run members' cubes (fields other than these
+/// are unrestricted in run members), with interval indexes so that adding
+/// and testing stay logarithmic in the run's size.
+#[derive(Default)]
+struct Hull {
+    family: Option<Families>,
+    proto: Option<crate::space::Protos>,
+    saddr: HullDim,
+    daddr: HullDim,
+    dport: HullDim,
+}
+
+#[derive(Default)]
+enum HullDim {
+    /// No member restricts it: any value.
+    #[default]
+    Any,
+    Within(IntervalIndex),
+}
+
+impl Hull {
+    fn add(&mut self, space: &[Cube]) {
+        for c in space {
+            let first = self.family.is_none();
+            self.family = Some(self.family.map_or(c.family, |f| f.union(c.family)));
+            self.proto = Some(self.proto.map_or(c.proto, |p| p.union(c.proto)));
+            for (dim, v) in [
+                (&mut self.saddr, &c.saddr),
+                (&mut self.daddr, &c.daddr),
+                (&mut self.dport, &c.dport),
+            ] {
+                match v {
+                    None => *dim = HullDim::Any,
+                    Some(iv) => {
+                        if first {
+                            *dim = HullDim::Within(IntervalIndex::default());
+                        }
+                        if let HullDim::Within(index) = dim {
+                            for &(lo, hi) in iv.ranges() {
+                                index.insert(lo, hi);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether some packet of `c` may be in the hull (never a false "no").
+    fn meets(&self, c: &Cube) -> bool {
+        let (Some(family), Some(proto)) = (self.family, self.proto) else { return false };
+        let dim = |d: &HullDim, v: &Option<Intervals>| match (d, v) {
+            (HullDim::Any, _) | (_, None) => true,
+            (HullDim::Within(index), Some(iv)) => {
+                iv.ranges().iter().any(|&(lo, hi)| index.meets(lo, hi))
+            }
+        };
+        !family.intersect(c.family).is_empty()
+            && !proto.intersect(c.proto).is_empty()
+            && dim(&self.saddr, &c.saddr)
+            && dim(&self.daddr, &c.daddr)
+            && dim(&self.dport, &c.dport)
+    }
+}
+
+/// Disjoint closed intervals in a B-tree, keyed by their start.
+#[derive(Default)]
+struct IntervalIndex(BTreeMap<u128, u128>);
+
+impl IntervalIndex {
+    fn insert(&mut self, mut lo: u128, mut hi: u128) {
+        // Swallow every interval that overlaps or touches `lo..=hi`.
+        if let Some((&s, &e)) = self.0.range(..=lo).next_back() {
+            if e.saturating_add(1) >= lo {
+                lo = s;
+                hi = hi.max(e);
+                self.0.remove(&s);
+            }
+        }
+        while let Some((&s, &e)) = self.0.range(lo..).next() {
+            if s > hi.saturating_add(1) {
+                break;
+            }
+            hi = hi.max(e);
+            self.0.remove(&s);
+        }
+        self.0.insert(lo, hi);
+    }
+
+    fn meets(&self, lo: u128, hi: u128) -> bool {
+        self.0.range(..=hi).next_back().is_some_and(|(_, &e)| e >= lo)
+    }
 }
 
 fn sequential_rule(
@@ -220,7 +367,12 @@ fn emit_run(
         .iter()
         .map(|&m| match &cand(m).direct {
             Some(v) => v.clone(),
-            None => nft::Verdict::Jump(sequential::rule_chain(cx, chain, &rules[m], cand(m).body.clone())),
+            None => nft::Verdict::Jump(sequential::rule_chain(
+                cx,
+                chain,
+                &rules[m],
+                cand(m).body.clone(),
+            )),
         })
         .collect();
     let groups: Vec<Option<Family>> = match kind {
@@ -246,7 +398,9 @@ fn emit_run(
                     .map(|d| match d {
                         Dim::Saddr => p.saddr.clone().expect("saddr key"),
                         Dim::Daddr => p.daddr.clone().expect("daddr key"),
-                        Dim::Proto => Intervals::from_ranges(p.proto.iter().map(|x| (x as u128, x as u128))),
+                        Dim::Proto => {
+                            Intervals::from_ranges(p.proto.iter().map(|x| (x as u128, x as u128)))
+                        }
                         Dim::Dport => p.dport.clone().expect("dport key"),
                     })
                     .collect();
@@ -298,7 +452,8 @@ fn emit_run(
             (_, Some(Family::V6)) => "6",
             _ => "4",
         };
-        let name = cx.fresh(&format!("{}_{}{fam_tag}_{}", chain.name, kind.keyword(), cx.sets.len()));
+        let name =
+            cx.fresh(&format!("{}_{}{fam_tag}_{}", chain.name, kind.keyword(), cx.sets.len()));
         let keytext = key.iter().map(|s| s.keyword()).collect::<Vec<_>>().join(" . ");
         let n = elements.len();
         cx.sets.push(nft::Set {
@@ -307,7 +462,11 @@ fn emit_run(
             interval,
             data: Some(nft::DataType::Verdict),
             elements,
-            comment: Some(format!("{} of chain {}", rule_list(&member_indices(rules, members)), chain.name)),
+            comment: Some(format!(
+                "{} of chain {}",
+                rule_list(&member_indices(rules, members)),
+                chain.name
+            )),
         });
         let mut exprs = Vec::new();
         if let Some(p) = single_proto {
@@ -331,7 +490,11 @@ fn emit_run(
         count(members.len(), "rule"),
         if moved { ", moved past disjoint rules between them" } else { "" },
         if maps.len() == 1 { "one lookup".to_string() } else { format!("{} lookups", maps.len()) },
-        if maps.len() == 1 { format!("map {}", maps[0]) } else { format!("maps {}", maps.join(", ")) },
+        if maps.len() == 1 {
+            format!("map {}", maps[0])
+        } else {
+            format!("maps {}", maps.join(", "))
+        },
     );
     let ids = members.iter().map(|&m| rules[m].id).collect();
     cx.note(chain, ids, text);
@@ -347,7 +510,10 @@ type Range = (u128, u128);
 /// of `boxes`, each point given to the first box holding it. Adjacent
 /// boxes whose owners `same` says have equal data are merged; the result
 /// lists every owner of a merged box.
-fn disjoint_boxes(boxes: Vec<(Vec<Intervals>, usize)>, same: &dyn Fn(usize, usize) -> bool) -> Vec<(Vec<Range>, Vec<usize>)> {
+fn disjoint_boxes(
+    boxes: Vec<(Vec<Intervals>, usize)>,
+    same: &dyn Fn(usize, usize) -> bool,
+) -> Vec<(Vec<Range>, Vec<usize>)> {
     let mut elementary: Vec<(Vec<Range>, usize)> = Vec::new();
     for (b, owner) in boxes {
         let mut acc: Vec<Vec<Range>> = vec![Vec::new()];
@@ -373,12 +539,7 @@ fn disjoint_boxes(boxes: Vec<(Vec<Intervals>, usize)>, same: &dyn Fn(usize, usiz
     for (k, owner) in &elementary {
         groups.entry(k[..dims - 1].to_vec()).or_default().push((k[dims - 1], *owner));
     }
-    let prefixes: Vec<&Vec<Range>> = groups.keys().collect();
-    let apart = prefixes.len() <= 4096
-        && prefixes.iter().enumerate().all(|(i, a)| {
-            prefixes[i + 1..].iter().all(|b| a.iter().zip(b.iter()).any(|(x, y)| x.1 < y.0 || y.1 < x.0))
-        });
-    if apart {
+    if prefixes_apart(groups.keys().collect()) {
         let mut out = Vec::new();
         for (prefix, ranges) in groups {
             for (r, owners) in sweep(ranges, same) {
@@ -402,6 +563,25 @@ fn disjoint_boxes(boxes: Vec<(Vec<Intervals>, usize)>, same: &dyn Fn(usize, usiz
         taken.extend(parts.into_iter().map(|p| (p, owner)));
     }
     taken.into_iter().map(|(k, o)| (k, vec![o])).collect()
+}
+
+/// Whether no two of these boxes meet: a sweep over the first dimension
+/// compares only boxes whose first ranges overlap.
+fn prefixes_apart(mut prefixes: Vec<&Vec<Range>>) -> bool {
+    if prefixes.first().is_none_or(|p| p.is_empty()) {
+        return true;
+    }
+    prefixes.sort_by_key(|p| p[0]);
+    let mut active: Vec<&Vec<Range>> = Vec::new();
+    for p in prefixes {
+        active.retain(|a| a[0].1 >= p[0].0);
+        if active.iter().any(|a| a.iter().zip(p.iter()).all(|(x, y)| x.0.max(y.0) <= x.1.min(y.1)))
+        {
+            return false;
+        }
+        active.push(p);
+    }
+    true
 }
 
 /// `a - b` for elementary boxes, as disjoint elementary boxes.
@@ -431,7 +611,10 @@ fn box_subtract(a: &[Range], b: &[Range]) -> Vec<Vec<Range>> {
 
 /// First-come assignment of one-dimensional ranges, then merging of
 /// adjacent ranges with equal data.
-fn sweep(ranges: Vec<(Range, usize)>, same: &dyn Fn(usize, usize) -> bool) -> Vec<(Range, Vec<usize>)> {
+fn sweep(
+    ranges: Vec<(Range, usize)>,
+    same: &dyn Fn(usize, usize) -> bool,
+) -> Vec<(Range, Vec<usize>)> {
     let mut taken: BTreeMap<u128, (u128, usize)> = BTreeMap::new();
     for ((lo, hi), owner) in ranges {
         let start = taken.range(..=lo).next_back().map_or(lo, |(k, _)| *k);
@@ -493,12 +676,15 @@ mod tests {
 
     #[test]
     fn boxes_overlapping_in_two_dimensions() {
-        let b = |a: (u128, u128), c: (u128, u128)| vec![Intervals::range(a.0, a.1), Intervals::range(c.0, c.1)];
-        let got = disjoint_boxes(vec![(b((0, 10), (0, 10)), 0), (b((5, 15), (5, 15)), 1)], &|a, b| a == b);
-        let area: u128 = got
-            .iter()
-            .map(|(k, _)| k.iter().map(|(lo, hi)| hi - lo + 1).product::<u128>())
-            .sum();
+        let b = |a: (u128, u128), c: (u128, u128)| {
+            vec![Intervals::range(a.0, a.1), Intervals::range(c.0, c.1)]
+        };
+        let got =
+            disjoint_boxes(vec![(b((0, 10), (0, 10)), 0), (b((5, 15), (5, 15)), 1)], &|a, b| {
+                a == b
+            });
+        let area: u128 =
+            got.iter().map(|(k, _)| k.iter().map(|(lo, hi)| hi - lo + 1).product::<u128>()).sum();
         assert_eq!(area, 121 + 121 - 36);
         assert!(got.iter().any(|(k, o)| k == &vec![(0, 10), (0, 10)] && o == &vec![0]));
     }

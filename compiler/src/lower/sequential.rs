@@ -8,11 +8,16 @@
 
 use crate::ir::{self, Action, Nat};
 use crate::nft::{self, CmpOp, Elem, Expr, Origin, Part, Rhs, Selector};
-use crate::space::{Cube, Families, Family, Intervals, Names, Protos, CtState, CtStates, PORT_MAX};
+use crate::space::{CtState, CtStates, Cube, Families, Family, Intervals, Names, Protos, PORT_MAX};
 
 use super::TableCx;
 
-pub(super) fn lower_rule(cx: &mut TableCx, chain: &ir::Chain, rule: &ir::Rule, out: &mut Vec<nft::Rule>) {
+pub(super) fn lower_rule(
+    cx: &mut TableCx,
+    chain: &ir::Chain,
+    rule: &ir::Rule,
+    out: &mut Vec<nft::Rule>,
+) {
     let origin = vec![origin(rule)];
     let pieces = pieces(rule);
     if pieces.is_empty() {
@@ -23,11 +28,14 @@ pub(super) fn lower_rule(cx: &mut TableCx, chain: &ir::Chain, rule: &ir::Rule, o
         );
         return;
     }
-    let bodies: Vec<Vec<Expr>> = pieces.iter().map(|p| body(cx, rule, p.family.single())).collect();
+    let bodies: Vec<Vec<Expr>> =
+        pieces.iter().map(|p| body(cx, rule, p.family.single(), has_ports(p))).collect();
     let limited = rule.actions.iter().any(|a| matches!(a, Action::Limit(_)));
     if pieces.len() > 1 && limited {
         if shareable(rule) && bodies.iter().all(|b| *b == bodies[0]) {
-            let target = rule_chain(cx, chain, rule, bodies[0].clone());
+            let mut b: Vec<Expr> = port_guard(rule, &pieces).into_iter().collect();
+            b.extend(bodies[0].clone());
+            let target = rule_chain(cx, chain, rule, b);
             for p in &pieces {
                 let mut exprs = cube_matches(p);
                 exprs.push(Expr::Verdict(nft::Verdict::Jump(target.clone())));
@@ -73,7 +81,12 @@ pub(super) fn shareable(rule: &ir::Rule) -> bool {
 }
 
 /// A chain holding `body`, for a rule that reaches it by `jump`.
-pub(super) fn rule_chain(cx: &mut TableCx, chain: &ir::Chain, rule: &ir::Rule, body: Vec<Expr>) -> String {
+pub(super) fn rule_chain(
+    cx: &mut TableCx,
+    chain: &ir::Chain,
+    rule: &ir::Rule,
+    body: Vec<Expr>,
+) -> String {
     let name = cx.fresh(&format!("{}_rule{}", chain.name, rule.id.index + 1));
     cx.extra_chains.push(nft::Chain {
         name: name.clone(),
@@ -92,6 +105,7 @@ pub(super) fn pieces(rule: &ir::Rule) -> Vec<Cube> {
         Action::Nat(Nat::Masquerade | Nat::Redirect { .. }) => false,
         _ => false,
     });
+    let port_nat = translates_port(rule);
     let mut out = Vec::new();
     for cube in &rule.space {
         let mut cube = cube.clone();
@@ -99,6 +113,20 @@ pub(super) fn pieces(rule: &ir::Rule) -> Vec<Cube> {
             cube.proto = cube.proto.intersect(Protos::with_ports());
         }
         if cube.is_empty() {
+            continue;
+        }
+        // nft translates ports only after a match on protocols with ports;
+        // packets of other protocols get the address alone.
+        let mixed = !cube.proto.intersect(Protos::with_ports()).is_empty()
+            && !cube.proto.subtract(Protos::with_ports()).is_empty();
+        if port_nat && mixed {
+            let with = Cube { proto: cube.proto.intersect(Protos::with_ports()), ..cube.clone() };
+            let without = Cube { proto: cube.proto.subtract(Protos::with_ports()), ..cube.clone() };
+            for part in [with, without] {
+                if !part.is_empty() {
+                    out.extend(pieces(&ir::Rule { space: vec![part], ..rule.clone() }));
+                }
+            }
             continue;
         }
         let split = cube.family.single().is_none()
@@ -123,10 +151,36 @@ pub(super) fn pieces(rule: &ir::Rule) -> Vec<Cube> {
     out
 }
 
+/// Whether the rule translates to a port (`dnat to A:P`, `redirect to P`).
+pub(super) fn translates_port(rule: &ir::Rule) -> bool {
+    rule.actions.iter().any(|a| match a {
+        Action::Nat(Nat::Dnat { backends, .. }) => backends.iter().any(|b| b.port.is_some()),
+        Action::Nat(Nat::Snat { port, .. }) => port.is_some(),
+        Action::Nat(Nat::Redirect { .. }) => true,
+        _ => false,
+    })
+}
+
+/// For the chain of a rule that translates ports: the protocol match nft
+/// wants in front of the translation, from the protocols of its pieces.
+pub(super) fn port_guard(rule: &ir::Rule, pieces: &[Cube]) -> Option<Expr> {
+    if !translates_port(rule) {
+        return None;
+    }
+    let protos = pieces.iter().fold(Protos::NONE, |a, p| a.union(p.proto));
+    let set = Intervals::from_ranges(protos.iter().map(|p| (p as u128, p as u128)));
+    interval_match(Selector::L4proto, &set, 255)
+}
+
 /// The family a rule's packets all have, when they all have the same one.
 pub(super) fn rule_family(pieces: &[Cube]) -> Option<Family> {
     let first = pieces.first()?.family.single()?;
     pieces.iter().all(|p| p.family.single() == Some(first)).then_some(first)
+}
+
+/// Whether every packet of the piece has ports.
+pub(super) fn has_ports(p: &Cube) -> bool {
+    p.proto.subtract(Protos::with_ports()).is_empty()
 }
 
 /// The matches that select exactly the packets of a well-formed cube.
@@ -169,7 +223,11 @@ pub fn cube_matches(c: &Cube) -> Vec<Expr> {
         } else {
             (CmpOp::Eq, c.ct)
         };
-        out.push(Expr::Match { key: vec![Selector::CtState], op, rhs: Rhs::Flags(ct_mask(states)) });
+        out.push(Expr::Match {
+            key: vec![Selector::CtState],
+            op,
+            rhs: Rhs::Flags(ct_mask(states)),
+        });
     }
     out
 }
@@ -210,11 +268,12 @@ fn interval_match(sel: Selector, set: &Intervals, max: u128) -> Option<Expr> {
         return None;
     }
     let complement = within.complement(max);
-    let (op, ranges) = if !complement.is_empty() && complement.ranges().len() < within.ranges().len() {
-        (CmpOp::Ne, complement)
-    } else {
-        (CmpOp::Eq, within)
-    };
+    let (op, ranges) =
+        if !complement.is_empty() && complement.ranges().len() < within.ranges().len() {
+            (CmpOp::Ne, complement)
+        } else {
+            (CmpOp::Eq, within)
+        };
     let rhs = match ranges.ranges() {
         [(lo, hi)] => value(*lo, *hi),
         rs => Rhs::Set(rs.iter().map(|&(lo, hi)| Elem(vec![Part::Int(lo, hi)])).collect()),
@@ -234,19 +293,23 @@ fn names_match(sel: Selector, names: &Names) -> Option<Expr> {
 }
 
 /// The rule's statements then its verdict, for packets of family `fam`
-/// (`None`: either). Address translation ends the rule: it accepts.
-pub(super) fn body(cx: &TableCx, rule: &ir::Rule, fam: Option<Family>) -> Vec<Expr> {
+/// (`None`: either). Address translation comes last and accepts.
+pub(super) fn body(cx: &TableCx, rule: &ir::Rule, fam: Option<Family>, ports: bool) -> Vec<Expr> {
     let mut out = Vec::new();
+    let mut translate = None;
     for action in &rule.actions {
         match action {
             Action::Counter(name) => out.push(Expr::Counter(name.clone())),
             Action::Log { prefix } => out.push(Expr::Log { prefix: prefix.clone() }),
             Action::Limit(l) => out.push(Expr::Limit(*l)),
-            Action::Nat(nat) => {
-                out.push(nat_stmt(nat, fam));
-                return out;
-            }
+            // Translation ends the rule in nft; the rule's limits must all
+            // hold first, and its other statements run, wherever written.
+            Action::Nat(nat) => translate = translate.or(Some(nat)),
         }
+    }
+    if let Some(nat) = translate {
+        out.push(nat_stmt(nat, fam, ports));
+        return out;
     }
     if let Some(v) = rule.verdict {
         out.push(Expr::Verdict(verdict(cx, v)));
@@ -283,7 +346,8 @@ fn nat_family(f: Family) -> nft::NatFamily {
 /// Address translation for packets of family `fam`. Where the policy gives
 /// no address of that family, the packet is accepted untranslated, as the
 /// language says translation statements accept.
-fn nat_stmt(nat: &Nat, fam: Option<Family>) -> Expr {
+fn nat_stmt(nat: &Nat, fam: Option<Family>, ports: bool) -> Expr {
+    let keep = |p: Option<u16>| p.filter(|_| ports);
     let accept = Expr::Verdict(nft::Verdict::Accept);
     match nat {
         Nat::Masquerade => Expr::Nat(nft::NatStmt {
@@ -294,28 +358,31 @@ fn nat_stmt(nat: &Nat, fam: Option<Family>) -> Expr {
         Nat::Redirect { port } => Expr::Nat(nft::NatStmt {
             kind: nft::NatKind::Redirect,
             family: None,
-            target: nft::NatTargetExpr::None { port: Some(*port) },
+            target: nft::NatTargetExpr::None { port: keep(Some(*port)) },
         }),
         Nat::Snat { addr, port } => {
             let Some(f) = fam.filter(|f| *f == addr_family(addr)) else { return accept };
             Expr::Nat(nft::NatStmt {
                 kind: nft::NatKind::Snat,
                 family: Some(nat_family(f)),
-                target: nft::NatTargetExpr::Fixed { addr: *addr, port: *port },
+                target: nft::NatTargetExpr::Fixed { addr: *addr, port: keep(*port) },
             })
         }
         Nat::Dnat { backends, balance } => {
             let Some(f) = fam else { return accept };
-            let mine: Vec<&ir::NatBackend> = backends.iter().filter(|b| addr_family(&b.addr) == f).collect();
+            let mine: Vec<&ir::NatBackend> =
+                backends.iter().filter(|b| addr_family(&b.addr) == f).collect();
             let target = match (mine.as_slice(), balance) {
                 ([], _) => return accept,
-                ([b], _) | ([b, ..], None) => nft::NatTargetExpr::Fixed { addr: b.addr, port: b.port },
+                ([b], _) | ([b, ..], None) => {
+                    nft::NatTargetExpr::Fixed { addr: b.addr, port: keep(b.port) }
+                }
                 (_, Some(balance)) => {
                     let mut slots = Vec::new();
                     let mut next = 0u32;
                     for b in &mine {
                         let w = b.weight.max(1);
-                        slots.push((next, next + w - 1, b.addr, b.port));
+                        slots.push((next, next + w - 1, b.addr, keep(b.port)));
                         next += w;
                     }
                     let pick = match balance {
@@ -326,7 +393,11 @@ fn nat_stmt(nat: &Nat, fam: Option<Family>) -> Expr {
                     nft::NatTargetExpr::Balanced { pick, modulus: next, slots }
                 }
             };
-            Expr::Nat(nft::NatStmt { kind: nft::NatKind::Dnat, family: Some(nat_family(f)), target })
+            Expr::Nat(nft::NatStmt {
+                kind: nft::NatKind::Dnat,
+                family: Some(nat_family(f)),
+                target,
+            })
         }
     }
 }

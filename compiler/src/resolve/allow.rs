@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
+use super::suggest;
 use shriek_grammar::ast::Comment;
-use shriek_grammar::diag::nearest;
 use shriek_grammar::{Diagnostic, FileId, Loc, SourceFile, Span};
 
 use crate::ir::Allow;
@@ -37,10 +37,8 @@ impl FileAllows {
         for c in comments {
             let (line, _) = source.line_col(c.span.start);
             let before = source.text.get(..c.span.start as usize).unwrap_or("");
-            let own_line = before
-                .rsplit('\n')
-                .next()
-                .is_some_and(|s| s.chars().all(char::is_whitespace));
+            let own_line =
+                before.rsplit('\n').next().is_some_and(|s| s.chars().all(char::is_whitespace));
             comment_lines.insert(line, own_line);
             if let Some(allow) = parse(file, c, diags) {
                 by_line.entry(line).or_default().push(allow);
@@ -87,7 +85,10 @@ fn parse(file: FileId, c: &Comment, diags: &mut Vec<Diagnostic>) -> Option<Allow
     let name_start = c.text.find(name).unwrap_or(0);
     let name_loc = Loc::new(
         file,
-        Span::new(c.span.start as usize + name_start, c.span.start as usize + name_start + name.len()),
+        Span::new(
+            c.span.start as usize + name_start,
+            c.span.start as usize + name_start + name.len(),
+        ),
     );
     let mut bad = false;
     if !FINDINGS.contains(&name) {
@@ -98,7 +99,7 @@ fn parse(file: FileId, c: &Comment, diags: &mut Vec<Diagnostic>) -> Option<Allow
             name_loc,
             "not a finding shriekc reports",
         );
-        d.help = Some(match nearest(name, FINDINGS.iter().copied()) {
+        d.help = Some(match suggest(name, FINDINGS.iter().copied()) {
             Some(n) => format!("did you mean `{n}`?"),
             None => format!("findings that can be allowed: {}", FINDINGS.join(", ")),
         });

@@ -25,6 +25,8 @@ pub(crate) struct Loading<'l> {
     pub order: Vec<(usize, usize)>,
     keys: HashMap<String, FileId>,
     stack: Vec<Frame>,
+    /// Set once the file limit was reported, so it is reported once.
+    full: bool,
 }
 
 struct Frame {
@@ -44,6 +46,7 @@ impl<'l> Loading<'l> {
             order: Vec::new(),
             keys: HashMap::new(),
             stack: Vec::new(),
+            full: false,
         };
         match cx.loader.load(entry, None) {
             Ok(loaded) => cx.file(loaded, None),
@@ -54,9 +57,9 @@ impl<'l> Loading<'l> {
                 cx.diags.push(Diagnostic::error(
                     "E0204",
                     "include-not-found",
-                    format!("cannot read `{entry}`"),
+                    format!("cannot read `{entry}`: {err}"),
                     Loc::new(id, Span::default()),
-                    err,
+                    "",
                 ));
             }
         }
@@ -128,9 +131,11 @@ impl<'l> Loading<'l> {
             .with_help(format!("remove one include of the cycle {}", names.join(" -> ")));
             let other = match self.stack[pos].via {
                 Some(first) => Some((first, format!("`{}` is first included here", loaded.name))),
-                None => self.stack.get(pos + 1).and_then(|f| f.via).map(|start| {
-                    (start, "the cycle starts here".to_string())
-                }),
+                None => self
+                    .stack
+                    .get(pos + 1)
+                    .and_then(|f| f.via)
+                    .map(|start| (start, "the cycle starts here".to_string())),
             };
             if let Some((loc, msg)) = other.filter(|(loc, _)| *loc != at) {
                 d = d.with_related(loc, msg);
@@ -142,6 +147,9 @@ impl<'l> Loading<'l> {
             return;
         }
         if self.files.len() >= MAX_FILES {
+            if std::mem::replace(&mut self.full, true) {
+                return;
+            }
             self.diags.push(
                 Diagnostic::error(
                     "E0207",

@@ -9,8 +9,8 @@
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
+use super::suggest;
 use shriek_grammar::ast::{Field, PortProto};
-use shriek_grammar::diag::nearest;
 use shriek_grammar::{Diagnostic, Loc, SourceMap};
 
 use crate::space::{
@@ -28,9 +28,17 @@ pub(crate) struct Elem {
 #[derive(Clone, Debug)]
 pub(crate) enum ElemKind {
     /// An address, prefix or address range, as the inclusive range it covers.
-    Addr { family: Family, lo: u128, hi: u128, shape: AddrShape },
+    Addr {
+        family: Family,
+        lo: u128,
+        hi: u128,
+        shape: AddrShape,
+    },
     /// A number or a number range.
-    Num { lo: u64, hi: u64 },
+    Num {
+        lo: u64,
+        hi: u64,
+    },
     Name(String),
     Str(String),
 }
@@ -238,7 +246,7 @@ pub(crate) fn type_elems(
                             elem.loc,
                             "not a known service",
                         );
-                        d.help = Some(match nearest(name, SERVICES.iter().map(|(n, _)| *n)) {
+                        d.help = Some(match suggest(name, SERVICES.iter().map(|(n, _)| *n)) {
                             Some(n) => format!("did you mean `{n}`?"),
                             None => "write the port number instead".into(),
                         });
@@ -313,7 +321,13 @@ pub(crate) fn type_elems(
                 match FAMILIES.iter().find(|(n, _)| n == name) {
                     Some((_, f)) => fams = fams.union(Families::only(*f)),
                     None => {
-                        unknown(diags, elem.loc, "address family", name, FAMILIES.iter().map(|f| f.0));
+                        unknown(
+                            diags,
+                            elem.loc,
+                            "address family",
+                            name,
+                            FAMILIES.iter().map(|f| f.0),
+                        );
                         ok = false;
                     }
                 }
@@ -392,7 +406,7 @@ fn unknown<'a>(
         loc,
         format!("not a known {what}"),
     );
-    d.help = Some(match nearest(name, known.clone()) {
+    d.help = Some(match suggest(name, known.clone()) {
         Some(n) => format!("did you mean `{n}`?"),
         None => {
             let list: Vec<String> = known.into_iter().map(|k| format!("`{k}`")).collect();
@@ -430,7 +444,9 @@ pub(crate) fn cubes(field: Field, negated: bool, typed: Typed) -> Vec<Cube> {
                 .collect()
         }
         Typed::Port(iv) => {
-            let Field::Port(proto, dir) = field else { unreachable!("ports only type port fields") };
+            let Field::Port(proto, dir) = field else {
+                unreachable!("ports only type port fields")
+            };
             let proto = match proto {
                 PortProto::Tcp => PROTO_TCP,
                 PortProto::Udp => PROTO_UDP,
