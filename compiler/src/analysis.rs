@@ -72,6 +72,14 @@ pub const JUMP_CYCLE: Finding = Finding {
 pub const FINDINGS: &[Finding] =
     &[SHADOWED_RULE, REDUNDANT_RULE, UNMATCHABLE_RULE, UNREACHABLE_CHAIN, JUMP_CYCLE];
 
+/// [`FINDINGS`] as SARIF `driver.rules` entries.
+pub fn descriptors() -> Vec<crate::render::RuleDescriptor> {
+    FINDINGS
+        .iter()
+        .map(|f| crate::render::RuleDescriptor { code: f.code, name: f.name, summary: f.summary })
+        .collect()
+}
+
 /// The finding called `name`, if there is one.
 pub fn finding(name: &str) -> Option<&'static Finding> {
     FINDINGS.iter().find(|f| f.name == name)

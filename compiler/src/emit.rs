@@ -150,10 +150,13 @@ pub fn origin_comment(origin: &[Origin], sources: &SourceMap) -> Option<String> 
     Some(format!("{name}:{lo}-{hi} ({} rules)", origin.len()))
 }
 
-/// A name as nft reads it: bare when it is a plain identifier.
+/// A name as nft reads it: bare when its scanner takes it as one word
+/// (`[a-zA-Z_.][a-zA-Z0-9/_.-]*`). nft 1.0 does not take quoted chain
+/// names, so other names are quoted only as a best effort.
 fn ident(name: &str) -> String {
-    let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let plain =
+        name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '.')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c));
     if plain {
         name.to_string()
     } else {

@@ -156,7 +156,12 @@ impl Cx<'_> {
                         return Flow::Next;
                     }
                 }
-                Expr::Counter(_) | Expr::Log { .. } => {}
+                Expr::Counter(name) => {
+                    let what =
+                        name.as_ref().map_or("counter".to_string(), |n| format!("counter {n}"));
+                    self.step(format!("{here}: {what}"), &rule.origin);
+                }
+                Expr::Log { .. } => {}
                 Expr::Limit(_) => {
                     if self.limits == LimitMode::OverRate {
                         self.step(format!("{here}: over its limit"), &rule.origin);

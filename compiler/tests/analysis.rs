@@ -166,6 +166,39 @@ fn allow_suppresses_but_keeps_the_finding() {
 }
 
 #[test]
+fn limited_rule_covers_nothing() {
+    check(
+        "limit_does_not_cover",
+        r#"table filter {
+  chain input hook input policy accept {
+    tcp dport 22 limit 10/second accept
+    tcp dport 22 drop
+  }
+}
+"#,
+    );
+}
+
+#[test]
+fn return_and_goto_end_the_chain() {
+    check(
+        "return_and_goto",
+        r#"table filter {
+  chain input hook input policy drop {
+    saddr 10.0.0.0/8 goto office
+    saddr 10.1.2.3 accept
+  }
+  chain office {
+    tcp dport 22 return
+    tcp dport 20-30 drop
+    tcp dport 22 log prefix "ssh: "
+  }
+}
+"#,
+    );
+}
+
+#[test]
 fn explain_covers_every_finding() {
     for f in analysis::FINDINGS {
         let text = analysis::explain(f.name).unwrap_or_default();

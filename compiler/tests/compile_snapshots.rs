@@ -8,10 +8,12 @@ use std::process::Command;
 use shriek_compiler::emit::{emit_json, emit_nft, packet_text};
 use shriek_compiler::eval::{evaluate, LimitMode};
 use shriek_compiler::ir::Hook;
-use shriek_compiler::nft_eval::evaluate_model;
-use shriek_compiler::space::{CtState, Family, Names, Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use shriek_compiler::lower::{lower, Lowered, Strategy};
+use shriek_compiler::nft_eval::evaluate_model;
 use shriek_compiler::resolve::{self, Frontend, Loaded, Loader};
+use shriek_compiler::space::{
+    CtState, Family, Names, Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+};
 use shriek_grammar::SourceMap;
 
 fn examples_dir() -> PathBuf {
@@ -107,6 +109,20 @@ fn examples_compile_to_snapshots() {
             });
         }
     }
+}
+
+/// libnftables JSON for one example, to read alongside its text.
+#[test]
+fn json_of_load_balancer() {
+    let (front, lowered) = compile("load-balancer.shr");
+    let (_, l) = lowered.iter().find(|(s, _)| *s == Strategy::Dispatch).expect("every strategy");
+    insta::with_settings!({
+        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/compile"),
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("load-balancer.dispatch.json", emit_json(&l.ruleset, &front.sources));
+    });
 }
 
 /// Whether `nft -c` can run here; `None` with the reason when not.
@@ -253,5 +269,43 @@ fn every_example_keeps_its_verdicts_under_every_strategy() {
                 }
             }
         }
+    }
+}
+
+/// `trace` output, by the reference evaluator and through each lowering.
+#[test]
+fn traces() {
+    let cases = [
+        ("core.shr", "tcp 10.1.2.3:40000 -> 10.99.0.2:22"),
+        ("core.shr", "tcp 203.0.113.9:40000 -> 10.99.0.2:6379 iif eth0"),
+        ("core.shr", "tcp 203.0.113.9:40000 -> 10.99.0.2:25"),
+        ("redis-counters.shr", "tcp 10.20.0.12:50000 -> 10.20.0.1:6379"),
+        ("service-dispatch.shr", "udp [fd00:50::7]:999 -> [fd00::1]:26005"),
+        ("load-balancer.shr", "tcp 198.51.100.4:40000 -> 192.0.2.80:80 hook prerouting"),
+    ];
+    for (i, (example, spec)) in cases.into_iter().enumerate() {
+        let (front, lowered) = compile(example);
+        let policy = front.policy.as_ref().expect("compile checked it");
+        let (packet, hook) = shriek_compiler::packet::parse_packet(spec).expect("a valid packet");
+        let hook = hook.unwrap_or(Hook::Input);
+        let mut out = format!("$ shriekc trace {example} '{spec}'\n");
+        out.push_str(&shriek_compiler::emit::trace_text(policy, &front.sources, &packet, hook));
+        for (strategy, l) in &lowered {
+            out.push_str(&format!("\n--- through the {} lowering ---\n", strategy.keyword()));
+            out.push_str(&shriek_compiler::emit::trace_model_text(
+                &l.ruleset,
+                &front.sources,
+                &packet,
+                hook,
+            ));
+        }
+        let name = format!("{}_{i}", example.trim_end_matches(".shr"));
+        insta::with_settings!({
+            snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/trace"),
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!(name, out);
+        });
     }
 }

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
 use shriek_compiler::emit::{emit_nft, packet_text};
-use shriek_compiler::eval::{evaluate, LimitMode};
+use shriek_compiler::eval::{evaluate, LimitMode, Step};
 use shriek_compiler::ir::{
     Action, BaseChain, Chain, ChainId, ChainKind, ChainPolicy, CounterDecl, Hook, Limit, Nat,
     NatBackend, Policy, RateUnit, Rule, RuleId, Table, Verdict,
@@ -38,6 +38,9 @@ struct PolicySpec {
     policy: ChainPolicy,
     /// Chain 0 is the input base chain; the others are regular chains.
     chains: Vec<Vec<RuleSpec>>,
+    /// A second table with one input base chain of this priority, which
+    /// runs before (negative) or after the first one.
+    other: Option<(i32, Box<PolicySpec>)>,
 }
 
 fn ivs(i: &Intervals) -> String {
@@ -110,6 +113,9 @@ impl fmt::Debug for PolicySpec {
             }
             writeln!(f, "}}")?;
         }
+        if let Some((priority, other)) = &self.other {
+            write!(f, "table u, input priority {priority}:{other:?}")?;
+        }
         Ok(())
     }
 }
@@ -155,7 +161,21 @@ impl PolicySpec {
                     .collect(),
             })
             .collect();
-        Policy { tables: vec![Table { name: "t".into(), loc, chains, counters }] }
+        let mut tables = vec![Table { name: "t".into(), loc, chains, counters }];
+        if let Some((priority, spec)) = &self.other {
+            let mut u = spec.build().tables.remove(0);
+            u.name = "u".into();
+            for chain in &mut u.chains {
+                if let Some(b) = &mut chain.base {
+                    b.priority = *priority;
+                }
+                for rule in &mut chain.rules {
+                    rule.id.table = 1;
+                }
+            }
+            tables.push(u);
+        }
+        Policy { tables }
     }
 }
 
@@ -333,9 +353,21 @@ fn policy() -> impl Strategy<Value = PolicySpec> {
             let chains: Vec<_> = (0..n)
                 .map(|c| prop::collection::vec(rule(c, n), if c == 0 { 1..14 } else { 0..5 }))
                 .collect();
-            chains.prop_map(move |chains| PolicySpec { policy, chains })
+            chains.prop_map(move |chains| PolicySpec { policy, chains, other: None })
         },
     )
+}
+
+/// Mostly one table; sometimes a second one on the same hook.
+fn policies() -> impl Strategy<Value = PolicySpec> {
+    let policy_kind = prop_oneof![Just(ChainPolicy::Accept), Just(ChainPolicy::Drop)];
+    let second =
+        (prop_oneof![Just(-10), Just(10)], policy_kind, prop::collection::vec(rule(0, 1), 1..6))
+            .prop_map(|(priority, policy, rules)| {
+                (priority, Box::new(PolicySpec { policy, chains: vec![rules], other: None }))
+            });
+    (policy(), prop::option::weighted(0.2, second))
+        .prop_map(|(spec, other)| PolicySpec { other, ..spec })
 }
 
 /// A packet that prints as `trace` reads it.
@@ -405,15 +437,58 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 3000, max_shrink_iters: 20000, ..ProptestConfig::default() })]
 
     #[test]
-    fn lowerings_keep_every_verdict(spec in policy(), packets in prop::collection::vec(packet(), 24)) {
+    fn lowerings_keep_every_verdict(spec in policies(), packets in prop::collection::vec(packet(), 24)) {
         let policy = spec.build();
         for strategy in lower::Strategy::ALL {
             let lowered = lower(&policy, strategy);
             prop_assert_eq!(check_maps(&lowered.ruleset), Ok(()));
             for P(p) in &packets {
                 for limits in [LimitMode::UnderRate, LimitMode::OverRate] {
-                    let want = evaluate(&policy, Hook::Input, p, limits).outcome;
+                    let want_trace = evaluate(&policy, Hook::Input, p, limits);
+                    let want = want_trace.outcome;
                     let got = trace_model(&lowered.ruleset, Hook::Input, p, limits);
+                    if limits == LimitMode::UnderRate {
+                        // Each rule that ran counts the packet once per
+                        // `counter` it has, however it was lowered.
+                        let mut runs: Vec<RuleId> = want_trace
+                            .steps
+                            .iter()
+                            .filter_map(|s| match s {
+                                Step::Matched { rule } => Some(*rule),
+                                _ => None,
+                            })
+                            .collect();
+                        runs.sort();
+                        runs.dedup();
+                        for rule in runs {
+                            let times = want_trace
+                                .steps
+                                .iter()
+                                .filter(|s| **s == Step::Matched { rule })
+                                .count();
+                            let counters = policy
+                                .rule(rule)
+                                .actions
+                                .iter()
+                                .filter(|a| matches!(a, Action::Counter(_)))
+                                .count();
+                            let counted = got
+                                .steps
+                                .iter()
+                                .filter(|s| s.text.contains(": counter"))
+                                .filter(|s| s.origin.iter().any(|o| o.rule == rule))
+                                .count();
+                            prop_assert_eq!(
+                                times * counters,
+                                counted,
+                                "counters of {:?}, strategy {:?}, packet {}\nruleset:\n{}",
+                                rule,
+                                strategy,
+                                packet_text(p),
+                                emit_nft(&lowered.ruleset, &SourceMap::new())
+                            );
+                        }
+                    }
                     prop_assert_eq!(
                         want,
                         got.outcome,

@@ -5,6 +5,14 @@
 //! NEWTABLE and its contents, then BATCH_END. The kernel applies all of it
 //! or nothing. A dry run leaves BATCH_END out, so the kernel checks every
 //! message and then throws the batch away.
+//!
+//! The kernel only treats messages as one batch when they arrive in one
+//! datagram (a batch cut in two is aborted at the cut), so the batch is
+//! never sent in chunks: the socket's send buffer is raised to fit it with
+//! SO_SNDBUFFORCE instead. Success is not acknowledged message by message
+//! (100k acks would cost more than the rules); errors come back with the
+//! refused message's sequence number, and a GETGEN request sent after the
+//! batch marks the end of the answers.
 
 use std::time::{Duration, Instant};
 
@@ -48,6 +56,11 @@ pub fn apply_with_hook(
     between: &dyn Fn(),
 ) -> Result<ApplySummary, RuntimeError> {
     let start = Instant::now();
+    if opts.dry_run {
+        if let Some(e) = jump_depth_error(rs) {
+            return Err(e);
+        }
+    }
     let mut sock = Socket::open(opts.netns.as_deref())?;
     // A changed generation means someone else committed in between. Our
     // batch replaces whole tables, so building it again on the new
@@ -139,4 +152,85 @@ fn translate(batch: &Batch, errno: i32, seq: u32) -> RuntimeError {
         origin: subject.origin(),
         help,
     }))
+}
+
+/// The kernel's jump stack is 16 deep (NFT_JUMP_STACK_SIZE).
+const JUMP_LIMIT: usize = 16;
+
+/// What the kernel's commit-time validation would say about jumps: a chain
+/// reached 16 jumps deep from a base chain (EMLINK) or a loop (ELOOP),
+/// blamed on the rule that jumps, as the kernel does. A dry run needs this
+/// because the kernel only validates jumps when the batch is committed.
+fn jump_depth_error(rs: &nft::Ruleset) -> Option<RuntimeError> {
+    use std::collections::HashMap;
+    for t in &rs.tables {
+        let chains: HashMap<&str, &nft::Chain> =
+            t.chains.iter().map(|c| (c.name.as_str(), c)).collect();
+        let maps: HashMap<&str, &nft::Set> = t.sets.iter().map(|s| (s.name.as_str(), s)).collect();
+        for base in t.chains.iter().filter(|c| c.base.is_some()) {
+            let mut path = vec![base.name.as_str()];
+            if let Some(e) = walk(&t.name, base, 0, &chains, &maps, &mut path) {
+                return Some(e);
+            }
+        }
+    }
+    None
+}
+
+fn walk<'a>(
+    table: &str,
+    chain: &'a nft::Chain,
+    level: usize,
+    chains: &std::collections::HashMap<&str, &'a nft::Chain>,
+    maps: &std::collections::HashMap<&str, &'a nft::Set>,
+    path: &mut Vec<&'a str>,
+) -> Option<RuntimeError> {
+    use nft::{Data, Expr, Verdict};
+    for (index, rule) in chain.rules.iter().enumerate() {
+        let mut targets: Vec<&str> = Vec::new();
+        for e in &rule.exprs {
+            match e {
+                Expr::Verdict(Verdict::Jump(c) | Verdict::Goto(c)) => targets.push(c),
+                Expr::Vmap { map, .. } => {
+                    for el in maps.get(map.as_str()).map(|m| m.elements.as_slice()).unwrap_or(&[]) {
+                        if let Some(Data::Verdict(Verdict::Jump(c) | Verdict::Goto(c))) = &el.data {
+                            targets.push(c);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for target in targets {
+            let errno = if path.contains(&target) {
+                crate::error::ELOOP
+            } else if level + 1 >= JUMP_LIMIT {
+                crate::error::EMLINK
+            } else {
+                let Some(next) = chains.get(target) else { continue };
+                path.push(target);
+                let found = walk(table, next, level + 1, chains, maps, path);
+                path.pop();
+                match found {
+                    Some(e) => return Some(e),
+                    None => continue,
+                }
+            };
+            let subject = encode::Subject::Rule {
+                table: table.into(),
+                chain: chain.name.clone(),
+                index,
+                origin: rule.origin.clone(),
+            };
+            let (reason, help) = explain(errno);
+            return Some(RuntimeError::Kernel(Box::new(KernelError {
+                errno,
+                reason,
+                subject: subject.describe(),
+                origin: subject.origin(),
+                help,
+            })));
+        }
+    }
+    None
 }

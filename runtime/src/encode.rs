@@ -1130,3 +1130,173 @@ fn nat(a: &mut Attrs, cx: &mut RuleCx, n: &NatStmt) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Encodings checked without a kernel: each rule's expressions printed
+    //! the way `nft --debug=netlink` lists them, as nested attributes.
+
+    use super::*;
+    use crate::msg;
+    use shriek_compiler::ir::{ChainId, Limit, RuleId};
+    use shriek_grammar::{FileId, Loc, Span};
+
+    /// One attribute tree as text: integers of 4 and 8 bytes in decimal
+    /// (big-endian), printable NUL-terminated strings quoted, nests in
+    /// parentheses, the rest in hex.
+    fn show(buf: &[u8]) -> String {
+        let mut parts = Vec::new();
+        for (ty, d) in msg::attrs(buf) {
+            let printable = d.last() == Some(&0)
+                && d.len() > 1
+                && d[..d.len() - 1].iter().all(|b| b.is_ascii_graphic() || *b == b' ');
+            let nested = d.len() >= 4
+                && (|| {
+                    // Type 0 is never used, so a child of type 0 means raw bytes.
+                    let mut total = 0;
+                    for (t, x) in msg::attrs(d) {
+                        if t == 0 {
+                            return false;
+                        }
+                        total += (4 + x.len() + 3) & !3;
+                    }
+                    total == d.len()
+                })();
+            let v = if printable {
+                format!("{:?}", String::from_utf8_lossy(&d[..d.len() - 1]))
+            } else if nested {
+                format!("({})", show(d))
+            } else if d.len() == 4 {
+                (u32::from_be_bytes(d.try_into().unwrap()) as i32).to_string()
+            } else if d.len() == 8 && u64::from_be_bytes(d.try_into().unwrap()) < 1 << 32 {
+                u64::from_be_bytes(d.try_into().unwrap()).to_string()
+            } else {
+                d.iter().map(|b| format!("{b:02x}")).collect()
+            };
+            parts.push(format!("{ty}={v}"));
+        }
+        parts.join(" ")
+    }
+
+    /// The messages of a one-rule table after the table setup, one a line,
+    /// rule expressions one a line.
+    fn encode(exprs: Vec<Expr>) -> String {
+        let origin = Origin {
+            rule: RuleId { table: 0, chain: ChainId(0), index: 0 },
+            loc: Loc::new(FileId(0), Span::new(0, 5)),
+        };
+        let rs = nft::Ruleset {
+            tables: vec![nft::Table {
+                name: "t".into(),
+                sets: vec![],
+                counters: vec![],
+                chains: vec![nft::Chain {
+                    name: "c".into(),
+                    base: None,
+                    rules: vec![nft::Rule { exprs, origin: vec![origin] }],
+                    comment: None,
+                }],
+            }],
+        };
+        let mut b = Batch::begin(1, None);
+        ruleset(&mut b, &rs);
+        let mut out = String::new();
+        // Skip BATCH_BEGIN, NEWTABLE, DELTABLE, NEWTABLE and NEWCHAIN.
+        for m in msg::messages(&b.w.buf).skip(5) {
+            let attrs = m.nft_attrs();
+            out.push_str(&format!("msg {}\n", m.ty & 0xff));
+            match msg::attr(attrs, NFTA_RULE_EXPRESSIONS).filter(|_| m.ty & 0xff == NFT_MSG_NEWRULE)
+            {
+                Some(exprs) => {
+                    for (_, e) in msg::attrs(exprs) {
+                        let name = msg::attr_str(e, NFTA_EXPR_NAME).unwrap_or_default();
+                        let data = msg::attr(e, NFTA_EXPR_DATA).map(show).unwrap_or_default();
+                        out.push_str(&format!("  [ {name} {data} ]\n"));
+                    }
+                }
+                None => out.push_str(&format!("  {}\n", show(attrs))),
+            }
+        }
+        out
+    }
+
+    fn check(name: &str, exprs: Vec<Expr>) {
+        insta::with_settings!({
+            snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/runtime"),
+            prepend_module_to_snapshot => false,
+        }, {
+            insta::assert_snapshot!(name, encode(exprs));
+        });
+    }
+
+    fn is(key: &[Selector], rhs: Rhs) -> Expr {
+        Expr::Match { key: key.to_vec(), op: CmpOp::Eq, rhs }
+    }
+
+    fn one(lo: u128, hi: u128) -> Rhs {
+        Rhs::Value(Elem(vec![Part::Int(lo, hi)]))
+    }
+
+    #[test]
+    fn prefix_and_port() {
+        check(
+            "encode_prefix_and_port",
+            vec![
+                is(&[Selector::Ip4Saddr], one(0x0a00_0000, 0x0aff_ffff)),
+                is(&[Selector::L4proto], one(6, 6)),
+                is(&[Selector::ThDport], one(1000, 2000)),
+                Expr::Limit(Limit {
+                    rate: 5,
+                    per: shriek_compiler::ir::RateUnit::Minute,
+                    burst: Some(10),
+                }),
+                Expr::Verdict(Verdict::Jump("other".into())),
+            ],
+        );
+    }
+
+    #[test]
+    fn negated_concatenated_set() {
+        check(
+            "encode_negated_concat_set",
+            vec![
+                Expr::Match {
+                    key: vec![Selector::L4proto, Selector::ThDport],
+                    op: CmpOp::Ne,
+                    rhs: Rhs::Set(vec![
+                        Elem(vec![Part::Int(6, 6), Part::Int(22, 22)]),
+                        Elem(vec![Part::Int(17, 17), Part::Int(5000, 5100)]),
+                    ]),
+                },
+                Expr::Counter(Some("c".into())),
+                Expr::Verdict(Verdict::Reject),
+            ],
+        );
+    }
+
+    #[test]
+    fn ifname_wildcard_and_ct_state() {
+        check(
+            "encode_ifname_ct",
+            vec![
+                is(&[Selector::Iifname], Rhs::Value(Elem(vec![Part::Str("eth*".into())]))),
+                is(&[Selector::CtState], Rhs::Flags(8)),
+                Expr::Log { prefix: Some("new: ".into()) },
+                Expr::Verdict(Verdict::Accept),
+            ],
+        );
+    }
+
+    #[test]
+    fn successor_of_keys() {
+        assert_eq!(increment(&[0x0a, 0xff]), Some(vec![0x0b, 0x00]));
+        assert_eq!(increment(&[0xff, 0xff]), None);
+    }
+
+    #[test]
+    fn long_comments_are_cut_to_fit() {
+        let long = "é".repeat(200);
+        let u = udata(0, &long);
+        assert!(u.len() <= 253 && u[1] as usize == u.len() - 2 && *u.last().unwrap() == 0);
+    }
+}

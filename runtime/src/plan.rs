@@ -41,7 +41,7 @@ pub enum Change {
         rules: usize,
     },
     /// Hook, priority, policy or type differ.
-    ChangeChain {
+    EditChain {
         table: String,
         chain: String,
         from: String,
@@ -59,7 +59,7 @@ pub enum Change {
         chain: String,
         comment: String,
     },
-    ChangeRule {
+    EditRule {
         table: String,
         chain: String,
         text: String,
@@ -76,11 +76,11 @@ pub enum Change {
         set: String,
     },
     /// Key type or flags differ: the set is made again.
-    ChangeSet {
+    EditSet {
         table: String,
         set: String,
     },
-    ChangeElements {
+    EditElements {
         table: String,
         set: String,
         added: usize,
@@ -113,14 +113,14 @@ impl fmt::Display for Plan {
                 Change::AddTable { table }
                 | Change::AddChain { table, .. }
                 | Change::RemoveChain { table, .. }
-                | Change::ChangeChain { table, .. }
+                | Change::EditChain { table, .. }
                 | Change::AddRule { table, .. }
                 | Change::RemoveRule { table, .. }
-                | Change::ChangeRule { table, .. }
+                | Change::EditRule { table, .. }
                 | Change::AddSet { table, .. }
                 | Change::RemoveSet { table, .. }
-                | Change::ChangeSet { table, .. }
-                | Change::ChangeElements { table, .. }
+                | Change::EditSet { table, .. }
+                | Change::EditElements { table, .. }
                 | Change::AddCounter { table, .. }
                 | Change::RemoveCounter { table, .. } => table.as_str(),
             };
@@ -136,22 +136,22 @@ impl fmt::Display for Plan {
                 Change::RemoveChain { chain, rules, .. } => {
                     writeln!(f, "  - chain {chain} ({})", count(*rules, "rule"))?
                 }
-                Change::ChangeChain { chain, from, to, .. } => {
+                Change::EditChain { chain, from, to, .. } => {
                     writeln!(f, "  ~ chain {chain}: {from} -> {to}")?
                 }
                 Change::AddRule { chain, text, .. } => writeln!(f, "  + {chain}: {text}")?,
                 Change::RemoveRule { chain, comment, .. } => {
                     writeln!(f, "  - {chain}: rule \"{comment}\"")?
                 }
-                Change::ChangeRule { chain, text, .. } => writeln!(f, "  ~ {chain}: {text}")?,
+                Change::EditRule { chain, text, .. } => writeln!(f, "  ~ {chain}: {text}")?,
                 Change::AddSet { set, elements, .. } => {
                     writeln!(f, "  + set {set} ({})", count(*elements, "element"))?
                 }
                 Change::RemoveSet { set, .. } => writeln!(f, "  - set {set}")?,
-                Change::ChangeSet { set, .. } => {
+                Change::EditSet { set, .. } => {
                     writeln!(f, "  ~ set {set}: type or flags change, made again")?
                 }
-                Change::ChangeElements { set, added, removed, .. } => {
+                Change::EditElements { set, added, removed, .. } => {
                     writeln!(f, "  ~ set {set}: +{added} -{removed} elements")?
                 }
                 Change::AddCounter { name, .. } => writeln!(f, "  + counter {name}")?,
@@ -228,7 +228,7 @@ fn diff_table(out: &mut Vec<Change>, t: &nft::Table, live: &TableDump) {
             msg::attr_u32(&l.attrs, NFTA_SET_FLAGS).unwrap_or(0),
         );
         if live_shape != shape {
-            out.push(Change::ChangeSet { table: table(), set: s.name.clone() });
+            out.push(Change::EditSet { table: table(), set: s.name.clone() });
             continue;
         }
         let have: Vec<String> = l
@@ -242,12 +242,7 @@ fn diff_table(out: &mut Vec<Change>, t: &nft::Table, live: &TableDump) {
         let added = want.difference(&have).count();
         let removed = have.difference(&want).count();
         if added + removed > 0 {
-            out.push(Change::ChangeElements {
-                table: table(),
-                set: s.name.clone(),
-                added,
-                removed,
-            });
+            out.push(Change::EditElements { table: table(), set: s.name.clone(), added, removed });
         }
     }
     for name in live_sets.keys() {
@@ -283,7 +278,7 @@ fn diff_table(out: &mut Vec<Change>, t: &nft::Table, live: &TableDump) {
         };
         let spec = chain_spec(c.base.as_ref());
         if spec != l.spec {
-            out.push(Change::ChangeChain {
+            out.push(Change::EditChain {
                 table: table(),
                 chain: c.name.clone(),
                 from: l.spec.clone(),
@@ -336,7 +331,7 @@ fn diff_rules(out: &mut Vec<Change>, table: &str, c: &nft::Chain, live: &[(u64, 
                 let both = old_len.min(new_len);
                 for k in 0..both {
                     let r = &c.rules[new_index + k];
-                    out.push(Change::ChangeRule {
+                    out.push(Change::EditRule {
                         table: table.into(),
                         chain: c.name.clone(),
                         text: render_rule(r),

@@ -392,6 +392,18 @@ fn a_rejected_batch_changes_nothing_and_names_the_rule() {
         "rejected_deep_jumps",
         &format!("{err}\ncode: {}\norigin: {:?}", err.code(), k.origin),
     );
+    // The kernel checks depth only at commit, so a dry run checks it the
+    // same way itself, and blames the same rule.
+    let dry = ApplyOptions { dry_run: true, ..ns.opts() };
+    let dry_err = shriek_runtime::apply(&deep_jumps(20), &dry).unwrap_err();
+    assert_eq!(dry_err.to_string(), err.to_string());
+    assert_eq!(dry_err.loc(), err.loc());
+    for n in 14..18 {
+        let kernel = shriek_runtime::apply(&deep_jumps(n), &ns.opts()).is_ok();
+        let ours = shriek_runtime::apply(&deep_jumps(n), &dry).is_ok();
+        assert_eq!(ours, kernel, "{n} chains deep");
+    }
+    assert!(shriek_runtime::apply(&deep_jumps(15), &dry).is_ok());
 }
 
 #[test]
@@ -719,4 +731,75 @@ fn example_policies_apply_and_plan_clean() {
     let tables: Vec<String> =
         rs.tables.iter().map(|t| ns.sh(&format!("nft list table inet {}", t.name))).collect();
     snapshot("example_load_balancer", &tables.concat());
+}
+
+/// Sets too big for one netlink attribute go over several messages.
+#[test]
+fn a_big_interval_set_applies_and_plans_clean() {
+    let Some(ns) = netns_or_skip("bigset") else { return };
+    let elements = (0..20_000u128)
+        .map(|i| Element {
+            key: Elem(vec![int(ip("10.0.0.0") + i * 4)]),
+            data: None,
+            origin: vec![],
+        })
+        .collect();
+    let mut rs = small("shriek_big", 22);
+    rs.tables[0].sets.push(Set {
+        name: "many".into(),
+        key: vec![Selector::Ip4Saddr],
+        interval: true,
+        data: None,
+        elements,
+        comment: None,
+    });
+    rs.tables[0].chains[0].rules.push(rule(
+        1,
+        vec![is(&[Selector::Ip4Saddr], Rhs::Named("many".into())), Expr::Verdict(Verdict::Drop)],
+    ));
+    let summary = shriek_runtime::apply(&rs, &ns.opts()).unwrap();
+    assert_eq!(summary.elements, 20_000);
+    assert!(summary.messages > 10, "{summary:?}");
+    let plan = shriek_runtime::plan(&rs, ns.netns()).unwrap();
+    assert!(plan.is_empty(), "{plan}");
+    assert!(ns.sh("nft list set inet shriek_big many").contains("10.0.1.56"));
+}
+
+/// Without CAP_NET_ADMIN the kernel refuses the batch, and the error says
+/// what is needed. The test runs itself again inside the namespace with
+/// every privilege dropped (SHRIEK_TEST_CHILD set), where it applies.
+#[test]
+fn without_privileges_apply_says_needs_root() {
+    if std::env::var_os("SHRIEK_TEST_CHILD").is_some() {
+        let err =
+            shriek_runtime::apply(&small("shriek_priv", 22), &ApplyOptions::default()).unwrap_err();
+        assert!(matches!(err, RuntimeError::Permission), "{err:?}");
+        assert_eq!(err.to_string(), "changing the firewall needs root (CAP_NET_ADMIN)");
+        return;
+    }
+    let Some(ns) = netns_or_skip("priv") else { return };
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.name,
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ])
+        .args(["--inh-caps=-all", "--bounding-set=-all"])
+        .arg(exe)
+        .args(["--exact", "without_privileges_apply_says_needs_root", "--test-threads=1"])
+        .env("SHRIEK_TEST_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ruleset_text(&ns), "");
 }

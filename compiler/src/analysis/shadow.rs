@@ -2,23 +2,29 @@
 //! `unmatchable-rule` for rules that match nothing at all.
 //!
 //! For each rule, in chain order, the earlier rules that end the chain for a
-//! packet (the *blockers*) are subtracted from the rule's match space, one by
-//! one and in rule order, with [`Cube::subtract`]. When nothing is left, the
-//! rule never sees a packet. Subtracting in rule order makes the piece each
-//! blocker removes exactly the packets it is the first to decide, so the
-//! verdicts the finding names are the ones the packets really get.
+//! packet (the *blockers*) are subtracted from the rule's match space with
+//! [`Cube::subtract`], which yields disjoint pieces. When nothing is left, the
+//! rule never sees a packet. Coverage does not depend on the order of the
+//! cuts, so they go biggest blocker first, which empties a covered rule in a
+//! few steps. Which verdict a packet gets does depend on order: blocker `j`
+//! is the first to decide some of the rule's packets exactly when the
+//! blockers before it do not cover its part of the rule. That is checked for
+//! the blockers that decide differently (shadowed or redundant) and for the
+//! few the finding names, so every label is a true first decider.
 //!
 //! A blocker is a rule without `limit` that ends the chain: `accept`, `drop`,
 //! `reject`, address translation (which accepts), `return` and `goto`. A
 //! `jump C` rule blocks only the packets chain `C` always decides; those are
 //! computed exactly, per verdict, as [`Decided`] spaces.
 //!
-//! Two guards keep this fast. Candidate blockers are found by comparing cheap
-//! bounding boxes ([`Hull`]) before exact cube tests, and a rule is first
+//! Three guards keep this fast. Candidate blockers come from a bucket index
+//! on destination port and source address ([`Entries`]) and are filtered by
+//! cheap bounding boxes ([`Hull`]) before exact cube tests. A rule is first
 //! probed at two corner packets: if either is matched by no candidate, the
-//! rule is certainly not covered and no subtraction runs. The subtraction
-//! itself stops at [`FRAGMENT_CAP`] pieces; a rule that hits the cap gets no
-//! finding (never a guessed one).
+//! rule is certainly reached and no subtraction runs (the same probe runs on
+//! leftover pieces while they pile up). And the pieces stop at
+//! [`FRAGMENT_CAP`]; a rule that hits the cap gets no finding (never a
+//! guessed one).
 
 use shriek_grammar::Diagnostic;
 
@@ -211,17 +217,11 @@ fn cover(cubes: &[Cube], rule: &ir::Rule, rules: &[ir::Rule], entries: &mut Entr
     // The first blocker, in rule order, that decides some packet differently.
     let mut differing = None;
     if own_class(rule).is_some() {
-        for (j, e) in prefix.iter().enumerate() {
-            if differs_from_rule(e) {
-                match first(j) {
-                    Some(true) => {
-                        differing = Some(j);
-                        break;
-                    }
-                    Some(false) => {}
-                    None => return Coverage::Unknown,
-                }
-            }
+        let found = sweep(cubes, prefix, &differs_from_rule)
+            .or_else(|| first_differing(prefix, &differs_from_rule, &first));
+        match found {
+            Some(found) => differing = found,
+            None => return Coverage::Unknown,
         }
     }
 
@@ -271,6 +271,49 @@ fn cover(cubes: &[Cube], rule: &ir::Rule, rules: &[ir::Rule], entries: &mut Entr
 const MAX_SHOWN: usize = 4;
 
 /// Whether the union of `cands` covers `target`; `None` past the cap.
+/// The first blocker, in rule order, that decides some of `cubes` and
+/// differs from the rule: subtract the blockers in rule order until one that
+/// differs still meets what is left. `None` when the pieces pile up.
+fn sweep(
+    cubes: &[Cube],
+    prefix: &[&Entry],
+    differs: &dyn Fn(&Entry) -> bool,
+) -> Option<Option<usize>> {
+    const SWEEP_CAP: usize = 256;
+    let mut left: Vec<Cube> = cubes.to_vec();
+    for (j, e) in prefix.iter().enumerate() {
+        if !left.iter().any(|f| meets(f, &e.cube)) {
+            continue;
+        }
+        if differs(e) {
+            return Some(Some(j));
+        }
+        left = subtract(&left, std::slice::from_ref(&e.cube))?;
+        if left.len() > SWEEP_CAP {
+            return None;
+        }
+        if left.is_empty() {
+            return Some(None);
+        }
+    }
+    Some(None)
+}
+
+/// [`sweep`] by one coverage check per differing blocker, for when the
+/// sweep's pieces pile up. The outer `None` means the cap was hit.
+fn first_differing(
+    prefix: &[&Entry],
+    differs: &dyn Fn(&Entry) -> bool,
+    first: &dyn Fn(usize) -> Option<bool>,
+) -> Option<Option<usize>> {
+    for (j, e) in prefix.iter().enumerate() {
+        if differs(e) && first(j)? {
+            return Some(Some(j));
+        }
+    }
+    Some(None)
+}
+
 /// `hulls` are the hulls of `cands`.
 fn covered_by(target: &[Cube], cands: &[&Entry], hulls_of: &[Hull]) -> Option<bool> {
     let hulls: Vec<Hull> = target.iter().map(Hull::of).collect();
@@ -588,17 +631,26 @@ struct Entries {
     query: u32,
 }
 
-const BUCKETS: usize = 64;
+const MIN_BUCKETS: usize = 16;
+const MAX_BUCKETS: usize = 512;
 /// A cube spanning more buckets than this goes to the next index.
 const MAX_SPAN: usize = 8;
 
 impl Entries {
     fn new(chain: &ir::Chain) -> Entries {
         let cubes = || chain.rules.iter().flat_map(|r| r.space.iter());
-        let port_bounds =
-            quantiles(cubes().filter_map(|c| c.dport.as_ref()?.ranges().first().map(|r| r.0)));
-        let addr_bounds =
-            quantiles(cubes().filter_map(|c| c.saddr.as_ref()?.ranges().first().map(|r| r.0)));
+        // About sqrt(n) buckets per axis keeps both the grid and each cell
+        // small as chains grow.
+        let buckets = (cubes().count() as f64).sqrt() as usize;
+        let buckets = buckets.clamp(MIN_BUCKETS, MAX_BUCKETS);
+        let port_bounds = quantiles(
+            cubes().filter_map(|c| c.dport.as_ref()?.ranges().first().map(|r| r.0)),
+            buckets,
+        );
+        let addr_bounds = quantiles(
+            cubes().filter_map(|c| c.saddr.as_ref()?.ranges().first().map(|r| r.0)),
+            buckets,
+        );
         Entries {
             all: Vec::new(),
             hulls: Vec::new(),
@@ -673,11 +725,11 @@ impl Entries {
     }
 }
 
-/// Up to [`BUCKETS`] bucket starts, the first 0, from sample values.
-fn quantiles(values: impl Iterator<Item = u128>) -> Vec<u128> {
+/// Up to `buckets` bucket starts, the first 0, from sample values.
+fn quantiles(values: impl Iterator<Item = u128>, buckets: usize) -> Vec<u128> {
     let mut v: Vec<u128> = values.collect();
     v.sort_unstable();
-    let step = (v.len() / BUCKETS).max(1);
+    let step = (v.len() / buckets).max(1);
     let mut bounds = vec![0];
     for x in v.into_iter().step_by(step) {
         if x > *bounds.last().expect("starts with 0") {
@@ -904,9 +956,9 @@ fn blocker_label<'a>(
             if finals.is_empty() {
                 format!("{kind} to `{}` with {what} first", names(to))
             } else {
+                let to = names(to);
                 format!(
-                    "{kind} to `{}` with {what} first, which {} them",
-                    names(to),
+                    "{kind} to `{to}` with {what} first; `{to}` {} some of them",
                     finals.join(" or ")
                 )
             }
