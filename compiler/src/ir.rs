@@ -154,7 +154,9 @@ pub struct Allow {
 pub enum Action {
     /// `counter` (anonymous) or `counter NAME`.
     Counter(Option<String>),
-    Log { prefix: Option<String> },
+    Log {
+        prefix: Option<String>,
+    },
     Limit(Limit),
     Nat(Nat),
 }
@@ -188,12 +190,20 @@ impl RateUnit {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Nat {
     /// `dnat to A[:P]`, or balanced over several backends.
-    Dnat { backends: Vec<NatBackend>, balance: Option<Balance> },
+    Dnat {
+        backends: Vec<NatBackend>,
+        balance: Option<Balance>,
+    },
     /// `snat to A`
-    Snat { addr: IpAddr, port: Option<u16> },
+    Snat {
+        addr: IpAddr,
+        port: Option<u16>,
+    },
     Masquerade,
     /// `redirect to PORT`
-    Redirect { port: u16 },
+    Redirect {
+        port: u16,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

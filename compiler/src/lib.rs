@@ -4,14 +4,14 @@
 //! through the [`resolve::Loader`] its caller passes in, and never opens a
 //! socket; `shriek_runtime` does that.
 
-pub mod space;
-pub mod ir;
-pub mod resolve;
-pub mod eval;
 pub mod analysis;
-pub mod nft;
+pub mod emit;
+pub mod eval;
+pub mod ir;
 pub mod lower;
+pub mod nft;
 pub mod nft_eval;
 pub mod packet;
-pub mod emit;
 pub mod render;
+pub mod resolve;
+pub mod space;

@@ -151,14 +151,23 @@ pub enum Rhs {
 pub enum Expr {
     /// `KEY [!=] RHS`. `key` has one selector, or several for a
     /// concatenation (`ip saddr . th dport { ... }`).
-    Match { key: Vec<Selector>, op: CmpOp, rhs: Rhs },
+    Match {
+        key: Vec<Selector>,
+        op: CmpOp,
+        rhs: Rhs,
+    },
     /// `counter` or `counter name NAME`.
     Counter(Option<String>),
-    Log { prefix: Option<String> },
+    Log {
+        prefix: Option<String>,
+    },
     Limit(Limit),
     Verdict(Verdict),
     /// `KEY vmap @map`: one lookup decides.
-    Vmap { key: Vec<Selector>, map: String },
+    Vmap {
+        key: Vec<Selector>,
+        map: String,
+    },
     Nat(NatStmt),
 }
 
@@ -193,7 +202,10 @@ pub struct Set {
 pub enum DataType {
     Verdict,
     /// An address (and port) of the given family, for NAT service maps.
-    NatTarget { v6: bool, with_port: bool },
+    NatTarget {
+        v6: bool,
+        with_port: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,12 +248,21 @@ pub enum NatFamily {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NatTargetExpr {
     /// Masquerade with no port, or redirect to a port only.
-    None { port: Option<u16> },
-    Fixed { addr: IpAddr, port: Option<u16> },
+    None {
+        port: Option<u16>,
+    },
+    Fixed {
+        addr: IpAddr,
+        port: Option<u16>,
+    },
     /// `numgen inc mod N map { 0 : A . P, ... }`, `numgen random ...`, or
     /// `jhash ip saddr mod N map { ... }`: one backend picked per new flow.
     /// A backend with weight w owns w consecutive slots of the modulus.
-    Balanced { pick: Pick, modulus: u32, slots: Vec<(u32, u32, IpAddr, Option<u16>)> },
+    Balanced {
+        pick: Pick,
+        modulus: u32,
+        slots: Vec<(u32, u32, IpAddr, Option<u16>)>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,5 +270,7 @@ pub enum Pick {
     RoundRobin,
     Random,
     /// Hash of the source address with this seed.
-    SourceHash { seed: u32 },
+    SourceHash {
+        seed: u32,
+    },
 }

@@ -148,13 +148,15 @@ impl Intervals {
 impl fmt::Debug for Intervals {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
-            .entries(self.0.iter().map(|&(a, b)| {
-                if a == b {
-                    format!("{a}")
-                } else {
-                    format!("{a}-{b}")
-                }
-            }))
+            .entries(self.0.iter().map(
+                |&(a, b)| {
+                    if a == b {
+                        format!("{a}")
+                    } else {
+                        format!("{a}-{b}")
+                    }
+                },
+            ))
             .finish()
     }
 }
@@ -347,8 +349,13 @@ pub enum CtState {
 }
 
 impl CtState {
-    pub const ALL: [CtState; 5] =
-        [CtState::New, CtState::Established, CtState::Related, CtState::Invalid, CtState::Untracked];
+    pub const ALL: [CtState; 5] = [
+        CtState::New,
+        CtState::Established,
+        CtState::Related,
+        CtState::Invalid,
+        CtState::Untracked,
+    ];
 
     pub fn keyword(self) -> &'static str {
         match self {
@@ -591,7 +598,11 @@ mod tests {
     use super::*;
 
     fn ports(lo: u128, hi: u128) -> Cube {
-        Cube { proto: Protos::only(PROTO_TCP), dport: Some(Intervals::range(lo, hi)), ..Cube::full() }
+        Cube {
+            proto: Protos::only(PROTO_TCP),
+            dport: Some(Intervals::range(lo, hi)),
+            ..Cube::full()
+        }
     }
 
     #[test]

@@ -55,7 +55,13 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, name: &'static str, message: impl Into<String>, loc: Loc, label: impl Into<String>) -> Diagnostic {
+    pub fn error(
+        code: &'static str,
+        name: &'static str,
+        message: impl Into<String>,
+        loc: Loc,
+        label: impl Into<String>,
+    ) -> Diagnostic {
         Diagnostic {
             code,
             name,
@@ -68,8 +74,17 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(code: &'static str, name: &'static str, message: impl Into<String>, loc: Loc, label: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, name, message, loc, label) }
+    pub fn warning(
+        code: &'static str,
+        name: &'static str,
+        message: impl Into<String>,
+        loc: Loc,
+        label: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, name, message, loc, label)
+        }
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {

@@ -16,9 +16,18 @@ fn policy(rules: usize) -> String {
         let port = 1024 + (i % 60000);
         let _ = match i % 5 {
             0 => writeln!(text, "    tcp dport {port} accept"),
-            1 => writeln!(text, "    saddr 10.{}.{}.0/24 udp dport {port} drop", (i / 256) % 256, i % 256),
+            1 => writeln!(
+                text,
+                "    saddr 10.{}.{}.0/24 udp dport {port} drop",
+                (i / 256) % 256,
+                i % 256
+            ),
             2 => writeln!(text, "    saddr $mgmt tcp dport {port}-{} counter accept", port + 3),
-            3 => writeln!(text, "    daddr fd00::{:x} tcp dport != {{ 22, {port} }} reject", i % 65536),
+            3 => writeln!(
+                text,
+                "    daddr fd00::{:x} tcp dport != {{ 22, {port} }} reject",
+                i % 65536
+            ),
             _ => writeln!(text, "    iif eth{} tcp dport $web ct state new accept", i % 8),
         };
     }
@@ -48,13 +57,21 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn main() {
-    println!("{:>8}  {:>10}  {:>12}  {:>12}  {:>10}", "rules", "bytes", "parse", "parse+resolve", "peak RSS");
+    println!(
+        "{:>8}  {:>10}  {:>12}  {:>12}  {:>10}",
+        "rules", "bytes", "parse", "parse+resolve", "peak RSS"
+    );
     for rules in [1_000, 10_000, 100_000] {
         let text = policy(rules);
         let (parse, (_, errors)) = best_of(3, || shriek_grammar::parse(&text));
         assert!(errors.is_empty(), "generated policy has syntax errors: {errors:?}");
-        let (total, frontend) = best_of(3, || shriek_compiler::resolve::resolve_str("bench.shr", &text));
-        assert!(frontend.policy.is_some(), "generated policy does not resolve: {:?}", frontend.diagnostics);
+        let (total, frontend) =
+            best_of(3, || shriek_compiler::resolve::resolve_str("bench.shr", &text));
+        assert!(
+            frontend.policy.is_some(),
+            "generated policy does not resolve: {:?}",
+            frontend.diagnostics
+        );
         println!(
             "{rules:>8}  {:>10}  {:>10.1}ms  {:>10.1}ms  {:>7.0} MiB",
             text.len(),

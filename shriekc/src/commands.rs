@@ -4,9 +4,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use shriek_compiler::emit::{trace_model_text, trace_text};
 use shriek_compiler::lower::{self, Strategy};
 use shriek_compiler::resolve::{self, Frontend};
-use shriek_compiler::emit::{trace_model_text, trace_text};
 use shriek_compiler::{analysis, emit, ir, packet, render};
 use shriek_grammar::{Diagnostic, Severity, SourceFile, SourceMap};
 
@@ -162,7 +162,13 @@ pub fn compile(file: &str, strategy: Strategy, emit: Emit, explain: bool) -> u8 
     print_out(&text);
     if explain {
         for line in &lowered.explain {
-            eprintln!("{}: {}.{}: {}", frontend.sources.describe(line.loc), line.table, line.chain, line.text);
+            eprintln!(
+                "{}: {}.{}: {}",
+                frontend.sources.describe(line.loc),
+                line.table,
+                line.chain,
+                line.text
+            );
         }
     }
     OK
@@ -198,9 +204,12 @@ fn runtime_failure(err: &shriek_runtime::RuntimeError, sources: &SourceMap) -> u
         Some(diag) => eprint_diagnostics(std::slice::from_ref(&diag), sources),
         None => eprintln!("error: {err}"),
     }
+    // The kernel refusing the policy, missing privileges or a missing
+    // namespace are invalid input; a conflict or an IO failure is not.
+    use shriek_runtime::RuntimeError as E;
     match err {
-        shriek_runtime::RuntimeError::Kernel(_) => INVALID,
-        _ => FINDINGS,
+        E::Kernel(_) | E::Permission | E::Netns { .. } => INVALID,
+        E::Changed | E::Io { .. } => FINDINGS,
     }
 }
 
@@ -255,16 +264,14 @@ pub fn apply(
 
 /// Where a waiting `apply --confirm` looks for `apply --confirm-pending`.
 fn pending_path(netns: Option<&str>) -> PathBuf {
-    let dir = std::env::var_os("SHRIEKC_RUN_DIR").map_or_else(|| PathBuf::from("/run/shriekc"), PathBuf::from);
+    let dir = std::env::var_os("SHRIEKC_RUN_DIR")
+        .map_or_else(|| PathBuf::from("/run/shriekc"), PathBuf::from);
     dir.join(format!("confirm-{}", netns.unwrap_or("host")))
 }
 
 fn wait_for_confirmation(limit: Duration, netns: Option<&str>) -> bool {
     let path = pending_path(netns);
-    let marker_ok = path
-        .parent()
-        .map(std::fs::create_dir_all)
-        .is_some_and(|r| r.is_ok())
+    let marker_ok = path.parent().map(std::fs::create_dir_all).is_some_and(|r| r.is_ok())
         && std::fs::write(&path, format!("waiting {}\n", std::process::id())).is_ok();
     let (tx, rx) = std::sync::mpsc::channel();
     if std::io::stdin().is_terminal() {
@@ -324,7 +331,8 @@ pub fn confirm_pending(netns: Option<&str>) -> u8 {
 }
 
 pub fn plan(file: &str, strategy: Strategy, detailed: bool, netns: Option<&str>) -> u8 {
-    let Ok((frontend, policy)) = front(file) else { return INVALID };
+    let invalid = if detailed { FINDINGS } else { INVALID };
+    let Ok((frontend, policy)) = front(file) else { return invalid };
     let lowered = lower::lower(&policy, strategy);
     match shriek_runtime::plan(&lowered.ruleset, netns) {
         Ok(plan) => {
@@ -336,8 +344,13 @@ pub fn plan(file: &str, strategy: Strategy, detailed: bool, netns: Option<&str>)
             }
         }
         Err(err) => {
-            runtime_failure(&err, &frontend.sources);
-            FINDINGS
+            let code = runtime_failure(&err, &frontend.sources);
+            // Under --detailed-exitcode, 2 means "changes", so errors are 1.
+            if detailed {
+                FINDINGS
+            } else {
+                code
+            }
         }
     }
 }

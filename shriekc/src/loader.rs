@@ -33,9 +33,13 @@ impl Loader for FsLoader {
         }
         let bytes = std::fs::read(&full).map_err(|e| describe(&name, &e))?;
         let text = String::from_utf8(bytes).map_err(|e| {
-            format!("`{name}` is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())
+            format!(
+                "`{name}` is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            )
         })?;
-        let key = std::fs::canonicalize(&full).map_or_else(|_| name.clone(), |p| p.to_string_lossy().into_owned());
+        let key = std::fs::canonicalize(&full)
+            .map_or_else(|_| name.clone(), |p| p.to_string_lossy().into_owned());
         Ok(Loaded { key, name, text })
     }
 }

@@ -65,8 +65,10 @@ enum Command {
         file: String,
     },
     /// Follow one packet through a policy and print its path and verdict
-    #[command(after_help = "PACKET examples:\n  'tcp 10.1.2.3:40000 -> 10.99.0.2:22 iif eth0 ct new'\n  \
-        'udp [fd00::1]:5353 -> [fd00::2]:53 hook forward iif lan oif wan'\n  'icmp 10.0.0.1 -> 10.0.0.2 ct established'")]
+    #[command(
+        after_help = "PACKET examples:\n  'tcp 10.1.2.3:40000 -> 10.99.0.2:22 iif eth0 ct new'\n  \
+        'udp [fd00::1]:5353 -> [fd00::2]:53 hook forward iif lan oif wan'\n  'icmp 10.0.0.1 -> 10.0.0.2 ct established'"
+    )]
     Trace {
         /// Evaluate the lowered nftables model of this strategy instead of the IR
         #[arg(long, value_enum)]

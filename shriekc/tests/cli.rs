@@ -1,0 +1,200 @@
+//! The verbs as a user runs them: exit codes, what lands on stdout and
+//! stderr, and the JSON shapes scripts rely on.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn shriekc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shriekc"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the shriekc binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A policy file in a fresh temporary folder.
+fn temp_policy(name: &str, body: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shriekc-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(format!("{name}.shr"));
+    std::fs::write(&path, body).expect("write policy");
+    path
+}
+
+fn snapshot(name: &str, value: String) {
+    insta::with_settings!({
+        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/cli"),
+        prepend_module_to_snapshot => false,
+    }, {
+        insta::assert_snapshot!(name, value);
+    });
+}
+
+fn examples() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(root().join("examples"))
+        .expect("examples folder")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "shr"))
+        .map(|p| format!("examples/{}", p.file_name().unwrap_or_default().to_string_lossy()))
+        .collect();
+    files.push("examples/includes/main.shr".into());
+    files.sort();
+    files
+}
+
+#[test]
+fn every_example_checks_clean() {
+    for file in examples() {
+        let out = shriekc(&["check", &file]);
+        assert_eq!(out.status.code(), Some(0), "{file}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn every_example_is_formatted() {
+    // core.shr stays byte-identical to the contract's text, aligned comments and all.
+    for file in examples().into_iter().filter(|f| f != "examples/core.shr") {
+        let out = shriekc(&["fmt", "--check", &file]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{file} is not in canonical layout: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+const SHADOWED: &str = "table filter {
+  chain input hook input policy drop {
+    tcp dport 1-1000 drop
+    tcp dport 1001-2000 drop
+    tcp dport 500-1500 accept
+    udp dport 53 accept
+    udp dport 53 accept
+  }
+}
+";
+
+#[test]
+fn check_exit_codes() {
+    let shadowed = temp_policy("shadowed", SHADOWED);
+    let out = shriekc(&["check", shadowed.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "error-level findings exit 1");
+
+    let redundant_only =
+        temp_policy("redundant", "table t {\n  chain c hook input {\n    udp dport 53 accept\n    udp dport 53 accept\n  }\n}\n");
+    let path = redundant_only.to_str().unwrap();
+    assert_eq!(shriekc(&["check", path]).status.code(), Some(0), "warnings alone pass");
+    assert_eq!(shriekc(&["check", "--deny", "warnings", path]).status.code(), Some(1));
+
+    let broken = temp_policy(
+        "broken",
+        "table t {\n  chain c hook inptu {\n    tcp dport 22 acept\n  }\n}\n",
+    );
+    assert_eq!(shriekc(&["check", broken.to_str().unwrap()]).status.code(), Some(2));
+    assert_eq!(shriekc(&["check", "no/such/file.shr"]).status.code(), Some(2));
+    assert_eq!(
+        shriekc(&["check", "--format", "yaml", "x.shr"]).status.code(),
+        Some(2),
+        "usage error"
+    );
+}
+
+#[test]
+fn check_json_contract() {
+    let shadowed = temp_policy("json", SHADOWED);
+    let out = shriekc(&["check", "--format", "json", shadowed.to_str().unwrap()]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    let first = &doc["findings"][0];
+    for key in [
+        "code",
+        "name",
+        "severity",
+        "message",
+        "file",
+        "line",
+        "column",
+        "end_line",
+        "end_column",
+        "related",
+    ] {
+        assert!(first.get(key).is_some(), "finding lacks `{key}`: {first}");
+    }
+    assert_eq!(first["name"], "shadowed-rule");
+    assert_eq!((first["line"].as_u64(), first["column"].as_u64()), (Some(5), Some(5)));
+    assert_eq!(first["related"].as_array().map(Vec::len), Some(2));
+    assert_eq!(doc["summary"], serde_json::json!({"errors": 1, "warnings": 1}));
+}
+
+#[test]
+fn check_text_and_github() {
+    let shadowed = temp_policy("text", SHADOWED);
+    let path = shadowed.to_str().unwrap();
+    let out = shriekc(&["check", path]);
+    let dir = shadowed.parent().unwrap().to_string_lossy().into_owned();
+    snapshot("check_text", text(&out.stderr).replace(&dir, "$TMP") + &text(&out.stdout));
+    let out = shriekc(&["check", "--format", "github", path]);
+    snapshot("check_github", text(&out.stdout).replace(&dir, "$TMP"));
+}
+
+#[test]
+fn explain_knows_every_finding() {
+    for name in
+        ["shadowed-rule", "redundant-rule", "unmatchable-rule", "unreachable-chain", "jump-cycle"]
+    {
+        let out = shriekc(&["explain", name]);
+        assert_eq!(out.status.code(), Some(0), "{name}");
+        assert!(text(&out.stdout).contains(name), "explain {name} names it");
+    }
+    let out = shriekc(&["explain", "shadowed-rul"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("did you mean `shadowed-rule`?"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn fmt_rewrites_and_diffs() {
+    let messy = temp_policy(
+        "messy",
+        "table t{\nchain c hook input policy drop{\ntcp dport {80,443} accept # web\n}\n}\n",
+    );
+    let path = messy.to_str().unwrap();
+    assert_eq!(shriekc(&["fmt", "--check", path]).status.code(), Some(1));
+    let diff = shriekc(&["fmt", "--diff", path]);
+    let dir = messy.parent().unwrap().to_string_lossy().into_owned();
+    snapshot("fmt_diff", text(&diff.stdout).replace(&dir, "$TMP"));
+    assert_eq!(shriekc(&["fmt", path]).status.code(), Some(0));
+    assert_eq!(
+        shriekc(&["fmt", "--check", path]).status.code(),
+        Some(0),
+        "fmt then fmt --check passes"
+    );
+}
+
+#[test]
+fn compile_and_trace() {
+    let out = shriekc(&["compile", "--strategy", "sequential", "examples/redis-counters.shr"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("counter name \"redis_in\""));
+    let out = shriekc(&["compile", "--emit", "json", "examples/core.shr"]);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("compile --emit json is JSON");
+    assert!(doc["nftables"].is_array());
+
+    let packet = "tcp 203.0.113.9:40000 -> 10.0.0.2:6379 iif eth0 ct new";
+    let ir = shriekc(&["trace", "examples/redis-counters.shr", packet]);
+    assert_eq!(ir.status.code(), Some(0), "{}", text(&ir.stderr));
+    snapshot("trace_redis", text(&ir.stdout));
+    let bad =
+        shriekc(&["trace", "examples/redis-counters.shr", "tcp 10.0.0.1:99999 -> 10.0.0.2:22"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
