@@ -129,5 +129,32 @@ fn main() {
             count("redundant-rule"),
             peak_rss_kib().map_or("?".into(), |k| (k / 1024).to_string()),
         );
+        nft_check_side_by_side(&p, n);
     }
+}
+
+/// Time `nft -c -f` validating the same rules, compiled sequentially, so the
+/// two figures compare like with like. Skipped when nft is not installed.
+fn nft_check_side_by_side(p: &ir::Policy, n: u32) {
+    let mut sources = shriek_grammar::SourceMap::new();
+    sources.add(shriek_grammar::SourceFile::new("bench.shr", ""));
+    let lowered = shriek_compiler::lower::lower(p, shriek_compiler::lower::Strategy::Sequential);
+    let text = shriek_compiler::emit::emit_nft(&lowered.ruleset, &sources);
+    let path = std::env::temp_dir().join(format!("shriek-analysis-bench-{n}.nft"));
+    if std::fs::write(&path, text).is_err() {
+        return;
+    }
+    let start = Instant::now();
+    let status = std::process::Command::new("nft").arg("-c").arg("-f").arg(&path).status();
+    match status {
+        Ok(s) if s.success() => {
+            println!(
+                "nft -c -f {n:>7} rules: {:>8.3} s wall (same rules)",
+                start.elapsed().as_secs_f64()
+            )
+        }
+        Ok(s) => println!("nft -c -f {n:>7} rules: failed ({s})"),
+        Err(e) => println!("nft -c -f skipped: {e}"),
+    }
+    let _ = std::fs::remove_file(&path);
 }

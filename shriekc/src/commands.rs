@@ -224,6 +224,12 @@ pub fn apply(
     let lowered = lower::lower(&policy, strategy);
     let opts = shriek_runtime::ApplyOptions { dry_run, netns: netns.map(str::to_owned) };
 
+    // `--netns` is a sandbox: make the namespace when it is not there yet.
+    if let Some(ns) = netns {
+        if let Err(err) = shriek_runtime::enter_netns(ns, true) {
+            return runtime_failure(&err, &frontend.sources);
+        }
+    }
     let before = match confirm {
         Some(_) => match shriek_runtime::snapshot_tables(&table_names(&policy), netns) {
             Ok(snapshot) => Some(snapshot),

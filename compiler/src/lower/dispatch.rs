@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use crate::ir::{self, Action, Nat, RuleId};
 use crate::nft::{self, CmpOp, Data, Elem, Element, Expr, Part, Rhs, Selector};
-use crate::space::{Cube, Families, Family, Intervals};
+use crate::space::{Cube, Families, Family, Intervals, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
 use super::sequential::{self, origin, pieces, rule_family};
 use super::{count, rule_list, TableCx};
@@ -375,22 +375,29 @@ fn emit_run(
             )),
         })
         .collect();
-    let groups: Vec<Option<Family>> = match kind {
-        KeyKind::Dport => vec![None],
-        _ => vec![Some(Family::V4), Some(Family::V6)],
+    // Port-only runs get one map per protocol, keyed by the port alone: a
+    // single-field interval map is an rbtree, which the kernel loads in
+    // about a second at 100k elements, where a `l4proto . th dport`
+    // concatenation needs pipapo and takes over twenty.
+    let groups: Vec<(Option<Family>, Option<u8>)> = match kind {
+        KeyKind::Dport => [PROTO_TCP, PROTO_UDP, PROTO_SCTP].map(|p| (None, Some(p))).to_vec(),
+        _ => vec![(Some(Family::V4), None), (Some(Family::V6), None)],
     };
     let dims: &[Dim] = match kind {
-        KeyKind::Dport => &[Dim::Proto, Dim::Dport],
+        KeyKind::Dport => &[Dim::Dport],
         KeyKind::Saddr => &[Dim::Saddr],
         KeyKind::SaddrDport => &[Dim::Saddr, Dim::Proto, Dim::Dport],
         KeyKind::DaddrDport => &[Dim::Daddr, Dim::Proto, Dim::Dport],
     };
     let mut maps = Vec::new();
-    for fam in groups {
+    for (fam, group_proto) in groups {
         let mut boxes: Vec<(Vec<Intervals>, usize)> = Vec::new();
         for (pos, &m) in members.iter().enumerate() {
             for p in &cand(m).pieces {
                 if fam.is_some() && p.family.single() != fam {
+                    continue;
+                }
+                if group_proto.is_some_and(|g| !p.proto.contains(g)) {
                     continue;
                 }
                 let b = dims
@@ -412,10 +419,12 @@ fn emit_run(
         }
         // One protocol for the whole map: match it once, key on the rest.
         let proto_at = dims.iter().position(|d| *d == Dim::Proto);
-        let single_proto = proto_at.and_then(|i| {
-            let first = boxes[0].0[i].clone();
-            let one = first.ranges().len() == 1 && first.ranges()[0].0 == first.ranges()[0].1;
-            (one && boxes.iter().all(|(b, _)| b[i] == first)).then(|| first.ranges()[0].0)
+        let single_proto = group_proto.map(u128::from).or_else(|| {
+            proto_at.and_then(|i| {
+                let first = boxes[0].0[i].clone();
+                let one = first.ranges().len() == 1 && first.ranges()[0].0 == first.ranges()[0].1;
+                (one && boxes.iter().all(|(b, _)| b[i] == first)).then(|| first.ranges()[0].0)
+            })
         });
         let mut key_dims: Vec<Dim> = dims.to_vec();
         if let (Some(i), Some(_)) = (proto_at, single_proto) {
@@ -447,9 +456,11 @@ fn emit_run(
             })
             .collect();
         elements.sort_by(|a, b| a.key.cmp(&b.key));
-        let fam_tag = match (kind, fam) {
-            (KeyKind::Dport, _) => "",
-            (_, Some(Family::V6)) => "6",
+        let fam_tag = match (kind, fam, group_proto) {
+            (KeyKind::Dport, _, Some(PROTO_TCP)) => "_tcp",
+            (KeyKind::Dport, _, Some(PROTO_UDP)) => "_udp",
+            (KeyKind::Dport, _, _) => "_sctp",
+            (_, Some(Family::V6), _) => "6",
             _ => "4",
         };
         let name =
