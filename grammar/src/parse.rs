@@ -10,6 +10,10 @@
 //! 3. each bad node is re-parsed alone with the strict rule for its position, and
 //!    pest's position and expectations are translated into plain words.
 //!
+//! Pest costs tens of thousands of instructions per rule line, so in a file the
+//! prescan found clean, `parse/fast.rs` reads the plain rule lines by hand first
+//! and pest only skips them (see there); any doubt, and pest reads everything.
+//!
 //! Value checks a grammar cannot express (prefix lengths, number sizes, address
 //! syntax, escapes, repeated chain options) happen while building the tree.
 //! Everything about meaning (is `inpt` a hook?) is left to resolution.
@@ -41,6 +45,8 @@ use pest::Parser;
 use crate::ast::{self, Atom, AtomKind, Comment, Ident, Span, Spanned, Value};
 use crate::diag::{levenshtein, nearest};
 use crate::LocalDiagnostic;
+
+mod fast;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "shriek.pest"]
@@ -82,22 +88,59 @@ const CHAIN_OPTIONS: &[&str] = &["hook", "type", "priority", "policy"];
 /// Parses one file. Never fails, never panics: returns the tree it could build
 /// (statements with errors are left out) and every syntax error, in source order.
 pub fn parse(text: &str) -> (ast::File, Vec<LocalDiagnostic>) {
+    parse_with(text, true)
+}
+
+/// [`parse`], with the hand-written reader of plain rule lines (`fast.rs`) on
+/// or off; both give the same result, which the tests of `fast.rs` check.
+fn parse_with(text: &str, use_fast: bool) -> (ast::File, Vec<LocalDiagnostic>) {
     let pre = prescan(text);
-    let mut cx = Cx { src: &pre.text, len: text.len(), diags: pre.diags, suppress: pre.suppress };
-    let items = match ShriekParser::parse(Rule::file, &pre.text) {
+    let len = text.len();
+    // The fast reader relies on the prescan having changed nothing, and on the
+    // marker byte not occurring in the input.
+    let clean = pre.diags.is_empty() && pre.suppress.is_empty();
+    let fast = (use_fast && clean && !text.as_bytes().contains(&fast::MARK))
+        .then(|| fast::scan(&pre.text))
+        .filter(|marked| !marked.rules.is_empty())
+        .and_then(|marked| build(&pre, &marked.text, len, marked.rules));
+    // Without fast rules `build` always succeeds.
+    let (items, mut diags) =
+        fast.or_else(|| build(&pre, &pre.text, len, Vec::new())).unwrap_or_default();
+    diags.sort_by_key(|d| (d.span.start, d.span.end));
+    (ast::File { items, comments: ast::Comments(pre.comments) }, diags)
+}
+
+/// Parses `src` (the prescanned text, perhaps with fast lines marked) and builds
+/// the tree. `None` when a line read by `fast.rs` did not come back exactly
+/// where a rule of a chain body belongs: the caller then parses without them.
+fn build(
+    pre: &Prescan,
+    src: &str,
+    len: usize,
+    fast: Vec<(usize, ast::Rule)>,
+) -> Option<(Vec<ast::Item>, Vec<LocalDiagnostic>)> {
+    let expected = fast.len();
+    let mut cx = Cx {
+        src,
+        len,
+        diags: pre.diags.clone(),
+        suppress: pre.suppress.clone(),
+        fast: fast.into_iter().peekable(),
+        fast_taken: 0,
+    };
+    let items = match ShriekParser::parse(Rule::file, src) {
         Ok(mut pairs) => match pairs.next() {
             Some(file) => cx.file(file),
             None => Vec::new(),
         },
+        Err(_) if expected > 0 => return None,
         Err(err) => {
             // The tolerant grammar accepts every balanced text; this is a safety net.
-            cx.pest_error(&err, 0, Context::Top, &pre.text);
+            cx.pest_error(&err, 0, Context::Top, src);
             Vec::new()
         }
     };
-    let mut diags = cx.diags;
-    diags.sort_by_key(|d| (d.span.start, d.span.end));
-    (ast::File { items, comments: ast::Comments(pre.comments) }, diags)
+    (cx.fast_taken == expected).then_some((items, cx.diags))
 }
 
 // ---- step 1: the byte scan ------------------------------------------------
@@ -260,6 +303,10 @@ struct Cx<'a> {
     len: usize,
     diags: Vec<LocalDiagnostic>,
     suppress: Vec<Span>,
+    /// Rules `fast.rs` read, by offset, waiting for their `fast_rule` token.
+    fast: std::iter::Peekable<std::vec::IntoIter<(usize, ast::Rule)>>,
+    /// How many of them found their place.
+    fast_taken: usize,
 }
 
 /// Where a bad statement sits, which decides the strict rule and the wording.
@@ -307,7 +354,7 @@ impl<'a> Cx<'a> {
             match p.as_rule() {
                 Rule::include => items.push(ast::Item::Include(self.include(p))),
                 Rule::define => items.push(ast::Item::Define(self.define(p))),
-                Rule::table => items.push(ast::Item::Table(self.table(p))),
+                Rule::table | Rule::table_t => items.push(ast::Item::Table(self.table(p))),
                 Rule::bad_top => self.bad(p, Context::Top),
                 _ => {}
             }
@@ -346,7 +393,7 @@ impl<'a> Cx<'a> {
         for q in p.into_inner() {
             match q.as_rule() {
                 Rule::ident => name = self.ident(q),
-                Rule::chain => chains.extend(self.chain(q)),
+                Rule::chain | Rule::chain_t => chains.extend(self.chain(q)),
                 Rule::bad_chain => self.bad(q, Context::Table),
                 _ => {}
             }
@@ -379,10 +426,17 @@ impl<'a> Cx<'a> {
                     }
                     named = self.chain_head(q, &mut chain, kw);
                 }
-                Rule::chain_body => {
+                Rule::chain_body | Rule::chain_body_t => {
                     for r in q.into_inner() {
                         match r.as_rule() {
                             Rule::rule => chain.rules.push(self.rule(r)),
+                            Rule::fast_rule => {
+                                let at = r.as_span().start();
+                                if let Some((_, rule)) = self.fast.next_if(|(o, _)| *o == at) {
+                                    chain.rules.push(rule);
+                                    self.fast_taken += 1;
+                                }
+                            }
                             Rule::bad_rule => self.bad(r, Context::Rule),
                             _ => {}
                         }
