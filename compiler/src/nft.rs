@@ -183,6 +183,21 @@ pub enum Verdict {
     Continue,
 }
 
+impl std::fmt::Display for Verdict {
+    /// nft's spelling: `accept`, `jump audit`, ...
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Accept => f.write_str("accept"),
+            Verdict::Drop => f.write_str("drop"),
+            Verdict::Reject => f.write_str("reject"),
+            Verdict::Jump(c) => write!(f, "jump {c}"),
+            Verdict::Goto(c) => write!(f, "goto {c}"),
+            Verdict::Return => f.write_str("return"),
+            Verdict::Continue => f.write_str("continue"),
+        }
+    }
+}
+
 /// A named set or map.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Set {

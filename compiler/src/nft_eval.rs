@@ -277,15 +277,7 @@ fn flow(v: &Verdict) -> Flow {
 }
 
 pub fn verdict_text(v: &Verdict) -> String {
-    match v {
-        Verdict::Accept => "accept".into(),
-        Verdict::Drop => "drop".into(),
-        Verdict::Reject => "reject".into(),
-        Verdict::Jump(c) => format!("jump {c}"),
-        Verdict::Goto(c) => format!("goto {c}"),
-        Verdict::Return => "return".into(),
-        Verdict::Continue => "continue".into(),
-    }
+    v.to_string()
 }
 
 fn nat_word(k: nft::NatKind) -> &'static str {

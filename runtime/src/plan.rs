@@ -430,16 +430,7 @@ pub(crate) fn render_rule(r: &nft::Rule) -> String {
 }
 
 fn verdict(v: &nft::Verdict) -> String {
-    use nft::Verdict;
-    match v {
-        Verdict::Accept => "accept".into(),
-        Verdict::Drop => "drop".into(),
-        Verdict::Reject => "reject".into(),
-        Verdict::Jump(c) => format!("jump {c}"),
-        Verdict::Goto(c) => format!("goto {c}"),
-        Verdict::Return => "return".into(),
-        Verdict::Continue => "continue".into(),
-    }
+    v.to_string()
 }
 
 fn ct_states(bits: u32) -> String {
