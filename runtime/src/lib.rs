@@ -23,6 +23,6 @@ mod socket;
 pub use apply::{apply, apply_with_hook, ApplyOptions, ApplySummary};
 pub use counters::{read_counters, CounterValue};
 pub use error::{KernelError, RuntimeError};
-pub use netns::enter_netns;
+pub use netns::{ensure_netns, enter_netns};
 pub use plan::{plan, Plan};
 pub use snapshot::{restore, snapshot_tables, Snapshot};

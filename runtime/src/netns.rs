@@ -10,7 +10,16 @@ use crate::error::RuntimeError;
 /// Moves the calling thread into network namespace `name`, first creating
 /// it like `ip netns add` when `create` is set and it does not exist.
 pub fn enter_netns(name: &str, create: bool) -> Result<(), RuntimeError> {
-    if create && !std::path::Path::new(&path(name)).exists() {
+    if create {
+        ensure_netns(name)?;
+    }
+    enter(name)
+}
+
+/// Creates network namespace `name` like `ip netns add` when it does not
+/// exist, without moving the caller into it.
+pub fn ensure_netns(name: &str) -> Result<(), RuntimeError> {
+    if !std::path::Path::new(&path(name)).exists() {
         let out = Command::new("ip")
             .args(["netns", "add", name])
             .output()
@@ -20,7 +29,7 @@ pub fn enter_netns(name: &str, create: bool) -> Result<(), RuntimeError> {
             return Err(netns_err(name, format!("`ip netns add` failed: {why}")));
         }
     }
-    enter(name)
+    Ok(())
 }
 
 pub(crate) fn enter(name: &str) -> Result<(), RuntimeError> {

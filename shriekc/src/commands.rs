@@ -21,15 +21,10 @@ const INVALID: u8 = 2;
 /// Load, parse and resolve a policy; print its errors when it has any.
 fn front(file: &str) -> Result<(Frontend, ir::Policy), u8> {
     let mut frontend = resolve::load(file, &mut FsLoader);
+    eprint_diagnostics(&frontend.diagnostics, &frontend.sources);
     match frontend.policy.take() {
-        Some(policy) => {
-            eprint_diagnostics(&frontend.diagnostics, &frontend.sources);
-            Ok((frontend, policy))
-        }
-        None => {
-            eprint_diagnostics(&frontend.diagnostics, &frontend.sources);
-            Err(INVALID)
-        }
+        Some(policy) => Ok((frontend, policy)),
+        None => Err(INVALID),
     }
 }
 
@@ -226,7 +221,7 @@ pub fn apply(
 
     // `--netns` is a sandbox: make the namespace when it is not there yet.
     if let Some(ns) = netns {
-        if let Err(err) = shriek_runtime::enter_netns(ns, true) {
+        if let Err(err) = shriek_runtime::ensure_netns(ns) {
             return runtime_failure(&err, &frontend.sources);
         }
     }
