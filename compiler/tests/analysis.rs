@@ -19,12 +19,7 @@ fn check(name: &str, source: &str) {
         "--- SOURCE ---\n{source}\n--- TEXT ---\n{text}\n--- JSON ---\n{json}\n--- SUPPRESSED ---\n{}\n",
         suppressed.join("\n")
     );
-    insta::with_settings!({
-        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/analysis"),
-        prepend_module_to_snapshot => false,
-    }, {
-        insta::assert_snapshot!(name, out);
-    });
+    shriek_testkit::snapshot!("analysis", name, out);
 }
 
 #[test]

@@ -100,13 +100,7 @@ fn examples_compile_to_snapshots() {
                 example.trim_end_matches(".shr").replace('/', "__"),
                 strategy.keyword()
             );
-            insta::with_settings!({
-                snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/compile"),
-                prepend_module_to_snapshot => false,
-                omit_expression => true,
-            }, {
-                insta::assert_snapshot!(name, text);
-            });
+            shriek_testkit::snapshot!("compile", name, text);
         }
     }
 }
@@ -116,13 +110,11 @@ fn examples_compile_to_snapshots() {
 fn json_of_load_balancer() {
     let (front, lowered) = compile("load-balancer.shr");
     let (_, l) = lowered.iter().find(|(s, _)| *s == Strategy::Dispatch).expect("every strategy");
-    insta::with_settings!({
-        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/compile"),
-        prepend_module_to_snapshot => false,
-        omit_expression => true,
-    }, {
-        insta::assert_snapshot!("load-balancer.dispatch.json", emit_json(&l.ruleset, &front.sources));
-    });
+    shriek_testkit::snapshot!(
+        "compile",
+        "load-balancer.dispatch.json",
+        emit_json(&l.ruleset, &front.sources)
+    );
 }
 
 /// Whether `nft -c` can run here; `None` with the reason when not.
@@ -300,12 +292,6 @@ fn traces() {
             ));
         }
         let name = format!("{}_{i}", example.trim_end_matches(".shr"));
-        insta::with_settings!({
-            snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/trace"),
-            prepend_module_to_snapshot => false,
-            omit_expression => true,
-        }, {
-            insta::assert_snapshot!(name, out);
-        });
+        shriek_testkit::snapshot!("trace", name, out);
     }
 }

@@ -13,13 +13,7 @@ use shriek_compiler::space::{
 };
 
 fn snapshot(name: &str, body: String) {
-    insta::with_settings!({
-        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/diagnostics"),
-        prepend_module_to_snapshot => false,
-        omit_expression => true,
-    }, {
-        insta::assert_snapshot!(name, body);
-    });
+    shriek_testkit::snapshot!("diagnostics", name, body);
 }
 
 fn sources_text(files: &[(&str, &str)]) -> String {

@@ -5,14 +5,6 @@ use std::path::Path;
 
 use shriek_grammar::{fmt::format, parse};
 
-fn settings() -> insta::Settings {
-    let mut s = insta::Settings::clone_current();
-    s.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/fmt"));
-    s.set_prepend_module_to_snapshot(false);
-    s.set_omit_expression(true);
-    s
-}
-
 /// Formats `src` and checks the laws on it: no syntax errors, idempotence,
 /// and the same tree after formatting.
 fn formatted(name: &str, src: &str) -> String {
@@ -42,7 +34,7 @@ fn examples() {
         let src = std::fs::read_to_string(&path).expect("example is readable UTF-8");
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("example").to_string();
         let out = formatted(&stem, &src);
-        settings().bind(|| insta::assert_snapshot!(format!("example_{stem}"), out));
+        shriek_testkit::snapshot!("fmt", format!("example_{stem}"), out);
     }
 }
 
@@ -50,7 +42,7 @@ macro_rules! cases {
     ($($name:ident: $src:expr;)*) => {
         $(#[test] fn $name() {
             let out = formatted(stringify!($name), $src);
-            settings().bind(|| insta::assert_snapshot!(concat!("fmt_", stringify!($name)), format!("--- SOURCE ---\n{}\n--- FORMATTED ---\n{}", $src, out)));
+            shriek_testkit::snapshot!("fmt", concat!("fmt_", stringify!($name)), format!("--- SOURCE ---\n{}\n--- FORMATTED ---\n{}", $src, out));
         })*
     };
 }

@@ -25,13 +25,7 @@ fn render(src: &str) -> String {
 }
 
 fn check(name: &str, src: &str) {
-    insta::with_settings!({
-        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/grammar"),
-        prepend_module_to_snapshot => false,
-        omit_expression => true,
-    }, {
-        insta::assert_snapshot!(name, render(src));
-    });
+    shriek_testkit::snapshot!("grammar", name, render(src));
 }
 
 macro_rules! cases {
@@ -83,25 +77,13 @@ cases! {
 fn core_example_parses_cleanly() {
     let (file, diags) = parse(CORE_EXAMPLE);
     assert_eq!(diags, vec![]);
-    insta::with_settings!({
-        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/grammar"),
-        prepend_module_to_snapshot => false,
-        omit_expression => true,
-    }, {
-        insta::assert_debug_snapshot!("ast_core_example", file);
-    });
+    shriek_testkit::snapshot_debug!("grammar", "ast_core_example", file);
 }
 
 fn check_ast(name: &str, src: &str) {
     let (file, diags) = parse(src);
     assert_eq!(diags, vec![], "{name} should parse cleanly");
-    insta::with_settings!({
-        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/grammar"),
-        prepend_module_to_snapshot => false,
-        omit_expression => true,
-    }, {
-        insta::assert_debug_snapshot!(name, file.items);
-    });
+    shriek_testkit::snapshot_debug!("grammar", name, file.items);
 }
 
 #[test]
@@ -155,13 +137,7 @@ fn spans_are_exact() {
         }
     }
     seen.retain(|s| !s.starts_with("table"));
-    insta::with_settings!({
-        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/grammar"),
-        prepend_module_to_snapshot => false,
-        omit_expression => true,
-    }, {
-        insta::assert_snapshot!("spans_core_example", seen.join("\n"));
-    });
+    shriek_testkit::snapshot!("grammar", "spans_core_example", seen.join("\n"));
 }
 
 const CORE_EXAMPLE: &str = r#"# Line comments start with '#'. A statement ends at a newline or ';'.

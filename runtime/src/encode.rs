@@ -1221,12 +1221,7 @@ mod tests {
     }
 
     fn check(name: &str, exprs: Vec<Expr>) {
-        insta::with_settings!({
-            snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/runtime"),
-            prepend_module_to_snapshot => false,
-        }, {
-            insta::assert_snapshot!(name, encode(exprs));
-        });
+        shriek_testkit::snapshot!("runtime", name, encode(exprs));
     }
 
     fn is(key: &[Selector], rhs: Rhs) -> Expr {

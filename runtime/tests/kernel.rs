@@ -18,36 +18,15 @@ use shriek_runtime::{ApplyOptions, RuntimeError};
 
 // ------------------------------------------------------------ namespaces
 
-/// A network namespace deleted on drop, even when the test fails.
-struct Netns {
-    name: String,
+use shriek_testkit::{Netns, Wire};
+
+/// How these tests address a namespace through the runtime's API.
+trait InNetns {
+    fn opts(&self) -> ApplyOptions;
+    fn netns(&self) -> Option<&str>;
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
-    }
-}
-
-impl Netns {
-    fn new(tag: &str) -> Result<Netns, String> {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "shriek-test-{}-{}-{}",
-            tag,
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let out =
-            Command::new("ip").args(["netns", "add", &name]).output().map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
-        }
-        let ns = Netns { name };
-        ns.sh("ip link set lo up");
-        Ok(ns)
-    }
-
+impl InNetns for Netns {
     fn opts(&self) -> ApplyOptions {
         ApplyOptions { dry_run: false, netns: Some(self.name.clone()) }
     }
@@ -55,48 +34,10 @@ impl Netns {
     fn netns(&self) -> Option<&str> {
         Some(&self.name)
     }
-
-    /// Runs a shell command inside the namespace; panics when it fails.
-    fn sh(&self, cmd: &str) -> String {
-        let out = self.try_sh(cmd);
-        match out {
-            Ok(s) => s,
-            Err(e) => panic!("`{cmd}` failed in {}: {e}", self.name),
-        }
-    }
-
-    fn try_sh(&self, cmd: &str) -> Result<String, String> {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.name, "sh", "-c", cmd])
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    }
 }
 
-/// A fresh namespace, or `None` (after saying why) where tests cannot make one.
 fn netns_or_skip(tag: &str) -> Option<Netns> {
-    let why = if !nix_is_root() {
-        "not root".to_string()
-    } else {
-        match Netns::new(tag) {
-            Ok(ns) => return Some(ns),
-            Err(e) => format!("`ip netns add` failed: {e}"),
-        }
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("kernel tests must run in CI: {why}");
-    }
-    eprintln!("skipping kernel test {tag}: {why}");
-    None
-}
-
-fn nix_is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false)
+    Netns::new(tag)
 }
 
 // ------------------------------------------------------------ model builders
@@ -174,12 +115,7 @@ fn port_rule(index: u32, proto: u128, port: u128, v: Verdict) -> Rule {
 }
 
 fn snapshot(name: &str, text: &str) {
-    insta::with_settings!({
-        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/runtime"),
-        prepend_module_to_snapshot => false,
-    }, {
-        insta::assert_snapshot!(name, text);
-    });
+    shriek_testkit::snapshot!("runtime", name, text);
 }
 
 // ------------------------------------------------------------ tests
@@ -536,86 +472,12 @@ fn plan_shows_what_apply_would_change() {
 
 // ------------------------------------------------------------ real packets
 
-/// Two namespaces joined by a veth pair: `host` (10.9.0.1, fd09::1) runs
-/// servers behind the policy, `client` (10.9.0.2, fd09::2) probes them.
-struct Wire {
-    host: Netns,
-    client: Netns,
-    servers: std::process::Child,
-}
-
-impl Drop for Wire {
-    fn drop(&mut self) {
-        let _ = self.servers.kill();
-        let _ = self.servers.wait();
-    }
-}
-
-const SERVERS: &str = r#"
-import socket, sys, threading
-def tcp(fam, addr, port):
-    s = socket.socket(fam); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((addr, port)); s.listen(16)
-    def loop():
-        while True:
-            c, _ = s.accept(); c.close()
-    threading.Thread(target=loop, daemon=True).start()
-def udp(fam, addr, port):
-    s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((addr, port))
-    def loop():
-        while True:
-            d, a = s.recvfrom(100); s.sendto(d, a)
-    threading.Thread(target=loop, daemon=True).start()
-for fam, addr in ((socket.AF_INET, "10.9.0.1"), (socket.AF_INET6, "fd09::1")):
-    for p in (22, 80, 8080, 9999): tcp(fam, addr, p)
-    for p in (53, 5353): udp(fam, addr, p)
-print("ready", flush=True)
-threading.Event().wait()
-"#;
-
-/// Prints, per probe `proto addr port`, open / refused / dropped.
-const PROBE: &str = r#"
-import socket, sys
-for arg in sys.argv[1:]:
-    proto, addr, port = arg.split(",")
-    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    if proto == "tcp":
-        s = socket.socket(fam); s.settimeout(0.7)
-        try:
-            s.connect((addr, int(port))); r = "open"
-        except ConnectionRefusedError: r = "refused"
-        except OSError: r = "dropped"
-    else:
-        s = socket.socket(fam, socket.SOCK_DGRAM); s.settimeout(0.7)
-        try:
-            s.sendto(b"hi", (addr, int(port))); s.recvfrom(10); r = "open"
-        except ConnectionRefusedError: r = "refused"
-        except OSError: r = "dropped"
-    print(proto, addr, port, r)
-"#;
-
 fn wire() -> Option<Wire> {
-    let host = netns_or_skip("host")?;
-    let client = netns_or_skip("client")?;
-    host.sh(&format!("ip link add v0 type veth peer name v1 netns {}", client.name));
-    host.sh("ip link set v0 up && ip addr add 10.9.0.1/24 dev v0 && ip addr add fd09::1/64 dev v0 nodad");
-    client.sh("ip link set v1 up && ip addr add 10.9.0.2/24 dev v1 && ip addr add fd09::2/64 dev v1 nodad");
-    let mut servers = Command::new("ip")
-        .args(["netns", "exec", &host.name, "python3", "-c", SERVERS])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    let mut line = String::new();
-    use std::io::BufRead;
-    std::io::BufReader::new(servers.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready");
-    Some(Wire { host, client, servers })
+    Wire::new()
 }
 
 fn probe(w: &Wire, probes: &[&str]) -> String {
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &w.client.name, "python3", "-c", PROBE]).args(probes);
-    String::from_utf8(cmd.output().unwrap().stdout).unwrap()
+    w.probe(probes)
 }
 
 #[test]

@@ -1,55 +1,22 @@
 //! The verbs as a user runs them: exit codes, what lands on stdout and
 //! stderr, and the JSON shapes scripts rely on.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Output;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use shriek_testkit::{examples, text};
 
 fn shriekc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shriekc"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the shriekc binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    shriek_testkit::run(env!("CARGO_BIN_EXE_shriekc"), args)
 }
 
 /// A policy file in a fresh temporary folder.
 fn temp_policy(name: &str, body: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shriekc-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join(format!("{name}.shr"));
-    std::fs::write(&path, body).expect("write policy");
-    path
+    shriek_testkit::temp_file(&format!("{name}.shr"), body)
 }
 
 fn snapshot(name: &str, value: String) {
-    insta::with_settings!({
-        snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/../snapshots/cli"),
-        prepend_module_to_snapshot => false,
-    }, {
-        insta::assert_snapshot!(name, value);
-    });
-}
-
-fn examples() -> Vec<String> {
-    let mut files: Vec<String> = std::fs::read_dir(root().join("examples"))
-        .expect("examples folder")
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "shr"))
-        .map(|p| format!("examples/{}", p.file_name().unwrap_or_default().to_string_lossy()))
-        .collect();
-    files.push("examples/includes/main.shr".into());
-    files.sort();
-    files
+    shriek_testkit::snapshot!("cli", name, value);
 }
 
 #[test]

@@ -4,74 +4,16 @@
 //! Under `CI=true` these tests must run; elsewhere they skip with a message
 //! when not root or when namespaces cannot be made.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use shriek_testkit::{has_tool, text, Netns};
 
 fn shriekc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shriekc"))
-        .args(args)
-        .current_dir(root())
-        .env("NO_COLOR", "1")
-        .env(
-            "SHRIEKC_RUN_DIR",
-            std::env::temp_dir().join(format!("shriekc-run-{}", std::process::id())),
-        )
-        .output()
-        .expect("the shriekc binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A network namespace deleted when dropped, or `None` (skip) outside CI.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Option<Netns> {
-        let name = format!("shriekc-cli-{tag}-{}", std::process::id());
-        let made = Command::new("ip").args(["netns", "add", &name]).output();
-        match made {
-            Ok(out) if out.status.success() => Some(Netns(name)),
-            other => {
-                let why = match other {
-                    Ok(out) => text(&out.stderr),
-                    Err(e) => e.to_string(),
-                };
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "CI must run kernel tests, but `ip netns add` failed: {why}"
-                );
-                eprintln!("skipping kernel test: cannot create a network namespace (need root and iproute2): {why}");
-                None
-            }
-        }
-    }
-
-    fn nft(&self, args: &[&str]) -> String {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.0, "nft"])
-            .args(args)
-            .output()
-            .expect("nft runs");
-        text(&out.stdout)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
+    shriek_testkit::run(env!("CARGO_BIN_EXE_shriekc"), args)
 }
 
 fn has_nft() -> bool {
-    let found = Command::new("nft").arg("--version").output().is_ok_and(|o| o.status.success());
-    assert!(found || std::env::var("CI").as_deref() != Ok("true"), "CI must have nft installed");
-    found
+    has_tool("nft")
 }
 
 #[test]
@@ -82,7 +24,7 @@ fn apply_plan_and_counters_in_a_netns() {
     }
     let file = "examples/redis-counters.shr";
 
-    let plan = shriekc(&["plan", "--detailed-exitcode", "--netns", &ns.0, file]);
+    let plan = shriekc(&["plan", "--detailed-exitcode", "--netns", &ns.name, file]);
     assert_eq!(
         plan.status.code(),
         Some(2),
@@ -90,19 +32,19 @@ fn apply_plan_and_counters_in_a_netns() {
         text(&plan.stderr)
     );
 
-    let dry = shriekc(&["apply", "--dry-run", "--netns", &ns.0, file]);
+    let dry = shriekc(&["apply", "--dry-run", "--netns", &ns.name, file]);
     assert_eq!(dry.status.code(), Some(0), "{}", text(&dry.stderr));
     assert_eq!(ns.nft(&["list", "ruleset"]), "", "dry run changes nothing");
 
-    let applied = shriekc(&["apply", "--netns", &ns.0, file]);
+    let applied = shriekc(&["apply", "--netns", &ns.name, file]);
     assert_eq!(applied.status.code(), Some(0), "{}", text(&applied.stderr));
     assert!(text(&applied.stdout).starts_with("applied in netns"), "{}", text(&applied.stdout));
     assert!(ns.nft(&["list", "table", "inet", "filter"]).contains("redis_in"));
 
-    let plan = shriekc(&["plan", "--detailed-exitcode", "--netns", &ns.0, file]);
+    let plan = shriekc(&["plan", "--detailed-exitcode", "--netns", &ns.name, file]);
     assert_eq!(plan.status.code(), Some(0), "applied policy plans clean: {}", text(&plan.stdout));
 
-    let counters = shriekc(&["counters", "--format", "json", "--netns", &ns.0, file]);
+    let counters = shriekc(&["counters", "--format", "json", "--netns", &ns.name, file]);
     assert_eq!(counters.status.code(), Some(0), "{}", text(&counters.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&counters.stdout).expect("counters JSON");
     let names: Vec<_> =
@@ -116,12 +58,12 @@ fn unconfirmed_apply_rolls_back() {
     if !has_nft() {
         return;
     }
-    let first = shriekc(&["apply", "--netns", &ns.0, "examples/core.shr"]);
+    let first = shriekc(&["apply", "--netns", &ns.name, "examples/core.shr"]);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
     let before = ns.nft(&["list", "ruleset"]);
 
     let second =
-        shriekc(&["apply", "--confirm", "1", "--netns", &ns.0, "examples/host-firewall.shr"]);
+        shriekc(&["apply", "--confirm", "1", "--netns", &ns.name, "examples/host-firewall.shr"]);
     assert_eq!(second.status.code(), Some(1), "an unconfirmed apply reports it rolled back");
     assert!(text(&second.stderr).contains("rolled back"), "{}", text(&second.stderr));
     assert_eq!(ns.nft(&["list", "ruleset"]), before, "the previous tables are back, byte for byte");
@@ -138,14 +80,17 @@ fn kernel_refusal_names_the_rule() {
         policy.push_str(&format!("  chain c{i} {{\n    jump c{}\n  }}\n", i + 1));
     }
     policy.push_str("  chain c20 {\n    accept\n  }\n}\n");
-    let dir = std::env::temp_dir().join(format!("shriekc-deep-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("deep.shr");
-    std::fs::write(&path, policy).expect("write");
+    let path = shriek_testkit::temp_file("deep.shr", &policy);
 
     let before = ns.nft(&["list", "ruleset"]);
-    let out =
-        shriekc(&["apply", "--strategy", "sequential", "--netns", &ns.0, path.to_str().unwrap()]);
+    let out = shriekc(&[
+        "apply",
+        "--strategy",
+        "sequential",
+        "--netns",
+        &ns.name,
+        path.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("deep.shr"), "the error names the file: {stderr}");

@@ -1,0 +1,277 @@
+//! What the test suites of every crate share, so that no test file carries
+//! its own copy: the snapshot folder settings, network namespaces that clean
+//! up after themselves, a veth wire with real servers behind it, and the
+//! rule that kernel tests must run under `CI=true` and may skip elsewhere.
+//!
+//! Only tests depend on this crate.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub use insta;
+
+/// Snapshot `$value` as `$name` under `snapshots/$topic/` at the workspace
+/// root, without the module path in the file name.
+#[macro_export]
+macro_rules! snapshot {
+    ($topic:expr, $name:expr, $value:expr) => {{
+        let mut settings = $crate::insta::Settings::clone_current();
+        settings.set_snapshot_path(
+            ::std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../snapshots").join($topic),
+        );
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        settings.bind(|| $crate::insta::assert_snapshot!($name, $value));
+    }};
+}
+
+/// [`snapshot!`] of a value's `{:#?}`.
+#[macro_export]
+macro_rules! snapshot_debug {
+    ($topic:expr, $name:expr, $value:expr) => {{
+        let mut settings = $crate::insta::Settings::clone_current();
+        settings.set_snapshot_path(
+            ::std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../snapshots").join($topic),
+        );
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        settings.bind(|| $crate::insta::assert_debug_snapshot!($name, $value));
+    }};
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Bytes as text, for assertions and messages.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every example policy, as a path relative to the workspace root, sorted:
+/// `examples/*.shr` and the include example's entry file.
+pub fn examples() -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(root().join("examples"))
+        .expect("examples folder")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "shr"))
+        .map(|p| format!("examples/{}", p.file_name().unwrap_or_default().to_string_lossy()))
+        .collect();
+    files.push("examples/includes/main.shr".into());
+    files.sort();
+    files
+}
+
+/// Whether the tests run in CI, where kernel tests must not skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// Skips (returns `false` after saying why) where `why` stops a test, and
+/// fails under `CI=true`, where nothing may skip.
+pub fn skip_unless(ok: bool, test: &str, why: &str) -> bool {
+    if !ok {
+        assert!(!in_ci(), "{test} must run in CI, but: {why}");
+        eprintln!("skipping {test}: {why}");
+    }
+    ok
+}
+
+/// Whether `tool --version` (or `tool -V`) runs; `false` (skip) outside CI.
+pub fn has_tool(tool: &str) -> bool {
+    let runs = |flag: &str| Command::new(tool).arg(flag).output().is_ok_and(|o| o.status.success());
+    skip_unless(runs("--version") || runs("-V"), tool, &format!("`{tool}` is not installed"))
+}
+
+/// Runs the `shriekc` binary at `bin` from the workspace root, without
+/// colour, with a run folder of this test process's own.
+pub fn run(bin: &str, args: &[&str]) -> Output {
+    command(bin).args(args).output().expect("the shriekc binary runs")
+}
+
+/// The command [`run`] runs, for tests that add input or environment.
+pub fn command(bin: &str) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(root()).env("NO_COLOR", "1").env("SHRIEKC_RUN_DIR", run_dir());
+    cmd
+}
+
+/// This test process's stand-in for `/run/shriekc`.
+pub fn run_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("shriekc-run-{}", std::process::id()))
+}
+
+/// A file in a fresh temporary folder of this test process.
+pub fn temp_file(name: &str, body: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shriek-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, body).expect("write temp file");
+    path
+}
+
+/// A network namespace of the test's own, deleted on drop, even when the
+/// test fails.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    /// A fresh namespace with loopback up, or `None` (after saying why)
+    /// where tests cannot make one; under `CI=true` that is a failure.
+    pub fn new(tag: &str) -> Option<Netns> {
+        if !skip_unless(is_root(), tag, "kernel tests need root") {
+            return None;
+        }
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let name = format!("shriek-test-{tag}-{}-{n}", std::process::id());
+        let made = Command::new("ip").args(["netns", "add", &name]).output();
+        let why = match made {
+            Ok(out) if out.status.success() => {
+                let ns = Netns { name };
+                ns.sh("ip link set lo up");
+                return Some(ns);
+            }
+            Ok(out) => text(&out.stderr),
+            Err(e) => e.to_string(),
+        };
+        skip_unless(false, tag, &format!("`ip netns add` failed: {why}"));
+        None
+    }
+
+    /// Runs a shell command inside the namespace; panics when it fails.
+    pub fn sh(&self, cmd: &str) -> String {
+        match self.try_sh(cmd) {
+            Ok(s) => s,
+            Err(e) => panic!("`{cmd}` failed in {}: {e}", self.name),
+        }
+    }
+
+    pub fn try_sh(&self, cmd: &str) -> Result<String, String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name, "sh", "-c", cmd])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(text(&out.stdout))
+        } else {
+            Err(text(&out.stderr))
+        }
+    }
+
+    /// `nft ARGS` inside the namespace: its standard output.
+    pub fn nft(&self, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name, "nft"])
+            .args(args)
+            .output()
+            .expect("nft runs");
+        text(&out.stdout)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// Two namespaces joined by a veth pair: `host` (10.9.0.1, fd09::1, device
+/// `v0`) runs TCP servers on 22, 80, 8080, 9999 and UDP echo on 53, 5353;
+/// `client` (10.9.0.2, fd09::2, device `v1`) probes them.
+pub struct Wire {
+    pub host: Netns,
+    pub client: Netns,
+    servers: std::process::Child,
+}
+
+impl Drop for Wire {
+    fn drop(&mut self) {
+        let _ = self.servers.kill();
+        let _ = self.servers.wait();
+    }
+}
+
+const SERVERS: &str = r#"
+import socket, sys, threading
+def tcp(fam, addr, port):
+    s = socket.socket(fam); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port)); s.listen(16)
+    def loop():
+        while True:
+            c, _ = s.accept(); c.close()
+    threading.Thread(target=loop, daemon=True).start()
+def udp(fam, addr, port):
+    s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((addr, port))
+    def loop():
+        while True:
+            d, a = s.recvfrom(100); s.sendto(d, a)
+    threading.Thread(target=loop, daemon=True).start()
+for fam, addr in ((socket.AF_INET, "10.9.0.1"), (socket.AF_INET6, "fd09::1")):
+    for p in (22, 80, 8080, 9999): tcp(fam, addr, p)
+    for p in (53, 5353): udp(fam, addr, p)
+print("ready", flush=True)
+threading.Event().wait()
+"#;
+
+/// Prints, per probe `proto,addr,port`, open / refused / dropped.
+const PROBE: &str = r#"
+import socket, sys
+for arg in sys.argv[1:]:
+    proto, addr, port = arg.split(",")
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    if proto == "tcp":
+        s = socket.socket(fam); s.settimeout(0.7)
+        try:
+            s.connect((addr, int(port))); r = "open"
+        except ConnectionRefusedError: r = "refused"
+        except OSError: r = "dropped"
+    else:
+        s = socket.socket(fam, socket.SOCK_DGRAM); s.settimeout(0.7)
+        try:
+            s.sendto(b"hi", (addr, int(port))); s.recvfrom(10); r = "open"
+        except ConnectionRefusedError: r = "refused"
+        except OSError: r = "dropped"
+    print(proto, addr, port, r)
+"#;
+
+impl Wire {
+    /// The wire with its servers ready, or `None` where tests skip.
+    pub fn new() -> Option<Wire> {
+        if !has_tool("python3") {
+            return None;
+        }
+        let host = Netns::new("host")?;
+        let client = Netns::new("client")?;
+        host.sh(&format!("ip link add v0 type veth peer name v1 netns {}", client.name));
+        host.sh("ip link set v0 up && ip addr add 10.9.0.1/24 dev v0 && ip addr add fd09::1/64 dev v0 nodad");
+        client.sh("ip link set v1 up && ip addr add 10.9.0.2/24 dev v1 && ip addr add fd09::2/64 dev v1 nodad");
+        let mut servers = Command::new("ip")
+            .args(["netns", "exec", &host.name, "python3", "-c", SERVERS])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        use std::io::BufRead;
+        let out = servers.stdout.take().expect("stdout is piped");
+        std::io::BufReader::new(out).read_line(&mut line).expect("servers start");
+        assert_eq!(line.trim(), "ready");
+        Some(Wire { host, client, servers })
+    }
+
+    /// Probes from the client, each `proto,addr,port`: one line per probe,
+    /// `proto addr port open|refused|dropped`.
+    pub fn probe(&self, probes: &[&str]) -> String {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.client.name, "python3", "-c", PROBE]).args(probes);
+        text(&cmd.output().expect("python3 runs").stdout)
+    }
+}
