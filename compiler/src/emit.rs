@@ -1,6 +1,11 @@
 //! The nftables model as text: `nft -f` scripts ([`emit_nft`]), libnftables
 //! JSON ([`emit_json`]) and packet traces ([`trace_text`]).
 //!
+//! One printer for one rule, [`rule_text`], and one way of naming where a
+//! rule came from, [`origin_comment`]: every verb that shows an nft rule to
+//! a person (`compile`, `trace`, `plan`, `diff`, `stats`) prints it with
+//! these, so the same rule reads the same everywhere.
+//!
 //! A script replaces each of its tables atomically and can be loaded again
 //! and again: `table inet NAME {}` makes sure the table exists, `delete
 //! table inet NAME` removes it with everything in it, and the full block
@@ -8,19 +13,21 @@
 //! Output is deterministic: the same model prints the same bytes.
 
 use std::fmt::Write;
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 use shriek_grammar::{Loc, SourceMap};
 
 use crate::ir::ChainPolicy;
-use crate::nft::{self, CmpOp, Elem, Expr, NatTargetExpr, Origin, Part, Rhs, Selector};
-use crate::space::{PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+use crate::nft::{self, Origin, Selector};
 
 mod json;
+mod rule;
 mod trace;
 
 pub use json::emit_json;
+pub use rule::rule_text;
 pub use trace::{packet_text, trace_model_text, trace_text};
+
+use rule::{addr_text, ct_names, elem, ident, prefix_len, proto_name, quote, verdict};
 
 /// nft's limit on a comment, in bytes.
 const COMMENT_MAX: usize = 128;
@@ -124,65 +131,40 @@ fn emit_chain(out: &mut String, chain: &nft::Chain, sources: &SourceMap) {
         );
     }
     for rule in &chain.rules {
-        let mut line: Vec<String> = rule.exprs.iter().map(expr).collect();
+        let _ = write!(out, "\t\t{}", rule_text(rule));
         if let Some(c) = origin_comment(&rule.origin, sources) {
-            line.push(format!("comment {}", quote(&c, COMMENT_MAX)));
+            let _ = write!(out, " comment {}", quote(&c, COMMENT_MAX));
         }
-        let _ = writeln!(out, "\t\t{}", line.join(" "));
+        out.push('\n');
     }
     out.push_str("\t}\n");
 }
 
-/// `policy.shr:12`, or `policy.shr:12-511 (500 rules)` for a merged rule.
+/// Where the policy rules behind an nft rule are, as `compile` writes it in
+/// the rule's comment: `policy.shr:12`, or `policy.shr:12-511 (500 rules)`
+/// for a merged rule. `None` when the rule has no origin in `sources`.
 pub fn origin_comment(origin: &[Origin], sources: &SourceMap) -> Option<String> {
     let first = origin.first()?;
-    let place = |loc: Loc| -> Option<(String, usize)> {
-        let (_, file) = sources.files().find(|(id, _)| *id == loc.file)?;
-        Some((file.name.clone(), file.line_col(loc.span.start).0))
-    };
-    let (name, line) = place(first.loc)?;
+    let (name, line) = file_line(first.loc, sources)?;
     if origin.len() == 1 {
         return Some(format!("{name}:{line}"));
     }
-    let lines: Vec<usize> = origin.iter().filter_map(|o| place(o.loc)).map(|(_, l)| l).collect();
+    let lines: Vec<usize> =
+        origin.iter().filter_map(|o| file_line(o.loc, sources)).map(|(_, l)| l).collect();
     let lo = lines.iter().min().copied().unwrap_or(line);
     let hi = lines.iter().max().copied().unwrap_or(line);
     Some(format!("{name}:{lo}-{hi} ({} rules)", origin.len()))
 }
 
-/// A name as nft reads it: bare when its scanner takes it as one word
-/// (`[a-zA-Z_.][a-zA-Z0-9/_.-]*`). nft 1.0 does not take quoted chain
-/// names, so other names are quoted only as a best effort.
-fn ident(name: &str) -> String {
-    let plain =
-        name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '.')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || "/_.-".contains(c));
-    if plain {
-        name.to_string()
-    } else {
-        quote(name, usize::MAX)
-    }
+/// One place as [`origin_comment`] writes it: `policy.shr:12`.
+pub fn place(loc: Loc, sources: &SourceMap) -> Option<String> {
+    let (name, line) = file_line(loc, sources)?;
+    Some(format!("{name}:{line}"))
 }
 
-/// A double-quoted nft string of at most `max` bytes. nft strings cannot
-/// hold `"` or line breaks, so those become `'` and spaces.
-fn quote(s: &str, max: usize) -> String {
-    let mut clean: String = s
-        .chars()
-        .map(|c| match c {
-            '"' => '\'',
-            c if c.is_control() => ' ',
-            c => c,
-        })
-        .collect();
-    if clean.len() > max.saturating_sub(1) {
-        let mut end = max.saturating_sub(1);
-        while !clean.is_char_boundary(end) {
-            end -= 1;
-        }
-        clean.truncate(end);
-    }
-    format!("\"{clean}\"")
+fn file_line(loc: Loc, sources: &SourceMap) -> Option<(&str, usize)> {
+    let (_, file) = sources.files().find(|(id, _)| *id == loc.file)?;
+    Some((file.name.as_str(), file.line_col(loc.span.start).0))
 }
 
 fn type_name(s: Selector) -> &'static str {
@@ -194,192 +176,5 @@ fn type_name(s: Selector) -> &'static str {
         Selector::ThSport | Selector::ThDport => "inet_service",
         Selector::Iifname | Selector::Oifname => "ifname",
         Selector::CtState => "ct_state",
-    }
-}
-
-pub(crate) fn proto_name(p: u128) -> Option<&'static str> {
-    Some(match u8::try_from(p).ok()? {
-        PROTO_TCP => "tcp",
-        PROTO_UDP => "udp",
-        PROTO_SCTP => "sctp",
-        PROTO_ICMP => "icmp",
-        PROTO_ICMPV6 => "ipv6-icmp",
-        _ => return None,
-    })
-}
-
-pub(crate) fn ct_names(mask: u128) -> Vec<&'static str> {
-    crate::space::CtState::ALL
-        .into_iter()
-        .filter(|s| mask & crate::lower::ct_bit(*s) as u128 != 0)
-        .map(|s| s.keyword())
-        .collect()
-}
-
-/// The prefix length when `lo..=hi` is exactly one prefix of a
-/// `bits`-wide address.
-pub(crate) fn prefix_len(lo: u128, hi: u128, bits: u32) -> Option<u32> {
-    let size = hi.checked_sub(lo)?.checked_add(1);
-    let host_bits = match size {
-        None => 128,
-        Some(s) if s.is_power_of_two() => s.trailing_zeros(),
-        Some(_) => return None,
-    };
-    if host_bits > bits || (host_bits < 128 && lo & ((1u128 << host_bits) - 1) != 0) {
-        return None;
-    }
-    Some(bits - host_bits)
-}
-
-pub(crate) fn addr_text(v: u128, v6: bool) -> String {
-    if v6 {
-        Ipv6Addr::from(v).to_string()
-    } else {
-        Ipv4Addr::from(v as u32).to_string()
-    }
-}
-
-/// One part of a value, as the selector reads it.
-fn part(sel: Selector, p: &Part) -> String {
-    let (lo, hi) = match p {
-        Part::Str(s) => return quote(s, usize::MAX),
-        Part::Int(lo, hi) => (*lo, *hi),
-    };
-    let one = |v: u128| -> String {
-        match sel {
-            Selector::Nfproto => match v {
-                2 => "ipv4".into(),
-                10 => "ipv6".into(),
-                v => v.to_string(),
-            },
-            Selector::L4proto => proto_name(v).map_or_else(|| v.to_string(), str::to_string),
-            Selector::Ip4Saddr | Selector::Ip4Daddr => addr_text(v, false),
-            Selector::Ip6Saddr | Selector::Ip6Daddr => addr_text(v, true),
-            Selector::CtState => ct_names(v).join(","),
-            _ => v.to_string(),
-        }
-    };
-    if lo == hi {
-        return one(lo);
-    }
-    let bits = match sel {
-        Selector::Ip4Saddr | Selector::Ip4Daddr => Some(32),
-        Selector::Ip6Saddr | Selector::Ip6Daddr => Some(128),
-        _ => None,
-    };
-    if let Some(len) = bits.and_then(|b| prefix_len(lo, hi, b)) {
-        return format!("{}/{len}", one(lo));
-    }
-    format!("{}-{}", one(lo), one(hi))
-}
-
-fn elem(key: &[Selector], e: &Elem) -> String {
-    key.iter().zip(&e.0).map(|(s, p)| part(*s, p)).collect::<Vec<_>>().join(" . ")
-}
-
-fn key_text(key: &[Selector]) -> String {
-    key.iter().map(|s| s.keyword()).collect::<Vec<_>>().join(" . ")
-}
-
-fn expr(e: &Expr) -> String {
-    match e {
-        Expr::Match { key, op, rhs } => {
-            let op = match op {
-                CmpOp::Eq => "",
-                CmpOp::Ne => "!= ",
-            };
-            let rhs = match rhs {
-                Rhs::Value(v) => elem(key, v),
-                Rhs::Set(es) => {
-                    format!(
-                        "{{ {} }}",
-                        es.iter().map(|v| elem(key, v)).collect::<Vec<_>>().join(", ")
-                    )
-                }
-                Rhs::Named(n) => format!("@{}", ident(n)),
-                Rhs::Flags(mask) => {
-                    let names = ct_names(*mask as u128);
-                    if op.is_empty() || names.len() == 1 {
-                        names.join(",")
-                    } else {
-                        // One state per packet: "none of these" is "not in this set".
-                        format!("{{ {} }}", names.join(", "))
-                    }
-                }
-            };
-            format!("{} {op}{rhs}", key_text(key))
-        }
-        Expr::Counter(None) => "counter".into(),
-        Expr::Counter(Some(n)) => format!("counter name {}", quote(n, usize::MAX)),
-        Expr::Log { prefix: None } => "log".into(),
-        Expr::Log { prefix: Some(p) } => format!("log prefix {}", quote(p, 128)),
-        Expr::Limit(l) => {
-            let mut s = format!("limit rate {}/{}", l.rate, l.per.keyword());
-            if let Some(b) = l.burst {
-                let _ = write!(s, " burst {b} packets");
-            }
-            s
-        }
-        Expr::Verdict(v) => verdict(v),
-        Expr::Vmap { key, map } => format!("{} vmap @{}", key_text(key), ident(map)),
-        Expr::Nat(n) => nat(n),
-    }
-}
-
-pub(crate) fn verdict(v: &nft::Verdict) -> String {
-    match v {
-        nft::Verdict::Jump(c) => format!("jump {}", ident(c)),
-        nft::Verdict::Goto(c) => format!("goto {}", ident(c)),
-        v => crate::nft_eval::verdict_text(v),
-    }
-}
-
-fn nat(n: &nft::NatStmt) -> String {
-    let kind = match n.kind {
-        nft::NatKind::Dnat => "dnat",
-        nft::NatKind::Snat => "snat",
-        nft::NatKind::Masquerade => "masquerade",
-        nft::NatKind::Redirect => "redirect",
-    };
-    let fam = match n.family {
-        None => "",
-        Some(nft::NatFamily::Ip) => " ip",
-        Some(nft::NatFamily::Ip6) => " ip6",
-    };
-    let v6 = n.family == Some(nft::NatFamily::Ip6);
-    let addr = |a: &std::net::IpAddr, port: Option<u16>| match (a, port) {
-        (std::net::IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
-        (a, Some(p)) => format!("{a}:{p}"),
-        (a, None) => a.to_string(),
-    };
-    match &n.target {
-        NatTargetExpr::None { port: None } => kind.to_string(),
-        NatTargetExpr::None { port: Some(p) } => format!("{kind} to :{p}"),
-        NatTargetExpr::Fixed { addr: a, port } => format!("{kind}{fam} to {}", addr(a, *port)),
-        NatTargetExpr::Balanced { pick, modulus, slots } => {
-            let with_port = slots.iter().all(|s| s.3.is_some());
-            let pick = match pick {
-                nft::Pick::RoundRobin => format!("numgen inc mod {modulus}"),
-                nft::Pick::Random => format!("numgen random mod {modulus}"),
-                nft::Pick::SourceHash { seed } => {
-                    format!(
-                        "jhash {} saddr mod {modulus} seed {seed:#x}",
-                        if v6 { "ip6" } else { "ip" }
-                    )
-                }
-            };
-            let entries: Vec<String> = slots
-                .iter()
-                .map(|(lo, hi, a, p)| {
-                    let k = if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") };
-                    match (with_port, p) {
-                        (true, Some(p)) => format!("{k} : {a} . {p}"),
-                        _ => format!("{k} : {a}"),
-                    }
-                })
-                .collect();
-            let what = if with_port { " addr . port" } else { "" };
-            format!("{kind}{fam}{what} to {pick} map {{ {} }}", entries.join(", "))
-        }
     }
 }

@@ -6,6 +6,7 @@
 //! caller says otherwise, since the rate state is not part of a packet.
 
 use crate::ir::{Action, ChainId, ChainPolicy, Hook, Outcome, Policy, RuleId, Verdict};
+use crate::nft::vocab::JUMP_STACK_DEPTH;
 use crate::space::Packet;
 
 /// How evaluation should treat `limit` statements.
@@ -38,9 +39,6 @@ pub struct Trace {
     /// The rule that decided, or `None` when a chain policy (or no table) did.
     pub decided_by: Option<RuleId>,
 }
-
-/// The deepest jump stack the kernel allows; deeper paths count as drops.
-pub const MAX_JUMP_DEPTH: usize = 16;
 
 /// Run a packet through every base chain on `hook`, in priority order across
 /// tables, as the kernel does: a drop or reject anywhere is final, an accept
@@ -108,7 +106,8 @@ pub fn run_base(
                     break;
                 }
                 Some(Verdict::Jump(target)) => {
-                    if stack.len() + 1 >= MAX_JUMP_DEPTH {
+                    // The kernel's jump stack: deeper paths count as drops.
+                    if stack.len() + 1 >= JUMP_STACK_DEPTH {
                         return (Outcome::Drop, Some(rule.id));
                     }
                     stack.push((current, i + 1));

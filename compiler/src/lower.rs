@@ -20,7 +20,7 @@ use crate::nft;
 mod dispatch;
 mod sequential;
 
-pub use sequential::{ct_bit, ct_mask, cube_matches, nfproto};
+pub use sequential::cube_matches;
 
 /// How rules become nft rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -15,6 +15,8 @@ use std::net::IpAddr;
 use crate::ir::{BaseChain, Limit, RuleId};
 use shriek_grammar::Loc;
 
+pub mod vocab;
+
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Ruleset {
     pub tables: Vec<Table>,

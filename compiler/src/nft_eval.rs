@@ -12,9 +12,9 @@
 //! through this function: it must stay an honest model of the kernel, not
 //! of the lowering.
 
-use crate::eval::{LimitMode, MAX_JUMP_DEPTH};
+use crate::eval::LimitMode;
 use crate::ir::{ChainPolicy, Hook, Outcome};
-use crate::lower::{ct_bit, nfproto};
+use crate::nft::vocab::{ct_bit, nfproto, JUMP_STACK_DEPTH};
 use crate::nft::{self, CmpOp, Data, Elem, Expr, Origin, Part, Rhs, Selector, Verdict};
 use crate::space::{Family, Packet};
 
@@ -110,7 +110,7 @@ impl Cx<'_> {
                     Flow::Decide(o) => return o,
                     Flow::Return => continue 'frames,
                     Flow::Jump(name) => {
-                        if stack.len() + 1 >= MAX_JUMP_DEPTH {
+                        if stack.len() + 1 >= JUMP_STACK_DEPTH {
                             self.step("jump stack too deep: drop".into(), &rule.origin);
                             return Outcome::Drop;
                         }
@@ -211,7 +211,7 @@ impl Cx<'_> {
         let p = self.packet;
         let v4 = p.family == Family::V4;
         Some(match sel {
-            Selector::Nfproto => Val::Int(nfproto(p.family)),
+            Selector::Nfproto => Val::Int(nfproto(p.family) as u128),
             Selector::L4proto => Val::Int(p.proto as u128),
             Selector::Ip4Saddr if v4 => Val::Int(p.saddr),
             Selector::Ip4Daddr if v4 => Val::Int(p.daddr),

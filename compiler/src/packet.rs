@@ -9,9 +9,10 @@
 use std::net::IpAddr;
 
 use crate::ir::Hook;
-use crate::space::{
-    CtState, Family, Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
+use crate::nft::vocab::{
+    PROTOS_WITH_PORTS, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
 };
+use crate::space::{CtState, Family, Packet};
 
 /// Parse a packet spec. Errors are plain sentences naming what to write.
 pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
@@ -20,7 +21,7 @@ pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
     let proto_word =
         words.next().ok_or("empty packet: write e.g. `tcp 10.0.0.1:40000 -> 10.0.0.2:22`")?;
     let proto = parse_proto(proto_word)?;
-    let has_ports = [PROTO_TCP, PROTO_UDP, PROTO_SCTP].contains(&proto);
+    let has_ports = PROTOS_WITH_PORTS.contains(&proto);
     let src = words.next().ok_or("missing source address after the protocol")?;
     match words.next() {
         Some("->") => {}

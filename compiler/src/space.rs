@@ -230,11 +230,9 @@ impl Families {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Protos([u128; 2]);
 
-pub const PROTO_ICMP: u8 = 1;
-pub const PROTO_TCP: u8 = 6;
-pub const PROTO_UDP: u8 = 17;
-pub const PROTO_ICMPV6: u8 = 58;
-pub const PROTO_SCTP: u8 = 132;
+// Named here too because most users of the algebra build cubes from them;
+// their one definition is the nft vocabulary.
+pub use crate::nft::vocab::{PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
 impl Protos {
     pub const NONE: Protos = Protos([0, 0]);

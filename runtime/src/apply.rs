@@ -154,9 +154,6 @@ fn translate(batch: &Batch, errno: i32, seq: u32) -> RuntimeError {
     }))
 }
 
-/// The kernel's jump stack is 16 deep (NFT_JUMP_STACK_SIZE).
-const JUMP_LIMIT: usize = 16;
-
 /// What the kernel's commit-time validation would say about jumps: a chain
 /// reached 16 jumps deep from a base chain (EMLINK) or a loop (ELOOP),
 /// blamed on the rule that jumps, as the kernel does. A dry run needs this
@@ -204,7 +201,7 @@ fn walk<'a>(
         for target in targets {
             let errno = if path.contains(&target) {
                 crate::error::ELOOP
-            } else if level + 1 >= JUMP_LIMIT {
+            } else if level + 1 >= shriek_compiler::nft::vocab::JUMP_STACK_DEPTH {
                 crate::error::EMLINK
             } else {
                 let Some(next) = chains.get(target) else { continue };

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use shriek_compiler::emit;
 use shriek_compiler::nft::{self, Origin};
 
 use crate::abi::*;
@@ -307,7 +308,7 @@ fn diff_rules(out: &mut Vec<Change>, table: &str, c: &nft::Chain, live: &[(u64, 
         out.push(Change::AddRule {
             table: table.into(),
             chain: c.name.clone(),
-            text: render_rule(r),
+            text: emit::rule_text(r),
             origin: r.origin.clone(),
         })
     };
@@ -334,7 +335,7 @@ fn diff_rules(out: &mut Vec<Change>, table: &str, c: &nft::Chain, live: &[(u64, 
                     out.push(Change::EditRule {
                         table: table.into(),
                         chain: c.name.clone(),
-                        text: render_rule(r),
+                        text: emit::rule_text(r),
                         origin: r.origin.clone(),
                         comment: live[old_index + k].1.clone(),
                     });
@@ -391,98 +392,4 @@ fn chain_spec(base: Option<&shriek_compiler::ir::BaseChain>) -> String {
         b.hook.keyword(),
         b.priority
     )
-}
-
-/// A rule in nft-like words, for people reading a plan.
-pub(crate) fn render_rule(r: &nft::Rule) -> String {
-    use nft::{CmpOp, Expr, Rhs};
-    let mut words: Vec<String> = Vec::new();
-    for e in &r.exprs {
-        match e {
-            Expr::Match { key, op, rhs } => {
-                let k: Vec<&str> = key.iter().map(|s| s.keyword()).collect();
-                let op = if *op == CmpOp::Ne { "!= " } else { "" };
-                let v = match rhs {
-                    Rhs::Value(v) => elem(key, v),
-                    Rhs::Set(vs) => format!(
-                        "{{ {} }}",
-                        vs.iter().map(|v| elem(key, v)).collect::<Vec<_>>().join(", ")
-                    ),
-                    Rhs::Named(n) => format!("@{n}"),
-                    Rhs::Flags(bits) => ct_states(*bits),
-                };
-                words.push(format!("{} {op}{v}", k.join(" . ")));
-            }
-            Expr::Counter(None) => words.push("counter".into()),
-            Expr::Counter(Some(n)) => words.push(format!("counter name {n}")),
-            Expr::Log { prefix: None } => words.push("log".into()),
-            Expr::Log { prefix: Some(p) } => words.push(format!("log prefix {p:?}")),
-            Expr::Limit(l) => words.push(format!("limit rate {}/{}", l.rate, l.per.keyword())),
-            Expr::Verdict(v) => words.push(verdict(v)),
-            Expr::Vmap { key, map } => {
-                let k: Vec<&str> = key.iter().map(|s| s.keyword()).collect();
-                words.push(format!("{} vmap @{map}", k.join(" . ")));
-            }
-            Expr::Nat(n) => words.push(format!("{:?}", n.kind).to_lowercase()),
-        }
-    }
-    words.join(" ")
-}
-
-fn verdict(v: &nft::Verdict) -> String {
-    v.to_string()
-}
-
-fn ct_states(bits: u32) -> String {
-    let names = [(1, "invalid"), (2, "established"), (4, "related"), (8, "new"), (64, "untracked")];
-    let v: Vec<&str> = names.iter().filter(|(b, _)| bits & b != 0).map(|(_, n)| *n).collect();
-    v.join(",")
-}
-
-fn elem(key: &[nft::Selector], e: &nft::Elem) -> String {
-    let parts: Vec<String> = key.iter().zip(&e.0).map(|(s, p)| part(*s, p)).collect();
-    parts.join(" . ")
-}
-
-fn part(s: nft::Selector, p: &nft::Part) -> String {
-    use nft::{Part, Selector};
-    let one = |v: u128| -> String {
-        match s {
-            Selector::Ip4Saddr | Selector::Ip4Daddr => {
-                std::net::Ipv4Addr::from(v as u32).to_string()
-            }
-            Selector::Ip6Saddr | Selector::Ip6Daddr => std::net::Ipv6Addr::from(v).to_string(),
-            Selector::L4proto => match v {
-                6 => "tcp".into(),
-                17 => "udp".into(),
-                1 => "icmp".into(),
-                58 => "ipv6-icmp".into(),
-                _ => v.to_string(),
-            },
-            Selector::Nfproto => match v {
-                2 => "ipv4".into(),
-                10 => "ipv6".into(),
-                _ => v.to_string(),
-            },
-            Selector::CtState => ct_states(v as u32),
-            _ => v.to_string(),
-        }
-    };
-    match p {
-        Part::Str(n) => format!("{n:?}"),
-        Part::Int(l, h) if l == h => one(*l),
-        Part::Int(l, h) => {
-            let size = h - l;
-            let addr = matches!(
-                s,
-                Selector::Ip4Saddr | Selector::Ip4Daddr | Selector::Ip6Saddr | Selector::Ip6Daddr
-            );
-            if addr && size & size.wrapping_add(1) == 0 && l & size == 0 {
-                let width = s.len() as u32 * 8;
-                format!("{}/{}", one(*l), width - (128 - size.leading_zeros()))
-            } else {
-                format!("{}-{}", one(*l), one(*h))
-            }
-        }
-    }
 }

@@ -9,20 +9,21 @@ use shriek_grammar::{Loc, SourceMap};
 use crate::eval::{self, LimitMode, Step};
 use crate::ir::{ChainPolicy, Hook, Outcome, Policy};
 use crate::nft;
+use crate::nft::vocab::{PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 use crate::nft_eval;
 use crate::space::{Family, Packet};
 
-use super::addr_text;
+use super::{addr_text, place};
 
 /// The packet the way `parse_packet` reads it.
 pub fn packet_text(p: &Packet) -> String {
     let v6 = p.family == Family::V6;
     let proto = match p.proto {
-        6 => "tcp".to_string(),
-        17 => "udp".to_string(),
-        132 => "sctp".to_string(),
-        1 => "icmp".to_string(),
-        58 => "icmpv6".to_string(),
+        PROTO_TCP => "tcp".to_string(),
+        PROTO_UDP => "udp".to_string(),
+        PROTO_SCTP => "sctp".to_string(),
+        PROTO_ICMP => "icmp".to_string(),
+        PROTO_ICMPV6 => "icmpv6".to_string(),
         n => n.to_string(),
     };
     let end = |a: u128, port: Option<u16>| match (v6, port) {
@@ -47,12 +48,6 @@ fn outcome_word(o: Outcome) -> &'static str {
         Outcome::Drop => "drop",
         Outcome::Reject => "reject",
     }
-}
-
-/// `policy.shr:12`, or nothing for a location outside the source map.
-fn place(sources: &SourceMap, loc: Loc) -> Option<String> {
-    let (_, file) = sources.files().find(|(id, _)| *id == loc.file)?;
-    Some(format!("{}:{}", file.name, file.line_col(loc.span.start).0))
 }
 
 /// The source text at `loc` on one line.
@@ -80,7 +75,7 @@ pub fn trace_text(policy: &Policy, sources: &SourceMap, packet: &Packet, hook: H
             Step::Matched { rule } => {
                 let r = policy.rule(*rule);
                 let at =
-                    place(sources, r.loc).unwrap_or_else(|| format!("rule {}", rule.index + 1));
+                    place(r.loc, sources).unwrap_or_else(|| format!("rule {}", rule.index + 1));
                 let _ = writeln!(out, "  {at}: {}", text_at(sources, r.loc));
             }
             Step::FellThrough { table, chain } => {
@@ -95,7 +90,7 @@ pub fn trace_text(policy: &Policy, sources: &SourceMap, packet: &Packet, hook: H
             }
         }
     }
-    let by = trace.decided_by.and_then(|id| place(sources, policy.rule(id).loc));
+    let by = trace.decided_by.and_then(|id| place(policy.rule(id).loc, sources));
     match by {
         Some(at) => {
             let _ = writeln!(out, "verdict: {} (by {at})", outcome_word(trace.outcome));
@@ -121,7 +116,7 @@ pub fn trace_model_text(
         let indent = if step.text.starts_with("enter ") { "" } else { "  " };
         let _ = write!(out, "{indent}{}", step.text);
         let places: Vec<String> =
-            step.origin.iter().filter_map(|o| place(sources, o.loc)).collect();
+            step.origin.iter().filter_map(|o| place(o.loc, sources)).collect();
         if let [one] = places.as_slice() {
             let _ = write!(out, " ({one}: {})", text_at(sources, step.origin[0].loc));
         } else if !places.is_empty() {

@@ -18,8 +18,9 @@
 use std::collections::BTreeMap;
 
 use crate::ir::{self, Action, Nat, RuleId};
+use crate::nft::vocab::{PROTOS_WITH_PORTS, PROTO_TCP, PROTO_UDP};
 use crate::nft::{self, CmpOp, Data, Elem, Element, Expr, Part, Rhs, Selector};
-use crate::space::{Cube, Families, Family, Intervals, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+use crate::space::{Cube, Families, Family, Intervals};
 
 use super::sequential::{self, origin, pieces, rule_family};
 use super::{count, rule_list, TableCx};
@@ -380,7 +381,7 @@ fn emit_run(
     // about a second at 100k elements, where a `l4proto . th dport`
     // concatenation needs pipapo and takes over twenty.
     let groups: Vec<(Option<Family>, Option<u8>)> = match kind {
-        KeyKind::Dport => [PROTO_TCP, PROTO_UDP, PROTO_SCTP].map(|p| (None, Some(p))).to_vec(),
+        KeyKind::Dport => PROTOS_WITH_PORTS.map(|p| (None, Some(p))).to_vec(),
         _ => vec![(Some(Family::V4), None), (Some(Family::V6), None)],
     };
     let dims: &[Dim] = match kind {

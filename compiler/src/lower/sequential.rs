@@ -7,8 +7,9 @@
 //! jumps to one chain of its own instead, so that its cubes share one rate.
 
 use crate::ir::{self, Action, Nat};
+use crate::nft::vocab::{ct_mask, nfproto};
 use crate::nft::{self, CmpOp, Elem, Expr, Origin, Part, Rhs, Selector};
-use crate::space::{CtState, CtStates, Cube, Families, Family, Intervals, Names, Protos, PORT_MAX};
+use crate::space::{Cube, Families, Family, Intervals, Names, Protos, PORT_MAX};
 
 use super::TableCx;
 
@@ -197,7 +198,7 @@ pub fn cube_matches(c: &Cube) -> Vec<Expr> {
     // `ip saddr ...` holds only for IPv4 packets; without one, say the family.
     if let Some(f) = fam {
         if saddr.is_none() && daddr.is_none() {
-            let v = nfproto(f);
+            let v = nfproto(f) as u128;
             out.push(Expr::Match { key: vec![Selector::Nfproto], op: CmpOp::Eq, rhs: value(v, v) });
         }
     }
@@ -230,29 +231,6 @@ pub fn cube_matches(c: &Cube) -> Vec<Expr> {
         });
     }
     out
-}
-
-/// `meta nfproto` values.
-pub fn nfproto(f: Family) -> u128 {
-    match f {
-        Family::V4 => 2,
-        Family::V6 => 10,
-    }
-}
-
-/// The kernel's conntrack state bit (`NF_CT_STATE_*_BIT`).
-pub fn ct_bit(s: CtState) -> u32 {
-    match s {
-        CtState::Invalid => 1,
-        CtState::Established => 2,
-        CtState::Related => 4,
-        CtState::New => 8,
-        CtState::Untracked => 64,
-    }
-}
-
-pub fn ct_mask(states: CtStates) -> u32 {
-    states.iter().map(ct_bit).fold(0, |a, b| a | b)
 }
 
 fn value(lo: u128, hi: u128) -> Rhs {
