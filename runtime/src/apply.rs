@@ -20,7 +20,9 @@ use shriek_compiler::nft;
 
 use crate::abi::*;
 use crate::encode::{self, Batch};
-use crate::error::{explain, KernelError, RuntimeError, EPERM, ERESTART};
+use nix::errno::Errno;
+
+use crate::error::{explain, KernelError, RuntimeError};
 use crate::socket::Socket;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -97,8 +99,9 @@ pub(crate) fn send_batch(sock: &mut Socket, batch: &Batch) -> Result<(), Runtime
     for _ in 0..batch.subjects.len() {
         sock.next_seq();
     }
-    sock.reserve(batch.w.buf.len())?;
-    sock.send(&batch.w.buf)?;
+    let bytes = batch.w.bytes()?;
+    sock.reserve(bytes.len())?;
+    sock.send(bytes)?;
     // The kernel handles a datagram inside `send`, so its errors are
     // already queued; a GETGEN request behind them marks their end.
     let errors = collect_errors(sock, batch)?;
@@ -112,7 +115,7 @@ fn collect_errors(sock: &mut Socket, batch: &Batch) -> Result<Vec<(i32, u32)>, R
     let barrier = sock.next_seq();
     let mut w = crate::msg::Writer::default();
     w.nft(NFT_MSG_GETGEN, NLM_F_ACK, barrier, |_| {});
-    sock.send(&w.buf)?;
+    sock.send(w.bytes()?)?;
     let mut errors = Vec::new();
     loop {
         let done = sock.recv(|m| {
@@ -137,16 +140,17 @@ fn collect_errors(sock: &mut Socket, batch: &Batch) -> Result<Vec<(i32, u32)>, R
 }
 
 fn translate(batch: &Batch, errno: i32, seq: u32) -> RuntimeError {
-    if errno == EPERM {
+    let errno = Errno::from_raw(errno);
+    if errno == Errno::EPERM {
         return RuntimeError::Permission;
     }
-    if errno == ERESTART && seq == batch.first_seq {
+    if errno == Errno::ERESTART && seq == batch.first_seq {
         return RuntimeError::Changed;
     }
     let subject = batch.subject(seq).cloned().unwrap_or(encode::Subject::Batch);
     let (reason, help) = explain(errno);
     RuntimeError::Kernel(Box::new(KernelError {
-        errno,
+        errno: errno as i32,
         reason,
         subject: subject.describe(),
         origin: subject.origin(),
@@ -200,9 +204,9 @@ fn walk<'a>(
         }
         for target in targets {
             let errno = if path.contains(&target) {
-                crate::error::ELOOP
+                Errno::ELOOP
             } else if level + 1 >= shriek_compiler::nft::vocab::JUMP_STACK_DEPTH {
-                crate::error::EMLINK
+                Errno::EMLINK
             } else {
                 let Some(next) = chains.get(target) else { continue };
                 path.push(target);
@@ -221,7 +225,7 @@ fn walk<'a>(
             };
             let (reason, help) = explain(errno);
             return Some(RuntimeError::Kernel(Box::new(KernelError {
-                errno,
+                errno: errno as i32,
                 reason,
                 subject: subject.describe(),
                 origin: subject.origin(),

@@ -32,7 +32,7 @@ pub fn read_counters(
                 a.u32(NFTA_OBJ_TYPE, NFT_OBJECT_COUNTER);
             })?
             .map_err(|e| match e {
-                crate::error::ENOENT => RuntimeError::Io {
+                nix::errno::Errno::ENOENT => RuntimeError::Io {
                     what: "counter read",
                     reason: format!(
                         "there is no counter `{name}` in table `{table}`; apply the policy first"

@@ -4,6 +4,7 @@
 //! kernel refused, to the table, chain, set or rule it came from and to the
 //! policy rules behind it, so the CLI can point at the source line.
 
+use nix::errno::Errno;
 use shriek_compiler::nft::Origin;
 use shriek_grammar::{Diagnostic, Label, Loc};
 
@@ -35,6 +36,12 @@ pub struct KernelError {
     pub help: Option<String>,
 }
 
+impl KernelError {
+    pub(crate) fn errno(&self) -> Errno {
+        Errno::from_raw(self.errno)
+    }
+}
+
 impl std::fmt::Display for KernelError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "the kernel rejected {}: {}", self.subject, self.reason)
@@ -49,8 +56,8 @@ impl RuntimeError {
             RuntimeError::Netns { .. } => "E0504",
             RuntimeError::Io { .. } => "E0505",
             RuntimeError::Changed => "E0503",
-            RuntimeError::Kernel(k) if matches!(k.errno, ELOOP | EMLINK) => "E0506",
-            RuntimeError::Kernel(k) if k.errno == EOPNOTSUPP => "E0507",
+            RuntimeError::Kernel(k) if matches!(k.errno(), Errno::ELOOP | Errno::EMLINK) => "E0506",
+            RuntimeError::Kernel(k) if k.errno() == Errno::EOPNOTSUPP => "E0507",
             RuntimeError::Kernel(_) => "E0501",
         }
     }
@@ -100,46 +107,42 @@ impl RuntimeError {
     }
 }
 
-pub(crate) const EPERM: i32 = 1;
-pub(crate) const ENOENT: i32 = 2;
-pub(crate) const E2BIG: i32 = 7;
-pub(crate) const EBUSY: i32 = 16;
-pub(crate) const EEXIST: i32 = 17;
-pub(crate) const EINVAL: i32 = 22;
-pub(crate) const ENOSPC: i32 = 28;
-pub(crate) const EMLINK: i32 = 31;
-pub(crate) const ERANGE: i32 = 34;
-pub(crate) const ELOOP: i32 = 40;
-pub(crate) const ERESTART: i32 = 85;
-pub(crate) const EOPNOTSUPP: i32 = 95;
+impl From<crate::msg::TooLong> for RuntimeError {
+    fn from(crate::msg::TooLong(n): crate::msg::TooLong) -> RuntimeError {
+        RuntimeError::io(
+            "encoding",
+            format!("a part of {n} bytes does not fit netlink's 16-bit length; nothing was sent"),
+        )
+    }
+}
 
 /// The kernel's errno in plain words, and a fix when one is known.
-pub(crate) fn explain(errno: i32) -> (String, Option<String>) {
+pub(crate) fn explain(errno: Errno) -> (String, Option<String>) {
     let (reason, help): (&str, Option<&str>) = match errno {
-        EMLINK => (
+        Errno::EMLINK => (
             "jumps nested deeper than the kernel's limit of 16",
             Some("flatten the chain of jumps, e.g. with goto or by merging chains"),
         ),
-        ELOOP => (
+        Errno::ELOOP => (
             "jumps loop or nest deeper than the kernel's limit of 16",
             Some("flatten the chain of jumps, e.g. with goto or by merging chains"),
         ),
-        ENOENT => (
+        Errno::ENOENT => (
             "the kernel does not know something it names (a chain, set, counter, or an expression whose module is missing)",
             Some("check that the kernel has the nf_tables modules this rule needs"),
         ),
-        EOPNOTSUPP => (
+        Errno::EOPNOTSUPP => (
             "the kernel does not support this here (a statement in the wrong hook or chain type, or a missing module)",
             None,
         ),
-        EPERM => ("operation not permitted", Some("run as root or with CAP_NET_ADMIN")),
-        EEXIST => ("it already exists (overlapping set elements or a duplicate name)", None),
-        EINVAL => ("invalid argument", None),
-        EBUSY => ("it is in use", None),
-        ENOSPC => ("no space left (a set or map is full)", None),
-        E2BIG => ("too big for the kernel", None),
-        ERANGE => ("a value is out of the kernel's range", None),
-        _ => return (std::io::Error::from_raw_os_error(errno).to_string().to_lowercase(), None),
+        Errno::EPERM => ("operation not permitted", Some("run as root or with CAP_NET_ADMIN")),
+        Errno::EEXIST => ("it already exists (overlapping set elements or a duplicate name)", None),
+        Errno::EINVAL => ("invalid argument", None),
+        Errno::EBUSY => ("it is in use", None),
+        Errno::ENOSPC => ("no space left (a set or map is full)", None),
+        Errno::E2BIG => ("too big for the kernel", None),
+        Errno::ERANGE => ("a value is out of the kernel's range", None),
+        e => return (e.desc().to_lowercase(), None),
     };
     (reason.to_string(), help.map(str::to_string))
 }

@@ -10,10 +10,47 @@ fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
+/// Attribute bytes being written, and the first length that did not fit
+/// netlink's 16-bit attribute length. The error travels with the bytes, so
+/// the closures that write attributes stay infallible and the batch is
+/// refused before it is sent.
+#[derive(Default)]
+pub(crate) struct Buf {
+    pub bytes: Vec<u8>,
+    too_long: Option<usize>,
+}
+
+impl Buf {
+    /// Attributes written by `f` into a buffer of their own, to be placed
+    /// later with [`Attrs::append`].
+    pub fn build(f: impl FnOnce(&mut Attrs)) -> Buf {
+        let mut buf = Buf::default();
+        f(&mut Attrs { buf: &mut buf });
+        buf
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// A length that does not fit 16 bits is recorded, and 0 written in
+    /// its place, which the kernel would refuse anyway.
+    fn len16(&mut self, n: usize) -> u16 {
+        u16::try_from(n).unwrap_or_else(|_| {
+            self.too_long.get_or_insert(n);
+            0
+        })
+    }
+}
+
+/// An attribute or message longer than netlink can say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TooLong(pub usize);
+
 /// A growing buffer of netlink messages.
 #[derive(Default)]
 pub(crate) struct Writer {
-    pub buf: Vec<u8>,
+    buf: Buf,
     /// Number of messages written.
     pub count: usize,
 }
@@ -30,17 +67,22 @@ impl Writer {
         res_id: u16,
         attrs: impl FnOnce(&mut Attrs),
     ) -> usize {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(&[0; 4]); // length, patched below
-        self.buf.extend_from_slice(&ty.to_ne_bytes());
-        self.buf.extend_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
-        self.buf.extend_from_slice(&seq.to_ne_bytes());
-        self.buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
-        self.buf.extend_from_slice(&[family, 0]);
-        self.buf.extend_from_slice(&res_id.to_be_bytes());
+        let b = &mut self.buf.bytes;
+        let start = b.len();
+        b.extend_from_slice(&[0; 4]); // length, patched below
+        b.extend_from_slice(&ty.to_ne_bytes());
+        b.extend_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
+        b.extend_from_slice(&seq.to_ne_bytes());
+        b.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
+        b.extend_from_slice(&[family, 0]);
+        b.extend_from_slice(&res_id.to_be_bytes());
         attrs(&mut Attrs { buf: &mut self.buf });
-        let len = (self.buf.len() - start) as u32;
-        self.buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());
+        let len = self.buf.bytes.len() - start;
+        let len32 = u32::try_from(len).unwrap_or_else(|_| {
+            self.buf.too_long.get_or_insert(len);
+            0
+        });
+        self.buf.bytes[start..start + 4].copy_from_slice(&len32.to_ne_bytes());
         self.count += 1;
         start
     }
@@ -49,25 +91,41 @@ impl Writer {
     pub fn nft(&mut self, ty: u16, flags: u16, seq: u32, attrs: impl FnOnce(&mut Attrs)) -> usize {
         self.msg(NFNL_SUBSYS_NFTABLES << 8 | ty, flags, seq, NFPROTO_INET, 0, attrs)
     }
+
+    /// The messages, unless a length did not fit.
+    pub fn bytes(&self) -> Result<&[u8], TooLong> {
+        match self.buf.too_long {
+            Some(n) => Err(TooLong(n)),
+            None => Ok(&self.buf.bytes),
+        }
+    }
+
+    /// The bytes written so far, checked or not: for tests that look inside.
+    #[cfg(test)]
+    pub fn raw(&self) -> &[u8] {
+        &self.buf.bytes
+    }
 }
 
 /// Writes attributes at the end of a buffer.
 pub(crate) struct Attrs<'a> {
-    pub buf: &'a mut Vec<u8>,
+    buf: &'a mut Buf,
 }
 
 impl Attrs<'_> {
     pub fn bytes(&mut self, ty: u16, data: &[u8]) {
-        let len = 4 + data.len();
-        self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
-        self.buf.extend_from_slice(&ty.to_ne_bytes());
-        self.buf.extend_from_slice(data);
+        let len = self.buf.len16(4 + data.len());
+        let b = &mut self.buf.bytes;
+        b.extend_from_slice(&len.to_ne_bytes());
+        b.extend_from_slice(&ty.to_ne_bytes());
+        b.extend_from_slice(data);
         self.pad();
     }
 
     fn pad(&mut self) {
-        let n = align4(self.buf.len()) - self.buf.len();
-        self.buf.extend_from_slice(&[0; 3][..n]);
+        let b = &mut self.buf.bytes;
+        let n = align4(b.len()) - b.len();
+        b.extend_from_slice(&[0; 3][..n]);
     }
 
     pub fn u32(&mut self, ty: u16, v: u32) {
@@ -80,21 +138,30 @@ impl Attrs<'_> {
 
     /// A NUL-terminated string, as the kernel's NLA_STRING wants.
     pub fn str(&mut self, ty: u16, s: &str) {
-        let len = 4 + s.len() + 1;
-        self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
-        self.buf.extend_from_slice(&ty.to_ne_bytes());
-        self.buf.extend_from_slice(s.as_bytes());
-        self.buf.push(0);
+        let len = self.buf.len16(4 + s.len() + 1);
+        let b = &mut self.buf.bytes;
+        b.extend_from_slice(&len.to_ne_bytes());
+        b.extend_from_slice(&ty.to_ne_bytes());
+        b.extend_from_slice(s.as_bytes());
+        b.push(0);
         self.pad();
     }
 
     pub fn nest(&mut self, ty: u16, inner: impl FnOnce(&mut Attrs)) {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(&[0, 0]);
-        self.buf.extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
+        let start = self.buf.bytes.len();
+        self.buf.bytes.extend_from_slice(&[0, 0]);
+        self.buf.bytes.extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
         inner(&mut Attrs { buf: self.buf });
-        let len = (self.buf.len() - start) as u16;
-        self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+        let len = self.buf.len16(self.buf.bytes.len() - start);
+        self.buf.bytes[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+    }
+
+    /// Places attributes written earlier with [`Buf::build`].
+    pub fn append(&mut self, other: &Buf) {
+        self.buf.bytes.extend_from_slice(&other.bytes);
+        if let Some(n) = other.too_long {
+            self.buf.too_long.get_or_insert(n);
+        }
     }
 
     /// Copies attributes read from a dump, less those `skip` names.
@@ -196,4 +263,25 @@ pub(crate) fn messages(buf: &[u8]) -> impl Iterator<Item = Received<'_>> {
         rest = &rest[align4(len).min(rest.len())..];
         Some(msg)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attribute_too_long_for_netlink_refuses_the_batch() {
+        let mut w = Writer::default();
+        w.nft(NFT_MSG_NEWRULE, 0, 1, |a| a.nest(1, |n| n.bytes(2, &[0; 70_000])));
+        assert_eq!(w.bytes().err(), Some(TooLong(70_004)));
+        let mut w = Writer::default();
+        let inner = Buf::build(|a| a.bytes(2, &[0; 65_532]));
+        w.nft(NFT_MSG_NEWRULE, 0, 1, |a| a.append(&inner));
+        assert_eq!(w.bytes().err(), Some(TooLong(65_536)));
+        let mut w = Writer::default();
+        w.nft(NFT_MSG_NEWRULE, 0, 1, |a| a.nest(1, |n| n.bytes(2, &[0; 65_000])));
+        let bytes = w.bytes().expect("fits");
+        let m = messages(bytes).next().expect("one message");
+        assert_eq!(attr(m.nft_attrs(), 1).map(|n| n.len()), Some(65_004));
+    }
 }

@@ -9,7 +9,9 @@
 use crate::abi::*;
 use crate::apply::send_batch;
 use crate::encode::{Batch, Subject};
-use crate::error::{RuntimeError, ENOENT};
+use nix::errno::Errno;
+
+use crate::error::RuntimeError;
 use crate::msg;
 use crate::socket::{errno_err, Socket};
 
@@ -66,7 +68,7 @@ pub fn snapshot_tables(names: &[String], netns: Option<&str>) -> Result<Snapshot
 
 pub(crate) fn dump_table(sock: &mut Socket, name: &str) -> Result<TableDump, RuntimeError> {
     let table = match sock.request(NFT_MSG_GETTABLE, 0, |a| a.str(NFTA_TABLE_NAME, name))? {
-        Err(ENOENT) => None,
+        Err(Errno::ENOENT) => None,
         Err(e) => return Err(errno_err("reading a table")(e)),
         Ok(mut msgs) => msgs.pop(),
     };

@@ -14,7 +14,7 @@ use nix::sys::socket::{
 };
 
 use crate::abi::*;
-use crate::error::{RuntimeError, EPERM};
+use crate::error::RuntimeError;
 use crate::msg::{self, Writer};
 
 pub(crate) struct Socket {
@@ -24,7 +24,7 @@ pub(crate) struct Socket {
 }
 
 /// A reply to a request: its messages' nfnetlink attributes, or an errno.
-pub(crate) type Reply = Result<Vec<Vec<u8>>, i32>;
+pub(crate) type Reply = Result<Vec<Vec<u8>>, Errno>;
 
 impl Socket {
     pub fn open(netns: Option<&str>) -> Result<Socket, RuntimeError> {
@@ -108,7 +108,7 @@ impl Socket {
         let seq = self.next_seq();
         let mut w = Writer::default();
         w.nft(ty, flags | NLM_F_ACK, seq, attrs);
-        self.send(&w.buf)?;
+        self.send(w.bytes()?)?;
         let mut out = Vec::new();
         let mut err = 0;
         loop {
@@ -131,7 +131,7 @@ impl Socket {
                 break;
             }
         }
-        Ok(if err != 0 { Err(err) } else { Ok(out) })
+        Ok(if err != 0 { Err(Errno::from_raw(err)) } else { Ok(out) })
     }
 
     /// The ruleset's generation id, which a batch can be made conditional on.
@@ -163,12 +163,9 @@ fn sock_err(what: &'static str) -> impl Fn(Errno) -> RuntimeError {
     }
 }
 
-pub(crate) fn errno_err(what: &'static str) -> impl Fn(i32) -> RuntimeError {
-    move |e| {
-        if e == EPERM {
-            RuntimeError::Permission
-        } else {
-            RuntimeError::io(what, std::io::Error::from_raw_os_error(e).to_string().to_lowercase())
-        }
+pub(crate) fn errno_err(what: &'static str) -> impl Fn(Errno) -> RuntimeError {
+    move |e| match e {
+        Errno::EPERM => RuntimeError::Permission,
+        e => RuntimeError::io(what, e.desc().to_lowercase()),
     }
 }

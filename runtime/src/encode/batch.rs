@@ -1,0 +1,111 @@
+//! One nfnetlink batch being written, and what each of its messages stands
+//! for ([`Subject`]), so that a kernel error, which names a message only by
+//! its sequence number, can be traced back to the policy rule behind it.
+
+use shriek_compiler::nft::Origin;
+
+use crate::abi::*;
+use crate::msg::Writer;
+
+/// What one message of a batch stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Subject {
+    Batch,
+    Table { table: String },
+    Counter { table: String, name: String },
+    Set { table: String, set: String },
+    Elements { table: String, set: String, origin: Vec<Origin> },
+    Chain { table: String, chain: String },
+    Rule { table: String, chain: String, index: usize, origin: Vec<Origin> },
+}
+
+impl Subject {
+    pub fn describe(&self) -> String {
+        match self {
+            Subject::Batch => "the batch".into(),
+            Subject::Table { table } => format!("table `{table}`"),
+            Subject::Counter { table, name } => format!("counter `{name}` in table `{table}`"),
+            Subject::Set { table, set } => format!("set `{set}` in table `{table}`"),
+            Subject::Elements { table, set, .. } => {
+                format!("the elements of set `{set}` in table `{table}`")
+            }
+            Subject::Chain { table, chain } => format!("chain `{chain}` in table `{table}`"),
+            Subject::Rule { table, chain, index, .. } => {
+                format!("rule {} of chain `{chain}` in table `{table}`", index + 1)
+            }
+        }
+    }
+
+    pub fn origin(&self) -> Vec<Origin> {
+        match self {
+            Subject::Elements { origin, .. } | Subject::Rule { origin, .. } => origin.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// One nfnetlink batch being written.
+pub(crate) struct Batch {
+    pub w: Writer,
+    pub first_seq: u32,
+    /// `subjects[seq - first_seq]` is what message `seq` stands for.
+    pub subjects: Vec<Subject>,
+    next_set_id: u32,
+    pub tables: usize,
+    pub chains: usize,
+    pub rules: usize,
+    pub elements: usize,
+}
+
+impl Batch {
+    pub fn begin(first_seq: u32, genid: Option<u32>) -> Batch {
+        let mut b = Batch {
+            w: Writer::default(),
+            first_seq,
+            subjects: Vec::new(),
+            next_set_id: 1,
+            tables: 0,
+            chains: 0,
+            rules: 0,
+            elements: 0,
+        };
+        let seq = b.seq(Subject::Batch);
+        b.w.msg(NFNL_MSG_BATCH_BEGIN, 0, seq, NFPROTO_UNSPEC, NFNL_SUBSYS_NFTABLES, |a| {
+            if let Some(g) = genid {
+                a.u32(NFNL_BATCH_GENID, g);
+            }
+        });
+        b
+    }
+
+    pub fn end(&mut self) {
+        let seq = self.seq(Subject::Batch);
+        self.w.msg(NFNL_MSG_BATCH_END, 0, seq, NFPROTO_UNSPEC, NFNL_SUBSYS_NFTABLES, |_| {});
+    }
+
+    pub fn seq(&mut self, s: Subject) -> u32 {
+        // Sequence numbers wrap by design: only the distance from
+        // `first_seq` matters, and a batch never holds 2^32 messages.
+        let seq = self.first_seq.wrapping_add(self.subjects.len() as u32);
+        self.subjects.push(s);
+        seq
+    }
+
+    pub fn subject(&self, seq: u32) -> Option<&Subject> {
+        self.subjects.get(seq.wrapping_sub(self.first_seq) as usize)
+    }
+
+    pub fn set_id(&mut self) -> u32 {
+        self.next_set_id += 1;
+        self.next_set_id
+    }
+
+    /// Makes sure table `name` exists, then deletes it with everything in
+    /// it: the first step of replacing a table, and the whole of removing one.
+    pub fn clear_table(&mut self, name: &str) {
+        let seq = self.seq(Subject::Table { table: name.into() });
+        self.w.nft(NFT_MSG_NEWTABLE, NLM_F_CREATE, seq, |a| a.str(NFTA_TABLE_NAME, name));
+        let seq = self.seq(Subject::Table { table: name.into() });
+        self.w.nft(NFT_MSG_DELTABLE, 0, seq, |a| a.str(NFTA_TABLE_NAME, name));
+    }
+}

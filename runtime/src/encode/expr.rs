@@ -1,0 +1,426 @@
+//! One rule's expressions: a match becomes register loads (meta, payload,
+//! ct) and then cmp, bitwise + cmp for a prefix, range, or a set lookup;
+//! statements become their expressions. An anonymous set a match needs is
+//! written into the batch by the match itself, before the rule's message,
+//! which is only written once its expressions are known.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use shriek_compiler::ir::RateUnit;
+use shriek_compiler::nft::{
+    CmpOp, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Origin, Part, Pick, Rhs, Selector,
+    Verdict,
+};
+
+use super::batch::Batch;
+use super::set::{align4, anon_nat_map, anon_set, ifname, int_bytes};
+use crate::abi::*;
+use crate::msg::Attrs;
+
+/// What writing one rule's expressions needs.
+pub(super) struct RuleCx<'a> {
+    /// Where the rule's anonymous sets go, ahead of the rule.
+    pub b: &'a mut Batch,
+    pub table: &'a str,
+    /// Ids of the named sets made in this batch, which lookups bind to.
+    pub set_ids: &'a HashMap<String, u32>,
+    /// The policy rules behind the rule, for errors about its sets.
+    pub origin: &'a [Origin],
+    /// The family a `meta nfproto` match has already fixed.
+    pub nfproto: Option<u8>,
+}
+
+/// Register for the 32-bit word `word` of the scratch area: the first is
+/// NFT_REG_1, as nft writes it, the rest NFT_REG32_xx.
+fn reg(word: usize) -> u32 {
+    if word == 0 {
+        1
+    } else {
+        NFT_REG32_00 + u32::try_from(word).expect("a key spans at most 16 registers")
+    }
+}
+
+fn kernel_expr(a: &mut Attrs, name: &str, data: impl FnOnce(&mut Attrs)) {
+    a.nest(NFTA_LIST_ELEM, |e| {
+        e.str(NFTA_EXPR_NAME, name);
+        e.nest(NFTA_EXPR_DATA, data);
+    });
+}
+
+fn meta(a: &mut Attrs, key: u32, dreg: u32) {
+    kernel_expr(a, "meta", |d| {
+        d.u32(NFTA_META_KEY, key);
+        d.u32(NFTA_META_DREG, dreg);
+    });
+}
+
+fn payload(a: &mut Attrs, base: u32, offset: u32, len: u32, dreg: u32) {
+    kernel_expr(a, "payload", |d| {
+        d.u32(NFTA_PAYLOAD_DREG, dreg);
+        d.u32(NFTA_PAYLOAD_BASE, base);
+        d.u32(NFTA_PAYLOAD_OFFSET, offset);
+        d.u32(NFTA_PAYLOAD_LEN, len);
+    });
+}
+
+fn cmp(a: &mut Attrs, op: u32, sreg: u32, data: &[u8]) {
+    kernel_expr(a, "cmp", |d| {
+        d.u32(NFTA_CMP_SREG, sreg);
+        d.u32(NFTA_CMP_OP, op);
+        d.nest(NFTA_CMP_DATA, |v| v.bytes(NFTA_DATA_VALUE, data));
+    });
+}
+
+fn bitwise(a: &mut Attrs, reg: u32, mask: &[u8]) {
+    kernel_expr(a, "bitwise", |d| {
+        d.u32(NFTA_BITWISE_SREG, reg);
+        d.u32(NFTA_BITWISE_DREG, reg);
+        d.u32(NFTA_BITWISE_LEN, u32::try_from(mask.len()).expect("a mask is one selector wide"));
+        d.nest(NFTA_BITWISE_MASK, |v| v.bytes(NFTA_DATA_VALUE, mask));
+        d.nest(NFTA_BITWISE_XOR, |v| v.bytes(NFTA_DATA_VALUE, &vec![0; mask.len()]));
+    });
+}
+
+fn immediate_value(a: &mut Attrs, dreg: u32, data: &[u8]) {
+    kernel_expr(a, "immediate", |d| {
+        d.u32(NFTA_IMMEDIATE_DREG, dreg);
+        d.nest(NFTA_IMMEDIATE_DATA, |v| v.bytes(NFTA_DATA_VALUE, data));
+    });
+}
+
+pub(super) fn verdict_data(a: &mut Attrs, v: &Verdict) {
+    let (code, chain) = match v {
+        Verdict::Accept => (NF_ACCEPT, None),
+        // A reject in a map has no expression to run; dropping is the
+        // closest the kernel can do there.
+        Verdict::Drop | Verdict::Reject => (NF_DROP, None),
+        Verdict::Jump(c) => (NFT_JUMP, Some(c)),
+        Verdict::Goto(c) => (NFT_GOTO, Some(c)),
+        Verdict::Return => (NFT_RETURN, None),
+        Verdict::Continue => (NFT_CONTINUE, None),
+    };
+    a.nest(NFTA_DATA_VERDICT, |x| {
+        // The kernel reads the code as a signed 32-bit number.
+        x.u32(NFTA_VERDICT_CODE, code as u32);
+        if let Some(c) = chain {
+            x.str(NFTA_VERDICT_CHAIN, c);
+        }
+    });
+}
+
+fn family_of(s: Selector) -> Option<u8> {
+    match s {
+        Selector::Ip4Saddr | Selector::Ip4Daddr => Some(2),
+        Selector::Ip6Saddr | Selector::Ip6Daddr => Some(10),
+        _ => None,
+    }
+}
+
+impl RuleCx<'_> {
+    /// In an inet table, an address load is only meaningful after the
+    /// packet's family is known: match `meta nfproto` first unless done.
+    fn require_family(&mut self, a: &mut Attrs, family: Option<u8>) {
+        if let Some(f) = family {
+            if self.nfproto != Some(f) {
+                meta(a, NFT_META_NFPROTO, 1);
+                cmp(a, NFT_CMP_EQ, 1, &[f]);
+                self.nfproto = Some(f);
+            }
+        }
+    }
+
+    fn load(&mut self, a: &mut Attrs, s: Selector, dreg: u32) {
+        self.require_family(a, family_of(s));
+        let nh = NFT_PAYLOAD_NETWORK_HEADER;
+        let th = NFT_PAYLOAD_TRANSPORT_HEADER;
+        match s {
+            Selector::Nfproto => meta(a, NFT_META_NFPROTO, dreg),
+            Selector::L4proto => meta(a, NFT_META_L4PROTO, dreg),
+            Selector::Ip4Saddr => payload(a, nh, 12, 4, dreg),
+            Selector::Ip4Daddr => payload(a, nh, 16, 4, dreg),
+            Selector::Ip6Saddr => payload(a, nh, 8, 16, dreg),
+            Selector::Ip6Daddr => payload(a, nh, 24, 16, dreg),
+            Selector::ThSport => payload(a, th, 0, 2, dreg),
+            Selector::ThDport => payload(a, th, 2, 2, dreg),
+            Selector::Iifname => meta(a, NFT_META_IIFNAME, dreg),
+            Selector::Oifname => meta(a, NFT_META_OIFNAME, dreg),
+            Selector::CtState => kernel_expr(a, "ct", |d| {
+                d.u32(NFTA_CT_KEY, NFT_CT_STATE);
+                d.u32(NFTA_CT_DREG, dreg);
+            }),
+        }
+    }
+
+    /// Loads a (possibly concatenated) key into consecutive registers and
+    /// returns the first.
+    fn load_key(&mut self, a: &mut Attrs, key: &[Selector]) -> u32 {
+        let mut word = 0;
+        for s in key {
+            self.load(a, *s, reg(word));
+            word += align4(s.len()) / 4;
+        }
+        reg(0)
+    }
+
+    fn lookup(
+        &mut self,
+        a: &mut Attrs,
+        key: &[Selector],
+        set: &str,
+        id: Option<u32>,
+        dreg: Option<u32>,
+        inv: bool,
+    ) {
+        let sreg = self.load_key(a, key);
+        kernel_expr(a, "lookup", |d| {
+            d.str(NFTA_LOOKUP_SET, set);
+            if let Some(id) = id {
+                d.u32(NFTA_LOOKUP_SET_ID, id);
+            }
+            d.u32(NFTA_LOOKUP_SREG, sreg);
+            if let Some(r) = dreg {
+                d.u32(NFTA_LOOKUP_DREG, r);
+            }
+            if inv {
+                d.u32(NFTA_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+            }
+        });
+    }
+}
+
+pub(super) fn expr(a: &mut Attrs, cx: &mut RuleCx, e: &Expr) {
+    match e {
+        Expr::Match { key, op, rhs } => match_expr(a, cx, key, *op, rhs),
+        Expr::Counter(None) => kernel_expr(a, "counter", |_| {}),
+        Expr::Counter(Some(name)) => kernel_expr(a, "objref", |d| {
+            d.u32(NFTA_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
+            d.str(NFTA_OBJREF_IMM_NAME, name);
+        }),
+        Expr::Log { prefix } => kernel_expr(a, "log", |d| {
+            if let Some(p) = prefix {
+                d.str(NFTA_LOG_PREFIX, p);
+            }
+        }),
+        Expr::Limit(l) => kernel_expr(a, "limit", |d| {
+            let unit = match l.per {
+                RateUnit::Second => 1,
+                RateUnit::Minute => 60,
+                RateUnit::Hour => 3600,
+                RateUnit::Day => 86400,
+            };
+            d.u64(NFTA_LIMIT_RATE, l.rate);
+            d.u64(NFTA_LIMIT_UNIT, unit);
+            d.u32(NFTA_LIMIT_BURST, l.burst.unwrap_or(5));
+            d.u32(NFTA_LIMIT_TYPE, NFT_LIMIT_PKTS);
+            d.u32(NFTA_LIMIT_FLAGS, 0);
+        }),
+        Expr::Verdict(Verdict::Reject) => kernel_expr(a, "reject", |d| {
+            d.u32(NFTA_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
+            d.bytes(NFTA_REJECT_ICMP_CODE, &[NFT_REJECT_ICMPX_PORT_UNREACH]);
+        }),
+        Expr::Verdict(v) => kernel_expr(a, "immediate", |d| {
+            d.u32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
+            d.nest(NFTA_IMMEDIATE_DATA, |x| verdict_data(x, v));
+        }),
+        Expr::Vmap { key, map } => {
+            let id = cx.set_ids.get(map).copied();
+            cx.lookup(a, key, map, id, Some(NFT_REG_VERDICT), false);
+        }
+        Expr::Nat(n) => nat(a, cx, n),
+    }
+}
+
+fn match_expr(a: &mut Attrs, cx: &mut RuleCx, key: &[Selector], op: CmpOp, rhs: &Rhs) {
+    let cmp_op = match op {
+        CmpOp::Eq => NFT_CMP_EQ,
+        CmpOp::Ne => NFT_CMP_NEQ,
+    };
+    match rhs {
+        Rhs::Value(v) if key.len() == 1 && v.0.len() == 1 => {
+            let s = key[0];
+            if s == Selector::Nfproto && op == CmpOp::Eq {
+                if let Part::Int(l, h) = v.0[0] {
+                    if l == h && cx.nfproto.map(u128::from) == Some(l) {
+                        return; // already checked for an address match
+                    }
+                }
+            }
+            cx.load(a, s, 1);
+            match &v.0[0] {
+                Part::Str(name) => match name.strip_suffix('*') {
+                    Some(prefix) => cmp(a, cmp_op, 1, prefix.as_bytes()),
+                    None => cmp(a, cmp_op, 1, &ifname(name)),
+                },
+                Part::Int(l, h) if l == h => cmp(a, cmp_op, 1, &int_bytes(s, *l)),
+                Part::Int(l, h) => {
+                    let size = h - l;
+                    let prefix =
+                        family_of(s).is_some() && size & size.wrapping_add(1) == 0 && l & size == 0;
+                    if prefix {
+                        let width = s.len() * 8;
+                        let mask = !size & (u128::MAX >> (128 - width));
+                        bitwise(a, 1, &int_bytes(s, mask));
+                        cmp(a, cmp_op, 1, &int_bytes(s, *l));
+                    } else {
+                        kernel_expr(a, "range", |d| {
+                            d.u32(NFTA_RANGE_SREG, 1);
+                            d.u32(
+                                NFTA_RANGE_OP,
+                                if op == CmpOp::Eq { NFT_RANGE_EQ } else { NFT_RANGE_NEQ },
+                            );
+                            d.nest(NFTA_RANGE_FROM_DATA, |x| {
+                                x.bytes(NFTA_DATA_VALUE, &int_bytes(s, *l))
+                            });
+                            d.nest(NFTA_RANGE_TO_DATA, |x| {
+                                x.bytes(NFTA_DATA_VALUE, &int_bytes(s, *h))
+                            });
+                        });
+                    }
+                }
+            }
+            if s == Selector::Nfproto && op == CmpOp::Eq {
+                if let Part::Int(l, h) = v.0[0] {
+                    if l == h {
+                        cx.nfproto = u8::try_from(l).ok();
+                    }
+                }
+            }
+        }
+        Rhs::Value(v) => {
+            // A concatenation has no single register to compare: look the
+            // value up as a set of one.
+            let id = anon_set(cx.b, cx.table, key, std::slice::from_ref(v), cx.origin);
+            cx.lookup(a, key, "__set%d", Some(id), None, op == CmpOp::Ne);
+        }
+        Rhs::Set(elems) => {
+            let id = anon_set(cx.b, cx.table, key, elems, cx.origin);
+            cx.lookup(a, key, "__set%d", Some(id), None, op == CmpOp::Ne);
+        }
+        Rhs::Named(name) => {
+            let id = cx.set_ids.get(name).copied();
+            cx.lookup(a, key, name, id, None, op == CmpOp::Ne);
+        }
+        Rhs::Flags(bits) => {
+            for s in key {
+                cx.load(a, *s, 1);
+            }
+            bitwise(a, 1, &bits.to_ne_bytes());
+            let op = if op == CmpOp::Eq { NFT_CMP_NEQ } else { NFT_CMP_EQ };
+            cmp(a, op, 1, &0u32.to_ne_bytes());
+        }
+    }
+}
+
+fn nat(a: &mut Attrs, cx: &mut RuleCx, n: &NatStmt) {
+    let family = |addr: Option<IpAddr>| -> u32 {
+        match (n.family, addr) {
+            (Some(NatFamily::Ip6), _) | (None, Some(IpAddr::V6(_))) => 10,
+            _ => 2,
+        }
+    };
+    let addr_bytes = |addr: IpAddr| match addr {
+        IpAddr::V4(x) => x.octets().to_vec(),
+        IpAddr::V6(x) => x.octets().to_vec(),
+    };
+    match (n.kind, &n.target) {
+        (NatKind::Masquerade, NatTargetExpr::None { port }) => {
+            if let Some(p) = port {
+                immediate_value(a, 1, &p.to_be_bytes());
+            }
+            kernel_expr(a, "masq", |d| {
+                if port.is_some() {
+                    d.u32(NFTA_MASQ_REG_PROTO_MIN, 1);
+                    d.u32(NFTA_MASQ_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+                }
+            });
+        }
+        (NatKind::Redirect, NatTargetExpr::None { port })
+        | (NatKind::Redirect, NatTargetExpr::Fixed { port, .. }) => {
+            if let Some(p) = port {
+                immediate_value(a, 1, &p.to_be_bytes());
+            }
+            kernel_expr(a, "redir", |d| {
+                if port.is_some() {
+                    d.u32(NFTA_REDIR_REG_PROTO_MIN, 1);
+                    d.u32(NFTA_REDIR_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+                }
+            });
+        }
+        (kind, target) => {
+            let ty = if kind == NatKind::Snat { NFT_NAT_SNAT } else { NFT_NAT_DNAT };
+            let (addr_reg, port_reg, fam) = match target {
+                NatTargetExpr::None { port } => {
+                    if let Some(p) = port {
+                        immediate_value(a, 1, &p.to_be_bytes());
+                    }
+                    (None, port.map(|_| 1), family(None))
+                }
+                NatTargetExpr::Fixed { addr, port } => {
+                    immediate_value(a, 1, &addr_bytes(*addr));
+                    if let Some(p) = port {
+                        immediate_value(a, 2, &p.to_be_bytes());
+                    }
+                    (Some(1), port.map(|_| 2), family(Some(*addr)))
+                }
+                NatTargetExpr::Balanced { pick, modulus, slots } => {
+                    let first = slots.first().map(|s| s.2);
+                    let fam = family(first);
+                    match pick {
+                        Pick::RoundRobin | Pick::Random => kernel_expr(a, "numgen", |d| {
+                            d.u32(NFTA_NG_DREG, 1);
+                            d.u32(NFTA_NG_MODULUS, *modulus);
+                            d.u32(
+                                NFTA_NG_TYPE,
+                                if *pick == Pick::Random {
+                                    NFT_NG_RANDOM
+                                } else {
+                                    NFT_NG_INCREMENTAL
+                                },
+                            );
+                            d.u32(NFTA_NG_OFFSET, 0);
+                        }),
+                        Pick::SourceHash { seed } => {
+                            let (sel, len) = if fam == 10 {
+                                (Selector::Ip6Saddr, 16)
+                            } else {
+                                (Selector::Ip4Saddr, 4)
+                            };
+                            cx.load(a, sel, 1);
+                            kernel_expr(a, "hash", |d| {
+                                d.u32(NFTA_HASH_SREG, 1);
+                                d.u32(NFTA_HASH_DREG, 1);
+                                d.u32(NFTA_HASH_LEN, len);
+                                d.u32(NFTA_HASH_MODULUS, *modulus);
+                                d.u32(NFTA_HASH_SEED, *seed);
+                                d.u32(NFTA_HASH_OFFSET, 0);
+                                d.u32(NFTA_HASH_TYPE, NFT_HASH_JENKINS);
+                            });
+                        }
+                    }
+                    let id = anon_nat_map(cx.b, cx.table, slots, cx.origin);
+                    kernel_expr(a, "lookup", |d| {
+                        d.str(NFTA_LOOKUP_SET, "__map%d");
+                        d.u32(NFTA_LOOKUP_SET_ID, id);
+                        d.u32(NFTA_LOOKUP_SREG, 1);
+                        d.u32(NFTA_LOOKUP_DREG, 1);
+                    });
+                    let with_port = slots.iter().any(|s| s.3.is_some());
+                    let words = if fam == 10 { 4 } else { 1 };
+                    (Some(1), with_port.then_some(reg(words)), fam)
+                }
+            };
+            kernel_expr(a, "nat", |d| {
+                d.u32(NFTA_NAT_TYPE, ty);
+                d.u32(NFTA_NAT_FAMILY, fam);
+                if let Some(r) = addr_reg {
+                    d.u32(NFTA_NAT_REG_ADDR_MIN, r);
+                }
+                if let Some(r) = port_reg {
+                    d.u32(NFTA_NAT_REG_PROTO_MIN, r);
+                    d.u32(NFTA_NAT_FLAGS, NF_NAT_RANGE_PROTO_SPECIFIED);
+                }
+            });
+        }
+    }
+}

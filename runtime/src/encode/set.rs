@@ -1,0 +1,440 @@
+//! Sets and maps as NEWSET + NEWSETELEM messages: named sets and verdict
+//! maps of the table, anonymous sets bound to one rule's lookup, and the
+//! anonymous maps of load-balanced NAT. Also what a key looks like to the
+//! kernel (type, length, byte order), which the decoder reads back.
+
+use std::net::IpAddr;
+
+use shriek_compiler::nft::{self, Data, DataType, Elem, Origin, Part, Selector};
+
+use super::batch::{Batch, Subject};
+use super::expr::verdict_data;
+use super::identity::{origin_comment, udata};
+use crate::abi::*;
+use crate::msg::Buf;
+
+/// What a set's key looks like to the kernel.
+pub(super) struct KeySpec {
+    ty: u32,
+    len: u32,
+    /// Field lengths of a concatenation, unpadded.
+    fields: Vec<u32>,
+    host_order: bool,
+}
+
+pub(super) fn key_spec(key: &[Selector]) -> KeySpec {
+    let mut ty = 0;
+    let mut len = 0usize;
+    for s in key {
+        ty = (ty << TYPE_BITS) | type_of(*s);
+        len += if key.len() > 1 { align4(s.len()) } else { s.len() };
+    }
+    // Selector lengths are at most 16 bytes, so these sums are small.
+    let small = |n: usize| u32::try_from(n).expect("a key is a few selectors of at most 16 bytes");
+    KeySpec {
+        ty,
+        len: small(len),
+        fields: key.iter().map(|s| small(s.len())).collect(),
+        host_order: false,
+    }
+}
+
+pub(super) fn type_of(s: Selector) -> u32 {
+    match s {
+        Selector::Nfproto => TYPE_NFPROTO,
+        Selector::L4proto => TYPE_INET_PROTOCOL,
+        Selector::Ip4Saddr | Selector::Ip4Daddr => TYPE_IPADDR,
+        Selector::Ip6Saddr | Selector::Ip6Daddr => TYPE_IP6ADDR,
+        Selector::ThSport | Selector::ThDport => TYPE_INET_SERVICE,
+        Selector::Iifname | Selector::Oifname => TYPE_IFNAME,
+        Selector::CtState => TYPE_CT_STATE,
+    }
+}
+
+pub(super) fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+enum DataSpec {
+    Verdict,
+    Value { ty: u32, len: u32 },
+}
+
+struct SetDef<'a> {
+    table: &'a str,
+    name: &'a str,
+    id: u32,
+    key: KeySpec,
+    flags: u32,
+    data: Option<DataSpec>,
+    comment: Option<&'a str>,
+    /// Each element's attributes: the inside of one NFTA_LIST_ELEM.
+    elements: Vec<Buf>,
+    /// Kernel-facing description of where elements came from, for errors.
+    origin: Vec<Origin>,
+}
+
+fn emit_set(b: &mut Batch, s: &SetDef) {
+    let seq = b.seq(Subject::Set { table: s.table.into(), set: s.name.into() });
+    b.w.nft(NFT_MSG_NEWSET, NLM_F_CREATE, seq, |a| {
+        a.str(NFTA_SET_TABLE, s.table);
+        a.str(NFTA_SET_NAME, s.name);
+        a.u32(NFTA_SET_FLAGS, s.flags);
+        a.u32(NFTA_SET_KEY_TYPE, s.key.ty);
+        a.u32(NFTA_SET_KEY_LEN, s.key.len);
+        match &s.data {
+            Some(DataSpec::Verdict) => a.u32(NFTA_SET_DATA_TYPE, NFT_DATA_VERDICT),
+            Some(DataSpec::Value { ty, len }) => {
+                a.u32(NFTA_SET_DATA_TYPE, *ty);
+                a.u32(NFTA_SET_DATA_LEN, *len);
+            }
+            None => {}
+        }
+        let concat = s.flags & NFT_SET_CONCAT != 0;
+        let anonymous = s.flags & NFT_SET_ANONYMOUS != 0;
+        if concat || anonymous {
+            a.nest(NFTA_SET_DESC, |d| {
+                if anonymous {
+                    d.u32(NFTA_SET_DESC_SIZE, u32::try_from(s.elements.len()).unwrap_or(u32::MAX));
+                }
+                if concat {
+                    d.nest(NFTA_SET_DESC_CONCAT, |c| {
+                        for f in &s.key.fields {
+                            c.nest(NFTA_LIST_ELEM, |e| e.u32(NFTA_SET_FIELD_LEN, *f));
+                        }
+                    });
+                }
+            });
+        }
+        a.u32(NFTA_SET_ID, s.id);
+        let mut ud = Vec::new();
+        if s.key.host_order {
+            // NFTNL_UDATA_SET_KEYBYTEORDER = host, so nft prints numbers.
+            ud.extend_from_slice(&[0, 4]);
+            ud.extend_from_slice(&1u32.to_ne_bytes());
+        }
+        if let Some(c) = s.comment {
+            ud.extend_from_slice(&udata(NFTNL_UDATA_SET_COMMENT, c));
+        }
+        if !ud.is_empty() {
+            a.bytes(NFTA_SET_USERDATA, &ud);
+        }
+    });
+    // An attribute's length is 16 bits: split elements over messages.
+    let mut i = 0;
+    while i < s.elements.len() {
+        let mut j = i;
+        let mut size = 0;
+        while j < s.elements.len() && (j == i || size + s.elements[j].len() + 4 < 60_000) {
+            size += s.elements[j].len() + 4;
+            j += 1;
+        }
+        let seq = b.seq(Subject::Elements {
+            table: s.table.into(),
+            set: s.name.into(),
+            origin: s.origin.clone(),
+        });
+        b.w.nft(NFT_MSG_NEWSETELEM, NLM_F_CREATE, seq, |a| {
+            a.str(NFTA_SET_ELEM_LIST_TABLE, s.table);
+            a.str(NFTA_SET_ELEM_LIST_SET, s.name);
+            a.u32(NFTA_SET_ELEM_LIST_SET_ID, s.id);
+            a.nest(NFTA_SET_ELEM_LIST_ELEMENTS, |l| {
+                for e in &s.elements[i..j] {
+                    l.nest(NFTA_LIST_ELEM, |x| x.append(e));
+                }
+            });
+        });
+        i = j;
+    }
+}
+
+pub(super) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, id: u32) {
+    let mut flags = 0;
+    if s.interval {
+        flags |= NFT_SET_INTERVAL;
+        if s.key.len() > 1 {
+            flags |= NFT_SET_CONCAT;
+        }
+    }
+    let data = s.data.map(|d| {
+        flags |= NFT_SET_MAP;
+        data_spec(d)
+    });
+    let mut elements = Vec::new();
+    let mut origin = Vec::new();
+    for e in &s.elements {
+        let data = e.data.as_ref().map(data_bytes);
+        let comment = origin_comment(&e.origin);
+        set_element(&mut elements, &s.key, &e.key, s.interval, data.as_ref(), comment.as_deref());
+        origin.extend(e.origin.iter().copied());
+    }
+    origin.sort();
+    origin.dedup();
+    b.elements += s.elements.len();
+    emit_set(
+        b,
+        &SetDef {
+            table,
+            name: &s.name,
+            id,
+            key: key_spec(&s.key),
+            flags,
+            data,
+            comment: s.comment.as_deref(),
+            elements,
+            origin,
+        },
+    );
+}
+
+fn data_spec(d: DataType) -> DataSpec {
+    match d {
+        DataType::Verdict => DataSpec::Verdict,
+        DataType::NatTarget { v6, with_port } => {
+            let (ty, len) = if v6 { (TYPE_IP6ADDR, 16) } else { (TYPE_IPADDR, 4) };
+            if with_port {
+                DataSpec::Value { ty: ty << TYPE_BITS | TYPE_INET_SERVICE, len: len + 4 }
+            } else {
+                DataSpec::Value { ty, len }
+            }
+        }
+    }
+}
+
+/// A set element's data, already as NFTA_DATA_* attributes.
+fn data_bytes(d: &Data) -> Buf {
+    Buf::build(|a| match d {
+        Data::Verdict(verdict) => verdict_data(a, verdict),
+        Data::NatTarget { addr, port } => a.bytes(NFTA_DATA_VALUE, &nat_value(*addr, *port)),
+    })
+}
+
+fn nat_value(addr: IpAddr, port: Option<u16>) -> Vec<u8> {
+    let mut v = match addr {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    };
+    if let Some(p) = port {
+        v.extend_from_slice(&p.to_be_bytes());
+        v.extend_from_slice(&[0, 0]);
+    }
+    v
+}
+
+/// Appends the kernel elements for one model element: one for a value or
+/// a concatenation, a start and an end element for a range in a
+/// single-field interval set (no end when the range reaches the top).
+fn set_element(
+    out: &mut Vec<Buf>,
+    key: &[Selector],
+    elem: &Elem,
+    interval: bool,
+    data: Option<&Buf>,
+    comment: Option<&str>,
+) {
+    let concat = key.len() > 1;
+    let lo = key_bytes(key, elem, false);
+    let hi = key_bytes(key, elem, true);
+    out.push(Buf::build(|a| {
+        a.nest(NFTA_SET_ELEM_KEY, |k| k.bytes(NFTA_DATA_VALUE, &lo));
+        if interval && concat {
+            a.nest(NFTA_SET_ELEM_KEY_END, |k| k.bytes(NFTA_DATA_VALUE, &hi));
+        }
+        if let Some(d) = data {
+            a.nest(NFTA_SET_ELEM_DATA, |x| x.append(d));
+        }
+        if let Some(c) = comment {
+            a.bytes(NFTA_SET_ELEM_USERDATA, &udata(NFTNL_UDATA_SET_ELEM_COMMENT, c));
+        }
+    }));
+    if interval && !concat {
+        if let Some(end) = increment(&hi) {
+            out.push(Buf::build(|a| {
+                a.nest(NFTA_SET_ELEM_KEY, |k| k.bytes(NFTA_DATA_VALUE, &end));
+                a.u32(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+            }));
+        }
+    }
+}
+
+/// The big-endian successor of `v`, or `None` past the top.
+fn increment(v: &[u8]) -> Option<Vec<u8>> {
+    let mut v = v.to_vec();
+    for b in v.iter_mut().rev() {
+        if *b == 0xff {
+            *b = 0;
+        } else {
+            *b += 1;
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// A key as the kernel stores it: each field in its own width, padded to
+/// a 32-bit register in a concatenation. `hi` picks a range's upper end.
+fn key_bytes(key: &[Selector], elem: &Elem, hi: bool) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (s, p) in key.iter().zip(&elem.0) {
+        let b = part_bytes(*s, p, hi);
+        v.extend_from_slice(&b);
+        if key.len() > 1 {
+            v.resize(align4(v.len()), 0);
+        }
+    }
+    v
+}
+
+fn part_bytes(s: Selector, p: &Part, hi: bool) -> Vec<u8> {
+    match p {
+        Part::Int(l, h) => int_bytes(s, if hi { *h } else { *l }),
+        Part::Str(name) => ifname(name),
+    }
+}
+
+pub(super) fn int_bytes(s: Selector, v: u128) -> Vec<u8> {
+    match s {
+        // The conntrack state sits in its register in host order.
+        Selector::CtState => (v as u32).to_ne_bytes().to_vec(),
+        _ => v.to_be_bytes()[16 - s.len()..].to_vec(),
+    }
+}
+
+pub(super) fn ifname(name: &str) -> Vec<u8> {
+    let mut v = name.as_bytes().to_vec();
+    v.truncate(15);
+    v.resize(16, 0);
+    v
+}
+
+/// What `plan` compares of a named set: its (key type, key length,
+/// flags) and each kernel element's signature.
+pub(crate) fn set_plan(s: &nft::Set) -> ((u32, u32, u32), Vec<String>) {
+    let mut flags = 0;
+    if s.interval {
+        flags |= NFT_SET_INTERVAL;
+        if s.key.len() > 1 {
+            flags |= NFT_SET_CONCAT;
+        }
+    }
+    if s.data.is_some() {
+        flags |= NFT_SET_MAP;
+    }
+    let spec = key_spec(&s.key);
+    let mut elements = Vec::new();
+    for e in &s.elements {
+        let data = e.data.as_ref().map(data_bytes);
+        set_element(&mut elements, &s.key, &e.key, s.interval, data.as_ref(), None);
+    }
+    ((spec.ty, spec.len, flags), elements.iter().map(|e| element_signature(&e.bytes)).collect())
+}
+
+/// An element's key, end, flags and data, independent of how the
+/// attributes were nested: the same for what we send and what the kernel
+/// dumps.
+pub(crate) fn element_signature(e: &[u8]) -> String {
+    use crate::msg::{attr, attr_str, attr_u32};
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let value =
+        |ty: u16| attr(e, ty).and_then(|k| attr(k, NFTA_DATA_VALUE)).map(hex).unwrap_or_default();
+    let flags = attr_u32(e, NFTA_SET_ELEM_FLAGS).unwrap_or(0) & NFT_SET_ELEM_INTERVAL_END;
+    let data = match attr(e, NFTA_SET_ELEM_DATA) {
+        None => String::new(),
+        Some(d) => match attr(d, NFTA_DATA_VERDICT) {
+            Some(v) => format!(
+                "{}:{}",
+                attr_u32(v, NFTA_VERDICT_CODE).unwrap_or(0) as i32,
+                attr_str(v, NFTA_VERDICT_CHAIN).unwrap_or_default()
+            ),
+            None => attr(d, NFTA_DATA_VALUE).map(hex).unwrap_or_default(),
+        },
+    };
+    format!("{}-{}/{flags}={data}", value(NFTA_SET_ELEM_KEY), value(NFTA_SET_ELEM_KEY_END))
+}
+
+pub(super) fn anon_set(
+    b: &mut Batch,
+    table: &str,
+    key: &[Selector],
+    elems: &[Elem],
+    origin: &[Origin],
+) -> u32 {
+    let interval = elems.iter().any(|e| e.0.iter().any(|p| matches!(p, Part::Int(l, h) if l != h)));
+    let mut flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT;
+    if interval {
+        flags |= NFT_SET_INTERVAL;
+        if key.len() > 1 {
+            flags |= NFT_SET_CONCAT;
+        }
+    }
+    let mut elements = Vec::new();
+    for e in elems {
+        set_element(&mut elements, key, e, interval, None, None);
+    }
+    let id = b.set_id();
+    emit_set(
+        b,
+        &SetDef {
+            table,
+            name: "__set%d",
+            id,
+            key: key_spec(key),
+            flags,
+            data: None,
+            comment: None,
+            elements,
+            origin: origin.to_vec(),
+        },
+    );
+    id
+}
+
+/// The map from a numgen or hash slot to a NAT backend.
+pub(super) fn anon_nat_map(
+    b: &mut Batch,
+    table: &str,
+    slots: &[(u32, u32, IpAddr, Option<u16>)],
+    origin: &[Origin],
+) -> u32 {
+    let v6 = slots.iter().any(|s| s.2.is_ipv6());
+    let with_port = slots.iter().any(|s| s.3.is_some());
+    let mut elements = Vec::new();
+    for &(lo, hi, addr, port) in slots {
+        // Slots are host-order integers, which an interval set would
+        // order wrongly, so a range of slots becomes one element each.
+        for slot in lo..=hi {
+            let value = nat_value(addr, if with_port { Some(port.unwrap_or(0)) } else { None });
+            elements.push(Buf::build(|a| {
+                a.nest(NFTA_SET_ELEM_KEY, |k| k.bytes(NFTA_DATA_VALUE, &slot.to_ne_bytes()));
+                a.nest(NFTA_SET_ELEM_DATA, |d| d.bytes(NFTA_DATA_VALUE, &value));
+            }));
+        }
+    }
+    let id = b.set_id();
+    emit_set(
+        b,
+        &SetDef {
+            table,
+            name: "__map%d",
+            id,
+            key: KeySpec { ty: TYPE_INTEGER, len: 4, fields: vec![4], host_order: true },
+            flags: NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP,
+            data: Some(data_spec(DataType::NatTarget { v6, with_port })),
+            comment: None,
+            elements,
+            origin: origin.to_vec(),
+        },
+    );
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::increment;
+
+    #[test]
+    fn successor_of_keys() {
+        assert_eq!(increment(&[0x0a, 0xff]), Some(vec![0x0b, 0x00]));
+        assert_eq!(increment(&[0xff, 0xff]), None);
+    }
+}
