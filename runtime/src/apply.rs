@@ -148,7 +148,8 @@ fn translate(batch: &Batch, errno: i32, seq: u32) -> RuntimeError {
         return RuntimeError::Changed;
     }
     let subject = batch.subject(seq).cloned().unwrap_or(encode::Subject::Batch);
-    let (reason, help) = explain(errno);
+    let (reason, help) =
+        crate::feature::explain_refusal(errno, batch.w.bytes().unwrap_or(&[]), seq);
     RuntimeError::Kernel(Box::new(KernelError {
         errno: errno as i32,
         reason,

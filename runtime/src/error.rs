@@ -10,8 +10,14 @@ use shriek_grammar::{Diagnostic, Label, Loc};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("changing the firewall needs root (CAP_NET_ADMIN)")]
+    /// The kernel refused nf_tables access. Reading needs it as much as
+    /// changing, so the CLI says which one its verb was doing.
+    #[error("talking to nf_tables needs root (CAP_NET_ADMIN)")]
     Permission,
+    #[error("this kernel has no nf_tables (CONFIG_NF_TABLES, module nf_tables)")]
+    NoNfTables,
+    #[error("network namespace `{name}` does not exist")]
+    NoNetns { name: String },
     #[error("cannot use network namespace `{name}`: {reason}")]
     Netns { name: String, reason: String },
     #[error("netlink {what} failed: {reason}")]
@@ -53,7 +59,8 @@ impl RuntimeError {
     pub fn code(&self) -> &'static str {
         match self {
             RuntimeError::Permission => "E0502",
-            RuntimeError::Netns { .. } => "E0504",
+            RuntimeError::Netns { .. } | RuntimeError::NoNetns { .. } => "E0504",
+            RuntimeError::NoNfTables => "E0508",
             RuntimeError::Io { .. } => "E0505",
             RuntimeError::Changed => "E0503",
             RuntimeError::Kernel(k) if matches!(k.errno(), Errno::ELOOP | Errno::EMLINK) => "E0506",
@@ -71,6 +78,7 @@ impl RuntimeError {
             "E0503" => "ruleset-changed",
             "E0506" => "jump-too-deep",
             "E0507" => "kernel-unsupported",
+            "E0508" => "nftables-missing",
             _ => "kernel-rejected",
         }
     }

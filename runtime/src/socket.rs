@@ -47,7 +47,13 @@ impl Socket {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as u32)
             .unwrap_or(1);
-        Ok(Socket { fd, seq, buf: vec![0; 1 << 20] })
+        let mut sock = Socket { fd, seq, buf: vec![0; 1 << 20] };
+        // One cheap request first, so that a missing nf_tables or missing
+        // privileges are said as such, not as the failure of whatever
+        // request happened to come first.
+        let probe = sock.request(NFT_MSG_GETGEN, 0, |_| {})?;
+        probed(probe)?;
+        Ok(sock)
     }
 
     pub fn next_seq(&mut self) -> u32 {
@@ -144,6 +150,17 @@ impl Socket {
     }
 }
 
+/// What the first request on a socket says about the kernel: nfnetlink
+/// answers EINVAL for a subsystem it does not have (nf_tables neither built
+/// in nor loadable), and EPERM to a caller without CAP_NET_ADMIN.
+fn probed(reply: Reply) -> Result<(), RuntimeError> {
+    match reply {
+        Ok(_) => Ok(()),
+        Err(Errno::EINVAL | Errno::EOPNOTSUPP) => Err(RuntimeError::NoNfTables),
+        Err(e) => Err(errno_err("reading the generation id")(e)),
+    }
+}
+
 fn new_fd() -> Result<OwnedFd, RuntimeError> {
     let fd = socket::socket(
         AddressFamily::Netlink,
@@ -151,7 +168,11 @@ fn new_fd() -> Result<OwnedFd, RuntimeError> {
         SockFlag::SOCK_CLOEXEC,
         SockProtocol::NetlinkNetFilter,
     )
-    .map_err(sock_err("socket"))?;
+    .map_err(|e| match e {
+        // No nfnetlink at all: the kernel has no netfilter netlink family.
+        Errno::EPROTONOSUPPORT | Errno::EAFNOSUPPORT => RuntimeError::NoNfTables,
+        e => sock_err("socket")(e),
+    })?;
     socket::bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0)).map_err(sock_err("bind"))?;
     Ok(fd)
 }
@@ -167,5 +188,23 @@ pub(crate) fn errno_err(what: &'static str) -> impl Fn(Errno) -> RuntimeError {
     move |e| match e {
         Errno::EPERM => RuntimeError::Permission,
         e => RuntimeError::io(what, e.desc().to_lowercase()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_says_what_the_kernel_lacks() {
+        assert!(probed(Ok(Vec::new())).is_ok());
+        assert!(matches!(probed(Err(Errno::EINVAL)), Err(RuntimeError::NoNfTables)));
+        assert!(matches!(probed(Err(Errno::EOPNOTSUPP)), Err(RuntimeError::NoNfTables)));
+        assert!(matches!(probed(Err(Errno::EPERM)), Err(RuntimeError::Permission)));
+        let other = probed(Err(Errno::EBUSY)).unwrap_err();
+        assert_eq!(
+            other.to_string(),
+            "netlink reading the generation id failed: device or resource busy"
+        );
     }
 }

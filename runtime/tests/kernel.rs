@@ -636,7 +636,7 @@ fn without_privileges_apply_says_needs_root() {
         let err =
             shriek_runtime::apply(&small("shriek_priv", 22), &ApplyOptions::default()).unwrap_err();
         assert!(matches!(err, RuntimeError::Permission), "{err:?}");
-        assert_eq!(err.to_string(), "changing the firewall needs root (CAP_NET_ADMIN)");
+        assert_eq!(err.to_string(), "talking to nf_tables needs root (CAP_NET_ADMIN)");
         return;
     }
     let Some(ns) = netns_or_skip("priv") else { return };

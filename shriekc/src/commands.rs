@@ -51,16 +51,82 @@ pub(crate) fn print_out(text: &str) {
     }
 }
 
-pub(crate) fn runtime_failure(err: &shriek_runtime::RuntimeError, sources: &SourceMap) -> u8 {
-    match err.diagnostic() {
-        Some(diag) => eprint_diagnostics(std::slice::from_ref(&diag), sources),
-        None => eprintln!("error: {err}"),
+/// What a verb was doing when the kernel refused it for lack of
+/// privileges: nf_tables wants CAP_NET_ADMIN to read as much as to change,
+/// and the message says which the user asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Doing {
+    Changing,
+    Validating,
+    Reading,
+    ReadingCounters,
+    ResettingCounters,
+}
+
+impl Doing {
+    fn words(self) -> &'static str {
+        match self {
+            Doing::Changing => "changing the firewall",
+            Doing::Validating => "validating a policy in the kernel (`--dry-run`)",
+            Doing::Reading => "reading the firewall's tables",
+            Doing::ReadingCounters => "reading counters",
+            Doing::ResettingCounters => "resetting counters",
+        }
     }
-    // The kernel refusing the policy, missing privileges or a missing
-    // namespace are invalid input; a conflict or an IO failure is not.
+}
+
+/// Prints a runtime error of a verb that changes the firewall; see
+/// [`runtime_failure_doing`].
+pub(crate) fn runtime_failure(err: &shriek_runtime::RuntimeError, sources: &SourceMap) -> u8 {
+    runtime_failure_doing(err, sources, Doing::Changing)
+}
+
+/// Prints a runtime error as one sentence (a diagnostic at the source rule
+/// when the kernel refused one) and returns the exit code.
+pub(crate) fn runtime_failure_doing(
+    err: &shriek_runtime::RuntimeError,
+    sources: &SourceMap,
+    doing: Doing,
+) -> u8 {
     use shriek_runtime::RuntimeError as E;
+    match (err.diagnostic(), err) {
+        (Some(diag), _) => eprint_diagnostics(std::slice::from_ref(&diag), sources),
+        (None, E::Permission) if runs_as_root() => eprintln!(
+            "error: {} needs CAP_NET_ADMIN, which this process lacks although it runs as root",
+            doing.words()
+        ),
+        (None, E::Permission) => eprintln!("error: {} needs root (CAP_NET_ADMIN)", doing.words()),
+        (None, E::NoNetns { .. }) => {
+            eprintln!("error: {err}");
+            eprintln!(
+                "help: pass `--create-netns` to create it, or check the name with `ip netns list`"
+            );
+        }
+        (None, _) => eprintln!("error: {err}"),
+    }
+    // The kernel refusing the policy, missing privileges, a missing
+    // namespace or a kernel without nf_tables are invalid input or
+    // environment; a conflict or an IO failure is not.
     match err {
-        E::Kernel(_) | E::Permission | E::Netns { .. } => INVALID,
+        E::Kernel(_) | E::Permission | E::Netns { .. } | E::NoNetns { .. } | E::NoNfTables => {
+            INVALID
+        }
         E::Changed | E::Io { .. } => FINDINGS,
+    }
+}
+
+/// Whether the effective user is root: `/proc/self` belongs to it.
+fn runs_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Makes the `--netns` namespace when `--create-netns` asks for it; any
+/// other missing namespace is an error of the verb itself, naming it.
+pub(crate) fn prepare_netns(netns: Option<&str>, create: bool) -> Result<(), u8> {
+    match netns {
+        Some(name) if create => shriek_runtime::ensure_netns(name)
+            .map_err(|err| runtime_failure(&err, &SourceMap::default())),
+        _ => Ok(()),
     }
 }

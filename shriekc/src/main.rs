@@ -86,14 +86,13 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
         /// Roll back unless confirmed (a keypress, or `shriekc apply --confirm-pending`) within SECONDS
-        #[arg(long, value_name = "SECONDS", conflicts_with = "dry_run")]
+        #[arg(long, value_name = "SECONDS", conflicts_with = "dry_run", value_parser = confirm_seconds)]
         confirm: Option<u64>,
         /// Confirm the apply that is waiting for confirmation
-        #[arg(long, conflicts_with_all = ["dry_run", "confirm"])]
+        #[arg(long, conflicts_with_all = ["dry_run", "confirm", "create_netns"])]
         confirm_pending: bool,
-        /// Apply inside this network namespace, creating it when missing
-        #[arg(long, value_name = "NAME")]
-        netns: Option<String>,
+        #[command(flatten)]
+        ns: NetnsArgs,
         #[arg(value_name = "FILE", required_unless_present = "confirm_pending")]
         file: Option<String>,
     },
@@ -104,9 +103,8 @@ enum Command {
         /// Exit 2 when there are changes (0 when none, 1 on error)
         #[arg(long)]
         detailed_exitcode: bool,
-        /// Read the tables inside this network namespace
-        #[arg(long, value_name = "NAME")]
-        netns: Option<String>,
+        #[command(flatten)]
+        ns: NetnsArgs,
         #[arg(value_name = "FILE")]
         file: String,
     },
@@ -117,9 +115,8 @@ enum Command {
         reset: bool,
         #[arg(long, value_enum, default_value_t = CounterFormat::Text)]
         format: CounterFormat,
-        /// Read the counters inside this network namespace
-        #[arg(long, value_name = "NAME")]
-        netns: Option<String>,
+        #[command(flatten)]
+        ns: NetnsArgs,
         #[arg(value_name = "FILE")]
         file: String,
     },
@@ -128,6 +125,37 @@ enum Command {
         /// A finding name, e.g. `shadowed-rule`
         name: String,
     },
+}
+
+/// Where a verb works on the kernel: `--netns`, made by `--create-netns`.
+#[derive(clap::Args)]
+struct NetnsArgs {
+    /// Work inside this network namespace (a name `ip netns` knows); it must exist
+    #[arg(long, value_name = "NAME")]
+    netns: Option<String>,
+    /// Create the --netns namespace first when it does not exist
+    #[arg(long, requires = "netns")]
+    create_netns: bool,
+}
+
+/// `--confirm SECONDS`: a whole number of seconds, at least one, since a
+/// window of none would roll back before anyone could confirm.
+fn confirm_seconds(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => {
+            Err("a confirm window of 0 seconds would roll back at once; give at least 1".into())
+        }
+        Ok(n) => Ok(n),
+        Err(_) => Err("expected a whole number of seconds, e.g. `--confirm 60`".into()),
+    }
+}
+
+impl NetnsArgs {
+    /// The namespace, once it exists; the exit code when it cannot be made.
+    fn ready(&self) -> Result<Option<&str>, u8> {
+        commands::prepare_netns(self.netns.as_deref(), self.create_netns)?;
+        Ok(self.netns.as_deref())
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -181,20 +209,29 @@ fn main() -> ExitCode {
         Command::Trace { strategy, file, packet } => {
             commands::trace(&file, &packet, strategy.map(StrategyArg::strategy))
         }
-        Command::Apply { strategy, dry_run, confirm, confirm_pending, netns, file } => {
+        Command::Apply { strategy, dry_run, confirm, confirm_pending, ns, file } => {
             if confirm_pending {
-                commands::confirm_pending(netns.as_deref())
+                commands::confirm_pending(ns.netns.as_deref())
             } else {
                 let file = file.expect("clap requires FILE unless --confirm-pending");
-                commands::apply(&file, strategy.strategy(), dry_run, confirm, netns.as_deref())
+                match ns.ready() {
+                    Ok(netns) => {
+                        commands::apply(&file, strategy.strategy(), dry_run, confirm, netns)
+                    }
+                    Err(code) => code,
+                }
             }
         }
-        Command::Plan { strategy, detailed_exitcode, netns, file } => {
-            commands::plan(&file, strategy.strategy(), detailed_exitcode, netns.as_deref())
-        }
-        Command::Counters { reset, format, netns, file } => {
-            commands::counters(&file, reset, format, netns.as_deref())
-        }
+        Command::Plan { strategy, detailed_exitcode, ns, file } => match ns.ready() {
+            Ok(netns) => commands::plan(&file, strategy.strategy(), detailed_exitcode, netns),
+            // Under --detailed-exitcode, 2 means "changes", so errors are 1.
+            Err(code) if detailed_exitcode => code.min(1),
+            Err(code) => code,
+        },
+        Command::Counters { reset, format, ns, file } => match ns.ready() {
+            Ok(netns) => commands::counters(&file, reset, format, netns),
+            Err(code) => code,
+        },
         Command::Explain { name } => commands::explain(&name),
     };
     ExitCode::from(code)

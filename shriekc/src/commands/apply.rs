@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use shriek_compiler::ir;
 use shriek_compiler::lower::{self, Strategy};
 
-use super::{front, runtime_failure, FINDINGS, INVALID, OK};
+use super::{front, runtime_failure, runtime_failure_doing, Doing, FINDINGS, INVALID, OK};
 
 fn table_names(policy: &ir::Policy) -> Vec<String> {
     policy.tables.iter().map(|t| t.name.clone()).collect()
@@ -24,12 +24,6 @@ pub fn apply(
     let lowered = lower::lower(&policy, strategy);
     let opts = shriek_runtime::ApplyOptions { dry_run, netns: netns.map(str::to_owned) };
 
-    // `--netns` is a sandbox: make the namespace when it is not there yet.
-    if let Some(ns) = netns {
-        if let Err(err) = shriek_runtime::ensure_netns(ns) {
-            return runtime_failure(&err, &frontend.sources);
-        }
-    }
     let before = match confirm {
         Some(_) => match shriek_runtime::snapshot_tables(&table_names(&policy), netns) {
             Ok(snapshot) => Some(snapshot),
@@ -39,7 +33,10 @@ pub fn apply(
     };
     let summary = match shriek_runtime::apply(&lowered.ruleset, &opts) {
         Ok(summary) => summary,
-        Err(err) => return runtime_failure(&err, &frontend.sources),
+        Err(err) => {
+            let doing = if dry_run { Doing::Validating } else { Doing::Changing };
+            return runtime_failure_doing(&err, &frontend.sources, doing);
+        }
     };
     let place = netns.map_or(String::new(), |ns| format!(" in netns {ns}"));
     let verb = if dry_run { "validated (nothing changed)" } else { "applied" };

@@ -1,6 +1,6 @@
 //! `shriekc counters`: read and reset a policy's named counters.
 
-use super::{front, print_out, runtime_failure, INVALID, OK};
+use super::{front, print_out, runtime_failure_doing, Doing, INVALID, OK};
 use crate::CounterFormat;
 
 pub fn counters(file: &str, reset: bool, format: CounterFormat, netns: Option<&str>) -> u8 {
@@ -15,7 +15,10 @@ pub fn counters(file: &str, reset: bool, format: CounterFormat, netns: Option<&s
     }
     let values = match shriek_runtime::read_counters(&wanted, reset, netns) {
         Ok(values) => values,
-        Err(err) => return runtime_failure(&err, &frontend.sources),
+        Err(err) => {
+            let doing = if reset { Doing::ResettingCounters } else { Doing::ReadingCounters };
+            return runtime_failure_doing(&err, &frontend.sources, doing);
+        }
     };
     let text = match format {
         CounterFormat::Json => {

@@ -2,7 +2,7 @@
 
 use shriek_compiler::lower::{self, Strategy};
 
-use super::{front, print_out, runtime_failure, FINDINGS, INVALID, OK};
+use super::{front, print_out, runtime_failure_doing, Doing, FINDINGS, INVALID, OK};
 
 pub fn plan(file: &str, strategy: Strategy, detailed: bool, netns: Option<&str>) -> u8 {
     let invalid = if detailed { FINDINGS } else { INVALID };
@@ -18,7 +18,7 @@ pub fn plan(file: &str, strategy: Strategy, detailed: bool, netns: Option<&str>)
             }
         }
         Err(err) => {
-            let code = runtime_failure(&err, &frontend.sources);
+            let code = runtime_failure_doing(&err, &frontend.sources, Doing::Reading);
             // Under --detailed-exitcode, 2 means "changes", so errors are 1.
             if detailed {
                 FINDINGS
