@@ -5,6 +5,12 @@
 //! every mistake is reported at once. Rendering (miette for people, JSON,
 //! SARIF and GitHub annotations for machines) happens at the edge, in
 //! `shriek_compiler::render`.
+//!
+//! Every kind of diagnostic is a [`Code`]: its stable code and name, its
+//! severity and a one-line summary. Each phase declares its codes once, in
+//! one [`Catalogue`] written with [`catalogue!`], and builds every
+//! diagnostic from one of them ([`Diagnostic::new`]), so no code is ever
+//! spelt twice. `docs/diagnostics.md` is checked against the catalogues.
 
 use crate::span::{FileId, Loc, Span};
 
@@ -24,6 +30,88 @@ impl Severity {
             Severity::Error => "error",
         }
     }
+}
+
+/// One kind of diagnostic, as a phase's catalogue declares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Code {
+    /// Stable code, e.g. `E0201`.
+    pub code: &'static str,
+    /// Stable kebab-case name, e.g. `undefined-name`.
+    pub name: &'static str,
+    /// The severity every diagnostic of this kind has.
+    pub severity: Severity,
+    /// One line, lowercase, no final period: what it means. This is the
+    /// "meaning" column of `docs/diagnostics.md`.
+    pub summary: &'static str,
+    /// The long explanation `shriekc explain` prints, where there is one.
+    pub explain: Option<&'static str>,
+}
+
+/// Every code one phase reports, in code order.
+#[derive(Clone, Copy, Debug)]
+pub struct Catalogue {
+    /// The common start of the codes, e.g. `E01`.
+    pub prefix: &'static str,
+    /// What the phase checks, as a heading: "Syntax".
+    pub title: &'static str,
+    /// Where the phase lives, e.g. `grammar/`.
+    pub home: &'static str,
+    pub codes: &'static [&'static Code],
+}
+
+impl Catalogue {
+    /// The code called `name`, or with the code `name` (`E0201`).
+    pub fn find(&self, name: &str) -> Option<&'static Code> {
+        self.codes.iter().copied().find(|c| c.name == name || c.code == name)
+    }
+}
+
+/// Declares a phase's codes: one `pub const NAME: &Code` per line, and the
+/// [`Catalogue`] that lists them all, so no code can be declared without
+/// being listed (and so documented).
+///
+/// ```
+/// shriek_grammar::catalogue! {
+///     /// The codes of an example phase.
+///     pub CATALOGUE = "E09", "Examples", "nowhere/";
+///     /// A doc comment for the constant, when it helps.
+///     BAD_THING = "E0901", "bad-thing", Error, "something bad";
+///     ODD_THING = "E0902", "odd-thing", Warning, "something odd", explain "a long text";
+/// }
+/// assert_eq!(CATALOGUE.codes[1].name, "odd-thing");
+/// ```
+#[macro_export]
+macro_rules! catalogue {
+    (
+        $(#[$meta:meta])*
+        $vis:vis $list:ident = $prefix:literal, $title:literal, $home:literal;
+        $(
+            $(#[$cmeta:meta])*
+            $name:ident = $code:literal, $kebab:literal, $severity:ident, $summary:literal
+                $(, explain $explain:expr)?;
+        )*
+    ) => {
+        $(
+            $(#[$cmeta])*
+            $vis const $name: &$crate::diag::Code = &$crate::diag::Code {
+                code: $code,
+                name: $kebab,
+                severity: $crate::diag::Severity::$severity,
+                summary: $summary,
+                explain: $crate::catalogue!(@explain $($explain)?),
+            };
+        )*
+        $(#[$meta])*
+        $vis const $list: $crate::diag::Catalogue = $crate::diag::Catalogue {
+            prefix: $prefix,
+            title: $title,
+            home: $home,
+            codes: &[$($name),*],
+        };
+    };
+    (@explain) => { None };
+    (@explain $explain:expr) => { Some($explain) };
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +143,27 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// A diagnostic of kind `code`, with its severity, at `loc`.
+    pub fn new(
+        code: &'static Code,
+        message: impl Into<String>,
+        loc: Loc,
+        label: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic {
+            code: code.code,
+            name: code.name,
+            severity: code.severity,
+            message: message.into(),
+            primary: Label { loc, message: label.into() },
+            related: Vec::new(),
+            help: None,
+            suppressed: None,
+        }
+    }
+
+    /// An error from a bare code and name. Phases with a catalogue use
+    /// [`Diagnostic::new`]; this stays for those still moving to one.
     pub fn error(
         code: &'static str,
         name: &'static str,
@@ -116,6 +225,28 @@ pub struct LocalDiagnostic {
 }
 
 impl LocalDiagnostic {
+    /// An error of kind `code` at `span`. The grammar reports only errors.
+    pub fn new(
+        code: &'static Code,
+        message: impl Into<String>,
+        span: Span,
+        label: impl Into<String>,
+    ) -> LocalDiagnostic {
+        LocalDiagnostic {
+            code: code.code,
+            name: code.name,
+            message: message.into(),
+            span,
+            label: label.into(),
+            help: None,
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> LocalDiagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
     pub fn at_file(self, file: FileId) -> Diagnostic {
         Diagnostic {
             code: self.code,

@@ -4,11 +4,12 @@
 //! the tree it could build and every syntax error it found.
 
 pub mod ast;
+pub mod codes;
 pub mod diag;
 pub mod fmt;
 mod parse;
 pub mod span;
 
-pub use diag::{Diagnostic, Label, LocalDiagnostic, Severity};
+pub use diag::{Catalogue, Code, Diagnostic, Label, LocalDiagnostic, Severity};
 pub use parse::parse;
 pub use span::{FileId, Loc, SourceFile, SourceMap, Span, Spanned};

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::suggest;
+use super::{codes, suggest};
 use shriek_grammar::ast::Comment;
 use shriek_grammar::{Diagnostic, FileId, Loc, SourceFile, Span};
 
@@ -69,7 +69,7 @@ fn parse(file: FileId, c: &Comment, diags: &mut Vec<Diagnostic>) -> Option<Allow
     let rest = body.strip_prefix("shriek:")?;
     let loc = Loc::new(file, c.span);
     let malformed = |msg: &str| {
-        Diagnostic::error("E0229", "malformed-allow", msg, loc, "in this comment").with_help(FORM)
+        Diagnostic::new(codes::MALFORMED_ALLOW, msg, loc, "in this comment").with_help(FORM)
     };
     let rest = rest.trim();
     let Some(rest) = rest.strip_prefix("allow(") else {
@@ -92,9 +92,8 @@ fn parse(file: FileId, c: &Comment, diags: &mut Vec<Diagnostic>) -> Option<Allow
     );
     let mut bad = false;
     if !FINDINGS.contains(&name) {
-        let mut d = Diagnostic::error(
-            "E0230",
-            "unknown-finding",
+        let mut d = Diagnostic::new(
+            codes::UNKNOWN_FINDING,
             format!("unknown finding `{name}`"),
             name_loc,
             "not a finding shriekc reports",

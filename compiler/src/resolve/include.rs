@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use shriek_grammar::ast::{self, Item};
 use shriek_grammar::{Diagnostic, FileId, Loc, SourceFile, SourceMap, Span};
 
-use super::{Loaded, Loader};
+use super::{codes, Loaded, Loader};
 
 /// How deep includes may nest, counting the entry file.
 pub const MAX_DEPTH: usize = 16;
@@ -54,9 +54,8 @@ impl<'l> Loading<'l> {
                 // There is no text to point into; an empty file keeps every
                 // diagnostic placeable.
                 let id = cx.sources.add(SourceFile::new(entry, ""));
-                cx.diags.push(Diagnostic::error(
-                    "E0204",
-                    "include-not-found",
+                cx.diags.push(Diagnostic::new(
+                    codes::INCLUDE_NOT_FOUND,
                     format!("cannot read `{entry}`: {err}"),
                     Loc::new(id, Span::default()),
                     "",
@@ -90,9 +89,8 @@ impl<'l> Loading<'l> {
         if self.stack.len() >= MAX_DEPTH {
             let chain: Vec<&str> = self.stack.iter().map(|f| f.name.as_str()).collect();
             self.diags.push(
-                Diagnostic::error(
-                    "E0206",
-                    "include-too-deep",
+                Diagnostic::new(
+                    codes::INCLUDE_TOO_DEEP,
                     format!("includes nest more than {MAX_DEPTH} files deep"),
                     at,
                     "this include goes one level too deep",
@@ -108,9 +106,8 @@ impl<'l> Loading<'l> {
         let loaded = match self.loader.load(path, from.as_deref()) {
             Ok(loaded) => loaded,
             Err(err) => {
-                self.diags.push(Diagnostic::error(
-                    "E0204",
-                    "include-not-found",
+                self.diags.push(Diagnostic::new(
+                    codes::INCLUDE_NOT_FOUND,
                     format!("cannot include `{path}`"),
                     at,
                     err,
@@ -121,9 +118,8 @@ impl<'l> Loading<'l> {
         if let Some(pos) = self.stack.iter().position(|f| f.key == loaded.key) {
             let mut names: Vec<&str> = self.stack[pos..].iter().map(|f| f.name.as_str()).collect();
             names.push(&loaded.name);
-            let mut d = Diagnostic::error(
-                "E0205",
-                "include-cycle",
+            let mut d = Diagnostic::new(
+                codes::INCLUDE_CYCLE,
                 format!("`{}` includes itself through a cycle", loaded.name),
                 at,
                 "this include closes the cycle",
@@ -151,9 +147,8 @@ impl<'l> Loading<'l> {
                 return;
             }
             self.diags.push(
-                Diagnostic::error(
-                    "E0207",
-                    "too-many-files",
+                Diagnostic::new(
+                    codes::TOO_MANY_FILES,
                     format!("a policy may load at most {MAX_FILES} files"),
                     at,
                     "this include is one too many",

@@ -1,0 +1,79 @@
+//! The codes resolution reports: names, types and values (E02xx).
+//!
+//! Every error `resolve` emits is built from one of these constants;
+//! `docs/diagnostics.md` lists them, checked by `shriekc/tests/diagnostics_doc.rs`.
+
+shriek_grammar::catalogue! {
+    /// Every resolution code, in code order.
+    pub CATALOGUE = "E02", "Names, types and values", "compiler/src/resolve.rs";
+    UNDEFINED_NAME = "E0201", "undefined-name", Error,
+        "a `$name` that no `define` gives; suggests the nearest defined name";
+    DEFINED_LATER = "E0202", "defined-later", Error,
+        "a `$name` used above its `define`, or inside its own definition";
+    DUPLICATE_DEFINE = "E0203", "duplicate-define", Error,
+        "a name defined twice; both places are labelled";
+    INCLUDE_NOT_FOUND = "E0204", "include-not-found", Error,
+        "the entry file or an included file cannot be read";
+    INCLUDE_CYCLE = "E0205", "include-cycle", Error,
+        "files include each other in a loop; both ends are labelled";
+    INCLUDE_TOO_DEEP = "E0206", "include-too-deep", Error,
+        "includes nested more than 16 files deep";
+    TOO_MANY_FILES = "E0207", "too-many-files", Error,
+        "a policy that loads more than 256 files";
+    DUPLICATE_TABLE = "E0208", "duplicate-table", Error,
+        "two tables with one name";
+    DUPLICATE_CHAIN = "E0209", "duplicate-chain", Error,
+        "two chains with one name in one table";
+    UNKNOWN_CHAIN = "E0210", "unknown-chain", Error,
+        "a `jump` or `goto` to a chain the table does not have";
+    JUMP_TO_BASE_CHAIN = "E0211", "jump-to-base-chain", Error,
+        "a `jump` or `goto` to a chain with a hook";
+    UNKNOWN_HOOK = "E0212", "unknown-hook", Error,
+        "a hook other than prerouting, input, forward, output, postrouting";
+    UNKNOWN_POLICY = "E0213", "unknown-policy", Error,
+        "a chain policy other than accept, drop";
+    UNKNOWN_CHAIN_TYPE = "E0214", "unknown-chain-type", Error,
+        "a chain type other than filter, nat, route";
+    MISSING_HOOK = "E0215", "missing-hook", Error,
+        "`type`, `policy` or `priority` on a chain without a hook";
+    NAT_OUTSIDE_NAT_CHAIN = "E0216", "nat-outside-nat-chain", Error,
+        "address translation in a chain without `type nat`";
+    INVALID_CHAIN_TYPE = "E0217", "invalid-chain-type", Error,
+        "`type nat` on the forward hook, or `type route` on any hook but output";
+    TYPE_MISMATCH = "E0218", "type-mismatch", Error,
+        "a value of the wrong kind for its match (a port where an address belongs, ...)";
+    HOST_BITS_SET = "E0219", "host-bits-set", Error,
+        "a prefix with bits set after its length; the help gives the fixed prefix";
+    VALUE_OUT_OF_RANGE = "E0220", "value-out-of-range", Error,
+        "a port, protocol number, priority, burst or weight out of range";
+    REVERSED_RANGE = "E0221", "reversed-range", Error,
+        "a range whose start is above its end";
+    MIXED_FAMILY_RANGE = "E0222", "mixed-family-range", Error,
+        "a range from an IPv4 to an IPv6 address";
+    UNKNOWN_VALUE = "E0223", "unknown-value", Error,
+        "an unknown protocol, service, conntrack state, family, rate unit or balance mode";
+    INVALID_INTERFACE_NAME = "E0224", "invalid-interface-name", Error,
+        "an interface name that is empty or longer than 15 bytes";
+    MULTIPLE_VERDICTS = "E0225", "multiple-verdicts", Error,
+        "two verdicts in one rule";
+    STATEMENT_AFTER_VERDICT = "E0226", "statement-after-verdict", Error,
+        "anything written after a rule's verdict or address translation";
+    ZERO_RATE = "E0227", "zero-rate", Error,
+        "`limit 0/...`, which never holds";
+    INVALID_COUNTER_NAME = "E0228", "invalid-counter-name", Error,
+        "a counter name that is not a letter or `_` then letters, digits, `_` and `-`, or is over 64 bytes";
+    MALFORMED_ALLOW = "E0229", "malformed-allow", Error,
+        "a `# shriek:` comment not of the form `allow(NAME) reason=\"...\"`";
+    UNKNOWN_FINDING = "E0230", "unknown-finding", Error,
+        "`allow(NAME)` with a name no finding has";
+    INVALID_PREFIX = "E0231", "invalid-prefix", Error,
+        "a prefix length longer than its address (over /32 for IPv4, /128 for IPv6)";
+    INVALID_RANGE = "E0232", "invalid-range", Error,
+        "a range whose ends are not two numbers or two single addresses of one family";
+    MATCH_AFTER_STATEMENT = "E0233", "match-after-statement", Error,
+        "a match written after a statement";
+    NAT_WRONG_HOOK = "E0234", "nat-wrong-hook", Error,
+        "a translation the hook cannot do (`dnat` on postrouting, `masquerade` on prerouting, ...)";
+    INVALID_NAT_TARGET = "E0235", "invalid-nat-target", Error,
+        "a translation target that is not one address, a weight outside balancing, or weight 0";
+}

@@ -1,0 +1,180 @@
+//! Address translation statements: `dnat`, `snat`, `masquerade` and
+//! `redirect`, the chains and hooks they work in, and their targets.
+
+use std::net::IpAddr;
+
+use shriek_grammar::ast::{self, StmtKind};
+use shriek_grammar::{Diagnostic, FileId, Loc};
+
+use super::chain::ChainCx;
+use super::value::{AddrShape, Elem, ElemKind};
+use super::{codes, Ctx, BALANCES};
+use crate::ir;
+use crate::space::Family;
+
+impl<'a> Ctx<'a> {
+    pub(super) fn nat(&mut self, cx: &ChainCx, s: &'a ast::Stmt) -> Option<ir::Nat> {
+        let file = cx.file;
+        let loc = Loc::new(file, s.span);
+        let (word, hooks): (&str, &[ir::Hook]) = match &s.kind {
+            StmtKind::Dnat(_) => ("dnat", &[ir::Hook::Prerouting, ir::Hook::Output]),
+            StmtKind::Redirect(_) => ("redirect", &[ir::Hook::Prerouting, ir::Hook::Output]),
+            StmtKind::Snat(_) => ("snat", &[ir::Hook::Postrouting, ir::Hook::Input]),
+            _ => ("masquerade", &[ir::Hook::Postrouting]),
+        };
+        let mut ok = true;
+        match cx.base {
+            Some((hook, Some(ir::ChainKind::Nat))) => {
+                if let Some(h) = hook.filter(|h| !hooks.contains(h)) {
+                    let list: Vec<&str> = hooks.iter().map(|h| h.keyword()).collect();
+                    self.error(
+                        Diagnostic::new(
+                            codes::NAT_WRONG_HOOK,
+                            format!("`{word}` does not work on the {} hook", h.keyword()),
+                            loc,
+                            format!("in a chain on hook `{}`", h.keyword()),
+                        )
+                        .with_help(format!("`{word}` works on the {} hooks", list.join(" and "))),
+                    );
+                    ok = false;
+                }
+            }
+            Some(_) => {
+                self.error(
+                    Diagnostic::new(
+                        codes::NAT_OUTSIDE_NAT_CHAIN,
+                        format!("`{word}` needs a chain with `type nat`"),
+                        loc,
+                        format!("chain `{}` is a filter chain", cx.chain),
+                    )
+                    .with_help(format!("add `type nat` to chain `{}`", cx.chain)),
+                );
+                ok = false;
+            }
+            None => {
+                self.error(
+                    Diagnostic::new(
+                        codes::NAT_OUTSIDE_NAT_CHAIN,
+                        format!("`{word}` needs a chain with `type nat`"),
+                        loc,
+                        format!("chain `{}` is a regular chain", cx.chain),
+                    )
+                    .with_help(format!(
+                        "translate in a base chain with `type nat`, such as `hook {} type nat`",
+                        hooks[0].keyword()
+                    )),
+                );
+                ok = false;
+            }
+        }
+        let nat = match &s.kind {
+            StmtKind::Dnat(ast::NatTarget::One(b)) => {
+                let b = self.backend(file, b, false)?;
+                ir::Nat::Dnat { backends: vec![b], balance: None }
+            }
+            StmtKind::Dnat(ast::NatTarget::Balance { backends, mode, .. }) => {
+                let balance = self.keyword(file, mode, &BALANCES);
+                let mut out = Vec::new();
+                for b in backends {
+                    match self.backend(file, b, true) {
+                        Some(b) => out.push(b),
+                        None => ok = false,
+                    }
+                }
+                ir::Nat::Dnat { backends: out, balance: Some(balance?) }
+            }
+            StmtKind::Snat(ast::NatTarget::One(b)) => {
+                let b = self.backend(file, b, false)?;
+                ir::Nat::Snat { addr: b.addr, port: b.port }
+            }
+            StmtKind::Snat(ast::NatTarget::Balance { span, .. }) => {
+                self.error(
+                    Diagnostic::new(
+                        codes::INVALID_NAT_TARGET,
+                        "`snat` takes one address",
+                        Loc::new(file, *span),
+                        "a set of backends",
+                    )
+                    .with_help("write `snat to ADDR`; only `dnat` balances over backends"),
+                );
+                return None;
+            }
+            StmtKind::Redirect(p) => match self.port(file, &Some(*p)) {
+                Ok(Some(port)) => ir::Nat::Redirect { port },
+                _ => return None,
+            },
+            _ => ir::Nat::Masquerade,
+        };
+        ok.then_some(nat)
+    }
+
+    fn backend(
+        &mut self,
+        file: FileId,
+        b: &'a ast::Backend,
+        weighted: bool,
+    ) -> Option<ir::NatBackend> {
+        let loc = Loc::new(file, b.span);
+        let mut elems = Vec::new();
+        if !self.flatten(file, &b.addr, &mut elems) {
+            return None;
+        }
+        let addr = match elems.as_slice() {
+            [(Elem { kind: ElemKind::Addr { family, lo, shape: AddrShape::Single, .. }, .. }, _)] => {
+                match family {
+                    Family::V4 => IpAddr::from(std::net::Ipv4Addr::from(*lo as u32)),
+                    Family::V6 => IpAddr::from(std::net::Ipv6Addr::from(*lo)),
+                }
+            }
+            _ => {
+                let aloc = Loc::new(file, b.addr.span());
+                self.error(
+                    Diagnostic::new(
+                        codes::INVALID_NAT_TARGET,
+                        format!("expected one address, found `{}`", self.text(aloc)),
+                        aloc,
+                        "not a single address",
+                    )
+                    .with_help("translate to one address, such as `10.0.0.1` or `[fd00::1]:8080`"),
+                );
+                return None;
+            }
+        };
+        let port = self.port(file, &b.port).ok()?;
+        let weight = match b.weight {
+            None => 1,
+            Some(w) if !weighted => {
+                self.error(
+                    Diagnostic::new(
+                        codes::INVALID_NAT_TARGET,
+                        "a weight only makes sense among balanced backends",
+                        Loc::new(file, w.span),
+                        "weight of a single target",
+                    )
+                    .with_help("remove the weight"),
+                );
+                return None;
+            }
+            Some(w) if w.node == 0 => {
+                self.error(
+                    Diagnostic::new(
+                        codes::INVALID_NAT_TARGET,
+                        "a backend weight must be at least 1",
+                        Loc::new(file, w.span),
+                        "weight 0",
+                    )
+                    .with_help("remove the backend instead of giving it weight 0"),
+                );
+                return None;
+            }
+            Some(w) => match u32::try_from(w.node) {
+                Ok(v) => v,
+                Err(_) => {
+                    self.out_of_range(Loc::new(file, w.span), "weight", w.node, u32::MAX as u64);
+                    return None;
+                }
+            },
+        };
+        Some(ir::NatBackend { addr, port, weight, loc })
+    }
+}

@@ -1,0 +1,355 @@
+//! One rule: its matches become one exact match space, its statements
+//! actions, and its verdict a jump target checked against the table.
+//!
+//! The order of terms is part of the language: matches, then statements,
+//! then at most one verdict or translation, which ends the rule. The first
+//! term out of order is reported, once per rule.
+
+use std::collections::HashSet;
+
+use shriek_grammar::ast::{self, StmtKind, Term};
+use shriek_grammar::{Diagnostic, FileId, Loc, Span};
+
+use super::chain::ChainCx;
+use super::{codes, suggest, typing, Ctx, RATE_UNITS};
+use crate::ir;
+use crate::space::Cube;
+
+/// The named counters of one table, each declared where it is first used.
+#[derive(Default)]
+pub(super) struct Counters {
+    pub decls: Vec<ir::CounterDecl>,
+    seen: HashSet<String>,
+}
+
+/// A rule as it is read, term by term.
+struct Parts {
+    ok: bool,
+    space: Vec<Cube>,
+    actions: Vec<ir::Action>,
+    verdict: Option<ir::Verdict>,
+    verdict_loc: Option<Loc>,
+    /// The statement that decided the packet (a verdict or translation), if
+    /// any yet, and whether it is a verdict.
+    decided: Option<(Loc, bool)>,
+    first_stmt: Option<Loc>,
+    /// Set once a term out of order was reported: one report per rule.
+    reported_order: bool,
+}
+
+impl<'a> Ctx<'a> {
+    pub(super) fn rule(
+        &mut self,
+        cx: &ChainCx,
+        r: &'a ast::Rule,
+        id: ir::RuleId,
+        counters: &mut Counters,
+    ) -> Option<ir::Rule> {
+        let mut parts = Parts {
+            ok: true,
+            space: vec![Cube::full()],
+            actions: Vec::new(),
+            verdict: None,
+            verdict_loc: None,
+            decided: None,
+            first_stmt: None,
+            reported_order: false,
+        };
+        for term in &r.terms {
+            let tloc = Loc::new(cx.file, term.span());
+            if let Some(decided) = parts.decided {
+                self.after_decision(&mut parts, decided, term, tloc);
+                continue;
+            }
+            match term {
+                Term::Match(m) => self.rule_match(cx.file, &mut parts, m, tloc),
+                Term::Stmt(s) => self.rule_stmt(cx, &mut parts, s, tloc, counters),
+            }
+        }
+        let allows = self.allows_for(cx.file, r.span);
+        let Parts { ok, space, actions, verdict, verdict_loc, .. } = parts;
+        ok.then(|| ir::Rule {
+            id,
+            loc: Loc::new(cx.file, r.span),
+            space,
+            actions,
+            verdict,
+            verdict_loc,
+            allows,
+        })
+    }
+
+    /// Reports the first term after the rule's verdict or translation.
+    fn after_decision(&mut self, parts: &mut Parts, decided: (Loc, bool), term: &Term, tloc: Loc) {
+        if std::mem::replace(&mut parts.reported_order, true) {
+            return;
+        }
+        parts.ok = false;
+        let (dloc, is_verdict) = decided;
+        let is_second_verdict =
+            matches!(term, Term::Stmt(ast::Stmt { kind: StmtKind::Verdict(_), .. }));
+        let d = if is_second_verdict && is_verdict {
+            Diagnostic::new(
+                codes::MULTIPLE_VERDICTS,
+                "a rule can have only one verdict",
+                tloc,
+                "second verdict",
+            )
+            .with_related(dloc, "first verdict")
+            .with_help("split the rule in two, or remove one verdict")
+        } else {
+            let what = if is_verdict { "the verdict" } else { "the address translation" };
+            Diagnostic::new(
+                codes::STATEMENT_AFTER_VERDICT,
+                format!("nothing can follow `{}` in a rule", self.text(dloc)),
+                tloc,
+                format!("this comes after {what}"),
+            )
+            .with_related(dloc, "the rule decides here")
+            .with_help(format!(
+                "move `{}` before `{}`",
+                self.text(tloc),
+                self.text(dloc)
+            ))
+        };
+        self.error(d);
+    }
+
+    fn rule_match(&mut self, file: FileId, parts: &mut Parts, m: &'a ast::Match, tloc: Loc) {
+        if let Some(sloc) = parts.first_stmt {
+            if !std::mem::replace(&mut parts.reported_order, true) {
+                parts.ok = false;
+                self.error(
+                    Diagnostic::new(
+                        codes::MATCH_AFTER_STATEMENT,
+                        "matches must come before statements",
+                        tloc,
+                        "this match comes after a statement",
+                    )
+                    .with_related(sloc, "first statement")
+                    .with_help(format!(
+                        "move `{}` before `{}`",
+                        self.text(tloc),
+                        self.text(sloc)
+                    )),
+                );
+            }
+        }
+        match self.match_space(file, m) {
+            Some(cubes) => parts.space = typing::intersect(&parts.space, &cubes),
+            None => parts.ok = false,
+        }
+    }
+
+    fn rule_stmt(
+        &mut self,
+        cx: &ChainCx,
+        parts: &mut Parts,
+        s: &'a ast::Stmt,
+        tloc: Loc,
+        counters: &mut Counters,
+    ) {
+        parts.first_stmt.get_or_insert(tloc);
+        let action = match &s.kind {
+            StmtKind::Verdict(v) => {
+                parts.decided = Some((tloc, true));
+                parts.verdict_loc = Some(tloc);
+                match self.verdict(cx, v) {
+                    Some(v) => parts.verdict = Some(v),
+                    None => parts.ok = false,
+                }
+                return;
+            }
+            StmtKind::Counter(name) => {
+                let name = name.as_ref().map(|n| {
+                    parts.ok &= self.counter_name(cx.file, n, counters);
+                    n.text.clone()
+                });
+                Some(ir::Action::Counter(name))
+            }
+            StmtKind::Log { prefix } => {
+                Some(ir::Action::Log { prefix: prefix.as_ref().map(|p| p.node.clone()) })
+            }
+            StmtKind::Limit { rate, per, burst } => {
+                self.limit(cx.file, rate, per, burst).map(ir::Action::Limit)
+            }
+            StmtKind::Dnat(_)
+            | StmtKind::Snat(_)
+            | StmtKind::Masquerade
+            | StmtKind::Redirect(_) => {
+                parts.decided = Some((tloc, false));
+                self.nat(cx, s).map(ir::Action::Nat)
+            }
+        };
+        match action {
+            Some(a) => parts.actions.push(a),
+            None => parts.ok = false,
+        }
+    }
+
+    /// The inline allows that apply to a rule spanning `span`.
+    fn allows_for(&self, file: FileId, span: Span) -> Vec<ir::Allow> {
+        let source = self.sources.get(file);
+        let first = source.line_col(span.start).0;
+        let last = source.line_col(span.end.saturating_sub(1).max(span.start)).0;
+        self.allows.get(&file).map(|a| a.for_rule(first, last)).unwrap_or_default()
+    }
+
+    fn match_space(&mut self, file: FileId, m: &'a ast::Match) -> Option<Vec<Cube>> {
+        let mut elems = Vec::new();
+        if !self.flatten(file, &m.value, &mut elems) {
+            return None;
+        }
+        let typed = typing::type_elems(m.field.node, &elems, self.sources, &mut self.diags)?;
+        Some(typing::cubes(m.field.node, m.negated.is_some(), typed))
+    }
+
+    fn verdict(&mut self, cx: &ChainCx, v: &ast::Verdict) -> Option<ir::Verdict> {
+        let (target, goto) = match v {
+            ast::Verdict::Accept => return Some(ir::Verdict::Accept),
+            ast::Verdict::Drop => return Some(ir::Verdict::Drop),
+            ast::Verdict::Reject => return Some(ir::Verdict::Reject),
+            ast::Verdict::Return => return Some(ir::Verdict::Return),
+            ast::Verdict::Jump(t) => (t, false),
+            ast::Verdict::Goto(t) => (t, true),
+        };
+        let loc = Loc::new(cx.file, target.span);
+        let word = if goto { "goto" } else { "jump" };
+        match cx.chains.get(target.text.as_str()) {
+            Some(&(_, true)) => {
+                self.error(
+                    Diagnostic::new(
+codes::JUMP_TO_BASE_CHAIN,
+                        if goto {
+                            format!("cannot `goto` base chain `{}`", target.text)
+                        } else {
+                            format!("cannot `jump` to base chain `{}`", target.text)
+                        },
+                        loc,
+                        "this chain has a hook",
+                    )
+                    .with_help(format!(
+                        "base chains are entered from their hook; `{word}` to a chain without `hook`"
+                    )),
+                );
+                None
+            }
+            Some(&(id, false)) => {
+                Some(if goto { ir::Verdict::Goto(id) } else { ir::Verdict::Jump(id) })
+            }
+            None => {
+                let mut d = Diagnostic::new(
+                    codes::UNKNOWN_CHAIN,
+                    format!("no chain `{}` in table `{}`", target.text, cx.table),
+                    loc,
+                    "unknown chain",
+                );
+                let names = cx.chains.keys().copied().filter(|n| *n != cx.chain);
+                d.help = Some(match suggest(&target.text, names) {
+                    Some(n) => format!("did you mean `{n}`?"),
+                    None => {
+                        format!("add `chain {} {{ ... }}` to table `{}`", target.text, cx.table)
+                    }
+                });
+                self.error(d);
+                None
+            }
+        }
+    }
+
+    fn counter_name(&mut self, file: FileId, name: &ast::Ident, counters: &mut Counters) -> bool {
+        let loc = Loc::new(file, name.span);
+        let mut chars = name.text.chars();
+        let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let problem = if !valid {
+            Some((
+                format!("`{}` is not a valid counter name", name.text),
+                "start with a letter or `_`, then use only letters, digits, `_` and `-`",
+            ))
+        } else if name.text.len() > 64 {
+            Some((
+                format!("counter name `{}` is longer than 64 bytes", name.text),
+                "use a shorter name",
+            ))
+        } else {
+            None
+        };
+        if let Some((message, help)) = problem {
+            self.error(
+                Diagnostic::new(codes::INVALID_COUNTER_NAME, message, loc, "invalid name")
+                    .with_help(help),
+            );
+            return false;
+        }
+        if counters.seen.insert(name.text.clone()) {
+            counters.decls.push(ir::CounterDecl { name: name.text.clone(), loc });
+        }
+        true
+    }
+
+    fn limit(
+        &mut self,
+        file: FileId,
+        rate: &ast::Spanned<u64>,
+        per: &ast::Ident,
+        burst: &Option<ast::Spanned<u64>>,
+    ) -> Option<ir::Limit> {
+        let mut ok = true;
+        if rate.node == 0 {
+            self.error(
+                Diagnostic::new(
+                    codes::ZERO_RATE,
+                    "a limit of 0 never holds",
+                    Loc::new(file, rate.span),
+                    "rate 0",
+                )
+                .with_help("give a rate above 0, or use `drop` to stop every packet"),
+            );
+            ok = false;
+        }
+        let unit = self.keyword(file, per, &RATE_UNITS);
+        let burst = match burst {
+            Some(b) => match u32::try_from(b.node) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    self.out_of_range(Loc::new(file, b.span), "burst", b.node, u32::MAX as u64);
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        let per = unit?;
+        ok.then_some(ir::Limit { rate: rate.node, per, burst })
+    }
+
+    pub(super) fn out_of_range(&mut self, loc: Loc, what: &str, value: u64, max: u64) {
+        self.error(
+            Diagnostic::new(
+                codes::VALUE_OUT_OF_RANGE,
+                format!("{what} {value} is out of range"),
+                loc,
+                format!("at most {max}"),
+            )
+            .with_help(format!("a {what} goes from 0 to {max}")),
+        );
+    }
+
+    pub(super) fn port(
+        &mut self,
+        file: FileId,
+        p: &Option<ast::Spanned<u64>>,
+    ) -> Result<Option<u16>, ()> {
+        match p {
+            None => Ok(None),
+            Some(p) => match u16::try_from(p.node) {
+                Ok(v) => Ok(Some(v)),
+                Err(_) => {
+                    self.out_of_range(Loc::new(file, p.span), "port", p.node, 65535);
+                    Err(())
+                }
+            },
+        }
+    }
+}
