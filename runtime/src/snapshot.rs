@@ -5,6 +5,10 @@
 //! re-sends them as NEW* messages, less handles and use counts, in one
 //! batch after deleting the table: byte-for-byte what the kernel described,
 //! counters' values included. A table that did not exist is deleted.
+//!
+//! A snapshot also goes to a file and back ([`Snapshot::to_bytes`],
+//! [`Snapshot::from_bytes`]), so that the process that rolls back need not
+//! be the one that took it: `apply --confirm`'s guard outlives `shriekc`.
 
 use crate::abi::*;
 use crate::apply::send_batch;
@@ -53,6 +57,124 @@ impl Snapshot {
     /// Whether table `name` existed when the snapshot was taken.
     pub fn existed(&self, name: &str) -> bool {
         self.tables.iter().any(|t| t.name == name && t.table.is_some())
+    }
+}
+
+/// The first bytes of a saved snapshot, with the format's version.
+const MAGIC: &[u8] = b"shriek-snapshot 1\n";
+
+impl Snapshot {
+    /// The snapshot as bytes for a file: a header, then per table its name
+    /// and each kernel dump, every piece length-prefixed (u32, little
+    /// endian).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        let blob = |out: &mut Vec<u8>, b: &[u8]| {
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(b);
+        };
+        let list = |out: &mut Vec<u8>, l: &[Vec<u8>]| {
+            out.extend_from_slice(&(l.len() as u32).to_le_bytes());
+            for b in l {
+                blob(out, b);
+            }
+        };
+        out.extend_from_slice(&(self.tables.len() as u32).to_le_bytes());
+        for t in &self.tables {
+            blob(&mut out, t.name.as_bytes());
+            let Some(table) = &t.table else {
+                out.push(0);
+                continue;
+            };
+            out.push(1);
+            blob(&mut out, table);
+            list(&mut out, &t.objects);
+            list(&mut out, &t.chains);
+            out.extend_from_slice(&(t.sets.len() as u32).to_le_bytes());
+            for set in &t.sets {
+                blob(&mut out, &set.attrs);
+                blob(&mut out, set.name.as_bytes());
+                list(&mut out, &set.elements);
+            }
+            list(&mut out, &t.rules);
+        }
+        out
+    }
+
+    /// Reads back what [`Snapshot::to_bytes`] wrote; anything else (another
+    /// version, a cut-off file) is an error, never a partial snapshot.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Snapshot, String> {
+        let mut r =
+            Reader { rest: bytes.strip_prefix(MAGIC).ok_or_else(|| bad("no snapshot header"))? };
+        let mut tables = Vec::new();
+        for _ in 0..r.u32()? {
+            let name = r.text()?;
+            let mut dump = TableDump {
+                name,
+                table: None,
+                objects: Vec::new(),
+                chains: Vec::new(),
+                sets: Vec::new(),
+                rules: Vec::new(),
+            };
+            if r.byte()? == 1 {
+                dump.table = Some(r.blob()?);
+                dump.objects = r.list()?;
+                dump.chains = r.list()?;
+                for _ in 0..r.u32()? {
+                    let attrs = r.blob()?;
+                    let name = r.text()?;
+                    dump.sets.push(SetDump { attrs, name, elements: r.list()? });
+                }
+                dump.rules = r.list()?;
+            }
+            tables.push(dump);
+        }
+        if !r.rest.is_empty() {
+            return Err(bad("bytes after the last table"));
+        }
+        Ok(Snapshot { tables })
+    }
+}
+
+fn bad(why: &str) -> String {
+    format!("not a snapshot shriekc wrote: {why}")
+}
+
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        if self.rest.len() < n {
+            return Err(bad("the file is cut off"));
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+
+    fn byte(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn blob(&mut self) -> Result<Vec<u8>, String> {
+        let n = self.u32()? as usize;
+        Ok(self.take(n)?.to_vec())
+    }
+
+    fn text(&mut self) -> Result<String, String> {
+        String::from_utf8(self.blob()?).map_err(|_| bad("a name is not UTF-8"))
+    }
+
+    fn list(&mut self) -> Result<Vec<Vec<u8>>, String> {
+        (0..self.u32()?).map(|_| self.blob()).collect()
     }
 }
 
@@ -173,4 +295,59 @@ pub fn restore(snapshot: &Snapshot, netns: Option<&str>) -> Result<(), RuntimeEr
     }
     b.end();
     send_batch(&mut sock, &b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Snapshot {
+        Snapshot {
+            tables: vec![
+                TableDump {
+                    name: "filter".into(),
+                    table: Some(vec![1, 2, 3]),
+                    objects: vec![vec![4], vec![]],
+                    chains: vec![vec![5, 6]],
+                    sets: vec![SetDump {
+                        attrs: vec![7],
+                        name: "web".into(),
+                        elements: vec![vec![8, 9], vec![10]],
+                    }],
+                    rules: vec![vec![11; 300]],
+                },
+                TableDump {
+                    name: "gone".into(),
+                    table: None,
+                    objects: Vec::new(),
+                    chains: Vec::new(),
+                    sets: Vec::new(),
+                    rules: Vec::new(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn bytes_round_trip() {
+        let s = sample();
+        assert_eq!(Snapshot::from_bytes(&s.to_bytes()).unwrap(), s);
+        assert_eq!(
+            Snapshot::from_bytes(&Snapshot::default().to_bytes()).unwrap(),
+            Snapshot::default()
+        );
+    }
+
+    #[test]
+    fn a_cut_or_foreign_file_is_an_error() {
+        let bytes = sample().to_bytes();
+        for cut in [0, MAGIC.len(), MAGIC.len() + 3, bytes.len() - 1] {
+            assert!(Snapshot::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Snapshot::from_bytes(&longer).is_err());
+        let err = Snapshot::from_bytes(b"{\"tables\": []}").unwrap_err();
+        assert_eq!(err, "not a snapshot shriekc wrote: no snapshot header");
+    }
 }

@@ -5,6 +5,7 @@
 //! (or, for `fmt --check`, files that would change), 2 invalid input or usage.
 
 mod commands;
+mod confirm;
 mod loader;
 mod output;
 
@@ -79,16 +80,22 @@ enum Command {
         packet: String,
     },
     /// Apply a policy to the kernel in one atomic netlink transaction
+    #[command(
+        after_help = "While an `apply --confirm` waits for confirmation, another apply to the same place \
+        (this host, or that --netns) is refused (exit 1): its rollback would undo the newer apply too. \
+        --dry-run is not affected."
+    )]
     Apply {
         #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
         strategy: StrategyArg,
         /// Let the kernel validate the whole transaction, then discard it
         #[arg(long)]
         dry_run: bool,
-        /// Roll back unless confirmed (a keypress, or `shriekc apply --confirm-pending`) within SECONDS
+        /// Roll back unless confirmed within SECONDS (Enter, or `shriekc apply --confirm-pending`
+        /// from any session); a guard process rolls back even if shriekc is killed
         #[arg(long, value_name = "SECONDS", conflicts_with = "dry_run", value_parser = confirm_seconds)]
         confirm: Option<u64>,
-        /// Confirm the apply that is waiting for confirmation
+        /// Confirm the apply waiting for confirmation on this host (or in --netns)
         #[arg(long, conflicts_with_all = ["dry_run", "confirm", "create_netns"])]
         confirm_pending: bool,
         #[command(flatten)]
@@ -120,6 +127,9 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: String,
     },
+    /// The guard that `apply --confirm` starts (internal)
+    #[command(name = "confirm-guard", hide = true)]
+    ConfirmGuard(confirm::GuardArgs),
     /// Explain a finding: what it means, an example, and the fix
     Explain {
         /// A finding name, e.g. `shadowed-rule`
@@ -232,6 +242,7 @@ fn main() -> ExitCode {
             Ok(netns) => commands::counters(&file, reset, format, netns),
             Err(code) => code,
         },
+        Command::ConfirmGuard(args) => confirm::guard(args),
         Command::Explain { name } => commands::explain(&name),
     };
     ExitCode::from(code)
