@@ -2,14 +2,16 @@
 //! language's own rules, straight from the IR.
 //!
 //! `trace` prints its path; the property tests hold the analysis and every
-//! lowering to its verdicts. `limit` is taken as "under the rate" unless the
-//! caller says otherwise, since the rate state is not part of a packet.
+//! lowering to its verdicts. The rate state is not part of a packet, so the
+//! caller says how each `limit` comes out ([`Limits`]): `trace` takes every
+//! limit as under the rate, and the analysis's property test tries every
+//! sequence of outcomes.
 
-use crate::ir::{Action, ChainId, ChainPolicy, Hook, Outcome, Policy, RuleId, Verdict};
+use crate::ir::{Action, ChainId, ChainPolicy, Hook, Nat, Outcome, Policy, RuleId, Verdict};
 use crate::nft::vocab::JUMP_STACK_DEPTH;
 use crate::space::Packet;
 
-/// How evaluation should treat `limit` statements.
+/// How evaluation should treat every `limit` statement at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum LimitMode {
     /// Every `limit` holds (the packet is under the rate).
@@ -17,6 +19,32 @@ pub enum LimitMode {
     UnderRate,
     /// Every `limit` fails (the packet is over the rate).
     OverRate,
+}
+
+/// Whether a `limit` holds, asked once each time a rule with one is
+/// evaluated. Each evaluation may come out differently, as in the kernel:
+/// a rate can run out between two evaluations of one rule (a chain jumped
+/// to twice). A closure `FnMut(RuleId) -> bool` chooses per evaluation.
+pub trait Limits {
+    fn under_rate(&mut self, rule: RuleId) -> bool;
+}
+
+impl Limits for LimitMode {
+    fn under_rate(&mut self, _rule: RuleId) -> bool {
+        *self == LimitMode::UnderRate
+    }
+}
+
+impl<F: FnMut(RuleId) -> bool> Limits for F {
+    fn under_rate(&mut self, rule: RuleId) -> bool {
+        self(rule)
+    }
+}
+
+impl Limits for &mut dyn Limits {
+    fn under_rate(&mut self, rule: RuleId) -> bool {
+        (**self).under_rate(rule)
+    }
 }
 
 /// One step of a packet's path through the chains.
@@ -40,10 +68,23 @@ pub struct Trace {
     pub decided_by: Option<RuleId>,
 }
 
+/// How one chain, entered at its top, ends for a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChainEnd {
+    /// Rule `by` gave the packet a final verdict. `via` is the rule of the
+    /// entered chain that led there: `by` itself, or the `jump` or `goto`
+    /// on the way to it.
+    Decided { outcome: Outcome, by: RuleId, via: RuleId },
+    /// The chain ended without one: at its `return` or `goto` rule `via`
+    /// (when the chain gone to ran off its end), or off its own end (`via`
+    /// is `None`). Evaluation goes on in the caller.
+    Returned { via: Option<RuleId> },
+}
+
 /// Run a packet through every base chain on `hook`, in priority order across
 /// tables, as the kernel does: a drop or reject anywhere is final, an accept
 /// passes the packet on to the next base chain.
-pub fn evaluate(policy: &Policy, hook: Hook, packet: &Packet, limits: LimitMode) -> Trace {
+pub fn evaluate(policy: &Policy, hook: Hook, packet: &Packet, mut limits: impl Limits) -> Trace {
     let mut bases: Vec<(i32, u32, ChainId)> = Vec::new();
     for (t, table) in policy.tables.iter().enumerate() {
         for (c, chain) in table.chains.iter().enumerate() {
@@ -57,7 +98,8 @@ pub fn evaluate(policy: &Policy, hook: Hook, packet: &Packet, limits: LimitMode)
     let mut steps = Vec::new();
     let mut decided_by = None;
     for (_, table, chain) in bases {
-        let (outcome, rule) = run_base(policy, table, chain, packet, limits, &mut steps);
+        let (outcome, rule) =
+            run_base(policy, table, chain, packet, &mut limits as &mut dyn Limits, &mut steps);
         decided_by = rule;
         if outcome != Outcome::Accept {
             return Trace { steps, outcome, decided_by };
@@ -72,63 +114,13 @@ pub fn run_base(
     table: u32,
     chain: ChainId,
     packet: &Packet,
-    limits: LimitMode,
+    mut limits: impl Limits,
     steps: &mut Vec<Step>,
 ) -> (Outcome, Option<RuleId>) {
-    // Each frame is a chain and the index of the next rule to run in it.
-    let mut stack: Vec<(ChainId, usize)> = vec![(chain, 0)];
-    steps.push(Step::Enter { table, chain });
-    while let Some((current, start)) = stack.pop() {
-        let rules = &policy.chain(table, current).rules;
-        let mut next = None;
-        for (i, rule) in rules.iter().enumerate().skip(start) {
-            if !crate::ir::matches(rule, packet) {
-                continue;
-            }
-            let held = rule.actions.iter().all(|a| match a {
-                Action::Limit(_) => limits == LimitMode::UnderRate,
-                _ => true,
-            });
-            if !held {
-                continue;
-            }
-            steps.push(Step::Matched { rule: rule.id });
-            if rule.actions.iter().any(|a| matches!(a, Action::Nat(_))) {
-                return (Outcome::Accept, Some(rule.id));
-            }
-            match rule.verdict {
-                None => continue,
-                Some(Verdict::Accept) => return (Outcome::Accept, Some(rule.id)),
-                Some(Verdict::Drop) => return (Outcome::Drop, Some(rule.id)),
-                Some(Verdict::Reject) => return (Outcome::Reject, Some(rule.id)),
-                Some(Verdict::Return) => {
-                    next = Some(None);
-                    break;
-                }
-                Some(Verdict::Jump(target)) => {
-                    // The kernel's jump stack: deeper paths count as drops.
-                    if stack.len() + 1 >= JUMP_STACK_DEPTH {
-                        return (Outcome::Drop, Some(rule.id));
-                    }
-                    stack.push((current, i + 1));
-                    next = Some(Some(target));
-                    break;
-                }
-                Some(Verdict::Goto(target)) => {
-                    next = Some(Some(target));
-                    break;
-                }
-            }
-        }
-        match next {
-            Some(Some(target)) => {
-                steps.push(Step::Enter { table, chain: target });
-                stack.push((target, 0));
-            }
-            // `return`: resume the caller, which is already on the stack.
-            Some(None) => {}
-            None => steps.push(Step::FellThrough { table, chain: current }),
-        }
+    if let ChainEnd::Decided { outcome, by, .. } =
+        run_chain(policy, table, chain, packet, &mut limits as &mut dyn Limits, steps)
+    {
+        return (outcome, Some(by));
     }
     let base = policy.chain(table, chain).base.expect("evaluation starts at a base chain");
     steps.push(Step::Policy { table, chain, policy: base.policy });
@@ -137,4 +129,102 @@ pub fn run_base(
         ChainPolicy::Drop => Outcome::Drop,
     };
     (outcome, None)
+}
+
+/// Run one chain from its top, as a base chain or as the target of a jump,
+/// until a rule decides or the chain ends without a decision.
+pub fn run_chain(
+    policy: &Policy,
+    table: u32,
+    chain: ChainId,
+    packet: &Packet,
+    mut limits: impl Limits,
+    steps: &mut Vec<Step>,
+) -> ChainEnd {
+    let limits: &mut dyn Limits = &mut limits;
+    let chains = policy.tables[table as usize].chains.len();
+    // Each frame is a chain, the index of the next rule to run in it, and
+    // how many `goto`s led to it since its level was entered: more than
+    // there are chains means a loop.
+    let mut stack: Vec<(ChainId, usize, usize)> = vec![(chain, 0, 0)];
+    steps.push(Step::Enter { table, chain });
+    // Whether the entered chain's own frame is still on the stack (a `goto`
+    // from it replaces it), and its rule that last passed control on.
+    let mut entered_alive = true;
+    let mut via: Option<RuleId> = None;
+    while let Some((current, start, gotos)) = stack.pop() {
+        let own = entered_alive && stack.is_empty();
+        let rules = &policy.chain(table, current).rules;
+        let mut next = None;
+        for (i, rule) in rules.iter().enumerate().skip(start) {
+            if !crate::ir::matches(rule, packet) {
+                continue;
+            }
+            let limited = rule.actions.iter().any(|a| matches!(a, Action::Limit(_)));
+            if limited && !limits.under_rate(rule.id) {
+                continue;
+            }
+            steps.push(Step::Matched { rule: rule.id });
+            let outcome = match rule.verdict {
+                _ if translation(rule).is_some() => Outcome::Accept,
+                None => continue,
+                Some(Verdict::Accept) => Outcome::Accept,
+                Some(Verdict::Drop) => Outcome::Drop,
+                Some(Verdict::Reject) => Outcome::Reject,
+                Some(Verdict::Return) => {
+                    if own {
+                        via = Some(rule.id);
+                    }
+                    next = Some(None);
+                    break;
+                }
+                Some(Verdict::Jump(target) | Verdict::Goto(target)) => {
+                    if own {
+                        via = Some(rule.id);
+                    }
+                    let jump = matches!(rule.verdict, Some(Verdict::Jump(_)));
+                    // The kernel refuses jumps nested too deep and loops
+                    // when it loads a ruleset; here such a path drops.
+                    let too_deep = jump && stack.len() + 1 >= JUMP_STACK_DEPTH;
+                    if too_deep || (!jump && gotos >= chains) {
+                        Outcome::Drop
+                    } else if jump {
+                        stack.push((current, i + 1, gotos));
+                        next = Some(Some((target, 0)));
+                        break;
+                    } else {
+                        entered_alive &= !own;
+                        next = Some(Some((target, gotos + 1)));
+                        break;
+                    }
+                }
+            };
+            let via = if own { rule.id } else { via.expect("a jump or goto led out of the chain") };
+            return ChainEnd::Decided { outcome, by: rule.id, via };
+        }
+        match next {
+            Some(Some((target, gotos))) => {
+                steps.push(Step::Enter { table, chain: target });
+                stack.push((target, 0, gotos));
+            }
+            // `return`: resume the caller, which is already on the stack.
+            Some(None) => {}
+            None => {
+                if own {
+                    via = None;
+                }
+                steps.push(Step::FellThrough { table, chain: current });
+            }
+        }
+    }
+    ChainEnd::Returned { via }
+}
+
+/// The address translation a rule performs when it decides, if any: such a
+/// rule accepts the packet, translated.
+pub fn translation(rule: &crate::ir::Rule) -> Option<&Nat> {
+    rule.actions.iter().find_map(|a| match a {
+        Action::Nat(nat) => Some(nat),
+        _ => None,
+    })
 }
