@@ -193,6 +193,158 @@ fn return_and_goto_end_the_chain() {
     );
 }
 
+/// Issue 8: under its rate, `ssh_rate` returns the packet, and the accept
+/// after the jump takes it. No finding.
+#[test]
+fn limit_return_in_a_jump_target_is_no_finding() {
+    check(
+        "limit_return_in_jump_target",
+        r#"table t {
+  chain input hook input policy drop {
+    tcp dport 22 jump ssh_rate
+    tcp dport 22 accept
+  }
+  chain ssh_rate {
+    limit 3/minute return
+    drop
+  }
+}
+"#,
+    );
+}
+
+/// Under its rate the `goto` leaves `ssh_rate` for a chain that runs off its
+/// end, which returns to `input`. No finding.
+#[test]
+fn limit_goto_to_a_chain_that_runs_off_is_no_finding() {
+    check(
+        "limit_goto_runs_off",
+        r#"table t {
+  chain input hook input policy drop {
+    tcp dport 22 jump ssh_rate
+    tcp dport 22 accept
+  }
+  chain ssh_rate {
+    limit 3/minute goto note
+    drop
+  }
+  chain note {
+    log prefix "ssh: "
+  }
+}
+"#,
+    );
+}
+
+/// A `limit` on the jump itself: over the rate, the packet goes on.
+#[test]
+fn limit_on_a_jump_covers_nothing() {
+    check(
+        "limit_on_jump",
+        r#"table t {
+  chain input hook input policy drop {
+    tcp dport 22 limit 3/minute jump deny
+    tcp dport 22 accept
+  }
+  chain deny {
+    drop
+  }
+}
+"#,
+    );
+}
+
+/// `ssh_rate` decides every packet (accept under the rate, else drop), so
+/// the accept after the jump is never reached, and it is named for the drop.
+#[test]
+fn limit_accept_in_a_jump_target_still_covers() {
+    check(
+        "limit_accept_in_jump_target",
+        r#"table t {
+  chain input hook input policy drop {
+    tcp dport 22 jump ssh_rate
+    tcp dport 22 accept
+  }
+  chain ssh_rate {
+    limit 3/minute accept
+    drop
+  }
+}
+"#,
+    );
+}
+
+/// Nested: `outer` jumps to `inner`, which may return; `outer` then drops.
+/// Every packet is decided in `outer`, so the accept is never reached.
+#[test]
+fn nested_jumps_with_limits_cover_exactly() {
+    check(
+        "nested_jumps_with_limits",
+        r#"table t {
+  chain input hook input policy drop {
+    tcp dport 22 jump outer
+    tcp dport 22 accept
+    tcp dport 80 accept
+  }
+  chain outer {
+    jump inner
+    tcp dport 22 drop
+  }
+  chain inner {
+    limit 3/minute return
+    accept
+  }
+}
+"#,
+    );
+}
+
+/// Issue 8: a dnat to another backend behind a dnat never sends anything to
+/// its own backend: shadowed, not redundant.
+#[test]
+fn dnat_behind_a_different_dnat_is_shadowed() {
+    check(
+        "dnat_behind_different_dnat",
+        r#"table nat {
+  chain pre hook prerouting type nat policy accept {
+    tcp dport 80 dnat to 10.0.0.1:80
+    tcp dport 80 daddr 192.0.2.1 dnat to 10.0.0.2:80
+  }
+}
+"#,
+    );
+}
+
+/// The same translation twice: the second one is redundant.
+#[test]
+fn dnat_behind_the_same_dnat_is_redundant() {
+    check(
+        "dnat_behind_same_dnat",
+        r#"table nat {
+  chain pre hook prerouting type nat policy accept {
+    tcp dport 80 dnat to 10.0.0.1:80
+    tcp dport 80 daddr 192.0.2.1 dnat to 10.0.0.1:80
+  }
+}
+"#,
+    );
+}
+
+/// A translation behind a plain accept never translates.
+#[test]
+fn translation_behind_an_accept_is_shadowed() {
+    check(
+        "masquerade_behind_accept",
+        r#"table nat {
+  chain post hook postrouting type nat policy accept {
+    oif wan0 accept
+    oif wan0 masquerade
+  }
+}
+"#,
+    );
+}
+
 #[test]
 fn explain_covers_every_finding() {
     for f in analysis::FINDINGS {

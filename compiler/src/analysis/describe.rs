@@ -1,7 +1,9 @@
 //! Match spaces back as short `.shr`-like text, for the labels of findings
 //! ("drops tcp dport 1-1000 first").
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::ir::Nat;
 
 use crate::space::{
     Cube, Family, Intervals, Names, Protos, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP,
@@ -66,6 +68,34 @@ pub(super) fn cube(c: &Cube) -> String {
         "every packet".to_string()
     } else {
         parts.join(" ")
+    }
+}
+
+/// A translation as written in a policy: `dnat to 10.0.0.2:80`.
+pub(super) fn nat(n: &Nat) -> String {
+    let target = |addr: &IpAddr, port: Option<u16>| match (addr, port) {
+        (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
+        (a, Some(p)) => format!("{a}:{p}"),
+        (a, None) => a.to_string(),
+    };
+    match n {
+        Nat::Dnat { backends, balance: None } if backends.len() == 1 => {
+            format!("dnat to {}", target(&backends[0].addr, backends[0].port))
+        }
+        Nat::Dnat { backends, balance } => {
+            let all: Vec<String> = backends
+                .iter()
+                .map(|b| match b.weight {
+                    1 => target(&b.addr, b.port),
+                    w => format!("{} weight {w}", target(&b.addr, b.port)),
+                })
+                .collect();
+            let mode = balance.map_or(String::new(), |m| format!(" balance {}", m.keyword()));
+            format!("dnat to {{ {} }}{mode}", all.join(", "))
+        }
+        Nat::Snat { addr, port } => format!("snat to {}", target(addr, *port)),
+        Nat::Masquerade => "masquerade".into(),
+        Nat::Redirect { port } => format!("redirect to {port}"),
     }
 }
 

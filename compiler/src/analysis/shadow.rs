@@ -41,6 +41,9 @@ pub enum Class {
     Accept,
     Drop,
     Reject,
+    /// Accepts with the address translation of this rule. Two of these are
+    /// the same end when their translations are ([`same_translation`]).
+    Translate(ir::RuleId),
     /// Ends this chain without a final verdict: `return`.
     Return,
     /// Ends this chain in another one that may fall through: `goto C`.
@@ -49,12 +52,12 @@ pub enum Class {
     Jump(ChainId),
 }
 
-/// The packets a chain decides for good when entered, per final verdict.
+/// The packets a chain gives a final verdict when entered, under every
+/// `limit` outcome, each with how the first rule that surely decides it
+/// does (always a final class: accept, drop, reject or translate).
 #[derive(Clone, Debug, Default)]
 pub struct Decided {
-    pub accept: Space,
-    pub drop: Space,
-    pub reject: Space,
+    pub parts: Vec<Piece>,
 }
 
 /// The packets of one rule that end the chain, and how.
@@ -153,7 +156,7 @@ fn step(ctx: &mut Ctx, rule: &ir::Rule, entries: &mut Entries) -> (Coverage, Vec
     }
     let table = ctx.table;
     let rules = table.chains.get(rule.id.chain.0 as usize).map_or(&[][..], |c| &c.rules[..]);
-    let coverage = cover(&cubes, rule, rules, entries);
+    let coverage = cover(table, &cubes, rule, rules, entries);
     for piece in pieces(ctx, rule) {
         for cube in piece.space {
             if !cube.is_empty() {
@@ -178,7 +181,13 @@ fn step(ctx: &mut Ctx, rule: &ir::Rule, entries: &mut Entries) -> (Coverage, Vec
 /// decide some packet exactly when the blockers before it do not already
 /// cover its part of the rule. That is checked only for the few blockers the
 /// finding names.
-fn cover(cubes: &[Cube], rule: &ir::Rule, rules: &[ir::Rule], entries: &mut Entries) -> Coverage {
+fn cover(
+    table: &ir::Table,
+    cubes: &[Cube],
+    rule: &ir::Rule,
+    rules: &[ir::Rule],
+    entries: &mut Entries,
+) -> Coverage {
     let hulls: Vec<Hull> = cubes.iter().map(Hull::of).collect();
     let ids = entries.query(&hulls);
     // Hulls only: a candidate that does not really meet the rule costs a
@@ -212,7 +221,7 @@ fn cover(cubes: &[Cube], rule: &ir::Rule, rules: &[ir::Rule], entries: &mut Entr
         covered_by(&part, &prefix[..j], &ch[..j]).map(|covered| !covered)
     };
     let differs_from_rule =
-        |e: &Entry| rules.get(e.rule as usize).is_some_and(|b| !same(b, e.class, rule));
+        |e: &Entry| rules.get(e.rule as usize).is_some_and(|b| !same(table, b, e.class, rule));
 
     // The first blocker, in rule order, that decides some packet differently.
     let mut differing = None;
@@ -422,15 +431,27 @@ fn pick_name(lo: Option<&String>, hi: Option<&String>, high: bool) -> String {
     if high { hi } else { lo }.cloned().unwrap_or_default()
 }
 
-/// The packets for which `rule` ends its chain, by how it ends it.
+/// The packets for which `rule` ends its chain under every `limit` outcome,
+/// by how it ends it. A rule with a `limit` ends it for none.
 fn pieces(ctx: &mut Ctx, rule: &ir::Rule) -> Vec<Piece> {
-    if rule.actions.iter().any(|a| matches!(a, Action::Limit(_))) {
+    if limited(rule) {
         return Vec::new();
     }
-    if rule.actions.iter().any(|a| matches!(a, Action::Nat(_))) {
-        return vec![Piece { space: rule.space.clone(), class: Class::Accept }];
-    }
+    ends(ctx, rule)
+}
+
+/// Whether the rule holds only while under a rate.
+fn limited(rule: &ir::Rule) -> bool {
+    rule.actions.iter().any(|a| matches!(a, Action::Limit(_)))
+}
+
+/// The packets for which `rule` ends its chain when it holds, by how it
+/// ends it: [`pieces`] for a rule whose `limit` lets it hold.
+fn ends(ctx: &mut Ctx, rule: &ir::Rule) -> Vec<Piece> {
     let whole = |class| vec![Piece { space: rule.space.clone(), class }];
+    if rule.actions.iter().any(|a| matches!(a, Action::Nat(_))) {
+        return whole(Class::Translate(rule.id));
+    }
     match rule.verdict {
         None => Vec::new(),
         Some(Verdict::Accept) => whole(Class::Accept),
@@ -440,18 +461,14 @@ fn pieces(ctx: &mut Ctx, rule: &ir::Rule) -> Vec<Piece> {
         Some(Verdict::Jump(to)) | Some(Verdict::Goto(to)) => {
             let decided = decided(ctx, to);
             let mut out = Vec::new();
-            for (space, class) in [
-                (&decided.accept, Class::Accept),
-                (&decided.drop, Class::Drop),
-                (&decided.reject, Class::Reject),
-            ] {
-                let part = intersect(&rule.space, space);
+            for piece in &decided.parts {
+                let part = intersect(&rule.space, &piece.space);
                 if !part.is_empty() {
-                    out.push(Piece { space: part, class });
+                    out.push(Piece { space: part, class: piece.class });
                 }
             }
             if let Some(Verdict::Goto(_)) = rule.verdict {
-                // The rest falls through `to` and leaves this chain anyway.
+                // The rest may run off the end of `to` and leaves this chain anyway.
                 let all: Space = out.iter().flat_map(|p| p.space.iter().cloned()).collect();
                 if let Some(rest) = subtract(&rule.space, &all) {
                     out.push(Piece { space: rest, class: Class::Goto(to) });
@@ -462,7 +479,23 @@ fn pieces(ctx: &mut Ctx, rule: &ir::Rule) -> Vec<Piece> {
     }
 }
 
-/// The packets chain `id` decides with a final verdict, computed once.
+/// Whether a class is a final verdict, rather than leaving the chain for
+/// its caller to go on.
+fn is_final(class: Class) -> bool {
+    !matches!(class, Class::Return | Class::Goto(_) | Class::Jump(_))
+}
+
+/// The packets chain `id` gives a final verdict under every `limit`
+/// outcome, computed once.
+///
+/// The chain's rules are read in order, keeping `ended`: the packets some
+/// earlier rule may already have taken out of the chain. A rule without
+/// `limit` ends the chain for its [`pieces`]; a packet it ends with a final
+/// verdict, and that no earlier rule may have taken, is decided. A rule with
+/// `limit` decides nothing for sure, but under its rate a `return`, or a
+/// `goto` to a chain that may run off its end, takes packets out of the chain
+/// without a verdict: those are never decided here, whatever comes after
+/// (the `ssh_rate { limit 3/minute return; drop }` of issue 8).
 ///
 /// A chain still being computed (a jump cycle, reported on its own) counts as
 /// deciding nothing, and so does a chain whose spaces hit the fragment cap:
@@ -481,7 +514,11 @@ fn decided(ctx: &mut Ctx, id: ChainId) -> std::rc::Rc<Decided> {
     let mut ended: Space = Vec::new();
     let mut ok = true;
     for rule in &chain.rules {
-        let pieces = pieces(ctx, rule);
+        let pieces = if limited(rule) {
+            ends(ctx, rule).into_iter().filter(|p| !is_final(p.class)).collect()
+        } else {
+            ends(ctx, rule)
+        };
         if pieces.is_empty() {
             continue;
         }
@@ -491,11 +528,8 @@ fn decided(ctx: &mut Ctx, id: ChainId) -> std::rc::Rc<Decided> {
         };
         for piece in pieces {
             let part = intersect(&piece.space, &fresh);
-            match piece.class {
-                Class::Accept => d.accept.extend(part.iter().cloned()),
-                Class::Drop => d.drop.extend(part.iter().cloned()),
-                Class::Reject => d.reject.extend(part.iter().cloned()),
-                Class::Return | Class::Goto(_) | Class::Jump(_) => {}
+            if is_final(piece.class) && !limited(rule) {
+                d.parts.push(Piece { space: part.clone(), class: piece.class });
             }
             ended.extend(part);
         }
@@ -504,6 +538,7 @@ fn decided(ctx: &mut Ctx, id: ChainId) -> std::rc::Rc<Decided> {
             break;
         }
     }
+    d.parts.retain(|p| !p.space.is_empty());
     let d = std::rc::Rc::new(if ok { d } else { Decided::default() });
     ctx.decided[id.0 as usize] = Memo::Done(d.clone());
     d
@@ -821,7 +856,7 @@ fn unmatchable(rule: &ir::Rule) -> Diagnostic {
 /// The class the rule being checked would give its packets, when it decides.
 fn own_class(rule: &ir::Rule) -> Option<Class> {
     if rule.actions.iter().any(|a| matches!(a, Action::Nat(_))) {
-        return Some(Class::Accept);
+        return Some(Class::Translate(rule.id));
     }
     Some(match rule.verdict? {
         Verdict::Accept => Class::Accept,
@@ -834,10 +869,47 @@ fn own_class(rule: &ir::Rule) -> Option<Class> {
 }
 
 /// Whether a blocker's piece does to a packet what `rule` would have done:
-/// the same verdict statement, or the same final outcome.
-pub fn same(blocker: &ir::Rule, class: Class, rule: &ir::Rule) -> bool {
-    let nat = |r: &ir::Rule| r.actions.iter().any(|a| matches!(a, Action::Nat(_)));
-    (blocker.verdict == rule.verdict && nat(blocker) == nat(rule)) || own_class(rule) == Some(class)
+/// the same verdict statement and translation, or the same end.
+pub fn same(table: &ir::Table, blocker: &ir::Rule, class: Class, rule: &ir::Rule) -> bool {
+    let statement = blocker.verdict == rule.verdict
+        && match (translation(blocker), translation(rule)) {
+            (None, None) => true,
+            (Some(a), Some(b)) => same_translation(a, b),
+            _ => false,
+        };
+    statement || own_class(rule).is_some_and(|own| same_class(table, own, class))
+}
+
+/// Whether two classes end a packet the same way.
+fn same_class(table: &ir::Table, a: Class, b: Class) -> bool {
+    let nat = |r: ir::RuleId| {
+        let rule = table.chains.get(r.chain.0 as usize)?.rules.get(r.index as usize)?;
+        translation(rule)
+    };
+    match (a, b) {
+        (Class::Translate(x), Class::Translate(y)) => match (nat(x), nat(y)) {
+            (Some(x), Some(y)) => same_translation(x, y),
+            _ => x == y,
+        },
+        _ => a == b,
+    }
+}
+
+fn translation(rule: &ir::Rule) -> Option<&ir::Nat> {
+    crate::eval::translation(rule)
+}
+
+/// Whether two translations send packets to the same place, wherever each
+/// is written.
+pub fn same_translation(a: &ir::Nat, b: &ir::Nat) -> bool {
+    use ir::Nat::Dnat;
+    match (a, b) {
+        (Dnat { backends: x, balance: bx }, Dnat { backends: y, balance: by }) => {
+            let target = |b: &ir::NatBackend| (b.addr, b.port, b.weight);
+            bx == by && x.len() == y.len() && x.iter().map(target).eq(y.iter().map(target))
+        }
+        _ => a == b,
+    }
 }
 
 /// The shadowed-rule or redundant-rule finding for a covered rule.
@@ -857,14 +929,14 @@ fn covered(ctx: &Ctx, chain: &ir::Chain, rule: &ir::Rule, cover: &Cover) -> Diag
     let by = if n == 1 { "an earlier rule".to_string() } else { format!("{n} earlier rules") };
     let they = if n == 1 { "it" } else { "they" };
     let table = ctx.table;
-    let names = |c: ChainId| table.chains.get(c.0 as usize).map_or("?", |c| c.name.as_str());
+    let words = Words { table };
     let mut outcome_verbs: Vec<String> = Vec::new();
     for b in &shown {
         for &c in &b.1 {
-            if shadowed && own.is_some() && same(b.0, c, rule) {
+            if shadowed && own.is_some() && same(table, b.0, c, rule) {
                 continue;
             }
-            let v = verb(c, n == 1, names);
+            let v = verb(c, n == 1, &words);
             if !outcome_verbs.contains(&v) {
                 outcome_verbs.push(v);
             }
@@ -888,7 +960,7 @@ fn covered(ctx: &Ctx, chain: &ir::Chain, rule: &ir::Rule, cover: &Cover) -> Diag
             SHADOWED_RULE,
             format!(
                 "rule never decides a packet: covered by {by}; {they} {did} what this rule would {}",
-                infinitive(own, names)
+                infinitive(own, &words)
             ),
             "move this rule above the rules that cover it, or remove it",
         ),
@@ -902,41 +974,56 @@ fn covered(ctx: &Ctx, chain: &ir::Chain, rule: &ir::Rule, cover: &Cover) -> Diag
         if shadowed { "this rule is never reached" } else { "removing this rule changes nothing" };
     let mut diag = finding.diagnostic(message, rule.loc, label).with_help(help);
     for b in &shown {
-        diag = diag.with_related(b.0.loc, blocker_label(b.0, &b.1, names));
+        diag = diag.with_related(b.0.loc, blocker_label(b.0, &b.1, &words));
     }
     diag
 }
 
+/// Names of chains and texts of translations, for the wording of findings.
+struct Words<'a> {
+    table: &'a ir::Table,
+}
+
+impl Words<'_> {
+    fn chain(&self, c: ChainId) -> &str {
+        self.table.chains.get(c.0 as usize).map_or("?", |c| c.name.as_str())
+    }
+
+    fn nat(&self, r: ir::RuleId) -> String {
+        let rule =
+            self.table.chains.get(r.chain.0 as usize).and_then(|c| c.rules.get(r.index as usize));
+        rule.and_then(translation).map_or_else(|| "?".into(), describe::nat)
+    }
+}
+
 /// The verb for what a blocker does, for one rule (`drops`) or several (`drop`).
-fn verb<'a>(c: Class, one: bool, names: impl Fn(ChainId) -> &'a str) -> String {
+fn verb(c: Class, one: bool, words: &Words) -> String {
     let s = if one { "s" } else { "" };
     let es = if one { "es" } else { "" };
     match c {
         Class::Accept => format!("accept{s}"),
         Class::Drop => format!("drop{s}"),
         Class::Reject => format!("reject{s}"),
+        Class::Translate(r) => format!("translate{s} (`{}`)", words.nat(r)),
         Class::Return => format!("return{s} from the chain on"),
-        Class::Goto(to) => format!("go{es} to `{}` with", names(to)),
-        Class::Jump(to) => format!("jump{s} to `{}` with", names(to)),
+        Class::Goto(to) => format!("go{es} to `{}` with", words.chain(to)),
+        Class::Jump(to) => format!("jump{s} to `{}` with", words.chain(to)),
     }
 }
 
-fn infinitive<'a>(c: Class, names: impl Fn(ChainId) -> &'a str) -> String {
+fn infinitive(c: Class, words: &Words) -> String {
     match c {
         Class::Accept => "accept".into(),
         Class::Drop => "drop".into(),
         Class::Reject => "reject".into(),
+        Class::Translate(r) => format!("translate (`{}`)", words.nat(r)),
         Class::Return => "return from the chain on".into(),
-        Class::Goto(to) => format!("send to `{}` with goto", names(to)),
-        Class::Jump(to) => format!("send to `{}` with jump", names(to)),
+        Class::Goto(to) => format!("send to `{}` with goto", words.chain(to)),
+        Class::Jump(to) => format!("send to `{}` with jump", words.chain(to)),
     }
 }
 
-fn blocker_label<'a>(
-    b: &ir::Rule,
-    classes: &[Class],
-    names: impl Fn(ChainId) -> &'a str,
-) -> String {
+fn blocker_label(b: &ir::Rule, classes: &[Class], words: &Words) -> String {
     let what = describe::space(&b.space);
     if b.actions.iter().any(|a| matches!(a, Action::Nat(_))) {
         return format!("translates and accepts {what} first");
@@ -947,16 +1034,18 @@ fn blocker_label<'a>(
         Some(Verdict::Reject) => format!("rejects {what} first"),
         Some(Verdict::Return) => format!("returns {what} from the chain first"),
         Some(Verdict::Jump(to) | Verdict::Goto(to)) => {
-            let finals: Vec<String> = classes
-                .iter()
-                .filter(|c| matches!(c, Class::Accept | Class::Drop | Class::Reject))
-                .map(|&c| verb(c, true, &names))
-                .collect();
+            let mut finals: Vec<String> = Vec::new();
+            for &c in classes.iter().filter(|&&c| is_final(c)) {
+                let v = verb(c, true, words);
+                if !finals.contains(&v) {
+                    finals.push(v);
+                }
+            }
             let kind = if matches!(b.verdict, Some(Verdict::Goto(_))) { "goes" } else { "jumps" };
+            let to = words.chain(to);
             if finals.is_empty() {
-                format!("{kind} to `{}` with {what} first", names(to))
+                format!("{kind} to `{to}` with {what} first")
             } else {
-                let to = names(to);
                 format!(
                     "{kind} to `{to}` with {what} first; `{to}` {} some of them",
                     finals.join(" or ")
