@@ -103,6 +103,20 @@ pub fn command(bin: &str) -> Command {
     cmd
 }
 
+/// Runs `cmd` with `input` on its standard input; its output.
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command runs");
+    child.stdin.take().expect("stdin is piped").write_all(input).expect("write stdin");
+    child.wait_with_output().expect("the command ends")
+}
+
 /// This test process's stand-in for `/run/shriekc`.
 pub fn run_dir() -> PathBuf {
     std::env::temp_dir().join(format!("shriekc-run-{}", std::process::id()))
@@ -184,6 +198,22 @@ impl Drop for Netns {
     }
 }
 
+/// The Python interpreter itself, found once: a version manager's
+/// `python3` shim costs a few tenths of a second per run, which adds up over
+/// many probes.
+pub fn python() -> &'static str {
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(|| {
+        Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .ok()
+            .map(|o| text(&o.stdout).trim().to_string())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "python3".into())
+    })
+}
+
 /// Two namespaces joined by a veth pair: `host` (10.9.0.1, fd09::1, device
 /// `v0`) runs TCP servers on 22, 80, 8080, 9999 and UDP echo on 53, 5353;
 /// `client` (10.9.0.2, fd09::2, device `v1`) probes them.
@@ -207,13 +237,18 @@ def tcp(fam, addr, port):
     s.bind((addr, port)); s.listen(16)
     def loop():
         while True:
-            c, _ = s.accept(); c.close()
+            try:
+                c, _ = s.accept(); c.close()
+            except OSError: pass
     threading.Thread(target=loop, daemon=True).start()
 def udp(fam, addr, port):
     s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((addr, port))
     def loop():
         while True:
-            d, a = s.recvfrom(100); s.sendto(d, a)
+            d, a = s.recvfrom(100)
+            # A rule under test may refuse the reply; the server goes on.
+            try: s.sendto(d, a)
+            except OSError: pass
     threading.Thread(target=loop, daemon=True).start()
 for fam, addr in ((socket.AF_INET, "10.9.0.1"), (socket.AF_INET6, "fd09::1")):
     for p in (22, 80, 8080, 9999): tcp(fam, addr, p)
@@ -243,7 +278,115 @@ for arg in sys.argv[1:]:
     print(proto, addr, port, r)
 "#;
 
+/// Sends every probe `proto,src,sport,dst,dport` in order, a few
+/// milliseconds apart so that the order the rules see is the order given,
+/// then waits for the answers together: one line per probe, `open`,
+/// `refused` or `dropped`.
+const PROBE_BATCH: &str = r#"
+import errno, select, socket, sys, time
+socks = []
+for arg in sys.argv[1:]:
+    proto, src, sport, dst, dport = arg.split(",")
+    fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    s = socket.socket(fam, kind)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((src, int(sport)))
+    s.setblocking(False)
+    if proto == "tcp":
+        s.connect_ex((dst, int(dport)))
+    else:
+        s.connect((dst, int(dport)))
+        s.send(b"hi")
+    socks.append((proto, s))
+    time.sleep(0.003)
+result = [None] * len(socks)
+deadline = time.time() + 0.8
+last = False
+while not last and any(r is None for r in result):
+    # One more look after the deadline: a busy machine may have kept this
+    # process from running while the answers came.
+    last = time.time() >= deadline
+    waiting = [i for i, r in enumerate(result) if r is None]
+    p = select.poll()
+    for i in waiting:
+        p.register(socks[i][1].fileno(), select.POLLOUT if socks[i][0] == "tcp" else select.POLLIN)
+    for fd, ev in p.poll(0 if last else 50):
+        i = next(i for i in waiting if socks[i][1].fileno() == fd)
+        proto, s = socks[i]
+        err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if proto == "tcp":
+            if err == 0:
+                result[i] = "open"
+            elif err == errno.ECONNREFUSED:
+                result[i] = "refused"
+            elif err != 0:
+                result[i] = "dropped"
+        else:
+            if err == errno.ECONNREFUSED:
+                result[i] = "refused"
+            elif err == 0:
+                try:
+                    s.recv(10); result[i] = "open"
+                except ConnectionRefusedError: result[i] = "refused"
+                except BlockingIOError: pass
+            else:
+                result[i] = "dropped"
+for r in result:
+    print(r or "dropped")
+"#;
+
+/// One probe of [`Wire::probe_batch`]: a TCP connection or a UDP datagram
+/// from a fixed source address and port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    pub udp: bool,
+    pub src: String,
+    pub sport: u16,
+    pub dst: String,
+    pub dport: u16,
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let proto = if self.udp { "udp" } else { "tcp" };
+        let (s, d) = (&self.src, &self.dst);
+        if s.contains(':') {
+            write!(f, "{proto} [{s}]:{} -> [{d}]:{}", self.sport, self.dport)
+        } else {
+            write!(f, "{proto} {s}:{} -> {d}:{}", self.sport, self.dport)
+        }
+    }
+}
+
 impl Wire {
+    /// Gives the client one more address on its end of the wire
+    /// (`10.9.0.0/24` or `fd09::/64`).
+    pub fn add_client_address(&self, addr: &str) {
+        let len = if addr.contains(':') { 64 } else { 24 };
+        self.client.sh(&format!(
+            "ip addr add {addr}/{len} dev v1 nodad 2>/dev/null || ip addr add {addr}/{len} dev v1"
+        ));
+    }
+
+    /// Runs [`Probe`]s in the order given: one verdict per probe, `open`,
+    /// `refused` or `dropped`.
+    pub fn probe_batch(&self, probes: &[Probe]) -> Vec<String> {
+        let args: Vec<String> = probes
+            .iter()
+            .map(|p| {
+                let proto = if p.udp { "udp" } else { "tcp" };
+                format!("{proto},{},{},{},{}", p.src, p.sport, p.dst, p.dport)
+            })
+            .collect();
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.client.name, python(), "-S", "-c", PROBE_BATCH])
+            .args(&args);
+        let out = cmd.output().expect("python3 runs");
+        assert!(out.status.success(), "the prober failed: {}", text(&out.stderr));
+        text(&out.stdout).lines().map(str::to_string).collect()
+    }
+
     /// The wire with its servers ready, or `None` where tests skip.
     pub fn new() -> Option<Wire> {
         if !has_tool("python3") {
@@ -255,7 +398,7 @@ impl Wire {
         host.sh("ip link set v0 up && ip addr add 10.9.0.1/24 dev v0 && ip addr add fd09::1/64 dev v0 nodad");
         client.sh("ip link set v1 up && ip addr add 10.9.0.2/24 dev v1 && ip addr add fd09::2/64 dev v1 nodad");
         let mut servers = Command::new("ip")
-            .args(["netns", "exec", &host.name, "python3", "-c", SERVERS])
+            .args(["netns", "exec", &host.name, python(), "-c", SERVERS])
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("python3 runs");
@@ -271,7 +414,7 @@ impl Wire {
     /// `proto addr port open|refused|dropped`.
     pub fn probe(&self, probes: &[&str]) -> String {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.client.name, "python3", "-c", PROBE]).args(probes);
+        cmd.args(["netns", "exec", &self.client.name, python(), "-c", PROBE]).args(probes);
         text(&cmd.output().expect("python3 runs").stdout)
     }
 }
