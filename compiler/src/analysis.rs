@@ -17,6 +17,9 @@ mod explain;
 mod graph;
 pub mod shadow;
 
+/// How a protocol number reads in a policy; `import` prints with it too.
+pub(crate) use describe::proto_name;
+
 use shriek_grammar::{Diagnostic, Severity};
 
 use crate::ir;

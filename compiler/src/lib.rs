@@ -7,6 +7,7 @@
 pub mod analysis;
 pub mod emit;
 pub mod eval;
+pub mod import;
 pub mod ir;
 pub mod lower;
 pub mod nft;

@@ -107,7 +107,7 @@ fn single_proto(p: Protos) -> Option<u8> {
     }
 }
 
-pub(super) fn proto_name(p: u8) -> String {
+pub(crate) fn proto_name(p: u8) -> String {
     match p {
         PROTO_TCP => "tcp".into(),
         PROTO_UDP => "udp".into(),

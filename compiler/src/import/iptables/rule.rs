@@ -1,0 +1,417 @@
+//! One `-A` line: its options into matches, statements and a verdict.
+//!
+//! iptables checks a rule's own fields (`-s`, `-d`, `-p`, `-i`, `-o`) first
+//! and then its `-m` matches in the order written, stopping at the first
+//! that fails. That order matters only for `-m limit`, which spends a token
+//! whenever it is reached: a limit followed by a match that can still fail
+//! spends tokens on packets the rule then refuses, which a `.shr` rule (its
+//! `limit` runs after all its matches) cannot say. Such a rule is left out.
+
+use std::collections::HashMap;
+
+use shriek_grammar::ast::{PortDir, PortProto};
+
+use crate::ir::RateUnit;
+use crate::space::Family;
+
+use super::super::model::{Addr, Body, Dir, Item, LeftOut, Match, Origin, Rule};
+use super::super::protocol_number;
+use super::target::{target_option, Target};
+use super::value::{interface, parse_rate, port_proto, ports, states};
+use super::{Builtin, Raw};
+
+pub(crate) struct Cx<'a> {
+    pub family: Family,
+    /// iptables chain names to the policy's.
+    pub names: &'a HashMap<String, String>,
+    pub builtin: &'a [Builtin],
+}
+
+/// What one rule's options said, before they become policy rules.
+#[derive(Default)]
+pub(super) struct Parsed {
+    /// `-s`, `-d`, `-i`, `-o`: checked before any `-m` match.
+    pub core: Vec<Match>,
+    /// `-p`: negated, and the protocol (`None` for `all`).
+    pub proto: Option<(bool, Option<u8>)>,
+    /// The `-m` matches in order.
+    pub ext: Vec<Ext>,
+    pub target: Option<Target>,
+    pub comments: Vec<String>,
+    /// Why the rule cannot be imported; empty when it can.
+    pub problems: Vec<String>,
+}
+
+pub(super) enum Ext {
+    Match(Match),
+    /// `-m limit`: spends a token when reached.
+    Limit {
+        rate: u64,
+        per: RateUnit,
+        burst: u32,
+    },
+    /// `-m multiport --ports`: either port in the list.
+    EitherPort {
+        proto: PortProto,
+        neg: bool,
+        ranges: Vec<(u16, u16)>,
+    },
+    /// A match that always holds (`-m comment`).
+    Always,
+}
+
+/// The modules whose options are read here; any other is left out.
+const MODULES: &[&str] = &[
+    "tcp",
+    "udp",
+    "sctp",
+    "multiport",
+    "state",
+    "conntrack",
+    "comment",
+    "limit",
+    "icmp",
+    "icmp6",
+    "iprange",
+];
+
+impl Cx<'_> {
+    pub fn translate(&self, raw: &Raw, origin: Origin) -> Vec<Item> {
+        let mut p = Parsed::default();
+        self.read(&raw.args, &mut p);
+        let left_out =
+            |reasons: Vec<String>| vec![Item::LeftOut(LeftOut { reasons, origin: origin.clone() })];
+        let stmts = self.statements(&raw.chain, &mut p);
+        let limited = p.ext.iter().any(|e| matches!(e, Ext::Limit { .. }));
+        if let Some(i) = p.ext.iter().position(|e| matches!(e, Ext::Limit { .. })) {
+            let after =
+                p.ext[i..].iter().any(|e| matches!(e, Ext::Match(_) | Ext::EitherPort { .. }));
+            if after {
+                p.problems.push(
+                    "`-m limit` comes before a match that can fail, so iptables spends tokens on packets the rule then refuses".into(),
+                );
+            }
+        }
+        let alternatives = self.alternatives(&p);
+        if alternatives.len() > 1 && limited {
+            p.problems
+                .push("`--ports` needs two rules here, which cannot share one `-m limit`".into());
+        }
+        let Some(stmts) = stmts.filter(|_| p.problems.is_empty()) else {
+            return left_out(unique(p.problems));
+        };
+        let comment = (!p.comments.is_empty()).then(|| p.comments.join("; "));
+        let split = alternatives.len() > 1;
+        alternatives
+            .into_iter()
+            .enumerate()
+            .map(|(i, matches)| {
+                let mut r = Rule::new(Body { matches, stmts: stmts.clone() }, origin.clone());
+                r.comment = comment.clone();
+                if split && i == 0 {
+                    r.notes.push(format!("`--ports` as two rules: {}", origin.text));
+                }
+                Item::Rule(r)
+            })
+            .collect()
+    }
+
+    /// The rule's matches, as one or more disjoint lists (`--ports` is
+    /// "source or destination port": two rules).
+    fn alternatives(&self, p: &Parsed) -> Vec<Vec<Match>> {
+        let mut base: Vec<Match> = p.core.clone();
+        let port_proto = p
+            .ext
+            .iter()
+            .any(|e| matches!(e, Ext::Match(Match::Port { .. }) | Ext::EitherPort { .. }));
+        if let Some((neg, Some(proto))) = p.proto {
+            // A port match says its protocol, negated or not; `-p` would
+            // repeat it.
+            if neg || !port_proto {
+                base.push(Match::Proto { neg, protos: vec![proto] });
+            }
+        }
+        let mut either = None;
+        for e in &p.ext {
+            match e {
+                Ext::Match(m) => base.push(m.clone()),
+                Ext::EitherPort { proto, neg: true, ranges } => {
+                    for dir in [PortDir::Sport, PortDir::Dport] {
+                        base.push(Match::Port {
+                            proto: *proto,
+                            dir,
+                            neg: true,
+                            ranges: ranges.clone(),
+                        });
+                    }
+                }
+                Ext::EitherPort { proto, neg: false, ranges } => either = Some((*proto, ranges)),
+                Ext::Limit { .. } | Ext::Always => {}
+            }
+        }
+        let Some((proto, ranges)) = either else { return vec![base] };
+        let port = |dir, neg| Match::Port { proto, dir, neg, ranges: ranges.clone() };
+        let mut first = base.clone();
+        first.push(port(PortDir::Sport, false));
+        let mut second = base;
+        second.push(port(PortDir::Sport, true));
+        second.push(port(PortDir::Dport, false));
+        vec![first, second]
+    }
+
+    fn read(&self, args: &[String], p: &mut Parsed) {
+        let mut r = Reader { args, i: 0 };
+        let mut neg = false;
+        let mut module: Option<String> = None;
+        while let Some(opt) = r.next() {
+            let opt = opt.to_string();
+            if opt == "!" {
+                neg = true;
+                continue;
+            }
+            let was_neg = std::mem::take(&mut neg);
+            match opt.as_str() {
+                "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst" => {
+                    let dir = if opt.starts_with("-s") || opt.starts_with("--s") {
+                        Dir::Src
+                    } else {
+                        Dir::Dst
+                    };
+                    let (n, v) = r.value(was_neg);
+                    match self.address(&v) {
+                        Ok(Some(a)) => p.core.push(Match::Addr { dir, neg: n, values: vec![a] }),
+                        // `0.0.0.0/0`: every packet of the family.
+                        Ok(None) if !n => {}
+                        Ok(None) => p.core.push(Match::Addr {
+                            dir,
+                            neg: true,
+                            values: vec![Addr::Net(self.any_addr(), 0)],
+                        }),
+                        Err(e) => p.problems.push(e),
+                    }
+                }
+                "-p" | "--protocol" => {
+                    let (n, v) = r.value(was_neg);
+                    match v.to_ascii_lowercase().as_str() {
+                        "all" | "0" => p.proto = Some((n, None)),
+                        name => match protocol_number(name) {
+                            Some(num) => p.proto = Some((n, Some(num))),
+                            None => {
+                                p.problems.push(format!("protocol `{v}` is not one shriek knows"))
+                            }
+                        },
+                    }
+                    if n && matches!(p.proto, Some((true, None))) {
+                        p.problems.push("`! -p all` matches no packet".into());
+                    }
+                }
+                "-i" | "--in-interface" | "-o" | "--out-interface" => {
+                    let dir = if opt.starts_with("-i") || opt.starts_with("--i") {
+                        Dir::Src
+                    } else {
+                        Dir::Dst
+                    };
+                    let (n, v) = r.value(was_neg);
+                    match interface(&v) {
+                        Ok(name) => p.core.push(Match::Iface { dir, neg: n, names: vec![name] }),
+                        Err(e) => p.problems.push(e),
+                    }
+                }
+                "-f" | "--fragment" => {
+                    p.problems.push("the fragment match `-f` is not in the language".into())
+                }
+                "-m" | "--match" => {
+                    let (_, name) = r.value(false);
+                    if name == "limit" {
+                        p.ext.push(Ext::Limit { rate: 3, per: RateUnit::Hour, burst: 5 });
+                    } else if name == "comment" {
+                        p.ext.push(Ext::Always);
+                    } else if !MODULES.contains(&name.as_str()) {
+                        p.problems.push(format!("`-m {name}` has no equivalent in shriek yet"));
+                    }
+                    module = Some(name);
+                }
+                "-j" | "--jump" | "-g" | "--goto" => {
+                    let (_, name) = r.value(false);
+                    let goto = opt.starts_with("-g") || opt.starts_with("--g");
+                    p.target = Some(self.target(&name, goto));
+                    module = None;
+                }
+                "-c" | "--set-counters" => {
+                    r.value(false);
+                    r.value(false);
+                }
+                o if o.starts_with("--") => {
+                    if module.is_none() && p.target.is_some() {
+                        target_option(o, was_neg, &mut r, p);
+                    } else {
+                        let implicit = p.proto.and_then(|(_, pr)| pr).and_then(port_proto);
+                        let m = module.clone().or(implicit.map(|pp| pp.keyword().to_string()));
+                        self.module_option(m.as_deref(), o, was_neg, &mut r, p);
+                    }
+                }
+                o => p.problems.push(format!("unexpected `{o}`")),
+            }
+        }
+    }
+
+    fn module_option(
+        &self,
+        module: Option<&str>,
+        opt: &str,
+        neg: bool,
+        r: &mut Reader,
+        p: &mut Parsed,
+    ) {
+        let port_module = module.and_then(|m| match m {
+            "tcp" => Some(PortProto::Tcp),
+            "udp" => Some(PortProto::Udp),
+            "sctp" => Some(PortProto::Sctp),
+            _ => None,
+        });
+        match (module, opt) {
+            (Some(_), "--sport" | "--source-port" | "--dport" | "--destination-port")
+                if port_module.is_some() =>
+            {
+                let dir = if opt.contains("-s") && !opt.contains("dest") {
+                    PortDir::Sport
+                } else {
+                    PortDir::Dport
+                };
+                let dir = if opt == "--dport" { PortDir::Dport } else { dir };
+                let (n, v) = r.value(neg);
+                match ports(&v, ':') {
+                    Ok(ranges) => p.ext.push(Ext::Match(Match::Port {
+                        proto: port_module.expect("checked above"),
+                        dir,
+                        neg: n,
+                        ranges,
+                    })),
+                    Err(e) => p.problems.push(e),
+                }
+            }
+            (Some("tcp"), "--tcp-flags" | "--syn" | "--tcp-option") => {
+                p.problems.push("TCP flags are not in the language yet (`tcp flags`)".into());
+                r.skip_values();
+            }
+            (Some("multiport"), _) => {
+                let (n, v) = r.value(neg);
+                let proto = match p.proto {
+                    Some((false, Some(pr))) => port_proto(pr),
+                    _ => None,
+                };
+                let Some(proto) = proto else {
+                    p.problems
+                        .push("`-m multiport` without `-p tcp`, `-p udp` or `-p sctp`".into());
+                    return;
+                };
+                let ranges = match ports(&v, ':') {
+                    Ok(r) => r,
+                    Err(e) => return p.problems.push(e),
+                };
+                let port =
+                    |dir| Ext::Match(Match::Port { proto, dir, neg: n, ranges: ranges.clone() });
+                match opt {
+                    "--dports" | "--destination-ports" => p.ext.push(port(PortDir::Dport)),
+                    "--sports" | "--source-ports" => p.ext.push(port(PortDir::Sport)),
+                    "--ports" => p.ext.push(Ext::EitherPort { proto, neg: n, ranges }),
+                    _ => p.problems.push(format!("multiport option `{opt}` is not read")),
+                }
+            }
+            (Some("state"), "--state") | (Some("conntrack"), "--ctstate") => {
+                let (n, v) = r.value(neg);
+                match states(&v) {
+                    Ok(states) => p.ext.push(Ext::Match(Match::Ct { neg: n, states })),
+                    Err(e) => p.problems.push(e),
+                }
+            }
+            (Some("comment"), "--comment") => {
+                let (_, v) = r.value(false);
+                p.comments.push(v);
+            }
+            (Some("limit"), "--limit" | "--limit-burst") => {
+                let (_, v) = r.value(false);
+                let Some(Ext::Limit { rate, per, burst }) =
+                    p.ext.iter_mut().rev().find(|e| matches!(e, Ext::Limit { .. }))
+                else {
+                    return;
+                };
+                if opt == "--limit" {
+                    match parse_rate(&v) {
+                        Some((n, u)) => (*rate, *per) = (n, u),
+                        None => p.problems.push(format!("cannot read the rate `{v}`")),
+                    }
+                } else {
+                    match v.parse::<u32>() {
+                        Ok(b) if b > 0 => *burst = b,
+                        _ => p.problems.push(format!("cannot read the burst `{v}`")),
+                    }
+                }
+            }
+            (Some("icmp"), "--icmp-type") | (Some("icmp6"), "--icmpv6-type") => {
+                r.value(neg);
+                p.problems.push("ICMP types are not in the language yet (`icmp type`)".into());
+            }
+            (Some("iprange"), "--src-range" | "--dst-range") => {
+                let (n, v) = r.value(neg);
+                let dir = if opt == "--src-range" { Dir::Src } else { Dir::Dst };
+                match self.range(&v) {
+                    Ok(a) => p.ext.push(Ext::Match(Match::Addr { dir, neg: n, values: vec![a] })),
+                    Err(e) => p.problems.push(e),
+                }
+            }
+            (Some(m), _) if !MODULES.contains(&m) => r.skip_values(),
+            (Some(m), _) => {
+                p.problems
+                    .push(format!("option `{opt}` of `-m {m}` has no equivalent in shriek yet"));
+                r.skip_values();
+            }
+            (None, _) => {
+                p.problems.push(format!("option `{opt}` without the `-m` match it belongs to"));
+                r.skip_values();
+            }
+        }
+    }
+}
+
+fn unique(problems: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in problems {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The words of a rule, one at a time.
+pub(super) struct Reader<'a> {
+    args: &'a [String],
+    i: usize,
+}
+
+impl Reader<'_> {
+    pub fn next(&mut self) -> Option<&str> {
+        let a = self.args.get(self.i)?;
+        self.i += 1;
+        Some(a)
+    }
+
+    /// An option's value, and whether the option is negated: before it
+    /// (`neg`) or, the old way, after it (`--dport ! 22`).
+    pub fn value(&mut self, neg: bool) -> (bool, String) {
+        match self.next() {
+            Some("!") => (!neg, self.next().unwrap_or("").to_string()),
+            Some(v) => (neg, v.to_string()),
+            None => (neg, String::new()),
+        }
+    }
+
+    /// The values of an option that is not read: every word up to the next
+    /// option.
+    pub fn skip_values(&mut self) {
+        while self.args.get(self.i).is_some_and(|a| !a.starts_with('-') && a != "!") {
+            self.i += 1;
+        }
+    }
+}

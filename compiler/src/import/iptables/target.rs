@@ -1,0 +1,221 @@
+//! A rule's target (`-j`, `-g`) and its options into statements.
+
+use std::net::IpAddr;
+
+use super::super::model::{self, Backend, Stmt, Verdict};
+use super::rule::{Cx, Ext, Parsed, Reader};
+use crate::space::Family;
+
+pub(super) enum Target {
+    Verdict(Verdict),
+    Jump { chain: String, goto: bool },
+    Reject(Option<String>),
+    Log { prefix: Option<String>, level: Option<String>, flags: Vec<String> },
+    Dnat { to: Option<String>, flags: Vec<String> },
+    Snat { to: Option<String>, flags: Vec<String> },
+    Masquerade { flags: Vec<String> },
+    Redirect { to: Option<String>, flags: Vec<String> },
+    Other(String),
+}
+
+impl Cx<'_> {
+    pub(super) fn target(&self, name: &str, goto: bool) -> Target {
+        match name {
+            "ACCEPT" if !goto => Target::Verdict(Verdict::Accept),
+            "DROP" if !goto => Target::Verdict(Verdict::Drop),
+            "RETURN" if !goto => Target::Verdict(Verdict::Return),
+            "REJECT" if !goto => Target::Reject(None),
+            "LOG" if !goto => Target::Log { prefix: None, level: None, flags: vec![] },
+            "DNAT" if !goto => Target::Dnat { to: None, flags: vec![] },
+            "SNAT" if !goto => Target::Snat { to: None, flags: vec![] },
+            "MASQUERADE" if !goto => Target::Masquerade { flags: vec![] },
+            "REDIRECT" if !goto => Target::Redirect { to: None, flags: vec![] },
+            chain
+                if self.names.contains_key(chain)
+                    && !self.builtin.iter().any(|(n, ..)| *n == chain) =>
+            {
+                Target::Jump { chain: self.names[chain].clone(), goto }
+            }
+            other => Target::Other(other.to_string()),
+        }
+    }
+
+    /// The statements the target becomes, after the rule's limits; `None`
+    /// (with a problem noted) when it cannot be said.
+    pub(super) fn statements(&self, chain: &str, p: &mut Parsed) -> Option<Vec<Stmt>> {
+        let mut stmts: Vec<Stmt> = p
+            .ext
+            .iter()
+            .filter_map(|e| match e {
+                Ext::Limit { rate, per, burst } => {
+                    Some(Stmt::Limit { rate: *rate, per: *per, burst: *burst })
+                }
+                _ => None,
+            })
+            .collect();
+        let in_builtin = self.builtin.iter().any(|(n, ..)| *n == chain);
+        let nat = |p: &mut Parsed, stmt: Option<Stmt>| {
+            if !in_builtin {
+                p.problems.push(
+                    "address translation in a regular chain is not in the language yet".into(),
+                );
+                return None;
+            }
+            stmt
+        };
+        let stmt = match p.target.take() {
+            None => Some(Stmt::Counter(None)),
+            Some(Target::Verdict(v)) => Some(Stmt::Verdict(v)),
+            Some(Target::Jump { chain, goto: false }) => Some(Stmt::Verdict(Verdict::Jump(chain))),
+            Some(Target::Jump { chain, goto: true }) => Some(Stmt::Verdict(Verdict::Goto(chain))),
+            Some(Target::Reject(with)) => {
+                let with = with.unwrap_or_else(|| "icmp-port-unreachable".into());
+                let port_unreachable = match self.family {
+                    Family::V4 => with == "icmp-port-unreachable",
+                    Family::V6 => {
+                        matches!(with.as_str(), "icmp6-port-unreachable" | "port-unreach")
+                    }
+                };
+                if port_unreachable {
+                    Some(Stmt::Verdict(Verdict::Reject))
+                } else if with == "tcp-reset" {
+                    p.problems.push("`--reject-with tcp-reset` is not in the language yet (`reject with tcp reset`)".into());
+                    None
+                } else {
+                    p.problems.push(format!("`--reject-with {with}` is not in the language yet (`reject with icmp ...`)"));
+                    None
+                }
+            }
+            Some(Target::Log { prefix, level, flags }) => {
+                let level_ok =
+                    level.as_deref().is_none_or(|l| matches!(l, "4" | "warning" | "warn"));
+                if !level_ok {
+                    p.problems.push(
+                        "LOG levels other than warning are not in the language yet (`log level`)"
+                            .into(),
+                    );
+                    None
+                } else if let Some(f) = flags.first() {
+                    p.problems.push(format!("LOG `{f}` has no equivalent in shriek yet"));
+                    None
+                } else {
+                    Some(Stmt::Log(prefix))
+                }
+            }
+            Some(Target::Dnat { to, flags }) => {
+                match self.nat_target(to.as_deref(), &flags, "--to-destination", p) {
+                    Some(b) => nat(p, Some(Stmt::Dnat { backends: vec![b], balance: None })),
+                    None => None,
+                }
+            }
+            Some(Target::Snat { to, flags }) => {
+                match self.nat_target(to.as_deref(), &flags, "--to-source", p) {
+                    Some(b) => nat(p, Some(Stmt::Snat(b))),
+                    None => None,
+                }
+            }
+            Some(Target::Masquerade { flags }) => match flags.first() {
+                Some(f) => {
+                    p.problems.push(format!("MASQUERADE `{f}` is not in the language yet"));
+                    None
+                }
+                None => nat(p, Some(Stmt::Masquerade)),
+            },
+            Some(Target::Redirect { to, flags }) => {
+                let port = to.as_deref().and_then(|t| t.parse::<u16>().ok());
+                match (port, flags.first()) {
+                    (Some(port), None) => nat(p, Some(Stmt::Redirect(port))),
+                    (_, Some(f)) => {
+                        p.problems.push(format!("REDIRECT `{f}` is not in the language yet"));
+                        None
+                    }
+                    (None, None) => {
+                        p.problems.push(
+                            "REDIRECT without one `--to-ports` port is not in the language yet"
+                                .into(),
+                        );
+                        None
+                    }
+                }
+            }
+            Some(Target::Other(name)) => {
+                p.problems.push(format!("target `{name}` has no equivalent in shriek yet"));
+                None
+            }
+        };
+        stmts.push(stmt?);
+        Some(stmts)
+    }
+
+    fn nat_target(
+        &self,
+        to: Option<&str>,
+        flags: &[String],
+        opt: &str,
+        p: &mut Parsed,
+    ) -> Option<Backend> {
+        if let Some(f) = flags.first() {
+            p.problems.push(format!("NAT `{f}` is not in the language yet"));
+            return None;
+        }
+        let Some(to) = to else {
+            p.problems.push(format!("NAT without `{opt}`"));
+            return None;
+        };
+        let (addr, port) = match to.strip_prefix('[') {
+            Some(rest) => match rest.split_once("]:") {
+                Some((a, port)) => (a, Some(port)),
+                None => (rest.trim_end_matches(']'), None),
+            },
+            None => match to.rsplit_once(':') {
+                Some((a, port)) if !a.contains(':') => (a, Some(port)),
+                _ => (to, None),
+            },
+        };
+        let addr = addr.parse::<IpAddr>().ok().filter(|a| model::family_of(a) == self.family);
+        let port = match port {
+            None => Some(None),
+            Some(p) => p.parse::<u16>().ok().map(Some),
+        };
+        match (addr, port) {
+            (Some(addr), Some(port)) => Some(Backend { addr, port, weight: 1 }),
+            _ => {
+                p.problems.push(format!(
+                    "NAT to `{to}`: only one address (and one port) is in the language"
+                ));
+                None
+            }
+        }
+    }
+}
+
+pub(super) fn target_option(opt: &str, neg: bool, r: &mut Reader, p: &mut Parsed) {
+    let Some(target) = p.target.as_mut() else { return };
+    if neg {
+        p.problems.push(format!("`! {opt}` cannot be negated"));
+    }
+    match (target, opt) {
+        (Target::Reject(with), "--reject-with") => *with = Some(r.value(false).1),
+        (Target::Log { prefix, .. }, "--log-prefix") => *prefix = Some(r.value(false).1),
+        (Target::Log { level, .. }, "--log-level") => *level = Some(r.value(false).1),
+        (Target::Log { flags, .. }, _) if opt.starts_with("--log-") => flags.push(opt.to_string()),
+        (Target::Dnat { to, .. }, "--to-destination")
+        | (Target::Snat { to, .. }, "--to-source") => *to = Some(r.value(false).1),
+        (Target::Redirect { to, .. }, "--to-ports") => *to = Some(r.value(false).1),
+        (
+            Target::Dnat { flags, .. }
+            | Target::Snat { flags, .. }
+            | Target::Masquerade { flags }
+            | Target::Redirect { flags, .. },
+            _,
+        ) => {
+            flags.push(opt.to_string());
+            r.skip_values();
+        }
+        (Target::Other(_), _) => r.skip_values(),
+        (_, _) => {
+            p.problems.push(format!("target option `{opt}` has no equivalent in shriek yet"));
+            r.skip_values();
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The values of iptables options: addresses, ports, states, rates,
+//! interface names.
+
+use std::net::IpAddr;
+
+use shriek_grammar::ast::PortProto;
+
+use super::super::model::{self, Addr};
+use super::rule::Cx;
+use crate::ir::RateUnit;
+use crate::space::{CtState, Family, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+
+impl Cx<'_> {
+    pub(super) fn any_addr(&self) -> IpAddr {
+        match self.family {
+            Family::V4 => IpAddr::from([0u8; 4]),
+            Family::V6 => IpAddr::from([0u16; 8]),
+        }
+    }
+
+    /// `ADDR[/LEN|/MASK]`: `None` for the whole family (`/0`).
+    pub(super) fn address(&self, v: &str) -> Result<Option<Addr>, String> {
+        let (a, len) = match v.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (v, None),
+        };
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("`{v}` is not an address (host names cannot be imported)"))?;
+        if model::family_of(&addr) != self.family {
+            return Err(format!("`{v}` is of the other address family"));
+        }
+        let width: u8 = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match len {
+            None => width,
+            Some(l) => match l.parse::<u8>() {
+                Ok(n) if n <= width => n,
+                _ => match l.parse::<std::net::Ipv4Addr>() {
+                    Ok(mask)
+                        if addr.is_ipv4()
+                            && u32::from(mask).leading_ones() == u32::from(mask).count_ones() =>
+                    {
+                        u32::from(mask).leading_ones() as u8
+                    }
+                    _ => return Err(format!("`/{l}` is not a prefix length")),
+                },
+            },
+        };
+        if len == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Addr::Net(network(addr, len), len)))
+    }
+
+    pub(super) fn range(&self, v: &str) -> Result<Addr, String> {
+        let bad = || format!("`{v}` is not an address range");
+        let (lo, hi) = v.split_once('-').ok_or_else(bad)?;
+        let lo: IpAddr = lo.parse().map_err(|_| bad())?;
+        let hi: IpAddr = hi.parse().map_err(|_| bad())?;
+        if model::family_of(&lo) != self.family || model::family_of(&hi) != self.family || lo > hi {
+            return Err(bad());
+        }
+        Ok(Addr::Range(lo, hi))
+    }
+}
+
+pub(super) fn port_proto(p: u8) -> Option<PortProto> {
+    match p {
+        PROTO_TCP => Some(PortProto::Tcp),
+        PROTO_UDP => Some(PortProto::Udp),
+        PROTO_SCTP => Some(PortProto::Sctp),
+        _ => None,
+    }
+}
+
+pub(super) fn network(a: IpAddr, len: u8) -> IpAddr {
+    match a {
+        IpAddr::V4(v) => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            IpAddr::from(std::net::Ipv4Addr::from(u32::from(v) & mask))
+        }
+        IpAddr::V6(v) => {
+            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            IpAddr::from(std::net::Ipv6Addr::from(u128::from(v) & mask))
+        }
+    }
+}
+
+pub(super) fn interface(v: &str) -> Result<String, String> {
+    if v.ends_with('+') {
+        return Err("interface wildcards (`eth+`) are not in the language yet (`iif eth*`)".into());
+    }
+    if model::name_fits(v, "table t {\nchain c {\niif NAME\n}\n}\n") {
+        Ok(v.to_string())
+    } else {
+        Err(format!("the interface name `{v}` cannot be written yet (quoted names are coming)"))
+    }
+}
+
+/// `22`, `1000:2000`, `:1023`, `1024:`, and comma lists of those.
+pub(super) fn ports(v: &str, range_sep: char) -> Result<Vec<(u16, u16)>, String> {
+    let port = |s: &str, default: u16| -> Result<u16, String> {
+        if s.is_empty() {
+            return Ok(default);
+        }
+        s.parse::<u16>()
+            .map_err(|_| format!("`{s}` is not a port number (service names cannot be imported)"))
+    };
+    v.split(',')
+        .map(|item| {
+            let (lo, hi) = match item.split_once(range_sep) {
+                Some((a, b)) => (port(a, 0)?, port(b, u16::MAX)?),
+                None => {
+                    let p = port(item, 0)?;
+                    (p, p)
+                }
+            };
+            if lo > hi {
+                return Err(format!("the port range `{item}` runs backwards"));
+            }
+            Ok((lo, hi))
+        })
+        .collect()
+}
+
+pub(super) fn states(v: &str) -> Result<Vec<CtState>, String> {
+    v.split(',')
+        .map(|s| match s.to_ascii_uppercase().as_str() {
+            "NEW" => Ok(CtState::New),
+            "ESTABLISHED" => Ok(CtState::Established),
+            "RELATED" => Ok(CtState::Related),
+            "INVALID" => Ok(CtState::Invalid),
+            "UNTRACKED" => Ok(CtState::Untracked),
+            other => Err(format!("the conntrack state `{other}` is not in the language")),
+        })
+        .collect()
+}
+
+/// `10/sec`, `3/min`, `1/hour`, `2/day`, or a bare number per second; the
+/// unit may be any prefix of its word, as iptables reads it.
+pub(super) fn parse_rate(v: &str) -> Option<(u64, RateUnit)> {
+    let (n, unit) = v.split_once('/').unwrap_or((v, "second"));
+    let n: u64 = n.parse().ok().filter(|n| *n > 0)?;
+    let unit = unit.to_ascii_lowercase();
+    let per = [
+        ("second", RateUnit::Second),
+        ("minute", RateUnit::Minute),
+        ("hour", RateUnit::Hour),
+        ("day", RateUnit::Day),
+    ]
+    .into_iter()
+    .find(|(word, _)| !unit.is_empty() && word.starts_with(unit.as_str()))?
+    .1;
+    Some((n, per))
+}

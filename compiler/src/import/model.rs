@@ -1,0 +1,523 @@
+//! The policy an import builds: tables, chains and rules in the terms of the
+//! `.shr` language, before they become text.
+//!
+//! Both importers (`iptables.rs`, `nft.rs`) produce this model, one table per
+//! source table and family; `merge.rs` folds IPv4 and IPv6 tables into one
+//! `inet` table; [`render`] prints the result as `.shr` text, which the
+//! caller then parses and formats. Each rule remembers where it came from,
+//! so that a rule the language cannot say yet stays in the output as a
+//! commented-out line naming its source.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use shriek_grammar::ast::{self, PortDir, PortProto};
+
+use crate::analysis::proto_name;
+use crate::ir::{Balance, ChainKind, ChainPolicy, Hook, RateUnit};
+use crate::space::{CtState, Family};
+
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    pub defines: Vec<Define>,
+    pub tables: Vec<Table>,
+    /// Rules of tables that are not imported at all, printed at the end.
+    pub left_out: Vec<LeftOut>,
+}
+
+/// `define NAME = { ... }`, from a named set of the source.
+#[derive(Clone, Debug)]
+pub struct Define {
+    pub name: String,
+    pub values: Vec<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub name: String,
+    /// The packets the source table sees: one family, or both (`inet`).
+    pub family: Option<Family>,
+    pub chains: Vec<Chain>,
+    /// Comment lines printed above the table.
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Chain {
+    pub name: String,
+    pub base: Option<Base>,
+    pub items: Vec<Item>,
+    /// Comment lines printed above the chain.
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Base {
+    pub hook: Hook,
+    pub kind: ChainKind,
+    pub priority: i32,
+    pub policy: ChainPolicy,
+}
+
+impl Base {
+    /// The priority `shriekc` gives a chain of this type and hook when the
+    /// header names none (docs/language.md, "Priority").
+    pub fn default_priority(kind: ChainKind, hook: Hook) -> i32 {
+        match (kind, hook) {
+            (ChainKind::Nat, Hook::Prerouting | Hook::Output) => -100,
+            (ChainKind::Nat, _) => 100,
+            _ => 0,
+        }
+    }
+}
+
+/// One line of a chain's body.
+#[derive(Clone, Debug)]
+pub enum Item {
+    Rule(Rule),
+    /// A source rule the language cannot say (yet): printed commented out.
+    LeftOut(LeftOut),
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub body: Body,
+    /// Printed after the rule: the source's own comment (`-m comment`).
+    pub comment: Option<String>,
+    /// Printed above the rule: what the importer did that a reader should
+    /// know, with the source rule.
+    pub notes: Vec<String>,
+    /// The source rules it stands for: one, two when an IPv4 and an IPv6
+    /// rule merged, none for a rule the importer adds.
+    pub origins: Vec<Origin>,
+}
+
+impl Rule {
+    pub fn new(body: Body, origin: Origin) -> Rule {
+        Rule { body, comment: None, notes: Vec::new(), origins: vec![origin] }
+    }
+
+    /// A rule of the importer's own, with a comment saying why.
+    pub fn added(body: Body, why: impl Into<String>) -> Rule {
+        Rule { body, comment: Some(why.into()), notes: Vec::new(), origins: Vec::new() }
+    }
+}
+
+/// What a rule says, apart from its comments: two rules with equal bodies
+/// mean the same.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Body {
+    pub matches: Vec<Match>,
+    pub stmts: Vec<Stmt>,
+}
+
+impl Body {
+    /// The one family every packet this body matches has, when its matches
+    /// say so: an address match or `family`.
+    pub fn family(&self) -> Option<Family> {
+        self.matches.iter().find_map(|m| match m {
+            Match::Family(f) => Some(*f),
+            Match::Addr { values, .. } => {
+                let mut fams = values.iter().map(Addr::family);
+                let first = fams.next()?;
+                fams.all(|f| f == first).then_some(first)
+            }
+            _ => None,
+        })
+    }
+
+    pub fn verdict_mut(&mut self) -> Option<&mut Verdict> {
+        self.stmts.iter_mut().find_map(|s| match s {
+            Stmt::Verdict(v) => Some(v),
+            _ => None,
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct LeftOut {
+    /// Why, in a few words each: "`-m addrtype` has no equivalent in
+    /// shriek yet". Worded without the rule's own values, so that the
+    /// summary can count rules by reason.
+    pub reasons: Vec<String>,
+    pub origin: Origin,
+}
+
+/// Where a rule came from: its place in the input and its text there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub place: Place,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Place {
+    /// A line of the input (1-based) in the input named `input`.
+    Line { input: usize, line: usize },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Match {
+    Addr { dir: Dir, neg: bool, values: Vec<Addr> },
+    Proto { neg: bool, protos: Vec<u8> },
+    Port { proto: PortProto, dir: PortDir, neg: bool, ranges: Vec<(u16, u16)> },
+    Iface { dir: Dir, neg: bool, names: Vec<String> },
+    Ct { neg: bool, states: Vec<CtState> },
+    Family(Family),
+}
+
+/// Source or destination; for interfaces, in or out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    Src,
+    Dst,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Addr {
+    /// An address with its prefix length; a full length prints as a host.
+    Net(IpAddr, u8),
+    Range(IpAddr, IpAddr),
+}
+
+impl Addr {
+    pub fn family(&self) -> Family {
+        match self {
+            Addr::Net(a, _) | Addr::Range(a, _) => family_of(a),
+        }
+    }
+}
+
+pub fn family_of(a: &IpAddr) -> Family {
+    if a.is_ipv4() {
+        Family::V4
+    } else {
+        Family::V6
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stmt {
+    Counter(Option<String>),
+    Log(Option<String>),
+    Limit { rate: u64, per: RateUnit, burst: u32 },
+    Verdict(Verdict),
+    Dnat { backends: Vec<Backend>, balance: Option<Balance> },
+    Snat(Backend),
+    Masquerade,
+    Redirect(u16),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backend {
+    pub addr: IpAddr,
+    pub port: Option<u16>,
+    pub weight: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Drop,
+    Reject,
+    Jump(String),
+    Goto(String),
+    Return,
+}
+
+impl Verdict {
+    pub fn of_policy(p: ChainPolicy) -> Verdict {
+        match p {
+            ChainPolicy::Accept => Verdict::Accept,
+            ChainPolicy::Drop => Verdict::Drop,
+        }
+    }
+}
+
+/// Which item of the policy a line of the rendered text holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemRef {
+    pub table: usize,
+    pub chain: usize,
+    pub item: usize,
+}
+
+/// The whole policy as `.shr` text, in no particular layout (the caller
+/// formats it), and for each line (0-based) the rule it holds.
+pub fn render(
+    policy: &Policy,
+    header: &[String],
+    inputs: &[String],
+) -> (String, Vec<Option<ItemRef>>) {
+    let mut w = Writer::default();
+    for line in header {
+        w.comment("", line);
+    }
+    if !header.is_empty() {
+        w.line(String::new(), None);
+    }
+    for d in &policy.defines {
+        if let Some(note) = &d.note {
+            w.comment("", note);
+        }
+        w.line(format!("define {} = {{ {} }}", d.name, d.values.join(", ")), None);
+    }
+    if !policy.defines.is_empty() {
+        w.line(String::new(), None);
+    }
+    for (ti, t) in policy.tables.iter().enumerate() {
+        if ti > 0 {
+            w.line(String::new(), None);
+        }
+        for n in &t.notes {
+            w.comment("", n);
+        }
+        w.line(format!("table {} {{", t.name), None);
+        for (ci, c) in t.chains.iter().enumerate() {
+            if ci > 0 {
+                w.line(String::new(), None);
+            }
+            w.chain(c, inputs, ti, ci);
+        }
+        w.line("}".into(), None);
+    }
+    if !policy.left_out.is_empty() {
+        w.line(String::new(), None);
+    }
+    for l in &policy.left_out {
+        w.left_out("", l, inputs);
+    }
+    (w.out, w.map)
+}
+
+#[derive(Default)]
+struct Writer {
+    out: String,
+    map: Vec<Option<ItemRef>>,
+}
+
+impl Writer {
+    fn line(&mut self, text: String, item: Option<ItemRef>) {
+        self.out.push_str(&text);
+        self.out.push('\n');
+        self.map.push(item);
+    }
+
+    /// `# text`, one comment line per line of `text`.
+    fn comment(&mut self, indent: &str, text: &str) {
+        let lines: Vec<&str> = if text.is_empty() { vec![""] } else { text.lines().collect() };
+        for line in lines {
+            let clean = printable(line);
+            if clean.is_empty() {
+                self.line(format!("{indent}#"), None);
+            } else {
+                self.line(format!("{indent}# {clean}"), None);
+            }
+        }
+    }
+
+    fn left_out(&mut self, indent: &str, l: &LeftOut, inputs: &[String]) {
+        self.comment(
+            indent,
+            &format!("left out ({}): {}", place(&l.origin, inputs), l.reasons.join("; ")),
+        );
+        self.comment(indent, &l.origin.text);
+    }
+
+    fn chain(&mut self, c: &Chain, inputs: &[String], table: usize, chain: usize) {
+        for n in &c.notes {
+            self.comment("  ", n);
+        }
+        let mut head = format!("  chain {}", c.name);
+        if let Some(b) = &c.base {
+            let _ = write!(head, " hook {}", b.hook.keyword());
+            if b.kind != ChainKind::Filter {
+                let _ = write!(head, " type {}", b.kind.keyword());
+            }
+            if b.priority != Base::default_priority(b.kind, b.hook) {
+                let _ = write!(head, " priority {}", b.priority);
+            }
+            let policy = match b.policy {
+                ChainPolicy::Accept => "accept",
+                ChainPolicy::Drop => "drop",
+            };
+            let _ = write!(head, " policy {policy}");
+        }
+        head.push_str(" {");
+        self.line(head, None);
+        for (i, item) in c.items.iter().enumerate() {
+            match item {
+                Item::Rule(r) => {
+                    for n in &r.notes {
+                        self.comment("    ", n);
+                    }
+                    let mut text = format!("    {}", body_text(&r.body));
+                    if let Some(cm) = &r.comment {
+                        let _ = write!(text, "  # {}", printable(cm));
+                    }
+                    self.line(text, Some(ItemRef { table, chain, item: i }));
+                }
+                Item::LeftOut(l) => self.left_out("    ", l, inputs),
+            }
+        }
+        self.line("  }".into(), None);
+    }
+}
+
+/// `text` without control characters or trailing blanks, for a comment.
+fn printable(text: &str) -> String {
+    let clean: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    clean.trim_end().to_string()
+}
+
+/// Where a rule came from, as the output's comments and the warnings say it:
+/// `rules.v4:12`, or `inet filter input handle 7`.
+pub fn place(origin: &Origin, inputs: &[String]) -> String {
+    match &origin.place {
+        Place::Line { input, line } => {
+            format!("{}:{line}", inputs.get(*input).map_or("-", String::as_str))
+        }
+    }
+}
+
+/// One rule's matches and statements as `.shr` text.
+pub fn body_text(b: &Body) -> String {
+    let mut parts: Vec<String> = b.matches.iter().map(match_text).collect();
+    parts.extend(b.stmts.iter().map(stmt_text));
+    parts.join(" ")
+}
+
+fn neg(n: bool) -> &'static str {
+    if n {
+        " !="
+    } else {
+        ""
+    }
+}
+
+fn set<T>(items: &[T], one: impl Fn(&T) -> String) -> String {
+    match items {
+        [x] => one(x),
+        _ => format!("{{ {} }}", items.iter().map(one).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+fn match_text(m: &Match) -> String {
+    match m {
+        Match::Addr { dir, neg: n, values } => {
+            let field = if *dir == Dir::Src { "saddr" } else { "daddr" };
+            format!("{field}{} {}", neg(*n), set(values, addr_text))
+        }
+        Match::Proto { neg: n, protos } => {
+            format!("proto{} {}", neg(*n), set(protos, |p| proto_name(*p)))
+        }
+        Match::Port { proto, dir, neg: n, ranges } => {
+            let one = |&(lo, hi): &(u16, u16)| {
+                if lo == hi {
+                    lo.to_string()
+                } else {
+                    format!("{lo}-{hi}")
+                }
+            };
+            format!("{} {}{} {}", proto.keyword(), dir.keyword(), neg(*n), set(ranges, one))
+        }
+        Match::Iface { dir, neg: n, names } => {
+            let field = if *dir == Dir::Src { "iif" } else { "oif" };
+            format!("{field}{} {}", neg(*n), set(names, String::clone))
+        }
+        Match::Ct { neg: n, states } => {
+            let list: Vec<&str> = states.iter().map(|s| s.keyword()).collect();
+            format!("ct state{} {}", neg(*n), list.join(","))
+        }
+        Match::Family(f) => format!("family {}", family_keyword(*f)),
+    }
+}
+
+pub fn family_keyword(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "ipv4",
+        Family::V6 => "ipv6",
+    }
+}
+
+fn addr_text(a: &Addr) -> String {
+    match a {
+        Addr::Net(ip, len) => {
+            let full = if ip.is_ipv4() { 32 } else { 128 };
+            if *len == full {
+                ip.to_string()
+            } else {
+                format!("{ip}/{len}")
+            }
+        }
+        Addr::Range(lo, hi) => format!("{lo}-{hi}"),
+    }
+}
+
+fn backend_text(b: &Backend) -> String {
+    let mut s = match (b.addr, b.port) {
+        (IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
+        (a, Some(p)) => format!("{a}:{p}"),
+        (a, None) => a.to_string(),
+    };
+    if b.weight != 1 {
+        let _ = write!(s, " weight {}", b.weight);
+    }
+    s
+}
+
+fn stmt_text(s: &Stmt) -> String {
+    match s {
+        Stmt::Counter(None) => "counter".into(),
+        Stmt::Counter(Some(n)) => format!("counter {n}"),
+        Stmt::Log(None) => "log".into(),
+        Stmt::Log(Some(p)) => format!("log prefix {}", quote(p)),
+        Stmt::Limit { rate, per, burst } => {
+            // The language's default burst is 5, as nft's and iptables'.
+            if *burst == 5 {
+                format!("limit {rate}/{}", per.keyword())
+            } else {
+                format!("limit {rate}/{} burst {burst}", per.keyword())
+            }
+        }
+        Stmt::Verdict(v) => match v {
+            Verdict::Accept => "accept".into(),
+            Verdict::Drop => "drop".into(),
+            Verdict::Reject => "reject".into(),
+            Verdict::Jump(c) => format!("jump {c}"),
+            Verdict::Goto(c) => format!("goto {c}"),
+            Verdict::Return => "return".into(),
+        },
+        Stmt::Dnat { backends, balance: None } => {
+            format!("dnat to {}", set(backends, backend_text))
+        }
+        Stmt::Dnat { backends, balance: Some(b) } => {
+            let list: Vec<String> = backends.iter().map(backend_text).collect();
+            format!("dnat to {{ {} }} balance {}", list.join(", "), b.keyword())
+        }
+        Stmt::Snat(b) => format!("snat to {}", backend_text(b)),
+        Stmt::Masquerade => "masquerade".into(),
+        Stmt::Redirect(p) => format!("redirect to {p}"),
+    }
+}
+
+/// A `.shr` string, quoted as `fmt` quotes it.
+pub fn quote(s: &str) -> String {
+    let atom = ast::Atom { kind: ast::AtomKind::Str(s.to_string()), span: ast::Span::new(0, 0) };
+    shriek_grammar::fmt::value(&ast::Value::Atom(atom))
+}
+
+/// Whether the grammar reads `name` as one name in `template`, where `NAME`
+/// stands for it (`chain NAME { }`, `iif NAME`): the grammar is the one
+/// home of the words it reserves.
+pub fn name_fits(name: &str, template: &str) -> bool {
+    let plain = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !plain {
+        return false;
+    }
+    let text = template.replace("NAME", name);
+    let (_, errors) = shriek_grammar::parse(&text);
+    errors.is_empty()
+}
