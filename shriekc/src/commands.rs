@@ -7,6 +7,7 @@ mod compile;
 mod counters;
 mod explain;
 mod fmt;
+mod import;
 mod plan;
 mod trace;
 
@@ -16,6 +17,7 @@ pub use compile::*;
 pub use counters::*;
 pub use explain::*;
 pub use fmt::*;
+pub use import::*;
 pub use plan::*;
 pub use trace::*;
 

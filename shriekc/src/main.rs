@@ -130,6 +130,22 @@ enum Command {
     /// The guard that `apply --confirm` starts (internal)
     #[command(name = "confirm-guard", hide = true)]
     ConfirmGuard(confirm::GuardArgs),
+    /// Translate an iptables-save or nftables ruleset into a policy
+    #[command(
+        after_help = "The policy goes to standard output; each rule that cannot be translated stays\n\
+        in it as a comment, with a warning on standard error. Exit 1 when a rule was left out."
+    )]
+    Import {
+        /// What the input is; detected when omitted
+        #[arg(long, value_enum)]
+        from: Option<FromArg>,
+        /// Read the host's own ruleset (runs iptables-save and ip6tables-save, which only read)
+        #[arg(long, conflicts_with = "file")]
+        live: bool,
+        /// The ruleset to read; `-` for standard input
+        #[arg(value_name = "FILE", required_unless_present = "live")]
+        file: Option<String>,
+    },
     /// Explain a finding: what it means, an example, and the fix
     Explain {
         /// A finding name, e.g. `shadowed-rule`
@@ -180,6 +196,12 @@ pub enum Format {
 pub enum CounterFormat {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FromArg {
+    /// iptables-save or ip6tables-save output
+    IptablesSave,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -243,6 +265,7 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::ConfirmGuard(args) => confirm::guard(args),
+        Command::Import { from, live, file } => commands::import(file.as_deref(), from, live),
         Command::Explain { name } => commands::explain(&name),
     };
     ExitCode::from(code)

@@ -1,0 +1,130 @@
+//! `shriekc import`: an iptables or nftables ruleset as a `.shr` policy.
+//!
+//! This module reads the input (a file, standard input, or the host's
+//! ruleset through `iptables-save`, `ip6tables-save` and `nft`, which only
+//! read) and prints; the translation itself is `shriek_compiler::import`,
+//! which does no IO.
+
+use std::io::Read;
+use std::process::Command;
+
+use shriek_compiler::import::{self, Format, Input};
+use shriek_compiler::space::Family;
+
+use super::{print_out, FINDINGS, INVALID, OK};
+use crate::FromArg;
+
+/// Larger inputs are refused before reading: no ruleset is this large.
+const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
+
+pub fn import(file: Option<&str>, from: Option<FromArg>, live: bool) -> u8 {
+    let read = if live { read_live(from) } else { read_file(file.unwrap_or("-"), from) };
+    let (inputs, format) = match read {
+        Ok(x) => x,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return INVALID;
+        }
+    };
+    let imported = match import::import(&inputs, format) {
+        Ok(x) => x,
+        Err(err) => {
+            eprintln!("error: {}", err.describe(&inputs));
+            if let Some(help) = &err.help {
+                eprintln!("  help: {help}");
+            }
+            return INVALID;
+        }
+    };
+    print_out(&imported.policy);
+    for w in &imported.warnings {
+        eprintln!("warning: {}: rule left out: {}", w.place, w.reasons.join("; "));
+        eprintln!("  {}", w.source);
+    }
+    for line in imported.summary.lines(format) {
+        eprintln!("{line}");
+    }
+    if imported.summary.left_out > 0 {
+        FINDINGS
+    } else {
+        OK
+    }
+}
+
+fn format_of(from: FromArg) -> Format {
+    match from {
+        FromArg::IptablesSave => Format::IptablesSave,
+    }
+}
+
+fn read_file(path: &str, from: Option<FromArg>) -> Result<(Vec<Input>, Format), String> {
+    let name = if path == "-" { "<stdin>".to_string() } else { path.to_string() };
+    let mut bytes = Vec::new();
+    let read = if path == "-" {
+        std::io::stdin().lock().take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes))
+    };
+    if let Err(e) = read {
+        return Err(match e.kind() {
+            std::io::ErrorKind::NotFound => format!("cannot find `{name}`"),
+            std::io::ErrorKind::PermissionDenied => format!("no permission to read `{name}`"),
+            _ => format!("cannot read `{name}`: {e}"),
+        });
+    }
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(format!("`{name}` is over {} MiB; that is no ruleset", MAX_INPUT_BYTES >> 20));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "`{name}` is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    let format = match from {
+        Some(f) => format_of(f),
+        None => import::detect(&text).ok_or_else(|| {
+            format!(
+                "cannot tell what `{name}` holds: it does not look like iptables-save output\n  help: say which with `--from iptables-save`"
+            )
+        })?,
+    };
+    Ok((vec![Input { name, text, family: None }], format))
+}
+
+/// The host's ruleset, read by the tools that print it.
+fn read_live(from: Option<FromArg>) -> Result<(Vec<Input>, Format), String> {
+    match from.unwrap_or(FromArg::IptablesSave) {
+        FromArg::IptablesSave => {
+            let mut inputs = Vec::new();
+            let mut failures = Vec::new();
+            for (tool, family) in [("iptables-save", Family::V4), ("ip6tables-save", Family::V6)] {
+                match run(tool, &[]) {
+                    Ok(text) => {
+                        inputs.push(Input { name: tool.to_string(), text, family: Some(family) })
+                    }
+                    Err(e) => failures.push(e),
+                }
+            }
+            if inputs.is_empty() {
+                return Err(failures.join("; "));
+            }
+            for f in failures {
+                eprintln!("note: {f}");
+            }
+            Ok((inputs, Format::IptablesSave))
+        }
+    }
+}
+
+fn run(tool: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(tool).args(args).output().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("`{tool}` is not installed"),
+        _ => format!("cannot run `{tool}`: {e}"),
+    })?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("`{tool}` failed: {}", err.trim()));
+    }
+    String::from_utf8(out.stdout).map_err(|_| format!("`{tool}` printed text that is not UTF-8"))
+}

@@ -1,0 +1,337 @@
+//! Random `iptables-save` rulesets: the filter and nat tables of both
+//! families, user chains (jump and goto), default policies, and the matches
+//! and targets `shriekc import` reads. The IPv6 ruleset is often the IPv4
+//! one with its addresses swapped and a few rules changed, as real dual-stack
+//! rulesets are, so that the import's merging of the two gets exercised.
+//!
+//! A few rules use what the language cannot say yet (interface wildcards,
+//! ICMP types) in a way no probe can meet; the import must leave exactly
+//! those out, and the probes' verdicts must still agree.
+
+use super::gen::{destinations, port_list, port_range, sources, Rng};
+
+pub struct Ruleset {
+    pub v4: String,
+    pub v6: String,
+    /// How many rules the import must leave out.
+    pub inert: usize,
+}
+
+#[derive(Clone)]
+enum Target {
+    Accept,
+    Drop,
+    Reject,
+    Log,
+    Return,
+    Jump(usize),
+    Goto(usize),
+    None,
+}
+
+#[derive(Clone)]
+enum Ports {
+    Single { src: bool, lo: u16, hi: u16, neg: bool },
+    Multi { opt: &'static str, list: Vec<(u16, u16)>, neg: bool },
+}
+
+#[derive(Clone)]
+struct Rule {
+    src: Option<(bool, usize)>,
+    dst: Option<(bool, usize)>,
+    iface: Option<&'static str>,
+    proto: Option<(bool, &'static str)>,
+    ports: Option<Ports>,
+    state: Option<(bool, bool, &'static str)>,
+    comment: Option<&'static str>,
+    limit: Option<(&'static str, u32)>,
+    target: Target,
+    /// A rule the import must leave out, which no probe meets.
+    inert: Option<&'static str>,
+}
+
+const USER_CHAINS: &[&str] = &["u1-chk", "U2", "web.in"];
+const STATES: &[&str] = &["NEW", "ESTABLISHED", "RELATED,ESTABLISHED", "INVALID", "NEW,INVALID"];
+const COMMENTS: &[&str] = &["allow web", "ssh \"admins\"", "drop-rest"];
+const INERT: &[&str] = &["-i zz+ -j DROP", "-p icmp -m icmp --icmp-type 8 -j DROP"];
+
+pub fn ruleset(rng: &mut Rng, case: u32) -> Ruleset {
+    let users = rng.below(USER_CHAINS.len() + 1);
+    let chains4 = chains(rng, case, users);
+    let chains6 =
+        if rng.chance(60) { mirror(rng, case, users, &chains4) } else { chains(rng, case, users) };
+    let policies4 = policies(rng);
+    let policies6 = if rng.chance(70) { policies4 } else { policies(rng) };
+    let nat4 = nat(rng, false);
+    let nat6 = nat(rng, true);
+    let inert = [&chains4, &chains6]
+        .iter()
+        .flat_map(|cs| cs.iter().flat_map(|(_, rs)| rs.iter()))
+        .filter(|r| r.inert.is_some())
+        .count();
+    Ruleset {
+        v4: render(false, users, policies4, &chains4, &nat4),
+        v6: render(true, users, policies6, &chains6, &nat6),
+        inert,
+    }
+}
+
+type Chains = Vec<(String, Vec<Rule>)>;
+
+fn chains(rng: &mut Rng, case: u32, users: usize) -> Chains {
+    let mut out = Vec::new();
+    let sizes = [("INPUT", 2, 9), ("FORWARD", 0, 2), ("OUTPUT", 0, 3)];
+    for (name, lo, hi) in sizes {
+        let n = lo + rng.below(hi - lo + 1);
+        let rules = (0..n).map(|_| rule(rng, case, name, None, users)).collect();
+        out.push((name.to_string(), rules));
+    }
+    for (i, name) in USER_CHAINS.iter().enumerate().take(users) {
+        let n = 1 + rng.below(4);
+        let rules = (0..n).map(|_| rule(rng, case, name, Some(i), users)).collect();
+        out.push((name.to_string(), rules));
+    }
+    out
+}
+
+/// The other family's chains: the same rules, with a few dropped or new.
+fn mirror(rng: &mut Rng, case: u32, users: usize, from: &Chains) -> Chains {
+    from.iter()
+        .enumerate()
+        .map(|(ci, (name, rules))| {
+            let user = ci.checked_sub(3);
+            let mut out = Vec::new();
+            for r in rules {
+                if rng.chance(85) {
+                    out.push(r.clone());
+                }
+                if rng.chance(10) {
+                    out.push(rule(rng, case, name, user, users));
+                }
+            }
+            (name.clone(), out)
+        })
+        .collect()
+}
+
+fn policies(rng: &mut Rng) -> [&'static str; 3] {
+    let p = |rng: &mut Rng, drop: u64| if rng.chance(drop) { "DROP" } else { "ACCEPT" };
+    [p(rng, 60), p(rng, 30), p(rng, 10)]
+}
+
+fn rule(rng: &mut Rng, case: u32, chain: &str, user: Option<usize>, users: usize) -> Rule {
+    let output = chain == "OUTPUT";
+    let mut r = Rule {
+        src: None,
+        dst: None,
+        iface: None,
+        proto: None,
+        ports: None,
+        state: None,
+        comment: None,
+        limit: None,
+        target: Target::None,
+        inert: None,
+    };
+    if chain == "INPUT" && rng.chance(6) {
+        r.inert = Some(*rng.pick(INERT));
+        return r;
+    }
+    // Output rules see the replies: host to client.
+    if rng.chance(35) {
+        r.src = Some((rng.chance(20), rng.below(7)));
+    }
+    if rng.chance(15) {
+        r.dst = Some((rng.chance(20), rng.below(4)));
+    }
+    if user.is_none() && rng.chance(15) {
+        let dir = if output { "-o" } else { "-i" };
+        let (neg, name) = (rng.chance(30), if rng.chance(70) { "v0" } else { "lo" });
+        r.iface = Some(match (dir, neg, name) {
+            ("-o", false, "v0") => "-o v0",
+            ("-o", true, "v0") => "! -o v0",
+            ("-o", false, _) => "-o lo",
+            ("-o", true, _) => "! -o lo",
+            (_, false, "v0") => "-i v0",
+            (_, true, "v0") => "! -i v0",
+            (_, false, _) => "-i lo",
+            (_, true, _) => "! -i lo",
+        });
+    }
+    if rng.chance(65) {
+        let p = *rng.pick(&["tcp", "tcp", "udp", "icmp"]);
+        r.proto = Some((p != "icmp" && rng.chance(8), p));
+    }
+    if let Some((false, p @ ("tcp" | "udp"))) = r.proto {
+        if rng.chance(65) {
+            let udp = p == "udp";
+            r.ports = Some(if rng.chance(60) {
+                let src = output || rng.chance(25);
+                let (lo, hi) = port_range(rng, udp, case, src && !output);
+                Ports::Single { src, lo, hi, neg: rng.chance(15) }
+            } else {
+                let opt = *rng.pick(&["--dports", "--sports", "--ports"]);
+                let list = port_list(rng, udp, case, opt == "--sports");
+                Ports::Multi { opt, list, neg: rng.chance(15) }
+            });
+        }
+    }
+    if rng.chance(25) {
+        r.state = Some((rng.chance(20), rng.chance(50), *rng.pick(STATES)));
+    }
+    if rng.chance(10) {
+        r.comment = Some(*rng.pick(COMMENTS));
+    }
+    // `--ports` is two rules, which cannot share one limit: the import leaves
+    // such a rule out (tested on its own).
+    let either = matches!(&r.ports, Some(Ports::Multi { opt: "--ports", neg: false, .. }));
+    if !either && rng.chance(10) {
+        r.limit = Some(if rng.chance(50) {
+            ("1/hour", 1 + rng.below(3) as u32)
+        } else {
+            ("1000/sec", 1000)
+        });
+    }
+    let first_user = user.map_or(0, |u| u + 1);
+    let roll = rng.below(100);
+    r.target = match roll {
+        0..=24 => Target::Accept,
+        25..=44 => Target::Drop,
+        45..=57 => Target::Reject,
+        58..=64 => Target::Log,
+        65..=71 => Target::Return,
+        72..=91 if first_user < users => {
+            let to = first_user + rng.below(users - first_user);
+            if roll < 86 {
+                Target::Jump(to)
+            } else {
+                Target::Goto(to)
+            }
+        }
+        _ => Target::None,
+    };
+    r
+}
+
+fn render(v6: bool, users: usize, policies: [&str; 3], chains: &Chains, nat: &[String]) -> String {
+    let tool = if v6 { "ip6tables-save" } else { "iptables-save" };
+    let mut out = format!("# Generated by {tool} v1.8.9\n*filter\n");
+    out.push_str(&format!(
+        ":INPUT {} [0:0]\n:FORWARD {} [0:0]\n:OUTPUT {} [0:0]\n",
+        policies[0], policies[1], policies[2]
+    ));
+    for name in USER_CHAINS.iter().take(users) {
+        out.push_str(&format!(":{name} - [0:0]\n"));
+    }
+    for (name, rules) in chains {
+        for r in rules {
+            out.push_str(&format!("-A {name} {}\n", rule_text(r, v6)));
+        }
+    }
+    out.push_str("COMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n");
+    for line in nat {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
+fn rule_text(r: &Rule, v6: bool) -> String {
+    if let Some(inert) = r.inert {
+        return inert.replace(
+            "-p icmp -m icmp --icmp-type",
+            if v6 { "-p ipv6-icmp -m icmp6 --icmpv6-type" } else { "-p icmp -m icmp --icmp-type" },
+        );
+    }
+    let bang = |neg: bool| if neg { "! " } else { "" };
+    let mut parts: Vec<String> = Vec::new();
+    if let Some((neg, i)) = r.src {
+        let list = sources(v6);
+        parts.push(format!("{}-s {}", bang(neg), list[i % list.len()]));
+    }
+    if let Some((neg, i)) = r.dst {
+        let list = destinations(v6);
+        parts.push(format!("{}-d {}", bang(neg), list[i % list.len()]));
+    }
+    if let Some(iface) = r.iface {
+        parts.push(iface.to_string());
+    }
+    if let Some((neg, p)) = r.proto {
+        let p = if p == "icmp" && v6 { "ipv6-icmp" } else { p };
+        parts.push(format!("{}-p {p}", bang(neg)));
+    }
+    match &r.ports {
+        Some(Ports::Single { src, lo, hi, neg }) => {
+            let p = r.proto.map_or("tcp", |p| p.1);
+            let opt = if *src { "--sport" } else { "--dport" };
+            let v = if lo == hi { lo.to_string() } else { format!("{lo}:{hi}") };
+            parts.push(format!("-m {p} {}{opt} {v}", bang(*neg)));
+        }
+        Some(Ports::Multi { opt, list, neg }) => {
+            let v: Vec<String> = list
+                .iter()
+                .map(|(lo, hi)| if lo == hi { lo.to_string() } else { format!("{lo}:{hi}") })
+                .collect();
+            parts.push(format!("-m multiport {}{opt} {}", bang(*neg), v.join(",")));
+        }
+        None => {}
+    }
+    if let Some((neg, conntrack, states)) = r.state {
+        if conntrack {
+            parts.push(format!("-m conntrack {}--ctstate {states}", bang(neg)));
+        } else {
+            parts.push(format!("-m state {}--state {states}", bang(neg)));
+        }
+    }
+    if let Some(c) = r.comment {
+        parts.push(format!("-m comment --comment \"{}\"", c.replace('"', "\\\"")));
+    }
+    if let Some((rate, burst)) = r.limit {
+        parts.push(format!("-m limit --limit {rate} --limit-burst {burst}"));
+    }
+    match &r.target {
+        Target::Accept => parts.push("-j ACCEPT".into()),
+        Target::Drop => parts.push("-j DROP".into()),
+        Target::Reject => parts.push("-j REJECT".into()),
+        Target::Log => parts.push("-j LOG --log-prefix \"imp: \"".into()),
+        Target::Return => parts.push("-j RETURN".into()),
+        Target::Jump(i) => parts.push(format!("-j {}", USER_CHAINS[*i])),
+        Target::Goto(i) => parts.push(format!("-g {}", USER_CHAINS[*i])),
+        Target::None => {}
+    }
+    parts.join(" ")
+}
+
+/// The nat table's rules: translations the probes meet in prerouting, and
+/// source NAT in postrouting, which only new outgoing connections meet.
+fn nat(rng: &mut Rng, v6: bool) -> Vec<String> {
+    let host = if v6 { "[fd09::1]" } else { "10.9.0.1" };
+    let src = if v6 { "fd09::3" } else { "10.9.0.3" };
+    let mut out = Vec::new();
+    let n = rng.below(4);
+    for _ in 0..n {
+        let only = if rng.chance(30) { format!("-s {src} ") } else { String::new() };
+        out.push(match rng.below(5) {
+            0 => format!(
+                "-A PREROUTING {only}-p tcp -m tcp --dport 8081 -j DNAT --to-destination {host}:80"
+            ),
+            1 => format!(
+                "-A PREROUTING {only}-p udp -m udp --dport 8083 -j DNAT --to-destination {host}:53"
+            ),
+            2 => {
+                format!("-A PREROUTING {only}-p tcp -m tcp --dport 8082 -j REDIRECT --to-ports 22")
+            }
+            3 => format!("-A PREROUTING -s {src} -p tcp -m tcp --dport 8081 -j ACCEPT"),
+            _ => format!("-A PREROUTING {only}-p tcp -m tcp --dport 8082 -j RETURN"),
+        });
+    }
+    if rng.chance(50) {
+        out.push("-A POSTROUTING -o v0 -j MASQUERADE".into());
+    }
+    if rng.chance(40) {
+        let (net, to) = if v6 { ("fd09::/64", "fd09::1") } else { ("10.9.0.0/24", "10.9.0.1") };
+        out.push(format!("-A POSTROUTING -s {net} -j SNAT --to-source {to}"));
+    }
+    out
+}
