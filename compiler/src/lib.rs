@@ -9,6 +9,7 @@ pub mod emit;
 pub mod eval;
 pub mod import;
 pub mod ir;
+pub mod lockout;
 pub mod lower;
 pub mod nft;
 pub mod nft_eval;

@@ -124,7 +124,8 @@ fn parse_endpoint(w: &str) -> Result<(IpAddr, Option<u16>), String> {
     ))
 }
 
-fn addr_value(a: IpAddr) -> u128 {
+/// An address as the evaluators hold it: a `u128` in its family's width.
+pub fn addr_value(a: IpAddr) -> u128 {
     match a {
         IpAddr::V4(v4) => u32::from(v4) as u128,
         IpAddr::V6(v6) => u128::from(v6),

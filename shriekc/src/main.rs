@@ -81,7 +81,11 @@ enum Command {
     },
     /// Apply a policy to the kernel in one atomic netlink transaction
     #[command(
-        after_help = "While an `apply --confirm` waits for confirmation, another apply to the same place \
+        after_help = "Lockout guard: apply refuses (exit 1) a policy that would drop the SSH session it runs in \
+        (read from SSH_CONNECTION, when applying to the namespace shriekc runs in), or, with an input chain of \
+        policy drop, every new TCP connection to port 22 from anywhere while the current ruleset lets some in. \
+        --confirm SECONDS applies it with a way back; --force applies it anyway.\n\n\
+        While an `apply --confirm` waits for confirmation, another apply to the same place \
         (this host, or that --netns) is refused (exit 1): its rollback would undo the newer apply too. \
         --dry-run is not affected."
     )]
@@ -95,6 +99,9 @@ enum Command {
         /// from any session); a guard process rolls back even if shriekc is killed
         #[arg(long, value_name = "SECONDS", conflicts_with = "dry_run", value_parser = confirm_seconds)]
         confirm: Option<u64>,
+        /// Apply even if the policy would lock out SSH (see below)
+        #[arg(long)]
+        force: bool,
         /// Confirm the apply waiting for confirmation on this host (or in --netns)
         #[arg(long, conflicts_with_all = ["dry_run", "confirm", "create_netns"])]
         confirm_pending: bool,
@@ -241,14 +248,14 @@ fn main() -> ExitCode {
         Command::Trace { strategy, file, packet } => {
             commands::trace(&file, &packet, strategy.map(StrategyArg::strategy))
         }
-        Command::Apply { strategy, dry_run, confirm, confirm_pending, ns, file } => {
+        Command::Apply { strategy, dry_run, confirm, force, confirm_pending, ns, file } => {
             if confirm_pending {
                 commands::confirm_pending(ns.netns.as_deref())
             } else {
                 let file = file.expect("clap requires FILE unless --confirm-pending");
                 match ns.ready() {
                     Ok(netns) => {
-                        commands::apply(&file, strategy.strategy(), dry_run, confirm, netns)
+                        commands::apply(&file, strategy.strategy(), dry_run, confirm, force, netns)
                     }
                     Err(code) => code,
                 }

@@ -1,11 +1,13 @@
 //! `shriekc apply`: put a policy in the kernel, with an optional confirm
-//! window (`crate::confirm`).
+//! window (`crate::confirm`), unless it would lock out SSH (`lockout`).
+
+mod lockout;
 
 use shriek_compiler::lower::{self, Strategy};
 use shriek_compiler::nft;
 use shriek_grammar::SourceMap;
 
-use super::{front, runtime_failure_doing, Doing, INVALID, OK};
+use super::{front, runtime_failure_doing, Doing, FINDINGS, INVALID, OK};
 use crate::confirm::{self, Window};
 
 pub use crate::confirm::confirm_pending;
@@ -15,12 +17,16 @@ pub fn apply(
     strategy: Strategy,
     dry_run: bool,
     confirm: Option<u64>,
+    force: bool,
     netns: Option<&str>,
 ) -> u8 {
     // First, before any thread exists: SIGHUP, SIGINT and SIGTERM during a
     // confirm window must reach the window, not end the process.
     let watch = confirm.map(|_| confirm::watch());
     let Ok((frontend, policy)) = front(file) else { return INVALID };
+    if let Err(code) = guard_ssh(&policy, netns, dry_run, confirm, force) {
+        return code;
+    }
     let lowered = lower::lower(&policy, strategy);
     let go = || send(&lowered.ruleset, dry_run, netns, &frontend.sources);
     match (confirm, watch) {
@@ -39,6 +45,36 @@ pub fn apply(
             go().map_or_else(|code| code, |()| OK)
         }
     }
+}
+
+/// The lockout guard: a policy that would cut off this SSH session, or
+/// every new SSH connection, is refused (exit 1) unless `--force` says so or
+/// `--confirm` gives a way back. A dry run changes nothing, so it only warns.
+fn guard_ssh(
+    policy: &shriek_compiler::ir::Policy,
+    netns: Option<&str>,
+    dry_run: bool,
+    confirm: Option<u64>,
+    force: bool,
+) -> Result<(), u8> {
+    let verdict = lockout::check(policy, netns);
+    if let Some(why) = &verdict.gave_up {
+        eprintln!("note: {why}");
+    }
+    let Some(lockout) = verdict.lockouts.first() else { return Ok(()) };
+    match confirm {
+        _ if force || dry_run => eprintln!("warning: {lockout}"),
+        Some(seconds) => eprintln!(
+            "warning: {lockout}; unless it is confirmed within {seconds} s (from a session it keeps), it is rolled back"
+        ),
+        None => {
+            eprintln!(
+                "error: refusing to apply: {lockout}; pass `--confirm SECONDS` to apply with a way back, or `--force`"
+            );
+            return Err(FINDINGS);
+        }
+    }
+    Ok(())
 }
 
 /// The transaction itself, and the line that says what it did.
