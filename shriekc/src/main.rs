@@ -82,9 +82,10 @@ enum Command {
     /// Apply a policy to the kernel in one atomic netlink transaction
     #[command(
         after_help = "Lockout guard: apply refuses (exit 1) a policy that would drop the SSH session it runs in \
-        (read from SSH_CONNECTION, when applying to the namespace shriekc runs in), or, with an input chain of \
-        policy drop, every new TCP connection to port 22 from anywhere while the current ruleset lets some in. \
-        --confirm SECONDS applies it with a way back; --force applies it anyway.\n\n\
+        (read from SSH_CONNECTION), or, with an input chain of policy drop, every new TCP connection to port 22 \
+        from anywhere while the current ruleset lets some in. It guards the namespace shriekc runs in, not \
+        another one --netns names. --confirm SECONDS applies such a policy with a way back; --force applies it \
+        anyway.\n\n\
         While an `apply --confirm` waits for confirmation, another apply to the same place \
         (this host, or that --netns) is refused (exit 1): its rollback would undo the newer apply too. \
         --dry-run is not affected."

@@ -75,17 +75,20 @@ fn apply_refuses_to_drop_its_own_session_unless_forced() {
 }
 
 #[test]
-fn a_session_of_another_namespace_is_not_this_apply_s_business() {
+fn another_namespace_is_not_this_machine_s_ssh() {
     let Some(ns) = namespace("lockout-other") else { return };
-    let file = temp_file("drops-session-other.shr", DROPS_SESSION);
-    // From the test's own namespace, `--netns` names another one.
-    let out = shriek_testkit::command(BIN)
-        .args(["apply", "--netns", &ns.name, file.to_str().expect("UTF-8")])
-        .env("SSH_CONNECTION", SESSION)
-        .output()
-        .expect("shriekc runs");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stderr), "");
+    // From the test's own namespace, `--netns` names another one: a
+    // sandbox, whose SSH this apply knows nothing about.
+    for (name, policy) in [("session", DROPS_SESSION), ("all", DROPS_ALL_SSH)] {
+        let file = temp_file(&format!("other-{name}.shr"), policy);
+        let out = shriek_testkit::command(BIN)
+            .args(["apply", "--netns", &ns.name, file.to_str().expect("UTF-8")])
+            .env("SSH_CONNECTION", SESSION)
+            .output()
+            .expect("shriekc runs");
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stderr), "", "{name}");
+    }
 }
 
 #[test]

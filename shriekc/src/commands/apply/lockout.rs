@@ -9,11 +9,16 @@ use shriek_compiler::lockout::{self, Session, Verdict};
 use shriek_compiler::nft;
 
 /// Asks the lockout question of `policy` about to be applied in `netns`.
+///
+/// Only for the namespace this process runs in (no `--netns`, or `ip netns
+/// exec` into the one `--netns` names): that is where the session's packets
+/// go and the machine the user reaches by SSH. Another namespace is a
+/// sandbox or a container whose SSH this process knows nothing about.
 pub(super) fn check(policy: &ir::Policy, netns: Option<&str>) -> Verdict {
+    if !netns.is_none_or(shriek_runtime::is_current_netns) {
+        return Verdict::default();
+    }
     let session = std::env::var("SSH_CONNECTION").ok().and_then(|s| Session::parse(&s));
-    // A session's packets cross the namespace this process runs in, not
-    // another one that `--netns` names.
-    let session = session.filter(|_| netns.is_none_or(shriek_runtime::is_current_netns));
     let ifaces = session.as_ref().map(interfaces).unwrap_or_default();
     lockout::check(policy, &live(), session.as_ref().map(|s| (s, ifaces.as_slice())))
 }
