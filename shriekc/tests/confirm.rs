@@ -219,3 +219,25 @@ fn stale_state_of_a_dead_guard_is_reported_and_cleared() {
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
     assert!(!text(&again.stderr).contains("note:"), "{}", text(&again.stderr));
 }
+
+#[test]
+fn without_a_guard_nothing_is_applied() {
+    let Some((ns, before)) = with_first("confirm-noguard") else { return };
+    // A run dir that cannot be made: the guard has nowhere to keep its state.
+    let not_a_dir = shriek_testkit::temp_file("not-a-run-dir", "");
+    let out = shriek_testkit::command(BIN)
+        .args(["apply", "--confirm", "3", "--netns", &ns.name, SECOND])
+        .env("SHRIEKC_RUN_DIR", &not_a_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("shriekc runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "error: cannot start the confirm guard, so nothing was applied: cannot create"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(ns.nft(&["list", "ruleset"]), before);
+}
