@@ -69,6 +69,26 @@ pub fn emit_nft(rs: &nft::Ruleset, sources: &SourceMap) -> String {
 fn emit_set(out: &mut String, set: &nft::Set) {
     let kind = if set.data.is_some() { "map" } else { "set" };
     let _ = writeln!(out, "\t{kind} {} {{", ident(&set.name));
+    let _ = writeln!(out, "\t\t{}", set_type_text(set));
+    if set.interval {
+        out.push_str("\t\tflags interval\n");
+    }
+    if let Some(c) = &set.comment {
+        let _ = writeln!(out, "\t\tcomment {}", quote(c, COMMENT_MAX));
+    }
+    if !set.elements.is_empty() {
+        out.push_str("\t\telements = {");
+        for (i, e) in set.elements.iter().enumerate() {
+            out.push_str(if i == 0 { " " } else { ",\n\t\t\t     " });
+            out.push_str(&element_text(set, e));
+        }
+        out.push_str(" }\n");
+    }
+    out.push_str("\t}\n");
+}
+
+/// A set's type line: `type ipv4_addr . inet_service : verdict`.
+pub fn set_type_text(set: &nft::Set) -> String {
     let types: Vec<&str> = set.key.iter().map(|s| type_name(*s)).collect();
     let data = match set.data {
         None => String::new(),
@@ -82,34 +102,46 @@ fn emit_set(out: &mut String, set: &nft::Set) {
             }
         }
     };
-    let _ = writeln!(out, "\t\ttype {}{data}", types.join(" . "));
-    if set.interval {
-        out.push_str("\t\tflags interval\n");
-    }
-    if let Some(c) = &set.comment {
-        let _ = writeln!(out, "\t\tcomment {}", quote(c, COMMENT_MAX));
-    }
-    if !set.elements.is_empty() {
-        out.push_str("\t\telements = {");
-        for (i, e) in set.elements.iter().enumerate() {
-            out.push_str(if i == 0 { " " } else { ",\n\t\t\t     " });
-            out.push_str(&elem(&set.key, &e.key));
-            match &e.data {
-                None => {}
-                Some(nft::Data::Verdict(v)) => {
-                    let _ = write!(out, " : {}", verdict(v));
-                }
-                Some(nft::Data::NatTarget { addr, port }) => {
-                    let _ = write!(out, " : {addr}");
-                    if let Some(p) = port {
-                        let _ = write!(out, " . {p}");
-                    }
-                }
+    format!("type {}{data}", types.join(" . "))
+}
+
+/// One element of a set or map as nft writes it: `22 : jump ssh`.
+pub fn element_text(set: &nft::Set, e: &nft::Element) -> String {
+    let mut out = elem(&set.key, &e.key);
+    match &e.data {
+        None => {}
+        Some(nft::Data::Verdict(v)) => {
+            let _ = write!(out, " : {}", verdict(v));
+        }
+        Some(nft::Data::NatTarget { addr, port }) => {
+            let _ = write!(out, " : {addr}");
+            if let Some(p) = port {
+                let _ = write!(out, " . {p}");
             }
         }
-        out.push_str(" }\n");
     }
-    out.push_str("\t}\n");
+    out
+}
+
+/// A base chain's header as nft writes it: `type filter hook input
+/// priority 0; policy drop;`.
+pub fn chain_header_text(b: &crate::ir::BaseChain) -> String {
+    let policy = match b.policy {
+        ChainPolicy::Accept => "accept",
+        ChainPolicy::Drop => "drop",
+    };
+    format!(
+        "type {} hook {} priority {}; policy {policy};",
+        b.kind.keyword(),
+        b.hook.keyword(),
+        b.priority
+    )
+}
+
+/// The comment a rule carries live: what `compile` writes after `comment`,
+/// unquoted, so `apply` stores the same bytes `nft -f` stores.
+pub fn rule_comment(rule: &nft::Rule, sources: &SourceMap) -> Option<String> {
+    origin_comment(&rule.origin, sources).map(|c| rule::clean(&c, COMMENT_MAX))
 }
 
 fn emit_chain(out: &mut String, chain: &nft::Chain, sources: &SourceMap) {
@@ -117,18 +149,8 @@ fn emit_chain(out: &mut String, chain: &nft::Chain, sources: &SourceMap) {
     if let Some(c) = &chain.comment {
         let _ = writeln!(out, "\t\tcomment {}", quote(c, COMMENT_MAX));
     }
-    if let Some(b) = chain.base {
-        let policy = match b.policy {
-            ChainPolicy::Accept => "accept",
-            ChainPolicy::Drop => "drop",
-        };
-        let _ = writeln!(
-            out,
-            "\t\ttype {} hook {} priority {}; policy {policy};",
-            b.kind.keyword(),
-            b.hook.keyword(),
-            b.priority
-        );
+    if let Some(b) = &chain.base {
+        let _ = writeln!(out, "\t\t{}", chain_header_text(b));
     }
     for rule in &chain.rules {
         let _ = write!(out, "\t\t{}", rule_text(rule));

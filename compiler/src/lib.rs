@@ -5,8 +5,10 @@
 //! socket; `shriek_runtime` does that.
 
 pub mod analysis;
+pub mod diff;
 pub mod emit;
 pub mod eval;
+pub mod identity;
 pub mod import;
 pub mod ir;
 pub mod lockout;

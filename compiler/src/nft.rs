@@ -97,6 +97,17 @@ impl Selector {
         }
     }
 
+    /// The family whose packets an address selector reads: an inet table
+    /// checks `meta nfproto` before such a load.
+    pub fn family(self) -> Option<crate::space::Family> {
+        use crate::space::Family;
+        match self {
+            Selector::Ip4Saddr | Selector::Ip4Daddr => Some(Family::V4),
+            Selector::Ip6Saddr | Selector::Ip6Daddr => Some(Family::V6),
+            _ => None,
+        }
+    }
+
     /// nft's spelling.
     pub fn keyword(self) -> &'static str {
         match self {
@@ -171,6 +182,10 @@ pub enum Expr {
         map: String,
     },
     Nat(NatStmt),
+    /// An expression read back from the kernel that the model has no word
+    /// for (a rule added by hand), as nft-like text. Lowering never makes
+    /// one, so nothing ever encodes one.
+    Raw(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -185,6 +185,13 @@ impl Cx<'_> {
                     self.step(format!("{here}: @{map} -> {}", verdict_text(v)), &el.origin);
                     return flow(v);
                 }
+                // Read back from the kernel only; the model cannot say
+                // which packets it matches, so the rule is taken as not
+                // matching.
+                Expr::Raw(text) => {
+                    self.step(format!("{here}: cannot evaluate `{text}`"), &rule.origin);
+                    return Flow::Next;
+                }
                 Expr::Nat(nat) => {
                     let fam = match nat.family {
                         None => None,

@@ -228,6 +228,9 @@ fn expr(e: &Expr) -> Value {
         Expr::Verdict(v) => verdict(v),
         Expr::Vmap { key: k, map } => json!({"vmap": {"key": key(k), "data": format!("@{map}")}}),
         Expr::Nat(n) => nat(n),
+        // Only read back from the kernel, never lowered: libnftables has
+        // no word for it either.
+        Expr::Raw(text) => json!({ "raw": text }),
     }
 }
 

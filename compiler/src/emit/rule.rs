@@ -34,6 +34,12 @@ pub(super) fn ident(name: &str) -> String {
 /// A double-quoted nft string of at most `max` bytes. nft strings cannot
 /// hold `"` or line breaks, so those become `'` and spaces.
 pub(super) fn quote(s: &str, max: usize) -> String {
+    format!("\"{}\"", clean(s, max))
+}
+
+/// The text of an nft string of at most `max` bytes, as [`quote`] writes
+/// it between the quotes.
+pub(super) fn clean(s: &str, max: usize) -> String {
     let mut clean: String = s
         .chars()
         .map(|c| match c {
@@ -49,7 +55,7 @@ pub(super) fn quote(s: &str, max: usize) -> String {
         }
         clean.truncate(end);
     }
-    format!("\"{clean}\"")
+    clean
 }
 
 pub(super) fn proto_name(p: u128) -> Option<&'static str> {
@@ -168,6 +174,7 @@ fn expr(e: &Expr) -> String {
         Expr::Verdict(v) => verdict(v),
         Expr::Vmap { key, map } => format!("{} vmap @{}", key_text(key), ident(map)),
         Expr::Nat(n) => nat(n),
+        Expr::Raw(text) => text.clone(),
     }
 }
 

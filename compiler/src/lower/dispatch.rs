@@ -464,8 +464,10 @@ fn emit_run(
             (_, Some(Family::V6), _) => "6",
             _ => "4",
         };
-        let name =
-            cx.fresh(&format!("{}_{}{fam_tag}_{}", chain.name, kind.keyword(), cx.sets.len()));
+        // Named by chain and key, not by count: a map earlier in the table
+        // does not rename this one, so applying again changes its elements
+        // rather than making it anew.
+        let name = cx.fresh(&format!("{}_{}{fam_tag}", chain.name, kind.keyword()));
         let keytext = key.iter().map(|s| s.keyword()).collect::<Vec<_>>().join(" . ");
         let n = elements.len();
         cx.sets.push(nft::Set {

@@ -82,18 +82,26 @@ pub(super) fn shareable(rule: &ir::Rule) -> bool {
 }
 
 /// A chain holding `body`, for a rule that reaches it by `jump`.
+///
+/// Its name comes from what the rule does, not from where it stands
+/// (`input_r1f02a9c4`): a rule inserted above it leaves its chain, and the
+/// counter in it, as they are when the policy is applied again. Only an
+/// identical rule earlier in the chain takes the plain name first.
 pub(super) fn rule_chain(
     cx: &mut TableCx,
     chain: &ir::Chain,
     rule: &ir::Rule,
     body: Vec<Expr>,
 ) -> String {
-    let name = cx.fresh(&format!("{}_rule{}", chain.name, rule.id.index + 1));
+    let mut what: Vec<Expr> = pieces(rule).iter().flat_map(cube_matches).collect();
+    what.extend(body.iter().cloned());
+    let id = crate::identity::fnv1a64(&crate::identity::canonical(&what));
+    let name = cx.fresh(&format!("{}_r{:08x}", chain.name, id >> 32));
     cx.extra_chains.push(nft::Chain {
         name: name.clone(),
         base: None,
         rules: vec![nft::Rule { exprs: body, origin: vec![origin(rule)] }],
-        comment: Some(format!("statements of rule {} of chain {}", rule.id.index + 1, chain.name)),
+        comment: Some(format!("statements of a rule of chain {}", chain.name)),
     });
     name
 }
