@@ -85,19 +85,9 @@ pub enum ChainEnd {
 /// tables, as the kernel does: a drop or reject anywhere is final, an accept
 /// passes the packet on to the next base chain.
 pub fn evaluate(policy: &Policy, hook: Hook, packet: &Packet, mut limits: impl Limits) -> Trace {
-    let mut bases: Vec<(i32, u32, ChainId)> = Vec::new();
-    for (t, table) in policy.tables.iter().enumerate() {
-        for (c, chain) in table.chains.iter().enumerate() {
-            if let Some(base) = chain.base.filter(|b| b.hook == hook) {
-                bases.push((base.priority, t as u32, ChainId(c as u32)));
-            }
-        }
-    }
-    bases.sort_by_key(|&(prio, t, c)| (prio, t, c));
-
     let mut steps = Vec::new();
     let mut decided_by = None;
-    for (_, table, chain) in bases {
+    for (table, chain) in policy.bases(hook) {
         let (outcome, rule) =
             run_base(policy, table, chain, packet, &mut limits as &mut dyn Limits, &mut steps);
         decided_by = rule;

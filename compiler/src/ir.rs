@@ -261,6 +261,21 @@ impl Policy {
     pub fn rules(&self) -> impl Iterator<Item = &Rule> {
         self.tables.iter().flat_map(|t| t.chains.iter().flat_map(|c| c.rules.iter()))
     }
+
+    /// The base chains on `hook` as (table, chain), in the order the kernel
+    /// runs them: by priority, then by table and chain order.
+    pub fn bases(&self, hook: Hook) -> Vec<(u32, ChainId)> {
+        let mut bases: Vec<(i32, u32, ChainId)> = Vec::new();
+        for (t, table) in self.tables.iter().enumerate() {
+            for (c, chain) in table.chains.iter().enumerate() {
+                if let Some(base) = chain.base.filter(|b| b.hook == hook) {
+                    bases.push((base.priority, t as u32, ChainId(c as u32)));
+                }
+            }
+        }
+        bases.sort_by_key(|&(prio, t, c)| (prio, t, c));
+        bases.into_iter().map(|(_, t, c)| (t, c)).collect()
+    }
 }
 
 /// Whether a rule's matches hold for a packet.
