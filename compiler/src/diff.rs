@@ -1,4 +1,4 @@
-//! Differences between two nft rulesets.
+//! Two versions compared.
 //!
 //! [`structural`] compares what the kernel holds: tables, counters, sets
 //! and their elements, chains and their rules, keyed by name and by rule
@@ -6,6 +6,12 @@
 //! and for machines. `plan` and `apply` diff the live tables against the
 //! compiled policy with it; `shriekc diff` diffs two compiled policies.
 //!
-//! Pure: both sides come in as [`crate::nft::Ruleset`]s, whatever read them.
+//! [`semantic`] compares what two policies do to traffic: the packets whose
+//! fate changes, exactly, with the rules responsible. [`report`] words a
+//! `shriekc diff` as text, JSON or Markdown.
+//!
+//! Pure: rulesets and policies come in as values, whatever read them.
 
+pub mod report;
+pub mod semantic;
 pub mod structural;

@@ -27,7 +27,8 @@ pub use json::emit_json;
 pub use rule::rule_text;
 pub use trace::{packet_text, trace_model_text, trace_text};
 
-use rule::{addr_text, ct_names, elem, ident, prefix_len, proto_name, quote, verdict};
+pub(crate) use rule::prefix_len;
+use rule::{addr_text, ct_names, elem, ident, proto_name, quote, verdict};
 
 /// nft's limit on a comment, in bytes.
 const COMMENT_MAX: usize = 128;
@@ -184,7 +185,17 @@ pub fn place(loc: Loc, sources: &SourceMap) -> Option<String> {
     Some(format!("{name}:{line}"))
 }
 
-fn file_line(loc: Loc, sources: &SourceMap) -> Option<(&str, usize)> {
+/// The source text at `loc` on one line, whitespace folded: what a rule
+/// says, next to its place.
+pub fn source_text(loc: Loc, sources: &SourceMap) -> String {
+    let Some((_, file)) = sources.files().find(|(id, _)| *id == loc.file) else {
+        return String::new();
+    };
+    file.slice(loc.span).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The file name and 1-based line of `loc`, the parts of [`place`].
+pub fn file_line(loc: Loc, sources: &SourceMap) -> Option<(&str, usize)> {
     let (_, file) = sources.files().find(|(id, _)| *id == loc.file)?;
     Some((file.name.as_str(), file.line_col(loc.span.start).0))
 }

@@ -30,7 +30,8 @@ use shriek_grammar::{Code, Diagnostic, FileId, Loc, Severity, SourceMap};
 use crate::ir;
 
 pub use allow::FINDINGS;
-pub use include::{MemoryLoader, MAX_DEPTH, MAX_FILES};
+pub use include::{include_key, MemoryLoader, MAX_DEPTH, MAX_FILES};
+pub(crate) use typing::PROTOCOLS;
 
 use value::Elem;
 

@@ -69,7 +69,7 @@ pub(super) fn ct_names(mask: u128) -> Vec<&'static str> {
 
 /// The prefix length when `lo..=hi` is exactly one prefix of a
 /// `bits`-wide address.
-pub(super) fn prefix_len(lo: u128, hi: u128, bits: u32) -> Option<u32> {
+pub(crate) fn prefix_len(lo: u128, hi: u128, bits: u32) -> Option<u32> {
     let size = hi.checked_sub(lo)?.checked_add(1);
     let host_bits = match size {
         None => 128,

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use shriek_grammar::{Loc, SourceMap};
+use shriek_grammar::SourceMap;
 
 use crate::eval::{self, LimitMode, Step};
 use crate::ir::{ChainPolicy, Hook, Outcome, Policy};
@@ -13,7 +13,7 @@ use crate::nft::vocab::{PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_U
 use crate::nft_eval;
 use crate::space::{Family, Packet};
 
-use super::{addr_text, place};
+use super::{addr_text, place, source_text};
 
 /// The packet the way `parse_packet` reads it.
 pub fn packet_text(p: &Packet) -> String {
@@ -50,14 +50,6 @@ fn outcome_word(o: Outcome) -> &'static str {
     }
 }
 
-/// The source text at `loc` on one line.
-fn text_at(sources: &SourceMap, loc: Loc) -> String {
-    let Some((_, file)) = sources.files().find(|(id, _)| *id == loc.file) else {
-        return String::new();
-    };
-    file.slice(loc.span).split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// The path of `packet` through the policy on `hook`, by the reference
 /// evaluator, with each matched rule's place and text and the verdict.
 pub fn trace_text(policy: &Policy, sources: &SourceMap, packet: &Packet, hook: Hook) -> String {
@@ -76,7 +68,7 @@ pub fn trace_text(policy: &Policy, sources: &SourceMap, packet: &Packet, hook: H
                 let r = policy.rule(*rule);
                 let at =
                     place(r.loc, sources).unwrap_or_else(|| format!("rule {}", rule.index + 1));
-                let _ = writeln!(out, "  {at}: {}", text_at(sources, r.loc));
+                let _ = writeln!(out, "  {at}: {}", source_text(r.loc, sources));
             }
             Step::FellThrough { table, chain } => {
                 let _ = writeln!(out, "  end of {}", chain_name(*table, *chain));
@@ -118,7 +110,7 @@ pub fn trace_model_text(
         let places: Vec<String> =
             step.origin.iter().filter_map(|o| place(o.loc, sources)).collect();
         if let [one] = places.as_slice() {
-            let _ = write!(out, " ({one}: {})", text_at(sources, step.origin[0].loc));
+            let _ = write!(out, " ({one}: {})", source_text(step.origin[0].loc, sources));
         } else if !places.is_empty() {
             let _ = write!(out, " ({} rules from {})", places.len(), places[0]);
         }

@@ -168,19 +168,26 @@ pub struct MemoryLoader(pub BTreeMap<String, String>);
 
 impl Loader for MemoryLoader {
     fn load(&mut self, path: &str, from: Option<&str>) -> Result<Loaded, String> {
-        let joined = match from {
-            Some(from) if !path.starts_with('/') => match from.rfind('/') {
-                Some(i) => format!("{}/{path}", &from[..i]),
-                None => path.to_string(),
-            },
-            _ => path.to_string(),
-        };
-        let key = normalize(&joined);
+        let key = include_key(path, from);
         match self.0.get(&key) {
             Some(text) => Ok(Loaded { key: key.clone(), name: key, text: text.clone() }),
             None => Err(format!("no file at `{key}`")),
         }
     }
+}
+
+/// The `/`-separated path an include names: `path` relative to the folder
+/// of `from` (the includer's path; `None` for the entry file), with `.` and
+/// `..` folded. For loaders that read from somewhere other than a disk.
+pub fn include_key(path: &str, from: Option<&str>) -> String {
+    let joined = match from {
+        Some(from) if !path.starts_with('/') => match from.rfind('/') {
+            Some(i) => format!("{}/{path}", &from[..i]),
+            None => path.to_string(),
+        },
+        _ => path.to_string(),
+    };
+    normalize(&joined)
 }
 
 /// Drop `.` segments and fold `..` into their parent, without touching a disk.

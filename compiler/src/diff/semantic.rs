@@ -1,0 +1,285 @@
+//! The semantic diff: which packets a change treats differently, computed
+//! exactly with the match-space algebra.
+//!
+//! For each hook that either version hooks into, both versions partition
+//! the whole packet space by fate ([`fate::hook_fates`]); where a piece of
+//! the old partition meets a piece of the new one and their fates differ,
+//! those packets change fate. A fate is the verdict and the translations
+//! applied on the way (a dropped packet's translations do not matter), with
+//! a `limit` kept as a fork: "accept while under 3/minute, else drop". What
+//! is counted or logged is compared on its own and is not a traffic change.
+//!
+//! Pure: it reads two [`Policy`]s and returns data; `diff::report` words it.
+
+use std::collections::BTreeMap;
+
+use crate::ir::{Action, BaseChain, ChainId, Hook, Nat, Policy, Verdict};
+use crate::space::Cube;
+
+pub mod fate;
+mod words;
+
+pub use fate::{Decider, End, GaveUp, Rate, Tree};
+pub use words::cube_lines;
+
+use fate::{Path, Pieces};
+
+/// What a change does to traffic and to what is counted or logged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SemanticDiff {
+    /// The two versions say the same rules in the same order: only
+    /// comments, layout or places differ, and there is no semantic part.
+    pub same_rules: bool,
+    /// Chains (`table/chain`) that hold the same rules in another order.
+    pub reordered: Vec<String>,
+    /// One entry per hook either version has a base chain on, in hook order.
+    pub hooks: Vec<HookDiff>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookDiff {
+    pub hook: Hook,
+    /// The base chains on the hook in each version, `table/chain`, in the
+    /// order packets meet them.
+    pub old_chains: Vec<String>,
+    pub new_chains: Vec<String>,
+    /// `Err` when the evaluation ran out of budget: nothing is claimed.
+    pub changes: Result<Changes, GaveUp>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Packets whose fate changes.
+    pub traffic: Vec<Class<Fate>>,
+    /// Packets counted or logged differently.
+    pub observed: Vec<Class<Vec<String>>>,
+}
+
+/// Packets that all go from one fate to another, for the same reasons.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Class<T> {
+    /// Disjoint, merged as far as they go; see [`cube_lines`].
+    pub cubes: Vec<Cube>,
+    pub old: Side<T>,
+    pub new: Side<T>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Side<T> {
+    pub fate: Tree<T>,
+    /// The rules (or chain policies) responsible, in the order met.
+    pub by: Vec<Decider>,
+}
+
+/// A verdict and the translations that came with it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fate {
+    pub end: End,
+    /// `dnat to 10.0.0.1:80`; empty unless accepted.
+    pub nats: Vec<String>,
+}
+
+impl SemanticDiff {
+    /// Whether any packet's fate changes, or the diff could not tell.
+    pub fn changes_traffic(&self) -> bool {
+        self.hooks.iter().any(|h| h.changes.as_ref().map_or(true, |c| !c.traffic.is_empty()))
+    }
+
+    pub fn traffic_classes(&self) -> usize {
+        self.hooks.iter().filter_map(|h| h.changes.as_ref().ok()).map(|c| c.traffic.len()).sum()
+    }
+
+    pub fn observed_classes(&self) -> usize {
+        self.hooks.iter().filter_map(|h| h.changes.as_ref().ok()).map(|c| c.observed.len()).sum()
+    }
+}
+
+/// Compare what `old` and `new` do to every packet.
+pub fn semantic_diff(old: &Policy, new: &Policy) -> SemanticDiff {
+    let (old_rules, new_rules) = (rule_keys(old), rule_keys(new));
+    if old_rules == new_rules {
+        return SemanticDiff { same_rules: true, reordered: Vec::new(), hooks: Vec::new() };
+    }
+    let mut reordered = Vec::new();
+    for (name, rules) in &old_rules {
+        let Some(theirs) = new_rules.get(name) else { continue };
+        if rules.1 != theirs.1 && sorted(&rules.1) == sorted(&theirs.1) {
+            reordered.push(name.clone());
+        }
+    }
+    let hooks = Hook::ALL
+        .into_iter()
+        .filter_map(|hook| {
+            let (old_chains, new_chains) = (base_chains(old, hook), base_chains(new, hook));
+            if old_chains.is_empty() && new_chains.is_empty() {
+                return None;
+            }
+            let changes = compare(old, new, hook);
+            Some(HookDiff { hook, old_chains, new_chains, changes })
+        })
+        .collect();
+    SemanticDiff { same_rules: false, reordered, hooks }
+}
+
+fn compare(old: &Policy, new: &Policy, hook: Hook) -> Result<Changes, GaveUp> {
+    let old_pieces = fate::hook_fates(old, hook)?;
+    let new_pieces = fate::hook_fates(new, hook)?;
+    let (old_views, new_views) = (views(&old_pieces), views(&new_pieces));
+    let mut traffic = Classes::default();
+    let mut observed = Classes::default();
+    let mut work = 0usize;
+    for ((a, _), (ta, oa)) in old_pieces.iter().zip(&old_views) {
+        for ((b, _), (tb, ob)) in new_pieces.iter().zip(&new_views) {
+            work += 1;
+            if work > PAIR_BUDGET {
+                return Err(GaveUp);
+            }
+            if (ta.fate == tb.fate && oa.fate == ob.fate) || !a.intersects(b) {
+                continue;
+            }
+            let meet = a.intersect(b);
+            if ta.fate != tb.fate {
+                traffic.add((ta.clone(), tb.clone()), meet.clone());
+            }
+            if oa.fate != ob.fate {
+                observed.add((oa.clone(), ob.clone()), meet);
+            }
+        }
+    }
+    Ok(Changes { traffic: traffic.finish(), observed: observed.finish() })
+}
+
+/// Past this many pairs of pieces for one hook, the comparison stops.
+const PAIR_BUDGET: usize = 50_000_000;
+
+/// Each piece's fate seen two ways: traffic, and what is counted or logged.
+fn views(pieces: &Pieces) -> Vec<(Side<Fate>, Side<Vec<String>>)> {
+    pieces
+        .iter()
+        .map(|(_, tree)| {
+            let traffic = tree.map(&|p: &Path| Fate {
+                end: p.end,
+                nats: if p.end == End::Accept {
+                    p.nats.iter().map(|n| n.text.clone()).collect()
+                } else {
+                    Vec::new()
+                },
+            });
+            let observed = tree.map(&|p: &Path| p.events.iter().map(|e| e.text.clone()).collect());
+            let leaves = tree.leaves();
+            let mut by_traffic = Vec::new();
+            let mut by_observed = Vec::new();
+            for p in &leaves {
+                let accepted = p.end == End::Accept;
+                let nat_rules = p.nats.iter().filter(|_| accepted).map(|n| Decider::Rule(n.rule));
+                push_new(&mut by_traffic, nat_rules.chain(p.by));
+                push_new(&mut by_observed, p.events.iter().map(|e| Decider::Rule(e.rule)));
+            }
+            (Side { fate: traffic, by: by_traffic }, Side { fate: observed, by: by_observed })
+        })
+        .collect()
+}
+
+fn push_new(into: &mut Vec<Decider>, items: impl Iterator<Item = Decider>) {
+    for d in items {
+        if !into.contains(&d) {
+            into.push(d);
+        }
+    }
+}
+
+/// Classes in the order their first packets were met.
+struct Classes<T> {
+    index: BTreeMap<(Side<T>, Side<T>), usize>,
+    list: Vec<(Side<T>, Side<T>, Vec<Cube>)>,
+}
+
+impl<T> Default for Classes<T> {
+    fn default() -> Self {
+        Classes { index: BTreeMap::new(), list: Vec::new() }
+    }
+}
+
+impl<T: Clone + Ord> Classes<T> {
+    fn add(&mut self, key: (Side<T>, Side<T>), cube: Cube) {
+        match self.index.get(&key) {
+            Some(&i) => self.list[i].2.push(cube),
+            None => {
+                self.index.insert(key.clone(), self.list.len());
+                self.list.push((key.0, key.1, vec![cube]));
+            }
+        }
+    }
+
+    fn finish(self) -> Vec<Class<T>> {
+        self.list
+            .into_iter()
+            .map(|(old, new, cubes)| Class { cubes: words::merge(cubes), old, new })
+            .collect()
+    }
+}
+
+/// `table/chain` of each base chain on `hook`, in the order packets meet them.
+pub fn base_chains(policy: &Policy, hook: Hook) -> Vec<String> {
+    policy
+        .bases(hook)
+        .into_iter()
+        .map(|(t, c)| format!("{}/{}", policy.tables[t as usize].name, policy.chain(t, c).name))
+        .collect()
+}
+
+/// A chain's header and rules, without places: what it means.
+type ChainKey = (Option<BaseChainKey>, Vec<RuleKey>);
+type BaseChainKey = (&'static str, &'static str, i32, bool);
+type RuleKey = (Vec<Cube>, Vec<String>, Option<String>);
+
+fn sorted(rules: &[RuleKey]) -> Vec<RuleKey> {
+    let mut v = rules.to_vec();
+    v.sort();
+    v
+}
+
+/// Every chain of the policy by `table/chain`, as [`ChainKey`]s.
+fn rule_keys(policy: &Policy) -> BTreeMap<String, ChainKey> {
+    let mut out = BTreeMap::new();
+    for table in &policy.tables {
+        let chain_name = |c: ChainId| table.chains[c.0 as usize].name.clone();
+        for chain in &table.chains {
+            let rules = chain
+                .rules
+                .iter()
+                .map(|r| {
+                    let actions = r.actions.iter().map(action_key).collect();
+                    let verdict = r.verdict.map(|v| match v {
+                        Verdict::Jump(c) => format!("jump {}", chain_name(c)),
+                        Verdict::Goto(c) => format!("goto {}", chain_name(c)),
+                        v => format!("{v:?}"),
+                    });
+                    (r.space.clone(), actions, verdict)
+                })
+                .collect();
+            let base = chain.base.map(|b: BaseChain| {
+                (
+                    b.hook.keyword(),
+                    b.kind.keyword(),
+                    b.priority,
+                    b.policy == crate::ir::ChainPolicy::Drop,
+                )
+            });
+            out.insert(format!("{}/{}", table.name, chain.name), (base, rules));
+        }
+    }
+    out
+}
+
+/// A statement without its place.
+fn action_key(a: &Action) -> String {
+    match a {
+        Action::Nat(Nat::Dnat { backends, balance }) => {
+            let b: Vec<String> =
+                backends.iter().map(|b| format!("{}:{:?}*{}", b.addr, b.port, b.weight)).collect();
+            format!("dnat {} {balance:?}", b.join(","))
+        }
+        a => format!("{a:?}"),
+    }
+}

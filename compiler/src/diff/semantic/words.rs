@@ -1,0 +1,232 @@
+//! Classes of packets in the language's own words: `tcp dport 22 saddr
+//! 10.0.0.0/8`, exactly, with every value written out, so that a reviewer
+//! can paste a class into a rule or a `trace` and get those packets.
+//!
+//! A class is a union of cubes; neighbouring cubes that differ in one field
+//! are merged first, so that a class reads as few lines as it can.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::emit::prefix_len;
+use crate::resolve::PROTOCOLS;
+use crate::space::{CtStates, Cube, Families, Family, Intervals, Names, Protos, PORT_MAX};
+
+/// The cube with fields that say nothing dropped: an address range that is
+/// the family's whole space, a port range of every port.
+pub(crate) fn normalize(mut c: Cube) -> Cube {
+    if let Some(f) = c.family.single() {
+        for field in [&mut c.saddr, &mut c.daddr] {
+            if field.as_ref().is_some_and(|s| s.is_full(f.max_addr())) {
+                *field = None;
+            }
+        }
+    }
+    if c.sport.is_some() || c.dport.is_some() {
+        c.proto = c.proto.intersect(Protos::with_ports());
+    }
+    if c.proto.subtract(Protos::with_ports()).is_empty() {
+        for field in [&mut c.sport, &mut c.dport] {
+            if field.as_ref().is_some_and(|s| s.is_full(PORT_MAX)) {
+                *field = None;
+            }
+        }
+    }
+    c
+}
+
+/// Fewer, larger cubes covering exactly the same packets: cubes equal in all
+/// fields but one are merged into one, until no two are.
+pub(crate) fn merge(cubes: Vec<Cube>) -> Vec<Cube> {
+    let mut cubes: Vec<Cube> = cubes.into_iter().map(normalize).filter(|c| !c.is_empty()).collect();
+    loop {
+        let before = cubes.len();
+        for field in 0..FIELDS {
+            cubes = merge_on(cubes, field);
+        }
+        if cubes.len() == before {
+            break;
+        }
+    }
+    cubes.sort();
+    cubes
+}
+
+const FIELDS: usize = 9;
+
+/// Merge the cubes that agree on every field but `field`.
+fn merge_on(cubes: Vec<Cube>, field: usize) -> Vec<Cube> {
+    let mut groups: BTreeMap<Cube, Cube> = BTreeMap::new();
+    let mut order: Vec<Cube> = Vec::new();
+    for c in cubes {
+        let Some(key) = without(&c, field) else {
+            order.push(c);
+            continue;
+        };
+        match groups.get_mut(&key) {
+            Some(acc) => *acc = join(acc, &c, field),
+            None => {
+                groups.insert(key.clone(), c);
+                order.push(key);
+            }
+        }
+    }
+    order.into_iter().map(|k| groups.remove(&k).unwrap_or(k)).collect()
+}
+
+/// The cube with `field` blanked, as a grouping key; `None` when merging on
+/// that field could break a cube's invariants (an address read in one
+/// family's width, ports that need protocols with ports).
+fn without(c: &Cube, field: usize) -> Option<Cube> {
+    let mut k = c.clone();
+    match field {
+        0 if c.saddr.is_some() || c.daddr.is_some() => return None,
+        0 => k.family = Families::NONE,
+        // Cubes with ports group only with cubes with the same ports, whose
+        // protocols all have ports too.
+        1 => k.proto = Protos::NONE,
+        2 => k.saddr = Some(Intervals::empty()),
+        3 => k.daddr = Some(Intervals::empty()),
+        4 => k.sport = Some(Intervals::empty()),
+        5 => k.dport = Some(Intervals::empty()),
+        6 => k.iif = Names::Only(Default::default()),
+        7 => k.oif = Names::Only(Default::default()),
+        _ => k.ct = CtStates::NONE,
+    }
+    Some(k)
+}
+
+fn join(a: &Cube, b: &Cube, field: usize) -> Cube {
+    let ivs = |x: &Option<Intervals>, y: &Option<Intervals>| match (x, y) {
+        (Some(x), Some(y)) => Some(x.union(y)),
+        _ => None,
+    };
+    let mut out = a.clone();
+    match field {
+        0 => out.family = a.family.union(b.family),
+        1 => out.proto = a.proto.union(b.proto),
+        2 => out.saddr = ivs(&a.saddr, &b.saddr),
+        3 => out.daddr = ivs(&a.daddr, &b.daddr),
+        4 => out.sport = ivs(&a.sport, &b.sport),
+        5 => out.dport = ivs(&a.dport, &b.dport),
+        6 => out.iif = a.iif.union(&b.iif),
+        7 => out.oif = a.oif.union(&b.oif),
+        _ => out.ct = a.ct.union(b.ct),
+    }
+    normalize(out)
+}
+
+/// The packets of a cube as matches, one line per protocol where ports are
+/// matched for several (`tcp dport 53`, `udp dport 53`). `every packet`
+/// for the whole space.
+pub fn cube_lines(c: &Cube) -> Vec<String> {
+    let c = normalize(c.clone());
+    if (c.sport.is_some() || c.dport.is_some()) && c.proto.len() > 1 {
+        return c
+            .proto
+            .iter()
+            .flat_map(|p| cube_lines(&Cube { proto: Protos::only(p), ..c.clone() }))
+            .collect();
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let family = c.family.single();
+    if let (Some(f), None, None) = (family, &c.saddr, &c.daddr) {
+        parts.push(format!("family {}", family_word(f)));
+    }
+    let ported = c.sport.is_some() || c.dport.is_some();
+    if !ported && !c.proto.is_full() {
+        parts.push(format!("proto {}", protos(c.proto)));
+    }
+    let port_proto = c.proto.iter().next().map(proto_word).unwrap_or_default();
+    for (word, field) in [("sport", &c.sport), ("dport", &c.dport)] {
+        if let Some(set) = field {
+            parts.push(format!(
+                "{port_proto} {word} {}",
+                values(set, PORT_MAX, &plain(|v| v.to_string()))
+            ));
+        }
+    }
+    for (word, field) in [("saddr", &c.saddr), ("daddr", &c.daddr)] {
+        if let (Some(set), Some(f)) = (field, family) {
+            parts.push(format!("{word} {}", addrs(set, f)));
+        }
+    }
+    for (word, names) in [("iif", &c.iif), ("oif", &c.oif)] {
+        match names {
+            Names::Only(s) => parts.push(format!("{word} {}", list(s.iter().cloned().collect()))),
+            Names::AllBut(s) if !s.is_empty() => {
+                parts.push(format!("{word} != {}", list(s.iter().cloned().collect())))
+            }
+            Names::AllBut(_) => {}
+        }
+    }
+    if !c.ct.is_full() {
+        let (neg, states) = if c.ct.complement().iter().count() < c.ct.iter().count() {
+            ("!= ", c.ct.complement())
+        } else {
+            ("", c.ct)
+        };
+        let states: Vec<&str> = states.iter().map(|s| s.keyword()).collect();
+        parts.push(format!("ct state {neg}{}", states.join(",")));
+    }
+    if parts.is_empty() {
+        return vec!["every packet".to_string()];
+    }
+    vec![parts.join(" ")]
+}
+
+fn family_word(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "ipv4",
+        Family::V6 => "ipv6",
+    }
+}
+
+/// The language's word for a protocol number, or the number.
+fn proto_word(p: u8) -> String {
+    PROTOCOLS.iter().find(|(_, n)| *n == p).map_or_else(|| p.to_string(), |(w, _)| w.to_string())
+}
+
+fn protos(p: Protos) -> String {
+    let set = Intervals::from_ranges(p.iter().map(|n| (n as u128, n as u128)));
+    values(&set, 255, &plain(|v| proto_word(v as u8)))
+}
+
+/// `{ a, b }`, or the one item alone.
+fn list(mut items: Vec<String>) -> String {
+    if items.len() == 1 {
+        return items.remove(0);
+    }
+    format!("{{ {} }}", items.join(", "))
+}
+
+/// A set of values in `0..=max`, or `!= ` its complement when that is
+/// shorter; `range` writes one range.
+fn values(set: &Intervals, max: u128, range: &dyn Fn(u128, u128) -> String) -> String {
+    let complement = set.complement(max);
+    let (neg, set) = if !complement.is_empty() && complement.ranges().len() < set.ranges().len() {
+        ("!= ", &complement)
+    } else {
+        ("", set)
+    };
+    format!("{neg}{}", list(set.ranges().iter().map(|&(lo, hi)| range(lo, hi)).collect()))
+}
+
+fn plain(show: impl Fn(u128) -> String) -> impl Fn(u128, u128) -> String {
+    move |lo, hi| if lo == hi { show(lo) } else { format!("{}-{}", show(lo), show(hi)) }
+}
+
+/// Addresses as prefixes where they are one, ranges elsewhere.
+fn addrs(set: &Intervals, f: Family) -> String {
+    let bits = if f == Family::V4 { 32 } else { 128 };
+    let show = |v: u128| match f {
+        Family::V4 => Ipv4Addr::from(v as u32).to_string(),
+        Family::V6 => Ipv6Addr::from(v).to_string(),
+    };
+    let range = |lo: u128, hi: u128| match prefix_len(lo, hi, bits) {
+        Some(len) if len == bits => show(lo),
+        Some(len) => format!("{}/{len}", show(lo)),
+        None => format!("{}-{}", show(lo), show(hi)),
+    };
+    values(set, f.max_addr(), &range)
+}
