@@ -6,6 +6,7 @@
 
 mod commands;
 mod confirm;
+mod git;
 mod loader;
 mod output;
 
@@ -154,6 +155,22 @@ enum Command {
         #[arg(value_name = "FILE", required_unless_present = "live")]
         file: Option<String>,
     },
+    /// Show what a change to a policy does to traffic, for code review
+    #[command(
+        after_help = "OLD and NEW are policy files, or REV:PATH read from git at that revision, includes too:\n  \
+        shriekc diff origin/main:fw/policy.shr fw/policy.shr --format markdown"
+    )]
+    Diff {
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        format: DiffFormat,
+        /// Exit 1 when some packet's fate changes (counting and logging do not count)
+        #[arg(long)]
+        exit_code: bool,
+        #[arg(value_name = "OLD")]
+        old: String,
+        #[arg(value_name = "NEW")]
+        new: String,
+    },
     /// Explain a finding: what it means, an example, and the fix
     Explain {
         /// A finding name, e.g. `shadowed-rule`
@@ -198,6 +215,24 @@ pub enum Format {
     Json,
     Sarif,
     Github,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+impl DiffFormat {
+    fn format(self) -> shriek_compiler::diff::report::Format {
+        use shriek_compiler::diff::report::Format;
+        match self {
+            DiffFormat::Text => Format::Text,
+            DiffFormat::Json => Format::Json,
+            DiffFormat::Markdown => Format::Markdown,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -274,6 +309,9 @@ fn main() -> ExitCode {
         },
         Command::ConfirmGuard(args) => confirm::guard(args),
         Command::Import { from, live, file } => commands::import(file.as_deref(), from, live),
+        Command::Diff { format, exit_code, old, new } => {
+            commands::diff(&old, &new, format.format(), exit_code)
+        }
         Command::Explain { name } => commands::explain(&name),
     };
     ExitCode::from(code)

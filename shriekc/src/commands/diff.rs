@@ -1,0 +1,46 @@
+//! `shriekc diff OLD NEW`: what a change to a policy does to traffic, for
+//! code review. Either side may be `REV:PATH`, read from git.
+
+use std::path::Path;
+
+use shriek_compiler::diff::report::{self, Report, Version};
+use shriek_compiler::diff::semantic::semantic_diff;
+use shriek_compiler::resolve::{self, Frontend};
+
+use super::{print_out, FINDINGS, INVALID, OK};
+use crate::git::{rev_path, GitLoader};
+use crate::loader::FsLoader;
+use crate::output::eprint_diagnostics;
+
+/// Exit 0, or with `exit_code` 1 when some packet's fate changes (or the
+/// diff could not tell); 2 when either side is not a valid policy.
+pub fn diff(old: &str, new: &str, format: report::Format, exit_code: bool) -> u8 {
+    let (old_front, new_front) = (load(old), load(new));
+    eprint_diagnostics(&old_front.diagnostics, &old_front.sources);
+    eprint_diagnostics(&new_front.diagnostics, &new_front.sources);
+    let (Some(old_policy), Some(new_policy)) = (&old_front.policy, &new_front.policy) else {
+        return INVALID;
+    };
+    let semantic = semantic_diff(old_policy, new_policy);
+    let report = Report {
+        old: Version { label: old, policy: old_policy, sources: &old_front.sources },
+        new: Version { label: new, policy: new_policy, sources: &new_front.sources },
+        semantic: &semantic,
+    };
+    print_out(&report::render(&report, format));
+    if exit_code && semantic.changes_traffic() {
+        FINDINGS
+    } else {
+        OK
+    }
+}
+
+/// A file on disk, or `REV:PATH` from git when no such file exists.
+fn load(arg: &str) -> Frontend {
+    match rev_path(arg) {
+        Some((rev, path)) if !Path::new(arg).exists() => {
+            resolve::load(path, &mut GitLoader::new(rev))
+        }
+        _ => resolve::load(arg, &mut FsLoader),
+    }
+}
