@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use shriek_compiler::diff::report::{render, Format, Report, Version};
 use shriek_compiler::diff::semantic::semantic_diff;
+use shriek_compiler::lower::{lower, Strategy};
 use shriek_compiler::resolve::{self, Frontend, MemoryLoader};
 
 const BASE: &str = r#"define mgmt = { 10.0.0.0/8 }
@@ -47,9 +48,10 @@ fn diff_files(name: &str, old: &[(&str, &str)], new: &[(&str, &str)]) {
     let (a, b) = (load("a", old), load("b", new));
     let (pa, pb) = (a.policy.as_ref().expect("checked"), b.policy.as_ref().expect("checked"));
     let semantic = semantic_diff(pa, pb);
+    let (ra, rb) = (lower(pa, Strategy::Auto).ruleset, lower(pb, Strategy::Auto).ruleset);
     let report = Report {
-        old: Version { label: "a/policy.shr", policy: pa, sources: &a.sources },
-        new: Version { label: "b/policy.shr", policy: pb, sources: &b.sources },
+        old: Version { label: "a/policy.shr", policy: pa, ruleset: &ra, sources: &a.sources },
+        new: Version { label: "b/policy.shr", policy: pb, ruleset: &rb, sources: &b.sources },
         semantic: &semantic,
     };
     let mut out = String::new();

@@ -163,6 +163,9 @@ enum Command {
     Diff {
         #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
         format: DiffFormat,
+        /// How both versions are lowered for the nftables part
+        #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
+        strategy: StrategyArg,
         /// Exit 1 when some packet's fate changes (counting and logging do not count)
         #[arg(long)]
         exit_code: bool,
@@ -309,8 +312,8 @@ fn main() -> ExitCode {
         },
         Command::ConfirmGuard(args) => confirm::guard(args),
         Command::Import { from, live, file } => commands::import(file.as_deref(), from, live),
-        Command::Diff { format, exit_code, old, new } => {
-            commands::diff(&old, &new, format.format(), exit_code)
+        Command::Diff { format, strategy, exit_code, old, new } => {
+            commands::diff(&old, &new, format.format(), exit_code, strategy.strategy())
         }
         Command::Explain { name } => commands::explain(&name),
     };

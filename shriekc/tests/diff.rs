@@ -76,6 +76,9 @@ fn exit_codes() {
         assert!(out.stdout.is_empty(), "no diff for invalid input");
     }
     assert_eq!(code(&["diff", "old.shr", "missing.shr"]), Some(2));
+    let dispatch = shriekc_in(&dir, &["diff", "--strategy", "dispatch", "old.shr", "opened.shr"]);
+    assert_eq!(dispatch.status.code(), Some(0), "{}", text(&dispatch.stderr));
+    assert!(text(&dispatch.stdout).contains("nftables: "), "{}", text(&dispatch.stdout));
     let out = shriekc_in(&dir, &["diff", "--format", "json", "old.shr", "opened.shr"]);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(doc["summary"]["traffic_changes"], true);

@@ -1,19 +1,25 @@
 //! `shriekc diff` as a person or a script reads it: plain text, JSON (the
 //! shape is in `docs/json.md`) or Markdown for a pull-request comment.
 //!
-//! Every rule is named by its place as `compile` writes it (`file:line`)
-//! and its source text, in the version it belongs to. Output depends only
-//! on the two versions: the same inputs print the same bytes.
+//! Two parts: what the change does to traffic ([`super::semantic`]), worded
+//! here, and what it changes in the compiled tables, which is `plan`'s
+//! structural diff printed by its own renderer ([`super::structural::render`]):
+//! one engine and one renderer for both verbs. Every rule is named by its
+//! place as `compile` writes it (`file:line`), in the version it belongs to.
+//! Output depends only on the two versions: the same inputs print the same
+//! bytes.
 
 use std::fmt::Write;
 
 use serde_json::{json, Value};
 use shriek_grammar::SourceMap;
 
-use crate::emit::{file_line, source_text};
+use crate::emit::{file_line, origin_comment, source_text};
 use crate::ir::{ChainPolicy, Policy};
+use crate::nft;
 
 use super::semantic::{cube_lines, Class, Decider, End, Fate, SemanticDiff, Side, Tree};
+use super::structural::{self, render as structure};
 
 /// One version of the policy, as the user named it.
 #[derive(Clone, Copy)]
@@ -21,7 +27,18 @@ pub struct Version<'a> {
     /// `old.shr`, or `origin/main:fw/policy.shr`.
     pub label: &'a str,
     pub policy: &'a Policy,
+    /// The policy lowered, with the same strategy on both sides.
+    pub ruleset: &'a nft::Ruleset,
     pub sources: &'a SourceMap,
+}
+
+impl Version<'_> {
+    /// Where the rule at `at` of the compiled tables came from, as `compile`
+    /// writes it in the rule's comment.
+    fn place(&self, at: structure::RuleAt) -> Option<String> {
+        let rule = &self.ruleset.tables[at.table].chains[at.chain].rules[at.rule];
+        origin_comment(&rule.origin, self.sources)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,15 +59,35 @@ pub struct Report<'a> {
 const MAX_LINES: usize = 20;
 
 pub fn render(report: &Report, format: Format) -> String {
+    let delta = structural::diff(report.old.ruleset, report.new.ruleset);
+    let (old_place, new_place) = (|at| report.old.place(at), |at| report.new.place(at));
+    let old = structure::Side { ruleset: report.old.ruleset, place: &old_place };
+    let new = structure::Side { ruleset: report.new.ruleset, place: &new_place };
+    let tables = Tables { text: structure::text(&delta, &old, &new), old, new };
     match format {
-        Format::Text => text(report),
+        Format::Text => text(report, &delta, &tables),
         Format::Json => {
-            let mut s = serde_json::to_string_pretty(&to_json(report)).expect("JSON values print");
+            let doc = to_json(report, &delta, &tables);
+            let mut s = serde_json::to_string_pretty(&doc).expect("JSON values print");
             s.push('\n');
             s
         }
-        Format::Markdown => markdown(report),
+        Format::Markdown => markdown(report, &delta, &tables),
     }
+}
+
+/// The structural diff of the two compiled versions, and its text.
+struct Tables<'a> {
+    text: String,
+    old: structure::Side<'a>,
+    new: structure::Side<'a>,
+}
+
+/// `nftables: 1 to add, 0 to change, 0 to remove`. Rules that only come
+/// from other lines now are not counted: the two versions are different
+/// files, so every place differs.
+fn tables_summary(delta: &structural::Delta) -> String {
+    structure::counts(delta).summary("nftables")
 }
 
 // ------------------------------------------------------------------ words
@@ -222,11 +259,21 @@ fn packet_lines<T>(class: &Class<T>) -> (Vec<String>, usize) {
 
 // ------------------------------------------------------------------- text
 
-fn text(r: &Report) -> String {
+fn text(r: &Report, delta: &structural::Delta, tables: &Tables) -> String {
     let s = r.semantic;
     let mut out = format!("diff {} -> {}\n{}\n", r.old.label, r.new.label, headline(s));
+    text_semantic(&mut out, r);
+    let _ = writeln!(out, "\n{}", tables_summary(delta));
+    for line in tables.text.lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    out
+}
+
+fn text_semantic(out: &mut String, r: &Report) {
+    let s = r.semantic;
     if s.same_rules {
-        return out;
+        return;
     }
     let section =
         |out: &mut String, title: &str, pick: &dyn Fn(&super::semantic::Changes) -> Vec<Entry>| {
@@ -256,11 +303,10 @@ fn text(r: &Report) -> String {
                 out.pop();
             }
         };
-    section(&mut out, "traffic:", &|c| c.traffic.iter().map(|cl| traffic_entry(r, cl)).collect());
-    section(&mut out, "counting and logging:", &|c| {
+    section(out, "traffic:", &|c| c.traffic.iter().map(|cl| traffic_entry(r, cl)).collect());
+    section(out, "counting and logging:", &|c| {
         c.observed.iter().map(|cl| observed_entry(r, cl)).collect()
     });
-    out
 }
 
 /// One class, worded for text and Markdown.
@@ -319,16 +365,33 @@ fn text_entry(out: &mut String, e: &Entry) {
 
 // --------------------------------------------------------------- markdown
 
-fn markdown(r: &Report) -> String {
+fn markdown(r: &Report, delta: &structural::Delta, tables: &Tables) -> String {
     let s = r.semantic;
     let mut out = format!(
-        "### shriekc diff: {} → {}\n\n**{}**\n",
+        "### shriekc diff: {} → {}\n\n**{}**\n\n{}\n",
         code(r.old.label),
         code(r.new.label),
-        md_escape(&headline(s))
+        md_escape(&headline(s)),
+        md_escape(&tables_summary(delta))
     );
+    markdown_semantic(&mut out, r);
+    if !tables.text.is_empty() {
+        let changes = structure::counts(delta);
+        let n = changes.add + changes.change + changes.remove;
+        let fence = "`".repeat(longest_backticks(&tables.text).max(2) + 1);
+        let _ = write!(
+            out,
+            "\n<details><summary>nftables changes ({n})</summary>\n\n{fence}diff\n{}{fence}\n\n</details>\n",
+            tables.text
+        );
+    }
+    out
+}
+
+fn markdown_semantic(out: &mut String, r: &Report) {
+    let s = r.semantic;
     if s.same_rules {
-        return out;
+        return;
     }
     let mut rows = Vec::new();
     for h in &s.hooks {
@@ -388,10 +451,8 @@ fn markdown(r: &Report) -> String {
                 write!(out, "\n<details><summary>{title} ({n})</summary>\n{body}\n</details>\n");
         }
     };
-    details(&mut out, "Traffic changes", &|c| {
-        c.traffic.iter().map(|cl| traffic_entry(r, cl)).collect()
-    });
-    details(&mut out, "Counting and logging", &|c| {
+    details(out, "Traffic changes", &|c| c.traffic.iter().map(|cl| traffic_entry(r, cl)).collect());
+    details(out, "Counting and logging", &|c| {
         c.observed.iter().map(|cl| observed_entry(r, cl)).collect()
     });
     let gave_up: Vec<&str> =
@@ -403,13 +464,15 @@ fn markdown(r: &Report) -> String {
             gave_up.join(", ")
         );
     }
-    out
+}
+
+fn longest_backticks(s: &str) -> usize {
+    s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
 }
 
 /// Inline code that survives any backticks inside it.
 fn code(s: &str) -> String {
-    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest + 1);
+    let fence = "`".repeat(longest_backticks(s) + 1);
     let pad = if s.starts_with('`') || s.ends_with('`') { " " } else { "" };
     format!("{fence}{pad}{}{pad}{fence}", s.replace('|', "\\|"))
 }
@@ -433,7 +496,7 @@ fn md_by(s: &str) -> String {
 
 // ------------------------------------------------------------------- JSON
 
-fn to_json(r: &Report) -> Value {
+fn to_json(r: &Report, delta: &structural::Delta, tables: &Tables) -> Value {
     let s = r.semantic;
     let hooks: Vec<Value> = s
         .hooks
@@ -466,6 +529,7 @@ fn to_json(r: &Report) -> Value {
             })
         })
         .collect();
+    let changes = structure::counts(delta);
     json!({
         "old": r.old.label,
         "new": r.new.label,
@@ -479,6 +543,14 @@ fn to_json(r: &Report) -> Value {
             "same_rules": s.same_rules,
             "reordered": s.reordered,
             "hooks": hooks,
+        },
+        "structural": {
+            "summary": {
+                "add": changes.add,
+                "change": changes.change,
+                "remove": changes.remove,
+            },
+            "changes": structure::json(delta, &tables.old, &tables.new),
         },
     })
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use shriek_compiler::diff::report::{self, Report, Version};
 use shriek_compiler::diff::semantic::semantic_diff;
+use shriek_compiler::lower::{self, Strategy};
 use shriek_compiler::resolve::{self, Frontend};
 
 use super::{print_out, FINDINGS, INVALID, OK};
@@ -13,8 +14,15 @@ use crate::loader::FsLoader;
 use crate::output::eprint_diagnostics;
 
 /// Exit 0, or with `exit_code` 1 when some packet's fate changes (or the
-/// diff could not tell); 2 when either side is not a valid policy.
-pub fn diff(old: &str, new: &str, format: report::Format, exit_code: bool) -> u8 {
+/// diff could not tell); 2 when either side is not a valid policy. Both
+/// sides are lowered with `strategy` for the nftables part.
+pub fn diff(
+    old: &str,
+    new: &str,
+    format: report::Format,
+    exit_code: bool,
+    strategy: Strategy,
+) -> u8 {
     let (old_front, new_front) = (load(old), load(new));
     eprint_diagnostics(&old_front.diagnostics, &old_front.sources);
     eprint_diagnostics(&new_front.diagnostics, &new_front.sources);
@@ -22,9 +30,21 @@ pub fn diff(old: &str, new: &str, format: report::Format, exit_code: bool) -> u8
         return INVALID;
     };
     let semantic = semantic_diff(old_policy, new_policy);
+    let (old_rs, new_rs) =
+        (lower::lower(old_policy, strategy).ruleset, lower::lower(new_policy, strategy).ruleset);
     let report = Report {
-        old: Version { label: old, policy: old_policy, sources: &old_front.sources },
-        new: Version { label: new, policy: new_policy, sources: &new_front.sources },
+        old: Version {
+            label: old,
+            policy: old_policy,
+            ruleset: &old_rs,
+            sources: &old_front.sources,
+        },
+        new: Version {
+            label: new,
+            policy: new_policy,
+            ruleset: &new_rs,
+            sources: &new_front.sources,
+        },
         semantic: &semantic,
     };
     print_out(&report::render(&report, format));
