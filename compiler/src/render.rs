@@ -5,9 +5,12 @@
 //! findings are left out of text, JSON and GitHub output; SARIF keeps them
 //! with an `inSource` suppression so code-scanning shows why they are quiet.
 
+mod snippet;
+
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceSpan};
 use serde::Serialize;
 use serde_json::json;
 
@@ -23,17 +26,35 @@ pub struct RuleDescriptor {
 
 const INFORMATION_URI: &str = "https://github.com/shriek-fw/shriek";
 
-/// Render for a terminal: one miette report per unsuppressed diagnostic.
-/// Without color the output is plain unicode at width 100, for snapshots.
+/// At most this many diagnostics of one code are printed as text; the rest
+/// are counted in one line. JSON, SARIF and GitHub output list every one.
+pub const TEXT_LIMIT: usize = 100;
+
+/// Render for a terminal: one miette report per unsuppressed diagnostic, at
+/// most [`TEXT_LIMIT`] of each code, then one "and N more" line per code
+/// that had more. Without color the output is plain unicode at width 100,
+/// for snapshots.
+///
+/// The cost is linear in the diagnostics and the files: each file's lines
+/// are indexed once, and a report reads only the lines it shows.
 pub fn render_text(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> String {
     let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_width(100)
         .with_links(false)
         .without_syntax_highlighting();
+    let lines: Vec<snippet::Lines> = sources.files().map(|(_, f)| snippet::Lines::new(f)).collect();
+    let mut shown: HashMap<&str, usize> = HashMap::new();
+    let mut hidden: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     let mut out = String::new();
     for d in diags.iter().filter(|d| d.suppressed.is_none()) {
-        let report = Report::new(d, sources);
+        let count = shown.entry(d.code).or_default();
+        if *count >= TEXT_LIMIT {
+            *hidden.entry((d.code, d.name)).or_default() += 1;
+            continue;
+        }
+        *count += 1;
+        let report = Report::new(d, sources, &lines);
         let mut one = String::new();
         if handler.render_report(&mut one, &report).is_err() {
             // Rendering into a String cannot fail on IO; fall back to one line anyway.
@@ -48,40 +69,57 @@ pub fn render_text(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> St
             out.push('\n');
         }
     }
+    if !hidden.is_empty() {
+        out.push('\n');
+    }
+    for ((code, name), n) in hidden {
+        out.push_str(&format!(
+            "and {n} more {code}({name}) of the same kind; `--format json` lists every one\n"
+        ));
+    }
     out
 }
 
 /// A diagnostic as miette wants it: labels in the primary file, and one
-/// related report per label in another file.
+/// related report per label in another file, or so far above the primary
+/// place in the same file that it would be shown first: the first location
+/// a report names is always the diagnostic's own.
 #[derive(Debug)]
-struct Report {
+struct Report<'s> {
     code: String,
     message: String,
     severity: miette::Severity,
     help: Option<String>,
-    source: NamedSource<String>,
+    source: snippet::Snippet<'s>,
     labels: Vec<LabeledSpan>,
-    related: Vec<Report>,
+    related: Vec<Report<'s>>,
 }
 
-impl Report {
-    fn new(d: &Diagnostic, sources: &SourceMap) -> Report {
+impl<'s> Report<'s> {
+    fn new(d: &Diagnostic, sources: &'s SourceMap, lines: &'s [snippet::Lines<'s>]) -> Report<'s> {
         let file = d.primary.loc.file;
+        let source = snippet::Snippet::new(sources.get(file), &lines[file.0 as usize]);
+        let same_file: Vec<Loc> =
+            d.related.iter().map(|l| l.loc).filter(|l| l.file == file).collect();
+        let apart = source.shown_apart(d.primary.loc.span, &same_file);
         let mut labels = vec![LabeledSpan::new_primary_with_span(
             non_empty(&d.primary.message),
             span(d.primary.loc),
         )];
         let mut related = Vec::new();
         for l in &d.related {
-            if l.loc.file == file {
+            if l.loc.file == file && !apart.contains(&l.loc) {
                 labels.push(LabeledSpan::new_with_span(non_empty(&l.message), span(l.loc)));
             } else {
                 related.push(Report {
                     code: String::new(),
-                    message: l.message.clone(),
+                    message: elide(&l.message),
                     severity: miette::Severity::Advice,
                     help: None,
-                    source: named(sources, l.loc),
+                    source: snippet::Snippet::new(
+                        sources.get(l.loc.file),
+                        &lines[l.loc.file.0 as usize],
+                    ),
                     labels: vec![LabeledSpan::new_primary_with_span(None, span(l.loc))],
                     related: Vec::new(),
                 });
@@ -89,14 +127,14 @@ impl Report {
         }
         Report {
             code: format!("{}({})", d.code, d.name),
-            message: d.message.clone(),
+            message: elide(&d.message),
             severity: match d.severity {
                 Severity::Error => miette::Severity::Error,
                 Severity::Warning => miette::Severity::Warning,
                 Severity::Info => miette::Severity::Advice,
             },
-            help: d.help.clone(),
-            source: named(sources, d.primary.loc),
+            help: d.help.as_deref().map(elide),
+            source,
             labels,
             related,
         }
@@ -104,27 +142,50 @@ impl Report {
 }
 
 fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_string())
+    (!s.is_empty()).then(|| elide(s))
 }
 
+/// Words longer than this many characters are shortened in text output.
+const LONG_WORD: usize = 200;
+
+/// `s` with each word longer than [`LONG_WORD`] characters cut to its start
+/// and end around `…`: a message that quotes a megabyte-long word the user
+/// wrote stays readable. Only text output is shortened.
+fn elide(s: &str) -> String {
+    if s.len() <= LONG_WORD {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len().min(4 * LONG_WORD));
+    for piece in s.split_inclusive(char::is_whitespace) {
+        let word = piece.trim_end_matches(char::is_whitespace);
+        let count = word.chars().count();
+        if count <= LONG_WORD {
+            out.push_str(piece);
+            continue;
+        }
+        let head: String = word.chars().take(LONG_WORD / 2).collect();
+        let tail: String = word.chars().skip(count - LONG_WORD / 5).collect();
+        out.push_str(&format!("{head}…{tail} ({count} characters)"));
+        out.push_str(&piece[word.len()..]);
+    }
+    out
+}
+
+/// A label's span for miette; an absurdly long one (a megabyte-long word) is
+/// cut, so the underline stays readable.
 fn span(loc: Loc) -> SourceSpan {
-    SourceSpan::new((loc.span.start as usize).into(), loc.span.len())
+    SourceSpan::new((loc.span.start as usize).into(), loc.span.len().min(snippet::MAX_LABEL))
 }
 
-fn named(sources: &SourceMap, loc: Loc) -> NamedSource<String> {
-    let file = sources.get(loc.file);
-    NamedSource::new(&file.name, file.text.clone())
-}
-
-impl fmt::Display for Report {
+impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for Report {}
+impl std::error::Error for Report<'_> {}
 
-impl miette::Diagnostic for Report {
+impl miette::Diagnostic for Report<'_> {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         (!self.code.is_empty()).then(|| Box::new(&self.code) as Box<dyn fmt::Display>)
     }

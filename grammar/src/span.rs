@@ -83,14 +83,49 @@ pub struct SourceFile {
     pub text: String,
     /// Byte offset of the start of every line, for line/column lookups.
     line_starts: Vec<u32>,
+    /// For text that is not all ASCII: the character index of every
+    /// [`CHAR_MARK_STEP`]th byte (rounded to a character boundary), so a
+    /// column in characters costs a bounded count, however long the line.
+    char_marks: Vec<(u32, u32)>,
 }
+
+/// Bytes between two entries of [`SourceFile`]'s character index.
+const CHAR_MARK_STEP: usize = 4096;
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> SourceFile {
         let text = text.into();
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i as u32 + 1));
-        SourceFile { name: name.into(), text, line_starts }
+        let mut char_marks = Vec::new();
+        if !text.is_ascii() {
+            let (mut at, mut chars) = (0, 0);
+            while at < text.len() {
+                let mut next = (at + CHAR_MARK_STEP).min(text.len());
+                while !text.is_char_boundary(next) {
+                    next += 1;
+                }
+                chars += text[at..next].chars().count() as u32;
+                at = next;
+                char_marks.push((at as u32, chars));
+            }
+        }
+        SourceFile { name: name.into(), text, line_starts, char_marks }
+    }
+
+    /// How many characters come before byte `offset` (a character boundary).
+    fn char_index(&self, offset: usize) -> usize {
+        if self.char_marks.is_empty() {
+            return offset;
+        }
+        let i = self.char_marks.partition_point(|&(at, _)| at as usize <= offset);
+        let (at, chars) = if i == 0 { (0, 0) } else { self.char_marks[i - 1] };
+        chars as usize + self.text.get(at as usize..offset).map_or(0, |s| s.chars().count())
+    }
+
+    /// The byte offsets where lines start, the first being 0.
+    pub fn line_starts(&self) -> &[u32] {
+        &self.line_starts
     }
 
     /// 1-based line and 1-based column (in characters) of a byte offset.
@@ -101,7 +136,11 @@ impl SourceFile {
         };
         let start = self.line_starts[line] as usize;
         let end = (offset as usize).min(self.text.len());
-        let col = self.text.get(start..end).map_or(end - start, |s| s.chars().count());
+        let col = if self.text.is_char_boundary(end) {
+            self.char_index(end) - self.char_index(start)
+        } else {
+            end - start
+        };
         (line + 1, col + 1)
     }
 
