@@ -16,8 +16,10 @@ mod allow;
 mod chain;
 pub mod codes;
 mod include;
+pub mod limits;
 mod nat;
 mod rule;
+mod source;
 mod typing;
 mod value;
 
@@ -30,7 +32,9 @@ use shriek_grammar::{Code, Diagnostic, FileId, Loc, Severity, SourceMap};
 use crate::ir;
 
 pub use allow::FINDINGS;
-pub use include::{include_key, MemoryLoader, MAX_DEPTH, MAX_FILES};
+pub use include::{include_key, MemoryLoader};
+pub use limits::{MAX_DEPTH, MAX_FILES};
+pub use source::{text_of, LoadError};
 pub(crate) use typing::PROTOCOLS;
 
 use value::Elem;
@@ -66,8 +70,9 @@ pub trait Loader {
     /// Load `path` as written in an include of `from` (the key of the
     /// including file; `None` for the entry file). Returns a canonical key
     /// (for cycle detection and dedup), a display name and the text, or an
-    /// error in plain words that names the path tried.
-    fn load(&mut self, path: &str, from: Option<&str>) -> Result<Loaded, String>;
+    /// error in plain words that names the path tried. A loader that reads
+    /// bytes turns them into text with [`text_of`], which checks them.
+    fn load(&mut self, path: &str, from: Option<&str>) -> Result<Loaded, LoadError>;
 }
 
 #[derive(Clone, Debug)]
@@ -171,6 +176,10 @@ struct Ctx<'a> {
     defining: Option<Loc>,
     allows: HashMap<FileId, allow::FileAllows>,
     table_names: HashMap<&'a str, Loc>,
+    /// Elements flattened so far, for [`limits::MAX_VALUES`].
+    values: usize,
+    /// Rules read so far, for [`limits::MAX_RULES`].
+    rules: usize,
 }
 
 struct Def {
@@ -192,6 +201,8 @@ fn resolve_items(
         defining: None,
         allows: HashMap::new(),
         table_names: HashMap::new(),
+        values: 0,
+        rules: 0,
     };
     for (id, file) in files {
         let allows = allow::FileAllows::new(*id, sources.get(*id), &file.comments.0, &mut cx.diags);

@@ -10,7 +10,7 @@ use shriek_compiler::eval::{evaluate, LimitMode};
 use shriek_compiler::ir::Hook;
 use shriek_compiler::lower::{lower, Lowered, Strategy};
 use shriek_compiler::nft_eval::evaluate_model;
-use shriek_compiler::resolve::{self, Frontend, Loaded, Loader};
+use shriek_compiler::resolve::{self, Frontend, LoadError, Loaded, Loader};
 use shriek_compiler::space::{
     CtState, Family, Names, Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
@@ -25,14 +25,14 @@ fn examples_dir() -> PathBuf {
 struct FsLoader;
 
 impl Loader for FsLoader {
-    fn load(&mut self, path: &str, from: Option<&str>) -> Result<Loaded, String> {
+    fn load(&mut self, path: &str, from: Option<&str>) -> Result<Loaded, LoadError> {
         let base = match from {
             Some(f) => Path::new(f).parent().map(Path::to_path_buf).unwrap_or_default(),
             None => PathBuf::new(),
         };
         let rel = base.join(path);
         let text = std::fs::read_to_string(examples_dir().join(&rel))
-            .map_err(|e| format!("cannot read {}: {e}", rel.display()))?;
+            .map_err(|e| LoadError::not_found(format!("cannot read {}: {e}", rel.display())))?;
         let key = rel.display().to_string();
         Ok(Loaded { key: key.clone(), name: key, text })
     }

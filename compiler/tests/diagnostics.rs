@@ -182,6 +182,18 @@ cases! {
     allow_errors: "table t {\n  chain c {\n    # shriek: allow(redundant-rule)\n    accept\n    drop # shriek: allow(shadowed-rul) reason=\"x\"\n    # shriek: alow(x)\n    drop\n  }\n}\n";
 }
 
+// Address translation that would silently change meaning (issue 8).
+cases! {
+    nat_mixed_family_balance: "table t {\n  chain pre hook prerouting type nat {\n    tcp dport 80 dnat to { 10.0.0.1:80, [2001:db8::1]:80 } balance round-robin\n  }\n}\n";
+    nat_family_mismatch: "table t {\n  chain pre hook prerouting type nat {\n    daddr 192.0.2.1 tcp dport 80 dnat to [2001:db8::1]:80\n  }\n  chain post hook postrouting type nat {\n    saddr fd00::/8 snat to 203.0.113.5\n  }\n}\n";
+    nat_ipv6_port_without_brackets: "table t {\n  chain pre hook prerouting type nat {\n    daddr 2001:db8::7 tcp dport 80 dnat to 2001:db8::1:8080\n    daddr 2001:db8::8 tcp dport 80 dnat to [2001:db8::1:8080]\n    daddr 2001:db8::9 tcp dport 80 dnat to [2001:db8::1]:8080\n  }\n}\n";
+}
+
+// A number too large to read is one error, about what was written.
+cases! {
+    port_with_23_digits: "define p = 12345678901234567890123\ntable t {\n  chain c hook prerouting type nat {\n    tcp dport 12345678901234567890123 accept\n    tcp dport { 22, 1-12345678901234567890123 } accept\n    tcp dport $p accept\n    dnat to 10.0.0.1:12345678901234567890123\n  }\n}\n";
+}
+
 // Many errors at once, without cascades.
 cases! {
     many_errors: "define web = { 80, 443 }\ntable t {\n  chain c hook inptu {\n    saddr $web accept\n    tcp dport $nope accept\n    jump nowhere\n  }\n}\n";

@@ -8,10 +8,7 @@
 
 use std::process::Command;
 
-use shriek_compiler::resolve::{include_key, Loaded, Loader};
-
-/// Larger files are refused: a policy is text a person writes.
-const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
+use shriek_compiler::resolve::{include_key, text_of, LoadError, Loaded, Loader};
 
 /// `REV:PATH` split at the first `:`, when `arg` reads as one.
 pub fn rev_path(arg: &str) -> Option<(&str, &str)> {
@@ -34,7 +31,7 @@ impl GitLoader {
 }
 
 impl Loader for GitLoader {
-    fn load(&mut self, path: &str, from: Option<&str>) -> Result<Loaded, String> {
+    fn load(&mut self, path: &str, from: Option<&str>) -> Result<Loaded, LoadError> {
         let rev = self.rev.as_str();
         let from_path = from.map(|f| f.strip_prefix(&format!("{rev}:")).unwrap_or(f));
         let path = match from_path {
@@ -46,11 +43,12 @@ impl Loader for GitLoader {
         if path.starts_with('/') {
             return Err(format!(
                 "`{path}` is an absolute path, which cannot be read at git revision `{rev}`: write it relative to the including file"
-            ));
+            )
+            .into());
         }
         let path = include_key(&path, from_path);
         if path == ".." || path.starts_with("../") {
-            return Err(format!("`{path}` is outside the git repository"));
+            return Err(format!("`{path}` is outside the git repository").into());
         }
         let key = self.key(&path);
         let out = Command::new("git")
@@ -58,21 +56,9 @@ impl Loader for GitLoader {
             .output()
             .map_err(|e| format!("cannot run git to read `{key}`: {e}"))?;
         if !out.status.success() {
-            return Err(git_error(rev, &path, &String::from_utf8_lossy(&out.stderr)));
+            return Err(git_error(rev, &path, &String::from_utf8_lossy(&out.stderr)).into());
         }
-        if out.stdout.len() > MAX_FILE_BYTES {
-            return Err(format!(
-                "`{key}` is {} MiB; policy files are limited to {} MiB",
-                out.stdout.len() / (1024 * 1024),
-                MAX_FILE_BYTES / (1024 * 1024)
-            ));
-        }
-        let text = String::from_utf8(out.stdout).map_err(|e| {
-            format!(
-                "`{key}` is not UTF-8 text (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            )
-        })?;
+        let text = text_of(&key, out.stdout)?;
         Ok(Loaded { key: key.clone(), name: key, text })
     }
 }

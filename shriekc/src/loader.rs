@@ -1,18 +1,37 @@
 //! Reading policy files from disk for the compiler, which does no IO itself.
+//!
+//! A path is hostile until read: it may name a directory, a FIFO that never
+//! sends, or a device that never ends (`/dev/zero`). Files are opened without
+//! blocking, refused unless they are regular files, and read only up to the
+//! size limit, whatever length the file claims; the bytes are then checked
+//! by [`text_of`] like any loader's.
 
+use std::fs::{FileType, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use shriek_compiler::resolve::{Loaded, Loader};
+use shriek_compiler::resolve::limits::MAX_FILE_BYTES;
+use shriek_compiler::resolve::{text_of, LoadError, Loaded, Loader};
 
-/// Larger files are refused before reading: a policy is text a person writes.
-const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// The entry path that means standard input.
+pub const STDIN_PATH: &str = "-";
+/// How standard input is named in messages.
+const STDIN_NAME: &str = "<stdin>";
 
-/// Loads the entry file as named and each include relative to its includer.
+/// Loads the entry file as named (`-` for standard input) and each include
+/// relative to its includer.
 #[derive(Default)]
 pub struct FsLoader;
 
 impl Loader for FsLoader {
-    fn load(&mut self, path: &str, from: Option<&str>) -> Result<Loaded, String> {
+    fn load(&mut self, path: &str, from: Option<&str>) -> Result<Loaded, LoadError> {
+        if from.is_none() && path == STDIN_PATH {
+            let bytes = read_bounded(std::io::stdin().lock())
+                .map_err(|e| LoadError::not_found(format!("cannot read standard input: {e}")))?;
+            let text = text_of(STDIN_NAME, bytes)?;
+            return Ok(Loaded { key: STDIN_NAME.into(), name: STDIN_NAME.into(), text });
+        }
         let full: PathBuf = match from {
             Some(includer) if Path::new(path).is_relative() => {
                 Path::new(includer).parent().unwrap_or(Path::new("")).join(path)
@@ -20,34 +39,60 @@ impl Loader for FsLoader {
             _ => PathBuf::from(path),
         };
         let name = full.to_string_lossy().into_owned();
-        let meta = std::fs::metadata(&full).map_err(|e| describe(&name, &e))?;
-        if meta.is_dir() {
-            return Err(format!("`{name}` is a directory, not a policy file"));
-        }
-        if meta.len() > MAX_FILE_BYTES {
-            return Err(format!(
-                "`{name}` is {} MiB; policy files are limited to {} MiB",
-                meta.len() / (1024 * 1024),
-                MAX_FILE_BYTES / (1024 * 1024)
-            ));
-        }
-        let bytes = std::fs::read(&full).map_err(|e| describe(&name, &e))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            format!(
-                "`{name}` is not UTF-8 text (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            )
-        })?;
+        let text = text_of(&name, read_bytes(&full, &name)?)?;
         let key = std::fs::canonicalize(&full)
             .map_or_else(|_| name.clone(), |p| p.to_string_lossy().into_owned());
         Ok(Loaded { key, name, text })
     }
 }
 
-fn describe(name: &str, err: &std::io::Error) -> String {
-    match err.kind() {
+/// The bytes of the regular file at `path` (called `name` in messages), at
+/// most one more than [`MAX_FILE_BYTES`].
+pub fn read_bytes(path: &Path, name: &str) -> Result<Vec<u8>, LoadError> {
+    // Without O_NONBLOCK, opening a FIFO waits for a writer, forever.
+    let file =
+        OpenOptions::new().read(true).custom_flags(nix::libc::O_NONBLOCK).open(path).map_err(
+            |e| match std::fs::metadata(path) {
+                Ok(meta) if !meta.is_file() => LoadError::not_a_file(name, kind(meta.file_type())),
+                _ => describe(name, &e),
+            },
+        )?;
+    let meta = file.metadata().map_err(|e| describe(name, &e))?;
+    if !meta.is_file() {
+        return Err(LoadError::not_a_file(name, kind(meta.file_type())));
+    }
+    read_bounded(file).map_err(|e| describe(name, &e))
+}
+
+/// Up to one byte more than the limit, so that a longer input is known to be
+/// too long without reading it all.
+fn read_bounded(reader: impl Read) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// What a path that is not a regular file is, in words.
+fn kind(t: FileType) -> &'static str {
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "something other than a file"
+    }
+}
+
+fn describe(name: &str, err: &std::io::Error) -> LoadError {
+    LoadError::not_found(match err.kind() {
         std::io::ErrorKind::NotFound => format!("cannot find `{name}`"),
         std::io::ErrorKind::PermissionDenied => format!("no permission to read `{name}`"),
         _ => format!("cannot read `{name}`: {err}"),
-    }
+    })
 }

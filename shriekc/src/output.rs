@@ -3,7 +3,8 @@
 use std::io::IsTerminal;
 
 use shriek_compiler::render;
-use shriek_grammar::{Diagnostic, Loc, SourceMap};
+use shriek_compiler::resolve::LoadError;
+use shriek_grammar::{Diagnostic, Loc, SourceFile, SourceMap, Span};
 
 /// Colour only for a terminal, and never when `NO_COLOR` is set.
 pub fn color_stderr() -> bool {
@@ -15,6 +16,15 @@ pub fn eprint_diagnostics(diags: &[Diagnostic], sources: &SourceMap) {
     if diags.iter().any(|d| d.suppressed.is_none()) {
         eprint!("{}", render::render_text(diags, sources, color_stderr()));
     }
+}
+
+/// Print why the file `name` could not be read, as a diagnostic.
+pub fn eprint_load_error(name: &str, err: LoadError) {
+    let mut sources = SourceMap::new();
+    let id = sources.add(SourceFile::new(name, ""));
+    let mut d = Diagnostic::new(err.code, err.message, Loc::new(id, Span::default()), "");
+    d.help = err.help;
+    eprint_diagnostics(&[d], &sources);
 }
 
 /// Append `from`'s files to `into` and move `diags` along with them.

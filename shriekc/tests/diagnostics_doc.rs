@@ -147,7 +147,11 @@ fn every_code_is_unique_and_documented() {
             assert!(codes.insert(code.code), "code {} is declared twice", code.code);
             assert!(names.insert(code.name), "name {} is declared twice", code.name);
             assert!(
-                code.name.chars().all(|ch| ch.is_ascii_lowercase() || ch == '-'),
+                code.name.starts_with(|ch: char| ch.is_ascii_lowercase())
+                    && code
+                        .name
+                        .chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-'),
                 "{} is not kebab-case",
                 code.name
             );

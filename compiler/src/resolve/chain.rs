@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use shriek_grammar::ast;
 use shriek_grammar::{Diagnostic, FileId, Loc};
 
+use super::limits::MAX_RULES;
 use super::rule::Counters;
 use super::{codes, Ctx, HOOKS, KINDS, POLICIES};
 use crate::ir;
@@ -163,6 +164,10 @@ impl<'a> Ctx<'a> {
         };
         let mut rules = Vec::with_capacity(c.rules.len());
         for (i, r) in c.rules.iter().enumerate() {
+            if !self.count_rule(file, r) {
+                ok = false;
+                break;
+            }
             let rid = ir::RuleId { table: table.index, chain: id, index: i as u32 };
             match self.rule(&cx, r, rid, counters) {
                 Some(rule) => rules.push(rule),
@@ -175,6 +180,23 @@ impl<'a> Ctx<'a> {
             base: header.base(),
             rules,
         })
+    }
+
+    /// Counts a rule against [`MAX_RULES`]; false past it (reported once).
+    fn count_rule(&mut self, file: FileId, r: &ast::Rule) -> bool {
+        self.rules += 1;
+        if self.rules == MAX_RULES + 1 {
+            self.error(
+                Diagnostic::new(
+                    codes::TOO_MANY_RULES,
+                    format!("a policy may hold at most {MAX_RULES} rules"),
+                    Loc::new(file, r.span),
+                    "this rule is one too many",
+                )
+                .with_help("merge rules that differ in one value into one rule with a set"),
+            );
+        }
+        self.rules <= MAX_RULES
     }
 
     /// Reads a chain header; the flag is false when any part was reported.

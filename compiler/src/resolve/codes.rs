@@ -76,4 +76,22 @@ shriek_grammar::catalogue! {
         "a translation the hook cannot do (`dnat` on postrouting, `masquerade` on prerouting, ...)";
     INVALID_NAT_TARGET = "E0235", "invalid-nat-target", Error,
         "a translation target that is not one address, a weight outside balancing, or weight 0";
+    FILE_TOO_LARGE = "E0236", "file-too-large", Error,
+        "a policy file over 16 MiB, or a policy whose files hold over 64 MiB together";
+    NOT_A_FILE = "E0237", "not-a-file", Error,
+        "a path that names a directory, a FIFO, a device or a socket, not a policy file";
+    NOT_UTF8 = "E0238", "not-utf8", Error,
+        "a file that is not UTF-8 text; names the line and column of the first bad byte";
+    MIXED_FAMILY_NAT = "E0239", "mixed-family-nat", Error,
+        "a `dnat` that balances over IPv4 and IPv6 backends at once; both are labelled";
+    NAT_FAMILY_MISMATCH = "E0240", "nat-family-mismatch", Error,
+        "a translation to an address of one family in a rule that matches only the other";
+    AMBIGUOUS_IPV6_PORT = "E0241", "ambiguous-ipv6-port", Warning,
+        "`dnat to 2001:db8::1:8080` reads the last group as part of the address, not as a port";
+    SET_TOO_LARGE = "E0242", "set-too-large", Error,
+        "a value of more than 65,536 elements once its sets and `$name`s are expanded";
+    TOO_MANY_VALUES = "E0243", "too-many-values", Error,
+        "matches and defines holding more than 4,000,000 elements together";
+    TOO_MANY_RULES = "E0244", "too-many-rules", Error,
+        "a policy of more than 250,000 rules";
 }

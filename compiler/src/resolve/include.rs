@@ -9,12 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use shriek_grammar::ast::{self, Item};
 use shriek_grammar::{Diagnostic, FileId, Loc, SourceFile, SourceMap, Span};
 
-use super::{codes, Loaded, Loader};
-
-/// How deep includes may nest, counting the entry file.
-pub const MAX_DEPTH: usize = 16;
-/// How many files one policy may load.
-pub const MAX_FILES: usize = 256;
+use super::limits::{MAX_DEPTH, MAX_FILES, MAX_TOTAL_BYTES};
+use super::{codes, LoadError, Loaded, Loader};
 
 pub(crate) struct Loading<'l> {
     pub loader: &'l mut dyn Loader,
@@ -27,6 +23,10 @@ pub(crate) struct Loading<'l> {
     stack: Vec<Frame>,
     /// Set once the file limit was reported, so it is reported once.
     full: bool,
+    /// Bytes of text loaded so far, for [`MAX_TOTAL_BYTES`].
+    bytes: usize,
+    /// Set once the size limit was reported, so it is reported once.
+    too_big: bool,
 }
 
 struct Frame {
@@ -47,6 +47,8 @@ impl<'l> Loading<'l> {
             keys: HashMap::new(),
             stack: Vec::new(),
             full: false,
+            bytes: 0,
+            too_big: false,
         };
         match cx.loader.load(entry, None) {
             Ok(loaded) => cx.file(loaded, None),
@@ -54,18 +56,23 @@ impl<'l> Loading<'l> {
                 // There is no text to point into; an empty file keeps every
                 // diagnostic placeable.
                 let id = cx.sources.add(SourceFile::new(entry, ""));
-                cx.diags.push(Diagnostic::new(
-                    codes::INCLUDE_NOT_FOUND,
-                    format!("cannot read `{entry}`: {err}"),
-                    Loc::new(id, Span::default()),
-                    "",
-                ));
+                // The loader's message names the file; a plain "not found"
+                // says what could not be done.
+                let message = if err.code == codes::INCLUDE_NOT_FOUND {
+                    format!("cannot read `{entry}`: {}", err.message)
+                } else {
+                    err.message
+                };
+                let mut d = Diagnostic::new(err.code, message, Loc::new(id, Span::default()), "");
+                d.help = err.help;
+                cx.diags.push(d);
             }
         }
         cx
     }
 
     fn file(&mut self, loaded: Loaded, via: Option<Loc>) {
+        self.bytes += loaded.text.len();
         let (tree, local) = shriek_grammar::parse(&loaded.text);
         let id = self.sources.add(SourceFile::new(loaded.name.clone(), loaded.text));
         self.diags.extend(local.into_iter().map(|d| d.at_file(id)));
@@ -106,12 +113,10 @@ impl<'l> Loading<'l> {
         let loaded = match self.loader.load(path, from.as_deref()) {
             Ok(loaded) => loaded,
             Err(err) => {
-                self.diags.push(Diagnostic::new(
-                    codes::INCLUDE_NOT_FOUND,
-                    format!("cannot include `{path}`"),
-                    at,
-                    err,
-                ));
+                let mut d =
+                    Diagnostic::new(err.code, format!("cannot include `{path}`"), at, err.message);
+                d.help = err.help;
+                self.diags.push(d);
                 return;
             }
         };
@@ -157,6 +162,24 @@ impl<'l> Loading<'l> {
             );
             return;
         }
+        if self.bytes + loaded.text.len() > MAX_TOTAL_BYTES {
+            if std::mem::replace(&mut self.too_big, true) {
+                return;
+            }
+            self.diags.push(
+                Diagnostic::new(
+                    codes::FILE_TOO_LARGE,
+                    format!(
+                        "the files of this policy hold more than {} MiB together",
+                        MAX_TOTAL_BYTES >> 20
+                    ),
+                    at,
+                    format!("including `{}` goes past the limit", loaded.name),
+                )
+                .with_help("a policy this large cannot be checked in reasonable time and memory"),
+            );
+            return;
+        }
         self.file(loaded, Some(at));
     }
 }
@@ -167,11 +190,11 @@ impl<'l> Loading<'l> {
 pub struct MemoryLoader(pub BTreeMap<String, String>);
 
 impl Loader for MemoryLoader {
-    fn load(&mut self, path: &str, from: Option<&str>) -> Result<Loaded, String> {
+    fn load(&mut self, path: &str, from: Option<&str>) -> Result<Loaded, LoadError> {
         let key = include_key(path, from);
         match self.0.get(&key) {
             Some(text) => Ok(Loaded { key: key.clone(), name: key, text: text.clone() }),
-            None => Err(format!("no file at `{key}`")),
+            None => Err(LoadError::not_found(format!("no file at `{key}`"))),
         }
     }
 }

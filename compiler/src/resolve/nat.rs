@@ -81,6 +81,7 @@ impl<'a> Ctx<'a> {
                         None => ok = false,
                     }
                 }
+                ok &= self.one_family(&out);
                 ir::Nat::Dnat { backends: out, balance: Some(balance?) }
             }
             StmtKind::Snat(ast::NatTarget::One(b)) => {
@@ -140,6 +141,9 @@ impl<'a> Ctx<'a> {
                 return None;
             }
         };
+        if b.port.is_none() {
+            self.port_in_address(file, &b.addr);
+        }
         let port = self.port(file, &b.port).ok()?;
         let weight = match b.weight {
             None => 1,
@@ -176,5 +180,61 @@ impl<'a> Ctx<'a> {
             },
         };
         Some(ir::NatBackend { addr, port, weight, loc })
+    }
+
+    /// Balanced backends must share one family: a packet keeps its family
+    /// through translation, so the other family's backends would silently
+    /// never be used.
+    fn one_family(&mut self, backends: &[ir::NatBackend]) -> bool {
+        let first = |v4: bool| backends.iter().find(|b| b.addr.is_ipv4() == v4);
+        let (Some(v4), Some(v6)) = (first(true), first(false)) else { return true };
+        let (primary, other) = if v4.loc < v6.loc { (v6, v4) } else { (v4, v6) };
+        let family = |b: &ir::NatBackend| if b.addr.is_ipv4() { "IPv4" } else { "IPv6" };
+        self.error(
+            Diagnostic::new(
+                codes::MIXED_FAMILY_NAT,
+                "`dnat` balances over IPv4 and IPv6 backends at once",
+                primary.loc,
+                format!("an {} backend", family(primary)),
+            )
+            .with_related(other.loc, format!("an {} backend", family(other)))
+            .with_help(
+                "a packet keeps its address family through translation: balance each family in a rule \
+                 of its own, such as `family ipv4 dnat to { ... } balance round-robin`",
+            ),
+        );
+        false
+    }
+
+    /// Warns about `dnat to 2001:db8::1:8080`: an IPv6 address whose last
+    /// group reads like a port. The address is what the language says it is;
+    /// the warning names both readings and how to write each.
+    fn port_in_address(&mut self, file: FileId, addr: &ast::Value) {
+        let ast::Value::Atom(ast::Atom { kind: ast::AtomKind::Ipv6(_), span }) = addr else {
+            return;
+        };
+        let loc = Loc::new(file, *span);
+        let text = self.text(loc);
+        let source = &self.sources.get(file).text;
+        let bracketed = span.start > 0 && source.as_bytes()[span.start as usize - 1] == b'[';
+        let Some((head, last)) = text.rsplit_once(':') else { return };
+        let looks_like_port = !last.is_empty()
+            && last.len() <= 5
+            && last.bytes().all(|c| c.is_ascii_digit())
+            && last.parse::<u32>().is_ok_and(|p| p <= 65535);
+        if bracketed || !looks_like_port || head.parse::<std::net::Ipv6Addr>().is_err() {
+            return;
+        }
+        self.error(
+            Diagnostic::new(
+                codes::AMBIGUOUS_IPV6_PORT,
+                format!("`{text}` is read as an IPv6 address without a port"),
+                loc,
+                format!("all of this is the address; `{last}` is not a port"),
+            )
+            .with_help(format!(
+                "to translate to port {last}, write `[{head}]:{last}`; to mean this address, write `[{text}]`"
+            )),
+        );
     }
 }

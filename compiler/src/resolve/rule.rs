@@ -13,7 +13,7 @@ use shriek_grammar::{Diagnostic, FileId, Loc, Span};
 use super::chain::ChainCx;
 use super::{codes, suggest, typing, Ctx, RATE_UNITS};
 use crate::ir;
-use crate::space::Cube;
+use crate::space::{Cube, Families, Family};
 
 /// The named counters of one table, each declared where it is first used.
 #[derive(Default)]
@@ -35,6 +35,8 @@ struct Parts {
     first_stmt: Option<Loc>,
     /// Set once a term out of order was reported: one report per rule.
     reported_order: bool,
+    /// The family a translation pins the rule to, and where its target is.
+    nat_family: Option<(Family, Loc)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -54,6 +56,7 @@ impl<'a> Ctx<'a> {
             decided: None,
             first_stmt: None,
             reported_order: false,
+            nat_family: None,
         };
         for term in &r.terms {
             let tloc = Loc::new(cx.file, term.span());
@@ -65,6 +68,9 @@ impl<'a> Ctx<'a> {
                 Term::Match(m) => self.rule_match(cx.file, &mut parts, m, tloc),
                 Term::Stmt(s) => self.rule_stmt(cx, &mut parts, s, tloc, counters),
             }
+        }
+        if let Some((family, target)) = parts.nat_family {
+            self.pin_family(cx.file, r, &mut parts, family, target);
         }
         let allows = self.allows_for(cx.file, r.span);
         let Parts { ok, space, actions, verdict, verdict_loc, .. } = parts;
@@ -178,13 +184,58 @@ impl<'a> Ctx<'a> {
             | StmtKind::Masquerade
             | StmtKind::Redirect(_) => {
                 parts.decided = Some((tloc, false));
-                self.nat(cx, s).map(ir::Action::Nat)
+                let nat = self.nat(cx, s);
+                parts.nat_family = nat.as_ref().and_then(|n| target_family(n, tloc));
+                nat.map(ir::Action::Nat)
             }
         };
         match action {
             Some(a) => parts.actions.push(a),
             None => parts.ok = false,
         }
+    }
+
+    /// A rule that translates to an address matches only packets of that
+    /// address's family: packets of the other family have nothing to be
+    /// translated to. A rule whose matches allow only the other family is an
+    /// error.
+    fn pin_family(
+        &mut self,
+        file: FileId,
+        r: &ast::Rule,
+        parts: &mut Parts,
+        family: Family,
+        target: Loc,
+    ) {
+        let only = Cube { family: Families::only(family), ..Cube::full() };
+        let pinned = typing::intersect(&parts.space, &[only]);
+        if pinned.is_empty() && !parts.space.is_empty() {
+            let matches = r
+                .terms
+                .iter()
+                .filter(|t| matches!(t, Term::Match(_)))
+                .map(|t| t.span())
+                .reduce(Span::to)
+                .expect("an unrestricted rule matches packets of both families");
+            let (fam, other) = match family {
+                Family::V4 => ("IPv4", "IPv6"),
+                Family::V6 => ("IPv6", "IPv4"),
+            };
+            self.error(
+                Diagnostic::new(
+                    codes::NAT_FAMILY_MISMATCH,
+                    format!("this rule translates to an {fam} address but matches only {other} packets"),
+                    target,
+                    format!("an {fam} address"),
+                )
+                .with_related(Loc::new(file, matches), format!("these match {other} packets only"))
+                .with_help(format!(
+                    "a packet keeps its family through translation: translate to an {other} address, or match {fam} packets"
+                )),
+            );
+            parts.ok = false;
+        }
+        parts.space = pinned;
     }
 
     /// The inline allows that apply to a rule spanning `span`.
@@ -325,6 +376,9 @@ codes::JUMP_TO_BASE_CHAIN,
     }
 
     pub(super) fn out_of_range(&mut self, loc: Loc, what: &str, value: u64, max: u64) {
+        if self.overflowed(loc, value) {
+            return;
+        }
         self.error(
             Diagnostic::new(
                 codes::VALUE_OUT_OF_RANGE,
@@ -351,5 +405,21 @@ codes::JUMP_TO_BASE_CHAIN,
                 }
             },
         }
+    }
+}
+
+/// The family a translation's target pins its rule to, and where the target
+/// is; `None` for `masquerade` and `redirect`, which keep the packet's
+/// family, and for backends of both families (an error of their own).
+fn target_family(nat: &ir::Nat, stmt: Loc) -> Option<(Family, Loc)> {
+    let family = |a: &std::net::IpAddr| if a.is_ipv4() { Family::V4 } else { Family::V6 };
+    match nat {
+        ir::Nat::Dnat { backends, .. } => {
+            let first = backends.first()?;
+            let f = family(&first.addr);
+            backends.iter().all(|b| family(&b.addr) == f).then_some((f, first.loc))
+        }
+        ir::Nat::Snat { addr, .. } => Some((family(addr), stmt)),
+        ir::Nat::Masquerade | ir::Nat::Redirect { .. } => None,
     }
 }

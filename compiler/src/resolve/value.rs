@@ -8,7 +8,11 @@ use std::rc::Rc;
 use shriek_grammar::ast::{self, AtomKind};
 use shriek_grammar::{Diagnostic, FileId, Loc, Span};
 
+use super::limits::{MAX_SET, MAX_VALUES};
 use super::{codes, suggest, Ctx, Def};
+
+/// A value with more elements than [`MAX_SET`].
+struct TooLarge;
 use crate::space::Family;
 
 /// One flattened value element, untyped until a field uses it.
@@ -54,53 +58,104 @@ pub(crate) struct VarUse {
 
 impl<'a> Ctx<'a> {
     /// Flatten a value into elements, reporting its intrinsic mistakes.
-    /// Returns false when some part failed.
+    /// Returns false when some part failed. A value of more than
+    /// [`MAX_SET`] elements, or one past the policy's [`MAX_VALUES`], is an
+    /// error; past that budget nothing more is expanded, so the work stays
+    /// bounded whatever the input.
     pub(super) fn flatten(
         &mut self,
         file: FileId,
         value: &'a ast::Value,
         out: &mut Vec<(Elem, Option<Rc<VarUse>>)>,
     ) -> bool {
-        match value {
-            ast::Value::Atom(a) => match self.atom(file, a) {
-                Some(kind) => {
-                    out.push((Elem { kind, loc: Loc::new(file, a.span) }, None));
-                    true
-                }
-                None => false,
-            },
-            ast::Value::Range(a, b, span) => match self.range(file, a, b, *span) {
-                Some(kind) => {
-                    out.push((Elem { kind, loc: Loc::new(file, *span) }, None));
-                    true
-                }
-                None => false,
-            },
+        if self.values > MAX_VALUES {
+            return false;
+        }
+        let loc = Loc::new(file, value.span());
+        let ok = match self.flatten_into(file, value, out) {
+            Ok(ok) => ok,
+            Err(TooLarge) => {
+                self.error(
+                    Diagnostic::new(
+                        codes::SET_TOO_LARGE,
+                        format!("this value holds more than {MAX_SET} elements"),
+                        loc,
+                        "too many elements, once sets and `$name`s are expanded",
+                    )
+                    .with_help(
+                        "cover the elements with fewer ranges or prefixes (`10.0.0.0/8`, `1000-2000`), \
+                         or split them over several rules",
+                    ),
+                );
+                out.clear();
+                return false;
+            }
+        };
+        self.values += out.len();
+        if self.values > MAX_VALUES {
+            self.error(
+                Diagnostic::new(
+                    codes::TOO_MANY_VALUES,
+                    format!("the policy's values hold more than {MAX_VALUES} elements together"),
+                    loc,
+                    "this value goes past the limit",
+                )
+                .with_help(
+                    "every use of a `$name` counts its elements again: match a large set in fewer rules",
+                ),
+            );
+            return false;
+        }
+        ok
+    }
+
+    fn flatten_into(
+        &mut self,
+        file: FileId,
+        value: &'a ast::Value,
+        out: &mut Vec<(Elem, Option<Rc<VarUse>>)>,
+    ) -> Result<bool, TooLarge> {
+        let elem = match value {
+            ast::Value::Atom(a) => {
+                self.atom(file, a).map(|kind| Elem { kind, loc: Loc::new(file, a.span) })
+            }
+            ast::Value::Range(a, b, span) => {
+                self.range(file, a, b, *span).map(|kind| Elem { kind, loc: Loc::new(file, *span) })
+            }
             ast::Value::Set(items, _) => {
                 let mut ok = true;
                 for v in items {
-                    ok &= self.flatten(file, v, out);
+                    ok &= self.flatten_into(file, v, out)?;
                 }
-                ok
+                return Ok(ok);
             }
             ast::Value::Var(id) => {
                 let name = id.text.strip_prefix('$').unwrap_or(&id.text);
                 let use_loc = Loc::new(file, id.span);
-                match self.defined.get(name) {
+                return match self.defined.get(name) {
                     Some(Def { loc, elems: Some(elems) }) => {
+                        if out.len() + elems.len() > MAX_SET {
+                            return Err(TooLarge);
+                        }
                         let via =
                             Rc::new(VarUse { name: name.to_string(), use_loc, def_loc: *loc });
                         out.extend(elems.iter().map(|e| (e.clone(), Some(via.clone()))));
-                        true
+                        Ok(true)
                     }
-                    Some(Def { elems: None, .. }) => false,
+                    Some(Def { elems: None, .. }) => Ok(false),
                     None => {
                         self.undefined(name, use_loc);
-                        false
+                        Ok(false)
                     }
-                }
+                };
             }
+        };
+        let Some(elem) = elem else { return Ok(false) };
+        if out.len() >= MAX_SET {
+            return Err(TooLarge);
         }
+        out.push((elem, None));
+        Ok(true)
     }
 
     pub(super) fn undefined(&mut self, name: &str, at: Loc) {
@@ -141,6 +196,13 @@ impl<'a> Ctx<'a> {
         self.error(d);
     }
 
+    /// Whether the number `n` written at `loc` was too large to read: the
+    /// grammar reported it (E0107) and read it as `u64::MAX`, so nothing
+    /// more is said about it.
+    pub(super) fn overflowed(&self, loc: Loc, n: u64) -> bool {
+        n == u64::MAX && self.text(loc).parse::<u64>().is_err()
+    }
+
     pub(super) fn atom(&mut self, file: FileId, a: &ast::Atom) -> Option<ElemKind> {
         let loc = Loc::new(file, a.span);
         Some(match &a.kind {
@@ -164,6 +226,8 @@ impl<'a> Ctx<'a> {
                 })?;
                 ElemKind::Addr { family: Family::V6, lo, hi, shape: AddrShape::Prefix }
             }
+            // Reported by the grammar already: one error, about what was written.
+            AtomKind::Number(n) if self.overflowed(loc, *n) => return None,
             AtomKind::Number(n) => ElemKind::Num { lo: *n, hi: *n },
             AtomKind::Name(s) => ElemKind::Name(s.clone()),
             AtomKind::Str(s) => ElemKind::Str(s.clone()),

@@ -476,6 +476,8 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// A number; one too large for 64 bits is reported and read as
+    /// `u64::MAX`, which resolution recognises by its text and leaves alone.
     fn number(&mut self, q: &Pair<'_, Rule>) -> Spanned<u64> {
         let span = self.span(q);
         let n = q.as_str().parse::<u64>().unwrap_or_else(|_| {

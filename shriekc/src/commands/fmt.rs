@@ -1,17 +1,28 @@
 //! `shriekc fmt`: rewrite policies in the canonical layout.
 
+use std::path::Path;
+
+use shriek_compiler::resolve::text_of;
 use shriek_grammar::{SourceFile, SourceMap};
 
 use super::{print_out, FINDINGS, INVALID, OK};
-use crate::output::eprint_diagnostics;
+use crate::loader::read_bytes;
+use crate::output::{eprint_diagnostics, eprint_load_error};
+
+/// The UTF-8 byte-order mark: skipped when reading, kept when rewriting.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 pub fn fmt(files: &[String], check: bool, diff: bool) -> u8 {
     let mut code = OK;
     for file in files {
-        let text = match std::fs::read_to_string(file) {
-            Ok(text) => text,
-            Err(e) => {
-                eprintln!("error: cannot read `{file}`: {e}");
+        let read = read_bytes(Path::new(file), file).and_then(|bytes| {
+            let bom = bytes.starts_with(BOM);
+            text_of(file, bytes).map(|text| (bom, text))
+        });
+        let (bom, text) = match read {
+            Ok(read) => read,
+            Err(err) => {
+                eprint_load_error(file, err);
                 code = INVALID;
                 continue;
             }
@@ -37,7 +48,8 @@ pub fn fmt(files: &[String], check: bool, diff: bool) -> u8 {
             eprintln!("would reformat {file}");
             code = code.max(FINDINGS);
         } else if !diff {
-            if let Err(e) = std::fs::write(file, &formatted) {
+            let bytes = [if bom { BOM } else { b"" }, formatted.as_bytes()].concat();
+            if let Err(e) = std::fs::write(file, bytes) {
                 eprintln!("error: cannot write `{file}`: {e}");
                 code = INVALID;
             }
@@ -46,10 +58,31 @@ pub fn fmt(files: &[String], check: bool, diff: bool) -> u8 {
     code
 }
 
+/// A unified diff with git's headers: `a/PATH` and `b/PATH`, where PATH has
+/// no leading `/` or `./`, so that `git apply` and `patch -p1` take it.
 fn unified_diff(file: &str, old: &str, new: &str) -> String {
+    let mut path = file.trim_start_matches('/');
+    while let Some(rest) = path.strip_prefix("./") {
+        path = rest.trim_start_matches('/');
+    }
     similar::TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)
-        .header(&format!("a/{file}"), &format!("b/{file}"))
+        .header(&format!("a/{path}"), &format!("b/{path}"))
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unified_diff;
+
+    #[test]
+    fn diff_headers_of_absolute_and_dotted_paths_are_git_style() {
+        for (file, path) in
+            [("/abs/p.shr", "abs/p.shr"), ("./p.shr", "p.shr"), ("d/p.shr", "d/p.shr")]
+        {
+            let diff = unified_diff(file, "a\n", "b\n");
+            assert!(diff.starts_with(&format!("--- a/{path}\n+++ b/{path}\n")), "{diff}");
+        }
+    }
 }

@@ -1,0 +1,200 @@
+//! Hostile input through the binary, as a user (or an attacker) gives it:
+//! every kind ends in exit 2 with the code that names the problem, within a
+//! generous hang guard and well under a gigabyte of memory. Also the inputs
+//! people type: standard input, a byte-order mark.
+//!
+//! The peak memory of the children is read with `getrusage(RUSAGE_CHILDREN)`;
+//! every child of this test binary is a `shriekc` run of this file.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use shriek_testkit::text;
+
+const BIN: &str = env!("CARGO_BIN_EXE_shriekc");
+
+/// Far longer than any of these runs takes; only a hang reaches it.
+const HANG_GUARD: Duration = Duration::from_secs(120);
+
+/// The most memory one run may use.
+const MAX_RSS_KIB: i64 = 1 << 20;
+
+/// A folder of this test process's own.
+fn dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shriek-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn file(name: &str, bytes: &[u8]) -> String {
+    let path = dir().join(name);
+    std::fs::write(&path, bytes).expect("write input");
+    path.to_string_lossy().into_owned()
+}
+
+/// Runs `shriekc ARGS` with `stdin` fed from `input`, killing it at the hang guard.
+fn run_with(args: &[&str], stdin: Stdio, input: Option<&[u8]>) -> Output {
+    let mut child = shriek_testkit::command(BIN)
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("shriekc runs");
+    // Output is drained while the child runs, so a full pipe cannot stall it.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    if let Some(input) = input {
+        // A child that stops reading early closes the pipe; that is fine.
+        let _ = child.stdin.take().expect("piped stdin").write_all(input);
+    }
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > HANG_GUARD {
+            let _ = child.kill();
+            panic!("shriekc {args:?} still ran after {HANG_GUARD:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    };
+    let peak = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .expect("getrusage")
+        .max_rss();
+    assert!(peak < MAX_RSS_KIB, "shriekc {args:?} peaked at {peak} KiB");
+    out
+}
+
+fn run(args: &[&str]) -> Output {
+    run_with(args, Stdio::null(), None)
+}
+
+/// Asserts exit 2 and that `code` is what standard error reports.
+fn refused(what: &str, out: &Output, code: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{what}: exit code; stderr:\n{stderr}");
+    assert!(stderr.contains(code), "{what}: expected {code} in:\n{}", head(&stderr));
+}
+
+fn head(s: &str) -> String {
+    s.chars().take(3000).collect()
+}
+
+#[test]
+fn each_hostile_input_exits_2_quickly_and_small() {
+    let deep = file("deep.shr", format!("define x = {}", "{".repeat(1_000_000)).as_bytes());
+    refused("deep nesting", &run(&["check", &deep]), "E0111(nesting-too-deep)");
+
+    let long = format!("table t {{\n  chain c {{\n    accept {}\n  }}\n}}\n", "a".repeat(1 << 20));
+    let long = file("long.shr", long.as_bytes());
+    let out = run(&["check", &long]);
+    refused("a 1 MB line", &out, "E0102(unknown-keyword)");
+    // The line is shown as a window around the label, not whole.
+    assert!(out.stderr.len() < 10_000, "{} bytes of output", out.stderr.len());
+
+    file("loop_b.shr", b"include \"loop_a.shr\"\n");
+    let looped = file("loop_a.shr", b"include \"loop_b.shr\"\n");
+    refused("an include loop", &run(&["check", &looped]), "E0205(include-cycle)");
+
+    refused("/dev/zero", &run(&["check", "/dev/zero"]), "E0237(not-a-file)");
+    let via = file("zero.shr", b"include \"/dev/zero\"\n");
+    let out = run(&["check", &via]);
+    refused("/dev/zero included", &out, "E0237(not-a-file)");
+    assert!(text(&out.stderr).contains("zero.shr:1:9]"), "points at the include line");
+
+    let bad = file("latin1.shr", b"table t {\n  chain c {\n    log prefix \"caf\xe9\"\n  }\n}\n");
+    let out = run(&["check", &bad]);
+    refused("invalid UTF-8", &out, "E0238(not-utf8)");
+    assert!(text(&out.stderr).contains("byte 0xe9 at line 3, column 20"), "{}", text(&out.stderr));
+
+    let nul = file("nul.shr", b"table t {\n  chain c {\n    accept\0\n  }\n}\n");
+    refused("a NUL byte", &run(&["check", &nul]), "E0110(stray-character)");
+
+    let mut many = String::from("table t {\n  chain c {\n");
+    for _ in 0..50_000 {
+        many += "    tcp dport 70000 acept\n";
+    }
+    many += "  }\n}\n";
+    let many = file("many.shr", many.as_bytes());
+    let out = run(&["check", &many]);
+    refused("50,000 bad lines", &out, "E0102(unknown-keyword)");
+    assert!(text(&out.stderr).contains("and 49900 more E0102(unknown-keyword) of the same kind"));
+    let out = run(&["check", "--format", "json", &many]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(text(&out.stdout).matches("\"E0102\"").count(), 50_000);
+
+    let big = file("big.shr", &vec![b'#'; (16 << 20) + 1]);
+    refused("a file over 16 MiB", &run(&["check", &big]), "E0236(file-too-large)");
+    let out = run_with(
+        &["check", "-"],
+        Stdio::from(std::fs::File::open("/dev/zero").expect("/dev/zero")),
+        None,
+    );
+    refused("/dev/zero on standard input", &out, "E0236(file-too-large)");
+}
+
+#[test]
+fn paths_that_are_not_files_are_refused_by_name() {
+    refused("a directory", &run(&["check", &dir().to_string_lossy()]), "is a directory");
+    let fifo = dir().join("fifo.shr");
+    let _ = std::fs::remove_file(&fifo);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR)
+        .expect("mkfifo");
+    let out = run(&["check", &fifo.to_string_lossy()]);
+    refused("a FIFO", &out, "E0237(not-a-file)");
+    assert!(text(&out.stderr).contains("fifo.shr` is a FIFO, not a policy file"));
+    let via =
+        file("fifo_include.shr", format!("include {:?}\n", fifo.to_string_lossy()).as_bytes());
+    refused("a FIFO included", &run(&["check", &via]), "is a FIFO");
+    refused("fmt of a directory", &run(&["fmt", "--check", &dir().to_string_lossy()]), "E0237");
+}
+
+#[test]
+fn check_dash_reads_standard_input() {
+    let policy = b"table t {\n  chain c hook input {\n    tcp dport 22 accept\n    tcp dport 22 accept\n  }\n}\n";
+    let out = run_with(&["check", "-"], Stdio::piped(), Some(policy));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("[<stdin>:4:5]"), "{stderr}");
+    assert!(stderr.contains("E0302(redundant-rule)"), "{stderr}");
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let policy = b"\xEF\xBB\xBFtable t {\n  chain c hook input {\n    accept\n  }\n}\n";
+    let bom = file("bom.shr", policy);
+    let out = run(&["check", &bom]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // fmt keeps the mark: the layout is its business, the encoding is not.
+    let messy =
+        file("bom_messy.shr", b"\xEF\xBB\xBFtable t {\n chain c hook input {\n accept\n }\n}\n");
+    assert_eq!(run(&["fmt", &messy]).status.code(), Some(0));
+    let formatted = std::fs::read(&messy).expect("formatted file");
+    assert!(formatted.starts_with(b"\xEF\xBB\xBFtable t {\n  chain c hook input {\n    accept\n"));
+    assert_eq!(run(&["fmt", "--check", &messy]).status.code(), Some(0));
+}
+
+#[test]
+fn fmt_diff_of_an_absolute_path_has_git_headers() {
+    let messy = file("abs_messy.shr", b"table t {\n chain c {\n accept\n }\n}\n");
+    assert!(Path::new(&messy).is_absolute());
+    let out = run(&["fmt", "--diff", &messy]);
+    let stdout = text(&out.stdout);
+    let path = messy.trim_start_matches('/');
+    assert!(stdout.starts_with(&format!("--- a/{path}\n+++ b/{path}\n")), "{stdout}");
+}
