@@ -117,7 +117,8 @@ pub(crate) enum Lock {
     Absent,
     /// A guard (or an apply starting one) holds it.
     Busy,
-    /// Ours until dropped.
+    /// Ours until dropped: holding the value is the whole point, so it is
+    /// never read.
     Held(#[allow(dead_code)] Flock<File>),
 }
 
