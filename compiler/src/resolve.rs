@@ -31,7 +31,6 @@ use shriek_grammar::{Code, Diagnostic, FileId, Loc, Severity, SourceMap};
 
 use crate::ir;
 
-pub use allow::FINDINGS;
 pub use include::{include_key, MemoryLoader};
 pub use limits::{MAX_DEPTH, MAX_FILES};
 pub use source::{text_of, LoadError};

@@ -347,7 +347,7 @@ fn translation_behind_an_accept_is_shadowed() {
 
 #[test]
 fn explain_covers_every_finding() {
-    for f in analysis::FINDINGS {
+    for f in analysis::codes::CATALOGUE.codes {
         let text = analysis::explain(f.name).unwrap_or_default();
         assert!(
             text.starts_with(&format!("{} ({}, {})", f.name, f.code, f.severity.as_str())),

@@ -9,10 +9,10 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::Dfs;
 use shriek_grammar::Diagnostic;
 
-use super::{apply_allows, JUMP_CYCLE, UNREACHABLE_CHAIN};
+use super::{apply_allows, codes};
 use crate::ir::{self, Verdict};
 
-pub(super) fn check(_policy: &ir::Policy, _t: u32, table: &ir::Table) -> Vec<Diagnostic> {
+pub(super) fn check(table: &ir::Table) -> Vec<Diagnostic> {
     // Edge weights: the rule, and whether it is a `goto`.
     let mut graph: DiGraph<usize, (&ir::Rule, bool)> = DiGraph::new();
     let nodes: Vec<NodeIndex> = (0..table.chains.len()).map(|c| graph.add_node(c)).collect();
@@ -42,16 +42,16 @@ pub(super) fn check(_policy: &ir::Policy, _t: u32, table: &ir::Table) -> Vec<Dia
     for (c, chain) in table.chains.iter().enumerate() {
         if !reached[c] {
             out.push(
-                UNREACHABLE_CHAIN
-                    .diagnostic(
-                        format!("chain `{}` is never used", chain.name),
-                        chain.loc,
-                        "no base chain jumps or goes to this chain",
-                    )
-                    .with_help(format!(
-                        "add `jump {}` to a base chain's rule, or remove the chain",
-                        chain.name
-                    )),
+                Diagnostic::new(
+                    codes::UNREACHABLE_CHAIN,
+                    format!("chain `{}` is never used", chain.name),
+                    chain.loc,
+                    "no base chain jumps or goes to this chain",
+                )
+                .with_help(format!(
+                    "add `jump {}` to a base chain's rule, or remove the chain",
+                    chain.name
+                )),
             );
         }
     }
@@ -83,11 +83,13 @@ pub(super) fn check(_policy: &ir::Policy, _t: u32, table: &ir::Table) -> Vec<Dia
             format!("`{from}` {kind} to `{}` here", table.chains[to].name)
         };
         let first = jumps[0].0;
-        let mut diag = JUMP_CYCLE
-            .diagnostic(message, first.verdict_loc.unwrap_or(first.loc), label(&jumps[0]))
-            .with_help(
-                "break the loop: remove one of these jumps or move its rules into the chain",
-            );
+        let mut diag = Diagnostic::new(
+            codes::JUMP_CYCLE,
+            message,
+            first.verdict_loc.unwrap_or(first.loc),
+            label(&jumps[0]),
+        )
+        .with_help("break the loop: remove one of these jumps or move its rules into the chain");
         for j in &jumps[1..] {
             diag = diag.with_related(j.0.verdict_loc.unwrap_or(j.0.loc), label(j));
         }

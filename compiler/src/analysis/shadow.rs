@@ -28,7 +28,7 @@
 
 use shriek_grammar::Diagnostic;
 
-use super::{apply_allows, describe, REDUNDANT_RULE, SHADOWED_RULE, UNMATCHABLE_RULE};
+use super::{apply_allows, codes, describe};
 use crate::ir::{self, Action, ChainId, Verdict};
 use crate::space::{CtState, Cube, Family, Names, Packet, Protos, Space, PORT_MAX};
 
@@ -90,7 +90,7 @@ struct Entry {
 }
 
 /// All findings of this kind for one table.
-pub(super) fn check_table(_policy: &ir::Policy, _t: u32, table: &ir::Table) -> Vec<Diagnostic> {
+pub(super) fn check_table(table: &ir::Table) -> Vec<Diagnostic> {
     let mut ctx = Ctx { table, decided: vec![Memo::Todo; table.chains.len()] };
     let mut out = Vec::new();
     for chain in &table.chains {
@@ -844,13 +844,13 @@ impl Hull {
 }
 
 fn unmatchable(rule: &ir::Rule) -> Diagnostic {
-    UNMATCHABLE_RULE
-        .diagnostic(
-            "rule can never match: its matches contradict each other",
-            rule.loc,
-            "no packet satisfies all of these matches",
-        )
-        .with_help("remove the contradicting match, or split the rule in two")
+    Diagnostic::new(
+        codes::UNMATCHABLE_RULE,
+        "rule can never match: its matches contradict each other",
+        rule.loc,
+        "no packet satisfies all of these matches",
+    )
+    .with_help("remove the contradicting match, or split the rule in two")
 }
 
 /// The class the rule being checked would give its packets, when it decides.
@@ -951,13 +951,13 @@ fn covered(ctx: &Ctx, chain: &ir::Chain, rule: &ir::Rule, cover: &Cover) -> Diag
                 "its statements never run"
             };
             (
-                SHADOWED_RULE,
+                codes::SHADOWED_RULE,
                 format!("rule never sees a packet: covered by {by}, so {what}"),
                 "move this rule above the rules that cover it, or remove it",
             )
         }
         Some(own) if shadowed => (
-            SHADOWED_RULE,
+            codes::SHADOWED_RULE,
             format!(
                 "rule never decides a packet: covered by {by}; {they} {did} what this rule would {}",
                 infinitive(own, &words)
@@ -965,14 +965,14 @@ fn covered(ctx: &Ctx, chain: &ir::Chain, rule: &ir::Rule, cover: &Cover) -> Diag
             "move this rule above the rules that cover it, or remove it",
         ),
         Some(_) => (
-            REDUNDANT_RULE,
+            codes::REDUNDANT_RULE,
             format!("rule is redundant: covered by {by} that already {did} the same packets"),
             "remove this rule; no packet's verdict changes",
         ),
     };
     let label =
         if shadowed { "this rule is never reached" } else { "removing this rule changes nothing" };
-    let mut diag = finding.diagnostic(message, rule.loc, label).with_help(help);
+    let mut diag = Diagnostic::new(finding, message, rule.loc, label).with_help(help);
     for b in &shown {
         diag = diag.with_related(b.0.loc, blocker_label(b.0, &b.1, &words));
     }

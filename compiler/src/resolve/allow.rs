@@ -3,6 +3,7 @@
 //! A suppression belongs to the rule on its own line (a trailing comment) or
 //! to the rule right below a block of comment lines. Every `# shriek:` comment
 //! is checked, attached or not, so a typo never silently suppresses nothing.
+//! The names an allow may give are the analysis catalogue's.
 
 use std::collections::HashMap;
 
@@ -10,11 +11,8 @@ use super::{codes, suggest};
 use shriek_grammar::ast::Comment;
 use shriek_grammar::{Diagnostic, FileId, Loc, SourceFile, Span};
 
+use crate::analysis::codes::CATALOGUE;
 use crate::ir::Allow;
-
-/// The findings an `allow` may name.
-pub const FINDINGS: &[&str] =
-    &["shadowed-rule", "redundant-rule", "unmatchable-rule", "unreachable-chain", "jump-cycle"];
 
 const FORM: &str = "write it as `# shriek: allow(redundant-rule) reason=\"why this is fine\"`";
 
@@ -91,16 +89,20 @@ fn parse(file: FileId, c: &Comment, diags: &mut Vec<Diagnostic>) -> Option<Allow
         ),
     );
     let mut bad = false;
-    if !FINDINGS.contains(&name) {
+    let findings = || CATALOGUE.codes.iter().map(|c| c.name);
+    if !findings().any(|f| f == name) {
         let mut d = Diagnostic::new(
             codes::UNKNOWN_FINDING,
             format!("unknown finding `{name}`"),
             name_loc,
             "not a finding shriekc reports",
         );
-        d.help = Some(match suggest(name, FINDINGS.iter().copied()) {
+        d.help = Some(match suggest(name, findings()) {
             Some(n) => format!("did you mean `{n}`?"),
-            None => format!("findings that can be allowed: {}", FINDINGS.join(", ")),
+            None => {
+                let all: Vec<&str> = findings().collect();
+                format!("findings that can be allowed: {}", all.join(", "))
+            }
         });
         diags.push(d);
         bad = true;
@@ -131,4 +133,31 @@ fn parse(file: FileId, c: &Comment, diags: &mut Vec<Diagnostic>) -> Option<Allow
         return None;
     }
     Some(Allow { name: name.to_string(), reason, loc })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_one(text: &str) -> (Option<Allow>, Vec<Diagnostic>) {
+        let comment = Comment { span: Span::new(0, text.len()), text: text.to_string() };
+        let mut diags = Vec::new();
+        (parse(FileId(0), &comment, &mut diags), diags)
+    }
+
+    /// Every finding of the analysis catalogue can be allowed, and nothing else.
+    #[test]
+    fn allow_names_are_the_analysis_catalogue() {
+        for code in CATALOGUE.codes {
+            let (allow, diags) =
+                parse_one(&format!("# shriek: allow({}) reason=\"why\"", code.name));
+            assert_eq!(diags, vec![], "{}", code.name);
+            assert_eq!(allow.map(|a| a.name), Some(code.name.to_string()));
+        }
+        let (allow, diags) = parse_one("# shriek: allow(no-such-finding) reason=\"why\"");
+        assert_eq!(allow, None);
+        let names: Vec<&str> = CATALOGUE.codes.iter().map(|c| c.name).collect();
+        let help = diags.first().and_then(|d| d.help.clone());
+        assert_eq!(help, Some(format!("findings that can be allowed: {}", names.join(", "))));
+    }
 }

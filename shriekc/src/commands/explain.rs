@@ -11,7 +11,7 @@ pub fn explain(name: &str) -> u8 {
             OK
         }
         None => {
-            let names = analysis::FINDINGS;
+            let names = analysis::codes::CATALOGUE.codes;
             let nearest = shriek_grammar::diag::nearest(name, names.iter().map(|r| r.name));
             eprintln!("error: no finding is called `{name}`");
             match nearest {

@@ -1,28 +1,39 @@
-//! The long explanation of every finding, for `shriekc explain NAME`.
+//! The analysis catalogue: every finding (E03xx) with its code, name,
+//! severity, one-line summary and the long explanation `shriekc explain`
+//! prints. Findings are built from these constants only; `allow(NAME)`,
+//! SARIF `driver.rules`, `shriekc explain` and `docs/diagnostics.md` (checked
+//! by `shriekc/tests/diagnostics_doc.rs`) all read this list.
 
-/// What the finding called `name` (or with code `name`, e.g. `E0301`) means,
-/// a minimal example that triggers it, and the fix. Plain text.
-pub fn explain(name: &str) -> Option<&'static str> {
-    let name = super::FINDINGS.iter().find(|f| f.code == name).map_or(name, |f| f.name);
-    Some(match name {
-        "shadowed-rule" => SHADOWED_RULE,
-        "redundant-rule" => REDUNDANT_RULE,
-        "unmatchable-rule" => UNMATCHABLE_RULE,
-        "unreachable-chain" => UNREACHABLE_CHAIN,
-        "jump-cycle" => JUMP_CYCLE,
-        _ => return None,
-    })
+shriek_grammar::catalogue! {
+    /// Every finding, in code order.
+    pub CATALOGUE = "E03", "Analysis findings", "compiler/src/analysis.rs";
+    SHADOWED_RULE = "E0301", "shadowed-rule", Error,
+        "earlier rules decide every packet the rule matches, and some of them differently (another verdict or translation)",
+        explain SHADOWED_RULE_TEXT;
+    REDUNDANT_RULE = "E0302", "redundant-rule", Warning,
+        "earlier rules decide every packet the rule matches, each as the rule would (same verdict, same translation), so removing it changes no packet's fate",
+        explain REDUNDANT_RULE_TEXT;
+    UNMATCHABLE_RULE = "E0303", "unmatchable-rule", Error,
+        "the rule's own matches contradict each other, so it matches no packet",
+        explain UNMATCHABLE_RULE_TEXT;
+    UNREACHABLE_CHAIN = "E0304", "unreachable-chain", Warning,
+        "no base chain reaches this regular chain through jump or goto",
+        explain UNREACHABLE_CHAIN_TEXT;
+    JUMP_CYCLE = "E0305", "jump-cycle", Error,
+        "chains jump or go to each other in a loop",
+        explain JUMP_CYCLE_TEXT;
 }
 
-const SHADOWED_RULE: &str = "\
+const SHADOWED_RULE_TEXT: &str = "\
 shadowed-rule (E0301, error)
 
 A rule is shadowed when the rules above it in the same chain already end the
 chain for every packet it matches, and at least one of them does something
-else with those packets than this rule would. The rule never decides a
-packet: what you wrote it for does not happen. Coverage by several earlier
-rules together counts, and it is exact: shriekc proves that no packet can
-reach the rule, it does not guess from samples.
+else with those packets than this rule would: another verdict, or another
+address translation. The rule never decides a packet: what you wrote it for
+does not happen. Coverage by several earlier rules together counts, and it
+is exact: shriekc proves that no packet can reach the rule, it does not
+guess from samples.
 
     chain input hook input policy accept {
       tcp dport 1-1000 drop
@@ -33,7 +44,17 @@ reach the rule, it does not guess from samples.
 Rules that end the chain are those with `accept`, `drop`, `reject`,
 `return`, `goto`, or address translation (which accepts), and no `limit`
 (a rule over its rate lets the packet go on). A `jump` rule counts only for
-the packets its target chain always decides.
+the packets its target chain gives a final verdict whatever the rates of its
+`limit` rules: a `limit 3/minute return` in the target lets packets come
+back, so the rules after the jump still see them.
+
+A translation behind one to another target is shadowed too: the earlier one
+decides where the packets go.
+
+    chain pre hook prerouting type nat policy accept {
+      tcp dport 80 dnat to 10.0.0.1:80
+      tcp dport 80 daddr 192.0.2.1 dnat to 10.0.0.2:80   # shadowed
+    }
 
 A rule without a verdict (only `counter` or `log`) that is covered the same
 way is reported as shadowed too: it never sees a packet, so its statements
@@ -45,13 +66,14 @@ want. To keep it on purpose, write above or on the rule:
     # shriek: allow(shadowed-rule) reason=\"...\"
 ";
 
-const REDUNDANT_RULE: &str = "\
+const REDUNDANT_RULE_TEXT: &str = "\
 redundant-rule (E0302, warning)
 
 A rule is redundant when the rules above it in the same chain already end the
-chain for every packet it matches, each with the same verdict as this rule.
-Removing the rule changes no packet's verdict; it only makes the policy
-longer and the ruleset slower.
+chain for every packet it matches, each doing what this rule would: the same
+verdict, and the same address translation if it translates. Removing the
+rule changes no packet's fate; it only makes the policy longer and the
+ruleset slower.
 
     chain input hook input policy drop {
       saddr 10.0.0.0/8 accept
@@ -61,15 +83,19 @@ longer and the ruleset slower.
 Coverage by several earlier rules together counts, and it is exact. Rules
 that end the chain are those with `accept`, `drop`, `reject`, `return`,
 `goto`, or address translation (which accepts), and no `limit`; a `jump`
-rule counts for the packets its target chain always decides. When the
-covering rules' verdicts differ from this rule's, the finding is
-`shadowed-rule` instead.
+rule counts for the packets its target chain gives a final verdict whatever
+the rates of its `limit` rules. When a covering rule does something else
+with some of the packets, the finding is `shadowed-rule` instead.
+
+A rule that is reached but only repeats what would happen anyway (a `drop`
+just before the chain's `policy drop`) is not reported: the rules after it
+and the policy decide its packets, not earlier rules.
 
 Fix: remove the rule. If it documents intent, keep it with
     # shriek: allow(redundant-rule) reason=\"...\"
 ";
 
-const UNMATCHABLE_RULE: &str = "\
+const UNMATCHABLE_RULE_TEXT: &str = "\
 unmatchable-rule (E0303, error)
 
 The rule's own matches contradict each other, so no packet can satisfy all
@@ -86,7 +112,7 @@ Fix: remove the match that is wrong, or split the rule in two, one per
 protocol or address family.
 ";
 
-const UNREACHABLE_CHAIN: &str = "\
+const UNREACHABLE_CHAIN_TEXT: &str = "\
 unreachable-chain (E0304, warning)
 
 A regular chain (one without `hook`) only runs when a rule sends packets to
@@ -109,7 +135,7 @@ Fix: add a rule such as `saddr 203.0.113.0/24 jump audit` to a base chain,
 or remove the chain.
 ";
 
-const JUMP_CYCLE: &str = "\
+const JUMP_CYCLE_TEXT: &str = "\
 jump-cycle (E0305, error)
 
 Chains that jump (or go) into each other in a loop: a packet that follows the
