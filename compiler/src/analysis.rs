@@ -15,6 +15,7 @@
 pub mod codes;
 mod describe;
 mod graph;
+mod index;
 pub mod shadow;
 
 /// How a protocol number reads in a policy; `import` prints with it too.

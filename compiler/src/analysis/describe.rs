@@ -1,9 +1,14 @@
-//! Match spaces back as short `.shr`-like text, for the labels of findings
-//! ("drops tcp dport 1-1000 first").
+//! The wording of the rule findings: their messages, and match spaces and
+//! translations back as short `.shr`-like text for their labels ("drops tcp
+//! dport 1-1000 first"). What is covered, and by whom, is `shadow`'s to say.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::ir::Nat;
+use shriek_grammar::Diagnostic;
+
+use super::codes;
+use super::shadow::{is_final, own_class, same, translation, Class, Cover};
+use crate::ir::{self, Action, ChainId, Nat, Verdict};
 
 use crate::space::{
     Cube, Family, Intervals, Names, Protos, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP,
@@ -174,6 +179,164 @@ fn prefix_len(lo: u128, hi: u128, bits: u32) -> Option<u32> {
             Some(bits - size.trailing_zeros())
         }
         _ => None,
+    }
+}
+
+pub(super) fn unmatchable(rule: &ir::Rule) -> Diagnostic {
+    Diagnostic::new(
+        codes::UNMATCHABLE_RULE,
+        "rule can never match: its matches contradict each other",
+        rule.loc,
+        "no packet satisfies all of these matches",
+    )
+    .with_help("remove the contradicting match, or split the rule in two")
+}
+
+/// The shadowed-rule or redundant-rule finding for a covered rule.
+pub(super) fn covered(
+    table: &ir::Table,
+    chain: &ir::Chain,
+    rule: &ir::Rule,
+    cover: &Cover,
+) -> Diagnostic {
+    // Each shown blocker with how it ends the chain for the packets it takes.
+    let mut shown: Vec<(&ir::Rule, Vec<Class>)> = Vec::new();
+    for &(i, class) in &cover.shown {
+        let Some(b) = chain.rules.get(i as usize) else { continue };
+        match shown.iter_mut().find(|x| x.0.id == b.id) {
+            Some(x) => x.1.push(class),
+            None => shown.push((b, vec![class])),
+        }
+    }
+    let own = own_class(rule);
+    let shadowed = own.is_none() || cover.differs;
+    let n = cover.count;
+    let by = if n == 1 { "an earlier rule".to_string() } else { format!("{n} earlier rules") };
+    let they = if n == 1 { "it" } else { "they" };
+    let words = Words { table };
+    let mut outcome_verbs: Vec<String> = Vec::new();
+    for b in &shown {
+        for &c in &b.1 {
+            if shadowed && own.is_some() && same(table, b.0, c, rule) {
+                continue;
+            }
+            let v = verb(c, n == 1, &words);
+            if !outcome_verbs.contains(&v) {
+                outcome_verbs.push(v);
+            }
+        }
+    }
+    let did = outcome_verbs.join(" or ");
+    let (finding, message, help) = match own {
+        None => {
+            let what = if rule.actions.iter().any(|a| matches!(a, Action::Counter(_))) {
+                "its counter stays at zero"
+            } else {
+                "its statements never run"
+            };
+            (
+                codes::SHADOWED_RULE,
+                format!("rule never sees a packet: covered by {by}, so {what}"),
+                "move this rule above the rules that cover it, or remove it",
+            )
+        }
+        Some(own) if shadowed => (
+            codes::SHADOWED_RULE,
+            format!(
+                "rule never decides a packet: covered by {by}; {they} {did} what this rule would {}",
+                infinitive(own, &words)
+            ),
+            "move this rule above the rules that cover it, or remove it",
+        ),
+        Some(_) => (
+            codes::REDUNDANT_RULE,
+            format!("rule is redundant: covered by {by} that already {did} the same packets"),
+            "remove this rule; no packet's verdict changes",
+        ),
+    };
+    let label =
+        if shadowed { "this rule is never reached" } else { "removing this rule changes nothing" };
+    let mut diag = Diagnostic::new(finding, message, rule.loc, label).with_help(help);
+    for b in &shown {
+        diag = diag.with_related(b.0.loc, blocker_label(b.0, &b.1, &words));
+    }
+    diag
+}
+
+/// Names of chains and texts of translations, for the wording of findings.
+struct Words<'a> {
+    table: &'a ir::Table,
+}
+
+impl Words<'_> {
+    fn chain(&self, c: ChainId) -> &str {
+        self.table.chains.get(c.0 as usize).map_or("?", |c| c.name.as_str())
+    }
+
+    fn nat(&self, r: ir::RuleId) -> String {
+        let rule =
+            self.table.chains.get(r.chain.0 as usize).and_then(|c| c.rules.get(r.index as usize));
+        rule.and_then(translation).map_or_else(|| "?".into(), nat)
+    }
+}
+
+/// The verb for what a blocker does, for one rule (`drops`) or several (`drop`).
+fn verb(c: Class, one: bool, words: &Words) -> String {
+    let s = if one { "s" } else { "" };
+    let es = if one { "es" } else { "" };
+    match c {
+        Class::Accept => format!("accept{s}"),
+        Class::Drop => format!("drop{s}"),
+        Class::Reject => format!("reject{s}"),
+        Class::Translate(r) => format!("translate{s} (`{}`)", words.nat(r)),
+        Class::Return => format!("return{s} from the chain on"),
+        Class::Goto(to) => format!("go{es} to `{}` with", words.chain(to)),
+        Class::Jump(to) => format!("jump{s} to `{}` with", words.chain(to)),
+    }
+}
+
+fn infinitive(c: Class, words: &Words) -> String {
+    match c {
+        Class::Accept => "accept".into(),
+        Class::Drop => "drop".into(),
+        Class::Reject => "reject".into(),
+        Class::Translate(r) => format!("translate (`{}`)", words.nat(r)),
+        Class::Return => "return from the chain on".into(),
+        Class::Goto(to) => format!("send to `{}` with goto", words.chain(to)),
+        Class::Jump(to) => format!("send to `{}` with jump", words.chain(to)),
+    }
+}
+
+fn blocker_label(b: &ir::Rule, classes: &[Class], words: &Words) -> String {
+    let what = space(&b.space);
+    if b.actions.iter().any(|a| matches!(a, Action::Nat(_))) {
+        return format!("translates and accepts {what} first");
+    }
+    match b.verdict {
+        Some(Verdict::Accept) => format!("accepts {what} first"),
+        Some(Verdict::Drop) => format!("drops {what} first"),
+        Some(Verdict::Reject) => format!("rejects {what} first"),
+        Some(Verdict::Return) => format!("returns {what} from the chain first"),
+        Some(Verdict::Jump(to) | Verdict::Goto(to)) => {
+            let mut finals: Vec<String> = Vec::new();
+            for &c in classes.iter().filter(|&&c| is_final(c)) {
+                let v = verb(c, true, words);
+                if !finals.contains(&v) {
+                    finals.push(v);
+                }
+            }
+            let kind = if matches!(b.verdict, Some(Verdict::Goto(_))) { "goes" } else { "jumps" };
+            let to = words.chain(to);
+            if finals.is_empty() {
+                format!("{kind} to `{to}` with {what} first")
+            } else {
+                format!(
+                    "{kind} to `{to}` with {what} first; `{to}` {} some of them",
+                    finals.join(" or ")
+                )
+            }
+        }
+        None => format!("matches {what} first"),
     }
 }
 

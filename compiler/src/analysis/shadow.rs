@@ -14,23 +14,28 @@
 //!
 //! A blocker is a rule without `limit` that ends the chain: `accept`, `drop`,
 //! `reject`, address translation (which accepts), `return` and `goto`. A
-//! `jump C` rule blocks only the packets chain `C` always decides; those are
-//! computed exactly, per verdict, as [`Decided`] spaces.
+//! `jump C` rule blocks only the packets chain `C` gives a final verdict
+//! under every `limit` outcome; those are computed exactly, once per chain,
+//! as [`Decided`] spaces, each part with how the first rule of `C` that
+//! surely decides it ends it. That rule is a packet's *sure decider*, and
+//! shadowed versus redundant compares the rule with the sure deciders of its
+//! packets: the same verdict statement and translation, or the same end.
 //!
 //! Three guards keep this fast. Candidate blockers come from a bucket index
-//! on destination port and source address ([`Entries`]) and are filtered by
-//! cheap bounding boxes ([`Hull`]) before exact cube tests. A rule is first
-//! probed at two corner packets: if either is matched by no candidate, the
-//! rule is certainly reached and no subtraction runs (the same probe runs on
-//! leftover pieces while they pile up). And the pieces stop at
-//! [`FRAGMENT_CAP`]; a rule that hits the cap gets no finding (never a
-//! guessed one).
+//! on destination port and source address (`analysis/index.rs`) and are
+//! filtered by cheap bounding boxes before exact cube tests. A rule is first
+//! probed at two corner packets ([`Cube::corner`]): if either is matched by
+//! no candidate, the rule is certainly reached and no subtraction runs (the
+//! same probe runs on leftover pieces while they pile up). And the pieces
+//! stop at [`FRAGMENT_CAP`]; a rule that hits the cap gets no finding (never
+//! a guessed one).
 
 use shriek_grammar::Diagnostic;
 
-use super::{apply_allows, codes, describe};
+use super::index::{volume, Entries, Entry, Hull};
+use super::{apply_allows, describe};
 use crate::ir::{self, Action, ChainId, Verdict};
-use crate::space::{CtState, Cube, Family, Names, Packet, Protos, Space, PORT_MAX};
+use crate::space::{self, Cube, Space};
 
 /// The most cube fragments one rule's remaining space may split into.
 pub const FRAGMENT_CAP: usize = 10_000;
@@ -78,15 +83,6 @@ enum Memo {
     Todo,
     InProgress,
     Done(std::rc::Rc<Decided>),
-}
-
-/// One cube of one blocker, with its bounding box.
-struct Entry {
-    rule: u32,
-    class: Class,
-    cube: Cube,
-    hull: Hull,
-    volume: f64,
 }
 
 /// All findings of this kind for one table.
@@ -138,8 +134,8 @@ fn check_chain(ctx: &mut Ctx, chain: &ir::Chain, out: &mut Vec<Diagnostic>) {
     for rule in &chain.rules {
         let (coverage, _) = step(ctx, rule, &mut entries);
         let diag = match coverage {
-            Coverage::Empty => Some(unmatchable(rule)),
-            Coverage::Covered(c) => Some(covered(ctx, chain, rule, &c)),
+            Coverage::Empty => Some(describe::unmatchable(rule)),
+            Coverage::Covered(c) => Some(describe::covered(ctx.table, chain, rule, &c)),
             Coverage::Reached | Coverage::Unknown => None,
         };
         if let Some(diag) = diag {
@@ -202,7 +198,7 @@ fn cover(
     // The first candidate that alone covers the rule, if any: the common case.
     let whole = candidates
         .iter()
-        .position(|e| cubes.iter().all(|c| meets(c, &e.cube) && contains(&e.cube, c)));
+        .position(|e| cubes.iter().all(|c| c.intersects(&e.cube) && e.cube.covers(c)));
     // No blocker after the first one that covers the rule alone is the first
     // to decide any of its packets.
     let end = match whole {
@@ -217,7 +213,7 @@ fn cover(
     let first = |j: usize| -> Option<bool> {
         let e = prefix[j];
         let part: Vec<Cube> =
-            cubes.iter().filter(|c| meets(c, &e.cube)).map(|c| c.intersect(&e.cube)).collect();
+            cubes.iter().filter(|c| c.intersects(&e.cube)).map(|c| c.intersect(&e.cube)).collect();
         covered_by(&part, &prefix[..j], &ch[..j]).map(|covered| !covered)
     };
     let differs_from_rule =
@@ -241,10 +237,12 @@ fn cover(
     let mut left: Vec<Cube> = cubes.to_vec();
     for j in by_volume {
         let e = prefix[j];
-        if !left.iter().any(|f| meets(f, &e.cube)) {
+        if !left.iter().any(|f| f.intersects(&e.cube)) {
             continue;
         }
-        let Some(next) = subtract(&left, std::slice::from_ref(&e.cube)) else { break };
+        let Some(next) = space::subtract(&left, std::slice::from_ref(&e.cube), FRAGMENT_CAP) else {
+            break;
+        };
         set.push(j);
         left = next;
         if left.is_empty() {
@@ -291,13 +289,13 @@ fn sweep(
     const SWEEP_CAP: usize = 256;
     let mut left: Vec<Cube> = cubes.to_vec();
     for (j, e) in prefix.iter().enumerate() {
-        if !left.iter().any(|f| meets(f, &e.cube)) {
+        if !left.iter().any(|f| f.intersects(&e.cube)) {
             continue;
         }
         if differs(e) {
             return Some(Some(j));
         }
-        left = subtract(&left, std::slice::from_ref(&e.cube))?;
+        left = space::subtract(&left, std::slice::from_ref(&e.cube), FRAGMENT_CAP)?;
         if left.len() > SWEEP_CAP {
             return None;
         }
@@ -329,18 +327,20 @@ fn covered_by(target: &[Cube], cands: &[&Entry], hulls_of: &[Hull]) -> Option<bo
     let mut cs: Vec<&Entry> = cands
         .iter()
         .zip(hulls_of)
-        .filter(|(e, eh)| hulls.iter().zip(target).any(|(h, t)| h.meets(eh) && meets(t, &e.cube)))
+        .filter(|(e, eh)| {
+            hulls.iter().zip(target).any(|(h, t)| h.meets(eh) && t.intersects(&e.cube))
+        })
         .map(|(e, _)| *e)
         .collect();
     if cs.is_empty() {
         return Some(target.is_empty());
     }
-    if target.iter().all(|t| cs.iter().any(|e| contains(&e.cube, t))) {
+    if target.iter().all(|t| cs.iter().any(|e| e.cube.covers(t))) {
         return Some(true);
     }
     // A corner that no candidate matches proves the target is not covered.
     for c in target {
-        for probe in [corner(c, false), corner(c, true)] {
+        for probe in [c.corner(false), c.corner(true)] {
             if !cs.iter().any(|e| e.cube.contains(&probe)) {
                 return Some(false);
             }
@@ -351,7 +351,7 @@ fn covered_by(target: &[Cube], cands: &[&Entry], hulls_of: &[Hull]) -> Option<bo
     for (k, e) in cs.iter().enumerate() {
         let mut next = Vec::with_capacity(left.len());
         for f in left {
-            if meets(&f, &e.cube) {
+            if f.intersects(&e.cube) {
                 next.extend(f.subtract(&e.cube));
             } else {
                 next.push(f);
@@ -365,7 +365,7 @@ fn covered_by(target: &[Cube], cands: &[&Entry], hulls_of: &[Hull]) -> Option<bo
         // Fragments piling up: probe one against the blockers still to come.
         if left.len() > 64 && k % 16 == 0 {
             let rest = &cs[k + 1..];
-            for probe in [corner(first, false), corner(first, true)] {
+            for probe in [first.corner(false), first.corner(true)] {
                 if !rest.iter().any(|e| e.cube.contains(&probe)) {
                     return Some(false);
                 }
@@ -373,62 +373,6 @@ fn covered_by(target: &[Cube], cands: &[&Entry], hulls_of: &[Hull]) -> Option<bo
         }
     }
     Some(false)
-}
-
-/// The lowest (or highest) packet of a cube in every field.
-fn corner(c: &Cube, high: bool) -> Packet {
-    let pick = |lo: Option<u128>, hi: Option<u128>| if high { hi } else { lo };
-    let family = if high { c.family.iter().last() } else { c.family.iter().next() };
-    let family = family.unwrap_or(Family::V4);
-    let proto = if high {
-        (0..=255u8).rev().find(|&p| c.proto.contains(p))
-    } else {
-        (0..=255u8).find(|&p| c.proto.contains(p))
-    }
-    .unwrap_or(0);
-    let addr = |f: &Option<crate::space::Intervals>| match f {
-        Some(s) => {
-            pick(s.ranges().first().map(|r| r.0), s.ranges().last().map(|r| r.1)).unwrap_or(0)
-        }
-        None if high => family.max_addr(),
-        None => 0,
-    };
-    let has_ports = Protos::with_ports().contains(proto);
-    let port = |f: &Option<crate::space::Intervals>| {
-        has_ports.then(|| match f {
-            Some(s) => pick(s.ranges().first().map(|r| r.0), s.ranges().last().map(|r| r.1))
-                .unwrap_or(0) as u16,
-            None if high => PORT_MAX as u16,
-            None => 0,
-        })
-    };
-    let name = |n: &Names| match n {
-        Names::Only(s) => pick_name(s.iter().next(), s.iter().last(), high),
-        // A name no set mentions: NUL cannot appear in an interface name.
-        Names::AllBut(s) => {
-            let mut fresh = "\0".to_string();
-            while s.contains(&fresh) {
-                fresh.push('\0');
-            }
-            fresh
-        }
-    };
-    let ct = if high { c.ct.iter().last() } else { c.ct.iter().next() };
-    Packet {
-        family,
-        proto,
-        saddr: addr(&c.saddr),
-        daddr: addr(&c.daddr),
-        sport: port(&c.sport),
-        dport: port(&c.dport),
-        iif: name(&c.iif),
-        oif: name(&c.oif),
-        ct: ct.unwrap_or(CtState::New),
-    }
-}
-
-fn pick_name(lo: Option<&String>, hi: Option<&String>, high: bool) -> String {
-    if high { hi } else { lo }.cloned().unwrap_or_default()
 }
 
 /// The packets for which `rule` ends its chain under every `limit` outcome,
@@ -462,7 +406,7 @@ fn ends(ctx: &mut Ctx, rule: &ir::Rule) -> Vec<Piece> {
             let decided = decided(ctx, to);
             let mut out = Vec::new();
             for piece in &decided.parts {
-                let part = intersect(&rule.space, &piece.space);
+                let part = space::intersect(&rule.space, &piece.space);
                 if !part.is_empty() {
                     out.push(Piece { space: part, class: piece.class });
                 }
@@ -470,7 +414,7 @@ fn ends(ctx: &mut Ctx, rule: &ir::Rule) -> Vec<Piece> {
             if let Some(Verdict::Goto(_)) = rule.verdict {
                 // The rest may run off the end of `to` and leaves this chain anyway.
                 let all: Space = out.iter().flat_map(|p| p.space.iter().cloned()).collect();
-                if let Some(rest) = subtract(&rule.space, &all) {
+                if let Some(rest) = space::subtract(&rule.space, &all, FRAGMENT_CAP) {
                     out.push(Piece { space: rest, class: Class::Goto(to) });
                 }
             }
@@ -481,7 +425,7 @@ fn ends(ctx: &mut Ctx, rule: &ir::Rule) -> Vec<Piece> {
 
 /// Whether a class is a final verdict, rather than leaving the chain for
 /// its caller to go on.
-fn is_final(class: Class) -> bool {
+pub(super) fn is_final(class: Class) -> bool {
     !matches!(class, Class::Return | Class::Goto(_) | Class::Jump(_))
 }
 
@@ -522,12 +466,12 @@ fn decided(ctx: &mut Ctx, id: ChainId) -> std::rc::Rc<Decided> {
         if pieces.is_empty() {
             continue;
         }
-        let Some(fresh) = subtract(&rule.space, &ended) else {
+        let Some(fresh) = space::subtract(&rule.space, &ended, FRAGMENT_CAP) else {
             ok = false;
             break;
         };
         for piece in pieces {
-            let part = intersect(&piece.space, &fresh);
+            let part = space::intersect(&piece.space, &fresh);
             if is_final(piece.class) && !limited(rule) {
                 d.parts.push(Piece { space: part.clone(), class: piece.class });
             }
@@ -544,317 +488,8 @@ fn decided(ctx: &mut Ctx, id: ChainId) -> std::rc::Rc<Decided> {
     d
 }
 
-/// `a - b`, or `None` past [`FRAGMENT_CAP`] pieces.
-fn subtract(a: &[Cube], b: &[Cube]) -> Option<Space> {
-    let mut left: Space = a.iter().filter(|c| !c.is_empty()).cloned().collect();
-    for o in b {
-        let mut next = Vec::with_capacity(left.len());
-        for f in left {
-            if meets(&f, o) {
-                next.extend(f.subtract(o));
-            } else {
-                next.push(f);
-            }
-        }
-        if next.len() > FRAGMENT_CAP {
-            return None;
-        }
-        left = next;
-        if left.is_empty() {
-            break;
-        }
-    }
-    Some(left)
-}
-
-/// Whether cube `a` holds every packet of cube `b`.
-fn contains(a: &Cube, b: &Cube) -> bool {
-    fn ivs(
-        a: &Option<crate::space::Intervals>,
-        b: &Option<crate::space::Intervals>,
-        max: u128,
-    ) -> bool {
-        match (a, b) {
-            (None, _) => true,
-            (Some(x), None) => x.is_full(max),
-            (Some(x), Some(y)) => y.is_subset(x),
-        }
-    }
-    fn names(a: &Names, b: &Names) -> bool {
-        match (a, b) {
-            (Names::AllBut(x), Names::AllBut(y)) => x.is_subset(y),
-            (Names::AllBut(x), Names::Only(y)) => y.iter().all(|n| !x.contains(n)),
-            (Names::Only(_), Names::AllBut(_)) => false,
-            (Names::Only(x), Names::Only(y)) => y.is_subset(x),
-        }
-    }
-    let addr_max = b.family.single().map_or(u128::MAX, Family::max_addr);
-    b.family.subtract(a.family).is_empty()
-        && b.proto.subtract(a.proto).is_empty()
-        && b.ct.subtract(a.ct).is_empty()
-        && ivs(&a.dport, &b.dport, PORT_MAX)
-        && ivs(&a.saddr, &b.saddr, addr_max)
-        && ivs(&a.daddr, &b.daddr, addr_max)
-        && ivs(&a.sport, &b.sport, PORT_MAX)
-        && names(&a.iif, &b.iif)
-        && names(&a.oif, &b.oif)
-}
-
-/// [`Cube::intersects`] without building the intersection of name sets.
-fn meets(a: &Cube, b: &Cube) -> bool {
-    fn names(a: &Names, b: &Names) -> bool {
-        match (a, b) {
-            (Names::Only(x), Names::Only(y)) => x.iter().any(|n| y.contains(n)),
-            (Names::Only(x), Names::AllBut(y)) | (Names::AllBut(y), Names::Only(x)) => {
-                x.iter().any(|n| !y.contains(n))
-            }
-            // Infinitely many names are in neither exclusion list.
-            (Names::AllBut(_), Names::AllBut(_)) => true,
-        }
-    }
-    fn ivs(a: &Option<crate::space::Intervals>, b: &Option<crate::space::Intervals>) -> bool {
-        match (a, b) {
-            (None, None) => true,
-            (None, Some(x)) | (Some(x), None) => !x.is_empty(),
-            (Some(x), Some(y)) => x.intersects(y),
-        }
-    }
-    !a.family.intersect(b.family).is_empty()
-        && !a.proto.intersect(b.proto).is_empty()
-        && !a.ct.intersect(b.ct).is_empty()
-        && ivs(&a.dport, &b.dport)
-        && ivs(&a.saddr, &b.saddr)
-        && ivs(&a.daddr, &b.daddr)
-        && ivs(&a.sport, &b.sport)
-        && names(&a.iif, &b.iif)
-        && names(&a.oif, &b.oif)
-}
-
-fn intersect(a: &[Cube], b: &[Cube]) -> Space {
-    let mut out = Vec::new();
-    for x in a {
-        for y in b {
-            if meets(x, y) {
-                out.push(x.intersect(y));
-            }
-        }
-    }
-    out
-}
-
-/// The blockers seen so far, in rule order, with a bucket index on
-/// destination port and source address to find the ones a cube may meet.
-///
-/// Bucket bounds are quantiles of the chain's own values, so buckets hold
-/// similar numbers of cubes whatever the address plan. A cube goes into the
-/// grid cells (port bucket, address bucket) its hull spans, or else the port
-/// buckets, or else the address buckets, or else (unrestricted in both, or
-/// spanning too many buckets) the `wide` list that every query reads.
-struct Entries {
-    all: Vec<Entry>,
-    /// `all[i].hull`, dense, for fast scans.
-    hulls: Vec<Hull>,
-    port_bounds: Vec<u128>,
-    addr_bounds: Vec<u128>,
-    /// Row-major: port bucket, then address bucket.
-    grid: Vec<Vec<u32>>,
-    by_port: Vec<Vec<u32>>,
-    by_addr: Vec<Vec<u32>>,
-    wide: Vec<u32>,
-    /// Per entry, the last query that returned it, to return it once.
-    seen: Vec<u32>,
-    query: u32,
-}
-
-const MIN_BUCKETS: usize = 16;
-const MAX_BUCKETS: usize = 512;
-/// A cube spanning more buckets than this goes to the next index.
-const MAX_SPAN: usize = 8;
-
-impl Entries {
-    fn new(chain: &ir::Chain) -> Entries {
-        let cubes = || chain.rules.iter().flat_map(|r| r.space.iter());
-        // About sqrt(n) buckets per axis keeps both the grid and each cell
-        // small as chains grow.
-        let buckets = (cubes().count() as f64).sqrt() as usize;
-        let buckets = buckets.clamp(MIN_BUCKETS, MAX_BUCKETS);
-        let port_bounds = quantiles(
-            cubes().filter_map(|c| c.dport.as_ref()?.ranges().first().map(|r| r.0)),
-            buckets,
-        );
-        let addr_bounds = quantiles(
-            cubes().filter_map(|c| c.saddr.as_ref()?.ranges().first().map(|r| r.0)),
-            buckets,
-        );
-        Entries {
-            all: Vec::new(),
-            hulls: Vec::new(),
-            grid: vec![Vec::new(); port_bounds.len() * addr_bounds.len()],
-            by_port: vec![Vec::new(); port_bounds.len()],
-            by_addr: vec![Vec::new(); addr_bounds.len()],
-            port_bounds,
-            addr_bounds,
-            wide: Vec::new(),
-            seen: Vec::new(),
-            query: 0,
-        }
-    }
-
-    fn push(&mut self, e: Entry) {
-        let id = self.all.len() as u32;
-        let ports = e.hull.dport_bounded().then(|| span(&self.port_bounds, e.hull.dport));
-        let addrs = e.hull.saddr_bounded().then(|| span(&self.addr_bounds, e.hull.saddr));
-        let width = self.addr_bounds.len();
-        match (ports, addrs) {
-            (Some(p), Some(a)) if p.len() * a.len() <= MAX_SPAN * 2 => {
-                for pb in p {
-                    for ab in a.clone() {
-                        self.grid[pb * width + ab].push(id);
-                    }
-                }
-            }
-            (Some(r), _) if r.len() <= MAX_SPAN => {
-                self.by_port[r].iter_mut().for_each(|b| b.push(id))
-            }
-            (_, Some(r)) if r.len() <= MAX_SPAN => {
-                self.by_addr[r].iter_mut().for_each(|b| b.push(id))
-            }
-            _ => self.wide.push(id),
-        }
-        self.hulls.push(e.hull);
-        self.all.push(e);
-        self.seen.push(0);
-    }
-
-    /// Every entry whose hull may meet one of `hulls`, in rule order.
-    fn query(&mut self, hulls: &[Hull]) -> Vec<u32> {
-        self.query += 1;
-        let q = self.query;
-        let mut out = Vec::new();
-        let mut take = |ids: &[u32], seen: &mut Vec<u32>| {
-            for &i in ids {
-                if seen[i as usize] != q {
-                    seen[i as usize] = q;
-                    out.push(i);
-                }
-            }
-        };
-        let width = self.addr_bounds.len();
-        for h in hulls {
-            let addrs = span(&self.addr_bounds, h.saddr);
-            for pb in span(&self.port_bounds, h.dport) {
-                for b in &self.grid[pb * width + addrs.start..pb * width + addrs.end] {
-                    take(b, &mut self.seen);
-                }
-            }
-            for b in &self.by_port[span(&self.port_bounds, h.dport)] {
-                take(b, &mut self.seen);
-            }
-            for b in &self.by_addr[span(&self.addr_bounds, h.saddr)] {
-                take(b, &mut self.seen);
-            }
-        }
-        take(&self.wide, &mut self.seen);
-        out.sort_unstable();
-        out
-    }
-}
-
-/// Up to `buckets` bucket starts, the first 0, from sample values.
-fn quantiles(values: impl Iterator<Item = u128>, buckets: usize) -> Vec<u128> {
-    let mut v: Vec<u128> = values.collect();
-    v.sort_unstable();
-    let step = (v.len() / buckets).max(1);
-    let mut bounds = vec![0];
-    for x in v.into_iter().step_by(step) {
-        if x > *bounds.last().expect("starts with 0") {
-            bounds.push(x);
-        }
-    }
-    bounds
-}
-
-/// The buckets a closed range `(lo, hi)` falls into.
-fn span(bounds: &[u128], (lo, hi): (u128, u128)) -> std::ops::Range<usize> {
-    let at = |v: u128| bounds.partition_point(|&b| b <= v).saturating_sub(1);
-    if lo > hi {
-        return 0..0;
-    }
-    at(lo)..at(hi) + 1
-}
-
-/// A cube's bounding box in its integer fields, compared before the exact,
-/// allocation-heavy cube tests.
-#[derive(Clone, Copy, Debug)]
-struct Hull {
-    family: u8,
-    proto: Protos,
-    ct: u8,
-    /// `(lo, hi)`; the whole range when unrestricted.
-    saddr: (u128, u128),
-    daddr: (u128, u128),
-    sport: (u128, u128),
-    dport: (u128, u128),
-}
-
-impl Hull {
-    fn of(c: &Cube) -> Hull {
-        let span = |f: &Option<crate::space::Intervals>| match f {
-            Some(s) => match (s.ranges().first(), s.ranges().last()) {
-                (Some(a), Some(b)) => (a.0, b.1),
-                _ => (1, 0),
-            },
-            None => (0, u128::MAX),
-        };
-        Hull {
-            family: u8::from(c.family.contains(Family::V4))
-                | (u8::from(c.family.contains(Family::V6)) << 1),
-            proto: c.proto,
-            ct: crate::space::CtState::ALL
-                .iter()
-                .enumerate()
-                .fold(0, |m, (i, s)| m | (u8::from(c.ct.contains(*s)) << i)),
-            saddr: span(&c.saddr),
-            daddr: span(&c.daddr),
-            sport: span(&c.sport),
-            dport: span(&c.dport),
-        }
-    }
-
-    fn dport_bounded(&self) -> bool {
-        self.dport != (0, u128::MAX)
-    }
-
-    fn saddr_bounded(&self) -> bool {
-        self.saddr != (0, u128::MAX)
-    }
-
-    fn meets(&self, o: &Hull) -> bool {
-        fn over<T: Ord + Copy>(a: (T, T), b: (T, T)) -> bool {
-            a.0.max(b.0) <= a.1.min(b.1)
-        }
-        self.family & o.family != 0
-            && self.ct & o.ct != 0
-            && over(self.dport, o.dport)
-            && over(self.saddr, o.saddr)
-            && over(self.daddr, o.daddr)
-            && over(self.sport, o.sport)
-            && !self.proto.intersect(o.proto).is_empty()
-    }
-}
-
-fn unmatchable(rule: &ir::Rule) -> Diagnostic {
-    Diagnostic::new(
-        codes::UNMATCHABLE_RULE,
-        "rule can never match: its matches contradict each other",
-        rule.loc,
-        "no packet satisfies all of these matches",
-    )
-    .with_help("remove the contradicting match, or split the rule in two")
-}
-
 /// The class the rule being checked would give its packets, when it decides.
-fn own_class(rule: &ir::Rule) -> Option<Class> {
+pub(super) fn own_class(rule: &ir::Rule) -> Option<Class> {
     if rule.actions.iter().any(|a| matches!(a, Action::Nat(_))) {
         return Some(Class::Translate(rule.id));
     }
@@ -895,7 +530,7 @@ fn same_class(table: &ir::Table, a: Class, b: Class) -> bool {
     }
 }
 
-fn translation(rule: &ir::Rule) -> Option<&ir::Nat> {
+pub(super) fn translation(rule: &ir::Rule) -> Option<&ir::Nat> {
     crate::eval::translation(rule)
 }
 
@@ -910,171 +545,4 @@ pub fn same_translation(a: &ir::Nat, b: &ir::Nat) -> bool {
         }
         _ => a == b,
     }
-}
-
-/// The shadowed-rule or redundant-rule finding for a covered rule.
-fn covered(ctx: &Ctx, chain: &ir::Chain, rule: &ir::Rule, cover: &Cover) -> Diagnostic {
-    // Each shown blocker with how it ends the chain for the packets it takes.
-    let mut shown: Vec<(&ir::Rule, Vec<Class>)> = Vec::new();
-    for &(i, class) in &cover.shown {
-        let Some(b) = chain.rules.get(i as usize) else { continue };
-        match shown.iter_mut().find(|x| x.0.id == b.id) {
-            Some(x) => x.1.push(class),
-            None => shown.push((b, vec![class])),
-        }
-    }
-    let own = own_class(rule);
-    let shadowed = own.is_none() || cover.differs;
-    let n = cover.count;
-    let by = if n == 1 { "an earlier rule".to_string() } else { format!("{n} earlier rules") };
-    let they = if n == 1 { "it" } else { "they" };
-    let table = ctx.table;
-    let words = Words { table };
-    let mut outcome_verbs: Vec<String> = Vec::new();
-    for b in &shown {
-        for &c in &b.1 {
-            if shadowed && own.is_some() && same(table, b.0, c, rule) {
-                continue;
-            }
-            let v = verb(c, n == 1, &words);
-            if !outcome_verbs.contains(&v) {
-                outcome_verbs.push(v);
-            }
-        }
-    }
-    let did = outcome_verbs.join(" or ");
-    let (finding, message, help) = match own {
-        None => {
-            let what = if rule.actions.iter().any(|a| matches!(a, Action::Counter(_))) {
-                "its counter stays at zero"
-            } else {
-                "its statements never run"
-            };
-            (
-                codes::SHADOWED_RULE,
-                format!("rule never sees a packet: covered by {by}, so {what}"),
-                "move this rule above the rules that cover it, or remove it",
-            )
-        }
-        Some(own) if shadowed => (
-            codes::SHADOWED_RULE,
-            format!(
-                "rule never decides a packet: covered by {by}; {they} {did} what this rule would {}",
-                infinitive(own, &words)
-            ),
-            "move this rule above the rules that cover it, or remove it",
-        ),
-        Some(_) => (
-            codes::REDUNDANT_RULE,
-            format!("rule is redundant: covered by {by} that already {did} the same packets"),
-            "remove this rule; no packet's verdict changes",
-        ),
-    };
-    let label =
-        if shadowed { "this rule is never reached" } else { "removing this rule changes nothing" };
-    let mut diag = Diagnostic::new(finding, message, rule.loc, label).with_help(help);
-    for b in &shown {
-        diag = diag.with_related(b.0.loc, blocker_label(b.0, &b.1, &words));
-    }
-    diag
-}
-
-/// Names of chains and texts of translations, for the wording of findings.
-struct Words<'a> {
-    table: &'a ir::Table,
-}
-
-impl Words<'_> {
-    fn chain(&self, c: ChainId) -> &str {
-        self.table.chains.get(c.0 as usize).map_or("?", |c| c.name.as_str())
-    }
-
-    fn nat(&self, r: ir::RuleId) -> String {
-        let rule =
-            self.table.chains.get(r.chain.0 as usize).and_then(|c| c.rules.get(r.index as usize));
-        rule.and_then(translation).map_or_else(|| "?".into(), describe::nat)
-    }
-}
-
-/// The verb for what a blocker does, for one rule (`drops`) or several (`drop`).
-fn verb(c: Class, one: bool, words: &Words) -> String {
-    let s = if one { "s" } else { "" };
-    let es = if one { "es" } else { "" };
-    match c {
-        Class::Accept => format!("accept{s}"),
-        Class::Drop => format!("drop{s}"),
-        Class::Reject => format!("reject{s}"),
-        Class::Translate(r) => format!("translate{s} (`{}`)", words.nat(r)),
-        Class::Return => format!("return{s} from the chain on"),
-        Class::Goto(to) => format!("go{es} to `{}` with", words.chain(to)),
-        Class::Jump(to) => format!("jump{s} to `{}` with", words.chain(to)),
-    }
-}
-
-fn infinitive(c: Class, words: &Words) -> String {
-    match c {
-        Class::Accept => "accept".into(),
-        Class::Drop => "drop".into(),
-        Class::Reject => "reject".into(),
-        Class::Translate(r) => format!("translate (`{}`)", words.nat(r)),
-        Class::Return => "return from the chain on".into(),
-        Class::Goto(to) => format!("send to `{}` with goto", words.chain(to)),
-        Class::Jump(to) => format!("send to `{}` with jump", words.chain(to)),
-    }
-}
-
-fn blocker_label(b: &ir::Rule, classes: &[Class], words: &Words) -> String {
-    let what = describe::space(&b.space);
-    if b.actions.iter().any(|a| matches!(a, Action::Nat(_))) {
-        return format!("translates and accepts {what} first");
-    }
-    match b.verdict {
-        Some(Verdict::Accept) => format!("accepts {what} first"),
-        Some(Verdict::Drop) => format!("drops {what} first"),
-        Some(Verdict::Reject) => format!("rejects {what} first"),
-        Some(Verdict::Return) => format!("returns {what} from the chain first"),
-        Some(Verdict::Jump(to) | Verdict::Goto(to)) => {
-            let mut finals: Vec<String> = Vec::new();
-            for &c in classes.iter().filter(|&&c| is_final(c)) {
-                let v = verb(c, true, words);
-                if !finals.contains(&v) {
-                    finals.push(v);
-                }
-            }
-            let kind = if matches!(b.verdict, Some(Verdict::Goto(_))) { "goes" } else { "jumps" };
-            let to = words.chain(to);
-            if finals.is_empty() {
-                format!("{kind} to `{to}` with {what} first")
-            } else {
-                format!(
-                    "{kind} to `{to}` with {what} first; `{to}` {} some of them",
-                    finals.join(" or ")
-                )
-            }
-        }
-        None => format!("matches {what} first"),
-    }
-}
-
-/// A rough size of a cube, only to order blockers by how much they cover.
-fn volume(c: &Cube) -> f64 {
-    let fam = c.family.iter().count() as f64;
-    let addr = |f: &Option<crate::space::Intervals>| match f {
-        Some(s) => s.count() as f64,
-        None => c.family.iter().map(|f| f.max_addr() as f64 + 1.0).sum::<f64>() / fam.max(1.0),
-    };
-    let port =
-        |f: &Option<crate::space::Intervals>| f.as_ref().map_or(65536.0, |s| s.count() as f64);
-    let names = |n: &Names| match n {
-        Names::Only(s) => s.len() as f64,
-        Names::AllBut(s) => 1e6 - s.len() as f64,
-    };
-    fam * f64::from(c.proto.len())
-        * addr(&c.saddr)
-        * addr(&c.daddr)
-        * port(&c.sport)
-        * port(&c.dport)
-        * names(&c.iif)
-        * names(&c.oif)
-        * c.ct.iter().count() as f64
 }

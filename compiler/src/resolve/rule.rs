@@ -142,7 +142,7 @@ impl<'a> Ctx<'a> {
             }
         }
         match self.match_space(file, m) {
-            Some(cubes) => parts.space = typing::intersect(&parts.space, &cubes),
+            Some(cubes) => parts.space = crate::space::intersect(&parts.space, &cubes),
             None => parts.ok = false,
         }
     }
@@ -208,7 +208,7 @@ impl<'a> Ctx<'a> {
         target: Loc,
     ) {
         let only = Cube { family: Families::only(family), ..Cube::full() };
-        let pinned = typing::intersect(&parts.space, &[only]);
+        let pinned = crate::space::intersect(&parts.space, &[only]);
         if pinned.is_empty() && !parts.space.is_empty() {
             let matches = r
                 .terms

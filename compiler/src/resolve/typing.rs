@@ -430,17 +430,3 @@ pub(crate) fn cubes(field: Field, negated: bool, typed: Typed) -> Vec<Cube> {
     };
     out.into_iter().filter(|c| !c.is_empty()).collect()
 }
-
-/// The intersection of two unions of cubes.
-pub(crate) fn intersect(a: &[Cube], b: &[Cube]) -> Vec<Cube> {
-    let mut out = Vec::with_capacity(a.len() * b.len());
-    for x in a {
-        for y in b {
-            let c = x.intersect(y);
-            if !c.is_empty() {
-                out.push(c);
-            }
-        }
-    }
-    out
-}

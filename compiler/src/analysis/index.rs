@@ -1,0 +1,244 @@
+//! The blockers of one chain seen so far, indexed to find the few a cube
+//! may meet: buckets on destination port and source address whose bounds are
+//! quantiles of the chain's own values, and a bounding box ([`Hull`]) per
+//! cube, compared before the exact, allocation-heavy cube tests.
+//!
+//! Nothing here decides anything: a candidate the index returns that does
+//! not really meet the cube costs a little time in `shadow`, never a wrong
+//! answer, and the index never leaves out an entry that may meet it.
+
+use super::shadow::Class;
+use crate::ir;
+use crate::space::{CtState, Cube, Family, Intervals, Names, Protos};
+
+/// One cube of one blocker, with its bounding box.
+pub(super) struct Entry {
+    pub rule: u32,
+    pub class: Class,
+    pub cube: Cube,
+    pub hull: Hull,
+    pub volume: f64,
+}
+
+/// The blockers seen so far, in rule order, with a bucket index on
+/// destination port and source address to find the ones a cube may meet.
+///
+/// Bucket bounds are quantiles of the chain's own values, so buckets hold
+/// similar numbers of cubes whatever the address plan. A cube goes into the
+/// grid cells (port bucket, address bucket) its hull spans, or else the port
+/// buckets, or else the address buckets, or else (unrestricted in both, or
+/// spanning too many buckets) the `wide` list that every query reads.
+pub(super) struct Entries {
+    pub all: Vec<Entry>,
+    /// `all[i].hull`, dense, for fast scans.
+    pub hulls: Vec<Hull>,
+    port_bounds: Vec<u128>,
+    addr_bounds: Vec<u128>,
+    /// Row-major: port bucket, then address bucket.
+    grid: Vec<Vec<u32>>,
+    by_port: Vec<Vec<u32>>,
+    by_addr: Vec<Vec<u32>>,
+    wide: Vec<u32>,
+    /// Per entry, the last query that returned it, to return it once.
+    seen: Vec<u32>,
+    query: u32,
+}
+
+const MIN_BUCKETS: usize = 16;
+const MAX_BUCKETS: usize = 512;
+/// A cube spanning more buckets than this goes to the next index.
+const MAX_SPAN: usize = 8;
+
+impl Entries {
+    pub fn new(chain: &ir::Chain) -> Entries {
+        let cubes = || chain.rules.iter().flat_map(|r| r.space.iter());
+        // About sqrt(n) buckets per axis keeps both the grid and each cell
+        // small as chains grow.
+        let buckets = (cubes().count() as f64).sqrt() as usize;
+        let buckets = buckets.clamp(MIN_BUCKETS, MAX_BUCKETS);
+        let port_bounds = quantiles(
+            cubes().filter_map(|c| c.dport.as_ref()?.ranges().first().map(|r| r.0)),
+            buckets,
+        );
+        let addr_bounds = quantiles(
+            cubes().filter_map(|c| c.saddr.as_ref()?.ranges().first().map(|r| r.0)),
+            buckets,
+        );
+        Entries {
+            all: Vec::new(),
+            hulls: Vec::new(),
+            grid: vec![Vec::new(); port_bounds.len() * addr_bounds.len()],
+            by_port: vec![Vec::new(); port_bounds.len()],
+            by_addr: vec![Vec::new(); addr_bounds.len()],
+            port_bounds,
+            addr_bounds,
+            wide: Vec::new(),
+            seen: Vec::new(),
+            query: 0,
+        }
+    }
+
+    pub fn push(&mut self, e: Entry) {
+        let id = self.all.len() as u32;
+        let ports = e.hull.dport_bounded().then(|| span(&self.port_bounds, e.hull.dport));
+        let addrs = e.hull.saddr_bounded().then(|| span(&self.addr_bounds, e.hull.saddr));
+        let width = self.addr_bounds.len();
+        match (ports, addrs) {
+            (Some(p), Some(a)) if p.len() * a.len() <= MAX_SPAN * 2 => {
+                for pb in p {
+                    for ab in a.clone() {
+                        self.grid[pb * width + ab].push(id);
+                    }
+                }
+            }
+            (Some(r), _) if r.len() <= MAX_SPAN => {
+                self.by_port[r].iter_mut().for_each(|b| b.push(id))
+            }
+            (_, Some(r)) if r.len() <= MAX_SPAN => {
+                self.by_addr[r].iter_mut().for_each(|b| b.push(id))
+            }
+            _ => self.wide.push(id),
+        }
+        self.hulls.push(e.hull);
+        self.all.push(e);
+        self.seen.push(0);
+    }
+
+    /// Every entry whose hull may meet one of `hulls`, in rule order.
+    pub fn query(&mut self, hulls: &[Hull]) -> Vec<u32> {
+        self.query += 1;
+        let q = self.query;
+        let mut out = Vec::new();
+        let mut take = |ids: &[u32], seen: &mut Vec<u32>| {
+            for &i in ids {
+                if seen[i as usize] != q {
+                    seen[i as usize] = q;
+                    out.push(i);
+                }
+            }
+        };
+        let width = self.addr_bounds.len();
+        for h in hulls {
+            let addrs = span(&self.addr_bounds, h.saddr);
+            for pb in span(&self.port_bounds, h.dport) {
+                for b in &self.grid[pb * width + addrs.start..pb * width + addrs.end] {
+                    take(b, &mut self.seen);
+                }
+            }
+            for b in &self.by_port[span(&self.port_bounds, h.dport)] {
+                take(b, &mut self.seen);
+            }
+            for b in &self.by_addr[span(&self.addr_bounds, h.saddr)] {
+                take(b, &mut self.seen);
+            }
+        }
+        take(&self.wide, &mut self.seen);
+        out.sort_unstable();
+        out
+    }
+}
+
+/// Up to `buckets` bucket starts, the first 0, from sample values.
+fn quantiles(values: impl Iterator<Item = u128>, buckets: usize) -> Vec<u128> {
+    let mut v: Vec<u128> = values.collect();
+    v.sort_unstable();
+    let step = (v.len() / buckets).max(1);
+    let mut bounds = vec![0];
+    for x in v.into_iter().step_by(step) {
+        if x > *bounds.last().expect("starts with 0") {
+            bounds.push(x);
+        }
+    }
+    bounds
+}
+
+/// The buckets a closed range `(lo, hi)` falls into.
+fn span(bounds: &[u128], (lo, hi): (u128, u128)) -> std::ops::Range<usize> {
+    let at = |v: u128| bounds.partition_point(|&b| b <= v).saturating_sub(1);
+    if lo > hi {
+        return 0..0;
+    }
+    at(lo)..at(hi) + 1
+}
+
+/// A cube's bounding box in its integer fields, compared before the exact,
+/// allocation-heavy cube tests.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Hull {
+    family: u8,
+    proto: Protos,
+    ct: u8,
+    /// `(lo, hi)`; the whole range when unrestricted.
+    saddr: (u128, u128),
+    daddr: (u128, u128),
+    sport: (u128, u128),
+    dport: (u128, u128),
+}
+
+impl Hull {
+    pub fn of(c: &Cube) -> Hull {
+        let span = |f: &Option<Intervals>| match f {
+            Some(s) => match (s.ranges().first(), s.ranges().last()) {
+                (Some(a), Some(b)) => (a.0, b.1),
+                _ => (1, 0),
+            },
+            None => (0, u128::MAX),
+        };
+        Hull {
+            family: u8::from(c.family.contains(Family::V4))
+                | (u8::from(c.family.contains(Family::V6)) << 1),
+            proto: c.proto,
+            ct: CtState::ALL
+                .iter()
+                .enumerate()
+                .fold(0, |m, (i, s)| m | (u8::from(c.ct.contains(*s)) << i)),
+            saddr: span(&c.saddr),
+            daddr: span(&c.daddr),
+            sport: span(&c.sport),
+            dport: span(&c.dport),
+        }
+    }
+
+    fn dport_bounded(&self) -> bool {
+        self.dport != (0, u128::MAX)
+    }
+
+    fn saddr_bounded(&self) -> bool {
+        self.saddr != (0, u128::MAX)
+    }
+
+    pub fn meets(&self, o: &Hull) -> bool {
+        fn over<T: Ord + Copy>(a: (T, T), b: (T, T)) -> bool {
+            a.0.max(b.0) <= a.1.min(b.1)
+        }
+        self.family & o.family != 0
+            && self.ct & o.ct != 0
+            && over(self.dport, o.dport)
+            && over(self.saddr, o.saddr)
+            && over(self.daddr, o.daddr)
+            && over(self.sport, o.sport)
+            && !self.proto.intersect(o.proto).is_empty()
+    }
+}
+
+/// A rough size of a cube, only to order blockers by how much they cover.
+pub(super) fn volume(c: &Cube) -> f64 {
+    let fam = c.family.iter().count() as f64;
+    let addr = |f: &Option<Intervals>| match f {
+        Some(s) => s.count() as f64,
+        None => c.family.iter().map(|f| f.max_addr() as f64 + 1.0).sum::<f64>() / fam.max(1.0),
+    };
+    let port = |f: &Option<Intervals>| f.as_ref().map_or(65536.0, |s| s.count() as f64);
+    let names = |n: &Names| match n {
+        Names::Only(s) => s.len() as f64,
+        Names::AllBut(s) => 1e6 - s.len() as f64,
+    };
+    fam * f64::from(c.proto.len())
+        * addr(&c.saddr)
+        * addr(&c.daddr)
+        * port(&c.sport)
+        * port(&c.dport)
+        * names(&c.iif)
+        * names(&c.oif)
+        * c.ct.iter().count() as f64
+}

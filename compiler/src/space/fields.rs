@@ -1,0 +1,419 @@
+//! The sets of values of each packet field: address and port intervals,
+//! families, protocols, interface names, conntrack states. Each is exact and
+//! closed under intersection, union and subtraction, so a [`super::Cube`] of
+//! them is too.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use super::{PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+
+/// A sorted set of disjoint, non-adjacent closed intervals over `u128`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Intervals(Vec<(u128, u128)>);
+
+impl Intervals {
+    pub fn empty() -> Intervals {
+        Intervals(Vec::new())
+    }
+
+    pub fn range(lo: u128, hi: u128) -> Intervals {
+        if lo <= hi {
+            Intervals(vec![(lo, hi)])
+        } else {
+            Intervals::empty()
+        }
+    }
+
+    pub fn from_ranges(ranges: impl IntoIterator<Item = (u128, u128)>) -> Intervals {
+        let mut v: Vec<(u128, u128)> = ranges.into_iter().filter(|(a, b)| a <= b).collect();
+        v.sort_unstable();
+        let mut out: Vec<(u128, u128)> = Vec::with_capacity(v.len());
+        for (lo, hi) in v {
+            match out.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => out.push((lo, hi)),
+            }
+        }
+        Intervals(out)
+    }
+
+    pub fn ranges(&self) -> &[(u128, u128)] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn contains(&self, x: u128) -> bool {
+        match self.0.binary_search_by(|&(lo, _)| lo.cmp(&x)) {
+            Ok(_) => true,
+            Err(0) => false,
+            Err(i) => self.0[i - 1].1 >= x,
+        }
+    }
+
+    /// Whether this set is everything in `0..=max`.
+    pub fn is_full(&self, max: u128) -> bool {
+        self.0 == [(0, max)]
+    }
+
+    pub fn union(&self, other: &Intervals) -> Intervals {
+        Intervals::from_ranges(self.0.iter().chain(other.0.iter()).copied())
+    }
+
+    pub fn intersect(&self, other: &Intervals) -> Intervals {
+        let (mut i, mut j) = (0, 0);
+        let mut out = Vec::new();
+        while i < self.0.len() && j < other.0.len() {
+            let (a0, a1) = self.0[i];
+            let (b0, b1) = other.0[j];
+            let lo = a0.max(b0);
+            let hi = a1.min(b1);
+            if lo <= hi {
+                out.push((lo, hi));
+            }
+            if a1 < b1 {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        Intervals(out)
+    }
+
+    pub fn intersects(&self, other: &Intervals) -> bool {
+        let (mut i, mut j) = (0, 0);
+        while i < self.0.len() && j < other.0.len() {
+            let (a0, a1) = self.0[i];
+            let (b0, b1) = other.0[j];
+            if a0.max(b0) <= a1.min(b1) {
+                return true;
+            }
+            if a1 < b1 {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        false
+    }
+
+    /// Everything in `0..=max` that is not in this set.
+    pub fn complement(&self, max: u128) -> Intervals {
+        let mut out = Vec::new();
+        let mut next = Some(0u128);
+        for &(lo, hi) in &self.0 {
+            if let Some(n) = next {
+                if lo > n {
+                    out.push((n, lo - 1));
+                }
+            }
+            next = hi.checked_add(1);
+        }
+        if let Some(n) = next {
+            if n <= max {
+                out.push((n, max));
+            }
+        }
+        Intervals(out)
+    }
+
+    pub fn subtract(&self, other: &Intervals) -> Intervals {
+        let max = self.0.last().map_or(0, |r| r.1);
+        self.intersect(&other.complement(max))
+    }
+
+    pub fn is_subset(&self, other: &Intervals) -> bool {
+        self.subtract(other).is_empty()
+    }
+
+    /// How many values it holds (saturating).
+    pub fn count(&self) -> u128 {
+        self.0.iter().fold(0u128, |acc, (lo, hi)| acc.saturating_add(hi - lo).saturating_add(1))
+    }
+}
+
+impl fmt::Debug for Intervals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(
+                |&(a, b)| {
+                    if a == b {
+                        format!("{a}")
+                    } else {
+                        format!("{a}-{b}")
+                    }
+                },
+            ))
+            .finish()
+    }
+}
+
+/// Address family of a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub const ALL: [Family; 2] = [Family::V4, Family::V6];
+
+    /// The largest address of this family.
+    pub fn max_addr(self) -> u128 {
+        match self {
+            Family::V4 => u32::MAX as u128,
+            Family::V6 => u128::MAX,
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Family::V4 => 1,
+            Family::V6 => 2,
+        }
+    }
+}
+
+/// A subset of {IPv4, IPv6}.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Families(u8);
+
+impl Families {
+    pub const NONE: Families = Families(0);
+    pub const ALL: Families = Families(3);
+
+    pub fn only(f: Family) -> Families {
+        Families(f.bit())
+    }
+    pub fn contains(self, f: Family) -> bool {
+        self.0 & f.bit() != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn intersect(self, o: Families) -> Families {
+        Families(self.0 & o.0)
+    }
+    pub fn union(self, o: Families) -> Families {
+        Families(self.0 | o.0)
+    }
+    pub fn subtract(self, o: Families) -> Families {
+        Families(self.0 & !o.0)
+    }
+    /// The one family, when exactly one.
+    pub fn single(self) -> Option<Family> {
+        match self.0 {
+            1 => Some(Family::V4),
+            2 => Some(Family::V6),
+            _ => None,
+        }
+    }
+    pub fn iter(self) -> impl Iterator<Item = Family> {
+        Family::ALL.into_iter().filter(move |f| self.contains(*f))
+    }
+}
+
+/// A set of layer-4 protocol numbers (0..=255).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Protos([u128; 2]);
+
+// Named here too because most users of the algebra build cubes from them;
+// their one definition is the nft vocabulary.
+
+impl Protos {
+    pub const NONE: Protos = Protos([0, 0]);
+    pub const ALL: Protos = Protos([u128::MAX, u128::MAX]);
+
+    pub fn only(p: u8) -> Protos {
+        let mut s = Protos::NONE;
+        s.insert(p);
+        s
+    }
+    /// The protocols that carry ports: tcp, udp, sctp.
+    pub fn with_ports() -> Protos {
+        let mut s = Protos::only(PROTO_TCP);
+        s.insert(PROTO_UDP);
+        s.insert(PROTO_SCTP);
+        s
+    }
+    pub fn insert(&mut self, p: u8) {
+        self.0[(p / 128) as usize] |= 1 << (p % 128);
+    }
+    pub fn contains(self, p: u8) -> bool {
+        self.0[(p / 128) as usize] & (1 << (p % 128)) != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == [0, 0]
+    }
+    pub fn is_full(self) -> bool {
+        self == Protos::ALL
+    }
+    pub fn intersect(self, o: Protos) -> Protos {
+        Protos([self.0[0] & o.0[0], self.0[1] & o.0[1]])
+    }
+    pub fn union(self, o: Protos) -> Protos {
+        Protos([self.0[0] | o.0[0], self.0[1] | o.0[1]])
+    }
+    pub fn subtract(self, o: Protos) -> Protos {
+        Protos([self.0[0] & !o.0[0], self.0[1] & !o.0[1]])
+    }
+    pub fn complement(self) -> Protos {
+        Protos([!self.0[0], !self.0[1]])
+    }
+    pub fn iter(self) -> impl Iterator<Item = u8> {
+        (0..=255u8).filter(move |p| self.contains(*p))
+    }
+    pub fn len(self) -> u32 {
+        self.0[0].count_ones() + self.0[1].count_ones()
+    }
+}
+
+impl fmt::Debug for Protos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_full() {
+            return write!(f, "any");
+        }
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// A set of interface names: the named ones, or all but the named ones.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Names {
+    Only(BTreeSet<String>),
+    AllBut(BTreeSet<String>),
+}
+
+impl Names {
+    pub fn any() -> Names {
+        Names::AllBut(BTreeSet::new())
+    }
+    pub fn is_any(&self) -> bool {
+        matches!(self, Names::AllBut(s) if s.is_empty())
+    }
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Names::Only(s) if s.is_empty())
+    }
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            Names::Only(s) => s.contains(name),
+            Names::AllBut(s) => !s.contains(name),
+        }
+    }
+    pub fn complement(&self) -> Names {
+        match self {
+            Names::Only(s) => Names::AllBut(s.clone()),
+            Names::AllBut(s) => Names::Only(s.clone()),
+        }
+    }
+    pub fn intersect(&self, o: &Names) -> Names {
+        use Names::*;
+        match (self, o) {
+            (Only(a), Only(b)) => Only(a.intersection(b).cloned().collect()),
+            (Only(a), AllBut(b)) | (AllBut(b), Only(a)) => Only(a.difference(b).cloned().collect()),
+            (AllBut(a), AllBut(b)) => AllBut(a.union(b).cloned().collect()),
+        }
+    }
+    pub fn union(&self, o: &Names) -> Names {
+        self.complement().intersect(&o.complement()).complement()
+    }
+    pub fn subtract(&self, o: &Names) -> Names {
+        self.intersect(&o.complement())
+    }
+    /// Whether some name is in both, without building the intersection.
+    pub fn meets(&self, o: &Names) -> bool {
+        match (self, o) {
+            (Names::Only(x), Names::Only(y)) => x.iter().any(|n| y.contains(n)),
+            (Names::Only(x), Names::AllBut(y)) | (Names::AllBut(y), Names::Only(x)) => {
+                x.iter().any(|n| !y.contains(n))
+            }
+            // Infinitely many names are in neither exclusion list.
+            (Names::AllBut(_), Names::AllBut(_)) => true,
+        }
+    }
+    /// Whether every name of `o` is in this set.
+    pub fn covers(&self, o: &Names) -> bool {
+        match (self, o) {
+            (Names::AllBut(x), Names::AllBut(y)) => x.is_subset(y),
+            (Names::AllBut(x), Names::Only(y)) => y.iter().all(|n| !x.contains(n)),
+            (Names::Only(_), Names::AllBut(_)) => false,
+            (Names::Only(x), Names::Only(y)) => y.is_subset(x),
+        }
+    }
+}
+
+/// Conntrack states, a complete finite domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum CtState {
+    New,
+    Established,
+    Related,
+    Invalid,
+    Untracked,
+}
+
+impl CtState {
+    pub const ALL: [CtState; 5] = [
+        CtState::New,
+        CtState::Established,
+        CtState::Related,
+        CtState::Invalid,
+        CtState::Untracked,
+    ];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            CtState::New => "new",
+            CtState::Established => "established",
+            CtState::Related => "related",
+            CtState::Invalid => "invalid",
+            CtState::Untracked => "untracked",
+        }
+    }
+}
+
+/// A subset of conntrack states.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CtStates(u8);
+
+impl CtStates {
+    pub const NONE: CtStates = CtStates(0);
+    pub const ALL: CtStates = CtStates(0b11111);
+
+    pub fn only(s: CtState) -> CtStates {
+        CtStates(1 << s as u8)
+    }
+    pub fn contains(self, s: CtState) -> bool {
+        self.0 & (1 << s as u8) != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn is_full(self) -> bool {
+        self == CtStates::ALL
+    }
+    pub fn intersect(self, o: CtStates) -> CtStates {
+        CtStates(self.0 & o.0)
+    }
+    pub fn union(self, o: CtStates) -> CtStates {
+        CtStates(self.0 | o.0)
+    }
+    pub fn subtract(self, o: CtStates) -> CtStates {
+        CtStates(self.0 & !o.0)
+    }
+    pub fn complement(self) -> CtStates {
+        CtStates(!self.0 & 0b11111)
+    }
+    pub fn iter(self) -> impl Iterator<Item = CtState> {
+        CtState::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+}
+
+impl fmt::Debug for CtStates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter().map(CtState::keyword)).finish()
+    }
+}
