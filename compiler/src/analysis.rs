@@ -5,7 +5,8 @@
 //! rule is reported as shadowed or redundant only when earlier rules provably
 //! decide every packet it matches, never from a sample. When the exact
 //! computation would grow too large for one rule (see [`shadow`]), that rule
-//! gets no finding rather than a guessed one.
+//! gets the info-level `analysis-budget` finding instead of a guessed one, so
+//! nothing is left out silently.
 //!
 //! The phase reads an [`ir::Policy`] and returns plain [`Diagnostic`]s; it
 //! leaves rendering to `render` and the exit code to the CLI. Inline

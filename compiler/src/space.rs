@@ -282,6 +282,9 @@ pub fn intersect(a: &[Cube], b: &[Cube]) -> Space {
 pub fn subtract(a: &[Cube], b: &[Cube], cap: usize) -> Option<Space> {
     let mut left: Space = a.iter().filter(|c| !c.is_empty()).cloned().collect();
     for o in b {
+        if !left.iter().any(|f| f.intersects(o)) {
+            continue;
+        }
         let mut next = Vec::with_capacity(left.len());
         for f in left {
             if f.intersects(o) {

@@ -357,3 +357,37 @@ fn explain_covers_every_finding() {
     }
     assert_eq!(analysis::explain("no-such-finding"), None);
 }
+
+/// Checks `source` and snapshots only its `analysis-budget` findings (the
+/// policy is too long to print), as text and JSON.
+fn check_budget(name: &str, source: &str) {
+    let frontend = resolve::resolve_str("policy.shr", source);
+    assert!(frontend.diagnostics.is_empty(), "{name}: {:?}", frontend.diagnostics.first());
+    let policy = frontend.policy.expect("a policy when resolving found no error");
+    let findings: Vec<_> =
+        analysis::analyze(&policy).into_iter().filter(|d| d.name == "analysis-budget").collect();
+    assert!(findings.iter().all(|d| d.severity == shriek_grammar::Severity::Info));
+    let text = render::render_text(&findings, &frontend.sources, false);
+    let json = render::render_json(&findings, &frontend.sources);
+    shriek_testkit::snapshot!(
+        "analysis",
+        name,
+        format!("--- TEXT ---\n{text}\n--- JSON ---\n{json}\n")
+    );
+}
+
+/// A rule the exact analysis cannot finish within its budget gets an
+/// info-level finding that names it, instead of silently none. The rule is
+/// in fact covered (the small rules before it take the rest).
+#[test]
+fn analysis_budget_names_the_rule_not_analysed() {
+    check_budget("budget_rule", &shriek_testkit::budget::covered_past_budget());
+}
+
+/// When what a jumped-to chain decides cannot be computed within the budget,
+/// the rules after the jump that it may decide get the info finding, which
+/// points at the jump and at the rule where the analysis of the chain stopped.
+#[test]
+fn analysis_budget_for_a_chain_behind_a_jump() {
+    check_budget("budget_behind_jump", &shriek_testkit::budget::jump_past_budget());
+}

@@ -114,6 +114,19 @@ fn check_text_and_github() {
     snapshot("check_github", text(&out.stdout).replace(&dir, "$TMP"));
 }
 
+/// An `analysis-budget` finding is information: it is printed, and the exit
+/// code stays 0, even with `--deny warnings`.
+#[test]
+fn analysis_budget_never_changes_the_exit_code() {
+    let policy = temp_policy("budget", &shriek_testkit::budget::covered_past_budget());
+    let path = policy.to_str().unwrap();
+    for args in [&["check", path][..], &["check", "--deny", "warnings", path]] {
+        let out = shriekc(args);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("E0306"), "{}", text(&out.stderr));
+    }
+}
+
 #[test]
 fn explain_knows_every_finding() {
     for name in shriek_compiler::analysis::codes::CATALOGUE.codes.iter().map(|c| c.name) {

@@ -5,6 +5,8 @@
 //!
 //! Only tests depend on this crate.
 
+pub mod budget;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -22,6 +22,9 @@ shriek_grammar::catalogue! {
     JUMP_CYCLE = "E0305", "jump-cycle", Error,
         "chains jump or go to each other in a loop",
         explain JUMP_CYCLE_TEXT;
+    ANALYSIS_BUDGET = "E0306", "analysis-budget", Info,
+        "the exact analysis of a rule grew past its budget, so the rule was not checked; it never changes the exit code",
+        explain ANALYSIS_BUDGET_TEXT;
 }
 
 const SHADOWED_RULE_TEXT: &str = "\
@@ -150,4 +153,25 @@ The finding labels every jump of the loop.
 
 Fix: break the loop. Remove one of the labelled jumps, or move the rules of
 the chain it targets into the chain that jumps.
+";
+
+const ANALYSIS_BUDGET_TEXT: &str = "\
+analysis-budget (E0306, info)
+
+The analysis is exact: to decide whether a rule is reached, it subtracts the
+rules before it from the rule's match space, piece by piece. For a few rules
+(many overlapping address and port ranges before them) the pieces can grow
+past a budget of 10,000. The analysis then stops for that rule rather than
+guess, and says so with this finding: the rule was not checked, so it may be
+shadowed or redundant without a finding saying it.
+
+The same budget holds for what a regular chain decides: when it runs out
+there, the finding points at the rule of that chain where it stopped, and
+`jump`s to the chain are taken as deciding nothing (which can only hide a
+finding, never make a false one).
+
+The finding is information: it never changes the exit code.
+
+Fix: nothing is wrong with the policy. Splitting a long chain into chains
+reached by `jump`, by address or port, keeps each check small.
 ";

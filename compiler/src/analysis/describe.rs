@@ -192,6 +192,47 @@ pub(super) fn unmatchable(rule: &ir::Rule) -> Diagnostic {
     .with_help("remove the contradicting match, or split the rule in two")
 }
 
+/// The `analysis-budget` finding: `rule` was not checked because the exact
+/// computation stopped at rule `at` (the rule itself, or a rule of a chain
+/// that the earlier rule `after` jumps or goes to).
+pub(super) fn not_analysed(
+    table: &ir::Table,
+    rule: &ir::Rule,
+    at: ir::RuleId,
+    after: Option<&ir::Rule>,
+) -> Diagnostic {
+    let cap = super::shadow::FRAGMENT_CAP;
+    let help = "nothing is wrong with the policy; chains split by address or port, \
+                reached with `jump`, keep each check small";
+    let stopped = table.chains.get(at.chain.0 as usize).and_then(|c| {
+        let r = c.rules.get(at.index as usize)?;
+        Some((c.name.as_str(), r))
+    });
+    match (after, stopped) {
+        (Some(after), Some((chain, stopped))) if at != rule.id => Diagnostic::new(
+            codes::ANALYSIS_BUDGET,
+            format!(
+                "rule not analysed: what chain `{chain}` decides grew past {cap} pieces, \
+                 so this rule was not checked against it"
+            ),
+            rule.loc,
+            "not checked: it may have a finding that is not reported",
+        )
+        .with_related(after.loc, format!("its packets may be decided in `{chain}` from here"))
+        .with_related(stopped.loc, format!("the analysis of `{chain}` stopped at this rule"))
+        .with_help(help),
+        _ => Diagnostic::new(
+            codes::ANALYSIS_BUDGET,
+            format!(
+                "rule not analysed: checking it against the rules above grew past {cap} pieces"
+            ),
+            rule.loc,
+            "not checked: it may have a finding that is not reported",
+        )
+        .with_help(help),
+    }
+}
+
 /// The shadowed-rule or redundant-rule finding for a covered rule.
 pub(super) fn covered(
     table: &ir::Table,

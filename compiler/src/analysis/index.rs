@@ -20,6 +20,13 @@ pub(super) struct Entry {
     pub volume: f64,
 }
 
+impl Entry {
+    /// Rule `rule`'s `cube`, which ends the chain as `class`.
+    pub fn new(rule: u32, class: Class, cube: Cube) -> Entry {
+        Entry { rule, class, hull: Hull::of(&cube), volume: volume(&cube), cube }
+    }
+}
+
 /// The blockers seen so far, in rule order, with a bucket index on
 /// destination port and source address to find the ones a cube may meet.
 ///
@@ -222,7 +229,7 @@ impl Hull {
 }
 
 /// A rough size of a cube, only to order blockers by how much they cover.
-pub(super) fn volume(c: &Cube) -> f64 {
+fn volume(c: &Cube) -> f64 {
     let fam = c.family.iter().count() as f64;
     let addr = |f: &Option<Intervals>| match f {
         Some(s) => s.count() as f64,

@@ -27,12 +27,14 @@
 //! probed at two corner packets ([`Cube::corner`]): if either is matched by
 //! no candidate, the rule is certainly reached and no subtraction runs (the
 //! same probe runs on leftover pieces while they pile up). And the pieces
-//! stop at [`FRAGMENT_CAP`]; a rule that hits the cap gets no finding (never
-//! a guessed one).
+//! stop at [`FRAGMENT_CAP`]: a rule that hits the cap, or that a rule before
+//! it may decide through a chain whose decided packets hit it, is not
+//! analysed and gets `analysis-budget` ([`Coverage::Unknown`]), never a
+//! guessed finding.
 
 use shriek_grammar::Diagnostic;
 
-use super::index::{volume, Entries, Entry, Hull};
+use super::index::{Entries, Entry, Hull};
 use super::{apply_allows, describe};
 use crate::ir::{self, Action, ChainId, Verdict};
 use crate::space::{self, Cube, Space};
@@ -60,9 +62,23 @@ pub enum Class {
 /// The packets a chain gives a final verdict when entered, under every
 /// `limit` outcome, each with how the first rule that surely decides it
 /// does (always a final class: accept, drop, reject or translate).
+///
+/// With a `gap` the parts are still sound for coverage (they never hold a
+/// packet the chain may return) but may miss packets, and a part's class
+/// may not be the sure decider's.
 #[derive(Clone, Debug, Default)]
 pub struct Decided {
     pub parts: Vec<Piece>,
+    pub gap: Option<Gap>,
+}
+
+/// Why what a chain decides is not known exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gap {
+    /// The chain is in a jump cycle (reported on its own), or jumps to one.
+    Loop,
+    /// The exact computation grew past [`FRAGMENT_CAP`] at this rule.
+    Budget(ir::RuleId),
 }
 
 /// The packets of one rule that end the chain, and how.
@@ -104,8 +120,10 @@ pub enum Coverage {
     Reached,
     /// Earlier rules end the chain for every packet it matches.
     Covered(Cover),
-    /// The exact computation hit [`FRAGMENT_CAP`].
-    Unknown,
+    /// Not known: the exact computation for this rule, or for a chain an
+    /// earlier rule of this one jumps or goes to, did not finish. `after` is
+    /// that earlier rule, when there is one.
+    Unknown { gap: Gap, after: Option<u32> },
 }
 
 /// How a covered rule is covered.
@@ -125,18 +143,22 @@ pub struct Cover {
 pub fn coverage(table: &ir::Table, chain: ChainId) -> Vec<Coverage> {
     let mut ctx = Ctx { table, decided: vec![Memo::Todo; table.chains.len()] };
     let chain = &table.chains[chain.0 as usize];
-    let mut entries = Entries::new(chain);
-    chain.rules.iter().map(|rule| step(&mut ctx, rule, &mut entries).0).collect()
+    let mut seen = Seen { entries: Entries::new(chain), gaps: Vec::new() };
+    chain.rules.iter().map(|rule| step(&mut ctx, rule, &mut seen)).collect()
 }
 
 fn check_chain(ctx: &mut Ctx, chain: &ir::Chain, out: &mut Vec<Diagnostic>) {
-    let mut entries = Entries::new(chain);
+    let mut seen = Seen { entries: Entries::new(chain), gaps: Vec::new() };
     for rule in &chain.rules {
-        let (coverage, _) = step(ctx, rule, &mut entries);
-        let diag = match coverage {
+        let diag = match step(ctx, rule, &mut seen) {
             Coverage::Empty => Some(describe::unmatchable(rule)),
             Coverage::Covered(c) => Some(describe::covered(ctx.table, chain, rule, &c)),
-            Coverage::Reached | Coverage::Unknown => None,
+            Coverage::Unknown { gap: Gap::Budget(at), after } => {
+                let after = after.and_then(|i| chain.rules.get(i as usize));
+                Some(describe::not_analysed(ctx.table, rule, at, after))
+            }
+            // A loop is reported as `jump-cycle`, and the kernel refuses it.
+            Coverage::Unknown { gap: Gap::Loop, .. } | Coverage::Reached => None,
         };
         if let Some(diag) = diag {
             out.push(apply_allows(diag, &rule.allows));
@@ -144,29 +166,47 @@ fn check_chain(ctx: &mut Ctx, chain: &ir::Chain, out: &mut Vec<Diagnostic>) {
     }
 }
 
+/// What a chain's rules so far leave for the next one: the blockers, and the
+/// rules that may block more than they say.
+struct Seen {
+    entries: Entries,
+    /// The rules whose blockers are not exact, with why and their space.
+    gaps: Vec<(u32, Gap, Space)>,
+}
+
 /// Checks one rule against the blockers before it, then adds its own pieces.
-fn step(ctx: &mut Ctx, rule: &ir::Rule, entries: &mut Entries) -> (Coverage, Vec<Cube>) {
+fn step(ctx: &mut Ctx, rule: &ir::Rule, seen: &mut Seen) -> Coverage {
     let cubes: Vec<Cube> = rule.space.iter().filter(|c| !c.is_empty()).cloned().collect();
     if cubes.is_empty() {
-        return (Coverage::Empty, cubes);
+        return Coverage::Empty;
     }
     let table = ctx.table;
     let rules = table.chains.get(rule.id.chain.0 as usize).map_or(&[][..], |c| &c.rules[..]);
-    let coverage = cover(table, &cubes, rule, rules, entries);
-    for piece in pieces(ctx, rule) {
+    let mut coverage = cover(table, &cubes, rule, rules, &mut seen.entries);
+    // An earlier rule whose blockers are not exact may decide some of this
+    // rule's packets, first or at all: neither a cover nor a packet that
+    // gets through is then certain.
+    let unsure = seen
+        .gaps
+        .iter()
+        .find(|(_, _, space)| space.iter().any(|g| cubes.iter().any(|c| c.intersects(g))));
+    if let (Some(&(after, gap, _)), Coverage::Covered(_) | Coverage::Reached) = (unsure, &coverage)
+    {
+        coverage = Coverage::Unknown { gap, after: Some(after) };
+    }
+    let (pieces, gap) = pieces(ctx, rule);
+    if let Some(gap) = gap {
+        seen.gaps.push((rule.id.index, gap, cubes));
+    }
+    let entries = &mut seen.entries;
+    for piece in pieces {
         for cube in piece.space {
             if !cube.is_empty() {
-                entries.push(Entry {
-                    rule: rule.id.index,
-                    class: piece.class,
-                    hull: Hull::of(&cube),
-                    volume: volume(&cube),
-                    cube,
-                });
+                entries.push(Entry::new(rule.id.index, piece.class, cube));
             }
         }
     }
-    (coverage, cubes)
+    coverage
 }
 
 /// Whether `entries` (in rule order) cover `cubes`, the packets of `rule`.
@@ -204,7 +244,7 @@ fn cover(
     let end = match whole {
         Some(p) => p,
         None => match covered_by(cubes, &candidates, &ch) {
-            None => return Coverage::Unknown,
+            None => return budget(rule),
             Some(false) => return Coverage::Reached,
             Some(true) => candidates.len() - 1,
         },
@@ -226,7 +266,7 @@ fn cover(
             .or_else(|| first_differing(prefix, &differs_from_rule, &first));
         match found {
             Some(found) => differing = found,
-            None => return Coverage::Unknown,
+            None => return budget(rule),
         }
     }
 
@@ -263,8 +303,11 @@ fn cover(
         }
     }
     if shown.is_empty() {
-        // Nothing comes before the first candidate: it decides first.
-        shown.push(0);
+        // Nothing before the first candidate that really meets the rule
+        // does (the others only had a bounding box in common): it decides
+        // some of the rule's packets first.
+        let meets = |e: &&Entry| cubes.iter().any(|c| c.intersects(&e.cube));
+        shown.extend(prefix.iter().position(meets));
     }
     shown.sort_unstable();
     Coverage::Covered(Cover {
@@ -272,6 +315,11 @@ fn cover(
         count: count.len().max(shown.len()),
         differs: differing.is_some(),
     })
+}
+
+/// The coverage of a rule whose own exact computation ran out of budget.
+fn budget(rule: &ir::Rule) -> Coverage {
+    Coverage::Unknown { gap: Gap::Budget(rule.id), after: None }
 }
 
 /// How many covering rules a finding labels.
@@ -376,10 +424,11 @@ fn covered_by(target: &[Cube], cands: &[&Entry], hulls_of: &[Hull]) -> Option<bo
 }
 
 /// The packets for which `rule` ends its chain under every `limit` outcome,
-/// by how it ends it. A rule with a `limit` ends it for none.
-fn pieces(ctx: &mut Ctx, rule: &ir::Rule) -> Vec<Piece> {
+/// by how it ends it. A rule with a `limit` ends it for none. With a gap,
+/// the pieces are sound for coverage but their classes may be wrong.
+fn pieces(ctx: &mut Ctx, rule: &ir::Rule) -> (Vec<Piece>, Option<Gap>) {
     if limited(rule) {
-        return Vec::new();
+        return (Vec::new(), None);
     }
     ends(ctx, rule)
 }
@@ -391,36 +440,40 @@ fn limited(rule: &ir::Rule) -> bool {
 
 /// The packets for which `rule` ends its chain when it holds, by how it
 /// ends it: [`pieces`] for a rule whose `limit` lets it hold.
-fn ends(ctx: &mut Ctx, rule: &ir::Rule) -> Vec<Piece> {
-    let whole = |class| vec![Piece { space: rule.space.clone(), class }];
+fn ends(ctx: &mut Ctx, rule: &ir::Rule) -> (Vec<Piece>, Option<Gap>) {
+    let whole = |class| (vec![Piece { space: rule.space.clone(), class }], None);
     if rule.actions.iter().any(|a| matches!(a, Action::Nat(_))) {
         return whole(Class::Translate(rule.id));
     }
-    match rule.verdict {
-        None => Vec::new(),
-        Some(Verdict::Accept) => whole(Class::Accept),
-        Some(Verdict::Drop) => whole(Class::Drop),
-        Some(Verdict::Reject) => whole(Class::Reject),
-        Some(Verdict::Return) => whole(Class::Return),
-        Some(Verdict::Jump(to)) | Some(Verdict::Goto(to)) => {
-            let decided = decided(ctx, to);
-            let mut out = Vec::new();
-            for piece in &decided.parts {
-                let part = space::intersect(&rule.space, &piece.space);
-                if !part.is_empty() {
-                    out.push(Piece { space: part, class: piece.class });
-                }
-            }
-            if let Some(Verdict::Goto(_)) = rule.verdict {
-                // The rest may run off the end of `to` and leaves this chain anyway.
-                let all: Space = out.iter().flat_map(|p| p.space.iter().cloned()).collect();
-                if let Some(rest) = space::subtract(&rule.space, &all, FRAGMENT_CAP) {
-                    out.push(Piece { space: rest, class: Class::Goto(to) });
-                }
-            }
-            out
+    let (to, goto) = match rule.verdict {
+        None => return (Vec::new(), None),
+        Some(Verdict::Accept) => return whole(Class::Accept),
+        Some(Verdict::Drop) => return whole(Class::Drop),
+        Some(Verdict::Reject) => return whole(Class::Reject),
+        Some(Verdict::Return) => return whole(Class::Return),
+        Some(Verdict::Jump(to)) => (to, false),
+        Some(Verdict::Goto(to)) => (to, true),
+    };
+    let decided = decided(ctx, to);
+    let mut gap = decided.gap;
+    let mut out = Vec::new();
+    for piece in &decided.parts {
+        let part = space::intersect(&rule.space, &piece.space);
+        if !part.is_empty() {
+            out.push(Piece { space: part, class: piece.class });
         }
     }
+    if goto {
+        // The rest may run off the end of `to` and leaves this chain anyway.
+        let all: Space = out.iter().flat_map(|p| p.space.iter().cloned()).collect();
+        let rest = space::subtract(&rule.space, &all, FRAGMENT_CAP).unwrap_or_else(|| {
+            // All of it leaves the chain, that much is sure; how is not.
+            gap = gap.or(Some(Gap::Budget(rule.id)));
+            rule.space.clone()
+        });
+        out.push(Piece { space: rest, class: Class::Goto(to) });
+    }
+    (out, gap)
 }
 
 /// Whether a class is a final verdict, rather than leaving the chain for
@@ -443,47 +496,59 @@ pub(super) fn is_final(class: Class) -> bool {
 ///
 /// A chain still being computed (a jump cycle, reported on its own) counts as
 /// deciding nothing, and so does a chain whose spaces hit the fragment cap:
-/// both only make blockers smaller, never a finding wrong.
+/// both only make blockers smaller, never a cover wrong. Either is a [`Gap`],
+/// and so is a gap of a chain this one jumps or goes to: the rules after a
+/// jump into a chain with a gap get no finding but `analysis-budget` (or,
+/// for a loop, none), never a guessed one.
 fn decided(ctx: &mut Ctx, id: ChainId) -> std::rc::Rc<Decided> {
     let Some(memo) = ctx.decided.get(id.0 as usize) else { return Default::default() };
     match memo {
         Memo::Done(d) => return d.clone(),
-        Memo::InProgress => return Default::default(),
+        Memo::InProgress => {
+            return std::rc::Rc::new(Decided { parts: vec![], gap: Some(Gap::Loop) })
+        }
         Memo::Todo => {}
     }
     ctx.decided[id.0 as usize] = Memo::InProgress;
     let table = ctx.table;
     let chain = &table.chains[id.0 as usize];
     let mut d = Decided::default();
-    let mut ended: Space = Vec::new();
-    let mut ok = true;
+    // What earlier rules may have taken, as their own pieces: their union is
+    // all that matters, and unfragmented it stays as small as the rules.
+    let mut ended = Entries::new(chain);
     for rule in &chain.rules {
-        let pieces = if limited(rule) {
-            ends(ctx, rule).into_iter().filter(|p| !is_final(p.class)).collect()
-        } else {
-            ends(ctx, rule)
-        };
+        let (mut pieces, gap) = ends(ctx, rule);
+        d.gap = d.gap.or(gap);
+        if limited(rule) {
+            pieces.retain(|p| !is_final(p.class));
+        }
         if pieces.is_empty() {
             continue;
         }
-        let Some(fresh) = space::subtract(&rule.space, &ended, FRAGMENT_CAP) else {
-            ok = false;
+        let hulls: Vec<Hull> = rule.space.iter().map(Hull::of).collect();
+        let near: Space = ended
+            .query(&hulls)
+            .into_iter()
+            .map(|i| &ended.all[i as usize])
+            .filter(|e| hulls.iter().any(|h| h.meets(&e.hull)))
+            .map(|e| e.cube.clone())
+            .collect();
+        let Some(fresh) = space::subtract(&rule.space, &near, FRAGMENT_CAP) else {
+            d = Decided { parts: vec![], gap: Some(Gap::Budget(rule.id)) };
             break;
         };
         for piece in pieces {
-            let part = space::intersect(&piece.space, &fresh);
             if is_final(piece.class) && !limited(rule) {
-                d.parts.push(Piece { space: part.clone(), class: piece.class });
+                let part = space::intersect(&piece.space, &fresh);
+                d.parts.push(Piece { space: part, class: piece.class });
             }
-            ended.extend(part);
-        }
-        if ended.len() > FRAGMENT_CAP {
-            ok = false;
-            break;
+            for cube in piece.space {
+                ended.push(Entry::new(rule.id.index, piece.class, cube));
+            }
         }
     }
     d.parts.retain(|p| !p.space.is_empty());
-    let d = std::rc::Rc::new(if ok { d } else { Decided::default() });
+    let d = std::rc::Rc::new(d);
     ctx.decided[id.0 as usize] = Memo::Done(d.clone());
     d
 }
