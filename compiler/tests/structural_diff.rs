@@ -37,7 +37,7 @@ fn show(old: &str, new: &str, strategy: Strategy) -> String {
         "{}{}\nrelocated: {}\n--- json ---\n{json}\n",
         render::text(&delta, &old, &new),
         counts.summary("Plan"),
-        render::relocated(&delta, &old, &new)
+        render::relocated(&delta, &old, &new).iter().map(|(_, n)| n).sum::<usize>()
     )
 }
 

@@ -30,15 +30,20 @@ pub const NFT_MSG_GETTABLE: u16 = 1;
 pub const NFT_MSG_DELTABLE: u16 = 2;
 pub const NFT_MSG_NEWCHAIN: u16 = 3;
 pub const NFT_MSG_GETCHAIN: u16 = 4;
+pub const NFT_MSG_DELCHAIN: u16 = 5;
 pub const NFT_MSG_NEWRULE: u16 = 6;
 pub const NFT_MSG_GETRULE: u16 = 7;
+pub const NFT_MSG_DELRULE: u16 = 8;
 pub const NFT_MSG_NEWSET: u16 = 9;
 pub const NFT_MSG_GETSET: u16 = 10;
+pub const NFT_MSG_DELSET: u16 = 11;
 pub const NFT_MSG_NEWSETELEM: u16 = 12;
 pub const NFT_MSG_GETSETELEM: u16 = 13;
+pub const NFT_MSG_DELSETELEM: u16 = 14;
 pub const NFT_MSG_GETGEN: u16 = 16;
 pub const NFT_MSG_NEWOBJ: u16 = 18;
 pub const NFT_MSG_GETOBJ: u16 = 19;
+pub const NFT_MSG_DELOBJ: u16 = 20;
 pub const NFT_MSG_GETOBJ_RESET: u16 = 21;
 
 pub const NFTA_LIST_ELEM: u16 = 1;
@@ -50,6 +55,7 @@ pub const NFTA_TABLE_NAME: u16 = 1;
 pub const NFTA_TABLE_FLAGS: u16 = 2;
 pub const NFTA_TABLE_USE: u16 = 3;
 pub const NFTA_TABLE_HANDLE: u16 = 4;
+pub const NFTA_TABLE_USERDATA: u16 = 6;
 pub const NFTA_TABLE_OWNER: u16 = 7;
 
 pub const NFTA_CHAIN_TABLE: u16 = 1;
@@ -93,7 +99,6 @@ pub const NFT_SET_ELEM_INTERVAL_END: u32 = 0x1;
 pub const NFTA_SET_ELEM_KEY: u16 = 1;
 pub const NFTA_SET_ELEM_DATA: u16 = 2;
 pub const NFTA_SET_ELEM_FLAGS: u16 = 3;
-pub const NFTA_SET_ELEM_USERDATA: u16 = 6;
 pub const NFTA_SET_ELEM_KEY_END: u16 = 10;
 pub const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 pub const NFTA_SET_ELEM_LIST_SET: u16 = 2;
@@ -127,8 +132,17 @@ pub const NFTA_BITWISE_DREG: u16 = 2;
 pub const NFTA_BITWISE_LEN: u16 = 3;
 pub const NFTA_BITWISE_MASK: u16 = 4;
 pub const NFTA_BITWISE_XOR: u16 = 5;
+/// Newer kernels: a shift instead of mask-and-xor when not 0 (boolean).
+pub const NFTA_BITWISE_OP: u16 = 6;
+pub const NFTA_BYTEORDER_SREG: u16 = 1;
+pub const NFTA_BYTEORDER_DREG: u16 = 2;
+pub const NFTA_BYTEORDER_OP: u16 = 3;
+pub const NFTA_BYTEORDER_LEN: u16 = 4;
+pub const NFT_BYTEORDER_HTON: u32 = 1;
 pub const NFT_CMP_EQ: u32 = 0;
 pub const NFT_CMP_NEQ: u32 = 1;
+pub const NFT_CMP_LTE: u32 = 3;
+pub const NFT_CMP_GTE: u32 = 5;
 pub const NFTA_CMP_SREG: u16 = 1;
 pub const NFTA_CMP_OP: u16 = 2;
 pub const NFTA_CMP_DATA: u16 = 3;
@@ -150,16 +164,21 @@ pub const NFTA_PAYLOAD_DREG: u16 = 1;
 pub const NFTA_PAYLOAD_BASE: u16 = 2;
 pub const NFTA_PAYLOAD_OFFSET: u16 = 3;
 pub const NFTA_PAYLOAD_LEN: u16 = 4;
+pub const NFTA_PAYLOAD_SREG: u16 = 5;
+pub const NFT_PAYLOAD_LL_HEADER: u32 = 0;
 pub const NFT_META_IIFNAME: u32 = 6;
 pub const NFT_META_OIFNAME: u32 = 7;
 pub const NFT_META_NFPROTO: u32 = 15;
 pub const NFT_META_L4PROTO: u32 = 16;
 pub const NFTA_META_DREG: u16 = 1;
 pub const NFTA_META_KEY: u16 = 2;
+pub const NFTA_META_SREG: u16 = 3;
 pub const NFT_CT_STATE: u32 = 0;
 pub const NFTA_CT_DREG: u16 = 1;
 pub const NFTA_CT_KEY: u16 = 2;
+pub const NFTA_CT_SREG: u16 = 4;
 pub const NFT_LIMIT_PKTS: u32 = 0;
+pub const NFT_LIMIT_F_INV: u32 = 1;
 pub const NFTA_LIMIT_RATE: u16 = 1;
 pub const NFTA_LIMIT_UNIT: u16 = 2;
 pub const NFTA_LIMIT_BURST: u16 = 3;
@@ -168,7 +187,16 @@ pub const NFTA_LIMIT_FLAGS: u16 = 5;
 pub const NFTA_COUNTER_BYTES: u16 = 1;
 pub const NFTA_COUNTER_PACKETS: u16 = 2;
 pub const NFTA_LOG_PREFIX: u16 = 2;
+pub const NFTA_LOG_LEVEL: u16 = 5;
+pub const NFTA_LOG_FLAGS: u16 = 6;
+/// The level the kernel gives a log statement that names none (warning).
+pub const LOG_DEFAULT_LEVEL: u32 = 4;
+pub const NFT_REJECT_ICMP_UNREACH: u32 = 0;
 pub const NFT_REJECT_ICMPX_UNREACH: u32 = 2;
+/// ICMP's and ICMPv6's "port unreachable" codes, which nft uses for
+/// `reject` in a rule that fixes the family.
+pub const ICMP_PORT_UNREACH: u8 = 3;
+pub const ICMPV6_PORT_UNREACH: u8 = 4;
 pub const NFT_REJECT_ICMPX_PORT_UNREACH: u8 = 1;
 pub const NFTA_REJECT_TYPE: u16 = 1;
 pub const NFTA_REJECT_ICMP_CODE: u16 = 2;
@@ -211,7 +239,20 @@ pub const NFTA_HASH_TYPE: u16 = 7;
 pub const NFTNL_UDATA_RULE_COMMENT: u8 = 0;
 pub const NFTNL_UDATA_CHAIN_COMMENT: u8 = 0;
 pub const NFTNL_UDATA_SET_COMMENT: u8 = 7;
-pub const NFTNL_UDATA_SET_ELEM_COMMENT: u8 = 0;
+pub const NFTNL_UDATA_TABLE_COMMENT: u8 = 0;
+/// NFTNL_UDATA_SET_KEYBYTEORDER: the key's byte order (1 for host).
+pub const NFTNL_UDATA_SET_KEYBYTEORDER: u8 = 0;
+
+// shriekc's own user data TLVs, in a range libnftnl does not use; nft
+// skips types it does not know, so `nft list` shows only the comment.
+/// Rule: the rule's identity, a version byte and the u64 (big-endian).
+pub const SHRIEK_UDATA_RULE_IDENTITY: u8 = 0xf0;
+/// Table: the marker `shriekc/1`, present on every table shriekc makes.
+pub const SHRIEK_UDATA_TABLE_MARKER: u8 = 0xf0;
+/// Table: the policy that made it.
+pub const SHRIEK_UDATA_TABLE_POLICY: u8 = 0xf1;
+/// Table: the lowering strategy it was made with.
+pub const SHRIEK_UDATA_TABLE_STRATEGY: u8 = 0xf2;
 
 // nft's data type numbers (`src/datatype.h`), so `nft list` prints set
 // keys in their own notation. Concatenations shift by TYPE_BITS per field.

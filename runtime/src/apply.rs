@@ -1,10 +1,20 @@
-//! `apply`: replace shriek's tables in one atomic, generation-checked batch.
+//! `apply`: change shriek's tables in one atomic, generation-checked batch.
 //!
-//! The batch is BATCH_BEGIN (with the generation id read just before),
-//! then per table NEWTABLE + DELTABLE (so a missing table is no error),
-//! NEWTABLE and its contents, then BATCH_END. The kernel applies all of it
-//! or nothing. A dry run leaves BATCH_END out, so the kernel checks every
-//! message and then throws the batch away.
+//! `apply` reads the live tables back ([`crate::plan::read_live`]), plans
+//! against them ([`crate::plan::plan`]) and sends only the delta: new,
+//! deleted and replaced rules (placed by handle), chains, sets, map
+//! elements and counters ([`delta`]). What stays keeps its kernel handle and
+//! its counters. A table that cannot be changed in place (`--replace`, a
+//! strategy change, a hook change, something the model cannot read back)
+//! is replaced whole, named counters carried over. A plan with no changes
+//! sends nothing at all.
+//!
+//! The batch is BATCH_BEGIN (with the generation id read before the live
+//! tables were), the messages, then BATCH_END: the kernel applies all of it
+//! or nothing, and refuses it if anything changed since the reading, in
+//! which case `apply` reads and plans again, once. A dry run leaves
+//! BATCH_END out, so the kernel checks every message and then throws the
+//! batch away.
 //!
 //! The kernel only treats messages as one batch when they arrive in one
 //! datagram (a batch cut in two is aborted at the cut), so the batch is
@@ -14,15 +24,19 @@
 //! refused message's sequence number, and a GETGEN request sent after the
 //! batch marks the end of the answers.
 
+mod delta;
+mod jumps;
+
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
 
 use shriek_compiler::nft;
 
 use crate::abi::*;
 use crate::encode::{self, Batch};
-use nix::errno::Errno;
-
-use crate::error::{explain, KernelError, RuntimeError};
+use crate::error::{KernelError, RuntimeError};
+use crate::plan::{self, Desired, Live, Plan, PlanOptions};
 use crate::socket::Socket;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -31,59 +45,85 @@ pub struct ApplyOptions {
     pub dry_run: bool,
     /// Apply inside this named network namespace (/run/netns/NAME).
     pub netns: Option<String>,
+    /// Replace every named table whole, and take over one another policy
+    /// made.
+    pub replace: bool,
+    /// Also remove the tables this policy made and no longer names.
+    pub prune: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ApplySummary {
-    pub tables: usize,
-    pub chains: usize,
-    pub rules: usize,
-    pub elements: usize,
-    /// Netlink messages in the batch, BATCH_BEGIN and BATCH_END included.
+    /// What was applied: the plan the batch was made from.
+    pub plan: Plan,
+    /// Netlink messages in the batch, BATCH_BEGIN and BATCH_END included;
+    /// 0 when there was nothing to send.
     pub messages: usize,
+    /// The whole call, reading and planning included.
     pub elapsed: Duration,
+    /// From sending the batch to the kernel's answer.
+    pub transaction: Duration,
 }
 
-/// Replaces the ruleset's tables in the kernel, all or nothing.
-pub fn apply(rs: &nft::Ruleset, opts: &ApplyOptions) -> Result<ApplySummary, RuntimeError> {
-    apply_with_hook(rs, opts, &|| {})
+/// Makes the kernel hold what `desired` says, changing only what differs.
+pub fn apply(desired: &Desired, opts: &ApplyOptions) -> Result<ApplySummary, RuntimeError> {
+    apply_with_hook(desired, None, opts, &|| {})
 }
 
-/// [`apply`], running `between` after the generation id is read and before
-/// the batch is sent: tests use it to change the ruleset concurrently.
+/// [`apply`] from a reading of the live tables the caller already made
+/// (`live`, e.g. to pick the recorded strategy), running `between` after
+/// the tables are read and before the batch is sent: tests use it to change
+/// the ruleset concurrently.
 #[doc(hidden)]
 pub fn apply_with_hook(
-    rs: &nft::Ruleset,
+    desired: &Desired,
+    live: Option<Live>,
     opts: &ApplyOptions,
     between: &dyn Fn(),
 ) -> Result<ApplySummary, RuntimeError> {
     let start = Instant::now();
+    if let Some(e) = refuse_unmodelled(desired) {
+        return Err(e);
+    }
     if opts.dry_run {
-        if let Some(e) = jump_depth_error(rs) {
+        if let Some(e) = jumps::jump_depth_error(desired.ruleset) {
             return Err(e);
         }
     }
     let mut sock = Socket::open(opts.netns.as_deref())?;
-    // A changed generation means someone else committed in between. Our
-    // batch replaces whole tables, so building it again on the new
-    // generation is safe; a second change in a row is reported.
+    let popts = PlanOptions { replace: opts.replace, prune: opts.prune };
+    let mut live = live;
+    // A changed generation means someone else committed after the tables
+    // were read: read and plan again; a second change in a row is reported.
     for attempt in 0..2 {
-        let genid = sock.genid()?;
+        let reading = match live.take() {
+            Some(l) => l,
+            None => plan::read_with(&mut sock, &desired.table_names(), desired.policy)?,
+        };
+        let plan = plan::plan(desired, &reading, &popts)?;
         between();
-        let mut batch = Batch::begin(sock.next_seq(), Some(genid));
-        encode::ruleset(&mut batch, rs);
+        // With --prune, removing orphans is part of the delta.
+        if plan.is_empty() {
+            return Ok(ApplySummary {
+                plan,
+                messages: 0,
+                elapsed: start.elapsed(),
+                transaction: Duration::ZERO,
+            });
+        }
+        let mut batch = Batch::begin(sock.next_seq(), Some(plan.genid));
+        delta::write(&mut batch, desired, &plan);
         if !opts.dry_run {
             batch.end();
         }
+        let sent = Instant::now();
         match send_batch(&mut sock, &batch) {
             Ok(()) => {
                 return Ok(ApplySummary {
-                    tables: batch.tables,
-                    chains: batch.chains,
-                    rules: batch.rules,
-                    elements: batch.elements,
+                    plan,
                     messages: batch.w.count,
                     elapsed: start.elapsed(),
+                    transaction: sent.elapsed(),
                 })
             }
             Err(RuntimeError::Changed) if attempt == 0 => continue,
@@ -91,6 +131,29 @@ pub fn apply_with_hook(
         }
     }
     Err(RuntimeError::Changed)
+}
+
+/// Lowering never makes an expression the model cannot encode; a ruleset
+/// read back from the kernel may hold one, and is never applied.
+fn refuse_unmodelled(desired: &Desired) -> Option<RuntimeError> {
+    for t in &desired.ruleset.tables {
+        for c in &t.chains {
+            for r in &c.rules {
+                if let Some(nft::Expr::Raw(text)) =
+                    r.exprs.iter().find(|e| matches!(e, nft::Expr::Raw(_)))
+                {
+                    return Some(RuntimeError::io(
+                        "encoding",
+                        format!(
+                            "chain `{}` of table `{}` holds `{text}`, which shriekc cannot encode",
+                            c.name, t.name
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Sends a batch in one datagram and waits for the kernel's verdict on it.
@@ -157,82 +220,4 @@ fn translate(batch: &Batch, errno: i32, seq: u32) -> RuntimeError {
         origin: subject.origin(),
         help,
     }))
-}
-
-/// What the kernel's commit-time validation would say about jumps: a chain
-/// reached 16 jumps deep from a base chain (EMLINK) or a loop (ELOOP),
-/// blamed on the rule that jumps, as the kernel does. A dry run needs this
-/// because the kernel only validates jumps when the batch is committed.
-fn jump_depth_error(rs: &nft::Ruleset) -> Option<RuntimeError> {
-    use std::collections::HashMap;
-    for t in &rs.tables {
-        let chains: HashMap<&str, &nft::Chain> =
-            t.chains.iter().map(|c| (c.name.as_str(), c)).collect();
-        let maps: HashMap<&str, &nft::Set> = t.sets.iter().map(|s| (s.name.as_str(), s)).collect();
-        for base in t.chains.iter().filter(|c| c.base.is_some()) {
-            let mut path = vec![base.name.as_str()];
-            if let Some(e) = walk(&t.name, base, 0, &chains, &maps, &mut path) {
-                return Some(e);
-            }
-        }
-    }
-    None
-}
-
-fn walk<'a>(
-    table: &str,
-    chain: &'a nft::Chain,
-    level: usize,
-    chains: &std::collections::HashMap<&str, &'a nft::Chain>,
-    maps: &std::collections::HashMap<&str, &'a nft::Set>,
-    path: &mut Vec<&'a str>,
-) -> Option<RuntimeError> {
-    use nft::{Data, Expr, Verdict};
-    for (index, rule) in chain.rules.iter().enumerate() {
-        let mut targets: Vec<&str> = Vec::new();
-        for e in &rule.exprs {
-            match e {
-                Expr::Verdict(Verdict::Jump(c) | Verdict::Goto(c)) => targets.push(c),
-                Expr::Vmap { map, .. } => {
-                    for el in maps.get(map.as_str()).map(|m| m.elements.as_slice()).unwrap_or(&[]) {
-                        if let Some(Data::Verdict(Verdict::Jump(c) | Verdict::Goto(c))) = &el.data {
-                            targets.push(c);
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        for target in targets {
-            let errno = if path.contains(&target) {
-                Errno::ELOOP
-            } else if level + 1 >= shriek_compiler::nft::vocab::JUMP_STACK_DEPTH {
-                Errno::EMLINK
-            } else {
-                let Some(next) = chains.get(target) else { continue };
-                path.push(target);
-                let found = walk(table, next, level + 1, chains, maps, path);
-                path.pop();
-                match found {
-                    Some(e) => return Some(e),
-                    None => continue,
-                }
-            };
-            let subject = encode::Subject::Rule {
-                table: table.into(),
-                chain: chain.name.clone(),
-                index,
-                origin: rule.origin.clone(),
-            };
-            let (reason, help) = explain(errno);
-            return Some(RuntimeError::Kernel(Box::new(KernelError {
-                errno: errno as i32,
-                reason,
-                subject: subject.describe(),
-                origin: subject.origin(),
-                help,
-            })));
-        }
-    }
-    None
 }

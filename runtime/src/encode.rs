@@ -10,50 +10,42 @@ use std::collections::HashMap;
 
 use shriek_compiler::ir::{BaseChain, ChainKind, ChainPolicy, Hook};
 use shriek_compiler::nft;
+use shriek_grammar::SourceMap;
 
 use crate::abi::*;
 use crate::msg::{Attrs, Buf};
+use crate::plan::Desired;
 
 mod batch;
+mod edit;
 mod expr;
 mod identity;
 mod set;
 
 pub(crate) use batch::{Batch, Subject};
-pub(crate) use identity::rule_hash;
-pub(crate) use set::{element_signature, set_plan};
+pub(crate) use edit::{
+    chain_policy, delete_chain, delete_counter, delete_rule, delete_set, delete_table,
+};
+pub use identity::policy_key;
+pub(crate) use set::{edit_elements, named_set};
 
 use expr::{expr, RuleCx};
-use identity::{rule_comment, udata};
-use set::named_set;
+use identity::{rule_udata, table_udata, udata};
 
-/// Writes `rs` into the batch: each table is emptied and rebuilt.
-pub(crate) fn ruleset(b: &mut Batch, rs: &nft::Ruleset) {
-    for t in &rs.tables {
-        table(b, t);
-    }
-}
-
-fn table(b: &mut Batch, t: &nft::Table) {
+/// Writes table `t` of `desired` whole: emptied if it exists, then made
+/// with its marker and everything in it. `seeds` are named counters'
+/// values to carry over, by name.
+pub(crate) fn whole_table(
+    b: &mut Batch,
+    desired: &Desired,
+    t: &nft::Table,
+    seeds: &HashMap<String, (u64, u64)>,
+) {
     let name = t.name.as_str();
     b.clear_table(name);
-    let seq = b.seq(Subject::Table { table: name.into() });
-    b.w.nft(NFT_MSG_NEWTABLE, NLM_F_CREATE, seq, |a| {
-        a.str(NFTA_TABLE_NAME, name);
-        a.u32(NFTA_TABLE_FLAGS, 0);
-    });
-    b.tables += 1;
+    new_table(b, desired, name);
     for c in &t.counters {
-        let seq = b.seq(Subject::Counter { table: name.into(), name: c.clone() });
-        b.w.nft(NFT_MSG_NEWOBJ, NLM_F_CREATE, seq, |a| {
-            a.str(NFTA_OBJ_TABLE, name);
-            a.str(NFTA_OBJ_NAME, c);
-            a.u32(NFTA_OBJ_TYPE, NFT_OBJECT_COUNTER);
-            a.nest(NFTA_OBJ_DATA, |d| {
-                d.u64(NFTA_COUNTER_BYTES, 0);
-                d.u64(NFTA_COUNTER_PACKETS, 0);
-            });
-        });
+        counter(b, name, c, seeds.get(c).copied().unwrap_or((0, 0)));
     }
     // Chains before sets and rules: verdict maps and jumps name them.
     for c in &t.chains {
@@ -67,12 +59,56 @@ fn table(b: &mut Batch, t: &nft::Table) {
     }
     for c in &t.chains {
         for (i, r) in c.rules.iter().enumerate() {
-            rule(b, name, &c.name, i, r, &set_ids);
+            let at = At { table: name, chain: &c.name, index: i, place: Place::End };
+            rule(b, desired.sources, &set_ids, at, r);
         }
     }
 }
 
-fn chain(b: &mut Batch, table: &str, c: &nft::Chain) {
+/// Where a new rule goes: its table and chain, its index in the new chain
+/// (for errors), and its place among the rules already there.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct At<'a> {
+    pub table: &'a str,
+    pub chain: &'a str,
+    pub index: usize,
+    pub place: Place,
+}
+
+/// Where a new rule goes in its chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    End,
+    /// Just before the rule with this handle.
+    Before(u64),
+}
+
+/// NEWTABLE with the marker: a table this policy made.
+pub(crate) fn new_table(b: &mut Batch, desired: &Desired, name: &str) {
+    let seq = b.seq(Subject::Table { table: name.into() });
+    b.w.nft(NFT_MSG_NEWTABLE, NLM_F_CREATE, seq, |a| {
+        a.str(NFTA_TABLE_NAME, name);
+        a.u32(NFTA_TABLE_FLAGS, 0);
+        a.bytes(NFTA_TABLE_USERDATA, &table_udata(desired.policy, desired.strategy));
+    });
+    b.tables += 1;
+}
+
+/// A named counter object starting from `(packets, bytes)`.
+pub(crate) fn counter(b: &mut Batch, table: &str, name: &str, (packets, bytes): (u64, u64)) {
+    let seq = b.seq(Subject::Counter { table: table.into(), name: name.into() });
+    b.w.nft(NFT_MSG_NEWOBJ, NLM_F_CREATE, seq, |a| {
+        a.str(NFTA_OBJ_TABLE, table);
+        a.str(NFTA_OBJ_NAME, name);
+        a.u32(NFTA_OBJ_TYPE, NFT_OBJECT_COUNTER);
+        a.nest(NFTA_OBJ_DATA, |d| {
+            d.u64(NFTA_COUNTER_BYTES, bytes);
+            d.u64(NFTA_COUNTER_PACKETS, packets);
+        });
+    });
+}
+
+pub(crate) fn chain(b: &mut Batch, table: &str, c: &nft::Chain) {
     let seq = b.seq(Subject::Chain { table: table.into(), chain: c.name.clone() });
     b.w.nft(NFT_MSG_NEWCHAIN, NLM_F_CREATE, seq, |a| {
         a.str(NFTA_CHAIN_TABLE, table);
@@ -118,14 +154,14 @@ fn base_chain(a: &mut Attrs, base: &BaseChain) {
 
 /// Writes rule `index` of `chain`: its anonymous sets first, as its
 /// matches make them, then the rule that binds them by id.
-fn rule(
+pub(crate) fn rule(
     b: &mut Batch,
-    table: &str,
-    chain: &str,
-    index: usize,
-    r: &nft::Rule,
+    sources: &SourceMap,
     set_ids: &HashMap<String, u32>,
+    at: At,
+    r: &nft::Rule,
 ) {
+    let At { table, chain, index, place } = at;
     let mut cx = RuleCx { b, table, set_ids, origin: &r.origin, nfproto: None };
     let exprs = Buf::build(|x| {
         for e in &r.exprs {
@@ -138,11 +174,20 @@ fn rule(
         index,
         origin: r.origin.clone(),
     });
-    b.w.nft(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq, |a| {
+    // With a position and without APPEND, the kernel puts the rule before
+    // that one; with APPEND and none, at the end.
+    let flags = match place {
+        Place::End => NLM_F_CREATE | NLM_F_APPEND,
+        Place::Before(_) => NLM_F_CREATE,
+    };
+    b.w.nft(NFT_MSG_NEWRULE, flags, seq, |a| {
         a.str(NFTA_RULE_TABLE, table);
         a.str(NFTA_RULE_CHAIN, chain);
+        if let Place::Before(handle) = place {
+            a.u64(NFTA_RULE_POSITION, handle);
+        }
         a.nest(NFTA_RULE_EXPRESSIONS, |x| x.append(&exprs));
-        a.bytes(NFTA_RULE_USERDATA, &udata(NFTNL_UDATA_RULE_COMMENT, &rule_comment(r)));
+        a.bytes(NFTA_RULE_USERDATA, &rule_udata(r, sources));
     });
     b.rules += 1;
 }
@@ -216,7 +261,14 @@ mod tests {
             }],
         };
         let mut b = Batch::begin(1, None);
-        ruleset(&mut b, &rs);
+        let sources = SourceMap::default();
+        let desired = Desired {
+            ruleset: &rs,
+            sources: &sources,
+            policy: "/t.shr",
+            strategy: shriek_compiler::lower::Strategy::Sequential,
+        };
+        whole_table(&mut b, &desired, &rs.tables[0], &HashMap::new());
         let mut out = String::new();
         // Skip BATCH_BEGIN, NEWTABLE, DELTABLE, NEWTABLE and NEWCHAIN.
         for m in msg::messages(b.w.raw()).skip(5) {

@@ -6,7 +6,9 @@
 
 use nix::errno::Errno;
 use shriek_compiler::nft::Origin;
-use shriek_grammar::{Diagnostic, Label, Loc};
+use shriek_grammar::{Code, Diagnostic, Label, Loc};
+
+use crate::codes;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -26,6 +28,8 @@ pub enum RuntimeError {
     Changed,
     #[error("{0}")]
     Kernel(Box<KernelError>),
+    #[error("table `{table}` was made by another policy, `{policy}`; nothing was changed")]
+    Foreign { table: String, policy: String },
 }
 
 /// The kernel refused one message of a batch; nothing was applied.
@@ -55,41 +59,39 @@ impl std::fmt::Display for KernelError {
 }
 
 impl RuntimeError {
+    /// What kind of error it is, from the runtime's catalogue.
+    pub fn kind(&self) -> &'static Code {
+        match self {
+            RuntimeError::Permission => codes::PERMISSION_DENIED,
+            RuntimeError::Netns { .. } | RuntimeError::NoNetns { .. } => codes::NETNS_UNAVAILABLE,
+            RuntimeError::NoNfTables => codes::NFTABLES_MISSING,
+            RuntimeError::Io { .. } => codes::NETLINK_FAILURE,
+            RuntimeError::Changed => codes::RULESET_CHANGED,
+            RuntimeError::Kernel(k) if matches!(k.errno(), Errno::ELOOP | Errno::EMLINK) => {
+                codes::JUMP_TOO_DEEP
+            }
+            RuntimeError::Kernel(k) if k.errno() == Errno::EOPNOTSUPP => codes::KERNEL_UNSUPPORTED,
+            RuntimeError::Kernel(_) => codes::KERNEL_REJECTED,
+            RuntimeError::Foreign { .. } => codes::TABLE_OWNED_ELSEWHERE,
+        }
+    }
+
     /// Stable code, as documented in docs/diagnostics.md.
     pub fn code(&self) -> &'static str {
-        match self {
-            RuntimeError::Permission => "E0502",
-            RuntimeError::Netns { .. } | RuntimeError::NoNetns { .. } => "E0504",
-            RuntimeError::NoNfTables => "E0508",
-            RuntimeError::Io { .. } => "E0505",
-            RuntimeError::Changed => "E0503",
-            RuntimeError::Kernel(k) if matches!(k.errno(), Errno::ELOOP | Errno::EMLINK) => "E0506",
-            RuntimeError::Kernel(k) if k.errno() == Errno::EOPNOTSUPP => "E0507",
-            RuntimeError::Kernel(_) => "E0501",
-        }
+        self.kind().code
     }
 
     /// Stable kebab-case name.
     pub fn name(&self) -> &'static str {
-        match self.code() {
-            "E0502" => "permission-denied",
-            "E0504" => "netns-unavailable",
-            "E0505" => "netlink-failure",
-            "E0503" => "ruleset-changed",
-            "E0506" => "jump-too-deep",
-            "E0507" => "kernel-unsupported",
-            "E0508" => "nftables-missing",
-            _ => "kernel-rejected",
-        }
+        self.kind().name
     }
 
     /// A diagnostic at the source of the refused message, when there is one.
     pub fn diagnostic(&self) -> Option<Diagnostic> {
         let RuntimeError::Kernel(k) = self else { return None };
         let first = k.origin.first()?;
-        let mut d = Diagnostic::error(
-            self.code(),
-            self.name(),
+        let mut d = Diagnostic::new(
+            self.kind(),
             format!("the kernel rejected {}: {}", k.subject, k.reason),
             first.loc,
             "this rule",

@@ -11,7 +11,10 @@
 
 mod abi;
 mod apply;
+pub mod codes;
 mod counters;
+mod decode;
+mod destroy;
 mod encode;
 mod error;
 mod feature;
@@ -23,7 +26,10 @@ mod socket;
 
 pub use apply::{apply, apply_with_hook, ApplyOptions, ApplySummary};
 pub use counters::{read_counters, CounterValue};
+pub use decode::{LiveRule, LiveTable, Owner};
+pub use destroy::destroy;
+pub use encode::policy_key;
 pub use error::{KernelError, RuntimeError};
 pub use netns::{ensure_netns, is_current_netns};
-pub use plan::{plan, Plan};
+pub use plan::{plan, read_live, Desired, Live, Orphan, Plan, PlanOptions, Whole};
 pub use snapshot::{restore, snapshot_tables, Snapshot};

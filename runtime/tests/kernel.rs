@@ -6,15 +6,18 @@ use std::net::IpAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use shriek_compiler::diff::structural::render::{self, Counts, RuleAt, Side};
 use shriek_compiler::ir::{
     BaseChain, ChainId, ChainKind, ChainPolicy, Hook, Limit, RateUnit, RuleId,
 };
+use shriek_compiler::lower::Strategy;
 use shriek_compiler::nft::{
     Chain, CmpOp, Data, DataType, Elem, Element, Expr, Origin, Part, Rhs, Rule, Ruleset, Selector,
     Set, Table, Verdict,
 };
+use shriek_grammar::SourceMap;
 use shriek_grammar::{FileId, Loc, Span};
-use shriek_runtime::{ApplyOptions, RuntimeError};
+use shriek_runtime::{ApplyOptions, ApplySummary, Desired, Plan, PlanOptions, RuntimeError};
 
 // ------------------------------------------------------------ namespaces
 
@@ -28,7 +31,7 @@ trait InNetns {
 
 impl InNetns for Netns {
     fn opts(&self) -> ApplyOptions {
-        ApplyOptions { dry_run: false, netns: Some(self.name.clone()) }
+        ApplyOptions { netns: Some(self.name.clone()), ..ApplyOptions::default() }
     }
 
     fn netns(&self) -> Option<&str> {
@@ -38,6 +41,51 @@ impl InNetns for Netns {
 
 fn netns_or_skip(tag: &str) -> Option<Netns> {
     Netns::new(tag)
+}
+
+// ------------------------------------------------------------ the runtime's API
+
+/// The policy these hand-built rulesets stand for, as its tables record it.
+const POLICY: &str = "/shriek/tests/kernel.shr";
+
+/// Hand-built rules come from no file.
+fn no_sources() -> &'static SourceMap {
+    static EMPTY: std::sync::OnceLock<SourceMap> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(SourceMap::default)
+}
+
+fn desired(rs: &Ruleset, strategy: Strategy) -> Desired<'_> {
+    Desired { ruleset: rs, sources: no_sources(), policy: POLICY, strategy }
+}
+
+fn apply(rs: &Ruleset, opts: &ApplyOptions) -> Result<ApplySummary, RuntimeError> {
+    shriek_runtime::apply(&desired(rs, Strategy::Sequential), opts)
+}
+
+fn plan(rs: &Ruleset, netns: Option<&str>) -> Plan {
+    plan_as(rs, Strategy::Sequential, netns)
+}
+
+fn plan_as(rs: &Ruleset, strategy: Strategy, netns: Option<&str>) -> Plan {
+    let d = desired(rs, strategy);
+    let live = shriek_runtime::read_live(&d.table_names(), POLICY, netns).unwrap();
+    shriek_runtime::plan(&d, &live, &PlanOptions::default()).unwrap()
+}
+
+/// The plan's changes as `plan` prints them (hand-built rules have no
+/// place in a file).
+fn plan_text(plan: &Plan, rs: &Ruleset) -> String {
+    let live = |at: RuleAt| plan.live_place(at);
+    let none = |_: RuleAt| None;
+    let old = Side { ruleset: &plan.live, place: &live };
+    let new = Side { ruleset: rs, place: &none };
+    let text = render::text(&plan.delta, &old, &new);
+    format!("{text}{}\n", render::counts(&plan.delta).summary("Plan"))
+}
+
+/// What an apply added, changed and removed.
+fn counts(summary: &ApplySummary) -> Counts {
+    render::counts(&summary.plan.delta)
 }
 
 // ------------------------------------------------------------ model builders
@@ -277,8 +325,9 @@ fn everything() -> Ruleset {
 #[test]
 fn apply_everything_lists_as_sane_nft() {
     let Some(ns) = netns_or_skip("all") else { return };
-    let summary = shriek_runtime::apply(&everything(), &ns.opts()).unwrap();
-    assert_eq!((summary.tables, summary.chains, summary.rules), (1, 2, 13));
+    let summary = apply(&everything(), &ns.opts()).unwrap();
+    // The table, its counter, four sets, two chains and thirteen rules.
+    assert_eq!(counts(&summary).add, 21);
     snapshot("apply_everything", &ns.sh("nft list table inet shriek_all"));
 }
 
@@ -316,9 +365,9 @@ fn small(name: &str, port: u128) -> Ruleset {
 #[test]
 fn a_rejected_batch_changes_nothing_and_names_the_rule() {
     let Some(ns) = netns_or_skip("deep") else { return };
-    shriek_runtime::apply(&deep_jumps(3), &ns.opts()).unwrap();
+    apply(&deep_jumps(3), &ns.opts()).unwrap();
     let before = ruleset_text(&ns);
-    let err = shriek_runtime::apply(&deep_jumps(20), &ns.opts()).unwrap_err();
+    let err = apply(&deep_jumps(20), &ns.opts()).unwrap_err();
     assert_eq!(ruleset_text(&ns), before);
     let RuntimeError::Kernel(k) = &err else { panic!("expected a kernel error, got {err:?}") };
     assert!(!k.origin.is_empty(), "{err}");
@@ -331,15 +380,15 @@ fn a_rejected_batch_changes_nothing_and_names_the_rule() {
     // The kernel checks depth only at commit, so a dry run checks it the
     // same way itself, and blames the same rule.
     let dry = ApplyOptions { dry_run: true, ..ns.opts() };
-    let dry_err = shriek_runtime::apply(&deep_jumps(20), &dry).unwrap_err();
+    let dry_err = apply(&deep_jumps(20), &dry).unwrap_err();
     assert_eq!(dry_err.to_string(), err.to_string());
     assert_eq!(dry_err.loc(), err.loc());
     for n in 14..18 {
-        let kernel = shriek_runtime::apply(&deep_jumps(n), &ns.opts()).is_ok();
-        let ours = shriek_runtime::apply(&deep_jumps(n), &dry).is_ok();
+        let kernel = apply(&deep_jumps(n), &ns.opts()).is_ok();
+        let ours = apply(&deep_jumps(n), &dry).is_ok();
         assert_eq!(ours, kernel, "{n} chains deep");
     }
-    assert!(shriek_runtime::apply(&deep_jumps(15), &dry).is_ok());
+    assert!(apply(&deep_jumps(15), &dry).is_ok());
 }
 
 #[test]
@@ -347,8 +396,8 @@ fn a_foreign_table_survives() {
     let Some(ns) = netns_or_skip("foreign") else { return };
     ns.sh("nft add table ip foreign && nft add chain ip foreign c '{ type filter hook input priority 5; }' && nft add rule ip foreign c tcp dport 1 drop");
     let before = ns.sh("nft list table ip foreign");
-    shriek_runtime::apply(&everything(), &ns.opts()).unwrap();
-    shriek_runtime::apply(&small("shriek_all", 22), &ns.opts()).unwrap();
+    apply(&everything(), &ns.opts()).unwrap();
+    apply(&small("shriek_all", 22), &ns.opts()).unwrap();
     assert_eq!(ns.sh("nft list table ip foreign"), before);
     assert!(ns.sh("nft list tables").contains("table inet shriek_all"));
 }
@@ -360,8 +409,14 @@ fn a_concurrent_change_fails_cleanly() {
     let hook = || {
         ns.sh(&format!("nft add table inet other{}", n.fetch_add(1, Ordering::Relaxed)));
     };
-    let err =
-        shriek_runtime::apply_with_hook(&small("shriek_race", 22), &ns.opts(), &hook).unwrap_err();
+    let rs = small("shriek_race", 22);
+    let err = shriek_runtime::apply_with_hook(
+        &desired(&rs, Strategy::Sequential),
+        None,
+        &ns.opts(),
+        &hook,
+    )
+    .unwrap_err();
     assert!(matches!(err, RuntimeError::Changed), "{err:?}");
     assert_eq!(err.to_string(), "the ruleset changed while applying; nothing was changed");
     let tables = ns.sh("nft list tables");
@@ -373,15 +428,15 @@ fn a_concurrent_change_fails_cleanly() {
 fn dry_run_changes_nothing() {
     let Some(ns) = netns_or_skip("dry") else { return };
     let opts = ApplyOptions { dry_run: true, ..ns.opts() };
-    let summary = shriek_runtime::apply(&everything(), &opts).unwrap();
-    assert_eq!(summary.rules, 13);
+    let summary = apply(&everything(), &opts).unwrap();
+    assert_eq!(counts(&summary).add, 21);
     assert_eq!(ruleset_text(&ns), "");
     // It still reports what the kernel would refuse.
     let mut bad = small("shriek_dry", 22);
     bad.tables[0].chains[0]
         .rules
         .push(rule(1, vec![Expr::Vmap { key: vec![Selector::ThDport], map: "nope".into() }]));
-    let err = shriek_runtime::apply(&bad, &opts).unwrap_err();
+    let err = apply(&bad, &opts).unwrap_err();
     assert!(matches!(&err, RuntimeError::Kernel(k) if k.errno == 2), "{err:?}");
     assert_eq!(ruleset_text(&ns), "");
 }
@@ -389,7 +444,7 @@ fn dry_run_changes_nothing() {
 #[test]
 fn snapshot_and_restore_put_back_exactly() {
     let Some(ns) = netns_or_skip("restore") else { return };
-    shriek_runtime::apply(&everything(), &ns.opts()).unwrap();
+    apply(&everything(), &ns.opts()).unwrap();
     ns.sh("nft add table inet foreign");
     let before = ns.sh("nft list table inet shriek_all");
     let names = vec!["shriek_all".to_string(), "shriek_new".to_string()];
@@ -397,7 +452,7 @@ fn snapshot_and_restore_put_back_exactly() {
     assert!(snap.existed("shriek_all") && !snap.existed("shriek_new"));
     let mut next = small("shriek_all", 23);
     next.tables.push(small("shriek_new", 24).tables.remove(0));
-    shriek_runtime::apply(&next, &ns.opts()).unwrap();
+    apply(&next, &ns.opts()).unwrap();
     assert_ne!(ns.sh("nft list table inet shriek_all"), before);
     shriek_runtime::restore(&snap, ns.netns()).unwrap();
     // A restored table comes back after the others in `list ruleset`, so
@@ -412,7 +467,7 @@ fn counters_count_a_transfer_and_reset() {
     let mut rs = small("shriek_count", 5000);
     rs.tables[0].counters = vec!["web".into()];
     rs.tables[0].chains[0].rules[0].exprs.insert(2, Expr::Counter(Some("web".into())));
-    shriek_runtime::apply(&rs, &ns.opts()).unwrap();
+    apply(&rs, &ns.opts()).unwrap();
     ns.sh(TRANSFER);
     let which = [("shriek_count".to_string(), "web".to_string())];
     let read = shriek_runtime::read_counters(&which, false, ns.netns()).unwrap();
@@ -445,11 +500,12 @@ PY"#;
 fn plan_shows_what_apply_would_change() {
     let Some(ns) = netns_or_skip("plan") else { return };
     let rs = everything();
-    let fresh = shriek_runtime::plan(&rs, ns.netns()).unwrap();
+    let fresh = plan(&rs, ns.netns());
     assert!(!fresh.is_empty());
-    shriek_runtime::apply(&rs, &ns.opts()).unwrap();
-    let same = shriek_runtime::plan(&rs, ns.netns()).unwrap();
-    assert!(same.is_empty(), "{same}");
+    let fresh = plan_text(&fresh, &rs);
+    apply(&rs, &ns.opts()).unwrap();
+    let same = plan(&rs, ns.netns());
+    assert!(same.is_empty(), "{}", plan_text(&same, &rs));
     // Insert a rule, change one, drop a chain's rule, add a map element.
     let mut next = rs.clone();
     let t = &mut next.tables[0];
@@ -465,7 +521,7 @@ fn plan_shows_what_apply_would_change() {
     t.counters.push("new_one".into());
     let text = format!(
         "--- fresh ---\n{fresh}--- changed ---\n{}",
-        shriek_runtime::plan(&next, ns.netns()).unwrap()
+        plan_text(&plan(&next, ns.netns()), &next)
     );
     snapshot("plan", &text);
 }
@@ -540,7 +596,7 @@ fn real_packets_meet_the_policy() {
     ];
     // Without a policy everything is open.
     assert!(!probe(&w, &probes[..1]).contains("dropped"));
-    shriek_runtime::apply(&rs, &w.host.opts()).unwrap();
+    apply(&rs, &w.host.opts()).unwrap();
     snapshot("real_packets", &probe(&w, &probes));
 }
 
@@ -549,7 +605,7 @@ fn real_packets_meet_the_policy() {
 /// Every example policy, lowered each way, applies and then plans empty.
 #[test]
 fn example_policies_apply_and_plan_clean() {
-    use shriek_compiler::lower::{lower, Strategy};
+    use shriek_compiler::lower::lower;
     let Some(ns) = netns_or_skip("examples") else { return };
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
     let mut paths: Vec<_> = std::fs::read_dir(dir)
@@ -563,19 +619,22 @@ fn example_policies_apply_and_plan_clean() {
     for path in paths {
         let text = std::fs::read_to_string(&path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let Some(policy) = shriek_compiler::resolve::resolve_str(&name, &text).policy else {
-            continue;
-        };
+        let fe = shriek_compiler::resolve::resolve_str(&name, &text);
+        let Some(policy) = &fe.policy else { continue };
+        // One after another into one namespace, as one policy: each apply
+        // changes what the one before left, in place.
         for strategy in Strategy::ALL {
-            let rs = lower(&policy, strategy).ruleset;
-            match shriek_runtime::apply(&rs, &ns.opts()) {
+            let rs = lower(policy, strategy).ruleset;
+            let d = Desired { sources: &fe.sources, ..desired(&rs, strategy) };
+            match shriek_runtime::apply(&d, &ns.opts()) {
                 Ok(_) => {
                     applied += 1;
-                    let plan = shriek_runtime::plan(&rs, ns.netns()).unwrap();
+                    let plan = plan_as(&rs, strategy, ns.netns());
                     if !plan.is_empty() {
                         failures.push(format!(
-                            "{name} ({}): plan after apply:\n{plan}",
-                            strategy.keyword()
+                            "{name} ({}): plan after apply:\n{}",
+                            strategy.keyword(),
+                            plan_text(&plan, &rs)
                         ));
                     }
                 }
@@ -587,9 +646,10 @@ fn example_policies_apply_and_plan_clean() {
     assert!(applied > 0, "no example resolved");
     // NAT is the part hand-built models above do not cover: look at it.
     let text = std::fs::read_to_string(format!("{dir}/load-balancer.shr")).unwrap();
-    let policy = shriek_compiler::resolve::resolve_str("load-balancer.shr", &text).policy.unwrap();
-    let rs = lower(&policy, Strategy::Auto).ruleset;
-    shriek_runtime::apply(&rs, &ns.opts()).unwrap();
+    let fe = shriek_compiler::resolve::resolve_str("load-balancer.shr", &text);
+    let rs = lower(fe.policy.as_ref().unwrap(), Strategy::Auto).ruleset;
+    let d = Desired { sources: &fe.sources, ..desired(&rs, Strategy::Auto) };
+    shriek_runtime::apply(&d, &ns.opts()).unwrap();
     let tables: Vec<String> =
         rs.tables.iter().map(|t| ns.sh(&format!("nft list table inet {}", t.name))).collect();
     snapshot("example_load_balancer", &tables.concat());
@@ -619,11 +679,10 @@ fn a_big_interval_set_applies_and_plans_clean() {
         1,
         vec![is(&[Selector::Ip4Saddr], Rhs::Named("many".into())), Expr::Verdict(Verdict::Drop)],
     ));
-    let summary = shriek_runtime::apply(&rs, &ns.opts()).unwrap();
-    assert_eq!(summary.elements, 20_000);
-    assert!(summary.messages > 10, "{summary:?}");
-    let plan = shriek_runtime::plan(&rs, ns.netns()).unwrap();
-    assert!(plan.is_empty(), "{plan}");
+    let summary = apply(&rs, &ns.opts()).unwrap();
+    assert!(summary.messages > 10, "{}", summary.messages);
+    let again = plan(&rs, ns.netns());
+    assert!(again.is_empty(), "{}", plan_text(&again, &rs));
     assert!(ns.sh("nft list set inet shriek_big many").contains("10.0.1.56"));
 }
 
@@ -633,8 +692,7 @@ fn a_big_interval_set_applies_and_plans_clean() {
 #[test]
 fn without_privileges_apply_says_needs_root() {
     if std::env::var_os("SHRIEK_TEST_CHILD").is_some() {
-        let err =
-            shriek_runtime::apply(&small("shriek_priv", 22), &ApplyOptions::default()).unwrap_err();
+        let err = apply(&small("shriek_priv", 22), &ApplyOptions::default()).unwrap_err();
         assert!(matches!(err, RuntimeError::Permission), "{err:?}");
         assert_eq!(err.to_string(), "talking to nf_tables needs root (CAP_NET_ADMIN)");
         return;

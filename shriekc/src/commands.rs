@@ -5,6 +5,7 @@ mod apply;
 mod check;
 mod compile;
 mod counters;
+mod destroy;
 mod diff;
 mod explain;
 mod fmt;
@@ -16,6 +17,7 @@ pub use apply::*;
 pub use check::*;
 pub use compile::*;
 pub use counters::*;
+pub use destroy::*;
 pub use diff::*;
 pub use explain::*;
 pub use fmt::*;
@@ -106,15 +108,24 @@ pub(crate) fn runtime_failure_doing(
                 "help: pass `--create-netns` to create it, or check the name with `ip netns list`"
             );
         }
+        (None, E::Foreign { policy, .. }) => {
+            eprintln!("error: {err}");
+            eprintln!(
+                "help: rename the table in this policy, remove the other policy's tables with `shriekc destroy {policy}`, or take it over with `apply --replace`"
+            );
+        }
         (None, _) => eprintln!("error: {err}"),
     }
     // The kernel refusing the policy, missing privileges, a missing
     // namespace or a kernel without nf_tables are invalid input or
     // environment; a conflict or an IO failure is not.
     match err {
-        E::Kernel(_) | E::Permission | E::Netns { .. } | E::NoNetns { .. } | E::NoNfTables => {
-            INVALID
-        }
+        E::Kernel(_)
+        | E::Permission
+        | E::Netns { .. }
+        | E::NoNetns { .. }
+        | E::NoNfTables
+        | E::Foreign { .. } => INVALID,
         E::Changed | E::Io { .. } => FINDINGS,
     }
 }

@@ -82,7 +82,13 @@ enum Command {
     },
     /// Apply a policy to the kernel in one atomic netlink transaction
     #[command(
-        after_help = "Lockout guard: apply refuses (exit 1) a policy that would drop the SSH session it runs in \
+        after_help = "Only what differs from the live tables is sent: rules, chains, sets, map elements \
+        and counters that stay keep their handles and their counts. A table is replaced whole only with \
+        --replace, for a change of strategy or of a chain's hook, or when shriekc cannot read it back; \
+        apply says so. Nothing to change sends nothing and prints `no changes`.\n\n\
+        Analysis first: apply prints the policy's findings and refuses (exit 1) one with an \
+        error-level finding (a shadowed or unmatchable rule, a jump cycle) unless --force.\n\n\
+        Lockout guard: apply refuses (exit 1) a policy that would drop the SSH session it runs in \
         (read from SSH_CONNECTION), or, with an input chain of policy drop, every new TCP connection to port 22 \
         from anywhere while the current ruleset lets some in. It guards the namespace shriekc runs in, not \
         another one --netns names. --confirm SECONDS applies such a policy with a way back; --force applies it \
@@ -92,8 +98,17 @@ enum Command {
         --dry-run is not affected."
     )]
     Apply {
-        #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
-        strategy: StrategyArg,
+        /// How to lower the policy; by default the strategy the live tables
+        /// record, else `auto`
+        #[arg(long, value_enum)]
+        strategy: Option<StrategyArg>,
+        /// Replace the policy's tables whole instead of changing only what
+        /// differs (and take over a table another policy made)
+        #[arg(long)]
+        replace: bool,
+        /// Also remove the tables this policy made and no longer names
+        #[arg(long)]
+        prune: bool,
         /// Let the kernel validate the whole transaction, then discard it
         #[arg(long)]
         dry_run: bool,
@@ -101,7 +116,7 @@ enum Command {
         /// from any session); a guard process rolls back even if shriekc is killed
         #[arg(long, value_name = "SECONDS", conflicts_with = "dry_run", value_parser = confirm_seconds)]
         confirm: Option<u64>,
-        /// Apply even if the policy would lock out SSH (see below)
+        /// Apply even if the policy has error-level findings or would lock out SSH (see below)
         #[arg(long)]
         force: bool,
         /// Confirm the apply waiting for confirmation on this host (or in --netns)
@@ -114,11 +129,33 @@ enum Command {
     },
     /// Show what `apply` would add, remove or change in the live tables
     Plan {
-        #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
-        strategy: StrategyArg,
+        /// How to lower the policy; by default the strategy the live tables
+        /// record, else `auto`
+        #[arg(long, value_enum)]
+        strategy: Option<StrategyArg>,
+        /// Output: `text` for people, `json` for tools (see docs/json.md)
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
         /// Exit 2 when there are changes (0 when none, 1 on error)
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Plan as `apply --replace` would: each table replaced whole
+        #[arg(long)]
+        replace: bool,
+        /// Plan as `apply --prune` would: orphaned tables removed
+        #[arg(long)]
+        prune: bool,
+        #[command(flatten)]
+        ns: NetnsArgs,
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
+    /// Remove every table this policy made (its marker names the policy's file)
+    #[command(
+        after_help = "Tables other programs or other policies made are never touched, even when this \
+        policy names them. FILE need not exist any more: its path names the policy."
+    )]
+    Destroy {
         #[command(flatten)]
         ns: NetnsArgs,
         #[arg(value_name = "FILE")]
@@ -239,6 +276,12 @@ impl DiffFormat {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 pub enum CounterFormat {
     Text,
     Json,
@@ -287,23 +330,50 @@ fn main() -> ExitCode {
         Command::Trace { strategy, file, packet } => {
             commands::trace(&file, &packet, strategy.map(StrategyArg::strategy))
         }
-        Command::Apply { strategy, dry_run, confirm, force, confirm_pending, ns, file } => {
+        Command::Apply {
+            strategy,
+            replace,
+            prune,
+            dry_run,
+            confirm,
+            force,
+            confirm_pending,
+            ns,
+            file,
+        } => {
             if confirm_pending {
                 commands::confirm_pending(ns.netns.as_deref())
             } else {
                 let file = file.expect("clap requires FILE unless --confirm-pending");
+                let how = commands::How {
+                    strategy: strategy.map(StrategyArg::strategy),
+                    plan: shriek_runtime::PlanOptions { replace, prune },
+                    dry_run,
+                    force,
+                };
                 match ns.ready() {
-                    Ok(netns) => {
-                        commands::apply(&file, strategy.strategy(), dry_run, confirm, force, netns)
-                    }
+                    Ok(netns) => commands::apply(&file, how, confirm, netns),
                     Err(code) => code,
                 }
             }
         }
-        Command::Plan { strategy, detailed_exitcode, ns, file } => match ns.ready() {
-            Ok(netns) => commands::plan(&file, strategy.strategy(), detailed_exitcode, netns),
-            // Under --detailed-exitcode, 2 means "changes", so errors are 1.
-            Err(code) if detailed_exitcode => code.min(1),
+        Command::Plan { strategy, format, detailed_exitcode, replace, prune, ns, file } => {
+            match ns.ready() {
+                Ok(netns) => commands::plan(
+                    &file,
+                    strategy.map(StrategyArg::strategy),
+                    format,
+                    detailed_exitcode,
+                    shriek_runtime::PlanOptions { replace, prune },
+                    netns,
+                ),
+                // Under --detailed-exitcode, 2 means "changes", so errors are 1.
+                Err(code) if detailed_exitcode => code.min(1),
+                Err(code) => code,
+            }
+        }
+        Command::Destroy { ns, file } => match ns.ready() {
+            Ok(netns) => commands::destroy(&file, netns),
             Err(code) => code,
         },
         Command::Counters { reset, format, ns, file } => match ns.ready() {

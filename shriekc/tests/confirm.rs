@@ -42,7 +42,8 @@ fn confirming(ns: &Netns) -> Child {
 /// loaded machine might manage in 3 s.
 fn confirming_for(ns: &Netns, seconds: &str) -> Child {
     let mut child = shriek_testkit::command(BIN)
-        .args(["apply", "--confirm", seconds, "--netns", &ns.name, SECOND])
+        // SECOND is another policy naming FIRST's table: it takes it over.
+        .args(["apply", "--replace", "--confirm", seconds, "--netns", &ns.name, SECOND])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -158,7 +159,7 @@ fn while_a_window_is_open_another_apply_is_refused() {
             "{stderr}"
         );
     }
-    let dry = shriekc(&["apply", "--dry-run", "--netns", &ns.name, FIRST]);
+    let dry = shriekc(&["apply", "--replace", "--dry-run", "--netns", &ns.name, FIRST]);
     assert_eq!(dry.status.code(), Some(0), "a dry run is not an apply: {}", text(&dry.stderr));
     assert_eq!(ns.nft(&["list", "ruleset"]), applied, "nothing changed");
     signal(&child, "-TERM");
@@ -222,7 +223,7 @@ fn stale_state_of_a_dead_guard_is_reported_and_cleared() {
         "{stderr}"
     );
     // Reported once: the state is gone.
-    let again = shriekc(&["apply", "--netns", &ns.name, FIRST]);
+    let again = shriekc(&["apply", "--replace", "--netns", &ns.name, FIRST]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
     assert!(!text(&again.stderr).contains("note:"), "{}", text(&again.stderr));
 }
@@ -233,7 +234,7 @@ fn without_a_guard_nothing_is_applied() {
     // A run dir that cannot be made: the guard has nowhere to keep its state.
     let not_a_dir = shriek_testkit::temp_file("not-a-run-dir", "");
     let out = shriek_testkit::command(BIN)
-        .args(["apply", "--confirm", "3", "--netns", &ns.name, SECOND])
+        .args(["apply", "--replace", "--confirm", "3", "--netns", &ns.name, SECOND])
         .env("SHRIEKC_RUN_DIR", &not_a_dir)
         .stdin(Stdio::null())
         .output()

@@ -20,6 +20,7 @@ fn catalogues() -> Vec<Catalogue> {
         shriek_grammar::codes::CATALOGUE,
         shriek_compiler::resolve::codes::CATALOGUE,
         shriek_compiler::analysis::codes::CATALOGUE,
+        shriek_runtime::codes::CATALOGUE,
     ]
 }
 
@@ -156,6 +157,7 @@ fn catalogued_phases_spell_no_code_as_a_string() {
     collect_rs(&root.join("compiler/src/resolve"), &mut files);
     files.push(root.join("compiler/src/analysis.rs"));
     collect_rs(&root.join("compiler/src/analysis"), &mut files);
+    collect_rs(&root.join("runtime/src"), &mut files);
     let mut offenders = Vec::new();
     for file in files {
         if file.file_name().is_some_and(|n| n == "codes.rs") {

@@ -82,7 +82,8 @@ fn another_namespace_is_not_this_machine_s_ssh() {
     for (name, policy) in [("session", DROPS_SESSION), ("all", DROPS_ALL_SSH)] {
         let file = temp_file(&format!("other-{name}.shr"), policy);
         let out = shriek_testkit::command(BIN)
-            .args(["apply", "--netns", &ns.name, file.to_str().expect("UTF-8")])
+            // Two policies, one table: the second takes it over.
+            .args(["apply", "--replace", "--netns", &ns.name, file.to_str().expect("UTF-8")])
             .env("SSH_CONNECTION", SESSION)
             .output()
             .expect("shriekc runs");

@@ -228,7 +228,8 @@ pub(super) fn expr(a: &mut Attrs, cx: &mut RuleCx, e: &Expr) {
             cx.lookup(a, key, map, id, Some(NFT_REG_VERDICT), false);
         }
         Expr::Nat(n) => nat(a, cx, n),
-        // Only ever read back from the kernel, never lowered.
+        // Only ever read back from the kernel: `apply` refuses a ruleset
+        // holding one before anything is encoded.
         Expr::Raw(_) => {}
     }
 }

@@ -1,15 +1,34 @@
-//! What a rule carries besides its expressions: a user data comment that
-//! names where it came from, with a hash of what it does, which `plan`
-//! compares to tell changed rules from unchanged ones.
+//! What tables and rules carry besides their contents, in their user data
+//! (libnftnl's TLVs: a type byte, a length byte, the value).
+//!
+//! A rule carries its comment, the `file:line` that `compile` prints (nft
+//! shows type 0 as the comment), and its identity
+//! ([`shriek_compiler::identity`]) under a type of shriekc's own, which
+//! nft skips. A table carries a comment saying who made it, and under
+//! shriekc's own types a marker, the policy that made it and the strategy.
+//! The kernel caps user data at 256 bytes, and cannot change a table's
+//! afterwards: the marker is written when the table is made.
 
-use shriek_compiler::nft::{self, Origin};
+use shriek_compiler::emit;
+use shriek_compiler::identity::{identity, ENCODING_VERSION};
+use shriek_compiler::lower::Strategy;
+use shriek_compiler::nft;
+use shriek_grammar::SourceMap;
 
-/// A libnftnl user data TLV: nft shows type 0 of a rule or chain, and type
-/// 7 of a set, as its comment. The kernel caps user data at 256 bytes.
-pub(crate) fn udata(ty: u8, text: &str) -> Vec<u8> {
+use crate::abi::*;
+use crate::decode::TABLE_MARKER;
+
+/// The kernel's limit on user data (NFT_USERDATA_MAXLEN).
+const USERDATA_MAX: usize = 256;
+
+/// A libnftnl string TLV: nft shows type 0 of a rule, chain or table, and
+/// type 7 of a set, as its comment. Cut to at most `max` bytes of text
+/// (and never past 250, so it fits any user data).
+pub(crate) fn udata_str(ty: u8, text: &str, max: usize) -> Vec<u8> {
     let mut text = text;
-    while text.len() > 250 {
-        let mut cut = 250.min(text.len() - 1);
+    let max = max.min(250);
+    if text.len() > max {
+        let mut cut = max;
         while !text.is_char_boundary(cut) {
             cut -= 1;
         }
@@ -22,56 +41,88 @@ pub(crate) fn udata(ty: u8, text: &str) -> Vec<u8> {
     v
 }
 
-/// The comment a rule carries: where it came from, and a hash of what it
-/// does, which `plan` compares to tell changed rules from unchanged ones.
-pub(crate) fn rule_comment(r: &nft::Rule) -> String {
-    let mut s = String::from("shriek");
-    for o in r.origin.iter().take(3) {
-        s.push_str(&format!(
-            " r{}.{}.{}@{}:{}-{}",
-            o.rule.table,
-            o.rule.chain.0,
-            o.rule.index,
-            o.loc.file.0,
-            o.loc.span.start,
-            o.loc.span.end
-        ));
-    }
-    if r.origin.len() > 3 {
-        s.push_str(&format!(" +{}", r.origin.len() - 3));
-    }
-    s.push_str(&format!(" #{:012x}", rule_hash(r)));
-    s
+/// [`udata_str`] with room for a whole comment.
+pub(crate) fn udata(ty: u8, text: &str) -> Vec<u8> {
+    udata_str(ty, text, 250)
 }
 
-/// FNV-1a over the rule's expressions: stable across runs and builds,
-/// unlike `std`'s hasher.
-pub(crate) fn rule_hash(r: &nft::Rule) -> u64 {
-    let text = format!("{:?}", r.exprs);
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h & 0xffff_ffff_ffff
+/// A rule's user data: its `file:line` comment, exactly as `compile`
+/// writes it, and its identity.
+pub(crate) fn rule_udata(r: &nft::Rule, sources: &SourceMap) -> Vec<u8> {
+    let mut v = match emit::rule_comment(r, sources) {
+        Some(c) => udata(NFTNL_UDATA_RULE_COMMENT, &c),
+        None => Vec::new(),
+    };
+    v.push(SHRIEK_UDATA_RULE_IDENTITY);
+    v.push(9);
+    v.push(ENCODING_VERSION);
+    v.extend_from_slice(&identity(r).0.to_be_bytes());
+    v
 }
 
-pub(super) fn origin_comment(origin: &[Origin]) -> Option<String> {
-    let o = origin.first()?;
-    Some(format!(
-        "r{}.{}.{}@{}:{}-{}",
-        o.rule.table, o.rule.chain.0, o.rule.index, o.loc.file.0, o.loc.span.start, o.loc.span.end
-    ))
+/// How a policy is named in the tables it makes: its path, or for a path
+/// too long to fit, a hash of it.
+pub fn policy_key(path: &str) -> String {
+    if path.len() <= 160 {
+        path.to_string()
+    } else {
+        format!("fnv64:{:016x}", shriek_compiler::identity::fnv1a64(path.as_bytes()))
+    }
+}
+
+/// A table's user data: a comment for people, then the marker, the
+/// policy and the strategy.
+pub(crate) fn table_udata(policy: &str, strategy: Strategy) -> Vec<u8> {
+    let mut tail = udata(SHRIEK_UDATA_TABLE_MARKER, TABLE_MARKER);
+    tail.extend(udata(SHRIEK_UDATA_TABLE_POLICY, &policy_key(policy)));
+    tail.extend(udata(SHRIEK_UDATA_TABLE_STRATEGY, strategy.keyword()));
+    // What is left for the comment's text: its type, length and NUL aside.
+    let room = USERDATA_MAX - tail.len() - 3;
+    let words = format!(", strategy {}", strategy.keyword());
+    let mut place = policy.to_string();
+    let fixed = "managed by shriekc from ".len() + words.len();
+    if fixed + place.len() > room {
+        let keep = room.saturating_sub(fixed + 3);
+        let mut cut = place.len() - keep.min(place.len());
+        while !place.is_char_boundary(cut) {
+            cut += 1;
+        }
+        place = format!("...{}", &place[cut..]);
+    }
+    let mut v = udata_str(
+        NFTNL_UDATA_TABLE_COMMENT,
+        &format!("managed by shriekc from {place}{words}"),
+        room,
+    );
+    v.extend(tail);
+    v
 }
 
 #[cfg(test)]
 mod tests {
-    use super::udata;
+    use super::*;
 
     #[test]
     fn long_comments_are_cut_to_fit() {
         let long = "é".repeat(200);
         let u = udata(0, &long);
         assert!(u.len() <= 253 && u[1] as usize == u.len() - 2 && *u.last().unwrap() == 0);
+    }
+
+    #[test]
+    fn a_table_marker_fits_whatever_the_path() {
+        for len in [1, 50, 159, 160, 161, 250, 4000] {
+            let path = format!("/{}", "é".repeat(len / 2));
+            let ud = table_udata(&path, Strategy::Sequential);
+            assert!(ud.len() <= USERDATA_MAX, "{len}: {}", ud.len());
+            let owner = crate::decode::owner(&ud);
+            assert_eq!(
+                owner,
+                crate::decode::Owner::Shriek {
+                    policy: policy_key(&path),
+                    strategy: "sequential".into()
+                }
+            );
+        }
     }
 }

@@ -9,7 +9,7 @@ use shriek_compiler::nft::{self, Data, DataType, Elem, Origin, Part, Selector};
 
 use super::batch::{Batch, Subject};
 use super::expr::verdict_data;
-use super::identity::{origin_comment, udata};
+use super::identity::udata;
 use crate::abi::*;
 use crate::msg::Buf;
 
@@ -109,8 +109,8 @@ fn emit_set(b: &mut Batch, s: &SetDef) {
         a.u32(NFTA_SET_ID, s.id);
         let mut ud = Vec::new();
         if s.key.host_order {
-            // NFTNL_UDATA_SET_KEYBYTEORDER = host, so nft prints numbers.
-            ud.extend_from_slice(&[0, 4]);
+            // Host byte order, so nft prints numbers.
+            ud.extend_from_slice(&[NFTNL_UDATA_SET_KEYBYTEORDER, 4]);
             ud.extend_from_slice(&1u32.to_ne_bytes());
         }
         if let Some(c) = s.comment {
@@ -120,26 +120,43 @@ fn emit_set(b: &mut Batch, s: &SetDef) {
             a.bytes(NFTA_SET_USERDATA, &ud);
         }
     });
+    element_messages(b, NFT_MSG_NEWSETELEM, s.table, s.name, Some(s.id), &s.elements, &s.origin);
+}
+
+/// NEWSETELEM or DELSETELEM messages for `elements` of set `name` (bound
+/// by `id` when the set is made in this batch).
+fn element_messages(
+    b: &mut Batch,
+    ty: u16,
+    table: &str,
+    name: &str,
+    id: Option<u32>,
+    elements: &[Buf],
+    origin: &[Origin],
+) {
     // An attribute's length is 16 bits: split elements over messages.
     let mut i = 0;
-    while i < s.elements.len() {
+    while i < elements.len() {
         let mut j = i;
         let mut size = 0;
-        while j < s.elements.len() && (j == i || size + s.elements[j].len() + 4 < 60_000) {
-            size += s.elements[j].len() + 4;
+        while j < elements.len() && (j == i || size + elements[j].len() + 4 < 60_000) {
+            size += elements[j].len() + 4;
             j += 1;
         }
         let seq = b.seq(Subject::Elements {
-            table: s.table.into(),
-            set: s.name.into(),
-            origin: s.origin.clone(),
+            table: table.into(),
+            set: name.into(),
+            origin: origin.to_vec(),
         });
-        b.w.nft(NFT_MSG_NEWSETELEM, NLM_F_CREATE, seq, |a| {
-            a.str(NFTA_SET_ELEM_LIST_TABLE, s.table);
-            a.str(NFTA_SET_ELEM_LIST_SET, s.name);
-            a.u32(NFTA_SET_ELEM_LIST_SET_ID, s.id);
+        let flags = if ty == NFT_MSG_NEWSETELEM { NLM_F_CREATE } else { 0 };
+        b.w.nft(ty, flags, seq, |a| {
+            a.str(NFTA_SET_ELEM_LIST_TABLE, table);
+            a.str(NFTA_SET_ELEM_LIST_SET, name);
+            if let Some(id) = id {
+                a.u32(NFTA_SET_ELEM_LIST_SET_ID, id);
+            }
             a.nest(NFTA_SET_ELEM_LIST_ELEMENTS, |l| {
-                for e in &s.elements[i..j] {
+                for e in &elements[i..j] {
                     l.nest(NFTA_LIST_ELEM, |x| x.append(e));
                 }
             });
@@ -148,7 +165,32 @@ fn emit_set(b: &mut Batch, s: &SetDef) {
     }
 }
 
-pub(super) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, id: u32) {
+/// Adds `elements` to, or deletes them from, set `s` as it stands in the
+/// kernel. A deletion names each element by its key alone.
+pub(crate) fn edit_elements(
+    b: &mut Batch,
+    table: &str,
+    s: &nft::Set,
+    elements: &[&nft::Element],
+    add: bool,
+) {
+    let mut bufs = Vec::new();
+    let mut origin = Vec::new();
+    for e in elements {
+        let data = if add { e.data.as_ref().map(data_bytes) } else { None };
+        set_element(&mut bufs, &s.key, &e.key, s.interval, data.as_ref());
+        origin.extend(e.origin.iter().copied());
+    }
+    origin.sort();
+    origin.dedup();
+    if add {
+        b.elements += elements.len();
+    }
+    let ty = if add { NFT_MSG_NEWSETELEM } else { NFT_MSG_DELSETELEM };
+    element_messages(b, ty, table, &s.name, None, &bufs, &origin);
+}
+
+pub(crate) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, id: u32) {
     let mut flags = 0;
     if s.interval {
         flags |= NFT_SET_INTERVAL;
@@ -164,8 +206,7 @@ pub(super) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, id: u32) {
     let mut origin = Vec::new();
     for e in &s.elements {
         let data = e.data.as_ref().map(data_bytes);
-        let comment = origin_comment(&e.origin);
-        set_element(&mut elements, &s.key, &e.key, s.interval, data.as_ref(), comment.as_deref());
+        set_element(&mut elements, &s.key, &e.key, s.interval, data.as_ref());
         origin.extend(e.origin.iter().copied());
     }
     origin.sort();
@@ -230,7 +271,6 @@ fn set_element(
     elem: &Elem,
     interval: bool,
     data: Option<&Buf>,
-    comment: Option<&str>,
 ) {
     let concat = key.len() > 1;
     let lo = key_bytes(key, elem, false);
@@ -242,9 +282,6 @@ fn set_element(
         }
         if let Some(d) = data {
             a.nest(NFTA_SET_ELEM_DATA, |x| x.append(d));
-        }
-        if let Some(c) = comment {
-            a.bytes(NFTA_SET_ELEM_USERDATA, &udata(NFTNL_UDATA_SET_ELEM_COMMENT, c));
         }
     }));
     if interval && !concat {
@@ -307,51 +344,6 @@ pub(super) fn ifname(name: &str) -> Vec<u8> {
     v
 }
 
-/// What `plan` compares of a named set: its (key type, key length,
-/// flags) and each kernel element's signature.
-pub(crate) fn set_plan(s: &nft::Set) -> ((u32, u32, u32), Vec<String>) {
-    let mut flags = 0;
-    if s.interval {
-        flags |= NFT_SET_INTERVAL;
-        if s.key.len() > 1 {
-            flags |= NFT_SET_CONCAT;
-        }
-    }
-    if s.data.is_some() {
-        flags |= NFT_SET_MAP;
-    }
-    let spec = key_spec(&s.key);
-    let mut elements = Vec::new();
-    for e in &s.elements {
-        let data = e.data.as_ref().map(data_bytes);
-        set_element(&mut elements, &s.key, &e.key, s.interval, data.as_ref(), None);
-    }
-    ((spec.ty, spec.len, flags), elements.iter().map(|e| element_signature(&e.bytes)).collect())
-}
-
-/// An element's key, end, flags and data, independent of how the
-/// attributes were nested: the same for what we send and what the kernel
-/// dumps.
-pub(crate) fn element_signature(e: &[u8]) -> String {
-    use crate::msg::{attr, attr_str, attr_u32};
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let value =
-        |ty: u16| attr(e, ty).and_then(|k| attr(k, NFTA_DATA_VALUE)).map(hex).unwrap_or_default();
-    let flags = attr_u32(e, NFTA_SET_ELEM_FLAGS).unwrap_or(0) & NFT_SET_ELEM_INTERVAL_END;
-    let data = match attr(e, NFTA_SET_ELEM_DATA) {
-        None => String::new(),
-        Some(d) => match attr(d, NFTA_DATA_VERDICT) {
-            Some(v) => format!(
-                "{}:{}",
-                attr_u32(v, NFTA_VERDICT_CODE).unwrap_or(0) as i32,
-                attr_str(v, NFTA_VERDICT_CHAIN).unwrap_or_default()
-            ),
-            None => attr(d, NFTA_DATA_VALUE).map(hex).unwrap_or_default(),
-        },
-    };
-    format!("{}-{}/{flags}={data}", value(NFTA_SET_ELEM_KEY), value(NFTA_SET_ELEM_KEY_END))
-}
-
 pub(super) fn anon_set(
     b: &mut Batch,
     table: &str,
@@ -369,7 +361,7 @@ pub(super) fn anon_set(
     }
     let mut elements = Vec::new();
     for e in elems {
-        set_element(&mut elements, key, e, interval, None, None);
+        set_element(&mut elements, key, e, interval, None);
     }
     let id = b.set_id();
     emit_set(

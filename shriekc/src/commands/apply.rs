@@ -3,23 +3,27 @@
 
 mod lockout;
 
-use shriek_compiler::lower::{self, Strategy};
-use shriek_compiler::nft;
-use shriek_grammar::SourceMap;
+use shriek_compiler::lower::Strategy;
+use shriek_runtime::PlanOptions;
 
-use super::{front, runtime_failure_doing, Doing, FINDINGS, INVALID, OK};
+use super::plan::{prepare, relocated_text, Prepared, Shown};
+use super::{front, print_out, runtime_failure_doing, Doing, FINDINGS, INVALID, OK};
 use crate::confirm::{self, Window};
 
 pub use crate::confirm::confirm_pending;
 
-pub fn apply(
-    file: &str,
-    strategy: Strategy,
-    dry_run: bool,
-    confirm: Option<u64>,
-    force: bool,
-    netns: Option<&str>,
-) -> u8 {
+/// How to apply: the flags of `apply` that shape what is sent.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct How {
+    /// `--strategy`; `None` for the one the live tables record.
+    pub strategy: Option<Strategy>,
+    pub plan: PlanOptions,
+    pub dry_run: bool,
+    pub force: bool,
+}
+
+pub fn apply(file: &str, how: How, confirm: Option<u64>, netns: Option<&str>) -> u8 {
+    let How { dry_run, force, .. } = how;
     // First, before any thread exists: SIGHUP, SIGINT and SIGTERM during a
     // confirm window must reach the window, not end the process.
     let watch = confirm.map(|_| confirm::watch());
@@ -27,11 +31,22 @@ pub fn apply(
     if let Err(code) = guard_ssh(&policy, netns, dry_run, confirm, force) {
         return code;
     }
-    let lowered = lower::lower(&policy, strategy);
-    let go = || send(&lowered.ruleset, dry_run, netns, &frontend.sources);
+    if let Err(code) = guard_findings(&policy, &frontend.sources, force) {
+        return code;
+    }
+    let doing = if dry_run { Doing::Validating } else { Doing::Changing };
+    let prepared = match prepare(file, frontend, policy, how.strategy, netns, doing) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let go = || send(&prepared, how, netns);
     match (confirm, watch) {
         (Some(seconds), Some(watch)) => {
-            let tables = policy.tables.iter().map(|t| t.name.clone()).collect();
+            // The window puts back every table this apply may touch.
+            let mut tables = prepared.table_names();
+            if how.plan.prune {
+                tables.extend(prepared.live.orphans.iter().map(|t| t.table.name.clone()));
+            }
             let window = Window { file, netns, seconds, tables };
             confirm::apply_confirmed(&window, watch, go)
         }
@@ -44,6 +59,43 @@ pub fn apply(
             };
             go().map_or_else(|code| code, |()| OK)
         }
+    }
+}
+
+/// The analysis runs before anything is sent: its findings are printed, and
+/// an error-level one (a shadowed or unmatchable rule, a jump cycle)
+/// refuses the apply (exit 1) unless `--force` says to go ahead.
+fn guard_findings(
+    policy: &shriek_compiler::ir::Policy,
+    sources: &shriek_grammar::SourceMap,
+    force: bool,
+) -> Result<(), u8> {
+    use shriek_grammar::Severity;
+    let findings = shriek_compiler::analysis::analyze(policy);
+    crate::output::eprint_diagnostics(&findings, sources);
+    let errors =
+        findings.iter().filter(|d| d.suppressed.is_none() && d.severity == Severity::Error).count();
+    match errors {
+        0 => Ok(()),
+        n if force => {
+            eprintln!("warning: applying despite {} (--force)", count(n, "error-level finding"));
+            Ok(())
+        }
+        n => {
+            eprintln!(
+                "error: refusing to apply: the policy has {}; fix it (see `shriekc check`), or pass `--force`",
+                count(n, "error-level finding")
+            );
+            Err(FINDINGS)
+        }
+    }
+}
+
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }
 
@@ -77,27 +129,47 @@ fn guard_ssh(
     Ok(())
 }
 
-/// The transaction itself, and the line that says what it did.
-fn send(
-    ruleset: &nft::Ruleset,
-    dry_run: bool,
-    netns: Option<&str>,
-    sources: &SourceMap,
-) -> Result<(), u8> {
-    let opts = shriek_runtime::ApplyOptions { dry_run, netns: netns.map(str::to_owned) };
-    let summary = shriek_runtime::apply(ruleset, &opts).map_err(|err| {
-        let doing = if dry_run { Doing::Validating } else { Doing::Changing };
-        runtime_failure_doing(&err, sources, doing)
-    })?;
+/// The transaction itself (only what differs from the live tables), and
+/// the lines that say what it did.
+fn send(prepared: &Prepared, how: How, netns: Option<&str>) -> Result<(), u8> {
+    let opts = shriek_runtime::ApplyOptions {
+        dry_run: how.dry_run,
+        netns: netns.map(str::to_owned),
+        replace: how.plan.replace,
+        prune: how.plan.prune,
+    };
+    let live = Some(prepared.live.clone());
+    let summary = shriek_runtime::apply_with_hook(&prepared.desired(), live, &opts, &|| {})
+        .map_err(|err| {
+            let doing = if how.dry_run { Doing::Validating } else { Doing::Changing };
+            runtime_failure_doing(&err, &prepared.frontend.sources, doing)
+        })?;
+    for n in prepared.notes.iter().chain(&summary.plan.notes) {
+        eprintln!("note: {n}");
+    }
+    let shown = Shown::new(&summary.plan, prepared);
     let place = netns.map_or(String::new(), |ns| format!(" in netns {ns}"));
-    let verb = if dry_run { "validated (nothing changed)" } else { "applied" };
-    println!(
-        "{verb}{place}: {} table(s), {} chain(s), {} rule(s), {} map element(s) in {:.1} ms",
-        summary.tables,
-        summary.chains,
-        summary.rules,
-        summary.elements,
-        summary.elapsed.as_secs_f64() * 1000.0
+    if summary.messages == 0 {
+        print_out("no changes");
+        return Ok(());
+    }
+    let c = shown.counts();
+    let verb = if how.dry_run { "validated (nothing changed)" } else { "applied" };
+    // One write: a reader may take the first line and go.
+    let mut out = format!(
+        "{verb}{place}: {} added, {} changed, {} removed in {:.1} ms (transaction {:.1} ms)\n",
+        c.add,
+        c.change,
+        c.remove,
+        summary.elapsed.as_secs_f64() * 1000.0,
+        summary.transaction.as_secs_f64() * 1000.0
     );
+    for w in &summary.plan.whole {
+        out.push_str(&format!("replaced table `{}` whole, because {}\n", w.table, w.why));
+    }
+    if let Some(line) = relocated_text(shown.relocated()) {
+        out.push_str(&line);
+    }
+    print_out(&out);
     Ok(())
 }

@@ -1,30 +1,260 @@
-//! `shriekc plan`: what `apply` would change in the live tables.
+//! `shriekc plan`: what `apply` would change in the live tables, as text
+//! or JSON. Also what `apply` and `destroy` share with it: reading the live
+//! tables before lowering (to use the strategy they record) and printing a
+//! plan.
 
+use serde_json::json;
+use shriek_compiler::diff::structural::render::{self, Counts, RuleAt, Side};
+use shriek_compiler::emit::origin_comment;
+use shriek_compiler::ir;
 use shriek_compiler::lower::{self, Strategy};
+use shriek_compiler::nft;
+use shriek_compiler::resolve::Frontend;
+use shriek_runtime::{Desired, Live, Plan, PlanOptions};
 
 use super::{front, print_out, runtime_failure_doing, Doing, FINDINGS, INVALID, OK};
+use crate::PlanFormat;
 
-pub fn plan(file: &str, strategy: Strategy, detailed: bool, netns: Option<&str>) -> u8 {
-    let invalid = if detailed { FINDINGS } else { INVALID };
-    let Ok((frontend, policy)) = front(file) else { return invalid };
-    let lowered = lower::lower(&policy, strategy);
-    match shriek_runtime::plan(&lowered.ruleset, netns) {
-        Ok(plan) => {
-            print_out(&plan.to_string());
-            if detailed && !plan.is_empty() {
-                2
-            } else {
-                OK
-            }
+/// A policy compiled against what the kernel holds now.
+pub(crate) struct Prepared {
+    pub frontend: Frontend,
+    /// The policy as its tables record it: the entry file's absolute path.
+    pub key: String,
+    pub ruleset: nft::Ruleset,
+    pub strategy: Strategy,
+    pub live: Live,
+    /// What the choice of strategy is worth saying.
+    pub notes: Vec<String>,
+}
+
+impl Prepared {
+    pub fn desired(&self) -> Desired<'_> {
+        Desired {
+            ruleset: &self.ruleset,
+            sources: &self.frontend.sources,
+            policy: &self.key,
+            strategy: self.strategy,
         }
+    }
+
+    pub fn table_names(&self) -> Vec<String> {
+        self.ruleset.tables.iter().map(|t| t.name.clone()).collect()
+    }
+}
+
+/// The policy's name in the tables it makes: its absolute path, so that
+/// running from another folder names the same policy.
+pub(crate) fn policy_key(file: &str) -> String {
+    // A file that is gone still names its policy (for `destroy`).
+    std::fs::canonicalize(file)
+        .or_else(|_| std::path::absolute(file))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| file.to_string())
+}
+
+/// Reads the live tables the policy names (and its orphans), then lowers
+/// it with `strategy`, or else the strategy the live tables record, or
+/// else `auto`.
+pub(crate) fn prepare(
+    file: &str,
+    frontend: Frontend,
+    policy: ir::Policy,
+    strategy: Option<Strategy>,
+    netns: Option<&str>,
+    doing: Doing,
+) -> Result<Prepared, u8> {
+    let key = policy_key(file);
+    let names: Vec<String> = policy.tables.iter().map(|t| t.name.clone()).collect();
+    let live = shriek_runtime::read_live(&names, &key, netns)
+        .map_err(|err| runtime_failure_doing(&err, &frontend.sources, doing))?;
+    let recorded = live.recorded_strategy();
+    let mut notes = Vec::new();
+    let strategy = match (strategy, recorded) {
+        (Some(s), Some(r)) if s != r => {
+            notes.push(format!(
+                "strategy {} (--strategy) differs from strategy {}, which the live tables record",
+                s.keyword(),
+                r.keyword()
+            ));
+            s
+        }
+        (Some(s), _) => s,
+        (None, Some(r)) => {
+            if r != Strategy::Auto {
+                notes.push(format!(
+                    "strategy {}, as the live tables record (--strategy chooses another)",
+                    r.keyword()
+                ));
+            }
+            r
+        }
+        (None, None) => Strategy::Auto,
+    };
+    let ruleset = lower::lower(&policy, strategy).ruleset;
+    Ok(Prepared { frontend, key, ruleset, strategy, live, notes })
+}
+
+pub fn plan(
+    file: &str,
+    strategy: Option<Strategy>,
+    format: PlanFormat,
+    detailed: bool,
+    opts: PlanOptions,
+    netns: Option<&str>,
+) -> u8 {
+    // Under --detailed-exitcode, 2 means "changes", so errors are 1.
+    let fail = |code: u8| if detailed { code.min(FINDINGS) } else { code };
+    let Ok((frontend, policy)) = front(file) else { return fail(INVALID) };
+    let prepared = match prepare(file, frontend, policy, strategy, netns, Doing::Reading) {
+        Ok(p) => p,
+        Err(code) => return fail(code),
+    };
+    let plan = match shriek_runtime::plan(&prepared.desired(), &prepared.live, &opts) {
+        Ok(plan) => plan,
         Err(err) => {
-            let code = runtime_failure_doing(&err, &frontend.sources, Doing::Reading);
-            // Under --detailed-exitcode, 2 means "changes", so errors are 1.
-            if detailed {
-                FINDINGS
-            } else {
-                code
+            return fail(runtime_failure_doing(&err, &prepared.frontend.sources, Doing::Reading))
+        }
+    };
+    let shown = Shown::new(&plan, &prepared);
+    match format {
+        PlanFormat::Text => {
+            for n in prepared.notes.iter().chain(&plan.notes) {
+                eprintln!("note: {n}");
+            }
+            print_out(&shown.text());
+        }
+        PlanFormat::Json => print_out(
+            &serde_json::to_string_pretty(&shown.json()).expect("json values always serialize"),
+        ),
+    }
+    if detailed && shown.changes() {
+        2
+    } else {
+        OK
+    }
+}
+
+/// What `plan` and `apply` say of unchanged rules whose source lines
+/// moved: the kernel cannot change a rule's comment in place, and making
+/// the rule again would reset its counter.
+pub(crate) fn relocated_text(n: usize) -> Option<String> {
+    match n {
+        0 => None,
+        1 => Some(
+            "1 unchanged rule now comes from another line: kept as it is, with its counter; its live comment keeps the old line\n".into(),
+        ),
+        n => Some(format!(
+            "{n} unchanged rules now come from other lines: kept as they are, with their counters; their live comments keep the old lines\n"
+        )),
+    }
+}
+
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// A plan ready to print: its two sides, with where their rules come from.
+pub(crate) struct Shown<'a> {
+    plan: &'a Plan,
+    prepared: &'a Prepared,
+}
+
+impl<'a> Shown<'a> {
+    pub fn new(plan: &'a Plan, prepared: &'a Prepared) -> Shown<'a> {
+        Shown { plan, prepared }
+    }
+
+    fn with_sides<T>(&self, f: impl FnOnce(&Side, &Side) -> T) -> T {
+        let live_place = |at: RuleAt| self.plan.live_place(at);
+        let rs = &self.prepared.ruleset;
+        let sources = &self.prepared.frontend.sources;
+        let new_place = |at: RuleAt| {
+            let r = &rs.tables[at.table].chains[at.chain].rules[at.rule];
+            origin_comment(&r.origin, sources)
+        };
+        let old = Side { ruleset: &self.plan.live, place: &live_place };
+        let new = Side { ruleset: rs, place: &new_place };
+        f(&old, &new)
+    }
+
+    /// Adds, changes and removals, a table replaced whole counting as a
+    /// change.
+    pub fn counts(&self) -> Counts {
+        let mut c = render::counts(&self.plan.delta);
+        c.change += self.plan.whole.len();
+        c
+    }
+
+    /// Whether `apply` (with the same flags) would change anything.
+    pub fn changes(&self) -> bool {
+        !self.counts().is_empty()
+    }
+
+    /// Rules that only moved in the source, kept as they are (a table
+    /// replaced whole keeps nothing).
+    pub fn relocated(&self) -> usize {
+        let per_table = self.with_sides(|old, new| render::relocated(&self.plan.delta, old, new));
+        per_table
+            .iter()
+            .filter(|(t, _)| !self.plan.whole.iter().any(|w| &w.table == t))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for w in &self.plan.whole {
+            out.push_str(&format!("~ table inet {}: replaced whole, because {}\n", w.table, w.why));
+        }
+        out.push_str(&self.with_sides(|old, new| render::text(&self.plan.delta, old, new)));
+        let counts = self.counts();
+        if counts.is_empty() {
+            out.push_str("no changes\n");
+        } else {
+            out.push_str(&counts.summary("Plan"));
+            out.push('\n');
+        }
+        if let Some(line) = relocated_text(self.relocated()) {
+            out.push_str(&line);
+        }
+        if !self.plan.orphans.is_empty() && !self.plan.prune {
+            out.push_str(
+                "tables this policy made and no longer names (`apply --prune` removes them):\n",
+            );
+            for o in &self.plan.orphans {
+                out.push_str(&format!(
+                    "  table inet {} ({}, {})\n",
+                    o.table,
+                    count(o.chains, "chain"),
+                    count(o.rules, "rule")
+                ));
             }
         }
+        out
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        let changes = self.with_sides(|old, new| render::json(&self.plan.delta, old, new));
+        let counts = self.counts();
+        let recorded = self.prepared.live.recorded_strategy().map(|s| s.keyword());
+        json!({
+            "format_version": 1,
+            "changes": changes,
+            "replaced": self.plan.whole.iter().map(|w| json!({"table": w.table, "why": w.why})).collect::<Vec<_>>(),
+            "orphans": self.plan.orphans.iter().map(|o| json!({
+                "table": o.table,
+                "chains": o.chains,
+                "rules": o.rules,
+                "removed": self.plan.prune,
+            })).collect::<Vec<_>>(),
+            "relocated": self.relocated(),
+            "strategy": { "used": self.prepared.strategy.keyword(), "recorded": recorded },
+            "notes": self.prepared.notes.iter().chain(&self.plan.notes).collect::<Vec<_>>(),
+            "summary": { "add": counts.add, "change": counts.change, "remove": counts.remove },
+        })
     }
 }

@@ -86,10 +86,11 @@ pub fn counts(delta: &Delta) -> Counts {
 }
 
 /// Rules that are the same on both sides but come from another place now
-/// (a line was added above them): kept as they are.
-pub fn relocated(delta: &Delta, old: &Side, new: &Side) -> usize {
-    let mut n = 0;
+/// (a line was added above them), kept as they are: how many, per table.
+pub fn relocated(delta: &Delta, old: &Side, new: &Side) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
     for (nt, table) in new.ruleset.tables.iter().enumerate() {
+        let mut n = 0;
         let Some(ot) = old.ruleset.tables.iter().position(|t| t.name == table.name) else {
             continue;
         };
@@ -113,8 +114,11 @@ pub fn relocated(delta: &Delta, old: &Side, new: &Side) -> usize {
                 }
             }
         }
+        if n > 0 {
+            out.push((table.name.clone(), n));
+        }
     }
-    n
+    out
 }
 
 /// The changes as text, one block per table; empty for an empty delta.
@@ -172,8 +176,9 @@ fn set_text(out: &mut String, s: &SetDelta, ot: Option<&nft::Table>, nt: Option<
     let ns = s.new.and_then(|i| nt.map(|t| &t.sets[i]));
     let what = |set: &nft::Set| {
         let kind = if set.data.is_some() { "map" } else { "set" };
+        let flags = if set.interval { ", flags interval" } else { "" };
         format!(
-            "{kind} {}: {}, {}",
+            "{kind} {}: {}{flags}, {}",
             set.name,
             set_type_text(set),
             count(set.elements.len(), "element")

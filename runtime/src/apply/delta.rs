@@ -1,0 +1,161 @@
+//! A plan as one batch: whole tables where the plan says so, and elsewhere
+//! only the delta, in an order the kernel accepts within one transaction.
+//!
+//! In a table changed in place: new counters and chains first (rules and
+//! map elements may name them), a base chain's new policy, then every rule
+//! that goes (by handle; the rules of a chain that goes too, so nothing
+//! jumps into it any more) and every element that goes, sets made again
+//! deleted, new sets made, new elements added, new rules placed (each just
+//! before the first untouched rule that follows it in the new chain, or at
+//! the end), and last the sets, chains and counters that go. Untouched
+//! rules, elements, chains, sets and counters get no message at all, so
+//! they keep their handles and their counts.
+
+use std::collections::HashMap;
+
+use shriek_compiler::diff::structural::{Action, ChainDelta, TableDelta};
+use shriek_compiler::nft;
+
+use crate::encode::{self, At, Batch, Place};
+use crate::plan::{Desired, Plan};
+
+pub(super) fn write(b: &mut Batch, desired: &Desired, plan: &Plan) {
+    for (ni, t) in desired.ruleset.tables.iter().enumerate() {
+        let td = plan.delta.tables.iter().find(|d| d.new == Some(ni));
+        let live = plan.meta.iter().position(|m| m.table.name == t.name);
+        if plan.whole.iter().any(|w| w.table == t.name) {
+            // Named counters carry over; the table itself must go, because
+            // its user data cannot change.
+            let seeds: HashMap<String, (u64, u64)> = live
+                .map(|i| {
+                    plan.meta[i]
+                        .counter_values
+                        .iter()
+                        .map(|(n, p, by)| (n.clone(), (*p, *by)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            encode::whole_table(b, desired, t, &seeds);
+            continue;
+        }
+        match (td, live) {
+            (Some(td), Some(oi)) => in_place(b, desired, plan, td, oi, ni),
+            (Some(_), None) => encode::whole_table(b, desired, t, &HashMap::new()),
+            (None, _) => {}
+        }
+    }
+    for td in plan.delta.tables.iter().filter(|d| d.new.is_none()) {
+        encode::delete_table(b, &td.name);
+    }
+}
+
+fn in_place(b: &mut Batch, desired: &Desired, plan: &Plan, td: &TableDelta, oi: usize, ni: usize) {
+    let old = &plan.live.tables[oi];
+    let new = &desired.ruleset.tables[ni];
+    let meta = &plan.meta[oi];
+    let name = new.name.as_str();
+    let handle = |ci: usize, ri: usize| meta.rules[ci][ri].handle;
+
+    for c in td.counters.iter().filter(|c| c.action == Action::Add) {
+        encode::counter(b, name, &c.name, (0, 0));
+    }
+    for cd in &td.chains {
+        match (cd.action, cd.new) {
+            (Some(Action::Add), Some(j)) => encode::chain(b, name, &new.chains[j]),
+            (Some(Action::Change), Some(j)) => {
+                // The plan replaces the table whole for any other change
+                // of a chain's header.
+                if let Some(base) = new.chains[j].base {
+                    encode::chain_policy(b, name, &cd.name, base.policy);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // What goes, before what replaces it.
+    for cd in &td.chains {
+        let Some(ci) = cd.old else { continue };
+        for e in &cd.rules {
+            if let (Some(ri), Action::Remove | Action::Change | Action::Move) = (e.old, e.action) {
+                encode::delete_rule(b, name, &cd.name, ri, handle(ci, ri));
+            }
+        }
+    }
+    for sd in td.sets.iter().filter(|s| s.action.is_none()) {
+        let (Some(si), Some(_)) = (sd.old, sd.new) else { continue };
+        let set = &old.sets[si];
+        let gone: Vec<&nft::Element> = sd
+            .elements
+            .iter()
+            .filter(|e| matches!(e.action, Action::Remove | Action::Change))
+            .filter_map(|e| e.old.map(|i| &set.elements[i]))
+            .collect();
+        if !gone.is_empty() {
+            encode::edit_elements(b, name, set, &gone, false);
+        }
+    }
+    for sd in td.sets.iter().filter(|s| s.action == Some(Action::Change)) {
+        encode::delete_set(b, name, &sd.name);
+    }
+
+    // What comes.
+    let mut set_ids = HashMap::new();
+    for sd in &td.sets {
+        if let (Some(Action::Add | Action::Change), Some(j)) = (sd.action, sd.new) {
+            let id = b.set_id();
+            set_ids.insert(sd.name.clone(), id);
+            encode::named_set(b, name, &new.sets[j], id);
+        }
+    }
+    for sd in td.sets.iter().filter(|s| s.action.is_none()) {
+        let Some(sj) = sd.new else { continue };
+        let set = &new.sets[sj];
+        let came: Vec<&nft::Element> = sd
+            .elements
+            .iter()
+            .filter(|e| matches!(e.action, Action::Add | Action::Change))
+            .filter_map(|e| e.new.map(|j| &set.elements[j]))
+            .collect();
+        if !came.is_empty() {
+            encode::edit_elements(b, name, set, &came, true);
+        }
+    }
+    for cd in &td.chains {
+        let Some(cj) = cd.new else { continue };
+        let chain = &new.chains[cj];
+        let mut placed: Vec<(usize, Place)> = Vec::new();
+        for e in &cd.rules {
+            if let (Some(j), Action::Add | Action::Change | Action::Move) = (e.new, e.action) {
+                placed.push((j, place(cd, j, |ri| cd.old.map(|ci| handle(ci, ri)))));
+            }
+        }
+        placed.sort_by_key(|(j, _)| *j);
+        for (j, at) in placed {
+            let at = At { table: name, chain: &chain.name, index: j, place: at };
+            encode::rule(b, desired.sources, &set_ids, at, &chain.rules[j]);
+        }
+    }
+
+    // What is no longer used: sets first, since a map's elements may jump
+    // to a chain that goes too.
+    for sd in td.sets.iter().filter(|s| s.action == Some(Action::Remove)) {
+        encode::delete_set(b, name, &sd.name);
+    }
+    for cd in td.chains.iter().filter(|c| c.action == Some(Action::Remove)) {
+        encode::delete_chain(b, name, &cd.name);
+    }
+    for c in td.counters.iter().filter(|c| c.action == Action::Remove) {
+        encode::delete_counter(b, name, &c.name);
+    }
+}
+
+/// Where new rule `j` goes: before the first untouched rule after it in
+/// the new chain, or at the end.
+fn place(cd: &ChainDelta, j: usize, handle: impl Fn(usize) -> Option<u64>) -> Place {
+    let next = cd.kept.partition_point(|&(_, b)| b < j);
+    match cd.kept.get(next).and_then(|&(a, _)| handle(a)) {
+        Some(h) => Place::Before(h),
+        None => Place::End,
+    }
+}

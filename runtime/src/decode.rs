@@ -1,0 +1,220 @@
+//! The live tables read back into the nft model: the inverse of `encode`.
+//!
+//! A table dump (its table, objects, chains, sets with their elements, and
+//! rules, as the kernel describes them) becomes an [`nft::Table`] that the
+//! structural diff can compare with a compiled one, plus what only the
+//! kernel knows: each rule's handle and comment, the identity `apply`
+//! stored with it, the counters' values, and the table's owner.
+//!
+//! Anonymous sets and NAT maps fold back into the rules that use them
+//! ([`expr`]); named sets get their key from the rules that look them up,
+//! or from their type ([`set`]). Nothing is dropped: an expression the
+//! model has no word for becomes raw text, a set or object it cannot hold
+//! is named in [`LiveTable::unmodelled`].
+
+use std::collections::HashMap;
+
+use shriek_compiler::identity::Identity;
+use shriek_compiler::ir::{BaseChain, ChainKind, ChainPolicy, Hook};
+use shriek_compiler::nft;
+
+use crate::abi::*;
+use crate::msg::{attr, attr_str, attr_u32, attr_u64};
+use crate::snapshot::TableDump;
+
+mod expr;
+mod set;
+
+use set::SetInfo;
+pub(crate) use set::{udata_string, udata_tlvs};
+
+/// One live table, read back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveTable {
+    pub table: nft::Table,
+    pub owner: Owner,
+    /// Per chain of `table`, per rule: what only the kernel knows.
+    pub rules: Vec<Vec<LiveRule>>,
+    /// Each named counter's value now: (name, packets, bytes).
+    pub counter_values: Vec<(String, u64, u64)>,
+    /// Sets and objects the model cannot hold, in words, e.g. "quota
+    /// object `q`": shown by `plan`, removed with the table only.
+    pub unmodelled: Vec<String>,
+}
+
+/// Who made a table, from the marker in its user data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// No marker: made by another program, or by `nft -f` (from `compile`).
+    Unmarked,
+    /// Made by shriekc from `policy` with `strategy`.
+    Shriek { policy: String, strategy: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveRule {
+    pub handle: u64,
+    /// The comment nft shows: for shriekc's rules, `file:line`.
+    pub comment: Option<String>,
+    /// The identity `apply` stored with the rule, when it did.
+    pub stored: Option<Identity>,
+}
+
+/// Reads one table's dump back; `None` when the table does not exist.
+pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
+    let table_attrs = dump.table.as_ref()?;
+    let owner = owner(attr(table_attrs, NFTA_TABLE_USERDATA).unwrap_or(&[]));
+    let mut unmodelled = Vec::new();
+
+    let mut counters = Vec::new();
+    let mut counter_values = Vec::new();
+    for o in &dump.objects {
+        let name = attr_str(o, NFTA_OBJ_NAME).unwrap_or_default();
+        if attr_u32(o, NFTA_OBJ_TYPE) == Some(NFT_OBJECT_COUNTER) {
+            let d = attr(o, NFTA_OBJ_DATA).unwrap_or(&[]);
+            let packets = attr_u64(d, NFTA_COUNTER_PACKETS).unwrap_or(0);
+            counter_values.push((
+                name.clone(),
+                packets,
+                attr_u64(d, NFTA_COUNTER_BYTES).unwrap_or(0),
+            ));
+            counters.push(name);
+        } else {
+            unmodelled.push(format!("object `{name}` (not a counter)"));
+        }
+    }
+
+    let sets: HashMap<String, SetInfo> =
+        dump.sets.iter().map(|s| (s.name.clone(), SetInfo::parse(&s.attrs, &s.elements))).collect();
+
+    let mut chains: Vec<nft::Chain> =
+        dump.chains.iter().map(|c| chain(c, &mut unmodelled)).collect();
+    let mut rules: Vec<Vec<LiveRule>> = vec![Vec::new(); chains.len()];
+    let mut named_keys: HashMap<String, Vec<nft::Selector>> = HashMap::new();
+    for r in &dump.rules {
+        let name = attr_str(r, NFTA_RULE_CHAIN).unwrap_or_default();
+        let Some(ci) = chains.iter().position(|c| c.name == name) else { continue };
+        let decoded = expr::rule(attr(r, NFTA_RULE_EXPRESSIONS).unwrap_or(&[]), &sets);
+        for (set, key) in decoded.named_keys {
+            named_keys.entry(set).or_insert(key);
+        }
+        let mut comment = None;
+        let mut stored = None;
+        for (ty, v) in udata_tlvs(attr(r, NFTA_RULE_USERDATA).unwrap_or(&[])) {
+            match ty {
+                NFTNL_UDATA_RULE_COMMENT => comment = Some(udata_string(v)),
+                SHRIEK_UDATA_RULE_IDENTITY => stored = stored_identity(v),
+                _ => {}
+            }
+        }
+        chains[ci].rules.push(nft::Rule { exprs: decoded.exprs, origin: vec![] });
+        rules[ci].push(LiveRule {
+            handle: attr_u64(r, NFTA_RULE_HANDLE).unwrap_or(0),
+            comment,
+            stored,
+        });
+    }
+
+    let mut named: Vec<&SetInfo> = sets.values().filter(|s| !s.anonymous()).collect();
+    named.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut model_sets = Vec::new();
+    for info in named {
+        let key = named_keys.get(&info.name).cloned().or_else(|| info.guess_key());
+        let (key, data) = match (key, info.data()) {
+            (Some(k), Some(d)) => (k, d),
+            _ => {
+                unmodelled.push(format!("set `{}` (its type is not one shriekc makes)", info.name));
+                continue;
+            }
+        };
+        let Some(elements) = info.model_elements(&key) else {
+            unmodelled.push(format!("the elements of set `{}`", info.name));
+            continue;
+        };
+        model_sets.push(nft::Set {
+            name: info.name.clone(),
+            key,
+            interval: info.interval(),
+            data,
+            elements,
+            comment: info.comment.clone(),
+        });
+    }
+
+    Some(LiveTable {
+        table: nft::Table { name: dump.name.clone(), sets: model_sets, counters, chains },
+        owner,
+        rules,
+        counter_values,
+        unmodelled,
+    })
+}
+
+fn stored_identity(v: &[u8]) -> Option<Identity> {
+    let (&version, rest) = v.split_first()?;
+    (version == shriek_compiler::identity::ENCODING_VERSION)
+        .then(|| Some(Identity(u64::from_be_bytes(rest.try_into().ok()?))))?
+}
+
+/// The owner a table's user data names.
+pub(crate) fn owner(ud: &[u8]) -> Owner {
+    let mut marked = false;
+    let mut policy = String::new();
+    let mut strategy = String::new();
+    for (ty, v) in udata_tlvs(ud) {
+        match ty {
+            SHRIEK_UDATA_TABLE_MARKER => marked = udata_string(v) == TABLE_MARKER,
+            SHRIEK_UDATA_TABLE_POLICY => policy = udata_string(v),
+            SHRIEK_UDATA_TABLE_STRATEGY => strategy = udata_string(v),
+            _ => {}
+        }
+    }
+    if marked {
+        Owner::Shriek { policy, strategy }
+    } else {
+        Owner::Unmarked
+    }
+}
+
+/// The marker's text: who, and the version of what follows it.
+pub(crate) const TABLE_MARKER: &str = "shriekc/1";
+
+fn chain(c: &[u8], unmodelled: &mut Vec<String>) -> nft::Chain {
+    let name = attr_str(c, NFTA_CHAIN_NAME).unwrap_or_default();
+    let comment = udata_tlvs(attr(c, NFTA_CHAIN_USERDATA).unwrap_or(&[]))
+        .find(|(ty, _)| *ty == NFTNL_UDATA_CHAIN_COMMENT)
+        .map(|(_, v)| udata_string(v));
+    let base = attr(c, NFTA_CHAIN_HOOK).map(|h| {
+        let hook = match attr_u32(h, NFTA_HOOK_HOOKNUM) {
+            Some(NF_INET_PRE_ROUTING) => Some(Hook::Prerouting),
+            Some(NF_INET_LOCAL_IN) => Some(Hook::Input),
+            Some(NF_INET_FORWARD) => Some(Hook::Forward),
+            Some(NF_INET_LOCAL_OUT) => Some(Hook::Output),
+            Some(NF_INET_POST_ROUTING) => Some(Hook::Postrouting),
+            _ => None,
+        };
+        let kind = match attr_str(c, NFTA_CHAIN_TYPE).as_deref() {
+            Some("filter") => Some(ChainKind::Filter),
+            Some("nat") => Some(ChainKind::Nat),
+            Some("route") => Some(ChainKind::Route),
+            _ => None,
+        };
+        let policy = if attr_u32(c, NFTA_CHAIN_POLICY) == Some(NF_DROP as u32) {
+            ChainPolicy::Drop
+        } else {
+            ChainPolicy::Accept
+        };
+        // The kernel sends the priority as the bits of a signed number.
+        let priority = attr_u32(h, NFTA_HOOK_PRIORITY).unwrap_or(0) as i32;
+        Some(BaseChain { hook: hook?, kind: kind?, priority, policy })
+    });
+    let base = match base {
+        Some(None) => {
+            unmodelled.push(format!("the hook of chain `{name}` (read as a regular chain)"));
+            None
+        }
+        Some(b) => b,
+        None => None,
+    };
+    nft::Chain { name, base, rules: Vec::new(), comment }
+}
