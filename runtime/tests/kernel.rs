@@ -629,6 +629,7 @@ fn example_policies_apply_and_plan_clean() {
             match shriek_runtime::apply(&d, &ns.opts()) {
                 Ok(_) => {
                     applied += 1;
+                    failures.extend(identities_read_back(&rs, ns.netns(), &name, strategy));
                     let plan = plan_as(&rs, strategy, ns.netns());
                     if !plan.is_empty() {
                         failures.push(format!(
@@ -653,6 +654,37 @@ fn example_policies_apply_and_plan_clean() {
     let tables: Vec<String> =
         rs.tables.iter().map(|t| ns.sh(&format!("nft list table inet {}", t.name))).collect();
     snapshot("example_load_balancer", &tables.concat());
+}
+
+/// Each rule read back has the identity `apply` stored with it: the
+/// decoder reads back what the encoder wrote.
+fn identities_read_back(
+    rs: &Ruleset,
+    netns: Option<&str>,
+    name: &str,
+    strategy: Strategy,
+) -> Vec<String> {
+    let names: Vec<String> = rs.tables.iter().map(|t| t.name.clone()).collect();
+    let live = shriek_runtime::read_live(&names, POLICY, netns).unwrap();
+    let mut wrong = Vec::new();
+    for t in &live.tables {
+        for (c, rules) in t.table.chains.iter().zip(&t.rules) {
+            for (r, meta) in c.rules.iter().zip(rules) {
+                let read = shriek_compiler::identity::identity(r);
+                if meta.stored != Some(read) {
+                    wrong.push(format!(
+                        "{name} ({}): {}/{}: stored {:?}, read back {read} from `{}`",
+                        strategy.keyword(),
+                        t.table.name,
+                        c.name,
+                        meta.stored,
+                        shriek_compiler::emit::rule_text(r)
+                    ));
+                }
+            }
+        }
+    }
+    wrong
 }
 
 /// Sets too big for one netlink attribute go over several messages.
