@@ -1,0 +1,1 @@
+../../library/shriek_policy.py
