@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use shriek_compiler::ir::RateUnit;
+use shriek_compiler::nft::vocab::{NFPROTO_IPV4, NFPROTO_IPV6};
 use shriek_compiler::nft::{
     CmpOp, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Origin, Part, Pick, Rhs, Selector,
     Verdict,
@@ -111,8 +112,8 @@ pub(super) fn verdict_data(a: &mut Attrs, v: &Verdict) {
 
 fn family_of(s: Selector) -> Option<u8> {
     match s {
-        Selector::Ip4Saddr | Selector::Ip4Daddr => Some(2),
-        Selector::Ip6Saddr | Selector::Ip6Daddr => Some(10),
+        Selector::Ip4Saddr | Selector::Ip4Daddr => Some(NFPROTO_IPV4),
+        Selector::Ip6Saddr | Selector::Ip6Daddr => Some(NFPROTO_IPV6),
         _ => None,
     }
 }
@@ -318,8 +319,8 @@ fn match_expr(a: &mut Attrs, cx: &mut RuleCx, key: &[Selector], op: CmpOp, rhs: 
 fn nat(a: &mut Attrs, cx: &mut RuleCx, n: &NatStmt) {
     let family = |addr: Option<IpAddr>| -> u32 {
         match (n.family, addr) {
-            (Some(NatFamily::Ip6), _) | (None, Some(IpAddr::V6(_))) => 10,
-            _ => 2,
+            (Some(NatFamily::Ip6), _) | (None, Some(IpAddr::V6(_))) => NFPROTO_IPV6 as u32,
+            _ => NFPROTO_IPV4 as u32,
         }
     };
     let addr_bytes = |addr: IpAddr| match addr {
