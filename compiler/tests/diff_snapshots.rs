@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use shriek_compiler::diff::report::{render, Format, Report, Version};
-use shriek_compiler::diff::semantic::semantic_diff;
+use shriek_compiler::diff::semantic::{cube_lines, semantic_diff};
 use shriek_compiler::lower::{lower, Strategy};
 use shriek_compiler::resolve::{self, Frontend, MemoryLoader};
 
@@ -203,4 +203,39 @@ fn goto_loop_drops() {
 ";
     let broken = looped.replacen("    goto a\n  }\n}", "    return\n  }\n}", 1);
     diff_files("goto_loop", &[("policy.shr", looped)], &[("policy.shr", &broken)]);
+}
+
+/// A policy of 3,000 rules with one rule changed, or one inserted at the
+/// top, is compared completely (within the work budget) and names the one
+/// class that changes.
+#[test]
+fn large_policy_is_compared_completely() {
+    let policy = |flip: Option<usize>, top: bool| {
+        let mut s = String::from("table filter {\n  chain input hook input policy drop {\n");
+        if top {
+            s.push_str("    tcp dport 22 accept\n");
+        }
+        for i in 0..3000 {
+            let v = if (i % 3 == 0) != (flip == Some(i)) { "drop" } else { "accept" };
+            s.push_str(&format!(
+                "    saddr 10.{}.{}.0/24 tcp dport {} {v}\n",
+                i / 250,
+                i % 250,
+                1000 + i
+            ));
+        }
+        s + "  }\n}\n"
+    };
+    let load = |text: &str| resolve::resolve_str("big.shr", text).policy.expect("valid");
+    let base = load(&policy(None, false));
+    for (other, want) in [
+        (policy(Some(1500), false), "tcp dport 2500 saddr 10.6.0.0/24"),
+        (policy(None, true), "tcp dport 22"),
+    ] {
+        let diff = semantic_diff(&base, &load(&other));
+        let changes = diff.hooks[0].changes.as_ref().expect("compared completely");
+        let lines: Vec<String> =
+            changes.traffic.iter().flat_map(|c| &c.cubes).flat_map(cube_lines).collect();
+        assert_eq!(lines, [want], "{lines:#?}");
+    }
 }

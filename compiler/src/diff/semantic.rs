@@ -11,10 +11,10 @@
 //!
 //! Pure: it reads two [`Policy`]s and returns data; `diff::report` words it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::ir::{Action, BaseChain, ChainId, Hook, Nat, Policy, Verdict};
-use crate::space::Cube;
+use crate::space::{Cube, Family, Intervals, PORT_MAX};
 
 pub mod fate;
 mod words;
@@ -122,28 +122,40 @@ pub fn semantic_diff(old: &Policy, new: &Policy) -> SemanticDiff {
 }
 
 fn compare(old: &Policy, new: &Policy, hook: Hook) -> Result<Changes, GaveUp> {
-    let old_pieces = fate::hook_fates(old, hook)?;
-    let new_pieces = fate::hook_fates(new, hook)?;
-    let (old_views, new_views) = (views(&old_pieces), views(&new_pieces));
+    compare_pieces(&fate::hook_fates(old, hook)?, &fate::hook_fates(new, hook)?)
+}
+
+fn compare_pieces(old_pieces: &Pieces, new_pieces: &Pieces) -> Result<Changes, GaveUp> {
+    let (old_views, new_views) = (views(old_pieces), views(new_pieces));
+    // A cube that is a piece of both partitions, with the same fates, holds
+    // packets that keep theirs; the partitions being disjoint, no other
+    // piece meets it. Most pieces are such when a change is small.
+    let same: HashSet<(&Cube, &View)> = old_pieces.iter().map(|(c, _)| c).zip(&old_views).collect();
+    let kept: HashSet<(&Cube, &View)> = new_pieces
+        .iter()
+        .map(|(c, _)| c)
+        .zip(&new_views)
+        .filter(|piece| same.contains(piece))
+        .collect();
+    let old_left: Vec<(&Cube, &View)> =
+        old_pieces.iter().map(|(c, _)| c).zip(&old_views).filter(|p| !kept.contains(p)).collect();
+    let new_left: Vec<(&Cube, &View)> =
+        new_pieces.iter().map(|(c, _)| c).zip(&new_views).filter(|p| !kept.contains(p)).collect();
     let mut traffic = Classes::default();
     let mut observed = Classes::default();
-    let mut work = 0usize;
-    for ((a, _), (ta, oa)) in old_pieces.iter().zip(&old_views) {
-        for ((b, _), (tb, ob)) in new_pieces.iter().zip(&new_views) {
-            work += 1;
-            if work > PAIR_BUDGET {
-                return Err(GaveUp);
-            }
-            if (ta.fate == tb.fate && oa.fate == ob.fate) || !a.intersects(b) {
-                continue;
-            }
-            let meet = a.intersect(b);
-            if ta.fate != tb.fate {
-                traffic.add((ta.clone(), tb.clone()), meet.clone());
-            }
-            if oa.fate != ob.fate {
-                observed.add((oa.clone(), ob.clone()), meet);
-            }
+    let a_cubes: Vec<&Cube> = old_left.iter().map(|p| p.0).collect();
+    let b_cubes: Vec<&Cube> = new_left.iter().map(|p| p.0).collect();
+    for (i, j) in candidates(&a_cubes, &b_cubes)? {
+        let ((a, (ta, oa)), (b, (tb, ob))) = (old_left[i], new_left[j]);
+        if (ta.fate == tb.fate && oa.fate == ob.fate) || !a.intersects(b) {
+            continue;
+        }
+        let meet = a.intersect(b);
+        if ta.fate != tb.fate {
+            traffic.add((ta.clone(), tb.clone()), meet.clone());
+        }
+        if oa.fate != ob.fate {
+            observed.add((oa.clone(), ob.clone()), meet);
         }
     }
     Ok(Changes { traffic: traffic.finish(), observed: observed.finish() })
@@ -152,8 +164,63 @@ fn compare(old: &Policy, new: &Policy, hook: Hook) -> Result<Changes, GaveUp> {
 /// Past this many pairs of pieces for one hook, the comparison stops.
 const PAIR_BUDGET: usize = 50_000_000;
 
-/// Each piece's fate seen two ways: traffic, and what is counted or logged.
-fn views(pieces: &Pieces) -> Vec<(Side<Fate>, Side<Vec<String>>)> {
+/// The pairs `(i, j)` of cubes from `a` and `b` whose bounds meet in one
+/// field (an address or port, whichever holds the most narrow bounds), in
+/// the order of `a`, then `b`: a sweep over that field instead of every
+/// pair, so a large partition with a small change stays near linear. Pairs
+/// that meet only in bounds are left for the caller's exact test.
+fn candidates(a: &[&Cube], b: &[&Cube]) -> Result<Vec<(usize, usize)>, GaveUp> {
+    type Field = fn(&Cube) -> (&Option<Intervals>, u128);
+    let fields: [Field; 4] = [
+        |c| (&c.saddr, c.family.single().map_or(u128::MAX, Family::max_addr)),
+        |c| (&c.daddr, c.family.single().map_or(u128::MAX, Family::max_addr)),
+        |c| (&c.sport, PORT_MAX),
+        |c| (&c.dport, PORT_MAX),
+    ];
+    let bounds_in = |field: &Field, c: &Cube| match field(c).0.as_ref().map(|s| s.ranges()) {
+        Some([first, .., last]) => (first.0, last.1),
+        Some([only]) => *only,
+        _ => (0, u128::MAX),
+    };
+    // A bound is narrow within a sixteenth of its field's whole range.
+    let narrow = |field: &Field| {
+        let narrow_in = |c: &Cube| {
+            let (lo, hi) = bounds_in(field, c);
+            hi - lo <= field(c).1 / 16
+        };
+        a.iter().chain(b).filter(|c| narrow_in(c)).count()
+    };
+    let field = fields.iter().max_by_key(|f| narrow(f)).expect("four fields");
+    let bounds = |c: &Cube| bounds_in(field, c);
+    // Events by lower bound; each meets the other side's cubes still open.
+    let mut events: Vec<(u128, u128, bool, usize)> = Vec::with_capacity(a.len() + b.len());
+    events.extend(a.iter().enumerate().map(|(i, c)| (bounds(c).0, bounds(c).1, false, i)));
+    events.extend(b.iter().enumerate().map(|(j, c)| (bounds(c).0, bounds(c).1, true, j)));
+    events.sort_unstable();
+    let (mut open_a, mut open_b): (Vec<(u128, usize)>, Vec<(u128, usize)>) = (vec![], vec![]);
+    let mut pairs = Vec::new();
+    for (lo, hi, in_b, k) in events {
+        open_a.retain(|o| o.0 >= lo);
+        open_b.retain(|o| o.0 >= lo);
+        if in_b {
+            pairs.extend(open_a.iter().map(|&(_, i)| (i, k)));
+            open_b.push((hi, k));
+        } else {
+            pairs.extend(open_b.iter().map(|&(_, j)| (k, j)));
+            open_a.push((hi, k));
+        }
+        if pairs.len() > PAIR_BUDGET {
+            return Err(GaveUp);
+        }
+    }
+    pairs.sort_unstable();
+    Ok(pairs)
+}
+
+/// A piece's fate seen two ways: traffic, and what is counted or logged.
+type View = (Side<Fate>, Side<Vec<String>>);
+
+fn views(pieces: &Pieces) -> Vec<View> {
     pieces
         .iter()
         .map(|(_, tree)| {

@@ -238,8 +238,8 @@ impl Tree<Path> {
 /// A disjoint piece of the packet space and what happens to its packets.
 pub type Pieces = Vec<(Cube, Tree<Path>)>;
 
-/// Past this much work for one hook, the evaluation stops: a cube that
-/// misses a rule costs 1, one that the rule splits costs [`SPLIT_COST`].
+/// Past this much work for one hook, the evaluation stops: each cube a rule
+/// is tried on costs 1, each piece a rule splits off costs [`SPLIT_COST`].
 pub const BUDGET: usize = 50_000_000;
 const SPLIT_COST: usize = 16;
 
@@ -315,16 +315,26 @@ impl Cx<'_> {
             if rest.is_empty() {
                 break;
             }
-            let mut missed = Vec::new();
-            for c in rest {
-                let (hit, miss) = split(&c, &rule.space);
-                self.tick(if hit.is_empty() { 1 } else { SPLIT_COST * (hit.len() + miss.len()) })?;
-                missed.extend(miss);
+            self.tick(rest.len())?;
+            // Only the cubes the rule meets are taken out and split; the
+            // others stay where they are, untouched.
+            let mut met = Vec::new();
+            let mut j = 0;
+            while j < rest.len() {
+                if rule.space.iter().any(|s| rest[j].intersects(s)) {
+                    met.push(rest.swap_remove(j));
+                } else {
+                    j += 1;
+                }
+            }
+            for c in met {
+                let (hit, miss) = split(c, &rule.space);
+                self.tick(SPLIT_COST * (hit.len() + miss.len()))?;
+                rest.extend(miss);
                 for h in hit {
                     out.extend(self.apply(chain, i, h, level)?);
                 }
             }
-            rest = missed;
         }
         out.extend(rest.into_iter().map(|c| (c, Tree::Leaf(Path::end(End::Continue, None)))));
         Ok(out)
@@ -457,9 +467,9 @@ fn fork(limit: &Option<Rate>, under: Tree<Path>, over: &Tree<Path>) -> Tree<Path
 
 /// `cube` split into what `space` matches and what it does not, each as
 /// disjoint cubes.
-pub(crate) fn split(cube: &Cube, space: &[Cube]) -> (Vec<Cube>, Vec<Cube>) {
+fn split(cube: Cube, space: &[Cube]) -> (Vec<Cube>, Vec<Cube>) {
     let mut hit: Vec<Cube> = Vec::new();
-    let mut miss = vec![cube.clone()];
+    let mut miss = vec![cube];
     for s in space {
         let mut still = Vec::new();
         for m in miss {
