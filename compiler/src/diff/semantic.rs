@@ -197,7 +197,9 @@ fn candidates(a: &[&Cube], b: &[&Cube]) -> Result<Vec<(usize, usize)>, GaveUp> {
     events.extend(a.iter().enumerate().map(|(i, c)| (bounds(c).0, bounds(c).1, false, i)));
     events.extend(b.iter().enumerate().map(|(j, c)| (bounds(c).0, bounds(c).1, true, j)));
     events.sort_unstable();
-    let (mut open_a, mut open_b): (Vec<(u128, usize)>, Vec<(u128, usize)>) = (vec![], vec![]);
+    // The cubes still open on each side, by upper bound and index.
+    let mut open_a: Vec<(u128, usize)> = Vec::new();
+    let mut open_b: Vec<(u128, usize)> = Vec::new();
     let mut pairs = Vec::new();
     for (lo, hi, in_b, k) in events {
         open_a.retain(|o| o.0 >= lo);
