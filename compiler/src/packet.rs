@@ -36,6 +36,23 @@ pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
             "source `{src}` and destination `{dst}` are of different address families"
         ));
     }
+    let family = if saddr.is_ipv4() { Family::V4 } else { Family::V6 };
+    // The names say a family (`proto icmp` matches only IPv4 packets); a
+    // number spells the rare packet of the other one.
+    let ip = |f: Family| if f == Family::V4 { "IPv4" } else { "IPv6" };
+    let pinned = match proto_word {
+        "icmp" => Some((Family::V4, "icmpv6")),
+        "icmpv6" => Some((Family::V6, "icmp")),
+        _ => None,
+    };
+    if let Some((own, fix)) = pinned.filter(|(own, _)| *own != family) {
+        return Err(format!(
+            "`{proto_word}` is the ICMP of {} packets: write `{fix}` for an {} packet, or the number `{proto}` for {proto_word} carried in {}",
+            ip(own),
+            ip(family),
+            ip(family)
+        ));
+    }
     let (sport, dport) = match (has_ports, sport, dport) {
         (true, Some(s), Some(d)) => (Some(s), Some(d)),
         (true, _, _) => {
@@ -47,7 +64,7 @@ pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
         (false, _, _) => return Err(format!("{proto_word} packets have no ports: leave out the `:PORT`")),
     };
     let mut packet = Packet {
-        family: if saddr.is_ipv4() { Family::V4 } else { Family::V6 },
+        family,
         proto,
         saddr: addr_value(saddr),
         daddr: addr_value(daddr),
@@ -187,6 +204,18 @@ mod tests {
         check(
             "tcp 1.2.3.4:99999 -> 1.2.3.5:1",
             "error: bad port `99999` in `1.2.3.4:99999`: ports go from 0 to 65535",
+        );
+        check(
+            "icmp [fd00::1] -> [fd00::2]",
+            "error: `icmp` is the ICMP of IPv4 packets: write `icmpv6` for an IPv6 packet, or the number `1` for icmp carried in IPv6",
+        );
+        check(
+            "icmpv6 10.0.0.1 -> 10.0.0.2",
+            "error: `icmpv6` is the ICMP of IPv6 packets: write `icmp` for an IPv4 packet, or the number `58` for icmpv6 carried in IPv4",
+        );
+        check(
+            "1 [fd00::1] -> [fd00::2]",
+            "V6 proto=1 saddr=fd000000000000000000000000000001 daddr=fd000000000000000000000000000002 sport=None dport=None iif=\"\" oif=\"\" ct=new hook=None",
         );
         check("47 1.2.3.4 -> 1.2.3.5 ct bogus", "error: unknown conntrack state `bogus`: use new, established, related, invalid or untracked");
         check("47 1.2.3.4 -> 1.2.3.5 hook", "error: `hook` needs a value");

@@ -263,6 +263,43 @@ fn split_intervals(
 /// A union of cubes: the exact set of packets a rule matches.
 pub type Space = Vec<Cube>;
 
+/// The ICMP of each family: `icmp` (1) belongs to IPv4 and `icmpv6` (58) to
+/// IPv6 (docs/language.md, protocol names).
+pub fn icmp_of(f: Family) -> u8 {
+    match f {
+        Family::V4 => PROTO_ICMP,
+        Family::V6 => PROTO_ICMPV6,
+    }
+}
+
+/// The packets `proto P` matches (`negated`: `proto != P`).
+///
+/// Each ICMP pins the family to its own: `proto icmp` matches IPv4 packets
+/// of protocol 1 and no IPv6 packet, even one whose next header is 1 (which
+/// nft's bare `meta l4proto icmp` would match in an `inet` table, so the
+/// lowering says `meta nfproto ipv4` from the cube's family). `proto != P`
+/// matches exactly the packets `proto P` does not: `proto != icmp` matches
+/// that IPv6 packet. Every other protocol matches in both families.
+pub fn proto_space(p: Protos, negated: bool) -> Space {
+    let mut icmps = Protos::NONE;
+    for f in Family::ALL {
+        icmps.insert(icmp_of(f));
+    }
+    let either = if negated { p.complement() } else { p.subtract(icmps) };
+    let mut out = vec![Cube { proto: either, ..Cube::full() }];
+    for f in Family::ALL {
+        // Its own ICMP when `P` holds it; negated, the other family's,
+        // which `proto P` never matches in this family.
+        let other = icmp_of(if f == Family::V4 { Family::V6 } else { Family::V4 });
+        let pick = if negated { other } else { icmp_of(f) };
+        if p.contains(pick) {
+            out.push(Cube { family: Families::only(f), proto: Protos::only(pick), ..Cube::full() });
+        }
+    }
+    out.retain(|c| !c.is_empty());
+    out
+}
+
 /// The packets in both unions, as a union of their cubes' intersections.
 pub fn intersect(a: &[Cube], b: &[Cube]) -> Space {
     let mut out = Vec::new();

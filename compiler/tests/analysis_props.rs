@@ -35,7 +35,7 @@ use shriek_compiler::ir::{
     RuleId, Verdict,
 };
 use shriek_compiler::space::{
-    CtState, CtStates, Cube, Families, Family, Intervals, Names, Packet, Protos, PORT_MAX,
+    self, CtState, CtStates, Cube, Families, Family, Intervals, Names, Packet, Protos, PORT_MAX,
     PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
 use shriek_grammar::{Diagnostic, FileId, Loc, Span};
@@ -240,8 +240,7 @@ fn space_of(m: &Matches) -> Vec<Cube> {
         for &p in ps {
             set.insert(p);
         }
-        let set = if *neg { set.complement() } else { set };
-        parts.push(vec![Cube { proto: set, ..Cube::full() }]);
+        parts.push(space::proto_space(set, *neg));
     }
     if let Some((f, idx, neg)) = m.saddr {
         let (lo, hi) = addr_range(f, idx);

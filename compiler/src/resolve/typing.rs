@@ -413,9 +413,7 @@ pub(crate) fn cubes(field: Field, negated: bool, typed: Typed) -> Vec<Cube> {
             }
             vec![cube]
         }
-        Typed::Proto(p) => {
-            vec![Cube { proto: if negated { p.complement() } else { p }, ..full }]
-        }
+        Typed::Proto(p) => crate::space::proto_space(p, negated),
         Typed::Iface(set) => {
             let names = if negated { Names::AllBut(set) } else { Names::Only(set) };
             match field {
