@@ -271,6 +271,18 @@ pub enum NatKind {
     Redirect,
 }
 
+impl NatKind {
+    /// nft's spelling, in text and in libnftables JSON alike.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            NatKind::Dnat => "dnat",
+            NatKind::Snat => "snat",
+            NatKind::Masquerade => "masquerade",
+            NatKind::Redirect => "redirect",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NatFamily {
     Ip,

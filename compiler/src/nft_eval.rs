@@ -169,7 +169,7 @@ impl Cx<'_> {
                     }
                 }
                 Expr::Verdict(v) => {
-                    self.step(format!("{here}: {}", verdict_text(v)), &rule.origin);
+                    self.step(format!("{here}: {v}"), &rule.origin);
                     return flow(v);
                 }
                 Expr::Vmap { key, map } => {
@@ -182,7 +182,7 @@ impl Cx<'_> {
                         return Flow::Next;
                     };
                     let Some(Data::Verdict(v)) = &el.data else { return Flow::Next };
-                    self.step(format!("{here}: @{map} -> {}", verdict_text(v)), &el.origin);
+                    self.step(format!("{here}: @{map} -> {v}"), &el.origin);
                     return flow(v);
                 }
                 // Read back from the kernel only; the model cannot say
@@ -202,7 +202,7 @@ impl Cx<'_> {
                     // inet table; the rule goes on.
                     if fam.is_none_or(|f| f == self.packet.family) {
                         self.step(
-                            format!("{here}: {} (accepts)", nat_word(nat.kind)),
+                            format!("{here}: {} (accepts)", nat.kind.keyword()),
                             &rule.origin,
                         );
                         return Flow::Decide(Outcome::Accept);
@@ -280,18 +280,5 @@ fn flow(v: &Verdict) -> Flow {
         Verdict::Goto(c) => Flow::Goto(c.clone()),
         Verdict::Return => Flow::Return,
         Verdict::Continue => Flow::Next,
-    }
-}
-
-pub fn verdict_text(v: &Verdict) -> String {
-    v.to_string()
-}
-
-fn nat_word(k: nft::NatKind) -> &'static str {
-    match k {
-        nft::NatKind::Dnat => "dnat",
-        nft::NatKind::Snat => "snat",
-        nft::NatKind::Masquerade => "masquerade",
-        nft::NatKind::Redirect => "redirect",
     }
 }

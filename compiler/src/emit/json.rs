@@ -235,12 +235,7 @@ fn expr(e: &Expr) -> Value {
 }
 
 fn nat(n: &nft::NatStmt) -> Value {
-    let kind = match n.kind {
-        nft::NatKind::Dnat => "dnat",
-        nft::NatKind::Snat => "snat",
-        nft::NatKind::Masquerade => "masquerade",
-        nft::NatKind::Redirect => "redirect",
-    };
+    let kind = n.kind.keyword();
     let mut o = Map::new();
     match n.family {
         Some(nft::NatFamily::Ip) => {

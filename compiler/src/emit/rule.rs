@@ -182,17 +182,12 @@ pub(super) fn verdict(v: &nft::Verdict) -> String {
     match v {
         nft::Verdict::Jump(c) => format!("jump {}", ident(c)),
         nft::Verdict::Goto(c) => format!("goto {}", ident(c)),
-        v => crate::nft_eval::verdict_text(v),
+        v => v.to_string(),
     }
 }
 
 fn nat(n: &nft::NatStmt) -> String {
-    let kind = match n.kind {
-        nft::NatKind::Dnat => "dnat",
-        nft::NatKind::Snat => "snat",
-        nft::NatKind::Masquerade => "masquerade",
-        nft::NatKind::Redirect => "redirect",
-    };
+    let kind = n.kind.keyword();
     let fam = match n.family {
         None => "",
         Some(nft::NatFamily::Ip) => " ip",
