@@ -344,13 +344,15 @@ fn machine_case() -> Frontend {
     ]);
     // A suppressed warning, as the analysis would produce one.
     let loc = fe.diagnostics[0].primary.loc;
-    let mut w = shriek_grammar::Diagnostic::warning(
-        "E0301",
-        "shadowed-rule",
-        "this rule is shadowed",
-        loc,
-        "never decides",
-    );
+    let mut w = shriek_grammar::Diagnostic {
+        severity: shriek_grammar::Severity::Warning,
+        ..shriek_grammar::Diagnostic::new(
+            shriek_compiler::analysis::codes::SHADOWED_RULE,
+            "this rule is shadowed",
+            loc,
+            "never decides",
+        )
+    };
     w.suppressed = Some("kept on purpose".into());
     fe.diagnostics.push(w);
     fe

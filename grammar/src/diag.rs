@@ -162,40 +162,6 @@ impl Diagnostic {
         }
     }
 
-    /// An error from a bare code and name. Phases with a catalogue use
-    /// [`Diagnostic::new`]; this stays for those still moving to one.
-    pub fn error(
-        code: &'static str,
-        name: &'static str,
-        message: impl Into<String>,
-        loc: Loc,
-        label: impl Into<String>,
-    ) -> Diagnostic {
-        Diagnostic {
-            code,
-            name,
-            severity: Severity::Error,
-            message: message.into(),
-            primary: Label { loc, message: label.into() },
-            related: Vec::new(),
-            help: None,
-            suppressed: None,
-        }
-    }
-
-    pub fn warning(
-        code: &'static str,
-        name: &'static str,
-        message: impl Into<String>,
-        loc: Loc,
-        label: impl Into<String>,
-    ) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, name, message, loc, label)
-        }
-    }
-
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
         self
