@@ -28,7 +28,7 @@ use super::{count, rule_list, TableCx};
 /// The fields a rule tests, when they make a map key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum KeyKind {
-    /// `meta l4proto . th dport`
+    /// `th dport` alone, one map per protocol behind `meta l4proto`.
     Dport,
     /// `ip saddr` or `ip6 saddr`
     Saddr,
