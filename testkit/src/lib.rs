@@ -18,13 +18,7 @@ pub use insta;
 #[macro_export]
 macro_rules! snapshot {
     ($topic:expr, $name:expr, $value:expr) => {{
-        let mut settings = $crate::insta::Settings::clone_current();
-        settings.set_snapshot_path(
-            ::std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../snapshots").join($topic),
-        );
-        settings.set_prepend_module_to_snapshot(false);
-        settings.set_omit_expression(true);
-        settings.bind(|| $crate::insta::assert_snapshot!($name, $value));
+        $crate::snapshot_settings($topic).bind(|| $crate::insta::assert_snapshot!($name, $value));
     }};
 }
 
@@ -32,14 +26,20 @@ macro_rules! snapshot {
 #[macro_export]
 macro_rules! snapshot_debug {
     ($topic:expr, $name:expr, $value:expr) => {{
-        let mut settings = $crate::insta::Settings::clone_current();
-        settings.set_snapshot_path(
-            ::std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../snapshots").join($topic),
-        );
-        settings.set_prepend_module_to_snapshot(false);
-        settings.set_omit_expression(true);
-        settings.bind(|| $crate::insta::assert_debug_snapshot!($name, $value));
+        $crate::snapshot_settings($topic)
+            .bind(|| $crate::insta::assert_debug_snapshot!($name, $value));
     }};
+}
+
+/// Where the snapshot macros keep `$topic`'s snapshots, and how they name
+/// them: the one home of those settings.
+#[doc(hidden)]
+pub fn snapshot_settings(topic: &str) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(root().join("snapshots").join(topic));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings
 }
 
 /// The workspace root.
