@@ -209,5 +209,9 @@ fn type_name(s: Selector) -> &'static str {
         Selector::ThSport | Selector::ThDport => "inet_service",
         Selector::Iifname | Selector::Oifname => "ifname",
         Selector::CtState => "ct_state",
+        Selector::IcmpType => "icmp_type",
+        Selector::IcmpCode => "icmp_code",
+        Selector::Icmpv6Type => "icmpv6_type",
+        Selector::Icmpv6Code => "icmpv6_code",
     }
 }

@@ -217,6 +217,10 @@ pub fn selector_code(s: Selector) -> u8 {
         Selector::Iifname => 9,
         Selector::Oifname => 10,
         Selector::CtState => 11,
+        Selector::IcmpType => 12,
+        Selector::IcmpCode => 13,
+        Selector::Icmpv6Type => 14,
+        Selector::Icmpv6Code => 15,
     }
 }
 

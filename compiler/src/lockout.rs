@@ -85,6 +85,8 @@ impl Session {
             iif: iif.to_string(),
             oif: oif.to_string(),
             ct: CtState::Established,
+            icmp_type: None,
+            icmp_code: None,
         }
     }
 }
@@ -408,6 +410,8 @@ impl Grid {
                                 iif: iif.clone(),
                                 oif: String::new(),
                                 ct: CtState::New,
+                                icmp_type: None,
+                                icmp_code: None,
                             };
                             if accepts(&p) {
                                 return Search::Found(p);

@@ -81,6 +81,14 @@ pub enum Selector {
     Oifname,
     /// `ct state`, a bitmask.
     CtState,
+    /// `icmp type`: transport header byte 0. Always after `meta nfproto
+    /// ipv4` and `meta l4proto icmp` matches, as nft writes it.
+    IcmpType,
+    /// `icmp code`: transport header byte 1.
+    IcmpCode,
+    /// `icmpv6 type`, after `meta nfproto ipv6 meta l4proto ipv6-icmp`.
+    Icmpv6Type,
+    Icmpv6Code,
 }
 
 impl Selector {
@@ -94,6 +102,10 @@ impl Selector {
             Selector::ThSport | Selector::ThDport => 2,
             Selector::Iifname | Selector::Oifname => 16,
             Selector::CtState => 4,
+            Selector::IcmpType
+            | Selector::IcmpCode
+            | Selector::Icmpv6Type
+            | Selector::Icmpv6Code => 1,
         }
     }
 
@@ -122,6 +134,10 @@ impl Selector {
             Selector::Iifname => "iifname",
             Selector::Oifname => "oifname",
             Selector::CtState => "ct state",
+            Selector::IcmpType => "icmp type",
+            Selector::IcmpCode => "icmp code",
+            Selector::Icmpv6Type => "icmpv6 type",
+            Selector::Icmpv6Code => "icmpv6 code",
         }
     }
 }

@@ -14,7 +14,7 @@
 
 use crate::eval::LimitMode;
 use crate::ir::{ChainPolicy, Hook, Outcome};
-use crate::nft::vocab::{ct_bit, nfproto, JUMP_STACK_DEPTH};
+use crate::nft::vocab::{ct_bit, nfproto, JUMP_STACK_DEPTH, PROTO_ICMP, PROTO_ICMPV6};
 use crate::nft::{self, CmpOp, Data, Elem, Expr, Origin, Part, Rhs, Selector, Verdict};
 use crate::space::{Family, Packet};
 
@@ -232,6 +232,16 @@ impl Cx<'_> {
             Selector::Iifname => Val::Str(&p.iif),
             Selector::Oifname => Val::Str(&p.oif),
             Selector::CtState => Val::Int(ct_bit(p.ct) as u128),
+            // nft loads these after its protocol dependency: a packet of
+            // another protocol lacks them.
+            Selector::IcmpType if p.proto == PROTO_ICMP => Val::Int(p.icmp_type? as u128),
+            Selector::IcmpCode if p.proto == PROTO_ICMP => Val::Int(p.icmp_code? as u128),
+            Selector::Icmpv6Type if p.proto == PROTO_ICMPV6 => Val::Int(p.icmp_type? as u128),
+            Selector::Icmpv6Code if p.proto == PROTO_ICMPV6 => Val::Int(p.icmp_code? as u128),
+            Selector::IcmpType
+            | Selector::IcmpCode
+            | Selector::Icmpv6Type
+            | Selector::Icmpv6Code => return None,
         })
     }
 

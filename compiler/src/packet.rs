@@ -4,13 +4,16 @@
 //!
 //! After the two endpoints come options in any order: `iif NAME`, `oif
 //! NAME`, `ct STATE` (default `new`) and `hook HOOK` (the caller's default
-//! when absent, `input` for the CLI).
+//! when absent, `input` for the CLI); for icmp and icmpv6 packets also
+//! `type TYPE` (default `echo-request`) and `code CODE` (default 0), by
+//! nft's names or numbers.
 
 use std::net::IpAddr;
 
 use crate::ir::Hook;
 use crate::nft::vocab::{
-    PROTOS_WITH_PORTS, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
+    icmp_codes, icmp_types, value_of, PROTOS_WITH_PORTS, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP,
+    PROTO_TCP, PROTO_UDP,
 };
 use crate::space::{CtState, Family, Packet};
 
@@ -63,6 +66,12 @@ pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
         (false, None, None) => (None, None),
         (false, _, _) => return Err(format!("{proto_word} packets have no ports: leave out the `:PORT`")),
     };
+    let family = if saddr.is_ipv4() { Family::V4 } else { Family::V6 };
+    let icmp = proto == PROTO_ICMP || proto == PROTO_ICMPV6;
+    // Type and code names are those of the protocol (icmp is IPv4's).
+    let names_of = if proto == PROTO_ICMP { Family::V4 } else { Family::V6 };
+    let echo =
+        value_of(icmp_types(names_of), "echo-request").expect("both ICMPs have echo-request");
     let mut packet = Packet {
         family,
         proto,
@@ -73,6 +82,8 @@ pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
         iif: String::new(),
         oif: String::new(),
         ct: CtState::New,
+        icmp_type: icmp.then_some(echo),
+        icmp_code: icmp.then_some(0),
     };
     let mut hook = None;
     while let Some(option) = words.next() {
@@ -89,6 +100,20 @@ pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
                 hook = Some(Hook::ALL.into_iter().find(|h| h.keyword() == value).ok_or_else(|| {
                     format!("unknown hook `{value}`: use prerouting, input, forward, output or postrouting")
                 })?)
+            }
+            "type" | "code" if icmp => {
+                let (names, slot) = if option == "type" {
+                    (icmp_types(names_of), &mut packet.icmp_type)
+                } else {
+                    (icmp_codes(names_of), &mut packet.icmp_code)
+                };
+                let v = value_of(names, value).or_else(|| value.parse::<u8>().ok()).ok_or_else(|| {
+                    format!("unknown {proto_word} {option} `{value}`: use one of nft's names or a number up to 255")
+                })?;
+                *slot = Some(v);
+            }
+            "type" | "code" => {
+                return Err(format!("`{option}` is only for icmp and icmpv6 packets"))
             }
             _ => return Err(format!("unknown option `{option}`: use iif, oif, ct or hook")),
         }

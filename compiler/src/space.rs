@@ -10,7 +10,10 @@
 //! - a restricted `saddr`/`daddr` only appears with a single `family`, and is
 //!   read in that family's address width;
 //! - a restricted `sport`/`dport` only appears with `proto` inside
-//!   `{tcp, udp, sctp}`, the protocols that have ports.
+//!   `{tcp, udp, sctp}`, the protocols that have ports;
+//! - a restricted `icmp_type`/`icmp_code` only appears with `proto` one of
+//!   icmp (and family IPv4) or icmpv6 (and family IPv6), whose type and code
+//!   numbers it is read as.
 //!
 //! [`Cube::subtract`] splits on `family` and `proto` before the fields that
 //! depend on them, so it preserves both invariants.
@@ -22,6 +25,8 @@ pub use fields::{CtState, CtStates, Families, Family, Intervals, Names, Protos};
 
 /// The largest port.
 pub const PORT_MAX: u128 = 65535;
+/// ICMP type and code are one byte each.
+pub const ICMP_MAX: u128 = 255;
 
 /// A product of one set per packet field. See the module docs for the two
 /// invariants a well-formed cube keeps.
@@ -38,6 +43,9 @@ pub struct Cube {
     pub iif: Names,
     pub oif: Names,
     pub ct: CtStates,
+    /// `None` means any type (and any protocol, ICMP or not).
+    pub icmp_type: Option<Intervals>,
+    pub icmp_code: Option<Intervals>,
 }
 
 impl Cube {
@@ -53,6 +61,8 @@ impl Cube {
             iif: Names::any(),
             oif: Names::any(),
             ct: CtStates::ALL,
+            icmp_type: None,
+            icmp_code: None,
         }
     }
 
@@ -66,6 +76,8 @@ impl Cube {
             || self.iif.is_empty()
             || self.oif.is_empty()
             || self.ct.is_empty()
+            || self.icmp_type.as_ref().is_some_and(Intervals::is_empty)
+            || self.icmp_code.as_ref().is_some_and(Intervals::is_empty)
     }
 
     pub fn intersect(&self, o: &Cube) -> Cube {
@@ -79,6 +91,8 @@ impl Cube {
             iif: self.iif.intersect(&o.iif),
             oif: self.oif.intersect(&o.oif),
             ct: self.ct.intersect(o.ct),
+            icmp_type: meet(&self.icmp_type, &o.icmp_type),
+            icmp_code: meet(&self.icmp_code, &o.icmp_code),
         }
     }
 
@@ -91,6 +105,8 @@ impl Cube {
             && meets(&self.saddr, &o.saddr)
             && meets(&self.daddr, &o.daddr)
             && meets(&self.sport, &o.sport)
+            && meets(&self.icmp_type, &o.icmp_type)
+            && meets(&self.icmp_code, &o.icmp_code)
             && self.iif.meets(&o.iif)
             && self.oif.meets(&o.oif)
     }
@@ -112,6 +128,8 @@ impl Cube {
             && ivs(&self.saddr, &o.saddr, addr_max)
             && ivs(&self.daddr, &o.daddr, addr_max)
             && ivs(&self.sport, &o.sport, PORT_MAX)
+            && ivs(&self.icmp_type, &o.icmp_type, ICMP_MAX)
+            && ivs(&self.icmp_code, &o.icmp_code, ICMP_MAX)
             && self.iif.covers(&o.iif)
             && self.oif.covers(&o.oif)
     }
@@ -140,6 +158,8 @@ impl Cube {
         split_intervals(&mut out, &mut rest, o, addr_max, |c| &mut c.daddr, |c| &c.daddr);
         split_intervals(&mut out, &mut rest, o, PORT_MAX, |c| &mut c.sport, |c| &c.sport);
         split_intervals(&mut out, &mut rest, o, PORT_MAX, |c| &mut c.dport, |c| &c.dport);
+        split_intervals(&mut out, &mut rest, o, ICMP_MAX, |c| &mut c.icmp_type, |c| &c.icmp_type);
+        split_intervals(&mut out, &mut rest, o, ICMP_MAX, |c| &mut c.icmp_code, |c| &c.icmp_code);
         let iif_out = rest.iif.subtract(&o.iif);
         if !iif_out.is_empty() {
             out.push(Cube { iif: iif_out, ..rest.clone() });
@@ -167,6 +187,8 @@ impl Cube {
             && self.iif.contains(&p.iif)
             && self.oif.contains(&p.oif)
             && self.ct.contains(p.ct)
+            && byte_in(&self.icmp_type, p.icmp_type)
+            && byte_in(&self.icmp_code, p.icmp_code)
     }
 
     /// The cube's lowest (or highest) packet in every field: two packets
@@ -211,6 +233,14 @@ impl Cube {
             }
         };
         let ct = if high { self.ct.iter().last() } else { self.ct.iter().next() };
+        let icmp = proto == PROTO_ICMP || proto == PROTO_ICMPV6;
+        let byte = |f: &Option<Intervals>| {
+            icmp.then(|| match f {
+                Some(s) => ends(s).unwrap_or(0) as u8,
+                None if high => u8::MAX,
+                None => 0,
+            })
+        };
         Packet {
             family,
             proto,
@@ -221,8 +251,16 @@ impl Cube {
             iif: name(&self.iif),
             oif: name(&self.oif),
             ct: ct.unwrap_or(CtState::New),
+            icmp_type: byte(&self.icmp_type),
+            icmp_code: byte(&self.icmp_code),
         }
     }
+}
+
+/// Whether a packet's optional byte field is in an optional set: any
+/// packet when unrestricted, only packets that have the field otherwise.
+fn byte_in(set: &Option<Intervals>, v: Option<u8>) -> bool {
+    set.as_ref().is_none_or(|s| v.is_some_and(|v| s.contains(v as u128)))
 }
 
 fn meet(a: &Option<Intervals>, b: &Option<Intervals>) -> Option<Intervals> {
@@ -356,6 +394,9 @@ pub struct Packet {
     pub iif: String,
     pub oif: String,
     pub ct: CtState,
+    /// ICMP type and code, for icmp and icmpv6 packets; `None` otherwise.
+    pub icmp_type: Option<u8>,
+    pub icmp_code: Option<u8>,
 }
 
 #[cfg(test)]

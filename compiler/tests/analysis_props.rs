@@ -50,6 +50,8 @@ const PORT_BASE: u16 = 20;
 const PORTS: u16 = 8;
 const NAMES: [&str; 2] = ["a", "b"];
 const STATES: [CtState; 2] = [CtState::New, CtState::Established];
+/// ICMP types matches name, as (icmp, icmpv6): echo-request, echo-reply.
+const ICMP_TYPES: [(u8, u8); 2] = [(8, 128), (0, 129)];
 /// Regular chains follow the two base chains.
 const BASES: usize = 2;
 
@@ -61,6 +63,8 @@ struct Matches {
     dport: Option<(u8, u16, u16, bool)>,
     iif: Option<(usize, bool)>,
     ct: Option<Vec<bool>>,
+    /// `icmp type` (IPv4) or `icmpv6 type` (IPv6) of `ICMP_TYPES[i]`, negated or not.
+    icmp: Option<(Family, usize, bool)>,
 }
 
 /// A translation, by target: two dnats differ only in their address.
@@ -134,9 +138,21 @@ fn matches_strategy() -> impl Strategy<Value = Matches> {
     );
     let iif = prop::option::weighted(0.25, (0..NAMES.len(), any::<bool>()));
     let ct = prop::option::weighted(0.2, prop::collection::vec(any::<bool>(), STATES.len()));
-    (family, proto, saddr, dport, iif, ct).prop_map(|(family, proto, saddr, dport, iif, ct)| {
-        Matches { family, proto, saddr, dport, iif, ct }
-    })
+    let icmp = prop::option::weighted(
+        0.15,
+        (prop_oneof![Just(Family::V4), Just(Family::V6)], 0..2usize, prop::bool::weighted(0.3)),
+    );
+    (family, proto, saddr, dport, iif, ct, icmp).prop_map(
+        |(family, proto, saddr, dport, iif, ct, icmp)| Matches {
+            family,
+            proto,
+            saddr,
+            dport,
+            iif,
+            ct,
+            icmp,
+        },
+    )
 }
 
 fn nat() -> impl Strategy<Value = Nat> {
@@ -171,7 +187,15 @@ fn act(regular: bool, nat_ok: bool) -> impl Strategy<Value = Act> {
 /// A rule; `broad` is the chance that it has no match at all, as the
 /// catch-all rules that end regular chains.
 fn rule_spec(regular: bool, nat_ok: bool, broad: f64) -> impl Strategy<Value = RuleSpec> {
-    let none = Matches { family: None, proto: None, saddr: None, dport: None, iif: None, ct: None };
+    let none = Matches {
+        family: None,
+        proto: None,
+        saddr: None,
+        dport: None,
+        iif: None,
+        ct: None,
+        icmp: None,
+    };
     let matches = (prop::bool::weighted(broad), matches_strategy()).prop_map(move |(broad, m)| {
         if broad {
             none.clone()
@@ -201,7 +225,15 @@ fn spec() -> impl Strategy<Value = Spec> {
         0.5,
         prop_oneof![Just(Act::Accept), Just(Act::Drop), Just(Act::Reject)],
     );
-    let none = Matches { family: None, proto: None, saddr: None, dport: None, iif: None, ct: None };
+    let none = Matches {
+        family: None,
+        proto: None,
+        saddr: None,
+        dport: None,
+        iif: None,
+        ct: None,
+        icmp: None,
+    };
     let chain = (prop::collection::vec(rule_spec(true, true, 0.3), 1..4), catch_all).prop_map(
         move |(mut rules, last)| {
             if let Some(act) = last {
@@ -270,6 +302,22 @@ fn space_of(m: &Matches) -> Vec<Cube> {
             }
         }
         parts.push(vec![Cube { ct: set, ..Cube::full() }]);
+    }
+    if let Some((f, i, neg)) = m.icmp {
+        let (proto, t) = match f {
+            Family::V4 => (PROTO_ICMP, ICMP_TYPES[i].0),
+            Family::V6 => (PROTO_ICMPV6, ICMP_TYPES[i].1),
+        };
+        let mut iv = Intervals::range(t.into(), t.into());
+        if neg {
+            iv = iv.complement(255);
+        }
+        parts.push(vec![Cube {
+            family: Families::only(f),
+            proto: Protos::only(proto),
+            icmp_type: Some(iv),
+            ..Cube::full()
+        }]);
     }
     let mut space = vec![Cube::full()];
     for part in parts {
@@ -396,21 +444,32 @@ fn packets() -> Vec<Packet> {
             } else {
                 vec![None]
             };
+            let icmp = proto == PROTO_ICMP || proto == PROTO_ICMPV6;
+            // Each type a match names, in either numbering, and one other.
+            let types: Vec<Option<u8>> = if icmp {
+                vec![Some(8), Some(0), Some(128), Some(129), Some(3)]
+            } else {
+                vec![None]
+            };
             for &saddr in &addrs {
-                for &dport in &ports {
-                    for iif in ["a", "b", "other"] {
-                        for ct in [CtState::New, CtState::Established, CtState::Invalid] {
-                            out.push(Packet {
-                                family,
-                                proto,
-                                saddr,
-                                daddr: 0,
-                                sport: dport.map(|_| 1),
-                                dport,
-                                iif: iif.into(),
-                                oif: String::new(),
-                                ct,
-                            });
+                for &icmp_type in &types {
+                    for &dport in &ports {
+                        for iif in ["a", "b", "other"] {
+                            for ct in [CtState::New, CtState::Established, CtState::Invalid] {
+                                out.push(Packet {
+                                    family,
+                                    proto,
+                                    saddr,
+                                    daddr: 0,
+                                    sport: dport.map(|_| 1),
+                                    dport,
+                                    iif: iif.into(),
+                                    oif: String::new(),
+                                    ct,
+                                    icmp_type,
+                                    icmp_code: icmp_type.map(|_| 0),
+                                });
+                            }
                         }
                     }
                 }
@@ -766,6 +825,7 @@ fn limit_inside_a_jump_target_does_not_shadow() {
             dport: Some((PROTO_TCP, 2, 2, false)),
             iif: None,
             ct: None,
+            icmp: None,
         },
         same_as: None,
         duplicate: false,

@@ -233,6 +233,8 @@ fn edge_packets(policy: &shriek_compiler::ir::Policy, n: usize) -> Vec<Packet> {
                 iif: names[pick(names.len())].clone(),
                 oif: names[pick(names.len())].clone(),
                 ct: CtState::ALL[pick(CtState::ALL.len())],
+                icmp_type: (!ported).then(|| [0, 3, 8, 128, 129, 135][pick(6)]),
+                icmp_code: (!ported).then(|| pick(4) as u8),
             }
         })
         .collect()

@@ -22,7 +22,7 @@ use shriek_compiler::diff::semantic::{semantic_diff, Fate};
 use shriek_compiler::emit::packet_text;
 use shriek_compiler::eval::{evaluate, LimitMode, Limits, Step};
 use shriek_compiler::ir::{Action, ChainPolicy, Hook, Outcome, Policy};
-use shriek_compiler::space::{Cube, Names, Packet, Protos};
+use shriek_compiler::space::{Cube, Names, Packet, Protos, PROTO_ICMP, PROTO_ICMPV6};
 
 #[path = "common/policies.rs"]
 mod policies;
@@ -163,6 +163,7 @@ fn draw(c: &Cube) -> Packet {
             .expect("a non-empty name set has a name")
     };
     let ports = Protos::with_ports().contains(proto);
+    let icmp = proto == PROTO_ICMP || proto == PROTO_ICMPV6;
     Packet {
         family,
         proto,
@@ -173,6 +174,8 @@ fn draw(c: &Cube) -> Packet {
         iif: name(&c.iif),
         oif: name(&c.oif),
         ct: c.ct.iter().next().expect("a non-empty cube has a state"),
+        icmp_type: icmp.then(|| low(&c.icmp_type) as u8),
+        icmp_code: icmp.then(|| low(&c.icmp_code) as u8),
     }
 }
 

@@ -113,6 +113,8 @@ fn brute_force_accepts(p: &Policy) -> bool {
                     iif: iif.into(),
                     oif: String::new(),
                     ct: CtState::New,
+                    icmp_type: None,
+                    icmp_code: None,
                 };
                 let passes = [Hook::Prerouting, Hook::Input].into_iter().all(|h| {
                     evaluate(p, h, &packet, LimitMode::UnderRate).outcome == Outcome::Accept

@@ -68,6 +68,8 @@ fn tcp(dport: u16) -> Packet {
         iif: "eth0".into(),
         oif: String::new(),
         ct: CtState::New,
+        icmp_type: None,
+        icmp_code: None,
     }
 }
 

@@ -156,6 +156,40 @@ pub enum Field {
     Oif,
     CtState,
     Family,
+    /// `icmp type`, `icmpv6 code`, ...: the protocol and family are implied.
+    Icmp(IcmpProto, IcmpPart),
+}
+
+/// `icmp` (IPv4) or `icmpv6` (IPv6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IcmpProto {
+    Icmp,
+    Icmpv6,
+}
+
+impl IcmpProto {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            IcmpProto::Icmp => "icmp",
+            IcmpProto::Icmpv6 => "icmpv6",
+        }
+    }
+}
+
+/// Which byte of the ICMP header a match reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IcmpPart {
+    Type,
+    Code,
+}
+
+impl IcmpPart {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            IcmpPart::Type => "type",
+            IcmpPart::Code => "code",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -202,6 +236,7 @@ impl Field {
             Field::Oif => "oif".into(),
             Field::CtState => "ct state".into(),
             Field::Family => "family".into(),
+            Field::Icmp(p, part) => format!("{} {}", p.keyword(), part.keyword()),
         }
     }
 }

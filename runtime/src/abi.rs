@@ -264,6 +264,10 @@ pub const TYPE_INET_PROTOCOL: u32 = 12;
 pub const TYPE_INET_SERVICE: u32 = 13;
 pub const TYPE_CT_STATE: u32 = 26;
 pub const TYPE_IFNAME: u32 = 41;
+pub const TYPE_ICMP_TYPE: u32 = 14;
+pub const TYPE_ICMP6_TYPE: u32 = 29;
+pub const TYPE_ICMP_CODE: u32 = 32;
+pub const TYPE_ICMPV6_CODE: u32 = 33;
 pub const TYPE_INTEGER: u32 = 4;
 
 // Hooks (NF_INET_*).

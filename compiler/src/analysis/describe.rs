@@ -9,6 +9,7 @@ use shriek_grammar::Diagnostic;
 use super::codes;
 use super::shadow::{is_final, own_class, same, translation, Class, Cover};
 use crate::ir::{self, Action, ChainId, Nat, Verdict};
+use crate::nft::vocab::{icmp_keyword, icmp_range_text};
 
 use crate::space::{
     Cube, Family, Intervals, Names, Protos, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP,
@@ -31,7 +32,9 @@ pub(super) fn cube(c: &Cube) -> String {
     let mut parts: Vec<String> = Vec::new();
     let family = c.family.single();
     let has_addr = c.saddr.is_some() || c.daddr.is_some();
-    if let (Some(f), false) = (family, has_addr) {
+    // `icmp type` says the family and the protocol itself.
+    let icmp = c.icmp_type.is_some() || c.icmp_code.is_some();
+    if let (Some(f), false, false) = (family, has_addr, icmp) {
         parts.push(format!("family {}", if f == Family::V4 { "ipv4" } else { "ipv6" }));
     }
     let has_ports = c.sport.is_some() || c.dport.is_some();
@@ -39,7 +42,7 @@ pub(super) fn cube(c: &Cube) -> String {
         (true, Some(p)) => Some(proto_name(p)),
         _ => None,
     };
-    if proto_word.is_none() && !c.proto.is_full() {
+    if proto_word.is_none() && !c.proto.is_full() && !icmp {
         parts.push(format!("proto {}", protos(c.proto)));
     }
     for (word, field) in [("saddr", &c.saddr), ("daddr", &c.daddr)] {
@@ -54,6 +57,16 @@ pub(super) fn cube(c: &Cube) -> String {
                 Some(ref p) => parts.push(format!("{p} {word} {values}")),
                 None => parts.push(format!("{word} {values}")),
             }
+        }
+    }
+    for (word, field, code) in [("type", &c.icmp_type, false), ("code", &c.icmp_code, true)] {
+        if let (Some(iv), Some(f)) = (field, family) {
+            let items = iv
+                .ranges()
+                .iter()
+                .map(|&(lo, hi)| icmp_range_text(f, code, lo as u8, hi as u8))
+                .collect();
+            parts.push(format!("{} {word} {}", icmp_keyword(f), set(items)));
         }
     }
     for (word, names) in [("iif", &c.iif), ("oif", &c.oif)] {

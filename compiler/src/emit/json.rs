@@ -7,6 +7,7 @@
 use serde_json::{json, Map, Value};
 use shriek_grammar::SourceMap;
 
+use super::rule::icmp_name;
 use super::{addr_text, ct_names, origin_comment, prefix_len, proto_name};
 use crate::ir::ChainPolicy;
 use crate::nft::{self, CmpOp, Elem, Expr, NatTargetExpr, Part, Rhs, Selector};
@@ -124,6 +125,10 @@ fn selector(s: Selector) -> Value {
         Selector::Iifname => json!({"meta": {"key": "iifname"}}),
         Selector::Oifname => json!({"meta": {"key": "oifname"}}),
         Selector::CtState => json!({"ct": {"key": "state"}}),
+        Selector::IcmpType => json!({"payload": {"protocol": "icmp", "field": "type"}}),
+        Selector::IcmpCode => json!({"payload": {"protocol": "icmp", "field": "code"}}),
+        Selector::Icmpv6Type => json!({"payload": {"protocol": "icmpv6", "field": "type"}}),
+        Selector::Icmpv6Code => json!({"payload": {"protocol": "icmpv6", "field": "code"}}),
     }
 }
 
@@ -146,7 +151,7 @@ fn one(sel: Selector, v: u128) -> Value {
         Selector::Ip4Saddr | Selector::Ip4Daddr => json!(addr_text(v, false)),
         Selector::Ip6Saddr | Selector::Ip6Daddr => json!(addr_text(v, true)),
         Selector::CtState => json!(ct_names(v)),
-        _ => json!(v as u64),
+        _ => icmp_name(sel, v).map_or_else(|| json!(v as u64), |n| json!(n)),
     }
 }
 
@@ -167,6 +172,9 @@ fn part(sel: Selector, p: &Part) -> Value {
         if let Some(len) = prefix_len(lo, hi, b) {
             return json!({"prefix": {"addr": addr_text(lo, v6), "len": len}});
         }
+    }
+    if icmp_name(sel, lo).is_some() || icmp_name(sel, hi).is_some() {
+        return json!({"range": [lo as u64, hi as u64]});
     }
     json!({"range": [one(sel, lo), one(sel, hi)]})
 }

@@ -8,7 +8,10 @@
 use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::nft::vocab::{ct_states, nfproto_family, proto_keyword};
+use crate::nft::vocab::{
+    ct_states, name_of, nfproto_family, proto_keyword, ICMPV6_CODES, ICMPV6_TYPES, ICMP_CODES,
+    ICMP_TYPES,
+};
 use crate::nft::{self, CmpOp, Elem, Expr, NatTargetExpr, Part, Rhs, Selector};
 use crate::space::Family;
 
@@ -62,6 +65,18 @@ pub(super) fn proto_name(p: u128) -> Option<&'static str> {
     proto_keyword(u8::try_from(p).ok()?)
 }
 
+/// nft's name for an ICMP type or code value, where it has one.
+pub(super) fn icmp_name(sel: Selector, v: u128) -> Option<&'static str> {
+    let names = match sel {
+        Selector::IcmpType => ICMP_TYPES,
+        Selector::IcmpCode => ICMP_CODES,
+        Selector::Icmpv6Type => ICMPV6_TYPES,
+        Selector::Icmpv6Code => ICMPV6_CODES,
+        _ => return None,
+    };
+    name_of(names, u8::try_from(v).ok()?)
+}
+
 pub(super) fn ct_names(mask: u128) -> Vec<&'static str> {
     // The bits all sit in the low 32; a wider value has none of the others.
     ct_states(mask as u32).map(|s| s.keyword()).collect()
@@ -107,7 +122,7 @@ fn part(sel: Selector, p: &Part) -> String {
             Selector::Ip4Saddr | Selector::Ip4Daddr => addr_text(v, false),
             Selector::Ip6Saddr | Selector::Ip6Daddr => addr_text(v, true),
             Selector::CtState => ct_names(v).join(","),
-            _ => v.to_string(),
+            _ => icmp_name(sel, v).map_or_else(|| v.to_string(), str::to_string),
         }
     };
     if lo == hi {
@@ -120,6 +135,10 @@ fn part(sel: Selector, p: &Part) -> String {
     };
     if let Some(len) = bits.and_then(|b| prefix_len(lo, hi, b)) {
         return format!("{}/{len}", one(lo));
+    }
+    // A range of names would read as one hyphenated name.
+    if icmp_name(sel, lo).is_some() || icmp_name(sel, hi).is_some() {
+        return format!("{lo}-{hi}");
     }
     format!("{}-{}", one(lo), one(hi))
 }

@@ -9,7 +9,9 @@ use shriek_grammar::SourceMap;
 use crate::eval::{self, LimitMode, Step};
 use crate::ir::{ChainPolicy, Hook, Outcome, Policy};
 use crate::nft;
-use crate::nft::vocab::{PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+use crate::nft::vocab::{
+    icmp_codes, icmp_types, name_of, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
+};
 use crate::nft_eval;
 use crate::space::{Family, Packet};
 
@@ -32,6 +34,24 @@ pub fn packet_text(p: &Packet) -> String {
         (_, None) => addr_text(a, v6),
     };
     let mut s = format!("{proto} {} -> {}", end(p.saddr, p.sport), end(p.daddr, p.dport));
+    let names_of = if p.proto == PROTO_ICMP { Family::V4 } else { Family::V6 };
+    let named = |names, v: u8| name_of(names, v).map_or_else(|| v.to_string(), str::to_string);
+    if let Some(t) = p.icmp_type {
+        let _ = write!(s, " type {}", named(icmp_types(names_of), t));
+    }
+    // Code names are those of destination-unreachable; other types' codes
+    // are numbers, and code 0 (the default) goes unsaid.
+    let unreachable = name_of(icmp_types(names_of), p.icmp_type.unwrap_or(0))
+        .is_some_and(|n| n == "destination-unreachable");
+    match p.icmp_code {
+        Some(c) if unreachable => {
+            let _ = write!(s, " code {}", named(icmp_codes(names_of), c));
+        }
+        Some(c) if c != 0 => {
+            let _ = write!(s, " code {c}");
+        }
+        _ => {}
+    }
     if !p.iif.is_empty() {
         let _ = write!(s, " iif {}", p.iif);
     }

@@ -62,7 +62,13 @@ struct Cand {
 }
 
 fn cube_kind(c: &Cube) -> Option<KeyKind> {
-    if c.sport.is_some() || !c.iif.is_any() || !c.oif.is_any() || !c.ct.is_full() {
+    if c.sport.is_some()
+        || !c.iif.is_any()
+        || !c.oif.is_any()
+        || !c.ct.is_full()
+        || c.icmp_type.is_some()
+        || c.icmp_code.is_some()
+    {
         return None;
     }
     let single = c.family.single().is_some();

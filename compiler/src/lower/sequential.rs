@@ -9,7 +9,9 @@
 use crate::ir::{self, Action, Nat};
 use crate::nft::vocab::{ct_mask, nfproto};
 use crate::nft::{self, CmpOp, Elem, Expr, Origin, Part, Rhs, Selector};
-use crate::space::{Cube, Families, Family, Intervals, Names, Protos, PORT_MAX};
+use crate::space::{
+    Cube, Families, Family, Intervals, Names, Protos, ICMP_MAX, PORT_MAX, PROTO_ICMPV6,
+};
 
 use super::TableCx;
 
@@ -223,6 +225,15 @@ pub fn cube_matches(c: &Cube) -> Vec<Expr> {
     }
     if let Some(s) = &c.dport {
         out.extend(interval_match(Selector::ThDport, s, PORT_MAX));
+    }
+    let icmpv6 = c.proto == Protos::only(PROTO_ICMPV6);
+    if let Some(s) = &c.icmp_type {
+        let sel = if icmpv6 { Selector::Icmpv6Type } else { Selector::IcmpType };
+        out.extend(interval_match(sel, s, ICMP_MAX));
+    }
+    if let Some(s) = &c.icmp_code {
+        let sel = if icmpv6 { Selector::Icmpv6Code } else { Selector::IcmpCode };
+        out.extend(interval_match(sel, s, ICMP_MAX));
     }
     out.extend(names_match(Selector::Iifname, &c.iif));
     out.extend(names_match(Selector::Oifname, &c.oif));

@@ -30,6 +30,126 @@ pub fn proto_keyword(p: u8) -> Option<&'static str> {
     })
 }
 
+/// nft's ICMP type names (`icmp type echo-request`), as `nft describe
+/// icmp type` lists them.
+pub const ICMP_TYPES: &[(&str, u8)] = &[
+    ("echo-reply", 0),
+    ("destination-unreachable", 3),
+    ("source-quench", 4),
+    ("redirect", 5),
+    ("echo-request", 8),
+    ("router-advertisement", 9),
+    ("router-solicitation", 10),
+    ("time-exceeded", 11),
+    ("parameter-problem", 12),
+    ("timestamp-request", 13),
+    ("timestamp-reply", 14),
+    ("info-request", 15),
+    ("info-reply", 16),
+    ("address-mask-request", 17),
+    ("address-mask-reply", 18),
+];
+
+/// nft's ICMPv6 type names (`nft describe icmpv6 type`). Two names share
+/// 132; the first is the one printed.
+pub const ICMPV6_TYPES: &[(&str, u8)] = &[
+    ("destination-unreachable", 1),
+    ("packet-too-big", 2),
+    ("time-exceeded", 3),
+    ("parameter-problem", 4),
+    ("echo-request", 128),
+    ("echo-reply", 129),
+    ("mld-listener-query", 130),
+    ("mld-listener-report", 131),
+    ("mld-listener-done", 132),
+    ("mld-listener-reduction", 132),
+    ("nd-router-solicit", 133),
+    ("nd-router-advert", 134),
+    ("nd-neighbor-solicit", 135),
+    ("nd-neighbor-advert", 136),
+    ("nd-redirect", 137),
+    ("router-renumbering", 138),
+    ("ind-neighbor-solicit", 141),
+    ("ind-neighbor-advert", 142),
+    ("mld2-listener-report", 143),
+];
+
+/// nft's ICMP code names (`nft describe icmp code`): the codes of
+/// destination-unreachable, which are also what `reject with icmp` sends.
+pub const ICMP_CODES: &[(&str, u8)] = &[
+    ("net-unreachable", 0),
+    ("host-unreachable", 1),
+    ("prot-unreachable", 2),
+    ("port-unreachable", 3),
+    ("frag-needed", 4),
+    ("net-prohibited", 9),
+    ("host-prohibited", 10),
+    ("admin-prohibited", 13),
+];
+
+/// nft's ICMPv6 code names (`nft describe icmpv6 code`).
+pub const ICMPV6_CODES: &[(&str, u8)] = &[
+    ("no-route", 0),
+    ("admin-prohibited", 1),
+    ("addr-unreachable", 3),
+    ("port-unreachable", 4),
+    ("policy-fail", 5),
+    ("reject-route", 6),
+];
+
+/// The ICMP protocol of a family: icmp for IPv4, icmpv6 for IPv6.
+pub fn icmp_proto(f: Family) -> u8 {
+    match f {
+        Family::V4 => PROTO_ICMP,
+        Family::V6 => PROTO_ICMPV6,
+    }
+}
+
+/// The type names of the ICMP of family `f`.
+pub fn icmp_types(f: Family) -> &'static [(&'static str, u8)] {
+    match f {
+        Family::V4 => ICMP_TYPES,
+        Family::V6 => ICMPV6_TYPES,
+    }
+}
+
+/// The code names of the ICMP of family `f`.
+pub fn icmp_codes(f: Family) -> &'static [(&'static str, u8)] {
+    match f {
+        Family::V4 => ICMP_CODES,
+        Family::V6 => ICMPV6_CODES,
+    }
+}
+
+/// `icmp` or `icmpv6`, the word of the ICMP of family `f`.
+pub fn icmp_keyword(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "icmp",
+        Family::V6 => "icmpv6",
+    }
+}
+
+/// ICMP types `lo..=hi` (codes with `code`) as the language and nft write
+/// them: a name where nft has one, numbers for a range (names joined by
+/// `-` would read as one name).
+pub fn icmp_range_text(f: Family, code: bool, lo: u8, hi: u8) -> String {
+    if lo != hi {
+        return format!("{lo}-{hi}");
+    }
+    let names = if code { icmp_codes(f) } else { icmp_types(f) };
+    name_of(names, lo).map_or_else(|| lo.to_string(), str::to_string)
+}
+
+/// The first name of `value` in `table`, as nft prints it.
+pub fn name_of(table: &'static [(&'static str, u8)], value: u8) -> Option<&'static str> {
+    table.iter().find(|(_, v)| *v == value).map(|(n, _)| *n)
+}
+
+/// The value `name` stands for in `table`.
+pub fn value_of(table: &[(&str, u8)], name: &str) -> Option<u8> {
+    table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
 /// `meta nfproto` values (`NFPROTO_IPV4`, `NFPROTO_IPV6` in
 /// `<linux/netfilter.h>`); also the family of a NAT expression.
 pub const NFPROTO_IPV4: u8 = 2;

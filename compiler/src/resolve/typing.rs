@@ -9,14 +9,15 @@
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use shriek_grammar::ast::{Field, PortProto};
+use shriek_grammar::ast::{Field, IcmpPart, IcmpProto, PortProto};
 use shriek_grammar::{Diagnostic, Loc, SourceMap};
 
 use super::value::{AddrShape, Elem, ElemKind, VarUse};
 use super::{codes, suggest};
+use crate::nft::vocab::{icmp_codes, icmp_proto, icmp_types, value_of};
 use crate::space::{
-    CtState, CtStates, Cube, Families, Family, Intervals, Names, Protos, PORT_MAX, PROTO_ICMP,
-    PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
+    CtState, CtStates, Cube, Families, Family, Intervals, Names, Protos, ICMP_MAX, PORT_MAX,
+    PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
 };
 
 /// The kind of value a field needs.
@@ -28,6 +29,7 @@ pub(crate) enum Ty {
     Iface,
     Ct,
     Family,
+    Icmp(IcmpProto, IcmpPart),
 }
 
 impl Ty {
@@ -39,6 +41,7 @@ impl Ty {
             Field::Iif | Field::Oif => Ty::Iface,
             Field::CtState => Ty::Ct,
             Field::Family => Ty::Family,
+            Field::Icmp(p, part) => Ty::Icmp(p, part),
         }
     }
 
@@ -50,6 +53,10 @@ impl Ty {
             Ty::Iface => "an interface name",
             Ty::Ct => "a conntrack state",
             Ty::Family => "an address family",
+            Ty::Icmp(IcmpProto::Icmp, IcmpPart::Type) => "an ICMP type",
+            Ty::Icmp(IcmpProto::Icmp, IcmpPart::Code) => "an ICMP code",
+            Ty::Icmp(IcmpProto::Icmpv6, IcmpPart::Type) => "an ICMPv6 type",
+            Ty::Icmp(IcmpProto::Icmpv6, IcmpPart::Code) => "an ICMPv6 code",
         }
     }
 
@@ -61,6 +68,10 @@ impl Ty {
             Ty::Iface => "interface names",
             Ty::Ct => "conntrack states",
             Ty::Family => "address families",
+            Ty::Icmp(IcmpProto::Icmp, IcmpPart::Type) => "ICMP types",
+            Ty::Icmp(IcmpProto::Icmp, IcmpPart::Code) => "ICMP codes",
+            Ty::Icmp(IcmpProto::Icmpv6, IcmpPart::Type) => "ICMPv6 types",
+            Ty::Icmp(IcmpProto::Icmpv6, IcmpPart::Code) => "ICMPv6 codes",
         }
     }
 }
@@ -145,6 +156,34 @@ pub(crate) enum Typed {
     Iface(BTreeSet<String>),
     Ct(CtStates),
     Family(Families),
+    /// ICMP type or code numbers.
+    Icmp(Intervals),
+}
+
+/// The family whose ICMP an `icmp`/`icmpv6` match reads.
+pub(crate) fn icmp_family(p: IcmpProto) -> Family {
+    match p {
+        IcmpProto::Icmp => Family::V4,
+        IcmpProto::Icmpv6 => Family::V6,
+    }
+}
+
+/// "ICMP type", "ICMPv6 code": what one value of the match is.
+fn icmp_noun(p: IcmpProto, part: IcmpPart) -> &'static str {
+    match (p, part) {
+        (IcmpProto::Icmp, IcmpPart::Type) => "ICMP type",
+        (IcmpProto::Icmp, IcmpPart::Code) => "ICMP code",
+        (IcmpProto::Icmpv6, IcmpPart::Type) => "ICMPv6 type",
+        (IcmpProto::Icmpv6, IcmpPart::Code) => "ICMPv6 code",
+    }
+}
+
+/// The names nft gives the values of an `icmp`/`icmpv6` `type`/`code` match.
+pub(crate) fn icmp_names(p: IcmpProto, part: IcmpPart) -> &'static [(&'static str, u8)] {
+    match part {
+        IcmpPart::Type => icmp_types(icmp_family(p)),
+        IcmpPart::Code => icmp_codes(icmp_family(p)),
+    }
 }
 
 /// Type every element for `field`; `None` when any was rejected (and reported).
@@ -273,6 +312,36 @@ pub(crate) fn type_elems(
                 }
                 false
             }
+            (ElemKind::Num { lo, hi }, Ty::Icmp(p, part)) => {
+                if *hi > ICMP_MAX as u64 {
+                    let bad = if *lo > ICMP_MAX as u64 { lo } else { hi };
+                    diags.push(
+                        Diagnostic::new(
+                            codes::VALUE_OUT_OF_RANGE,
+                            format!("{} {bad} is out of range", icmp_noun(p, part)),
+                            elem.loc,
+                            format!("not {}", ty.one()),
+                        )
+                        .with_help(format!("{} go from 0 to 255", ty.many())),
+                    );
+                    ok = false;
+                } else {
+                    nums.push((*lo as u128, *hi as u128));
+                }
+                false
+            }
+            (ElemKind::Name(name), Ty::Icmp(p, part)) => {
+                let table = icmp_names(p, part);
+                match value_of(table, name) {
+                    Some(v) => nums.push((v as u128, v as u128)),
+                    None => {
+                        let what = icmp_noun(p, part);
+                        unknown(diags, elem.loc, what, name, table.iter().map(|(n, _)| *n));
+                        ok = false;
+                    }
+                }
+                false
+            }
             (ElemKind::Name(name), Ty::Family) => {
                 match FAMILIES.iter().find(|(n, _)| n == name) {
                     Some((_, f)) => fams = fams.union(Families::only(*f)),
@@ -343,6 +412,7 @@ pub(crate) fn type_elems(
         Ty::Iface => Typed::Iface(names),
         Ty::Ct => Typed::Ct(ct),
         Ty::Family => Typed::Family(fams),
+        Ty::Icmp(..) => Typed::Icmp(Intervals::from_ranges(nums)),
     })
 }
 
@@ -422,6 +492,23 @@ pub(crate) fn cubes(field: Field, negated: bool, typed: Typed) -> Vec<Cube> {
             }
         }
         Typed::Ct(s) => vec![Cube { ct: if negated { s.complement() } else { s }, ..full }],
+        Typed::Icmp(iv) => {
+            let Field::Icmp(proto, part) = field else {
+                unreachable!("ICMP values only type ICMP fields")
+            };
+            let family = icmp_family(proto);
+            let iv = if negated { iv.complement(ICMP_MAX) } else { iv };
+            let mut cube = Cube {
+                family: Families::only(family),
+                proto: Protos::only(icmp_proto(family)),
+                ..full
+            };
+            match part {
+                IcmpPart::Type => cube.icmp_type = Some(iv),
+                IcmpPart::Code => cube.icmp_code = Some(iv),
+            }
+            vec![cube]
+        }
         Typed::Family(f) => {
             vec![Cube { family: if negated { Families::ALL.subtract(f) } else { f }, ..full }]
         }

@@ -19,7 +19,7 @@ use shriek_compiler::ir::{
 };
 use shriek_compiler::space::{
     CtState, CtStates, Cube, Families, Family, Intervals, Names, Packet, Protos, PROTO_ICMP,
-    PROTO_TCP, PROTO_UDP,
+    PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
 use shriek_grammar::Loc;
 
@@ -65,6 +65,11 @@ pub fn cube_text(c: &Cube) -> String {
     for (name, f) in
         [("saddr", &c.saddr), ("daddr", &c.daddr), ("sport", &c.sport), ("dport", &c.dport)]
     {
+        if let Some(i) = f {
+            parts.push(format!("{name} {}", ivs(i)));
+        }
+    }
+    for (name, f) in [("icmp-type", &c.icmp_type), ("icmp-code", &c.icmp_code)] {
         if let Some(i) = f {
             parts.push(format!("{name} {}", ivs(i)));
         }
@@ -243,9 +248,39 @@ pub fn cube() -> impl Strategy<Value = Cube> {
                 iif,
                 oif: Names::any(),
                 ct,
+                icmp_type: None,
+                icmp_code: None,
             }
         },
     )
+}
+
+/// Cubes of `icmp type`/`icmpv6 code` matches: one ICMP protocol and its
+/// family, a type and a code set, sometimes a source address.
+pub fn icmp_cube() -> impl Strategy<Value = Cube> {
+    let byte = |w: u32| {
+        prop_oneof![
+            w => Just(None),
+            2 => intervals(SMALL).prop_map(|i| Some(i.intersect(&Intervals::range(0, 255)))),
+        ]
+    };
+    (
+        prop_oneof![Just(Family::V4), Just(Family::V6)],
+        byte(1),
+        byte(3),
+        prop::option::of(intervals(SMALL)),
+    )
+        .prop_map(|(family, icmp_type, icmp_code, saddr)| {
+            let proto = if family == Family::V4 { PROTO_ICMP } else { PROTO_ICMPV6 };
+            Cube {
+                family: Families::only(family),
+                proto: Protos::only(proto),
+                saddr,
+                icmp_type,
+                icmp_code,
+                ..Cube::full()
+            }
+        })
 }
 
 /// Cubes shaped like map keys (port only, address only, address and
@@ -328,6 +363,7 @@ pub fn rule(chain: usize, chains: usize) -> impl Strategy<Value = RuleSpec> {
     let space = prop_oneof![
         1 => Just(Vec::new()),
         6 => prop::collection::vec(cube(), 1..=1),
+        2 => prop::collection::vec(icmp_cube(), 1..=1),
         8 => prop::collection::vec(keyed_cube(), 1..=1),
         2 => prop::collection::vec(keyed_cube(), 2..=3),
         2 => prop::collection::vec(cube(), 2..=3),
@@ -383,26 +419,31 @@ impl fmt::Debug for P {
 pub fn packet() -> impl Strategy<Value = P> {
     (
         prop_oneof![Just(Family::V4), Just(Family::V6)],
-        prop_oneof![Just(PROTO_TCP), Just(PROTO_UDP), Just(PROTO_ICMP)],
+        prop_oneof![Just(PROTO_TCP), Just(PROTO_UDP), Just(PROTO_ICMP), Just(PROTO_ICMPV6)],
         0..=SMALL + 1,
         0..=SMALL + 1,
         0..=(SMALL as u16 + 1),
         0..=(SMALL as u16 + 1),
         prop_oneof![Just("a"), Just("b")],
         prop::sample::select(CtState::ALL.to_vec()),
+        (0..=SMALL as u8 + 1, 0..=3u8),
     )
-        .prop_map(|(family, proto, saddr, daddr, sport, dport, iif, ct)| {
-            let ports = proto != PROTO_ICMP;
-            P(Packet {
-                family,
-                proto,
-                saddr,
-                daddr,
-                sport: ports.then_some(sport),
-                dport: ports.then_some(dport),
-                iif: iif.to_string(),
-                oif: String::new(),
-                ct,
-            })
-        })
+        .prop_map(
+            |(family, proto, saddr, daddr, sport, dport, iif, ct, (icmp_type, icmp_code))| {
+                let ports = proto != PROTO_ICMP && proto != PROTO_ICMPV6;
+                P(Packet {
+                    family,
+                    proto,
+                    saddr,
+                    daddr,
+                    sport: ports.then_some(sport),
+                    dport: ports.then_some(dport),
+                    iif: iif.to_string(),
+                    oif: String::new(),
+                    ct,
+                    icmp_type: (!ports).then_some(icmp_type),
+                    icmp_code: (!ports).then_some(icmp_code),
+                })
+            },
+        )
 }

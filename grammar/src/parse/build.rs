@@ -329,7 +329,7 @@ impl<'a> Cx<'a> {
         let mut values = Vec::new();
         for q in p.into_inner() {
             match q.as_rule() {
-                Rule::simple_field | Rule::port_field | Rule::ct_state => {
+                Rule::simple_field | Rule::port_field | Rule::icmp_field | Rule::ct_state => {
                     field = Spanned::new(field_of(&q), self.span(&q))
                 }
                 Rule::neg => negated = Some(self.span(&q)),
@@ -634,7 +634,7 @@ impl<'a> Cx<'a> {
 }
 
 fn field_of(q: &Pair<'_, Rule>) -> ast::Field {
-    use ast::{Field, PortDir, PortProto};
+    use ast::{Field, IcmpPart, IcmpProto, PortDir, PortProto};
     match (q.as_rule(), q.as_str()) {
         (Rule::simple_field, "saddr") => Field::Saddr,
         (Rule::simple_field, "daddr") => Field::Daddr,
@@ -643,6 +643,12 @@ fn field_of(q: &Pair<'_, Rule>) -> ast::Field {
         (Rule::simple_field, "oif") => Field::Oif,
         (Rule::simple_field, _) => Field::Family,
         (Rule::ct_state, _) => Field::CtState,
+        (Rule::icmp_field, text) => {
+            let proto =
+                if text.starts_with("icmpv6") { IcmpProto::Icmpv6 } else { IcmpProto::Icmp };
+            let part = if text.ends_with("code") { IcmpPart::Code } else { IcmpPart::Type };
+            Field::Icmp(proto, part)
+        }
         (_, text) => {
             let proto = if text.starts_with("udp") {
                 PortProto::Udp

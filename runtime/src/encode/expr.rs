@@ -146,6 +146,9 @@ impl RuleCx<'_> {
             Selector::ThDport => payload(a, th, 2, 2, dreg),
             Selector::Iifname => meta(a, NFT_META_IIFNAME, dreg),
             Selector::Oifname => meta(a, NFT_META_OIFNAME, dreg),
+            // The model puts the `meta l4proto` dependency in front.
+            Selector::IcmpType | Selector::Icmpv6Type => payload(a, th, 0, 1, dreg),
+            Selector::IcmpCode | Selector::Icmpv6Code => payload(a, th, 1, 1, dreg),
             Selector::CtState => kernel_expr(a, "ct", |d| {
                 d.u32(NFTA_CT_KEY, NFT_CT_STATE);
                 d.u32(NFTA_CT_DREG, dreg);

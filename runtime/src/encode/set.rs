@@ -48,6 +48,10 @@ pub(super) fn type_of(s: Selector) -> u32 {
         Selector::ThSport | Selector::ThDport => TYPE_INET_SERVICE,
         Selector::Iifname | Selector::Oifname => TYPE_IFNAME,
         Selector::CtState => TYPE_CT_STATE,
+        Selector::IcmpType => TYPE_ICMP_TYPE,
+        Selector::Icmpv6Type => TYPE_ICMP6_TYPE,
+        Selector::IcmpCode => TYPE_ICMP_CODE,
+        Selector::Icmpv6Code => TYPE_ICMPV6_CODE,
     }
 }
 

@@ -9,8 +9,11 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::emit::prefix_len;
+use crate::nft::vocab::{icmp_keyword, icmp_range_text};
 use crate::resolve::PROTOCOLS;
-use crate::space::{CtStates, Cube, Families, Family, Intervals, Names, Protos, PORT_MAX};
+use crate::space::{
+    CtStates, Cube, Families, Family, Intervals, Names, Protos, ICMP_MAX, PORT_MAX,
+};
 
 /// The cube with fields that say nothing dropped: an address range that is
 /// the family's whole space, a port range of every port.
@@ -24,6 +27,11 @@ pub(crate) fn normalize(mut c: Cube) -> Cube {
     }
     if c.sport.is_some() || c.dport.is_some() {
         c.proto = c.proto.intersect(Protos::with_ports());
+    }
+    for field in [&mut c.icmp_type, &mut c.icmp_code] {
+        if field.as_ref().is_some_and(|s| s.is_full(ICMP_MAX)) {
+            *field = None;
+        }
     }
     if c.proto.subtract(Protos::with_ports()).is_empty() {
         for field in [&mut c.sport, &mut c.dport] {
@@ -52,7 +60,7 @@ pub(crate) fn merge(cubes: Vec<Cube>) -> Vec<Cube> {
     cubes
 }
 
-const FIELDS: usize = 9;
+const FIELDS: usize = 11;
 
 /// Merge the cubes that agree on every field but `field`.
 fn merge_on(cubes: Vec<Cube>, field: usize) -> Vec<Cube> {
@@ -79,7 +87,10 @@ fn merge_on(cubes: Vec<Cube>, field: usize) -> Vec<Cube> {
 /// family's width, ports that need protocols with ports).
 fn without(c: &Cube, field: usize) -> Option<Cube> {
     let mut k = c.clone();
+    // ICMP types are read in the numbers of one protocol and family.
+    let icmp = c.icmp_type.is_some() || c.icmp_code.is_some();
     match field {
+        0 | 1 if icmp => return None,
         0 if c.saddr.is_some() || c.daddr.is_some() => return None,
         0 => k.family = Families::NONE,
         // Cubes with ports group only with cubes with the same ports, whose
@@ -91,7 +102,9 @@ fn without(c: &Cube, field: usize) -> Option<Cube> {
         5 => k.dport = Some(Intervals::empty()),
         6 => k.iif = Names::Only(Default::default()),
         7 => k.oif = Names::Only(Default::default()),
-        _ => k.ct = CtStates::NONE,
+        8 => k.ct = CtStates::NONE,
+        9 => k.icmp_type = Some(Intervals::empty()),
+        _ => k.icmp_code = Some(Intervals::empty()),
     }
     Some(k)
 }
@@ -111,7 +124,9 @@ fn join(a: &Cube, b: &Cube, field: usize) -> Cube {
         5 => out.dport = ivs(&a.dport, &b.dport),
         6 => out.iif = a.iif.union(&b.iif),
         7 => out.oif = a.oif.union(&b.oif),
-        _ => out.ct = a.ct.union(b.ct),
+        8 => out.ct = a.ct.union(b.ct),
+        9 => out.icmp_type = ivs(&a.icmp_type, &b.icmp_type),
+        _ => out.icmp_code = ivs(&a.icmp_code, &b.icmp_code),
     }
     normalize(out)
 }
@@ -130,11 +145,13 @@ pub fn cube_lines(c: &Cube) -> Vec<String> {
     }
     let mut parts: Vec<String> = Vec::new();
     let family = c.family.single();
-    if let (Some(f), None, None) = (family, &c.saddr, &c.daddr) {
+    // `icmp type` says the family and the protocol itself.
+    let icmp = c.icmp_type.is_some() || c.icmp_code.is_some();
+    if let (Some(f), None, None, false) = (family, &c.saddr, &c.daddr, icmp) {
         parts.push(format!("family {}", family_word(f)));
     }
     let ported = c.sport.is_some() || c.dport.is_some();
-    if !ported && !c.proto.is_full() {
+    if !ported && !icmp && !c.proto.is_full() {
         parts.push(format!("proto {}", protos(c.proto)));
     }
     let port_proto = c.proto.iter().next().map(proto_word).unwrap_or_default();
@@ -144,6 +161,12 @@ pub fn cube_lines(c: &Cube) -> Vec<String> {
                 "{port_proto} {word} {}",
                 values(set, PORT_MAX, &plain(|v| v.to_string()))
             ));
+        }
+    }
+    for (word, field, code) in [("type", &c.icmp_type, false), ("code", &c.icmp_code, true)] {
+        if let (Some(set), Some(f)) = (field, family) {
+            let text = |lo: u128, hi: u128| icmp_range_text(f, code, lo as u8, hi as u8);
+            parts.push(format!("{} {word} {}", icmp_keyword(f), values(set, ICMP_MAX, &text)));
         }
     }
     for (word, field) in [("saddr", &c.saddr), ("daddr", &c.daddr)] {
