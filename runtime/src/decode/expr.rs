@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use shriek_compiler::ir::{Limit, RateUnit};
-use shriek_compiler::nft::vocab::{NFPROTO_IPV4, NFPROTO_IPV6};
+use shriek_compiler::nft::vocab::{NFPROTO_IPV4, NFPROTO_IPV6, PROTO_ICMP, PROTO_ICMPV6};
 use shriek_compiler::nft::{
     CmpOp, Data, Elem, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Part, Pick, Rhs, Selector,
     Verdict,
@@ -88,6 +88,9 @@ struct Machine<'a> {
     regs: HashMap<usize, Val>,
     /// The family a `meta nfproto` match has fixed.
     nfproto: Option<u8>,
+    /// The protocol a `meta l4proto` match has fixed: it tells ICMP's type
+    /// byte from ICMPv6's.
+    l4proto: Option<u8>,
     /// `>= lo` waiting for its `<= hi` on the same register.
     pending_gte: Option<(usize, Vec<u8>)>,
     out: Vec<Expr>,
@@ -100,6 +103,7 @@ pub(crate) fn rule(exprs: &[u8], sets: &HashMap<String, SetInfo>) -> Decoded {
         sets,
         regs: HashMap::new(),
         nfproto: None,
+        l4proto: None,
         pending_gte: None,
         out: Vec::new(),
         named_keys: Vec::new(),
@@ -183,6 +187,15 @@ impl Machine<'_> {
                     }
                     (NFT_PAYLOAD_TRANSPORT_HEADER, 0, _) if len == 2 => Some(Selector::ThSport),
                     (NFT_PAYLOAD_TRANSPORT_HEADER, 2, _) if len == 2 => Some(Selector::ThDport),
+                    (NFT_PAYLOAD_TRANSPORT_HEADER, 0 | 1, _) if len == 1 => {
+                        match (self.l4proto, off) {
+                            (Some(PROTO_ICMP), 0) => Some(Selector::IcmpType),
+                            (Some(PROTO_ICMP), _) => Some(Selector::IcmpCode),
+                            (Some(PROTO_ICMPV6), 0) => Some(Selector::Icmpv6Type),
+                            (Some(PROTO_ICMPV6), _) => Some(Selector::Icmpv6Code),
+                            _ => None,
+                        }
+                    }
                     _ => None,
                 };
                 let v = match sel {
@@ -443,6 +456,9 @@ impl Machine<'_> {
                 };
                 if sel == Selector::Nfproto && cmp_op == CmpOp::Eq {
                     self.nfproto = data.first().copied();
+                }
+                if sel == Selector::L4proto && cmp_op == CmpOp::Eq {
+                    self.l4proto = data.first().copied();
                 }
                 self.push_match(vec![sel], cmp_op, Rhs::Value(Elem(vec![part])));
                 Some(())

@@ -89,6 +89,10 @@ impl SetInfo {
                 TYPE_INET_SERVICE => Selector::ThDport,
                 TYPE_IFNAME => Selector::Iifname,
                 TYPE_CT_STATE => Selector::CtState,
+                TYPE_ICMP_TYPE => Selector::IcmpType,
+                TYPE_ICMP6_TYPE => Selector::Icmpv6Type,
+                TYPE_ICMP_CODE => Selector::IcmpCode,
+                TYPE_ICMPV6_CODE => Selector::Icmpv6Code,
                 _ => return None,
             };
             fields.push(sel);
