@@ -66,6 +66,11 @@ enum Val {
     Meta(String),
     /// A load the model has no word for, as nft-like text.
     Other(String),
+    /// ICMP type and code in one two-byte load, as nft loads `icmp type X
+    /// icmp code Y`; `v6` for ICMPv6.
+    IcmpTypeCode {
+        v6: bool,
+    },
 }
 
 impl Val {
@@ -79,6 +84,8 @@ impl Val {
             Val::Hash { modulus, .. } => format!("jhash mod {modulus}"),
             Val::Found { map, .. } => format!("@{map}"),
             Val::Meta(t) | Val::Other(t) => t.clone(),
+            Val::IcmpTypeCode { v6: false } => "icmp type . icmp code".into(),
+            Val::IcmpTypeCode { v6: true } => "icmpv6 type . icmpv6 code".into(),
         }
     }
 }
@@ -198,8 +205,18 @@ impl Machine<'_> {
                     }
                     _ => None,
                 };
-                let v = match sel {
-                    Some(sel) if (1..=sel.len()).contains(&len) => Val::Field { sel, len },
+                let icmp = match self.l4proto {
+                    Some(PROTO_ICMP) => Some(false),
+                    Some(PROTO_ICMPV6) => Some(true),
+                    _ => None,
+                };
+                let v = match (sel, icmp) {
+                    (_, Some(v6))
+                        if base == NFT_PAYLOAD_TRANSPORT_HEADER && off == 0 && len == 2 =>
+                    {
+                        Val::IcmpTypeCode { v6 }
+                    }
+                    (Some(sel), _) if (1..=sel.len()).contains(&len) => Val::Field { sel, len },
                     _ => {
                         let b = match base {
                             NFT_PAYLOAD_LL_HEADER => "ll",
@@ -445,6 +462,18 @@ impl Machine<'_> {
             }
         };
         match val {
+            Some(Val::IcmpTypeCode { v6 }) if cmp_op == CmpOp::Eq && data.len() == 2 => {
+                let (ty, code) = if v6 {
+                    (Selector::Icmpv6Type, Selector::Icmpv6Code)
+                } else {
+                    (Selector::IcmpType, Selector::IcmpCode)
+                };
+                for (sel, v) in [(ty, data[0]), (code, data[1])] {
+                    let v = u128::from(v);
+                    self.push_match(vec![sel], CmpOp::Eq, Rhs::Value(Elem(vec![Part::Int(v, v)])));
+                }
+                Some(())
+            }
             Some(Val::Field { sel, len }) => {
                 let part = match sel {
                     // A name shorter than the register is a wildcard.
