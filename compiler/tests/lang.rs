@@ -83,7 +83,7 @@ fn icmp_type_and_code_compile() {
             "icmp 10.0.0.1 -> 10.0.0.2 type destination-unreachable code frag-needed",
             "icmpv6 fd00::1 -> fd00::2 type nd-router-advert",
             "icmpv6 fd00::1 -> fd00::2 type 137",
-            "icmp fd00::1 -> fd00::2",
+            "1 fd00::1 -> fd00::2",
         ],
     );
 }
