@@ -13,6 +13,9 @@ import sys
 
 import yaml
 
+# Importing the module must leave no __pycache__ in the repository.
+sys.dont_write_bytecode = True
+
 
 def load(path):
     spec = importlib.util.spec_from_file_location("module_under_test", path)
