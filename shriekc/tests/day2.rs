@@ -1,7 +1,8 @@
 //! Day 2, as a user lives it, against the real kernel in namespaces of the
 //! tests' own: applying again changes only what differs, keeps handles and
 //! counters, recognises what `nft -f` loaded from `compile`, prunes and
-//! destroys only this policy's tables, refuses a policy with an
+//! destroys only this policy's tables, rolls a delta back when the
+//! confirm window closes unconfirmed, refuses a policy with an
 //! error-level finding, and `plan` shows all of it (snapshots, text and
 //! JSON).
 //!
@@ -12,8 +13,8 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use shriek_testkit::{has_tool, text, Netns};
 
@@ -279,6 +280,80 @@ fn destroy_removes_this_policys_tables_and_nothing_else() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     assert!(text(&out.stderr).contains("was made by another policy"), "{}", text(&out.stderr));
     assert!(ns.sh("nft list table inet theirs").contains("dport 1 accept"));
+}
+
+// ------------------------------------------------------------ confirm
+
+/// `apply --confirm SECONDS` of the policy as it is now, running, once it
+/// has applied: an incremental change, not a table replaced whole.
+fn confirming(ns: &Netns, policy: &Policy, seconds: &str) -> Child {
+    let mut child = shriek_testkit::command(BIN)
+        .current_dir(&policy.dir)
+        .args(["apply", "--confirm", seconds, "--netns", &ns.name, "web.shr"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("shriekc starts");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped");
+    BufReader::new(stdout).read_line(&mut line).expect("shriekc says what it applied");
+    assert!(line.starts_with("applied in netns") && line.contains("1 changed"), "{line}");
+    child
+}
+
+/// The policy of the handles test with one verdict chosen.
+fn guarded(verdict: &str) -> String {
+    format!(
+        "table day2 {{\n  chain input hook input policy accept {{\n    tcp dport 22 accept\n    tcp dport 80 counter accept\n    tcp dport 8080 {verdict}\n  }}\n  chain output hook output policy accept {{\n    tcp dport 25 counter smtp\n  }}\n}}\n"
+    )
+}
+
+/// The confirm engineer's tests (`confirm.rs`) take a table over whole;
+/// these roll back a delta: after SIGKILL of `shriekc`, the guard restores
+/// the tables byte for byte by the deadline, and they are still this
+/// policy's own, so the old policy plans as `no changes`.
+#[test]
+fn a_killed_incremental_apply_rolls_back_byte_for_byte() {
+    let Some((ns, policy)) = ready("confirm-kill") else { return };
+    policy.write(&guarded("accept"));
+    policy.ok(&ns, "apply", &["--strategy", "sequential"]);
+    let before = ns.nft(&["list", "ruleset"]);
+    policy.write(&guarded("drop"));
+    let child = confirming(&ns, &policy, "3");
+    assert_ne!(ns.nft(&["list", "ruleset"]), before, "the change is in");
+    let ok = Command::new("kill").args(["-KILL", &child.id().to_string()]).status();
+    assert!(ok.expect("kill runs").success());
+    let out = child.wait_with_output().expect("shriekc ends");
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    let start = Instant::now();
+    let mut now = ns.nft(&["list", "ruleset"]);
+    while now != before && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+        now = ns.nft(&["list", "ruleset"]);
+    }
+    assert_eq!(now, before, "rolled back, byte for byte, after {:?}", start.elapsed());
+    policy.write(&guarded("accept"));
+    assert_eq!(policy.ok(&ns, "plan", &[]), "no changes\n");
+}
+
+/// A confirmed change outlives its deadline: no guard is left to undo it.
+#[test]
+fn a_confirmed_incremental_apply_stays_past_its_deadline() {
+    let Some((ns, policy)) = ready("confirm-yes") else { return };
+    policy.write(&guarded("accept"));
+    policy.ok(&ns, "apply", &[]);
+    policy.write(&guarded("drop"));
+    let opened = Instant::now();
+    let child = confirming(&ns, &policy, "5");
+    let applied = ns.nft(&["list", "ruleset"]);
+    let out = policy.run(&["apply", "--confirm-pending", "--netns", &ns.name]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = child.wait_with_output().expect("shriekc ends");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    std::thread::sleep(Duration::from_secs(6).saturating_sub(opened.elapsed()));
+    assert_eq!(ns.nft(&["list", "ruleset"]), applied, "still the confirmed policy");
+    assert_eq!(policy.ok(&ns, "plan", &[]), "no changes\n");
 }
 
 // ------------------------------------------------------------ analysis
