@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Day-2 apply (issue 9): a one-rule change to a large policy, against the
+# first apply of it, sequential and auto, in a network namespace of its own.
+#
+# For each strategy it measures, with hyperfine (the minimum of RUNS runs,
+# because the figure a quiet machine gives is the one that compares):
+#   first      `shriekc apply` of the policy into an empty namespace
+#   change     `shriekc apply` of the same policy with one rule changed
+#              (accept -> drop in the middle), on top of the first apply
+# and, from the same runs of `shriekc apply` (which prints its transaction's
+# time), the transaction alone: from sending the batch to the kernel's answer.
+# Beside them, the peers: `nft -f` of `shriekc compile` output, loaded whole,
+# and `nft list table` of the applied policy, which reads what a day-2 apply
+# must read.
+#
+# Usage (as root): benches/day2.sh [RULES] [RUNS]   (defaults 100000 and 5)
+# Prints a Markdown table for BENCHMARKS.md. Not a test: run it on a machine
+# as quiet as you can get, and say how quiet it was.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rules=${1:-100000}
+runs=${2:-5}
+for tool in hyperfine nft ip awk; do
+    command -v "$tool" >/dev/null || { echo "day2.sh: needs $tool" >&2; exit 2; }
+done
+[[ $(id -u) == 0 ]] || { echo "day2.sh: needs root (network namespaces)" >&2; exit 2; }
+
+cargo build --release -q -p shriekc
+bin=$PWD/target/release/shriekc
+ns=shriek-bench-day2-$$
+work=$(mktemp -d)
+cleanup() {
+    ip netns del "$ns" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+ip netns add "$ns"
+
+# RULES rules alternating `tcp`/`udp dport N`, the verdict alternating
+# with the port so that `auto` cannot merge neighbours into one interval
+# (its maps hold RULES elements); the changed policy moves the middle rule
+# to a port no other rule uses. (Flipping a verdict instead can let `auto`
+# merge three neighbours into an interval, which changes the map's kind and
+# so makes the map again: `plan` says so.) One file name for both: a table
+# records the policy file that made it.
+policy() {
+    awk -v n="$rules" -v changed="$1" 'BEGIN {
+        print "table day2 {\n  chain input hook input policy accept {"
+        for (i = 0; i < n; i++) {
+            proto = (i % 2 == 0) ? "tcp" : "udp"
+            verdict = int(i / 2) % 2 == 1 ? "drop" : "accept"
+            port = int(i / 2) % 60000 + 1
+            if (changed && i == int(n / 2)) port = 65001
+            printf "    %s dport %d %s\n", proto, port, verdict
+        }
+        print "  }\n}"
+    }'
+}
+policy 0 >"$work/base.shr"
+policy 1 >"$work/changed.shr"
+
+in_ns() { ip netns exec "$ns" "$@"; }
+clear_ns() { in_ns nft delete table inet day2 2>/dev/null || true; }
+apply_base() { cp "$work/base.shr" "$work/day2.shr" && "$bin" apply --netns "$ns" --strategy "$1" "$work/day2.shr" >/dev/null; }
+# The least of the `(transaction X ms)` figures in `shriekc apply`'s output.
+least_tx() { sed -n 's/.*(transaction \([0-9.]*\) ms).*/\1/p' "$1" | sort -g | head -1; }
+# The least wall time, in seconds, of a hyperfine JSON export.
+least_s() { awk -F: '/"min"/ { gsub(/[ ,]/, "", $2); print $2; exit }' "$1"; }
+# The mean CPU time (user + system), in seconds, of a hyperfine JSON export:
+# on a busy machine wall time waits for the CPU, CPU time does not.
+cpu_s() { awk -F: '/"user"|"system"/ { gsub(/[ ,]/, "", $2); t += $2 } END { print t }' "$1"; }
+
+export -f apply_base clear_ns in_ns
+export bin ns work
+# hyperfine through bash (which sees the functions above), its start-up
+# time subtracted: bench JSON PREPARE COMMAND.
+bench() {
+    hyperfine --shell=bash -r "$runs" -w 0 --export-json "$1" --prepare "$2" "$3" >/dev/null
+}
+
+printf '| strategy | rules | first apply (CPU) | first tx | one-rule change (CPU) | change tx | change / first | `nft -f` whole (CPU) | `nft list table` (CPU) |\n'
+printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+for strategy in sequential auto; do
+    # First apply: an empty namespace each run.
+    bench "$work/first.json" "clear_ns; cp $work/base.shr $work/day2.shr" \
+        "$bin apply --netns $ns --strategy $strategy $work/day2.shr >>$work/first.out"
+    # The change: the base policy applied first, outside the timing.
+    bench "$work/change.json" "clear_ns; apply_base $strategy; cp $work/changed.shr $work/day2.shr" \
+        "$bin apply --netns $ns --strategy $strategy $work/day2.shr >>$work/change.out"
+    # A delta, not a table replaced whole nor nothing at all.
+    if grep -q "replaced\|no changes" "$work/change.out"; then
+        echo "day2.sh: the change did not apply as a delta:" >&2
+        cat "$work/change.out" >&2
+        exit 1
+    fi
+    # The peer: nft -f of the compiled policy, into an empty namespace.
+    "$bin" compile --strategy "$strategy" "$work/base.shr" >"$work/base.nft"
+    bench "$work/nft.json" clear_ns "in_ns nft -f $work/base.nft"
+    bench "$work/list.json" "clear_ns; apply_base $strategy" \
+        "in_ns nft list table inet day2 >/dev/null"
+    first=$(least_s "$work/first.json")
+    change=$(least_s "$work/change.json")
+    printf '| %s | %d | %.2f s (%.2f s) | %.1f ms | %.2f s (%.2f s) | %.2f ms | %.2f× | %.2f s (%.2f s) | %.2f s (%.2f s) |\n' \
+        "$strategy" "$rules" "$first" "$(cpu_s "$work/first.json")" "$(least_tx "$work/first.out")" \
+        "$change" "$(cpu_s "$work/change.json")" "$(least_tx "$work/change.out")" \
+        "$(awk -v a="$change" -v b="$first" 'BEGIN { print a / b }')" \
+        "$(least_s "$work/nft.json")" "$(cpu_s "$work/nft.json")" \
+        "$(least_s "$work/list.json")" "$(cpu_s "$work/list.json")"
+    tail -1 "$work/change.out" | sed 's/^/  last change: /' >&2
+    rm -f "$work"/*.out
+    clear_ns
+done
+echo "(the least of $runs runs each; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg) at the end)"
