@@ -36,7 +36,9 @@ use crate::nft::vocab::PROTO_TCP;
 use crate::nft::{self, Part, Rhs, Selector};
 use crate::nft_eval;
 use crate::packet::addr_value;
-use crate::space::{CtState, CtStates, Cube, Families, Family, Intervals, Names, Packet, Protos};
+use crate::space::{
+    CtState, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Packet, Protos,
+};
 
 /// The SSH port, which "all new SSH connections" means.
 pub const SSH_PORT: u16 = 22;
@@ -244,8 +246,8 @@ fn question() -> Cube {
         family: Families::ALL,
         proto: Protos::only(PROTO_TCP),
         dport: Some(Intervals::range(SSH_PORT as u128, SSH_PORT as u128)),
-        iif: Names::AllBut(BTreeSet::from(["lo".to_string()])),
-        oif: Names::Only(BTreeSet::from([String::new()])),
+        iif: Names::exact("lo").complement(),
+        oif: Names::exact(""),
         ct: CtStates::only(CtState::New),
         ..Cube::full()
     }
@@ -284,8 +286,19 @@ impl Grid {
     }
 
     fn add_names(&mut self, names: &Names) {
-        let (Names::Only(s) | Names::AllBut(s)) = names;
-        self.iif.extend(s.iter().filter(|n| *n != "lo" && !n.is_empty()).cloned());
+        let m = names.patterns();
+        for p in m.only.iter().flatten().chain(&m.not) {
+            self.add_pattern(p);
+        }
+    }
+
+    /// Names for each cell a pattern draws: `eth*` gives `eth0` and `eth`.
+    fn add_pattern(&mut self, p: &NamePattern) {
+        let names = match p {
+            NamePattern::Exact(n) => vec![n.clone()],
+            NamePattern::Prefix(p) => vec![format!("{p}0"), p.clone()],
+        };
+        self.iif.extend(names.into_iter().filter(|n| n != "lo" && !n.is_empty() && n.len() < 16));
     }
 
     /// The grid of the rules whose space meets the question.
@@ -359,9 +372,7 @@ impl Grid {
             (Selector::ThSport, Part::Int(lo, hi)) => {
                 Grid::add_range(&mut self.sport, *lo, *hi, u16::MAX as u128)
             }
-            (Selector::Iifname, Part::Str(s)) if s != "lo" && !s.is_empty() => {
-                self.iif.insert(s.clone());
-            }
+            (Selector::Iifname, Part::Str(s)) => self.add_pattern(&NamePattern::parse(s)),
             _ => {}
         }
     }

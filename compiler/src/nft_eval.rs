@@ -276,7 +276,11 @@ fn elem_holds(e: &Elem, vals: &[Val]) -> bool {
     e.0.len() == vals.len()
         && e.0.iter().zip(vals).all(|(part, val)| match (part, val) {
             (Part::Int(lo, hi), Val::Int(v)) => lo <= v && v <= hi,
-            (Part::Str(s), Val::Str(v)) => s == v,
+            // `eth*` compares only the prefix, as the kernel does.
+            (Part::Str(s), Val::Str(v)) => match s.strip_suffix('*') {
+                Some(prefix) => v.starts_with(prefix),
+                None => s == v,
+            },
             _ => false,
         })
 }

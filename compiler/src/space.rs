@@ -19,9 +19,11 @@
 //! depend on them, so it preserves both invariants.
 
 mod fields;
+mod names;
 
 pub use crate::nft::vocab::{PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
-pub use fields::{CtState, CtStates, Families, Family, Intervals, Names, Protos};
+pub use fields::{CtState, CtStates, Families, Family, Intervals, Protos};
+pub use names::{NameMatch, NamePattern, Names};
 
 /// The largest port.
 pub const PORT_MAX: u128 = 65535;
@@ -219,19 +221,7 @@ impl Cube {
                 None => 0,
             })
         };
-        let name = |n: &Names| match n {
-            Names::Only(s) => {
-                if high { s.iter().last() } else { s.iter().next() }.cloned().unwrap_or_default()
-            }
-            // A name no set mentions: NUL cannot appear in an interface name.
-            Names::AllBut(s) => {
-                let mut fresh = "\0".to_string();
-                while s.contains(&fresh) {
-                    fresh.push('\0');
-                }
-                fresh
-            }
-        };
+        let name = |n: &Names| n.sample(high);
         let ct = if high { self.ct.iter().last() } else { self.ct.iter().next() };
         let icmp = proto == PROTO_ICMP || proto == PROTO_ICMPV6;
         let byte = |f: &Option<Intervals>| {
@@ -445,7 +435,7 @@ mod tests {
     #[test]
     fn covers_and_intersects_agree_with_subtract() {
         let wide = ports(1, 1000);
-        let narrow = Cube { iif: Names::Only(["eth0".to_string()].into()), ..ports(10, 20) };
+        let narrow = Cube { iif: Names::exact("eth0"), ..ports(10, 20) };
         assert!(wide.covers(&narrow) && !narrow.covers(&wide));
         assert!(wide.intersects(&narrow) && narrow.subtract(&wide).is_empty());
         let apart = ports(2000, 3000);
@@ -459,7 +449,7 @@ mod tests {
     fn subtract_stops_at_its_cap() {
         // Each hole (one port on one interface) splits off one more piece:
         // that port on the other interfaces.
-        let hole = |i: u128| Cube { iif: Names::Only([format!("if{i}")].into()), ..ports(i, i) };
+        let hole = |i: u128| Cube { iif: Names::exact(&format!("if{i}")), ..ports(i, i) };
         let holes: Vec<Cube> = (0..20).map(hole).collect();
         assert_eq!(subtract(&[ports(0, 100)], &holes, 100).map(|s| s.len()), Some(21));
         assert_eq!(subtract(&[ports(0, 100)], &holes, 10), None);

@@ -35,8 +35,8 @@ use shriek_compiler::ir::{
     RuleId, Verdict,
 };
 use shriek_compiler::space::{
-    self, CtState, CtStates, Cube, Families, Family, Intervals, Names, Packet, Protos, PORT_MAX,
-    PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+    self, CtState, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Packet, Protos,
+    PORT_MAX, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
 use shriek_grammar::{Diagnostic, FileId, Loc, Span};
 
@@ -48,7 +48,8 @@ const PROTOS: [u8; 4] = [PROTO_TCP, PROTO_UDP, PROTO_ICMP, PROTO_ICMPV6];
 /// Port matches name ports from here on (so `tcp dport 22` is reachable).
 const PORT_BASE: u16 = 20;
 const PORTS: u16 = 8;
-const NAMES: [&str; 2] = ["a", "b"];
+/// Exact names and a wildcard over one of them.
+const NAMES: [&str; 3] = ["a", "b", "a*"];
 const STATES: [CtState; 2] = [CtState::New, CtState::Established];
 /// ICMP types matches name, as (icmp, icmpv6): echo-request, echo-reply.
 const ICMP_TYPES: [(u8, u8); 2] = [(8, 128), (0, 129)];
@@ -290,8 +291,7 @@ fn space_of(m: &Matches) -> Vec<Cube> {
         parts.push(vec![Cube { proto: Protos::only(p), dport: Some(iv), ..Cube::full() }]);
     }
     if let Some((i, neg)) = m.iif {
-        let set: BTreeSet<String> = [NAMES[i].to_string()].into();
-        let names = if neg { Names::AllBut(set) } else { Names::Only(set) };
+        let names = Names::of(&[NamePattern::parse(NAMES[i])], neg);
         parts.push(vec![Cube { iif: names, ..Cube::full() }]);
     }
     if let Some(bits) = &m.ct {
@@ -454,7 +454,7 @@ fn packets() -> Vec<Packet> {
             for &saddr in &addrs {
                 for &icmp_type in &types {
                     for &dport in &ports {
-                        for iif in ["a", "b", "other"] {
+                        for iif in ["a", "ab", "b", "other"] {
                             for ct in [CtState::New, CtState::Established, CtState::Invalid] {
                                 out.push(Packet {
                                     family,

@@ -12,7 +12,7 @@ use shriek_compiler::lower::{lower, Lowered, Strategy};
 use shriek_compiler::nft_eval::evaluate_model;
 use shriek_compiler::resolve::{self, Frontend, LoadError, Loaded, Loader};
 use shriek_compiler::space::{
-    CtState, Family, Names, Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+    CtState, Family, NamePattern, Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
 use shriek_grammar::SourceMap;
 
@@ -203,8 +203,13 @@ fn edge_packets(policy: &shriek_compiler::ir::Policy, n: usize) -> Vec<Packet> {
                 }
             }
             for n in [&c.iif, &c.oif] {
-                let (Names::Only(s) | Names::AllBut(s)) = n;
-                names.extend(s.iter().cloned());
+                let m = n.patterns();
+                for p in m.only.iter().flatten().chain(&m.not) {
+                    names.extend(match p {
+                        NamePattern::Exact(n) => vec![n.clone()],
+                        NamePattern::Prefix(p) => vec![p.clone(), format!("{p}0")],
+                    });
+                }
             }
         }
     }

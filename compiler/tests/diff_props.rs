@@ -156,10 +156,7 @@ fn draw(c: &Cube) -> Packet {
             .into_iter()
             .find(|x| n.contains(x))
             .map(str::to_string)
-            .or_else(|| match n {
-                Names::Only(s) => s.iter().next().cloned(),
-                Names::AllBut(_) => None,
-            })
+            .or_else(|| Some(n.sample(false)).filter(|x| n.contains(x)))
             .expect("a non-empty name set has a name")
     };
     let ports = Protos::with_ports().contains(proto);

@@ -12,7 +12,7 @@ use crate::ir::{self, Action, ChainId, Nat, Verdict};
 use crate::nft::vocab::{icmp_keyword, icmp_range_text};
 
 use crate::space::{
-    Cube, Family, Intervals, Names, Protos, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP,
+    Cube, Family, Intervals, NamePattern, Protos, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP,
     PROTO_UDP,
 };
 
@@ -70,12 +70,13 @@ pub(super) fn cube(c: &Cube) -> String {
         }
     }
     for (word, names) in [("iif", &c.iif), ("oif", &c.oif)] {
-        match names {
-            Names::Only(s) => parts.push(format!("{word} {}", set(s.iter().cloned().collect()))),
-            Names::AllBut(s) if !s.is_empty() => {
-                parts.push(format!("{word} != {}", set(s.iter().cloned().collect())))
-            }
-            Names::AllBut(_) => {}
+        let m = names.patterns();
+        let texts = |v: &[NamePattern]| v.iter().map(NamePattern::text).collect();
+        if let Some(only) = &m.only {
+            parts.push(format!("{word} {}", set(texts(only))));
+        }
+        if !m.not.is_empty() {
+            parts.push(format!("{word} != {}", set(texts(&m.not))));
         }
     }
     if !c.ct.is_full() {

@@ -236,10 +236,7 @@ fn volume(c: &Cube) -> f64 {
         None => c.family.iter().map(|f| f.max_addr() as f64 + 1.0).sum::<f64>() / fam.max(1.0),
     };
     let port = |f: &Option<Intervals>| f.as_ref().map_or(65536.0, |s| s.count() as f64);
-    let names = |n: &Names| match n {
-        Names::Only(s) => s.len() as f64,
-        Names::AllBut(s) => 1e6 - s.len() as f64,
-    };
+    let names = |n: &Names| n.volume();
     fam * f64::from(c.proto.len())
         * addr(&c.saddr)
         * addr(&c.daddr)

@@ -10,7 +10,7 @@ use crate::ir::{self, Action, Nat};
 use crate::nft::vocab::{ct_mask, nfproto};
 use crate::nft::{self, CmpOp, Elem, Expr, Origin, Part, Rhs, Selector};
 use crate::space::{
-    Cube, Families, Family, Intervals, Names, Protos, ICMP_MAX, PORT_MAX, PROTO_ICMPV6,
+    Cube, Families, Family, Intervals, NamePattern, Names, Protos, ICMP_MAX, PORT_MAX, PROTO_ICMPV6,
 };
 
 use super::TableCx;
@@ -118,8 +118,16 @@ pub(super) fn pieces(rule: &ir::Rule) -> Vec<Cube> {
     });
     let port_nat = translates_port(rule);
     let mut out = Vec::new();
-    for cube in &rule.space {
-        let mut cube = cube.clone();
+    let by_names = rule.space.iter().flat_map(|c| {
+        split_names(&c.iif).into_iter().flat_map(move |iif| {
+            split_names(&c.oif).into_iter().map(move |oif| Cube {
+                iif: iif.clone(),
+                oif,
+                ..c.clone()
+            })
+        })
+    });
+    for mut cube in by_names {
         if cube.sport.is_some() || cube.dport.is_some() {
             cube.proto = cube.proto.intersect(Protos::with_ports());
         }
@@ -278,15 +286,49 @@ fn interval_match(sel: Selector, set: &Intervals, max: u128) -> Option<Expr> {
     Some(Expr::Match { key: vec![sel], op, rhs })
 }
 
-fn names_match(sel: Selector, names: &Names) -> Option<Expr> {
-    let (op, set) = match names {
-        Names::Only(s) => (CmpOp::Eq, s),
-        Names::AllBut(s) if s.is_empty() => return None,
-        Names::AllBut(s) => (CmpOp::Ne, s),
+/// `iifname "eth*" iifname != "eth0"`: exact names go in one value or set,
+/// each wildcard in a comparison of its own (the kernel compares only its
+/// prefix; [`pieces`] gives a cube at most one wildcard to match).
+fn names_match(sel: Selector, names: &Names) -> Vec<Expr> {
+    let m = names.patterns();
+    let mut out = Vec::new();
+    let mut add = |op: CmpOp, patterns: &[NamePattern]| {
+        let (exact, wild): (Vec<&NamePattern>, Vec<&NamePattern>) =
+            patterns.iter().partition(|p| matches!(p, NamePattern::Exact(_)));
+        let str_elem = |p: &NamePattern| Elem(vec![Part::Str(p.text())]);
+        let mut elems: Vec<Elem> = exact.into_iter().map(str_elem).collect();
+        if elems.len() == 1 {
+            out.push(Expr::Match { key: vec![sel], op, rhs: Rhs::Value(elems.remove(0)) });
+        } else if !elems.is_empty() {
+            out.push(Expr::Match { key: vec![sel], op, rhs: Rhs::Set(elems) });
+        }
+        for w in wild {
+            out.push(Expr::Match { key: vec![sel], op, rhs: Rhs::Value(str_elem(w)) });
+        }
     };
-    let mut elems: Vec<Elem> = set.iter().map(|n| Elem(vec![Part::Str(n.clone())])).collect();
-    let rhs = if elems.len() == 1 { Rhs::Value(elems.remove(0)) } else { Rhs::Set(elems) };
-    Some(Expr::Match { key: vec![sel], op, rhs })
+    if let Some(only) = &m.only {
+        add(CmpOp::Eq, only);
+    }
+    add(CmpOp::Ne, &m.not);
+    out
+}
+
+/// A name set as pieces nft can match in one rule each: one per wildcard
+/// it may match, one for its exact names.
+fn split_names(names: &Names) -> Vec<Names> {
+    let m = names.patterns();
+    let Some(only) = m.only.filter(|o| o.len() > 1) else { return vec![names.clone()] };
+    let (exact, wild): (Vec<NamePattern>, Vec<NamePattern>) =
+        only.into_iter().partition(|p| matches!(p, NamePattern::Exact(_)));
+    if wild.is_empty() {
+        return vec![names.clone()];
+    }
+    let mut out: Vec<Names> =
+        wild.iter().map(|w| names.intersect(&Names::of([w], false))).collect();
+    if !exact.is_empty() {
+        out.push(names.intersect(&Names::of(&exact, false)));
+    }
+    out
 }
 
 /// The rule's statements then its verdict, for packets of family `fam`

@@ -53,7 +53,7 @@ shriek_grammar::catalogue! {
     UNKNOWN_VALUE = "E0223", "unknown-value", Error,
         "an unknown protocol, service, conntrack state, family, rate unit or balance mode";
     INVALID_INTERFACE_NAME = "E0224", "invalid-interface-name", Error,
-        "an interface name that is empty or longer than 15 bytes";
+        "an interface name that is empty, longer than 15 bytes, or holds a space, `/`, `:` or a `*` before its end";
     MULTIPLE_VERDICTS = "E0225", "multiple-verdicts", Error,
         "two verdicts in one rule";
     STATEMENT_AFTER_VERDICT = "E0226", "statement-after-verdict", Error,

@@ -16,8 +16,8 @@ use super::value::{AddrShape, Elem, ElemKind, VarUse};
 use super::{codes, suggest};
 use crate::nft::vocab::{icmp_codes, icmp_proto, icmp_types, value_of};
 use crate::space::{
-    CtState, CtStates, Cube, Families, Family, Intervals, Names, Protos, ICMP_MAX, PORT_MAX,
-    PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
+    CtState, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Protos, ICMP_MAX,
+    PORT_MAX, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
 };
 
 /// The kind of value a field needs.
@@ -147,6 +147,11 @@ const FAMILIES: &[(&str, Family)] = &[("ipv4", Family::V4), ("ipv6", Family::V6)
 
 /// Linux's IFNAMSIZ, less the terminating NUL.
 const IFNAME_MAX: usize = 15;
+
+/// Whether Linux allows `c` in an interface name (`dev_valid_name`).
+fn iface_char(c: char) -> bool {
+    !(c.is_whitespace() || matches!(c, '/' | ':' | '*' | '\0'))
+}
 
 /// A field's value once typed.
 pub(crate) enum Typed {
@@ -284,7 +289,22 @@ pub(crate) fn type_elems(
                 false
             }
             (ElemKind::Name(name) | ElemKind::Str(name), Ty::Iface) => {
-                if name.is_empty() || name.len() > IFNAME_MAX {
+                // `eth*` is every name that starts with `eth`; `*` alone, every name.
+                let fixed = name.strip_suffix('*').unwrap_or(name);
+                if let Some(bad) = fixed.chars().find(|c| !iface_char(*c)) {
+                    diags.push(
+                        Diagnostic::new(
+                            codes::INVALID_INTERFACE_NAME,
+                            format!("interface name `{name}` holds `{}`", bad.escape_debug()),
+                            elem.loc,
+                            "not in a Linux interface name",
+                        )
+                        .with_help(
+                            "Linux interface names have no spaces, `/`, `:` or `*` (a `*` only at the end means any rest: `eth*`)",
+                        ),
+                    );
+                    ok = false;
+                } else if name != "*" && fixed.is_empty() || fixed.len() > IFNAME_MAX {
                     let what = if name.is_empty() { "empty" } else { "too long" };
                     diags.push(
                         Diagnostic::new(
@@ -485,7 +505,8 @@ pub(crate) fn cubes(field: Field, negated: bool, typed: Typed) -> Vec<Cube> {
         }
         Typed::Proto(p) => crate::space::proto_space(p, negated),
         Typed::Iface(set) => {
-            let names = if negated { Names::AllBut(set) } else { Names::Only(set) };
+            let patterns: Vec<NamePattern> = set.iter().map(|n| NamePattern::parse(n)).collect();
+            let names = Names::of(&patterns, negated);
             match field {
                 Field::Oif => vec![Cube { oif: names, ..full }],
                 _ => vec![Cube { iif: names, ..full }],

@@ -1,9 +1,9 @@
 //! The sets of values of each packet field: address and port intervals,
-//! families, protocols, interface names, conntrack states. Each is exact and
+//! families, protocols, conntrack states (interface names are in
+//! `names.rs`). Each is exact and
 //! closed under intersection, union and subtraction, so a [`super::Cube`] of
 //! them is too.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use super::{PROTO_SCTP, PROTO_TCP, PROTO_UDP};
@@ -277,71 +277,6 @@ impl fmt::Debug for Protos {
             return write!(f, "any");
         }
         f.debug_set().entries(self.iter()).finish()
-    }
-}
-
-/// A set of interface names: the named ones, or all but the named ones.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Names {
-    Only(BTreeSet<String>),
-    AllBut(BTreeSet<String>),
-}
-
-impl Names {
-    pub fn any() -> Names {
-        Names::AllBut(BTreeSet::new())
-    }
-    pub fn is_any(&self) -> bool {
-        matches!(self, Names::AllBut(s) if s.is_empty())
-    }
-    pub fn is_empty(&self) -> bool {
-        matches!(self, Names::Only(s) if s.is_empty())
-    }
-    pub fn contains(&self, name: &str) -> bool {
-        match self {
-            Names::Only(s) => s.contains(name),
-            Names::AllBut(s) => !s.contains(name),
-        }
-    }
-    pub fn complement(&self) -> Names {
-        match self {
-            Names::Only(s) => Names::AllBut(s.clone()),
-            Names::AllBut(s) => Names::Only(s.clone()),
-        }
-    }
-    pub fn intersect(&self, o: &Names) -> Names {
-        use Names::*;
-        match (self, o) {
-            (Only(a), Only(b)) => Only(a.intersection(b).cloned().collect()),
-            (Only(a), AllBut(b)) | (AllBut(b), Only(a)) => Only(a.difference(b).cloned().collect()),
-            (AllBut(a), AllBut(b)) => AllBut(a.union(b).cloned().collect()),
-        }
-    }
-    pub fn union(&self, o: &Names) -> Names {
-        self.complement().intersect(&o.complement()).complement()
-    }
-    pub fn subtract(&self, o: &Names) -> Names {
-        self.intersect(&o.complement())
-    }
-    /// Whether some name is in both, without building the intersection.
-    pub fn meets(&self, o: &Names) -> bool {
-        match (self, o) {
-            (Names::Only(x), Names::Only(y)) => x.iter().any(|n| y.contains(n)),
-            (Names::Only(x), Names::AllBut(y)) | (Names::AllBut(y), Names::Only(x)) => {
-                x.iter().any(|n| !y.contains(n))
-            }
-            // Infinitely many names are in neither exclusion list.
-            (Names::AllBut(_), Names::AllBut(_)) => true,
-        }
-    }
-    /// Whether every name of `o` is in this set.
-    pub fn covers(&self, o: &Names) -> bool {
-        match (self, o) {
-            (Names::AllBut(x), Names::AllBut(y)) => x.is_subset(y),
-            (Names::AllBut(x), Names::Only(y)) => y.iter().all(|n| !x.contains(n)),
-            (Names::Only(_), Names::AllBut(_)) => false,
-            (Names::Only(x), Names::Only(y)) => y.is_subset(x),
-        }
     }
 }
 

@@ -7,7 +7,6 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -18,8 +17,8 @@ use shriek_compiler::ir::{
     NatBackend, Policy, RateUnit, Rule, RuleId, Table, Verdict,
 };
 use shriek_compiler::space::{
-    CtState, CtStates, Cube, Families, Family, Intervals, Names, Packet, Protos, PROTO_ICMP,
-    PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+    CtState, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Packet, Protos,
+    PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
 use shriek_grammar::Loc;
 
@@ -214,8 +213,10 @@ pub fn cube() -> impl Strategy<Value = Cube> {
     ];
     let iif = prop_oneof![
         6 => Just(Names::any()),
-        1 => Just(Names::Only(BTreeSet::from(["a".to_string()]))),
-        1 => Just(Names::AllBut(BTreeSet::from(["a".to_string()]))),
+        1 => Just(Names::exact("a")),
+        1 => Just(Names::exact("a").complement()),
+        1 => Just(Names::of(&[NamePattern::parse("a*")], false)),
+        1 => Just(Names::of(&[NamePattern::parse("a*")], true)),
     ];
     let ct = prop_oneof![
         6 => Just(CtStates::ALL),
@@ -424,7 +425,7 @@ pub fn packet() -> impl Strategy<Value = P> {
         0..=SMALL + 1,
         0..=(SMALL as u16 + 1),
         0..=(SMALL as u16 + 1),
-        prop_oneof![Just("a"), Just("b")],
+        prop_oneof![Just("a"), Just("ab"), Just("b")],
         prop::sample::select(CtState::ALL.to_vec()),
         (0..=SMALL as u8 + 1, 0..=3u8),
     )

@@ -326,7 +326,7 @@ pub(super) fn starts_word(s: &str) -> bool {
 fn is_language_char(c: char) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(c, ' ' | '\t' | '\r' | '\n' | '_' | '.' | '-' | ':' | '/' | '$' | '"' | '#')
-        || matches!(c, '{' | '}' | '[' | ']' | ',' | ';' | '=' | '!')
+        || matches!(c, '{' | '}' | '[' | ']' | ',' | ';' | '=' | '!' | '*')
 }
 
 pub(super) fn option_value(word: &str) -> Option<&'static str> {

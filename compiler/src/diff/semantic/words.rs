@@ -12,7 +12,7 @@ use crate::emit::prefix_len;
 use crate::nft::vocab::{icmp_keyword, icmp_range_text};
 use crate::resolve::PROTOCOLS;
 use crate::space::{
-    CtStates, Cube, Families, Family, Intervals, Names, Protos, ICMP_MAX, PORT_MAX,
+    CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Protos, ICMP_MAX, PORT_MAX,
 };
 
 /// The cube with fields that say nothing dropped: an address range that is
@@ -100,8 +100,8 @@ fn without(c: &Cube, field: usize) -> Option<Cube> {
         3 => k.daddr = Some(Intervals::empty()),
         4 => k.sport = Some(Intervals::empty()),
         5 => k.dport = Some(Intervals::empty()),
-        6 => k.iif = Names::Only(Default::default()),
-        7 => k.oif = Names::Only(Default::default()),
+        6 => k.iif = Names::none(),
+        7 => k.oif = Names::none(),
         8 => k.ct = CtStates::NONE,
         9 => k.icmp_type = Some(Intervals::empty()),
         _ => k.icmp_code = Some(Intervals::empty()),
@@ -175,12 +175,13 @@ pub fn cube_lines(c: &Cube) -> Vec<String> {
         }
     }
     for (word, names) in [("iif", &c.iif), ("oif", &c.oif)] {
-        match names {
-            Names::Only(s) => parts.push(format!("{word} {}", list(s.iter().cloned().collect()))),
-            Names::AllBut(s) if !s.is_empty() => {
-                parts.push(format!("{word} != {}", list(s.iter().cloned().collect())))
-            }
-            Names::AllBut(_) => {}
+        let m = names.patterns();
+        let texts = |v: &[NamePattern]| v.iter().map(NamePattern::text).collect();
+        if let Some(only) = &m.only {
+            parts.push(format!("{word} {}", list(texts(only))));
+        }
+        if !m.not.is_empty() {
+            parts.push(format!("{word} != {}", list(texts(&m.not))));
         }
     }
     if !c.ct.is_full() {
