@@ -34,4 +34,6 @@ crate::catalogue! {
         "`chain` not followed by a name";
     UNBRACED_LIST = "E0114", "unbraced-list", Error,
         "a comma list without braces (`a, b`) anywhere but after `ct state`";
+    FOREIGN_SPELLING = "E0115", "foreign-spelling", Error,
+        "iptables' or nft's way of writing something (`ip saddr`, `-j DROP`, `ACCEPT`, `meta l4proto`, `table inet filter`); the help gives Shriek's";
 }

@@ -244,7 +244,14 @@ pub fn levenshtein(a: &str, b: &str) -> usize {
 }
 
 /// The candidate closest to `word`, if it is close enough to be a likely typo.
+///
+/// A candidate that differs only in case (`DROP`, `Established`) is nearest
+/// of all: iptables writes its verdicts and states in capitals.
 pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let candidates: Vec<&'a str> = candidates.into_iter().collect();
+    if let Some(same) = candidates.iter().find(|c| c.eq_ignore_ascii_case(word)) {
+        return Some(same);
+    }
     let limit = (word.chars().count() / 3).max(1) + usize::from(word.len() > 5);
     candidates
         .into_iter()

@@ -28,6 +28,7 @@ use crate::LocalDiagnostic;
 mod build;
 mod expected;
 mod fast;
+mod foreign;
 mod prescan;
 
 #[derive(pest_derive::Parser)]

@@ -296,8 +296,13 @@ codes::JUMP_TO_BASE_CHAIN,
                     "unknown chain",
                 );
                 let names = cx.chains.keys().copied().filter(|n| *n != cx.chain);
+                let verdict = target.text.to_ascii_lowercase();
                 d.help = Some(match suggest(&target.text, names) {
                     Some(n) => format!("did you mean `{n}`?"),
+                    // iptables' `-j ACCEPT` written as `jump ACCEPT`.
+                    None if matches!(verdict.as_str(), "accept" | "drop" | "reject" | "return") => {
+                        format!("`{}` is a verdict, not a chain: write `{verdict}`", target.text)
+                    }
                     None => {
                         format!("add `chain {} {{ ... }}` to table `{}`", target.text, cx.table)
                     }

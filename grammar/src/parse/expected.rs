@@ -14,6 +14,7 @@ use crate::codes;
 use crate::diag::{levenshtein, nearest};
 
 use super::build::{Context, Cx};
+use super::foreign;
 use super::{Rule, ShriekParser, RULE_KEYWORDS, TOP_KEYWORDS};
 
 impl<'a> Cx<'a> {
@@ -69,6 +70,17 @@ impl<'a> Cx<'a> {
         let span = Span::new(at.min(self.len), (at + found.len()).min(self.len));
         let expects = |r: &[Rule]| positives.iter().any(|p| r.contains(p));
         let word = starts_word(found).then_some(found);
+
+        let foreign = match context {
+            Context::Rule => foreign::in_rule(text, pos),
+            Context::Top => foreign::at_top(text, pos),
+            Context::Table => None,
+        };
+        if let Some(f) = foreign {
+            let span = Span::new((offset + f.start).min(self.len), (offset + f.end).min(self.len));
+            self.error(codes::FOREIGN_SPELLING, f.message, span, f.label, Some(f.help));
+            return;
+        }
 
         if let Some(word) = word {
             if context == Context::Rule && (expects(TERM_RULES) || positives.is_empty()) {
