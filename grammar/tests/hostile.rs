@@ -125,3 +125,92 @@ proptest! {
         spans_in_bounds(&src, &diags);
     }
 }
+
+/// Words of iptables and nft (and Shriek's own), which the foreign-spelling
+/// reader takes apart by position: any order, any count, in a rule or at the
+/// top level, must not panic it or put a span out of place.
+const FOREIGN_WORDS: &[&str] = &[
+    "ip",
+    "ip6",
+    "saddr",
+    "daddr",
+    "protocol",
+    "nexthdr",
+    "meta",
+    "l4proto",
+    "nfproto",
+    "th",
+    "dport",
+    "iifname",
+    "oifname",
+    "ctstate",
+    "limit",
+    "rate",
+    "counter",
+    "packets",
+    "bytes",
+    "type",
+    "policy",
+    "hook",
+    "table",
+    "inet",
+    "flush",
+    "ruleset",
+    "dnat",
+    "to",
+    "-j",
+    "-g",
+    "ACCEPT",
+    "LOG",
+    "DNAT",
+    "REDIRECT",
+    "mychain",
+    "--to-destination",
+    "--to-ports",
+    "--log-prefix",
+    "\"x\"",
+    "-p",
+    "tcp",
+    "--dport",
+    "--dports",
+    "80,443:445",
+    "!",
+    "-s",
+    "-i",
+    "eth+",
+    "-m",
+    "--state",
+    "--limit",
+    "3/min",
+    "--limit-burst",
+    "-A",
+    "-I",
+    "1",
+    "22",
+    "10.0.0.1",
+    "*filter",
+    ":INPUT",
+    "COMMIT",
+    "{",
+    "}",
+    ",",
+    ";",
+    "\n",
+    "é",
+    "\"",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn foreign_words_in_any_order_never_panic(
+        words in prop::collection::vec(prop::sample::select(FOREIGN_WORDS), 0..10)
+    ) {
+        let line = words.join(" ");
+        for src in [format!("table t {{\n  chain c {{\n    {line}\n  }}\n}}\n"), line.clone()] {
+            let (_, diags) = parse(&src);
+            spans_in_bounds(&src, &diags);
+        }
+    }
+}
