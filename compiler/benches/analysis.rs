@@ -89,6 +89,7 @@ fn policy(n: u32, seed: u64) -> ir::Policy {
             loc: Loc::default(),
             chains: vec![chain],
             counters: vec![],
+            rule_counters: true,
         }],
     }
 }

@@ -74,6 +74,9 @@ fn emit_set(out: &mut String, set: &nft::Set) {
     if set.interval {
         out.push_str("\t\tflags interval\n");
     }
+    if set.counters {
+        out.push_str("\t\tcounter\n");
+    }
     if let Some(c) = &set.comment {
         let _ = writeln!(out, "\t\tcomment {}", quote(c, COMMENT_MAX));
     }

@@ -27,6 +27,9 @@ pub struct Table {
     pub chains: Vec<Chain>,
     /// Named counters used by rules of this table, in order of first use.
     pub counters: Vec<CounterDecl>,
+    /// Whether every rule counts its packets and bytes (`counters off`
+    /// turns this off for the table or the whole policy).
+    pub rule_counters: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -242,6 +242,10 @@ pub struct Set {
     /// `None` for a plain set, the data type for a map.
     pub data: Option<DataType>,
     pub elements: Vec<Element>,
+    /// Every element counts the packets and bytes it matches (`counter`
+    /// in the set's declaration): the per-rule counts of rules folded
+    /// into a dispatch map.
+    pub counters: bool,
     /// Why the lowering made it, for `compile --explain` and comments.
     pub comment: Option<String>,
 }

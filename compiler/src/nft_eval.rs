@@ -181,6 +181,9 @@ impl Cx<'_> {
                     let Some(el) = set.elements.iter().find(|e| elem_holds(&e.key, &vals)) else {
                         return Flow::Next;
                     };
+                    if set.counters {
+                        self.step(format!("{here}: counter of @{map}'s element"), &el.origin);
+                    }
                     let Some(Data::Verdict(v)) = &el.data else { return Flow::Next };
                     self.step(format!("{here}: @{map} -> {v}"), &el.origin);
                     return flow(v);

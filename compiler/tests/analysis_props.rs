@@ -427,7 +427,13 @@ impl Spec {
             })
             .collect();
         ir::Policy {
-            tables: vec![ir::Table { name: "t".into(), loc: loc(9, 9), chains, counters: vec![] }],
+            tables: vec![ir::Table {
+                name: "t".into(),
+                loc: loc(9, 9),
+                chains,
+                counters: vec![],
+                rule_counters: true,
+            }],
         }
     }
 }

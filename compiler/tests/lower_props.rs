@@ -47,8 +47,15 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 3000, max_shrink_iters: 20000, ..ProptestConfig::default() })]
 
     #[test]
-    fn lowerings_keep_every_verdict(spec in policies(), packets in prop::collection::vec(packet(), 24)) {
-        let policy = spec.build();
+    fn lowerings_keep_every_verdict(
+        spec in policies(),
+        packets in prop::collection::vec(packet(), 24),
+        rule_counters in any::<bool>(),
+    ) {
+        let mut policy = spec.build();
+        for t in &mut policy.tables {
+            t.rule_counters = rule_counters;
+        }
         for strategy in lower::Strategy::ALL {
             let lowered = lower(&policy, strategy);
             prop_assert_eq!(check_maps(&lowered.ruleset), Ok(()));
@@ -59,7 +66,8 @@ proptest! {
                     let got = trace_model(&lowered.ruleset, Hook::Input, p, limits);
                     if limits == LimitMode::UnderRate {
                         // Each rule that ran counts the packet once per
-                        // `counter` it has, however it was lowered.
+                        // `counter` it has, and once more for its own
+                        // per-rule counter, however it was lowered.
                         let mut runs: Vec<RuleId> = want_trace
                             .steps
                             .iter()
@@ -81,7 +89,8 @@ proptest! {
                                 .actions
                                 .iter()
                                 .filter(|a| matches!(a, Action::Counter(_)))
-                                .count();
+                                .count()
+                                + usize::from(rule_counters);
                             let counted = got
                                 .steps
                                 .iter()

@@ -53,6 +53,7 @@ fn policy(rules: Vec<Rule>) -> Policy {
             loc: Loc::default(),
             chains: vec![chain],
             counters: Vec::new(),
+            rule_counters: true,
         }],
     }
 }

@@ -68,6 +68,9 @@ pub fn emit_json(rs: &nft::Ruleset, sources: &SourceMap) -> String {
             if s.interval {
                 o.insert("flags".into(), json!(["interval"]));
             }
+            if s.counters {
+                o.insert("stmt".into(), json!([{"counter": null}]));
+            }
             if let Some(c) = &s.comment {
                 o.insert("comment".into(), json!(c));
             }

@@ -14,6 +14,11 @@
 //! A rule with statements (counter, log, limit, translation) or `reject`
 //! gets a chain of its own that the map jumps to, so its counter stays its
 //! own.
+//!
+//! With per-rule counters on, the map counts per element (`counter` in its
+//! declaration) and each element belongs to one rule: a rule's count is
+//! the sum of its elements', whether the map decides or jumps to the
+//! rule's chain, whose statements then carry no second per-rule counter.
 
 use std::collections::BTreeMap;
 
@@ -440,7 +445,10 @@ fn emit_run(
                 b.remove(i);
             }
         }
-        let same = |a: usize, b: usize| data[a] == data[b];
+        // Each element counts for one rule: neighbours of different rules
+        // stay apart when the map counts, or their counts would merge.
+        let counting = cx.table.rule_counters;
+        let same = |a: usize, b: usize| data[a] == data[b] && (!counting || a == b);
         let elems = disjoint_boxes(boxes, &same);
         let key: Vec<Selector> = key_dims
             .iter()
@@ -482,6 +490,7 @@ fn emit_run(
             interval,
             data: Some(nft::DataType::Verdict),
             elements,
+            counters: counting,
             comment: Some(format!(
                 "{} of chain {}",
                 rule_list(&member_indices(rules, members)),

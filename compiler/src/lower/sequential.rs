@@ -5,6 +5,10 @@
 //! at most one of them: a counter-only rule split into several nft rules
 //! still counts each packet once. A rule with a `limit` and several cubes
 //! jumps to one chain of its own instead, so that its cubes share one rate.
+//!
+//! With per-rule counters on (the default), each rule's statements start
+//! with an anonymous `counter`: the packets and bytes `shriekc stats` shows
+//! for the rule, the sum over its nft rules.
 
 use crate::ir::{self, Action, Nat};
 use crate::nft::vocab::{ct_mask, nfproto};
@@ -31,8 +35,18 @@ pub(super) fn lower_rule(
         );
         return;
     }
-    let bodies: Vec<Vec<Expr>> =
-        pieces.iter().map(|p| body(cx, rule, p.family.single(), has_ports(p))).collect();
+    let bodies: Vec<Vec<Expr>> = pieces
+        .iter()
+        .map(|p| {
+            let mut b = body(cx, rule, p.family.single(), has_ports(p));
+            if cx.table.rule_counters {
+                // The rule's own count: every packet its matches select,
+                // before any statement (as a map element counts it).
+                b.insert(0, Expr::Counter(None));
+            }
+            b
+        })
+        .collect();
     let limited = rule.actions.iter().any(|a| matches!(a, Action::Limit(_)));
     if pieces.len() > 1 && limited {
         if shareable(rule) && bodies.iter().all(|b| *b == bodies[0]) {

@@ -165,7 +165,8 @@ impl PolicySpec {
                     .collect(),
             })
             .collect();
-        let mut tables = vec![Table { name: "t".into(), loc, chains, counters }];
+        let mut tables =
+            vec![Table { name: "t".into(), loc, chains, counters, rule_counters: true }];
         if let Some((priority, spec)) = &self.other {
             let mut u = spec.build().tables.remove(0);
             u.name = "u".into();
