@@ -45,6 +45,10 @@ pub const NFT_MSG_NEWOBJ: u16 = 18;
 pub const NFT_MSG_GETOBJ: u16 = 19;
 pub const NFT_MSG_DELOBJ: u16 = 20;
 pub const NFT_MSG_GETOBJ_RESET: u16 = 21;
+/// Linux 6.2: dump rules and zero their counters in the same step.
+pub const NFT_MSG_GETRULE_RESET: u16 = 25;
+/// Linux 6.5: dump set elements and zero their counters in the same step.
+pub const NFT_MSG_GETSETELEM_RESET: u16 = 33;
 
 pub const NFTA_LIST_ELEM: u16 = 1;
 
@@ -91,6 +95,8 @@ pub const NFTA_SET_DESC: u16 = 9;
 pub const NFTA_SET_ID: u16 = 10;
 pub const NFTA_SET_USERDATA: u16 = 13;
 pub const NFTA_SET_HANDLE: u16 = 16;
+pub const NFTA_SET_EXPR: u16 = 17;
+pub const NFTA_SET_EXPRESSIONS: u16 = 18;
 pub const NFTA_SET_DESC_SIZE: u16 = 1;
 pub const NFTA_SET_DESC_CONCAT: u16 = 2;
 pub const NFTA_SET_FIELD_LEN: u16 = 1;
@@ -99,7 +105,9 @@ pub const NFT_SET_ELEM_INTERVAL_END: u32 = 0x1;
 pub const NFTA_SET_ELEM_KEY: u16 = 1;
 pub const NFTA_SET_ELEM_DATA: u16 = 2;
 pub const NFTA_SET_ELEM_FLAGS: u16 = 3;
+pub const NFTA_SET_ELEM_EXPR: u16 = 7;
 pub const NFTA_SET_ELEM_KEY_END: u16 = 10;
+pub const NFTA_SET_ELEM_EXPRESSIONS: u16 = 11;
 pub const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 pub const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 pub const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;

@@ -27,7 +27,7 @@ pub(crate) use edit::{
     chain_policy, delete_chain, delete_counter, delete_rule, delete_set, delete_table,
 };
 pub use identity::policy_key;
-pub(crate) use set::{edit_elements, named_set};
+pub(crate) use set::{edit_elements, key_bytes, named_set};
 
 use expr::{expr, RuleCx};
 use identity::{rule_udata, table_udata, udata};

@@ -3,7 +3,7 @@
 //! `apply` replaces shriek's tables in one atomic batch; `snapshot_tables`
 //! and `restore` put them back (for `apply --confirm`); `plan` diffs the
 //! live tables against a compiled model; `read_counters` reads (and
-//! atomically resets) named counters. Everything can run inside a named
+//! atomically resets) named counters; `read_stats` every rule's counts. Everything can run inside a named
 //! network namespace.
 //!
 //! **Architecture Invariant:** this is the only crate that opens a socket,
@@ -23,6 +23,7 @@ mod netns;
 mod plan;
 mod snapshot;
 mod socket;
+mod stats;
 
 pub use apply::{apply, apply_with_hook, ApplyOptions, ApplySummary};
 pub use counters::{read_counters, CounterValue};
@@ -33,3 +34,4 @@ pub use error::{KernelError, RuntimeError};
 pub use netns::{ensure_netns, is_current_netns};
 pub use plan::{plan, read_live, Desired, Live, Orphan, Plan, PlanOptions, Whole};
 pub use snapshot::{restore, snapshot_tables, Snapshot};
+pub use stats::{read_stats, Count, Stats};

@@ -188,6 +188,7 @@ fn everything() -> Ruleset {
                 origin: vec![origin(4, 400)],
             },
         ],
+        counters: false,
         comment: Some("dispatch on protocol and port".into()),
     };
     let ranges = Set {
@@ -200,6 +201,7 @@ fn everything() -> Ruleset {
             data: Some(Data::Verdict(Verdict::Accept)),
             origin: vec![origin(7, 700)],
         }],
+        counters: false,
         comment: None,
     };
     let ports = Set {
@@ -212,6 +214,7 @@ fn everything() -> Ruleset {
             data: Some(Data::Verdict(Verdict::Drop)),
             origin: vec![origin(8, 800)],
         }],
+        counters: false,
         comment: None,
     };
     let blocked = Set {
@@ -223,6 +226,7 @@ fn everything() -> Ruleset {
             Element { key: Elem(vec![net("10.0.0.0", 8)]), data: None, origin: vec![] },
             Element { key: Elem(vec![int(ip("192.168.1.1"))]), data: None, origin: vec![] },
         ],
+        counters: false,
         comment: None,
     };
     let input = input(
@@ -705,6 +709,7 @@ fn a_big_interval_set_applies_and_plans_clean() {
         interval: true,
         data: None,
         elements,
+        counters: false,
         comment: None,
     });
     rs.tables[0].chains[0].rules.push(rule(

@@ -72,6 +72,9 @@ struct SetDef<'a> {
     flags: u32,
     data: Option<DataSpec>,
     comment: Option<&'a str>,
+    /// Every element gets a counter (NFTA_SET_EXPR), as `counter` in nft's
+    /// set declaration: the kernel gives each element its own.
+    counters: bool,
     /// Each element's attributes: the inside of one NFTA_LIST_ELEM.
     elements: Vec<Buf>,
     /// Kernel-facing description of where elements came from, for errors.
@@ -111,6 +114,12 @@ fn emit_set(b: &mut Batch, s: &SetDef) {
             });
         }
         a.u32(NFTA_SET_ID, s.id);
+        if s.counters {
+            a.nest(NFTA_SET_EXPR, |e| {
+                e.str(NFTA_EXPR_NAME, "counter");
+                e.nest(NFTA_EXPR_DATA, |_| {});
+            });
+        }
         let mut ud = Vec::new();
         if s.key.host_order {
             // Host byte order, so nft prints numbers.
@@ -226,6 +235,7 @@ pub(crate) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, id: u32) {
             flags,
             data,
             comment: s.comment.as_deref(),
+            counters: s.counters,
             elements,
             origin,
         },
@@ -314,7 +324,7 @@ fn increment(v: &[u8]) -> Option<Vec<u8>> {
 
 /// A key as the kernel stores it: each field in its own width, padded to
 /// a 32-bit register in a concatenation. `hi` picks a range's upper end.
-fn key_bytes(key: &[Selector], elem: &Elem, hi: bool) -> Vec<u8> {
+pub(crate) fn key_bytes(key: &[Selector], elem: &Elem, hi: bool) -> Vec<u8> {
     let mut v = Vec::new();
     for (s, p) in key.iter().zip(&elem.0) {
         let b = part_bytes(*s, p, hi);
@@ -378,6 +388,7 @@ pub(super) fn anon_set(
             flags,
             data: None,
             comment: None,
+            counters: false,
             elements,
             origin: origin.to_vec(),
         },
@@ -417,6 +428,7 @@ pub(super) fn anon_nat_map(
             flags: NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP,
             data: Some(data_spec(DataType::NatTarget { v6, with_port })),
             comment: None,
+            counters: false,
             elements,
             origin: origin.to_vec(),
         },
