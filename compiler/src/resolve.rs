@@ -154,6 +154,13 @@ const RATE_UNITS: Words<ir::RateUnit> = Words {
         ("day", ir::RateUnit::Day),
     ],
 };
+/// `counters on|off`: per-rule counters, on unless a table or the policy
+/// says off.
+const COUNTER_SETTINGS: Words<bool> = Words {
+    what: "counters setting",
+    code: codes::UNKNOWN_VALUE,
+    known: &[("on", true), ("off", false)],
+};
 const BALANCES: Words<ir::Balance> = Words {
     what: "balance mode",
     code: codes::UNKNOWN_VALUE,
@@ -213,17 +220,37 @@ fn resolve_items(
         }
     }
     let mut tables = Vec::new();
+    // Tables without a `counters` setting of their own, which take the
+    // policy's (the last top-level `counters`, in resolution order).
+    let mut unset = Vec::new();
+    let mut policy_counters = true;
     let mut ok = true;
     for &(f, i) in order {
         let file = files[f].0;
         match &files[f].1.items[i] {
             Item::Define(d) => cx.define(file, d),
             Item::Table(t) => match cx.table(file, t, tables.len() as u32) {
-                Some(t) => tables.push(t),
+                Some(mut table) => {
+                    match &t.counters {
+                        Some(c) => match cx.keyword(file, &c.value, &COUNTER_SETTINGS) {
+                            Some(on) => table.rule_counters = on,
+                            None => ok = false,
+                        },
+                        None => unset.push(tables.len()),
+                    }
+                    tables.push(table)
+                }
+                None => ok = false,
+            },
+            Item::Counters(c) => match cx.keyword(file, &c.value, &COUNTER_SETTINGS) {
+                Some(on) => policy_counters = on,
                 None => ok = false,
             },
             Item::Include(_) => {}
         }
+    }
+    for i in unset {
+        tables[i].rule_counters = policy_counters;
     }
     (ok.then_some(ir::Policy { tables }), cx.diags)
 }

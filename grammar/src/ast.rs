@@ -43,6 +43,8 @@ pub enum Item {
     Include(Include),
     Define(Define),
     Table(Table),
+    /// `counters off` at the top: the policy's default for every table.
+    Counters(CountersSetting),
 }
 
 impl Item {
@@ -51,6 +53,7 @@ impl Item {
             Item::Include(it) => it.span,
             Item::Define(it) => it.span,
             Item::Table(it) => it.span,
+            Item::Counters(it) => it.span,
         }
     }
 }
@@ -90,6 +93,17 @@ impl Eq for Ident {}
 pub struct Table {
     pub name: Ident,
     pub chains: Vec<Chain>,
+    /// The table's own `counters on|off`, the last one written.
+    pub counters: Option<CountersSetting>,
+    pub span: Span,
+}
+
+/// `counters on` or `counters off`: whether every rule counts its packets
+/// and bytes (`shriekc stats`). The value is kept as written so that
+/// resolution can judge it.
+#[derive(Clone, Debug)]
+pub struct CountersSetting {
+    pub value: Ident,
     pub span: Span,
 }
 
@@ -367,7 +381,8 @@ macro_rules! eq_ignoring_spans {
 eq_ignoring_spans! {
     Include { path }
     Define { name, value }
-    Table { name, chains }
+    Table { name, chains, counters }
+    CountersSetting { value }
     Chain { name, hook, kind, priority, policy, rules }
     Rule { terms }
     Stmt { kind }

@@ -56,10 +56,16 @@ impl Cx<'_> {
                 let head = format!("table {}", t.name.text);
                 let body_start =
                     self.open(&head, t.span.start as usize, t.name.span.end as usize, 0);
+                if let Some(c) = &t.counters {
+                    self.line(&format!("counters {}", c.value.text), c.span, 1);
+                }
                 for chain in &t.chains {
                     self.chain(chain);
                 }
                 self.close(t.span, body_start, 0);
+            }
+            ast::Item::Counters(c) => {
+                self.line(&format!("counters {}", c.value.text), c.span, 0);
             }
         }
     }

@@ -86,7 +86,7 @@ impl<'l> Loading<'l> {
                     let path = inc.path.node.clone();
                     self.include(&path, Loc::new(id, inc.path.span));
                 }
-                Item::Define(_) | Item::Table(_) => self.order.push((index, i)),
+                Item::Define(_) | Item::Table(_) | Item::Counters(_) => self.order.push((index, i)),
             }
         }
         self.stack.pop();

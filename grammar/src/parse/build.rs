@@ -112,6 +112,7 @@ impl<'a> Cx<'a> {
                 Rule::include => items.push(ast::Item::Include(self.include(p))),
                 Rule::define => items.push(ast::Item::Define(self.define(p))),
                 Rule::table | Rule::table_t => items.push(ast::Item::Table(self.table(p))),
+                Rule::counters_setting => items.push(ast::Item::Counters(self.counters(p))),
                 Rule::bad_top => self.bad(p, Context::Top),
                 _ => {}
             }
@@ -147,15 +148,26 @@ impl<'a> Cx<'a> {
         let span = self.span(&p);
         let mut name = Ident { text: String::new(), span };
         let mut chains = Vec::new();
+        let mut counters = None;
         for q in p.into_inner() {
             match q.as_rule() {
                 Rule::ident => name = self.ident(q),
                 Rule::chain | Rule::chain_t => chains.extend(self.chain(q)),
+                Rule::counters_setting => counters = Some(self.counters(q)),
                 Rule::bad_chain => self.bad(q, Context::Table),
                 _ => {}
             }
         }
-        ast::Table { name, chains, span }
+        ast::Table { name, chains, counters, span }
+    }
+
+    fn counters(&mut self, p: Pair<'a, Rule>) -> ast::CountersSetting {
+        let span = self.span(&p);
+        let value = p
+            .into_inner()
+            .find(|q| q.as_rule() == Rule::ident)
+            .map_or(Ident { text: String::new(), span }, |q| self.ident(q));
+        ast::CountersSetting { value, span }
     }
 
     /// A chain; `None` when it has no name (reported), though its rules are still checked.
