@@ -11,6 +11,7 @@ mod explain;
 mod fmt;
 mod import;
 mod plan;
+mod stats;
 mod trace;
 
 pub use apply::*;
@@ -23,6 +24,7 @@ pub use explain::*;
 pub use fmt::*;
 pub use import::*;
 pub use plan::*;
+pub use stats::*;
 pub use trace::*;
 
 use std::io::Write;

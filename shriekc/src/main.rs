@@ -172,6 +172,32 @@ enum Command {
         ns: NetnsArgs,
         #[arg(value_name = "FILE")]
         file: String,
+        /// Only these counters: `NAME` (in every table) or `TABLE/NAME`
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// Every rule's packets and bytes by source line, like `iptables -L -v -n -x`
+    #[command(
+        after_help = "Rules are listed in policy order with their place (file:line) and their nft text;         zeros are shown, and `-` marks a rule without a counter (`counters off`). A rule that lowered to         several nft rules or map elements shows their sum.
+
+        --reset zeroes every counter in the same step as it reads it (like `iptables -Z`) and prints the         values it zeroed. --watch SECONDS refreshes until interrupted, ranking rules by packets per second.
+
+        For node_exporter's textfile collector, e.g. from cron every minute:
+          shriekc stats --format prometheus /etc/shriek/policy.shr > /var/lib/node_exporter/shriek.prom.$$         && mv /var/lib/node_exporter/shriek.prom.$$ /var/lib/node_exporter/shriek.prom"
+    )]
+    Stats {
+        /// Zero every counter as it is read, and print the values zeroed
+        #[arg(long, conflicts_with = "watch")]
+        reset: bool,
+        #[arg(long, value_enum, default_value_t = StatsFormat::Text)]
+        format: StatsFormat,
+        /// Refresh every SECONDS with per-second rates, top rules first
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+        watch: Option<u64>,
+        #[command(flatten)]
+        ns: NetnsArgs,
+        #[arg(value_name = "FILE")]
+        file: String,
     },
     /// The guard that `apply --confirm` starts (internal)
     #[command(name = "confirm-guard", hide = true)]
@@ -282,6 +308,14 @@ pub enum PlanFormat {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+pub enum StatsFormat {
+    Text,
+    Json,
+    /// The Prometheus text exposition format
+    Prometheus,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 pub enum CounterFormat {
     Text,
     Json,
@@ -376,8 +410,12 @@ fn main() -> ExitCode {
             Ok(netns) => commands::destroy(&file, netns),
             Err(code) => code,
         },
-        Command::Counters { reset, format, ns, file } => match ns.ready() {
-            Ok(netns) => commands::counters(&file, reset, format, netns),
+        Command::Counters { reset, format, ns, file, names } => match ns.ready() {
+            Ok(netns) => commands::counters(&file, &names, reset, format, netns),
+            Err(code) => code,
+        },
+        Command::Stats { reset, format, watch, ns, file } => match ns.ready() {
+            Ok(netns) => commands::stats(&file, reset, format, watch, netns),
             Err(code) => code,
         },
         Command::ConfirmGuard(args) => confirm::guard(args),

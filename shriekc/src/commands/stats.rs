@@ -1,0 +1,309 @@
+//! `shriekc stats`: every rule's packets and bytes, by source line, as
+//! `iptables -L -v -n -x` shows them; `--reset` zeroes them as `-Z` does;
+//! `--watch` refreshes with per-second rates. Text, JSON (docs/json.md) or
+//! the Prometheus text exposition format.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use shriek_compiler::emit;
+use shriek_compiler::ir::{self, RuleId};
+use shriek_compiler::lower::{self, Strategy};
+use shriek_grammar::SourceMap;
+use shriek_runtime::{Count, CounterValue};
+
+use super::{front, print_out, runtime_failure_doing, Doing, INVALID, OK};
+use crate::StatsFormat;
+
+/// One source rule, as every format shows it.
+struct Row {
+    file: String,
+    line: usize,
+    table: String,
+    chain: String,
+    /// The rule as nft runs it, one rule at a time (`emit::rule_text`).
+    rule: String,
+    /// `None` when the rule has no counter (per-rule counters off).
+    count: Option<Count>,
+}
+
+pub fn stats(
+    file: &str,
+    reset: bool,
+    format: StatsFormat,
+    watch: Option<u64>,
+    netns: Option<&str>,
+) -> u8 {
+    let Ok((frontend, policy)) = front(file) else { return INVALID };
+    // The live tables are matched against each strategy's lowering, the
+    // default first, so stats needs no `--strategy` of its own.
+    let candidates: Vec<_> = [Strategy::Auto, Strategy::Sequential, Strategy::Dispatch]
+        .into_iter()
+        .map(|s| lower::lower(&policy, s).ruleset)
+        .collect();
+    let texts = rule_texts(&policy);
+    let read = |reset: bool| {
+        shriek_runtime::read_stats(&candidates, reset, netns).map_err(|err| {
+            let doing = if reset { Doing::ResettingCounters } else { Doing::ReadingCounters };
+            runtime_failure_doing(&err, &frontend.sources, doing)
+        })
+    };
+    let Some(seconds) = watch else {
+        let stats = match read(reset) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let rows = rows(&policy, &stats.rules, &texts, &frontend.sources);
+        let text = match format {
+            StatsFormat::Text => text(&rows, &stats.counters, reset),
+            StatsFormat::Json => json(&rows, &stats.counters, reset),
+            StatsFormat::Prometheus => prometheus(&rows, &stats.counters),
+        };
+        print_out(&text);
+        return OK;
+    };
+    let tty = std::io::stdout().is_terminal();
+    let mut last: Option<(Instant, Vec<Row>)> = None;
+    loop {
+        let stats = match read(false) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
+        let now = Instant::now();
+        let rows = rows(&policy, &stats.rules, &texts, &frontend.sources);
+        let mut out = String::new();
+        if tty {
+            // Clear the screen and go home, as `watch` does.
+            out.push_str("\x1b[2J\x1b[H");
+        }
+        out.push_str(&watch_text(&rows, last.as_ref().map(|(t, r)| (now - *t, r.as_slice()))));
+        print_out(&out);
+        last = Some((now, rows));
+        std::thread::sleep(Duration::from_secs(seconds));
+    }
+}
+
+/// Each rule's nft text as `sequential` lowers it, `; ` between the nft
+/// rules of a rule that needs several.
+fn rule_texts(policy: &ir::Policy) -> HashMap<RuleId, String> {
+    let mut out: HashMap<RuleId, Vec<String>> = HashMap::new();
+    for t in lower::lower(policy, Strategy::Sequential).ruleset.tables {
+        for c in &t.chains {
+            for r in &c.rules {
+                if let [o] = r.origin.as_slice() {
+                    out.entry(o.rule).or_default().push(emit::rule_text(r));
+                }
+            }
+        }
+    }
+    out.into_iter().map(|(k, v)| (k, v.join("; "))).collect()
+}
+
+fn rows(
+    policy: &ir::Policy,
+    counts: &HashMap<RuleId, Count>,
+    texts: &HashMap<RuleId, String>,
+    sources: &SourceMap,
+) -> Vec<Row> {
+    let mut out = Vec::new();
+    for t in &policy.tables {
+        for c in &t.chains {
+            for r in &c.rules {
+                let (file, line) = emit::file_line(r.loc, sources).unwrap_or(("?", 0));
+                out.push(Row {
+                    file: file.to_string(),
+                    line,
+                    table: t.name.clone(),
+                    chain: c.name.clone(),
+                    rule: texts.get(&r.id).cloned().unwrap_or_default(),
+                    count: counts.get(&r.id).copied(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Like `iptables -L -v -n -x`: per table and chain, every rule with its
+/// exact packets and bytes (zeros shown), its place and its text.
+fn text(rows: &[Row], counters: &[CounterValue], reset: bool) -> String {
+    let place = |r: &Row| format!("{}:{}", r.file, r.line);
+    let pw = rows.iter().map(|r| num(r.count.map(|c| c.packets)).len()).max().unwrap_or(0).max(7);
+    let bw = rows.iter().map(|r| num(r.count.map(|c| c.bytes)).len()).max().unwrap_or(0).max(5);
+    let lw = rows.iter().map(|r| place(r).len()).max().unwrap_or(0).max(5);
+    let mut out = String::new();
+    let mut at: Option<(&str, &str)> = None;
+    for r in rows {
+        if at != Some((&r.table, &r.chain)) {
+            if at.is_some() {
+                out.push('\n');
+            }
+            out.push_str(&format!("table {} chain {}\n", r.table, r.chain));
+            out.push_str(&format!("{:>pw$} {:>bw$}  {:<lw$}  RULE\n", "PACKETS", "BYTES", "WHERE"));
+            at = Some((&r.table, &r.chain));
+        }
+        out.push_str(&format!(
+            "{:>pw$} {:>bw$}  {:<lw$}  {}\n",
+            num(r.count.map(|c| c.packets)),
+            num(r.count.map(|c| c.bytes)),
+            place(r),
+            r.rule
+        ));
+    }
+    if !counters.is_empty() {
+        out.push('\n');
+        out.push_str(&super::counters::table_text(counters));
+    }
+    if reset {
+        out.push_str("(counters reset to zero; the values above are the ones zeroed)\n");
+    }
+    out
+}
+
+fn num(v: Option<u64>) -> String {
+    v.map_or("-".to_string(), |v| v.to_string())
+}
+
+/// The contract in docs/json.md: one entry per source rule.
+fn json(rows: &[Row], counters: &[CounterValue], reset: bool) -> String {
+    let rules: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "file": r.file,
+                "line": r.line,
+                "table": r.table,
+                "chain": r.chain,
+                "rule": r.rule,
+                "packets": r.count.map(|c| c.packets),
+                "bytes": r.count.map(|c| c.bytes),
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "rules": rules,
+        "counters": super::counters::json_values(counters),
+        "reset": reset,
+    });
+    serde_json::to_string_pretty(&doc).expect("json values always serialize")
+}
+
+/// The Prometheus text exposition format (version 0.0.4), for
+/// node_exporter's textfile collector. Rules without a counter are left
+/// out; rules written on one line share their series (summed), since a
+/// series is named by table, chain, file and line.
+fn prometheus(rows: &[Row], counters: &[CounterValue]) -> String {
+    let mut series: BTreeMap<(String, String, String, usize), Count> = BTreeMap::new();
+    for r in rows {
+        if let Some(c) = r.count {
+            *series.entry((r.table.clone(), r.chain.clone(), r.file.clone(), r.line)).or_default() +=
+                c;
+        }
+    }
+    let mut out = String::new();
+    let family = |out: &mut String, name: &str, help: &str| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+    };
+    for (name, help, bytes) in [
+        ("shriek_rule_packets_total", "Packets matched by each policy rule.", false),
+        ("shriek_rule_bytes_total", "Bytes matched by each policy rule.", true),
+    ] {
+        family(&mut out, name, help);
+        for ((table, chain, file, line), c) in &series {
+            out.push_str(&format!(
+                "{name}{{table=\"{}\",chain=\"{}\",file=\"{}\",line=\"{line}\"}} {}\n",
+                label(table),
+                label(chain),
+                label(file),
+                if bytes { c.bytes } else { c.packets }
+            ));
+        }
+    }
+    for (name, help, bytes) in [
+        ("shriek_counter_packets_total", "Packets counted by each named counter.", false),
+        ("shriek_counter_bytes_total", "Bytes counted by each named counter.", true),
+    ] {
+        family(&mut out, name, help);
+        for c in counters {
+            out.push_str(&format!(
+                "{name}{{table=\"{}\",name=\"{}\"}} {}\n",
+                label(&c.table),
+                label(&c.name),
+                if bytes { c.bytes } else { c.packets }
+            ));
+        }
+    }
+    out
+}
+
+/// A label value as the exposition format escapes it.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The rules ranked by packets per second since the last read.
+fn watch_text(rows: &[Row], last: Option<(Duration, &[Row])>) -> String {
+    const TOP: usize = 20;
+    let Some((elapsed, before)) = last else {
+        let total: u64 = rows.iter().filter_map(|r| r.count).map(|c| c.packets).sum();
+        return format!(
+            "{} rules, {total} packets counted so far; rates from the next refresh\n",
+            rows.len()
+        );
+    };
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    let mut rates: Vec<(f64, f64, &Row)> = rows
+        .iter()
+        .zip(before)
+        .filter_map(|(r, b)| {
+            let (now, then) = (r.count?, b.count.unwrap_or_default());
+            let dp = now.packets.saturating_sub(then.packets) as f64 / secs;
+            let db = now.bytes.saturating_sub(then.bytes) as f64 / secs;
+            Some((dp, db, r))
+        })
+        .collect();
+    rates.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1)));
+    let mut out = format!("top rules by packets per second, over the last {secs:.1} s\n");
+    out.push_str(&format!("{:>12} {:>14}  {:<24}  RULE\n", "PKT/S", "BYTES/S", "WHERE"));
+    for (pps, bps, r) in rates.into_iter().take(TOP) {
+        out.push_str(&format!(
+            "{pps:>12.1} {bps:>14.1}  {:<24}  {}/{}: {}\n",
+            format!("{}:{}", r.file, r.line),
+            r.table,
+            r.chain,
+            r.rule
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(line: usize, count: Option<(u64, u64)>) -> Row {
+        Row {
+            file: "p.shr".into(),
+            line,
+            table: "filter".into(),
+            chain: "input".into(),
+            rule: "meta l4proto tcp th dport 22 counter accept".into(),
+            count: count.map(|(packets, bytes)| Count { packets, bytes }),
+        }
+    }
+
+    #[test]
+    fn prometheus_sums_rules_of_one_line_and_leaves_out_uncounted_ones() {
+        let out = prometheus(&[row(3, Some((1, 60))), row(3, Some((2, 80))), row(4, None)], &[]);
+        assert!(out.contains(
+            "shriek_rule_packets_total{table=\"filter\",chain=\"input\",file=\"p.shr\",line=\"3\"} 3\n"
+        ));
+        assert!(!out.contains("line=\"4\""));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
