@@ -199,6 +199,12 @@ pub fn set_shape(s: &nft::Set) -> Vec<u8> {
             w.u8(u8::from(with_port));
         }
     }
+    // Per-element counters are part of a set's shape (the kernel cannot add
+    // them to a set that exists): one more byte only for a counting set,
+    // so the shapes of other sets stay as they were.
+    if s.counters {
+        w.u8(1);
+    }
     w.0
 }
 

@@ -137,6 +137,7 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
             interval: info.interval(),
             data,
             elements,
+            counters: info.counters,
             comment: info.comment.clone(),
         });
     }

@@ -24,6 +24,9 @@ pub(crate) struct SetInfo {
     pub key_len: u32,
     pub data_type: Option<u32>,
     pub comment: Option<String>,
+    /// Every element counts (a `counter` set expression): the per-rule
+    /// counts of a dispatch map.
+    pub counters: bool,
     pub elements: Vec<RawElement>,
 }
 
@@ -62,6 +65,14 @@ impl SetInfo {
             key_len: attr_u32(set, NFTA_SET_KEY_LEN).unwrap_or(0),
             data_type: attr_u32(set, NFTA_SET_DATA_TYPE),
             comment,
+            counters: attr(set, NFTA_SET_EXPR)
+                .into_iter()
+                .chain(
+                    attr(set, NFTA_SET_EXPRESSIONS)
+                        .into_iter()
+                        .flat_map(|l| attrs(l).map(|(_, e)| e)),
+                )
+                .any(|e| attr_str(e, NFTA_EXPR_NAME).as_deref() == Some("counter")),
             elements,
         }
     }
