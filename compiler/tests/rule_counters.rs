@@ -5,26 +5,14 @@ use shriek_compiler::lower::{lower, Strategy};
 use shriek_compiler::nft::Expr;
 use shriek_compiler::resolve::resolve_str;
 
-const TABLES: &str = "
-table a {
-  chain input hook input policy drop {
+/// One map's worth of port rules and one rule on another key.
+const CHAIN: &str = "  chain input hook input policy drop {
     tcp dport 1 accept
     tcp dport 2 accept
     tcp dport 3 accept
     tcp dport 4 accept
     saddr 10.0.0.1 accept
   }
-}
-table b {
-  CHAIN_B
-  chain input hook input policy drop {
-    tcp dport 1 accept
-    tcp dport 2 accept
-    tcp dport 3 accept
-    tcp dport 4 accept
-    saddr 10.0.0.1 accept
-  }
-}
 ";
 
 /// Per table of `src`, under each strategy: whether it counts (every nft
@@ -57,8 +45,9 @@ fn counting(src: &str) -> Vec<Vec<Option<bool>>> {
         .collect()
 }
 
-fn policy(top: &str, b: &str) -> String {
-    format!("{top}\n{}", TABLES.replace("CHAIN_B", b))
+/// Tables `a` and `b` under `top`, with `b_setting` as a line of `b`.
+fn policy(top: &str, b_setting: &str) -> String {
+    format!("{top}\ntable a {{\n{CHAIN}}}\ntable b {{\n  {b_setting}\n{CHAIN}}}\n")
 }
 
 #[test]
@@ -104,7 +93,8 @@ fn a_setting_other_than_on_or_off_is_an_error_at_its_word() {
 
 #[test]
 fn fmt_keeps_the_setting() {
-    let src = "counters off\n\ntable t {\n  counters on\n  chain c hook input {\n    accept\n  }\n}\n";
+    let src =
+        "counters off\n\ntable t {\n  counters on\n  chain c hook input {\n    accept\n  }\n}\n";
     let (file, diags) = shriek_grammar::parse(src);
     assert!(diags.is_empty(), "{diags:#?}");
     assert_eq!(shriek_grammar::fmt::format(&file, src), src);

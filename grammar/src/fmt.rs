@@ -57,7 +57,7 @@ impl Cx<'_> {
                 let body_start =
                     self.open(&head, t.span.start as usize, t.name.span.end as usize, 0);
                 if let Some(c) = &t.counters {
-                    self.line(&format!("counters {}", c.value.text), c.span, 1);
+                    self.line(&format!("counters {}", c.value.text), c.span, 2);
                 }
                 for chain in &t.chains {
                     self.chain(chain);

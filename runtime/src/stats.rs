@@ -139,9 +139,11 @@ fn read_table(
         }
     }
     for s in dump(NFT_MSG_GETSET, NFTA_SET_TABLE, None)? {
-        let counting = attr(&s, NFTA_SET_EXPR).is_some() || attr(&s, NFTA_SET_EXPRESSIONS).is_some();
+        let counting =
+            attr(&s, NFTA_SET_EXPR).is_some() || attr(&s, NFTA_SET_EXPRESSIONS).is_some();
         let set = attr_str(&s, NFTA_SET_NAME).unwrap_or_default();
-        if !counting || crate::msg::attr_u32(&s, NFTA_SET_FLAGS).unwrap_or(0) & NFT_SET_ANONYMOUS != 0
+        if !counting
+            || crate::msg::attr_u32(&s, NFTA_SET_FLAGS).unwrap_or(0) & NFT_SET_ANONYMOUS != 0
         {
             continue;
         }

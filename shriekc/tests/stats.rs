@@ -41,7 +41,8 @@ const SENT: &[(u16, u64, usize)] =
 const DATAGRAM: u64 = 38;
 
 fn send(wire: &Wire, sent: &[(u16, u64, usize)]) {
-    let mut script = String::from("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n");
+    let mut script =
+        String::from("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n");
     for (port, n, _) in sent {
         script.push_str(&format!(
             "for _ in range({n}): s.sendto(b'0123456789', ('10.9.0.1', {port}))\n"
@@ -50,8 +51,11 @@ fn send(wire: &Wire, sent: &[(u16, u64, usize)]) {
     wire.client.sh(&format!("{} -c \"{script}\"", python()));
 }
 
-/// `stats --format json`, as (line -> (packets, bytes)) for the rules.
-fn stats(ns: &str, file: &str, extra: &[&str]) -> (Value, Vec<(usize, Option<(u64, u64)>)>) {
+/// Each rule's line and its (packets, bytes), `None` when uncounted.
+type Counts = Vec<(usize, Option<(u64, u64)>)>;
+
+/// `stats --format json`: the document, and the rules' counts by line.
+fn stats(ns: &str, file: &str, extra: &[&str]) -> (Value, Counts) {
     let mut args = vec!["stats", "--format", "json", "--netns", ns];
     args.extend_from_slice(extra);
     args.push(file);
@@ -71,7 +75,7 @@ fn stats(ns: &str, file: &str, extra: &[&str]) -> (Value, Vec<(usize, Option<(u6
     (doc, rules)
 }
 
-fn expected(sent: &[(u16, u64, usize)]) -> Vec<(usize, Option<(u64, u64)>)> {
+fn expected(sent: &[(u16, u64, usize)]) -> Counts {
     (3..=9)
         .map(|line| {
             let n: u64 = sent.iter().filter(|s| s.2 == line).map(|s| s.1).sum();
@@ -89,6 +93,8 @@ fn counts_by_source_line_in_every_strategy_and_reset() {
     for strategy in ["sequential", "dispatch", "auto"] {
         let applied = shriekc(&["apply", "--strategy", strategy, "--netns", &ns, file]);
         assert_eq!(applied.status.code(), Some(0), "{}", text(&applied.stderr));
+        // Applying again keeps the counts of what stays: start from zero.
+        stats(&ns, file, &["--reset"]);
         let listing = wire.host.nft(&["list", "ruleset"]);
         if strategy != "sequential" {
             assert!(listing.contains("vmap @input_dport_udp"), "{strategy}: one map\n{listing}");
@@ -179,7 +185,7 @@ print('\\n'.join(sorted(out)))
 }
 
 #[test]
-fn counters_off_leaves_rules_uncounted_but_keeps_their_own_counters() {
+fn counters_off_leaves_rules_uncounted_but_named_counters_count() {
     let Some(wire) = Wire::new() else { return };
     let policy = format!("counters off\n{POLICY}");
     let path = shriek_testkit::temp_file("stats-off.shr", &policy);
@@ -188,16 +194,19 @@ fn counters_off_leaves_rules_uncounted_but_keeps_their_own_counters() {
     for strategy in ["sequential", "dispatch"] {
         let applied = shriekc(&["apply", "--strategy", strategy, "--netns", &ns, file]);
         assert_eq!(applied.status.code(), Some(0), "{}", text(&applied.stderr));
+        stats(&ns, file, &["--reset"]);
         let listing = wire.host.nft(&["list", "ruleset"]);
-        assert!(!listing.contains("\t\tcounter\n"), "{strategy}: no counting map\n{listing}");
+        assert!(!listing.contains("counter packets"), "{strategy}: nothing counts\n{listing}");
         send(&wire, SENT);
-        let (_, rules) = stats(&ns, file, &[]);
         // Lines shift by one: `counters off` is line 1.
-        let want: Vec<_> = (4..=10)
-            .map(|line| (line, (line == 9).then_some((5, 5 * DATAGRAM))))
-            .collect();
-        assert_eq!(rules, want, "{strategy}: only the rule with `counter` counts\n{listing}");
-        let (_, zeroed) = stats(&ns, file, &["--reset"]);
-        assert_eq!(zeroed, want);
+        let uncounted: Vec<_> = (4..=10).map(|line| (line, None)).collect();
+        let (doc, rules) = stats(&ns, file, &[]);
+        assert_eq!(rules, uncounted, "{strategy}: no rule has a count\n{listing}");
+        assert_eq!(doc["rules"][0]["packets"], Value::Null);
+        assert_eq!(doc["counters"][0]["packets"], 5, "{strategy}: `counter seen` still counts");
+        let (doc, _) = stats(&ns, file, &["--reset"]);
+        assert_eq!(doc["counters"][0]["packets"], 5);
+        let (doc, _) = stats(&ns, file, &[]);
+        assert_eq!(doc["counters"][0]["packets"], 0);
     }
 }

@@ -74,14 +74,13 @@ impl<'a> Ctx<'a> {
         let (chains, unique) = self.chain_names(file, t);
         ok &= unique.iter().all(|u| *u);
         let cx = TableCx { name: &t.name.text, file, index, chains };
-        let mut out =
-            ir::Table {
-                name: t.name.text.clone(),
-                loc,
-                chains: Vec::new(),
-                counters: Vec::new(),
-                rule_counters: true,
-            };
+        let mut out = ir::Table {
+            name: t.name.text.clone(),
+            loc,
+            chains: Vec::new(),
+            counters: Vec::new(),
+            rule_counters: true,
+        };
         let mut counters = Counters::default();
         for (c, is_unique) in t.chains.iter().zip(unique) {
             let id = ir::ChainId(out.chains.len() as u32);

@@ -23,8 +23,7 @@ pub fn counters(
     let picks = |(table, name): &(String, String), n: &str| {
         n == name || n.split_once('/').is_some_and(|(t, c)| t == table && c == name)
     };
-    let unknown: Vec<&String> =
-        names.iter().filter(|n| !all.iter().any(|c| picks(c, n))).collect();
+    let unknown: Vec<&String> = names.iter().filter(|n| !all.iter().any(|c| picks(c, n))).collect();
     if !unknown.is_empty() {
         for n in unknown {
             eprintln!("error: `{file}` has no counter `{n}`");

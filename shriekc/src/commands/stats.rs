@@ -197,8 +197,9 @@ fn prometheus(rows: &[Row], counters: &[CounterValue]) -> String {
     let mut series: BTreeMap<(String, String, String, usize), Count> = BTreeMap::new();
     for r in rows {
         if let Some(c) = r.count {
-            *series.entry((r.table.clone(), r.chain.clone(), r.file.clone(), r.line)).or_default() +=
-                c;
+            *series
+                .entry((r.table.clone(), r.chain.clone(), r.file.clone(), r.line))
+                .or_default() += c;
         }
     }
     let mut out = String::new();
