@@ -161,7 +161,8 @@ fn module_plans_in_check_mode_applies_changes_and_fails_on_findings() {
     assert_eq!(recap(&out, "changed"), 1, "{}", shown(&out));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains(&format!("+ input: meta l4proto tcp th dport 22 accept  {}", at(6))),
+        stdout
+            .contains(&format!("+ input: meta l4proto tcp th dport 22 counter accept  {}", at(6))),
         "diff mode shows each rule with its file:line\n{stdout}"
     );
     assert_eq!(ns.nft(&["list", "ruleset"]), "", "check mode applies nothing");
@@ -171,7 +172,7 @@ fn module_plans_in_check_mode_applies_changes_and_fails_on_findings() {
     assert_eq!(result["changed"], true, "{result:#}\n{}", shown(&out));
     assert!(result["applied"].as_str().is_some_and(|a| a.starts_with("applied in netns")));
     let live = ns.nft(&["list", "ruleset"]);
-    assert!(live.contains("table inet web") && live.contains("tcp dport 22 accept"), "{live}");
+    assert!(live.contains("table inet web") && live.contains("tcp dport 22 counter"), "{live}");
 
     // The second run changes nothing.
     let (result, out) = module(&ansible, &ns, &policy, &["--diff"]);
@@ -188,7 +189,10 @@ fn module_plans_in_check_mode_applies_changes_and_fails_on_findings() {
     assert_eq!(recap(&out, "changed"), 1, "{}", shown(&out));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains(&format!("{{ 80, 443, 8443 }} counter name \"http\" accept  {}", at(7))),
+        stdout.contains(&format!(
+            "{{ 80, 443, 8443 }} counter counter name \"http\" accept  {}",
+            at(7)
+        )),
         "{stdout}"
     );
     let edited = ns.nft(&["list", "ruleset"]);
