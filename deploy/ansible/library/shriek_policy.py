@@ -352,15 +352,6 @@ def plan(module, shriekc, src, result):
     return rc == PLAN_CHANGES
 
 
-def plan_text(module, shriekc, src):
-    """The plan as `shriekc plan` prints it for people, for diff mode."""
-    cmd = [shriekc, "plan"] + shaping(module) + where(module) + [src]
-    rc, out, err = module.run_command(cmd)
-    if rc != 0:
-        return "shriekc plan failed: %s\n" % said(out, err)
-    return out
-
-
 def apply_cmd(module, shriekc, src):
     cmd = [shriekc, "apply"] + shaping(module) + where(module)
     if module.params["force"]:
@@ -478,7 +469,8 @@ def main():
     check(module, shriekc, src, result)
     changes = plan(module, shriekc, src, result)
     if module._diff:
-        result["diff"] = dict(prepared=plan_text(module, shriekc, src))
+        # The text `shriekc plan` prints, from the same reading of the kernel.
+        result["diff"] = dict(prepared=result["plan"].get("text", ""))
     if not changes:
         result["msg"] = "no changes"
         module.exit_json(**result)

@@ -255,6 +255,10 @@ impl<'a> Shown<'a> {
             "strategy": { "used": self.prepared.strategy.keyword(), "recorded": recorded },
             "notes": self.prepared.notes.iter().chain(&self.plan.notes).collect::<Vec<_>>(),
             "summary": { "add": counts.add, "change": counts.change, "remove": counts.remove },
+            // The text format's standard output too, so that a caller that
+            // wants both (the Ansible module's diff mode) reads the kernel
+            // once.
+            "text": self.text(),
         })
     }
 }
