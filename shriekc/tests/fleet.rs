@@ -221,10 +221,47 @@ fn module_plans_in_check_mode_applies_changes_and_fails_on_findings() {
 }
 
 #[test]
-fn role_installs_checks_applies_with_a_confirmed_window_and_reports_counters() {
+fn module_fails_cleanly_when_the_kernel_refuses_the_batch() {
+    let Some((ns, dir, ansible)) = kernel("fleetrefuse") else { return };
+    let policy = dir.join("web.shr");
+    std::fs::write(&policy, WEB).expect("write the policy");
+    let (result, out) = module(&ansible, &ns, &policy, &[]);
+    assert_eq!(result["changed"], true, "{result:#}\n{}", shown(&out));
+    let live = ns.nft(&["list", "ruleset"]);
+
+    // Jumps nested 20 deep: the policy resolves and its analysis finds
+    // nothing, but the kernel refuses the batch when it commits it.
+    let mut deep = String::from("table web {\n  chain input hook input {\n    jump c1\n  }\n");
+    for i in 1..20 {
+        deep.push_str(&format!("  chain c{i} {{\n    jump c{}\n  }}\n", i + 1));
+    }
+    deep.push_str("  chain c20 {\n    accept\n  }\n}\n");
+    std::fs::write(&policy, deep).expect("edit");
+    let (result, out) = module(&ansible, &ns, &policy, &[]);
+    assert_eq!(result["failed"], true, "{result:#}");
+    assert_eq!(result["changed"], false, "{result:#}");
+    assert_eq!(result["findings"], Value::Array(vec![]), "{result:#}");
+    let msg = result["msg"].as_str().expect("a message");
+    assert!(
+        msg.starts_with("shriekc apply failed: ")
+            && msg.contains("limit of 16")
+            && msg.contains(&policy.display().to_string()),
+        "the task fails with shriekc's message, naming the policy: {msg}"
+    );
+    assert_eq!(recap(&out, "changed"), 0, "{}", shown(&out));
+    assert_eq!(recap(&out, "ignored"), 1, "the task failed (the play ignores it)\n{}", shown(&out));
+    assert_eq!(ns.nft(&["list", "ruleset"]), live, "the refused batch applied nothing");
+}
+
+#[test]
+fn role_installs_checks_applies_with_a_confirmed_window_enables_the_unit_and_reports_stats() {
     let Some((ns, dir, ansible)) = kernel("fleetrole") else { return };
     let bin = dir.join("bin/shriekc");
     let etc = dir.join("etc");
+    // The boot unit goes under a root of the test's own, never the host's.
+    let unit_root = dir.join("root");
+    let units = unit_root.join("etc/systemd/system");
+    std::fs::create_dir_all(&units).expect("the unit folder");
     let policy_src = format!("{}/", root().join("deploy/ansible/policy").display());
     let vars = [
         ("shriek_binary_src", BIN),
@@ -233,6 +270,7 @@ fn role_installs_checks_applies_with_a_confirmed_window_and_reports_counters() {
         ("shriek_policy_dir", etc.to_str().expect("utf-8 path")),
         ("shriek_netns", ns.name.as_str()),
         ("shriek_confirm", "30"),
+        ("shriek_unit_root", unit_root.to_str().expect("utf-8 path")),
     ];
     let site = root().join("deploy/ansible/site.yml");
 
@@ -248,14 +286,32 @@ fn role_installs_checks_applies_with_a_confirmed_window_and_reports_counters() {
             .expect("the confirm window left its outcome");
     let last: Value = serde_json::from_str(&last).expect("last.json is JSON");
     assert_eq!(last["report"]["event"], "confirmed", "{last:#}");
-    // The counters, as the fact the post task shows.
+    // Every rule's counts and the named counters, as the fact the post
+    // task shows.
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("\"shriek_stats\": {") && stdout.contains("\"name\": \"web_in\""),
+        stdout.contains("\"shriek_stats\": {")
+            && stdout.contains("\"name\": \"web_in\"")
+            && stdout.contains(&format!("\"file\": \"{}/main.shr\"", etc.display())),
         "{stdout}"
     );
 
-    // Again: nothing to install, copy or apply.
+    // The boot unit, with the role's paths, enabled for boot (and the path
+    // unit not installed).
+    let unit = std::fs::read_to_string(units.join("shriek.service")).expect("the unit");
+    assert!(
+        unit.contains(&format!(
+            "\nExecStart={} apply --prune --force {}/main.shr\n",
+            bin.display(),
+            etc.display()
+        )) && unit.contains(&format!("\nConditionPathExists={}/main.shr\n", etc.display())),
+        "{unit}"
+    );
+    let wants = units.join("sysinit.target.wants/shriek.service");
+    assert!(wants.is_symlink(), "systemctl enable linked {}", wants.display());
+    assert!(!units.join("shriek-reload.path").exists());
+
+    // Again: nothing to install, copy, apply or enable.
     let out = ansible.playbook(&site, &[], &vars);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     assert_eq!(recap(&out, "changed"), 0, "a second run changes nothing\n{}", shown(&out));
@@ -336,6 +392,15 @@ fn module_documentation_renders_and_matches_its_argument_spec() {
         .expect("ansible-doc runs");
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     assert!(text(&out.stdout).contains("shriek.firewall.shriek_policy"), "{}", shown(&out));
+    // The role's unit is a link to deploy/systemd, outside the collection:
+    // the collection carries the file itself.
+    let unit =
+        collections.join("ansible_collections/shriek/firewall/roles/shriek/files/shriek.service");
+    assert!(!unit.is_symlink(), "{}", unit.display());
+    assert_eq!(
+        std::fs::read_to_string(&unit).expect("the collection carries the unit"),
+        std::fs::read_to_string(root().join("deploy/systemd/shriek.service")).expect("the unit")
+    );
 }
 
 #[test]
