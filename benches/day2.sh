@@ -13,55 +13,36 @@
 # and `nft list table` of the applied policy, which reads what a day-2 apply
 # must read.
 #
-# Usage (as root): benches/day2.sh [RULES] [RUNS]   (defaults 100000 and 5)
+# Usage (as root): benches/day2.sh [RULES] [RUNS]   (defaults 100000 and 5;
+# benches/run.sh runs it as its `day2` part)
 # Prints a Markdown table for BENCHMARKS.md. Not a test: run it on a machine
 # as quiet as you can get, and say how quiet it was.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+source benches/lib.sh
 rules=${1:-100000}
 runs=${2:-5}
-for tool in hyperfine nft ip awk; do
-    command -v "$tool" >/dev/null || { echo "day2.sh: needs $tool" >&2; exit 2; }
-done
-[[ $(id -u) == 0 ]] || { echo "day2.sh: needs root (network namespaces)" >&2; exit 2; }
+bench_install_peers
+bench_build
+bin=$SHRIEKC
+ns=$(bench_ns_new)
+work=$bench_tmp
 
-cargo build --release -q -p shriekc
-bin=$PWD/target/release/shriekc
-ns=shriek-bench-day2-$$
-work=$(mktemp -d)
-cleanup() {
-    ip netns del "$ns" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$ns"
-
-# RULES rules alternating `tcp`/`udp dport N`, the verdict alternating
-# with the port so that `auto` cannot merge neighbours into one interval
-# (its maps hold RULES elements); the changed policy moves the middle rule
-# to a port no other rule uses. (Flipping a verdict instead can let `auto`
-# merge three neighbours into an interval, which changes the map's kind and
-# so makes the map again: `plan` says so.) One file name for both: a table
-# records the policy file that made it.
-policy() {
-    awk -v n="$rules" -v changed="$1" 'BEGIN {
-        print "table day2 {\n  chain input hook input policy accept {"
-        for (i = 0; i < n; i++) {
-            proto = (i % 2 == 0) ? "tcp" : "udp"
-            verdict = int(i / 2) % 2 == 1 ? "drop" : "accept"
-            port = int(i / 2) % 60000 + 1
-            if (changed && i == int(n / 2)) port = 65001
-            printf "    %s dport %d %s\n", proto, port, verdict
-        }
-        print "  }\n}"
-    }'
-}
-policy 0 >"$work/base.shr"
-policy 1 >"$work/changed.shr"
+# The `ports` workload of benches/gen.awk: RULES rules alternating
+# `tcp`/`udp dport N`, the verdict alternating with the port so that `auto`
+# cannot merge neighbours into one interval (its maps hold RULES elements);
+# the changed policy moves the middle rule to a port no other rule uses.
+# (Flipping a verdict instead can let `auto` merge three neighbours into an
+# interval, which changes the map's kind and so makes the map again: `plan`
+# says so.) One file name for both: a table records the policy file that
+# made it.
+bench_gen ports shr "$rules" >"$work/base.shr"
+awk -v mid=$((rules / 2 + 3)) 'NR == mid { sub(/dport [0-9]+/, "dport 65001") } { print }' \
+    "$work/base.shr" >"$work/changed.shr"
 
 in_ns() { ip netns exec "$ns" "$@"; }
-clear_ns() { in_ns nft delete table inet day2 2>/dev/null || true; }
+clear_ns() { in_ns nft delete table inet bench 2>/dev/null || true; }
 apply_base() { cp "$work/base.shr" "$work/day2.shr" && "$bin" apply --netns "$ns" --strategy "$1" "$work/day2.shr" >/dev/null; }
 # The least of the `(transaction X ms)` figures in `shriekc apply`'s output.
 least_tx() { sed -n 's/.*(transaction \([0-9.]*\) ms).*/\1/p' "$1" | sort -g | head -1; }
@@ -98,7 +79,7 @@ for strategy in sequential auto; do
     "$bin" compile --strategy "$strategy" "$work/base.shr" >"$work/base.nft"
     bench "$work/nft.json" clear_ns "in_ns nft -f $work/base.nft"
     bench "$work/list.json" "clear_ns; apply_base $strategy" \
-        "in_ns nft list table inet day2 >/dev/null"
+        "in_ns nft list table inet bench >/dev/null"
     first=$(least_s "$work/first.json")
     change=$(least_s "$work/change.json")
     printf '| %s | %d | %.2f s (%.2f s) | %.1f ms | %.2f s (%.2f s) | %.2f ms | %.2f× | %.2f s (%.2f s) | %.2f s (%.2f s) |\n' \

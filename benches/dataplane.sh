@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Data plane: what a ruleset costs each packet. 64-byte UDP packets/s
+# (iperf3, 18-byte payload, unlimited rate) and a TCP stream (iperf3) across
+# a veth pair from one network namespace into another whose input hook holds
+# N rules, for each workload of benches/gen.awk (ports, blended) and each
+# configuration: no ruleset, nft's linear chain (`nft -f`), shriekc
+# sequential and auto. The figure is what the receiving side took in.
+# Also, at 10k port rules: sequential and auto with per-rule counters off
+# (the default is on), to show what counting costs.
+#
+#   benches/dataplane.sh    (as root; usually through benches/run.sh)
+#
+# Environment: BENCH_OUT (result directory), BENCH_QUICK=1 (small sizes,
+# one-second runs), BENCH_SECS (seconds per iperf3 run), SHRIEKC.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+out=${BENCH_OUT:-$bench_tmp}
+if [[ ${BENCH_QUICK:-0} == 1 ]]; then
+    sizes=(100 1000)
+    secs=${BENCH_SECS:-1}
+else
+    sizes=(100 1000 10000 50000 100000)
+    secs=${BENCH_SECS:-4}
+fi
+bench_build
+csv=$out/dataplane.csv
+bench_csv "$csv" "workload,config,rules,udp_pps,tcp_mbit_s,load_s"
+
+gen=$(bench_ns_new)
+sink=$(bench_ns_new)
+ip -n "$sink" link add v0 type veth peer name v1 netns "$gen"
+ip -n "$sink" addr add 10.77.0.1/24 dev v0
+ip -n "$gen" addr add 10.77.0.2/24 dev v1
+ip -n "$sink" link set v0 up
+ip -n "$gen" link set v1 up
+
+# Received 64-byte UDP packets per second.
+udp_rate() {
+    ip netns exec "$sink" iperf3 -s -D -1 >/dev/null 2>&1
+    sleep 0.3
+    ip netns exec "$gen" iperf3 -c 10.77.0.1 -u -b 0 -l 18 -t "$secs" --json |
+        python3 -c 'import json,sys; s=json.load(sys.stdin)["end"]["sum"]; print(int((s["packets"]-s["lost_packets"])/s["seconds"]))' ||
+        echo fail
+}
+
+# Received TCP stream, Mbit/s.
+tcp_rate() {
+    ip netns exec "$sink" iperf3 -s -D -1 >/dev/null 2>&1
+    sleep 0.3
+    ip netns exec "$gen" iperf3 -c 10.77.0.1 -t "$secs" --json |
+        python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e6))' ||
+        echo fail
+}
+
+# load CONFIG FILE: put the configuration in the sink; prints seconds taken.
+load() {
+    ip netns exec "$sink" nft flush ruleset
+    local t
+    case $1 in
+    none) echo 0; return ;;
+    nft) t=$(bench_time ip netns exec "$sink" nft -f "$2") ;;
+    sequential* | auto*) t=$(bench_time "$SHRIEKC" apply --netns "$sink" --strategy "${1%% *}" "$2") ;;
+    esac
+    echo "${t%% *}"
+}
+
+# measure WORKLOAD CONFIG RULES FILE: one row.
+measure() {
+    local took
+    took=$(load "$2" "$4")
+    printf '%s,%s,%s,%s,%s,%s\n' "$1" "$2" "$3" "$(udp_rate)" "$(tcp_rate)" "$took" | tee -a "$csv"
+}
+
+for n in "${sizes[@]}"; do
+    measure none none "$n" ""
+    for workload in ports blended; do
+        bench_gen "$workload" nft "$n" >"$bench_tmp/p.nft"
+        bench_gen "$workload" shr "$n" >"$bench_tmp/p.shr"
+        for config in nft sequential auto; do
+            file=$bench_tmp/p.shr
+            [[ $config == nft ]] && file=$bench_tmp/p.nft
+            measure "$workload" "$config" "$n" "$file"
+        done
+    done
+done
+
+# Per-rule counters off, beside the counted runs above.
+n=10000
+[[ ${BENCH_QUICK:-0} == 1 ]] && n=1000
+bench_gen ports shr "$n" off >"$bench_tmp/p.shr"
+for config in "sequential (counters off)" "auto (counters off)"; do
+    measure ports "$config" "$n" "$bench_tmp/p.shr"
+done
