@@ -34,9 +34,10 @@ use nix::errno::Errno;
 use shriek_compiler::nft;
 
 use crate::abi::*;
+use crate::desired::Desired;
 use crate::encode::{self, Batch};
 use crate::error::{KernelError, RuntimeError};
-use crate::plan::{self, Desired, Live, Plan, PlanOptions};
+use crate::plan::{self, Live, Plan, PlanOptions};
 use crate::socket::Socket;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -19,8 +19,8 @@ use shriek_compiler::ir::{BaseChain, ChainKind, ChainPolicy, Hook};
 use shriek_compiler::nft;
 
 use crate::abi::*;
+use crate::dump::TableDump;
 use crate::msg::{attr, attr_str, attr_u32, attr_u64};
-use crate::snapshot::TableDump;
 
 mod expr;
 mod set;

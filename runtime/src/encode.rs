@@ -13,8 +13,8 @@ use shriek_compiler::nft;
 use shriek_grammar::SourceMap;
 
 use crate::abi::*;
+use crate::desired::Desired;
 use crate::msg::{Attrs, Buf};
-use crate::plan::Desired;
 
 mod batch;
 mod edit;

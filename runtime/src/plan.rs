@@ -11,32 +11,14 @@
 use shriek_compiler::diff::structural::{self, Delta};
 use shriek_compiler::lower::Strategy;
 use shriek_compiler::nft;
-use shriek_grammar::SourceMap;
 
 use crate::abi::*;
 use crate::decode::{self, LiveTable, Owner};
+use crate::desired::Desired;
+use crate::dump::dump_table;
 use crate::error::RuntimeError;
 use crate::msg;
-use crate::snapshot::dump_table;
 use crate::socket::{errno_err, Socket};
-
-/// What a policy wants the kernel to hold.
-#[derive(Clone, Copy)]
-pub struct Desired<'a> {
-    pub ruleset: &'a nft::Ruleset,
-    /// Where the policy's rules come from, for their comments.
-    pub sources: &'a SourceMap,
-    /// The policy as its tables record it: its entry file's absolute path.
-    pub policy: &'a str,
-    /// The strategy `ruleset` was lowered with, recorded in each table.
-    pub strategy: Strategy,
-}
-
-impl Desired<'_> {
-    pub fn table_names(&self) -> Vec<String> {
-        self.ruleset.tables.iter().map(|t| t.name.clone()).collect()
-    }
-}
 
 /// The live tables a policy concerns, read back at one generation.
 #[derive(Clone, Debug)]

@@ -12,12 +12,11 @@
 
 use crate::abi::*;
 use crate::apply::send_batch;
+use crate::dump::{dump_table, SetDump, TableDump};
 use crate::encode::{Batch, Subject};
-use nix::errno::Errno;
-
 use crate::error::RuntimeError;
 use crate::msg;
-use crate::socket::{errno_err, Socket};
+use crate::socket::Socket;
 
 /// Set attributes the kernel reports but refuses in NEWSET: the handle,
 /// and newer kernels' backend name and element count (19 and 20).
@@ -27,25 +26,6 @@ const SET_DUMP_ONLY: &[u16] = &[NFTA_SET_HANDLE, 19, 20];
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub(crate) tables: Vec<TableDump>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct TableDump {
-    pub name: String,
-    /// `None` when the table did not exist.
-    pub table: Option<Vec<u8>>,
-    pub objects: Vec<Vec<u8>>,
-    pub chains: Vec<Vec<u8>>,
-    pub sets: Vec<SetDump>,
-    pub rules: Vec<Vec<u8>>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct SetDump {
-    pub attrs: Vec<u8>,
-    pub name: String,
-    /// Each GETSETELEM answer's attributes.
-    pub elements: Vec<Vec<u8>>,
 }
 
 impl Snapshot {
@@ -186,50 +166,6 @@ pub fn snapshot_tables(names: &[String], netns: Option<&str>) -> Result<Snapshot
         tables.push(dump_table(&mut sock, name)?);
     }
     Ok(Snapshot { tables })
-}
-
-pub(crate) fn dump_table(sock: &mut Socket, name: &str) -> Result<TableDump, RuntimeError> {
-    let table = match sock.request(NFT_MSG_GETTABLE, 0, |a| a.str(NFTA_TABLE_NAME, name))? {
-        Err(Errno::ENOENT) => None,
-        Err(e) => return Err(errno_err("reading a table")(e)),
-        Ok(mut msgs) => msgs.pop(),
-    };
-    let mut dump = TableDump {
-        name: name.to_string(),
-        table,
-        objects: Vec::new(),
-        chains: Vec::new(),
-        sets: Vec::new(),
-        rules: Vec::new(),
-    };
-    if dump.table.is_none() {
-        return Ok(dump);
-    }
-    let list =
-        |sock: &mut Socket, ty: u16, table_attr: u16| -> Result<Vec<Vec<u8>>, RuntimeError> {
-            let msgs = sock
-                .request(ty, NLM_F_DUMP, |a| a.str(table_attr, name))?
-                .map_err(errno_err("dump"))?;
-            // Older kernels ignore the filter: keep only this table's.
-            Ok(msgs
-                .into_iter()
-                .filter(|m| msg::attr_str(m, table_attr).as_deref() == Some(name))
-                .collect())
-        };
-    dump.objects = list(sock, NFT_MSG_GETOBJ, NFTA_OBJ_TABLE)?;
-    dump.chains = list(sock, NFT_MSG_GETCHAIN, NFTA_CHAIN_TABLE)?;
-    dump.rules = list(sock, NFT_MSG_GETRULE, NFTA_RULE_TABLE)?;
-    for attrs in list(sock, NFT_MSG_GETSET, NFTA_SET_TABLE)? {
-        let set = msg::attr_str(&attrs, NFTA_SET_NAME).unwrap_or_default();
-        let elements = sock
-            .request(NFT_MSG_GETSETELEM, NLM_F_DUMP, |a| {
-                a.str(NFTA_SET_ELEM_LIST_TABLE, name);
-                a.str(NFTA_SET_ELEM_LIST_SET, &set);
-            })?
-            .map_err(errno_err("dump"))?;
-        dump.sets.push(SetDump { attrs, name: set, elements });
-    }
-    Ok(dump)
 }
 
 /// Puts the snapshot's tables back as they were, in one batch: tables that

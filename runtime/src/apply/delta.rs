@@ -16,8 +16,9 @@ use std::collections::HashMap;
 use shriek_compiler::diff::structural::{Action, ChainDelta, TableDelta};
 use shriek_compiler::nft;
 
+use crate::desired::Desired;
 use crate::encode::{self, At, Batch, Place};
-use crate::plan::{Desired, Plan};
+use crate::plan::Plan;
 
 pub(super) fn write(b: &mut Batch, desired: &Desired, plan: &Plan) {
     for (ni, t) in desired.ruleset.tables.iter().enumerate() {

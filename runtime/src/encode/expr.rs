@@ -15,7 +15,7 @@ use shriek_compiler::nft::{
 };
 
 use super::batch::Batch;
-use super::set::{align4, anon_nat_map, anon_set, ifname, int_bytes};
+use super::set::{align4, anon_nat_map, anon_set, ifname, int_bytes, verdict_data};
 use crate::abi::*;
 use crate::msg::Attrs;
 
@@ -87,26 +87,6 @@ fn immediate_value(a: &mut Attrs, dreg: u32, data: &[u8]) {
     kernel_expr(a, "immediate", |d| {
         d.u32(NFTA_IMMEDIATE_DREG, dreg);
         d.nest(NFTA_IMMEDIATE_DATA, |v| v.bytes(NFTA_DATA_VALUE, data));
-    });
-}
-
-pub(super) fn verdict_data(a: &mut Attrs, v: &Verdict) {
-    let (code, chain) = match v {
-        Verdict::Accept => (NF_ACCEPT, None),
-        // A reject in a map has no expression to run; dropping is the
-        // closest the kernel can do there.
-        Verdict::Drop | Verdict::Reject => (NF_DROP, None),
-        Verdict::Jump(c) => (NFT_JUMP, Some(c)),
-        Verdict::Goto(c) => (NFT_GOTO, Some(c)),
-        Verdict::Return => (NFT_RETURN, None),
-        Verdict::Continue => (NFT_CONTINUE, None),
-    };
-    a.nest(NFTA_DATA_VERDICT, |x| {
-        // The kernel reads the code as a signed 32-bit number.
-        x.u32(NFTA_VERDICT_CODE, code as u32);
-        if let Some(c) = chain {
-            x.str(NFTA_VERDICT_CHAIN, c);
-        }
     });
 }
 

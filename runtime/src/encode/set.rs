@@ -1,17 +1,17 @@
 //! Sets and maps as NEWSET + NEWSETELEM messages: named sets and verdict
 //! maps of the table, anonymous sets bound to one rule's lookup, and the
 //! anonymous maps of load-balanced NAT. Also what a key looks like to the
-//! kernel (type, length, byte order), which the decoder reads back.
+//! kernel (type, length, byte order), which the decoder reads back, and a
+//! verdict as data (a map element's, or an `immediate` expression's).
 
 use std::net::IpAddr;
 
-use shriek_compiler::nft::{self, Data, DataType, Elem, Origin, Part, Selector};
+use shriek_compiler::nft::{self, Data, DataType, Elem, Origin, Part, Selector, Verdict};
 
 use super::batch::{Batch, Subject};
-use super::expr::verdict_data;
 use super::identity::udata;
 use crate::abi::*;
-use crate::msg::Buf;
+use crate::msg::{Attrs, Buf};
 
 /// What a set's key looks like to the kernel.
 pub(super) struct KeySpec {
@@ -254,6 +254,28 @@ fn data_spec(d: DataType) -> DataSpec {
             }
         }
     }
+}
+
+/// A verdict as the kernel stores it: in a map element's data, or an
+/// `immediate` expression's.
+pub(super) fn verdict_data(a: &mut Attrs, v: &Verdict) {
+    let (code, chain) = match v {
+        Verdict::Accept => (NF_ACCEPT, None),
+        // A reject in a map has no expression to run; dropping is the
+        // closest the kernel can do there.
+        Verdict::Drop | Verdict::Reject => (NF_DROP, None),
+        Verdict::Jump(c) => (NFT_JUMP, Some(c)),
+        Verdict::Goto(c) => (NFT_GOTO, Some(c)),
+        Verdict::Return => (NFT_RETURN, None),
+        Verdict::Continue => (NFT_CONTINUE, None),
+    };
+    a.nest(NFTA_DATA_VERDICT, |x| {
+        // The kernel reads the code as a signed 32-bit number.
+        x.u32(NFTA_VERDICT_CODE, code as u32);
+        if let Some(c) = chain {
+            x.str(NFTA_VERDICT_CHAIN, c);
+        }
+    });
 }
 
 /// A set element's data, already as NFTA_DATA_* attributes.
