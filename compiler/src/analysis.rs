@@ -20,8 +20,6 @@ mod index;
 pub mod shadow;
 
 /// How a protocol number reads in a policy; `import` prints with it too.
-pub(crate) use describe::proto_name;
-
 use shriek_grammar::Diagnostic;
 
 use crate::ir;

@@ -27,7 +27,7 @@ pub use json::emit_json;
 pub use rule::rule_text;
 pub use trace::{packet_text, trace_model_text, trace_text};
 
-pub(crate) use rule::prefix_len;
+pub(crate) use crate::space::words::prefix_len;
 use rule::{addr_text, ct_names, elem, ident, proto_name, quote, verdict};
 
 /// nft's limit on a comment, in bytes.

@@ -34,7 +34,6 @@ use crate::ir;
 pub use include::{include_key, MemoryLoader};
 pub use limits::{MAX_DEPTH, MAX_FILES};
 pub use source::{text_of, LoadError};
-pub(crate) use typing::PROTOCOLS;
 
 use value::Elem;
 

@@ -20,6 +20,7 @@
 
 mod fields;
 mod names;
+pub mod words;
 
 pub use crate::nft::vocab::{PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 pub use fields::{CtState, CtStates, Families, Family, Intervals, Protos};

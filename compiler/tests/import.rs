@@ -64,7 +64,7 @@ cases! {
     whole_family_is_no_match: "-A INPUT -s 0.0.0.0/0 -j DROP" => "drop";
     not_the_whole_family_matches_nothing: "-A INPUT ! -s 0.0.0.0/0 -j DROP" => "saddr != 0.0.0.0/0 drop";
     protocol_without_port: "-A INPUT -p tcp -j ACCEPT" => "proto tcp accept";
-    protocol_by_number: "-A INPUT -p 47 -j ACCEPT" => "proto 47 accept";
+    protocol_by_number: "-A INPUT -p 47 -j ACCEPT" => "proto gre accept";
     protocol_all: "-A INPUT -p all -j ACCEPT" => "accept";
     negated_protocol: "-A INPUT ! -p udp -j DROP" => "proto != udp drop";
     port_implies_protocol: "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT" => "tcp dport 22 accept";

@@ -2,7 +2,7 @@
 //! translations back as short `.shr`-like text for their labels ("drops tcp
 //! dport 1-1000 first"). What is covered, and by whom, is `shadow`'s to say.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use shriek_grammar::Diagnostic;
 
@@ -11,10 +11,7 @@ use super::shadow::{is_final, own_class, same, translation, Class, Cover};
 use crate::ir::{self, Action, ChainId, Nat, Verdict};
 use crate::nft::vocab::{icmp_keyword, icmp_range_text};
 
-use crate::space::{
-    Cube, Family, Intervals, NamePattern, Protos, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP,
-    PROTO_UDP,
-};
+use crate::space::{words, Cube, Family, Intervals, NamePattern, Protos};
 
 /// How many values of one field are written out before `...`.
 const MAX_VALUES: usize = 3;
@@ -35,11 +32,11 @@ pub(super) fn cube(c: &Cube) -> String {
     // `icmp type` says the family and the protocol itself.
     let icmp = c.icmp_type.is_some() || c.icmp_code.is_some();
     if let (Some(f), false, false) = (family, has_addr, icmp) {
-        parts.push(format!("family {}", if f == Family::V4 { "ipv4" } else { "ipv6" }));
+        parts.push(format!("family {}", words::family(f)));
     }
     let has_ports = c.sport.is_some() || c.dport.is_some();
     let proto_word = match (has_ports, single_proto(c.proto)) {
-        (true, Some(p)) => Some(proto_name(p)),
+        (true, Some(p)) => Some(words::proto(p)),
         _ => None,
     };
     if proto_word.is_none() && !c.proto.is_full() && !icmp {
@@ -126,74 +123,30 @@ fn single_proto(p: Protos) -> Option<u8> {
     }
 }
 
-pub(crate) fn proto_name(p: u8) -> String {
-    match p {
-        PROTO_TCP => "tcp".into(),
-        PROTO_UDP => "udp".into(),
-        PROTO_SCTP => "sctp".into(),
-        PROTO_ICMP => "icmp".into(),
-        PROTO_ICMPV6 => "icmpv6".into(),
-        n => n.to_string(),
-    }
-}
-
 fn protos(p: Protos) -> String {
-    let all: Vec<String> = p.iter().map(proto_name).collect();
+    let all: Vec<String> = p.iter().map(words::proto).collect();
     if all.len() > 200 {
-        let rest: Vec<String> = p.complement().iter().map(proto_name).collect();
+        let rest: Vec<String> = p.complement().iter().map(words::proto).collect();
         return format!("!= {}", set(rest));
     }
     set(all)
 }
 
+/// At most [`MAX_VALUES`] items, then `...`: a label, not a policy.
 fn set(mut items: Vec<String>) -> String {
-    if items.len() == 1 {
-        return items.remove(0);
-    }
     if items.len() > MAX_VALUES {
         items.truncate(MAX_VALUES);
         items.push("...".into());
     }
-    format!("{{ {} }}", items.join(", "))
+    words::list(items)
 }
 
 fn values(ranges: &[(u128, u128)], show: impl Fn(u128) -> String) -> String {
-    let items = ranges
-        .iter()
-        .map(|&(lo, hi)| if lo == hi { show(lo) } else { format!("{}-{}", show(lo), show(hi)) })
-        .collect();
-    set(items)
+    set(ranges.iter().map(|&(lo, hi)| words::range(lo, hi, &show)).collect())
 }
 
 fn addrs(set_: &Intervals, f: Family) -> String {
-    let bits = if f == Family::V4 { 32 } else { 128 };
-    let show = |v: u128| match f {
-        Family::V4 => Ipv4Addr::from(v as u32).to_string(),
-        Family::V6 => Ipv6Addr::from(v).to_string(),
-    };
-    let items = set_
-        .ranges()
-        .iter()
-        .map(|&(lo, hi)| match prefix_len(lo, hi, bits) {
-            Some(len) if len == bits => show(lo),
-            Some(len) => format!("{}/{len}", show(lo)),
-            None => format!("{}-{}", show(lo), show(hi)),
-        })
-        .collect();
-    set(items)
-}
-
-/// The prefix length when `lo..=hi` is exactly one CIDR block.
-fn prefix_len(lo: u128, hi: u128, bits: u32) -> Option<u32> {
-    let size = (hi - lo).checked_add(1);
-    match size {
-        // The whole 128-bit space.
-        None => Some(0),
-        Some(size) if size.is_power_of_two() && lo & (size - 1) == 0 => {
-            Some(bits - size.trailing_zeros())
-        }
-        _ => None,
-    }
+    set(set_.ranges().iter().map(|&(lo, hi)| words::addr_range(lo, hi, f)).collect())
 }
 
 pub(super) fn unmatchable(rule: &ir::Rule) -> Diagnostic {
@@ -398,7 +351,7 @@ fn blocker_label(b: &ir::Rule, classes: &[Class], words: &Words) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::space::Families;
+    use crate::space::{Families, PROTO_TCP};
 
     #[test]
     fn describes_ports_and_prefixes() {

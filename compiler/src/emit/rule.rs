@@ -13,6 +13,7 @@ use crate::nft::vocab::{
     ICMP_TYPES,
 };
 use crate::nft::{self, CmpOp, Elem, Expr, NatTargetExpr, Part, Rhs, Selector};
+use crate::space::words::prefix_len;
 use crate::space::Family;
 
 /// The matches and statements of `rule`, in order, without its comment.
@@ -80,21 +81,6 @@ pub(super) fn icmp_name(sel: Selector, v: u128) -> Option<&'static str> {
 pub(super) fn ct_names(mask: u128) -> Vec<&'static str> {
     // The bits all sit in the low 32; a wider value has none of the others.
     ct_states(mask as u32).map(|s| s.keyword()).collect()
-}
-
-/// The prefix length when `lo..=hi` is exactly one prefix of a
-/// `bits`-wide address.
-pub(crate) fn prefix_len(lo: u128, hi: u128, bits: u32) -> Option<u32> {
-    let size = hi.checked_sub(lo)?.checked_add(1);
-    let host_bits = match size {
-        None => 128,
-        Some(s) if s.is_power_of_two() => s.trailing_zeros(),
-        Some(_) => return None,
-    };
-    if host_bits > bits || (host_bits < 128 && lo & ((1u128 << host_bits) - 1) != 0) {
-        return None;
-    }
-    Some(bits - host_bits)
 }
 
 pub(super) fn addr_text(v: u128, v6: bool) -> String {

@@ -13,8 +13,8 @@ use std::net::IpAddr;
 
 use shriek_grammar::ast::{self, PortDir, PortProto};
 
-use crate::analysis::proto_name;
 use crate::ir::{Balance, ChainKind, ChainPolicy, Hook, RateUnit};
+use crate::space::words;
 use crate::space::{CtState, Family};
 
 #[derive(Clone, Debug, Default)]
@@ -410,7 +410,7 @@ fn match_text(m: &Match) -> String {
             format!("{field}{} {}", neg(*n), set(values, addr_text))
         }
         Match::Proto { neg: n, protos } => {
-            format!("proto{} {}", neg(*n), set(protos, |p| proto_name(*p)))
+            format!("proto{} {}", neg(*n), set(protos, |p| words::proto(*p)))
         }
         Match::Port { proto, dir, neg: n, ranges } => {
             let one = |&(lo, hi): &(u16, u16)| {

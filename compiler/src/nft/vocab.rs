@@ -17,6 +17,22 @@ pub const PROTO_SCTP: u8 = 132;
 /// The protocols that carry ports (`th sport`, `th dport`).
 pub const PROTOS_WITH_PORTS: [u8; 3] = [PROTO_TCP, PROTO_UDP, PROTO_SCTP];
 
+/// The language's words for protocol numbers (`proto gre`), which it
+/// reads and every text that shows a policy writes.
+pub const PROTOCOLS: &[(&str, u8)] = &[
+    ("icmp", PROTO_ICMP),
+    ("igmp", 2),
+    ("tcp", PROTO_TCP),
+    ("udp", PROTO_UDP),
+    ("gre", 47),
+    ("esp", 50),
+    ("ah", 51),
+    ("icmpv6", PROTO_ICMPV6),
+    ("ospf", 89),
+    ("sctp", PROTO_SCTP),
+    ("udplite", 136),
+];
+
 /// nft's spelling of a protocol number (`meta l4proto ipv6-icmp`), for the
 /// numbers it has a word for.
 pub fn proto_keyword(p: u8) -> Option<&'static str> {

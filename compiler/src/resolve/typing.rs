@@ -14,10 +14,10 @@ use shriek_grammar::{Diagnostic, Loc, SourceMap};
 
 use super::value::{AddrShape, Elem, ElemKind, VarUse};
 use super::{codes, suggest};
-use crate::nft::vocab::{icmp_codes, icmp_proto, icmp_types, value_of};
+use crate::nft::vocab::{icmp_codes, icmp_proto, icmp_types, value_of, PROTOCOLS};
 use crate::space::{
     CtState, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Protos, ICMP_MAX,
-    PORT_MAX, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
+    PORT_MAX, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
 };
 
 /// The kind of value a field needs.
@@ -127,20 +127,6 @@ pub(crate) const SERVICES: &[(&str, u16)] = &[
     ("mysql", 3306),
     ("rdp", 3389),
     ("postgresql", 5432),
-];
-
-pub(crate) const PROTOCOLS: &[(&str, u8)] = &[
-    ("icmp", PROTO_ICMP),
-    ("igmp", 2),
-    ("tcp", PROTO_TCP),
-    ("udp", PROTO_UDP),
-    ("gre", 47),
-    ("esp", 50),
-    ("ah", 51),
-    ("icmpv6", PROTO_ICMPV6),
-    ("ospf", 89),
-    ("sctp", PROTO_SCTP),
-    ("udplite", 136),
 ];
 
 const FAMILIES: &[(&str, Family)] = &[("ipv4", Family::V4), ("ipv6", Family::V6)];

@@ -6,13 +6,11 @@
 //! are merged first, so that a class reads as few lines as it can.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::emit::prefix_len;
 use crate::nft::vocab::{icmp_keyword, icmp_range_text};
-use crate::resolve::PROTOCOLS;
 use crate::space::{
-    CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Protos, ICMP_MAX, PORT_MAX,
+    words, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Protos, ICMP_MAX,
+    PORT_MAX,
 };
 
 /// The cube with fields that say nothing dropped: an address range that is
@@ -148,18 +146,18 @@ pub fn cube_lines(c: &Cube) -> Vec<String> {
     // `icmp type` says the family and the protocol itself.
     let icmp = c.icmp_type.is_some() || c.icmp_code.is_some();
     if let (Some(f), None, None, false) = (family, &c.saddr, &c.daddr, icmp) {
-        parts.push(format!("family {}", family_word(f)));
+        parts.push(format!("family {}", words::family(f)));
     }
     let ported = c.sport.is_some() || c.dport.is_some();
     if !ported && !icmp && !c.proto.is_full() {
         parts.push(format!("proto {}", protos(c.proto)));
     }
-    let port_proto = c.proto.iter().next().map(proto_word).unwrap_or_default();
+    let port_proto = c.proto.iter().next().map(words::proto).unwrap_or_default();
     for (word, field) in [("sport", &c.sport), ("dport", &c.dport)] {
         if let Some(set) = field {
             parts.push(format!(
                 "{port_proto} {word} {}",
-                values(set, PORT_MAX, &plain(|v| v.to_string()))
+                values(set, PORT_MAX, &|lo, hi| words::range(lo, hi, |v| v.to_string()))
             ));
         }
     }
@@ -178,10 +176,10 @@ pub fn cube_lines(c: &Cube) -> Vec<String> {
         let m = names.patterns();
         let texts = |v: &[NamePattern]| v.iter().map(NamePattern::text).collect();
         if let Some(only) = &m.only {
-            parts.push(format!("{word} {}", list(texts(only))));
+            parts.push(format!("{word} {}", words::list(texts(only))));
         }
         if !m.not.is_empty() {
-            parts.push(format!("{word} != {}", list(texts(&m.not))));
+            parts.push(format!("{word} != {}", words::list(texts(&m.not))));
         }
     }
     if !c.ct.is_full() {
@@ -199,29 +197,9 @@ pub fn cube_lines(c: &Cube) -> Vec<String> {
     vec![parts.join(" ")]
 }
 
-fn family_word(f: Family) -> &'static str {
-    match f {
-        Family::V4 => "ipv4",
-        Family::V6 => "ipv6",
-    }
-}
-
-/// The language's word for a protocol number, or the number.
-fn proto_word(p: u8) -> String {
-    PROTOCOLS.iter().find(|(_, n)| *n == p).map_or_else(|| p.to_string(), |(w, _)| w.to_string())
-}
-
 fn protos(p: Protos) -> String {
     let set = Intervals::from_ranges(p.iter().map(|n| (n as u128, n as u128)));
-    values(&set, 255, &plain(|v| proto_word(v as u8)))
-}
-
-/// `{ a, b }`, or the one item alone.
-fn list(mut items: Vec<String>) -> String {
-    if items.len() == 1 {
-        return items.remove(0);
-    }
-    format!("{{ {} }}", items.join(", "))
+    values(&set, 255, &|lo, hi| words::range(lo, hi, |v| words::proto(v as u8)))
 }
 
 /// A set of values in `0..=max`, or `!= ` its complement when that is
@@ -233,24 +211,10 @@ fn values(set: &Intervals, max: u128, range: &dyn Fn(u128, u128) -> String) -> S
     } else {
         ("", set)
     };
-    format!("{neg}{}", list(set.ranges().iter().map(|&(lo, hi)| range(lo, hi)).collect()))
-}
-
-fn plain(show: impl Fn(u128) -> String) -> impl Fn(u128, u128) -> String {
-    move |lo, hi| if lo == hi { show(lo) } else { format!("{}-{}", show(lo), show(hi)) }
+    format!("{neg}{}", words::list(set.ranges().iter().map(|&(lo, hi)| range(lo, hi)).collect()))
 }
 
 /// Addresses as prefixes where they are one, ranges elsewhere.
 fn addrs(set: &Intervals, f: Family) -> String {
-    let bits = if f == Family::V4 { 32 } else { 128 };
-    let show = |v: u128| match f {
-        Family::V4 => Ipv4Addr::from(v as u32).to_string(),
-        Family::V6 => Ipv6Addr::from(v).to_string(),
-    };
-    let range = |lo: u128, hi: u128| match prefix_len(lo, hi, bits) {
-        Some(len) if len == bits => show(lo),
-        Some(len) => format!("{}/{len}", show(lo)),
-        None => format!("{}-{}", show(lo), show(hi)),
-    };
-    values(set, f.max_addr(), &range)
+    values(set, f.max_addr(), &|lo, hi| words::addr_range(lo, hi, f))
 }
