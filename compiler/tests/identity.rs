@@ -7,10 +7,11 @@ use std::net::IpAddr;
 use shriek_compiler::identity::{canonical, identity, Identity, ENCODING_VERSION};
 use shriek_compiler::ir::{ChainId, Limit, RateUnit, RuleId};
 use shriek_compiler::nft::{
-    CmpOp, Elem, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Origin, Part, Pick, Rhs, Rule,
+    Elem, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Origin, Part, Pick, Rhs, Rule,
     Selector, Verdict,
 };
 use shriek_grammar::{FileId, Loc, Span};
+use shriek_testkit::model::{addr, int, is, not, set, val};
 
 fn rule(exprs: Vec<Expr>) -> Rule {
     rule_at(exprs, 0)
@@ -24,35 +25,8 @@ fn rule_at(exprs: Vec<Expr>, line: usize) -> Rule {
     Rule { exprs, origin: vec![origin] }
 }
 
-fn is(key: &[Selector], rhs: Rhs) -> Expr {
-    Expr::Match { key: key.to_vec(), op: CmpOp::Eq, rhs }
-}
-
-fn not(key: &[Selector], rhs: Rhs) -> Expr {
-    Expr::Match { key: key.to_vec(), op: CmpOp::Ne, rhs }
-}
-
-fn int(v: u128) -> Part {
-    Part::Int(v, v)
-}
-
-fn val(v: u128) -> Rhs {
-    Rhs::Value(Elem(vec![int(v)]))
-}
-
-fn set(vs: &[u128]) -> Rhs {
-    Rhs::Set(vs.iter().map(|v| Elem(vec![int(*v)])).collect())
-}
-
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
-}
-
-fn v4(s: &str) -> u128 {
-    match ip(s) {
-        IpAddr::V4(a) => u32::from(a) as u128,
-        IpAddr::V6(a) => u128::from(a),
-    }
 }
 
 use Selector::*;
@@ -75,8 +49,8 @@ fn golden_rules() -> Vec<(&'static str, Rule)> {
                 is(
                     &[Ip4Saddr],
                     Rhs::Set(vec![
-                        Elem(vec![Part::Int(v4("10.0.0.0"), v4("10.255.255.255"))]),
-                        Elem(vec![Part::Int(v4("192.168.0.0"), v4("192.168.255.255"))]),
+                        Elem(vec![Part::Int(addr("10.0.0.0"), addr("10.255.255.255"))]),
+                        Elem(vec![Part::Int(addr("192.168.0.0"), addr("192.168.255.255"))]),
                     ]),
                 ),
                 is(&[L4proto], val(17)),
@@ -121,7 +95,7 @@ fn golden_rules() -> Vec<(&'static str, Rule)> {
         (
             "dnat_fixed",
             rule(vec![
-                is(&[Ip4Daddr], val(v4("192.0.2.80"))),
+                is(&[Ip4Daddr], val(addr("192.0.2.80"))),
                 Expr::Nat(NatStmt {
                     kind: NatKind::Dnat,
                     family: Some(NatFamily::Ip),
@@ -231,8 +205,8 @@ fn equivalent_forms_share_an_identity() {
     let accept = Expr::Verdict(Verdict::Accept);
     // The family check an address load implies.
     same(
-        vec![is(&[Nfproto], val(2)), is(&[Ip4Saddr], val(v4("10.0.0.1"))), accept.clone()],
-        vec![is(&[Ip4Saddr], val(v4("10.0.0.1"))), accept.clone()],
+        vec![is(&[Nfproto], val(2)), is(&[Ip4Saddr], val(addr("10.0.0.1"))), accept.clone()],
+        vec![is(&[Ip4Saddr], val(addr("10.0.0.1"))), accept.clone()],
     );
     // Set order, a set of one, touching ranges.
     same(

@@ -5,7 +5,6 @@
 //! does to `shriekc` what a dropped session does. Under `CI=true` these
 //! tests must run; elsewhere they skip when not root.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -41,17 +40,18 @@ fn confirming(ns: &Netns) -> Child {
 /// The same with a longer window, for tests that do more inside it than a
 /// loaded machine might manage in 3 s.
 fn confirming_for(ns: &Netns, seconds: &str) -> Child {
-    let mut child = shriek_testkit::command(BIN)
+    let (child, line) = shriek_testkit::spawn_first_line(
         // SECOND is another policy naming FIRST's table: it takes it over.
-        .args(["apply", "--replace", "--confirm", seconds, "--netns", &ns.name, SECOND])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("shriekc starts");
-    let mut line = String::new();
-    let stdout = child.stdout.take().expect("piped");
-    BufReader::new(stdout).read_line(&mut line).expect("shriekc says what it applied");
+        shriek_testkit::command(BIN).args([
+            "apply",
+            "--replace",
+            "--confirm",
+            seconds,
+            "--netns",
+            &ns.name,
+            SECOND,
+        ]),
+    );
     assert!(line.starts_with("applied in netns"), "{line}");
     child
 }

@@ -287,17 +287,16 @@ fn destroy_removes_this_policys_tables_and_nothing_else() {
 /// `apply --confirm SECONDS` of the policy as it is now, running, once it
 /// has applied: an incremental change, not a table replaced whole.
 fn confirming(ns: &Netns, policy: &Policy, seconds: &str) -> Child {
-    let mut child = shriek_testkit::command(BIN)
-        .current_dir(&policy.dir)
-        .args(["apply", "--confirm", seconds, "--netns", &ns.name, "web.shr"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("shriekc starts");
-    let mut line = String::new();
-    let stdout = child.stdout.take().expect("piped");
-    BufReader::new(stdout).read_line(&mut line).expect("shriekc says what it applied");
+    let (child, line) = shriek_testkit::spawn_first_line(
+        shriek_testkit::command(BIN).current_dir(&policy.dir).args([
+            "apply",
+            "--confirm",
+            seconds,
+            "--netns",
+            &ns.name,
+            "web.shr",
+        ]),
+    );
     assert!(line.starts_with("applied in netns") && line.contains("1 changed"), "{line}");
     child
 }

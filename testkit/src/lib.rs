@@ -6,9 +6,10 @@
 //! Only tests depend on this crate.
 
 pub mod budget;
+pub mod model;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use insta;
@@ -117,6 +118,25 @@ pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
         .expect("the command runs");
     child.stdin.take().expect("stdin is piped").write_all(input).expect("write stdin");
     child.wait_with_output().expect("the command ends")
+}
+
+/// Starts `cmd` (standard input closed, output piped) and waits for its
+/// first line, for commands that keep running once they have said
+/// something (`apply --confirm` says what it applied, then holds its
+/// window): the running child and that line.
+pub fn spawn_first_line(cmd: &mut Command) -> (Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    BufReader::new(stdout).read_line(&mut line).expect("the command says what it did");
+    (child, line)
 }
 
 /// This test process's stand-in for `/run/shriekc`.

@@ -65,7 +65,7 @@ pub fn everything() -> Ruleset {
         data: None,
         elements: vec![
             Element { key: Elem(vec![net("10.0.0.0", 8)]), data: None, origin: vec![] },
-            Element { key: Elem(vec![int(ip("192.168.1.1"))]), data: None, origin: vec![] },
+            Element { key: Elem(vec![int(addr("192.168.1.1"))]), data: None, origin: vec![] },
         ],
         counters: false,
         comment: None,

@@ -1,13 +1,10 @@
 //! Hand-built pieces of the nft model: rules, matches, chains, tables, and
 //! the small rulesets several tests apply.
 
-use std::net::IpAddr;
-
 use shriek_compiler::ir::{BaseChain, ChainId, ChainKind, ChainPolicy, Hook, RuleId};
-use shriek_compiler::nft::{
-    Chain, CmpOp, Elem, Expr, Origin, Part, Rhs, Rule, Ruleset, Selector, Table, Verdict,
-};
+use shriek_compiler::nft::{Chain, Expr, Origin, Part, Rule, Ruleset, Selector, Table, Verdict};
 use shriek_grammar::{FileId, Loc, Span};
+pub use shriek_testkit::model::{addr, int, is, not, val};
 
 pub fn origin(index: u32, start: usize) -> Origin {
     Origin {
@@ -20,32 +17,9 @@ pub fn rule(index: u32, exprs: Vec<Expr>) -> Rule {
     Rule { exprs, origin: vec![origin(index, index as usize * 100)] }
 }
 
-pub fn is(key: &[Selector], rhs: Rhs) -> Expr {
-    Expr::Match { key: key.to_vec(), op: CmpOp::Eq, rhs }
-}
-
-pub fn not(key: &[Selector], rhs: Rhs) -> Expr {
-    Expr::Match { key: key.to_vec(), op: CmpOp::Ne, rhs }
-}
-
-pub fn int(v: u128) -> Part {
-    Part::Int(v, v)
-}
-
-pub fn val(v: u128) -> Rhs {
-    Rhs::Value(Elem(vec![int(v)]))
-}
-
-pub fn ip(s: &str) -> u128 {
-    match s.parse::<IpAddr>().unwrap() {
-        IpAddr::V4(a) => u32::from(a) as u128,
-        IpAddr::V6(a) => u128::from(a),
-    }
-}
-
 /// An address prefix as a range part.
 pub fn net(s: &str, len: u32) -> Part {
-    let a = ip(s);
+    let a = addr(s);
     let width = if s.contains(':') { 128 } else { 32 };
     let host = if len == 0 { (u128::MAX) >> (128 - width) } else { (1u128 << (width - len)) - 1 };
     Part::Int(a & !host, a | host)

@@ -101,7 +101,7 @@ fn a_big_interval_set_applies_and_plans_clean() {
     let Some(ns) = netns_or_skip("bigset") else { return };
     let elements = (0..20_000u128)
         .map(|i| Element {
-            key: Elem(vec![int(ip("10.0.0.0") + i * 4)]),
+            key: Elem(vec![int(addr("10.0.0.0") + i * 4)]),
             data: None,
             origin: vec![],
         })
