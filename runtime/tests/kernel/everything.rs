@@ -73,13 +73,7 @@ pub fn everything() -> Ruleset {
     let input = input(
         ChainPolicy::Drop,
         vec![
-            rule(
-                0,
-                vec![
-                    is(&[CtState], Rhs::Flags(ESTABLISHED | RELATED)),
-                    Expr::Verdict(Verdict::Accept),
-                ],
-            ),
+            established(0),
             rule(
                 1,
                 vec![

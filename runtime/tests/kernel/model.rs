@@ -2,7 +2,9 @@
 //! the small rulesets several tests apply.
 
 use shriek_compiler::ir::{BaseChain, ChainId, ChainKind, ChainPolicy, Hook, RuleId};
-use shriek_compiler::nft::{Chain, Expr, Origin, Part, Rule, Ruleset, Selector, Table, Verdict};
+use shriek_compiler::nft::{
+    Chain, Expr, Origin, Part, Rhs, Rule, Ruleset, Selector, Table, Verdict,
+};
 use shriek_grammar::{FileId, Loc, Span};
 pub use shriek_testkit::model::{addr, int, is, not, val};
 
@@ -42,6 +44,17 @@ pub const TCP: u128 = 6;
 pub const UDP: u128 = 17;
 pub const ESTABLISHED: u32 = 2;
 pub const RELATED: u32 = 4;
+
+/// `ct state established,related accept`
+pub fn established(index: u32) -> Rule {
+    rule(
+        index,
+        vec![
+            is(&[Selector::CtState], Rhs::Flags(ESTABLISHED | RELATED)),
+            Expr::Verdict(Verdict::Accept),
+        ],
+    )
+}
 
 /// `meta l4proto P th dport N VERDICT`
 pub fn port_rule(index: u32, proto: u128, port: u128, v: Verdict) -> Rule {

@@ -34,13 +34,7 @@ fn real_packets_meet_the_policy() {
             vec![input(
                 ChainPolicy::Drop,
                 vec![
-                    rule(
-                        0,
-                        vec![
-                            is(&[CtState], Rhs::Flags(ESTABLISHED | RELATED)),
-                            Expr::Verdict(Verdict::Accept),
-                        ],
-                    ),
+                    established(0),
                     icmp(1),
                     port_rule(2, TCP, 22, Verdict::Accept),
                     port_rule(3, UDP, 53, Verdict::Accept),
