@@ -19,6 +19,8 @@
 //! declaration) and each element belongs to one rule: a rule's count is
 //! the sum of its elements', whether the map decides or jumps to the
 //! rule's chain, whose statements then carry no second per-rule counter.
+//! A rule that opens with its own anonymous `counter` loses that one to
+//! the element's, which counts the same packets.
 
 use std::collections::BTreeMap;
 
@@ -101,8 +103,18 @@ fn classify(cx: &TableCx, rule: &ir::Rule) -> Result<Cand, String> {
     }
     let ports = pieces.iter().all(sequential::has_ports);
     let mut body: Vec<Expr> = sequential::port_guard(rule, &pieces).into_iter().collect();
-    body.extend(sequential::body(cx, rule, fam, ports));
-    let direct = match (rule.actions.is_empty(), rule.verdict) {
+    let mut statements = sequential::body(cx, rule, fam, ports);
+    // With per-rule counters on, the map's element counts exactly what a
+    // leading anonymous `counter` of the rule would (translation goes last,
+    // whatever its place in the source): that one is dropped, and a rule
+    // with no other statement needs no chain of its own.
+    let mut plain = rule.actions.is_empty();
+    if cx.table.rule_counters && statements.first() == Some(&Expr::Counter(None)) {
+        statements.remove(0);
+        plain = rule.actions.len() == 1;
+    }
+    body.extend(statements);
+    let direct = match (plain, rule.verdict) {
         (true, None) => Some(nft::Verdict::Continue),
         (true, Some(ir::Verdict::Reject)) => None,
         (true, Some(v)) => Some(sequential::verdict(cx, v)),

@@ -39,9 +39,11 @@ pub(super) fn lower_rule(
         .iter()
         .map(|p| {
             let mut b = body(cx, rule, p.family.single(), has_ports(p));
-            if cx.table.rule_counters {
-                // The rule's own count: every packet its matches select,
-                // before any statement (as a map element counts it).
+            // The rule's own count: every packet its matches select,
+            // before any statement (as a map element counts it). A rule
+            // that opens with its own anonymous `counter` already counts
+            // exactly that, so it gets no second one.
+            if cx.table.rule_counters && b.first() != Some(&Expr::Counter(None)) {
                 b.insert(0, Expr::Counter(None));
             }
             b
