@@ -5,6 +5,38 @@ use crate::error::RuntimeError;
 use crate::msg;
 use crate::socket::{errno_err, Socket};
 
+/// Packets and bytes: the value of one counter, or a sum of several.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Count {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl std::ops::AddAssign for Count {
+    fn add_assign(&mut self, o: Count) {
+        self.packets = self.packets.saturating_add(o.packets);
+        self.bytes = self.bytes.saturating_add(o.bytes);
+    }
+}
+
+impl Count {
+    /// The values in a counter's data (NFTA_EXPR_DATA of a `counter`
+    /// expression, or NFTA_OBJ_DATA of a counter object).
+    pub(crate) fn from_data(d: &[u8]) -> Count {
+        Count {
+            packets: msg::attr_u64(d, NFTA_COUNTER_PACKETS).unwrap_or(0),
+            bytes: msg::attr_u64(d, NFTA_COUNTER_BYTES).unwrap_or(0),
+        }
+    }
+
+    /// The values of a `counter` expression (NFTA_EXPR_NAME and
+    /// NFTA_EXPR_DATA); `None` for any other expression.
+    pub(crate) fn of_expr(e: &[u8]) -> Option<Count> {
+        (msg::attr_str(e, NFTA_EXPR_NAME)? == "counter")
+            .then(|| Count::from_data(msg::attr(e, NFTA_EXPR_DATA).unwrap_or(&[])))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CounterValue {
     pub table: String,
@@ -41,12 +73,8 @@ pub fn read_counters(
                 e => errno_err("counter read")(e),
             })?;
         let data = msgs.iter().find_map(|m| msg::attr(m, NFTA_OBJ_DATA)).unwrap_or(&[]);
-        out.push(CounterValue {
-            table: table.clone(),
-            name: name.clone(),
-            packets: msg::attr_u64(data, NFTA_COUNTER_PACKETS).unwrap_or(0),
-            bytes: msg::attr_u64(data, NFTA_COUNTER_BYTES).unwrap_or(0),
-        });
+        let Count { packets, bytes } = Count::from_data(data);
+        out.push(CounterValue { table: table.clone(), name: name.clone(), packets, bytes });
     }
     Ok(out)
 }

@@ -19,6 +19,7 @@ use shriek_compiler::ir::{BaseChain, ChainKind, ChainPolicy, Hook};
 use shriek_compiler::nft;
 
 use crate::abi::*;
+use crate::counters::Count;
 use crate::dump::TableDump;
 use crate::msg::{attr, attr_str, attr_u32, attr_u64};
 
@@ -37,6 +38,10 @@ pub struct LiveTable {
     pub rules: Vec<Vec<LiveRule>>,
     /// Each named counter's value now: (name, packets, bytes).
     pub counter_values: Vec<(String, u64, u64)>,
+    /// Per counting named set (a dispatch map with per-rule counters), each
+    /// element's count by its key as the kernel holds it (see
+    /// `encode::key_bytes`).
+    pub element_counts: HashMap<String, HashMap<Vec<u8>, Count>>,
     /// Sets and objects the model cannot hold, in words, e.g. "quota
     /// object `q`": shown by `plan`, removed with the table only.
     pub unmodelled: Vec<String>,
@@ -58,6 +63,11 @@ pub struct LiveRule {
     pub comment: Option<String>,
     /// The identity `apply` stored with the rule, when it did.
     pub stored: Option<Identity>,
+    /// The values of the rule's anonymous counters, in order.
+    pub counts: Vec<Count>,
+    /// Per slot of its balanced NAT map, when that map counts: the new
+    /// connections the slot's backend was given.
+    pub slots: Vec<(u32, Count)>,
 }
 
 /// Reads one table's dump back; `None` when the table does not exist.
@@ -112,9 +122,19 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
             handle: attr_u64(r, NFTA_RULE_HANDLE).unwrap_or(0),
             comment,
             stored,
+            counts: decoded.counts,
+            slots: decoded.slots,
         });
     }
 
+    let element_counts: HashMap<String, HashMap<Vec<u8>, Count>> = sets
+        .values()
+        .filter(|s| s.counters && !s.anonymous())
+        .map(|s| {
+            let counts = s.elements.iter().filter_map(|e| Some((e.key.clone(), e.count?)));
+            (s.name.clone(), counts.collect())
+        })
+        .collect();
     let mut named: Vec<&SetInfo> = sets.values().filter(|s| !s.anonymous()).collect();
     named.sort_by(|a, b| a.name.cmp(&b.name));
     let mut model_sets = Vec::new();
@@ -147,6 +167,7 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
         owner,
         rules,
         counter_values,
+        element_counts,
         unmodelled,
     })
 }

@@ -31,6 +31,23 @@ pub(crate) struct SetDump {
 }
 
 pub(crate) fn dump_table(sock: &mut Socket, name: &str) -> Result<TableDump, RuntimeError> {
+    dump_table_resetting(sock, name, false)
+}
+
+/// Like [`dump_table`]; with `reset`, the kernel zeroes every counter it
+/// reports (of rules, set elements and counter objects) in the same step
+/// (GETRULE_RESET, GETSETELEM_RESET, GETOBJ_RESET), so no packet counted
+/// in between is lost. `stats --reset` reads this way.
+pub(crate) fn dump_table_resetting(
+    sock: &mut Socket,
+    name: &str,
+    reset: bool,
+) -> Result<TableDump, RuntimeError> {
+    let (rule_ty, elem_ty, obj_ty) = if reset {
+        (NFT_MSG_GETRULE_RESET, NFT_MSG_GETSETELEM_RESET, NFT_MSG_GETOBJ_RESET)
+    } else {
+        (NFT_MSG_GETRULE, NFT_MSG_GETSETELEM, NFT_MSG_GETOBJ)
+    };
     let table = match sock.request(NFT_MSG_GETTABLE, 0, |a| a.str(NFTA_TABLE_NAME, name))? {
         Err(Errno::ENOENT) => None,
         Err(e) => return Err(errno_err("reading a table")(e)),
@@ -58,13 +75,13 @@ pub(crate) fn dump_table(sock: &mut Socket, name: &str) -> Result<TableDump, Run
                 .filter(|m| msg::attr_str(m, table_attr).as_deref() == Some(name))
                 .collect())
         };
-    dump.objects = list(sock, NFT_MSG_GETOBJ, NFTA_OBJ_TABLE)?;
+    dump.objects = list(sock, obj_ty, NFTA_OBJ_TABLE)?;
     dump.chains = list(sock, NFT_MSG_GETCHAIN, NFTA_CHAIN_TABLE)?;
-    dump.rules = list(sock, NFT_MSG_GETRULE, NFTA_RULE_TABLE)?;
+    dump.rules = list(sock, rule_ty, NFTA_RULE_TABLE)?;
     for attrs in list(sock, NFT_MSG_GETSET, NFTA_SET_TABLE)? {
         let set = msg::attr_str(&attrs, NFTA_SET_NAME).unwrap_or_default();
         let elements = sock
-            .request(NFT_MSG_GETSETELEM, NLM_F_DUMP, |a| {
+            .request(elem_ty, NLM_F_DUMP, |a| {
                 a.str(NFTA_SET_ELEM_LIST_TABLE, name);
                 a.str(NFTA_SET_ELEM_LIST_SET, &set);
             })?

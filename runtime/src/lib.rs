@@ -3,7 +3,8 @@
 //! `apply` replaces shriek's tables in one atomic batch; `snapshot_tables`
 //! and `restore` put them back (for `apply --confirm`); `plan` diffs the
 //! live tables against a compiled model; `read_counters` reads (and
-//! atomically resets) named counters; `read_stats` every rule's counts. Everything can run inside a named
+//! atomically resets) named counters; `read_stats` every rule's counts and
+//! every balanced backend's connections. Everything can run inside a named
 //! network namespace.
 //!
 //! **Architecture Invariant:** this is the only crate that opens a socket,
@@ -28,7 +29,7 @@ mod socket;
 mod stats;
 
 pub use apply::{apply, apply_with_hook, ApplyOptions, ApplySummary};
-pub use counters::{read_counters, CounterValue};
+pub use counters::{read_counters, Count, CounterValue};
 pub use decode::{LiveRule, LiveTable, Owner};
 pub use desired::Desired;
 pub use destroy::destroy;
@@ -37,4 +38,4 @@ pub use error::{KernelError, RuntimeError};
 pub use netns::{ensure_netns, is_current_netns};
 pub use plan::{plan, read_live, Live, Orphan, Plan, PlanOptions, Whole};
 pub use snapshot::{restore, snapshot_tables, Snapshot};
-pub use stats::{read_stats, Count, Stats};
+pub use stats::{read_stats, BackendCount, Stats};

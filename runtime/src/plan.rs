@@ -35,18 +35,24 @@ pub struct Live {
 impl Live {
     /// The strategy the live tables record, when they agree on one.
     pub fn recorded_strategy(&self) -> Option<Strategy> {
-        let mut found = None;
-        for t in &self.tables {
-            if let Owner::Shriek { strategy, .. } = &t.owner {
-                let s = Strategy::from_keyword(strategy)?;
-                if found.is_some_and(|f| f != s) {
-                    return None;
-                }
-                found = Some(s);
-            }
-        }
-        found
+        recorded_strategy(&self.tables)
     }
+}
+
+/// The strategy `tables` record, when they agree on one (`stats` reads it
+/// too).
+pub(crate) fn recorded_strategy(tables: &[LiveTable]) -> Option<Strategy> {
+    let mut found = None;
+    for t in tables {
+        if let Owner::Shriek { strategy, .. } = &t.owner {
+            let s = Strategy::from_keyword(strategy)?;
+            if found.is_some_and(|f| f != s) {
+                return None;
+            }
+            found = Some(s);
+        }
+    }
+    found
 }
 
 /// Reads the tables `names` and this policy's orphans.

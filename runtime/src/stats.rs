@@ -1,220 +1,137 @@
-//! Per-rule accounting: every source rule's packets and bytes, read from
-//! the live tables (and zeroed in the same step, like `iptables -Z`).
+//! Per-rule accounting: every source rule's packets and bytes, and every
+//! balanced translation's new connections per backend, read from the live
+//! tables (and zeroed in the same step, like `iptables -Z`).
 //!
 //! Lowering gives each rule its own count (see `compiler::lower`): the first
 //! anonymous `counter` of each nft rule that runs the rule's statements, or
-//! else the counters of the dispatch-map elements the rule owns. Here the
-//! live tables are read once (rules, set elements and named counters,
-//! each with the reset variant of its dump when zeroing), then matched
-//! against the compiled ruleset: rules by their place in their chain, map
-//! elements by their key. A source rule that lowered to several nft rules
-//! or elements gets their sum.
+//! else the counters of the dispatch-map elements the rule owns. A balanced
+//! `dnat` looks its backend up in a map from numgen (or hash) slot to
+//! backend, and that map counts per element (see `encode/set.rs`): a NAT
+//! chain sees only the first packet of each connection, so an element's
+//! packets are the connections its backend was given, exactly, for one
+//! counter update per new connection and nothing per packet after it.
+//!
+//! The live tables are read once with the day-2 reader (`snapshot` and
+//! `decode`, the reset variant of each dump when zeroing), then matched
+//! against the policy lowered with the strategy the tables record (or,
+//! for tables loaded with `nft -f`, each strategy in turn): rules by their
+//! place in their chain, map elements by their key, NAT slots by number.
+//! A source rule that lowered to several nft rules or elements gets their
+//! sum.
 //!
 //! Zeroing uses GETRULE_RESET (Linux 6.2), GETSETELEM_RESET (6.5) and
 //! GETOBJ_RESET: the kernel reads and zeroes each counter in one step, so
 //! no packet is lost between the value printed and the zero.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use shriek_compiler::ir::RuleId;
-use shriek_compiler::nft::{self, Expr};
+use shriek_compiler::lower::Strategy;
+use shriek_compiler::nft::{self, Expr, NatTargetExpr};
 
-use crate::abi::*;
-use crate::counters::CounterValue;
+use crate::counters::{Count, CounterValue};
+use crate::decode::{self, LiveRule, LiveTable};
+use crate::dump::dump_table_resetting;
 use crate::encode::key_bytes;
 use crate::error::RuntimeError;
-use crate::msg::{attr, attr_str, attr_u64, attrs};
-use crate::socket::{errno_err, Socket};
-
-/// Packets and bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Count {
-    pub packets: u64,
-    pub bytes: u64,
-}
-
-impl std::ops::AddAssign for Count {
-    fn add_assign(&mut self, o: Count) {
-        self.packets = self.packets.saturating_add(o.packets);
-        self.bytes = self.bytes.saturating_add(o.bytes);
-    }
-}
+use crate::plan::recorded_strategy;
+use crate::socket::Socket;
 
 /// What one read found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stats {
-    /// Which of the candidate rulesets the live tables are.
-    pub matched: usize,
+    /// The strategy the live tables were made with: the one they record,
+    /// or, where they record none, the first whose lowering they match.
+    pub strategy: Strategy,
     /// Each counted source rule's sum. A rule without a counter (per-rule
     /// counters off and no `counter` of its own) is absent.
     pub rules: HashMap<RuleId, Count>,
+    /// Per balanced translation, per backend in the rule's order.
+    pub backends: Vec<BackendCount>,
     /// The named counters, in the ruleset's order.
     pub counters: Vec<CounterValue>,
 }
 
-/// Reads the live tables once and matches them against `candidates` (the
-/// policy compiled with each strategy, in order of preference). With
-/// `reset`, every counter read is zeroed in the same step.
-pub fn read_stats(
-    candidates: &[nft::Ruleset],
+/// One backend of a balanced `dnat`, like a real server's line of
+/// `ipvsadm -Ln --stats`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendCount {
+    pub rule: RuleId,
+    pub addr: IpAddr,
+    pub port: Option<u16>,
+    /// New connections translated to it; `None` when the live map does not
+    /// count (made by an older shriekc, or loaded with `nft -f`).
+    pub connections: Option<u64>,
+}
+
+/// Reads the tables `names` once and matches them against the policy as
+/// `lower` lowers it with the recorded strategy. With `reset`, every
+/// counter read is zeroed in the same step.
+pub fn read_stats<'r>(
+    names: &[String],
+    lower: impl Fn(Strategy) -> &'r nft::Ruleset,
     reset: bool,
     netns: Option<&str>,
 ) -> Result<Stats, RuntimeError> {
-    let Some(first) = candidates.first() else { return Ok(Stats::default()) };
     let mut sock = Socket::open(netns)?;
-    let mut live = HashMap::new();
-    for t in &first.tables {
-        let table = read_table(&mut sock, &t.name, reset)?.ok_or_else(|| RuntimeError::Io {
+    let mut live = Vec::new();
+    for name in names {
+        let dump = dump_table_resetting(&mut sock, name, reset)?;
+        live.push(decode::table(&dump).ok_or_else(|| RuntimeError::Io {
             what: "counter read",
-            reason: format!("there is no table `{}`; apply the policy first", t.name),
-        })?;
-        live.insert(t.name.clone(), table);
+            reason: format!("there is no table `{name}`; apply the policy first"),
+        })?);
     }
-    for (i, rs) in candidates.iter().enumerate() {
-        if let Some(mut stats) = match_ruleset(rs, &live) {
-            stats.matched = i;
-            return Ok(stats);
-        }
-    }
-    Err(RuntimeError::Io {
+    let differs = |why: String| RuntimeError::Io {
         what: "counter read",
-        reason: "the live tables are not what this policy compiles to; see `shriekc plan`".into(),
-    })
-}
-
-/// One live table's counters.
-#[derive(Debug, Default)]
-struct LiveTable {
-    /// Per chain, per rule in order: its anonymous counters in order.
-    rules: HashMap<String, Vec<Vec<Count>>>,
-    /// Per set: each element's counter, by the element's key bytes.
-    elements: HashMap<String, HashMap<Vec<u8>, Count>>,
-    /// Named counter objects.
-    objects: HashMap<String, Count>,
-}
-
-fn read_table(
-    sock: &mut Socket,
-    name: &str,
-    reset: bool,
-) -> Result<Option<LiveTable>, RuntimeError> {
-    match sock.request(NFT_MSG_GETTABLE, 0, |a| a.str(NFTA_TABLE_NAME, name))? {
-        Err(nix::errno::Errno::ENOENT) => return Ok(None),
-        Err(e) => return Err(errno_err("counter read")(e)),
-        Ok(_) => {}
-    }
-    let mut dump = |ty: u16, table_attr: u16, set: Option<&str>| {
-        let msgs = sock
-            .request(ty, NLM_F_DUMP, |a| {
-                a.str(table_attr, name);
-                if let Some(set) = set {
-                    a.str(NFTA_SET_ELEM_LIST_SET, set);
-                }
-            })?
-            .map_err(errno_err("counter read"))?;
-        // Older kernels ignore the filter: keep only this table's.
-        Ok::<_, RuntimeError>(
-            msgs.into_iter()
-                .filter(|m| attr_str(m, table_attr).as_deref() == Some(name))
-                .collect::<Vec<_>>(),
-        )
+        reason: format!(
+            "the live tables are not what this policy compiles to{why}; see `shriekc plan`"
+        ),
     };
-    let mut live = LiveTable::default();
-    let (rule_ty, elem_ty, obj_ty) = if reset {
-        (NFT_MSG_GETRULE_RESET, NFT_MSG_GETSETELEM_RESET, NFT_MSG_GETOBJ_RESET)
-    } else {
-        (NFT_MSG_GETRULE, NFT_MSG_GETSETELEM, NFT_MSG_GETOBJ)
-    };
-    for r in dump(rule_ty, NFTA_RULE_TABLE, None)? {
-        let chain = attr_str(&r, NFTA_RULE_CHAIN).unwrap_or_default();
-        let counts = attr(&r, NFTA_RULE_EXPRESSIONS)
-            .map(|list| attrs(list).filter_map(|(_, e)| counter_expr(e)).collect())
-            .unwrap_or_default();
-        live.rules.entry(chain).or_default().push(counts);
+    if let Some(s) = recorded_strategy(&live) {
+        return match_ruleset(lower(s), &live, s).ok_or_else(|| {
+            differs(format!(" with strategy {}, the one they record", s.keyword()))
+        });
     }
-    for o in dump(obj_ty, NFTA_OBJ_TABLE, None)? {
-        if crate::msg::attr_u32(&o, NFTA_OBJ_TYPE) == Some(NFT_OBJECT_COUNTER) {
-            let name = attr_str(&o, NFTA_OBJ_NAME).unwrap_or_default();
-            live.objects.insert(name, counter_data(attr(&o, NFTA_OBJ_DATA).unwrap_or(&[])));
-        }
-    }
-    for s in dump(NFT_MSG_GETSET, NFTA_SET_TABLE, None)? {
-        let counting =
-            attr(&s, NFTA_SET_EXPR).is_some() || attr(&s, NFTA_SET_EXPRESSIONS).is_some();
-        let set = attr_str(&s, NFTA_SET_NAME).unwrap_or_default();
-        if !counting
-            || crate::msg::attr_u32(&s, NFTA_SET_FLAGS).unwrap_or(0) & NFT_SET_ANONYMOUS != 0
-        {
-            continue;
-        }
-        let mut elements = HashMap::new();
-        for m in dump(elem_ty, NFTA_SET_ELEM_LIST_TABLE, Some(&set))? {
-            let Some(list) = attr(&m, NFTA_SET_ELEM_LIST_ELEMENTS) else { continue };
-            for (_, e) in attrs(list) {
-                let Some(key) = attr(e, NFTA_SET_ELEM_KEY).and_then(|k| attr(k, NFTA_DATA_VALUE))
-                else {
-                    continue;
-                };
-                if let Some(count) = element_counter(e) {
-                    elements.insert(key.to_vec(), count);
-                }
-            }
-        }
-        live.elements.insert(set, elements);
-    }
-    Ok(Some(live))
-}
-
-/// The counter of a set element: its one expression, or the first counter
-/// of its list.
-fn element_counter(e: &[u8]) -> Option<Count> {
-    if let Some(x) = attr(e, NFTA_SET_ELEM_EXPR) {
-        return counter_expr(x);
-    }
-    attrs(attr(e, NFTA_SET_ELEM_EXPRESSIONS)?).find_map(|(_, x)| counter_expr(x))
-}
-
-/// The values of a `counter` expression (NFTA_EXPR_NAME, NFTA_EXPR_DATA).
-fn counter_expr(e: &[u8]) -> Option<Count> {
-    (attr_str(e, NFTA_EXPR_NAME)? == "counter")
-        .then(|| counter_data(attr(e, NFTA_EXPR_DATA).unwrap_or(&[])))
-}
-
-fn counter_data(d: &[u8]) -> Count {
-    Count {
-        packets: attr_u64(d, NFTA_COUNTER_PACKETS).unwrap_or(0),
-        bytes: attr_u64(d, NFTA_COUNTER_BYTES).unwrap_or(0),
-    }
+    // Tables loaded with `nft -f` record nothing: the default first.
+    [Strategy::Auto, Strategy::Sequential, Strategy::Dispatch]
+        .into_iter()
+        .find_map(|s| match_ruleset(lower(s), &live, s))
+        .ok_or_else(|| differs(String::new()))
 }
 
 /// Each source rule's count, when the live tables have exactly the shape
 /// of `rs`: the same rules in every chain, each with as many counters, and
 /// every counted element.
-fn match_ruleset(rs: &nft::Ruleset, live: &HashMap<String, LiveTable>) -> Option<Stats> {
+fn match_ruleset(rs: &nft::Ruleset, live: &[LiveTable], strategy: Strategy) -> Option<Stats> {
     let mut from_rules: HashMap<RuleId, Count> = HashMap::new();
     let mut from_elements: HashMap<RuleId, Count> = HashMap::new();
+    let mut backends = Vec::new();
     let mut counters = Vec::new();
     for t in &rs.tables {
-        let lt = live.get(&t.name)?;
+        let lt = live.iter().find(|l| l.table.name == t.name)?;
         for c in &t.chains {
-            let empty = Vec::new();
-            let rules = lt.rules.get(&c.name).unwrap_or(&empty);
+            let at = lt.table.chains.iter().position(|l| l.name == c.name);
+            let rules: &[LiveRule] = at.map_or(&[][..], |i| lt.rules[i].as_slice());
             if rules.len() != c.rules.len() {
                 return None;
             }
-            for (r, counts) in c.rules.iter().zip(rules) {
+            for (r, lr) in c.rules.iter().zip(rules) {
                 // The kernel lists named counters as objref, not counter.
                 let anonymous = r.exprs.iter().filter(|e| **e == Expr::Counter(None)).count();
-                if counts.len() != anonymous {
+                if lr.counts.len() != anonymous {
                     return None;
                 }
-                if let ([o], Some(first)) = (r.origin.as_slice(), counts.first()) {
+                let [o] = r.origin.as_slice() else { continue };
+                if let Some(first) = lr.counts.first() {
                     *from_rules.entry(o.rule).or_default() += *first;
                 }
+                count_backends(o.rule, r, lr, &mut backends);
             }
         }
         for s in t.sets.iter().filter(|s| s.counters) {
-            let elements = lt.elements.get(&s.name)?;
+            let elements = lt.element_counts.get(&s.name)?;
             for e in &s.elements {
                 let count = elements.get(&key_bytes(&s.key, &e.key, false))?;
                 if let [o] = e.origin.as_slice() {
@@ -223,12 +140,12 @@ fn match_ruleset(rs: &nft::Ruleset, live: &HashMap<String, LiveTable>) -> Option
             }
         }
         for name in &t.counters {
-            let c = lt.objects.get(name)?;
+            let (_, packets, bytes) = lt.counter_values.iter().find(|(n, ..)| n == name)?;
             counters.push(CounterValue {
                 table: t.name.clone(),
                 name: name.clone(),
-                packets: c.packets,
-                bytes: c.bytes,
+                packets: *packets,
+                bytes: *bytes,
             });
         }
     }
@@ -236,5 +153,38 @@ fn match_ruleset(rs: &nft::Ruleset, live: &HashMap<String, LiveTable>) -> Option
     // chain its element jumps to is one the user wrote.
     let mut rules = from_rules;
     rules.extend(from_elements);
-    Some(Stats { matched: 0, rules, counters })
+    Some(Stats { strategy, rules, backends, counters })
+}
+
+/// Adds the connections of each backend of `r`'s balanced translation, if
+/// it has one: the sum of the backend's slots (a backend of weight w owns
+/// w slots). A rule written for both families lowers to one nft rule per
+/// family; its backends add up under the one source rule.
+fn count_backends(rule: RuleId, r: &nft::Rule, lr: &LiveRule, out: &mut Vec<BackendCount>) {
+    for e in &r.exprs {
+        let Expr::Nat(nft::NatStmt { target: NatTargetExpr::Balanced { slots, .. }, .. }) = e
+        else {
+            continue;
+        };
+        for &(lo, hi, addr, port) in slots {
+            let at = match out.iter().position(|b| (b.rule, b.addr, b.port) == (rule, addr, port)) {
+                Some(i) => i,
+                None => {
+                    out.push(BackendCount { rule, addr, port, connections: None });
+                    out.len() - 1
+                }
+            };
+            if lr.slots.is_empty() {
+                continue;
+            }
+            let given: u64 = lr
+                .slots
+                .iter()
+                .filter(|(slot, _)| (lo..=hi).contains(slot))
+                .map(|(_, c)| c.packets)
+                .sum();
+            let b = &mut out[at];
+            b.connections = Some(b.connections.unwrap_or(0).saturating_add(given));
+        }
+    }
 }

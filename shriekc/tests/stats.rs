@@ -210,3 +210,105 @@ fn counters_off_leaves_rules_uncounted_but_named_counters_count() {
         assert_eq!(doc["counters"][0]["packets"], 0);
     }
 }
+
+/// Three backends on the host's own ports, taken in turn.
+const BALANCED: &str = "\
+table lb {
+  chain prerouting hook prerouting type nat priority -100 policy accept {
+    daddr 10.9.0.1 tcp dport 9000 dnat to { 10.9.0.1:9001, 10.9.0.1:9002, 10.9.0.1:9003 } balance round-robin
+  }
+}
+";
+
+/// Listens on the three backends' ports, and once told how many
+/// connections to expect, accepts them and prints how many each port took.
+const BACKENDS: &str = r#"
+import json, select, socket, sys, time
+ls = {}
+for p in (9001, 9002, 9003):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("10.9.0.1", p)); s.listen(128); ls[s] = p
+print("ready", flush=True)
+want = int(sys.stdin.readline())
+got = {str(p): 0 for p in ls.values()}
+deadline = time.time() + 20
+while sum(got.values()) < want and time.time() < deadline:
+    for s in select.select(list(ls), [], [], 0.2)[0]:
+        c, _ = s.accept(); c.close(); got[str(ls[s])] += 1
+print(json.dumps(got), flush=True)
+"#;
+
+#[test]
+fn balanced_nat_counts_connections_per_backend() {
+    use std::io::{BufRead, Write};
+    let Some(wire) = Wire::new() else { return };
+    let path = shriek_testkit::temp_file("lb.shr", BALANCED);
+    let file = path.to_str().expect("utf-8 path");
+    let ns = wire.host.name.clone();
+    let applied = shriekc(&["apply", "--netns", &ns, file]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied.stderr));
+
+    let mut backends = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns, python(), "-c", BACKENDS])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut from = std::io::BufReader::new(backends.stdout.take().expect("stdout is piped"));
+    let mut line = String::new();
+    from.read_line(&mut line).expect("backends start");
+    assert_eq!(line.trim(), "ready");
+    wire.client.sh(&format!(
+        "{} -c \"import socket\nfor _ in range(60): socket.create_connection(('10.9.0.1', 9000), timeout=5).close()\"",
+        python()
+    ));
+    let mut to = backends.stdin.take().expect("stdin is piped");
+    to.write_all(b"60\n").expect("backends listen");
+    drop(to);
+    line.clear();
+    from.read_line(&mut line).expect("backends report");
+    backends.wait().expect("backends end");
+    let accepted: Value = serde_json::from_str(&line).expect("backend counts");
+
+    let (doc, rules) = stats(&ns, file, &[]);
+    let listing = wire.host.nft(&["list", "ruleset"]);
+    assert_eq!(rules[0].1.map(|c| c.0), Some(60), "the rule saw 60 new connections\n{listing}");
+    let mut sum = 0;
+    for (b, port) in doc["backends"].as_array().expect("backends").iter().zip(9001..) {
+        assert_eq!(b["backend"], format!("10.9.0.1:{port}"));
+        assert_eq!(
+            (&b["table"], &b["chain"], &b["line"]),
+            (&"lb".into(), &"prerouting".into(), &3.into())
+        );
+        let n = b["connections"].as_u64().expect("counted");
+        assert_eq!(n, accepted[port.to_string()], "backend {port} accepted as many\n{listing}");
+        // Round-robin: exactly one in three.
+        assert_eq!(n, 20, "backend {port}\n{listing}");
+        sum += n;
+    }
+    assert_eq!(sum, 60, "{doc}");
+
+    // The text, from the policy's own folder so that its place is `lb.shr:3`.
+    let dir = path.parent().expect("temp dir");
+    let out = shriek_testkit::command(env!("CARGO_BIN_EXE_shriekc"))
+        .current_dir(dir)
+        .args(["stats", "--netns", &ns, "lb.shr"])
+        .output()
+        .expect("shriekc runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    shriek_testkit::snapshot!("stats", "balanced", text(&out.stdout));
+    let prom = shriekc(&["stats", "--format", "prometheus", "--netns", &ns, file]);
+    let prom = text(&prom.stdout);
+    assert!(
+        prom.contains(&format!(
+            "shriek_backend_connections_total{{table=\"lb\",chain=\"prerouting\",file=\"{file}\",line=\"3\",backend=\"10.9.0.1:9002\"}} 20\n"
+        )),
+        "{prom}"
+    );
+
+    // --reset zeroes the backends too.
+    let (doc, _) = stats(&ns, file, &["--reset"]);
+    assert_eq!(doc["backends"][0]["connections"], 20);
+    let (doc, _) = stats(&ns, file, &[]);
+    assert_eq!(doc["backends"][0]["connections"], 0);
+}

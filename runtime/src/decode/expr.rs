@@ -22,12 +22,18 @@ use shriek_compiler::nft::{
 
 use super::set::{be, key_field_len, nat_target, part, verdict, SetInfo};
 use crate::abi::*;
+use crate::counters::Count;
 use crate::msg::{attr, attr_str, attr_u32, attr_u64, attrs};
 
 /// A rule read back, and the key each named set it looks up is read with.
 pub(crate) struct Decoded {
     pub exprs: Vec<Expr>,
     pub named_keys: Vec<(String, Vec<Selector>)>,
+    /// The values of its anonymous counters, in order.
+    pub counts: Vec<Count>,
+    /// Per slot of the balanced NAT map it uses, when that map counts: the
+    /// new connections sent to the slot's backend.
+    pub slots: Vec<(u32, Count)>,
 }
 
 /// What a register holds.
@@ -102,6 +108,8 @@ struct Machine<'a> {
     pending_gte: Option<(usize, Vec<u8>)>,
     out: Vec<Expr>,
     named_keys: Vec<(String, Vec<Selector>)>,
+    counts: Vec<Count>,
+    slots: Vec<(u32, Count)>,
 }
 
 /// Reads a rule's NFTA_RULE_EXPRESSIONS.
@@ -114,6 +122,8 @@ pub(crate) fn rule(exprs: &[u8], sets: &HashMap<String, SetInfo>) -> Decoded {
         pending_gte: None,
         out: Vec::new(),
         named_keys: Vec::new(),
+        counts: Vec::new(),
+        slots: Vec::new(),
     };
     for (_, e) in attrs(exprs) {
         let name = attr_str(e, NFTA_EXPR_NAME).unwrap_or_default();
@@ -127,7 +137,7 @@ pub(crate) fn rule(exprs: &[u8], sets: &HashMap<String, SetInfo>) -> Decoded {
     }
     m.flush_gte();
     let exprs = drop_implied_family(m.out);
-    Decoded { exprs, named_keys: m.named_keys }
+    Decoded { exprs, named_keys: m.named_keys, counts: m.counts, slots: m.slots }
 }
 
 /// The word a register number names: NFT_REG_1..4 are 16 bytes each,
@@ -286,6 +296,7 @@ impl Machine<'_> {
             }
             "counter" => {
                 self.out.push(Expr::Counter(None));
+                self.counts.push(Count::from_data(d));
                 Some(())
             }
             "objref" => {
@@ -627,8 +638,9 @@ impl Machine<'_> {
     }
 
     /// A NAT map's slots, read back from the anonymous map the lookup used.
-    fn balanced(&self, map: &str, source: &Val) -> Option<NatTargetExpr> {
-        let info = self.sets.get(map)?;
+    fn balanced(&mut self, map: &str, source: &Val) -> Option<NatTargetExpr> {
+        let sets = self.sets;
+        let info = sets.get(map)?;
         let (pick, modulus, net_order) = match source {
             Val::Numgen { pick, modulus, net_order } => (*pick, *modulus, *net_order),
             Val::Hash { seed, modulus, net_order, .. } => {
@@ -660,6 +672,9 @@ impl Machine<'_> {
                 .filter(|e| !e.end)
                 .map(|e| {
                     let s = slot(&e.key)?;
+                    if let Some(count) = e.count {
+                        self.slots.push((s, count));
+                    }
                     let data = match &e.data {
                         Some(super::set::RawData::Value(b)) => Some(nat_target(b)?),
                         _ => None,

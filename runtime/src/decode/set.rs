@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use shriek_compiler::nft::{Data, DataType, Elem, Element, Part, Selector, Verdict};
 
 use crate::abi::*;
+use crate::counters::Count;
 use crate::msg::{attr, attr_str, attr_u32, attrs};
 
 /// What the kernel says about a set.
@@ -37,6 +38,8 @@ pub(crate) struct RawElement {
     pub key_end: Option<Vec<u8>>,
     pub end: bool,
     pub data: Option<RawData>,
+    /// The element's counter, in a counting set (`stats` reads it).
+    pub count: Option<Count>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,6 +199,10 @@ impl RawElement {
             key_end: value(NFTA_SET_ELEM_KEY_END),
             end: attr_u32(e, NFTA_SET_ELEM_FLAGS).unwrap_or(0) & NFT_SET_ELEM_INTERVAL_END != 0,
             data,
+            // One expression, or a list of them; the counter is the first.
+            count: attr(e, NFTA_SET_ELEM_EXPR).and_then(Count::of_expr).or_else(|| {
+                attrs(attr(e, NFTA_SET_ELEM_EXPRESSIONS)?).find_map(|(_, x)| Count::of_expr(x))
+            }),
         }
     }
 }
@@ -360,7 +367,7 @@ mod tests {
     use super::*;
 
     fn el(key: &[u8], end: bool) -> RawElement {
-        RawElement { key: key.to_vec(), key_end: None, end, data: None }
+        RawElement { key: key.to_vec(), key_end: None, end, data: None, count: None }
     }
 
     #[test]

@@ -418,7 +418,10 @@ pub(super) fn anon_set(
     id
 }
 
-/// The map from a numgen or hash slot to a NAT backend.
+/// The map from a numgen or hash slot to a NAT backend. Every element
+/// counts: a NAT chain sees only the first packet of a connection, so a
+/// slot's packets are the connections its backend was given (`stats`
+/// shows them per backend), for one counter update per new connection.
 pub(super) fn anon_nat_map(
     b: &mut Batch,
     table: &str,
@@ -450,7 +453,7 @@ pub(super) fn anon_nat_map(
             flags: NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP,
             data: Some(data_spec(DataType::NatTarget { v6, with_port })),
             comment: None,
-            counters: false,
+            counters: true,
             elements,
             origin: origin.to_vec(),
         },

@@ -1,17 +1,19 @@
 //! `shriekc stats`: every rule's packets and bytes, by source line, as
 //! `iptables -L -v -n -x` shows them; `--reset` zeroes them as `-Z` does;
 //! `--watch` refreshes with per-second rates. Text, JSON (docs/json.md) or
-//! the Prometheus text exposition format.
+//! the Prometheus text exposition format. Balanced translations show their
+//! new connections per backend, as `ipvsadm -Ln --stats` does.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use shriek_compiler::emit;
 use shriek_compiler::ir::{self, RuleId};
 use shriek_compiler::lower::{self, Strategy};
+use shriek_compiler::{emit, nft};
 use shriek_grammar::SourceMap;
-use shriek_runtime::{Count, CounterValue};
+use shriek_runtime::{BackendCount, Count, CounterValue};
 
 use super::{front, print_out, runtime_failure_doing, Doing, INVALID, OK};
 use crate::StatsFormat;
@@ -28,6 +30,18 @@ struct Row {
     count: Option<Count>,
 }
 
+/// One backend of a balanced translation, as every format shows it.
+struct Backend {
+    file: String,
+    line: usize,
+    table: String,
+    chain: String,
+    /// `A`, `A:P` or `[A6]:P`.
+    backend: String,
+    /// `None` when the live map does not count.
+    connections: Option<u64>,
+}
+
 pub fn stats(
     file: &str,
     reset: bool,
@@ -36,15 +50,22 @@ pub fn stats(
     netns: Option<&str>,
 ) -> u8 {
     let Ok((frontend, policy)) = front(file) else { return INVALID };
-    // The live tables are matched against each strategy's lowering, the
-    // default first, so stats needs no `--strategy` of its own.
-    let candidates: Vec<_> = [Strategy::Auto, Strategy::Sequential, Strategy::Dispatch]
-        .into_iter()
-        .map(|s| lower::lower(&policy, s).ruleset)
-        .collect();
-    let texts = rule_texts(&policy);
+    let sequential = lower::lower(&policy, Strategy::Sequential).ruleset;
+    let texts = rule_texts(&sequential);
+    let names: Vec<String> = sequential.tables.iter().map(|t| t.name.clone()).collect();
+    // The live tables are matched against the lowering with the strategy
+    // they record, so stats needs no `--strategy` of its own. Each
+    // strategy is lowered at most once, when a read first asks for it.
+    let lowered: [(Strategy, OnceCell<nft::Ruleset>); 3] =
+        Strategy::ALL.map(|s| (s, OnceCell::new()));
+    let lowered = &lowered;
+    let policy = &policy;
+    let lower = |s: Strategy| -> &nft::Ruleset {
+        let (_, cell) = lowered.iter().find(|(k, _)| *k == s).expect("every strategy has a cell");
+        cell.get_or_init(|| lower::lower(policy, s).ruleset)
+    };
     let read = |reset: bool| {
-        shriek_runtime::read_stats(&candidates, reset, netns).map_err(|err| {
+        shriek_runtime::read_stats(&names, lower, reset, netns).map_err(|err| {
             let doing = if reset { Doing::ResettingCounters } else { Doing::ReadingCounters };
             runtime_failure_doing(&err, &frontend.sources, doing)
         })
@@ -54,11 +75,12 @@ pub fn stats(
             Ok(s) => s,
             Err(code) => return code,
         };
-        let rows = rows(&policy, &stats.rules, &texts, &frontend.sources);
+        let rows = rows(policy, &stats.rules, &texts, &frontend.sources);
+        let backends = backends(policy, &stats.backends, &frontend.sources);
         let text = match format {
-            StatsFormat::Text => text(&rows, &stats.counters, reset),
-            StatsFormat::Json => json(&rows, &stats.counters, reset),
-            StatsFormat::Prometheus => prometheus(&rows, &stats.counters),
+            StatsFormat::Text => text(&rows, &backends, &stats.counters, reset),
+            StatsFormat::Json => json(&rows, &backends, &stats.counters, reset),
+            StatsFormat::Prometheus => prometheus(&rows, &backends, &stats.counters),
         };
         print_out(&text);
         return OK;
@@ -71,7 +93,7 @@ pub fn stats(
             Err(code) => return code,
         };
         let now = Instant::now();
-        let rows = rows(&policy, &stats.rules, &texts, &frontend.sources);
+        let rows = rows(policy, &stats.rules, &texts, &frontend.sources);
         let mut out = String::new();
         if tty {
             // Clear the screen and go home, as `watch` does.
@@ -84,11 +106,11 @@ pub fn stats(
     }
 }
 
-/// Each rule's nft text as `sequential` lowers it, `; ` between the nft
-/// rules of a rule that needs several.
-fn rule_texts(policy: &ir::Policy) -> HashMap<RuleId, String> {
+/// Each rule's nft text as `sequential` lowers it (`sequential`), `; `
+/// between the nft rules of a rule that needs several.
+fn rule_texts(sequential: &nft::Ruleset) -> HashMap<RuleId, String> {
     let mut out: HashMap<RuleId, Vec<String>> = HashMap::new();
-    for t in lower::lower(policy, Strategy::Sequential).ruleset.tables {
+    for t in &sequential.tables {
         for c in &t.chains {
             for r in &c.rules {
                 if let [o] = r.origin.as_slice() {
@@ -125,9 +147,39 @@ fn rows(
     out
 }
 
+/// Each balanced translation's backends, in policy order, with the place
+/// of the rule they belong to.
+fn backends(policy: &ir::Policy, counts: &[BackendCount], sources: &SourceMap) -> Vec<Backend> {
+    let mut out = Vec::new();
+    for t in &policy.tables {
+        for c in &t.chains {
+            for r in &c.rules {
+                let (file, line) = emit::file_line(r.loc, sources).unwrap_or(("?", 0));
+                for b in counts.iter().filter(|b| b.rule == r.id) {
+                    let backend = match (b.addr, b.port) {
+                        (std::net::IpAddr::V6(a), Some(p)) => format!("[{a}]:{p}"),
+                        (a, Some(p)) => format!("{a}:{p}"),
+                        (a, None) => a.to_string(),
+                    };
+                    out.push(Backend {
+                        file: file.to_string(),
+                        line,
+                        table: t.name.clone(),
+                        chain: c.name.clone(),
+                        backend,
+                        connections: b.connections,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Like `iptables -L -v -n -x`: per table and chain, every rule with its
-/// exact packets and bytes (zeros shown), its place and its text.
-fn text(rows: &[Row], counters: &[CounterValue], reset: bool) -> String {
+/// exact packets and bytes (zeros shown), its place and its text; then,
+/// like `ipvsadm -Ln --stats`, each balanced backend's connections.
+fn text(rows: &[Row], backends: &[Backend], counters: &[CounterValue], reset: bool) -> String {
     let place = |r: &Row| format!("{}:{}", r.file, r.line);
     let pw = rows.iter().map(|r| num(r.count.map(|c| c.packets)).len()).max().unwrap_or(0).max(7);
     let bw = rows.iter().map(|r| num(r.count.map(|c| c.bytes)).len()).max().unwrap_or(0).max(5);
@@ -151,6 +203,23 @@ fn text(rows: &[Row], counters: &[CounterValue], reset: bool) -> String {
             r.rule
         ));
     }
+    if !backends.is_empty() {
+        let place = |b: &Backend| format!("{}:{}", b.file, b.line);
+        let cw = backends.iter().map(|b| num(b.connections).len()).max().unwrap_or(0).max(11);
+        let lw = backends.iter().map(|b| place(b).len()).max().unwrap_or(0).max(5);
+        out.push_str("\nbalanced translations: new connections per backend\n");
+        out.push_str(&format!("{:>cw$}  {:<lw$}  TABLE/CHAIN  BACKEND\n", "CONNECTIONS", "WHERE"));
+        for b in backends {
+            out.push_str(&format!(
+                "{:>cw$}  {:<lw$}  {}/{}  {}\n",
+                num(b.connections),
+                place(b),
+                b.table,
+                b.chain,
+                b.backend
+            ));
+        }
+    }
     if !counters.is_empty() {
         out.push('\n');
         out.push_str(&super::counters::table_text(counters));
@@ -165,8 +234,9 @@ fn num(v: Option<u64>) -> String {
     v.map_or("-".to_string(), |v| v.to_string())
 }
 
-/// The contract in docs/json.md: one entry per source rule.
-fn json(rows: &[Row], counters: &[CounterValue], reset: bool) -> String {
+/// The contract in docs/json.md: one entry per source rule, one per
+/// balanced backend.
+fn json(rows: &[Row], backends: &[Backend], counters: &[CounterValue], reset: bool) -> String {
     let rules: Vec<_> = rows
         .iter()
         .map(|r| {
@@ -181,8 +251,22 @@ fn json(rows: &[Row], counters: &[CounterValue], reset: bool) -> String {
             })
         })
         .collect();
+    let backends: Vec<_> = backends
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "file": b.file,
+                "line": b.line,
+                "table": b.table,
+                "chain": b.chain,
+                "backend": b.backend,
+                "connections": b.connections,
+            })
+        })
+        .collect();
     let doc = serde_json::json!({
         "rules": rules,
+        "backends": backends,
         "counters": super::counters::json_values(counters),
         "reset": reset,
     });
@@ -193,7 +277,7 @@ fn json(rows: &[Row], counters: &[CounterValue], reset: bool) -> String {
 /// node_exporter's textfile collector. Rules without a counter are left
 /// out; rules written on one line share their series (summed), since a
 /// series is named by table, chain, file and line.
-fn prometheus(rows: &[Row], counters: &[CounterValue]) -> String {
+fn prometheus(rows: &[Row], backends: &[Backend], counters: &[CounterValue]) -> String {
     let mut series: BTreeMap<(String, String, String, usize), Count> = BTreeMap::new();
     for r in rows {
         if let Some(c) = r.count {
@@ -218,6 +302,20 @@ fn prometheus(rows: &[Row], counters: &[CounterValue]) -> String {
                 label(chain),
                 label(file),
                 if bytes { c.bytes } else { c.packets }
+            ));
+        }
+    }
+    let name = "shriek_backend_connections_total";
+    family(&mut out, name, "New connections each balanced translation gave each backend.");
+    for b in backends {
+        if let Some(n) = b.connections {
+            out.push_str(&format!(
+                "{name}{{table=\"{}\",chain=\"{}\",file=\"{}\",line=\"{}\",backend=\"{}\"}} {n}\n",
+                label(&b.table),
+                label(&b.chain),
+                label(&b.file),
+                b.line,
+                label(&b.backend)
             ));
         }
     }
@@ -296,7 +394,8 @@ mod tests {
 
     #[test]
     fn prometheus_sums_rules_of_one_line_and_leaves_out_uncounted_ones() {
-        let out = prometheus(&[row(3, Some((1, 60))), row(3, Some((2, 80))), row(4, None)], &[]);
+        let out =
+            prometheus(&[row(3, Some((1, 60))), row(3, Some((2, 80))), row(4, None)], &[], &[]);
         assert!(out.contains(
             "shriek_rule_packets_total{table=\"filter\",chain=\"input\",file=\"p.shr\",line=\"3\"} 3\n"
         ));
