@@ -19,9 +19,11 @@
 //! naive reading, is written next to the code that handles it: family
 //! merging in `merge.rs`, the order of `-m limit` in `iptables/rule.rs`.
 
+mod inline;
 mod iptables;
 mod merge;
 mod model;
+mod nft;
 
 use std::collections::BTreeMap;
 
@@ -36,12 +38,18 @@ use model::{Item, ItemRef, LeftOut, Policy};
 pub enum Format {
     /// `iptables-save` or `ip6tables-save` output.
     IptablesSave,
+    /// An nftables ruleset as `nft list ruleset` prints it.
+    Nft,
+    /// An nftables ruleset as `nft -j list ruleset` prints it.
+    NftJson,
 }
 
 impl Format {
     pub fn keyword(self) -> &'static str {
         match self {
             Format::IptablesSave => "iptables-save",
+            Format::Nft => "nft list ruleset",
+            Format::NftJson => "nft -j list ruleset",
         }
     }
 }
@@ -160,7 +168,15 @@ pub(crate) struct Collect {
 
 /// The format of `text`, when it is clear from its first lines.
 pub fn detect(text: &str) -> Option<Format> {
-    iptables::looks_like(text).then_some(Format::IptablesSave)
+    if text.trim_start().starts_with('{') {
+        Some(Format::NftJson)
+    } else if iptables::looks_like(text) {
+        Some(Format::IptablesSave)
+    } else if nft::looks_like(text) {
+        Some(Format::Nft)
+    } else {
+        None
+    }
 }
 
 /// Protocol names as iptables and nft print them (`/etc/protocols`), and
@@ -200,6 +216,8 @@ pub fn import(inputs: &[Input], format: Format) -> Result<Imported, ImportError>
     for (i, input) in inputs.iter().enumerate() {
         match format {
             Format::IptablesSave => iptables::import(i, &input.text, input.family, &mut collect)?,
+            Format::Nft => nft::import(i, &input.text, false, &mut collect)?,
+            Format::NftJson => nft::import(i, &input.text, true, &mut collect)?,
         }
     }
     let mut policy = Policy {
@@ -297,6 +315,8 @@ fn account(policy: &Policy, names: &[String], notes: Vec<String>) -> (Vec<Warnin
     summary.rules = translated.len();
     left.extend(policy.left_out.iter());
     left.sort_by(|a, b| a.origin.place.cmp(&b.origin.place));
+    // A chain written into several callers repeats its rules left out.
+    left.dedup_by(|a, b| a.origin.place == b.origin.place);
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for l in &left {
         for r in &l.reasons {

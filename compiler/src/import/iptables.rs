@@ -302,7 +302,7 @@ fn table(input: usize, b: &Block, family: Family, out: &mut Collect) -> Result<(
         }
         return Ok(());
     };
-    let names = chain_names(&b.chains, builtin);
+    let names = model::plain_names(b.chains.iter().map(|c| c.name.as_str()));
     let mut chains: Vec<Chain> = Vec::new();
     for c in &b.chains {
         let base = builtin.iter().find(|(n, ..)| *n == c.name).map(|&(_, hook, priority)| Base {
@@ -327,50 +327,13 @@ fn table(input: usize, b: &Block, family: Family, out: &mut Collect) -> Result<(
         chain.items.extend(items);
     }
     let what = if family == Family::V4 { "iptables" } else { "ip6tables" };
-    out.tables.push(Table {
+    let mut table = Table {
         name: b.table.to_string(),
         family: Some(family),
         chains,
         notes: vec![format!("{what} {} table", b.table)],
-    });
+    };
+    super::inline::inline_nat_chains(&mut table);
+    out.tables.push(table);
     Ok(())
-}
-
-/// Each chain's name in the policy: its own where the language can write
-/// it, otherwise a close name that is free.
-fn chain_names(chains: &[Declared], builtin: &[Builtin]) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    let mut taken: Vec<String> = Vec::new();
-    for c in chains {
-        let fits = model::name_fits(&c.name, "table t {\nchain NAME {\n}\n}\n");
-        if fits || builtin.iter().any(|(n, ..)| *n == c.name) {
-            taken.push(c.name.clone());
-            out.insert(c.name.clone(), c.name.clone());
-        }
-    }
-    for c in chains {
-        if out.contains_key(&c.name) {
-            continue;
-        }
-        let mut name: String =
-            c.name
-                .chars()
-                .map(|ch| {
-                    if ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.') {
-                        ch
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-        if !model::name_fits(&name, "table t {\nchain NAME {\n}\n}\n") {
-            name = format!("chain_{name}");
-        }
-        while taken.contains(&name) {
-            name.push('_');
-        }
-        taken.push(name.clone());
-        out.insert(c.name.clone(), name);
-    }
-    out
 }

@@ -6,8 +6,9 @@
 //! pass (`family ipv6 accept`), which is what the missing ruleset did. Two
 //! tables of one name, one per family, become one table: each chain's two
 //! rule lists are aligned (a longest common subsequence of equal rules), a
-//! rule both families have is written once, and a rule only one family has
-//! is pinned to it with `family` unless its addresses already pin it.
+//! rule both families have is written once (unless it has a `limit`: each
+//! family has its own token bucket), and a rule only one family has is
+//! pinned to it with `family` unless its addresses already pin it.
 //!
 //! Where the two families' policies of a built-in chain differ, the merged
 //! chain keeps the IPv4 policy and:
@@ -228,9 +229,12 @@ impl Policies<'_> {
 /// everything they mean, and their comment.
 type Key = (String, Option<String>);
 
+/// A rule with a `limit` is never written once for both families: iptables
+/// and ip6tables each keep a token bucket of their own, and one rule would
+/// share one between them.
 fn key(item: &Item) -> Option<Key> {
     match item {
-        Item::Rule(r) => Some((body_text(&r.body), r.comment.clone())),
+        Item::Rule(r) if !r.body.has_limit() => Some((body_text(&r.body), r.comment.clone())),
         _ => None,
     }
 }

@@ -8,6 +8,7 @@
 //! so that a rule the language cannot say yet stays in the output as a
 //! commented-out line naming its source.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
@@ -127,6 +128,24 @@ impl Body {
         })
     }
 
+    pub fn verdict(&self) -> Option<&Verdict> {
+        self.stmts.iter().find_map(|s| match s {
+            Stmt::Verdict(v) => Some(v),
+            _ => None,
+        })
+    }
+
+    pub fn has_limit(&self) -> bool {
+        self.stmts.iter().any(|s| matches!(s, Stmt::Limit { .. }))
+    }
+
+    /// Whether the rule translates addresses (and so accepts).
+    pub fn translates(&self) -> bool {
+        self.stmts.iter().any(|s| {
+            matches!(s, Stmt::Dnat { .. } | Stmt::Snat(_) | Stmt::Masquerade | Stmt::Redirect(_))
+        })
+    }
+
     pub fn verdict_mut(&mut self) -> Option<&mut Verdict> {
         self.stmts.iter_mut().find_map(|s| match s {
             Stmt::Verdict(v) => Some(v),
@@ -155,6 +174,17 @@ pub struct Origin {
 pub enum Place {
     /// A line of the input (1-based) in the input named `input`.
     Line { input: usize, line: usize },
+    /// A rule (or object) of a JSON ruleset, which has no useful lines:
+    /// its place in the document (`index`), its chain and its handle, or
+    /// its position in the chain (`nth`, 1-based) when it has none.
+    Handle {
+        input: usize,
+        index: usize,
+        table: String,
+        chain: String,
+        handle: Option<u64>,
+        nth: usize,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -378,6 +408,22 @@ pub fn place(origin: &Origin, inputs: &[String]) -> String {
         Place::Line { input, line } => {
             format!("{}:{line}", inputs.get(*input).map_or("-", String::as_str))
         }
+        Place::Handle { input, table, chain, handle, nth, .. } => {
+            let mut s = format!("{} table {table}", inputs.get(*input).map_or("-", String::as_str));
+            if !chain.is_empty() {
+                let _ = write!(s, " chain {chain}");
+            }
+            match handle {
+                Some(h) => {
+                    let _ = write!(s, " handle {h}");
+                }
+                None if *nth > 0 => {
+                    let _ = write!(s, " rule {nth}");
+                }
+                None => {}
+            }
+            s
+        }
     }
 }
 
@@ -506,6 +552,44 @@ fn stmt_text(s: &Stmt) -> String {
 pub fn quote(s: &str) -> String {
     let atom = ast::Atom { kind: ast::AtomKind::Str(s.to_string()), span: ast::Span::new(0, 0) };
     shriek_grammar::fmt::value(&ast::Value::Atom(atom))
+}
+
+/// Each name as the policy writes it: itself where the language can write
+/// it as a chain or table name, otherwise a close name that is free.
+pub fn plain_names<'a>(names: impl IntoIterator<Item = &'a str>) -> HashMap<String, String> {
+    const TEMPLATE: &str = "table NAME {\nchain NAME {\n}\n}\n";
+    let names: Vec<&str> = names.into_iter().collect();
+    let mut out: HashMap<String, String> = HashMap::new();
+    for n in &names {
+        if name_fits(n, TEMPLATE) {
+            out.insert(n.to_string(), n.to_string());
+        }
+    }
+    let mut taken: Vec<String> = out.values().cloned().collect();
+    for n in names {
+        if out.contains_key(n) {
+            continue;
+        }
+        let mut name: String =
+            n.chars()
+                .map(|ch| {
+                    if ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.') {
+                        ch
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+        if !name_fits(&name, TEMPLATE) {
+            name = format!("chain_{name}");
+        }
+        while taken.contains(&name) {
+            name.push('_');
+        }
+        taken.push(name.clone());
+        out.insert(n.to_string(), name);
+    }
+    out
 }
 
 /// Whether the grammar reads `name` as one name in `template`, where `NAME`

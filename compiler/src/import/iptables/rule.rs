@@ -81,7 +81,7 @@ impl Cx<'_> {
         self.read(&raw.args, &mut p);
         let left_out =
             |reasons: Vec<String>| vec![Item::LeftOut(LeftOut { reasons, origin: origin.clone() })];
-        let stmts = self.statements(&raw.chain, &mut p);
+        let stmts = self.statements(&mut p);
         let limited = p.ext.iter().any(|e| matches!(e, Ext::Limit { .. }));
         if let Some(i) = p.ext.iter().position(|e| matches!(e, Ext::Limit { .. })) {
             let after =

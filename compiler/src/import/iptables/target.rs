@@ -42,7 +42,7 @@ impl Cx<'_> {
 
     /// The statements the target becomes, after the rule's limits; `None`
     /// (with a problem noted) when it cannot be said.
-    pub(super) fn statements(&self, chain: &str, p: &mut Parsed) -> Option<Vec<Stmt>> {
+    pub(super) fn statements(&self, p: &mut Parsed) -> Option<Vec<Stmt>> {
         let mut stmts: Vec<Stmt> = p
             .ext
             .iter()
@@ -53,16 +53,6 @@ impl Cx<'_> {
                 _ => None,
             })
             .collect();
-        let in_builtin = self.builtin.iter().any(|(n, ..)| *n == chain);
-        let nat = |p: &mut Parsed, stmt: Option<Stmt>| {
-            if !in_builtin {
-                p.problems.push(
-                    "address translation in a regular chain is not in the language yet".into(),
-                );
-                return None;
-            }
-            stmt
-        };
         let stmt = match p.target.take() {
             None => Some(Stmt::Counter(None)),
             Some(Target::Verdict(v)) => Some(Stmt::Verdict(v)),
@@ -102,29 +92,23 @@ impl Cx<'_> {
                     Some(Stmt::Log(prefix))
                 }
             }
-            Some(Target::Dnat { to, flags }) => {
-                match self.nat_target(to.as_deref(), &flags, "--to-destination", p) {
-                    Some(b) => nat(p, Some(Stmt::Dnat { backends: vec![b], balance: None })),
-                    None => None,
-                }
-            }
+            Some(Target::Dnat { to, flags }) => self
+                .nat_target(to.as_deref(), &flags, "--to-destination", p)
+                .map(|b| Stmt::Dnat { backends: vec![b], balance: None }),
             Some(Target::Snat { to, flags }) => {
-                match self.nat_target(to.as_deref(), &flags, "--to-source", p) {
-                    Some(b) => nat(p, Some(Stmt::Snat(b))),
-                    None => None,
-                }
+                self.nat_target(to.as_deref(), &flags, "--to-source", p).map(Stmt::Snat)
             }
             Some(Target::Masquerade { flags }) => match flags.first() {
                 Some(f) => {
                     p.problems.push(format!("MASQUERADE `{f}` is not in the language yet"));
                     None
                 }
-                None => nat(p, Some(Stmt::Masquerade)),
+                None => Some(Stmt::Masquerade),
             },
             Some(Target::Redirect { to, flags }) => {
                 let port = to.as_deref().and_then(|t| t.parse::<u16>().ok());
                 match (port, flags.first()) {
-                    (Some(port), None) => nat(p, Some(Stmt::Redirect(port))),
+                    (Some(port), None) => Some(Stmt::Redirect(port)),
                     (_, Some(f)) => {
                         p.problems.push(format!("REDIRECT `{f}` is not in the language yet"));
                         None

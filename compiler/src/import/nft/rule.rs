@@ -1,0 +1,700 @@
+//! One nft rule into policy rules.
+//!
+//! nft runs a rule's expressions in order and stops at the first that does
+//! not hold; a `.shr` rule has all its matches first. A match after a
+//! `counter` or `log` therefore splits the rule: the statements before it run
+//! for every packet that reached them, which a rule of their own says. A
+//! match after a `limit` cannot be said (the limit spends a token on packets
+//! the match then refuses), and leaves the rule out.
+//!
+//! A verdict map becomes one rule per element: nft's map elements never
+//! overlap, so at most one of them holds for a packet, in any order.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use shriek_grammar::ast::{PortDir, PortProto};
+
+use crate::ir::{Balance, RateUnit};
+use crate::space::{CtState, Family, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+
+use super::super::model::{
+    self, Addr, Backend, Body, Dir, Item, LeftOut, Match, Rule, Stmt, Verdict,
+};
+use super::super::protocol_number;
+use super::{NItem, NNat, NRule, NSet, NVerdict, NatTo, Right, Sel, Val};
+
+pub(crate) struct Cx<'a> {
+    /// The table's family: `None` for `inet`.
+    pub family: Option<Family>,
+    pub sets: &'a HashMap<&'a str, &'a NSet>,
+    /// nft chain names to the policy's.
+    pub names: &'a HashMap<String, String>,
+}
+
+/// A `th` port match, which needs the rule's protocol: direction,
+/// negated, ports.
+type ThPorts = (PortDir, bool, Vec<(u16, u16)>);
+
+/// A rule being read, expression by expression.
+#[derive(Default)]
+struct State {
+    matches: Vec<Match>,
+    stmts: Vec<Stmt>,
+    /// Rules for the statements that came before a later match.
+    side: Vec<Body>,
+    /// The protocols a `meta l4proto` (or `ip protocol`) match allows, and
+    /// the index of that match.
+    l4: Option<(Vec<u8>, usize)>,
+    th: Vec<ThPorts>,
+    problems: Vec<String>,
+    /// What the translation did that a reader should know.
+    notes: Vec<String>,
+}
+
+impl State {
+    /// The one family the matches so far hold for, when they say so.
+    fn family(&self) -> Option<Family> {
+        Body { matches: self.matches.clone(), stmts: Vec::new() }.family()
+    }
+
+    /// Holds the rule to packets of family `f`.
+    fn pin(&mut self, f: Family) {
+        self.matches.insert(0, Match::Family(f));
+        if let Some((_, at)) = &mut self.l4 {
+            *at += 1;
+        }
+    }
+}
+
+impl Cx<'_> {
+    pub fn translate(&self, r: &NRule) -> Vec<Item> {
+        let left_out = |problems: Vec<String>| {
+            let mut reasons: Vec<String> = Vec::new();
+            for p in problems {
+                if !reasons.contains(&p) {
+                    reasons.push(p);
+                }
+            }
+            vec![Item::LeftOut(LeftOut { reasons, origin: r.origin.clone() })]
+        };
+        let bodies = match r.items.iter().position(|i| matches!(i, NItem::Vmap { .. })) {
+            Some(pos) => self.vmap(&r.items, pos),
+            None => self.rule(&r.items),
+        };
+        let (bodies, notes) = match bodies {
+            Ok(x) => x,
+            Err(problems) => return left_out(problems),
+        };
+        bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| {
+                let mut rule = Rule::new(body, r.origin.clone());
+                rule.comment = r.comment.clone();
+                if i == 0 && !notes.is_empty() {
+                    rule.notes.push(format!("{}: {}", notes.join("; "), r.origin.text));
+                }
+                Item::Rule(rule)
+            })
+            .collect()
+    }
+
+    /// The rules a rule becomes, and what a reader should know about them.
+    fn rule(&self, items: &[NItem]) -> Result<(Vec<Body>, Vec<String>), Vec<String>> {
+        let mut st = State::default();
+        for item in items {
+            match item {
+                NItem::Match { left, op, right } => {
+                    if !st.stmts.is_empty() {
+                        if st.stmts.iter().all(|s| matches!(s, Stmt::Counter(_) | Stmt::Log(_))) {
+                            let stmts = std::mem::take(&mut st.stmts);
+                            st.side.push(Body { matches: st.matches.clone(), stmts });
+                        } else {
+                            st.problems.push(
+                                "a match after a statement other than `counter` or `log`".into(),
+                            );
+                        }
+                    }
+                    self.matcher(&mut st, left, op, right);
+                }
+                other => self.statement(&mut st, other),
+            }
+        }
+        let alternatives = self.ports(&mut st);
+        if alternatives.len() > 1 && st.stmts.iter().any(|s| matches!(s, Stmt::Limit { .. })) {
+            st.problems.push("`th` ports of several protocols need one rule each, which cannot share one `limit`".into());
+        }
+        if !st.problems.is_empty() {
+            return Err(st.problems);
+        }
+        let mut notes = std::mem::take(&mut st.notes);
+        if !st.side.is_empty() {
+            notes.push("statements before a match get a rule of their own".into());
+        }
+        if alternatives.len() > 1 {
+            notes.push("`th` ports as one rule per protocol".into());
+        }
+        let mut out = st.side;
+        out.extend(
+            alternatives.into_iter().map(|matches| Body { matches, stmts: st.stmts.clone() }),
+        );
+        Ok((out, notes))
+    }
+
+    /// Resolves `th` ports against the rule's protocols: one list of matches
+    /// per protocol.
+    fn ports(&self, st: &mut State) -> Vec<Vec<Match>> {
+        if st.th.is_empty() {
+            return vec![st.matches.clone()];
+        }
+        let protos: Vec<PortProto> = match &st.l4 {
+            Some((ps, _)) => ps.iter().filter_map(|p| port_proto(*p)).collect(),
+            None => Vec::new(),
+        };
+        if protos.is_empty() || protos.len() != st.l4.as_ref().map_or(0, |l| l.0.len()) {
+            st.problems.push("`th` ports without a match on TCP, UDP or SCTP".into());
+            return Vec::new();
+        }
+        let at = st.l4.as_ref().expect("checked above").1;
+        protos
+            .into_iter()
+            .map(|proto| {
+                let mut ms = st.matches.clone();
+                // The port match says the protocol.
+                ms.remove(at);
+                for (dir, neg, ranges) in &st.th {
+                    ms.push(Match::Port { proto, dir: *dir, neg: *neg, ranges: ranges.clone() });
+                }
+                ms
+            })
+            .collect()
+    }
+
+    /// A verdict map: one rule per element, each with the rule's matches
+    /// and the element's key.
+    fn vmap(&self, items: &[NItem], pos: usize) -> Result<(Vec<Body>, Vec<String>), Vec<String>> {
+        let NItem::Vmap { key, map } = &items[pos] else { unreachable!("pos is a vmap") };
+        let prefix = &items[..pos];
+        if pos + 1 != items.len() || prefix.iter().any(|i| !matches!(i, NItem::Match { .. })) {
+            return Err(vec!["a verdict map with statements before or after it".into()]);
+        }
+        let elements: Vec<(Val, NVerdict)> = match map {
+            Right::Map(m) => m.clone(),
+            Right::Named(name) => {
+                let Some(set) = self.sets.get(name.as_str()) else {
+                    return Err(vec![format!("no map `@{name}` in the table")]);
+                };
+                let mut out = Vec::new();
+                for (k, v) in &set.elements {
+                    match v.as_ref().and_then(word).map(NVerdict::parse) {
+                        Some(v) if set.data.as_deref() == Some("verdict") => {
+                            out.push((k.clone(), v))
+                        }
+                        _ => {
+                            return Err(vec![format!("the map `@{name}` does not map to verdicts")])
+                        }
+                    }
+                }
+                out
+            }
+            _ => return Err(vec!["a verdict map that is not a map".into()]),
+        };
+        let mut bodies = Vec::new();
+        for (k, v) in elements {
+            if v == NVerdict::Continue {
+                continue;
+            }
+            let parts = match (&k, key.len()) {
+                (_, 1) => vec![k.clone()],
+                (Val::Concat(parts), n) if parts.len() == n => parts.clone(),
+                _ => return Err(vec!["a verdict map element that does not fit its key".into()]),
+            };
+            let mut rule: Vec<NItem> = prefix.to_vec();
+            for (sel, part) in key.iter().zip(parts) {
+                rule.push(NItem::Match {
+                    left: vec![sel.clone()],
+                    op: "==".into(),
+                    right: Right::Val(part),
+                });
+            }
+            rule.push(NItem::Verdict(v));
+            bodies.extend(self.rule(&rule)?.0);
+        }
+        Ok((bodies, vec!["a verdict map as one rule per element".into()]))
+    }
+
+    fn matcher(&self, st: &mut State, left: &[Sel], op: &str, right: &Right) {
+        let [sel] = left else {
+            return st
+                .problems
+                .push("concatenated matches (`a . b`) are not in the language".into());
+        };
+        let unsupported = match sel {
+            Sel::Payload(p, _) if p == "icmp" || p == "icmpv6" => {
+                Some("ICMP types are not in the language yet (`icmp type`)")
+            }
+            Sel::Payload(p, f) if p == "tcp" && f == "flags" => {
+                Some("TCP flags are not in the language yet (`tcp flags`)")
+            }
+            Sel::Meta(k) | Sel::Ct(k) if k == "mark" => {
+                Some("marks are not in the language yet (`meta mark`)")
+            }
+            _ => None,
+        };
+        if let Some(why) = unsupported {
+            return st.problems.push(why.into());
+        }
+        let vals = match self.values(right) {
+            Ok(v) => v,
+            Err(e) => return st.problems.push(e),
+        };
+        if matches!(sel, Sel::Ct(k) if k == "state") {
+            return self.ct_state(st, op, &vals);
+        }
+        let neg = match op {
+            "==" | "in" | "" => false,
+            "!=" => true,
+            _ => {
+                if let (Sel::Payload(p, d), Some(range)) = (sel, compare(op, &vals)) {
+                    if let Some((proto, dir)) = port_field(p, d) {
+                        return st.matches.push(Match::Port {
+                            proto,
+                            dir,
+                            neg: false,
+                            ranges: vec![range],
+                        });
+                    }
+                }
+                return st.problems.push(format!("the comparison `{op}` is not in the language"));
+            }
+        };
+        let problem = |st: &mut State, e: String| st.problems.push(e);
+        let key: (&str, &str) = match sel {
+            Sel::Payload(p, f) => (p, f),
+            Sel::Meta(k) => ("meta", k),
+            Sel::Ct(k) => ("ct", k),
+            Sel::Other(o) => ("", o),
+        };
+        match key {
+            (fam @ ("ip" | "ip6"), dir @ ("saddr" | "daddr")) => {
+                let want = if fam == "ip" { Family::V4 } else { Family::V6 };
+                match vals.iter().map(addr).collect::<Option<Vec<Addr>>>() {
+                    Some(values) if values.iter().all(|a| a.family() == want) => {
+                        let dir = if dir == "saddr" { Dir::Src } else { Dir::Dst };
+                        st.matches.push(Match::Addr { dir, neg, values });
+                    }
+                    _ => problem(st, format!("cannot read the addresses of `{fam} {dir}`")),
+                }
+            }
+            ("meta", "l4proto") => self.protocols(st, neg, &vals, false),
+            ("ip", "protocol") => self.protocols(st, neg, &vals, true),
+            ("ip6", "nexthdr") => problem(
+                st,
+                "`ip6 nexthdr` reads only the first header, which `proto` (`meta l4proto`) does not".into(),
+            ),
+            ("meta", "nfproto") => {
+                let fams: Option<Vec<Family>> = vals
+                    .iter()
+                    .map(|v| match word(v) {
+                        Some("ipv4") => Some(Family::V4),
+                        Some("ipv6") => Some(Family::V6),
+                        _ => None,
+                    })
+                    .collect();
+                match fams.as_deref() {
+                    Some([f]) => st.matches.push(if neg { Match::Family(other(*f)) } else { Match::Family(*f) }),
+                    Some([_, _]) if !neg => {}
+                    _ => problem(st, "cannot read the families of `meta nfproto`".into()),
+                }
+            }
+            (p, d) if port_field(p, d).is_some() => {
+                let (proto, dir) = port_field(p, d).expect("checked by the guard");
+                match ports(&vals) {
+                    Some(ranges) => st.matches.push(Match::Port { proto, dir, neg, ranges }),
+                    None => problem(st, format!("cannot read the ports of `{p} {d}`")),
+                }
+            }
+            ("th", d @ ("sport" | "dport")) => match ports(&vals) {
+                Some(ranges) => {
+                    let dir = if d == "sport" { PortDir::Sport } else { PortDir::Dport };
+                    st.th.push((dir, neg, ranges));
+                }
+                None => problem(st, "cannot read the ports of `th`".into()),
+            },
+            ("meta", k @ ("iifname" | "oifname" | "iif" | "oif")) => {
+                let dir = if k.starts_with('i') { Dir::Src } else { Dir::Dst };
+                let mut names = Vec::new();
+                for v in &vals {
+                    match word(v) {
+                        Some(n) if n.ends_with('*') => {
+                            return problem(st, "interface wildcards (`eth*`) are not in the language yet".into())
+                        }
+                        Some(n) if model::name_fits(n, "table t {\nchain c {\niif NAME\n}\n}\n") => {
+                            names.push(n.to_string())
+                        }
+                        _ => return problem(st, "an interface name the language cannot write yet (quoted names are coming)".into()),
+                    }
+                }
+                st.matches.push(Match::Iface { dir, neg, names });
+            }
+            _ => problem(st, format!("`{sel}` has no equivalent in shriek yet")),
+        }
+    }
+
+    /// `ct state`, a bit mask in nft where every packet has one bit set:
+    /// `a,b` (or `in`) holds when any of the bits is set, `! a,b` when none
+    /// is, and `a | b` compares with the bits together, so it holds for no
+    /// packet, and `!= a | b` for every packet.
+    fn ct_state(&self, st: &mut State, op: &str, vals: &[Val]) {
+        let together = matches!(vals, [Val::Or(items)] if items.len() > 1);
+        let mut states = Vec::new();
+        for v in flatten(vals) {
+            match word(&v).and_then(ct_state) {
+                Some(s) => states.push(s),
+                None => {
+                    return st.problems.push("a conntrack state the language does not know".into())
+                }
+            }
+        }
+        // nft reads `!= a,b` as the bits together too.
+        let combined =
+            together || (op == "!=" && matches!(vals, [Val::List(items)] if items.len() > 1));
+        match op {
+            "==" | "in" | "" if together => st.problems.push("`ct state a | b` holds for no packet".into()),
+            "==" | "in" | "" => st.matches.push(Match::Ct { neg: false, states }),
+            "!=" if combined => st.notes.push(
+                "`ct state != a | b` compares with the states together, which no packet has: it holds for every packet".into(),
+            ),
+            "!=" | "!" => st.matches.push(Match::Ct { neg: true, states }),
+            _ => st.problems.push(format!("the comparison `{op}` is not in the language")),
+        }
+    }
+
+    fn protocols(&self, st: &mut State, neg: bool, vals: &[Val], v4_only: bool) {
+        let Some(protos) =
+            vals.iter().map(|v| word(v).and_then(protocol_number)).collect::<Option<Vec<u8>>>()
+        else {
+            return st.problems.push("cannot read the protocols".into());
+        };
+        if v4_only && self.family.is_none() {
+            st.matches.push(Match::Family(Family::V4));
+        }
+        if !neg {
+            st.l4 = Some((protos.clone(), st.matches.len()));
+        }
+        st.matches.push(Match::Proto { neg, protos });
+    }
+
+    /// The values a match compares with, a named set's inlined.
+    fn values(&self, right: &Right) -> Result<Vec<Val>, String> {
+        match right {
+            Right::Val(v) => Ok(vec![v.clone()]),
+            Right::Set(vs) => Ok(vs.clone()),
+            Right::Named(name) => {
+                let Some(set) = self.sets.get(name.as_str()) else {
+                    return Err(format!("no set `@{name}` in the table"));
+                };
+                if set.flags.iter().any(|f| f == "dynamic" || f == "timeout") {
+                    return Err(
+                        "a set that changes at run time (`flags dynamic` or `timeout`)".into()
+                    );
+                }
+                if set.key.len() != 1 || set.data.is_some() {
+                    return Err("a concatenated set or a map where a set belongs".into());
+                }
+                Ok(set.elements.iter().map(|(k, _)| k.clone()).collect())
+            }
+            Right::Map(_) => Err("a map where a value belongs".into()),
+        }
+    }
+
+    fn statement(&self, st: &mut State, item: &NItem) {
+        let problem = |st: &mut State, e: String| st.problems.push(e);
+        match item {
+            NItem::Counter(None) => st.stmts.push(Stmt::Counter(None)),
+            NItem::Counter(Some(name))
+                if model::name_fits(name, "table t {\nchain c {\ncounter NAME\n}\n}\n") =>
+            {
+                st.stmts.push(Stmt::Counter(Some(name.clone())))
+            }
+            NItem::Counter(Some(_)) => {
+                problem(st, "a counter name the language cannot write".into())
+            }
+            NItem::Log { prefix, level, other } => {
+                if level.as_deref().is_some_and(|l| !matches!(l, "warn" | "warning")) {
+                    problem(
+                        st,
+                        "log levels other than warn are not in the language yet (`log level`)"
+                            .into(),
+                    );
+                } else if let Some(o) = other {
+                    problem(st, format!("`log {o}` has no equivalent in shriek yet"));
+                } else {
+                    st.stmts.push(Stmt::Log(prefix.clone()));
+                }
+            }
+            NItem::Limit { rate, per, burst, over, bytes } => {
+                let per = match per.as_str() {
+                    "second" => Some((*rate, RateUnit::Second)),
+                    "minute" => Some((*rate, RateUnit::Minute)),
+                    "hour" => Some((*rate, RateUnit::Hour)),
+                    "day" => Some((*rate, RateUnit::Day)),
+                    // The same refill, counted per day.
+                    "week" if rate % 7 == 0 => Some((rate / 7, RateUnit::Day)),
+                    _ => None,
+                };
+                let burst = u32::try_from(burst.unwrap_or(5)).ok();
+                match (per, burst) {
+                    _ if *over => problem(st, "`limit rate over` is not in the language".into()),
+                    _ if *bytes => problem(st, "byte rates are not in the language".into()),
+                    (Some((rate, per)), Some(burst)) => {
+                        st.stmts.push(Stmt::Limit { rate, per, burst })
+                    }
+                    _ => problem(st, "a rate the language cannot say".into()),
+                }
+            }
+            NItem::Verdict(v) => match v {
+                NVerdict::Accept => st.stmts.push(Stmt::Verdict(Verdict::Accept)),
+                NVerdict::Drop => st.stmts.push(Stmt::Verdict(Verdict::Drop)),
+                NVerdict::Return => st.stmts.push(Stmt::Verdict(Verdict::Return)),
+                NVerdict::Continue => {}
+                NVerdict::Jump(c) | NVerdict::Goto(c) => match self.names.get(c) {
+                    Some(name) if matches!(v, NVerdict::Jump(_)) => {
+                        st.stmts.push(Stmt::Verdict(Verdict::Jump(name.clone())))
+                    }
+                    Some(name) => st.stmts.push(Stmt::Verdict(Verdict::Goto(name.clone()))),
+                    None => problem(st, "a jump to a chain not in the table".into()),
+                },
+                NVerdict::Other(what) => {
+                    problem(st, format!("`{what}` has no equivalent in shriek yet"))
+                }
+            },
+            NItem::Reject { kind, code } => {
+                let family = self.family.or_else(|| st.family());
+                let port = code.as_deref().is_none_or(|c| c == "port-unreachable");
+                // In an inet table nft makes `reject with icmp ...` hold for
+                // IPv4 packets only (a `meta nfproto` it does not list), and
+                // `icmpv6` for IPv6 ones.
+                let only = match kind.as_deref() {
+                    None | Some("icmpx") => Some(None),
+                    Some("icmp") => Some(Some(Family::V4)),
+                    Some("icmpv6") => Some(Some(Family::V6)),
+                    _ => None,
+                };
+                let ok = match only {
+                    Some(None) => port,
+                    Some(Some(f)) => port && family.is_none_or(|g| g == f),
+                    None => false,
+                };
+                if ok {
+                    if let Some(Some(f)) = only.filter(|_| family.is_none()) {
+                        st.pin(f);
+                    }
+                    st.stmts.push(Stmt::Verdict(Verdict::Reject));
+                } else if kind.as_deref() == Some("tcp reset") {
+                    problem(st, "`reject with tcp reset` is not in the language yet".into());
+                } else {
+                    problem(st, "reject types other than port unreachable are not in the language yet (`reject with icmp ...`)".into());
+                }
+            }
+            NItem::Nat(n) => self.nat(st, n),
+            NItem::Other(what) => problem(st, format!("`{what}` has no equivalent in shriek yet")),
+            NItem::Match { .. } | NItem::Vmap { .. } => {
+                unreachable!("matches and maps are read elsewhere")
+            }
+        }
+    }
+
+    fn nat(&self, st: &mut State, n: &NNat) {
+        let problem = |st: &mut State, e: String| st.problems.push(e);
+        if let Some(f) = n.flags.first() {
+            return problem(st, format!("NAT flags (`{f}`) are not in the language yet"));
+        }
+        let stmt = match (n.kind.as_str(), &n.to) {
+            ("masquerade", None) => Some(Stmt::Masquerade),
+            ("redirect", Some(NatTo::Fixed { addr: None, port: Some(p) })) => {
+                p.parse().ok().map(Stmt::Redirect)
+            }
+            ("dnat" | "snat", Some(NatTo::Fixed { addr: Some(a), port })) => {
+                let addr: Option<IpAddr> = a.parse().ok();
+                let port = match port {
+                    None => Some(None),
+                    Some(p) => p.parse::<u16>().ok().map(Some),
+                };
+                match (addr, port) {
+                    (Some(addr), Some(port)) => {
+                        let b = Backend { addr, port, weight: 1 };
+                        Some(if n.kind == "dnat" {
+                            Stmt::Dnat { backends: vec![b], balance: None }
+                        } else {
+                            Stmt::Snat(b)
+                        })
+                    }
+                    _ => None,
+                }
+            }
+            ("dnat", Some(NatTo::Balanced { pick, modulus, seed, map })) => {
+                balanced(pick, *modulus, *seed, map)
+            }
+            _ => None,
+        };
+        let Some(stmt) = stmt else {
+            return problem(st, format!("this `{}` is not in the language yet", n.kind));
+        };
+        // nft translates only packets of the statement's family and lets
+        // the others go on to the next rule; the rule says which.
+        let fam = match &stmt {
+            Stmt::Dnat { backends, .. } => backends.first().map(|b| model::family_of(&b.addr)),
+            Stmt::Snat(b) => Some(model::family_of(&b.addr)),
+            _ => None,
+        };
+        if let Some(f) = fam.filter(|_| self.family.is_none() && st.family().is_none()) {
+            st.pin(f);
+        }
+        st.stmts.push(stmt);
+    }
+}
+
+/// `dnat to numgen inc mod N map { 0 : A . P, 1-2 : B . P }`: the backends
+/// with their weights (the slots each owns), when every backend owns one
+/// run of slots and the runs cover `0..N`.
+fn balanced(pick: &str, modulus: u32, seed: Option<u32>, map: &[(Val, Val)]) -> Option<Stmt> {
+    let balance = match pick {
+        "numgen inc" => Balance::RoundRobin,
+        "numgen random" => Balance::Random,
+        "jhash ip saddr" | "jhash ip6 saddr" if seed.unwrap_or(0) == 0 => Balance::SourceHash,
+        _ => return None,
+    };
+    let mut slots: Vec<(u32, u32, Backend)> = Vec::new();
+    for (k, v) in map {
+        let (lo, hi) = match k {
+            Val::Range(a, b) => (a.parse().ok()?, b.parse().ok()?),
+            Val::Word(w) => match w.split_once('-') {
+                Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+                None => (w.parse().ok()?, w.parse().ok()?),
+            },
+            _ => return None,
+        };
+        let (addr, port) = match v {
+            Val::Concat(parts) => match parts.as_slice() {
+                [a, p] => (word(a)?.parse().ok()?, Some(word(p)?.parse().ok()?)),
+                _ => return None,
+            },
+            other => (word(other)?.parse().ok()?, None),
+        };
+        slots.push((lo, hi, Backend { addr, port, weight: hi.checked_sub(lo)? + 1 }));
+    }
+    slots.sort_by_key(|s| s.0);
+    let mut next = 0;
+    for (lo, hi, _) in &slots {
+        if *lo != next {
+            return None;
+        }
+        next = hi + 1;
+    }
+    (next == modulus).then(|| Stmt::Dnat {
+        backends: slots.into_iter().map(|s| s.2).collect(),
+        balance: Some(balance),
+    })
+}
+
+fn other(f: Family) -> Family {
+    match f {
+        Family::V4 => Family::V6,
+        Family::V6 => Family::V4,
+    }
+}
+
+fn word(v: &Val) -> Option<&str> {
+    match v {
+        Val::Word(w) => Some(w),
+        _ => None,
+    }
+}
+
+/// Values with `a,b` lists opened up.
+fn flatten(vals: &[Val]) -> Vec<Val> {
+    vals.iter()
+        .flat_map(|v| match v {
+            Val::List(items) | Val::Or(items) => items.clone(),
+            Val::Word(w) if w.contains(',') => {
+                w.split(',').map(|s| Val::Word(s.to_string())).collect()
+            }
+            other => vec![other.clone()],
+        })
+        .collect()
+}
+
+fn port_proto(p: u8) -> Option<PortProto> {
+    match p {
+        PROTO_TCP => Some(PortProto::Tcp),
+        PROTO_UDP => Some(PortProto::Udp),
+        PROTO_SCTP => Some(PortProto::Sctp),
+        _ => None,
+    }
+}
+
+fn port_field(proto: &str, dir: &str) -> Option<(PortProto, PortDir)> {
+    let proto = match proto {
+        "tcp" => PortProto::Tcp,
+        "udp" => PortProto::Udp,
+        "sctp" => PortProto::Sctp,
+        _ => return None,
+    };
+    let dir = match dir {
+        "sport" => PortDir::Sport,
+        "dport" => PortDir::Dport,
+        _ => return None,
+    };
+    Some((proto, dir))
+}
+
+fn ct_state(w: &str) -> Option<CtState> {
+    CtState::ALL.into_iter().find(|s| s.keyword() == w)
+}
+
+fn addr(v: &Val) -> Option<Addr> {
+    let one = |s: &str| s.parse::<IpAddr>().ok();
+    match v {
+        Val::Prefix(a, len) => Some(Addr::Net(one(a)?, *len)),
+        Val::Range(a, b) => Some(Addr::Range(one(a)?, one(b)?)),
+        Val::Word(w) => {
+            if let Some((a, len)) = w.split_once('/') {
+                return Some(Addr::Net(one(a)?, len.parse().ok()?));
+            }
+            if let Some((a, b)) = w.split_once('-') {
+                return Some(Addr::Range(one(a)?, one(b)?));
+            }
+            let a = one(w)?;
+            Some(Addr::Net(a, if a.is_ipv4() { 32 } else { 128 }))
+        }
+        _ => None,
+    }
+}
+
+fn ports(vals: &[Val]) -> Option<Vec<(u16, u16)>> {
+    vals.iter()
+        .map(|v| match v {
+            Val::Range(a, b) => Some((a.parse().ok()?, b.parse().ok()?)),
+            Val::Word(w) => match w.split_once('-') {
+                Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+                None => w.parse().ok().map(|p| (p, p)),
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// `tcp dport < 1024` and the like, as a range.
+fn compare(op: &str, vals: &[Val]) -> Option<(u16, u16)> {
+    let [Val::Word(w)] = vals else { return None };
+    let n: u16 = w.parse().ok()?;
+    match op {
+        "<" => Some((0, n.checked_sub(1)?)),
+        "<=" => Some((0, n)),
+        ">" => Some((n.checked_add(1)?, u16::MAX)),
+        ">=" => Some((n, u16::MAX)),
+        _ => None,
+    }
+}
