@@ -211,7 +211,7 @@ enum Command {
         /// What the input is; detected when omitted
         #[arg(long, value_enum)]
         from: Option<FromArg>,
-        /// Read the host's own ruleset (runs iptables-save and ip6tables-save, which only read)
+        /// Read the host's own ruleset (runs iptables-save and ip6tables-save, or nft -j list ruleset; they only read)
         #[arg(long, conflicts_with = "file")]
         live: bool,
         /// The ruleset to read; `-` for standard input
@@ -325,6 +325,8 @@ pub enum CounterFormat {
 pub enum FromArg {
     /// iptables-save or ip6tables-save output
     IptablesSave,
+    /// an nftables ruleset: `nft list ruleset` text or `nft -j list ruleset` JSON
+    Nft,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

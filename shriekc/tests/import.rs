@@ -50,6 +50,28 @@ fn realistic_iptables_ruleset() {
     snapshot("iptables_server", seen(&out));
 }
 
+/// The same router's nftables ruleset, as `nft list ruleset` and as `nft -j
+/// list ruleset` print it: the two imports say the same.
+#[test]
+fn realistic_nft_ruleset() {
+    let listed = shriekc(&["import", "shriekc/tests/import/router.nft"]);
+    assert_eq!(listed.status.code(), Some(1), "rules were left out: {}", text(&listed.stderr));
+    assert_resolves(&listed.stdout);
+    snapshot("nft_router", seen(&listed));
+    let json = shriekc(&["import", "shriekc/tests/import/router.json"]);
+    assert_eq!(json.status.code(), Some(1), "rules were left out: {}", text(&json.stderr));
+    assert_resolves(&json.stdout);
+    snapshot("nft_json_router", seen(&json));
+    let rules = |out: &Output| -> Vec<String> {
+        text(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(rules(&listed), rules(&json), "text and JSON import to the same rules");
+}
+
 #[test]
 fn a_clean_import_exits_0_and_reads_standard_input() {
     let rules = "*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n";

@@ -51,9 +51,11 @@ pub fn import(file: Option<&str>, from: Option<FromArg>, live: bool) -> u8 {
     }
 }
 
-fn format_of(from: FromArg) -> Format {
+fn format_of(from: FromArg, text: &str) -> Format {
     match from {
         FromArg::IptablesSave => Format::IptablesSave,
+        FromArg::Nft if text.trim_start().starts_with('{') => Format::NftJson,
+        FromArg::Nft => Format::Nft,
     }
 }
 
@@ -82,39 +84,59 @@ fn read_file(path: &str, from: Option<FromArg>) -> Result<(Vec<Input>, Format), 
         )
     })?;
     let format = match from {
-        Some(f) => format_of(f),
+        Some(f) => format_of(f, &text),
         None => import::detect(&text).ok_or_else(|| {
             format!(
-                "cannot tell what `{name}` holds: it does not look like iptables-save output\n  help: say which with `--from iptables-save`"
+                "cannot tell what `{name}` holds: it looks like neither iptables-save output nor an nftables ruleset\n  help: say which with `--from iptables-save` or `--from nft`"
             )
         })?,
     };
     Ok((vec![Input { name, text, family: None }], format))
 }
 
-/// The host's ruleset, read by the tools that print it.
+/// The host's ruleset, read by the tools that print it. Without `--from`,
+/// iptables' rules when it has any, nftables' otherwise.
 fn read_live(from: Option<FromArg>) -> Result<(Vec<Input>, Format), String> {
-    match from.unwrap_or(FromArg::IptablesSave) {
-        FromArg::IptablesSave => {
-            let mut inputs = Vec::new();
-            let mut failures = Vec::new();
-            for (tool, family) in [("iptables-save", Family::V4), ("ip6tables-save", Family::V6)] {
-                match run(tool, &[]) {
-                    Ok(text) => {
-                        inputs.push(Input { name: tool.to_string(), text, family: Some(family) })
-                    }
-                    Err(e) => failures.push(e),
-                }
+    match from {
+        Some(FromArg::IptablesSave) => live_iptables(),
+        Some(FromArg::Nft) => live_nft(),
+        None => match live_iptables() {
+            Ok((inputs, format)) if inputs.iter().any(|i| has_rules(&i.text)) => {
+                eprintln!("note: read iptables-save and ip6tables-save; `--from nft` reads nftables' own tables");
+                Ok((inputs, format))
             }
-            if inputs.is_empty() {
-                return Err(failures.join("; "));
-            }
-            for f in failures {
-                eprintln!("note: {f}");
-            }
-            Ok((inputs, Format::IptablesSave))
+            Ok(_) | Err(_) => live_nft(),
+        },
+    }
+}
+
+/// Whether iptables-save output holds a rule or a DROP policy: anything
+/// that changes a packet's fate.
+fn has_rules(text: &str) -> bool {
+    text.lines().any(|l| l.starts_with("-A ") || (l.starts_with(':') && l.contains(" DROP ")))
+}
+
+fn live_iptables() -> Result<(Vec<Input>, Format), String> {
+    let mut inputs = Vec::new();
+    let mut failures = Vec::new();
+    for (tool, family) in [("iptables-save", Family::V4), ("ip6tables-save", Family::V6)] {
+        match run(tool, &[]) {
+            Ok(text) => inputs.push(Input { name: tool.to_string(), text, family: Some(family) }),
+            Err(e) => failures.push(e),
         }
     }
+    if inputs.is_empty() {
+        return Err(failures.join("; "));
+    }
+    for f in failures {
+        eprintln!("note: {f}");
+    }
+    Ok((inputs, Format::IptablesSave))
+}
+
+fn live_nft() -> Result<(Vec<Input>, Format), String> {
+    let text = run("nft", &["-j", "list", "ruleset"])?;
+    Ok((vec![Input { name: "nft -j list ruleset".into(), text, family: None }], Format::NftJson))
 }
 
 fn run(tool: &str, args: &[&str]) -> Result<String, String> {
