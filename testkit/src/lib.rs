@@ -323,7 +323,10 @@ for arg in sys.argv[1:]:
     socks.append((proto, s))
     time.sleep(0.003)
 result = [None] * len(socks)
-deadline = time.time() + 0.8
+# Past the first SYN retransmission (one second): an ICMP error that came
+# back while connect() still held its socket is only noted by the kernel,
+# and the retransmitted SYN meets the same rule and gets the answer again.
+deadline = time.time() + 1.3
 last = False
 while not last and any(r is None for r in result):
     # One more look after the deadline: a busy machine may have kept this

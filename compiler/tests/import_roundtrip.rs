@@ -1,0 +1,189 @@
+//! Round trip: every example, compiled to nftables with every strategy, as
+//! `nft -f` text and as JSON, then imported back with `import`, gives every
+//! packet the verdict the original gives, on every hook, with limits under
+//! and over their rate (the reference evaluator, `eval.rs`, judges both).
+//!
+//! Packets are drawn from the edges of every rule's match space (each
+//! range's ends and their neighbours), where a translation that is off by
+//! one would show.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use shriek_compiler::emit::{emit_json, emit_nft};
+use shriek_compiler::eval::{evaluate, LimitMode};
+use shriek_compiler::import::{self, Format, Input};
+use shriek_compiler::ir::{Hook, Policy};
+use shriek_compiler::lower::{self, lower};
+use shriek_compiler::resolve::{self, MemoryLoader};
+use shriek_compiler::space::{CtState, Family, Names, Packet};
+use shriek_grammar::SourceMap;
+
+/// Every file under `examples/`, keyed as the loader looks them up.
+fn example_files() -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    let root = shriek_testkit::root();
+    let mut dirs = vec![root.join("examples")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("examples folder").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "shr") {
+                let key = path
+                    .strip_prefix(&root)
+                    .expect("under the root")
+                    .to_string_lossy()
+                    .into_owned();
+                files.insert(key, std::fs::read_to_string(&path).expect("readable example"));
+            }
+        }
+    }
+    files
+}
+
+fn compile(file: &str) -> (Policy, SourceMap) {
+    let mut loader = MemoryLoader(example_files());
+    let front = resolve::load(file, &mut loader);
+    let policy = front.policy.unwrap_or_else(|| panic!("{file} resolves: {:?}", front.diagnostics));
+    (policy, front.sources)
+}
+
+fn reimport(text: &str, format: Format, what: &str) -> Policy {
+    let input = Input { name: what.into(), text: text.into(), family: None };
+    let imported =
+        import::import(&[input], format).unwrap_or_else(|e| panic!("{what}: {}", e.message));
+    assert!(imported.warnings.is_empty(), "{what}: rules were left out: {:?}", imported.warnings);
+    let front = resolve::resolve_str("imported.shr", &imported.policy);
+    front.policy.unwrap_or_else(|| {
+        panic!("{what}: the import resolves: {:?}\n{}", front.diagnostics, imported.policy)
+    })
+}
+
+/// The values worth probing, per field, from both policies' rules.
+#[derive(Default)]
+struct Edges {
+    addrs: [Vec<u128>; 2],
+    ports: Vec<u16>,
+    protos: Vec<u8>,
+    names: Vec<String>,
+}
+
+impl Edges {
+    fn of(policies: &[&Policy]) -> Edges {
+        let mut e = Edges {
+            protos: vec![0, 1, 6, 17, 47, 58, 132],
+            names: vec!["".into(), "zz0".into()],
+            ..Edges::default()
+        };
+        e.ports = vec![0, 1, 1024, 65535];
+        for f in Family::ALL {
+            e.addrs[f as usize] = vec![0, 1, f.max_addr()];
+        }
+        for cube in policies.iter().flat_map(|p| p.rules()).flat_map(|r| r.space.iter()) {
+            e.protos.extend(cube.proto.iter().take(8));
+            for f in cube.family.iter() {
+                for iv in [&cube.saddr, &cube.daddr].into_iter().flatten() {
+                    for &(lo, hi) in iv.ranges() {
+                        let near = [lo.checked_sub(1), Some(lo), Some(hi), hi.checked_add(1)];
+                        e.addrs[f as usize]
+                            .extend(near.into_iter().flatten().filter(|a| *a <= f.max_addr()));
+                    }
+                }
+            }
+            for iv in [&cube.sport, &cube.dport].into_iter().flatten() {
+                for &(lo, hi) in iv.ranges() {
+                    let near = [lo.checked_sub(1), Some(lo), Some(hi), hi.checked_add(1)];
+                    e.ports
+                        .extend(near.into_iter().flatten().filter_map(|p| u16::try_from(p).ok()));
+                }
+            }
+            for names in [&cube.iif, &cube.oif] {
+                let (Names::Only(s) | Names::AllBut(s)) = names;
+                e.names.extend(s.iter().cloned());
+            }
+        }
+        e.protos.sort_unstable();
+        e.protos.dedup();
+        e.ports.sort_unstable();
+        e.ports.dedup();
+        e.names.sort();
+        e.names.dedup();
+        for a in &mut e.addrs {
+            a.sort_unstable();
+            a.dedup();
+        }
+        e
+    }
+
+    fn packets(&self) -> impl Strategy<Value = Packet> {
+        let pick = |v: &[u128]| proptest::sample::select(v.to_vec());
+        (
+            prop_oneof![
+                pick(&self.addrs[0]).prop_map(|a| (Family::V4, a)),
+                pick(&self.addrs[1]).prop_map(|a| (Family::V6, a))
+            ],
+            0..self.addrs[0].len().max(self.addrs[1].len()),
+            proptest::sample::select(self.protos.clone()),
+            proptest::sample::select(self.ports.clone()),
+            proptest::sample::select(self.ports.clone()),
+            proptest::sample::select(self.names.clone()),
+            proptest::sample::select(self.names.clone()),
+            proptest::sample::select(CtState::ALL.to_vec()),
+        )
+            .prop_map({
+                let addrs = self.addrs.clone();
+                move |((family, saddr), d, proto, sport, dport, iif, oif, ct)| {
+                    let same = &addrs[family as usize];
+                    let ports = matches!(proto, 6 | 17 | 132);
+                    Packet {
+                        family,
+                        proto,
+                        saddr,
+                        daddr: same[d % same.len()],
+                        sport: ports.then_some(sport),
+                        dport: ports.then_some(dport),
+                        iif,
+                        oif,
+                        ct,
+                    }
+                }
+            })
+    }
+}
+
+fn same_verdicts(original: &Policy, imported: &Policy, what: &str) {
+    let edges = Edges::of(&[original, imported]);
+    let mut runner =
+        TestRunner::new(Config { cases: 400, failure_persistence: None, ..Config::default() });
+    let result = runner.run(&edges.packets(), |packet| {
+        for hook in Hook::ALL {
+            for limits in [LimitMode::UnderRate, LimitMode::OverRate] {
+                let want = evaluate(original, hook, &packet, limits).outcome;
+                let got = evaluate(imported, hook, &packet, limits).outcome;
+                prop_assert_eq!(want, got, "hook {:?}, limits {:?}", hook, limits);
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{what}: {e}");
+    }
+}
+
+#[test]
+fn every_example_survives_compile_and_import() {
+    for file in shriek_testkit::examples() {
+        let (policy, sources) = compile(&file);
+        for strategy in lower::Strategy::ALL {
+            let lowered = lower(&policy, strategy);
+            let text = emit_nft(&lowered.ruleset, &sources);
+            let what = format!("{file} ({}, nft text)", strategy.keyword());
+            same_verdicts(&policy, &reimport(&text, Format::Nft, &what), &what);
+            let json = emit_json(&lowered.ruleset, &sources);
+            let what = format!("{file} ({}, JSON)", strategy.keyword());
+            same_verdicts(&policy, &reimport(&json, Format::NftJson, &what), &what);
+        }
+    }
+}
