@@ -30,6 +30,16 @@ pub fn ensure_netns(name: &str) -> Result<(), RuntimeError> {
     Ok(())
 }
 
+/// Network namespace `name` exists; an error naming it when it does not.
+pub fn netns_exists(name: &str) -> Result<(), RuntimeError> {
+    check_name(name)?;
+    if path(name).exists() {
+        Ok(())
+    } else {
+        Err(RuntimeError::NoNetns { name: name.to_string() })
+    }
+}
+
 /// Whether `name` is the network namespace this process runs in (as
 /// `ip netns exec NAME` would arrange), compared by the namespace's inode.
 pub fn is_current_netns(name: &str) -> bool {

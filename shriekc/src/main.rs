@@ -214,6 +214,9 @@ enum Command {
         /// Read the host's own ruleset (runs iptables-save and ip6tables-save, or nft -j list ruleset; they only read)
         #[arg(long, conflicts_with = "file")]
         live: bool,
+        /// With --live: read this network namespace's ruleset instead (a name `ip netns` knows)
+        #[arg(long, value_name = "NAME", requires = "live")]
+        netns: Option<String>,
         /// The ruleset to read; `-` for standard input
         #[arg(value_name = "FILE", required_unless_present = "live")]
         file: Option<String>,
@@ -421,7 +424,10 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::ConfirmGuard(args) => confirm::guard(args),
-        Command::Import { from, live, file } => commands::import(file.as_deref(), from, live),
+        Command::Import { from, live, netns, file } => {
+            let live = live.then_some(commands::Live { netns: netns.as_deref() });
+            commands::import(file.as_deref(), from, live)
+        }
         Command::Diff { format, strategy, exit_code, old, new } => {
             commands::diff(&old, &new, format.format(), exit_code, strategy.strategy())
         }

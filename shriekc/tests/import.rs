@@ -112,3 +112,18 @@ fn file_and_live_exclude_each_other() {
     let out = shriekc(&["import", "--live", "rules.v4"]);
     assert_eq!(out.status.code(), Some(2), "a usage error: {}", text(&out.stderr));
 }
+
+/// `--netns` names the namespace `--live` reads; one that does not exist is
+/// an error naming it, and `--netns` without `--live` is a usage error.
+#[test]
+fn live_netns_must_exist() {
+    let out = shriekc(&["import", "--live", "--netns", "shriek-import-no-such-ns"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "error: network namespace `shriek-import-no-such-ns` does not exist\n  help: check the name with `ip netns list`\n"
+    );
+    assert!(out.stdout.is_empty(), "nothing printed: {}", text(&out.stdout));
+    let out = shriekc(&["import", "--netns", "x", "rules.v4"]);
+    assert_eq!(out.status.code(), Some(2), "a usage error: {}", text(&out.stderr));
+}

@@ -19,11 +19,11 @@ mod nft_gen;
 use std::process::Command;
 use std::time::Instant;
 
-use shriek_testkit::{has_tool, output_with_stdin, text, Probe, Wire};
+use shriek_testkit::{has_tool, output_with_stdin, text, Netns, Probe, Wire};
 
 use gen::{Rng, CLIENT4, CLIENT6};
 
-const CASES: u32 = 14;
+const CASES: u32 = 12;
 const DEFAULT_SEED: u64 = 0x5eed_1a2b;
 
 fn seed() -> u64 {
@@ -263,4 +263,81 @@ fn nft_rulesets_keep_their_verdicts() {
         };
         Case { shown, left_out: r.inert, load: Box::new(load) }
     });
+}
+
+/// A running firewall with a rule that can never match and one the
+/// language cannot say yet.
+const LIVE_NFT: &str = "table inet edge {
+  chain input {
+    type filter hook input priority filter; policy drop;
+    ct state established,related accept
+    tcp dport 22 accept
+    tcp dport 22 drop
+    meta pkttype multicast accept
+  }
+}
+";
+
+/// The same firewall, written with iptables.
+const LIVE_IPTABLES: &str = "*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 22 -j DROP
+-A INPUT -m pkttype --pkt-type multicast -j ACCEPT
+COMMIT
+";
+
+/// `shriekc import --live --netns NAME` reads that namespace's ruleset
+/// (iptables' when it holds rules, nft's otherwise), exactly as importing
+/// the tools' own output does, and `shriekc check -` audits the result:
+/// the rule that can never match is found.
+#[test]
+fn live_import_of_a_namespace_audits_its_firewall() {
+    if !has_tool("nft") || !has_tool("iptables-restore") {
+        return;
+    }
+    let (Some(nft_ns), Some(ipt_ns)) = (Netns::new("import-live"), Netns::new("import-live"))
+    else {
+        return;
+    };
+    in_netns(&nft_ns.name, "nft", &["-f", "-"], LIVE_NFT).expect("the nft ruleset loads");
+    in_netns(&ipt_ns.name, "iptables-restore", &[], LIVE_IPTABLES)
+        .expect("the iptables ruleset loads");
+    // What each namespace's tools print, as a user would save it.
+    let nft_listed = in_netns(&nft_ns.name, "nft", &["-j", "list", "ruleset"], "");
+    let ipt_listed = in_netns(&ipt_ns.name, "iptables-save", &[], "")
+        .and_then(|v4| Ok(v4 + &in_netns(&ipt_ns.name, "ip6tables-save", &[], "")?));
+    let cases = [(&nft_ns, "nft", nft_listed), (&ipt_ns, "iptables", ipt_listed)];
+    // The policy's rules, without the comments that name the input.
+    let rules = |policy: &str| -> Vec<String> {
+        policy.lines().filter(|l| !l.trim_start().starts_with('#')).map(str::to_string).collect()
+    };
+    for (ns, tool, listed) in cases {
+        let live = shriek_testkit::run(
+            env!("CARGO_BIN_EXE_shriekc"),
+            &["import", "--live", "--netns", &ns.name],
+        );
+        let (policy, stderr) = (text(&live.stdout), text(&live.stderr));
+        assert_eq!(live.status.code(), Some(1), "{tool}: one rule left out\n{stderr}\n{policy}");
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with("warning:")).count(),
+            1,
+            "{tool}: {stderr}"
+        );
+        let (code, from_file, _) = import(&listed.expect("the tools list the ruleset"));
+        assert_eq!(code, Some(1), "{tool}: {from_file}");
+        assert_eq!(rules(&from_file), rules(&policy), "{tool}: --live reads what the tools print");
+        assert!(policy.contains("tcp dport 22 accept"), "{tool}: {policy}");
+        let mut check = shriek_testkit::command(env!("CARGO_BIN_EXE_shriekc"));
+        let audit = output_with_stdin(check.args(["check", "-"]), policy.as_bytes());
+        let report = format!("{}{}", text(&audit.stdout), text(&audit.stderr));
+        assert_eq!(audit.status.code(), Some(1), "{tool}: an error-level finding\n{report}");
+        assert!(
+            report.contains("shadowed-rule"),
+            "{tool}: the audit finds the dead rule\n{report}"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! This module reads the input (a file, standard input, or the host's
 //! ruleset through `iptables-save`, `ip6tables-save` and `nft`, which only
-//! read) and prints; the translation itself is `shriek_compiler::import`,
+//! read, run inside `--netns` through `ip netns exec`) and prints; the translation itself is `shriek_compiler::import`,
 //! which does no IO.
 
 use std::io::Read;
@@ -17,8 +17,19 @@ use crate::FromArg;
 /// Larger inputs are refused before reading: no ruleset is this large.
 const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
 
-pub fn import(file: Option<&str>, from: Option<FromArg>, live: bool) -> u8 {
-    let read = if live { read_live(from) } else { read_file(file.unwrap_or("-"), from) };
+/// `--live`, and where.
+#[derive(Clone, Copy)]
+pub struct Live<'a> {
+    /// The network namespace to read (`--netns`); this process's own when
+    /// `None`.
+    pub netns: Option<&'a str>,
+}
+
+pub fn import(file: Option<&str>, from: Option<FromArg>, live: Option<Live>) -> u8 {
+    let read = match live {
+        Some(live) => read_live(from, live),
+        None => read_file(file.unwrap_or("-"), from),
+    };
     let (inputs, format) = match read {
         Ok(x) => x,
         Err(message) => {
@@ -96,16 +107,22 @@ fn read_file(path: &str, from: Option<FromArg>) -> Result<(Vec<Input>, Format), 
 
 /// The host's ruleset, read by the tools that print it. Without `--from`,
 /// iptables' rules when it has any, nftables' otherwise.
-fn read_live(from: Option<FromArg>) -> Result<(Vec<Input>, Format), String> {
+fn read_live(from: Option<FromArg>, live: Live) -> Result<(Vec<Input>, Format), String> {
+    if let Some(ns) = live.netns {
+        // Checked first: otherwise each tool's failure would say it, less
+        // clearly, and iptables' would send the import on to nft's.
+        shriek_runtime::netns_exists(ns)
+            .map_err(|e| format!("{e}\n  help: check the name with `ip netns list`"))?;
+    }
     match from {
-        Some(FromArg::IptablesSave) => live_iptables(),
-        Some(FromArg::Nft) => live_nft(),
-        None => match live_iptables() {
+        Some(FromArg::IptablesSave) => live_iptables(live),
+        Some(FromArg::Nft) => live_nft(live),
+        None => match live_iptables(live) {
             Ok((inputs, format)) if inputs.iter().any(|i| has_rules(&i.text)) => {
                 eprintln!("note: read iptables-save and ip6tables-save; `--from nft` reads nftables' own tables");
                 Ok((inputs, format))
             }
-            Ok(_) | Err(_) => live_nft(),
+            Ok(_) | Err(_) => live_nft(live),
         },
     }
 }
@@ -116,11 +133,11 @@ fn has_rules(text: &str) -> bool {
     text.lines().any(|l| l.starts_with("-A ") || (l.starts_with(':') && l.contains(" DROP ")))
 }
 
-fn live_iptables() -> Result<(Vec<Input>, Format), String> {
+fn live_iptables(live: Live) -> Result<(Vec<Input>, Format), String> {
     let mut inputs = Vec::new();
     let mut failures = Vec::new();
     for (tool, family) in [("iptables-save", Family::V4), ("ip6tables-save", Family::V6)] {
-        match run(tool, &[]) {
+        match run(tool, &[], live) {
             Ok(text) => inputs.push(Input { name: tool.to_string(), text, family: Some(family) }),
             Err(e) => failures.push(e),
         }
@@ -134,14 +151,24 @@ fn live_iptables() -> Result<(Vec<Input>, Format), String> {
     Ok((inputs, Format::IptablesSave))
 }
 
-fn live_nft() -> Result<(Vec<Input>, Format), String> {
-    let text = run("nft", &["-j", "list", "ruleset"])?;
+fn live_nft(live: Live) -> Result<(Vec<Input>, Format), String> {
+    let text = run("nft", &["-j", "list", "ruleset"], live)?;
     Ok((vec![Input { name: "nft -j list ruleset".into(), text, family: None }], Format::NftJson))
 }
 
-fn run(tool: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(tool).args(args).output().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("`{tool}` is not installed"),
+/// Runs `tool` (in `live.netns`, when given): its standard output.
+fn run(tool: &str, args: &[&str], live: Live) -> Result<String, String> {
+    let mut cmd = match live.netns {
+        Some(ns) => {
+            let mut cmd = Command::new("ip");
+            cmd.args(["netns", "exec", ns, tool]);
+            cmd
+        }
+        None => Command::new(tool),
+    };
+    let out = cmd.args(args).output().map_err(|e| match (e.kind(), live.netns) {
+        (std::io::ErrorKind::NotFound, Some(_)) => "`ip` is not installed".to_string(),
+        (std::io::ErrorKind::NotFound, None) => format!("`{tool}` is not installed"),
         _ => format!("cannot run `{tool}`: {e}"),
     })?;
     if !out.status.success() {
