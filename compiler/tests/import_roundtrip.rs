@@ -1,16 +1,19 @@
 //! Round trip: every example, compiled to nftables with every strategy, as
-//! `nft -f` text and as JSON, then imported back with `import`, gives every
-//! packet the verdict the original gives, on every hook, with limits under
-//! and over their rate (the reference evaluator, `eval.rs`, judges both).
-//!
-//! Packets are drawn from the edges of every rule's match space (each
-//! range's ends and their neighbours), where a translation that is off by
-//! one would show.
+//! `nft -f` text and as JSON, then imported back with `import`, is the same
+//! policy to every packet. Two judges: `shriekc diff`'s semantic engine,
+//! exact over the whole packet space, must find no packet whose fate (or
+//! counting and logging) changes; and the reference evaluator, `eval.rs`,
+//! must give packets drawn from the edges of every rule's match space (each
+//! range's ends and their neighbours, where a translation that is off by one
+//! would show) the same verdict on every hook, with limits under and over
+//! their rate.
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
+use shriek_compiler::diff::report::{render, Format as DiffFormat, Report, Version};
+use shriek_compiler::diff::semantic::semantic_diff;
 use shriek_compiler::emit::{emit_json, emit_nft};
 use shriek_compiler::eval::{evaluate, LimitMode};
 use shriek_compiler::import::{self, Format, Input};
@@ -50,15 +53,52 @@ fn compile(file: &str) -> (Policy, SourceMap) {
     (policy, front.sources)
 }
 
-fn reimport(text: &str, format: Format, what: &str) -> Policy {
+fn reimport(text: &str, format: Format, what: &str) -> (Policy, SourceMap) {
     let input = Input { name: what.into(), text: text.into(), family: None };
     let imported =
         import::import(&[input], format).unwrap_or_else(|e| panic!("{what}: {}", e.message));
     assert!(imported.warnings.is_empty(), "{what}: rules were left out: {:?}", imported.warnings);
     let front = resolve::resolve_str("imported.shr", &imported.policy);
-    front.policy.unwrap_or_else(|| {
+    let policy = front.policy.unwrap_or_else(|| {
         panic!("{what}: the import resolves: {:?}\n{}", front.diagnostics, imported.policy)
-    })
+    });
+    (policy, front.sources)
+}
+
+/// `shriekc diff`'s engine finds no packet whose fate, or whose counting
+/// and logging, differs; on failure the message is what `shriekc diff`
+/// prints.
+fn no_semantic_change(
+    original: (&Policy, &SourceMap),
+    imported: (&Policy, &SourceMap),
+    strategy: lower::Strategy,
+    what: &str,
+) {
+    let diff = semantic_diff(original.0, imported.0);
+    let gave_up = diff.hooks.iter().any(|h| h.changes.is_err());
+    if !gave_up && diff.traffic_classes() == 0 && diff.observed_classes() == 0 {
+        return;
+    }
+    let (old_set, new_set) = (lower(original.0, strategy), lower(imported.0, strategy));
+    let report = Report {
+        old: Version {
+            label: "original",
+            policy: original.0,
+            ruleset: &old_set.ruleset,
+            sources: original.1,
+        },
+        new: Version {
+            label: "imported",
+            policy: imported.0,
+            ruleset: &new_set.ruleset,
+            sources: imported.1,
+        },
+        semantic: &diff,
+    };
+    panic!(
+        "{what}: the import changes the policy's meaning\n{}",
+        render(&report, DiffFormat::Text)
+    );
 }
 
 /// The values worth probing, per field, from both policies' rules.
@@ -180,10 +220,14 @@ fn every_example_survives_compile_and_import() {
             let lowered = lower(&policy, strategy);
             let text = emit_nft(&lowered.ruleset, &sources);
             let what = format!("{file} ({}, nft text)", strategy.keyword());
-            same_verdicts(&policy, &reimport(&text, Format::Nft, &what), &what);
+            let back = reimport(&text, Format::Nft, &what);
+            no_semantic_change((&policy, &sources), (&back.0, &back.1), strategy, &what);
+            same_verdicts(&policy, &back.0, &what);
             let json = emit_json(&lowered.ruleset, &sources);
             let what = format!("{file} ({}, JSON)", strategy.keyword());
-            same_verdicts(&policy, &reimport(&json, Format::NftJson, &what), &what);
+            let back = reimport(&json, Format::NftJson, &what);
+            no_semantic_change((&policy, &sources), (&back.0, &back.1), strategy, &what);
+            same_verdicts(&policy, &back.0, &what);
         }
     }
 }
