@@ -79,8 +79,10 @@ cases! {
         => "# `--ports` as two rules: -A INPUT -p tcp -m multiport --ports 80,443 -j ACCEPT\ntcp sport { 80, 443 } accept\ntcp sport != { 80, 443 } tcp dport { 80, 443 } accept";
     multiport_neither_port: "-A INPUT -p tcp -m multiport ! --ports 80 -j ACCEPT" => "tcp sport != 80 tcp dport != 80 accept";
     interfaces: "-A FORWARD -i eth0 ! -o eth1 -j ACCEPT\n-A INPUT -i lo -j ACCEPT" => "iif lo accept";
-    interface_wildcard_is_left_out: "-A INPUT -i eth+ -j ACCEPT"
-        => "# left out (rules:8): interface wildcards (`eth+`) are not in the language yet (`iif eth*`)\n# -A INPUT -i eth+ -j ACCEPT";
+    interface_wildcard: "-A INPUT -i eth+ -j ACCEPT\n-A INPUT ! -i + -j DROP" => "iif eth* accept\niif != * drop";
+    interface_name_the_grammar_cannot_read_is_quoted: "-A INPUT -i br@lan -j ACCEPT" => "iif \"br@lan\" accept";
+    interface_star_is_left_out: "-A INPUT -i eth* -j ACCEPT"
+        => "# left out (rules:8): an interface name with `*`, which shriek would read as a wildcard\n# -A INPUT -i eth* -j ACCEPT";
     state: "-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT" => "ct state related,established accept";
     conntrack_negated: "-A INPUT -m conntrack ! --ctstate NEW,INVALID -j ACCEPT" => "ct state != new,invalid accept";
     conntrack_nat_states_are_left_out: "-A INPUT -m conntrack --ctstate DNAT -j ACCEPT"
@@ -93,8 +95,15 @@ cases! {
     limit_before_a_match_is_left_out: "-A INPUT -m limit --limit 2/hour -m state --state NEW -j ACCEPT"
         => "# left out (rules:8): `-m limit` comes before a match that can fail, so iptables spends tokens on packets the rule then refuses\n# -A INPUT -m limit --limit 2/hour -m state --state NEW -j ACCEPT";
     limit_before_a_comment_is_fine: "-A INPUT -m limit --limit 2/hour -m comment --comment x -j ACCEPT" => "limit 2/hour accept  # x";
-    icmp_type_is_left_out: "-A INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT"
-        => "# left out (rules:8): ICMP types are not in the language yet (`icmp type`)\n# -A INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT";
+    icmp_type: "-A INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT" => "icmp type echo-request accept";
+    icmp_type_and_code: "-A INPUT -p icmp -m icmp --icmp-type 3/4 -j ACCEPT" => "icmp type destination-unreachable icmp code frag-needed accept";
+    icmp_type_by_name: "-A INPUT -p icmp -m icmp --icmp-type ping -j ACCEPT" => "icmp type echo-request accept";
+    icmp_type_negated: "-A INPUT -p icmp -m icmp ! --icmp-type 0 -j DROP" => "icmp type != echo-reply drop";
+    icmp_type_any: "-A INPUT -p icmp -m icmp --icmp-type any -j ACCEPT" => "proto icmp accept";
+    icmp_type_negated_with_code_is_left_out: "-A INPUT -p icmp -m icmp ! --icmp-type 3/4 -j DROP"
+        => "# left out (rules:8): a negated ICMP type with a code (`! --icmp-type T/C`) is two rules' worth of matches\n# -A INPUT -p icmp -m icmp ! --icmp-type 3/4 -j DROP";
+    icmp_type_name_with_a_code_is_left_out: "-A INPUT -p icmp -m icmp --icmp-type port-unreachable -j ACCEPT"
+        => "# left out (rules:8): an ICMP type name that is not nft's (a type with a code, like `port-unreachable`): write it as TYPE/CODE\n# -A INPUT -p icmp -m icmp --icmp-type port-unreachable -j ACCEPT";
     iprange: "-A INPUT -m iprange --src-range 10.0.0.5-10.0.0.9 -j ACCEPT" => "saddr 10.0.0.5-10.0.0.9 accept";
     unknown_match_is_left_out: "-A INPUT -m addrtype --dst-type LOCAL -j ACCEPT"
         => "# left out (rules:8): `-m addrtype` has no equivalent in shriek yet\n# -A INPUT -m addrtype --dst-type LOCAL -j ACCEPT";
@@ -147,7 +156,7 @@ fn rules_both_families_have_are_written_once() {
     );
     assert_eq!(
         chain_lines(&imported.policy, "filter", "INPUT"),
-        "iif lo accept\nsaddr 10.0.0.0/8 accept\ntcp dport 22 accept\nfamily ipv4 proto udp drop\nfamily ipv6 proto icmpv6 accept"
+        "iif lo accept\nsaddr 10.0.0.0/8 accept\ntcp dport 22 accept\nfamily ipv4 proto udp drop\nproto icmpv6 accept"
     );
 }
 
@@ -332,8 +341,20 @@ nft_cases! {
         => "# left out (rules:4): `th` ports without a match on TCP, UDP or SCTP\n# th dport 53 accept";
     nft_port_comparison: "tcp dport < 1024 drop" => "tcp dport 0-1023 drop";
     nft_interfaces: "iifname \"eth0\" oif \"lo\" accept" => "iif eth0 oif lo accept";
-    nft_interface_wildcard_is_left_out: "iifname \"eth*\" accept"
-        => "# left out (rules:4): interface wildcards (`eth*`) are not in the language yet\n# iifname \"eth*\" accept";
+    nft_interface_wildcard: "iifname \"eth*\" oifname != { \"wg*\", \"br-lan\" } accept" => "iif eth* oif != { wg*, br-lan } accept";
+    nft_interface_quoted: "iifname \"br@lan\" accept" => "iif \"br@lan\" accept";
+    nft_interface_escaped_star_is_left_out: "iifname \"eth\\*\" accept"
+        => "# left out (rules:4): an interface name with an escaped character (`\\*`)\n# iifname \"eth\\*\" accept";
+    nft_icmp_type: "icmp type echo-request accept" => "icmp type echo-request accept";
+    nft_icmp_as_shriekc_writes_it: "meta nfproto ipv4 meta l4proto icmp icmp type 3-5 icmp code != port-unreachable accept"
+        => "icmp type 3-5 icmp code != port-unreachable accept";
+    nft_icmpv6_type_set: "icmpv6 type { nd-neighbor-solicit, 130, 1-4 } icmpv6 code 0 accept"
+        => "icmpv6 type { nd-neighbor-solicit, mld-listener-query, 1-4 } icmpv6 code no-route accept";
+    nft_l4proto_icmp_of_the_family: "meta nfproto ipv6 meta l4proto ipv6-icmp accept" => "proto icmpv6 accept";
+    nft_l4proto_icmp_in_inet_says_what_it_leaves: "meta l4proto icmp accept"
+        => "# read as `proto icmp` (`icmpv6`), IPv4 (IPv6) packets only: nft's listing hides the `meta nfproto` before it, and without one nft also matches the other family's packets of that number, which no stack sends: meta l4proto icmp accept\nproto icmp accept";
+    nft_l4proto_icmp_of_the_other_family_is_left_out: "meta nfproto ipv6 meta l4proto icmp accept"
+        => "# left out (rules:4): `meta l4proto` of the other family's ICMP, which shriek cannot match\n# meta nfproto ipv6 meta l4proto icmp accept";
     nft_ct_state_any: "ct state established,related accept" => "ct state established,related accept";
     nft_ct_state_set: "ct state { new, invalid } drop" => "ct state new,invalid drop";
     nft_ct_state_none_of: "ct state ! established,related drop" => "ct state != established,related drop";
@@ -344,7 +365,9 @@ nft_cases! {
     nft_family: "meta nfproto ipv6 accept" => "family ipv6 accept";
     nft_counter_before_a_match: "counter tcp dport 22 accept"
         => "# statements before a match get a rule of their own: counter tcp dport 22 accept\ncounter\ntcp dport 22 accept";
-    nft_counter_packets_are_dropped: "tcp dport 22 counter packets 12 bytes 3400 accept" => "tcp dport 22 counter accept";
+    nft_counter_after_the_matches_is_the_rules_own: "tcp dport 22 counter packets 12 bytes 3400 accept" => "tcp dport 22 accept";
+    nft_counter_alone_stays: "tcp dport 22 counter" => "tcp dport 22 counter";
+    nft_named_counter_stays: "tcp dport 22 counter counter name \"ssh\" accept" => "tcp dport 22 counter ssh accept";
     nft_limit_default_burst: "limit rate 10/second accept" => "limit 10/second accept";
     nft_limit_burst: "limit rate 10/minute burst 20 packets accept" => "limit 10/minute burst 20 accept";
     nft_limit_per_week: "limit rate 14/week accept" => "limit 2/day accept";
@@ -450,9 +473,38 @@ fn nft_json_reads_like_text() {
     let imported = import::import(&[input(json)], Format::NftJson).expect("imports");
     assert_eq!(
         chain_lines(&imported.policy, "t", "c"),
-        "ct state != established,related saddr 10.0.0.0/8 tcp dport { 22, 80-90 } counter limit 3/minute accept\n\
+        "ct state != established,related saddr 10.0.0.0/8 tcp dport { 22, 80-90 } limit 3/minute accept\n\
          # left out (rules table inet t chain c handle 5): TCP flags are not in the language yet (`tcp flags`)\n\
          # tcp flags syn drop"
+    );
+}
+
+#[test]
+fn nft_json_icmp_and_interface_wildcards() {
+    // As `nft -j list ruleset` prints them (nft 1.0.6): ICMP types by
+    // name, a range of names, a wildcard among names.
+    let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}},
+        {"table": {"family": "inet", "name": "t", "handle": 1}},
+        {"chain": {"family": "inet", "table": "t", "name": "c", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 2, "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "icmp", "field": "type"}}, "right": "echo-request"}}, {"accept": null}]}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 3, "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "icmpv6", "field": "type"}}, "right": {"set": ["mld-listener-query", "nd-neighbor-solicit"]}}},
+            {"match": {"op": "==", "left": {"payload": {"protocol": "icmpv6", "field": "code"}}, "right": "no-route"}}, {"accept": null}]}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 4, "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "icmp", "field": "type"}}, "right": {"range": ["destination-unreachable", "redirect"]}}}, {"accept": null}]}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 5, "expr": [
+            {"match": {"op": "!=", "left": {"payload": {"protocol": "icmp", "field": "code"}}, "right": "port-unreachable"}}, {"drop": null}]}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 6, "expr": [
+            {"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": {"set": ["eth*", "wg0"]}}}, {"accept": null}]}}]}"#;
+    let imported = import::import(&[input(json)], Format::NftJson).expect("imports");
+    assert_eq!(
+        chain_lines(&imported.policy, "t", "c"),
+        "icmp type echo-request accept\n\
+         icmpv6 type { mld-listener-query, nd-neighbor-solicit } icmpv6 code no-route accept\n\
+         icmp type 3-5 accept\n\
+         icmp code != port-unreachable drop\n\
+         iif { eth*, wg0 } accept"
     );
 }
 

@@ -20,7 +20,7 @@ use shriek_compiler::import::{self, Format, Input};
 use shriek_compiler::ir::{Hook, Policy};
 use shriek_compiler::lower::{self, lower};
 use shriek_compiler::resolve::{self, MemoryLoader};
-use shriek_compiler::space::{CtState, Family, Names, Packet};
+use shriek_compiler::space::{CtState, Family, NamePattern, Packet};
 use shriek_grammar::SourceMap;
 
 /// Every file under `examples/`, keyed as the loader looks them up.
@@ -46,8 +46,8 @@ fn example_files() -> BTreeMap<String, String> {
     files
 }
 
-fn compile(file: &str) -> (Policy, SourceMap) {
-    let mut loader = MemoryLoader(example_files());
+fn compile(file: &str, files: BTreeMap<String, String>) -> (Policy, SourceMap) {
+    let mut loader = MemoryLoader(files);
     let front = resolve::load(file, &mut loader);
     let policy = front.policy.unwrap_or_else(|| panic!("{file} resolves: {:?}", front.diagnostics));
     (policy, front.sources)
@@ -108,6 +108,8 @@ struct Edges {
     ports: Vec<u16>,
     protos: Vec<u8>,
     names: Vec<String>,
+    icmp_types: Vec<u8>,
+    icmp_codes: Vec<u8>,
 }
 
 impl Edges {
@@ -115,6 +117,8 @@ impl Edges {
         let mut e = Edges {
             protos: vec![0, 1, 6, 17, 47, 58, 132],
             names: vec!["".into(), "zz0".into()],
+            icmp_types: vec![0, 3, 8, 128, 255],
+            icmp_codes: vec![0, 1, 255],
             ..Edges::default()
         };
         e.ports = vec![0, 1, 1024, 65535];
@@ -140,8 +144,25 @@ impl Edges {
                 }
             }
             for names in [&cube.iif, &cube.oif] {
-                let (Names::Only(s) | Names::AllBut(s)) = names;
-                e.names.extend(s.iter().cloned());
+                let m = names.patterns();
+                for p in m.only.iter().flatten().chain(&m.not) {
+                    // A wildcard's edges: the prefix itself and one name past it.
+                    match p {
+                        NamePattern::Exact(n) => e.names.push(n.clone()),
+                        NamePattern::Prefix(p) => {
+                            e.names.extend([p.clone(), format!("{p}0"), format!("{p}z")])
+                        }
+                    }
+                }
+                e.names.extend([names.sample(false), names.sample(true)]);
+            }
+            for (iv, out) in
+                [(&cube.icmp_type, &mut e.icmp_types), (&cube.icmp_code, &mut e.icmp_codes)]
+            {
+                for &(lo, hi) in iv.iter().flat_map(|iv| iv.ranges()) {
+                    let near = [lo.checked_sub(1), Some(lo), Some(hi), hi.checked_add(1)];
+                    out.extend(near.into_iter().flatten().filter_map(|v| u8::try_from(v).ok()));
+                }
             }
         }
         e.protos.sort_unstable();
@@ -150,6 +171,10 @@ impl Edges {
         e.ports.dedup();
         e.names.sort();
         e.names.dedup();
+        for v in [&mut e.icmp_types, &mut e.icmp_codes] {
+            v.sort_unstable();
+            v.dedup();
+        }
         for a in &mut e.addrs {
             a.sort_unstable();
             a.dedup();
@@ -171,12 +196,15 @@ impl Edges {
             proptest::sample::select(self.names.clone()),
             proptest::sample::select(self.names.clone()),
             proptest::sample::select(CtState::ALL.to_vec()),
+            proptest::sample::select(self.icmp_types.clone()),
+            proptest::sample::select(self.icmp_codes.clone()),
         )
             .prop_map({
                 let addrs = self.addrs.clone();
-                move |((family, saddr), d, proto, sport, dport, iif, oif, ct)| {
+                move |((family, saddr), d, proto, sport, dport, iif, oif, ct, itype, icode)| {
                     let same = &addrs[family as usize];
                     let ports = matches!(proto, 6 | 17 | 132);
+                    let icmp = matches!(proto, 1 | 58);
                     Packet {
                         family,
                         proto,
@@ -187,6 +215,8 @@ impl Edges {
                         iif,
                         oif,
                         ct,
+                        icmp_type: icmp.then_some(itype),
+                        icmp_code: icmp.then_some(icode),
                     }
                 }
             })
@@ -212,22 +242,43 @@ fn same_verdicts(original: &Policy, imported: &Policy, what: &str) {
     }
 }
 
+/// `file` compiled with every strategy, as nft text and as JSON, and
+/// imported back, means what it meant.
+fn survives(file: &str, files: BTreeMap<String, String>) {
+    let (policy, sources) = compile(file, files);
+    for strategy in lower::Strategy::ALL {
+        let lowered = lower(&policy, strategy);
+        let text = emit_nft(&lowered.ruleset, &sources);
+        let what = format!("{file} ({}, nft text)", strategy.keyword());
+        let back = reimport(&text, Format::Nft, &what);
+        no_semantic_change((&policy, &sources), (&back.0, &back.1), strategy, &what);
+        same_verdicts(&policy, &back.0, &what);
+        let json = emit_json(&lowered.ruleset, &sources);
+        let what = format!("{file} ({}, JSON)", strategy.keyword());
+        let back = reimport(&json, Format::NftJson, &what);
+        no_semantic_change((&policy, &sources), (&back.0, &back.1), strategy, &what);
+        same_verdicts(&policy, &back.0, &what);
+    }
+}
+
 #[test]
 fn every_example_survives_compile_and_import() {
     for file in shriek_testkit::examples() {
-        let (policy, sources) = compile(&file);
-        for strategy in lower::Strategy::ALL {
-            let lowered = lower(&policy, strategy);
-            let text = emit_nft(&lowered.ruleset, &sources);
-            let what = format!("{file} ({}, nft text)", strategy.keyword());
-            let back = reimport(&text, Format::Nft, &what);
-            no_semantic_change((&policy, &sources), (&back.0, &back.1), strategy, &what);
-            same_verdicts(&policy, &back.0, &what);
-            let json = emit_json(&lowered.ruleset, &sources);
-            let what = format!("{file} ({}, JSON)", strategy.keyword());
-            let back = reimport(&json, Format::NftJson, &what);
-            no_semantic_change((&policy, &sources), (&back.0, &back.1), strategy, &what);
-            same_verdicts(&policy, &back.0, &what);
-        }
+        survives(&file, example_files());
+    }
+}
+
+/// What the examples do not show of the language's later words.
+#[test]
+fn language_additions_survive_compile_and_import() {
+    let policies = [
+        // Interface wildcards and quoted names, in sets and negated.
+        "table t {\n  chain input hook input policy drop {\n    iif eth* tcp dport 22 accept\n    iif { wg*, \"br-lan\", lo } accept\n    iif != * drop\n    oif != { eth0, vb* } counter\n  }\n  chain fwd hook forward policy drop {\n    iif eth* oif wg* accept\n    iif \"br@x\" oif * accept\n  }\n}\n",
+        // ICMP types and codes: names, numbers, ranges, sets, negations.
+        "table t {\n  chain input hook input policy drop {\n    icmp type != { echo-request, 13-18 } drop\n    icmp type 3 icmp code { 0-4, 13 } accept\n    icmpv6 type { 1-4, 128, nd-neighbor-solicit } accept\n    icmpv6 code != no-route drop\n    proto icmp limit 5/second accept\n    saddr 10.0.0.0/8 icmp type echo-request accept\n  }\n}\n",
+    ];
+    for (i, text) in policies.into_iter().enumerate() {
+        let name = format!("additions{i}.shr");
+        survives(&name, BTreeMap::from([(name.clone(), text.to_string())]));
     }
 }

@@ -15,8 +15,9 @@ use std::net::IpAddr;
 use shriek_grammar::ast::{self, PortDir, PortProto};
 
 use crate::ir::{Balance, ChainKind, ChainPolicy, Hook, RateUnit};
+use crate::nft::vocab::{icmp_keyword, icmp_range_text};
 use crate::space::words;
-use crate::space::{CtState, Family};
+use crate::space::{CtState, Family, PROTO_ICMP, PROTO_ICMPV6};
 
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
@@ -118,7 +119,14 @@ impl Body {
     /// say so: an address match or `family`.
     pub fn family(&self) -> Option<Family> {
         self.matches.iter().find_map(|m| match m {
-            Match::Family(f) => Some(*f),
+            Match::Family(f) | Match::Icmp { family: f, .. } => Some(*f),
+            // `proto icmp` holds for IPv4 packets only, `proto icmpv6` for
+            // IPv6 ones.
+            Match::Proto { neg: false, protos } => match protos.as_slice() {
+                [PROTO_ICMP] => Some(Family::V4),
+                [PROTO_ICMPV6] => Some(Family::V6),
+                _ => None,
+            },
             Match::Addr { values, .. } => {
                 let mut fams = values.iter().map(Addr::family);
                 let first = fams.next()?;
@@ -189,12 +197,39 @@ pub enum Place {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Match {
-    Addr { dir: Dir, neg: bool, values: Vec<Addr> },
-    Proto { neg: bool, protos: Vec<u8> },
-    Port { proto: PortProto, dir: PortDir, neg: bool, ranges: Vec<(u16, u16)> },
-    Iface { dir: Dir, neg: bool, names: Vec<String> },
-    Ct { neg: bool, states: Vec<CtState> },
+    Addr {
+        dir: Dir,
+        neg: bool,
+        values: Vec<Addr>,
+    },
+    Proto {
+        neg: bool,
+        protos: Vec<u8>,
+    },
+    Port {
+        proto: PortProto,
+        dir: PortDir,
+        neg: bool,
+        ranges: Vec<(u16, u16)>,
+    },
+    Iface {
+        dir: Dir,
+        neg: bool,
+        names: Vec<String>,
+    },
+    Ct {
+        neg: bool,
+        states: Vec<CtState>,
+    },
     Family(Family),
+    /// `icmp type`, `icmpv6 code`: the ICMP of `family`, its type byte (or,
+    /// with `code`, the byte after it).
+    Icmp {
+        family: Family,
+        code: bool,
+        neg: bool,
+        ranges: Vec<(u8, u8)>,
+    },
 }
 
 /// Source or destination; for interfaces, in or out.
@@ -470,15 +505,37 @@ fn match_text(m: &Match) -> String {
         }
         Match::Iface { dir, neg: n, names } => {
             let field = if *dir == Dir::Src { "iif" } else { "oif" };
-            format!("{field}{} {}", neg(*n), set(names, String::clone))
+            format!("{field}{} {}", neg(*n), set(names, |n| iface_text(n)))
         }
         Match::Ct { neg: n, states } => {
             let list: Vec<&str> = states.iter().map(|s| s.keyword()).collect();
             format!("ct state{} {}", neg(*n), list.join(","))
         }
         Match::Family(f) => format!("family {}", family_keyword(*f)),
+        Match::Icmp { family, code, neg: n, ranges } => {
+            let one = |&(lo, hi): &(u8, u8)| icmp_range_text(*family, *code, lo, hi);
+            let part = if *code { "code" } else { "type" };
+            format!("{} {part}{} {}", icmp_keyword(*family), neg(*n), set(ranges, one))
+        }
     }
 }
+
+/// An interface name as the language writes it: bare where the grammar
+/// reads it as one name (`eth0`, `eth*`, `*`), quoted otherwise
+/// (`"br-lan.100@x"`).
+pub fn iface_text(name: &str) -> String {
+    let stem = name.strip_suffix('*').unwrap_or(name);
+    let bare = (stem.is_empty() || name_fits(stem, IFACE_TEMPLATE))
+        && shriek_grammar::parse(&IFACE_TEMPLATE.replace("NAME", name)).1.is_empty();
+    if bare {
+        name.to_string()
+    } else {
+        quote(name)
+    }
+}
+
+/// A rule with an interface match, `NAME` standing for the name.
+pub const IFACE_TEMPLATE: &str = "table t {\nchain c {\niif NAME\n}\n}\n";
 
 pub fn family_keyword(f: Family) -> &'static str {
     match f {

@@ -12,12 +12,12 @@ use std::collections::HashMap;
 use shriek_grammar::ast::{PortDir, PortProto};
 
 use crate::ir::RateUnit;
-use crate::space::Family;
+use crate::space::{Family, PROTO_ICMP, PROTO_ICMPV6};
 
 use super::super::model::{Addr, Body, Dir, Item, LeftOut, Match, Origin, Rule};
 use super::super::protocol_number;
 use super::target::{target_option, Target};
-use super::value::{interface, parse_rate, port_proto, ports, states};
+use super::value::{icmp_type, interface, parse_rate, port_proto, ports, states};
 use super::{Builtin, Raw};
 
 pub(crate) struct Cx<'a> {
@@ -120,13 +120,15 @@ impl Cx<'_> {
     /// "source or destination port": two rules).
     fn alternatives(&self, p: &Parsed) -> Vec<Vec<Match>> {
         let mut base: Vec<Match> = p.core.clone();
-        let port_proto = p
-            .ext
-            .iter()
-            .any(|e| matches!(e, Ext::Match(Match::Port { .. }) | Ext::EitherPort { .. }));
+        let port_proto = p.ext.iter().any(|e| {
+            matches!(
+                e,
+                Ext::Match(Match::Port { .. } | Match::Icmp { .. }) | Ext::EitherPort { .. }
+            )
+        });
         if let Some((neg, Some(proto))) = p.proto {
-            // A port match says its protocol, negated or not; `-p` would
-            // repeat it.
+            // A port or ICMP match says its protocol, negated or not; `-p`
+            // would repeat it.
             if neg || !port_proto {
                 base.push(Match::Proto { neg, protos: vec![proto] });
             }
@@ -203,6 +205,19 @@ impl Cx<'_> {
                     }
                     if n && matches!(p.proto, Some((true, None))) {
                         p.problems.push("`! -p all` matches no packet".into());
+                    }
+                    // The language's `proto icmp` holds for IPv4 packets
+                    // only and `proto icmpv6` for IPv6 ones; ip6tables'
+                    // `-p icmp` reads an IPv6 next header of 1 (which no
+                    // stack sends), iptables' `-p icmpv6` a protocol of 58.
+                    let foreign = match self.family {
+                        Family::V4 => PROTO_ICMPV6,
+                        Family::V6 => PROTO_ICMP,
+                    };
+                    if matches!(p.proto, Some((_, Some(pr))) if pr == foreign) {
+                        p.problems.push(
+                            "ICMP of the other family (`-p icmp` in ip6tables, `-p icmpv6` in iptables), which shriek cannot match".into(),
+                        );
                     }
                 }
                 "-i" | "--in-interface" | "-o" | "--out-interface" => {
@@ -349,8 +364,25 @@ impl Cx<'_> {
                 }
             }
             (Some("icmp"), "--icmp-type") | (Some("icmp6"), "--icmpv6-type") => {
-                r.value(neg);
-                p.problems.push("ICMP types are not in the language yet (`icmp type`)".into());
+                let (n, v) = r.value(neg);
+                let family = if opt == "--icmp-type" { Family::V4 } else { Family::V6 };
+                let icmp = |code: bool, v: u8| {
+                    Ext::Match(Match::Icmp { family, code, neg: n, ranges: vec![(v, v)] })
+                };
+                match icmp_type(&v, family) {
+                    // Every ICMP packet: `-p` says it.
+                    Ok(None) if !n => {}
+                    Ok(None) => p.problems.push("`! --icmp-type any` matches no packet".into()),
+                    Ok(Some((t, None))) => p.ext.push(icmp(false, t)),
+                    Ok(Some((t, Some(c)))) if !n => {
+                        p.ext.push(icmp(false, t));
+                        p.ext.push(icmp(true, c));
+                    }
+                    Ok(Some((_, Some(_)))) => p.problems.push(
+                        "a negated ICMP type with a code (`! --icmp-type T/C`) is two rules' worth of matches".into(),
+                    ),
+                    Err(e) => p.problems.push(e),
+                }
             }
             (Some("iprange"), "--src-range" | "--dst-range") => {
                 let (n, v) = r.value(neg);

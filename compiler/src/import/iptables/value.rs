@@ -8,6 +8,7 @@ use shriek_grammar::ast::PortProto;
 use super::super::model::{self, Addr};
 use super::rule::Cx;
 use crate::ir::RateUnit;
+use crate::nft::vocab;
 use crate::space::{CtState, Family, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
 impl Cx<'_> {
@@ -87,14 +88,15 @@ pub(super) fn network(a: IpAddr, len: u8) -> IpAddr {
 }
 
 pub(super) fn interface(v: &str) -> Result<String, String> {
-    if v.ends_with('+') {
-        return Err("interface wildcards (`eth+`) are not in the language yet (`iif eth*`)".into());
+    // iptables' `+` at the end is the language's `*`; a `*` of its own is
+    // a plain character to iptables and a wildcard to the language.
+    if v.contains('*') {
+        return Err("an interface name with `*`, which shriek would read as a wildcard".into());
     }
-    if model::name_fits(v, "table t {\nchain c {\niif NAME\n}\n}\n") {
-        Ok(v.to_string())
-    } else {
-        Err(format!("the interface name `{v}` cannot be written yet (quoted names are coming)"))
-    }
+    Ok(match v.strip_suffix('+') {
+        Some(stem) => format!("{stem}*"),
+        None => v.to_string(),
+    })
 }
 
 /// `22`, `1000:2000`, `:1023`, `1024:`, and comma lists of those.
@@ -152,4 +154,32 @@ pub(super) fn parse_rate(v: &str) -> Option<(u64, RateUnit)> {
     .find(|(word, _)| !unit.is_empty() && word.starts_with(unit.as_str()))?
     .1;
     Some((n, per))
+}
+
+/// `--icmp-type` / `--icmpv6-type`: `TYPE`, `TYPE/CODE`, `any` (`None`),
+/// or a name. iptables-save prints numbers; the names read here are nft's
+/// type names, which iptables shares for whole types, and iptables'
+/// `ping` and `pong`.
+pub(super) fn icmp_type(v: &str, family: Family) -> Result<Option<(u8, Option<u8>)>, String> {
+    if v == "any" {
+        return Ok(None);
+    }
+    let number = |s: &str| s.parse::<u8>().ok();
+    if let Some((t, c)) = v.split_once('/') {
+        return match (number(t), number(c)) {
+            (Some(t), Some(c)) => Ok(Some((t, Some(c)))),
+            _ => Err(format!("cannot read the ICMP type `{v}`")),
+        };
+    }
+    let alias = match v {
+        "ping" => "echo-request",
+        "pong" => "echo-reply",
+        _ => v,
+    };
+    number(v)
+        .or_else(|| vocab::value_of(vocab::icmp_types(family), alias))
+        .map(|t| Some((t, None)))
+        .ok_or_else(|| {
+            "an ICMP type name that is not nft's (a type with a code, like `port-unreachable`): write it as TYPE/CODE".into()
+        })
 }

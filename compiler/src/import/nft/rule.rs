@@ -10,19 +10,19 @@
 //! A verdict map becomes one rule per element: nft's map elements never
 //! overlap, so at most one of them holds for a packet, in any order.
 
+mod stmt;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use shriek_grammar::ast::{PortDir, PortProto};
 
-use crate::ir::{Balance, RateUnit};
-use crate::space::{CtState, Family, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+use crate::nft::vocab::{icmp_codes, icmp_proto, icmp_types, value_of};
+use crate::space::{CtState, Family, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
-use super::super::model::{
-    self, Addr, Backend, Body, Dir, Item, LeftOut, Match, Rule, Stmt, Verdict,
-};
+use super::super::model::{Addr, Body, Dir, Item, LeftOut, Match, Rule, Stmt};
 use super::super::protocol_number;
-use super::{NItem, NNat, NRule, NSet, NVerdict, NatTo, Right, Sel, Val};
+use super::{NItem, NRule, NSet, NVerdict, Right, Sel, Val};
 
 pub(crate) struct Cx<'a> {
     /// The table's family: `None` for `inet`.
@@ -121,6 +121,15 @@ impl Cx<'_> {
                 other => self.statement(&mut st, other),
             }
         }
+        self.icmp_protocols(&mut st);
+        // Every rule of a policy counts on its own (`shriekc stats`), as
+        // nft's `counter` right after a rule's matches does: that one is
+        // the rule's own count, and `shriekc compile` writes it back. Only
+        // a counter that is the rule's one statement stays, so that the
+        // rule still says something.
+        if st.stmts.len() > 1 && st.stmts[0] == Stmt::Counter(None) {
+            st.stmts.remove(0);
+        }
         let alternatives = self.ports(&mut st);
         if alternatives.len() > 1 && st.stmts.iter().any(|s| matches!(s, Stmt::Limit { .. })) {
             st.problems.push("`th` ports of several protocols need one rule each, which cannot share one `limit`".into());
@@ -136,10 +145,50 @@ impl Cx<'_> {
             notes.push("`th` ports as one rule per protocol".into());
         }
         let mut out = st.side;
-        out.extend(
-            alternatives.into_iter().map(|matches| Body { matches, stmts: st.stmts.clone() }),
-        );
+        out.extend(alternatives.into_iter().map(|mut matches| {
+            implied(&mut matches);
+            Body { matches, stmts: st.stmts.clone() }
+        }));
         Ok((out, notes))
+    }
+
+    /// nft's `meta l4proto icmp` reads the protocol byte of any family;
+    /// the language's `proto icmp` holds for IPv4 packets only (and
+    /// `icmpv6` for IPv6 ones), as nft's `icmp type` does. Where the rule's
+    /// family is the protocol's, the two agree. In an `inet` rule of no
+    /// family the listing cannot tell `meta nfproto ipv4 meta l4proto
+    /// icmp` (what `shriekc` writes for `proto icmp`) from a bare `meta
+    /// l4proto icmp`: both list as the latter. The two differ only on IPv6
+    /// packets with a next header of 1 (IPv4 packets of protocol 58), which
+    /// no stack sends; the import reads the first, and the rule says so. A
+    /// rule of the other family cannot be said.
+    fn icmp_protocols(&self, st: &mut State) {
+        let icmp: Vec<u8> = st
+            .matches
+            .iter()
+            .filter_map(|m| match m {
+                Match::Proto { protos, .. } => Some(protos),
+                _ => None,
+            })
+            .flatten()
+            .copied()
+            .filter(|p| matches!(*p, PROTO_ICMP | PROTO_ICMPV6))
+            .collect();
+        if icmp.is_empty() {
+            return;
+        }
+        let others: Vec<Match> =
+            st.matches.iter().filter(|m| !matches!(m, Match::Proto { .. })).cloned().collect();
+        let family = self.family.or_else(|| Body { matches: others, stmts: Vec::new() }.family());
+        match family {
+            Some(f) if icmp.iter().any(|p| *p != icmp_proto(f)) => st.problems.push(
+                "`meta l4proto` of the other family's ICMP, which shriek cannot match".into(),
+            ),
+            Some(_) => {}
+            None => st.notes.push(
+                "read as `proto icmp` (`icmpv6`), IPv4 (IPv6) packets only: nft's listing hides the `meta nfproto` before it, and without one nft also matches the other family's packets of that number, which no stack sends".into(),
+            ),
+        }
     }
 
     /// Resolves `th` ports against the rule's protocols: one list of matches
@@ -231,9 +280,6 @@ impl Cx<'_> {
                 .push("concatenated matches (`a . b`) are not in the language".into());
         };
         let unsupported = match sel {
-            Sel::Payload(p, _) if p == "icmp" || p == "icmpv6" => {
-                Some("ICMP types are not in the language yet (`icmp type`)")
-            }
             Sel::Payload(p, f) if p == "tcp" && f == "flags" => {
                 Some("TCP flags are not in the language yet (`tcp flags`)")
             }
@@ -293,6 +339,14 @@ impl Cx<'_> {
                 st,
                 "`ip6 nexthdr` reads only the first header, which `proto` (`meta l4proto`) does not".into(),
             ),
+            (fam @ ("icmp" | "icmpv6"), part @ ("type" | "code")) => {
+                let family = if fam == "icmp" { Family::V4 } else { Family::V6 };
+                let code = part == "code";
+                match icmp_values(&vals, family, code) {
+                    Some(ranges) => st.matches.push(Match::Icmp { family, code, neg, ranges }),
+                    None => problem(st, format!("cannot read the values of `{fam} {part}`")),
+                }
+            }
             ("meta", "nfproto") => {
                 let fams: Option<Vec<Family>> = vals
                     .iter()
@@ -327,13 +381,13 @@ impl Cx<'_> {
                 let mut names = Vec::new();
                 for v in &vals {
                     match word(v) {
-                        Some(n) if n.ends_with('*') => {
-                            return problem(st, "interface wildcards (`eth*`) are not in the language yet".into())
+                        // nft's `\*` is a plain star, which the language
+                        // reads as a wildcard.
+                        Some(n) if n.contains('\\') => {
+                            return problem(st, "an interface name with an escaped character (`\\*`)".into())
                         }
-                        Some(n) if model::name_fits(n, "table t {\nchain c {\niif NAME\n}\n}\n") => {
-                            names.push(n.to_string())
-                        }
-                        _ => return problem(st, "an interface name the language cannot write yet (quoted names are coming)".into()),
+                        Some(n) => names.push(n.to_string()),
+                        None => return problem(st, "cannot read the interface names".into()),
                     }
                 }
                 st.matches.push(Match::Iface { dir, neg, names });
@@ -408,195 +462,6 @@ impl Cx<'_> {
             Right::Map(_) => Err("a map where a value belongs".into()),
         }
     }
-
-    fn statement(&self, st: &mut State, item: &NItem) {
-        let problem = |st: &mut State, e: String| st.problems.push(e);
-        match item {
-            NItem::Counter(None) => st.stmts.push(Stmt::Counter(None)),
-            NItem::Counter(Some(name))
-                if model::name_fits(name, "table t {\nchain c {\ncounter NAME\n}\n}\n") =>
-            {
-                st.stmts.push(Stmt::Counter(Some(name.clone())))
-            }
-            NItem::Counter(Some(_)) => {
-                problem(st, "a counter name the language cannot write".into())
-            }
-            NItem::Log { prefix, level, other } => {
-                if level.as_deref().is_some_and(|l| !matches!(l, "warn" | "warning")) {
-                    problem(
-                        st,
-                        "log levels other than warn are not in the language yet (`log level`)"
-                            .into(),
-                    );
-                } else if let Some(o) = other {
-                    problem(st, format!("`log {o}` has no equivalent in shriek yet"));
-                } else {
-                    st.stmts.push(Stmt::Log(prefix.clone()));
-                }
-            }
-            NItem::Limit { rate, per, burst, over, bytes } => {
-                let per = match per.as_str() {
-                    "second" => Some((*rate, RateUnit::Second)),
-                    "minute" => Some((*rate, RateUnit::Minute)),
-                    "hour" => Some((*rate, RateUnit::Hour)),
-                    "day" => Some((*rate, RateUnit::Day)),
-                    // The same refill, counted per day.
-                    "week" if rate % 7 == 0 => Some((rate / 7, RateUnit::Day)),
-                    _ => None,
-                };
-                let burst = u32::try_from(burst.unwrap_or(5)).ok();
-                match (per, burst) {
-                    _ if *over => problem(st, "`limit rate over` is not in the language".into()),
-                    _ if *bytes => problem(st, "byte rates are not in the language".into()),
-                    (Some((rate, per)), Some(burst)) => {
-                        st.stmts.push(Stmt::Limit { rate, per, burst })
-                    }
-                    _ => problem(st, "a rate the language cannot say".into()),
-                }
-            }
-            NItem::Verdict(v) => match v {
-                NVerdict::Accept => st.stmts.push(Stmt::Verdict(Verdict::Accept)),
-                NVerdict::Drop => st.stmts.push(Stmt::Verdict(Verdict::Drop)),
-                NVerdict::Return => st.stmts.push(Stmt::Verdict(Verdict::Return)),
-                NVerdict::Continue => {}
-                NVerdict::Jump(c) | NVerdict::Goto(c) => match self.names.get(c) {
-                    Some(name) if matches!(v, NVerdict::Jump(_)) => {
-                        st.stmts.push(Stmt::Verdict(Verdict::Jump(name.clone())))
-                    }
-                    Some(name) => st.stmts.push(Stmt::Verdict(Verdict::Goto(name.clone()))),
-                    None => problem(st, "a jump to a chain not in the table".into()),
-                },
-                NVerdict::Other(what) => {
-                    problem(st, format!("`{what}` has no equivalent in shriek yet"))
-                }
-            },
-            NItem::Reject { kind, code } => {
-                let family = self.family.or_else(|| st.family());
-                let port = code.as_deref().is_none_or(|c| c == "port-unreachable");
-                // In an inet table nft makes `reject with icmp ...` hold for
-                // IPv4 packets only (a `meta nfproto` it does not list), and
-                // `icmpv6` for IPv6 ones.
-                let only = match kind.as_deref() {
-                    None | Some("icmpx") => Some(None),
-                    Some("icmp") => Some(Some(Family::V4)),
-                    Some("icmpv6") => Some(Some(Family::V6)),
-                    _ => None,
-                };
-                let ok = match only {
-                    Some(None) => port,
-                    Some(Some(f)) => port && family.is_none_or(|g| g == f),
-                    None => false,
-                };
-                if ok {
-                    if let Some(Some(f)) = only.filter(|_| family.is_none()) {
-                        st.pin(f);
-                    }
-                    st.stmts.push(Stmt::Verdict(Verdict::Reject));
-                } else if kind.as_deref() == Some("tcp reset") {
-                    problem(st, "`reject with tcp reset` is not in the language yet".into());
-                } else {
-                    problem(st, "reject types other than port unreachable are not in the language yet (`reject with icmp ...`)".into());
-                }
-            }
-            NItem::Nat(n) => self.nat(st, n),
-            NItem::Other(what) => problem(st, format!("`{what}` has no equivalent in shriek yet")),
-            NItem::Match { .. } | NItem::Vmap { .. } => {
-                unreachable!("matches and maps are read elsewhere")
-            }
-        }
-    }
-
-    fn nat(&self, st: &mut State, n: &NNat) {
-        let problem = |st: &mut State, e: String| st.problems.push(e);
-        if let Some(f) = n.flags.first() {
-            return problem(st, format!("NAT flags (`{f}`) are not in the language yet"));
-        }
-        let stmt = match (n.kind.as_str(), &n.to) {
-            ("masquerade", None) => Some(Stmt::Masquerade),
-            ("redirect", Some(NatTo::Fixed { addr: None, port: Some(p) })) => {
-                p.parse().ok().map(Stmt::Redirect)
-            }
-            ("dnat" | "snat", Some(NatTo::Fixed { addr: Some(a), port })) => {
-                let addr: Option<IpAddr> = a.parse().ok();
-                let port = match port {
-                    None => Some(None),
-                    Some(p) => p.parse::<u16>().ok().map(Some),
-                };
-                match (addr, port) {
-                    (Some(addr), Some(port)) => {
-                        let b = Backend { addr, port, weight: 1 };
-                        Some(if n.kind == "dnat" {
-                            Stmt::Dnat { backends: vec![b], balance: None }
-                        } else {
-                            Stmt::Snat(b)
-                        })
-                    }
-                    _ => None,
-                }
-            }
-            ("dnat", Some(NatTo::Balanced { pick, modulus, seed, map })) => {
-                balanced(pick, *modulus, *seed, map)
-            }
-            _ => None,
-        };
-        let Some(stmt) = stmt else {
-            return problem(st, format!("this `{}` is not in the language yet", n.kind));
-        };
-        // nft translates only packets of the statement's family and lets
-        // the others go on to the next rule; the rule says which.
-        let fam = match &stmt {
-            Stmt::Dnat { backends, .. } => backends.first().map(|b| model::family_of(&b.addr)),
-            Stmt::Snat(b) => Some(model::family_of(&b.addr)),
-            _ => None,
-        };
-        if let Some(f) = fam.filter(|_| self.family.is_none() && st.family().is_none()) {
-            st.pin(f);
-        }
-        st.stmts.push(stmt);
-    }
-}
-
-/// `dnat to numgen inc mod N map { 0 : A . P, 1-2 : B . P }`: the backends
-/// with their weights (the slots each owns), when every backend owns one
-/// run of slots and the runs cover `0..N`.
-fn balanced(pick: &str, modulus: u32, seed: Option<u32>, map: &[(Val, Val)]) -> Option<Stmt> {
-    let balance = match pick {
-        "numgen inc" => Balance::RoundRobin,
-        "numgen random" => Balance::Random,
-        "jhash ip saddr" | "jhash ip6 saddr" if seed.unwrap_or(0) == 0 => Balance::SourceHash,
-        _ => return None,
-    };
-    let mut slots: Vec<(u32, u32, Backend)> = Vec::new();
-    for (k, v) in map {
-        let (lo, hi) = match k {
-            Val::Range(a, b) => (a.parse().ok()?, b.parse().ok()?),
-            Val::Word(w) => match w.split_once('-') {
-                Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
-                None => (w.parse().ok()?, w.parse().ok()?),
-            },
-            _ => return None,
-        };
-        let (addr, port) = match v {
-            Val::Concat(parts) => match parts.as_slice() {
-                [a, p] => (word(a)?.parse().ok()?, Some(word(p)?.parse().ok()?)),
-                _ => return None,
-            },
-            other => (word(other)?.parse().ok()?, None),
-        };
-        slots.push((lo, hi, Backend { addr, port, weight: hi.checked_sub(lo)? + 1 }));
-    }
-    slots.sort_by_key(|s| s.0);
-    let mut next = 0;
-    for (lo, hi, _) in &slots {
-        if *lo != next {
-            return None;
-        }
-        next = hi + 1;
-    }
-    (next == modulus).then(|| Stmt::Dnat {
-        backends: slots.into_iter().map(|s| s.2).collect(),
-        balance: Some(balance),
-    })
 }
 
 fn other(f: Family) -> Family {
@@ -682,6 +547,58 @@ fn ports(vals: &[Val]) -> Option<Vec<(u16, u16)>> {
                 None => w.parse().ok().map(|p| (p, p)),
             },
             _ => None,
+        })
+        .collect()
+}
+
+/// Leaves out what another match of the rule implies: an ICMP match says
+/// its protocol and family, `proto icmp` (`icmpv6`) its family.
+fn implied(matches: &mut Vec<Match>) {
+    let icmp: Vec<Family> = matches
+        .iter()
+        .filter_map(|m| match m {
+            Match::Icmp { family, .. } => Some(*family),
+            _ => None,
+        })
+        .collect();
+    matches.retain(|m| match m {
+        Match::Proto { neg: false, protos } => {
+            !icmp.iter().any(|f| protos.as_slice() == [icmp_proto(*f)])
+        }
+        _ => true,
+    });
+    let said = matches.iter().find_map(|m| match m {
+        Match::Icmp { family, .. } => Some(*family),
+        Match::Proto { neg: false, protos } => match protos.as_slice() {
+            [PROTO_ICMP] => Some(Family::V4),
+            [PROTO_ICMPV6] => Some(Family::V6),
+            _ => None,
+        },
+        _ => None,
+    });
+    if let Some(f) = said {
+        matches.retain(|m| *m != Match::Family(f));
+    }
+}
+
+/// ICMP types (or codes) as nft writes them: names, numbers, ranges.
+fn icmp_values(vals: &[Val], family: Family, code: bool) -> Option<Vec<(u8, u8)>> {
+    let names = if code { icmp_codes(family) } else { icmp_types(family) };
+    let one = |w: &str| w.parse::<u8>().ok().or_else(|| value_of(names, w));
+    vals.iter()
+        .map(|v| {
+            let (lo, hi) = match v {
+                Val::Range(a, b) => (one(a)?, one(b)?),
+                Val::Word(w) => match one(w) {
+                    Some(n) => (n, n),
+                    None => {
+                        let (a, b) = w.split_once('-')?;
+                        (one(a)?, one(b)?)
+                    }
+                },
+                _ => return None,
+            };
+            (lo <= hi).then_some((lo, hi))
         })
         .collect()
 }

@@ -63,6 +63,9 @@ fn tokens(input: usize, text: &str) -> Result<Vec<Token>, ImportError> {
                 let mut s = String::new();
                 loop {
                     match chars.next() {
+                        // `\*` is a plain star to nft, which an interface
+                        // name keeps to tell it from a wildcard.
+                        Some('\\') if chars.peek() == Some(&'*') => s.push('\\'),
                         Some('\\') => s.extend(chars.next()),
                         Some('"') => break,
                         Some('\n') | None => {
