@@ -39,8 +39,10 @@ enum Ports {
 struct Rule {
     src: Option<(bool, usize)>,
     dst: Option<(bool, usize)>,
-    iface: Option<&'static str>,
+    iface: Option<String>,
     proto: Option<(bool, &'static str)>,
+    /// `--icmp-type`: negated, and the index in `ICMP_TYPES`.
+    icmp: Option<(bool, usize)>,
     ports: Option<Ports>,
     state: Option<(bool, bool, &'static str)>,
     comment: Option<&'static str>,
@@ -53,7 +55,11 @@ struct Rule {
 const USER_CHAINS: &[&str] = &["u1-chk", "U2", "web.in"];
 const STATES: &[&str] = &["NEW", "ESTABLISHED", "RELATED,ESTABLISHED", "INVALID", "NEW,INVALID"];
 const COMMENTS: &[&str] = &["allow web", "ssh \"admins\"", "drop-rest"];
-const INERT: &[&str] = &["-i zz+ -j DROP", "-p icmp -m icmp --icmp-type 8 -j DROP"];
+const INERT: &[&str] =
+    &["-m pkttype --pkt-type broadcast -j DROP", "-m pkttype --pkt-type multicast -j DROP"];
+/// `--icmp-type` values: IPv4's, and IPv6's of the same meaning
+/// (ip6tables has no `any`).
+const ICMP_TYPES: &[(&str, &str)] = &[("8", "128"), ("0", "129"), ("3/3", "1/4"), ("any", "2")];
 
 pub fn ruleset(rng: &mut Rng, case: u32) -> Ruleset {
     let users = rng.below(USER_CHAINS.len() + 1);
@@ -126,6 +132,7 @@ fn rule(rng: &mut Rng, case: u32, chain: &str, user: Option<usize>, users: usize
         dst: None,
         iface: None,
         proto: None,
+        icmp: None,
         ports: None,
         state: None,
         comment: None,
@@ -146,21 +153,17 @@ fn rule(rng: &mut Rng, case: u32, chain: &str, user: Option<usize>, users: usize
     }
     if user.is_none() && rng.chance(15) {
         let dir = if output { "-o" } else { "-i" };
-        let (neg, name) = (rng.chance(30), if rng.chance(70) { "v0" } else { "lo" });
-        r.iface = Some(match (dir, neg, name) {
-            ("-o", false, "v0") => "-o v0",
-            ("-o", true, "v0") => "! -o v0",
-            ("-o", false, _) => "-o lo",
-            ("-o", true, _) => "! -o lo",
-            (_, false, "v0") => "-i v0",
-            (_, true, "v0") => "! -i v0",
-            (_, false, _) => "-i lo",
-            (_, true, _) => "! -i lo",
-        });
+        let neg = if rng.chance(30) { "! " } else { "" };
+        // Wildcards too: `v+` is every name that starts with `v`, `+` every name.
+        let name = *rng.pick(&["v0", "v0", "v0", "lo", "v+", "l+", "+"]);
+        r.iface = Some(format!("{neg}{dir} {name}"));
     }
     if rng.chance(65) {
         let p = *rng.pick(&["tcp", "tcp", "udp", "icmp"]);
         r.proto = Some((p != "icmp" && rng.chance(8), p));
+        if p == "icmp" && rng.chance(60) {
+            r.icmp = Some((rng.chance(25), rng.below(ICMP_TYPES.len())));
+        }
     }
     if let Some((false, p @ ("tcp" | "udp"))) = r.proto {
         if rng.chance(65) {
@@ -239,10 +242,7 @@ fn render(v6: bool, users: usize, policies: [&str; 3], chains: &Chains, nat: &[S
 
 fn rule_text(r: &Rule, v6: bool) -> String {
     if let Some(inert) = r.inert {
-        return inert.replace(
-            "-p icmp -m icmp --icmp-type",
-            if v6 { "-p ipv6-icmp -m icmp6 --icmpv6-type" } else { "-p icmp -m icmp --icmp-type" },
-        );
+        return inert.to_string();
     }
     let bang = |neg: bool| if neg { "! " } else { "" };
     let mut parts: Vec<String> = Vec::new();
@@ -254,12 +254,22 @@ fn rule_text(r: &Rule, v6: bool) -> String {
         let list = destinations(v6);
         parts.push(format!("{}-d {}", bang(neg), list[i % list.len()]));
     }
-    if let Some(iface) = r.iface {
-        parts.push(iface.to_string());
+    if let Some(iface) = &r.iface {
+        parts.push(iface.clone());
     }
     if let Some((neg, p)) = r.proto {
         let p = if p == "icmp" && v6 { "ipv6-icmp" } else { p };
         parts.push(format!("{}-p {p}", bang(neg)));
+    }
+    if let Some((neg, i)) = r.icmp {
+        let (v4, v6_type) = ICMP_TYPES[i];
+        // `! --icmp-type T/C` is two rules' worth of matches, `! any` no packet.
+        let neg = neg && !v4.contains('/') && v4 != "any";
+        if v6 {
+            parts.push(format!("-m icmp6 {}--icmpv6-type {v6_type}", bang(neg)));
+        } else {
+            parts.push(format!("-m icmp {}--icmp-type {v4}", bang(neg)));
+        }
     }
     match &r.ports {
         Some(Ports::Single { src, lo, hi, neg }) => {

@@ -15,7 +15,7 @@ pub struct Ruleset {
 }
 
 const INERT: &[&str] =
-    &["iifname \"zz*\" drop", "icmp type echo-request drop", "meta mark 0x5 drop"];
+    &["meta pkttype broadcast drop", "fib daddr type broadcast drop", "meta mark 0x5 drop"];
 
 struct Gen<'a> {
     rng: &'a mut Rng,
@@ -152,8 +152,9 @@ impl Gen<'_> {
         }
         if !output && self.rng.chance(15) {
             let n = neg(self);
-            let name = if self.rng.chance(70) { "v0" } else { "lo" };
-            parts.push(if self.rng.chance(50) {
+            // Wildcards too: `v*` is every name that starts with `v`.
+            let name = *self.rng.pick(&["v0", "v0", "lo", "v*", "l*"]);
+            parts.push(if self.rng.chance(50) || name.ends_with('*') {
                 format!("iifname {n}\"{name}\"")
             } else {
                 format!("iif {n}\"{name}\"")
@@ -214,7 +215,16 @@ impl Gen<'_> {
                     .rng
                     .pick(if nfproto { &["tcp", "udp"] } else { &["tcp", "udp", "icmp"] })
                     .to_string();
-                if v6 || self.v6.is_none() {
+                if p == "icmp" && self.rng.chance(50) {
+                    // An ICMP type match: nft adds the protocol and, in an
+                    // inet table, the family.
+                    let (icmp, t) = if v6 {
+                        ("icmpv6", *self.rng.pick(&["echo-request", "{ 1-4, 135 }"]))
+                    } else {
+                        ("icmp", *self.rng.pick(&["echo-request", "{ 3, 11 }"]))
+                    };
+                    parts.push(format!("{icmp} type {}{t}", neg(self)));
+                } else if v6 || self.v6.is_none() {
                     let p = if p == "icmp" && v6 { "ipv6-icmp".to_string() } else { p };
                     parts.push(format!("meta l4proto {}{p}", neg(self)));
                 } else {
