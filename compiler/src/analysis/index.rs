@@ -32,9 +32,11 @@ impl Entry {
 ///
 /// Bucket bounds are quantiles of the chain's own values, so buckets hold
 /// similar numbers of cubes whatever the address plan. A cube goes into the
-/// grid cells (port bucket, address bucket) its hull spans, or else the port
-/// buckets, or else the address buckets, or else (unrestricted in both, or
-/// spanning too many buckets) the `wide` list that every query reads.
+/// grid cells (port bucket, address bucket) its hull spans, or else (a
+/// service, `daddr VIP tcp dport P`: many share a few ports) the cells
+/// (port bucket, destination address bucket), or else the port buckets, or
+/// else the address buckets, or else (unrestricted in both, or spanning too
+/// many buckets) the `wide` list that every query reads.
 pub(super) struct Entries {
     pub all: Vec<Entry>,
     /// `all[i].hull`, dense, for fast scans.
@@ -43,6 +45,9 @@ pub(super) struct Entries {
     addr_bounds: Vec<u128>,
     /// Row-major: port bucket, then address bucket.
     grid: Vec<Vec<u32>>,
+    daddr_bounds: Vec<u128>,
+    /// Row-major: port bucket, then destination address bucket.
+    grid_daddr: Vec<Vec<u32>>,
     by_port: Vec<Vec<u32>>,
     by_addr: Vec<Vec<u32>>,
     wide: Vec<u32>,
@@ -71,10 +76,18 @@ impl Entries {
             cubes().filter_map(|c| c.saddr.as_ref()?.ranges().first().map(|r| r.0)),
             buckets,
         );
+        let daddr_bounds = quantiles(
+            cubes()
+                .filter(|c| c.saddr.is_none())
+                .filter_map(|c| c.daddr.as_ref()?.ranges().first().map(|r| r.0)),
+            buckets,
+        );
         Entries {
             all: Vec::new(),
             hulls: Vec::new(),
             grid: vec![Vec::new(); port_bounds.len() * addr_bounds.len()],
+            grid_daddr: vec![Vec::new(); port_bounds.len() * daddr_bounds.len()],
+            daddr_bounds,
             by_port: vec![Vec::new(); port_bounds.len()],
             by_addr: vec![Vec::new(); addr_bounds.len()],
             port_bounds,
@@ -89,19 +102,28 @@ impl Entries {
         let id = self.all.len() as u32;
         let ports = e.hull.dport_bounded().then(|| span(&self.port_bounds, e.hull.dport));
         let addrs = e.hull.saddr_bounded().then(|| span(&self.addr_bounds, e.hull.saddr));
+        let daddrs = e.hull.daddr_bounded().then(|| span(&self.daddr_bounds, e.hull.daddr));
         let width = self.addr_bounds.len();
-        match (ports, addrs) {
-            (Some(p), Some(a)) if p.len() * a.len() <= MAX_SPAN * 2 => {
+        let dwidth = self.daddr_bounds.len();
+        match (ports, addrs, daddrs) {
+            (Some(p), Some(a), _) if p.len() * a.len() <= MAX_SPAN * 2 => {
                 for pb in p {
                     for ab in a.clone() {
                         self.grid[pb * width + ab].push(id);
                     }
                 }
             }
-            (Some(r), _) if r.len() <= MAX_SPAN => {
+            (Some(p), None, Some(d)) if p.len() * d.len() <= MAX_SPAN * 2 => {
+                for pb in p {
+                    for db in d.clone() {
+                        self.grid_daddr[pb * dwidth + db].push(id);
+                    }
+                }
+            }
+            (Some(r), _, _) if r.len() <= MAX_SPAN => {
                 self.by_port[r].iter_mut().for_each(|b| b.push(id))
             }
-            (_, Some(r)) if r.len() <= MAX_SPAN => {
+            (_, Some(r), _) if r.len() <= MAX_SPAN => {
                 self.by_addr[r].iter_mut().for_each(|b| b.push(id))
             }
             _ => self.wide.push(id),
@@ -125,10 +147,15 @@ impl Entries {
             }
         };
         let width = self.addr_bounds.len();
+        let dwidth = self.daddr_bounds.len();
         for h in hulls {
             let addrs = span(&self.addr_bounds, h.saddr);
+            let daddrs = span(&self.daddr_bounds, h.daddr);
             for pb in span(&self.port_bounds, h.dport) {
                 for b in &self.grid[pb * width + addrs.start..pb * width + addrs.end] {
+                    take(b, &mut self.seen);
+                }
+                for b in &self.grid_daddr[pb * dwidth + daddrs.start..pb * dwidth + daddrs.end] {
                     take(b, &mut self.seen);
                 }
             }
@@ -212,6 +239,10 @@ impl Hull {
 
     fn saddr_bounded(&self) -> bool {
         self.saddr != (0, u128::MAX)
+    }
+
+    fn daddr_bounded(&self) -> bool {
+        self.daddr != (0, u128::MAX)
     }
 
     pub fn meets(&self, o: &Hull) -> bool {
