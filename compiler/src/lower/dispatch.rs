@@ -59,7 +59,6 @@ impl KeyKind {
 /// A rule that can join a run.
 struct Cand {
     kind: KeyKind,
-    pieces: Vec<Cube>,
     /// What the map gives for this rule; `None` means a chain of its own
     /// holding `body`.
     direct: Option<nft::Verdict>,
@@ -88,21 +87,22 @@ fn cube_kind(c: &Cube) -> Option<KeyKind> {
     }
 }
 
-fn classify(cx: &TableCx, rule: &ir::Rule) -> Result<Cand, String> {
-    let pieces = pieces(rule);
+/// `pieces` are the rule's, as `sequential::pieces` makes them (made once
+/// per rule: they are a good part of lowering's cost).
+fn classify(cx: &TableCx, rule: &ir::Rule, pieces: &[Cube]) -> Result<Cand, String> {
     let Some(first) = pieces.first() else { return Err("matches no packet".into()) };
     let kind = cube_kind(first).ok_or("matches make no map key")?;
     if pieces.iter().any(|p| cube_kind(p) != Some(kind)) {
         return Err("matches make no single map key".into());
     }
-    let fam = rule_family(&pieces);
+    let fam = rule_family(pieces);
     let translates_address =
         rule.actions.iter().any(|a| matches!(a, Action::Nat(Nat::Dnat { .. } | Nat::Snat { .. })));
     if translates_address && fam.is_none() {
         return Err("translates addresses for both families".into());
     }
     let ports = pieces.iter().all(sequential::has_ports);
-    let mut body: Vec<Expr> = sequential::port_guard(rule, &pieces).into_iter().collect();
+    let mut body: Vec<Expr> = sequential::port_guard(rule, pieces).into_iter().collect();
     let mut statements = sequential::body(cx, rule, fam, ports);
     // With per-rule counters on, the map's element counts exactly what a
     // leading anonymous `counter` of the rule would (translation goes last,
@@ -124,7 +124,7 @@ fn classify(cx: &TableCx, rule: &ir::Rule) -> Result<Cand, String> {
         (false, _) => None,
     };
     let may_continue = !rule.always_decides() || matches!(rule.verdict, Some(ir::Verdict::Jump(_)));
-    Ok(Cand { kind, pieces, direct, body, may_continue })
+    Ok(Cand { kind, direct, body, may_continue })
 }
 
 fn disjoint(a: &[Cube], b: &[Cube]) -> bool {
@@ -133,9 +133,11 @@ fn disjoint(a: &[Cube], b: &[Cube]) -> bool {
 
 pub(super) fn lower_rules(cx: &mut TableCx, chain: &ir::Chain, min_run: usize) -> Vec<nft::Rule> {
     let rules = &chain.rules;
-    let mut cands: Vec<Result<Cand, String>> = rules.iter().map(|r| classify(cx, r)).collect();
-    // Spaces for the disjointness checks, normalised like the pieces.
+    // Each rule's pieces: its map elements, and its space for the
+    // disjointness checks.
     let spaces: Vec<Vec<Cube>> = rules.iter().map(pieces).collect();
+    let mut cands: Vec<Result<Cand, String>> =
+        rules.iter().zip(&spaces).map(|(r, s)| classify(cx, r, s)).collect();
     // Plan, then dissolve the runs too short to pay and plan again without
     // them, so that no rule moves for a run that is not made.
     let blocks = loop {
@@ -170,7 +172,7 @@ pub(super) fn lower_rules(cx: &mut TableCx, chain: &ir::Chain, min_run: usize) -
             }
             Block::Run { members, .. } => {
                 flush(cx, chain, &mut pending);
-                emit_run(cx, chain, &members, &cands, &mut out);
+                emit_run(cx, chain, &members, &cands, &spaces, &mut out);
             }
         }
     }
@@ -381,6 +383,7 @@ fn emit_run(
     chain: &ir::Chain,
     members: &[usize],
     cands: &[Result<Cand, String>],
+    spaces: &[Vec<Cube>],
     out: &mut Vec<nft::Rule>,
 ) {
     let rules = &chain.rules;
@@ -417,7 +420,7 @@ fn emit_run(
     for (fam, group_proto) in groups {
         let mut boxes: Vec<(Vec<Intervals>, usize)> = Vec::new();
         for (pos, &m) in members.iter().enumerate() {
-            for p in &cand(m).pieces {
+            for p in &spaces[m] {
                 if fam.is_some() && p.family.single() != fam {
                     continue;
                 }

@@ -28,14 +28,21 @@ impl Intervals {
     pub fn from_ranges(ranges: impl IntoIterator<Item = (u128, u128)>) -> Intervals {
         let mut v: Vec<(u128, u128)> = ranges.into_iter().filter(|(a, b)| a <= b).collect();
         v.sort_unstable();
-        let mut out: Vec<(u128, u128)> = Vec::with_capacity(v.len());
-        for (lo, hi) in v {
-            match out.last_mut() {
+        // Merge in place: one allocation per set, which every rule makes
+        // several of.
+        let mut kept: usize = 0;
+        for i in 0..v.len() {
+            let (lo, hi) = v[i];
+            match kept.checked_sub(1).map(|k| &mut v[k]) {
                 Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
-                _ => out.push((lo, hi)),
+                _ => {
+                    v[kept] = (lo, hi);
+                    kept += 1;
+                }
             }
         }
-        Intervals(out)
+        v.truncate(kept);
+        Intervals(v)
     }
 
     pub fn ranges(&self) -> &[(u128, u128)] {
