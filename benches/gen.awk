@@ -16,24 +16,27 @@
 # format: shr (shriekc), nft (`nft -f`, one linear chain), ipt
 #         (`iptables-restore`, IPv4 only: iptables has no inet family)
 #
-# ports and blended end with `udp dport 5201 accept` and `tcp dport 5201
-# accept`, iperf3's port, so that the bench's packets pass every other rule
-# first: a linear chain's worst case, and the one a map is for. The test
-# traffic (10.77.0.2 -> 10.77.0.1) matches no other rule.
+# ports and blended end with `iif v0 udp dport 5201 accept` and the same for
+# tcp: iperf3's port, on the bench's veth. The test traffic (10.77.0.2 ->
+# 10.77.0.1) matches no other rule, and the interface keeps these two out of
+# every map, so its packets pass every other rule or map lookup first: a
+# linear chain's worst case, the one maps are for, and one per-rule counter
+# per packet.
 
-function rule(sa, da, proto, port, verdict) {
+function rule(sa, da, proto, port, verdict, iif) {
     if (format == "shr") {
-        line = ""
+        line = iif == "" ? "" : "iif " iif " "
         if (sa != "") line = "saddr " sa " "
         if (da != "") line = line "daddr " da " "
         printf "    %s%s dport %s %s\n", line, proto, port, verdict
     } else if (format == "nft") {
-        line = ""
+        line = iif == "" ? "" : "iifname \"" iif "\" "
         if (sa != "") line = "ip saddr " sa " "
         if (da != "") line = line "ip daddr " da " "
         printf "    %s%s dport %s %s\n", line, proto, port, verdict
     } else {
         line = "-A INPUT"
+        if (iif != "") line = line " -i " iif
         if (sa != "") line = line " -s " sa
         if (da != "") line = line " -d " da
         gsub(/-/, ":", port)
@@ -42,6 +45,7 @@ function rule(sa, da, proto, port, verdict) {
     }
 }
 
+# The verdict of the k-th rule of a kind.
 function verdict_of(k) { return k % 2 == 1 ? "drop" : "accept" }
 
 function host(a, j) { return a "." int(j / 65536) % 256 "." int(j / 256) % 256 "." j % 256 }
@@ -107,8 +111,8 @@ BEGIN {
                 rule(host(10, 128 * 65536 + j * 256) "/24", "", "udp", 1000 + j % 50, verdict_of(j))
             }
         }
-        rule("", "", "udp", 5201, "accept")
-        rule("", "", "tcp", 5201, "accept")
+        rule("", "", "udp", 5201, "accept", "v0")
+        rule("", "", "tcp", 5201, "accept", "v0")
     }
     if (format == "ipt") print "COMMIT"
     else if (format == "nft") print "  }\n}"

@@ -13,6 +13,7 @@
 #   day2       a one-rule change to a 100k-rule policy      (benches/day2.sh)
 #   criterion  in-process parse, resolve, lower, analysis   (benches/pipeline.rs)
 #   plot       SVG plots from the CSV in DIR                (benches/plot.rs)
+#   summary    issue 13's headline table from the CSV       (benches/summary.sh)
 #
 # --quick runs every part at small sizes in a minute or two: a smoke run, not
 # a measurement. DIR defaults to benches/results/DATE (UTC). The full suite
@@ -27,13 +28,13 @@ while (($#)); do
     case $1 in
     --quick) quick=1 ;;
     --out) out=$2; shift ;;
-    dataplane | control | analysis | day2 | criterion | plot) parts+=("$1") ;;
+    dataplane | control | analysis | day2 | criterion | plot | summary) parts+=("$1") ;;
     -h | --help) sed -n '2,/^set/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) bench_die "unknown part or flag: $1 (see benches/run.sh --help)" ;;
     esac
     shift
 done
-((${#parts[@]})) || parts=(dataplane control analysis day2 criterion plot)
+((${#parts[@]})) || parts=(dataplane control analysis day2 criterion plot summary)
 if [[ -z $out ]]; then
     out=$bench_root/benches/results/$(date -u +%F)
     ((quick)) && out=$bench_tmp/quick
@@ -79,6 +80,9 @@ for part in "${parts[@]}"; do
         ;;
     plot)
         (cd "$bench_root" && cargo run --release -q -p shriek-bench --bin shriek-benchplot -- "$out")
+        ;;
+    summary)
+        bash "$bench_dir/summary.sh" "$out" | tee "$out/summary.md"
         ;;
     esac
 done
