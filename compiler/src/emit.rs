@@ -17,6 +17,7 @@ use std::fmt::Write;
 use shriek_grammar::{Loc, SourceMap};
 
 use crate::ir::ChainPolicy;
+use crate::nft::vocab::METER_SIZE;
 use crate::nft::{self, Origin, Selector};
 
 mod json;
@@ -74,6 +75,16 @@ fn emit_set(out: &mut String, set: &nft::Set) {
     if set.interval {
         out.push_str("\t\tflags interval\n");
     }
+    if let Some(d) = set.dynamic {
+        let _ = writeln!(out, "\t\tsize {METER_SIZE}");
+        match d.timeout_ms {
+            Some(t) => {
+                out.push_str("\t\tflags dynamic,timeout\n");
+                let _ = writeln!(out, "\t\ttimeout {}", duration_text(t));
+            }
+            None => out.push_str("\t\tflags dynamic\n"),
+        }
+    }
     if set.counters {
         out.push_str("\t\tcounter\n");
     }
@@ -89,6 +100,23 @@ fn emit_set(out: &mut String, set: &nft::Set) {
         out.push_str(" }\n");
     }
     out.push_str("\t}\n");
+}
+
+/// nft's spelling of a duration: `1m40s`, `1s500ms`.
+fn duration_text(ms: u64) -> String {
+    let mut out = String::new();
+    let (mut left, units) =
+        (ms, [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)]);
+    for (name, size) in units {
+        if left >= size {
+            let _ = write!(out, "{}{name}", left / size);
+            left %= size;
+        }
+    }
+    if left > 0 || out.is_empty() {
+        let _ = write!(out, "{left}ms");
+    }
+    out
 }
 
 /// A set's type line: `type ipv4_addr . inet_service : verdict`.

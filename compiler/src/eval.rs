@@ -150,8 +150,7 @@ pub fn run_chain(
             if !crate::ir::matches(rule, packet) {
                 continue;
             }
-            let limited = rule.actions.iter().any(|a| matches!(a, Action::Limit(_)));
-            if limited && !limits.under_rate(rule.id) {
+            if rule.conditional() && !limits.under_rate(rule.id) {
                 continue;
             }
             steps.push(Step::Matched { rule: rule.id });

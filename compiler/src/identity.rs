@@ -32,6 +32,7 @@
 //! rule it reads back, so rules loaded with `nft -f` from `compile` output
 //! are recognised too.
 
+use crate::ir::MeterTest;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -93,6 +94,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 /// | 6 | vmap | key, map name |
 /// | 7 | nat | kind u8, family u8, target |
 /// | 8 | raw | its text |
+/// | 9 | meter | set name, key selector, then 1 and a limit's fields, or 2 and a connection count u32 |
 ///
 /// Right-hand sides: 1 value (an element), 2 set (u32 count, elements),
 /// 3 named set (name), 4 flags (u32 bitmask). An element is a u8 count of
@@ -145,6 +147,23 @@ pub fn canonical(exprs: &[Expr]) -> Vec<u8> {
             Expr::Raw(text) => {
                 w.u8(8);
                 w.str(text);
+            }
+            Expr::Meter(m) => {
+                w.u8(9);
+                w.str(&m.set);
+                w.u8(selector_code(m.key));
+                match m.test {
+                    MeterTest::Rate(l) => {
+                        w.u8(1);
+                        w.0.extend_from_slice(&l.rate.to_be_bytes());
+                        w.u32(unit_seconds(l.per));
+                        w.u32(l.burst.unwrap_or(DEFAULT_LIMIT_BURST));
+                    }
+                    MeterTest::CountOver(n) => {
+                        w.u8(2);
+                        w.u32(n);
+                    }
+                }
             }
         }
     }
@@ -263,6 +282,7 @@ fn implied_families(exprs: &[Expr]) -> Vec<u128> {
     for e in exprs {
         match e {
             Expr::Match { key, .. } | Expr::Vmap { key, .. } => add(key),
+            Expr::Meter(m) => add(&[m.key]),
             Expr::Nat(NatStmt {
                 target: NatTargetExpr::Balanced { pick: Pick::SourceHash { .. }, slots, .. },
                 ..

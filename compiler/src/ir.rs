@@ -139,9 +139,18 @@ impl Rule {
     /// could let the packet through undecided. `jump` decides only if the
     /// target chain always does; see `analysis`.
     pub fn always_decides(&self) -> bool {
-        let limited = self.actions.iter().any(|a| matches!(a, Action::Limit(_)));
+        let limited = self.conditional();
         let nat = self.actions.iter().any(|a| matches!(a, Action::Nat(_)));
         !limited && (self.verdict.is_some() || nat)
+    }
+}
+
+impl Rule {
+    /// Whether the rule holds for only some packets of its space, by state
+    /// outside the packet: a `limit` (per address or not) or a `ct count`.
+    /// The analysis and every evaluator treat such a rule as a fork.
+    pub fn conditional(&self) -> bool {
+        self.actions.iter().any(Action::conditional)
     }
 }
 
@@ -161,17 +170,82 @@ pub enum Action {
         prefix: Option<String>,
     },
     Limit(Limit),
+    /// `limit ... per saddr` or `ct count over N per saddr`.
+    Meter(Meter),
     Nat(Nat),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+impl Action {
+    /// Whether the statement holds for only some packets, by state outside
+    /// the packet (a rate, a connection count).
+    pub fn conditional(&self) -> bool {
+        matches!(self, Action::Limit(_) | Action::Meter(_))
+    }
+}
+
+/// A test kept for each address apart: `limit 3/minute per saddr` holds
+/// while that source is under its own rate, `ct count over 20 per saddr`
+/// while that source has more than 20 connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Meter {
+    pub key: MeterKey,
+    pub test: MeterTest,
+}
+
+/// Whose address a [`Meter`] keeps apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MeterKey {
+    Saddr,
+    Daddr,
+}
+
+impl MeterKey {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            MeterKey::Saddr => "saddr",
+            MeterKey::Daddr => "daddr",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MeterTest {
+    /// Holds while the address is under the rate.
+    Rate(Limit),
+    /// Holds while the address has more than this many connections
+    /// (counting the packet's own).
+    CountOver(u32),
+}
+
+impl std::fmt::Display for Meter {
+    /// The statement as the language writes it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.test {
+            MeterTest::Rate(l) => write!(f, "limit {l} per {}", self.key.keyword()),
+            MeterTest::CountOver(n) => write!(f, "ct count over {n} per {}", self.key.keyword()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Limit {
     pub rate: u64,
     pub per: RateUnit,
     pub burst: Option<u32>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+impl std::fmt::Display for Limit {
+    /// `3/minute`, `10/second burst 20`, as the language writes a rate.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.rate, self.per.keyword())?;
+        match self.burst {
+            Some(b) => write!(f, " burst {b}"),
+            None => Ok(()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RateUnit {
     Second,
     Minute,

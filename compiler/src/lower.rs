@@ -10,12 +10,13 @@
 //! Rendering the model as text or JSON is `emit`'s job; encoding it as
 //! netlink is the runtime's.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use shriek_grammar::Loc;
 
 use crate::ir::{self, RuleId};
 use crate::nft;
+use crate::space::Family;
 
 mod dispatch;
 mod sequential;
@@ -97,6 +98,9 @@ struct TableCx<'a> {
     sets: Vec<nft::Set>,
     extra_chains: Vec<nft::Chain>,
     explain: &'a mut Vec<ExplainLine>,
+    /// The dynamic set of each per-address statement (rule, statement
+    /// index, family), shared by all of the rule's nft rules of a family.
+    meters: HashMap<(RuleId, usize, Family), String>,
 }
 
 impl TableCx<'_> {
@@ -139,6 +143,7 @@ fn lower_table(
         sets: Vec::new(),
         extra_chains: Vec::new(),
         explain,
+        meters: HashMap::new(),
     };
     let mut chains = Vec::new();
     for chain in &table.chains {

@@ -12,7 +12,7 @@
 
 use std::net::IpAddr;
 
-use crate::ir::{BaseChain, Limit, RuleId};
+use crate::ir::{BaseChain, Limit, MeterTest, RuleId};
 use shriek_grammar::Loc;
 
 pub mod vocab;
@@ -191,6 +191,10 @@ pub enum Expr {
         prefix: Option<String>,
     },
     Limit(Limit),
+    /// `update @set { ip saddr limit rate 3/minute }` or `add @set { ip
+    /// saddr ct count over 20 }`: a test kept for each address in a set
+    /// the packet path fills. The rule goes on only while the test holds.
+    Meter(Meter),
     Verdict(Verdict),
     /// `KEY vmap @map`: one lookup decides.
     Vmap {
@@ -231,6 +235,33 @@ impl std::fmt::Display for Verdict {
     }
 }
 
+/// A per-address test: the dynamic set that keeps it, the address it is
+/// kept by (one family: `ip saddr` or `ip6 saddr`), and the test.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Meter {
+    pub set: String,
+    pub key: Selector,
+    pub test: MeterTest,
+}
+
+impl Meter {
+    /// Whether a packet refreshes its element's timeout (`update`), as a
+    /// rate must so that an element expires only once its bucket is full
+    /// again; a connection count keeps its element while it counts any
+    /// (`add`).
+    pub fn updates(&self) -> bool {
+        matches!(self.test, MeterTest::Rate(_))
+    }
+}
+
+/// How a set filled from the packet path keeps its elements: `flags
+/// dynamic`, at most [`vocab::METER_SIZE`] of them, and with a timeout
+/// each element is forgotten that long after its last packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Dynamic {
+    pub timeout_ms: Option<u64>,
+}
+
 /// A named set or map.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Set {
@@ -248,6 +279,9 @@ pub struct Set {
     pub counters: bool,
     /// Why the lowering made it, for `compile --explain` and comments.
     pub comment: Option<String>,
+    /// Filled by rules from the packet path (a [`Meter`]'s set), `None`
+    /// for a set the ruleset lists in full.
+    pub dynamic: Option<Dynamic>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

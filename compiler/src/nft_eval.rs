@@ -162,7 +162,7 @@ impl Cx<'_> {
                     self.step(format!("{here}: {what}"), &rule.origin);
                 }
                 Expr::Log { .. } => {}
-                Expr::Limit(_) => {
+                Expr::Limit(_) | Expr::Meter(_) => {
                     if self.limits == LimitMode::OverRate {
                         self.step(format!("{here}: over its limit"), &rule.origin);
                         return Flow::Next;

@@ -153,6 +153,12 @@ const RATE_UNITS: Words<ir::RateUnit> = Words {
         ("day", ir::RateUnit::Day),
     ],
 };
+/// `per saddr`: whose address a per-address limit or count keeps apart.
+const METER_KEYS: Words<ir::MeterKey> = Words {
+    what: "`per` address",
+    code: codes::UNKNOWN_VALUE,
+    known: &[("saddr", ir::MeterKey::Saddr), ("daddr", ir::MeterKey::Daddr)],
+};
 /// `counters on|off`: per-rule counters, on unless a table or the policy
 /// says off.
 const COUNTER_SETTINGS: Words<bool> = Words {

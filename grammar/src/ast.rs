@@ -321,11 +321,18 @@ pub enum StmtKind {
     Log {
         prefix: Option<Spanned<String>>,
     },
-    /// `limit N/second [burst M]`
+    /// `limit N/second [burst M] [per saddr|daddr]`
     Limit {
         rate: Spanned<u64>,
         per: Ident,
         burst: Option<Spanned<u64>>,
+        /// `per saddr`: one rate for each address; resolve checks the word.
+        key: Option<Ident>,
+    },
+    /// `ct count over N per saddr|daddr`
+    CtCount {
+        over: Spanned<u64>,
+        key: Ident,
     },
     Verdict(Verdict),
     /// `dnat to ADDR[:PORT]` or `dnat to { A:P weight W, ... } balance MODE`

@@ -269,13 +269,17 @@ fn stmt(s: &StmtKind) -> String {
         StmtKind::Counter(Some(n)) => format!("counter {}", n.text),
         StmtKind::Log { prefix: None } => "log".into(),
         StmtKind::Log { prefix: Some(p) } => format!("log prefix {}", quote(&p.node)),
-        StmtKind::Limit { rate, per, burst } => {
+        StmtKind::Limit { rate, per, burst, key } => {
             let mut s = format!("limit {}/{}", rate.node, per.text);
             if let Some(b) = burst {
                 let _ = write!(s, " burst {}", b.node);
             }
+            if let Some(k) = key {
+                let _ = write!(s, " per {}", k.text);
+            }
             s
         }
+        StmtKind::CtCount { over, key } => format!("ct count over {} per {}", over.node, key.text),
         StmtKind::Verdict(v) => match v {
             Verdict::Accept => "accept".into(),
             Verdict::Drop => "drop".into(),

@@ -82,6 +82,9 @@ pub const NFT_SET_ANONYMOUS: u32 = 0x1;
 pub const NFT_SET_CONSTANT: u32 = 0x2;
 pub const NFT_SET_INTERVAL: u32 = 0x4;
 pub const NFT_SET_MAP: u32 = 0x8;
+pub const NFT_SET_TIMEOUT: u32 = 0x10;
+/// Filled from the packet path (`flags dynamic`).
+pub const NFT_SET_EVAL: u32 = 0x20;
 pub const NFT_SET_CONCAT: u32 = 0x80;
 
 pub const NFTA_SET_TABLE: u16 = 1;
@@ -93,6 +96,8 @@ pub const NFTA_SET_DATA_TYPE: u16 = 6;
 pub const NFTA_SET_DATA_LEN: u16 = 7;
 pub const NFTA_SET_DESC: u16 = 9;
 pub const NFTA_SET_ID: u16 = 10;
+/// Milliseconds, u64.
+pub const NFTA_SET_TIMEOUT: u16 = 11;
 pub const NFTA_SET_USERDATA: u16 = 13;
 pub const NFTA_SET_HANDLE: u16 = 16;
 pub const NFTA_SET_EXPR: u16 = 17;
@@ -192,6 +197,19 @@ pub const NFTA_LIMIT_UNIT: u16 = 2;
 pub const NFTA_LIMIT_BURST: u16 = 3;
 pub const NFTA_LIMIT_TYPE: u16 = 4;
 pub const NFTA_LIMIT_FLAGS: u16 = 5;
+/// `dynset`: add or update the element of a register's key in a set,
+/// then run the element's own expressions (a per-address limit or count).
+pub const NFTA_DYNSET_SET_NAME: u16 = 1;
+pub const NFTA_DYNSET_SET_ID: u16 = 2;
+pub const NFTA_DYNSET_OP: u16 = 3;
+pub const NFTA_DYNSET_SREG_KEY: u16 = 4;
+pub const NFTA_DYNSET_EXPR: u16 = 7;
+pub const NFT_DYNSET_OP_ADD: u32 = 0;
+pub const NFT_DYNSET_OP_UPDATE: u32 = 1;
+/// `connlimit` (`ct count`); inverted, it holds above its count.
+pub const NFTA_CONNLIMIT_COUNT: u16 = 1;
+pub const NFTA_CONNLIMIT_FLAGS: u16 = 2;
+pub const NFT_CONNLIMIT_F_INV: u32 = 1;
 pub const NFTA_COUNTER_BYTES: u16 = 1;
 pub const NFTA_COUNTER_PACKETS: u16 = 2;
 pub const NFTA_LOG_PREFIX: u16 = 2;

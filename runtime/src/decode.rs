@@ -147,7 +147,9 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
                 continue;
             }
         };
-        let Some(elements) = info.model_elements(&key) else {
+        let dynamic = info.dynamic();
+        let elements = if dynamic.is_some() { Some(Vec::new()) } else { info.model_elements(&key) };
+        let Some(elements) = elements else {
             unmodelled.push(format!("the elements of set `{}`", info.name));
             continue;
         };
@@ -159,6 +161,7 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
             elements,
             counters: info.counters,
             comment: info.comment.clone(),
+            dynamic,
         });
     }
 

@@ -433,9 +433,10 @@ fn pieces(ctx: &mut Ctx, rule: &ir::Rule) -> (Vec<Piece>, Option<Gap>) {
     ends(ctx, rule)
 }
 
-/// Whether the rule holds only while under a rate.
+/// Whether the rule holds only for some of its packets: under a rate (per
+/// address or not), or with more connections than a count.
 fn limited(rule: &ir::Rule) -> bool {
-    rule.actions.iter().any(|a| matches!(a, Action::Limit(_)))
+    rule.conditional()
 }
 
 /// The packets for which `rule` ends its chain when it holds, by how it

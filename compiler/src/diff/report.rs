@@ -114,7 +114,7 @@ fn tree_text<T>(t: &Tree<T>, leaf: &dyn Fn(&T) -> String) -> String {
         Tree::Limit { limit, under, over } => {
             let u = tree_text(under, leaf);
             let u = if matches!(**under, Tree::Limit { .. }) { format!("({u})") } else { u };
-            format!("{u} while under {}, else {}", limit.0, tree_text(over, leaf))
+            format!("{u} while {}, else {}", limit.condition(), tree_text(over, leaf))
         }
     }
 }

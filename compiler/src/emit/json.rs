@@ -4,6 +4,8 @@
 //! because a map element may jump to one, and libnftables adds objects in
 //! the order given.
 
+use crate::ir::{Limit, MeterTest};
+use crate::nft::vocab::METER_SIZE;
 use serde_json::{json, Map, Value};
 use shriek_grammar::SourceMap;
 
@@ -67,6 +69,15 @@ pub fn emit_json(rs: &nft::Ruleset, sources: &SourceMap) -> String {
             }
             if s.interval {
                 o.insert("flags".into(), json!(["interval"]));
+            }
+            // libnftables JSON (nft 1.0.6) has no word for `dynamic`: nft
+            // sets it itself on a set a rule adds to with a statement.
+            if let Some(d) = s.dynamic {
+                o.insert("size".into(), json!(METER_SIZE));
+                if let Some(t) = d.timeout_ms {
+                    o.insert("flags".into(), json!(["timeout"]));
+                    o.insert("timeout".into(), json!(t.div_ceil(1000)));
+                }
             }
             if s.counters {
                 o.insert("stmt".into(), json!([{"counter": null}]));
@@ -133,6 +144,14 @@ fn selector(s: Selector) -> Value {
         Selector::Icmpv6Type => json!({"payload": {"protocol": "icmpv6", "field": "type"}}),
         Selector::Icmpv6Code => json!({"payload": {"protocol": "icmpv6", "field": "code"}}),
     }
+}
+
+fn limit(l: &Limit) -> Value {
+    let mut o = json!({"rate": l.rate, "per": l.per.keyword()});
+    if let Some(b) = l.burst {
+        o["burst"] = json!(b);
+    }
+    json!({ "limit": o })
 }
 
 fn key(k: &[Selector]) -> Value {
@@ -229,12 +248,14 @@ fn expr(e: &Expr) -> Value {
         Expr::Counter(Some(n)) => json!({"counter": n}),
         Expr::Log { prefix: None } => json!({"log": null}),
         Expr::Log { prefix: Some(p) } => json!({"log": {"prefix": p}}),
-        Expr::Limit(l) => {
-            let mut o = json!({"rate": l.rate, "per": l.per.keyword()});
-            if let Some(b) = l.burst {
-                o["burst"] = json!(b);
-            }
-            json!({ "limit": o })
+        Expr::Limit(l) => limit(l),
+        Expr::Meter(m) => {
+            let test = match m.test {
+                MeterTest::Rate(l) => limit(&l),
+                MeterTest::CountOver(n) => json!({"ct count": {"val": n, "inv": true}}),
+            };
+            let op = if m.updates() { "update" } else { "add" };
+            json!({"set": {"op": op, "elem": key(&[m.key]), "set": format!("@{}", m.set), "stmt": [test]}})
         }
         Expr::Verdict(v) => verdict(v),
         Expr::Vmap { key: k, map } => json!({"vmap": {"key": key(k), "data": format!("@{map}")}}),

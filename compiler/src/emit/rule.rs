@@ -5,6 +5,7 @@
 //! values are spelled as `nft list ruleset` spells them (prefixes, protocol
 //! and conntrack words, quoted names), so the text loads with `nft -f`.
 
+use crate::ir::{Limit, MeterTest};
 use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -169,18 +170,28 @@ fn expr(e: &Expr) -> String {
         Expr::Counter(Some(n)) => format!("counter name {}", quote(n, usize::MAX)),
         Expr::Log { prefix: None } => "log".into(),
         Expr::Log { prefix: Some(p) } => format!("log prefix {}", quote(p, 128)),
-        Expr::Limit(l) => {
-            let mut s = format!("limit rate {}/{}", l.rate, l.per.keyword());
-            if let Some(b) = l.burst {
-                let _ = write!(s, " burst {b} packets");
-            }
-            s
+        Expr::Limit(l) => limit_text(l),
+        Expr::Meter(m) => {
+            let test = match m.test {
+                MeterTest::Rate(l) => limit_text(&l),
+                MeterTest::CountOver(n) => format!("ct count over {n}"),
+            };
+            let op = if m.updates() { "update" } else { "add" };
+            format!("{op} @{} {{ {} {test} }}", ident(&m.set), m.key.keyword())
         }
         Expr::Verdict(v) => verdict(v),
         Expr::Vmap { key, map } => format!("{} vmap @{}", key_text(key), ident(map)),
         Expr::Nat(n) => nat(n),
         Expr::Raw(text) => text.clone(),
     }
+}
+
+fn limit_text(l: &Limit) -> String {
+    let mut s = format!("limit rate {}/{}", l.rate, l.per.keyword());
+    if let Some(b) = l.burst {
+        let _ = write!(s, " burst {b} packets");
+    }
+    s
 }
 
 pub(super) fn verdict(v: &nft::Verdict) -> String {

@@ -90,6 +90,9 @@ fn cube_kind(c: &Cube) -> Option<KeyKind> {
 /// `pieces` are the rule's, as `sequential::pieces` makes them (made once
 /// per rule: they are a good part of lowering's cost).
 fn classify(cx: &TableCx, rule: &ir::Rule, pieces: &[Cube]) -> Result<Cand, String> {
+    if rule.actions.iter().any(|a| matches!(a, Action::Meter(_))) {
+        return Err("keeps a rate or count per address".into());
+    }
     let Some(first) = pieces.first() else { return Err("matches no packet".into()) };
     let kind = cube_kind(first).ok_or("matches make no map key")?;
     if pieces.iter().any(|p| cube_kind(p) != Some(kind)) {
@@ -506,6 +509,7 @@ fn emit_run(
             data: Some(nft::DataType::Verdict),
             elements,
             counters: counting,
+            dynamic: None,
             comment: Some(format!(
                 "{} of chain {}",
                 rule_list(&member_indices(rules, members)),

@@ -35,6 +35,7 @@ pub(super) fn lower_rule(
         );
         return;
     }
+    declare_meters(cx, chain, rule, &pieces);
     let bodies: Vec<Vec<Expr>> = pieces
         .iter()
         .map(|p| {
@@ -133,6 +134,8 @@ pub(super) fn pieces(rule: &ir::Rule) -> Vec<Cube> {
         _ => false,
     });
     let port_nat = translates_port(rule);
+    // A per-address set holds addresses of one family.
+    let metered = rule.actions.iter().any(|a| matches!(a, Action::Meter(_)));
     let mut out = Vec::new();
     let by_names = rule.space.iter().flat_map(|c| {
         split_names(&c.iif).into_iter().flat_map(move |iif| {
@@ -165,7 +168,7 @@ pub(super) fn pieces(rule: &ir::Rule) -> Vec<Cube> {
             continue;
         }
         let split = cube.family.single().is_none()
-            && (nat_family || cube.saddr.is_some() || cube.daddr.is_some());
+            && (nat_family || metered || cube.saddr.is_some() || cube.daddr.is_some());
         if !split {
             out.push(cube);
             continue;
@@ -352,11 +355,16 @@ fn split_names(names: &Names) -> Vec<Names> {
 pub(super) fn body(cx: &TableCx, rule: &ir::Rule, fam: Option<Family>, ports: bool) -> Vec<Expr> {
     let mut out = Vec::new();
     let mut translate = None;
-    for action in &rule.actions {
+    for (i, action) in rule.actions.iter().enumerate() {
         match action {
             Action::Counter(name) => out.push(Expr::Counter(name.clone())),
             Action::Log { prefix } => out.push(Expr::Log { prefix: prefix.clone() }),
             Action::Limit(l) => out.push(Expr::Limit(*l)),
+            Action::Meter(m) => {
+                let fam = fam.expect("pieces split a rule with a per-address statement by family");
+                let set = cx.meters[&(rule.id, i, fam)].clone();
+                out.push(Expr::Meter(nft::Meter { set, key: meter_key(m.key, fam), test: m.test }));
+            }
             // Translation ends the rule in nft; the rule's limits must all
             // hold first, and its other statements run, wherever written.
             Action::Nat(nat) => translate = translate.or(Some(nat)),
@@ -370,6 +378,67 @@ pub(super) fn body(cx: &TableCx, rule: &ir::Rule, fam: Option<Family>, ports: bo
         out.push(Expr::Verdict(verdict(cx, v)));
     }
     out
+}
+
+/// The selector a per-address statement keys on, for packets of `fam`.
+fn meter_key(key: ir::MeterKey, fam: Family) -> Selector {
+    match (key, fam) {
+        (ir::MeterKey::Saddr, Family::V4) => Selector::Ip4Saddr,
+        (ir::MeterKey::Saddr, Family::V6) => Selector::Ip6Saddr,
+        (ir::MeterKey::Daddr, Family::V4) => Selector::Ip4Daddr,
+        (ir::MeterKey::Daddr, Family::V6) => Selector::Ip6Daddr,
+    }
+}
+
+/// One dynamic set for each per-address statement of `rule` and each
+/// family its pieces hold (`input_4_saddr4`): the rule's nft rules of one
+/// family share it, so an address has one rate or count however many nft
+/// rules its packets meet.
+fn declare_meters(cx: &mut TableCx, chain: &ir::Chain, rule: &ir::Rule, pieces: &[Cube]) {
+    for (i, action) in rule.actions.iter().enumerate() {
+        let Action::Meter(m) = action else { continue };
+        for fam in pieces.iter().filter_map(|p| p.family.single()) {
+            if cx.meters.contains_key(&(rule.id, i, fam)) {
+                continue;
+            }
+            let v = if fam == Family::V4 { 4 } else { 6 };
+            let name =
+                cx.fresh(&format!("{}_{}_{}{v}", chain.name, rule.id.index + 1, m.key.keyword()));
+            let timeout_ms = match m.test {
+                ir::MeterTest::Rate(l) => Some(refill_ms(l)),
+                ir::MeterTest::CountOver(_) => None,
+            };
+            cx.sets.push(nft::Set {
+                name: name.clone(),
+                key: vec![meter_key(m.key, fam)],
+                interval: false,
+                data: None,
+                elements: Vec::new(),
+                counters: false,
+                comment: Some(format!("{m}: rule {} of chain {}", rule.id.index + 1, chain.name)),
+                dynamic: Some(nft::Dynamic { timeout_ms }),
+            });
+            cx.meters.insert((rule.id, i, fam), name);
+        }
+    }
+}
+
+/// How long a rate's bucket takes to fill from empty, in whole seconds and
+/// at least one:
+/// an address idle that long is under its rate again, so its element may
+/// be forgotten without changing what the rule does.
+fn refill_ms(l: ir::Limit) -> u64 {
+    let burst = u128::from(l.burst.unwrap_or(crate::identity::DEFAULT_LIMIT_BURST).max(1));
+    let unit_ms: u128 = match l.per {
+        ir::RateUnit::Second => 1_000,
+        ir::RateUnit::Minute => 60_000,
+        ir::RateUnit::Hour => 3_600_000,
+        ir::RateUnit::Day => 86_400_000,
+    };
+    // Whole seconds: the kernel keeps a timeout in jiffies, and a second
+    // reads back as the same milliseconds at any tick rate.
+    let secs = (burst * unit_ms).div_ceil(u128::from(l.rate.max(1))).div_ceil(1_000);
+    u64::try_from(secs.saturating_mul(1_000)).unwrap_or(u64::MAX).max(1_000)
 }
 
 pub(super) fn verdict(cx: &TableCx, v: ir::Verdict) -> nft::Verdict {

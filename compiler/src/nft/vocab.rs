@@ -14,6 +14,11 @@ pub const PROTO_UDP: u8 = 17;
 pub const PROTO_ICMPV6: u8 = 58;
 pub const PROTO_SCTP: u8 = 132;
 
+/// How many addresses a per-address set (`limit ... per saddr`) keeps at
+/// most, as nft gives a meter: a new address past it is not tracked, and
+/// its rule does not hold for it.
+pub const METER_SIZE: u32 = 65535;
+
 /// The protocols that carry ports (`th sport`, `th dport`).
 pub const PROTOS_WITH_PORTS: [u8; 3] = [PROTO_TCP, PROTO_UDP, PROTO_SCTP];
 

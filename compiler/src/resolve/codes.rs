@@ -51,7 +51,7 @@ shriek_grammar::catalogue! {
     MIXED_FAMILY_RANGE = "E0222", "mixed-family-range", Error,
         "a range from an IPv4 to an IPv6 address";
     UNKNOWN_VALUE = "E0223", "unknown-value", Error,
-        "an unknown protocol, service, conntrack state, family, rate unit or balance mode";
+        "an unknown protocol, service, conntrack state, family, rate unit, balance mode or `per` address (`per saddr`)";
     INVALID_INTERFACE_NAME = "E0224", "invalid-interface-name", Error,
         "an interface name that is empty, longer than 15 bytes, or holds a space, `/`, `:` or a `*` before its end";
     MULTIPLE_VERDICTS = "E0225", "multiple-verdicts", Error,

@@ -11,7 +11,7 @@ use shriek_grammar::ast::{self, StmtKind, Term};
 use shriek_grammar::{Diagnostic, FileId, Loc, Span};
 
 use super::chain::ChainCx;
-use super::{codes, suggest, typing, Ctx, RATE_UNITS};
+use super::{codes, suggest, typing, Ctx, METER_KEYS, RATE_UNITS};
 use crate::ir;
 use crate::space::{Cube, Families, Family};
 
@@ -176,8 +176,27 @@ impl<'a> Ctx<'a> {
             StmtKind::Log { prefix } => {
                 Some(ir::Action::Log { prefix: prefix.as_ref().map(|p| p.node.clone()) })
             }
-            StmtKind::Limit { rate, per, burst } => {
+            StmtKind::Limit { rate, per, burst, key: None } => {
                 self.limit(cx.file, rate, per, burst).map(ir::Action::Limit)
+            }
+            StmtKind::Limit { rate, per, burst, key: Some(key) } => {
+                let limit = self.limit(cx.file, rate, per, burst);
+                let key = self.keyword(cx.file, key, &METER_KEYS);
+                let test = limit.map(ir::MeterTest::Rate);
+                key.zip(test).map(|(key, test)| ir::Action::Meter(ir::Meter { key, test }))
+            }
+            StmtKind::CtCount { over, key } => {
+                let over = match u32::try_from(over.node) {
+                    Ok(v) => Some(v),
+                    Err(_) => {
+                        let loc = Loc::new(cx.file, over.span);
+                        self.out_of_range(loc, "connection count", over.node, u32::MAX as u64);
+                        None
+                    }
+                };
+                let key = self.keyword(cx.file, key, &METER_KEYS);
+                let test = over.map(ir::MeterTest::CountOver);
+                key.zip(test).map(|(key, test)| ir::Action::Meter(ir::Meter { key, test }))
             }
             StmtKind::Dnat(_)
             | StmtKind::Snat(_)

@@ -13,8 +13,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use proptest::prelude::*;
 use shriek_compiler::emit::packet_text;
 use shriek_compiler::ir::{
-    Action, BaseChain, Chain, ChainId, ChainKind, ChainPolicy, CounterDecl, Hook, Limit, Nat,
-    NatBackend, Policy, RateUnit, Rule, RuleId, Table, Verdict,
+    Action, BaseChain, Chain, ChainId, ChainKind, ChainPolicy, CounterDecl, Hook, Limit, Meter,
+    MeterKey, MeterTest, Nat, NatBackend, Policy, RateUnit, Rule, RuleId, Table, Verdict,
 };
 use shriek_compiler::space::{
     CtState, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Packet, Protos,
@@ -325,6 +325,11 @@ pub fn action() -> impl Strategy<Value = Action> {
         2 => prop_oneof![Just("x"), Just("y")].prop_map(|n| Action::Counter(Some(n.to_string()))),
         1 => Just(Action::Log { prefix: Some("p: ".into()) }),
         2 => Just(Action::Limit(Limit { rate: 10, per: RateUnit::Second, burst: None })),
+        1 => Just(Action::Meter(Meter {
+            key: MeterKey::Saddr,
+            test: MeterTest::Rate(Limit { rate: 3, per: RateUnit::Minute, burst: Some(5) }),
+        })),
+        1 => Just(Action::Meter(Meter { key: MeterKey::Daddr, test: MeterTest::CountOver(20) })),
         1 => Just(Action::Nat(Nat::Masquerade)),
         1 => Just(Action::Nat(Nat::Dnat {
             backends: vec![NatBackend {

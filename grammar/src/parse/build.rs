@@ -105,6 +105,11 @@ impl<'a> Cx<'a> {
         Ident { text: p.as_str().to_string(), span: self.span(&p) }
     }
 
+    /// The word after `per` in `per saddr`.
+    fn per_key(&self, p: Pair<'_, Rule>) -> Option<Ident> {
+        p.into_inner().find(|r| r.as_rule() == Rule::ident).map(|r| self.ident(r))
+    }
+
     fn file(&mut self, file: Pair<'a, Rule>) -> Vec<ast::Item> {
         let mut items = Vec::new();
         for p in file.into_inner() {
@@ -557,15 +562,23 @@ impl<'a> Cx<'a> {
                 let mut rate = None;
                 let mut per = None;
                 let mut burst = None;
+                let mut key = None;
                 for r in inner {
                     match r.as_rule() {
                         Rule::number if rate.is_none() => rate = Some(self.number(&r)),
                         Rule::number => burst = Some(self.number(&r)),
                         Rule::ident => per = Some(self.ident(r)),
+                        Rule::per_key => key = self.per_key(r),
                         _ => {}
                     }
                 }
-                K::Limit { rate: rate?, per: per?, burst }
+                K::Limit { rate: rate?, per: per?, burst, key }
+            }
+            Rule::ct_count => {
+                let over = inner.find(|r| r.as_rule() == Rule::number).map(|r| self.number(&r));
+                let key =
+                    inner.find(|r| r.as_rule() == Rule::per_key).and_then(|r| self.per_key(r));
+                K::CtCount { over: over?, key: key? }
             }
             Rule::verdict => {
                 let target = inner.find(|r| r.as_rule() == Rule::ident).map(|r| self.ident(r));

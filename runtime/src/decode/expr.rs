@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use shriek_compiler::ir::{Limit, RateUnit};
+use shriek_compiler::ir::{Limit, MeterTest, RateUnit};
 use shriek_compiler::nft::vocab::{NFPROTO_IPV4, NFPROTO_IPV6, PROTO_ICMP, PROTO_ICMPV6};
 use shriek_compiler::nft::{
     CmpOp, Data, Elem, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Part, Pick, Rhs, Selector,
@@ -322,28 +322,10 @@ impl Machine<'_> {
                 Some(())
             }
             "limit" => {
-                let per = match attr_u64(d, NFTA_LIMIT_UNIT)? {
-                    1 => RateUnit::Second,
-                    60 => RateUnit::Minute,
-                    3600 => RateUnit::Hour,
-                    86400 => RateUnit::Day,
-                    _ => return None,
-                };
-                if attr_u32(d, NFTA_LIMIT_TYPE).unwrap_or(NFT_LIMIT_PKTS) != NFT_LIMIT_PKTS
-                    || attr_u32(d, NFTA_LIMIT_FLAGS).unwrap_or(0) & NFT_LIMIT_F_INV != 0
-                {
-                    return None;
-                }
-                let burst = attr_u32(d, NFTA_LIMIT_BURST).unwrap_or(0);
-                let burst =
-                    (burst != shriek_compiler::identity::DEFAULT_LIMIT_BURST).then_some(burst);
-                self.out.push(Expr::Limit(Limit {
-                    rate: attr_u64(d, NFTA_LIMIT_RATE)?,
-                    per,
-                    burst,
-                }));
+                self.out.push(Expr::Limit(limit(d)?));
                 Some(())
             }
+            "dynset" => self.dynset(d),
             "reject" => {
                 let ty = attr_u32(d, NFTA_REJECT_TYPE)?;
                 let code = attr(d, NFTA_REJECT_ICMP_CODE).and_then(|c| c.first().copied());
@@ -562,6 +544,34 @@ impl Machine<'_> {
         (exact == len).then_some(key)
     }
 
+    /// `update @set { ip saddr limit rate ... }`, `add @set { ip saddr ct
+    /// count over N }`: the per-address statements shriekc writes, and no
+    /// other use of a dynamic set.
+    fn dynset(&mut self, d: &[u8]) -> Option<()> {
+        let name = attr_str(d, NFTA_DYNSET_SET_NAME)?;
+        let info = self.sets.get(&name)?;
+        let w = word(attr_u32(d, NFTA_DYNSET_SREG_KEY)?)?;
+        let key = self.key_at(w, info.key_len as usize)?;
+        let [sel] = key.as_slice() else { return None };
+        let e = attr(d, NFTA_DYNSET_EXPR)?;
+        let x = attr(e, NFTA_EXPR_DATA)?;
+        let test = match attr_str(e, NFTA_EXPR_NAME)?.as_str() {
+            "limit" => MeterTest::Rate(limit(x)?),
+            "connlimit" if attr_u32(x, NFTA_CONNLIMIT_FLAGS)? & NFT_CONNLIMIT_F_INV != 0 => {
+                MeterTest::CountOver(attr_u32(x, NFTA_CONNLIMIT_COUNT)?)
+            }
+            _ => return None,
+        };
+        let m = shriek_compiler::nft::Meter { set: name.clone(), key: *sel, test };
+        let op = if m.updates() { NFT_DYNSET_OP_UPDATE } else { NFT_DYNSET_OP_ADD };
+        if attr_u32(d, NFTA_DYNSET_OP)? != op {
+            return None;
+        }
+        self.named_keys.push((name, key));
+        self.out.push(Expr::Meter(m));
+        Some(())
+    }
+
     fn lookup(&mut self, d: &[u8]) -> Option<()> {
         let name = attr_str(d, NFTA_LOOKUP_SET)?;
         let info = self.sets.get(&name)?;
@@ -710,6 +720,26 @@ fn span(sel: Selector, len: usize, data: &[u8]) -> Option<(u128, u128)> {
 
 /// nft checks `meta nfproto` before an address load; the model leaves that
 /// check to the address, as `compile` prints it.
+/// A packet-counting `limit` as the model writes it: a whole unit, not
+/// inverted, nft's default burst read back as none.
+fn limit(d: &[u8]) -> Option<Limit> {
+    let per = match attr_u64(d, NFTA_LIMIT_UNIT)? {
+        1 => RateUnit::Second,
+        60 => RateUnit::Minute,
+        3600 => RateUnit::Hour,
+        86400 => RateUnit::Day,
+        _ => return None,
+    };
+    if attr_u32(d, NFTA_LIMIT_TYPE).unwrap_or(NFT_LIMIT_PKTS) != NFT_LIMIT_PKTS
+        || attr_u32(d, NFTA_LIMIT_FLAGS).unwrap_or(0) & NFT_LIMIT_F_INV != 0
+    {
+        return None;
+    }
+    let burst = attr_u32(d, NFTA_LIMIT_BURST).unwrap_or(0);
+    let burst = (burst != shriek_compiler::identity::DEFAULT_LIMIT_BURST).then_some(burst);
+    Some(Limit { rate: attr_u64(d, NFTA_LIMIT_RATE)?, per, burst })
+}
+
 fn drop_implied_family(exprs: Vec<Expr>) -> Vec<Expr> {
     let fam =
         |s: &Selector| s.family().map(|f| u128::from(shriek_compiler::nft::vocab::nfproto(f)));
@@ -721,6 +751,7 @@ fn drop_implied_family(exprs: Vec<Expr>) -> Vec<Expr> {
                     Expr::Match { key, .. } | Expr::Vmap { key, .. } => {
                         key.iter().filter_map(fam).collect::<Vec<_>>()
                     }
+                    Expr::Meter(m) => fam(&m.key).into_iter().collect(),
                     Expr::Nat(NatStmt {
                         target: NatTargetExpr::Balanced { pick: Pick::SourceHash { .. }, slots, .. },
                         ..

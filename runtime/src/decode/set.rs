@@ -10,11 +10,11 @@
 
 use std::net::IpAddr;
 
-use shriek_compiler::nft::{Data, DataType, Elem, Element, Part, Selector, Verdict};
+use shriek_compiler::nft::{self, Data, DataType, Elem, Element, Part, Selector, Verdict};
 
 use crate::abi::*;
 use crate::counters::Count;
-use crate::msg::{attr, attr_str, attr_u32, attrs};
+use crate::msg::{attr, attr_str, attr_u32, attr_u64, attrs};
 
 /// What the kernel says about a set.
 #[derive(Clone, Debug)]
@@ -28,6 +28,8 @@ pub(crate) struct SetInfo {
     /// Every element counts (a `counter` set expression): the per-rule
     /// counts of a dispatch map.
     pub counters: bool,
+    /// NFTA_SET_TIMEOUT, in milliseconds.
+    pub timeout_ms: Option<u64>,
     pub elements: Vec<RawElement>,
 }
 
@@ -64,6 +66,7 @@ impl SetInfo {
         SetInfo {
             name: attr_str(set, NFTA_SET_NAME).unwrap_or_default(),
             flags: attr_u32(set, NFTA_SET_FLAGS).unwrap_or(0),
+            timeout_ms: attr_u64(set, NFTA_SET_TIMEOUT),
             key_type: attr_u32(set, NFTA_SET_KEY_TYPE).unwrap_or(0),
             key_len: attr_u32(set, NFTA_SET_KEY_LEN).unwrap_or(0),
             data_type: attr_u32(set, NFTA_SET_DATA_TYPE),
@@ -86,6 +89,14 @@ impl SetInfo {
 
     pub fn interval(&self) -> bool {
         self.flags & NFT_SET_INTERVAL != 0
+    }
+
+    /// Filled from the packet path: its elements are the kernel's state
+    /// (rates, counts), not part of the ruleset.
+    pub fn dynamic(&self) -> Option<nft::Dynamic> {
+        (self.flags & NFT_SET_EVAL != 0).then_some(nft::Dynamic {
+            timeout_ms: (self.flags & NFT_SET_TIMEOUT != 0).then_some(self.timeout_ms.unwrap_or(0)),
+        })
     }
 
     /// The selectors the key's type stands for, when no rule says which

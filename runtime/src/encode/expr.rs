@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use shriek_compiler::ir::RateUnit;
+use shriek_compiler::identity::DEFAULT_LIMIT_BURST;
+use shriek_compiler::ir::{Limit, MeterTest, RateUnit};
 use shriek_compiler::nft::vocab::{NFPROTO_IPV4, NFPROTO_IPV6};
 use shriek_compiler::nft::{
     CmpOp, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Origin, Part, Pick, Rhs, Selector,
@@ -173,6 +174,22 @@ impl RuleCx<'_> {
     }
 }
 
+/// A `limit` expression's attributes: the rate, its unit in seconds, the
+/// burst (nft's default when none is written), in packets.
+fn limit(d: &mut Attrs, l: &Limit) {
+    let unit = match l.per {
+        RateUnit::Second => 1,
+        RateUnit::Minute => 60,
+        RateUnit::Hour => 3600,
+        RateUnit::Day => 86400,
+    };
+    d.u64(NFTA_LIMIT_RATE, l.rate);
+    d.u64(NFTA_LIMIT_UNIT, unit);
+    d.u32(NFTA_LIMIT_BURST, l.burst.unwrap_or(DEFAULT_LIMIT_BURST));
+    d.u32(NFTA_LIMIT_TYPE, NFT_LIMIT_PKTS);
+    d.u32(NFTA_LIMIT_FLAGS, 0);
+}
+
 pub(super) fn expr(a: &mut Attrs, cx: &mut RuleCx, e: &Expr) {
     match e {
         Expr::Match { key, op, rhs } => match_expr(a, cx, key, *op, rhs),
@@ -186,19 +203,35 @@ pub(super) fn expr(a: &mut Attrs, cx: &mut RuleCx, e: &Expr) {
                 d.str(NFTA_LOG_PREFIX, p);
             }
         }),
-        Expr::Limit(l) => kernel_expr(a, "limit", |d| {
-            let unit = match l.per {
-                RateUnit::Second => 1,
-                RateUnit::Minute => 60,
-                RateUnit::Hour => 3600,
-                RateUnit::Day => 86400,
-            };
-            d.u64(NFTA_LIMIT_RATE, l.rate);
-            d.u64(NFTA_LIMIT_UNIT, unit);
-            d.u32(NFTA_LIMIT_BURST, l.burst.unwrap_or(5));
-            d.u32(NFTA_LIMIT_TYPE, NFT_LIMIT_PKTS);
-            d.u32(NFTA_LIMIT_FLAGS, 0);
-        }),
+        Expr::Limit(l) => kernel_expr(a, "limit", |d| limit(d, l)),
+        Expr::Meter(m) => {
+            let sreg = cx.load_key(a, &[m.key]);
+            let id = cx.set_ids.get(&m.set).copied();
+            kernel_expr(a, "dynset", |d| {
+                d.str(NFTA_DYNSET_SET_NAME, &m.set);
+                if let Some(id) = id {
+                    d.u32(NFTA_DYNSET_SET_ID, id);
+                }
+                let op = if m.updates() { NFT_DYNSET_OP_UPDATE } else { NFT_DYNSET_OP_ADD };
+                d.u32(NFTA_DYNSET_OP, op);
+                d.u32(NFTA_DYNSET_SREG_KEY, sreg);
+                // The element's own expression, run on its state each time:
+                // it ends the rule when it does not hold.
+                d.nest(NFTA_DYNSET_EXPR, |e| match m.test {
+                    MeterTest::Rate(l) => {
+                        e.str(NFTA_EXPR_NAME, "limit");
+                        e.nest(NFTA_EXPR_DATA, |x| limit(x, &l));
+                    }
+                    MeterTest::CountOver(n) => {
+                        e.str(NFTA_EXPR_NAME, "connlimit");
+                        e.nest(NFTA_EXPR_DATA, |x| {
+                            x.u32(NFTA_CONNLIMIT_COUNT, n);
+                            x.u32(NFTA_CONNLIMIT_FLAGS, NFT_CONNLIMIT_F_INV);
+                        });
+                    }
+                });
+            });
+        }
         Expr::Verdict(Verdict::Reject) => kernel_expr(a, "reject", |d| {
             d.u32(NFTA_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
             d.bytes(NFTA_REJECT_ICMP_CODE, &[NFT_REJECT_ICMPX_PORT_UNREACH]);

@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 
+use shriek_compiler::nft::vocab::METER_SIZE;
 use shriek_compiler::nft::{self, Data, DataType, Elem, Origin, Part, Selector, Verdict};
 
 use super::batch::{Batch, Subject};
@@ -75,6 +76,8 @@ struct SetDef<'a> {
     /// Every element gets a counter (NFTA_SET_EXPR), as `counter` in nft's
     /// set declaration: the kernel gives each element its own.
     counters: bool,
+    /// Filled from the packet path (a per-address statement's set).
+    dynamic: Option<nft::Dynamic>,
     /// Each element's attributes: the inside of one NFTA_LIST_ELEM.
     elements: Vec<Buf>,
     /// Kernel-facing description of where elements came from, for errors.
@@ -99,10 +102,12 @@ fn emit_set(b: &mut Batch, s: &SetDef) {
         }
         let concat = s.flags & NFT_SET_CONCAT != 0;
         let anonymous = s.flags & NFT_SET_ANONYMOUS != 0;
-        if concat || anonymous {
+        if concat || anonymous || s.dynamic.is_some() {
             a.nest(NFTA_SET_DESC, |d| {
                 if anonymous {
                     d.u32(NFTA_SET_DESC_SIZE, u32::try_from(s.elements.len()).unwrap_or(u32::MAX));
+                } else if s.dynamic.is_some() {
+                    d.u32(NFTA_SET_DESC_SIZE, METER_SIZE);
                 }
                 if concat {
                     d.nest(NFTA_SET_DESC_CONCAT, |c| {
@@ -114,6 +119,9 @@ fn emit_set(b: &mut Batch, s: &SetDef) {
             });
         }
         a.u32(NFTA_SET_ID, s.id);
+        if let Some(t) = s.dynamic.and_then(|d| d.timeout_ms) {
+            a.u64(NFTA_SET_TIMEOUT, t);
+        }
         if s.counters {
             a.nest(NFTA_SET_EXPR, |e| {
                 e.str(NFTA_EXPR_NAME, "counter");
@@ -205,6 +213,12 @@ pub(crate) fn edit_elements(
 
 pub(crate) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, id: u32) {
     let mut flags = 0;
+    if let Some(d) = s.dynamic {
+        flags |= NFT_SET_EVAL;
+        if d.timeout_ms.is_some() {
+            flags |= NFT_SET_TIMEOUT;
+        }
+    }
     if s.interval {
         flags |= NFT_SET_INTERVAL;
         if s.key.len() > 1 {
@@ -236,6 +250,7 @@ pub(crate) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, id: u32) {
             data,
             comment: s.comment.as_deref(),
             counters: s.counters,
+            dynamic: s.dynamic,
             elements,
             origin,
         },
@@ -411,6 +426,7 @@ pub(super) fn anon_set(
             data: None,
             comment: None,
             counters: false,
+            dynamic: None,
             elements,
             origin: origin.to_vec(),
         },
@@ -454,6 +470,7 @@ pub(super) fn anon_nat_map(
             data: Some(data_spec(DataType::NatTarget { v6, with_port })),
             comment: None,
             counters: true,
+            dynamic: None,
             elements,
             origin: origin.to_vec(),
         },

@@ -13,6 +13,7 @@ use super::model::*;
 pub fn everything() -> Ruleset {
     use Selector::*;
     let verdict_map = Set {
+        dynamic: None,
         name: "services".into(),
         key: vec![L4proto, ThDport],
         interval: false,
@@ -33,6 +34,7 @@ pub fn everything() -> Ruleset {
         comment: Some("dispatch on protocol and port".into()),
     };
     let ranges = Set {
+        dynamic: None,
         name: "service_ranges".into(),
         key: vec![L4proto, ThDport],
         interval: true,
@@ -46,6 +48,7 @@ pub fn everything() -> Ruleset {
         comment: None,
     };
     let ports = Set {
+        dynamic: None,
         name: "web".into(),
         key: vec![ThDport],
         interval: false,
@@ -59,6 +62,7 @@ pub fn everything() -> Ruleset {
         comment: None,
     };
     let blocked = Set {
+        dynamic: None,
         name: "blocked".into(),
         key: vec![Ip4Saddr],
         interval: true,

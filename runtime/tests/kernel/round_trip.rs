@@ -108,6 +108,7 @@ fn a_big_interval_set_applies_and_plans_clean() {
         .collect();
     let mut rs = small("shriek_big", 22);
     rs.tables[0].sets.push(Set {
+        dynamic: None,
         name: "many".into(),
         key: vec![Selector::Ip4Saddr],
         interval: true,

@@ -11,7 +11,7 @@
 //! under the rate and what happens past it.
 
 use crate::ir::{
-    Action, ChainId, ChainPolicy, Hook, Limit, Nat, Outcome, Policy, Rule, RuleId, Verdict,
+    Action, ChainId, ChainPolicy, Hook, MeterTest, Nat, Outcome, Policy, Rule, RuleId, Verdict,
 };
 use crate::nft::vocab::JUMP_STACK_DEPTH;
 use crate::space::{Cube, Families, Family, Protos};
@@ -42,18 +42,25 @@ impl Rate {
             .actions
             .iter()
             .filter_map(|a| match a {
-                Action::Limit(l) => Some(rate_text(l)),
+                Action::Limit(l) => Some(l.to_string()),
+                Action::Meter(m) => Some(match m.test {
+                    MeterTest::Rate(l) => format!("{l} per {}", m.key.keyword()),
+                    MeterTest::CountOver(n) => format!("ct count over {n} per {}", m.key.keyword()),
+                }),
                 _ => None,
             })
             .collect();
         (!rates.is_empty()).then(|| Rate(rates.join(" and ")))
     }
-}
 
-fn rate_text(l: &Limit) -> String {
-    match l.burst {
-        Some(b) => format!("{}/{} burst {b}", l.rate, l.per.keyword()),
-        None => format!("{}/{}", l.rate, l.per.keyword()),
+    /// When the rule holds, in words: `under 3/minute`, or the count
+    /// itself (`ct count over 20 per saddr`), which holds above its number.
+    pub fn condition(&self) -> String {
+        if self.0.starts_with("ct count") {
+            self.0.clone()
+        } else {
+            format!("under {}", self.0)
+        }
     }
 }
 

@@ -1,0 +1,255 @@
+//! The oracle the analysis laws are held to: every packet of a tiny domain
+//! through every chain under every sequence of fork outcomes (each
+//! evaluation of a rule with a `limit`, a per-source rate or a connection
+//! count may hold or not, independently, as in the kernel), and, by brute
+//! force, the first rule that surely ends a chain for a packet.
+
+use std::collections::BTreeSet;
+
+use shriek_compiler::analysis::shadow;
+use shriek_compiler::eval::{self, ChainEnd, Step};
+use shriek_compiler::ir::{self, ChainId, Outcome, RuleId, Verdict};
+use shriek_compiler::space::{
+    CtState, Family, Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+};
+
+use super::policies::{PORTS, PORT_BASE, V4_BASE, V6_BASE};
+
+/// Every packet of the domain: each value rules can name, plus one other.
+pub fn packets() -> Vec<Packet> {
+    let mut out = Vec::new();
+    for family in Family::ALL {
+        let base = if family == Family::V4 { V4_BASE } else { V6_BASE };
+        let addrs = [base, base + 1, base + 2, base + 3, base + 100];
+        for proto in [PROTO_TCP, PROTO_UDP, PROTO_ICMP, PROTO_ICMPV6, 47] {
+            let ports: Vec<Option<u16>> = if proto == PROTO_TCP || proto == PROTO_UDP {
+                (PORT_BASE..PORT_BASE + PORTS).chain([1000]).map(Some).collect()
+            } else {
+                vec![None]
+            };
+            let icmp = proto == PROTO_ICMP || proto == PROTO_ICMPV6;
+            // Each type a match names, in either numbering, and one other.
+            let types: Vec<Option<u8>> = if icmp {
+                vec![Some(8), Some(0), Some(128), Some(129), Some(3)]
+            } else {
+                vec![None]
+            };
+            for &saddr in &addrs {
+                for &icmp_type in &types {
+                    for &dport in &ports {
+                        for iif in ["a", "ab", "b", "other"] {
+                            for ct in [CtState::New, CtState::Established, CtState::Invalid] {
+                                out.push(Packet {
+                                    family,
+                                    proto,
+                                    saddr,
+                                    daddr: 0,
+                                    sport: dport.map(|_| 1),
+                                    dport,
+                                    iif: iif.into(),
+                                    oif: String::new(),
+                                    ct,
+                                    icmp_type,
+                                    icmp_code: icmp_type.map(|_| 0),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One packet for each way the policy's rules can match: two packets that
+/// the same rules match go the same way through every chain.
+pub fn representatives(p: &ir::Policy, all: Vec<Packet>) -> Vec<Packet> {
+    let mut seen = BTreeSet::new();
+    all.into_iter()
+        .filter(|pk| seen.insert(p.rules().map(|r| ir::matches(r, pk)).collect::<Vec<bool>>()))
+        .collect()
+}
+
+/// One way a chain's evaluation can go, for one sequence of limit outcomes.
+pub struct Path {
+    pub end: ChainEnd,
+    /// Every rule that ran, in any chain.
+    pub ran: Vec<RuleId>,
+}
+
+/// The most limit outcome sequences tried for one packet and chain; a loop
+/// of limited jumps can have very many.
+pub const MAX_PATHS: usize = 64;
+
+/// Every way chain `chain` can go for `packet`: one evaluation per distinct
+/// sequence of limit outcomes. `None` past [`MAX_PATHS`].
+pub fn paths(p: &ir::Policy, chain: ChainId, packet: &Packet) -> Option<Vec<Path>> {
+    let mut out = Vec::new();
+    // Prefixes of outcome sequences still to run; past a prefix, every
+    // limit holds.
+    let mut todo: Vec<Vec<bool>> = vec![Vec::new()];
+    while let Some(prefix) = todo.pop() {
+        if out.len() >= MAX_PATHS {
+            return None;
+        }
+        let mut asked = 0;
+        let mut steps = Vec::new();
+        let choose = |_: RuleId| {
+            let under = prefix.get(asked).copied().unwrap_or(true);
+            asked += 1;
+            under
+        };
+        let end = eval::run_chain(p, 0, chain, packet, choose, &mut steps);
+        // Each limit that took the default could have failed instead.
+        for k in prefix.len()..asked {
+            let mut next = prefix.clone();
+            next.resize(k, true);
+            next.push(false);
+            todo.push(next);
+        }
+        let ran = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Matched { rule } => Some(*rule),
+                _ => None,
+            })
+            .collect();
+        out.push(Path { end, ran });
+    }
+    Some(out)
+}
+
+/// How a packet's evaluation of a chain ends, as findings compare it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum End {
+    Final(Outcome, Option<ir::Nat>),
+    Return,
+    /// Went to this chain with `goto`, which may run off its end.
+    Goto(ChainId),
+}
+
+/// Whether chain `c` gives `packet` a final verdict under every sequence of
+/// limit outcomes. `None` when there are too many to try.
+pub fn never_returns(p: &ir::Policy, c: ChainId, packet: &Packet) -> Option<bool> {
+    Some(paths(p, c, packet)?.iter().all(|path| matches!(path.end, ChainEnd::Decided { .. })))
+}
+
+/// The first rule of chain `c` before `upto` that ends the chain for
+/// `packet` under every limit outcome, and how: its *sure decider*. A rule
+/// with a `limit` is never one; a `jump` is one when its target never
+/// returns the packet, and then ends the chain as the target's own sure
+/// decider does; a `goto` ends it as its target's sure decider when the
+/// target never returns the packet. `Err` when there are too many limit
+/// outcomes to try.
+pub fn sure_decider(
+    p: &ir::Policy,
+    c: ChainId,
+    packet: &Packet,
+    upto: usize,
+) -> Result<Option<(usize, End)>, ()> {
+    let target_end = |to: ChainId| -> Result<Option<End>, ()> {
+        if !never_returns(p, to, packet).ok_or(())? {
+            return Ok(None);
+        }
+        let (_, end) = sure_decider(p, to, packet, usize::MAX)?
+            .expect("a chain that never returns a packet has a sure decider for it");
+        Ok(Some(end))
+    };
+    let rules = &p.tables[0].chains[c.0 as usize].rules;
+    for (j, b) in rules.iter().enumerate().take(upto) {
+        if !ir::matches(b, packet) || b.conditional() {
+            continue;
+        }
+        if let Some(n) = eval::translation(b) {
+            return Ok(Some((j, End::Final(Outcome::Accept, Some(n.clone())))));
+        }
+        let end = match b.verdict {
+            None => continue,
+            Some(Verdict::Accept) => End::Final(Outcome::Accept, None),
+            Some(Verdict::Drop) => End::Final(Outcome::Drop, None),
+            Some(Verdict::Reject) => End::Final(Outcome::Reject, None),
+            Some(Verdict::Return) => End::Return,
+            Some(Verdict::Goto(to)) => target_end(to)?.unwrap_or(End::Goto(to)),
+            Some(Verdict::Jump(to)) => match target_end(to)? {
+                Some(end) => end,
+                None => continue,
+            },
+        };
+        return Ok(Some((j, end)));
+    }
+    Ok(None)
+}
+
+/// Two translations are the same when their targets are, wherever written.
+pub fn same_nat(a: &ir::Nat, b: &ir::Nat) -> bool {
+    match (a, b) {
+        (
+            ir::Nat::Dnat { backends: x, balance: bx },
+            ir::Nat::Dnat { backends: y, balance: by },
+        ) => {
+            bx == by
+                && x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|(m, n)| (m.addr, m.port, m.weight) == (n.addr, n.port, n.weight))
+        }
+        _ => a == b,
+    }
+}
+
+pub fn same_end(a: &End, b: &End) -> bool {
+    match (a, b) {
+        (End::Final(x, n), End::Final(y, m)) => {
+            x == y
+                && match (n, m) {
+                    (None, None) => true,
+                    (Some(n), Some(m)) => same_nat(n, m),
+                    _ => false,
+                }
+        }
+        _ => a == b,
+    }
+}
+
+/// What rule `r` does to a packet when it decides, when that is one end.
+pub fn own_end(r: &ir::Rule) -> Option<End> {
+    if let Some(n) = eval::translation(r) {
+        return Some(End::Final(Outcome::Accept, Some(n.clone())));
+    }
+    Some(match r.verdict? {
+        Verdict::Accept => End::Final(Outcome::Accept, None),
+        Verdict::Drop => End::Final(Outcome::Drop, None),
+        Verdict::Reject => End::Final(Outcome::Reject, None),
+        Verdict::Return => End::Return,
+        Verdict::Goto(c) => End::Goto(c),
+        // What a jump does depends on its target: only the same jump is the same.
+        Verdict::Jump(_) => return None,
+    })
+}
+
+/// Whether earlier rule `b`, ending the chain with `e`, does what `r` would:
+/// the same verdict statement and translation, or the same end.
+pub fn same(b: &ir::Rule, e: &End, r: &ir::Rule) -> bool {
+    let statement = b.verdict == r.verdict
+        && match (eval::translation(b), eval::translation(r)) {
+            (None, None) => true,
+            (Some(x), Some(y)) => same_nat(x, y),
+            _ => false,
+        };
+    statement || own_end(r).is_some_and(|o| same_end(&o, e))
+}
+
+pub fn class_end(p: &ir::Policy, class: shadow::Class) -> End {
+    match class {
+        shadow::Class::Accept => End::Final(Outcome::Accept, None),
+        shadow::Class::Drop => End::Final(Outcome::Drop, None),
+        shadow::Class::Reject => End::Final(Outcome::Reject, None),
+        shadow::Class::Translate(r) => {
+            End::Final(Outcome::Accept, eval::translation(p.rule(r)).cloned())
+        }
+        shadow::Class::Return => End::Return,
+        shadow::Class::Goto(c) => End::Goto(c),
+        shadow::Class::Jump(c) => panic!("a blocker never ends the chain with `jump {c:?}`"),
+    }
+}
