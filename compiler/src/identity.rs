@@ -32,11 +32,10 @@
 //! rule it reads back, so rules loaded with `nft -f` from `compile` output
 //! are recognised too.
 
-use crate::ir::MeterTest;
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::ir::RateUnit;
+use crate::ir::{Limit, MeterTest, RateUnit};
 use crate::nft::vocab::ct_states;
 use crate::nft::{
     self, CmpOp, Data, DataType, Elem, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Part,
@@ -127,9 +126,7 @@ pub fn canonical(exprs: &[Expr]) -> Vec<u8> {
             }
             Expr::Limit(l) => {
                 w.u8(4);
-                w.0.extend_from_slice(&l.rate.to_be_bytes());
-                w.u32(unit_seconds(l.per));
-                w.u32(l.burst.unwrap_or(DEFAULT_LIMIT_BURST));
+                w.limit(l);
             }
             Expr::Verdict(v) => {
                 w.u8(5);
@@ -155,9 +152,7 @@ pub fn canonical(exprs: &[Expr]) -> Vec<u8> {
                 match m.test {
                     MeterTest::Rate(l) => {
                         w.u8(1);
-                        w.0.extend_from_slice(&l.rate.to_be_bytes());
-                        w.u32(unit_seconds(l.per));
-                        w.u32(l.burst.unwrap_or(DEFAULT_LIMIT_BURST));
+                        w.limit(&l);
                     }
                     MeterTest::CountOver(n) => {
                         w.u8(2);
@@ -409,6 +404,14 @@ impl Canon {
                 self.0.extend_from_slice(&v.to_be_bytes());
             }
         }
+    }
+
+    /// A limit's rate u64, unit (seconds, u32) and burst u32 (nft's
+    /// default when none is written).
+    fn limit(&mut self, l: &Limit) {
+        self.0.extend_from_slice(&l.rate.to_be_bytes());
+        self.u32(unit_seconds(l.per));
+        self.u32(l.burst.unwrap_or(DEFAULT_LIMIT_BURST));
     }
 
     fn key(&mut self, key: &[Selector]) {
