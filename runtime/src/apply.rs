@@ -27,6 +27,8 @@
 mod delta;
 mod jumps;
 
+pub(crate) use jumps::jump_depth_error;
+
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;

@@ -36,6 +36,9 @@ pub struct LiveTable {
     pub owner: Owner,
     /// Per chain of `table`, per rule: what only the kernel knows.
     pub rules: Vec<Vec<LiveRule>>,
+    /// Per chain of `table`: the parts it is laid out in, in order, or
+    /// nothing when it is one chain in the kernel too (see `layout`).
+    pub parts: Vec<Vec<String>>,
     /// Each named counter's value now: (name, packets, bytes).
     pub counter_values: Vec<(String, u64, u64)>,
     /// Per counting named set (a dispatch map with per-rule counters), each
@@ -68,6 +71,16 @@ pub struct LiveRule {
     /// Per slot of its balanced NAT map, when that map counts: the new
     /// connections the slot's backend was given.
     pub slots: Vec<(u32, Count)>,
+    /// The part of its chain that holds the rule, when the chain is laid
+    /// out in parts.
+    pub part: Option<String>,
+}
+
+impl LiveRule {
+    /// The chain the kernel holds the rule in: its part, or `chain`.
+    pub(crate) fn kernel_chain<'a>(&'a self, chain: &'a str) -> &'a str {
+        self.part.as_deref().unwrap_or(chain)
+    }
 }
 
 /// Reads one table's dump back; `None` when the table does not exist.
@@ -100,10 +113,14 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
     let mut chains: Vec<nft::Chain> =
         dump.chains.iter().map(|c| chain(c, &mut unmodelled)).collect();
     let mut rules: Vec<Vec<LiveRule>> = vec![Vec::new(); chains.len()];
+    // A table laid out in parts has many chains: find each rule's by name.
+    let names: Vec<String> = chains.iter().map(|c| c.name.clone()).collect();
+    let chain_index: HashMap<&str, usize> =
+        names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
     let mut named_keys: HashMap<String, Vec<nft::Selector>> = HashMap::new();
     for r in &dump.rules {
         let name = attr_str(r, NFTA_RULE_CHAIN).unwrap_or_default();
-        let Some(ci) = chains.iter().position(|c| c.name == name) else { continue };
+        let Some(&ci) = chain_index.get(name.as_str()) else { continue };
         let decoded = expr::rule(attr(r, NFTA_RULE_EXPRESSIONS).unwrap_or(&[]), &sets);
         for (set, key) in decoded.named_keys {
             named_keys.entry(set).or_insert(key);
@@ -124,8 +141,12 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
             stored,
             counts: decoded.counts,
             slots: decoded.slots,
+            part: None,
         });
     }
+    let parts = crate::layout::fold(&mut chains, &mut rules, |r, part| {
+        r.part = Some(part.to_string());
+    });
 
     let element_counts: HashMap<String, HashMap<Vec<u8>, Count>> = sets
         .values()
@@ -169,6 +190,7 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
         table: nft::Table { name: dump.name.clone(), sets: model_sets, counters, chains },
         owner,
         rules,
+        parts,
         counter_values,
         element_counts,
         unmodelled,

@@ -77,7 +77,7 @@ pub(crate) fn dump_table_resetting(
         };
     dump.objects = list(sock, obj_ty, NFTA_OBJ_TABLE)?;
     dump.chains = list(sock, NFT_MSG_GETCHAIN, NFTA_CHAIN_TABLE)?;
-    dump.rules = list(sock, rule_ty, NFTA_RULE_TABLE)?;
+    dump.rules = rules(sock, name, &dump.chains, rule_ty)?;
     for attrs in list(sock, NFT_MSG_GETSET, NFTA_SET_TABLE)? {
         let set = msg::attr_str(&attrs, NFTA_SET_NAME).unwrap_or_default();
         let elements = sock
@@ -89,4 +89,46 @@ pub(crate) fn dump_table_resetting(
         dump.sets.push(SetDump { attrs, name: set, elements });
     }
     Ok(dump)
+}
+
+/// The most chains whose rules are dumped chain by chain.
+const CHAIN_DUMPS: usize = 1024;
+
+/// The rules of table `name`, chain by chain: a dump comes in 32 KiB
+/// pieces and the kernel starts each piece by walking from the first rule
+/// it dumps, which is the table's first for a table-wide dump, so dumping
+/// a long table at once is quadratic; a chain at a time, each piece walks
+/// one chain, which `layout` keeps short. Past [`CHAIN_DUMPS`] chains the
+/// requests would cost more than the walk, and one dump reads them all.
+fn rules(
+    sock: &mut Socket,
+    name: &str,
+    chains: &[Vec<u8>],
+    rule_ty: u16,
+) -> Result<Vec<Vec<u8>>, RuntimeError> {
+    let dump = |sock: &mut Socket, chain: Option<&str>| -> Result<Vec<Vec<u8>>, RuntimeError> {
+        let msgs = sock
+            .request(rule_ty, NLM_F_DUMP, |a| {
+                a.str(NFTA_RULE_TABLE, name);
+                if let Some(chain) = chain {
+                    a.str(NFTA_RULE_CHAIN, chain);
+                }
+            })?
+            .map_err(errno_err("dump"))?;
+        // Older kernels ignore the filter: keep only this table's (chain's).
+        Ok(msgs
+            .into_iter()
+            .filter(|m| msg::attr_str(m, NFTA_RULE_TABLE).as_deref() == Some(name))
+            .filter(|m| chain.is_none() || msg::attr_str(m, NFTA_RULE_CHAIN).as_deref() == chain)
+            .collect())
+    };
+    if chains.len() > CHAIN_DUMPS {
+        return dump(sock, None);
+    }
+    let mut out = Vec::new();
+    for c in chains {
+        let chain = msg::attr_str(c, NFTA_CHAIN_NAME).unwrap_or_default();
+        out.extend(dump(sock, Some(&chain))?);
+    }
+    Ok(out)
 }

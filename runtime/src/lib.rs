@@ -21,6 +21,7 @@ mod dump;
 mod encode;
 mod error;
 mod feature;
+mod layout;
 mod msg;
 mod netns;
 mod plan;

@@ -200,6 +200,79 @@ fn a_one_rule_change_keeps_every_other_handle() {
     }
 }
 
+// ------------------------------------------------------------ long chains
+
+/// 2,500 rules on `tcp dport 10000..` (the kernel lays them out in three
+/// parts), with a counted drop of UDP port 5000 in the second part and a
+/// counted accept of UDP port 5001 past the last; `changed` flips one rule
+/// of the second part.
+fn long_chain(changed: bool) -> String {
+    let mut body = String::from("table day2 {\n  chain input hook input policy accept {\n");
+    for i in 0..2500 {
+        let verdict = if changed && i == 1500 { "drop" } else { "accept" };
+        body.push_str(&format!("    tcp dport {} {verdict}\n", 10000 + i));
+        if i == 2000 {
+            body.push_str("    udp dport 5000 counter drop\n");
+        }
+    }
+    body.push_str("    udp dport 5001 counter accept\n  }\n}\n");
+    body
+}
+
+#[test]
+fn a_long_chain_lives_in_parts_that_only_the_kernel_sees() {
+    let Some((ns, policy)) = ready("parts") else { return };
+    policy.write(&long_chain(false));
+    policy.ok(&ns, "apply", &["--strategy", "sequential"]);
+    let listing = ns.nft(&["list", "table", "inet", "day2"]);
+    for part in ["input/part1", "input/part2", "input/part3"] {
+        assert!(listing.contains(&format!("jump {part}")), "{part} is not linked");
+    }
+    assert!(!listing.contains("input/part4"));
+    assert_eq!(policy.ok(&ns, "plan", &[]), "no changes\n");
+
+    // The parts give every packet the chain's verdict: the drop in the
+    // second part ends it, the accept past the last part is reached.
+    let send = |port: u16| {
+        ns.sh(&format!(
+            "python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b\"x\", (\"127.0.0.1\", {port}))'"
+        ));
+    };
+    send(5000);
+    send(5001);
+    send(5001);
+    let listing = ns.nft(&["list", "table", "inet", "day2"]);
+    assert_eq!(rule_packets(&listing, "web.shr:2004"), Some(1), "{listing}");
+    assert_eq!(rule_packets(&listing, "web.shr:2504"), Some(2), "{listing}");
+
+    // A one-rule change touches the rule's part alone: every other rule
+    // keeps its handle, and `plan` sees one chain.
+    let before = handles(&ns.nft(&["-a", "list", "table", "inet", "day2"]));
+    policy.write(&long_chain(true));
+    let out = policy.ok(&ns, "apply", &[]);
+    assert!(out.contains("0 added, 1 changed, 0 removed"), "{out}");
+    let after = handles(&ns.nft(&["-a", "list", "table", "inet", "day2"]));
+    let gone: Vec<&String> = before.keys().filter(|l| after.get(*l) != before.get(*l)).collect();
+    assert_eq!(gone.len(), 1, "{gone:?}");
+    assert!(
+        gone[0].contains("tcp dport 11500 ")
+            && gone[0].ends_with("accept comment \"web.shr:1503\""),
+        "{gone:?}"
+    );
+    let part2 = ns.nft(&["list", "chain", "inet", "day2", "input/part2"]);
+    assert!(
+        part2.lines().any(|l| l.contains("tcp dport 11500 ") && l.contains(" drop ")),
+        "{part2}"
+    );
+    assert_eq!(policy.ok(&ns, "plan", &[]), "no changes\n");
+
+    // Changed back, the rule is named in its chain, never in its part.
+    policy.write(&long_chain(false));
+    let plan = policy.ok(&ns, "plan", &[]);
+    assert!(plan.contains("1 to change"), "{plan}");
+    assert!(!plan.contains("part"), "{plan}");
+}
+
 // ------------------------------------------------------------ nft -f
 
 #[test]

@@ -18,6 +18,7 @@ use shriek_compiler::nft;
 
 use crate::desired::Desired;
 use crate::encode::{self, At, Batch, Place};
+use crate::layout;
 use crate::plan::Plan;
 
 pub(super) fn write(b: &mut Batch, desired: &Desired, plan: &Plan) {
@@ -36,12 +37,14 @@ pub(super) fn write(b: &mut Batch, desired: &Desired, plan: &Plan) {
                         .collect()
                 })
                 .unwrap_or_default();
-            encode::whole_table(b, desired, t, &seeds);
+            encode::whole_table(b, desired, &layout::physical(t), &seeds);
             continue;
         }
         match (td, live) {
             (Some(td), Some(oi)) => in_place(b, desired, plan, td, oi, ni),
-            (Some(_), None) => encode::whole_table(b, desired, t, &HashMap::new()),
+            (Some(_), None) => {
+                encode::whole_table(b, desired, &layout::physical(t), &HashMap::new())
+            }
             (None, _) => {}
         }
     }
@@ -56,12 +59,22 @@ fn in_place(b: &mut Batch, desired: &Desired, plan: &Plan, td: &TableDelta, oi: 
     let meta = &plan.meta[oi];
     let name = new.name.as_str();
     let handle = |ci: usize, ri: usize| meta.rules[ci][ri].handle;
+    // A new chain long enough is made in parts, rules and all; the rules
+    // of a chain already there go where its parts are.
+    let mut split: HashMap<usize, Vec<nft::Chain>> = HashMap::new();
 
     for c in td.counters.iter().filter(|c| c.action == Action::Add) {
         encode::counter(b, name, &c.name, (0, 0));
     }
     for cd in &td.chains {
         match (cd.action, cd.new) {
+            (Some(Action::Add), Some(j)) if layout::splittable(new, &new.chains[j]) => {
+                let parts = layout::split(&new.chains[j]);
+                for c in &parts {
+                    encode::chain(b, name, c);
+                }
+                split.insert(j, parts);
+            }
             (Some(Action::Add), Some(j)) => encode::chain(b, name, &new.chains[j]),
             (Some(Action::Change), Some(j)) => {
                 // The plan replaces the table whole for any other change
@@ -79,7 +92,8 @@ fn in_place(b: &mut Batch, desired: &Desired, plan: &Plan, td: &TableDelta, oi: 
         let Some(ci) = cd.old else { continue };
         for e in &cd.rules {
             if let (Some(ri), Action::Remove | Action::Change | Action::Move) = (e.old, e.action) {
-                encode::delete_rule(b, name, &cd.name, ri, handle(ci, ri));
+                let chain = meta.rules[ci][ri].kernel_chain(&cd.name);
+                encode::delete_rule(b, name, chain, ri, handle(ci, ri));
             }
         }
     }
@@ -125,15 +139,31 @@ fn in_place(b: &mut Batch, desired: &Desired, plan: &Plan, td: &TableDelta, oi: 
     for cd in &td.chains {
         let Some(cj) = cd.new else { continue };
         let chain = &new.chains[cj];
-        let mut placed: Vec<(usize, Place)> = Vec::new();
+        if let Some(parts) = split.get(&cj) {
+            // Each part's rules, then the links to them.
+            for c in parts.iter().skip(1).chain(parts.first()) {
+                for (i, r) in c.rules.iter().enumerate() {
+                    let at = At { table: name, chain: &c.name, index: i, place: Place::End };
+                    encode::rule(b, desired.sources, &set_ids, at, r);
+                }
+            }
+            continue;
+        }
+        // Where the chain ends in the kernel: its last part, if it has any.
+        let last = cd.old.and_then(|ci| meta.parts[ci].last()).map_or(chain.name.as_str(), |p| p);
+        let mut placed: Vec<(usize, Place, &str)> = Vec::new();
         for e in &cd.rules {
             if let (Some(j), Action::Add | Action::Change | Action::Move) = (e.new, e.action) {
-                placed.push((j, place(cd, j, |ri| cd.old.map(|ci| handle(ci, ri)))));
+                let next = cd.old.and_then(|ci| before(cd, j).map(|ri| &meta.rules[ci][ri]));
+                placed.push(match next {
+                    Some(r) => (j, Place::Before(r.handle), r.kernel_chain(&chain.name)),
+                    None => (j, Place::End, last),
+                });
             }
         }
-        placed.sort_by_key(|(j, _)| *j);
-        for (j, at) in placed {
-            let at = At { table: name, chain: &chain.name, index: j, place: at };
+        placed.sort_by_key(|(j, ..)| *j);
+        for (j, at, kernel_chain) in placed {
+            let at = At { table: name, chain: kernel_chain, index: j, place: at };
             encode::rule(b, desired.sources, &set_ids, at, &chain.rules[j]);
         }
     }
@@ -144,19 +174,20 @@ fn in_place(b: &mut Batch, desired: &Desired, plan: &Plan, td: &TableDelta, oi: 
         encode::delete_set(b, name, &sd.name);
     }
     for cd in td.chains.iter().filter(|c| c.action == Some(Action::Remove)) {
+        // The chain first: its links to its parts go with it.
         encode::delete_chain(b, name, &cd.name);
+        for part in cd.old.map(|ci| meta.parts[ci].as_slice()).unwrap_or(&[]) {
+            encode::delete_chain(b, name, part);
+        }
     }
     for c in td.counters.iter().filter(|c| c.action == Action::Remove) {
         encode::delete_counter(b, name, &c.name);
     }
 }
 
-/// Where new rule `j` goes: before the first untouched rule after it in
-/// the new chain, or at the end.
-fn place(cd: &ChainDelta, j: usize, handle: impl Fn(usize) -> Option<u64>) -> Place {
+/// The live rule new rule `j` goes before: the first untouched rule after
+/// it in the new chain; `None` for the end.
+fn before(cd: &ChainDelta, j: usize) -> Option<usize> {
     let next = cd.kept.partition_point(|&(_, b)| b < j);
-    match cd.kept.get(next).and_then(|&(a, _)| handle(a)) {
-        Some(h) => Place::Before(h),
-        None => Place::End,
-    }
+    cd.kept.get(next).map(|&(a, _)| a)
 }

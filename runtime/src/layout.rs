@@ -1,0 +1,287 @@
+//! How a long chain is laid out in the kernel: in bounded parts.
+//!
+//! The kernel handles a chain as one list: a commit that touches a chain
+//! rebuilds its whole rule blob, and a dump of it comes in 32 KiB pieces,
+//! each of which walks the list from its head. A one-rule change to a
+//! chain of 100,000 rules therefore costs a long transaction, and reading
+//! the chain back is quadratic. So `apply` lays a chain longer than
+//! [`PART_RULES`] out as parts of at most that many rules, each a regular
+//! chain `NAME/partK`, which the chain itself jumps to in order. A rule
+//! change then touches one part, and each part is dumped on its own.
+//!
+//! The layout is the runtime's alone: `compile`, `plan` and the structural
+//! diff see one chain, because reading the table back ([`fold`]) puts the
+//! parts' rules back in their chain, each remembering the part that holds
+//! it. A rule added later goes into the part of the rule it is placed
+//! before (or the last part), so parts are made only with their chain.
+//!
+//! **Invariant:** a chain laid out in parts gives every packet the verdict
+//! the chain gives it. A part is entered by `jump` and falls back into the
+//! chain at its end, which then jumps to the next part, so only a rule that
+//! leaves its chain early on its own terms (`return`, `goto`, or a verdict
+//! map, which may do either) could tell the difference: a chain holding one
+//! of them is never split, nor one whose parts would go past the kernel's
+//! jump depth.
+
+use shriek_compiler::nft::{self, Expr, Verdict};
+
+/// The most rules a part holds when it is made.
+pub(crate) const PART_RULES: usize = 1024;
+
+/// The kernel's limit on a chain name, its final NUL included.
+const CHAIN_NAME_MAX: usize = 256;
+
+/// What marks a part's name: `/` is in no chain name a policy can write.
+const PART_MARK: &str = "/part";
+
+/// The name of part `k` (from 1) of `chain`.
+pub(crate) fn part_name(chain: &str, k: usize) -> String {
+    format!("{chain}{PART_MARK}{k}")
+}
+
+/// The chain a part belongs to, and its number, from the part's name.
+pub(crate) fn part_of(name: &str) -> Option<(&str, usize)> {
+    let (chain, k) = name.rsplit_once(PART_MARK)?;
+    let k: usize = k.parse().ok()?;
+    (k > 0 && !chain.is_empty() && part_name(chain, k) == name).then_some((chain, k))
+}
+
+/// Table `t` as the kernel should hold it: every chain that may be split
+/// laid out in parts, the others as they are.
+pub(crate) fn physical(t: &nft::Table) -> std::borrow::Cow<'_, nft::Table> {
+    if !t.chains.iter().any(|c| splittable(t, c)) {
+        return std::borrow::Cow::Borrowed(t);
+    }
+    let mut out = nft::Table { chains: Vec::new(), ..t.clone() };
+    for c in &t.chains {
+        if splittable(t, c) {
+            out.chains.extend(split(c));
+        } else {
+            out.chains.push(c.clone());
+        }
+    }
+    // Parts add one level of jumps below their chain: where that would go
+    // past the kernel's stack, the table keeps its chains whole.
+    let rs = |t: nft::Table| nft::Ruleset { tables: vec![t] };
+    let before = crate::apply::jump_depth_error(&rs(t.clone())).is_some();
+    if !before && crate::apply::jump_depth_error(&rs(out.clone())).is_some() {
+        return std::borrow::Cow::Borrowed(t);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Whether chain `c` of `t` is long enough to split and holds nothing that
+/// would act differently inside a part.
+pub(crate) fn splittable(t: &nft::Table, c: &nft::Chain) -> bool {
+    let parts = c.rules.len().div_ceil(PART_RULES);
+    c.rules.len() > PART_RULES
+        && part_name(&c.name, parts).len() < CHAIN_NAME_MAX
+        && !t.chains.iter().any(|o| part_of(&o.name).is_some_and(|(p, _)| p == c.name))
+        && c.rules.iter().flat_map(|r| &r.exprs).all(|e| {
+            !matches!(e, Expr::Verdict(Verdict::Return | Verdict::Goto(_)) | Expr::Vmap { .. })
+        })
+}
+
+/// Chain `c` as its parts: first the chain itself, holding one `jump` to
+/// each part, then the parts in order.
+pub(crate) fn split(c: &nft::Chain) -> Vec<nft::Chain> {
+    let mut head = nft::Chain { rules: Vec::new(), ..c.clone() };
+    let mut parts = Vec::new();
+    for (i, rules) in c.rules.chunks(PART_RULES).enumerate() {
+        let name = part_name(&c.name, i + 1);
+        head.rules.push(link(&name));
+        parts.push(nft::Chain {
+            name,
+            base: None,
+            rules: rules.to_vec(),
+            comment: Some(format!("part {} of chain {}, laid out by shriekc", i + 1, c.name)),
+        });
+    }
+    std::iter::once(head).chain(parts).collect()
+}
+
+/// The rule that enters a part.
+pub(crate) fn link(part: &str) -> nft::Rule {
+    nft::Rule { exprs: vec![Expr::Verdict(Verdict::Jump(part.to_string()))], origin: Vec::new() }
+}
+
+/// The part rule `r` enters, when it is a link.
+fn link_target(r: &nft::Rule) -> Option<&str> {
+    match r.exprs.as_slice() {
+        [Expr::Verdict(Verdict::Jump(to))] => Some(to),
+        _ => None,
+    }
+}
+
+/// Puts the parts of each chain back into it, as read from the kernel:
+/// `chains[i]` and `meta[i]` (what the kernel knows of each rule) become
+/// the chain's own rules, each tagged with the part that holds it, and
+/// the parts go. Returns each remaining chain's parts, in order. A chain
+/// whose rules are not exactly links to its own parts is left as it is,
+/// and so are its parts: `plan` then shows what is there.
+pub(crate) fn fold<M>(
+    chains: &mut Vec<nft::Chain>,
+    meta: &mut Vec<Vec<M>>,
+    mut tag: impl FnMut(&mut M, &str),
+) -> Vec<Vec<String>> {
+    let position = |chains: &[nft::Chain], name: &str| chains.iter().position(|c| c.name == name);
+    let mut parts_of: Vec<Vec<String>> = vec![Vec::new(); chains.len()];
+    let mut gone = vec![false; chains.len()];
+    for ci in 0..chains.len() {
+        let head = &chains[ci];
+        if head.rules.is_empty() {
+            continue;
+        }
+        let targets: Option<Vec<(usize, String)>> = head
+            .rules
+            .iter()
+            .map(|r| {
+                let to = link_target(r)?;
+                let (of, _) = part_of(to)?;
+                let pi = position(chains, to)?;
+                (of == head.name && chains[pi].base.is_none() && !gone[pi])
+                    .then(|| (pi, to.to_string()))
+            })
+            .collect();
+        let Some(targets) = targets else { continue };
+        let distinct: std::collections::HashSet<usize> = targets.iter().map(|t| t.0).collect();
+        if distinct.len() != targets.len() {
+            continue;
+        }
+        let mut rules = Vec::new();
+        let mut tags = Vec::new();
+        for (pi, name) in &targets {
+            rules.extend(std::mem::take(&mut chains[*pi].rules));
+            for mut m in std::mem::take(&mut meta[*pi]) {
+                tag(&mut m, name);
+                tags.push(m);
+            }
+            gone[*pi] = true;
+        }
+        chains[ci].rules = rules;
+        meta[ci] = tags;
+        parts_of[ci] = targets.into_iter().map(|(_, n)| n).collect();
+    }
+    let mut i = 0;
+    chains.retain(|_| {
+        i += 1;
+        !gone[i - 1]
+    });
+    let mut i = 0;
+    meta.retain(|_| {
+        i += 1;
+        !gone[i - 1]
+    });
+    let mut i = 0;
+    parts_of.retain(|_| {
+        i += 1;
+        !gone[i - 1]
+    });
+    parts_of
+}
+
+/// The same for anything read per chain by name (`stats` reads counts):
+/// each chain's parts, in order, become its rules, in place of its links.
+pub(crate) fn fold_counts<T>(rules: &mut std::collections::HashMap<String, Vec<T>>) {
+    let mut parts: Vec<(String, usize, String)> = rules
+        .keys()
+        .filter_map(|n| part_of(n).map(|(c, k)| (c.to_string(), k, n.clone())))
+        .collect();
+    parts.sort();
+    for (chain, ..) in &parts {
+        rules.insert(chain.clone(), Vec::new());
+    }
+    for (chain, _, part) in parts {
+        let r = rules.remove(&part).unwrap_or_default();
+        rules.entry(chain).or_default().extend(r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(port: u32) -> nft::Rule {
+        nft::Rule {
+            exprs: vec![
+                Expr::Match {
+                    key: vec![nft::Selector::ThDport],
+                    op: nft::CmpOp::Eq,
+                    rhs: nft::Rhs::Value(nft::Elem(vec![nft::Part::Int(port.into(), port.into())])),
+                },
+                Expr::Verdict(Verdict::Accept),
+            ],
+            origin: Vec::new(),
+        }
+    }
+
+    fn table(rules: usize) -> nft::Table {
+        nft::Table {
+            name: "t".into(),
+            sets: Vec::new(),
+            counters: Vec::new(),
+            chains: vec![nft::Chain {
+                name: "input".into(),
+                base: None,
+                rules: (0..rules as u32).map(rule).collect(),
+                comment: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn part_names_read_back() {
+        assert_eq!(part_name("input", 3), "input/part3");
+        assert_eq!(part_of("input/part3"), Some(("input", 3)));
+        assert_eq!(part_of("input/part03"), None);
+        assert_eq!(part_of("input/part0"), None);
+        assert_eq!(part_of("input"), None);
+    }
+
+    #[test]
+    fn short_chains_stay_whole() {
+        let t = table(PART_RULES);
+        assert!(matches!(physical(&t), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn long_chains_split_and_fold_back() {
+        let t = table(2 * PART_RULES + 1);
+        let p = physical(&t).into_owned();
+        let names: Vec<&str> = p.chains.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["input", "input/part1", "input/part2", "input/part3"]);
+        assert_eq!(
+            p.chains[0].rules,
+            [link("input/part1"), link("input/part2"), link("input/part3")]
+        );
+        assert_eq!(p.chains[3].rules.len(), 1);
+        let mut chains = p.chains.clone();
+        let mut meta: Vec<Vec<(usize, String)>> = chains
+            .iter()
+            .map(|c| (0..c.rules.len()).map(|i| (i, String::new())).collect())
+            .collect();
+        let parts = fold(&mut chains, &mut meta, |m, part| m.1 = part.to_string());
+        assert_eq!(chains, t.chains);
+        assert_eq!(parts, [vec!["input/part1", "input/part2", "input/part3"]]);
+        assert_eq!(meta[0][PART_RULES], (0, "input/part2".to_string()));
+    }
+
+    #[test]
+    fn chains_that_leave_early_stay_whole() {
+        let mut t = table(2 * PART_RULES);
+        t.chains[0].rules[5].exprs[1] = Expr::Verdict(Verdict::Return);
+        assert!(!splittable(&t, &t.chains[0]));
+    }
+
+    #[test]
+    fn a_chain_with_other_rules_is_not_folded() {
+        let t = table(2 * PART_RULES);
+        let mut chains = physical(&t).into_owned().chains;
+        chains[0].rules.push(rule(9));
+        let mut meta: Vec<Vec<()>> = chains.iter().map(|c| vec![(); c.rules.len()]).collect();
+        let before = chains.clone();
+        let parts = fold(&mut chains, &mut meta, |_, _| {});
+        assert_eq!(chains, before);
+        assert!(parts.iter().all(Vec::is_empty));
+    }
+}
