@@ -180,23 +180,6 @@ pub(crate) fn fold<M>(
     parts_of
 }
 
-/// The same for anything read per chain by name (`stats` reads counts):
-/// each chain's parts, in order, become its rules, in place of its links.
-pub(crate) fn fold_counts<T>(rules: &mut std::collections::HashMap<String, Vec<T>>) {
-    let mut parts: Vec<(String, usize, String)> = rules
-        .keys()
-        .filter_map(|n| part_of(n).map(|(c, k)| (c.to_string(), k, n.clone())))
-        .collect();
-    parts.sort();
-    for (chain, ..) in &parts {
-        rules.insert(chain.clone(), Vec::new());
-    }
-    for (chain, _, part) in parts {
-        let r = rules.remove(&part).unwrap_or_default();
-        rules.entry(chain).or_default().extend(r);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
