@@ -159,7 +159,7 @@ pub fn run_chain(
                 None => continue,
                 Some(Verdict::Accept) => Outcome::Accept,
                 Some(Verdict::Drop) => Outcome::Drop,
-                Some(Verdict::Reject) => Outcome::Reject,
+                Some(Verdict::Reject(_)) => Outcome::Reject,
                 Some(Verdict::Return) => {
                     if own {
                         via = Some(rule.id);

@@ -35,7 +35,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::ir::{Limit, MeterTest, RateUnit};
+use crate::ir::{Limit, MeterTest, RateUnit, RejectWith};
 use crate::nft::vocab::ct_states;
 use crate::nft::{
     self, CmpOp, Data, DataType, Elem, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Part,
@@ -120,9 +120,15 @@ pub fn canonical(exprs: &[Expr]) -> Vec<u8> {
                 w.u8(2);
                 w.opt_str(name.as_deref());
             }
-            Expr::Log { prefix } => {
+            Expr::Log { prefix, level } => {
                 w.u8(3);
                 w.opt_str(prefix.as_deref());
+                // The default level writes nothing: identities from before
+                // `log level` stay as they were.
+                if let Some(l) = level {
+                    w.u8(0xfe);
+                    w.u8(*l);
+                }
             }
             Expr::Limit(l) => {
                 w.u8(4);
@@ -482,7 +488,21 @@ impl Canon {
         match v {
             Verdict::Accept => self.u8(1),
             Verdict::Drop => self.u8(2),
-            Verdict::Reject => self.u8(3),
+            Verdict::Reject(RejectWith::PortUnreachable) => self.u8(3),
+            // Tags 8 and up: plain `reject` keeps its bytes.
+            Verdict::Reject(RejectWith::TcpReset) => self.u8(8),
+            Verdict::Reject(RejectWith::Icmp(c)) => {
+                self.u8(9);
+                self.u8(*c);
+            }
+            Verdict::Reject(RejectWith::Icmpv6(c)) => {
+                self.u8(10);
+                self.u8(*c);
+            }
+            Verdict::Reject(RejectWith::Icmpx(c)) => {
+                self.u8(11);
+                self.u8(*c);
+            }
             Verdict::Jump(c) => {
                 self.u8(4);
                 self.str(c);

@@ -168,6 +168,9 @@ pub enum Action {
     Counter(Option<String>),
     Log {
         prefix: Option<String>,
+        /// A syslog level of [`crate::nft::vocab::LOG_LEVELS`]; `None` for
+        /// the default, warn (which `level warn` is too).
+        level: Option<u8>,
     },
     Limit(Limit),
     /// `limit ... per saddr` or `ct count over N per saddr`.
@@ -312,10 +315,80 @@ impl Balance {
 pub enum Verdict {
     Accept,
     Drop,
-    Reject,
+    Reject(RejectWith),
     Jump(ChainId),
     Goto(ChainId),
     Return,
+}
+
+/// What a `reject` answers with. Resolve has checked that the rule's
+/// packets can take it: only TCP for a reset, only the family of `icmp` or
+/// `icmpv6`; and it writes a port unreachable of the packet's own ICMP as
+/// plain `reject`, which is what that is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectWith {
+    /// `reject`: port unreachable, in ICMP or ICMPv6 as the packet's
+    /// family (nft's `icmpx port-unreachable`).
+    PortUnreachable,
+    /// `reject with tcp reset`.
+    TcpReset,
+    /// `reject with icmp CODE` (IPv4 packets): a destination-unreachable
+    /// code.
+    Icmp(u8),
+    /// `reject with icmpv6 CODE` (IPv6 packets).
+    Icmpv6(u8),
+    /// `reject with icmpx CODE`: nft's codes for either family.
+    Icmpx(u8),
+}
+
+impl RejectWith {
+    /// The one form of each answer: port unreachable in the packet's own
+    /// ICMP (`with icmp port-unreachable` on IPv4 packets, `with icmpx
+    /// port-unreachable`) is plain `reject`, as the kernel keeps it.
+    pub fn normal(self) -> RejectWith {
+        use crate::nft::vocab::{ICMPV6_PORT_UNREACH, ICMPX_PORT_UNREACH, ICMP_PORT_UNREACH};
+        match self {
+            RejectWith::Icmp(ICMP_PORT_UNREACH)
+            | RejectWith::Icmpv6(ICMPV6_PORT_UNREACH)
+            | RejectWith::Icmpx(ICMPX_PORT_UNREACH) => RejectWith::PortUnreachable,
+            other => other,
+        }
+    }
+
+    /// One name for each answer a packet can get: an ICMP or ICMPv6 code
+    /// that an `icmpx` code stands for becomes that `icmpx` code. Resolve
+    /// has pinned `icmp` to IPv4 packets and `icmpv6` to IPv6 ones, so two
+    /// answers give a packet the same reply exactly when their canonical
+    /// forms are equal: the analysis compares these.
+    pub fn canonical(self) -> RejectWith {
+        use crate::nft::vocab::ICMPX_SENDS;
+        let x = match self.normal() {
+            RejectWith::Icmp(c) => ICMPX_SENDS.iter().find(|s| s.1 == c),
+            RejectWith::Icmpv6(c) => ICMPX_SENDS.iter().find(|s| s.2 == c),
+            other => return other,
+        };
+        match x {
+            Some(&(x, _, _)) => RejectWith::Icmpx(x).normal(),
+            None => self,
+        }
+    }
+
+    /// ` with tcp reset`, ` with icmp admin-prohibited`; empty for plain
+    /// `reject`. The same words in the language and in nft.
+    pub fn words(self) -> String {
+        use crate::nft::vocab::{name_of, ICMPV6_CODES, ICMPX_CODES, ICMP_CODES};
+        let code = |names, proto: &str, c: u8| match name_of(names, c) {
+            Some(n) => format!(" with {proto} {n}"),
+            None => format!(" with {proto} {c}"),
+        };
+        match self {
+            RejectWith::PortUnreachable => String::new(),
+            RejectWith::TcpReset => " with tcp reset".into(),
+            RejectWith::Icmp(c) => code(ICMP_CODES, "icmp", c),
+            RejectWith::Icmpv6(c) => code(ICMPV6_CODES, "icmpv6", c),
+            RejectWith::Icmpx(c) => code(ICMPX_CODES, "icmpx", c),
+        }
+    }
 }
 
 /// Where evaluation of a packet ended, for `trace` and the equivalence tests.

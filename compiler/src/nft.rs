@@ -12,6 +12,7 @@
 
 use std::net::IpAddr;
 
+pub use crate::ir::RejectWith;
 use crate::ir::{BaseChain, Limit, MeterTest, RuleId};
 use shriek_grammar::Loc;
 
@@ -189,6 +190,8 @@ pub enum Expr {
     Counter(Option<String>),
     Log {
         prefix: Option<String>,
+        /// `None`: the default level, warn.
+        level: Option<u8>,
     },
     Limit(Limit),
     /// `update @set { ip saddr limit rate 3/minute }` or `add @set { ip
@@ -212,7 +215,7 @@ pub enum Expr {
 pub enum Verdict {
     Accept,
     Drop,
-    Reject,
+    Reject(RejectWith),
     Jump(String),
     Goto(String),
     Return,
@@ -226,7 +229,7 @@ impl std::fmt::Display for Verdict {
         match self {
             Verdict::Accept => f.write_str("accept"),
             Verdict::Drop => f.write_str("drop"),
-            Verdict::Reject => f.write_str("reject"),
+            Verdict::Reject(with) => write!(f, "reject{}", with.words()),
             Verdict::Jump(c) => write!(f, "jump {c}"),
             Verdict::Goto(c) => write!(f, "goto {c}"),
             Verdict::Return => f.write_str("return"),

@@ -292,7 +292,7 @@ fn flow(v: &Verdict) -> Flow {
     match v {
         Verdict::Accept => Flow::Decide(Outcome::Accept),
         Verdict::Drop => Flow::Decide(Outcome::Drop),
-        Verdict::Reject => Flow::Decide(Outcome::Reject),
+        Verdict::Reject(_) => Flow::Decide(Outcome::Reject),
         Verdict::Jump(c) => Flow::Jump(c.clone()),
         Verdict::Goto(c) => Flow::Goto(c.clone()),
         Verdict::Return => Flow::Return,

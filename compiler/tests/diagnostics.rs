@@ -265,7 +265,7 @@ fn core_example_resolves() {
         audit.actions,
         vec![
             ir::Action::Limit(ir::Limit { rate: 10, per: ir::RateUnit::Second, burst: None }),
-            ir::Action::Log { prefix: Some("audit: ".into()) },
+            ir::Action::Log { prefix: Some("audit: ".into()), level: None },
         ]
     );
     let names: Vec<&str> = t.counters.iter().map(|c| c.name.as_str()).collect();

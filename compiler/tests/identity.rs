@@ -65,9 +65,9 @@ fn golden_rules() -> Vec<(&'static str, Rule)> {
                 is(&[Iifname], Rhs::Value(Elem(vec![Part::Str("eth*".into())]))),
                 is(&[CtState], Rhs::Flags(2 | 4)),
                 Expr::Limit(Limit { rate: 10, per: RateUnit::Minute, burst: Some(20) }),
-                Expr::Log { prefix: Some("drop: ".into()) },
+                Expr::Log { prefix: Some("drop: ".into()), level: None },
                 Expr::Counter(Some("ssh_hits".into())),
-                Expr::Verdict(Verdict::Reject),
+                Expr::Verdict(Verdict::Reject(shriek_compiler::ir::RejectWith::PortUnreachable)),
             ]),
         ),
         (
@@ -294,8 +294,8 @@ fn what_a_rule_does_is_its_identity() {
     );
     // Strings and their lengths cannot run together.
     differ(
-        vec![Expr::Log { prefix: Some("ab".into()) }, Expr::Counter(Some("c".into()))],
-        vec![Expr::Log { prefix: Some("a".into()) }, Expr::Counter(Some("bc".into()))],
+        vec![Expr::Log { prefix: Some("ab".into()), level: None }, Expr::Counter(Some("c".into()))],
+        vec![Expr::Log { prefix: Some("a".into()), level: None }, Expr::Counter(Some("bc".into()))],
     );
 }
 

@@ -111,3 +111,43 @@ fn distinct_icmp_types_and_codes_are_no_finding() {
     let findings = analyze(policy);
     assert!(findings.is_empty(), "{}", render_text(&findings, &fe.sources, false));
 }
+
+#[test]
+fn reject_with_compiles() {
+    compile(
+        "reject_compile",
+        "table t {\n  chain input hook input policy accept {\n    tcp dport 22 reject with tcp reset\n    proto tcp saddr 10.0.0.0/8 reject with tcp reset\n    family ipv4 udp dport 53 reject with icmp admin-prohibited\n    saddr fd00::/8 reject with icmpv6 no-route\n    tcp dport 23 reject with icmpx host-unreachable\n    udp dport 24 reject with icmpx port-unreachable\n    family ipv4 reject with icmp port-unreachable\n  }\n}\n",
+        &[
+            "tcp 10.0.0.1:1000 -> 10.0.0.2:22",
+            "udp 10.0.0.1:1000 -> 10.0.0.2:53",
+            "tcp [fd00::1]:1000 -> [fd00::2]:80",
+            "udp [fd01::1]:1000 -> [fd00::2]:24",
+            "icmp 192.0.2.1 -> 10.0.0.2",
+        ],
+    );
+}
+
+#[test]
+fn reject_with_errors_and_findings() {
+    check(
+        "reject_errors",
+        "table t {\n  chain c {\n    reject with tcp reset\n    udp dport 53 reject with tcp reset\n    tcp dport { 22, 23 } reject with icmp admin-prohibited\n    saddr 10.0.0.0/8 reject with icmpv6 no-route\n    family ipv4 reject with icmp admin-prohibted\n    reject with udp reset\n  }\n}\n",
+    );
+    check(
+        "reject_findings",
+        "table t {\n  chain c hook input policy accept {\n    tcp dport 22 reject with tcp reset\n    tcp dport 22 reject\n    tcp dport 23 reject\n    tcp dport 23 reject with icmpx port-unreachable\n  }\n  chain d hook forward policy accept {\n    reject with icmpx admin-prohibited\n    family ipv4 reject with icmp admin-prohibited\n    family ipv6 reject with icmpv6 no-route\n  }\n}\n",
+    );
+}
+
+#[test]
+fn log_level_compiles_and_checks() {
+    compile(
+        "log_level_compile",
+        "table t {\n  chain input hook input policy accept {\n    tcp dport 22 log level info prefix \"ssh: \"\n    tcp dport 23 log prefix \"telnet: \" level crit drop\n    log level warn\n    log level audit\n  }\n}\n",
+        &["tcp 10.0.0.1:1000 -> 10.0.0.2:22"],
+    );
+    check(
+        "log_level_errors",
+        "table t {\n  chain c {\n    log level warning prefix \"x\"\n    log level prefix \"x\"\n    log level audit prefix \"x\"\n  }\n}\n",
+    );
+}

@@ -317,9 +317,11 @@ pub struct Stmt {
 pub enum StmtKind {
     /// `counter` or `counter NAME`
     Counter(Option<Ident>),
-    /// `log` or `log prefix "text"`
+    /// `log`, `log prefix "text"`, `log level LEVEL prefix "text"`
     Log {
         prefix: Option<Spanned<String>>,
+        /// The syslog level's name as written.
+        level: Option<Ident>,
     },
     /// `limit N/second [burst M] [per saddr|daddr]`
     Limit {
@@ -349,9 +351,40 @@ pub enum Verdict {
     Accept,
     Drop,
     Reject,
+    /// `reject with tcp reset`, `reject with icmp CODE`, ...
+    RejectWith(RejectWith),
     Jump(Ident),
     Goto(Ident),
     Return,
+}
+
+/// How a `reject with` answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RejectWith {
+    /// `with tcp reset`
+    TcpReset,
+    /// `with icmp CODE`, `with icmpv6 CODE`, `with icmpx CODE`: the code's
+    /// name as written.
+    Icmp(RejectProto, Ident),
+}
+
+/// The ICMP a `reject with` answers in: IPv4's, IPv6's, or nft's
+/// family-independent `icmpx`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RejectProto {
+    Icmp,
+    Icmpv6,
+    Icmpx,
+}
+
+impl RejectProto {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            RejectProto::Icmp => "icmp",
+            RejectProto::Icmpv6 => "icmpv6",
+            RejectProto::Icmpx => "icmpx",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -15,7 +15,7 @@
 
 use std::fmt::Write as _;
 
-use crate::ast::{self, AtomKind, Comment, NatTarget, StmtKind, Value, Verdict};
+use crate::ast::{self, AtomKind, Comment, NatTarget, RejectWith, StmtKind, Value, Verdict};
 
 /// Formats `file`, whose spans point into `source`.
 pub fn format(file: &ast::File, source: &str) -> String {
@@ -267,8 +267,16 @@ fn stmt(s: &StmtKind) -> String {
     match s {
         StmtKind::Counter(None) => "counter".into(),
         StmtKind::Counter(Some(n)) => format!("counter {}", n.text),
-        StmtKind::Log { prefix: None } => "log".into(),
-        StmtKind::Log { prefix: Some(p) } => format!("log prefix {}", quote(&p.node)),
+        StmtKind::Log { prefix, level } => {
+            let mut s = String::from("log");
+            if let Some(l) = level {
+                let _ = write!(s, " level {}", l.text);
+            }
+            if let Some(p) = prefix {
+                let _ = write!(s, " prefix {}", quote(&p.node));
+            }
+            s
+        }
         StmtKind::Limit { rate, per, burst, key } => {
             let mut s = format!("limit {}/{}", rate.node, per.text);
             if let Some(b) = burst {
@@ -284,6 +292,10 @@ fn stmt(s: &StmtKind) -> String {
             Verdict::Accept => "accept".into(),
             Verdict::Drop => "drop".into(),
             Verdict::Reject => "reject".into(),
+            Verdict::RejectWith(RejectWith::TcpReset) => "reject with tcp reset".into(),
+            Verdict::RejectWith(RejectWith::Icmp(p, code)) => {
+                format!("reject with {} {}", p.keyword(), code.text)
+            }
             Verdict::Jump(c) => format!("jump {}", c.text),
             Verdict::Goto(c) => format!("goto {}", c.text),
             Verdict::Return => "return".into(),

@@ -160,10 +160,12 @@ fn term(g: &mut Gen) -> String {
             }
         }
         7 => {
-            if g.chance(50) {
-                "log".into()
-            } else {
-                format!("log prefix {}", string(g))
+            let level = g.pick(&["info", "crit", "warn", "debug"]);
+            match g.below(4) {
+                0 => "log".into(),
+                1 => format!("log prefix {}", string(g)),
+                2 => format!("log level {level} prefix {}", string(g)),
+                _ => format!("log prefix {} level {level}", string(g)),
             }
         }
         8 => {
@@ -172,7 +174,18 @@ fn term(g: &mut Gen) -> String {
                 if g.chance(50) { format!(" burst {}", g.below(100)) } else { String::new() };
             format!("limit {}{}/{}{unit}{burst}", g.below(1000), g.opt_ws(), g.opt_ws())
         }
-        9 => g.pick(&["accept", "drop", "reject", "return", "masquerade"]).into(),
+        9 => g
+            .pick(&[
+                "accept",
+                "drop",
+                "reject",
+                "return",
+                "masquerade",
+                "reject with tcp reset",
+                "reject with icmpx admin-prohibited",
+                "reject with icmpv6 no-route",
+            ])
+            .into(),
         10 => format!("{} {}", g.pick(&["jump", "goto"]), g.pick(CHAINS)),
         11 | 12 => format!("{} to {}", g.pick(&["dnat", "snat"]), nat_target(g)),
         13 => format!("redirect to {}", g.below(65536)),

@@ -215,15 +215,12 @@ pub const NFTA_COUNTER_PACKETS: u16 = 2;
 pub const NFTA_LOG_PREFIX: u16 = 2;
 pub const NFTA_LOG_LEVEL: u16 = 5;
 pub const NFTA_LOG_FLAGS: u16 = 6;
-/// The level the kernel gives a log statement that names none (warning).
-pub const LOG_DEFAULT_LEVEL: u32 = 4;
 pub const NFT_REJECT_ICMP_UNREACH: u32 = 0;
 pub const NFT_REJECT_ICMPX_UNREACH: u32 = 2;
-/// ICMP's and ICMPv6's "port unreachable" codes, which nft uses for
-/// `reject` in a rule that fixes the family.
-pub const ICMP_PORT_UNREACH: u8 = 3;
-pub const ICMPV6_PORT_UNREACH: u8 = 4;
-pub const NFT_REJECT_ICMPX_PORT_UNREACH: u8 = 1;
+pub const NFT_REJECT_TCP_RST: u32 = 1;
+// The reject codes (ICMP's, ICMPv6's and nft's icmpx port unreachable, the
+// default log level) are the language's words too: their home is
+// `shriek_compiler::nft::vocab`.
 pub const NFTA_REJECT_TYPE: u16 = 1;
 pub const NFTA_REJECT_ICMP_CODE: u16 = 2;
 pub const NFT_NAT_SNAT: u32 = 0;

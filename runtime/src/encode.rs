@@ -333,7 +333,7 @@ mod tests {
                     ]),
                 },
                 Expr::Counter(Some("c".into())),
-                Expr::Verdict(Verdict::Reject),
+                Expr::Verdict(Verdict::Reject(shriek_compiler::ir::RejectWith::PortUnreachable)),
             ],
         );
     }
@@ -345,7 +345,7 @@ mod tests {
             vec![
                 is(&[Selector::Iifname], Rhs::Value(Elem(vec![Part::Str("eth*".into())]))),
                 is(&[Selector::CtState], Rhs::Flags(8)),
-                Expr::Log { prefix: Some("new: ".into()) },
+                Expr::Log { prefix: Some("new: ".into()), level: None },
                 Expr::Verdict(Verdict::Accept),
             ],
         );

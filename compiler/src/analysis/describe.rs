@@ -252,7 +252,11 @@ pub(super) fn covered(
             codes::SHADOWED_RULE,
             format!(
                 "rule never decides a packet: covered by {by}; {they} {did} what this rule would {}",
-                infinitive(own, &words)
+                match (own, rule.verdict) {
+                    // The answer as the rule writes it, not its canonical name.
+                    (Class::Reject(_), Some(Verdict::Reject(w))) => format!("reject{}", w.words()),
+                    _ => infinitive(own, &words),
+                }
             ),
             "move this rule above the rules that cover it, or remove it",
         ),
@@ -295,7 +299,7 @@ fn verb(c: Class, one: bool, words: &Words) -> String {
     match c {
         Class::Accept => format!("accept{s}"),
         Class::Drop => format!("drop{s}"),
-        Class::Reject => format!("reject{s}"),
+        Class::Reject(w) => format!("reject{s}{}", w.words()),
         Class::Translate(r) => format!("translate{s} (`{}`)", words.nat(r)),
         Class::Return => format!("return{s} from the chain on"),
         Class::Goto(to) => format!("go{es} to `{}` with", words.chain(to)),
@@ -307,7 +311,7 @@ fn infinitive(c: Class, words: &Words) -> String {
     match c {
         Class::Accept => "accept".into(),
         Class::Drop => "drop".into(),
-        Class::Reject => "reject".into(),
+        Class::Reject(w) => format!("reject{}", w.words()),
         Class::Translate(r) => format!("translate (`{}`)", words.nat(r)),
         Class::Return => "return from the chain on".into(),
         Class::Goto(to) => format!("send to `{}` with goto", words.chain(to)),
@@ -323,7 +327,7 @@ fn blocker_label(b: &ir::Rule, classes: &[Class], words: &Words) -> String {
     match b.verdict {
         Some(Verdict::Accept) => format!("accepts {what} first"),
         Some(Verdict::Drop) => format!("drops {what} first"),
-        Some(Verdict::Reject) => format!("rejects {what} first"),
+        Some(Verdict::Reject(_)) => format!("rejects {what} first"),
         Some(Verdict::Return) => format!("returns {what} from the chain first"),
         Some(Verdict::Jump(to) | Verdict::Goto(to)) => {
             let mut finals: Vec<String> = Vec::new();

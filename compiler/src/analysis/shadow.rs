@@ -47,7 +47,9 @@ pub const FRAGMENT_CAP: usize = 10_000;
 pub enum Class {
     Accept,
     Drop,
-    Reject,
+    /// Rejects, with this answer ([`ir::RejectWith::canonical`]): two
+    /// rejects differ when their answers do.
+    Reject(ir::RejectWith),
     /// Accepts with the address translation of this rule. Two of these are
     /// the same end when their translations are ([`same_translation`]).
     Translate(ir::RuleId),
@@ -450,7 +452,7 @@ fn ends(ctx: &mut Ctx, rule: &ir::Rule) -> (Vec<Piece>, Option<Gap>) {
         None => return (Vec::new(), None),
         Some(Verdict::Accept) => return whole(Class::Accept),
         Some(Verdict::Drop) => return whole(Class::Drop),
-        Some(Verdict::Reject) => return whole(Class::Reject),
+        Some(Verdict::Reject(w)) => return whole(Class::Reject(w.canonical())),
         Some(Verdict::Return) => return whole(Class::Return),
         Some(Verdict::Jump(to)) => (to, false),
         Some(Verdict::Goto(to)) => (to, true),
@@ -562,7 +564,7 @@ pub(super) fn own_class(rule: &ir::Rule) -> Option<Class> {
     Some(match rule.verdict? {
         Verdict::Accept => Class::Accept,
         Verdict::Drop => Class::Drop,
-        Verdict::Reject => Class::Reject,
+        Verdict::Reject(w) => Class::Reject(w.canonical()),
         Verdict::Return => Class::Return,
         Verdict::Jump(c) => Class::Jump(c),
         Verdict::Goto(c) => Class::Goto(c),

@@ -12,6 +12,7 @@ use shriek_grammar::SourceMap;
 use super::rule::icmp_name;
 use super::{addr_text, ct_names, origin_comment, prefix_len, proto_name};
 use crate::ir::ChainPolicy;
+use crate::nft::vocab::{name_of, ICMPV6_CODES, ICMPX_CODES, ICMP_CODES, LOG_LEVELS};
 use crate::nft::{self, CmpOp, Elem, Expr, NatTargetExpr, Part, Rhs, Selector};
 
 /// Pretty-printed, deterministic libnftables JSON for the ruleset.
@@ -210,11 +211,22 @@ fn elem(k: &[Selector], e: &Elem) -> Value {
     }
 }
 
+fn reject_json(ty: &str, names: &'static [(&'static str, u8)], code: u8) -> Value {
+    let expr = name_of(names, code).map_or_else(|| json!(code), |n| json!(n));
+    json!({"reject": {"type": ty, "expr": expr}})
+}
+
 fn verdict(v: &nft::Verdict) -> Value {
     match v {
         nft::Verdict::Accept => json!({"accept": null}),
         nft::Verdict::Drop => json!({"drop": null}),
-        nft::Verdict::Reject => json!({"reject": null}),
+        nft::Verdict::Reject(with) => match with {
+            nft::RejectWith::PortUnreachable => json!({"reject": null}),
+            nft::RejectWith::TcpReset => json!({"reject": {"type": "tcp reset"}}),
+            nft::RejectWith::Icmp(c) => reject_json("icmp", ICMP_CODES, *c),
+            nft::RejectWith::Icmpv6(c) => reject_json("icmpv6", ICMPV6_CODES, *c),
+            nft::RejectWith::Icmpx(c) => reject_json("icmpx", ICMPX_CODES, *c),
+        },
         nft::Verdict::Jump(c) => json!({"jump": {"target": c}}),
         nft::Verdict::Goto(c) => json!({"goto": {"target": c}}),
         nft::Verdict::Return => json!({"return": null}),
@@ -246,8 +258,17 @@ fn expr(e: &Expr) -> Value {
         }
         Expr::Counter(None) => json!({"counter": {"packets": 0, "bytes": 0}}),
         Expr::Counter(Some(n)) => json!({"counter": n}),
-        Expr::Log { prefix: None } => json!({"log": null}),
-        Expr::Log { prefix: Some(p) } => json!({"log": {"prefix": p}}),
+        Expr::Log { prefix: None, level: None } => json!({"log": null}),
+        Expr::Log { prefix, level } => {
+            let mut log = serde_json::Map::new();
+            if let Some(p) = prefix {
+                log.insert("prefix".into(), json!(p));
+            }
+            if let Some(name) = level.and_then(|l| name_of(LOG_LEVELS, l)) {
+                log.insert("level".into(), json!(name));
+            }
+            json!({ "log": log })
+        }
         Expr::Limit(l) => limit(l),
         Expr::Meter(m) => {
             let test = match m.test {

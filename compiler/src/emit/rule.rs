@@ -11,7 +11,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::nft::vocab::{
     ct_states, name_of, nfproto_family, proto_keyword, ICMPV6_CODES, ICMPV6_TYPES, ICMP_CODES,
-    ICMP_TYPES,
+    ICMP_TYPES, LOG_LEVELS,
 };
 use crate::nft::{self, CmpOp, Elem, Expr, NatTargetExpr, Part, Rhs, Selector};
 use crate::space::words::prefix_len;
@@ -168,8 +168,16 @@ fn expr(e: &Expr) -> String {
         }
         Expr::Counter(None) => "counter".into(),
         Expr::Counter(Some(n)) => format!("counter name {}", quote(n, usize::MAX)),
-        Expr::Log { prefix: None } => "log".into(),
-        Expr::Log { prefix: Some(p) } => format!("log prefix {}", quote(p, 128)),
+        Expr::Log { prefix, level } => {
+            let mut s = String::from("log");
+            if let Some(p) = prefix {
+                let _ = write!(s, " prefix {}", quote(p, 128));
+            }
+            if let Some(name) = level.and_then(|l| name_of(LOG_LEVELS, l)) {
+                let _ = write!(s, " level {name}");
+            }
+            s
+        }
         Expr::Limit(l) => limit_text(l),
         Expr::Meter(m) => {
             let test = match m.test {

@@ -119,7 +119,7 @@ fn classify(cx: &TableCx, rule: &ir::Rule, pieces: &[Cube]) -> Result<Cand, Stri
     body.extend(statements);
     let direct = match (plain, rule.verdict) {
         (true, None) => Some(nft::Verdict::Continue),
-        (true, Some(ir::Verdict::Reject)) => None,
+        (true, Some(ir::Verdict::Reject(_))) => None,
         (true, Some(v)) => Some(sequential::verdict(cx, v)),
         (false, _) if !sequential::shareable(rule) => {
             return Err("has statements and ends with goto or return".into())

@@ -358,7 +358,9 @@ pub(super) fn body(cx: &TableCx, rule: &ir::Rule, fam: Option<Family>, ports: bo
     for (i, action) in rule.actions.iter().enumerate() {
         match action {
             Action::Counter(name) => out.push(Expr::Counter(name.clone())),
-            Action::Log { prefix } => out.push(Expr::Log { prefix: prefix.clone() }),
+            Action::Log { prefix, level } => {
+                out.push(Expr::Log { prefix: prefix.clone(), level: *level })
+            }
             Action::Limit(l) => out.push(Expr::Limit(*l)),
             Action::Meter(m) => {
                 let fam = fam.expect("pieces split a rule with a per-address statement by family");
@@ -445,7 +447,7 @@ pub(super) fn verdict(cx: &TableCx, v: ir::Verdict) -> nft::Verdict {
     match v {
         ir::Verdict::Accept => nft::Verdict::Accept,
         ir::Verdict::Drop => nft::Verdict::Drop,
-        ir::Verdict::Reject => nft::Verdict::Reject,
+        ir::Verdict::Reject(with) => nft::Verdict::Reject(with),
         ir::Verdict::Jump(c) => nft::Verdict::Jump(cx.chain_name(c).to_string()),
         ir::Verdict::Goto(c) => nft::Verdict::Goto(cx.chain_name(c).to_string()),
         ir::Verdict::Return => nft::Verdict::Return,

@@ -118,6 +118,38 @@ pub const ICMPV6_CODES: &[(&str, u8)] = &[
     ("reject-route", 6),
 ];
 
+/// The port unreachable code of each ICMP: what plain `reject` sends.
+pub const ICMP_PORT_UNREACH: u8 = 3;
+pub const ICMPV6_PORT_UNREACH: u8 = 4;
+pub const ICMPX_PORT_UNREACH: u8 = 1;
+
+/// nft's `icmpx` codes (`NFT_REJECT_ICMPX_*`): `reject with icmpx CODE`
+/// answers in the packet's own ICMP.
+pub const ICMPX_CODES: &[(&str, u8)] =
+    &[("no-route", 0), ("port-unreachable", 1), ("host-unreachable", 2), ("admin-prohibited", 3)];
+
+/// Each `icmpx` code with the ICMP and ICMPv6 code the kernel sends for it
+/// (`nft_reject_icmp_code`, `nft_reject_icmpv6_code`).
+pub const ICMPX_SENDS: &[(u8, u8, u8)] = &[(0, 0, 0), (1, 3, 4), (2, 1, 3), (3, 13, 1)];
+
+/// Syslog levels of `log level` (`NFT_LOGLEVEL_*`), as nft names them.
+pub const LOG_LEVELS: &[(&str, u8)] = &[
+    ("emerg", 0),
+    ("alert", 1),
+    ("crit", 2),
+    ("err", 3),
+    ("warn", 4),
+    ("notice", 5),
+    ("info", 6),
+    ("debug", 7),
+    ("audit", 8),
+];
+
+/// The level of a `log` that names none (and of `level warn`).
+pub const LOG_DEFAULT_LEVEL: u8 = 4;
+/// `log level audit`: to the audit log, not the kernel log.
+pub const LOG_AUDIT_LEVEL: u8 = 8;
+
 /// The ICMP protocol of a family: icmp for IPv4, icmpv6 for IPv6.
 pub fn icmp_proto(f: Family) -> u8 {
     match f {

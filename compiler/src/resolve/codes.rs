@@ -94,4 +94,8 @@ shriek_grammar::catalogue! {
         "matches and defines holding more than 4,000,000 elements together";
     TOO_MANY_RULES = "E0244", "too-many-rules", Error,
         "a policy of more than 250,000 rules";
+    REJECT_MISMATCH = "E0250", "reject-mismatch", Error,
+        "`reject with tcp reset` in a rule that can match other packets than TCP, or `reject with icmp` (`icmpv6`) in one that can match IPv6 (IPv4) packets";
+    AUDIT_LOG_PREFIX = "E0251", "audit-log-prefix", Error,
+        "`log level audit` with a prefix, which the audit log does not carry";
 }

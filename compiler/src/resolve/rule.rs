@@ -72,6 +72,10 @@ impl<'a> Ctx<'a> {
         if let Some((family, target)) = parts.nat_family {
             self.pin_family(cx.file, r, &mut parts, family, target);
         }
+        if let (Some(ir::Verdict::Reject(with)), Some(at)) = (parts.verdict, parts.verdict_loc) {
+            parts.ok &= self.reject_fits(cx.file, r, &parts.space, with, at);
+            parts.verdict = Some(ir::Verdict::Reject(with.normal()));
+        }
         let allows = self.allows_for(cx.file, r.span);
         let Parts { ok, space, actions, verdict, verdict_loc, .. } = parts;
         ok.then(|| ir::Rule {
@@ -173,9 +177,7 @@ impl<'a> Ctx<'a> {
                 });
                 Some(ir::Action::Counter(name))
             }
-            StmtKind::Log { prefix } => {
-                Some(ir::Action::Log { prefix: prefix.as_ref().map(|p| p.node.clone()) })
-            }
+            StmtKind::Log { prefix, level } => self.log(cx.file, prefix.as_ref(), level.as_ref()),
             StmtKind::Limit { rate, per, burst, key: None } => {
                 self.limit(cx.file, rate, per, burst).map(ir::Action::Limit)
             }
@@ -278,7 +280,12 @@ impl<'a> Ctx<'a> {
         let (target, goto) = match v {
             ast::Verdict::Accept => return Some(ir::Verdict::Accept),
             ast::Verdict::Drop => return Some(ir::Verdict::Drop),
-            ast::Verdict::Reject => return Some(ir::Verdict::Reject),
+            ast::Verdict::Reject => {
+                return Some(ir::Verdict::Reject(ir::RejectWith::PortUnreachable))
+            }
+            ast::Verdict::RejectWith(with) => {
+                return self.reject_with(cx.file, with).map(ir::Verdict::Reject)
+            }
             ast::Verdict::Return => return Some(ir::Verdict::Return),
             ast::Verdict::Jump(t) => (t, false),
             ast::Verdict::Goto(t) => (t, true),

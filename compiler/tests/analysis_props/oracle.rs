@@ -168,7 +168,7 @@ pub fn sure_decider(
             None => continue,
             Some(Verdict::Accept) => End::Final(Outcome::Accept, None),
             Some(Verdict::Drop) => End::Final(Outcome::Drop, None),
-            Some(Verdict::Reject) => End::Final(Outcome::Reject, None),
+            Some(Verdict::Reject(_)) => End::Final(Outcome::Reject, None),
             Some(Verdict::Return) => End::Return,
             Some(Verdict::Goto(to)) => target_end(to)?.unwrap_or(End::Goto(to)),
             Some(Verdict::Jump(to)) => match target_end(to)? {
@@ -220,7 +220,7 @@ pub fn own_end(r: &ir::Rule) -> Option<End> {
     Some(match r.verdict? {
         Verdict::Accept => End::Final(Outcome::Accept, None),
         Verdict::Drop => End::Final(Outcome::Drop, None),
-        Verdict::Reject => End::Final(Outcome::Reject, None),
+        Verdict::Reject(_) => End::Final(Outcome::Reject, None),
         Verdict::Return => End::Return,
         Verdict::Goto(c) => End::Goto(c),
         // What a jump does depends on its target: only the same jump is the same.
@@ -244,7 +244,7 @@ pub fn class_end(p: &ir::Policy, class: shadow::Class) -> End {
     match class {
         shadow::Class::Accept => End::Final(Outcome::Accept, None),
         shadow::Class::Drop => End::Final(Outcome::Drop, None),
-        shadow::Class::Reject => End::Final(Outcome::Reject, None),
+        shadow::Class::Reject(_) => End::Final(Outcome::Reject, None),
         shadow::Class::Translate(r) => {
             End::Final(Outcome::Accept, eval::translation(p.rule(r)).cloned())
         }

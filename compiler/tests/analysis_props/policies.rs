@@ -370,7 +370,7 @@ impl Spec {
         let verdict = match act {
             Act::Accept => Some(Verdict::Accept),
             Act::Drop => Some(Verdict::Drop),
-            Act::Reject => Some(Verdict::Reject),
+            Act::Reject => Some(Verdict::Reject(ir::RejectWith::PortUnreachable)),
             Act::Counter => {
                 actions.push(Action::Counter(None));
                 None

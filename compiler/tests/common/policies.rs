@@ -14,7 +14,8 @@ use proptest::prelude::*;
 use shriek_compiler::emit::packet_text;
 use shriek_compiler::ir::{
     Action, BaseChain, Chain, ChainId, ChainKind, ChainPolicy, CounterDecl, Hook, Limit, Meter,
-    MeterKey, MeterTest, Nat, NatBackend, Policy, RateUnit, Rule, RuleId, Table, Verdict,
+    MeterKey, MeterTest, Nat, NatBackend, Policy, RateUnit, RejectWith, Rule, RuleId, Table,
+    Verdict,
 };
 use shriek_compiler::space::{
     CtState, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Packet, Protos,
@@ -323,7 +324,8 @@ pub fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         3 => Just(Action::Counter(None)),
         2 => prop_oneof![Just("x"), Just("y")].prop_map(|n| Action::Counter(Some(n.to_string()))),
-        1 => Just(Action::Log { prefix: Some("p: ".into()) }),
+        1 => Just(Action::Log { prefix: Some("p: ".into()), level: None }),
+        1 => Just(Action::Log { prefix: None, level: Some(6) }),
         2 => Just(Action::Limit(Limit { rate: 10, per: RateUnit::Second, burst: None })),
         1 => Just(Action::Meter(Meter {
             key: MeterKey::Saddr,
@@ -351,7 +353,8 @@ pub fn rule(chain: usize, chains: usize) -> impl Strategy<Value = RuleSpec> {
             (3, Just(None).boxed()),
             (4, Just(Some(Verdict::Accept)).boxed()),
             (4, Just(Some(Verdict::Drop)).boxed()),
-            (1, Just(Some(Verdict::Reject)).boxed()),
+            (1, Just(Some(Verdict::Reject(RejectWith::PortUnreachable))).boxed()),
+            (1, Just(Some(Verdict::Reject(RejectWith::Icmpx(3)))).boxed()),
             (1, Just(Some(Verdict::Return)).boxed()),
         ];
         if !later.is_empty() {

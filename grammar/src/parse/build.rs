@@ -555,9 +555,17 @@ impl<'a> Cx<'a> {
             Rule::counter => {
                 K::Counter(inner.find(|r| r.as_rule() == Rule::counter_name).map(|r| self.ident(r)))
             }
-            Rule::log => K::Log {
-                prefix: inner.find(|r| r.as_rule() == Rule::string).map(|r| self.string(r)),
-            },
+            Rule::log => {
+                let (mut prefix, mut level) = (None, None);
+                for r in inner {
+                    match r.as_rule() {
+                        Rule::string => prefix = Some(self.string(r)),
+                        Rule::log_level => level = Some(self.ident(r)),
+                        _ => {}
+                    }
+                }
+                K::Log { prefix, level }
+            }
             Rule::limit => {
                 let mut rate = None;
                 let mut per = None;
@@ -579,6 +587,28 @@ impl<'a> Cx<'a> {
                 let key =
                     inner.find(|r| r.as_rule() == Rule::per_key).and_then(|r| self.per_key(r));
                 K::CtCount { over: over?, key: key? }
+            }
+            Rule::verdict if text.starts_with("reject") && text != "reject" => {
+                let with = inner.find(|r| r.as_rule() == Rule::reject_with)?;
+                let mut proto = None;
+                let mut code = None;
+                for r in with.into_inner() {
+                    match r.as_rule() {
+                        Rule::reject_proto => {
+                            proto = Some(match r.as_str() {
+                                "icmpv6" => ast::RejectProto::Icmpv6,
+                                "icmpx" => ast::RejectProto::Icmpx,
+                                _ => ast::RejectProto::Icmp,
+                            })
+                        }
+                        Rule::ident => code = Some(self.ident(r)),
+                        _ => {}
+                    }
+                }
+                K::Verdict(ast::Verdict::RejectWith(match proto {
+                    Some(p) => ast::RejectWith::Icmp(p, code?),
+                    None => ast::RejectWith::TcpReset,
+                }))
             }
             Rule::verdict => {
                 let target = inner.find(|r| r.as_rule() == Rule::ident).map(|r| self.ident(r));

@@ -662,9 +662,15 @@ mod tests {
                 "ct state new , related",
             ][..],
         );
+        // Statements the reader hands to pest, in near misses only.
+        let handed = proptest::sample::select(
+            &["reject with tcp reset", "reject with icmpx admin-prohibited", "log level info"][..],
+        );
+        let near_stmt = if near { 1 } else { 0 };
         prop_oneof![
-            (field, value).prop_map(|(f, v)| format!("{f} {v}")),
-            stmt.prop_map(String::from)
+            2 => (field, value).prop_map(|(f, v)| format!("{f} {v}")),
+            2 => stmt.prop_map(String::from),
+            near_stmt => handed.prop_map(String::from),
         ]
     }
 

@@ -14,10 +14,12 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use shriek_compiler::ir::{Limit, MeterTest, RateUnit};
-use shriek_compiler::nft::vocab::{NFPROTO_IPV4, NFPROTO_IPV6, PROTO_ICMP, PROTO_ICMPV6};
+use shriek_compiler::nft::vocab::{
+    LOG_DEFAULT_LEVEL, NFPROTO_IPV4, NFPROTO_IPV6, PROTO_ICMP, PROTO_ICMPV6,
+};
 use shriek_compiler::nft::{
-    CmpOp, Data, Elem, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Part, Pick, Rhs, Selector,
-    Verdict,
+    CmpOp, Data, Elem, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Part, Pick, RejectWith,
+    Rhs, Selector, Verdict,
 };
 
 use super::set::{be, key_field_len, nat_target, part, verdict, SetInfo};
@@ -307,18 +309,22 @@ impl Machine<'_> {
                 Some(())
             }
             "log" => {
-                // The kernel reports its default level; anything else is
-                // more than the model's `log [prefix]`.
+                // Flags are more than the model's `log [level] [prefix]`.
                 let plain = attrs(d).all(|(t, _)| match t {
-                    NFTA_LOG_PREFIX => true,
-                    NFTA_LOG_LEVEL => attr_u32(d, t) == Some(LOG_DEFAULT_LEVEL),
+                    NFTA_LOG_PREFIX | NFTA_LOG_LEVEL => true,
                     NFTA_LOG_FLAGS => attr_u32(d, t) == Some(0),
                     _ => false,
                 });
                 if !plain {
                     return None;
                 }
-                self.out.push(Expr::Log { prefix: attr_str(d, NFTA_LOG_PREFIX) });
+                // The kernel reports its default level: that is no level.
+                let level = match attr_u32(d, NFTA_LOG_LEVEL) {
+                    None => None,
+                    Some(l) if l == u32::from(LOG_DEFAULT_LEVEL) => None,
+                    Some(l) => Some(u8::try_from(l).ok()?),
+                };
+                self.out.push(Expr::Log { prefix: attr_str(d, NFTA_LOG_PREFIX), level });
                 Some(())
             }
             "limit" => {
@@ -329,15 +335,18 @@ impl Machine<'_> {
             "reject" => {
                 let ty = attr_u32(d, NFTA_REJECT_TYPE)?;
                 let code = attr(d, NFTA_REJECT_ICMP_CODE).and_then(|c| c.first().copied());
-                // nft writes `reject` as ICMP's or ICMPv6's port unreachable
-                // where the rule fixes the family, else as ICMPx's.
-                let port_unreach = matches!(
-                    (ty, code, self.nfproto),
-                    (NFT_REJECT_ICMPX_UNREACH, Some(NFT_REJECT_ICMPX_PORT_UNREACH), _)
-                        | (NFT_REJECT_ICMP_UNREACH, Some(ICMP_PORT_UNREACH), Some(NFPROTO_IPV4))
-                        | (NFT_REJECT_ICMP_UNREACH, Some(ICMPV6_PORT_UNREACH), Some(NFPROTO_IPV6))
-                );
-                port_unreach.then(|| self.out.push(Expr::Verdict(Verdict::Reject)))
+                // `reject with icmp` answers in the family the rule fixes;
+                // each port unreachable reads back as plain `reject`.
+                let with = match (ty, code, self.nfproto) {
+                    (NFT_REJECT_TCP_RST, _, _) => RejectWith::TcpReset,
+                    (NFT_REJECT_ICMPX_UNREACH, Some(c), _) => RejectWith::Icmpx(c),
+                    (NFT_REJECT_ICMP_UNREACH, Some(c), Some(NFPROTO_IPV4)) => RejectWith::Icmp(c),
+                    (NFT_REJECT_ICMP_UNREACH, Some(c), Some(NFPROTO_IPV6)) => RejectWith::Icmpv6(c),
+                    _ => return None,
+                }
+                .normal();
+                self.out.push(Expr::Verdict(Verdict::Reject(with)));
+                Some(())
             }
             "numgen" => {
                 if attr_u32(d, NFTA_NG_OFFSET).unwrap_or(0) != 0 {

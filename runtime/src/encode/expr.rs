@@ -9,10 +9,10 @@ use std::net::IpAddr;
 
 use shriek_compiler::identity::DEFAULT_LIMIT_BURST;
 use shriek_compiler::ir::{Limit, MeterTest, RateUnit};
-use shriek_compiler::nft::vocab::{NFPROTO_IPV4, NFPROTO_IPV6};
+use shriek_compiler::nft::vocab::{ICMPX_PORT_UNREACH, NFPROTO_IPV4, NFPROTO_IPV6};
 use shriek_compiler::nft::{
-    CmpOp, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Origin, Part, Pick, Rhs, Selector,
-    Verdict,
+    CmpOp, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Origin, Part, Pick, RejectWith, Rhs,
+    Selector, Verdict,
 };
 
 use super::batch::Batch;
@@ -198,9 +198,12 @@ pub(super) fn expr(a: &mut Attrs, cx: &mut RuleCx, e: &Expr) {
             d.u32(NFTA_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
             d.str(NFTA_OBJREF_IMM_NAME, name);
         }),
-        Expr::Log { prefix } => kernel_expr(a, "log", |d| {
+        Expr::Log { prefix, level } => kernel_expr(a, "log", |d| {
             if let Some(p) = prefix {
                 d.str(NFTA_LOG_PREFIX, p);
+            }
+            if let Some(l) = level {
+                d.u32(NFTA_LOG_LEVEL, u32::from(*l));
             }
         }),
         Expr::Limit(l) => kernel_expr(a, "limit", |d| limit(d, l)),
@@ -232,10 +235,22 @@ pub(super) fn expr(a: &mut Attrs, cx: &mut RuleCx, e: &Expr) {
                 });
             });
         }
-        Expr::Verdict(Verdict::Reject) => kernel_expr(a, "reject", |d| {
-            d.u32(NFTA_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
-            d.bytes(NFTA_REJECT_ICMP_CODE, &[NFT_REJECT_ICMPX_PORT_UNREACH]);
-        }),
+        Expr::Verdict(Verdict::Reject(with)) => {
+            let (ty, code) = match *with {
+                RejectWith::PortUnreachable => (NFT_REJECT_ICMPX_UNREACH, Some(ICMPX_PORT_UNREACH)),
+                RejectWith::TcpReset => (NFT_REJECT_TCP_RST, None),
+                // In an inet table the kernel answers in the packet's own
+                // ICMP; resolve has pinned the rule to that family.
+                RejectWith::Icmp(c) | RejectWith::Icmpv6(c) => (NFT_REJECT_ICMP_UNREACH, Some(c)),
+                RejectWith::Icmpx(c) => (NFT_REJECT_ICMPX_UNREACH, Some(c)),
+            };
+            kernel_expr(a, "reject", |d| {
+                d.u32(NFTA_REJECT_TYPE, ty);
+                if let Some(c) = code {
+                    d.bytes(NFTA_REJECT_ICMP_CODE, &[c]);
+                }
+            })
+        }
         Expr::Verdict(v) => kernel_expr(a, "immediate", |d| {
             d.u32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
             d.nest(NFTA_IMMEDIATE_DATA, |x| verdict_data(x, v));

@@ -278,7 +278,7 @@ pub(super) fn verdict_data(a: &mut Attrs, v: &Verdict) {
         Verdict::Accept => (NF_ACCEPT, None),
         // A reject in a map has no expression to run; dropping is the
         // closest the kernel can do there.
-        Verdict::Drop | Verdict::Reject => (NF_DROP, None),
+        Verdict::Drop | Verdict::Reject(_) => (NF_DROP, None),
         Verdict::Jump(c) => (NFT_JUMP, Some(c)),
         Verdict::Goto(c) => (NFT_GOTO, Some(c)),
         Verdict::Return => (NFT_RETURN, None),

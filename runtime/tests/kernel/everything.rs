@@ -1,7 +1,7 @@
 //! One table with everything the model can say: it applies and lists as
 //! nft would, and a plan of changes to it reads as `plan` prints them.
 
-use shriek_compiler::ir::{ChainPolicy, Limit, RateUnit};
+use shriek_compiler::ir::{ChainPolicy, Limit, RateUnit, RejectWith};
 use shriek_compiler::nft::{
     Chain, Data, DataType, Elem, Element, Expr, Part, Rhs, Ruleset, Selector, Set, Verdict,
 };
@@ -114,8 +114,8 @@ pub fn everything() -> Ruleset {
                     is(&[L4proto], val(UDP)),
                     is(&[ThDport], Rhs::Value(Elem(vec![Part::Int(1000, 2000)]))),
                     Expr::Limit(Limit { rate: 10, per: RateUnit::Second, burst: None }),
-                    Expr::Log { prefix: Some("shriek: ".into()) },
-                    Expr::Verdict(Verdict::Reject),
+                    Expr::Log { prefix: Some("shriek: ".into()), level: None },
+                    Expr::Verdict(Verdict::Reject(RejectWith::PortUnreachable)),
                 ],
             ),
             rule(7, vec![Expr::Vmap { key: vec![L4proto, ThDport], map: "service_ranges".into() }]),

@@ -1,7 +1,7 @@
 //! Real packets over a veth pair meet the applied policy.
 
 use shriek_compiler::ir::ChainPolicy;
-use shriek_compiler::nft::{Elem, Expr, Rhs, Ruleset, Selector, Verdict};
+use shriek_compiler::nft::{Elem, Expr, RejectWith, Rhs, Ruleset, Selector, Verdict};
 use shriek_testkit::Wire;
 
 use super::api::*;
@@ -38,7 +38,7 @@ fn real_packets_meet_the_policy() {
                     icmp(1),
                     port_rule(2, TCP, 22, Verdict::Accept),
                     port_rule(3, UDP, 53, Verdict::Accept),
-                    port_rule(4, TCP, 80, Verdict::Reject),
+                    port_rule(4, TCP, 80, Verdict::Reject(RejectWith::PortUnreachable)),
                     rule(
                         5,
                         vec![

@@ -13,7 +13,7 @@
 use crate::ir::{
     Action, ChainId, ChainPolicy, Hook, MeterTest, Nat, Outcome, Policy, Rule, RuleId, Verdict,
 };
-use crate::nft::vocab::JUMP_STACK_DEPTH;
+use crate::nft::vocab::{name_of, JUMP_STACK_DEPTH, LOG_LEVELS};
 use crate::space::{Cube, Families, Family, Protos};
 
 /// What happens to a packet, branching on `limit`s.
@@ -425,7 +425,7 @@ impl Cx<'_> {
         {
             Verdict::Accept => Ok(leaf(End::Accept, by)),
             Verdict::Drop => Ok(leaf(End::Drop, by)),
-            Verdict::Reject => Ok(leaf(End::Reject, by)),
+            Verdict::Reject(_) => Ok(leaf(End::Reject, by)),
             Verdict::Return => Ok(leaf(End::Continue, None)),
             // As `eval`: going to more chains than the table has, without a
             // jump in between, is a loop, and the path drops.
@@ -537,8 +537,16 @@ pub fn event_text(a: &Action) -> Option<String> {
     Some(match a {
         Action::Counter(None) => "counter".to_string(),
         Action::Counter(Some(n)) => format!("counter {n}"),
-        Action::Log { prefix: None } => "log".to_string(),
-        Action::Log { prefix: Some(p) } => format!("log prefix {p:?}"),
+        Action::Log { prefix, level } => {
+            let mut s = "log".to_string();
+            if let Some(name) = level.and_then(|l| name_of(LOG_LEVELS, l)) {
+                s.push_str(&format!(" level {name}"));
+            }
+            if let Some(p) = prefix {
+                s.push_str(&format!(" prefix {p:?}"));
+            }
+            s
+        }
         _ => return None,
     })
 }

@@ -1,0 +1,58 @@
+//! `log [level LEVEL] [prefix "text"]`: the level named, and the one
+//! combination the kernel's audit log refuses to carry.
+
+use shriek_grammar::ast::{self, Spanned};
+use shriek_grammar::{Diagnostic, FileId, Loc};
+
+use super::{codes, suggest, Ctx};
+use crate::ir;
+use crate::nft::vocab::{value_of, LOG_AUDIT_LEVEL, LOG_DEFAULT_LEVEL, LOG_LEVELS};
+
+impl Ctx<'_> {
+    /// The `log` statement; `None` (reported) for an unknown level or
+    /// `level audit` with a prefix.
+    pub(super) fn log(
+        &mut self,
+        file: FileId,
+        prefix: Option<&Spanned<String>>,
+        level: Option<&ast::Ident>,
+    ) -> Option<ir::Action> {
+        let text = prefix.map(|p| p.node.clone());
+        let Some(name) = level else {
+            return Some(ir::Action::Log { prefix: text, level: None });
+        };
+        let Some(level) = value_of(LOG_LEVELS, &name.text) else {
+            let mut d = Diagnostic::new(
+                codes::UNKNOWN_VALUE,
+                format!("unknown log level `{}`", name.text),
+                Loc::new(file, name.span),
+                "not a log level",
+            );
+            let all = LOG_LEVELS.iter().map(|(n, _)| *n);
+            d.help = Some(match suggest(&name.text, all.clone()) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None => {
+                    let list: Vec<String> = all.map(|n| format!("`{n}`")).collect();
+                    format!("expected one of {}", list.join(", "))
+                }
+            });
+            self.error(d);
+            return None;
+        };
+        if let (LOG_AUDIT_LEVEL, Some(p)) = (level, prefix) {
+            // The audit log writes its own record; nft refuses a prefix
+            // there rather than drop it silently, and so does Shriek.
+            let d = Diagnostic::new(
+                codes::AUDIT_LOG_PREFIX,
+                "`log level audit` takes no prefix",
+                Loc::new(file, p.span),
+                "the audit log has no place for this",
+            )
+            .with_related(Loc::new(file, name.span), "writes to the audit log")
+            .with_help("drop the prefix, or log at another level (`log level info prefix ...`)");
+            self.error(d);
+            return None;
+        }
+        Some(ir::Action::Log { prefix: text, level: (level != LOG_DEFAULT_LEVEL).then_some(level) })
+    }
+}
