@@ -4,7 +4,8 @@
 use shriek_grammar::ast::{self, Spanned};
 use shriek_grammar::{Diagnostic, FileId, Loc};
 
-use super::{codes, suggest, Ctx};
+use super::typing::unknown;
+use super::{codes, Ctx};
 use crate::ir;
 use crate::nft::vocab::{value_of, LOG_AUDIT_LEVEL, LOG_DEFAULT_LEVEL, LOG_LEVELS};
 
@@ -22,21 +23,8 @@ impl Ctx<'_> {
             return Some(ir::Action::Log { prefix: text, level: None });
         };
         let Some(level) = value_of(LOG_LEVELS, &name.text) else {
-            let mut d = Diagnostic::new(
-                codes::UNKNOWN_VALUE,
-                format!("unknown log level `{}`", name.text),
-                Loc::new(file, name.span),
-                "not a log level",
-            );
-            let all = LOG_LEVELS.iter().map(|(n, _)| *n);
-            d.help = Some(match suggest(&name.text, all.clone()) {
-                Some(n) => format!("did you mean `{n}`?"),
-                None => {
-                    let list: Vec<String> = all.map(|n| format!("`{n}`")).collect();
-                    format!("expected one of {}", list.join(", "))
-                }
-            });
-            self.error(d);
+            let known = LOG_LEVELS.iter().map(|(n, _)| *n);
+            unknown(&mut self.diags, Loc::new(file, name.span), "log level", &name.text, known);
             return None;
         };
         if let (LOG_AUDIT_LEVEL, Some(p)) = (level, prefix) {

@@ -6,7 +6,8 @@
 use shriek_grammar::ast::{self, RejectProto};
 use shriek_grammar::{Diagnostic, FileId, Loc, Span};
 
-use super::{codes, suggest, Ctx};
+use super::typing::unknown;
+use super::{codes, Ctx};
 use crate::ir::RejectWith;
 use crate::nft::vocab::{value_of, ICMPV6_CODES, ICMPX_CODES, ICMP_CODES, PROTO_TCP};
 use crate::space::{Cube, Family, Protos};
@@ -29,22 +30,9 @@ impl Ctx<'_> {
             RejectProto::Icmpx => ICMPX_CODES,
         };
         let Some(value) = value_of(names, &code.text) else {
-            let loc = Loc::new(file, code.span);
-            let mut d = Diagnostic::new(
-                codes::UNKNOWN_VALUE,
-                format!("unknown {} reject code `{}`", proto.keyword(), code.text),
-                loc,
-                "not a known code",
-            );
-            let all = names.iter().map(|(n, _)| *n);
-            d.help = Some(match suggest(&code.text, all.clone()) {
-                Some(n) => format!("did you mean `{n}`?"),
-                None => {
-                    let list: Vec<String> = all.map(|n| format!("`{n}`")).collect();
-                    format!("expected one of {}", list.join(", "))
-                }
-            });
-            self.error(d);
+            let what = format!("{} reject code", proto.keyword());
+            let known = names.iter().map(|(n, _)| *n);
+            unknown(&mut self.diags, Loc::new(file, code.span), &what, &code.text, known);
             return None;
         };
         Some(match proto {

@@ -422,7 +422,8 @@ pub(crate) fn type_elems(
     })
 }
 
-fn unknown<'a>(
+/// An unknown name of `what`, with the nearest known name or the list.
+pub(super) fn unknown<'a>(
     diags: &mut Vec<Diagnostic>,
     loc: Loc,
     what: &str,
