@@ -261,10 +261,42 @@ fn survives(file: &str, files: BTreeMap<String, String>) {
     }
 }
 
+/// FIXME(issue 10): the importers do not map per-address limits yet (nft
+/// `update @s { ip saddr limit ... }`, `add @s { ip saddr ct count ... }`),
+/// so these examples' meter rules are left out with a warning. When they
+/// are mapped, `meters_are_still_left_out` fails: remove the entry here.
+const METERS_NOT_IMPORTED: &[&str] = &["examples/ssh-guard.shr"];
+
 #[test]
 fn every_example_survives_compile_and_import() {
     for file in shriek_testkit::examples() {
-        survives(&file, example_files());
+        if !METERS_NOT_IMPORTED.contains(&file.as_str()) {
+            survives(&file, example_files());
+        }
+    }
+}
+
+/// Today's output for the examples above: every rule left out is a meter
+/// rule, and each one is named with its line, never dropped in silence.
+#[test]
+fn meters_are_still_left_out() {
+    for file in METERS_NOT_IMPORTED {
+        let (policy, sources) = compile(file, example_files());
+        for strategy in lower::Strategy::ALL {
+            let lowered = lower(&policy, strategy);
+            let text = emit_nft(&lowered.ruleset, &sources);
+            let input = Input { name: (*file).into(), text, family: None };
+            let imported = import::import(&[input], Format::Nft).expect("imports");
+            assert!(!imported.warnings.is_empty(), "{file}: meters are imported now; see FIXME");
+            for w in &imported.warnings {
+                let meter = w.source.contains(" @") && w.source.contains(" saddr ");
+                assert!(
+                    meter,
+                    "{file} ({}): a non-meter rule was left out: {w:?}",
+                    strategy.keyword()
+                );
+            }
+        }
     }
 }
 
