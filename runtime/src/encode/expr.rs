@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use shriek_compiler::identity::DEFAULT_LIMIT_BURST;
 use shriek_compiler::ir::{Limit, MeterTest, RateUnit};
-use shriek_compiler::nft::vocab::{ICMPX_PORT_UNREACH, NFPROTO_IPV4, NFPROTO_IPV6};
+use shriek_compiler::nft::vocab::{nfproto, ICMPX_PORT_UNREACH, NFPROTO_IPV4, NFPROTO_IPV6};
 use shriek_compiler::nft::{
     CmpOp, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Origin, Part, Pick, RejectWith, Rhs,
     Selector, Verdict,
@@ -91,14 +91,6 @@ fn immediate_value(a: &mut Attrs, dreg: u32, data: &[u8]) {
     });
 }
 
-fn family_of(s: Selector) -> Option<u8> {
-    match s {
-        Selector::Ip4Saddr | Selector::Ip4Daddr => Some(NFPROTO_IPV4),
-        Selector::Ip6Saddr | Selector::Ip6Daddr => Some(NFPROTO_IPV6),
-        _ => None,
-    }
-}
-
 impl RuleCx<'_> {
     /// In an inet table, an address load is only meaningful after the
     /// packet's family is known: match `meta nfproto` first unless done.
@@ -113,7 +105,7 @@ impl RuleCx<'_> {
     }
 
     fn load(&mut self, a: &mut Attrs, s: Selector, dreg: u32) {
-        self.require_family(a, family_of(s));
+        self.require_family(a, s.family().map(nfproto));
         let nh = NFT_PAYLOAD_NETWORK_HEADER;
         let th = NFT_PAYLOAD_TRANSPORT_HEADER;
         match s {
@@ -290,8 +282,9 @@ fn match_expr(a: &mut Attrs, cx: &mut RuleCx, key: &[Selector], op: CmpOp, rhs: 
                 Part::Int(l, h) if l == h => cmp(a, cmp_op, 1, &int_bytes(s, *l)),
                 Part::Int(l, h) => {
                     let size = h - l;
-                    let prefix =
-                        family_of(s).is_some() && size & size.wrapping_add(1) == 0 && l & size == 0;
+                    let prefix = s.family().map(nfproto).is_some()
+                        && size & size.wrapping_add(1) == 0
+                        && l & size == 0;
                     if prefix {
                         let width = s.len() * 8;
                         let mask = !size & (u128::MAX >> (128 - width));
