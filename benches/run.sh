@@ -17,7 +17,7 @@
 #
 # --quick runs every part at small sizes in a minute or two: a smoke run, not
 # a measurement. DIR defaults to benches/results/DATE (UTC). The full suite
-# takes about 30 minutes on 2 cores.
+# takes about 15 minutes on 2 cores.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
