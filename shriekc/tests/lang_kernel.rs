@@ -8,13 +8,7 @@
 use shriek_testkit::{text, Netns, Wire};
 
 fn apply(ns: &Netns, policy: &str) {
-    let file = shriek_testkit::temp_file(&format!("{}.shr", ns.name), policy);
-    let path = file.display().to_string();
-    let out = shriek_testkit::run(
-        env!("CARGO_BIN_EXE_shriekc"),
-        &["apply", "--force", "--netns", &ns.name, &path],
-    );
-    assert_eq!(out.status.code(), Some(0), "apply failed: {}", text(&out.stderr));
+    shriek_testkit::apply_forced(env!("CARGO_BIN_EXE_shriekc"), ns, policy);
 }
 
 /// Whether one ping from the client to `addr` is answered within a second.

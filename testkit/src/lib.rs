@@ -153,6 +153,15 @@ pub fn temp_file(name: &str, body: &str) -> PathBuf {
     path
 }
 
+/// `shriekc apply --force` of `policy` into `ns`, which must succeed: the
+/// set-up step of the kernel tests that send packets through a policy.
+pub fn apply_forced(shriekc: &str, ns: &Netns, policy: &str) {
+    let file = temp_file(&format!("{}.shr", ns.name), policy);
+    let path = file.display().to_string();
+    let out = run(shriekc, &["apply", "--force", "--netns", &ns.name, &path]);
+    assert_eq!(out.status.code(), Some(0), "apply failed: {}", text(&out.stderr));
+}
+
 /// A network namespace of the test's own, deleted on drop, even when the
 /// test fails.
 pub struct Netns {
