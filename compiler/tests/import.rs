@@ -93,7 +93,7 @@ cases! {
     limit_without_rate_is_iptables_default: "-A INPUT -m limit -j ACCEPT" => "limit 3/hour accept";
     limit_after_the_matches: "-A INPUT -p tcp -m tcp --dport 22 -m limit --limit 2/hour -j ACCEPT" => "tcp dport 22 limit 2/hour accept";
     limit_before_a_match_is_left_out: "-A INPUT -m limit --limit 2/hour -m state --state NEW -j ACCEPT"
-        => "# left out (rules:8): `-m limit` comes before a match that can fail, so iptables spends tokens on packets the rule then refuses\n# -A INPUT -m limit --limit 2/hour -m state --state NEW -j ACCEPT";
+        => "# left out (rules:8): `-m limit`, `-m hashlimit` or `-m connlimit` comes before a match that can fail, so iptables spends tokens (or counts connections) on packets the rule then refuses\n# -A INPUT -m limit --limit 2/hour -m state --state NEW -j ACCEPT";
     limit_before_a_comment_is_fine: "-A INPUT -m limit --limit 2/hour -m comment --comment x -j ACCEPT" => "limit 2/hour accept  # x";
     icmp_type: "-A INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT" => "icmp type echo-request accept";
     icmp_type_and_code: "-A INPUT -p icmp -m icmp --icmp-type 3/4 -j ACCEPT" => "icmp type destination-unreachable icmp code frag-needed accept";
@@ -109,12 +109,49 @@ cases! {
         => "# left out (rules:8): `-m addrtype` has no equivalent in shriek yet\n# -A INPUT -m addrtype --dst-type LOCAL -j ACCEPT";
     reject_default: "-A INPUT -j REJECT" => "reject";
     reject_port_unreachable: "-A INPUT -j REJECT --reject-with icmp-port-unreachable" => "reject";
-    reject_tcp_reset_is_left_out: "-A INPUT -p tcp -j REJECT --reject-with tcp-reset"
-        => "# left out (rules:8): `--reject-with tcp-reset` is not in the language yet (`reject with tcp reset`)\n# -A INPUT -p tcp -j REJECT --reject-with tcp-reset";
+    reject_tcp_reset: "-A INPUT -p tcp -j REJECT --reject-with tcp-reset" => "proto tcp reject with tcp reset";
+    reject_short_name: "-A INPUT -p tcp -j REJECT --reject-with tcp-rst" => "proto tcp reject with tcp reset";
+    reject_net_unreachable: "-A INPUT -j REJECT --reject-with icmp-net-unreachable" => "family ipv4 reject with icmp net-unreachable";
+    reject_host_unreachable: "-A INPUT -j REJECT --reject-with icmp-host-unreachable" => "family ipv4 reject with icmp host-unreachable";
+    reject_proto_unreachable: "-A INPUT -j REJECT --reject-with icmp-proto-unreachable" => "family ipv4 reject with icmp prot-unreachable";
+    reject_net_prohibited: "-A INPUT -j REJECT --reject-with icmp-net-prohibited" => "family ipv4 reject with icmp net-prohibited";
+    reject_host_prohibited: "-A INPUT -j REJECT --reject-with icmp-host-prohibited" => "family ipv4 reject with icmp host-prohibited";
+    reject_admin_prohibited: "-A INPUT -s 10.0.0.0/8 -j REJECT --reject-with icmp-admin-prohibited" => "saddr 10.0.0.0/8 reject with icmp admin-prohibited";
+    reject_of_the_other_family_is_left_out: "-A INPUT -j REJECT --reject-with icmp6-adm-prohibited"
+        => "# left out (rules:8): `--reject-with icmp6-adm-prohibited` is not an answer iptables knows for this family\n# -A INPUT -j REJECT --reject-with icmp6-adm-prohibited";
     log_prefix: "-A INPUT -j LOG --log-prefix \"in: \"" => "log prefix \"in: \"";
     log_default_level: "-A INPUT -j LOG --log-level 4" => "log";
-    log_other_level_is_left_out: "-A INPUT -j LOG --log-level 7"
-        => "# left out (rules:8): LOG levels other than warning are not in the language yet (`log level`)\n# -A INPUT -j LOG --log-level 7";
+    log_level: "-A INPUT -j LOG --log-level 7" => "log level debug";
+    log_level_by_name: "-A INPUT -j LOG --log-prefix \"x: \" --log-level info" => "log level info prefix \"x: \"";
+    log_level_warning_is_the_default: "-A INPUT -j LOG --log-level warning" => "log";
+    log_level_unknown_is_left_out: "-A INPUT -j LOG --log-level 9"
+        => "# left out (rules:8): a LOG level that is not a syslog level\n# -A INPUT -j LOG --log-level 9";
+    hashlimit_per_source: "-A INPUT -p tcp -m tcp --dport 22 -m hashlimit --hashlimit-upto 10/sec --hashlimit-burst 5 --hashlimit-mode srcip --hashlimit-name ssh -j ACCEPT"
+        => "tcp dport 22 limit 10/second per saddr accept";
+    hashlimit_per_destination_with_expiry: "-A INPUT -m hashlimit --hashlimit-upto 3/min --hashlimit-burst 5 --hashlimit-mode dstip --hashlimit-name d --hashlimit-htable-expire 100000 -j ACCEPT"
+        => "limit 3/minute per daddr accept";
+    hashlimit_without_mode_is_one_limit: "-A INPUT -m hashlimit --hashlimit-upto 5/hour --hashlimit-burst 5 --hashlimit-name one -j ACCEPT"
+        => "limit 5/hour accept";
+    hashlimit_expiring_early_is_left_out: "-A INPUT -m hashlimit --hashlimit-upto 3/min --hashlimit-burst 5 --hashlimit-mode srcip --hashlimit-name ssh -j ACCEPT"
+        => "# left out (rules:8): `-m hashlimit` forgets an idle address before its bucket is full again (`--hashlimit-htable-expire` shorter than burst / rate), which lets it in early\n# -A INPUT -m hashlimit --hashlimit-upto 3/min --hashlimit-burst 5 --hashlimit-mode srcip --hashlimit-name ssh -j ACCEPT";
+    hashlimit_above_is_left_out: "-A INPUT -m hashlimit --hashlimit-above 3/sec --hashlimit-mode srcip --hashlimit-name a -j DROP"
+        => "# left out (rules:8): `--hashlimit-above` (over the rate) is not in the language\n# -A INPUT -m hashlimit --hashlimit-above 3/sec --hashlimit-mode srcip --hashlimit-name a -j DROP";
+    hashlimit_mask_is_left_out: "-A INPUT -m hashlimit --hashlimit-upto 9/sec --hashlimit-mode srcip --hashlimit-srcmask 24 --hashlimit-name m -j ACCEPT"
+        => "# left out (rules:8): a `--hashlimit-srcmask` or `--hashlimit-dstmask` shorter than the address, which shares one bucket among addresses\n# -A INPUT -m hashlimit --hashlimit-upto 9/sec --hashlimit-mode srcip --hashlimit-srcmask 24 --hashlimit-name m -j ACCEPT";
+    hashlimit_of_two_keys_is_left_out: "-A INPUT -m hashlimit --hashlimit-upto 9/sec --hashlimit-mode srcip,dstport --hashlimit-name p -j ACCEPT"
+        => "# left out (rules:8): `--hashlimit-mode` other than `srcip` or `dstip` alone, which keeps apart what shriek cannot\n# -A INPUT -m hashlimit --hashlimit-upto 9/sec --hashlimit-mode srcip,dstport --hashlimit-name p -j ACCEPT";
+    hashlimit_shared_by_two_rules_is_left_out: "-A INPUT -p tcp -m hashlimit --hashlimit-upto 9/sec --hashlimit-mode srcip --hashlimit-name s -j ACCEPT\n-A INPUT -p udp -m hashlimit --hashlimit-upto 9/sec --hashlimit-mode srcip --hashlimit-name s -j ACCEPT"
+        => "# left out (rules:8): a `--hashlimit-name` that several rules share, and with it their rates\n# -A INPUT -p tcp -m hashlimit --hashlimit-upto 9/sec --hashlimit-mode srcip --hashlimit-name s -j ACCEPT\n# left out (rules:9): a `--hashlimit-name` that several rules share, and with it their rates\n# -A INPUT -p udp -m hashlimit --hashlimit-upto 9/sec --hashlimit-mode srcip --hashlimit-name s -j ACCEPT";
+    connlimit_per_source: "-A INPUT -p tcp -m tcp --dport 80 -m connlimit --connlimit-above 20 --connlimit-mask 32 --connlimit-saddr -j REJECT --reject-with tcp-reset"
+        => "tcp dport 80 ct count over 20 per saddr reject with tcp reset";
+    connlimit_per_destination: "-A INPUT -m connlimit --connlimit-above 3 --connlimit-mask 32 --connlimit-daddr -j DROP"
+        => "ct count over 3 per daddr drop";
+    connlimit_of_a_network_is_left_out: "-A INPUT -m connlimit --connlimit-above 3 --connlimit-mask 24 --connlimit-saddr -j DROP"
+        => "# left out (rules:8): a `--connlimit-mask` shorter than the address, which counts a network's connections together\n# -A INPUT -m connlimit --connlimit-above 3 --connlimit-mask 24 --connlimit-saddr -j DROP";
+    connlimit_upto_is_left_out: "-A INPUT -m connlimit --connlimit-upto 3 --connlimit-mask 32 --connlimit-saddr -j ACCEPT"
+        => "# left out (rules:8): `--connlimit-upto` (at most N connections) is not in the language\n# -A INPUT -m connlimit --connlimit-upto 3 --connlimit-mask 32 --connlimit-saddr -j ACCEPT";
+    connlimit_before_a_match_is_left_out: "-A INPUT -m connlimit --connlimit-above 3 --connlimit-mask 32 --connlimit-saddr -p tcp -m tcp --dport 22 -j DROP"
+        => "# left out (rules:8): `-m limit`, `-m hashlimit` or `-m connlimit` comes before a match that can fail, so iptables spends tokens (or counts connections) on packets the rule then refuses\n# -A INPUT -m connlimit --connlimit-above 3 --connlimit-mask 32 --connlimit-saddr -p tcp -m tcp --dport 22 -j DROP";
     no_target_counts: "-A INPUT -s 10.0.0.1" => "saddr 10.0.0.1 counter";
     jump_and_goto: "-A INPUT -p tcp -j c1\n-A INPUT -g c2" => "proto tcp jump c1\ngoto c2";
     unknown_target_is_left_out: "-A INPUT -j MARK --set-mark 1"
@@ -376,11 +413,33 @@ nft_cases! {
     nft_limit_before_a_match_is_left_out: "limit rate 10/second tcp dport 22 accept"
         => "# left out (rules:4): a match after a statement other than `counter` or `log`\n# limit rate 10/second tcp dport 22 accept";
     nft_log: "log prefix \"in: \" level warn" => "log prefix \"in: \"";
+    nft_log_level: "log prefix \"in: \" level info" => "log level info prefix \"in: \"";
+    nft_log_level_audit: "log level audit" => "log level audit";
     nft_reject: "reject" => "reject";
     nft_reject_icmp_holds_for_ipv4_only: "tcp dport 1 reject with icmp type port-unreachable" => "family ipv4 tcp dport 1 reject";
     nft_reject_icmpx: "reject with icmpx type port-unreachable" => "reject";
-    nft_reject_tcp_reset_is_left_out: "reject with tcp reset"
-        => "# left out (rules:4): `reject with tcp reset` is not in the language yet\n# reject with tcp reset";
+    nft_reject_tcp_reset: "meta l4proto tcp reject with tcp reset" => "proto tcp reject with tcp reset";
+    nft_reject_tcp_reset_holds_for_tcp_only: "reject with tcp reset" => "proto tcp reject with tcp reset";
+    nft_reject_icmp_code: "tcp dport 1 reject with icmp admin-prohibited" => "family ipv4 tcp dport 1 reject with icmp admin-prohibited";
+    nft_reject_icmp_type_code: "reject with icmp type host-unreachable" => "family ipv4 reject with icmp host-unreachable";
+    nft_reject_icmpv6_code: "reject with icmpv6 type addr-unreachable" => "family ipv6 reject with icmpv6 addr-unreachable";
+    nft_reject_icmpx_code: "reject with icmpx admin-prohibited" => "reject with icmpx admin-prohibited";
+    nft_reject_of_the_other_family_is_left_out: "meta nfproto ipv6 reject with icmp host-unreachable"
+        => "# left out (rules:4): a reject answer of the other family, which nft never sends\n# meta nfproto ipv6 reject with icmp host-unreachable";
+    nft_meter: "tcp dport 22 meter m1 size 65535 { ip saddr limit rate 3/minute burst 7 packets } accept"
+        => "family ipv4 tcp dport 22 limit 3/minute burst 7 per saddr accept";
+    nft_meter_count: "tcp dport 24 meter m3 size 65535 { ip6 daddr ct count over 5 } drop"
+        => "family ipv6 tcp dport 24 ct count over 5 per daddr drop";
+    nft_meter_timeout_short_is_left_out: "meter m2 { ip saddr timeout 30s limit rate 1/minute } accept"
+        => "# left out (rules:4): a meter that forgets an address before its bucket is full again (a timeout shorter than burst / rate), which lets it in early\n# meter m2 { ip saddr timeout 30s limit rate 1/minute } accept";
+    nft_meter_small_is_left_out: "meter m2 size 1000 { ip saddr limit rate 10/second } accept"
+        => "# left out (rules:4): a meter with room for fewer addresses than shriek's (65535)\n# meter m2 size 1000 { ip saddr limit rate 10/second } accept";
+    nft_meter_over_is_left_out: "meter m4 { ip6 daddr limit rate over 3/minute } drop"
+        => "# left out (rules:4): `limit rate over` is not in the language\n# meter m4 { ip6 daddr limit rate over 3/minute } drop";
+    nft_meter_of_two_keys_is_left_out: "meter m5 { ip saddr . tcp dport limit rate 3/minute } accept"
+        => "# left out (rules:4): a meter keyed on something other than one address (`ip saddr`, `ip6 daddr`)\n# meter m5 { ip saddr . tcp dport limit rate 3/minute } accept";
+    nft_count_at_most_is_left_out: "meter m6 { ip saddr ct count 5 } accept"
+        => "# left out (rules:4): `ct count N` (at most N connections) is not in the language\n# meter m6 { ip saddr ct count 5 } accept";
     nft_verdict_map: "tcp dport vmap { 22 : accept, 80 : drop, 443 : jump other, 8080 : continue }"
         => "# a verdict map as one rule per element: tcp dport vmap { 22 : accept, 80 : drop, 443 : jump other, 8080 : continue }\ntcp dport 22 accept\ntcp dport 80 drop\ntcp dport 443 jump other";
     nft_ip6_nexthdr_is_left_out: "ip6 nexthdr tcp accept"

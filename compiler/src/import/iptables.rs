@@ -13,7 +13,7 @@ mod rule;
 mod target;
 mod value;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::ir::{ChainKind, ChainPolicy, Hook};
 use crate::space::Family;
@@ -317,7 +317,16 @@ fn table(input: usize, b: &Block, family: Family, out: &mut Collect) -> Result<(
         }
         chains.push(Chain { name: names[&c.name].clone(), base, items: Vec::new(), notes });
     }
-    let cx = rule::Cx { family, names: &names, builtin };
+    let mut seen = HashSet::new();
+    let mut shared = HashSet::new();
+    for r in &b.rules {
+        for pair in r.args.windows(2).filter(|p| p[0] == "--hashlimit-name") {
+            if !seen.insert(pair[1].clone()) {
+                shared.insert(pair[1].clone());
+            }
+        }
+    }
+    let cx = rule::Cx { family, names: &names, builtin, shared_hashlimits: &shared };
     for r in &b.rules {
         let items = cx.translate(r, origin(r.line, r.text));
         let chain = chains

@@ -14,8 +14,11 @@ use std::net::IpAddr;
 
 use shriek_grammar::ast::{self, PortDir, PortProto};
 
-use crate::ir::{Balance, ChainKind, ChainPolicy, Hook, RateUnit};
-use crate::nft::vocab::{icmp_keyword, icmp_range_text};
+use crate::identity::DEFAULT_LIMIT_BURST;
+use crate::ir::{
+    Balance, ChainKind, ChainPolicy, Hook, Limit, Meter, MeterKey, MeterTest, RateUnit, RejectWith,
+};
+use crate::nft::vocab::{icmp_keyword, icmp_range_text, name_of, LOG_DEFAULT_LEVEL, LOG_LEVELS};
 use crate::space::words;
 use crate::space::{CtState, Family, PROTO_ICMP, PROTO_ICMPV6};
 
@@ -265,13 +268,59 @@ pub fn family_of(a: &IpAddr) -> Family {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Stmt {
     Counter(Option<String>),
-    Log(Option<String>),
-    Limit { rate: u64, per: RateUnit, burst: u32 },
+    /// `log`, with its prefix and its syslog level (`None` for the
+    /// default, warn: [`Stmt::log`] keeps one form of it).
+    Log {
+        prefix: Option<String>,
+        level: Option<u8>,
+    },
+    Limit {
+        rate: u64,
+        per: RateUnit,
+        burst: u32,
+    },
+    /// `limit ... per saddr`, `ct count over N per saddr`; a rate's burst
+    /// is `None` for the default, 5, so that equal meters compare equal.
+    Meter(Meter),
     Verdict(Verdict),
-    Dnat { backends: Vec<Backend>, balance: Option<Balance> },
+    Dnat {
+        backends: Vec<Backend>,
+        balance: Option<Balance>,
+    },
     Snat(Backend),
     Masquerade,
     Redirect(u16),
+}
+
+/// A rate's unit in milliseconds.
+pub fn unit_ms(per: RateUnit) -> u64 {
+    match per {
+        RateUnit::Second => 1_000,
+        RateUnit::Minute => 60_000,
+        RateUnit::Hour => 3_600_000,
+        RateUnit::Day => 86_400_000,
+    }
+}
+
+/// Whether a bucket of `burst` tokens at `rate` per `per` is full again
+/// after `idle_ms` without packets: then a meter that forgets an address
+/// idle that long (and so starts it with a full bucket) keeps the same
+/// rate as one that never forgets.
+pub fn full_again(rate: u64, per: RateUnit, burst: u32, idle_ms: u64) -> bool {
+    u128::from(idle_ms) * u128::from(rate) >= u128::from(burst) * u128::from(unit_ms(per))
+}
+
+/// A per-address rate as the policy keeps it: the default burst as none.
+pub fn meter_rate(key: MeterKey, rate: u64, per: RateUnit, burst: u32) -> Meter {
+    let burst = (burst != DEFAULT_LIMIT_BURST).then_some(burst);
+    Meter { key, test: MeterTest::Rate(Limit { rate, per, burst }) }
+}
+
+impl Stmt {
+    /// `log` at `level`, the default level written as none.
+    pub fn log(prefix: Option<String>, level: u8) -> Stmt {
+        Stmt::Log { prefix, level: (level != LOG_DEFAULT_LEVEL).then_some(level) }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -285,7 +334,9 @@ pub struct Backend {
 pub enum Verdict {
     Accept,
     Drop,
-    Reject,
+    /// Kept in its [`RejectWith::normal`] form, so that equal answers
+    /// compare equal.
+    Reject(RejectWith),
     Jump(String),
     Goto(String),
     Return,
@@ -574,8 +625,17 @@ fn stmt_text(s: &Stmt) -> String {
     match s {
         Stmt::Counter(None) => "counter".into(),
         Stmt::Counter(Some(n)) => format!("counter {n}"),
-        Stmt::Log(None) => "log".into(),
-        Stmt::Log(Some(p)) => format!("log prefix {}", quote(p)),
+        Stmt::Log { prefix, level } => {
+            let mut s = String::from("log");
+            if let Some(name) = level.and_then(|l| name_of(LOG_LEVELS, l)) {
+                let _ = write!(s, " level {name}");
+            }
+            if let Some(p) = prefix {
+                let _ = write!(s, " prefix {}", quote(p));
+            }
+            s
+        }
+        Stmt::Meter(m) => m.to_string(),
         Stmt::Limit { rate, per, burst } => {
             // The language's default burst is 5, as nft's and iptables'.
             if *burst == 5 {
@@ -587,7 +647,7 @@ fn stmt_text(s: &Stmt) -> String {
         Stmt::Verdict(v) => match v {
             Verdict::Accept => "accept".into(),
             Verdict::Drop => "drop".into(),
-            Verdict::Reject => "reject".into(),
+            Verdict::Reject(with) => format!("reject{}", with.normal().words()),
             Verdict::Jump(c) => format!("jump {c}"),
             Verdict::Goto(c) => format!("goto {c}"),
             Verdict::Return => "return".into(),

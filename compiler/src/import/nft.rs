@@ -66,6 +66,10 @@ pub(crate) struct NSet {
     /// A map's data type: `verdict`.
     pub data: Option<String>,
     pub flags: Vec<String>,
+    /// How long an element stays, in milliseconds, when the set says.
+    pub timeout_ms: Option<u64>,
+    /// How many elements fit, when the set says.
+    pub size: Option<u64>,
     pub elements: Vec<(Val, Option<Val>)>,
 }
 
@@ -105,6 +109,14 @@ pub(crate) enum NItem {
         code: Option<String>,
     },
     Nat(NNat),
+    /// A statement kept for each key apart: `meter NAME [size N] { KEY
+    /// STMT }`, `update @SET { KEY STMT }`, `add @SET { KEY STMT }`.
+    Meter(NMeter),
+    /// `ct count [over] N`, inside a meter.
+    CtCount {
+        count: u64,
+        over: bool,
+    },
     /// `KEY vmap { k : v, ... }` or `KEY vmap @name`.
     Vmap {
         key: Vec<Sel>,
@@ -162,6 +174,20 @@ pub(crate) enum NVerdict {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NMeter {
+    /// `meter`, `update` or `add`.
+    pub op: String,
+    /// The meter's name, or the set's.
+    pub set: String,
+    pub key: Vec<Sel>,
+    /// The element's own timeout, in milliseconds.
+    pub timeout_ms: Option<u64>,
+    /// A `meter`'s size.
+    pub size: Option<u64>,
+    pub stmt: Box<NItem>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct NNat {
     /// `dnat`, `snat`, `masquerade`, `redirect`.
     pub kind: String,
@@ -199,6 +225,23 @@ pub fn import(input: usize, text: &str, json: bool, out: &mut Collect) -> Result
 }
 
 /// The priority names of the ip, ip6 and inet families.
+/// A duration as nft lists it, `1m40s`, `500ms`, `2h`, in milliseconds.
+pub(crate) fn duration_ms(text: &str) -> Option<u64> {
+    const UNITS: &[(&str, u64)] =
+        &[("ms", 1), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)];
+    let mut rest = text;
+    let mut total: u64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let n: u64 = rest[..digits].parse().ok()?;
+        let after = &rest[digits..];
+        let &(unit, ms) = UNITS.iter().find(|(u, _)| after.starts_with(u))?;
+        total = total.checked_add(n.checked_mul(ms)?)?;
+        rest = &after[unit.len()..];
+    }
+    (!text.is_empty()).then_some(total)
+}
+
 fn priority(text: &str) -> Option<i32> {
     const NAMES: &[(&str, i32)] = &[
         ("raw", -300),
@@ -247,6 +290,16 @@ fn table(t: NTable, out: &mut Collect) {
     }
     let names = model::plain_names(t.chains.iter().map(|c| c.name.as_str()));
     let sets: HashMap<&str, &NSet> = t.sets.iter().map(|s| (s.name.as_str(), s)).collect();
+    // Rules that keep state in one set share it: each rule of a policy has
+    // a set of its own.
+    let mut meter_uses: HashMap<&str, usize> = HashMap::new();
+    for r in t.chains.iter().flat_map(|c| &c.rules) {
+        for i in &r.items {
+            if let NItem::Meter(m) = i {
+                *meter_uses.entry(m.set.as_str()).or_default() += 1;
+            }
+        }
+    }
     let mut chains = Vec::new();
     for c in &t.chains {
         let mut notes = Vec::new();
@@ -269,8 +322,9 @@ fn table(t: NTable, out: &mut Collect) {
                 }
             },
         };
-        let cx = rule::Cx { family, sets: &sets, names: &names };
+        let cx = rule::Cx { family, sets: &sets, names: &names, meter_uses: &meter_uses };
         let items = c.rules.iter().flat_map(|r| cx.translate(r)).collect();
+        let items = rule::fold_family_twins(items);
         chains.push(Chain { name: names[&c.name].clone(), base, items, notes });
     }
     let mut table = Table {
@@ -420,6 +474,17 @@ impl fmt::Display for NItem {
                 }
             }
             NItem::Verdict(v) => write!(f, "{v}"),
+            NItem::Meter(m) => {
+                let key = left(&m.key);
+                let timeout = m.timeout_ms.map_or(String::new(), |t| format!(" timeout {t}ms"));
+                match m.op.as_str() {
+                    "meter" => write!(f, "meter {} {{ {key}{timeout} {} }}", m.set, m.stmt),
+                    op => write!(f, "{op} @{} {{ {key}{timeout} {} }}", m.set, m.stmt),
+                }
+            }
+            NItem::CtCount { count, over } => {
+                write!(f, "ct count {}{count}", if *over { "over " } else { "" })
+            }
             NItem::Reject { kind: None, .. } => f.write_str("reject"),
             NItem::Reject { kind: Some(k), code: None } => write!(f, "reject with {k}"),
             NItem::Reject { kind: Some(k), code: Some(c) } => write!(f, "reject with {k} {c}"),

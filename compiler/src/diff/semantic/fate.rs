@@ -10,8 +10,10 @@
 //! keeps both: a rule with a `limit` forks the tree into what happens while
 //! under the rate and what happens past it.
 
+use crate::identity::DEFAULT_LIMIT_BURST;
 use crate::ir::{
-    Action, ChainId, ChainPolicy, Hook, MeterTest, Nat, Outcome, Policy, Rule, RuleId, Verdict,
+    Action, ChainId, ChainPolicy, Hook, Limit, MeterTest, Nat, Outcome, Policy, Rule, RuleId,
+    Verdict,
 };
 use crate::nft::vocab::{name_of, JUMP_STACK_DEPTH, LOG_LEVELS};
 use crate::space::{Cube, Families, Family, Protos};
@@ -38,13 +40,15 @@ pub struct Rate(pub String);
 impl Rate {
     /// The rule's rates, or `None` without a `limit`.
     fn of(rule: &Rule) -> Option<Rate> {
+        // `burst 5` is the default: written or not, the same rate.
+        let rate = |l: Limit| Limit { burst: l.burst.filter(|b| *b != DEFAULT_LIMIT_BURST), ..l };
         let rates: Vec<String> = rule
             .actions
             .iter()
             .filter_map(|a| match a {
-                Action::Limit(l) => Some(l.to_string()),
+                Action::Limit(l) => Some(rate(*l).to_string()),
                 Action::Meter(m) => Some(match m.test {
-                    MeterTest::Rate(l) => format!("{l} per {}", m.key.keyword()),
+                    MeterTest::Rate(l) => format!("{} per {}", rate(l), m.key.keyword()),
                     MeterTest::CountOver(n) => format!("ct count over {n} per {}", m.key.keyword()),
                 }),
                 _ => None,

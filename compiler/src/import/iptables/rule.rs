@@ -7,14 +7,16 @@
 //! spends tokens on packets the rule then refuses, which a `.shr` rule (its
 //! `limit` runs after all its matches) cannot say. Such a rule is left out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use shriek_grammar::ast::{PortDir, PortProto};
 
-use crate::ir::RateUnit;
+use crate::ir::{Meter, MeterKey, MeterTest, RateUnit, RejectWith};
 use crate::space::{Family, PROTO_ICMP, PROTO_ICMPV6};
 
-use super::super::model::{Addr, Body, Dir, Item, LeftOut, Match, Origin, Rule};
+use super::super::model::{
+    full_again, meter_rate, unit_ms, Addr, Body, Dir, Item, LeftOut, Match, Origin, Rule, Verdict,
+};
 use super::super::protocol_number;
 use super::target::{target_option, Target};
 use super::value::{icmp_type, interface, parse_rate, port_proto, ports, states};
@@ -25,6 +27,9 @@ pub(crate) struct Cx<'a> {
     /// iptables chain names to the policy's.
     pub names: &'a HashMap<String, String>,
     pub builtin: &'a [Builtin],
+    /// `--hashlimit-name`s that more than one rule of the table names: the
+    /// kernel keeps one table of rates per name, which such rules share.
+    pub shared_hashlimits: &'a HashSet<String>,
 }
 
 /// What one rule's options said, before they become policy rules.
@@ -58,6 +63,27 @@ pub(super) enum Ext {
     },
     /// A match that always holds (`-m comment`).
     Always,
+    /// `-m hashlimit` or `-m connlimit` as read, option by option; it
+    /// becomes a `Limit` or a `Meter` once the rule is read ([`settle`]).
+    PerAddr(PerAddr),
+    /// A per-address limit or count: like `Limit`, acts when reached.
+    Meter(Meter),
+}
+
+/// The options of one `-m hashlimit` or `-m connlimit`, as written.
+#[derive(Default)]
+pub(super) struct PerAddr {
+    /// `hashlimit` or `connlimit`.
+    module: &'static str,
+    /// Option name (without `--hashlimit-` or `--connlimit-`) to value.
+    opts: Vec<(String, String)>,
+    negated: bool,
+}
+
+impl PerAddr {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.opts.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
 }
 
 /// The modules whose options are read here; any other is left out.
@@ -73,29 +99,34 @@ const MODULES: &[&str] = &[
     "icmp",
     "icmp6",
     "iprange",
+    "hashlimit",
+    "connlimit",
 ];
 
 impl Cx<'_> {
     pub fn translate(&self, raw: &Raw, origin: Origin) -> Vec<Item> {
         let mut p = Parsed::default();
         self.read(&raw.args, &mut p);
+        self.settle(&mut p);
         let left_out =
             |reasons: Vec<String>| vec![Item::LeftOut(LeftOut { reasons, origin: origin.clone() })];
         let stmts = self.statements(&mut p);
-        let limited = p.ext.iter().any(|e| matches!(e, Ext::Limit { .. }));
-        if let Some(i) = p.ext.iter().position(|e| matches!(e, Ext::Limit { .. })) {
+        let acts = |e: &Ext| matches!(e, Ext::Limit { .. } | Ext::Meter(_));
+        let limited = p.ext.iter().any(acts);
+        if let Some(i) = p.ext.iter().position(acts) {
             let after =
                 p.ext[i..].iter().any(|e| matches!(e, Ext::Match(_) | Ext::EitherPort { .. }));
             if after {
                 p.problems.push(
-                    "`-m limit` comes before a match that can fail, so iptables spends tokens on packets the rule then refuses".into(),
+                    "`-m limit`, `-m hashlimit` or `-m connlimit` comes before a match that can fail, so iptables spends tokens (or counts connections) on packets the rule then refuses".into(),
                 );
             }
         }
         let alternatives = self.alternatives(&p);
         if alternatives.len() > 1 && limited {
-            p.problems
-                .push("`--ports` needs two rules here, which cannot share one `-m limit`".into());
+            p.problems.push(
+                "`--ports` needs two rules here, which cannot share one `-m limit`, `-m hashlimit` or `-m connlimit`".into(),
+            );
         }
         let Some(stmts) = stmts.filter(|_| p.problems.is_empty()) else {
             return left_out(unique(p.problems));
@@ -106,7 +137,18 @@ impl Cx<'_> {
             .into_iter()
             .enumerate()
             .map(|(i, matches)| {
-                let mut r = Rule::new(Body { matches, stmts: stmts.clone() }, origin.clone());
+                let mut body = Body { matches, stmts: stmts.clone() };
+                // An ICMP answer of one family needs the rule to say it,
+                // wherever the rule ends up (a user chain, a table of one
+                // family).
+                let icmp = matches!(
+                    body.verdict(),
+                    Some(Verdict::Reject(RejectWith::Icmp(_) | RejectWith::Icmpv6(_)))
+                );
+                if icmp && body.family().is_none() {
+                    body.matches.insert(0, Match::Family(self.family));
+                }
+                let mut r = Rule::new(body, origin.clone());
                 r.comment = comment.clone();
                 if split && i == 0 {
                     r.notes.push(format!("`--ports` as two rules: {}", origin.text));
@@ -148,7 +190,7 @@ impl Cx<'_> {
                     }
                 }
                 Ext::EitherPort { proto, neg: false, ranges } => either = Some((*proto, ranges)),
-                Ext::Limit { .. } | Ext::Always => {}
+                Ext::Limit { .. } | Ext::Always | Ext::PerAddr(_) | Ext::Meter(_) => {}
             }
         }
         let Some((proto, ranges)) = either else { return vec![base] };
@@ -241,6 +283,9 @@ impl Cx<'_> {
                         p.ext.push(Ext::Limit { rate: 3, per: RateUnit::Hour, burst: 5 });
                     } else if name == "comment" {
                         p.ext.push(Ext::Always);
+                    } else if name == "hashlimit" || name == "connlimit" {
+                        let module = if name == "hashlimit" { "hashlimit" } else { "connlimit" };
+                        p.ext.push(Ext::PerAddr(PerAddr { module, ..PerAddr::default() }));
                     } else if !MODULES.contains(&name.as_str()) {
                         p.problems.push(format!("`-m {name}` has no equivalent in shriek yet"));
                     }
@@ -392,6 +437,25 @@ impl Cx<'_> {
                     Err(e) => p.problems.push(e),
                 }
             }
+            (Some(m @ ("hashlimit" | "connlimit")), _) => {
+                let Some(Ext::PerAddr(per)) =
+                    p.ext.iter_mut().rev().find(|e| matches!(e, Ext::PerAddr(_)))
+                else {
+                    return;
+                };
+                let key =
+                    opt.trim_start_matches("--").trim_start_matches(m).trim_start_matches('-');
+                // `--hashlimit` is the old spelling of `--hashlimit-upto`;
+                // the address options of connlimit take no value.
+                let key = if key.is_empty() { "upto" } else { key };
+                let value = if matches!(key, "saddr" | "daddr") {
+                    (neg, String::new())
+                } else {
+                    r.value(neg)
+                };
+                per.negated |= value.0;
+                per.opts.push((key.to_string(), value.1));
+            }
             (Some(m), _) if !MODULES.contains(&m) => r.skip_values(),
             (Some(m), _) => {
                 p.problems
@@ -404,6 +468,119 @@ impl Cx<'_> {
             }
         }
     }
+}
+
+impl Cx<'_> {
+    /// Each `-m hashlimit` and `-m connlimit` as the limit or count the
+    /// language says for it, or a problem where its meaning differs.
+    fn settle(&self, p: &mut Parsed) {
+        for i in 0..p.ext.len() {
+            let Ext::PerAddr(per) = &p.ext[i] else { continue };
+            let settled = match per.module {
+                "hashlimit" => self.hashlimit(per),
+                _ => connlimit(per, self.family),
+            };
+            match settled {
+                Ok(e) => p.ext[i] = e,
+                Err(e) => {
+                    p.problems.push(e);
+                    p.ext[i] = Ext::Always;
+                }
+            }
+        }
+    }
+
+    /// `-m hashlimit --hashlimit-upto R --hashlimit-burst B --hashlimit-mode
+    /// srcip`: one token bucket per source, as `limit R burst B per saddr`,
+    /// when hashlimit keeps a bucket at least until it is full again. It
+    /// forgets an address idle for `--hashlimit-htable-expire` (by
+    /// default the rate's unit: 60 s for `/min`), and a forgotten address
+    /// starts with a full bucket; shriek's set forgets one exactly when its
+    /// bucket is full again. A shorter expiry would let a source in early.
+    fn hashlimit(&self, per: &PerAddr) -> Result<Ext, String> {
+        if per.negated {
+            return Err("a negated `-m hashlimit` option".into());
+        }
+        if per.get("above").is_some() {
+            return Err("`--hashlimit-above` (over the rate) is not in the language".into());
+        }
+        let Some((rate, unit)) = per.get("upto").and_then(parse_rate) else {
+            return Err("a `-m hashlimit` rate the language cannot say (bytes, or none)".into());
+        };
+        let burst: u32 = match per.get("burst") {
+            None => 5,
+            Some(b) => {
+                b.parse().ok().filter(|b| *b > 0).ok_or("cannot read the hashlimit burst")?
+            }
+        };
+        let key = match per.get("mode") {
+            None | Some("") => None,
+            Some("srcip") => Some(MeterKey::Saddr),
+            Some("dstip") => Some(MeterKey::Daddr),
+            Some(_) => {
+                return Err("`--hashlimit-mode` other than `srcip` or `dstip` alone, which keeps apart what shriek cannot".into())
+            }
+        };
+        let full = if self.family == Family::V4 { "32" } else { "128" };
+        for (k, v) in &per.opts {
+            match k.as_str() {
+                "upto" | "burst" | "mode" | "name" | "htable-expire" => {}
+                // How many addresses fit and how often the table is swept
+                // change no verdict while there is room.
+                "htable-size" | "htable-max" | "htable-gcinterval" => {}
+                "srcmask" | "dstmask" if v == full => {}
+                "srcmask" | "dstmask" => {
+                    return Err("a `--hashlimit-srcmask` or `--hashlimit-dstmask` shorter than the address, which shares one bucket among addresses".into())
+                }
+                _ => return Err(format!("`--hashlimit-{k}` has no equivalent in shriek yet")),
+            }
+        }
+        if per.get("name").is_some_and(|n| self.shared_hashlimits.contains(n)) {
+            return Err(
+                "a `--hashlimit-name` that several rules share, and with it their rates".into()
+            );
+        }
+        let expire: u64 = match per.get("htable-expire") {
+            None => unit_ms(unit),
+            Some(e) => e.parse().map_err(|_| "cannot read the hashlimit expiry")?,
+        };
+        if !full_again(rate, unit, burst, expire) {
+            return Err("`-m hashlimit` forgets an idle address before its bucket is full again (`--hashlimit-htable-expire` shorter than burst / rate), which lets it in early".into());
+        }
+        Ok(match key {
+            None => Ext::Limit { rate, per: unit, burst },
+            Some(key) => Ext::Meter(meter_rate(key, rate, unit, burst)),
+        })
+    }
+}
+
+/// `-m connlimit --connlimit-above N --connlimit-mask 32 --connlimit-saddr`:
+/// `ct count over N per saddr`.
+fn connlimit(per: &PerAddr, family: Family) -> Result<Ext, String> {
+    if per.negated {
+        return Err(
+            "a negated `-m connlimit` option (at most N connections) is not in the language".into(),
+        );
+    }
+    let full = if family == Family::V4 { "32" } else { "128" };
+    let mut key = MeterKey::Saddr;
+    for (k, v) in &per.opts {
+        match k.as_str() {
+            "above" => {}
+            "saddr" => key = MeterKey::Saddr,
+            "daddr" => key = MeterKey::Daddr,
+            "mask" if v == full => {}
+            "mask" => {
+                return Err("a `--connlimit-mask` shorter than the address, which counts a network's connections together".into())
+            }
+            "upto" => return Err("`--connlimit-upto` (at most N connections) is not in the language".into()),
+            _ => return Err(format!("`--connlimit-{k}` has no equivalent in shriek yet")),
+        }
+    }
+    let Some(n) = per.get("above").and_then(|n| n.parse::<u32>().ok()) else {
+        return Err("`-m connlimit` without a `--connlimit-above` count".into());
+    };
+    Ok(Ext::Meter(Meter { key, test: MeterTest::CountOver(n) }))
 }
 
 fn unique(problems: Vec<String>) -> Vec<String> {

@@ -4,7 +4,8 @@ use std::net::IpAddr;
 
 use super::super::model::{self, Backend, Stmt, Verdict};
 use super::rule::{Cx, Ext, Parsed, Reader};
-use crate::space::Family;
+use super::value::{log_level, reject_with};
+use crate::nft::vocab::LOG_DEFAULT_LEVEL;
 
 pub(super) enum Target {
     Verdict(Verdict),
@@ -50,6 +51,7 @@ impl Cx<'_> {
                 Ext::Limit { rate, per, burst } => {
                     Some(Stmt::Limit { rate: *rate, per: *per, burst: *burst })
                 }
+                Ext::Meter(m) => Some(Stmt::Meter(*m)),
                 _ => None,
             })
             .collect();
@@ -60,36 +62,29 @@ impl Cx<'_> {
             Some(Target::Jump { chain, goto: true }) => Some(Stmt::Verdict(Verdict::Goto(chain))),
             Some(Target::Reject(with)) => {
                 let with = with.unwrap_or_else(|| "icmp-port-unreachable".into());
-                let port_unreachable = match self.family {
-                    Family::V4 => with == "icmp-port-unreachable",
-                    Family::V6 => {
-                        matches!(with.as_str(), "icmp6-port-unreachable" | "port-unreach")
+                match reject_with(&with, self.family) {
+                    Some(w) => Some(Stmt::Verdict(Verdict::Reject(w))),
+                    None => {
+                        p.problems.push(format!("`--reject-with {with}` is not an answer iptables knows for this family"));
+                        None
                     }
-                };
-                if port_unreachable {
-                    Some(Stmt::Verdict(Verdict::Reject))
-                } else if with == "tcp-reset" {
-                    p.problems.push("`--reject-with tcp-reset` is not in the language yet (`reject with tcp reset`)".into());
-                    None
-                } else {
-                    p.problems.push(format!("`--reject-with {with}` is not in the language yet (`reject with icmp ...`)"));
-                    None
                 }
             }
             Some(Target::Log { prefix, level, flags }) => {
-                let level_ok =
-                    level.as_deref().is_none_or(|l| matches!(l, "4" | "warning" | "warn"));
-                if !level_ok {
-                    p.problems.push(
-                        "LOG levels other than warning are not in the language yet (`log level`)"
-                            .into(),
-                    );
-                    None
-                } else if let Some(f) = flags.first() {
-                    p.problems.push(format!("LOG `{f}` has no equivalent in shriek yet"));
-                    None
-                } else {
-                    Some(Stmt::Log(prefix))
+                let level = match level.as_deref() {
+                    None => Some(LOG_DEFAULT_LEVEL),
+                    Some(l) => log_level(l),
+                };
+                match (level, flags.first()) {
+                    (None, _) => {
+                        p.problems.push("a LOG level that is not a syslog level".into());
+                        None
+                    }
+                    (_, Some(f)) => {
+                        p.problems.push(format!("LOG `{f}` has no equivalent in shriek yet"));
+                        None
+                    }
+                    (Some(level), None) => Some(Stmt::log(prefix, level)),
                 }
             }
             Some(Target::Dnat { to, flags }) => self

@@ -7,7 +7,7 @@ use shriek_grammar::ast::PortProto;
 
 use super::super::model::{self, Addr};
 use super::rule::Cx;
-use crate::ir::RateUnit;
+use crate::ir::{RateUnit, RejectWith};
 use crate::nft::vocab;
 use crate::space::{CtState, Family, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
@@ -182,4 +182,57 @@ pub(super) fn icmp_type(v: &str, family: Family) -> Result<Option<(u8, Option<u8
         .ok_or_else(|| {
             "an ICMP type name that is not nft's (a type with a code, like `port-unreachable`): write it as TYPE/CODE".into()
         })
+}
+
+/// `--reject-with NAME`: iptables' answers (`libipt_REJECT`,
+/// `libip6t_REJECT`, long and short names) and the code the kernel sends
+/// for each (`ipt_REJECT.c`, `ip6t_REJECT.c`), which are nft's codes.
+pub(super) fn reject_with(v: &str, family: Family) -> Option<RejectWith> {
+    const V4: &[(&str, &str, u8)] = &[
+        ("icmp-net-unreachable", "net-unreach", 0),
+        ("icmp-host-unreachable", "host-unreach", 1),
+        ("icmp-proto-unreachable", "proto-unreach", 2),
+        ("icmp-port-unreachable", "port-unreach", 3),
+        ("icmp-net-prohibited", "net-prohib", 9),
+        ("icmp-host-prohibited", "host-prohib", 10),
+        ("icmp-admin-prohibited", "admin-prohib", 13),
+    ];
+    const V6: &[(&str, &str, u8)] = &[
+        ("icmp6-no-route", "no-route", 0),
+        ("icmp6-adm-prohibited", "adm-prohibited", 1),
+        ("icmp6-addr-unreachable", "addr-unreach", 3),
+        ("icmp6-port-unreachable", "port-unreach", 4),
+        ("icmp6-policy-fail", "policy-fail", 5),
+        ("icmp6-reject-route", "reject-route", 6),
+    ];
+    if matches!(v, "tcp-reset" | "tcp-rst") {
+        return Some(RejectWith::TcpReset);
+    }
+    let names = if family == Family::V4 { V4 } else { V6 };
+    let &(.., code) = names.iter().find(|(long, short, _)| v == *long || v == *short)?;
+    Some(match family {
+        Family::V4 => RejectWith::Icmp(code).normal(),
+        Family::V6 => RejectWith::Icmpv6(code).normal(),
+    })
+}
+
+/// `--log-level`: a number 0 to 7 (what iptables-save prints) or a syslog
+/// name as `libxt_LOG` reads it.
+pub(super) fn log_level(v: &str) -> Option<u8> {
+    const NAMES: &[(&str, u8)] = &[
+        ("emerg", 0),
+        ("panic", 0),
+        ("alert", 1),
+        ("crit", 2),
+        ("error", 3),
+        ("warning", 4),
+        ("notice", 5),
+        ("info", 6),
+        ("debug", 7),
+    ];
+    match v.parse::<u8>() {
+        Ok(n) if n <= 7 => Some(n),
+        Ok(_) => None,
+        Err(_) => vocab::value_of(NAMES, v),
+    }
 }

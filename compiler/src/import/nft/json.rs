@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 use super::super::model::{Origin, Place};
 use super::super::ImportError;
 use super::{
-    NBase, NChain, NItem, NNat, NRule, NSet, NTable, NVerdict, NatTo, Right, Sel, Source, Val,
+    NBase, NChain, NItem, NMeter, NNat, NRule, NSet, NTable, NVerdict, NatTo, Right, Sel, Source,
+    Val,
 };
 
 pub fn read(input: usize, text: &str) -> Result<Source, ImportError> {
@@ -95,7 +96,10 @@ pub fn read(input: usize, text: &str) -> Result<Source, ImportError> {
                     })
                     .unwrap_or_default();
                 let data = (kind == "map").then(|| s("map"));
-                t.sets.push(NSet { name: s("name"), key, data, flags, elements });
+                // JSON lists timeouts in seconds.
+                let timeout_ms = body.get("timeout").and_then(Value::as_u64).map(|t| t * 1_000);
+                let size = body.get("size").and_then(Value::as_u64);
+                t.sets.push(NSet { name: s("name"), key, data, flags, timeout_ms, size, elements });
             }
             "rule" => {
                 let chain_name = s("chain");
@@ -329,9 +333,35 @@ fn item(e: &Value) -> NItem {
             };
             NItem::Vmap { key, map }
         }
+        // `add @set { KEY STMT }`, `update @set { KEY STMT }`, and
+        // `meter NAME { KEY STMT }`: a statement kept per key.
+        "set" | "meter" if body.get("stmt").is_some() => {
+            let elem = body.get(if k == "meter" { "key" } else { "elem" });
+            let timeout_ms = elem
+                .and_then(|e| e.get("elem"))
+                .and_then(|e| e.get("timeout"))
+                .and_then(Value::as_u64)
+                .map(|t| t * 1_000);
+            let stmt = match body.get("stmt") {
+                Some(Value::Array(one)) if one.len() == 1 => meter_stmt(&one[0]),
+                Some(Value::Object(_)) => meter_stmt(&body["stmt"]),
+                _ => NItem::Other("several statements in one meter".into()),
+            };
+            let op =
+                if k == "meter" { "meter".to_string() } else { field("op").unwrap_or_default() };
+            let set = if k == "meter" { field("name") } else { field("set") };
+            NItem::Meter(NMeter {
+                op,
+                set: set.unwrap_or_default().trim_start_matches('@').to_string(),
+                key: elem.map(|e| sels(element(e))).unwrap_or_default(),
+                timeout_ms,
+                size: body.get("size").and_then(Value::as_u64),
+                stmt: Box::new(stmt),
+            })
+        }
         // `add @set { ... }`, `update @set { ... }`: a set changed at run time.
-        "set" | "map" => {
-            let op = field("op").unwrap_or_default();
+        "set" | "map" | "meter" => {
+            let op = field("op").unwrap_or_else(|| k.clone());
             NItem::Other(format!("{op} {}", field("set").unwrap_or_default()).trim().to_string())
         }
         "xt" => NItem::Other(format!(
@@ -339,6 +369,17 @@ fn item(e: &Value) -> NItem {
             body.get("name").and_then(Value::as_str).unwrap_or("?")
         )),
         other => NItem::Other(other.to_string()),
+    }
+}
+
+/// The statement inside a meter: a `limit` or a `ct count`.
+fn meter_stmt(e: &Value) -> NItem {
+    match e.get("ct count") {
+        Some(c) => NItem::CtCount {
+            count: c.get("val").and_then(Value::as_u64).unwrap_or(0),
+            over: c.get("inv").and_then(Value::as_bool).unwrap_or(false),
+        },
+        None => item(e),
     }
 }
 

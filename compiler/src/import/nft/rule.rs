@@ -30,6 +30,8 @@ pub(crate) struct Cx<'a> {
     pub sets: &'a HashMap<&'a str, &'a NSet>,
     /// nft chain names to the policy's.
     pub names: &'a HashMap<String, String>,
+    /// How many rules of the table update or add to each set or meter.
+    pub meter_uses: &'a HashMap<&'a str, usize>,
 }
 
 /// A `th` port match, which needs the rule's protocol: direction,
@@ -107,7 +109,8 @@ impl Cx<'_> {
             match item {
                 NItem::Match { left, op, right } => {
                     if !st.stmts.is_empty() {
-                        if st.stmts.iter().all(|s| matches!(s, Stmt::Counter(_) | Stmt::Log(_))) {
+                        if st.stmts.iter().all(|s| matches!(s, Stmt::Counter(_) | Stmt::Log { .. }))
+                        {
                             let stmts = std::mem::take(&mut st.stmts);
                             st.side.push(Body { matches: st.matches.clone(), stmts });
                         } else {
@@ -131,7 +134,9 @@ impl Cx<'_> {
             st.stmts.remove(0);
         }
         let alternatives = self.ports(&mut st);
-        if alternatives.len() > 1 && st.stmts.iter().any(|s| matches!(s, Stmt::Limit { .. })) {
+        if alternatives.len() > 1
+            && st.stmts.iter().any(|s| matches!(s, Stmt::Limit { .. } | Stmt::Meter(_)))
+        {
             st.problems.push("`th` ports of several protocols need one rule each, which cannot share one `limit`".into());
         }
         if !st.problems.is_empty() {
@@ -462,6 +467,51 @@ impl Cx<'_> {
             Right::Map(_) => Err("a map where a value belongs".into()),
         }
     }
+}
+
+/// Folds two neighbouring rules that differ only in `family ipv4` and
+/// `family ipv6` and keep state per address (`limit ... per saddr`, `ct
+/// count`) into one rule without the family: what `shriekc` writes for
+/// such a rule in an `inet` table, one nft rule per family, each with its
+/// own set. The fold is exact because a set holds addresses of one family,
+/// so the two rules never shared state. Rules with a plain `limit` are not
+/// folded: that one bucket would become shared.
+pub(super) fn fold_family_twins(items: Vec<Item>) -> Vec<Item> {
+    let mut out: Vec<Item> = Vec::with_capacity(items.len());
+    for item in items {
+        if let (Some(Item::Rule(a)), Item::Rule(b)) = (out.last_mut(), &item) {
+            if let Some(matches) = twins(&a.body, &b.body) {
+                a.body.matches = matches;
+                a.origins.extend(b.origins.iter().cloned());
+                if a.comment != b.comment {
+                    let both: Vec<String> =
+                        a.comment.iter().chain(b.comment.iter()).cloned().collect();
+                    a.comment = (!both.is_empty()).then(|| both.join("; "));
+                }
+                continue;
+            }
+        }
+        out.push(item);
+    }
+    out
+}
+
+/// The matches of `a` without its family, when `a` is `b` for the other
+/// family and both keep per-address state and no shared bucket.
+fn twins(a: &Body, b: &Body) -> Option<Vec<Match>> {
+    let metered = a.stmts.iter().any(|s| matches!(s, Stmt::Meter(_)))
+        && !a.stmts.iter().any(|s| matches!(s, Stmt::Limit { .. }));
+    if !metered || a.stmts != b.stmts {
+        return None;
+    }
+    let without = |body: &Body, f: Family| {
+        let at = body.matches.iter().position(|m| *m == Match::Family(f))?;
+        let mut rest = body.matches.clone();
+        rest.remove(at);
+        Some(rest)
+    };
+    let rest = without(a, Family::V4)?;
+    (without(b, Family::V6)? == rest).then_some(rest)
 }
 
 fn other(f: Family) -> Family {

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use super::super::model::{Origin, Place};
 use super::super::ImportError;
-use super::{NBase, NChain, NRule, NSet, NTable, Source, Val};
+use super::{duration_ms, NBase, NChain, NRule, NSet, NTable, Source, Val};
 use expr::rule;
 
 /// Whether `text` looks like an nft ruleset: its first statement is
@@ -337,8 +337,15 @@ impl Parser<'_> {
     fn set(&mut self, line: usize, map: bool) -> Result<NSet, ImportError> {
         let name = self.word().ok_or_else(|| self.error(line, "a set without a name"))?;
         self.expect_open()?;
-        let mut s =
-            NSet { name, key: Vec::new(), data: None, flags: Vec::new(), elements: Vec::new() };
+        let mut s = NSet {
+            name,
+            key: Vec::new(),
+            data: None,
+            flags: Vec::new(),
+            timeout_ms: None,
+            size: None,
+            elements: Vec::new(),
+        };
         loop {
             let Some(tok) = self.peek().cloned() else {
                 return Err(self.error(line, "a set that is never closed with `}`"));
@@ -365,7 +372,10 @@ impl Parser<'_> {
                 }
                 Tok::Word(w) if w == "timeout" => {
                     s.flags.push("timeout".into());
-                    self.skip_statement();
+                    s.timeout_ms = words(&self.statement()).get(1).and_then(|t| duration_ms(t));
+                }
+                Tok::Word(w) if w == "size" => {
+                    s.size = words(&self.statement()).get(1).and_then(|n| n.parse().ok());
                 }
                 Tok::Word(w) if w == "elements" => {
                     let toks = self.statement();

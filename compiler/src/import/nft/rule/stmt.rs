@@ -3,11 +3,17 @@
 
 use std::net::IpAddr;
 
-use crate::ir::{Balance, RateUnit};
-use crate::space::Family;
+use crate::identity::DEFAULT_LIMIT_BURST;
+use crate::ir::{Balance, Meter, MeterKey, MeterTest, RateUnit, RejectWith};
+use crate::nft::vocab::{
+    value_of, ICMPV6_CODES, ICMPX_CODES, ICMP_CODES, LOG_DEFAULT_LEVEL, LOG_LEVELS, METER_SIZE,
+};
+use shriek_grammar::ast::PortProto;
 
-use super::super::super::model::{self, Backend, Stmt, Verdict};
-use super::super::{NItem, NNat, NVerdict, NatTo, Val};
+use crate::space::{Family, PROTO_TCP};
+
+use super::super::super::model::{self, full_again, meter_rate, Backend, Match, Stmt, Verdict};
+use super::super::{NItem, NMeter, NNat, NVerdict, NatTo, Sel, Val};
 use super::{word, Cx, State};
 
 impl Cx<'_> {
@@ -24,38 +30,28 @@ impl Cx<'_> {
                 problem(st, "a counter name the language cannot write".into())
             }
             NItem::Log { prefix, level, other } => {
-                if level.as_deref().is_some_and(|l| !matches!(l, "warn" | "warning")) {
-                    problem(
-                        st,
-                        "log levels other than warn are not in the language yet (`log level`)"
-                            .into(),
-                    );
-                } else if let Some(o) = other {
-                    problem(st, format!("`log {o}` has no equivalent in shriek yet"));
-                } else {
-                    st.stmts.push(Stmt::Log(prefix.clone()));
-                }
-            }
-            NItem::Limit { rate, per, burst, over, bytes } => {
-                let per = match per.as_str() {
-                    "second" => Some((*rate, RateUnit::Second)),
-                    "minute" => Some((*rate, RateUnit::Minute)),
-                    "hour" => Some((*rate, RateUnit::Hour)),
-                    "day" => Some((*rate, RateUnit::Day)),
-                    // The same refill, counted per day.
-                    "week" if rate % 7 == 0 => Some((rate / 7, RateUnit::Day)),
-                    _ => None,
+                let level = match level.as_deref() {
+                    None => Some(LOG_DEFAULT_LEVEL),
+                    Some("warning") => Some(LOG_DEFAULT_LEVEL),
+                    Some(l) => value_of(LOG_LEVELS, l),
                 };
-                let burst = u32::try_from(burst.unwrap_or(5)).ok();
-                match (per, burst) {
-                    _ if *over => problem(st, "`limit rate over` is not in the language".into()),
-                    _ if *bytes => problem(st, "byte rates are not in the language".into()),
-                    (Some((rate, per)), Some(burst)) => {
-                        st.stmts.push(Stmt::Limit { rate, per, burst })
+                match (level, other) {
+                    (_, Some(o)) => {
+                        problem(st, format!("`log {o}` has no equivalent in shriek yet"))
                     }
-                    _ => problem(st, "a rate the language cannot say".into()),
+                    (None, None) => problem(st, "a log level nft does not name".into()),
+                    (Some(level), None) => st.stmts.push(Stmt::log(prefix.clone(), level)),
                 }
             }
+            NItem::Limit { .. } => match rate(item) {
+                Ok((rate, per, burst)) => st.stmts.push(Stmt::Limit { rate, per, burst }),
+                Err(e) => problem(st, e),
+            },
+            NItem::Meter(m) => self.meter(st, m),
+            NItem::CtCount { .. } => problem(
+                st,
+                "`ct count` outside a meter, which counts every connection together".into(),
+            ),
             NItem::Verdict(v) => match v {
                 NVerdict::Accept => st.stmts.push(Stmt::Verdict(Verdict::Accept)),
                 NVerdict::Drop => st.stmts.push(Stmt::Verdict(Verdict::Drop)),
@@ -74,30 +70,48 @@ impl Cx<'_> {
             },
             NItem::Reject { kind, code } => {
                 let family = self.family.or_else(|| st.family());
-                let port = code.as_deref().is_none_or(|c| c == "port-unreachable");
+                let code_of = |names| {
+                    let c = code.as_deref().unwrap_or("port-unreachable");
+                    c.parse::<u8>().ok().or_else(|| value_of(names, c))
+                };
                 // In an inet table nft makes `reject with icmp ...` hold for
                 // IPv4 packets only (a `meta nfproto` it does not list), and
                 // `icmpv6` for IPv6 ones.
-                let only = match kind.as_deref() {
-                    None | Some("icmpx") => Some(None),
-                    Some("icmp") => Some(Some(Family::V4)),
-                    Some("icmpv6") => Some(Some(Family::V6)),
-                    _ => None,
-                };
-                let ok = match only {
-                    Some(None) => port,
-                    Some(Some(f)) => port && family.is_none_or(|g| g == f),
-                    None => false,
-                };
-                if ok {
-                    if let Some(Some(f)) = only.filter(|_| family.is_none()) {
-                        st.pin(f);
+                let (with, only) = match kind.as_deref() {
+                    None => (Some(RejectWith::PortUnreachable), None),
+                    Some("tcp reset") => (Some(RejectWith::TcpReset), None),
+                    Some("icmpx") => (code_of(ICMPX_CODES).map(RejectWith::Icmpx), None),
+                    Some("icmp") => (code_of(ICMP_CODES).map(RejectWith::Icmp), Some(Family::V4)),
+                    Some("icmpv6") => {
+                        (code_of(ICMPV6_CODES).map(RejectWith::Icmpv6), Some(Family::V6))
                     }
-                    st.stmts.push(Stmt::Verdict(Verdict::Reject));
-                } else if kind.as_deref() == Some("tcp reset") {
-                    problem(st, "`reject with tcp reset` is not in the language yet".into());
-                } else {
-                    problem(st, "reject types other than port unreachable are not in the language yet (`reject with icmp ...`)".into());
+                    Some(_) => (None, None),
+                };
+                match (with, only) {
+                    (None, _) => problem(st, "a reject answer nft does not name".into()),
+                    (Some(_), Some(f)) if family.is_some_and(|g| g != f) => problem(
+                        st,
+                        "a reject answer of the other family, which nft never sends".into(),
+                    ),
+                    (Some(with), only) => {
+                        // The rule says its family wherever it ends up (a
+                        // user chain, a table of one family).
+                        if let Some(f) = only.filter(|_| st.family().is_none()) {
+                            st.pin(f);
+                        }
+                        // nft holds `reject with tcp reset` to TCP packets
+                        // (a `meta l4proto tcp` it adds when the rule has
+                        // no TCP match).
+                        let tcp = st.matches.iter().any(|m| match m {
+                            Match::Proto { neg: false, protos } => protos == &[PROTO_TCP],
+                            Match::Port { proto, .. } => *proto == PortProto::Tcp,
+                            _ => false,
+                        }) || st.l4.as_ref().is_some_and(|(ps, _)| ps == &[PROTO_TCP]);
+                        if with == RejectWith::TcpReset && !tcp {
+                            st.matches.push(Match::Proto { neg: false, protos: vec![PROTO_TCP] });
+                        }
+                        st.stmts.push(Stmt::Verdict(Verdict::Reject(with.normal())));
+                    }
                 }
             }
             NItem::Nat(n) => self.nat(st, n),
@@ -106,6 +120,92 @@ impl Cx<'_> {
                 unreachable!("matches and maps are read elsewhere")
             }
         }
+    }
+
+    /// A meter, an `update` or an `add` keyed on one address: the
+    /// language's per-address rate or count, when it keeps the same state.
+    fn meter(&self, st: &mut State, m: &NMeter) {
+        let problem = |st: &mut State, e: &str| st.problems.push(e.to_string());
+        let (fam, key) = match m.key.as_slice() {
+            [Sel::Payload(p, f)] => {
+                let fam = match p.as_str() {
+                    "ip" => Some(Family::V4),
+                    "ip6" => Some(Family::V6),
+                    _ => None,
+                };
+                let key = match f.as_str() {
+                    "saddr" => Some(MeterKey::Saddr),
+                    "daddr" => Some(MeterKey::Daddr),
+                    _ => None,
+                };
+                match (fam, key) {
+                    (Some(fam), Some(key)) => (fam, key),
+                    _ => return problem(st, "a meter keyed on something other than one address (`ip saddr`, `ip6 daddr`)"),
+                }
+            }
+            _ => {
+                return problem(
+                    st,
+                    "a meter keyed on something other than one address (`ip saddr`, `ip6 daddr`)",
+                )
+            }
+        };
+        if self.meter_uses.get(m.set.as_str()).copied().unwrap_or(0) > 1 {
+            return problem(st, "a set or meter that several rules update, and so share");
+        }
+        let (timeout, size) = if m.op == "meter" {
+            (m.timeout_ms, m.size)
+        } else {
+            match self.sets.get(m.set.as_str()) {
+                Some(set) => (m.timeout_ms.or(set.timeout_ms), set.size),
+                None => return problem(st, "a meter whose set is not in the table"),
+            }
+        };
+        if size.is_some_and(|s| s < u64::from(METER_SIZE)) {
+            return problem(st, "a meter with room for fewer addresses than shriek's (65535)");
+        }
+        let test = match m.stmt.as_ref() {
+            limit @ NItem::Limit { .. } => match rate(limit) {
+                Ok((rate, per, burst)) => {
+                    if timeout.is_some() && m.op == "add" {
+                        return problem(
+                            st,
+                            "an `add` with a timeout, which packets do not refresh",
+                        );
+                    }
+                    if timeout.is_some_and(|t| !full_again(rate, per, burst, t)) {
+                        return problem(st, "a meter that forgets an address before its bucket is full again (a timeout shorter than burst / rate), which lets it in early");
+                    }
+                    meter_rate(key, rate, per, burst).test
+                }
+                Err(e) => return st.problems.push(e),
+            },
+            NItem::CtCount { over: false, .. } => {
+                return problem(st, "`ct count N` (at most N connections) is not in the language")
+            }
+            NItem::CtCount { count, over: true } => {
+                if timeout.is_some() {
+                    return problem(
+                        st,
+                        "a count whose addresses time out, forgetting their connections",
+                    );
+                }
+                match u32::try_from(*count) {
+                    Ok(n) => MeterTest::CountOver(n),
+                    Err(_) => return problem(st, "a connection count the language cannot say"),
+                }
+            }
+            _ => return problem(st, "a meter with a statement other than `limit` or `ct count`"),
+        };
+        match self.family.or_else(|| st.family()) {
+            Some(f) if f != fam => {
+                return problem(st, "a meter keyed on the other family's addresses")
+            }
+            Some(_) => {}
+            // nft holds the rule to the key's family.
+            None => st.pin(fam),
+        }
+        st.stmts.push(Stmt::Meter(Meter { key, test }));
     }
 
     fn nat(&self, st: &mut State, n: &NNat) {
@@ -155,6 +255,29 @@ impl Cx<'_> {
             st.pin(f);
         }
         st.stmts.push(stmt);
+    }
+}
+
+/// A `limit` as a rate, a unit and a burst.
+fn rate(item: &NItem) -> Result<(u64, RateUnit, u32), String> {
+    let NItem::Limit { rate, per, burst, over, bytes } = item else {
+        return Err("not a limit".into());
+    };
+    let per = match per.as_str() {
+        "second" => Some((*rate, RateUnit::Second)),
+        "minute" => Some((*rate, RateUnit::Minute)),
+        "hour" => Some((*rate, RateUnit::Hour)),
+        "day" => Some((*rate, RateUnit::Day)),
+        // The same refill, counted per day.
+        "week" if rate % 7 == 0 => Some((rate / 7, RateUnit::Day)),
+        _ => None,
+    };
+    let burst = u32::try_from(burst.unwrap_or(u64::from(DEFAULT_LIMIT_BURST))).ok();
+    match (per, burst) {
+        _ if *over => Err("`limit rate over` is not in the language".into()),
+        _ if *bytes => Err("byte rates are not in the language".into()),
+        (Some((rate, per)), Some(burst)) => Ok((rate, per, burst)),
+        _ => Err("a rate the language cannot say".into()),
     }
 }
 

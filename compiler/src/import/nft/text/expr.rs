@@ -7,7 +7,7 @@
 //! left out anyway.
 
 use super::{concat, elements, Tok, Token};
-use crate::import::nft::{NItem, NNat, NVerdict, NatTo, Right, Sel, Val};
+use crate::import::nft::{duration_ms, NItem, NMeter, NNat, NVerdict, NatTo, Right, Sel, Val};
 
 /// The words nft prints as a bare meta key (`iifname`, not `meta iifname`).
 const BARE_META: &[&str] = &[
@@ -52,6 +52,7 @@ pub(super) fn rule(toks: &[Token]) -> (Vec<NItem>, Option<String>) {
             "jump" => NItem::Verdict(NVerdict::Jump(r.word().unwrap_or_default())),
             "goto" => NItem::Verdict(NVerdict::Goto(r.word().unwrap_or_default())),
             "reject" => r.reject(),
+            "meter" | "update" | "add" => r.meter(&w),
             "dnat" | "snat" | "masquerade" | "redirect" => r.nat(&w),
             _ => match r.selector(&w) {
                 Some(sel) => r.after_selector(sel),
@@ -316,6 +317,68 @@ impl RuleReader<'_> {
             Ok(rate) => NItem::Limit { rate, per, burst, over, bytes },
             Err(_) => NItem::Other("limit".into()),
         }
+    }
+
+    /// `meter NAME [size N] { KEY [timeout T] STMT }`, `update @SET { KEY
+    /// STMT }`, `add @SET { ... }`.
+    fn meter(&mut self, op: &str) -> NItem {
+        let Some(name) = self.word() else { return self.rest(op) };
+        let set = match name.strip_prefix('@') {
+            Some(set) if op != "meter" => set.to_string(),
+            None if op == "meter" => name,
+            _ => return self.rest(op),
+        };
+        let mut size = None;
+        if self.peek_word().as_deref() == Some("size") {
+            self.at += 1;
+            size = self.word().and_then(|n| n.parse().ok());
+        }
+        if self.peek() != Some(&Tok::Open) {
+            return self.rest(op);
+        }
+        self.at += 1;
+        let Some(first) = self.word() else { return self.rest(op) };
+        let Some(sel) = self.selector(&first) else { return self.rest(op) };
+        let mut key = vec![sel];
+        while self.peek_word().as_deref() == Some(".") {
+            self.at += 1;
+            let Some(sel) = self.word().and_then(|w| self.selector(&w)) else {
+                return self.rest(op);
+            };
+            key.push(sel);
+        }
+        let mut timeout_ms = None;
+        if self.peek_word().as_deref() == Some("timeout") {
+            self.at += 1;
+            timeout_ms = self.word().as_deref().and_then(duration_ms);
+        }
+        let stmt = match self.word().as_deref() {
+            Some("limit") => self.limit(),
+            Some("ct") if self.peek_word().as_deref() == Some("count") => {
+                self.at += 1;
+                let over = self.peek_word().as_deref() == Some("over");
+                if over {
+                    self.at += 1;
+                }
+                match self.word().and_then(|n| n.parse().ok()) {
+                    Some(count) => NItem::CtCount { count, over },
+                    None => return self.rest(op),
+                }
+            }
+            _ => return self.rest(op),
+        };
+        if self.peek() != Some(&Tok::Close) {
+            return self.rest(op);
+        }
+        self.at += 1;
+        NItem::Meter(NMeter {
+            op: op.to_string(),
+            set,
+            key,
+            timeout_ms,
+            size,
+            stmt: Box::new(stmt),
+        })
     }
 
     fn reject(&mut self) -> NItem {
