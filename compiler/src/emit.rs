@@ -244,5 +244,6 @@ fn type_name(s: Selector) -> &'static str {
         Selector::IcmpCode => "icmp_code",
         Selector::Icmpv6Type => "icmpv6_type",
         Selector::Icmpv6Code => "icmpv6_code",
+        Selector::TcpFlags => "tcp_flag",
     }
 }

@@ -247,6 +247,8 @@ pub fn selector_code(s: Selector) -> u8 {
         Selector::IcmpCode => 13,
         Selector::Icmpv6Type => 14,
         Selector::Icmpv6Code => 15,
+        // 16 is `meta mark`'s.
+        Selector::TcpFlags => 17,
     }
 }
 
@@ -371,7 +373,7 @@ fn ct_mask_of(rhs: &Rhs) -> Option<u32> {
         Rhs::Flags(m) => Some(*m),
         Rhs::Value(e) => part_mask(e),
         Rhs::Set(es) => es.iter().map(part_mask).try_fold(0, |acc, m| Some(acc | m?)),
-        Rhs::Named(_) => None,
+        Rhs::Named(_) | Rhs::Masked { .. } => None,
     }
 }
 
@@ -480,6 +482,11 @@ impl Canon {
             Rhs::Flags(m) => {
                 self.u8(4);
                 self.u32(*m);
+            }
+            Rhs::Masked { mask, value } => {
+                self.u8(5);
+                self.u32(*mask);
+                self.u32(*value);
             }
         }
     }

@@ -32,7 +32,7 @@ use std::net::IpAddr;
 use crate::emit::packet_text;
 use crate::eval::{self, LimitMode};
 use crate::ir::{ChainKind, ChainPolicy, Hook, Outcome, Policy};
-use crate::nft::vocab::PROTO_TCP;
+use crate::nft::vocab::{PROTO_TCP, TCP_ACK, TCP_SYN};
 use crate::nft::{self, Part, Rhs, Selector};
 use crate::nft_eval;
 use crate::packet::addr_value;
@@ -89,6 +89,8 @@ impl Session {
             ct: CtState::Established,
             icmp_type: None,
             icmp_code: None,
+            // A session's packets after the handshake carry ack.
+            tcp_flags: Some(TCP_ACK),
         }
     }
 }
@@ -333,7 +335,7 @@ impl Grid {
                     Rhs::Value(e) => vec![e.clone()],
                     Rhs::Set(es) => es.clone(),
                     Rhs::Named(name) => named(t, name),
-                    Rhs::Flags(_) => Vec::new(),
+                    Rhs::Flags(_) | Rhs::Masked { .. } => Vec::new(),
                 }
             };
             for rule in t.chains.iter().flat_map(|c| &c.rules) {
@@ -423,6 +425,8 @@ impl Grid {
                                 ct: CtState::New,
                                 icmp_type: None,
                                 icmp_code: None,
+                                // The first packet of a new session: syn.
+                                tcp_flags: Some(TCP_SYN),
                             };
                             if accepts(&p) {
                                 return Search::Found(p);

@@ -90,6 +90,9 @@ pub enum Selector {
     /// `icmpv6 type`, after `meta nfproto ipv6 meta l4proto ipv6-icmp`.
     Icmpv6Type,
     Icmpv6Code,
+    /// `tcp flags`: transport header byte 13. Always after a `meta
+    /// l4proto tcp` match.
+    TcpFlags,
 }
 
 impl Selector {
@@ -106,7 +109,8 @@ impl Selector {
             Selector::IcmpType
             | Selector::IcmpCode
             | Selector::Icmpv6Type
-            | Selector::Icmpv6Code => 1,
+            | Selector::Icmpv6Code
+            | Selector::TcpFlags => 1,
         }
     }
 
@@ -139,6 +143,7 @@ impl Selector {
             Selector::IcmpCode => "icmp code",
             Selector::Icmpv6Type => "icmpv6 type",
             Selector::Icmpv6Code => "icmpv6 code",
+            Selector::TcpFlags => "tcp flags",
         }
     }
 }
@@ -175,6 +180,9 @@ pub enum Rhs {
     /// `ct state` flags: true when any of these bits is set (`ct state
     /// established,related`), with `CmpOp::Ne` when none is.
     Flags(u32),
+    /// `tcp flags syn / syn,ack`: the key masked with `mask` compared with
+    /// `value` (`value` has no bit outside `mask`).
+    Masked { mask: u32, value: u32 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

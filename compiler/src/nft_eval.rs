@@ -14,7 +14,7 @@
 
 use crate::eval::LimitMode;
 use crate::ir::{ChainPolicy, Hook, Outcome};
-use crate::nft::vocab::{ct_bit, nfproto, JUMP_STACK_DEPTH, PROTO_ICMP, PROTO_ICMPV6};
+use crate::nft::vocab::{ct_bit, nfproto, JUMP_STACK_DEPTH, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
 use crate::nft::{self, CmpOp, Data, Elem, Expr, Origin, Part, Rhs, Selector, Verdict};
 use crate::space::{Family, Packet};
 
@@ -245,6 +245,8 @@ impl Cx<'_> {
             | Selector::IcmpCode
             | Selector::Icmpv6Type
             | Selector::Icmpv6Code => return None,
+            Selector::TcpFlags if p.proto == PROTO_TCP => Val::Int(p.tcp_flags? as u128),
+            Selector::TcpFlags => return None,
         })
     }
 
@@ -266,6 +268,9 @@ impl Cx<'_> {
                 .is_some_and(|s| s.elements.iter().any(|e| elem_holds(&e.key, &vals))),
             Rhs::Flags(mask) => {
                 matches!(vals.as_slice(), [Val::Int(v)] if v & (*mask as u128) != 0)
+            }
+            Rhs::Masked { mask, value } => {
+                matches!(vals.as_slice(), [Val::Int(v)] if v & (*mask as u128) == *value as u128)
             }
         };
         match op {

@@ -6,14 +6,15 @@
 //! NAME`, `ct STATE` (default `new`) and `hook HOOK` (the caller's default
 //! when absent, `input` for the CLI); for icmp and icmpv6 packets also
 //! `type TYPE` (default `echo-request`) and `code CODE` (default 0), by
-//! nft's names or numbers.
+//! nft's names or numbers; for tcp packets `flags syn,ack` (nft's flag
+//! names, or the byte as a number; default `syn` for `ct new`, else `ack`).
 
 use std::net::IpAddr;
 
 use crate::ir::Hook;
 use crate::nft::vocab::{
     icmp_codes, icmp_types, value_of, PROTOS_WITH_PORTS, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP,
-    PROTO_TCP, PROTO_UDP,
+    PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FLAGS, TCP_SYN,
 };
 use crate::space::{CtState, Family, Packet};
 
@@ -84,7 +85,9 @@ pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
         ct: CtState::New,
         icmp_type: icmp.then_some(echo),
         icmp_code: icmp.then_some(0),
+        tcp_flags: None,
     };
+    let mut flags = None;
     let mut hook = None;
     while let Some(option) = words.next() {
         let value = words.next().ok_or_else(|| format!("`{option}` needs a value"))?;
@@ -115,10 +118,41 @@ pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
             "type" | "code" => {
                 return Err(format!("`{option}` is only for icmp and icmpv6 packets"))
             }
+            "flags" if proto == PROTO_TCP => flags = Some(parse_flags(value)?),
+            "flags" => return Err("`flags` is only for tcp packets".into()),
             _ => return Err(format!("unknown option `{option}`: use iif, oif, ct or hook")),
         }
     }
+    if proto == PROTO_TCP {
+        packet.tcp_flags = Some(flags.unwrap_or(default_tcp_flags(packet.ct)));
+    }
     Ok((packet, hook))
+}
+
+/// The flags of a tcp packet that says none: syn for a new connection's
+/// first packet, ack for the packets after it.
+pub fn default_tcp_flags(ct: CtState) -> u8 {
+    if ct == CtState::New {
+        TCP_SYN
+    } else {
+        TCP_ACK
+    }
+}
+
+/// `syn,ack` (nft's flag names) or a number up to 255.
+fn parse_flags(value: &str) -> Result<u8, String> {
+    let number = match value.strip_prefix("0x") {
+        Some(hex) => u8::from_str_radix(hex, 16).ok(),
+        None => value.parse::<u8>().ok(),
+    };
+    if let Some(b) = number {
+        return Ok(b);
+    }
+    value.split(',').try_fold(0u8, |bits, name| {
+        value_of(TCP_FLAGS, name).map(|b| bits | b).ok_or_else(|| {
+            format!("unknown tcp flag `{name}`: use fin, syn, rst, psh, ack, urg, ecn, cwr (as in `flags syn,ack`) or a number up to 255")
+        })
+    })
 }
 
 fn parse_proto(w: &str) -> Result<u8, String> {

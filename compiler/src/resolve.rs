@@ -14,6 +14,7 @@
 
 mod allow;
 mod chain;
+mod flags;
 pub mod codes;
 mod include;
 pub mod limits;

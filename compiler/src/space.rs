@@ -13,12 +13,14 @@
 //!   `{tcp, udp, sctp}`, the protocols that have ports;
 //! - a restricted `icmp_type`/`icmp_code` only appears with `proto` one of
 //!   icmp (and family IPv4) or icmpv6 (and family IPv6), whose type and code
-//!   numbers it is read as.
+//!   numbers it is read as;
+//! - a restricted `tcp_flags` only appears with `proto` exactly tcp.
 //!
 //! [`Cube::subtract`] splits on `family` and `proto` before the fields that
 //! depend on them, so it preserves both invariants.
 
 mod fields;
+pub mod flags;
 mod names;
 pub mod words;
 
@@ -30,6 +32,8 @@ pub use names::{NameMatch, NamePattern, Names};
 pub const PORT_MAX: u128 = 65535;
 /// ICMP type and code are one byte each.
 pub const ICMP_MAX: u128 = 255;
+/// The TCP flags are one byte.
+pub const TCP_FLAGS_MAX: u128 = 255;
 
 /// A product of one set per packet field. See the module docs for the two
 /// invariants a well-formed cube keeps.
@@ -49,6 +53,8 @@ pub struct Cube {
     /// `None` means any type (and any protocol, ICMP or not).
     pub icmp_type: Option<Intervals>,
     pub icmp_code: Option<Intervals>,
+    /// The TCP flags bytes; `None` means any (and any protocol).
+    pub tcp_flags: Option<Intervals>,
 }
 
 impl Cube {
@@ -66,6 +72,7 @@ impl Cube {
             ct: CtStates::ALL,
             icmp_type: None,
             icmp_code: None,
+            tcp_flags: None,
         }
     }
 
@@ -81,6 +88,7 @@ impl Cube {
             || self.ct.is_empty()
             || self.icmp_type.as_ref().is_some_and(Intervals::is_empty)
             || self.icmp_code.as_ref().is_some_and(Intervals::is_empty)
+            || self.tcp_flags.as_ref().is_some_and(Intervals::is_empty)
     }
 
     pub fn intersect(&self, o: &Cube) -> Cube {
@@ -96,6 +104,7 @@ impl Cube {
             ct: self.ct.intersect(o.ct),
             icmp_type: meet(&self.icmp_type, &o.icmp_type),
             icmp_code: meet(&self.icmp_code, &o.icmp_code),
+            tcp_flags: meet(&self.tcp_flags, &o.tcp_flags),
         }
     }
 
@@ -110,6 +119,7 @@ impl Cube {
             && meets(&self.sport, &o.sport)
             && meets(&self.icmp_type, &o.icmp_type)
             && meets(&self.icmp_code, &o.icmp_code)
+            && meets(&self.tcp_flags, &o.tcp_flags)
             && self.iif.meets(&o.iif)
             && self.oif.meets(&o.oif)
     }
@@ -133,6 +143,7 @@ impl Cube {
             && ivs(&self.sport, &o.sport, PORT_MAX)
             && ivs(&self.icmp_type, &o.icmp_type, ICMP_MAX)
             && ivs(&self.icmp_code, &o.icmp_code, ICMP_MAX)
+            && ivs(&self.tcp_flags, &o.tcp_flags, TCP_FLAGS_MAX)
             && self.iif.covers(&o.iif)
             && self.oif.covers(&o.oif)
     }
@@ -163,6 +174,14 @@ impl Cube {
         split_intervals(&mut out, &mut rest, o, PORT_MAX, |c| &mut c.dport, |c| &c.dport);
         split_intervals(&mut out, &mut rest, o, ICMP_MAX, |c| &mut c.icmp_type, |c| &c.icmp_type);
         split_intervals(&mut out, &mut rest, o, ICMP_MAX, |c| &mut c.icmp_code, |c| &c.icmp_code);
+        split_intervals(
+            &mut out,
+            &mut rest,
+            o,
+            TCP_FLAGS_MAX,
+            |c| &mut c.tcp_flags,
+            |c| &c.tcp_flags,
+        );
         let iif_out = rest.iif.subtract(&o.iif);
         if !iif_out.is_empty() {
             out.push(Cube { iif: iif_out, ..rest.clone() });
@@ -192,6 +211,7 @@ impl Cube {
             && self.ct.contains(p.ct)
             && byte_in(&self.icmp_type, p.icmp_type)
             && byte_in(&self.icmp_code, p.icmp_code)
+            && byte_in(&self.tcp_flags, p.tcp_flags)
     }
 
     /// The cube's lowest (or highest) packet in every field: two packets
@@ -232,6 +252,12 @@ impl Cube {
                 None => 0,
             })
         };
+        let tcp = proto == PROTO_TCP;
+        let flags = tcp.then(|| match &self.tcp_flags {
+            Some(s) => ends(s).unwrap_or(0) as u8,
+            None if high => u8::MAX,
+            None => 0,
+        });
         Packet {
             family,
             proto,
@@ -244,6 +270,7 @@ impl Cube {
             ct: ct.unwrap_or(CtState::New),
             icmp_type: byte(&self.icmp_type),
             icmp_code: byte(&self.icmp_code),
+            tcp_flags: flags,
         }
     }
 }
@@ -388,6 +415,8 @@ pub struct Packet {
     /// ICMP type and code, for icmp and icmpv6 packets; `None` otherwise.
     pub icmp_type: Option<u8>,
     pub icmp_code: Option<u8>,
+    /// The TCP flags byte, for tcp packets; `None` otherwise.
+    pub tcp_flags: Option<u8>,
 }
 
 #[cfg(test)]

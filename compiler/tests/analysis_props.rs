@@ -197,6 +197,7 @@ fn ssh(act: Act, limit: Option<Fork>) -> RuleSpec {
             iif: None,
             ct: None,
             icmp: None,
+            flags: None,
         },
         same_as: None,
         duplicate: false,

@@ -10,6 +10,7 @@ use shriek_compiler::eval::{evaluate, LimitMode};
 use shriek_compiler::ir::Hook;
 use shriek_compiler::lower::{lower, Lowered, Strategy};
 use shriek_compiler::nft_eval::evaluate_model;
+use shriek_compiler::packet::default_tcp_flags;
 use shriek_compiler::resolve::{self, Frontend, LoadError, Loaded, Loader};
 use shriek_compiler::space::{
     CtState, Family, NamePattern, Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
@@ -228,7 +229,7 @@ fn edge_packets(policy: &shriek_compiler::ir::Policy, n: usize) -> Vec<Packet> {
             let a = &addrs[family as usize];
             let proto = protos[pick(protos.len())];
             let ported = proto == PROTO_TCP || proto == PROTO_UDP;
-            Packet {
+            let mut p = Packet {
                 family,
                 proto,
                 saddr: a[pick(a.len())],
@@ -240,7 +241,11 @@ fn edge_packets(policy: &shriek_compiler::ir::Policy, n: usize) -> Vec<Packet> {
                 ct: CtState::ALL[pick(CtState::ALL.len())],
                 icmp_type: (!ported).then(|| [0, 3, 8, 128, 129, 135][pick(6)]),
                 icmp_code: (!ported).then(|| pick(4) as u8),
-            }
+                tcp_flags: None,
+            };
+            // Flags as `trace` gives them by default, drawing nothing more.
+            p.tcp_flags = (proto == PROTO_TCP).then(|| default_tcp_flags(p.ct));
+            p
         })
         .collect()
 }

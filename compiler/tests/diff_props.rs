@@ -22,7 +22,7 @@ use shriek_compiler::diff::semantic::{semantic_diff, Fate};
 use shriek_compiler::emit::packet_text;
 use shriek_compiler::eval::{evaluate, LimitMode, Limits, Step};
 use shriek_compiler::ir::{Action, ChainPolicy, Hook, Outcome, Policy};
-use shriek_compiler::space::{Cube, Names, Packet, Protos, PROTO_ICMP, PROTO_ICMPV6};
+use shriek_compiler::space::{Cube, Names, Packet, Protos, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
 
 #[path = "common/policies.rs"]
 mod policies;
@@ -173,6 +173,7 @@ fn draw(c: &Cube) -> Packet {
         ct: c.ct.iter().next().expect("a non-empty cube has a state"),
         icmp_type: icmp.then(|| low(&c.icmp_type) as u8),
         icmp_code: icmp.then(|| low(&c.icmp_code) as u8),
+        tcp_flags: (proto == PROTO_TCP).then(|| low(&c.tcp_flags) as u8),
     }
 }
 

@@ -19,6 +19,7 @@ use shriek_compiler::eval::{evaluate, LimitMode};
 use shriek_compiler::import::{self, Format, Input};
 use shriek_compiler::ir::{Hook, Policy};
 use shriek_compiler::lower::{self, lower};
+use shriek_compiler::packet::default_tcp_flags;
 use shriek_compiler::resolve::{self, MemoryLoader};
 use shriek_compiler::space::{CtState, Family, NamePattern, Packet};
 use shriek_grammar::SourceMap;
@@ -217,6 +218,7 @@ impl Edges {
                         ct,
                         icmp_type: icmp.then_some(itype),
                         icmp_code: icmp.then_some(icode),
+                        tcp_flags: (proto == 6).then(|| default_tcp_flags(ct)),
                     }
                 }
             })

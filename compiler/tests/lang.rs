@@ -151,3 +151,48 @@ fn log_level_compiles_and_checks() {
         "table t {\n  chain c {\n    log level warning prefix \"x\"\n    log level prefix \"x\"\n    log level audit prefix \"x\"\n  }\n}\n",
     );
 }
+
+#[test]
+fn tcp_flags_compile() {
+    compile(
+        "tcp_flags_compile",
+        "define scan = { fin, psh, urg }\ntable t {\n  chain input hook input policy accept {\n    ct state invalid drop\n    tcp flags syn / syn,ack,rst,fin tcp dport 22 accept\n    tcp flags syn,ack tcp dport 23 drop\n    tcp flags ! syn,ack tcp dport 24 drop\n    tcp flags == syn,ack tcp dport 25 drop\n    tcp flags != syn tcp dport 26 accept\n    tcp flags != syn / syn,ack tcp dport 27 counter\n    tcp flags == 0 drop\n    tcp flags $scan / fin,syn,rst,psh,ack,urg drop\n    tcp flags syn tcp flags != syn tcp dport 28 drop\n    tcp dport { 22, 80 } accept\n  }\n}\n",
+        &[
+            "tcp 10.0.0.1:1000 -> 10.0.0.2:22",
+            "tcp 10.0.0.1:1000 -> 10.0.0.2:22 ct established",
+            "tcp 10.0.0.1:1000 -> 10.0.0.2:22 flags syn,ecn,cwr",
+            "tcp 10.0.0.1:1000 -> 10.0.0.2:23 flags syn,ack",
+            "tcp 10.0.0.1:1000 -> 10.0.0.2:24 ct established flags fin",
+            "tcp [fd00::1]:1000 -> [fd00::2]:25 ct established flags syn,ack",
+            "tcp 10.0.0.1:1000 -> 10.0.0.2:26 ct established",
+            "tcp 10.0.0.1:1000 -> 10.0.0.2:99 flags 0",
+            "tcp 10.0.0.1:1000 -> 10.0.0.2:99 flags fin,psh,urg",
+            "tcp 10.0.0.1:1000 -> 10.0.0.2:28 flags syn,rst",
+            "tcp 10.0.0.1:1000 -> 10.0.0.2:28",
+            "udp 10.0.0.1:1000 -> 10.0.0.2:28",
+        ],
+    );
+}
+
+#[test]
+fn tcp_flags_errors_and_findings() {
+    check(
+        "tcp_flags_errors",
+        "table t {\n  chain c {\n    tcp flags sny drop\n    tcp flags { syn, ack } drop\n    tcp flags fin,psh / syn,ack drop\n    tcp flags == syn / syn,ack drop\n    tcp flags 300 drop\n    tcp flags 10.0.0.1 drop\n  }\n}\n",
+    );
+    check(
+        "tcp_flags_findings",
+        "table t {\n  chain c hook input policy accept {\n    proto udp tcp flags syn drop\n    tcp flags syn drop\n    tcp flags syn / syn,ack drop\n    tcp flags == ack accept\n    tcp flags ack / syn,ack accept\n    tcp flags ack drop\n    udp dport 53 accept\n  }\n}\n",
+    );
+}
+
+/// Flags that differ in one flag the other rule fixes cover nothing of
+/// each other.
+#[test]
+fn distinct_tcp_flags_are_no_finding() {
+    let source = "table t {\n  chain input hook input policy accept {\n    tcp flags syn / syn,ack accept\n    tcp flags ack / syn,ack accept\n    tcp flags == syn,ack drop\n    tcp flags ! syn,ack drop\n  }\n}\n";
+    let fe = resolve::resolve_str("main.shr", source);
+    let policy = fe.policy.as_ref().expect("resolves");
+    let findings = analyze(policy);
+    assert!(findings.is_empty(), "{}", render_text(&findings, &fe.sources, false));
+}

@@ -9,6 +9,7 @@ use shriek_compiler::eval::{evaluate, LimitMode};
 use shriek_compiler::ir::{Hook, Outcome, Policy};
 use shriek_compiler::lockout::{check, Lockout};
 use shriek_compiler::nft;
+use shriek_compiler::packet::default_tcp_flags;
 use shriek_compiler::resolve::resolve_str;
 use shriek_compiler::space::{CtState, Family, Packet, PROTO_TCP};
 
@@ -115,6 +116,7 @@ fn brute_force_accepts(p: &Policy) -> bool {
                     ct: CtState::New,
                     icmp_type: None,
                     icmp_code: None,
+                    tcp_flags: Some(default_tcp_flags(CtState::New)),
                 };
                 let passes = [Hook::Prerouting, Hook::Input].into_iter().all(|h| {
                     evaluate(p, h, &packet, LimitMode::UnderRate).outcome == Outcome::Accept

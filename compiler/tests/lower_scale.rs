@@ -9,6 +9,7 @@ use shriek_compiler::ir::{
 };
 use shriek_compiler::lower::{lower, Strategy};
 use shriek_compiler::nft_eval::evaluate_model;
+use shriek_compiler::packet::default_tcp_flags;
 use shriek_compiler::space::{
     CtState, Cube, Families, Family, Intervals, Packet, Protos, PROTO_TCP, PROTO_UDP,
 };
@@ -71,6 +72,7 @@ fn tcp(dport: u16) -> Packet {
         ct: CtState::New,
         icmp_type: None,
         icmp_code: None,
+        tcp_flags: Some(default_tcp_flags(CtState::New)),
     }
 }
 

@@ -156,6 +156,42 @@ pub struct Match {
     pub negated: Option<Span>,
     pub value: Value,
     pub span: Span,
+    /// `Some` exactly for `tcp flags`: how the flags byte is compared.
+    pub flags: Option<FlagsForm>,
+}
+
+/// The parts of a `tcp flags` match a plain match has no room for.
+#[derive(Clone, Debug)]
+pub struct FlagsForm {
+    pub op: FlagsOp,
+    /// `syn,ack,rst,fin` in `tcp flags syn / syn,ack,rst,fin`: the byte,
+    /// masked with these flags, equals the value's flags.
+    pub mask: Option<Value>,
+}
+
+/// How `tcp flags FLAGS` reads its flags, as nft does. `!=` is the match's
+/// `negated`: the byte is not exactly these flags (or, with a mask, the
+/// masked byte is not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagsOp {
+    /// `tcp flags syn,ack`: any of them is set.
+    AnyOf,
+    /// `tcp flags == syn,ack`: the byte is exactly these flags; the span
+    /// is that of `==`.
+    Exact(Span),
+    /// `tcp flags ! syn,ack`: none of them is set; the span is that of `!`.
+    NoneOf(Span),
+}
+
+impl FlagsOp {
+    /// The operator as written, with its leading space; empty for any-of.
+    pub fn word(self) -> &'static str {
+        match self {
+            FlagsOp::AnyOf => "",
+            FlagsOp::Exact(_) => " ==",
+            FlagsOp::NoneOf(_) => " !",
+        }
+    }
 }
 
 /// What a match looks at.
@@ -172,6 +208,8 @@ pub enum Field {
     Family,
     /// `icmp type`, `icmpv6 code`, ...: the protocol and family are implied.
     Icmp(IcmpProto, IcmpPart),
+    /// `tcp flags`: the TCP header's flags byte; implies `proto tcp`.
+    TcpFlags,
 }
 
 /// `icmp` (IPv4) or `icmpv6` (IPv6).
@@ -251,6 +289,7 @@ impl Field {
             Field::CtState => "ct state".into(),
             Field::Family => "family".into(),
             Field::Icmp(p, part) => format!("{} {}", p.keyword(), part.keyword()),
+            Field::TcpFlags => "tcp flags".into(),
         }
     }
 }
@@ -434,6 +473,8 @@ impl PartialEq for Match {
         self.field == other.field
             && self.negated.is_some() == other.negated.is_some()
             && self.value == other.value
+            && self.flags.as_ref().map(|f| (std::mem::discriminant(&f.op), &f.mask))
+                == other.flags.as_ref().map(|f| (std::mem::discriminant(&f.op), &f.mask))
     }
 }
 impl Eq for Match {}

@@ -250,14 +250,26 @@ fn term(t: &ast::Term) -> String {
             let v = match (&m.field.node, &m.value) {
                 // `ct state a,b` is the usual spelling; a single-element or nested
                 // set keeps its braces so that it reads back as the same tree.
-                (ast::Field::CtState, Value::Set(items, _))
+                (ast::Field::CtState | ast::Field::TcpFlags, Value::Set(items, _))
                     if items.len() > 1 && items.iter().all(|i| !matches!(i, Value::Set(..))) =>
                 {
                     items.iter().map(value).collect::<Vec<_>>().join(",")
                 }
                 (_, v) => value(v),
             };
-            format!("{}{neg} {v}", m.field.node.keyword())
+            let Some(flags) = &m.flags else {
+                return format!("{}{neg} {v}", m.field.node.keyword());
+            };
+            let mask = match &flags.mask {
+                Some(Value::Set(items, _))
+                    if items.len() > 1 && items.iter().all(|i| !matches!(i, Value::Set(..))) =>
+                {
+                    format!(" / {}", items.iter().map(value).collect::<Vec<_>>().join(","))
+                }
+                Some(mask) => format!(" / {}", value(mask)),
+                None => String::new(),
+            };
+            format!("{}{neg}{} {v}{mask}", m.field.node.keyword(), flags.op.word())
         }
         ast::Term::Stmt(s) => stmt(&s.kind),
     }

@@ -184,6 +184,12 @@ fn term(g: &mut Gen) -> String {
                 "reject with tcp reset",
                 "reject with icmpx admin-prohibited",
                 "reject with icmpv6 no-route",
+                "tcp flags syn",
+                "tcp flags ! syn,ack",
+                "tcp flags == syn,ack",
+                "tcp flags != 0",
+                "tcp flags syn / syn,ack,rst,fin",
+                "tcp  flags != syn/syn , ack",
             ])
             .into(),
         10 => format!("{} {}", g.pick(&["jump", "goto"]), g.pick(CHAINS)),

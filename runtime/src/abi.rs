@@ -285,6 +285,7 @@ pub const TYPE_IPADDR: u32 = 7;
 pub const TYPE_IP6ADDR: u32 = 8;
 pub const TYPE_INET_PROTOCOL: u32 = 12;
 pub const TYPE_INET_SERVICE: u32 = 13;
+pub const TYPE_TCP_FLAG: u32 = 15;
 pub const TYPE_CT_STATE: u32 = 26;
 pub const TYPE_IFNAME: u32 = 41;
 pub const TYPE_ICMP_TYPE: u32 = 14;

@@ -112,3 +112,97 @@ fn reject_with_answers_as_it_says() {
     );
     assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
 }
+
+/// New connections to 80 are refused by `syn / syn,ack,rst,fin` (what
+/// iptables' `--syn` means); the data of connections to 9999 (`psh`) is
+/// dropped and counted while their handshake goes through.
+const FLAGS: &str = "table lang {\n  chain input hook input policy accept {\n    tcp flags syn / syn,ack,rst,fin tcp dport 80 drop\n    tcp flags psh tcp dport 9999 counter data drop\n  }\n}\n";
+
+/// Connects from the client to `addr` port 9999 and sends a few bytes:
+/// `open` once the handshake is done.
+const SEND_DATA: &str = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.settimeout(1)
+s.connect((sys.argv[1], 9999))
+s.send(b"hello")
+time.sleep(0.3)
+print("open")
+"#;
+
+/// The packets counted by the named counter `name` of table `inet lang`.
+fn counted(ns: &Netns, name: &str) -> u64 {
+    let listing = ns.nft(&["list", "counter", "inet", "lang", name]);
+    listing
+        .split("packets ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("a counter: {listing}"))
+}
+
+#[test]
+fn tcp_flags_tell_a_new_connection_from_its_data() {
+    let Some(w) = Wire::new() else { return };
+    apply(&w.host, FLAGS);
+    let out = w.probe(&["tcp,10.9.0.1,80", "tcp,fd09::1,80", "tcp,10.9.0.1,22", "udp,10.9.0.1,53"]);
+    assert_eq!(
+        out,
+        "tcp 10.9.0.1 80 dropped\ntcp fd09::1 80 dropped\ntcp 10.9.0.1 22 open\nudp 10.9.0.1 53 open\n",
+        "a bare syn to 80 is dropped in both families; other ports and UDP are not"
+    );
+    assert!(pings(&w, "10.9.0.1"), "ping is no TCP packet");
+
+    assert_eq!(counted(&w.host, "data"), 0);
+    for addr in ["10.9.0.1", "fd09::1"] {
+        let out = w.client.sh(&format!(
+            "{} -c '{}' {addr}",
+            shriek_testkit::python(),
+            SEND_DATA.replace('\'', "'\\''")
+        ));
+        assert_eq!(out.trim(), "open", "the handshake to 9999 has no psh and goes through");
+    }
+    assert!(counted(&w.host, "data") >= 2, "each connection's data (psh) met the drop rule");
+
+    let policy = shriek_testkit::temp_file(&format!("{}.shr", w.host.name), FLAGS);
+    let out = shriek_testkit::run(
+        env!("CARGO_BIN_EXE_shriekc"),
+        &["plan", "--detailed-exitcode", "--netns", &w.host.name, &policy.display().to_string()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+}
+
+/// Sends one TCP packet with syn and fin set, a combination conntrack
+/// calls invalid, from the client's raw socket to 10.9.0.1 port 22.
+const SYN_FIN: &str = r#"
+import socket, struct
+src, dst = socket.inet_aton("10.9.0.2"), socket.inet_aton("10.9.0.1")
+def checksum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+def segment(csum):
+    return struct.pack("!HHIIBBHHH", 40000, 22, 1, 0, 5 << 4, 0x03, 1024, csum, 0)
+pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_TCP, 20)
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+s.sendto(segment(checksum(pseudo + segment(0))), ("10.9.0.1", 0))
+print("sent")
+"#;
+
+#[test]
+fn ct_state_invalid_holds_for_a_packet_conntrack_refuses() {
+    let Some(w) = Wire::new() else { return };
+    let policy = "table lang {\n  chain input hook input policy accept {\n    ct state invalid counter invalid drop\n    tcp flags syn,fin / syn,fin counter synfin\n  }\n}\n";
+    apply(&w.host, policy);
+    let out = w.probe(&["tcp,10.9.0.1,22"]);
+    assert_eq!(out, "tcp 10.9.0.1 22 open\n", "a valid connection is not invalid");
+    assert_eq!(counted(&w.host, "invalid"), 0);
+    let out = w.client.sh(&format!(
+        "{} -c '{}'",
+        shriek_testkit::python(),
+        SYN_FIN.replace('\'', "'\\''")
+    ));
+    assert_eq!(out.trim(), "sent");
+    assert_eq!(counted(&w.host, "invalid"), 1, "syn with fin is invalid to conntrack");
+    assert_eq!(counted(&w.host, "synfin"), 0, "the invalid packet was dropped before");
+}

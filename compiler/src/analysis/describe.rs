@@ -10,6 +10,7 @@ use super::codes;
 use super::shadow::{is_final, own_class, same, translation, Class, Cover};
 use crate::ir::{self, Action, ChainId, Nat, Verdict};
 use crate::nft::vocab::{icmp_keyword, icmp_range_text};
+use crate::space::flags;
 
 use crate::space::{words, Cube, Family, Intervals, NamePattern, Protos};
 
@@ -39,7 +40,8 @@ pub(super) fn cube(c: &Cube) -> String {
         (true, Some(p)) => Some(words::proto(p)),
         _ => None,
     };
-    if proto_word.is_none() && !c.proto.is_full() && !icmp {
+    // `tcp flags` says its protocol too.
+    if proto_word.is_none() && !c.proto.is_full() && !icmp && c.tcp_flags.is_none() {
         parts.push(format!("proto {}", protos(c.proto)));
     }
     for (word, field) in [("saddr", &c.saddr), ("daddr", &c.daddr)] {
@@ -64,6 +66,13 @@ pub(super) fn cube(c: &Cube) -> String {
                 .map(|&(lo, hi)| icmp_range_text(f, code, lo as u8, hi as u8))
                 .collect();
             parts.push(format!("{} {word} {}", icmp_keyword(f), set(items)));
+        }
+    }
+    if let Some(set) = &c.tcp_flags {
+        match flags::words(set).as_slice() {
+            [] => {}
+            [one] => parts.push(one.clone()),
+            several => parts.push(format!("({})", several.join(" or "))),
         }
     }
     for (word, names) in [("iif", &c.iif), ("oif", &c.oif)] {

@@ -12,7 +12,9 @@ use shriek_grammar::SourceMap;
 use super::rule::icmp_name;
 use super::{addr_text, ct_names, origin_comment, prefix_len, proto_name};
 use crate::ir::ChainPolicy;
-use crate::nft::vocab::{name_of, ICMPV6_CODES, ICMPX_CODES, ICMP_CODES, LOG_LEVELS};
+use crate::nft::vocab::{
+    name_of, tcp_flag_names, ICMPV6_CODES, ICMPX_CODES, ICMP_CODES, LOG_LEVELS,
+};
 use crate::nft::{self, CmpOp, Elem, Expr, NatTargetExpr, Part, Rhs, Selector};
 
 /// Pretty-printed, deterministic libnftables JSON for the ruleset.
@@ -144,6 +146,7 @@ fn selector(s: Selector) -> Value {
         Selector::IcmpCode => json!({"payload": {"protocol": "icmp", "field": "code"}}),
         Selector::Icmpv6Type => json!({"payload": {"protocol": "icmpv6", "field": "type"}}),
         Selector::Icmpv6Code => json!({"payload": {"protocol": "icmpv6", "field": "code"}}),
+        Selector::TcpFlags => json!({"payload": {"protocol": "tcp", "field": "flags"}}),
     }
 }
 
@@ -234,9 +237,46 @@ fn verdict(v: &nft::Verdict) -> Value {
     }
 }
 
+/// Flags as nft's JSON writes them: one name, or the list of names.
+fn flags_json(bits: u32) -> Value {
+    match tcp_flag_names(bits as u8).as_slice() {
+        [] => json!(bits),
+        [one] => json!(one),
+        names => json!(names),
+    }
+}
+
+/// A `tcp flags` match as `nft -j list` gives it; `None` for shapes
+/// lowering never makes, which take the generic path.
+fn tcp_flags_json(op: CmpOp, rhs: &Rhs) -> Option<Value> {
+    let left = selector(Selector::TcpFlags);
+    let eq = if op == CmpOp::Eq { "==" } else { "!=" };
+    let (op, left, right) = match rhs {
+        Rhs::Value(Elem(parts)) => match parts.as_slice() {
+            [Part::Int(v, hi)] if v == hi => (eq, left, flags_json(*v as u32)),
+            _ => return None,
+        },
+        Rhs::Masked { mask, value: 0 } => {
+            let names = json!(tcp_flag_names(*mask as u8));
+            (if op == CmpOp::Ne { "in" } else { "!" }, left, names)
+        }
+        Rhs::Masked { mask, value } => {
+            let masked = json!({"&": [left, tcp_flag_names(*mask as u8)]});
+            (eq, masked, flags_json(*value))
+        }
+        _ => return None,
+    };
+    Some(json!({"match": {"op": op, "left": left, "right": right}}))
+}
+
 fn expr(e: &Expr) -> Value {
     match e {
         Expr::Match { key: k, op, rhs } => {
+            if let Some(m) =
+                (k.as_slice() == [Selector::TcpFlags]).then(|| tcp_flags_json(*op, rhs)).flatten()
+            {
+                return m;
+            }
             let (op, right) = match rhs {
                 Rhs::Value(v) => (if *op == CmpOp::Eq { "==" } else { "!=" }, elem(k, v)),
                 Rhs::Set(es) => (
@@ -252,6 +292,10 @@ fn expr(e: &Expr) -> Value {
                         CmpOp::Eq => ("in", json!(names)),
                         CmpOp::Ne => ("!=", json!({"set": names})),
                     }
+                }
+                // Only `tcp flags` has a mask, written by `tcp_flags_json`.
+                Rhs::Masked { mask, value } => {
+                    (if *op == CmpOp::Eq { "==" } else { "!=" }, json!({"&": [mask, value]}))
                 }
             };
             json!({"match": {"op": op, "left": key(k), "right": right}})

@@ -10,8 +10,8 @@ use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::nft::vocab::{
-    ct_states, name_of, nfproto_family, proto_keyword, ICMPV6_CODES, ICMPV6_TYPES, ICMP_CODES,
-    ICMP_TYPES, LOG_LEVELS,
+    ct_states, name_of, nfproto_family, proto_keyword, tcp_flag_names, ICMPV6_CODES, ICMPV6_TYPES,
+    ICMP_CODES, ICMP_TYPES, LOG_LEVELS,
 };
 use crate::nft::{self, CmpOp, Elem, Expr, NatTargetExpr, Part, Rhs, Selector};
 use crate::space::words::prefix_len;
@@ -138,34 +138,44 @@ fn key_text(key: &[Selector]) -> String {
     key.iter().map(|s| s.keyword()).collect::<Vec<_>>().join(" . ")
 }
 
+/// Flags as nft writes them: `syn,ack`, or `0x0` for none.
+pub(super) fn flags_text(bits: u32) -> String {
+    let names = tcp_flag_names(bits as u8);
+    if names.is_empty() {
+        format!("{bits:#x}")
+    } else {
+        names.join(",")
+    }
+}
+
+/// A `tcp flags` match in the form nft lists it. A plain value gets `==`:
+/// without it nft would read "any of these flags".
+fn tcp_flags_match(op: CmpOp, rhs: &Rhs) -> Option<String> {
+    let ne = op == CmpOp::Ne;
+    let text = match rhs {
+        Rhs::Value(Elem(parts)) => match parts.as_slice() {
+            [Part::Int(v, hi)] if v == hi => {
+                format!("{} {}", if ne { "!=" } else { "==" }, flags_text(*v as u32))
+            }
+            _ => return None,
+        },
+        Rhs::Masked { mask, value: 0 } if ne => flags_text(*mask),
+        Rhs::Masked { mask, value: 0 } => format!("! {}", flags_text(*mask)),
+        Rhs::Masked { mask, value } => {
+            let neg = if ne { "!= " } else { "" };
+            format!("{neg}{} / {}", flags_text(*value), flags_text(*mask))
+        }
+        _ => return None,
+    };
+    Some(format!("tcp flags {text}"))
+}
+
 fn expr(e: &Expr) -> String {
     match e {
-        Expr::Match { key, op, rhs } => {
-            let op = match op {
-                CmpOp::Eq => "",
-                CmpOp::Ne => "!= ",
-            };
-            let rhs = match rhs {
-                Rhs::Value(v) => elem(key, v),
-                Rhs::Set(es) => {
-                    format!(
-                        "{{ {} }}",
-                        es.iter().map(|v| elem(key, v)).collect::<Vec<_>>().join(", ")
-                    )
-                }
-                Rhs::Named(n) => format!("@{}", ident(n)),
-                Rhs::Flags(mask) => {
-                    let names = ct_names(*mask as u128);
-                    if op.is_empty() || names.len() == 1 {
-                        names.join(",")
-                    } else {
-                        // One state per packet: "none of these" is "not in this set".
-                        format!("{{ {} }}", names.join(", "))
-                    }
-                }
-            };
-            format!("{} {op}{rhs}", key_text(key))
+        Expr::Match { key, op, rhs } if key.as_slice() == [Selector::TcpFlags] => {
+            tcp_flags_match(*op, rhs).unwrap_or_else(|| generic_match(key, *op, rhs))
         }
+        Expr::Match { key, op, rhs } => generic_match(key, *op, rhs),
         Expr::Counter(None) => "counter".into(),
         Expr::Counter(Some(n)) => format!("counter name {}", quote(n, usize::MAX)),
         Expr::Log { prefix, level } => {
@@ -192,6 +202,33 @@ fn expr(e: &Expr) -> String {
         Expr::Nat(n) => nat(n),
         Expr::Raw(text) => text.clone(),
     }
+}
+
+/// `KEY [!=] RHS` in nft's words.
+fn generic_match(key: &[Selector], op: CmpOp, rhs: &Rhs) -> String {
+    let op = match op {
+        CmpOp::Eq => "",
+        CmpOp::Ne => "!= ",
+    };
+    let rhs = match rhs {
+        Rhs::Value(v) => elem(key, v),
+        Rhs::Set(es) => {
+            format!("{{ {} }}", es.iter().map(|v| elem(key, v)).collect::<Vec<_>>().join(", "))
+        }
+        Rhs::Named(n) => format!("@{}", ident(n)),
+        Rhs::Flags(mask) => {
+            let names = ct_names(*mask as u128);
+            if op.is_empty() || names.len() == 1 {
+                names.join(",")
+            } else {
+                // One state per packet: "none of these" is "not in this set".
+                format!("{{ {} }}", names.join(", "))
+            }
+        }
+        // Only `tcp flags` has a mask; `tcp_flags_match` writes nft's form.
+        Rhs::Masked { mask, value } => format!("& {mask:#x} == {value:#x}"),
+    };
+    format!("{} {op}{rhs}", key_text(key))
 }
 
 fn limit_text(l: &Limit) -> String {

@@ -52,6 +52,10 @@ pub fn packet_text(p: &Packet) -> String {
         }
         _ => {}
     }
+    // The flags a packet of its state gets by default go unsaid.
+    if let Some(f) = p.tcp_flags.filter(|f| *f != crate::packet::default_tcp_flags(p.ct)) {
+        let _ = write!(s, " flags {}", super::rule::flags_text(f.into()));
+    }
     if !p.iif.is_empty() {
         let _ = write!(s, " iif {}", p.iif);
     }

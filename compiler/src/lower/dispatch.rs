@@ -74,6 +74,7 @@ fn cube_kind(c: &Cube) -> Option<KeyKind> {
         || !c.ct.is_full()
         || c.icmp_type.is_some()
         || c.icmp_code.is_some()
+        || c.tcp_flags.is_some()
     {
         return None;
     }

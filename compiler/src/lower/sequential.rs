@@ -13,6 +13,7 @@
 use crate::ir::{self, Action, Nat};
 use crate::nft::vocab::{ct_mask, nfproto};
 use crate::nft::{self, CmpOp, Elem, Expr, Origin, Part, Rhs, Selector};
+use crate::space::flags::{self, FlagsTest};
 use crate::space::{
     Cube, Families, Family, Intervals, NamePattern, Names, Protos, ICMP_MAX, PORT_MAX, PROTO_ICMPV6,
 };
@@ -146,6 +147,15 @@ pub(super) fn pieces(rule: &ir::Rule) -> Vec<Cube> {
             })
         })
     });
+    // One masked compare per nft rule: a flags set that is none splits.
+    let by_names = by_names.flat_map(|c| {
+        let tests = c.tcp_flags.as_ref().map(flags::split).unwrap_or_default();
+        if tests.len() > 1 {
+            tests.into_iter().map(|t| Cube { tcp_flags: Some(t.bytes()), ..c.clone() }).collect()
+        } else {
+            vec![c]
+        }
+    });
     for mut cube in by_names {
         if cube.sport.is_some() || cube.dport.is_some() {
             cube.proto = cube.proto.intersect(Protos::with_ports());
@@ -262,6 +272,9 @@ pub fn cube_matches(c: &Cube) -> Vec<Expr> {
         let sel = if icmpv6 { Selector::Icmpv6Code } else { Selector::IcmpCode };
         out.extend(interval_match(sel, s, ICMP_MAX));
     }
+    if let Some(t) = c.tcp_flags.as_ref().and_then(flags::test_of) {
+        out.push(flags_match(t));
+    }
     out.extend(names_match(Selector::Iifname, &c.iif));
     out.extend(names_match(Selector::Oifname, &c.oif));
     if !c.ct.is_full() {
@@ -277,6 +290,17 @@ pub fn cube_matches(c: &Cube) -> Vec<Expr> {
         });
     }
     out
+}
+
+/// `tcp flags`: an exact byte is a plain compare, anything else a masked one.
+fn flags_match(t: FlagsTest) -> Expr {
+    let op = if t.negated { CmpOp::Ne } else { CmpOp::Eq };
+    let rhs = if t.mask == u8::MAX {
+        value(t.value.into(), t.value.into())
+    } else {
+        Rhs::Masked { mask: t.mask.into(), value: t.value.into() }
+    };
+    Expr::Match { key: vec![Selector::TcpFlags], op, rhs }
 }
 
 fn value(lo: u128, hi: u128) -> Rhs {

@@ -203,6 +203,28 @@ pub fn value_of(table: &[(&str, u8)], name: &str) -> Option<u8> {
     table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
+/// nft's names of the TCP flags (`tcp flags syn,ack`), each its bit of
+/// the flags byte, in bit order as nft lists them.
+pub const TCP_FLAGS: &[(&str, u8)] = &[
+    ("fin", 0x01),
+    ("syn", 0x02),
+    ("rst", 0x04),
+    ("psh", 0x08),
+    ("ack", 0x10),
+    ("urg", 0x20),
+    ("ecn", 0x40),
+    ("cwr", 0x80),
+];
+
+/// The flags of a connection's first packet, and of its later ones.
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_ACK: u8 = 0x10;
+
+/// The names of the flags set in `bits`, in nft's order; empty for 0.
+pub fn tcp_flag_names(bits: u8) -> Vec<&'static str> {
+    TCP_FLAGS.iter().filter(|(_, b)| bits & b != 0).map(|(n, _)| *n).collect()
+}
+
 /// `meta nfproto` values (`NFPROTO_IPV4`, `NFPROTO_IPV6` in
 /// `<linux/netfilter.h>`); also the family of a NAT expression.
 pub const NFPROTO_IPV4: u8 = 2;

@@ -98,4 +98,6 @@ shriek_grammar::catalogue! {
         "`reject with tcp reset` in a rule that can match other packets than TCP, or `reject with icmp` (`icmpv6`) in one that can match IPv6 (IPv4) packets";
     AUDIT_LOG_PREFIX = "E0251", "audit-log-prefix", Error,
         "`log level audit` with a prefix, which the audit log does not carry";
+    TCP_FLAGS_FORM = "E0252", "tcp-flags-form", Error,
+        "a `tcp flags` match nft would read otherwise or that never holds: braces (`{ syn, ack }`), flags outside the mask, `==` or `!` before a mask, no flag";
 }

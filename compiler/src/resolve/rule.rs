@@ -268,6 +268,9 @@ impl<'a> Ctx<'a> {
     }
 
     fn match_space(&mut self, file: FileId, m: &'a ast::Match) -> Option<Vec<Cube>> {
+        if let Some(form) = &m.flags {
+            return self.flags_space(file, m, form);
+        }
         let mut elems = Vec::new();
         if !self.flatten(file, &m.value, &mut elems) {
             return None;

@@ -14,7 +14,8 @@ use shriek_grammar::{Diagnostic, Loc, SourceMap};
 
 use super::value::{AddrShape, Elem, ElemKind, VarUse};
 use super::{codes, suggest};
-use crate::nft::vocab::{icmp_codes, icmp_proto, icmp_types, value_of, PROTOCOLS};
+use crate::nft::vocab::{icmp_codes, icmp_proto, icmp_types, value_of, PROTOCOLS, TCP_FLAGS};
+use crate::space::flags::FlagsTest;
 use crate::space::{
     CtState, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Protos, ICMP_MAX,
     PORT_MAX, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
@@ -30,6 +31,7 @@ pub(crate) enum Ty {
     Ct,
     Family,
     Icmp(IcmpProto, IcmpPart),
+    TcpFlags,
 }
 
 impl Ty {
@@ -42,6 +44,7 @@ impl Ty {
             Field::CtState => Ty::Ct,
             Field::Family => Ty::Family,
             Field::Icmp(p, part) => Ty::Icmp(p, part),
+            Field::TcpFlags => Ty::TcpFlags,
         }
     }
 
@@ -57,6 +60,7 @@ impl Ty {
             Ty::Icmp(IcmpProto::Icmp, IcmpPart::Code) => "an ICMP code",
             Ty::Icmp(IcmpProto::Icmpv6, IcmpPart::Type) => "an ICMPv6 type",
             Ty::Icmp(IcmpProto::Icmpv6, IcmpPart::Code) => "an ICMPv6 code",
+            Ty::TcpFlags => "a TCP flag",
         }
     }
 
@@ -72,6 +76,7 @@ impl Ty {
             Ty::Icmp(IcmpProto::Icmp, IcmpPart::Code) => "ICMP codes",
             Ty::Icmp(IcmpProto::Icmpv6, IcmpPart::Type) => "ICMPv6 types",
             Ty::Icmp(IcmpProto::Icmpv6, IcmpPart::Code) => "ICMPv6 codes",
+            Ty::TcpFlags => "TCP flags",
         }
     }
 }
@@ -149,6 +154,8 @@ pub(crate) enum Typed {
     Family(Families),
     /// ICMP type or code numbers.
     Icmp(Intervals),
+    /// TCP flag bits, or'ed together: `syn,ack` is 0x12.
+    TcpFlags(u8),
 }
 
 /// The family whose ICMP an `icmp`/`icmpv6` match reads.
@@ -196,6 +203,7 @@ pub(crate) fn type_elems(
     let mut names = BTreeSet::new();
     let mut ct = CtStates::NONE;
     let mut fams = Families::NONE;
+    let mut flag_bits = 0u8;
     for (elem, via) in elems {
         let text = sources.get(elem.loc.file).slice(elem.loc.span);
         let mismatch = match (&elem.kind, ty) {
@@ -348,6 +356,38 @@ pub(crate) fn type_elems(
                 }
                 false
             }
+            (ElemKind::Name(name), Ty::TcpFlags) => {
+                match value_of(TCP_FLAGS, name) {
+                    Some(bit) => flag_bits |= bit,
+                    None => {
+                        let known = TCP_FLAGS.iter().map(|(n, _)| *n);
+                        unknown(diags, elem.loc, "TCP flag", name, known);
+                        ok = false;
+                    }
+                }
+                false
+            }
+            // A whole flags byte, as nft lists one (`tcp flags == 0x12`).
+            (ElemKind::Num { lo, hi }, Ty::TcpFlags) if lo == hi => {
+                match u8::try_from(*lo) {
+                    Ok(b) => flag_bits |= b,
+                    Err(_) => {
+                        diags.push(
+                            Diagnostic::new(
+                                codes::VALUE_OUT_OF_RANGE,
+                                format!("TCP flags {lo} is out of range"),
+                                elem.loc,
+                                "not a flags byte",
+                            )
+                            .with_help(
+                                "the flags byte goes from 0 to 255; or name the flags: `syn,ack`",
+                            ),
+                        );
+                        ok = false;
+                    }
+                }
+                false
+            }
             (ElemKind::Name(name), Ty::Family) => {
                 match FAMILIES.iter().find(|(n, _)| n == name) {
                     Some((_, f)) => fams = fams.union(Families::only(*f)),
@@ -419,6 +459,7 @@ pub(crate) fn type_elems(
         Ty::Ct => Typed::Ct(ct),
         Ty::Family => Typed::Family(fams),
         Ty::Icmp(..) => Typed::Icmp(Intervals::from_ranges(nums)),
+        Ty::TcpFlags => Typed::TcpFlags(flag_bits),
     })
 }
 
@@ -516,6 +557,16 @@ pub(crate) fn cubes(field: Field, negated: bool, typed: Typed) -> Vec<Cube> {
                 IcmpPart::Code => cube.icmp_code = Some(iv),
             }
             vec![cube]
+        }
+        // Only reached without the match's form (`resolve/flags.rs` has
+        // it): read as `tcp flags F` (`!=`: not exactly F).
+        Typed::TcpFlags(bits) => {
+            let test = if negated {
+                FlagsTest { mask: u8::MAX, value: bits, negated: true }
+            } else {
+                FlagsTest { mask: bits, value: 0, negated: true }
+            };
+            vec![super::flags::flags_cube(test)]
         }
         Typed::Family(f) => {
             vec![Cube { family: if negated { Families::ALL.subtract(f) } else { f }, ..full }]

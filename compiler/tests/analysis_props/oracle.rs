@@ -34,8 +34,16 @@ pub fn packets() -> Vec<Packet> {
             } else {
                 vec![None]
             };
+            // The flags each `tcp flags` test tells apart.
+            let flags: Vec<Option<u8>> = if proto == PROTO_TCP {
+                vec![Some(0x02), Some(0x12), Some(0x10), Some(0x00), Some(0x04), Some(0x11)]
+            } else {
+                vec![None]
+            };
             for &saddr in &addrs {
-                for &icmp_type in &types {
+                for (&icmp_type, &tcp_flags) in
+                    types.iter().flat_map(|t| flags.iter().map(move |f| (t, f)))
+                {
                     for &dport in &ports {
                         for iif in ["a", "ab", "b", "other"] {
                             for ct in [CtState::New, CtState::Established, CtState::Invalid] {
@@ -51,6 +59,7 @@ pub fn packets() -> Vec<Packet> {
                                     ct,
                                     icmp_type,
                                     icmp_code: icmp_type.map(|_| 0),
+                                    tcp_flags,
                                 });
                             }
                         }

@@ -9,6 +9,7 @@ use shriek_compiler::ir::{
     self, Action, BaseChain, ChainId, ChainKind, ChainPolicy, Hook, Limit, Meter, MeterKey,
     MeterTest, RateUnit, RuleId, Verdict,
 };
+use shriek_compiler::space::flags::FlagsTest;
 use shriek_compiler::space::{
     self, CtState, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Protos,
     PORT_MAX, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
@@ -28,6 +29,16 @@ pub const NAMES: [&str; 3] = ["a", "b", "a*"];
 pub const STATES: [CtState; 2] = [CtState::New, CtState::Established];
 /// ICMP types matches name, as (icmp, icmpv6): echo-request, echo-reply.
 pub const ICMP_TYPES: [(u8, u8); 2] = [(8, 128), (0, 129)];
+/// `tcp flags` matches name: any of syn; syn / syn,ack; == ack; ! syn,ack;
+/// != syn / syn,ack,rst,fin; any of ack.
+pub const FLAG_TESTS: [FlagsTest; 6] = [
+    FlagsTest { mask: 0x02, value: 0, negated: true },
+    FlagsTest { mask: 0x12, value: 0x02, negated: false },
+    FlagsTest { mask: 0xff, value: 0x10, negated: false },
+    FlagsTest { mask: 0x12, value: 0, negated: false },
+    FlagsTest { mask: 0x17, value: 0x02, negated: true },
+    FlagsTest { mask: 0x10, value: 0, negated: true },
+];
 /// Regular chains follow the two base chains.
 pub const BASES: usize = 2;
 
@@ -41,6 +52,8 @@ pub struct Matches {
     pub ct: Option<Vec<bool>>,
     /// `icmp type` (IPv4) or `icmpv6 type` (IPv6) of `ICMP_TYPES[i]`, negated or not.
     pub icmp: Option<(Family, usize, bool)>,
+    /// `tcp flags` of `FLAG_TESTS[i]`.
+    pub flags: Option<usize>,
 }
 
 /// A translation, by target: two dnats differ only in their address.
@@ -143,8 +156,9 @@ pub fn matches_strategy() -> impl Strategy<Value = Matches> {
         0.15,
         (prop_oneof![Just(Family::V4), Just(Family::V6)], 0..2usize, prop::bool::weighted(0.3)),
     );
-    (family, proto, saddr, dport, iif, ct, icmp).prop_map(
-        |(family, proto, saddr, dport, iif, ct, icmp)| Matches {
+    let flags = prop::option::weighted(0.2, 0..FLAG_TESTS.len());
+    (family, proto, saddr, dport, iif, ct, icmp, flags).prop_map(
+        |(family, proto, saddr, dport, iif, ct, icmp, flags)| Matches {
             family,
             proto,
             saddr,
@@ -152,6 +166,7 @@ pub fn matches_strategy() -> impl Strategy<Value = Matches> {
             iif,
             ct,
             icmp,
+            flags,
         },
     )
 }
@@ -196,6 +211,7 @@ pub fn rule_spec(regular: bool, nat_ok: bool, broad: f64) -> impl Strategy<Value
         iif: None,
         ct: None,
         icmp: None,
+        flags: None,
     };
     let matches = (prop::bool::weighted(broad), matches_strategy()).prop_map(move |(broad, m)| {
         if broad {
@@ -235,6 +251,7 @@ pub fn spec() -> impl Strategy<Value = Spec> {
         iif: None,
         ct: None,
         icmp: None,
+        flags: None,
     };
     let chain = (prop::collection::vec(rule_spec(true, true, 0.3), 1..4), catch_all).prop_map(
         move |(mut rules, last)| {
@@ -311,6 +328,13 @@ pub fn space_of(m: &Matches) -> Vec<Cube> {
             family: Families::only(f),
             proto: Protos::only(proto),
             icmp_type: Some(iv),
+            ..Cube::full()
+        }]);
+    }
+    if let Some(i) = m.flags {
+        parts.push(vec![Cube {
+            proto: Protos::only(PROTO_TCP),
+            tcp_flags: Some(FLAG_TESTS[i].bytes()),
             ..Cube::full()
         }]);
     }

@@ -17,6 +17,7 @@ use shriek_compiler::ir::{
     MeterKey, MeterTest, Nat, NatBackend, Policy, RateUnit, RejectWith, Rule, RuleId, Table,
     Verdict,
 };
+use shriek_compiler::space::flags::FlagsTest;
 use shriek_compiler::space::{
     CtState, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Packet, Protos,
     PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
@@ -69,7 +70,9 @@ pub fn cube_text(c: &Cube) -> String {
             parts.push(format!("{name} {}", ivs(i)));
         }
     }
-    for (name, f) in [("icmp-type", &c.icmp_type), ("icmp-code", &c.icmp_code)] {
+    for (name, f) in
+        [("icmp-type", &c.icmp_type), ("icmp-code", &c.icmp_code), ("tcp-flags", &c.tcp_flags)]
+    {
         if let Some(i) = f {
             parts.push(format!("{name} {}", ivs(i)));
         }
@@ -253,9 +256,30 @@ pub fn cube() -> impl Strategy<Value = Cube> {
                 ct,
                 icmp_type: None,
                 icmp_code: None,
+                tcp_flags: None,
             }
         },
     )
+}
+
+/// A `tcp flags` test on the low five flags (fin, syn, rst, psh, ack),
+/// which the random packets' flags hit often.
+pub fn flags_test() -> impl Strategy<Value = FlagsTest> {
+    (0..=0x1fu8, 0..=0x1fu8, any::<bool>()).prop_map(|(mask, value, negated)| FlagsTest {
+        mask,
+        value: value & mask,
+        negated,
+    })
+}
+
+/// Cubes of `tcp flags` matches: one test, or two in one rule, sometimes
+/// with a port.
+pub fn flags_cube() -> impl Strategy<Value = Cube> {
+    (flags_test(), prop::option::of(flags_test()), prop::option::weighted(0.3, intervals(SMALL)))
+        .prop_map(|(a, b, dport)| {
+            let bytes = b.map_or_else(|| a.bytes(), |b| a.bytes().intersect(&b.bytes()));
+            Cube { proto: Protos::only(PROTO_TCP), dport, tcp_flags: Some(bytes), ..Cube::full() }
+        })
 }
 
 /// Cubes of `icmp type`/`icmpv6 code` matches: one ICMP protocol and its
@@ -374,6 +398,7 @@ pub fn rule(chain: usize, chains: usize) -> impl Strategy<Value = RuleSpec> {
         1 => Just(Vec::new()),
         6 => prop::collection::vec(cube(), 1..=1),
         2 => prop::collection::vec(icmp_cube(), 1..=1),
+        2 => prop::collection::vec(flags_cube(), 1..=2),
         8 => prop::collection::vec(keyed_cube(), 1..=1),
         2 => prop::collection::vec(keyed_cube(), 2..=3),
         2 => prop::collection::vec(cube(), 2..=3),
@@ -426,6 +451,14 @@ impl fmt::Debug for P {
     }
 }
 
+/// A TCP packet's flags: the usual ones, or any byte.
+pub fn flags_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        3 => prop::sample::select(vec![0x02u8, 0x12, 0x10, 0x18, 0x11, 0x04, 0x14, 0x00, 0x03, 0x29]),
+        1 => any::<u8>(),
+    ]
+}
+
 pub fn packet() -> impl Strategy<Value = P> {
     (
         prop_oneof![Just(Family::V4), Just(Family::V6)],
@@ -436,10 +469,20 @@ pub fn packet() -> impl Strategy<Value = P> {
         0..=(SMALL as u16 + 1),
         prop_oneof![Just("a"), Just("ab"), Just("b")],
         prop::sample::select(CtState::ALL.to_vec()),
-        (0..=SMALL as u8 + 1, 0..=3u8),
+        (0..=SMALL as u8 + 1, 0..=3u8, flags_byte()),
     )
         .prop_map(
-            |(family, proto, saddr, daddr, sport, dport, iif, ct, (icmp_type, icmp_code))| {
+            |(
+                family,
+                proto,
+                saddr,
+                daddr,
+                sport,
+                dport,
+                iif,
+                ct,
+                (icmp_type, icmp_code, flags),
+            )| {
                 let ports = proto != PROTO_ICMP && proto != PROTO_ICMPV6;
                 P(Packet {
                     family,
@@ -453,6 +496,7 @@ pub fn packet() -> impl Strategy<Value = P> {
                     ct,
                     icmp_type: (!ports).then_some(icmp_type),
                     icmp_code: (!ports).then_some(icmp_code),
+                    tcp_flags: (proto == PROTO_TCP).then_some(flags),
                 })
             },
         )

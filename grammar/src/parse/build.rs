@@ -344,10 +344,32 @@ impl<'a> Cx<'a> {
         let mut field = Spanned::new(ast::Field::Saddr, span);
         let mut negated = None;
         let mut values = Vec::new();
+        let mut flags = None;
         for q in p.into_inner() {
             match q.as_rule() {
                 Rule::simple_field | Rule::port_field | Rule::icmp_field | Rule::ct_state => {
                     field = Spanned::new(field_of(&q), self.span(&q))
+                }
+                Rule::tcp_flags => {
+                    field = Spanned::new(ast::Field::TcpFlags, self.span(&q));
+                    flags = Some(ast::FlagsForm { op: ast::FlagsOp::AnyOf, mask: None });
+                }
+                Rule::flags_exact => {
+                    if let Some(f) = &mut flags {
+                        f.op = ast::FlagsOp::Exact(self.span(&q));
+                    }
+                }
+                Rule::flags_none => {
+                    if let Some(f) = &mut flags {
+                        f.op = ast::FlagsOp::NoneOf(self.span(&q));
+                    }
+                }
+                Rule::flags_mask => {
+                    let pairs = q.into_inner().filter(|r| r.as_rule() == Rule::value).collect();
+                    let mask = self.value_list(pairs, ast::Field::TcpFlags);
+                    if let Some(f) = &mut flags {
+                        f.mask = Some(mask);
+                    }
                 }
                 Rule::neg => negated = Some(self.span(&q)),
                 Rule::value => values.push(q),
@@ -355,7 +377,7 @@ impl<'a> Cx<'a> {
             }
         }
         let value = self.value_list(values, field.node);
-        ast::Match { field, negated, value, span }
+        ast::Match { field, negated, value, span, flags }
     }
 
     /// The values after a match keyword: one value, or a bare comma list.
@@ -368,7 +390,8 @@ impl<'a> Cx<'a> {
         if values.len() == 1 {
             return values.pop().expect("length checked");
         }
-        if field != ast::Field::CtState {
+        // `ct state a,b` and `tcp flags syn,ack` read a list of bits.
+        if field != ast::Field::CtState && field != ast::Field::TcpFlags {
             let items: Vec<&str> =
                 values.iter().map(|v| self.src.get(v.span().range()).unwrap_or("")).collect();
             self.error(

@@ -203,6 +203,7 @@ const TERM_RULES: &[Rule] = &[
     Rule::port_proto,
     Rule::icmp_field,
     Rule::icmp_proto,
+    Rule::tcp_flags,
     Rule::ct_state,
     Rule::kw_ct,
     Rule::counter,

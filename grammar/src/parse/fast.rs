@@ -278,7 +278,13 @@ impl<'a> P<'a> {
             let last = values.last()?.span();
             Value::Set(values, first.to(last))
         };
-        Some(ast::Term::Match(ast::Match { field, negated, value, span: Span::new(s, self.i) }))
+        Some(ast::Term::Match(ast::Match {
+            field,
+            negated,
+            value,
+            span: Span::new(s, self.i),
+            flags: None,
+        }))
     }
 
     /// The statements that need no diagnostics: verdicts and `counter`.

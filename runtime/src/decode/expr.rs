@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use shriek_compiler::ir::{Limit, MeterTest, RateUnit};
 use shriek_compiler::nft::vocab::{
-    LOG_DEFAULT_LEVEL, NFPROTO_IPV4, NFPROTO_IPV6, PROTO_ICMP, PROTO_ICMPV6,
+    LOG_DEFAULT_LEVEL, NFPROTO_IPV4, NFPROTO_IPV6, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
 };
 use shriek_compiler::nft::{
     CmpOp, Data, Elem, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Part, Pick, RejectWith,
@@ -216,6 +216,11 @@ impl Machine<'_> {
                             (Some(PROTO_ICMPV6), _) => Some(Selector::Icmpv6Code),
                             _ => None,
                         }
+                    }
+                    (NFT_PAYLOAD_TRANSPORT_HEADER, 13, _)
+                        if len == 1 && self.l4proto == Some(PROTO_TCP) =>
+                    {
+                        Some(Selector::TcpFlags)
                     }
                     _ => None,
                 };
@@ -503,6 +508,14 @@ impl Machine<'_> {
                 // `state & mask != 0`: one of these states.
                 let op = if cmp_op == CmpOp::Ne { CmpOp::Eq } else { CmpOp::Ne };
                 self.push_match(vec![Selector::CtState], op, Rhs::Flags(mask));
+                Some(())
+            }
+            // `tcp flags syn / syn,ack`, `tcp flags syn,ack` (`& mask != 0`).
+            Some(Val::Masked { sel: Selector::TcpFlags, mask, .. })
+                if mask.len() == 1 && data.len() == 1 =>
+            {
+                let rhs = Rhs::Masked { mask: mask[0].into(), value: data[0].into() };
+                self.push_match(vec![Selector::TcpFlags], cmp_op, rhs);
                 Some(())
             }
             Some(Val::Masked { sel, len, mask }) if sel.family().is_some() => {

@@ -122,6 +122,7 @@ impl RuleCx<'_> {
             // The model puts the `meta l4proto` dependency in front.
             Selector::IcmpType | Selector::Icmpv6Type => payload(a, th, 0, 1, dreg),
             Selector::IcmpCode | Selector::Icmpv6Code => payload(a, th, 1, 1, dreg),
+            Selector::TcpFlags => payload(a, th, 13, 1, dreg),
             Selector::CtState => kernel_expr(a, "ct", |d| {
                 d.u32(NFTA_CT_KEY, NFT_CT_STATE);
                 d.u32(NFTA_CT_DREG, dreg);
@@ -336,6 +337,15 @@ fn match_expr(a: &mut Attrs, cx: &mut RuleCx, key: &[Selector], op: CmpOp, rhs: 
             bitwise(a, 1, &bits.to_ne_bytes());
             let op = if op == CmpOp::Eq { NFT_CMP_NEQ } else { NFT_CMP_EQ };
             cmp(a, op, 1, &0u32.to_ne_bytes());
+        }
+        // `tcp flags syn / syn,ack`: one byte, masked, then compared.
+        Rhs::Masked { mask, value } => {
+            for s in key {
+                cx.load(a, *s, 1);
+            }
+            let width = key.iter().map(|s| s.len()).sum::<usize>().min(4);
+            bitwise(a, 1, &mask.to_be_bytes()[4 - width..]);
+            cmp(a, cmp_op, 1, &value.to_be_bytes()[4 - width..]);
         }
     }
 }

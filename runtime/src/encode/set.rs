@@ -53,6 +53,7 @@ pub(super) fn type_of(s: Selector) -> u32 {
         Selector::Icmpv6Type => TYPE_ICMP6_TYPE,
         Selector::IcmpCode => TYPE_ICMP_CODE,
         Selector::Icmpv6Code => TYPE_ICMPV6_CODE,
+        Selector::TcpFlags => TYPE_TCP_FLAG,
     }
 }
 

@@ -26,7 +26,8 @@ pub(crate) fn normalize(mut c: Cube) -> Cube {
     if c.sport.is_some() || c.dport.is_some() {
         c.proto = c.proto.intersect(Protos::with_ports());
     }
-    for field in [&mut c.icmp_type, &mut c.icmp_code] {
+    for field in [&mut c.icmp_type, &mut c.icmp_code, &mut c.tcp_flags] {
+        // One byte each, as ICMP_MAX says.
         if field.as_ref().is_some_and(|s| s.is_full(ICMP_MAX)) {
             *field = None;
         }
@@ -141,6 +142,16 @@ pub fn cube_lines(c: &Cube) -> Vec<String> {
             .flat_map(|p| cube_lines(&Cube { proto: Protos::only(p), ..c.clone() }))
             .collect();
     }
+    // Flags that are several tests are several lines.
+    if let Some(set) = &c.tcp_flags {
+        let tests = crate::space::flags::split(set);
+        if tests.len() > 1 {
+            return tests
+                .into_iter()
+                .flat_map(|t| cube_lines(&Cube { tcp_flags: Some(t.bytes()), ..c.clone() }))
+                .collect();
+        }
+    }
     let mut parts: Vec<String> = Vec::new();
     let family = c.family.single();
     // `icmp type` says the family and the protocol itself.
@@ -149,7 +160,7 @@ pub fn cube_lines(c: &Cube) -> Vec<String> {
         parts.push(format!("family {}", words::family(f)));
     }
     let ported = c.sport.is_some() || c.dport.is_some();
-    if !ported && !icmp && !c.proto.is_full() {
+    if !ported && !icmp && c.tcp_flags.is_none() && !c.proto.is_full() {
         parts.push(format!("proto {}", protos(c.proto)));
     }
     let port_proto = c.proto.iter().next().map(words::proto).unwrap_or_default();
@@ -172,6 +183,7 @@ pub fn cube_lines(c: &Cube) -> Vec<String> {
             parts.push(format!("{word} {}", addrs(set, f)));
         }
     }
+    parts.extend(c.tcp_flags.as_ref().map(crate::space::flags::words).unwrap_or_default());
     for (word, names) in [("iif", &c.iif), ("oif", &c.oif)] {
         let m = names.patterns();
         let texts = |v: &[NamePattern]| v.iter().map(NamePattern::text).collect();
