@@ -21,7 +21,8 @@
 //! leaves its chain early on its own terms (`return`, `goto`, or a verdict
 //! map, which may do either) could tell the difference: a chain holding one
 //! of them is never split, nor one whose parts would go past the kernel's
-//! jump depth.
+//! jump depth; a chain already in parts that gains one is laid out whole
+//! again (`plan` replaces its table).
 
 use shriek_compiler::nft::{self, Expr, Verdict};
 
@@ -77,9 +78,15 @@ pub(crate) fn splittable(t: &nft::Table, c: &nft::Chain) -> bool {
     c.rules.len() > PART_RULES
         && part_name(&c.name, parts).len() < CHAIN_NAME_MAX
         && !t.chains.iter().any(|o| part_of(&o.name).is_some_and(|(p, _)| p == c.name))
-        && c.rules.iter().flat_map(|r| &r.exprs).all(|e| {
-            !matches!(e, Expr::Verdict(Verdict::Return | Verdict::Goto(_)) | Expr::Vmap { .. })
-        })
+        && runs_in_parts(c)
+}
+
+/// Whether every rule of chain `c` gives a packet the same verdict inside
+/// a part as in the chain itself: none leaves its chain early.
+pub(crate) fn runs_in_parts(c: &nft::Chain) -> bool {
+    c.rules.iter().flat_map(|r| &r.exprs).all(|e| {
+        !matches!(e, Expr::Verdict(Verdict::Return | Verdict::Goto(_)) | Expr::Vmap { .. })
+    })
 }
 
 /// Chain `c` as its parts: first the chain itself, holding one `jump` to

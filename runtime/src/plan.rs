@@ -215,15 +215,27 @@ pub fn plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, 
             }
             _ => None,
         };
-        let why = match (hook, strategy) {
-            (Some(c), _) => Some(format!(
+        // A rule that leaves its chain early would leave only its part:
+        // such a chain is laid out whole again, and so is its table.
+        let parted = td.chains.iter().find(|c| match (c.old, c.new) {
+            (Some(ci), Some(cj)) => {
+                !meta[oi].parts[ci].is_empty() && !crate::layout::runs_in_parts(&new.chains[cj])
+            }
+            _ => false,
+        });
+        let why = match (hook, strategy, parted) {
+            (Some(c), ..) => Some(format!(
                 "the hook, type or priority of chain `{}` changes, which the kernel cannot change in place",
                 c.name
             )),
-            (None, Some(s)) => Some(format!(
+            (None, Some(s), _) => Some(format!(
                 "it records strategy {s}, and a table records its strategy only when it is made"
             )),
-            (None, None) => None,
+            (None, None, Some(c)) => Some(format!(
+                "chain `{}` is laid out in parts and now holds a `return`, `goto` or verdict map, which must not run inside a part",
+                c.name
+            )),
+            (None, None, None) => None,
         };
         if let Some(why) = why {
             whole.push(Whole { table: td.name.clone(), why });
