@@ -198,3 +198,40 @@ fn fmt_diff_of_an_absolute_path_has_git_headers() {
     let path = messy.trim_start_matches('/');
     assert!(stdout.starts_with(&format!("--- a/{path}\n+++ b/{path}\n")), "{stdout}");
 }
+
+/// Rulesets to import that are cut short or garbled: a located error and
+/// exit 2, never a policy that silently lost or changed rules.
+#[test]
+fn cut_or_garbled_rulesets_to_import_are_refused() {
+    // Cut inside the last rule: `--dport 8` of `--dport 8080 -j ACCEPT`
+    // would read as a rule that only counts.
+    let cut = b"*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -p tcp --dport 8";
+    let out = run(&["import", &file("cut.rules", cut)]);
+    refused("iptables-save cut short", &out, "cut.rules:1: the `*filter` table is never closed");
+    let out = run_with(&["import", "-"], Stdio::piped(), Some(cut));
+    refused("iptables-save cut short on standard input", &out, "never closed with `COMMIT`");
+    let two = b"*filter\n:INPUT DROP [0:0]\n*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n";
+    refused("a table left open", &run(&["import", &file("open.rules", two)]), "open.rules:1:");
+
+    // nft -j lists each table and chain before what it holds.
+    let orphan = br#"{"nftables": [{"table": {"family": "inet", "name": "t", "handle": 1}}, {"rule": {"family": "inet", "table": "t", "chain": "gone", "expr": [{"accept": null}]}}]}"#;
+    let out = run(&["import", &file("orphan.json", orphan)]);
+    refused(
+        "a rule of no chain",
+        &out,
+        "object 2 of the `nftables` list, a rule, belongs to chain `gone` of table `inet t`",
+    );
+    let no_table = br#"{"nftables": [{"chain": {"family": "inet", "table": "t", "name": "c"}}]}"#;
+    refused(
+        "a chain of no table",
+        &run(&["import", &file("notable.json", no_table)]),
+        "table `inet t`",
+    );
+    let truncated = br#"{"nftables": [{"table": {"family": "inet", "name": "t""#;
+    refused("JSON cut short", &run(&["import", &file("cut.json", truncated)]), "cut.json:1:");
+    refused(
+        "not UTF-8",
+        &run(&["import", &file("bin.rules", b"\xff\xfe\0*filter\n")]),
+        "not UTF-8",
+    );
+}

@@ -135,7 +135,7 @@ fn blocks(input: usize, text: &str, hint: Option<Family>) -> Result<Vec<Block<'_
         }
         if let Some(name) = l.strip_prefix('*') {
             if let Some(b) = open.take() {
-                out.push(b);
+                return Err(uncommitted(input, &b));
             }
             open = Some(Block {
                 table: name.trim(),
@@ -201,10 +201,24 @@ fn blocks(input: usize, text: &str, hint: Option<Family>) -> Result<Vec<Block<'_
             }
         }
     }
+    // A table iptables-restore would refuse: cut short, its last rule may
+    // read as another rule (`--dport 8` of `--dport 8080 -j ACCEPT`).
     if let Some(b) = open {
-        out.push(b);
+        return Err(uncommitted(input, &b));
     }
     Ok(out)
+}
+
+fn uncommitted(input: usize, b: &Block) -> ImportError {
+    ImportError::at(
+        input,
+        b.line,
+        format!(
+            "the `*{}` table is never closed with `COMMIT`: the input looks cut short",
+            b.table
+        ),
+    )
+    .with_help("iptables-save ends each table with `COMMIT`; save the ruleset again")
 }
 
 /// Splits a line as iptables-restore does: words, `"..."` with `\"` and

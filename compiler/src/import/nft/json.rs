@@ -40,7 +40,8 @@ pub fn read(input: usize, text: &str) -> Result<Source, ImportError> {
                 skipped: Vec::new(),
             }),
             "chain" => {
-                let Some(t) = table(&mut source, &family, &table_name) else { continue };
+                let t = table(&mut source, &family, &table_name)
+                    .ok_or_else(|| undeclared(index, kind, &family, &table_name, None))?;
                 let base = body.get("hook").map(|hook| NBase {
                     kind: s("type"),
                     hook: hook.as_str().unwrap_or("").to_string(),
@@ -67,7 +68,8 @@ pub fn read(input: usize, text: &str) -> Result<Source, ImportError> {
                 t.chains.push(NChain { name, base, rules: Vec::new(), origin });
             }
             "set" | "map" => {
-                let Some(t) = table(&mut source, &family, &table_name) else { continue };
+                let t = table(&mut source, &family, &table_name)
+                    .ok_or_else(|| undeclared(index, kind, &family, &table_name, None))?;
                 let key = match body.get("type") {
                     Some(Value::Array(parts)) => {
                         parts.iter().filter_map(Value::as_str).map(str::to_string).collect()
@@ -104,8 +106,11 @@ pub fn read(input: usize, text: &str) -> Result<Source, ImportError> {
             "rule" => {
                 let chain_name = s("chain");
                 let handle = body.get("handle").and_then(Value::as_u64);
-                let Some(t) = table(&mut source, &family, &table_name) else { continue };
-                let Some(c) = t.chains.iter_mut().find(|c| c.name == chain_name) else { continue };
+                let t = table(&mut source, &family, &table_name)
+                    .ok_or_else(|| undeclared(index, kind, &family, &table_name, None))?;
+                let c = t.chains.iter_mut().find(|c| c.name == chain_name).ok_or_else(|| {
+                    undeclared(index, kind, &family, &table_name, Some(&chain_name))
+                })?;
                 let items: Vec<NItem> = body
                     .get("expr")
                     .and_then(Value::as_array)
@@ -137,6 +142,27 @@ pub fn read(input: usize, text: &str) -> Result<Source, ImportError> {
         }
     }
     Ok(source)
+}
+
+/// A garbled or cut list: an object of a table or chain that no earlier
+/// object declares (`nft -j` lists each before what it holds). Left out
+/// silently, its rules would be lost.
+fn undeclared(
+    index: usize,
+    kind: &str,
+    family: &str,
+    table: &str,
+    chain: Option<&str>,
+) -> ImportError {
+    let whose = match chain {
+        Some(c) => format!("chain `{c}` of table `{family} {table}`"),
+        None => format!("table `{family} {table}`"),
+    };
+    ImportError::new(format!(
+        "object {} of the `nftables` list, a {kind}, belongs to {whose}, which no earlier object declares",
+        index + 1
+    ))
+    .with_help("`nft -j list ruleset` lists each table and chain before what it holds; list the ruleset again")
 }
 
 fn table<'a>(source: &'a mut Source, family: &str, name: &str) -> Option<&'a mut NTable> {
