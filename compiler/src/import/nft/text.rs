@@ -380,7 +380,8 @@ impl Parser<'_> {
                 Tok::Word(w) if w == "elements" => {
                     let toks = self.statement();
                     let body = match toks.iter().position(|t| t.tok == Tok::Open) {
-                        Some(i) => &toks[i + 1..toks.len().saturating_sub(1)],
+                        // Cut input may end right after the `{`.
+                        Some(i) => &toks[i + 1..toks.len().saturating_sub(1).max(i + 1)],
                         None => &toks[..0],
                     };
                     s.elements = elements(body);
