@@ -235,3 +235,51 @@ fn cut_or_garbled_rulesets_to_import_are_refused() {
         "not UTF-8",
     );
 }
+
+/// Names and log prefixes longer than the kernel keeps: `check` refuses
+/// them where they are written, rather than `apply` failing in the kernel
+/// (or in netlink encoding) after the linter passed them.
+#[test]
+fn names_the_kernel_cannot_keep_are_refused_by_check() {
+    let long = |what: &str| {
+        let (table, chain, prefix) = match what {
+            "table" => ("t".repeat(100_000), "c".to_string(), "x".to_string()),
+            "chain" => ("t".to_string(), "c".repeat(256), "x".to_string()),
+            _ => ("t".to_string(), "c".to_string(), "x".repeat(1 << 20)),
+        };
+        let policy = format!(
+            "table {table} {{\n  chain {chain} hook input {{\n    log prefix \"{prefix}\" accept\n  }}\n}}\n"
+        );
+        file(&format!("long_{what}.shr"), policy.as_bytes())
+    };
+    let out = run(&["check", &long("table")]);
+    refused("a table name of 100,000 bytes", &out, "E0253(name-too-long)");
+    assert!(text(&out.stderr).contains("long_table.shr:1:7]"), "{}", head(&text(&out.stderr)));
+    refused(
+        "a chain name of 256 bytes",
+        &run(&["check", &long("chain")]),
+        "chain name of 256 bytes",
+    );
+    let out = run(&["compile", &long("prefix")]);
+    refused("a log prefix of 1 MiB", &out, "log prefix of 1048576 bytes is too long");
+    assert!(out.stdout.is_empty(), "nothing compiled");
+    // The longest the kernel keeps still checks.
+    let fits = format!(
+        "table {} {{\n  chain {} hook input {{\n    log prefix \"{}\" accept\n  }}\n}}\n",
+        "t".repeat(255),
+        "c".repeat(255),
+        "x".repeat(127)
+    );
+    let out = run(&["check", &file("fits.shr", fits.as_bytes())]);
+    assert_eq!(out.status.code(), Some(0), "{}", head(&text(&out.stderr)));
+}
+
+/// Standard input can be read once: `diff - -` is refused, not reported as
+/// every table removed.
+#[test]
+fn diff_of_standard_input_against_itself_is_refused() {
+    let policy = b"table t {\n  chain c hook input {\n    accept\n  }\n}\n";
+    let out = run_with(&["diff", "-", "-"], Stdio::piped(), Some(policy));
+    refused("diff - -", &out, "standard input can be read only once");
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+}

@@ -145,6 +145,13 @@ pub const LOG_LEVELS: &[(&str, u8)] = &[
     ("audit", 8),
 ];
 
+/// The most bytes of a `log prefix` the kernel keeps (`NF_LOG_PREFIXLEN`,
+/// less its NUL); nft refuses a longer one, and so does the kernel.
+pub const LOG_PREFIX_MAX: usize = 127;
+
+/// The most bytes of a table or chain name (`NFT_NAME_MAXLEN`, less its NUL).
+pub const NAME_MAX: usize = 255;
+
 /// The level of a `log` that names none (and of `level warn`).
 pub const LOG_DEFAULT_LEVEL: u8 = 4;
 /// `log level audit`: to the audit log, not the kernel log.

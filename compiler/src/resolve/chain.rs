@@ -13,6 +13,7 @@ use super::limits::MAX_RULES;
 use super::rule::Counters;
 use super::{codes, Ctx, HOOKS, KINDS, POLICIES};
 use crate::ir;
+use crate::nft::vocab::NAME_MAX;
 
 /// What the rules of one table need to know about it.
 struct TableCx<'t> {
@@ -70,7 +71,10 @@ impl<'a> Ctx<'a> {
         index: u32,
     ) -> Option<ir::Table> {
         let loc = Loc::new(file, t.name.span);
-        let mut ok = self.table_name(loc, t);
+        let mut ok = self.table_name(loc, t) & self.name_fits(loc, "table", &t.name.text);
+        for c in &t.chains {
+            ok &= self.name_fits(Loc::new(file, c.name.span), "chain", &c.name.text);
+        }
         let (chains, unique) = self.chain_names(file, t);
         ok &= unique.iter().all(|u| *u);
         let cx = TableCx { name: &t.name.text, file, index, chains };
@@ -91,6 +95,23 @@ impl<'a> Ctx<'a> {
         }
         out.counters = counters.decls;
         ok.then_some(out)
+    }
+
+    /// Whether a table or chain name fits the kernel's; reported when not.
+    fn name_fits(&mut self, loc: Loc, what: &str, name: &str) -> bool {
+        if name.len() <= NAME_MAX {
+            return true;
+        }
+        self.error(
+            Diagnostic::new(
+                codes::NAME_TOO_LONG,
+                format!("{what} name of {} bytes is too long", name.len()),
+                loc,
+                "the kernel would refuse this name",
+            )
+            .with_help(format!("a {what} name has at most {NAME_MAX} bytes")),
+        );
+        false
     }
 
     /// Records the table's name; false when another table has it.

@@ -100,4 +100,6 @@ shriek_grammar::catalogue! {
         "`log level audit` with a prefix, which the audit log does not carry";
     TCP_FLAGS_FORM = "E0252", "tcp-flags-form", Error,
         "a `tcp flags` match nft would read otherwise or that never holds: braces (`{ syn, ack }`), flags outside the mask, `==` or `!` before a mask, no flag";
+    NAME_TOO_LONG = "E0253", "name-too-long", Error,
+        "a table or chain name, or a log prefix, longer than the kernel keeps";
 }

@@ -1,5 +1,6 @@
-//! `log [level LEVEL] [prefix "text"]`: the level named, and the one
-//! combination the kernel's audit log refuses to carry.
+//! `log [level LEVEL] [prefix "text"]`: the level named, a prefix the
+//! kernel can keep, and the one combination the kernel's audit log refuses
+//! to carry.
 
 use shriek_grammar::ast::{self, Spanned};
 use shriek_grammar::{Diagnostic, FileId, Loc};
@@ -7,7 +8,7 @@ use shriek_grammar::{Diagnostic, FileId, Loc};
 use super::typing::unknown;
 use super::{codes, Ctx};
 use crate::ir;
-use crate::nft::vocab::{value_of, LOG_AUDIT_LEVEL, LOG_DEFAULT_LEVEL, LOG_LEVELS};
+use crate::nft::vocab::{value_of, LOG_AUDIT_LEVEL, LOG_DEFAULT_LEVEL, LOG_LEVELS, LOG_PREFIX_MAX};
 
 impl Ctx<'_> {
     /// The `log` statement; `None` (reported) for an unknown level or
@@ -19,6 +20,17 @@ impl Ctx<'_> {
         level: Option<&ast::Ident>,
     ) -> Option<ir::Action> {
         let text = prefix.map(|p| p.node.clone());
+        if let Some(p) = prefix.filter(|p| p.node.len() > LOG_PREFIX_MAX) {
+            let d = Diagnostic::new(
+                codes::NAME_TOO_LONG,
+                format!("log prefix of {} bytes is too long", p.node.len()),
+                Loc::new(file, p.span),
+                "the kernel would refuse this rule",
+            )
+            .with_help(format!("a log prefix has at most {LOG_PREFIX_MAX} bytes"));
+            self.error(d);
+            return None;
+        }
         let Some(name) = level else {
             return Some(ir::Action::Log { prefix: text, level: None });
         };

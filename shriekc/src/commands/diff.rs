@@ -10,7 +10,7 @@ use shriek_compiler::resolve::{self, Frontend};
 
 use super::{print_out, FINDINGS, INVALID, OK};
 use crate::git::{rev_path, GitLoader};
-use crate::loader::FsLoader;
+use crate::loader::{FsLoader, STDIN_PATH};
 use crate::output::eprint_diagnostics;
 
 /// Exit 0, or with `exit_code` 1 when some packet's fate changes (or the
@@ -23,6 +23,13 @@ pub fn diff(
     exit_code: bool,
     strategy: Strategy,
 ) -> u8 {
+    if old == STDIN_PATH && new == STDIN_PATH {
+        // The second read would find standard input empty and report
+        // every table as removed.
+        eprintln!("error: both sides are `-`, but standard input can be read only once");
+        eprintln!("help: give one side as a file or as `REV:PATH`");
+        return INVALID;
+    }
     let (old_front, new_front) = (load(old), load(new));
     eprint_diagnostics(&old_front.diagnostics, &old_front.sources);
     eprint_diagnostics(&new_front.diagnostics, &new_front.sources);
