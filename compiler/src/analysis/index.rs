@@ -51,9 +51,6 @@ pub(super) struct Entries {
     by_port: Vec<Vec<u32>>,
     by_addr: Vec<Vec<u32>>,
     wide: Vec<u32>,
-    /// Per entry, the last query that returned it, to return it once.
-    seen: Vec<u32>,
-    query: u32,
 }
 
 const MIN_BUCKETS: usize = 16;
@@ -93,8 +90,6 @@ impl Entries {
             port_bounds,
             addr_bounds,
             wide: Vec::new(),
-            seen: Vec::new(),
-            query: 0,
         }
     }
 
@@ -130,21 +125,20 @@ impl Entries {
         }
         self.hulls.push(e.hull);
         self.all.push(e);
-        self.seen.push(0);
     }
 
-    /// Every entry whose hull may meet one of `hulls`, in rule order.
-    pub fn query(&mut self, hulls: &[Hull]) -> Vec<u32> {
-        self.query += 1;
-        let q = self.query;
+    /// Every entry among the first `below` whose hull may meet one of
+    /// `hulls`, in rule order.
+    ///
+    /// It reads the index only, so the rules of a chain, each asking for
+    /// the entries before its own, can ask at the same time once every
+    /// entry is in.
+    pub fn query(&self, hulls: &[Hull], below: usize) -> Vec<u32> {
+        let below = u32::try_from(below).unwrap_or(u32::MAX);
         let mut out = Vec::new();
-        let mut take = |ids: &[u32], seen: &mut Vec<u32>| {
-            for &i in ids {
-                if seen[i as usize] != q {
-                    seen[i as usize] = q;
-                    out.push(i);
-                }
-            }
+        // Each list is in push order: the entries before `below` are a prefix.
+        let mut take = |ids: &[u32]| {
+            out.extend_from_slice(&ids[..ids.partition_point(|&i| i < below)]);
         };
         let width = self.addr_bounds.len();
         let dwidth = self.daddr_bounds.len();
@@ -153,21 +147,24 @@ impl Entries {
             let daddrs = span(&self.daddr_bounds, h.daddr);
             for pb in span(&self.port_bounds, h.dport) {
                 for b in &self.grid[pb * width + addrs.start..pb * width + addrs.end] {
-                    take(b, &mut self.seen);
+                    take(b);
                 }
                 for b in &self.grid_daddr[pb * dwidth + daddrs.start..pb * dwidth + daddrs.end] {
-                    take(b, &mut self.seen);
+                    take(b);
                 }
             }
             for b in &self.by_port[span(&self.port_bounds, h.dport)] {
-                take(b, &mut self.seen);
+                take(b);
             }
             for b in &self.by_addr[span(&self.addr_bounds, h.saddr)] {
-                take(b, &mut self.seen);
+                take(b);
             }
         }
-        take(&self.wide, &mut self.seen);
+        take(&self.wide);
+        // A cube spanning several cells, or met by several hulls, comes
+        // back more than once.
         out.sort_unstable();
+        out.dedup();
         out
     }
 }

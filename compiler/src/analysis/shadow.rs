@@ -32,6 +32,7 @@
 //! analysed and gets `analysis-budget` ([`Coverage::Unknown`]), never a
 //! guessed finding.
 
+use rayon::prelude::*;
 use shriek_grammar::Diagnostic;
 
 use super::index::{Entries, Entry, Hull};
@@ -144,74 +145,111 @@ pub struct Cover {
 /// benchmarks that want the raw result without diagnostics.
 pub fn coverage(table: &ir::Table, chain: ChainId) -> Vec<Coverage> {
     let mut ctx = Ctx { table, decided: vec![Memo::Todo; table.chains.len()] };
-    let chain = &table.chains[chain.0 as usize];
-    let mut seen = Seen { entries: Entries::new(chain), gaps: Vec::new() };
-    chain.rules.iter().map(|rule| step(&mut ctx, rule, &mut seen)).collect()
+    chain_coverage(&mut ctx, &table.chains[chain.0 as usize])
 }
 
 fn check_chain(ctx: &mut Ctx, chain: &ir::Chain, out: &mut Vec<Diagnostic>) {
-    let mut seen = Seen { entries: Entries::new(chain), gaps: Vec::new() };
-    for rule in &chain.rules {
-        let diag = match step(ctx, rule, &mut seen) {
-            Coverage::Empty => Some(describe::unmatchable(rule)),
-            Coverage::Covered(c) => Some(describe::covered(ctx.table, chain, rule, &c)),
+    let table = ctx.table;
+    let found = chain.rules.par_iter().zip(chain_coverage(ctx, chain).into_par_iter()).filter_map(|(rule, c)| {
+        let diag = match c {
+            Coverage::Empty => describe::unmatchable(rule),
+            Coverage::Covered(c) => describe::covered(table, chain, rule, &c),
             Coverage::Unknown { gap: Gap::Budget(at), after } => {
                 let after = after.and_then(|i| chain.rules.get(i as usize));
-                Some(describe::not_analysed(ctx.table, rule, at, after))
+                describe::not_analysed(table, rule, at, after)
             }
             // A loop is reported as `jump-cycle`, and the kernel refuses it.
-            Coverage::Unknown { gap: Gap::Loop, .. } | Coverage::Reached => None,
+            Coverage::Unknown { gap: Gap::Loop, .. } | Coverage::Reached => return None,
         };
-        if let Some(diag) = diag {
-            out.push(apply_allows(diag, &rule.allows));
-        }
-    }
+        Some(apply_allows(diag, &rule.allows))
+    });
+    out.par_extend(found);
 }
 
-/// What a chain's rules so far leave for the next one: the blockers, and the
-/// rules that may block more than they say.
+/// What a chain's rules leave for the ones after them: the blockers, and
+/// the rules that may block more than they say.
 struct Seen {
     entries: Entries,
     /// The rules whose blockers are not exact, with why and their space.
     gaps: Vec<(u32, Gap, Space)>,
 }
 
-/// Checks one rule against the blockers before it, then adds its own pieces.
-fn step(ctx: &mut Ctx, rule: &ir::Rule, seen: &mut Seen) -> Coverage {
-    let cubes: Vec<Cube> = rule.space.iter().filter(|c| !c.is_empty()).cloned().collect();
-    if cubes.is_empty() {
-        return Coverage::Empty;
-    }
+/// How much of [`Seen`] comes before one rule: its first `entries` and
+/// `gaps`.
+#[derive(Clone, Copy)]
+struct Before {
+    entries: usize,
+    gaps: usize,
+}
+
+/// Every rule's coverage in `chain`, in rule order.
+///
+/// A rule is checked against the blockers before it only, so the blockers
+/// of every rule go in first, in order (a `jump` rule's need the memoized
+/// [`decided`] space of its target, which `ctx` holds), and then the rules
+/// are checked side by side on every core: the checks, with their cube
+/// subtractions, are where the time goes, and each reads only the index.
+fn chain_coverage(ctx: &mut Ctx, chain: &ir::Chain) -> Vec<Coverage> {
+    let mut seen = Seen { entries: Entries::new(chain), gaps: Vec::new() };
+    let before: Vec<Option<Before>> = chain.rules.iter().map(|r| add(ctx, r, &mut seen)).collect();
     let table = ctx.table;
+    chain
+        .rules
+        .par_iter()
+        .zip(before.into_par_iter())
+        .map(|(rule, before)| match before {
+            None => Coverage::Empty,
+            Some(before) => check(table, rule, &seen, before),
+        })
+        .collect()
+}
+
+/// The rule's match space without its empty cubes.
+fn live_cubes(rule: &ir::Rule) -> Vec<Cube> {
+    rule.space.iter().filter(|c| !c.is_empty()).cloned().collect()
+}
+
+/// Adds the rule's own pieces to `seen`, and says what came before them;
+/// `None` for a rule that matches nothing, which blocks nothing.
+fn add(ctx: &mut Ctx, rule: &ir::Rule, seen: &mut Seen) -> Option<Before> {
+    if rule.space.iter().all(|c| c.is_empty()) {
+        return None;
+    }
+    let before = Before { entries: seen.entries.all.len(), gaps: seen.gaps.len() };
+    let (pieces, gap) = pieces(ctx, rule);
+    if let Some(gap) = gap {
+        seen.gaps.push((rule.id.index, gap, live_cubes(rule)));
+    }
+    for piece in pieces {
+        for cube in piece.space {
+            if !cube.is_empty() {
+                seen.entries.push(Entry::new(rule.id.index, piece.class, cube));
+            }
+        }
+    }
+    Some(before)
+}
+
+/// Checks one rule against the blockers before it.
+fn check(table: &ir::Table, rule: &ir::Rule, seen: &Seen, before: Before) -> Coverage {
+    let cubes = live_cubes(rule);
     let rules = table.chains.get(rule.id.chain.0 as usize).map_or(&[][..], |c| &c.rules[..]);
-    let mut coverage = cover(table, &cubes, rule, rules, &mut seen.entries);
+    let mut coverage = cover(table, &cubes, rule, rules, &seen.entries, before.entries);
     // An earlier rule whose blockers are not exact may decide some of this
     // rule's packets, first or at all: neither a cover nor a packet that
     // gets through is then certain.
-    let unsure = seen
-        .gaps
+    let unsure = seen.gaps[..before.gaps]
         .iter()
         .find(|(_, _, space)| space.iter().any(|g| cubes.iter().any(|c| c.intersects(g))));
     if let (Some(&(after, gap, _)), Coverage::Covered(_) | Coverage::Reached) = (unsure, &coverage)
     {
         coverage = Coverage::Unknown { gap, after: Some(after) };
     }
-    let (pieces, gap) = pieces(ctx, rule);
-    if let Some(gap) = gap {
-        seen.gaps.push((rule.id.index, gap, cubes));
-    }
-    let entries = &mut seen.entries;
-    for piece in pieces {
-        for cube in piece.space {
-            if !cube.is_empty() {
-                entries.push(Entry::new(rule.id.index, piece.class, cube));
-            }
-        }
-    }
     coverage
 }
 
-/// Whether `entries` (in rule order) cover `cubes`, the packets of `rule`.
+/// Whether the first `below` of `entries` (in rule order) cover `cubes`,
+/// the packets of `rule`.
 ///
 /// Coverage itself does not depend on order, so it is decided with the
 /// biggest blockers first, which empties a covered rule after few cuts. Who
@@ -224,10 +262,11 @@ fn cover(
     cubes: &[Cube],
     rule: &ir::Rule,
     rules: &[ir::Rule],
-    entries: &mut Entries,
+    entries: &Entries,
+    below: usize,
 ) -> Coverage {
     let hulls: Vec<Hull> = cubes.iter().map(Hull::of).collect();
-    let ids = entries.query(&hulls);
+    let ids = entries.query(&hulls, below);
     // Hulls only: a candidate that does not really meet the rule costs a
     // little time below, never a wrong answer.
     let candidates: Vec<&Entry> = ids
@@ -530,7 +569,7 @@ fn decided(ctx: &mut Ctx, id: ChainId) -> std::rc::Rc<Decided> {
         }
         let hulls: Vec<Hull> = rule.space.iter().map(Hull::of).collect();
         let near: Space = ended
-            .query(&hulls)
+            .query(&hulls, usize::MAX)
             .into_iter()
             .map(|i| &ended.all[i as usize])
             .filter(|e| hulls.iter().any(|h| h.meets(&e.hull)))
