@@ -12,6 +12,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rayon::prelude::*;
+
 use shriek_grammar::Loc;
 
 use crate::ir::{self, RuleId};
@@ -149,9 +151,14 @@ fn lower_table(
     for chain in &table.chains {
         let rules = match strategy.min_run() {
             None => {
+                // The pieces and matches of every rule depend on the rule
+                // alone, so they are made on every core; naming the chains
+                // and sets some rules need goes in order after.
+                let cuts: Vec<sequential::Cut> =
+                    chain.rules.par_iter().map(sequential::Cut::of).collect();
                 let mut out = Vec::new();
-                for rule in &chain.rules {
-                    sequential::lower_rule(&mut cx, chain, rule, &mut out);
+                for (rule, cut) in chain.rules.iter().zip(cuts) {
+                    sequential::lower_rule(&mut cx, chain, rule, cut, &mut out);
                 }
                 cx.note(
                     chain,

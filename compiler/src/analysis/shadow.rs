@@ -150,19 +150,21 @@ pub fn coverage(table: &ir::Table, chain: ChainId) -> Vec<Coverage> {
 
 fn check_chain(ctx: &mut Ctx, chain: &ir::Chain, out: &mut Vec<Diagnostic>) {
     let table = ctx.table;
-    let found = chain.rules.par_iter().zip(chain_coverage(ctx, chain).into_par_iter()).filter_map(|(rule, c)| {
-        let diag = match c {
-            Coverage::Empty => describe::unmatchable(rule),
-            Coverage::Covered(c) => describe::covered(table, chain, rule, &c),
-            Coverage::Unknown { gap: Gap::Budget(at), after } => {
-                let after = after.and_then(|i| chain.rules.get(i as usize));
-                describe::not_analysed(table, rule, at, after)
-            }
-            // A loop is reported as `jump-cycle`, and the kernel refuses it.
-            Coverage::Unknown { gap: Gap::Loop, .. } | Coverage::Reached => return None,
-        };
-        Some(apply_allows(diag, &rule.allows))
-    });
+    let found = chain.rules.par_iter().zip(chain_coverage(ctx, chain).into_par_iter()).filter_map(
+        |(rule, c)| {
+            let diag = match c {
+                Coverage::Empty => describe::unmatchable(rule),
+                Coverage::Covered(c) => describe::covered(table, chain, rule, &c),
+                Coverage::Unknown { gap: Gap::Budget(at), after } => {
+                    let after = after.and_then(|i| chain.rules.get(i as usize));
+                    describe::not_analysed(table, rule, at, after)
+                }
+                // A loop is reported as `jump-cycle`, and the kernel refuses it.
+                Coverage::Unknown { gap: Gap::Loop, .. } | Coverage::Reached => return None,
+            };
+            Some(apply_allows(diag, &rule.allows))
+        },
+    );
     out.par_extend(found);
 }
 

@@ -24,12 +24,14 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
+
 use crate::ir::{self, Action, Nat, RuleId};
 use crate::nft::vocab::{PROTOS_WITH_PORTS, PROTO_TCP, PROTO_UDP};
 use crate::nft::{self, CmpOp, Data, Elem, Element, Expr, Part, Rhs, Selector};
 use crate::space::{Cube, Families, Family, Intervals};
 
-use super::sequential::{self, origin, pieces, rule_family};
+use super::sequential::{self, origin, pieces, rule_family, Cut};
 use super::{count, rule_list, TableCx};
 
 /// The fields a rule tests, when they make a map key.
@@ -139,7 +141,8 @@ pub(super) fn lower_rules(cx: &mut TableCx, chain: &ir::Chain, min_run: usize) -
     let rules = &chain.rules;
     // Each rule's pieces: its map elements, and its space for the
     // disjointness checks.
-    let spaces: Vec<Vec<Cube>> = rules.iter().map(pieces).collect();
+    // They depend on the rule alone, so they are made on every core.
+    let spaces: Vec<Vec<Cube>> = rules.par_iter().map(pieces).collect();
     let mut cands: Vec<Result<Cand, String>> =
         rules.iter().zip(&spaces).map(|(r, s)| classify(cx, r, s)).collect();
     // Plan, then dissolve the runs too short to pay and plan again without
@@ -172,7 +175,7 @@ pub(super) fn lower_rules(cx: &mut TableCx, chain: &ir::Chain, min_run: usize) -
         match block {
             Block::Seq(i) => {
                 let why = cands[i].as_ref().err().cloned().unwrap_or_default();
-                sequential_rule(cx, chain, &rules[i], &mut out, &mut pending, why);
+                sequential_rule(cx, chain, &rules[i], &mut out, &mut pending, why, &spaces[i]);
             }
             Block::Run { members, .. } => {
                 flush(cx, chain, &mut pending);
@@ -357,12 +360,13 @@ fn sequential_rule(
     out: &mut Vec<nft::Rule>,
     pending: &mut Vec<(u32, String)>,
     why: String,
+    pieces: &[Cube],
 ) {
     if pending.last().is_some_and(|(_, w)| *w != why) {
         flush(cx, chain, pending);
     }
     pending.push((rule.id.index, why));
-    sequential::lower_rule(cx, chain, rule, out);
+    sequential::lower_rule(cx, chain, rule, Cut::from_pieces(pieces.to_vec()), out);
 }
 
 fn flush(cx: &mut TableCx, chain: &ir::Chain, pending: &mut Vec<(u32, String)>) {

@@ -20,14 +20,34 @@ use crate::space::{
 
 use super::TableCx;
 
+/// What lowering a rule needs that depends on the rule alone: its
+/// [`pieces`] and each piece's matches. Made for every rule of a chain in
+/// parallel; what needs the table's names comes after, in order.
+pub(super) struct Cut {
+    pieces: Vec<Cube>,
+    matches: Vec<Vec<Expr>>,
+}
+
+impl Cut {
+    pub fn of(rule: &ir::Rule) -> Cut {
+        Cut::from_pieces(pieces(rule))
+    }
+
+    pub fn from_pieces(pieces: Vec<Cube>) -> Cut {
+        let matches = pieces.iter().map(cube_matches).collect();
+        Cut { pieces, matches }
+    }
+}
+
 pub(super) fn lower_rule(
     cx: &mut TableCx,
     chain: &ir::Chain,
     rule: &ir::Rule,
+    cut: Cut,
     out: &mut Vec<nft::Rule>,
 ) {
     let origin = vec![origin(rule)];
-    let pieces = pieces(rule);
+    let Cut { pieces, matches } = cut;
     if pieces.is_empty() {
         cx.note(
             chain,
@@ -57,8 +77,7 @@ pub(super) fn lower_rule(
             let mut b: Vec<Expr> = port_guard(rule, &pieces).into_iter().collect();
             b.extend(bodies[0].clone());
             let target = rule_chain(cx, chain, rule, b);
-            for p in &pieces {
-                let mut exprs = cube_matches(p);
+            for mut exprs in matches {
                 exprs.push(Expr::Verdict(nft::Verdict::Jump(target.clone())));
                 out.push(nft::Rule { exprs, origin: origin.clone() });
             }
@@ -83,8 +102,7 @@ pub(super) fn lower_rule(
             ),
         );
     }
-    for (p, b) in pieces.iter().zip(bodies) {
-        let mut exprs = cube_matches(p);
+    for (mut exprs, b) in matches.into_iter().zip(bodies) {
         exprs.extend(b);
         out.push(nft::Rule { exprs, origin: origin.clone() });
     }
