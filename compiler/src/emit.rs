@@ -29,7 +29,7 @@ pub use rule::rule_text;
 pub use trace::{packet_text, trace_model_text, trace_text};
 
 pub(crate) use crate::space::words::prefix_len;
-use rule::{addr_text, ct_names, elem, ident, proto_name, quote, verdict};
+use rule::{addr_text, elem, ident, proto_name, quote, verdict};
 
 /// nft's limit on a comment, in bytes.
 const COMMENT_MAX: usize = 128;
@@ -245,5 +245,10 @@ fn type_name(s: Selector) -> &'static str {
         Selector::Icmpv6Type => "icmpv6_type",
         Selector::Icmpv6Code => "icmpv6_code",
         Selector::TcpFlags => "tcp_flag",
+        Selector::CtDirection => "ct_dir",
+        Selector::CtStatus => "ct_status",
+        Selector::CtReplyIp4Saddr => "ipv4_addr",
+        Selector::CtReplyIp6Saddr => "ipv6_addr",
+        Selector::CtReplyProtoSrc => "inet_service",
     }
 }

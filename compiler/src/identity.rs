@@ -249,6 +249,11 @@ pub fn selector_code(s: Selector) -> u8 {
         Selector::Icmpv6Code => 15,
         // 16 is `meta mark`'s.
         Selector::TcpFlags => 17,
+        Selector::CtDirection => 18,
+        Selector::CtStatus => 19,
+        Selector::CtReplyIp4Saddr => 20,
+        Selector::CtReplyIp6Saddr => 21,
+        Selector::CtReplyProtoSrc => 22,
     }
 }
 

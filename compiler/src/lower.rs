@@ -7,6 +7,9 @@
 //! [`crate::eval::evaluate`] gives it; `nft_eval` and the property tests in
 //! `tests/lower_props.rs` hold the lowering to that.
 //!
+//! Balanced translations also get chains that count each backend's
+//! packets ([`backends`]).
+//!
 //! Rendering the model as text or JSON is `emit`'s job; encoding it as
 //! netlink is the runtime's.
 
@@ -20,6 +23,7 @@ use crate::ir::{self, RuleId};
 use crate::nft;
 use crate::space::Family;
 
+mod backends;
 mod dispatch;
 mod sequential;
 
@@ -180,6 +184,7 @@ fn lower_table(
         });
     }
     chains.append(&mut cx.extra_chains);
+    backends::add(&mut cx, &mut chains);
     nft::Table {
         name: table.name.clone(),
         sets: cx.sets,

@@ -93,6 +93,16 @@ pub enum Selector {
     /// `tcp flags`: transport header byte 13. Always after a `meta
     /// l4proto tcp` match.
     TcpFlags,
+    /// `ct direction`: original (0) or reply (1), one byte.
+    CtDirection,
+    /// `ct status`, a host-order bitmask (only `dnat` is ever matched).
+    CtStatus,
+    /// `ct reply ip saddr`: where a translated connection's replies come
+    /// from, its backend's address, in both directions of the connection.
+    CtReplyIp4Saddr,
+    CtReplyIp6Saddr,
+    /// `ct reply proto-src`: the backend's port, in both directions.
+    CtReplyProtoSrc,
 }
 
 impl Selector {
@@ -105,7 +115,11 @@ impl Selector {
             Selector::Ip6Saddr | Selector::Ip6Daddr => 16,
             Selector::ThSport | Selector::ThDport => 2,
             Selector::Iifname | Selector::Oifname => 16,
-            Selector::CtState => 4,
+            Selector::CtState | Selector::CtStatus => 4,
+            Selector::CtDirection => 1,
+            Selector::CtReplyIp4Saddr => 4,
+            Selector::CtReplyIp6Saddr => 16,
+            Selector::CtReplyProtoSrc => 2,
             Selector::IcmpType
             | Selector::IcmpCode
             | Selector::Icmpv6Type
@@ -119,8 +133,8 @@ impl Selector {
     pub fn family(self) -> Option<crate::space::Family> {
         use crate::space::Family;
         match self {
-            Selector::Ip4Saddr | Selector::Ip4Daddr => Some(Family::V4),
-            Selector::Ip6Saddr | Selector::Ip6Daddr => Some(Family::V6),
+            Selector::Ip4Saddr | Selector::Ip4Daddr | Selector::CtReplyIp4Saddr => Some(Family::V4),
+            Selector::Ip6Saddr | Selector::Ip6Daddr | Selector::CtReplyIp6Saddr => Some(Family::V6),
             _ => None,
         }
     }
@@ -144,6 +158,11 @@ impl Selector {
             Selector::Icmpv6Type => "icmpv6 type",
             Selector::Icmpv6Code => "icmpv6 code",
             Selector::TcpFlags => "tcp flags",
+            Selector::CtDirection => "ct direction",
+            Selector::CtStatus => "ct status",
+            Selector::CtReplyIp4Saddr => "ct reply ip saddr",
+            Selector::CtReplyIp6Saddr => "ct reply ip6 saddr",
+            Selector::CtReplyProtoSrc => "ct reply proto-src",
         }
     }
 }
@@ -293,6 +312,15 @@ pub struct Set {
     /// Filled by rules from the packet path (a [`Meter`]'s set), `None`
     /// for a set the ruleset lists in full.
     pub dynamic: Option<Dynamic>,
+}
+
+impl Set {
+    /// Whether this is a set that counts each balanced backend's packets
+    /// per direction (`lower/backends.rs`): the only sets keyed by a
+    /// connection's reply source.
+    pub fn counts_backends(&self) -> bool {
+        matches!(self.key.first(), Some(Selector::CtReplyIp4Saddr | Selector::CtReplyIp6Saddr))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

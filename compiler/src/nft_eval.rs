@@ -247,6 +247,13 @@ impl Cx<'_> {
             | Selector::Icmpv6Code => return None,
             Selector::TcpFlags if p.proto == PROTO_TCP => Val::Int(p.tcp_flags? as u128),
             Selector::TcpFlags => return None,
+            // The model's packets are never translated: every one is the
+            // first of its connection, going the original way.
+            Selector::CtDirection => Val::Int(0),
+            Selector::CtStatus => Val::Int(0),
+            Selector::CtReplyIp4Saddr | Selector::CtReplyIp6Saddr | Selector::CtReplyProtoSrc => {
+                return None
+            }
         })
     }
 

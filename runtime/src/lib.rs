@@ -39,4 +39,4 @@ pub use error::{KernelError, RuntimeError};
 pub use netns::{ensure_netns, is_current_netns, netns_exists};
 pub use plan::{plan, read_live, Live, Orphan, Plan, PlanOptions, Whole};
 pub use snapshot::{restore, snapshot_tables, Snapshot};
-pub use stats::{read_stats, BackendCount, Stats};
+pub use stats::{read_stats, BackendCount, Stats, Traffic};

@@ -10,6 +10,9 @@
 //! chain sees only the first packet of each connection, so an element's
 //! packets are the connections its backend was given, exactly, for one
 //! counter update per new connection and nothing per packet after it.
+//! Each backend's packets and bytes, each way, come from the set the
+//! lowering's backend-counting chains look connections up in (see
+//! `compiler::lower::backends`): an element per backend and direction.
 //!
 //! The live tables are read once with the day-2 reader (`snapshot` and
 //! `decode`, the reset variant of each dump when zeroing), then matched
@@ -28,7 +31,8 @@ use std::net::IpAddr;
 
 use shriek_compiler::ir::RuleId;
 use shriek_compiler::lower::Strategy;
-use shriek_compiler::nft::{self, Expr, NatTargetExpr};
+use shriek_compiler::nft::vocab::CT_REPLY;
+use shriek_compiler::nft::{self, Expr, NatTargetExpr, Part, Selector};
 
 use crate::counters::{Count, CounterValue};
 use crate::decode::{self, LiveRule, LiveTable};
@@ -63,6 +67,22 @@ pub struct BackendCount {
     /// New connections translated to it; `None` when the live map does not
     /// count (made by an older shriekc, or loaded with `nft -f`).
     pub connections: Option<u64>,
+    /// Its connections' packets and bytes each way; `None` when not
+    /// counted (per-rule counters off) or when another translation of the
+    /// policy also sends to this backend, so that the kernel's one count
+    /// per backend cannot be split between them (`shared`).
+    pub traffic: Option<Traffic>,
+    /// Another rule of the policy also translates to this backend.
+    pub shared: bool,
+}
+
+/// A backend's traffic, as `ipvsadm -Ln --stats` splits it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// From clients to the backend (the connection's original direction).
+    pub inbound: Count,
+    /// From the backend back to its clients (the reply direction).
+    pub outbound: Count,
 }
 
 /// Reads the tables `names` once and matches them against the policy as
@@ -109,8 +129,11 @@ fn match_ruleset(rs: &nft::Ruleset, live: &[LiveTable], strategy: Strategy) -> O
     let mut from_elements: HashMap<RuleId, Count> = HashMap::new();
     let mut backends = Vec::new();
     let mut counters = Vec::new();
+    let targets = dnat_targets(rs);
     for t in &rs.tables {
         let lt = live.iter().find(|l| l.table.name == t.name)?;
+        let traffic = backend_traffic(t, lt)?;
+        let first_backend = backends.len();
         for c in &t.chains {
             let at = lt.table.chains.iter().position(|l| l.name == c.name);
             let rules: &[LiveRule] = at.map_or(&[][..], |i| lt.rules[i].as_slice());
@@ -130,7 +153,15 @@ fn match_ruleset(rs: &nft::Ruleset, live: &[LiveTable], strategy: Strategy) -> O
                 count_backends(o.rule, r, lr, &mut backends);
             }
         }
-        for s in t.sets.iter().filter(|s| s.counters) {
+        for b in &mut backends[first_backend..] {
+            b.shared = targets.iter().any(|&(rule, addr, port)| {
+                rule != b.rule
+                    && addr == b.addr
+                    && (port == b.port || port.is_none() || b.port.is_none())
+            });
+            b.traffic = traffic.get(&(b.addr, b.port)).copied().filter(|_| !b.shared);
+        }
+        for s in t.sets.iter().filter(|s| s.counters && !s.counts_backends()) {
             let elements = lt.element_counts.get(&s.name)?;
             for e in &s.elements {
                 let count = elements.get(&key_bytes(&s.key, &e.key, false))?;
@@ -170,7 +201,14 @@ fn count_backends(rule: RuleId, r: &nft::Rule, lr: &LiveRule, out: &mut Vec<Back
             let at = match out.iter().position(|b| (b.rule, b.addr, b.port) == (rule, addr, port)) {
                 Some(i) => i,
                 None => {
-                    out.push(BackendCount { rule, addr, port, connections: None });
+                    out.push(BackendCount {
+                        rule,
+                        addr,
+                        port,
+                        connections: None,
+                        traffic: None,
+                        shared: false,
+                    });
                     out.len() - 1
                 }
             };
@@ -187,4 +225,69 @@ fn count_backends(rule: RuleId, r: &nft::Rule, lr: &LiveRule, out: &mut Vec<Back
             b.connections = Some(b.connections.unwrap_or(0).saturating_add(given));
         }
     }
+}
+
+/// Each backend's traffic in table `t`, read from its backend-counting
+/// sets: the element of a backend and a direction counts that direction.
+/// `None` when a counting set the lowering made is missing from `live`.
+fn backend_traffic(
+    t: &nft::Table,
+    live: &LiveTable,
+) -> Option<HashMap<(IpAddr, Option<u16>), Traffic>> {
+    let mut out: HashMap<(IpAddr, Option<u16>), Traffic> = HashMap::new();
+    for s in t.sets.iter().filter(|s| s.counts_backends()) {
+        let counts = live.element_counts.get(&s.name)?;
+        let v6 = s.key.first() == Some(&Selector::CtReplyIp6Saddr);
+        for e in &s.elements {
+            let count = *counts.get(&key_bytes(&s.key, &e.key, false))?;
+            let ints: Vec<u128> = e
+                .key
+                .0
+                .iter()
+                .map(|p| match p {
+                    Part::Int(v, _) => Some(*v),
+                    Part::Str(_) => None,
+                })
+                .collect::<Option<_>>()?;
+            let (addr, port, dir) = match ints.as_slice() {
+                [a, d] => (*a, None, *d),
+                [a, p, d] => (*a, Some(u16::try_from(*p).ok()?), *d),
+                _ => return None,
+            };
+            let addr = if v6 {
+                IpAddr::from(std::net::Ipv6Addr::from(addr))
+            } else {
+                IpAddr::from(std::net::Ipv4Addr::from(u32::try_from(addr).ok()?))
+            };
+            let t = out.entry((addr, port)).or_default();
+            if dir == u128::from(CT_REPLY) {
+                t.outbound += count;
+            } else {
+                t.inbound += count;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Every destination a `dnat` of the policy translates to, with its rule:
+/// a balanced rule's backends and a plain `dnat`'s address.
+fn dnat_targets(rs: &nft::Ruleset) -> Vec<(RuleId, IpAddr, Option<u16>)> {
+    let mut out = Vec::new();
+    for r in rs.tables.iter().flat_map(|t| &t.chains).flat_map(|c| &c.rules) {
+        let [o] = r.origin.as_slice() else { continue };
+        for e in &r.exprs {
+            let Expr::Nat(nft::NatStmt { kind: nft::NatKind::Dnat, target, .. }) = e else {
+                continue;
+            };
+            match target {
+                NatTargetExpr::Balanced { slots, .. } => {
+                    out.extend(slots.iter().map(|&(_, _, addr, port)| (o.rule, addr, port)));
+                }
+                NatTargetExpr::Fixed { addr, port } => out.push((o.rule, *addr, *port)),
+                NatTargetExpr::None { .. } => {}
+            }
+        }
+    }
+    out
 }

@@ -9,11 +9,12 @@ use crate::nft::vocab::METER_SIZE;
 use serde_json::{json, Map, Value};
 use shriek_grammar::SourceMap;
 
+use super::rule::flag_names;
 use super::rule::icmp_name;
-use super::{addr_text, ct_names, origin_comment, prefix_len, proto_name};
+use super::{addr_text, origin_comment, prefix_len, proto_name};
 use crate::ir::ChainPolicy;
 use crate::nft::vocab::{
-    name_of, tcp_flag_names, ICMPV6_CODES, ICMPX_CODES, ICMP_CODES, LOG_LEVELS,
+    ct_direction_name, name_of, tcp_flag_names, ICMPV6_CODES, ICMPX_CODES, ICMP_CODES, LOG_LEVELS,
 };
 use crate::nft::{self, CmpOp, Elem, Expr, NatTargetExpr, Part, Rhs, Selector};
 
@@ -147,6 +148,15 @@ fn selector(s: Selector) -> Value {
         Selector::Icmpv6Type => json!({"payload": {"protocol": "icmpv6", "field": "type"}}),
         Selector::Icmpv6Code => json!({"payload": {"protocol": "icmpv6", "field": "code"}}),
         Selector::TcpFlags => json!({"payload": {"protocol": "tcp", "field": "flags"}}),
+        Selector::CtDirection => json!({"ct": {"key": "direction"}}),
+        Selector::CtStatus => json!({"ct": {"key": "status"}}),
+        Selector::CtReplyIp4Saddr => {
+            json!({"ct": {"key": "saddr", "family": "ip", "dir": "reply"}})
+        }
+        Selector::CtReplyIp6Saddr => {
+            json!({"ct": {"key": "saddr", "family": "ip6", "dir": "reply"}})
+        }
+        Selector::CtReplyProtoSrc => json!({"ct": {"key": "proto-src", "dir": "reply"}}),
     }
 }
 
@@ -174,9 +184,14 @@ fn one(sel: Selector, v: u128) -> Value {
             v => json!(v as u64),
         },
         Selector::L4proto => proto_name(v).map_or_else(|| json!(v as u64), |n| json!(n)),
-        Selector::Ip4Saddr | Selector::Ip4Daddr => json!(addr_text(v, false)),
-        Selector::Ip6Saddr | Selector::Ip6Daddr => json!(addr_text(v, true)),
-        Selector::CtState => json!(ct_names(v)),
+        Selector::Ip4Saddr | Selector::Ip4Daddr | Selector::CtReplyIp4Saddr => {
+            json!(addr_text(v, false))
+        }
+        Selector::Ip6Saddr | Selector::Ip6Daddr | Selector::CtReplyIp6Saddr => {
+            json!(addr_text(v, true))
+        }
+        Selector::CtState | Selector::CtStatus => json!(flag_names(sel, v)),
+        Selector::CtDirection => ct_direction_name(v).map_or_else(|| json!(v as u64), |n| json!(n)),
         _ => icmp_name(sel, v).map_or_else(|| json!(v as u64), |n| json!(n)),
     }
 }
@@ -287,7 +302,7 @@ fn expr(e: &Expr) -> Value {
                     (if *op == CmpOp::Eq { "==" } else { "!=" }, json!(format!("@{n}")))
                 }
                 Rhs::Flags(mask) => {
-                    let names = ct_names(*mask as u128);
+                    let names = flag_names(k[0], *mask as u128);
                     match op {
                         CmpOp::Eq => ("in", json!(names)),
                         CmpOp::Ne => ("!=", json!({"set": names})),

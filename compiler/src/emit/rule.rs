@@ -10,8 +10,8 @@ use std::fmt::Write;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::nft::vocab::{
-    ct_states, name_of, nfproto_family, proto_keyword, tcp_flag_names, ICMPV6_CODES, ICMPV6_TYPES,
-    ICMP_CODES, ICMP_TYPES, LOG_LEVELS,
+    ct_direction_name, ct_states, ct_status_names, name_of, nfproto_family, proto_keyword,
+    tcp_flag_names, ICMPV6_CODES, ICMPV6_TYPES, ICMP_CODES, ICMP_TYPES, LOG_LEVELS,
 };
 use crate::nft::{self, CmpOp, Elem, Expr, NatTargetExpr, Part, Rhs, Selector};
 use crate::space::words::prefix_len;
@@ -84,6 +84,14 @@ pub(super) fn ct_names(mask: u128) -> Vec<&'static str> {
     ct_states(mask as u32).map(|s| s.keyword()).collect()
 }
 
+/// The words of a bitmask `sel` reads: conntrack states or status bits.
+pub(super) fn flag_names(sel: Selector, mask: u128) -> Vec<&'static str> {
+    match sel {
+        Selector::CtStatus => ct_status_names(mask as u32),
+        _ => ct_names(mask),
+    }
+}
+
 pub(super) fn addr_text(v: u128, v6: bool) -> String {
     if v6 {
         Ipv6Addr::from(v).to_string()
@@ -106,9 +114,16 @@ fn part(sel: Selector, p: &Part) -> String {
                 None => v.to_string(),
             },
             Selector::L4proto => proto_name(v).map_or_else(|| v.to_string(), str::to_string),
-            Selector::Ip4Saddr | Selector::Ip4Daddr => addr_text(v, false),
-            Selector::Ip6Saddr | Selector::Ip6Daddr => addr_text(v, true),
-            Selector::CtState => ct_names(v).join(","),
+            Selector::Ip4Saddr | Selector::Ip4Daddr | Selector::CtReplyIp4Saddr => {
+                addr_text(v, false)
+            }
+            Selector::Ip6Saddr | Selector::Ip6Daddr | Selector::CtReplyIp6Saddr => {
+                addr_text(v, true)
+            }
+            Selector::CtState | Selector::CtStatus => flag_names(sel, v).join(","),
+            Selector::CtDirection => {
+                ct_direction_name(v).map_or_else(|| v.to_string(), str::to_string)
+            }
             _ => icmp_name(sel, v).map_or_else(|| v.to_string(), str::to_string),
         }
     };
@@ -217,7 +232,7 @@ fn generic_match(key: &[Selector], op: CmpOp, rhs: &Rhs) -> String {
         }
         Rhs::Named(n) => format!("@{}", ident(n)),
         Rhs::Flags(mask) => {
-            let names = ct_names(*mask as u128);
+            let names = flag_names(key[0], *mask as u128);
             if op.is_empty() || names.len() == 1 {
                 names.join(",")
             } else {

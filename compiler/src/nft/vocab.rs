@@ -275,6 +275,27 @@ pub fn ct_states(mask: u32) -> impl Iterator<Item = CtState> {
     CtState::ALL.into_iter().filter(move |s| mask & ct_bit(*s) != 0)
 }
 
+/// The conntrack status bit of a connection whose destination was
+/// translated (`IPS_DST_NAT` in `<linux/netfilter/nf_conntrack_common.h>`),
+/// nft's `ct status dnat`.
+pub const CT_STATUS_DNAT: u32 = 1 << 5;
+
+/// `ct direction` values and nft's words for them (`IP_CT_DIR_*`): a
+/// connection's first packet goes `original`, its answers `reply`.
+pub const CT_DIRECTIONS: [(u8, &str); 2] = [(CT_ORIGINAL, "original"), (CT_REPLY, "reply")];
+pub const CT_ORIGINAL: u8 = 0;
+pub const CT_REPLY: u8 = 1;
+
+/// The names of the `ct status` bits in `mask` that the model uses.
+pub fn ct_status_names(mask: u32) -> Vec<&'static str> {
+    [(CT_STATUS_DNAT, "dnat")].into_iter().filter(|(b, _)| mask & b != 0).map(|(_, n)| n).collect()
+}
+
+/// nft's word for a `ct direction` value.
+pub fn ct_direction_name(v: u128) -> Option<&'static str> {
+    CT_DIRECTIONS.iter().find(|(d, _)| u128::from(*d) == v).map(|(_, n)| *n)
+}
+
 /// How deep the kernel's jump stack goes (`NFT_JUMP_STACK_SIZE`): a packet
 /// that would jump deeper is dropped, and a ruleset that could is refused
 /// at commit (EMLINK).

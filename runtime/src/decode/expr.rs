@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use shriek_compiler::ir::{Limit, MeterTest, RateUnit};
 use shriek_compiler::nft::vocab::{
-    LOG_DEFAULT_LEVEL, NFPROTO_IPV4, NFPROTO_IPV6, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
+    CT_REPLY, LOG_DEFAULT_LEVEL, NFPROTO_IPV4, NFPROTO_IPV6, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
 };
 use shriek_compiler::nft::{
     CmpOp, Data, Elem, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Part, Pick, RejectWith,
@@ -252,9 +252,20 @@ impl Machine<'_> {
                 if attr(d, NFTA_CT_SREG).is_some() {
                     return None;
                 }
-                let v = match attr_u32(d, NFTA_CT_KEY)? {
-                    NFT_CT_STATE => Val::Field { sel: Selector::CtState, len: 4 },
-                    k => Val::Other(format!("ct key {k}")),
+                let reply = attr(d, NFTA_CT_DIRECTION).map(|b| b.first() == Some(&CT_REPLY));
+                let key = attr_u32(d, NFTA_CT_KEY)?;
+                let sel = match (key, reply) {
+                    (NFT_CT_STATE, None) => Some(Selector::CtState),
+                    (NFT_CT_DIRECTION, None) => Some(Selector::CtDirection),
+                    (NFT_CT_STATUS, None) => Some(Selector::CtStatus),
+                    (NFT_CT_SRC_IP, Some(true)) => Some(Selector::CtReplyIp4Saddr),
+                    (NFT_CT_SRC_IP6, Some(true)) => Some(Selector::CtReplyIp6Saddr),
+                    (NFT_CT_PROTO_SRC, Some(true)) => Some(Selector::CtReplyProtoSrc),
+                    _ => None,
+                };
+                let v = match sel {
+                    Some(sel) => Val::Field { sel, len: sel.len() },
+                    None => Val::Other(format!("ct key {key}")),
                 };
                 self.set_reg(d, NFTA_CT_DREG, v)
             }
@@ -501,13 +512,13 @@ impl Machine<'_> {
                 self.push_match(vec![sel], cmp_op, Rhs::Value(Elem(vec![part])));
                 Some(())
             }
-            Some(Val::Masked { sel: Selector::CtState, mask, .. })
-                if data.iter().all(|b| *b == 0) =>
-            {
+            Some(Val::Masked {
+                sel: sel @ (Selector::CtState | Selector::CtStatus), mask, ..
+            }) if data.iter().all(|b| *b == 0) => {
                 let mask = u32::from_ne_bytes(mask.get(..4)?.try_into().ok()?);
                 // `state & mask != 0`: one of these states.
                 let op = if cmp_op == CmpOp::Ne { CmpOp::Eq } else { CmpOp::Ne };
-                self.push_match(vec![Selector::CtState], op, Rhs::Flags(mask));
+                self.push_match(vec![sel], op, Rhs::Flags(mask));
                 Some(())
             }
             // `tcp flags syn / syn,ack`, `tcp flags syn,ack` (`& mask != 0`).

@@ -114,6 +114,8 @@ impl SetInfo {
                 TYPE_INET_SERVICE => Selector::ThDport,
                 TYPE_IFNAME => Selector::Iifname,
                 TYPE_CT_STATE => Selector::CtState,
+                TYPE_CT_STATUS => Selector::CtStatus,
+                TYPE_CT_DIR => Selector::CtDirection,
                 TYPE_ICMP_TYPE => Selector::IcmpType,
                 TYPE_ICMP6_TYPE => Selector::Icmpv6Type,
                 TYPE_ICMP_CODE => Selector::IcmpCode,
@@ -322,7 +324,7 @@ pub(crate) fn part(s: Selector, bytes: &[u8], prefix: bool) -> Option<Part> {
             let name = String::from_utf8(name.to_vec()).ok()?;
             Some(Part::Str(if prefix { format!("{name}*") } else { name }))
         }
-        Selector::CtState => {
+        Selector::CtState | Selector::CtStatus => {
             let v = u32::from_ne_bytes(bytes.get(..4)?.try_into().ok()?);
             Some(Part::Int(u128::from(v), u128::from(v)))
         }

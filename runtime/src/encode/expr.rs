@@ -9,7 +9,9 @@ use std::net::IpAddr;
 
 use shriek_compiler::identity::DEFAULT_LIMIT_BURST;
 use shriek_compiler::ir::{Limit, MeterTest, RateUnit};
-use shriek_compiler::nft::vocab::{nfproto, ICMPX_PORT_UNREACH, NFPROTO_IPV4, NFPROTO_IPV6};
+use shriek_compiler::nft::vocab::{
+    nfproto, CT_REPLY, ICMPX_PORT_UNREACH, NFPROTO_IPV4, NFPROTO_IPV6,
+};
 use shriek_compiler::nft::{
     CmpOp, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Origin, Part, Pick, RejectWith, Rhs,
     Selector, Verdict,
@@ -54,6 +56,17 @@ fn meta(a: &mut Attrs, key: u32, dreg: u32) {
     kernel_expr(a, "meta", |d| {
         d.u32(NFTA_META_KEY, key);
         d.u32(NFTA_META_DREG, dreg);
+    });
+}
+
+/// A conntrack load; `dir` picks the direction of a tuple field.
+fn ct(a: &mut Attrs, key: u32, dir: Option<u8>, dreg: u32) {
+    kernel_expr(a, "ct", |d| {
+        d.u32(NFTA_CT_KEY, key);
+        d.u32(NFTA_CT_DREG, dreg);
+        if let Some(dir) = dir {
+            d.bytes(NFTA_CT_DIRECTION, &[dir]);
+        }
     });
 }
 
@@ -123,10 +136,12 @@ impl RuleCx<'_> {
             Selector::IcmpType | Selector::Icmpv6Type => payload(a, th, 0, 1, dreg),
             Selector::IcmpCode | Selector::Icmpv6Code => payload(a, th, 1, 1, dreg),
             Selector::TcpFlags => payload(a, th, 13, 1, dreg),
-            Selector::CtState => kernel_expr(a, "ct", |d| {
-                d.u32(NFTA_CT_KEY, NFT_CT_STATE);
-                d.u32(NFTA_CT_DREG, dreg);
-            }),
+            Selector::CtState => ct(a, NFT_CT_STATE, None, dreg),
+            Selector::CtDirection => ct(a, NFT_CT_DIRECTION, None, dreg),
+            Selector::CtStatus => ct(a, NFT_CT_STATUS, None, dreg),
+            Selector::CtReplyIp4Saddr => ct(a, NFT_CT_SRC_IP, Some(CT_REPLY), dreg),
+            Selector::CtReplyIp6Saddr => ct(a, NFT_CT_SRC_IP6, Some(CT_REPLY), dreg),
+            Selector::CtReplyProtoSrc => ct(a, NFT_CT_PROTO_SRC, Some(CT_REPLY), dreg),
         }
     }
 

@@ -49,6 +49,11 @@ pub(super) fn type_of(s: Selector) -> u32 {
         Selector::ThSport | Selector::ThDport => TYPE_INET_SERVICE,
         Selector::Iifname | Selector::Oifname => TYPE_IFNAME,
         Selector::CtState => TYPE_CT_STATE,
+        Selector::CtDirection => TYPE_CT_DIR,
+        Selector::CtStatus => TYPE_CT_STATUS,
+        Selector::CtReplyIp4Saddr => TYPE_IPADDR,
+        Selector::CtReplyIp6Saddr => TYPE_IP6ADDR,
+        Selector::CtReplyProtoSrc => TYPE_INET_SERVICE,
         Selector::IcmpType => TYPE_ICMP_TYPE,
         Selector::Icmpv6Type => TYPE_ICMP6_TYPE,
         Selector::IcmpCode => TYPE_ICMP_CODE,
@@ -383,8 +388,8 @@ fn part_bytes(s: Selector, p: &Part, hi: bool) -> Vec<u8> {
 
 pub(super) fn int_bytes(s: Selector, v: u128) -> Vec<u8> {
     match s {
-        // The conntrack state sits in its register in host order.
-        Selector::CtState => (v as u32).to_ne_bytes().to_vec(),
+        // The conntrack state and status sit in their register in host order.
+        Selector::CtState | Selector::CtStatus => (v as u32).to_ne_bytes().to_vec(),
         _ => v.to_be_bytes()[16 - s.len()..].to_vec(),
     }
 }

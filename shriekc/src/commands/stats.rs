@@ -2,7 +2,8 @@
 //! `iptables -L -v -n -x` shows them; `--reset` zeroes them as `-Z` does;
 //! `--watch` refreshes with per-second rates. Text, JSON (docs/json.md) or
 //! the Prometheus text exposition format. Balanced translations show their
-//! new connections per backend, as `ipvsadm -Ln --stats` does.
+//! connections, packets and bytes per backend, each way, as `ipvsadm -Ln
+//! --stats` does.
 
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
@@ -13,7 +14,7 @@ use shriek_compiler::ir::{self, RuleId};
 use shriek_compiler::lower::{self, Strategy};
 use shriek_compiler::{emit, nft};
 use shriek_grammar::SourceMap;
-use shriek_runtime::{BackendCount, Count, CounterValue};
+use shriek_runtime::{BackendCount, Count, CounterValue, Traffic};
 
 use super::{front, print_out, runtime_failure_doing, Doing, INVALID, OK};
 use crate::StatsFormat;
@@ -40,6 +41,10 @@ struct Backend {
     backend: String,
     /// `None` when the live map does not count.
     connections: Option<u64>,
+    /// `None` when not counted, or `shared`.
+    traffic: Option<Traffic>,
+    /// Another translation of the policy sends to this backend too.
+    shared: bool,
 }
 
 pub fn stats(
@@ -86,7 +91,7 @@ pub fn stats(
         return OK;
     };
     let tty = std::io::stdout().is_terminal();
-    let mut last: Option<(Instant, Vec<Row>)> = None;
+    let mut last: Option<(Instant, Vec<Row>, Vec<Backend>)> = None;
     loop {
         let stats = match read(false) {
             Ok(s) => s,
@@ -94,14 +99,16 @@ pub fn stats(
         };
         let now = Instant::now();
         let rows = rows(policy, &stats.rules, &texts, &frontend.sources);
+        let backends = backends(policy, &stats.backends, &frontend.sources);
         let mut out = String::new();
         if tty {
             // Clear the screen and go home, as `watch` does.
             out.push_str("\x1b[2J\x1b[H");
         }
-        out.push_str(&watch_text(&rows, last.as_ref().map(|(t, r)| (now - *t, r.as_slice()))));
+        let before = last.as_ref().map(|(t, r, b)| (now - *t, r.as_slice(), b.as_slice()));
+        out.push_str(&watch_text(&rows, &backends, before));
         print_out(&out);
-        last = Some((now, rows));
+        last = Some((now, rows, backends));
         std::thread::sleep(Duration::from_secs(seconds));
     }
 }
@@ -168,6 +175,8 @@ fn backends(policy: &ir::Policy, counts: &[BackendCount], sources: &SourceMap) -
                         chain: c.name.clone(),
                         backend,
                         connections: b.connections,
+                        traffic: b.traffic,
+                        shared: b.shared,
                     });
                 }
             }
@@ -203,29 +212,72 @@ fn text(rows: &[Row], backends: &[Backend], counters: &[CounterValue], reset: bo
             r.rule
         ));
     }
-    if !backends.is_empty() {
-        let place = |b: &Backend| format!("{}:{}", b.file, b.line);
-        let cw = backends.iter().map(|b| num(b.connections).len()).max().unwrap_or(0).max(11);
-        let lw = backends.iter().map(|b| place(b).len()).max().unwrap_or(0).max(5);
-        out.push_str("\nbalanced translations: new connections per backend\n");
-        out.push_str(&format!("{:>cw$}  {:<lw$}  TABLE/CHAIN  BACKEND\n", "CONNECTIONS", "WHERE"));
-        for b in backends {
-            out.push_str(&format!(
-                "{:>cw$}  {:<lw$}  {}/{}  {}\n",
-                num(b.connections),
-                place(b),
-                b.table,
-                b.chain,
-                b.backend
-            ));
-        }
-    }
+    out.push_str(&backends_text(backends));
     if !counters.is_empty() {
         out.push('\n');
         out.push_str(&super::counters::table_text(counters));
     }
     if reset {
         out.push_str("(counters reset to zero; the values above are the ones zeroed)\n");
+    }
+    out
+}
+
+/// Like `ipvsadm -Ln --stats`: each balanced backend's connections, and
+/// its packets and bytes from clients (`IN`) and back to them (`OUT`).
+fn backends_text(backends: &[Backend]) -> String {
+    if backends.is_empty() {
+        return String::new();
+    }
+    const HEAD: [&str; 7] =
+        ["CONNS", "INPKTS", "OUTPKTS", "INBYTES", "OUTBYTES", "WHERE", "TABLE/CHAIN"];
+    let cells: Vec<[String; 7]> = backends
+        .iter()
+        .map(|b| {
+            let t = b.traffic;
+            [
+                num(b.connections),
+                num(t.map(|t| t.inbound.packets)),
+                num(t.map(|t| t.outbound.packets)),
+                num(t.map(|t| t.inbound.bytes)),
+                num(t.map(|t| t.outbound.bytes)),
+                format!("{}:{}", b.file, b.line),
+                format!("{}/{}", b.table, b.chain),
+            ]
+        })
+        .collect();
+    let w: Vec<usize> = (0..HEAD.len())
+        .map(|i| cells.iter().map(|c| c[i].len()).max().unwrap_or(0).max(HEAD[i].len()))
+        .collect();
+    let line = |c: [&str; 7], backend: &str| {
+        format!(
+            "{:>w0$} {:>w1$} {:>w2$} {:>w3$} {:>w4$}  {:<w5$}  {:<w6$}  {backend}\n",
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4],
+            c[5],
+            c[6],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3],
+            w4 = w[4],
+            w5 = w[5],
+            w6 = w[6],
+        )
+    };
+    let mut out = String::from("\nbalanced translations: per backend, like ipvsadm -Ln --stats\n");
+    out.push_str(&line(HEAD, "BACKEND"));
+    for (c, b) in cells.iter().zip(backends) {
+        out.push_str(&line(c.each_ref().map(String::as_str), &b.backend));
+    }
+    if backends.iter().any(|b| b.shared) {
+        out.push_str(
+            "(a backend another translation also sends to shows `-` for its traffic: \
+             the kernel counts the backend's packets once, for all of them)\n",
+        );
     }
     out
 }
@@ -261,6 +313,11 @@ fn json(rows: &[Row], backends: &[Backend], counters: &[CounterValue], reset: bo
                 "chain": b.chain,
                 "backend": b.backend,
                 "connections": b.connections,
+                "in_packets": b.traffic.map(|t| t.inbound.packets),
+                "in_bytes": b.traffic.map(|t| t.inbound.bytes),
+                "out_packets": b.traffic.map(|t| t.outbound.packets),
+                "out_bytes": b.traffic.map(|t| t.outbound.bytes),
+                "shared": b.shared,
             })
         })
         .collect();
@@ -305,18 +362,45 @@ fn prometheus(rows: &[Row], backends: &[Backend], counters: &[CounterValue]) -> 
             ));
         }
     }
+    let backend_labels = |b: &Backend| {
+        format!(
+            "table=\"{}\",chain=\"{}\",file=\"{}\",line=\"{}\",backend=\"{}\"",
+            label(&b.table),
+            label(&b.chain),
+            label(&b.file),
+            b.line,
+            label(&b.backend)
+        )
+    };
     let name = "shriek_backend_connections_total";
     family(&mut out, name, "New connections each balanced translation gave each backend.");
     for b in backends {
         if let Some(n) = b.connections {
-            out.push_str(&format!(
-                "{name}{{table=\"{}\",chain=\"{}\",file=\"{}\",line=\"{}\",backend=\"{}\"}} {n}\n",
-                label(&b.table),
-                label(&b.chain),
-                label(&b.file),
-                b.line,
-                label(&b.backend)
-            ));
+            out.push_str(&format!("{name}{{{}}} {n}\n", backend_labels(b)));
+        }
+    }
+    for (name, help, bytes) in [
+        (
+            "shriek_backend_packets_total",
+            "Packets of each balanced backend's connections, to it (in) and from it (out).",
+            false,
+        ),
+        (
+            "shriek_backend_bytes_total",
+            "Bytes of each balanced backend's connections, to it (in) and from it (out).",
+            true,
+        ),
+    ] {
+        family(&mut out, name, help);
+        for b in backends {
+            let Some(t) = b.traffic else { continue };
+            for (direction, c) in [("in", t.inbound), ("out", t.outbound)] {
+                out.push_str(&format!(
+                    "{name}{{{},direction=\"{direction}\"}} {}\n",
+                    backend_labels(b),
+                    if bytes { c.bytes } else { c.packets }
+                ));
+            }
         }
     }
     for (name, help, bytes) in [
@@ -341,10 +425,15 @@ fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-/// The rules ranked by packets per second since the last read.
-fn watch_text(rows: &[Row], last: Option<(Duration, &[Row])>) -> String {
+/// The rules ranked by packets per second since the last read, then each
+/// balanced backend's connections, packets and bytes per second.
+fn watch_text(
+    rows: &[Row],
+    backends: &[Backend],
+    last: Option<(Duration, &[Row], &[Backend])>,
+) -> String {
     const TOP: usize = 20;
-    let Some((elapsed, before)) = last else {
+    let Some((elapsed, before, backends_before)) = last else {
         let total: u64 = rows.iter().filter_map(|r| r.count).map(|c| c.packets).sum();
         return format!(
             "{} rules, {total} packets counted so far; rates from the next refresh\n",
@@ -352,14 +441,13 @@ fn watch_text(rows: &[Row], last: Option<(Duration, &[Row])>) -> String {
         );
     };
     let secs = elapsed.as_secs_f64().max(1e-3);
+    let rate = |now: u64, then: u64| now.saturating_sub(then) as f64 / secs;
     let mut rates: Vec<(f64, f64, &Row)> = rows
         .iter()
         .zip(before)
         .filter_map(|(r, b)| {
             let (now, then) = (r.count?, b.count.unwrap_or_default());
-            let dp = now.packets.saturating_sub(then.packets) as f64 / secs;
-            let db = now.bytes.saturating_sub(then.bytes) as f64 / secs;
-            Some((dp, db, r))
+            Some((rate(now.packets, then.packets), rate(now.bytes, then.bytes), r))
         })
         .collect();
     rates.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1)));
@@ -372,6 +460,34 @@ fn watch_text(rows: &[Row], last: Option<(Duration, &[Row])>) -> String {
             r.table,
             r.chain,
             r.rule
+        ));
+    }
+    if backends.is_empty() {
+        return out;
+    }
+    out.push_str("\nbalanced backends, per second\n");
+    out.push_str(&format!(
+        "{:>9} {:>10} {:>10} {:>12} {:>12}  {:<24}  BACKEND\n",
+        "CONNS/S", "INPKTS/S", "OUTPKTS/S", "INBYTES/S", "OUTBYTES/S", "WHERE"
+    ));
+    let per_second = |now: Option<u64>, then: Option<u64>| {
+        now.map_or("-".to_string(), |n| format!("{:.1}", rate(n, then.unwrap_or(0))))
+    };
+    for (b, then) in backends.iter().zip(backends_before) {
+        let traffic = |pick: fn(&Traffic) -> u64| {
+            per_second(b.traffic.as_ref().map(pick), then.traffic.as_ref().map(pick))
+        };
+        out.push_str(&format!(
+            "{:>9} {:>10} {:>10} {:>12} {:>12}  {:<24}  {}/{}: {}\n",
+            per_second(b.connections, then.connections),
+            traffic(|t| t.inbound.packets),
+            traffic(|t| t.outbound.packets),
+            traffic(|t| t.inbound.bytes),
+            traffic(|t| t.outbound.bytes),
+            format!("{}:{}", b.file, b.line),
+            b.table,
+            b.chain,
+            b.backend
         ));
     }
     out
