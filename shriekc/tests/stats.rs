@@ -51,6 +51,11 @@ fn send(wire: &Wire, sent: &[(u16, u64, usize)]) {
     wire.client.sh(&format!("{} -c \"{script}\"", python()));
 }
 
+fn apply(ns: &str, file: &str, strategy: &str) {
+    let applied = shriekc(&["apply", "--strategy", strategy, "--netns", ns, file]);
+    assert_eq!(applied.status.code(), Some(0), "{strategy}: {}", text(&applied.stderr));
+}
+
 /// Each rule's line and its (packets, bytes), `None` when uncounted.
 type Counts = Vec<(usize, Option<(u64, u64)>)>;
 
@@ -91,8 +96,7 @@ fn counts_by_source_line_in_every_strategy_and_reset() {
     let file = path.to_str().expect("utf-8 path");
     let ns = wire.host.name.clone();
     for strategy in ["sequential", "dispatch", "auto"] {
-        let applied = shriekc(&["apply", "--strategy", strategy, "--netns", &ns, file]);
-        assert_eq!(applied.status.code(), Some(0), "{}", text(&applied.stderr));
+        apply(&ns, file, strategy);
         // Applying again keeps the counts of what stays: start from zero.
         stats(&ns, file, &["--reset"]);
         let listing = wire.host.nft(&["list", "ruleset"]);
@@ -203,8 +207,7 @@ fn counters_off_leaves_rules_uncounted_but_named_counters_count() {
     let file = path.to_str().expect("utf-8 path");
     let ns = wire.host.name.clone();
     for strategy in ["sequential", "dispatch"] {
-        let applied = shriekc(&["apply", "--strategy", strategy, "--netns", &ns, file]);
-        assert_eq!(applied.status.code(), Some(0), "{}", text(&applied.stderr));
+        apply(&ns, file, strategy);
         stats(&ns, file, &["--reset"]);
         let listing = wire.host.nft(&["list", "ruleset"]);
         assert!(!listing.contains("counter packets"), "{strategy}: nothing counts\n{listing}");
@@ -448,8 +451,7 @@ fn balanced_nat_counts_packets_and_bytes_per_backend_in_every_strategy() {
     for strategy in ["sequential", "dispatch", "auto"] {
         // Every round so far sent a multiple of three flows, so the
         // round-robin starts again at the first backend.
-        let applied = shriekc(&["apply", "--strategy", strategy, "--netns", &ns, file]);
-        assert_eq!(applied.status.code(), Some(0), "{}", text(&applied.stderr));
+        apply(&ns, file, strategy);
         stats(&ns, file, &["--reset"]);
 
         send_flows(&wire);
@@ -473,8 +475,7 @@ fn balanced_nat_counts_packets_and_bytes_per_backend_in_every_strategy() {
             "{strategy}: read back from the kernel"
         );
         wire.host.nft(&["delete", "table", "inet", "other"]);
-        let again = shriekc(&["apply", "--strategy", strategy, "--netns", &ns, file]);
-        assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+        apply(&ns, file, strategy);
         let (doc, _) = stats(&ns, file, &[]);
         assert_eq!(backend_counts(&doc), expected_backends(1), "{strategy}: kept through apply");
 

@@ -150,12 +150,8 @@ fn selector(s: Selector) -> Value {
         Selector::TcpFlags => json!({"payload": {"protocol": "tcp", "field": "flags"}}),
         Selector::CtDirection => json!({"ct": {"key": "direction"}}),
         Selector::CtStatus => json!({"ct": {"key": "status"}}),
-        Selector::CtReplyIp4Saddr => {
-            json!({"ct": {"key": "saddr", "family": "ip", "dir": "reply"}})
-        }
-        Selector::CtReplyIp6Saddr => {
-            json!({"ct": {"key": "saddr", "family": "ip6", "dir": "reply"}})
-        }
+        Selector::CtReplyIp4Saddr => json!({"ct": {"key": "ip saddr", "dir": "reply"}}),
+        Selector::CtReplyIp6Saddr => json!({"ct": {"key": "ip6 saddr", "dir": "reply"}}),
         Selector::CtReplyProtoSrc => json!({"ct": {"key": "proto-src", "dir": "reply"}}),
     }
 }
