@@ -302,6 +302,10 @@ fn table(t: NTable, out: &mut Collect) {
     }
     let mut chains = Vec::new();
     for c in &t.chains {
+        if counts_backends(c) {
+            // Made again from the table's `dnat ... balance` rules.
+            continue;
+        }
         let mut notes = Vec::new();
         if names[&c.name] != c.name {
             notes.push(format!("nft chain `{}`", c.name));
@@ -335,6 +339,41 @@ fn table(t: NTable, out: &mut Collect) {
     };
     super::inline::inline_nat_chains(&mut table);
     out.tables.push(table);
+}
+
+/// Whether `c` is one of the chains shriekc adds to count each balanced
+/// backend's traffic (see `lower::backends`): a base chain that accepts,
+/// whose rules only match (`ct status dnat`) and look the connection's
+/// backend up in a `backends_` set (`@backends_ip_port`). Such a chain never decides anything,
+/// and compiling the imported `balance` rules makes it again.
+fn counts_backends(c: &NChain) -> bool {
+    // Neither reader knows `ct reply ip saddr`: the text reader leaves the
+    // rest of the rule as words of its own, the JSON reader the key alone.
+    // A rule of matches alone decides nothing, so leaving one out never
+    // changes a verdict.
+    let reply = |i: &NItem| match i {
+        NItem::Other(t) => t.starts_with("ct reply") || t.starts_with("saddr"),
+        _ => false,
+    };
+    let Some(b) = &c.base else { return false };
+    b.policy == "accept"
+        && !c.rules.is_empty()
+        && c.rules.iter().all(|r| {
+            let only_matches =
+                r.items.iter().all(|i| matches!(i, NItem::Match { .. }) || reply(i));
+            let status = r.items.iter().any(|i| match i {
+                NItem::Match { left, right, .. } if left.as_slice() == [Sel::Ct("status".into())] => {
+                    let dnat = Val::Word("dnat".into());
+                    *right == Right::Val(dnat.clone()) || *right == Right::Val(Val::List(vec![dnat]))
+                }
+                _ => false,
+            });
+            let lookup = r.items.iter().any(|i| {
+                reply(i)
+                    || matches!(i, NItem::Match { right: Right::Named(n), .. } if n.starts_with("backends_"))
+            });
+            only_matches && status && lookup
+        })
 }
 
 /// A base chain's header, or why it cannot be one in the language.
