@@ -27,7 +27,7 @@
 mod delta;
 mod jumps;
 
-pub(crate) use jumps::jump_depth_error;
+pub(crate) use jumps::table_jump_depth_error;
 
 use std::time::{Duration, Instant};
 

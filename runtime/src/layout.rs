@@ -53,7 +53,12 @@ pub(crate) fn physical(t: &nft::Table) -> std::borrow::Cow<'_, nft::Table> {
     if !t.chains.iter().any(|c| splittable(t, c)) {
         return std::borrow::Cow::Borrowed(t);
     }
-    let mut out = nft::Table { chains: Vec::new(), ..t.clone() };
+    let mut out = nft::Table {
+        name: t.name.clone(),
+        sets: t.sets.clone(),
+        counters: t.counters.clone(),
+        chains: Vec::with_capacity(t.chains.len()),
+    };
     for c in &t.chains {
         if splittable(t, c) {
             out.chains.extend(split(c));
@@ -63,9 +68,8 @@ pub(crate) fn physical(t: &nft::Table) -> std::borrow::Cow<'_, nft::Table> {
     }
     // Parts add one level of jumps below their chain: where that would go
     // past the kernel's stack, the table keeps its chains whole.
-    let rs = |t: nft::Table| nft::Ruleset { tables: vec![t] };
-    let before = crate::apply::jump_depth_error(&rs(t.clone())).is_some();
-    if !before && crate::apply::jump_depth_error(&rs(out.clone())).is_some() {
+    let before = crate::apply::table_jump_depth_error(t).is_some();
+    if !before && crate::apply::table_jump_depth_error(&out).is_some() {
         return std::borrow::Cow::Borrowed(t);
     }
     std::borrow::Cow::Owned(out)

@@ -14,15 +14,19 @@ use crate::error::{explain, KernelError, RuntimeError};
 /// blamed on the rule that jumps, as the kernel does. A dry run needs this
 /// because the kernel only validates jumps when the batch is committed.
 pub(crate) fn jump_depth_error(rs: &nft::Ruleset) -> Option<RuntimeError> {
-    for t in &rs.tables {
-        let chains: HashMap<&str, &nft::Chain> =
-            t.chains.iter().map(|c| (c.name.as_str(), c)).collect();
-        let maps: HashMap<&str, &nft::Set> = t.sets.iter().map(|s| (s.name.as_str(), s)).collect();
-        for base in t.chains.iter().filter(|c| c.base.is_some()) {
-            let mut path = vec![base.name.as_str()];
-            if let Some(e) = walk(&t.name, base, 0, &chains, &maps, &mut path) {
-                return Some(e);
-            }
+    rs.tables.iter().find_map(table_jump_depth_error)
+}
+
+/// [`jump_depth_error`] for one table, so a caller holding a table need
+/// not copy it into a ruleset.
+pub(crate) fn table_jump_depth_error(t: &nft::Table) -> Option<RuntimeError> {
+    let chains: HashMap<&str, &nft::Chain> =
+        t.chains.iter().map(|c| (c.name.as_str(), c)).collect();
+    let maps: HashMap<&str, &nft::Set> = t.sets.iter().map(|s| (s.name.as_str(), s)).collect();
+    for base in t.chains.iter().filter(|c| c.base.is_some()) {
+        let mut path = vec![base.name.as_str()];
+        if let Some(e) = walk(&t.name, base, 0, &chains, &maps, &mut path) {
+            return Some(e);
         }
     }
     None
