@@ -33,12 +33,28 @@ table web {
 }
 ";
 
-/// A folder of this test's own, made afresh.
-fn scratch(tag: &str) -> PathBuf {
+/// A folder of this test's own, made afresh and removed when the test
+/// ends (a role run leaves about 100 MB in it).
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(tag: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("shriek-fleet-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    Scratch(dir)
 }
 
 /// Ansible run against localhost over the local connection, with its own
@@ -138,7 +154,7 @@ fn module(ansible: &Ansible, ns: &Netns, policy: &Path, flags: &[&str]) -> (Valu
 
 /// A namespace, a scratch folder and Ansible, for a test that applies;
 /// `None` (after saying why) where one is missing.
-fn kernel(tag: &str) -> Option<(Netns, PathBuf, Ansible)> {
+fn kernel(tag: &str) -> Option<(Netns, Scratch, Ansible)> {
     let ns = Netns::new(tag)?;
     let dir = scratch(tag);
     let ansible = Ansible::new(&dir)?;
@@ -369,7 +385,7 @@ fn module_documentation_renders_and_matches_its_argument_spec() {
     let out = ansible
         .command("ansible-galaxy")
         .args(["collection", "build", "--output-path"])
-        .arg(&dir)
+        .arg(&*dir)
         .arg(root().join("deploy/ansible"))
         .output()
         .expect("ansible-galaxy runs");
