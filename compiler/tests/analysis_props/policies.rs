@@ -42,7 +42,8 @@ pub const FLAG_TESTS: [FlagsTest; 6] = [
 /// Regular chains follow the two base chains.
 pub const BASES: usize = 2;
 
-#[derive(Clone, Debug)]
+/// What a rule matches; the default matches every packet.
+#[derive(Clone, Debug, Default)]
 pub struct Matches {
     pub family: Option<Family>,
     pub proto: Option<(Vec<u8>, bool)>,
@@ -203,19 +204,9 @@ pub fn act(regular: bool, nat_ok: bool) -> impl Strategy<Value = Act> {
 /// A rule; `broad` is the chance that it has no match at all, as the
 /// catch-all rules that end regular chains.
 pub fn rule_spec(regular: bool, nat_ok: bool, broad: f64) -> impl Strategy<Value = RuleSpec> {
-    let none = Matches {
-        family: None,
-        proto: None,
-        saddr: None,
-        dport: None,
-        iif: None,
-        ct: None,
-        icmp: None,
-        flags: None,
-    };
     let matches = (prop::bool::weighted(broad), matches_strategy()).prop_map(move |(broad, m)| {
         if broad {
-            none.clone()
+            Matches::default()
         } else {
             m
         }
@@ -243,20 +234,10 @@ pub fn spec() -> impl Strategy<Value = Spec> {
         0.5,
         prop_oneof![Just(Act::Accept), Just(Act::Drop), Just(Act::Reject)],
     );
-    let none = Matches {
-        family: None,
-        proto: None,
-        saddr: None,
-        dport: None,
-        iif: None,
-        ct: None,
-        icmp: None,
-        flags: None,
-    };
     let chain = (prop::collection::vec(rule_spec(true, true, 0.3), 1..4), catch_all).prop_map(
         move |(mut rules, last)| {
             if let Some(act) = last {
-                let matches = none.clone();
+                let matches = Matches::default();
                 rules.push(RuleSpec { matches, same_as: None, duplicate: false, act, limit: None });
             }
             rules
