@@ -230,6 +230,37 @@ fn limit_inside_a_jump_target_does_not_shadow() {
     check(&policy, &mut Looked::default()).expect("the laws hold");
 }
 
+/// A jump and then a goto to a chain that drops all but SYN-only packets
+/// cover a later `syn / syn,ack` rule. A SYN with RST (or FIN) passes both
+/// flag tests, so the jump drops it first: the finding names the jump as
+/// dropping some packets, and the oracle's domain must hold such a packet
+/// to agree (CI once found it did not).
+#[test]
+fn syn_with_rst_is_dropped_by_the_jump_before_the_goto() {
+    let flags = |i, act| RuleSpec {
+        matches: Matches { flags: i, ..Matches::default() },
+        same_as: None,
+        duplicate: false,
+        act,
+        limit: None,
+    };
+    let spec = Spec {
+        chains: vec![
+            vec![flags(None, Act::Accept)],
+            vec![],
+            vec![flags(None, Act::Jump(0)), flags(None, Act::Goto(0)), flags(Some(1), Act::Accept)],
+            vec![flags(Some(4), Act::Drop), flags(None, Act::Return)],
+        ],
+        loops: false,
+    };
+    let policy = spec.build();
+    let diags = analysis::analyze(&policy);
+    let on_rules: Vec<&str> =
+        findings(&diags).into_iter().filter(|n| RULE_FINDINGS.contains(n)).collect();
+    assert_eq!(on_rules, vec!["shadowed-rule"]);
+    check(&policy, &mut Looked::default()).expect("the laws hold");
+}
+
 /// The SSH brute-force guard of issue 10, written both ways: a per-source
 /// rate that accepts followed by a drop of the same packets, and a
 /// per-source connection count that rejects followed by an accept. Neither
