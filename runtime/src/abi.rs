@@ -249,6 +249,7 @@ pub const NFTA_OBJ_TYPE: u16 = 3;
 pub const NFTA_OBJ_DATA: u16 = 4;
 pub const NFTA_OBJ_USE: u16 = 5;
 pub const NFTA_OBJ_HANDLE: u16 = 6;
+pub const NFTA_OBJ_USERDATA: u16 = 8;
 pub const NFT_NG_INCREMENTAL: u32 = 0;
 pub const NFT_NG_RANDOM: u32 = 1;
 pub const NFTA_NG_DREG: u16 = 1;

@@ -4,10 +4,11 @@
 //! against them ([`crate::plan::plan`]) and sends only the delta: new,
 //! deleted and replaced rules (placed by handle), chains, sets, map
 //! elements and counters ([`delta`]). What stays keeps its kernel handle and
-//! its counters. A table that cannot be changed in place (`--replace`, a
-//! strategy change, a hook change, something the model cannot read back)
-//! is replaced whole, named counters carried over. A plan with no changes
-//! sends nothing at all.
+//! its counters. A table that cannot be changed rule by rule (`--replace`,
+//! a strategy change, a hook change, something the model cannot read back)
+//! is rebuilt in place ([`rebuild`]): the table, its base chains, its named
+//! counters and the sets that stay are kept, so counts go on through the
+//! commit. A plan with no changes sends nothing at all.
 //!
 //! The batch is BATCH_BEGIN (with the generation id read before the live
 //! tables were), the messages, then BATCH_END: the kernel applies all of it
@@ -26,6 +27,7 @@
 
 mod delta;
 mod jumps;
+mod rebuild;
 
 pub(crate) use jumps::table_jump_depth_error;
 

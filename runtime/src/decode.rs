@@ -48,6 +48,9 @@ pub struct LiveTable {
     /// Sets and objects the model cannot hold, in words, e.g. "quota
     /// object `q`": shown by `plan`, removed with the table only.
     pub unmodelled: Vec<String>,
+    /// Whether the table holds the record object ([`RECORD_OBJECT`]),
+    /// which `apply` replaces when it rebuilds the table.
+    pub record: bool,
 }
 
 /// Who made a table, from the marker in its user data.
@@ -86,13 +89,19 @@ impl LiveRule {
 /// Reads one table's dump back; `None` when the table does not exist.
 pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
     let table_attrs = dump.table.as_ref()?;
-    let owner = owner(attr(table_attrs, NFTA_TABLE_USERDATA).unwrap_or(&[]));
+    let mut owner = owner(attr(table_attrs, NFTA_TABLE_USERDATA).unwrap_or(&[]));
     let mut unmodelled = Vec::new();
+    let mut record = false;
 
     let mut counters = Vec::new();
     let mut counter_values = Vec::new();
     for o in &dump.objects {
         let name = attr_str(o, NFTA_OBJ_NAME).unwrap_or_default();
+        if name == RECORD_OBJECT {
+            record = true;
+            owner = recorded_owner(owner, attr(o, NFTA_OBJ_USERDATA).unwrap_or(&[]));
+            continue;
+        }
         if attr_u32(o, NFTA_OBJ_TYPE) == Some(NFT_OBJECT_COUNTER) {
             let d = attr(o, NFTA_OBJ_DATA).unwrap_or(&[]);
             let packets = attr_u64(d, NFTA_COUNTER_PACKETS).unwrap_or(0);
@@ -194,6 +203,7 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
         counter_values,
         element_counts,
         unmodelled,
+        record,
     })
 }
 
@@ -225,6 +235,29 @@ pub(crate) fn owner(ud: &[u8]) -> Owner {
 
 /// The marker's text: who, and the version of what follows it.
 pub(crate) const TABLE_MARKER: &str = "shriekc/1";
+
+/// The name of the object in which a table rebuilt in place records what
+/// has changed since it was made (its strategy). A table's own user data
+/// is written once, when the table is made: the kernel takes NEWTABLE on a
+/// table that exists as an update of its flags alone and ignores the rest.
+/// An object can be deleted and made again in the batch that rebuilds the
+/// table. It is a counter (the one kind of object shriekc makes) that no
+/// rule names; `/` is in no name a policy can write, so it never meets a
+/// counter of the policy's.
+pub(crate) const RECORD_OBJECT: &str = "shriekc/record";
+
+/// The owner a table's record object says, over what its user data says:
+/// the record counts only for a table of shriekc's, and of the same policy
+/// (the policy's name is in the table's user data, where the orphan scan
+/// reads it), so it can only change the strategy.
+fn recorded_owner(table: Owner, ud: &[u8]) -> Owner {
+    match (table, owner(ud)) {
+        (Owner::Shriek { policy, .. }, Owner::Shriek { policy: p, strategy }) if p == policy => {
+            Owner::Shriek { policy, strategy }
+        }
+        (table, _) => table,
+    }
+}
 
 fn chain(c: &[u8], unmodelled: &mut Vec<String>) -> nft::Chain {
     let name = attr_str(c, NFTA_CHAIN_NAME).unwrap_or_default();

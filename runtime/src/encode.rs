@@ -24,13 +24,13 @@ mod set;
 
 pub(crate) use batch::{Batch, Subject};
 pub(crate) use edit::{
-    chain_policy, delete_chain, delete_counter, delete_rule, delete_set, delete_table,
+    chain_policy, delete_chain, delete_counter, delete_rule, delete_set, delete_table, flush_chain,
 };
 pub use identity::policy_key;
 pub(crate) use set::{edit_elements, key_bytes, named_set};
 
 use expr::{expr, RuleCx};
-use identity::{rule_udata, table_udata, udata};
+use identity::{record_udata, rule_udata, table_udata, udata};
 
 /// Writes table `t` of `desired` whole: emptied if it exists, then made
 /// with its marker and everything in it. `seeds` are named counters'
@@ -92,6 +92,23 @@ pub(crate) fn new_table(b: &mut Batch, desired: &Desired, name: &str) {
         a.bytes(NFTA_TABLE_USERDATA, &table_udata(desired.policy, desired.strategy));
     });
     b.tables += 1;
+}
+
+/// The table's record object ([`crate::decode::RECORD_OBJECT`]): the
+/// policy and the strategy, in user data of the shape a table's has.
+pub(crate) fn record(b: &mut Batch, desired: &Desired, table: &str) {
+    let name = crate::decode::RECORD_OBJECT;
+    let seq = b.seq(Subject::Counter { table: table.into(), name: name.into() });
+    b.w.nft(NFT_MSG_NEWOBJ, NLM_F_CREATE, seq, |a| {
+        a.str(NFTA_OBJ_TABLE, table);
+        a.str(NFTA_OBJ_NAME, name);
+        a.u32(NFTA_OBJ_TYPE, NFT_OBJECT_COUNTER);
+        a.nest(NFTA_OBJ_DATA, |d| {
+            d.u64(NFTA_COUNTER_BYTES, 0);
+            d.u64(NFTA_COUNTER_PACKETS, 0);
+        });
+        a.bytes(NFTA_OBJ_USERDATA, &record_udata(desired.policy, desired.strategy));
+    });
 }
 
 /// A named counter object starting from `(packets, bytes)`.

@@ -108,7 +108,8 @@ pub struct Plan {
     pub live: nft::Ruleset,
     /// Every difference between `live` and the desired ruleset.
     pub delta: Delta,
-    /// Tables `apply` replaces whole rather than changing in place.
+    /// Tables `apply` rebuilds (or, taking one over, makes again) rather
+    /// than changing rule by rule.
     pub whole: Vec<Whole>,
     /// Tables this policy made and no longer names.
     pub orphans: Vec<Orphan>,
@@ -121,11 +122,17 @@ pub struct Plan {
     pub(crate) genid: u32,
 }
 
-/// A table replaced whole, and why.
+/// A table rebuilt, and why. A table of this policy's is rebuilt in place:
+/// the table, each base chain whose hook stays, each named counter that
+/// stays and each set whose type stays are kept, and everything else is
+/// made again in the batch. A table taken over (`--replace` on a table of
+/// another policy's, or one without a marker) is `remade`: deleted and
+/// made again, since its user data, which names its policy, cannot change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Whole {
     pub table: String,
     pub why: String,
+    pub remade: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -180,7 +187,8 @@ pub fn plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, 
             Some(format!("shriekc cannot read back {u}"))
         });
         if let Some(why) = why {
-            whole.push(Whole { table: t.table.name.clone(), why });
+            let ours = matches!(&t.owner, Owner::Shriek { policy, .. } if policy == desired.policy);
+            whole.push(Whole { table: t.table.name.clone(), why, remade: !ours });
         }
         meta.push(t.clone());
     }
@@ -228,9 +236,7 @@ pub fn plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, 
                 "the hook, type or priority of chain `{}` changes, which the kernel cannot change in place",
                 c.name
             )),
-            (None, Some(s), _) => Some(format!(
-                "it records strategy {s}, and a table records its strategy only when it is made"
-            )),
+            (None, Some(s), _) => Some(format!("it was applied with strategy {s}")),
             (None, None, Some(c)) => Some(format!(
                 "chain `{}` is laid out in parts and now holds a `return`, `goto` or verdict map, which must not run inside a part",
                 c.name
@@ -238,7 +244,7 @@ pub fn plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, 
             (None, None, None) => None,
         };
         if let Some(why) = why {
-            whole.push(Whole { table: td.name.clone(), why });
+            whole.push(Whole { table: td.name.clone(), why, remade: false });
         }
     }
     for t in &meta {

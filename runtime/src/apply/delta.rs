@@ -1,5 +1,6 @@
-//! A plan as one batch: whole tables where the plan says so, and elsewhere
-//! only the delta, in an order the kernel accepts within one transaction.
+//! A plan as one batch: tables rebuilt where the plan says so
+//! ([`rebuild`]), new tables whole, and elsewhere only the delta, in an
+//! order the kernel accepts within one transaction.
 //!
 //! In a table changed in place: new counters and chains first (rules and
 //! map elements may name them), a base chain's new policy, then every rule
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 use shriek_compiler::diff::structural::{Action, ChainDelta, TableDelta};
 use shriek_compiler::nft;
 
+use super::rebuild;
 use crate::desired::Desired;
 use crate::encode::{self, At, Batch, Place};
 use crate::layout;
@@ -25,19 +27,25 @@ pub(super) fn write(b: &mut Batch, desired: &Desired, plan: &Plan) {
     for (ni, t) in desired.ruleset.tables.iter().enumerate() {
         let td = plan.delta.tables.iter().find(|d| d.new == Some(ni));
         let live = plan.meta.iter().position(|m| m.table.name == t.name);
-        if plan.whole.iter().any(|w| w.table == t.name) {
-            // Named counters carry over; the table itself must go, because
-            // its user data cannot change.
-            let seeds: HashMap<String, (u64, u64)> = live
-                .map(|i| {
-                    plan.meta[i]
-                        .counter_values
-                        .iter()
-                        .map(|(n, p, by)| (n.clone(), (*p, *by)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            encode::whole_table(b, desired, &layout::physical(t), &seeds);
+        if let Some(w) = plan.whole.iter().find(|w| w.table == t.name) {
+            match live {
+                Some(oi) if !w.remade => rebuild::write(b, desired, plan, td, oi, ni),
+                _ => {
+                    // Taken over: the table goes, because its user data,
+                    // which names its policy, cannot change. Its named
+                    // counters start from the values read before the batch.
+                    let seeds: HashMap<String, (u64, u64)> = live
+                        .map(|i| {
+                            plan.meta[i]
+                                .counter_values
+                                .iter()
+                                .map(|(n, p, by)| (n.clone(), (*p, *by)))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    encode::whole_table(b, desired, &layout::physical(t), &seeds);
+                }
+            }
             continue;
         }
         match (td, live) {
@@ -97,45 +105,10 @@ fn in_place(b: &mut Batch, desired: &Desired, plan: &Plan, td: &TableDelta, oi: 
             }
         }
     }
-    for sd in td.sets.iter().filter(|s| s.action.is_none()) {
-        let (Some(si), Some(_)) = (sd.old, sd.new) else { continue };
-        let set = &old.sets[si];
-        let gone: Vec<&nft::Element> = sd
-            .elements
-            .iter()
-            .filter(|e| matches!(e.action, Action::Remove | Action::Change))
-            .filter_map(|e| e.old.map(|i| &set.elements[i]))
-            .collect();
-        if !gone.is_empty() {
-            encode::edit_elements(b, name, set, &gone, false);
-        }
-    }
-    for sd in td.sets.iter().filter(|s| s.action == Some(Action::Change)) {
-        encode::delete_set(b, name, &sd.name);
-    }
+    sets_going(b, name, old, td);
 
     // What comes.
-    let mut set_ids = HashMap::new();
-    for sd in &td.sets {
-        if let (Some(Action::Add | Action::Change), Some(j)) = (sd.action, sd.new) {
-            let id = b.set_id();
-            set_ids.insert(sd.name.clone(), id);
-            encode::named_set(b, name, &new.sets[j], id);
-        }
-    }
-    for sd in td.sets.iter().filter(|s| s.action.is_none()) {
-        let Some(sj) = sd.new else { continue };
-        let set = &new.sets[sj];
-        let came: Vec<&nft::Element> = sd
-            .elements
-            .iter()
-            .filter(|e| matches!(e.action, Action::Add | Action::Change))
-            .filter_map(|e| e.new.map(|j| &set.elements[j]))
-            .collect();
-        if !came.is_empty() {
-            encode::edit_elements(b, name, set, &came, true);
-        }
-    }
+    let set_ids = sets_coming(b, name, new, td);
     for cd in &td.chains {
         let Some(cj) = cd.new else { continue };
         let chain = &new.chains[cj];
@@ -170,9 +143,7 @@ fn in_place(b: &mut Batch, desired: &Desired, plan: &Plan, td: &TableDelta, oi: 
 
     // What is no longer used: sets first, since a map's elements may jump
     // to a chain that goes too.
-    for sd in td.sets.iter().filter(|s| s.action == Some(Action::Remove)) {
-        encode::delete_set(b, name, &sd.name);
-    }
+    sets_gone(b, name, td);
     for cd in td.chains.iter().filter(|c| c.action == Some(Action::Remove)) {
         // The chain first: its links to its parts go with it.
         encode::delete_chain(b, name, &cd.name);
@@ -182,6 +153,70 @@ fn in_place(b: &mut Batch, desired: &Desired, plan: &Plan, td: &TableDelta, oi: 
     }
     for c in td.counters.iter().filter(|c| c.action == Action::Remove) {
         encode::delete_counter(b, name, &c.name);
+    }
+}
+
+/// The elements that go from the sets that stay, and the sets made again:
+/// after the rules that use them have gone, before anything new comes.
+pub(super) fn sets_going(b: &mut Batch, name: &str, old: &nft::Table, td: &TableDelta) {
+    for sd in td.sets.iter().filter(|s| s.action.is_none()) {
+        let (Some(si), Some(_)) = (sd.old, sd.new) else { continue };
+        let set = &old.sets[si];
+        let gone: Vec<&nft::Element> = sd
+            .elements
+            .iter()
+            .filter(|e| matches!(e.action, Action::Remove | Action::Change))
+            .filter_map(|e| e.old.map(|i| &set.elements[i]))
+            .collect();
+        if !gone.is_empty() {
+            encode::edit_elements(b, name, set, &gone, false);
+        }
+    }
+    for sd in td.sets.iter().filter(|s| s.action == Some(Action::Change)) {
+        encode::delete_set(b, name, &sd.name);
+    }
+}
+
+/// New sets (and sets made again), then the new elements of the sets that
+/// stay. A set that stays keeps its kernel object, so a packet that meets
+/// one of its unchanged elements during the commit finds it: a set made in
+/// the batch is found empty for a moment after the rules that use it start
+/// (measured on Linux 6.18; ARCHITECTURE.md, "Day 2"). Returns the new
+/// sets' ids, by name, for the rules that use them.
+pub(super) fn sets_coming(
+    b: &mut Batch,
+    name: &str,
+    new: &nft::Table,
+    td: &TableDelta,
+) -> HashMap<String, u32> {
+    let mut set_ids = HashMap::new();
+    for sd in &td.sets {
+        if let (Some(Action::Add | Action::Change), Some(j)) = (sd.action, sd.new) {
+            let id = b.set_id();
+            set_ids.insert(sd.name.clone(), id);
+            encode::named_set(b, name, &new.sets[j], id);
+        }
+    }
+    for sd in td.sets.iter().filter(|s| s.action.is_none()) {
+        let Some(sj) = sd.new else { continue };
+        let set = &new.sets[sj];
+        let came: Vec<&nft::Element> = sd
+            .elements
+            .iter()
+            .filter(|e| matches!(e.action, Action::Add | Action::Change))
+            .filter_map(|e| e.new.map(|j| &set.elements[j]))
+            .collect();
+        if !came.is_empty() {
+            encode::edit_elements(b, name, set, &came, true);
+        }
+    }
+    set_ids
+}
+
+/// The sets no longer used: before the chains their elements may jump to.
+pub(super) fn sets_gone(b: &mut Batch, name: &str, td: &TableDelta) {
+    for sd in td.sets.iter().filter(|s| s.action == Some(Action::Remove)) {
+        encode::delete_set(b, name, &sd.name);
     }
 }
 

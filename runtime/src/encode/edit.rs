@@ -22,6 +22,16 @@ pub(crate) fn delete_rule(b: &mut Batch, table: &str, chain: &str, index: usize,
     });
 }
 
+/// Deletes every rule of a chain (DELRULE naming the chain and no rule),
+/// and the chain stays.
+pub(crate) fn flush_chain(b: &mut Batch, table: &str, chain: &str) {
+    let seq = b.seq(Subject::Chain { table: table.into(), chain: chain.into() });
+    b.w.nft(NFT_MSG_DELRULE, 0, seq, |a| {
+        a.str(NFTA_RULE_TABLE, table);
+        a.str(NFTA_RULE_CHAIN, chain);
+    });
+}
+
 /// Deletes a chain; the kernel deletes its rules with it, and refuses
 /// while a rule or map element elsewhere still jumps to it.
 pub(crate) fn delete_chain(b: &mut Batch, table: &str, chain: &str) {

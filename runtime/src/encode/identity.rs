@@ -6,8 +6,10 @@
 //! ([`shriek_compiler::identity`]) under a type of shriekc's own, which
 //! nft skips. A table carries a comment saying who made it, and under
 //! shriekc's own types a marker, the policy that made it and the strategy.
-//! The kernel caps user data at 256 bytes, and cannot change a table's
-//! afterwards: the marker is written when the table is made.
+//! The kernel caps user data at 256 bytes, and ignores new user data for a
+//! table that exists: the marker is written when the table is made, and
+//! what changes later (the strategy) goes into the table's record object
+//! (`decode::RECORD_OBJECT`), in user data of the same shape.
 
 use shriek_compiler::emit;
 use shriek_compiler::identity::{identity, ENCODING_VERSION};
@@ -98,6 +100,21 @@ pub(crate) fn table_udata(policy: &str, strategy: Strategy) -> Vec<u8> {
     v
 }
 
+/// The user data of a table's record object: the marker, the policy and
+/// the strategy as in [`table_udata`], under a comment that says what the
+/// record is for (the table's own comment keeps the strategy it was made
+/// with, and `nft list` shows both).
+pub(crate) fn record_udata(policy: &str, strategy: Strategy) -> Vec<u8> {
+    let mut v = udata(
+        NFTNL_UDATA_TABLE_COMMENT,
+        &format!("strategy {} since shriekc rebuilt the table", strategy.keyword()),
+    );
+    v.extend(udata(SHRIEK_UDATA_TABLE_MARKER, TABLE_MARKER));
+    v.extend(udata(SHRIEK_UDATA_TABLE_POLICY, &policy_key(policy)));
+    v.extend(udata(SHRIEK_UDATA_TABLE_STRATEGY, strategy.keyword()));
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,16 +130,20 @@ mod tests {
     fn a_table_marker_fits_whatever_the_path() {
         for len in [1, 50, 159, 160, 161, 250, 4000] {
             let path = format!("/{}", "é".repeat(len / 2));
-            let ud = table_udata(&path, Strategy::Sequential);
-            assert!(ud.len() <= USERDATA_MAX, "{len}: {}", ud.len());
-            let owner = crate::decode::owner(&ud);
-            assert_eq!(
-                owner,
-                crate::decode::Owner::Shriek {
-                    policy: policy_key(&path),
-                    strategy: "sequential".into()
-                }
-            );
+            for ud in [
+                table_udata(&path, Strategy::Sequential),
+                record_udata(&path, Strategy::Sequential),
+            ] {
+                assert!(ud.len() <= USERDATA_MAX, "{len}: {}", ud.len());
+                let owner = crate::decode::owner(&ud);
+                assert_eq!(
+                    owner,
+                    crate::decode::Owner::Shriek {
+                        policy: policy_key(&path),
+                        strategy: "sequential".into()
+                    }
+                );
+            }
         }
     }
 }

@@ -165,7 +165,7 @@ fn send(prepared: &Prepared, how: How, netns: Option<&str>) -> Result<(), u8> {
         summary.transaction.as_secs_f64() * 1000.0
     );
     for w in &summary.plan.whole {
-        out.push_str(&format!("replaced table `{}` whole, because {}\n", w.table, w.why));
+        out.push_str(&format!("table `{}` {}\n", w.table, super::plan::rebuilt_words(w)));
     }
     if let Some(line) = relocated_text(shown.relocated()) {
         out.push_str(&line);

@@ -149,6 +149,22 @@ pub(crate) fn relocated_text(n: usize) -> Option<String> {
     }
 }
 
+/// What `plan` and `apply` say of a table rebuilt (or made again) rather
+/// than changed rule by rule.
+pub(crate) fn rebuilt_words(w: &shriek_runtime::Whole) -> String {
+    if w.remade {
+        format!(
+            "replaced whole, because {} (its named counters start again from the values read just before)",
+            w.why
+        )
+    } else {
+        format!(
+            "rebuilt in place, because {} (its base chains, named counters and the sets that stay are kept)",
+            w.why
+        )
+    }
+}
+
 fn count(n: usize, what: &str) -> String {
     if n == 1 {
         format!("1 {what}")
@@ -208,7 +224,7 @@ impl<'a> Shown<'a> {
     pub fn text(&self) -> String {
         let mut out = String::new();
         for w in &self.plan.whole {
-            out.push_str(&format!("~ table inet {}: replaced whole, because {}\n", w.table, w.why));
+            out.push_str(&format!("~ table inet {}: {}\n", w.table, rebuilt_words(w)));
         }
         out.push_str(&self.with_sides(|old, new| render::text(&self.plan.delta, old, new)));
         let counts = self.counts();
@@ -244,7 +260,7 @@ impl<'a> Shown<'a> {
         json!({
             "format_version": 1,
             "changes": changes,
-            "replaced": self.plan.whole.iter().map(|w| json!({"table": w.table, "why": w.why})).collect::<Vec<_>>(),
+            "replaced": self.plan.whole.iter().map(|w| json!({"table": w.table, "why": w.why, "remade": w.remade})).collect::<Vec<_>>(),
             "orphans": self.plan.orphans.iter().map(|o| json!({
                 "table": o.table,
                 "chains": o.chains,
