@@ -97,22 +97,22 @@ pub(crate) fn new_table(b: &mut Batch, desired: &Desired, name: &str) {
 /// The table's record object ([`crate::decode::RECORD_OBJECT`]): the
 /// policy and the strategy, in user data of the shape a table's has.
 pub(crate) fn record(b: &mut Batch, desired: &Desired, table: &str) {
-    let name = crate::decode::RECORD_OBJECT;
-    let seq = b.seq(Subject::Counter { table: table.into(), name: name.into() });
-    b.w.nft(NFT_MSG_NEWOBJ, NLM_F_CREATE, seq, |a| {
-        a.str(NFTA_OBJ_TABLE, table);
-        a.str(NFTA_OBJ_NAME, name);
-        a.u32(NFTA_OBJ_TYPE, NFT_OBJECT_COUNTER);
-        a.nest(NFTA_OBJ_DATA, |d| {
-            d.u64(NFTA_COUNTER_BYTES, 0);
-            d.u64(NFTA_COUNTER_PACKETS, 0);
-        });
-        a.bytes(NFTA_OBJ_USERDATA, &record_udata(desired.policy, desired.strategy));
-    });
+    let ud = record_udata(desired.policy, desired.strategy);
+    counter_object(b, table, crate::decode::RECORD_OBJECT, (0, 0), Some(&ud));
 }
 
 /// A named counter object starting from `(packets, bytes)`.
-pub(crate) fn counter(b: &mut Batch, table: &str, name: &str, (packets, bytes): (u64, u64)) {
+pub(crate) fn counter(b: &mut Batch, table: &str, name: &str, value: (u64, u64)) {
+    counter_object(b, table, name, value, None);
+}
+
+fn counter_object(
+    b: &mut Batch,
+    table: &str,
+    name: &str,
+    (packets, bytes): (u64, u64),
+    userdata: Option<&[u8]>,
+) {
     let seq = b.seq(Subject::Counter { table: table.into(), name: name.into() });
     b.w.nft(NFT_MSG_NEWOBJ, NLM_F_CREATE, seq, |a| {
         a.str(NFTA_OBJ_TABLE, table);
@@ -122,6 +122,9 @@ pub(crate) fn counter(b: &mut Batch, table: &str, name: &str, (packets, bytes): 
             d.u64(NFTA_COUNTER_BYTES, bytes);
             d.u64(NFTA_COUNTER_PACKETS, packets);
         });
+        if let Some(ud) = userdata {
+            a.bytes(NFTA_OBJ_USERDATA, ud);
+        }
     });
 }
 
