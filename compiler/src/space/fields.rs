@@ -270,12 +270,27 @@ impl Protos {
     pub fn complement(self) -> Protos {
         Protos([!self.0[0], !self.0[1]])
     }
+    /// The protocols in ascending order. It visits set bits only: the
+    /// lowering asks this of every piece of every rule, and testing all 256
+    /// numbers was 9% of an `auto` compile's instructions.
     pub fn iter(self) -> impl Iterator<Item = u8> {
-        (0..=255u8).filter(move |p| self.contains(*p))
+        let [low, high] = self.0;
+        set_bits(low, 0).chain(set_bits(high, 128))
     }
     pub fn len(self) -> u32 {
         self.0[0].count_ones() + self.0[1].count_ones()
     }
+}
+
+/// The positions of the set bits of `word`, ascending, plus `base`.
+fn set_bits(mut word: u128, base: u16) -> impl Iterator<Item = u8> {
+    std::iter::from_fn(move || {
+        (word != 0).then(|| {
+            let bit = word.trailing_zeros() as u16;
+            word &= word - 1;
+            u8::try_from(base + bit).expect("a protocol number is below 256")
+        })
+    })
 }
 
 impl fmt::Debug for Protos {
@@ -357,5 +372,20 @@ impl CtStates {
 impl fmt::Debug for CtStates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_set().entries(self.iter().map(CtState::keyword)).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protos_iter_gives_exactly_the_members_in_order() {
+        for members in [vec![], vec![0], vec![6, 17, 132], vec![0, 127, 128, 255]] {
+            let mut set = Protos::NONE;
+            members.iter().for_each(|&p| set.insert(p));
+            assert_eq!(set.iter().collect::<Vec<_>>(), members);
+        }
+        assert_eq!(Protos::ALL.iter().collect::<Vec<_>>(), (0..=255).collect::<Vec<u8>>());
     }
 }
