@@ -26,6 +26,8 @@ pub(super) struct Counters {
 struct Parts {
     ok: bool,
     space: Vec<Cube>,
+    /// `space` is still the full cube: no match has narrowed it yet.
+    unrestricted: bool,
     actions: Vec<ir::Action>,
     verdict: Option<ir::Verdict>,
     verdict_loc: Option<Loc>,
@@ -50,6 +52,7 @@ impl<'a> Ctx<'a> {
         let mut parts = Parts {
             ok: true,
             space: vec![Cube::full()],
+            unrestricted: true,
             actions: Vec::new(),
             verdict: None,
             verdict_loc: None,
@@ -146,6 +149,12 @@ impl<'a> Ctx<'a> {
             }
         }
         match self.match_space(file, m) {
+            // The rule's first match meets only the full cube, which
+            // leaves each of its non-empty cubes as it is: they are kept
+            // without building them again.
+            Some(cubes) if std::mem::take(&mut parts.unrestricted) => {
+                parts.space = cubes.into_iter().filter(|c| !c.is_empty()).collect();
+            }
             Some(cubes) => parts.space = crate::space::intersect(&parts.space, &cubes),
             None => parts.ok = false,
         }
