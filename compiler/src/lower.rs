@@ -14,6 +14,7 @@
 //! netlink is the runtime's.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 
 use rayon::prelude::*;
 
@@ -205,7 +206,10 @@ fn count(n: usize, what: &str) -> String {
 fn rule_list(indices: &[u32]) -> String {
     let mut sorted = indices.to_vec();
     sorted.sort_unstable();
-    let mut parts: Vec<String> = Vec::new();
+    let word = if sorted.len() == 1 { "rule" } else { "rules" };
+    // One string written in place: a map of 100k rules lists them all.
+    let mut out = String::with_capacity(8 + 8 * sorted.len());
+    out.push_str(word);
     let mut i = 0;
     while i < sorted.len() {
         let start = sorted[i];
@@ -214,13 +218,16 @@ fn rule_list(indices: &[u32]) -> String {
             i += 1;
             end = sorted[i];
         }
-        parts.push(if start == end {
-            format!("{}", start + 1)
+        let sep = if out.len() == word.len() { " " } else { ", " };
+        let _ = if start == end {
+            write!(out, "{sep}{}", start + 1)
         } else {
-            format!("{}-{}", start + 1, end + 1)
-        });
+            write!(out, "{sep}{}-{}", start + 1, end + 1)
+        };
         i += 1;
     }
-    let word = if sorted.len() == 1 { "rule" } else { "rules" };
-    format!("{word} {}", parts.join(", "))
+    if sorted.is_empty() {
+        out.push(' ');
+    }
+    out
 }
