@@ -44,6 +44,9 @@ pub(crate) const INVALID: u8 = 2;
 pub(crate) fn front(file: &str) -> Result<(Frontend, ir::Policy), u8> {
     let mut frontend = resolve::load(file, &mut FsLoader);
     eprint_diagnostics(&frontend.diagnostics, &frontend.sources);
+    // The verbs that go on from here need the policy and the sources, not
+    // the syntax trees: freeing them now lowers the peak of a large apply.
+    frontend.files = Vec::new();
     match frontend.policy.take() {
         Some(policy) => Ok((frontend, policy)),
         None => Err(INVALID),
