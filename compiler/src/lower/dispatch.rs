@@ -22,7 +22,7 @@
 //! A rule that opens with its own anonymous `counter` loses that one to
 //! the element's, which counts the same packets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rayon::prelude::*;
 
@@ -179,7 +179,7 @@ pub(super) fn lower_rules(cx: &mut TableCx, chain: &ir::Chain, min_run: usize) -
             }
             Block::Run { members, .. } => {
                 flush(cx, chain, &mut pending);
-                emit_run(cx, chain, &members, &cands, &spaces, &mut out);
+                emit_run(cx, chain, &members, &cands, &spaces, min_run, &mut out);
             }
         }
     }
@@ -392,6 +392,7 @@ fn emit_run(
     members: &[usize],
     cands: &[Result<Cand, String>],
     spaces: &[Vec<Cube>],
+    min_run: usize,
     out: &mut Vec<nft::Rule>,
 ) {
     let rules = &chain.rules;
@@ -484,16 +485,6 @@ fn emit_run(
                 (Dim::Dport, _) => Selector::ThDport,
             })
             .collect();
-        let interval = elems.iter().any(|(k, _)| k.iter().any(|(lo, hi)| lo != hi));
-        let mut elements: Vec<Element> = elems
-            .into_iter()
-            .map(|(k, ms)| Element {
-                key: Elem(k.into_iter().map(|(lo, hi)| Part::Int(lo, hi)).collect()),
-                data: Some(Data::Verdict(data[ms[0]].clone())),
-                origin: ms.iter().map(|&pos| origin(&rules[members[pos]])).collect(),
-            })
-            .collect();
-        elements.sort_by(|a, b| a.key.cmp(&b.key));
         let fam_tag = match (kind, fam, group_proto) {
             (KeyKind::Dport, _, Some(PROTO_TCP)) => "_tcp",
             (KeyKind::Dport, _, Some(PROTO_UDP)) => "_udp",
@@ -501,39 +492,77 @@ fn emit_run(
             (_, Some(Family::V6), _) => "6",
             _ => "4",
         };
-        // Named by chain and key, not by count: a map earlier in the table
-        // does not rename this one, so applying again changes its elements
-        // rather than making it anew.
-        let name = cx.fresh(&format!("{}_{}{fam_tag}", chain.name, kind.keyword()));
-        let keytext = key.iter().map(|s| s.keyword()).collect::<Vec<_>>().join(" . ");
-        let n = elements.len();
-        cx.sets.push(nft::Set {
-            name: name.clone(),
-            key: key.clone(),
-            interval,
-            data: Some(nft::DataType::Verdict),
-            elements,
-            counters: counting,
-            dynamic: None,
-            comment: Some(format!(
-                "{} of chain {}",
-                rule_list(&member_indices(rules, members)),
-                chain.name
-            )),
-        });
-        let mut exprs = Vec::new();
-        if let Some(p) = single_proto {
-            exprs.push(Expr::Match {
-                key: vec![Selector::L4proto],
-                op: CmpOp::Eq,
-                rhs: Rhs::Value(Elem(vec![Part::Int(p, p)])),
+        let parts = split_exact(elems, key.len(), min_run);
+        let split = parts.len() > 1;
+        let in_exact: BTreeSet<usize> =
+            parts.iter().filter(|(s, _)| !s.is_empty()).flat_map(|(_, e)| held(e)).collect();
+        for (suffix, mut elems) in parts {
+            // Each map of a split one may hold a single protocol where the
+            // two together held several: it is then matched once, before
+            // the lookup, and left out of the key, as for a whole map.
+            let mut key = key.clone();
+            let mut single_proto = single_proto;
+            if let (true, Some(i), None) = (split, proto_at, single_proto) {
+                if let Some(p) = one_value(&elems, i) {
+                    key.remove(i);
+                    for (k, _) in &mut elems {
+                        k.remove(i);
+                    }
+                    single_proto = Some(p);
+                }
+            }
+            // The members this map holds elements of, in run order; the map
+            // with ranges also names those left with none (wholly taken by
+            // earlier members), as the one map did.
+            let mine = held(&elems);
+            let part: Vec<usize> = (0..members.len())
+                .filter(|p| mine.contains(p) || (suffix.is_empty() && !in_exact.contains(p)))
+                .map(|p| members[p])
+                .collect();
+            let interval = elems.iter().any(|(k, _)| k.iter().any(|(lo, hi)| lo != hi));
+            let mut elements: Vec<Element> = elems
+                .into_iter()
+                .map(|(k, ms)| Element {
+                    key: Elem(k.into_iter().map(|(lo, hi)| Part::Int(lo, hi)).collect()),
+                    data: Some(Data::Verdict(data[ms[0]].clone())),
+                    origin: ms.iter().map(|&pos| origin(&rules[members[pos]])).collect(),
+                })
+                .collect();
+            elements.sort_by(|a, b| a.key.cmp(&b.key));
+            // Named by chain and key, not by count: a map earlier in the table
+            // does not rename this one, so applying again changes its elements
+            // rather than making it anew.
+            let name = cx.fresh(&format!("{}_{}{fam_tag}{suffix}", chain.name, kind.keyword()));
+            let keytext = key.iter().map(|s| s.keyword()).collect::<Vec<_>>().join(" . ");
+            let n = elements.len();
+            cx.sets.push(nft::Set {
+                name: name.clone(),
+                key: key.clone(),
+                interval,
+                data: Some(nft::DataType::Verdict),
+                elements,
+                counters: counting,
+                dynamic: None,
+                comment: Some(format!(
+                    "{} of chain {}",
+                    rule_list(&member_indices(rules, &part)),
+                    chain.name
+                )),
             });
+            let mut exprs = Vec::new();
+            if let Some(p) = single_proto {
+                exprs.push(Expr::Match {
+                    key: vec![Selector::L4proto],
+                    op: CmpOp::Eq,
+                    rhs: Rhs::Value(Elem(vec![Part::Int(p, p)])),
+                });
+            }
+            exprs.push(Expr::Vmap { key: key.clone(), map: name.clone() });
+            let mut origins: Vec<nft::Origin> = part.iter().map(|&m| origin(&rules[m])).collect();
+            origins.sort();
+            out.push(nft::Rule { exprs, origin: origins });
+            maps.push(format!("`{name}` keyed by {keytext}: {}", count(n, "element")));
         }
-        exprs.push(Expr::Vmap { key, map: name.clone() });
-        let mut origins: Vec<nft::Origin> = members.iter().map(|&m| origin(&rules[m])).collect();
-        origins.sort();
-        out.push(nft::Rule { exprs, origin: origins });
-        maps.push(format!("`{name}` keyed by {keytext}: {}", count(n, "element")));
     }
     let indices = member_indices(rules, members);
     let moved = members.windows(2).any(|w| w[1] != w[0] + 1);
@@ -558,6 +587,44 @@ fn member_indices(rules: &[ir::Rule], members: &[usize]) -> Vec<u32> {
 }
 
 type Range = (u128, u128);
+
+/// A map's elements: each key's ranges, one per field, and the run
+/// positions of the rules that own it.
+type Elements = Vec<(Vec<Range>, Vec<usize>)>;
+
+/// The one value every element's field `i` holds exactly, if there is one.
+fn one_value(elems: &[(Vec<Range>, Vec<usize>)], i: usize) -> Option<u128> {
+    let (lo, hi) = elems.first()?.0[i];
+    (lo == hi && elems.iter().all(|(k, _)| k[i] == (lo, hi))).then_some(lo)
+}
+
+/// The run positions owning the elements of `elems`.
+fn held(elems: &[(Vec<Range>, Vec<usize>)]) -> BTreeSet<usize> {
+    elems.iter().flat_map(|(_, owners)| owners.iter().copied()).collect()
+}
+
+/// A map's disjoint elements, as one map or two: when its key joins
+/// several fields and it holds both exact keys and ranges, the exact ones
+/// (at least `min_run` of them, as many as make a run worth a lookup) go
+/// to a map of their own, named with `_exact`. The kernel keeps a map of
+/// exact keys in a hash table, one probe per packet, and a map with ranges
+/// in a pipapo table, whose lookup and whose every insertion walk bitmaps
+/// as long as the map: moving the exact keys out makes both cheaper. The
+/// elements are disjoint, so a packet matches at most one of either map,
+/// and the two lookups decide as the one did.
+fn split_exact(elems: Elements, fields: usize, min_run: usize) -> Vec<(&'static str, Elements)> {
+    if fields < 2 {
+        return vec![("", elems)];
+    }
+    let (exact, ranges): (Vec<_>, Vec<_>) =
+        elems.into_iter().partition(|(k, _)| k.iter().all(|(lo, hi)| lo == hi));
+    if exact.len() < min_run || ranges.is_empty() {
+        let mut all = exact;
+        all.extend(ranges);
+        return vec![("", all)];
+    }
+    vec![("_exact", exact), ("", ranges)]
+}
 
 /// Disjoint elementary boxes (one range per dimension) covering the union
 /// of `boxes`, each point given to the first box holding it. Adjacent
