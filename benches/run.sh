@@ -12,6 +12,8 @@
 #   analysis   `shriekc check` on N overlapping rules       (benches/analysis.sh)
 #   day2       a one-rule change to a 100k-rule policy      (benches/day2.sh)
 #   criterion  in-process parse, resolve, lower, analysis   (benches/pipeline.rs)
+#   phases     time and memory of each front-end phase at the largest size,
+#              blended, both strategies                     (benches/phases.rs)
 #   plot       SVG plots from the CSV in DIR                (benches/plot.rs)
 #   summary    issue 13's headline table from the CSV       (benches/summary.sh)
 #
@@ -28,13 +30,13 @@ while (($#)); do
     case $1 in
     --quick) quick=1 ;;
     --out) out=$2; shift ;;
-    dataplane | control | analysis | day2 | criterion | plot | summary) parts+=("$1") ;;
+    dataplane | control | analysis | day2 | criterion | phases | plot | summary) parts+=("$1") ;;
     -h | --help) sed -n '2,/^set/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) bench_die "unknown part or flag: $1 (see benches/run.sh --help)" ;;
     esac
     shift
 done
-((${#parts[@]})) || parts=(dataplane control analysis day2 criterion plot summary)
+((${#parts[@]})) || parts=(dataplane control analysis day2 criterion phases plot summary)
 if [[ -z $out ]]; then
     out=$bench_root/benches/results/$(date -u +%F)
     ((quick)) && out=$bench_tmp/quick
@@ -77,6 +79,15 @@ for part in "${parts[@]}"; do
     criterion)
         (cd "$bench_root" && BENCH_QUICK=$quick cargo bench -q -p shriek-bench --bench pipeline) |
             tee "$out/criterion.txt" | grep -E '^[a-z]|time:'
+        ;;
+    phases)
+        n=100000
+        ((quick)) && n=1000
+        bench_gen blended shr "$n" >"$bench_tmp/phases.shr"
+        for strategy in sequential auto; do
+            (cd "$bench_root" && cargo run --release -q -p shriek-bench --bin shriek-benchphases -- \
+                "$bench_tmp/phases.shr" "$strategy") | tee "$out/phases-$strategy.csv"
+        done
         ;;
     plot)
         (cd "$bench_root" && cargo run --release -q -p shriek-bench --bin shriek-benchplot -- "$out")
