@@ -1,6 +1,8 @@
 //! Random `iptables-save` rulesets: the filter and nat tables of both
 //! families, user chains (jump and goto), default policies, and the matches
-//! and targets `shriekc import` reads. The IPv6 ruleset is often the IPv4
+//! and targets `shriekc import` reads: `--reject-with` answers, LOG levels,
+//! `-m hashlimit` and `-m connlimit` among them, with rates and counts that
+//! give the same verdicts on every run. The IPv6 ruleset is often the IPv4
 //! one with its addresses swapped and a few rules changed, as real dual-stack
 //! rulesets are, so that the import's merging of the two gets exercised.
 //!
@@ -47,10 +49,46 @@ struct Rule {
     state: Option<(bool, bool, &'static str)>,
     comment: Option<&'static str>,
     limit: Option<(&'static str, u32)>,
+    /// `-m hashlimit` or `-m connlimit`, after the other matches.
+    per_addr: Option<PerAddr>,
+    /// `--reject-with`: the index in `REJECTS`.
+    reject_with: usize,
+    /// `--log-level`.
+    log_level: Option<&'static str>,
     target: Target,
     /// A rule the import must leave out, which no probe meets.
     inert: Option<&'static str>,
 }
+
+#[derive(Clone)]
+enum PerAddr {
+    /// `--hashlimit-upto RATE --hashlimit-burst B`, keyed on `--hashlimit-mode`
+    /// (none: one bucket), with its table's name and expiry.
+    Hash {
+        rate: &'static str,
+        burst: u32,
+        mode: Option<&'static str>,
+        name: String,
+        expire: Option<u64>,
+    },
+    /// `--connlimit-above N`, per source or destination.
+    Conn { above: u32, daddr: bool },
+}
+
+/// `--reject-with` answers, IPv4's and IPv6's side by side; the first is
+/// none (the default), the last `tcp-reset`, for TCP rules only.
+const REJECTS: &[(&str, &str)] = &[
+    ("", ""),
+    ("icmp-port-unreachable", "icmp6-port-unreachable"),
+    ("icmp-host-unreachable", "icmp6-addr-unreachable"),
+    ("icmp-admin-prohibited", "icmp6-adm-prohibited"),
+    ("icmp-net-unreachable", "icmp6-no-route"),
+    ("icmp-proto-unreachable", "icmp6-policy-fail"),
+    ("icmp-host-prohibited", "icmp6-reject-route"),
+    ("icmp-net-prohibited", "icmp6-adm-prohibited"),
+    ("tcp-reset", "tcp-reset"),
+];
+const LOG_LEVELS: &[&str] = &["7", "6", "info", "debug", "warning", "4", "crit"];
 
 const USER_CHAINS: &[&str] = &["u1-chk", "U2", "web.in"];
 const STATES: &[&str] = &["NEW", "ESTABLISHED", "RELATED,ESTABLISHED", "INVALID", "NEW,INVALID"];
@@ -137,6 +175,9 @@ fn rule(rng: &mut Rng, case: u32, chain: &str, user: Option<usize>, users: usize
         state: None,
         comment: None,
         limit: None,
+        per_addr: None,
+        reject_with: 0,
+        log_level: None,
         target: Target::None,
         inert: None,
     };
@@ -154,8 +195,16 @@ fn rule(rng: &mut Rng, case: u32, chain: &str, user: Option<usize>, users: usize
     if user.is_none() && rng.chance(15) {
         let dir = if output { "-o" } else { "-i" };
         let neg = if rng.chance(30) { "! " } else { "" };
-        // Wildcards too: `v+` is every name that starts with `v`, `+` every name.
-        let name = *rng.pick(&["v0", "v0", "v0", "lo", "v+", "l+", "+"]);
+        // Wildcards too: `v+` is every name that starts with `v`, `+` every
+        // name. Not `! -o +`: the kernel keeps it (no packet matches), but
+        // iptables-save prints a rule without it, so the listing would not
+        // say what the kernel does.
+        let names: &[&str] = if neg.is_empty() {
+            &["v0", "v0", "v0", "lo", "v+", "l+", "+"]
+        } else {
+            &["v0", "v0", "v0", "lo", "v+", "l+"]
+        };
+        let name = *rng.pick(names);
         r.iface = Some(format!("{neg}{dir} {name}"));
     }
     if rng.chance(65) {
@@ -188,15 +237,59 @@ fn rule(rng: &mut Rng, case: u32, chain: &str, user: Option<usize>, users: usize
     // `--ports` is two rules, which cannot share one limit: the import leaves
     // such a rule out (tested on its own).
     let either = matches!(&r.ports, Some(Ports::Multi { opt: "--ports", neg: false, .. }));
+    // A rate that runs out is only for UDP rules of INPUT, which see the
+    // probes' datagrams once each and in the order sent. A TCP probe that
+    // is dropped or refused sends its SYN again after a second, which
+    // would spend a second token (or not, when late); the replies OUTPUT
+    // sees leave in the order the servers answer, which a busy machine
+    // may change. Rates that never run out are for any rule.
+    let low_rate = matches!(r.proto, Some((false, "udp"))) && chain == "INPUT";
     if !either && rng.chance(10) {
-        r.limit = Some(if rng.chance(50) {
+        r.limit = Some(if low_rate && rng.chance(50) {
             ("1/hour", 1 + rng.below(3) as u32)
         } else {
             ("1000/sec", 1000)
         });
     }
+    if !either && r.limit.is_none() && rng.chance(12) {
+        r.per_addr = Some(if rng.chance(60) {
+            let (rate, burst, expire) = if low_rate && rng.chance(60) {
+                // Full again after burst hours: the table keeps an
+                // address that long, as shriek's set does.
+                let burst = 1 + rng.below(3) as u32;
+                ("1/hour", burst, Some(u64::from(burst) * 3_600_000))
+            } else {
+                ("1000/sec", 1000, None)
+            };
+            let mode = *rng.pick(&[Some("srcip"), Some("srcip"), Some("dstip"), None]);
+            let name = format!("h{:06x}", rng.next() & 0xff_ffff);
+            PerAddr::Hash { rate, burst, mode, name, expire }
+        } else {
+            // Over 100: no packet the probes make. Over 0 holds for every
+            // packet whose connection the rule counted, which the first
+            // packet of each connection is (it is added as it passes); a
+            // later packet (a resent SYN after the answer was dropped, a
+            // reply) may reach it uncounted and see the count of the
+            // connections conntrack has not forgotten yet, which depends on
+            // timing. So over 0 only on packets that open a connection:
+            // `--ctstate NEW` in INPUT.
+            let above = if chain == "INPUT" && rng.chance(50) { 0 } else { 100 };
+            if above == 0 {
+                r.state = Some((false, true, "NEW"));
+            }
+            PerAddr::Conn { above, daddr: rng.chance(30) }
+        });
+    }
     let first_user = user.map_or(0, |u| u + 1);
     let roll = rng.below(100);
+    r.reject_with = if matches!(r.proto, Some((false, "tcp"))) && rng.chance(30) {
+        REJECTS.len() - 1
+    } else {
+        rng.below(REJECTS.len() - 1)
+    };
+    if rng.chance(40) {
+        r.log_level = Some(*rng.pick(LOG_LEVELS));
+    }
     r.target = match roll {
         0..=24 => Target::Accept,
         25..=44 => Target::Drop,
@@ -300,11 +393,42 @@ fn rule_text(r: &Rule, v6: bool) -> String {
     if let Some((rate, burst)) = r.limit {
         parts.push(format!("-m limit --limit {rate} --limit-burst {burst}"));
     }
+    match &r.per_addr {
+        Some(PerAddr::Hash { rate, burst, mode, name, expire }) => {
+            let mut s = format!("-m hashlimit --hashlimit-upto {rate} --hashlimit-burst {burst}");
+            if let Some(m) = mode {
+                s.push_str(&format!(" --hashlimit-mode {m}"));
+            }
+            s.push_str(&format!(" --hashlimit-name {name}"));
+            if let Some(e) = expire {
+                s.push_str(&format!(" --hashlimit-htable-expire {e}"));
+            }
+            parts.push(s);
+        }
+        Some(PerAddr::Conn { above, daddr }) => {
+            let mask = if v6 { 128 } else { 32 };
+            let key = if *daddr { "--connlimit-daddr" } else { "--connlimit-saddr" };
+            parts.push(format!(
+                "-m connlimit --connlimit-above {above} --connlimit-mask {mask} {key}"
+            ));
+        }
+        None => {}
+    }
     match &r.target {
         Target::Accept => parts.push("-j ACCEPT".into()),
         Target::Drop => parts.push("-j DROP".into()),
-        Target::Reject => parts.push("-j REJECT".into()),
-        Target::Log => parts.push("-j LOG --log-prefix \"imp: \"".into()),
+        Target::Reject => {
+            let with = if v6 { REJECTS[r.reject_with].1 } else { REJECTS[r.reject_with].0 };
+            parts.push(if with.is_empty() {
+                "-j REJECT".into()
+            } else {
+                format!("-j REJECT --reject-with {with}")
+            });
+        }
+        Target::Log => {
+            let level = r.log_level.map_or(String::new(), |l| format!(" --log-level {l}"));
+            parts.push(format!("-j LOG --log-prefix \"imp: \"{level}"));
+        }
         Target::Return => parts.push("-j RETURN".into()),
         Target::Jump(i) => parts.push(format!("-j {}", USER_CHAINS[*i])),
         Target::Goto(i) => parts.push(format!("-g {}", USER_CHAINS[*i])),

@@ -1,8 +1,9 @@
 //! Random nftables rulesets for `nft -f`: an `inet` table (sometimes with an
 //! `ip` and `ip6` table of one name beside it), base chains on several hooks
 //! and priorities, regular chains reached by `jump` and `goto`, named sets,
-//! verdict maps, counters before matches, limits, NAT, and the matches
-//! `shriekc import` reads. As in the iptables generator, a few rules use
+//! verdict maps, counters before matches, limits, per-address meters
+//! (`meter`, `update @set`, `add @set`), `reject with` answers, log levels,
+//! NAT, and the matches `shriekc import` reads. As in the iptables generator, a few rules use
 //! what the language cannot say yet in a way no probe can meet; the import
 //! must leave out exactly those.
 
@@ -25,10 +26,12 @@ struct Gen<'a> {
     chains: Vec<String>,
     /// Which families the table's packets have: `None` for `inet`.
     v6: Option<bool>,
+    /// The dynamic sets the table's `update` and `add` statements use.
+    meter_sets: Vec<String>,
 }
 
 pub fn ruleset(rng: &mut Rng, case: u32) -> Ruleset {
-    let mut g = Gen { rng, case, inert: 0, chains: Vec::new(), v6: None };
+    let mut g = Gen { rng, case, inert: 0, chains: Vec::new(), v6: None, meter_sets: Vec::new() };
     let mut text = String::from("flush ruleset\n");
     text.push_str(&g.table("inet", "filter"));
     if g.rng.chance(35) {
@@ -49,9 +52,9 @@ impl Gen<'_> {
         };
         let users = self.rng.below(3);
         self.chains = (0..users).map(|i| format!("user_{i}")).collect();
-        let mut out = format!("table {family} {name} {{\n");
+        let mut out = String::new();
         let sets = self.sets();
-        out.push_str(&sets);
+        self.meter_sets.clear();
         let prio = *self.rng.pick(&["filter", "0", "-10", "filter + 5"]);
         let policy = if self.rng.chance(50) { "drop" } else { "accept" };
         let n = 2 + self.rng.below(7);
@@ -70,7 +73,45 @@ impl Gen<'_> {
             out.push_str(&self.nat(family == "inet"));
         }
         out.push_str("}\n");
-        out
+        format!("table {family} {name} {{\n{sets}{}{out}", self.meter_sets.concat())
+    }
+
+    /// A per-address rate or count after the rule's matches, as nft writes
+    /// it (`meter`) or as `shriekc` does (`update @set`, `add @set`, with
+    /// the set declared). `v6` is the rule's family; `low_rate` whether a
+    /// rate that runs out may be used (UDP rules of the input chain only,
+    /// see the iptables generator); `inbound` whether the rule is in the
+    /// input chain with no `ct state` match of its own, where `ct state
+    /// new` keeps a count of over 0 exact (see there too).
+    fn meter(&mut self, v6: bool, low_rate: bool, inbound: bool) -> String {
+        let ip = if v6 { "ip6" } else { "ip" };
+        let key = format!("{ip} {}", if self.rng.chance(70) { "saddr" } else { "daddr" });
+        let kind = if v6 { "ipv6_addr" } else { "ipv4_addr" };
+        let name = format!("m{}", self.meter_sets.len() + 100 * usize::from(v6));
+        if self.rng.chance(35) {
+            // Over 0: every connection, on the packet that opens it; over
+            // 100: none the probes make.
+            let n = if inbound && self.rng.chance(50) { 0 } else { 100 };
+            self.meter_sets.push(format!(
+                "\tset {name} {{\n\t\ttype {kind}\n\t\tsize 65535\n\t\tflags dynamic\n\t}}\n"
+            ));
+            let new = if n == 0 { "ct state new " } else { "" };
+            return format!("{new}add @{name} {{ {key} ct count over {n} }}");
+        }
+        let (rate, timeout) = if low_rate && self.rng.chance(60) {
+            let burst = 1 + self.rng.below(3);
+            (format!("1/hour burst {burst} packets"), format!("{burst}h"))
+        } else {
+            ("1000/second burst 1000 packets".to_string(), "1s".to_string())
+        };
+        if self.rng.chance(50) {
+            self.meter_sets.push(String::new());
+            return format!("meter {name} size 65535 {{ {key} limit rate {rate} }}");
+        }
+        self.meter_sets.push(format!(
+            "\tset {name} {{\n\t\ttype {kind}\n\t\tsize 65535\n\t\tflags dynamic,timeout\n\t\ttimeout {timeout}\n\t}}\n"
+        ));
+        format!("update @{name} {{ {key} limit rate {rate} }}")
     }
 
     fn sets(&mut self) -> String {
@@ -168,9 +209,13 @@ impl Gen<'_> {
         // cannot share a limit: the import leaves such a rule out (tested
         // on its own), so the generator gives it none.
         let mut two_protocols = false;
+        // Whether the rule matches UDP packets only (see `meter`).
+        let mut udp_only = false;
+        let inbound = !output && first_user == 0;
         match self.rng.below(10) {
             0..=2 => {
                 let udp = self.rng.chance(40);
+                udp_only = udp;
                 let proto = if udp { "udp" } else { "tcp" };
                 let src = output || self.rng.chance(25);
                 let (lo, hi) = port_range(self.rng, udp, self.case, src && !output);
@@ -181,6 +226,7 @@ impl Gen<'_> {
             }
             3 => {
                 let udp = self.rng.chance(40);
+                udp_only = udp;
                 let list = port_list(self.rng, udp, self.case, false);
                 let v: Vec<String> = list
                     .iter()
@@ -201,6 +247,7 @@ impl Gen<'_> {
                 } else {
                     self.rng.pick(&["tcp", "udp"]).to_string()
                 };
+                udp_only = l4 == "udp";
                 let p = if self.rng.chance(50) {
                     *self.rng.pick(TCP_PORTS)
                 } else {
@@ -254,24 +301,55 @@ impl Gen<'_> {
             }
             return parts.join(" ");
         }
+        // Whether the rule can take `reject with tcp reset`: nft adds `meta
+        // l4proto tcp` to it, which must not contradict its matches.
+        let text = parts.join(" ");
+        let tcp_ok = !text.contains("udp") && !text.contains("icmp") && !text.contains("l4proto");
+        let metered = !two_protocols && self.rng.chance(12);
+        if metered {
+            let stateless = !parts.iter().any(|p| p.starts_with("ct state"));
+            let m = self.meter(v6, udp_only && inbound, inbound && stateless);
+            parts.push(m);
+        }
         if !stmts_first && self.rng.chance(10) {
             parts.push("counter".into());
         }
-        if !two_protocols && self.rng.chance(10) {
+        // A rate that runs out only on UDP rules of the input chain (see
+        // `meter`).
+        if !two_protocols && !metered && self.rng.chance(10) {
             let burst = 1 + self.rng.below(3);
-            parts.push(if self.rng.chance(50) {
+            parts.push(if udp_only && inbound && self.rng.chance(50) {
                 format!("limit rate 1/hour burst {burst} packets")
             } else {
                 "limit rate 1000/second burst 1000 packets".into()
             });
         }
         if self.rng.chance(8) {
-            parts.push("log prefix \"imp: \"".into());
+            let level = *self.rng.pick(&["", "", " level info", " level debug", " level crit"]);
+            parts.push(format!("log prefix \"imp: \"{level}"));
         }
+        let icmp = if v6 { "icmpv6" } else { "icmp" };
+        let code = if v6 {
+            *self.rng.pick(&["admin-prohibited", "addr-unreachable", "no-route"])
+        } else {
+            *self.rng.pick(&["host-unreachable", "admin-prohibited", "net-prohibited"])
+        };
+        let answer = match self.rng.below(4) {
+            0 if tcp_ok => "reject with tcp reset".to_string(),
+            1 => format!("reject with {icmp} {code}"),
+            2 => format!("reject with {icmp} type {code}"),
+            // `icmpx` is for `inet` tables only.
+            _ if self.v6.is_some() => format!("reject with {icmp} {code}"),
+            _ => format!(
+                "reject with icmpx {}",
+                self.rng.pick(&["admin-prohibited", "host-unreachable", "no-route"])
+            ),
+        };
         let verdict = match self.rng.below(100) {
             0..=24 => Some("accept".to_string()),
             25..=44 => Some("drop".to_string()),
-            45..=54 => Some("reject".to_string()),
+            45..=49 => Some("reject".to_string()),
+            50..=54 => Some(answer),
             55..=59 => Some(match self.v6 {
                 None => "reject with icmpx type port-unreachable".to_string(),
                 Some(false) => "reject with icmp type port-unreachable".to_string(),
