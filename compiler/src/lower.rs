@@ -24,7 +24,7 @@ use crate::ir::{self, RuleId};
 use crate::nft;
 use crate::space::Family;
 
-mod backends;
+pub(crate) mod backends;
 mod dispatch;
 mod sequential;
 

@@ -157,6 +157,29 @@ cases! {
     unknown_target_is_left_out: "-A INPUT -j MARK --set-mark 1"
         => "# left out (rules:8): target `MARK` has no equivalent in shriek yet\n# -A INPUT -j MARK --set-mark 1";
     counters_before_the_rule: "[12:3456] -A INPUT -j ACCEPT" => "accept";
+    tcp_syn: "-A INPUT -p tcp --syn -j ACCEPT" => "tcp flags syn / fin,syn,rst,ack accept";
+    tcp_syn_as_saved: "-A INPUT -p tcp -m tcp --dport 22 --tcp-flags FIN,SYN,RST,ACK SYN -j ACCEPT"
+        => "tcp dport 22 tcp flags syn / fin,syn,rst,ack accept";
+    tcp_not_syn: "-A INPUT -p tcp -m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN -m state --state NEW -j DROP"
+        => "tcp flags != syn / fin,syn,rst,ack ct state new drop";
+    tcp_not_syn_old_spelling: "-A INPUT -p tcp ! --syn -j DROP" => "tcp flags != syn / fin,syn,rst,ack drop";
+    tcp_flags_xmas: "-A INPUT -p tcp -m tcp --tcp-flags FIN,SYN,RST,PSH,ACK,URG FIN,PSH,URG -j DROP"
+        => "tcp flags fin,psh,urg / fin,syn,rst,psh,ack,urg drop";
+    tcp_flags_null_leaves_ecn_and_cwr_free: "-A INPUT -p tcp -m tcp --tcp-flags ALL NONE -j DROP"
+        => "tcp flags ! fin,syn,rst,psh,ack,urg drop";
+    tcp_flags_one_set: "-A INPUT -p tcp -m tcp --tcp-flags RST RST -j DROP" => "tcp flags rst drop";
+    tcp_flags_any_set: "-A INPUT -p tcp -m tcp ! --tcp-flags ALL NONE -j ACCEPT"
+        => "tcp flags fin,syn,rst,psh,ack,urg accept";
+    tcp_flags_old_negation: "-A INPUT -p tcp -m tcp --tcp-flags ! SYN,ACK SYN -j ACCEPT"
+        => "tcp flags != syn / syn,ack accept";
+    tcp_flags_of_every_packet_is_the_protocol: "-A INPUT -p tcp -m tcp --tcp-flags NONE NONE -j ACCEPT"
+        => "proto tcp accept";
+    tcp_flags_of_no_packet_is_left_out: "-A INPUT -p tcp -m tcp --tcp-flags SYN ACK -j ACCEPT"
+        => "# left out (rules:8): a `tcp flags` test that holds for no packet\n# -A INPUT -p tcp -m tcp --tcp-flags SYN ACK -j ACCEPT";
+    tcp_flags_unknown_name_is_left_out: "-A INPUT -p tcp -m tcp --tcp-flags SYN,ECE SYN -j ACCEPT"
+        => "# left out (rules:8): `ECE` is not a TCP flag iptables names\n# -A INPUT -p tcp -m tcp --tcp-flags SYN,ECE SYN -j ACCEPT";
+    tcp_option_is_left_out: "-A INPUT -p tcp -m tcp --tcp-option 8 -j DROP"
+        => "# left out (rules:8): option `--tcp-option` of `-m tcp` has no equivalent in shriek yet\n# -A INPUT -p tcp -m tcp --tcp-option 8 -j DROP";
 }
 
 #[test]
@@ -447,6 +470,36 @@ nft_cases! {
     nft_concatenation_is_left_out: "ip saddr . tcp dport { 10.0.0.1 . 22 } accept"
         => "# left out (rules:4): concatenated matches (`a . b`) are not in the language\n# ip saddr . tcp dport { 10.0.0.1 . 22 } accept";
     nft_comment: "tcp dport 22 accept comment \"ssh\"" => "tcp dport 22 accept  # ssh";
+    nft_ct_status_is_left_out: "ct status dnat accept"
+        => "# left out (rules:4): `ct status` has no equivalent in shriek yet\n# ct status dnat accept";
+    nft_ct_direction_is_left_out: "ct direction reply accept"
+        => "# left out (rules:4): `ct direction` has no equivalent in shriek yet\n# ct direction reply accept";
+    nft_ct_reply_address_is_left_out: "ct reply ip saddr 10.0.0.1 accept"
+        => "# left out (rules:4): `ct reply ip saddr` has no equivalent in shriek yet\n# ct reply ip saddr 10.0.0.1 accept";
+    nft_ct_original_port_is_left_out: "ct original proto-dst 22 accept"
+        => "# left out (rules:4): `ct original proto-dst` has no equivalent in shriek yet\n# ct original proto-dst 22 accept";
+    nft_tcp_flags_masked: "tcp flags syn / fin,syn,rst,ack accept" => "tcp flags syn / fin,syn,rst,ack accept";
+    nft_tcp_flags_masked_as_written: "tcp flags & (syn|ack) == syn accept" => "tcp flags syn / syn,ack accept";
+    nft_tcp_flags_masked_spaced: "tcp flags & (syn | ack) != syn accept" => "tcp flags != syn / syn,ack accept";
+    nft_tcp_flags_masked_numbers: "tcp flags & 0x12 == 0x12 accept" => "tcp flags syn,ack / syn,ack accept";
+    nft_tcp_flags_any_of: "tcp flags syn,ack accept" => "tcp flags syn,ack accept";
+    nft_tcp_flags_none_of: "tcp flags ! syn,ack accept" => "tcp flags ! syn,ack accept";
+    nft_tcp_flags_exactly: "tcp flags == syn accept" => "tcp flags == syn accept";
+    nft_tcp_flags_exactly_a_number: "tcp flags == 0x12 accept" => "tcp flags == syn,ack accept";
+    nft_tcp_flags_exactly_or: "tcp flags == syn|ack accept" => "tcp flags == syn,ack accept";
+    nft_tcp_flags_not_exactly: "tcp flags != 0x12 accept" => "tcp flags != syn,ack accept";
+    nft_tcp_flags_none: "tcp flags == 0x0 drop" => "tcp flags == 0 drop";
+    nft_tcp_flags_masked_negated: "tcp flags != syn / fin,syn,rst,ack drop" => "tcp flags != syn / fin,syn,rst,ack drop";
+    nft_tcp_flags_one_flag_set: "tcp flags & syn == syn accept" => "tcp flags syn accept";
+    nft_tcp_flags_with_port_and_state: "tcp dport 22 tcp flags syn / syn,ack ct state new accept"
+        => "tcp dport 22 tcp flags syn / syn,ack ct state new accept";
+    nft_tcp_flags_of_every_packet_is_the_protocol: "tcp flags ! 0x0 accept" => "proto tcp accept";
+    nft_tcp_flags_of_no_packet_is_left_out: "tcp flags 0x0 accept"
+        => "# left out (rules:4): a `tcp flags` test that holds for no packet\n# tcp flags 0x0 accept";
+    nft_tcp_flags_set_is_left_out: "tcp flags { syn, ack } accept"
+        => "# left out (rules:4): a set of `tcp flags` values (`{ syn, ack }`): each is the whole byte, which the language says one at a time\n# tcp flags { syn, ack } accept";
+    nft_tcp_flags_verdict_map: "tcp flags vmap { syn : accept, 0x12 : drop }"
+        => "# a verdict map as one rule per element: tcp flags vmap { syn : accept, 0x12 : drop }\ntcp flags == syn accept\ntcp flags == syn,ack drop";
 }
 
 #[test]
@@ -533,9 +586,52 @@ fn nft_json_reads_like_text() {
     assert_eq!(
         chain_lines(&imported.policy, "t", "c"),
         "ct state != established,related saddr 10.0.0.0/8 tcp dport { 22, 80-90 } limit 3/minute accept\n\
-         # left out (rules table inet t chain c handle 5): TCP flags are not in the language yet (`tcp flags`)\n\
-         # tcp flags syn drop"
+         tcp flags syn / syn,ack drop"
     );
+}
+
+/// Every form of `tcp flags` nft 1.0.6 lists, as it lists them in text and
+/// in JSON (both captured from `nft list ruleset` and `nft -j list ruleset`
+/// of the same ruleset): the two imports say the same.
+#[test]
+fn nft_tcp_flags_every_listed_form() {
+    const LISTED: &str = "table inet t {\n\
+\tchain c {\n\
+\t\ttype filter hook input priority filter; policy accept;\n\
+\t\ttcp flags syn / syn,ack accept\n\
+\t\ttcp flags syn,ack accept\n\
+\t\ttcp flags ! syn,ack drop\n\
+\t\ttcp flags == syn accept\n\
+\t\ttcp flags != syn drop\n\
+\t\ttcp flags == 0x12 accept\n\
+\t\ttcp flags != syn / fin,syn,rst,ack drop\n\
+\t\ttcp flags syn accept\n\
+\t\ttcp flags == 0x0 drop\n\
+\t\ttcp flags syn,ack / syn,ack accept\n\
+\t\ttcp flags { syn, ack } accept\n\
+\t}\n\
+}\n";
+    const JSON: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"table": {"family": "inet", "name": "t", "handle": 3}}, {"chain": {"family": "inet", "table": "t", "name": "c", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}, {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 2, "expr": [{"match": {"op": "==", "left": {"&": [{"payload": {"protocol": "tcp", "field": "flags"}}, ["syn", "ack"]]}, "right": "syn"}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 3, "expr": [{"match": {"op": "in", "left": {"payload": {"protocol": "tcp", "field": "flags"}}, "right": ["syn", "ack"]}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 4, "expr": [{"match": {"op": "!", "left": {"payload": {"protocol": "tcp", "field": "flags"}}, "right": ["syn", "ack"]}}, {"drop": null}]}}, {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 5, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "flags"}}, "right": "syn"}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 6, "expr": [{"match": {"op": "!=", "left": {"payload": {"protocol": "tcp", "field": "flags"}}, "right": "syn"}}, {"drop": null}]}}, {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 7, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "flags"}}, "right": 18}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 8, "expr": [{"match": {"op": "!=", "left": {"&": [{"payload": {"protocol": "tcp", "field": "flags"}}, ["fin", "syn", "rst", "ack"]]}, "right": "syn"}}, {"drop": null}]}}, {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 9, "expr": [{"match": {"op": "in", "left": {"payload": {"protocol": "tcp", "field": "flags"}}, "right": "syn"}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 10, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "flags"}}, "right": 0}}, {"drop": null}]}}, {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 11, "expr": [{"match": {"op": "==", "left": {"&": [{"payload": {"protocol": "tcp", "field": "flags"}}, ["syn", "ack"]]}, "right": ["syn", "ack"]}}, {"accept": null}]}}, {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 13, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "flags"}}, "right": {"set": ["syn", "ack"]}}}, {"accept": null}]}}]}"#;
+    let want = "tcp flags syn / syn,ack accept\n\
+                tcp flags syn,ack accept\n\
+                tcp flags ! syn,ack drop\n\
+                tcp flags == syn accept\n\
+                tcp flags != syn drop\n\
+                tcp flags == syn,ack accept\n\
+                tcp flags != syn / fin,syn,rst,ack drop\n\
+                tcp flags syn accept\n\
+                tcp flags == 0 drop\n\
+                tcp flags syn,ack / syn,ack accept";
+    for (text, format) in [(LISTED, Format::Nft), (JSON, Format::NftJson)] {
+        let imported = import::import(&[input(text)], format).expect("imports");
+        let lines = chain_lines(&imported.policy, "t", "c");
+        let (rules, left_out): (Vec<&str>, Vec<&str>) =
+            lines.lines().partition(|l| !l.starts_with('#'));
+        assert_eq!(rules.join("\n"), want, "{format:?}");
+        assert_eq!(imported.warnings.len(), 1, "{format:?}: the set of values is left out");
+        assert!(left_out[0].contains("a set of `tcp flags` values"), "{format:?}: {left_out:?}");
+        assert_eq!(left_out[1], "# tcp flags { syn, ack } accept", "{format:?}");
+    }
 }
 
 #[test]
@@ -578,4 +674,67 @@ fn nft_unreadable_input_names_its_line() {
     assert_eq!(e.message, "a chain that is never closed with `}`");
     let e = import::import(&[input("{\"nftables\": [}")], Format::NftJson).expect_err("refused");
     assert!(e.message.starts_with("this is not JSON as `nft -j` prints it"), "{}", e.message);
+}
+
+/// A balanced `dnat` and the chains `shriekc compile` adds to count its
+/// backends, as it writes them.
+const COUNTED: &str = "table inet lb {
+	set backends_ip_port {
+		type ipv4_addr . inet_service . ct_dir
+		counter
+		elements = { 10.0.1.1 . 8080 . original, 10.0.1.1 . 8080 . reply }
+	}
+	chain prerouting {
+		type nat hook prerouting priority -100; policy accept;
+		meta l4proto tcp ip daddr 192.0.2.80 th dport 80 dnat ip addr . port to numgen inc mod 2 map { 0 : 10.0.1.1 . 8080, 1 : 10.0.1.1 . 8080 }
+	}
+	chain backends_prerouting {
+		type filter hook prerouting priority -99; policy accept;
+		meta l4proto tcp iifname != \"lo\" ct status dnat ct reply ip saddr . ct reply proto-src . ct direction @backends_ip_port
+	}
+	chain backends_output {
+		type filter hook output priority -99; policy accept;
+		meta l4proto tcp ct status dnat ct reply ip saddr . ct reply proto-src . ct direction @backends_ip_port
+	}
+}
+";
+
+/// The chains count and decide nothing, and compiling the imported
+/// `balance` rule makes them again: they are not imported. A chain that
+/// only looks like one (a verdict added, the loopback test missing on
+/// `prerouting`, a set that is not there) is imported as any chain is,
+/// its rules left out with their reasons.
+#[test]
+fn nft_backend_counting_chains_are_made_again_not_imported() {
+    let policy = |text: &str| {
+        import::import(&[input(text)], Format::Nft).unwrap_or_else(|e| panic!("{}", e.message))
+    };
+    let clean = policy(COUNTED);
+    assert!(clean.warnings.is_empty(), "{:?}", clean.warnings);
+    assert!(!clean.policy.contains("backends_"), "{}", clean.policy);
+    assert!(clean.policy.contains("balance round-robin"), "{}", clean.policy);
+    let lookalikes = [
+        (
+            "a verdict",
+            "@backends_ip_port\n\t}\n\tchain backends_output",
+            "@backends_ip_port drop\n\t}\n\tchain backends_output",
+        ),
+        ("no loopback test", "iifname != \"lo\" ", ""),
+        ("an undeclared set", "set backends_ip_port {", "set other {"),
+    ];
+    for (what, from, to) in lookalikes {
+        let text = COUNTED.replacen(from, to, 1);
+        assert_ne!(text, COUNTED, "{what}: the edit applies");
+        let imported = policy(&text);
+        assert!(
+            imported.policy.contains("chain backends_prerouting"),
+            "{what}\n{}",
+            imported.policy
+        );
+        assert!(
+            imported.warnings.iter().any(|w| w.reasons.iter().any(|r| r.contains("concatenated"))),
+            "{what}: {:?}",
+            imported.warnings
+        );
+    }
 }

@@ -341,3 +341,108 @@ fn live_import_of_a_namespace_audits_its_firewall() {
         );
     }
 }
+
+/// Every form of `tcp flags` as one may write it for `nft -f`.
+const FLAGS_NFT: &str = "table inet t {
+  chain c {
+    type filter hook input priority 0; policy accept;
+    tcp flags syn / syn,ack accept
+    tcp flags & (syn|ack) == syn accept
+    tcp flags & (fin|syn|rst|ack) != syn drop
+    tcp flags syn,ack accept
+    tcp flags ! syn,ack drop
+    tcp flags == syn accept
+    tcp flags != syn drop
+    tcp flags == syn|ack accept
+    tcp flags != 0x12 drop
+    tcp flags syn accept
+    tcp flags == 0 drop
+    tcp flags & (syn|ack) == syn|ack accept
+    tcp flags { syn, ack } accept
+  }
+}
+";
+
+/// The same tests, as `iptables-save` prints them, and one nft has no
+/// `--tcp-flags` for.
+const FLAGS_IPTABLES: &str = "*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp --syn -j ACCEPT
+-A INPUT -p tcp ! --syn -j DROP
+-A INPUT -p tcp --tcp-flags SYN,ACK SYN -j ACCEPT
+-A INPUT -p tcp ! --tcp-flags SYN,ACK SYN -j DROP
+-A INPUT -p tcp --tcp-flags ALL NONE -j DROP
+-A INPUT -p tcp --tcp-flags ALL FIN,PSH,URG -j DROP
+-A INPUT -p tcp --tcp-option 8 -j DROP
+COMMIT
+";
+
+/// What nft 1.0.6 and iptables-legacy list back for `tcp flags` imports as
+/// the language's own tests, the same from `nft list ruleset` and `nft -j
+/// list ruleset`; a set of flag values, and `--tcp-option`, are left out
+/// with a warning each.
+#[test]
+fn tcp_flags_as_the_tools_list_them() {
+    if !has_tool("nft") || !has_tool("iptables-legacy-restore") {
+        return;
+    }
+    let Some(ns) = Netns::new("import-flags") else { return };
+    in_netns(&ns.name, "nft", &["-f", "-"], FLAGS_NFT).expect("the nft ruleset loads");
+    in_netns(&ns.name, "iptables-legacy-restore", &[], FLAGS_IPTABLES)
+        .expect("the iptables ruleset loads");
+    let rules = |policy: &str, chain: &str| -> Vec<String> {
+        policy
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with(&format!("chain {chain} ")))
+            .skip(1)
+            .take_while(|l| l.trim() != "}")
+            .map(|l| l.trim().to_string())
+            .collect()
+    };
+    let nft_want = [
+        "tcp flags syn / syn,ack accept",
+        "tcp flags syn / syn,ack accept",
+        "tcp flags != syn / fin,syn,rst,ack drop",
+        "tcp flags syn,ack accept",
+        "tcp flags ! syn,ack drop",
+        "tcp flags == syn accept",
+        "tcp flags != syn drop",
+        "tcp flags == syn,ack accept",
+        "tcp flags != syn,ack drop",
+        "tcp flags syn accept",
+        "tcp flags == 0 drop",
+        "tcp flags syn,ack / syn,ack accept",
+    ];
+    for list in [&["list", "ruleset"][..], &["-j", "list", "ruleset"]] {
+        let listed = in_netns(&ns.name, "nft", list, "").expect("nft lists the ruleset");
+        let (code, policy, stderr) = import(&listed);
+        assert_eq!(code, Some(1), "{list:?}: the set is left out\n{stderr}\n{policy}");
+        let got = rules(&policy, "c");
+        let (kept, left_out): (Vec<&String>, Vec<&String>) =
+            got.iter().partition(|l| !l.starts_with('#'));
+        assert_eq!(kept, nft_want, "{list:?}\n{policy}");
+        assert!(left_out[0].contains("a set of `tcp flags` values"), "{list:?}\n{policy}");
+        assert_eq!(stderr.lines().filter(|l| l.starts_with("warning:")).count(), 1, "{stderr}");
+    }
+    let saved = in_netns(&ns.name, "iptables-legacy-save", &[], "").expect("iptables saves");
+    let (code, policy, stderr) = import(&saved);
+    assert_eq!(code, Some(1), "--tcp-option is left out\n{stderr}\n{policy}");
+    let got: Vec<String> =
+        rules(&policy, "INPUT").into_iter().filter(|l| !l.starts_with("family ipv6")).collect();
+    assert_eq!(
+        got,
+        [
+            "tcp flags syn / fin,syn,rst,ack accept",
+            "tcp flags != syn / fin,syn,rst,ack drop",
+            "tcp flags syn / syn,ack accept",
+            "tcp flags != syn / syn,ack drop",
+            "tcp flags ! fin,syn,rst,psh,ack,urg drop",
+            "tcp flags fin,psh,urg / fin,syn,rst,psh,ack,urg drop",
+            "# left out (<stdin>:12): option `--tcp-option` of `-m tcp` has no equivalent in shriek yet",
+            "# -A INPUT -p tcp -m tcp --tcp-option 8 -j DROP",
+        ],
+        "{policy}"
+    );
+}

@@ -19,6 +19,7 @@ use crate::ir::{
     Balance, ChainKind, ChainPolicy, Hook, Limit, Meter, MeterKey, MeterTest, RateUnit, RejectWith,
 };
 use crate::nft::vocab::{icmp_keyword, icmp_range_text, name_of, LOG_DEFAULT_LEVEL, LOG_LEVELS};
+use crate::space::flags::{self, FlagsTest};
 use crate::space::words;
 use crate::space::{CtState, Family, PROTO_ICMP, PROTO_ICMPV6};
 
@@ -233,6 +234,25 @@ pub enum Match {
         neg: bool,
         ranges: Vec<(u8, u8)>,
     },
+    /// `tcp flags`: one compare of the flags byte, as [`tcp_flags`] makes
+    /// it. Implies TCP, as a port does.
+    TcpFlags(FlagsTest),
+}
+
+/// The match for the compare `(flags & mask) == value` (`!=` when
+/// `negated`), as iptables' `--tcp-flags` and nft's `tcp flags` make it:
+/// the language's one test that admits the same bytes (`None`: every TCP
+/// packet), or why there is none.
+pub fn tcp_flags(mask: u8, value: u8, negated: bool) -> Result<Option<FlagsTest>, String> {
+    let bytes = crate::space::Intervals::from_ranges(
+        (0..=u8::MAX).filter(|b| (b & mask == value) != negated).map(|b| (b.into(), b.into())),
+    );
+    if bytes.is_empty() {
+        return Err("a `tcp flags` test that holds for no packet".into());
+    }
+    // A compare admits one class of its mask, or all bytes but one class:
+    // always one test of the language, or every byte.
+    Ok(flags::test_of(&bytes))
 }
 
 /// Source or destination; for interfaces, in or out.
@@ -563,6 +583,7 @@ fn match_text(m: &Match) -> String {
             format!("ct state{} {}", neg(*n), list.join(","))
         }
         Match::Family(f) => format!("family {}", family_keyword(*f)),
+        Match::TcpFlags(t) => flags::test_words(*t),
         Match::Icmp { family, code, neg: n, ranges } => {
             let one = |&(lo, hi): &(u8, u8)| icmp_range_text(*family, *code, lo, hi);
             let part = if *code { "code" } else { "type" };

@@ -15,6 +15,9 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::ir::{ChainKind, ChainPolicy, Hook};
+use crate::lower::backends::{self, LOOPBACK};
+use crate::nft::vocab::{ct_status_names, CT_STATUS_DNAT, TCP_FLAGS};
+use crate::space::flags::FlagsTest;
 use crate::space::Family;
 
 use super::model::{self, Base, Chain, LeftOut, Origin, Table};
@@ -117,6 +120,13 @@ pub(crate) enum NItem {
         count: u64,
         over: bool,
     },
+    /// `tcp flags ...` in any of nft's forms, read as nft's one compare
+    /// `(flags & mask) == value` (or `!=`), or why it is not one; with
+    /// the match as nft writes it.
+    TcpFlags {
+        test: Result<FlagsTest, String>,
+        text: String,
+    },
     /// `KEY vmap { k : v, ... }` or `KEY vmap @name`.
     Vmap {
         key: Vec<Sel>,
@@ -133,8 +143,11 @@ pub(crate) enum Sel {
     Payload(String, String),
     /// `meta l4proto`, `iifname`.
     Meta(String),
-    /// `ct state`.
+    /// `ct state`, `ct status`, `ct direction`.
     Ct(String),
+    /// A conntrack key of one direction: `ct reply ip saddr` is
+    /// `("reply", "ip saddr")`, `ct original proto-dst`.
+    CtDir(String, String),
     Other(String),
 }
 
@@ -224,7 +237,33 @@ pub fn import(input: usize, text: &str, json: bool, out: &mut Collect) -> Result
     Ok(())
 }
 
-/// The priority names of the ip, ip6 and inet families.
+/// One TCP flag or flags byte as nft writes it: `syn`, `0x12`, `18`.
+pub(crate) fn flag_value(word: &str) -> Option<u8> {
+    if let Some(&(_, bit)) = TCP_FLAGS.iter().find(|(n, _)| *n == word) {
+        return Some(bit);
+    }
+    match word.strip_prefix("0x") {
+        Some(hex) => u8::from_str_radix(hex, 16).ok(),
+        None => word.parse().ok(),
+    }
+}
+
+/// The compare a `tcp flags` match makes, from its parts as nft has them:
+/// the mask of `& MASK` (or `/ MASK`), the operator (`==`, `!=`, `in` for
+/// nft's "any of", `!` for "none of"), and the value.
+pub(crate) fn flags_test(mask: Option<u8>, op: &str, value: u8) -> Result<FlagsTest, String> {
+    let t = |mask, value, negated| Ok(FlagsTest { mask, value, negated });
+    match (mask, op) {
+        (Some(m), "==") => t(m, value, false),
+        (Some(m), "!=") => t(m, value, true),
+        (None, "==") => t(u8::MAX, value, false),
+        (None, "!=") => t(u8::MAX, value, true),
+        (None, "in") => t(value, 0, true),
+        (None, "!") => t(value, 0, false),
+        _ => Err(format!("the `tcp flags` comparison `{op}` is not in the language")),
+    }
+}
+
 /// A duration as nft lists it, `1m40s`, `500ms`, `2h`, in milliseconds.
 pub(crate) fn duration_ms(text: &str) -> Option<u64> {
     const UNITS: &[(&str, u64)] =
@@ -302,7 +341,7 @@ fn table(t: NTable, out: &mut Collect) {
     }
     let mut chains = Vec::new();
     for c in &t.chains {
-        if counts_backends(c) {
+        if counts_backends(c, &sets) {
             // Made again from the table's `dnat ... balance` rules.
             continue;
         }
@@ -342,38 +381,69 @@ fn table(t: NTable, out: &mut Collect) {
 }
 
 /// Whether `c` is one of the chains shriekc adds to count each balanced
-/// backend's traffic (see `lower::backends`): a base chain that accepts,
-/// whose rules only match (`ct status dnat`) and look the connection's
-/// backend up in a `backends_` set (`@backends_ip_port`). Such a chain never decides anything,
-/// and compiling the imported `balance` rules makes it again.
-fn counts_backends(c: &NChain) -> bool {
-    // Neither reader knows `ct reply ip saddr`: the text reader leaves the
-    // rest of the rule as words of its own, the JSON reader the key alone.
-    // A rule of matches alone decides nothing, so leaving one out never
-    // changes a verdict.
-    let reply = |i: &NItem| match i {
-        NItem::Other(t) => t.starts_with("ct reply") || t.starts_with("saddr"),
+/// backend's traffic (`lower::backends`), read as shriekc writes it: a
+/// filter base chain on `prerouting` or `output` that accepts, each of
+/// whose rules is `[meta l4proto P] [iifname != "lo"] ct status dnat KEY
+/// @SET`, where the interface test is `prerouting`'s alone, KEY is a key
+/// shriekc counts backends by (`ct reply ip saddr [. ct reply proto-src]
+/// . ct direction`) and SET a `backends_` set of the table with a key of
+/// that many parts. Such a chain never decides anything, and compiling the
+/// imported `balance` rules makes it again.
+fn counts_backends(c: &NChain, sets: &HashMap<&str, &NSet>) -> bool {
+    let Some(b) = &c.base else { return false };
+    let hook_ok = matches!(b.hook.as_str(), "prerouting" | "output");
+    b.kind == "filter"
+        && hook_ok
+        && b.policy == "accept"
+        && !b.device
+        && !c.rules.is_empty()
+        && c.rules.iter().all(|r| counting_rule(&r.items, b.hook == "prerouting", sets))
+}
+
+/// One rule of a backend-counting chain (see [`counts_backends`]).
+fn counting_rule(items: &[NItem], prerouting: bool, sets: &HashMap<&str, &NSet>) -> bool {
+    let is = |i: &NItem, sel: Sel, want_op: &str, value: &str| match i {
+        NItem::Match { left, op, right: Right::Val(v) } => {
+            left.as_slice() == [sel.clone()]
+                && op == want_op
+                && match v {
+                    Val::Word(w) => w == value,
+                    Val::List(items) => items.as_slice() == [Val::Word(value.to_string())],
+                    _ => false,
+                }
+        }
         _ => false,
     };
-    let Some(b) = &c.base else { return false };
-    b.policy == "accept"
-        && !c.rules.is_empty()
-        && c.rules.iter().all(|r| {
-            let only_matches =
-                r.items.iter().all(|i| matches!(i, NItem::Match { .. }) || reply(i));
-            let status = r.items.iter().any(|i| match i {
-                NItem::Match { left, right, .. } if left.as_slice() == [Sel::Ct("status".into())] => {
-                    let dnat = Val::Word("dnat".into());
-                    *right == Right::Val(dnat.clone()) || *right == Right::Val(Val::List(vec![dnat]))
-                }
-                _ => false,
-            });
-            let lookup = r.items.iter().any(|i| {
-                reply(i)
-                    || matches!(i, NItem::Match { right: Right::Named(n), .. } if n.starts_with("backends_"))
-            });
-            only_matches && status && lookup
+    let mut rest = items;
+    if let [NItem::Match { left, op, right: Right::Val(Val::Word(_)) }, tail @ ..] = rest {
+        if left.as_slice() == [Sel::Meta("l4proto".into())] && op == "==" {
+            rest = tail;
+        }
+    }
+    if prerouting {
+        match rest {
+            [first, tail @ ..] if is(first, Sel::Meta("iifname".into()), "!=", LOOPBACK) => {
+                rest = tail
+            }
+            _ => return false,
+        }
+    }
+    let dnat = ct_status_names(CT_STATUS_DNAT);
+    let [status, NItem::Match { left, op, right: Right::Named(set) }] = rest else {
+        return false;
+    };
+    let key: Vec<String> = left.iter().map(Sel::to_string).collect();
+    let shriekc_key = [false, true].into_iter().any(|v6| {
+        [false, true].into_iter().any(|port| {
+            let words: Vec<&str> = backends::key(v6, port).iter().map(|s| s.keyword()).collect();
+            words == key
         })
+    });
+    is(status, Sel::Ct("status".into()), "==", dnat[0])
+        && op == "=="
+        && shriekc_key
+        && set.starts_with("backends_")
+        && sets.get(set.as_str()).is_some_and(|s| s.key.len() == key.len())
 }
 
 /// A base chain's header, or why it cannot be one in the language.
@@ -445,6 +515,7 @@ impl fmt::Display for Sel {
             Sel::Payload(p, field) => write!(f, "{p} {field}"),
             Sel::Meta(k) => write!(f, "meta {k}"),
             Sel::Ct(k) => write!(f, "ct {k}"),
+            Sel::CtDir(dir, k) => write!(f, "ct {dir} {k}"),
             Sel::Other(o) => f.write_str(o),
         }
     }
@@ -521,6 +592,7 @@ impl fmt::Display for NItem {
                     op => write!(f, "{op} @{} {{ {key}{timeout} {} }}", m.set, m.stmt),
                 }
             }
+            NItem::TcpFlags { text, .. } => f.write_str(text),
             NItem::CtCount { count, over } => {
                 write!(f, "ct count {}{count}", if *over { "over " } else { "" })
             }

@@ -35,7 +35,7 @@ use super::TableCx;
 const DSTNAT: i32 = -100;
 
 /// The interface a packet the host sent to itself comes back in by.
-const LOOPBACK: &str = "lo";
+pub(crate) const LOOPBACK: &str = "lo";
 
 /// The key a backend-counting set is looked up with: the backend's
 /// address, its port where the balanced rule gives one, and the direction.

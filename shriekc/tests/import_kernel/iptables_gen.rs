@@ -47,6 +47,8 @@ struct Rule {
     icmp: Option<(bool, usize)>,
     ports: Option<Ports>,
     state: Option<(bool, bool, &'static str)>,
+    /// `--syn`, `--tcp-flags MASK COMP`, with or without `!`: TCP rules only.
+    flags: Option<&'static str>,
     comment: Option<&'static str>,
     limit: Option<(&'static str, u32)>,
     /// `-m hashlimit` or `-m connlimit`, after the other matches.
@@ -89,6 +91,22 @@ const REJECTS: &[(&str, &str)] = &[
     ("tcp-reset", "tcp-reset"),
 ];
 const LOG_LEVELS: &[&str] = &["7", "6", "info", "debug", "warning", "4", "crit"];
+
+/// `-m tcp` flag tests. The probes' packets are a SYN (sent again after
+/// a second when unanswered), the host's SYN-ACK or RST-ACK, and the
+/// client's ACK: each test tells some of them apart.
+const TCP_FLAGS: &[&str] = &[
+    "--syn",
+    "! --syn",
+    "--tcp-flags SYN,ACK SYN",
+    "--tcp-flags SYN,ACK SYN,ACK",
+    "! --tcp-flags SYN,RST,ACK SYN",
+    "--tcp-flags RST RST",
+    "--tcp-flags ALL NONE",
+    "! --tcp-flags ALL NONE",
+    "--tcp-flags FIN,SYN,RST,PSH,ACK,URG FIN,PSH,URG",
+    "--tcp-flags ACK ACK",
+];
 
 const USER_CHAINS: &[&str] = &["u1-chk", "U2", "web.in"];
 const STATES: &[&str] = &["NEW", "ESTABLISHED", "RELATED,ESTABLISHED", "INVALID", "NEW,INVALID"];
@@ -173,6 +191,7 @@ fn rule(rng: &mut Rng, case: u32, chain: &str, user: Option<usize>, users: usize
         icmp: None,
         ports: None,
         state: None,
+        flags: None,
         comment: None,
         limit: None,
         per_addr: None,
@@ -227,6 +246,9 @@ fn rule(rng: &mut Rng, case: u32, chain: &str, user: Option<usize>, users: usize
                 Ports::Multi { opt, list, neg: rng.chance(15) }
             });
         }
+    }
+    if matches!(r.proto, Some((false, "tcp"))) && rng.chance(25) {
+        r.flags = Some(*rng.pick(TCP_FLAGS));
     }
     if rng.chance(25) {
         r.state = Some((rng.chance(20), rng.chance(50), *rng.pick(STATES)));
@@ -379,6 +401,9 @@ fn rule_text(r: &Rule, v6: bool) -> String {
             parts.push(format!("-m multiport {}{opt} {}", bang(*neg), v.join(",")));
         }
         None => {}
+    }
+    if let Some(flags) = r.flags {
+        parts.push(format!("-m tcp {flags}"));
     }
     if let Some((neg, conntrack, states)) = r.state {
         if conntrack {

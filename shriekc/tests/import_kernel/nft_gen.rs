@@ -30,6 +30,23 @@ struct Gen<'a> {
     meter_sets: Vec<String>,
 }
 
+/// `tcp flags` tests in the forms nft reads (see the iptables generator
+/// for the packets they tell apart).
+const TCP_FLAGS: &[&str] = &[
+    "syn / syn,ack",
+    "& (syn|ack) == syn",
+    "& (fin|syn|rst|ack) != syn",
+    "syn,ack",
+    "! syn,ack",
+    "== syn",
+    "!= syn",
+    "== syn|ack",
+    "!= 0x12",
+    "rst",
+    "ack / ack",
+    "! fin,syn,rst,psh,ack,urg",
+];
+
 pub fn ruleset(rng: &mut Rng, case: u32) -> Ruleset {
     let mut g = Gen { rng, case, inert: 0, chains: Vec::new(), v6: None, meter_sets: Vec::new() };
     let mut text = String::from("flush ruleset\n");
@@ -306,6 +323,12 @@ impl Gen<'_> {
         let text = parts.join(" ");
         let tcp_ok = !text.contains("udp") && !text.contains("icmp") && !text.contains("l4proto");
         let metered = !two_protocols && self.rng.chance(12);
+        // `tcp flags` in every form nft reads, on rules that may see TCP;
+        // not before a meter, which nft 1.0.6 cannot parse after a flag
+        // list (`tcp flags ack / ack meter m { ... }`: "expecting comma").
+        if tcp_ok && !metered && self.rng.chance(15) {
+            parts.push(format!("tcp flags {}", self.rng.pick(TCP_FLAGS)));
+        }
         if metered {
             let stateless = !parts.iter().any(|p| p.starts_with("ct state"));
             let m = self.meter(v6, udp_only && inbound, inbound && stateless);

@@ -12,14 +12,16 @@ use std::collections::{HashMap, HashSet};
 use shriek_grammar::ast::{PortDir, PortProto};
 
 use crate::ir::{Meter, MeterKey, MeterTest, RateUnit, RejectWith};
+use crate::nft::vocab::TCP_SYN;
 use crate::space::{Family, PROTO_ICMP, PROTO_ICMPV6};
 
 use super::super::model::{
-    full_again, meter_rate, unit_ms, Addr, Body, Dir, Item, LeftOut, Match, Origin, Rule, Verdict,
+    full_again, meter_rate, tcp_flags, unit_ms, Addr, Body, Dir, Item, LeftOut, Match, Origin,
+    Rule, Verdict,
 };
 use super::super::protocol_number;
 use super::target::{target_option, Target};
-use super::value::{icmp_type, interface, parse_rate, port_proto, ports, states};
+use super::value::{icmp_type, interface, parse_rate, port_proto, ports, states, tcp_flag_list};
 use super::{Builtin, Raw};
 
 pub(crate) struct Cx<'a> {
@@ -165,7 +167,8 @@ impl Cx<'_> {
         let port_proto = p.ext.iter().any(|e| {
             matches!(
                 e,
-                Ext::Match(Match::Port { .. } | Match::Icmp { .. }) | Ext::EitherPort { .. }
+                Ext::Match(Match::Port { .. } | Match::Icmp { .. } | Match::TcpFlags(_))
+                    | Ext::EitherPort { .. }
             )
         });
         if let Some((neg, Some(proto))) = p.proto {
@@ -350,9 +353,14 @@ impl Cx<'_> {
                     Err(e) => p.problems.push(e),
                 }
             }
-            (Some("tcp"), "--tcp-flags" | "--syn" | "--tcp-option") => {
-                p.problems.push("TCP flags are not in the language yet (`tcp flags`)".into());
-                r.skip_values();
+            (Some("tcp"), "--syn") => self.tcp_flags(p, SYN_MASK, TCP_SYN, neg),
+            (Some("tcp"), "--tcp-flags") => {
+                let (n, mask) = r.value(neg);
+                let comp = r.next().unwrap_or_default().to_string();
+                match (tcp_flag_list(&mask), tcp_flag_list(&comp)) {
+                    (Ok(mask), Ok(comp)) => self.tcp_flags(p, mask, comp, n),
+                    (Err(e), _) | (_, Err(e)) => p.problems.push(e),
+                }
             }
             (Some("multiport"), _) => {
                 let (n, v) = r.value(neg);
@@ -470,7 +478,21 @@ impl Cx<'_> {
     }
 }
 
+/// The flags `--syn` tests (`--tcp-flags FIN,SYN,RST,ACK SYN`).
+const SYN_MASK: u8 = 0x17;
+
 impl Cx<'_> {
+    /// `(flags & mask) == comp`, or `!=` when `neg`: the language's `tcp
+    /// flags` test for it, or nothing where it holds for every TCP packet
+    /// (`-p tcp` says that).
+    fn tcp_flags(&self, p: &mut Parsed, mask: u8, comp: u8, neg: bool) {
+        match tcp_flags(mask, comp, neg) {
+            Ok(Some(t)) => p.ext.push(Ext::Match(Match::TcpFlags(t))),
+            Ok(None) => p.ext.push(Ext::Always),
+            Err(e) => p.problems.push(e),
+        }
+    }
+
     /// Each `-m hashlimit` and `-m connlimit` as the limit or count the
     /// language says for it, or a problem where its meaning differs.
     fn settle(&self, p: &mut Parsed) {

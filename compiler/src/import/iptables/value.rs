@@ -236,3 +236,23 @@ pub(super) fn log_level(v: &str) -> Option<u8> {
         Err(_) => vocab::value_of(NAMES, v),
     }
 }
+
+/// The six flags iptables names (`ALL` is all of them).
+const IPTABLES_ALL_FLAGS: u8 = 0x3f;
+
+/// A `--tcp-flags` list, `SYN,ACK` or `ALL` or `NONE`, as the flags byte's
+/// bits (nft's names, upper case: iptables names no others).
+pub(super) fn tcp_flag_list(v: &str) -> Result<u8, String> {
+    v.split(',').try_fold(0u8, |bits, name| {
+        let bit = match name.to_ascii_uppercase().as_str() {
+            "ALL" => IPTABLES_ALL_FLAGS,
+            "NONE" => 0,
+            upper => vocab::TCP_FLAGS
+                .iter()
+                .find(|(n, b)| n.eq_ignore_ascii_case(upper) && b & IPTABLES_ALL_FLAGS != 0)
+                .map(|(_, b)| *b)
+                .ok_or_else(|| format!("`{name}` is not a TCP flag iptables names"))?,
+        };
+        Ok(bits | bit)
+    })
+}

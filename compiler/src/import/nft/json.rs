@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 use super::super::model::{Origin, Place};
 use super::super::ImportError;
 use super::{
-    NBase, NChain, NItem, NMeter, NNat, NRule, NSet, NTable, NVerdict, NatTo, Right, Sel, Source,
-    Val,
+    flag_value, flags_test, NBase, NChain, NItem, NMeter, NNat, NRule, NSet, NTable, NVerdict,
+    NatTo, Right, Sel, Source, Val,
 };
 
 pub fn read(input: usize, text: &str) -> Result<Source, ImportError> {
@@ -243,8 +243,9 @@ fn sels(v: &Value) -> Vec<Sel> {
     if let Some(Value::Array(parts)) = v.get("concat") {
         return parts.iter().flat_map(sels).collect();
     }
-    // A masked match (`tcp flags & (syn|ack) == syn`) is named by what it
-    // masks; the mask itself makes it one the language cannot say.
+    // A masked match is named by what it masks (`tcp flags & (syn|ack) ==
+    // syn` is read before, by `tcp_flags`); the mask makes any other one
+    // the language cannot say.
     if let Some(Value::Array(parts)) = v.get("&") {
         return match parts.first().map(sels).as_deref() {
             Some([one @ Sel::Payload(p, f)]) if p == "tcp" && f == "flags" => vec![one.clone()],
@@ -262,7 +263,13 @@ fn sels(v: &Value) -> Vec<Sel> {
         Sel::Meta(get(m, "key"))
     } else if let Some(c) = v.get("ct") {
         if c.get("dir").is_some() {
-            Sel::Other(format!("ct {} {}", get(c, "dir"), get(c, "key")))
+            // nft 1.0.6 writes an address key with its family in it (`"ip
+            // saddr"`); older versions give the family apart.
+            let key = match c.get("family").and_then(Value::as_str) {
+                Some(f) if !get(c, "key").contains(' ') => format!("{f} {}", get(c, "key")),
+                _ => get(c, "key"),
+            };
+            Sel::CtDir(get(c, "dir"), key)
         } else {
             Sel::Ct(get(c, "key"))
         }
@@ -272,6 +279,63 @@ fn sels(v: &Value) -> Vec<Sel> {
         )
     };
     vec![sel]
+}
+
+/// `tcp flags` in nft's JSON: `{"&": [flags, MASK]}` compared with `==`
+/// or `!=`, or the flags themselves with `==`, `!=`, `in` (any of) or `!`
+/// (none of); a value is a name, a number, or a list of them OR'd
+/// together. `None` when the match is not on TCP flags.
+fn tcp_flags(body: &Value) -> Option<NItem> {
+    let is_flags = |v: &Value| {
+        matches!(sels(v).as_slice(), [Sel::Payload(p, f)] if p == "tcp" && f == "flags")
+            && v.get("&").is_none()
+    };
+    let left = body.get("left")?;
+    let (mask, mask_json) = match left.get("&").and_then(Value::as_array).map(Vec::as_slice) {
+        Some([flags, mask]) if is_flags(flags) => (Some(flag_bits(mask)), Some(mask)),
+        Some(_) => return None,
+        None if is_flags(left) => (None, None),
+        None => return None,
+    };
+    let op = body.get("op").and_then(Value::as_str).unwrap_or("==");
+    let right = body.get("right").unwrap_or(&Value::Null);
+    // As `nft list ruleset` writes the match, for warnings.
+    let words = |v: &Value| match v {
+        Value::Array(items) => items.iter().map(scalar).collect::<Vec<_>>().join(","),
+        other => scalar(other),
+    };
+    let set = right.get("set").and_then(Value::as_array);
+    let text = match (mask_json, op) {
+        (_, _) if set.is_some() => format!(
+            "tcp flags {{ {} }}",
+            set.into_iter().flatten().map(scalar).collect::<Vec<_>>().join(", ")
+        ),
+        (Some(m), "==") => format!("tcp flags {} / {}", words(right), words(m)),
+        (Some(m), op) => format!("tcp flags {op} {} / {}", words(right), words(m)),
+        (None, "in") => format!("tcp flags {}", words(right)),
+        (None, op) => format!("tcp flags {op} {}", words(right)),
+    };
+    let unread = || "cannot read the `tcp flags` values".to_string();
+    let test = if set.is_some() {
+        Err("a set of `tcp flags` values (`{ syn, ack }`): each is the whole byte, which the language says one at a time".into())
+    } else {
+        match (mask, flag_bits(right)) {
+            (Some(None), _) | (_, None) => Err(unread()),
+            (Some(Some(m)), Some(v)) => flags_test(Some(m), op, v),
+            (None, Some(v)) => flags_test(None, op, v),
+        }
+    };
+    Some(NItem::TcpFlags { test, text })
+}
+
+/// Flags as JSON gives them: a name, a number, or a list OR'd together.
+fn flag_bits(v: &Value) -> Option<u8> {
+    match v {
+        Value::Array(items) => items.iter().try_fold(0u8, |bits, i| Some(bits | flag_bits(i)?)),
+        Value::Number(n) => n.as_u64().and_then(|n| u8::try_from(n).ok()),
+        Value::String(s) => flag_value(s),
+        _ => None,
+    }
 }
 
 fn right(v: &Value) -> Right {
@@ -298,6 +362,9 @@ fn item(e: &Value) -> NItem {
     }
     match k.as_str() {
         "match" => {
+            if let Some(flags) = tcp_flags(body) {
+                return flags;
+            }
             let op = field("op").unwrap_or_else(|| "==".into());
             let op = if op == "in" { "==".to_string() } else { op };
             let left = body.get("left").map(sels).unwrap_or_default();

@@ -20,9 +20,10 @@ use shriek_grammar::ast::{PortDir, PortProto};
 use crate::nft::vocab::{icmp_codes, icmp_proto, icmp_types, value_of};
 use crate::space::{CtState, Family, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 
-use super::super::model::{Addr, Body, Dir, Item, LeftOut, Match, Rule, Stmt};
+use super::super::model::{self, Addr, Body, Dir, Item, LeftOut, Match, Rule, Stmt};
 use super::super::protocol_number;
-use super::{NItem, NRule, NSet, NVerdict, Right, Sel, Val};
+use super::{flag_value, flags_test, NItem, NRule, NSet, NVerdict, Right, Sel, Val};
+use crate::space::flags::FlagsTest;
 
 pub(crate) struct Cx<'a> {
     /// The table's family: `None` for `inet`.
@@ -107,7 +108,7 @@ impl Cx<'_> {
         let mut st = State::default();
         for item in items {
             match item {
-                NItem::Match { left, op, right } => {
+                NItem::Match { .. } | NItem::TcpFlags { .. } => {
                     if !st.stmts.is_empty() {
                         if st.stmts.iter().all(|s| matches!(s, Stmt::Counter(_) | Stmt::Log { .. }))
                         {
@@ -119,7 +120,11 @@ impl Cx<'_> {
                             );
                         }
                     }
-                    self.matcher(&mut st, left, op, right);
+                    match item {
+                        NItem::Match { left, op, right } => self.matcher(&mut st, left, op, right),
+                        NItem::TcpFlags { test, .. } => tcp_flags(&mut st, test),
+                        _ => unreachable!("a match, as the arm says"),
+                    }
                 }
                 other => self.statement(&mut st, other),
             }
@@ -285,9 +290,6 @@ impl Cx<'_> {
                 .push("concatenated matches (`a . b`) are not in the language".into());
         };
         let unsupported = match sel {
-            Sel::Payload(p, f) if p == "tcp" && f == "flags" => {
-                Some("TCP flags are not in the language yet (`tcp flags`)")
-            }
             Sel::Meta(k) | Sel::Ct(k) if k == "mark" => {
                 Some("marks are not in the language yet (`meta mark`)")
             }
@@ -302,6 +304,24 @@ impl Cx<'_> {
         };
         if matches!(sel, Sel::Ct(k) if k == "state") {
             return self.ct_state(st, op, &vals);
+        }
+        // A verdict map's key (`tcp flags vmap { syn : accept }`): the
+        // whole byte, one value.
+        if matches!(sel, Sel::Payload(p, f) if p == "tcp" && f == "flags") {
+            let bits = match vals.as_slice() {
+                [Val::Word(w)] => {
+                    w.split('|').map(|p| flag_value(p.trim())).try_fold(0u8, |a, b| Some(a | b?))
+                }
+                [Val::Or(items)] => items
+                    .iter()
+                    .map(|v| word(v).and_then(flag_value))
+                    .try_fold(0u8, |a, b| Some(a | b?)),
+                _ => None,
+            };
+            let test = bits
+                .ok_or_else(|| "cannot read the `tcp flags` values".to_string())
+                .and_then(|v| flags_test(None, op, v));
+            return tcp_flags(st, &test);
         }
         let neg = match op {
             "==" | "in" | "" => false,
@@ -326,6 +346,7 @@ impl Cx<'_> {
             Sel::Meta(k) => ("meta", k),
             Sel::Ct(k) => ("ct", k),
             Sel::Other(o) => ("", o),
+            Sel::CtDir(..) => ("", ""),
         };
         match key {
             (fam @ ("ip" | "ip6"), dir @ ("saddr" | "daddr")) => {
@@ -466,6 +487,17 @@ impl Cx<'_> {
             }
             Right::Map(_) => Err("a map where a value belongs".into()),
         }
+    }
+}
+
+/// A `tcp flags` compare as the language's test; a compare that every TCP
+/// packet passes is `proto tcp`, which the match implies.
+fn tcp_flags(st: &mut State, test: &Result<FlagsTest, String>) {
+    let t = test.clone().and_then(|t| model::tcp_flags(t.mask, t.value, t.negated));
+    match t {
+        Ok(Some(t)) => st.matches.push(Match::TcpFlags(t)),
+        Ok(None) => st.matches.push(Match::Proto { neg: false, protos: vec![PROTO_TCP] }),
+        Err(e) => st.problems.push(e),
     }
 }
 

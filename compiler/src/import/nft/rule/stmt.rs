@@ -116,7 +116,7 @@ impl Cx<'_> {
             }
             NItem::Nat(n) => self.nat(st, n),
             NItem::Other(what) => problem(st, format!("`{what}` has no equivalent in shriek yet")),
-            NItem::Match { .. } | NItem::Vmap { .. } => {
+            NItem::Match { .. } | NItem::TcpFlags { .. } | NItem::Vmap { .. } => {
                 unreachable!("matches and maps are read elsewhere")
             }
         }

@@ -7,7 +7,10 @@
 //! left out anyway.
 
 use super::{concat, elements, Tok, Token};
-use crate::import::nft::{duration_ms, NItem, NMeter, NNat, NVerdict, NatTo, Right, Sel, Val};
+use crate::import::nft::{
+    duration_ms, flag_value, flags_test, NItem, NMeter, NNat, NVerdict, NatTo, Right, Sel, Val,
+};
+use crate::space::flags::FlagsTest;
 
 /// The words nft prints as a bare meta key (`iifname`, not `meta iifname`).
 const BARE_META: &[&str] = &[
@@ -118,7 +121,12 @@ impl RuleReader<'_> {
         if w == "ct" {
             let key = self.word()?;
             if matches!(key.as_str(), "original" | "reply") {
-                return Some(Sel::Other(format!("ct {key}")));
+                // `ct reply ip saddr`: an address names its family first.
+                let mut field = self.word()?;
+                if matches!(field.as_str(), "ip" | "ip6") {
+                    field = format!("{field} {}", self.word()?);
+                }
+                return Some(Sel::CtDir(key, field));
             }
             return Some(Sel::Ct(key));
         }
@@ -126,6 +134,10 @@ impl RuleReader<'_> {
     }
 
     fn after_selector(&mut self, first: Sel) -> NItem {
+        let flags = matches!(&first, Sel::Payload(p, f) if p == "tcp" && f == "flags");
+        if flags && self.peek_word().as_deref() != Some("vmap") {
+            return self.tcp_flags();
+        }
         let mut left = vec![first];
         while self.peek_word().as_deref() == Some(".") {
             self.at += 1;
@@ -206,6 +218,87 @@ impl RuleReader<'_> {
             op = "/".into();
         }
         NItem::Match { left, op, right }
+    }
+
+    /// What follows `tcp flags`: `syn / syn,ack`, `syn,ack`, `! syn,ack`,
+    /// `== syn`, `!= 0x12` as nft lists them, and `& (syn|ack) == syn` as
+    /// one may write it.
+    fn tcp_flags(&mut self) -> NItem {
+        let start = self.at;
+        let test = self.flags_parts();
+        let words: Vec<String> = self.toks[start..self.at]
+            .iter()
+            .map(|t| match &t.tok {
+                Tok::Word(w) | Tok::Str(w) => w.clone(),
+                Tok::Comma => ",".into(),
+                Tok::Open => "{".into(),
+                Tok::Close => "}".into(),
+                Tok::End => ";".into(),
+            })
+            .collect();
+        let text = format!("tcp flags {}", words.join(" ").replace(" ,", ",").replace(", ", ","));
+        NItem::TcpFlags { test, text }
+    }
+
+    fn flags_parts(&mut self) -> Result<FlagsTest, String> {
+        let unread = || "cannot read the `tcp flags` values".to_string();
+        if self.peek() == Some(&Tok::Open) {
+            self.braced();
+            return Err("a set of `tcp flags` values (`{ syn, ack }`): each is the whole byte, which the language says one at a time".into());
+        }
+        let mut mask = None;
+        if self.peek_word().as_deref() == Some("&") {
+            self.at += 1;
+            mask = Some(self.flag_bits().ok_or_else(unread)?);
+        }
+        let op = match self.peek_word().as_deref() {
+            Some(w @ ("==" | "!=" | "!" | "eq" | "ne")) => {
+                self.at += 1;
+                match w {
+                    "eq" => "==".to_string(),
+                    "ne" => "!=".to_string(),
+                    w => w.to_string(),
+                }
+            }
+            // `tcp flags syn,ack`: any of them (nft's implicit compare of
+            // a flags type).
+            _ if mask.is_none() => "in".to_string(),
+            _ => "==".to_string(),
+        };
+        if self.peek() == Some(&Tok::Open) {
+            self.braced();
+            return Err("a set of `tcp flags` values (`{ syn, ack }`): each is the whole byte, which the language says one at a time".into());
+        }
+        let value = self.flag_bits().ok_or_else(unread)?;
+        if mask.is_none() && self.peek_word().as_deref() == Some("/") {
+            self.at += 1;
+            mask = Some(self.flag_bits().ok_or_else(unread)?);
+            // `syn / syn,ack` compares under the mask, as `==` does.
+            let op = if op == "in" { "==" } else { op.as_str() };
+            return flags_test(mask, op, value);
+        }
+        flags_test(mask, &op, value)
+    }
+
+    /// Flags OR'd together, as nft writes them: `syn,ack`, `syn|ack`,
+    /// `(syn | ack)`, `0x12`.
+    fn flag_bits(&mut self) -> Option<u8> {
+        let mut bits = 0u8;
+        loop {
+            let w = self.word()?;
+            for part in w.split('|') {
+                let part = part.trim_matches(|c| c == '(' || c == ')');
+                if !part.is_empty() {
+                    bits |= flag_value(part)?;
+                }
+            }
+            let joined = w.ends_with('|') || self.peek_word().is_some_and(|n| n.starts_with('|'));
+            if self.peek() == Some(&Tok::Comma) {
+                self.at += 1;
+            } else if !joined {
+                return Some(bits);
+            }
+        }
     }
 
     /// One value: `a`, `a . b`, or the flag list `a,b`.
