@@ -74,6 +74,8 @@ macro_rules! file_cases {
 cases! {
     syntax_unknown_keyword: "tabel filter {\n}\n";
     syntax_bad_rule: "table t {\n  chain c {\n    tcp dport accept\n  }\n}\n";
+    syntax_tcp_names_flags: "table t {\n  chain c {\n    tcp flag syn accept\n  }\n}\n";
+    syntax_ct_count_without_per: "table t {\n  chain c {\n    ct count over 20 drop\n  }\n}\n";
     syntax_unclosed_brace: "table t {\n  chain c {\n    accept\n";
     syntax_unterminated_string: "table t {\n  chain c {\n    log prefix \"oops\n  }\n}\n";
     syntax_bad_address: "define a = 10.0.0.300\n";

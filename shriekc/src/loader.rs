@@ -19,6 +19,14 @@ pub const STDIN_PATH: &str = "-";
 /// How standard input is named in messages.
 const STDIN_NAME: &str = "<stdin>";
 
+/// The bytes of standard input, at most one more than [`MAX_FILE_BYTES`],
+/// and the name messages give it.
+pub fn read_stdin() -> Result<(&'static str, Vec<u8>), LoadError> {
+    let bytes = read_bounded(std::io::stdin().lock())
+        .map_err(|e| LoadError::not_found(format!("cannot read standard input: {e}")))?;
+    Ok((STDIN_NAME, bytes))
+}
+
 /// Loads the entry file as named (`-` for standard input) and each include
 /// relative to its includer.
 #[derive(Default)]
@@ -27,8 +35,7 @@ pub struct FsLoader;
 impl Loader for FsLoader {
     fn load(&mut self, path: &str, from: Option<&str>) -> Result<Loaded, LoadError> {
         if from.is_none() && path == STDIN_PATH {
-            let bytes = read_bounded(std::io::stdin().lock())
-                .map_err(|e| LoadError::not_found(format!("cannot read standard input: {e}")))?;
+            let (_, bytes) = read_stdin()?;
             let text = text_of(STDIN_NAME, bytes)?;
             return Ok(Loaded { key: STDIN_NAME.into(), name: STDIN_NAME.into(), text });
         }

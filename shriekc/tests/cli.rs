@@ -159,6 +159,44 @@ fn fmt_rewrites_and_diffs() {
     );
 }
 
+/// `fmt -` formats standard input to standard output; `--check` and
+/// `--diff` report on it as on a file; `-` twice is refused.
+#[test]
+fn fmt_reads_standard_input() {
+    let fmt = |args: &[&str], input: &str| {
+        let mut cmd = shriek_testkit::command(env!("CARGO_BIN_EXE_shriekc"));
+        shriek_testkit::output_with_stdin(cmd.arg("fmt").args(args), input.as_bytes())
+    };
+    let messy =
+        "table t{\nchain c hook input policy drop{\ntcp dport {80,443} accept # web\n}\n}\n";
+    let out = fmt(&["-"], messy);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let tidy = text(&out.stdout);
+    assert_eq!(
+        tidy,
+        "table t {\n  chain c hook input policy drop {\n    tcp dport { 80, 443 } accept  # web\n  }\n}\n"
+    );
+    let again = fmt(&["-"], &tidy);
+    assert_eq!(text(&again.stdout), tidy, "formatted input comes back the same");
+    let check = fmt(&["--check", "-"], messy);
+    assert_eq!(check.status.code(), Some(1));
+    assert_eq!(text(&check.stdout), "");
+    assert_eq!(text(&check.stderr), "would reformat <stdin>\n");
+    assert_eq!(fmt(&["--check", "-"], &tidy).status.code(), Some(0));
+    let diff = fmt(&["--diff", "-"], messy);
+    assert!(
+        text(&diff.stdout).starts_with("--- a/<stdin>\n+++ b/<stdin>\n"),
+        "{}",
+        text(&diff.stdout)
+    );
+    let broken = fmt(&["-"], "table t {\n  chain c {\n    tcp flag syn accept\n  }\n}\n");
+    assert_eq!(broken.status.code(), Some(2));
+    assert_eq!(text(&broken.stdout), "", "nothing is printed for input that does not parse");
+    let twice = fmt(&["-", "-"], messy);
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(text(&twice.stderr).contains("given more than once"), "{}", text(&twice.stderr));
+}
+
 #[test]
 fn compile_and_trace() {
     let out = shriekc(&["compile", "--strategy", "sequential", "examples/redis-counters.shr"]);

@@ -168,7 +168,30 @@ impl<'a> Cx<'a> {
                 return;
             }
         }
-        let expected = expected_words(positives);
+        // `tcp flag syn`: pest names only the port words after `tcp`, since
+        // `tcp flags` is read as one token; the user needs all three.
+        let before = text[..pos].trim_end();
+        let after_tcp = expects(&[Rule::port_dir])
+            && before.ends_with("tcp")
+            && !before[..before.len() - 3]
+                .ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+        // `ct count over 20 drop`: the count is kept per address, which
+        // the rule must name.
+        if expects(&[Rule::kw_per, Rule::per_key]) && before.contains("count") {
+            self.error(
+                codes::SYNTAX_ERROR,
+                "`ct count` counts the connections of each address, which it must name",
+                span,
+                "expected `per saddr` or `per daddr` here",
+                Some(format!("write `{before} per saddr` (or `per daddr`)")),
+            );
+            return;
+        }
+        let expected = if after_tcp {
+            "`sport`, `dport` or `flags`".to_string()
+        } else {
+            expected_words(positives)
+        };
         let found_text = if found.is_empty() {
             "the end of the statement".to_string()
         } else {
@@ -184,10 +207,17 @@ impl<'a> Cx<'a> {
         } else {
             format!("expected {expected}, found {found_text}")
         };
-        let help = (found.is_empty() && expected.contains("`{`")).then(|| {
-            "a block opens on the line of its header: put the `{` at the end of this line"
-                .to_string()
-        });
+        let help = if found.is_empty() && expected.contains("`{`") {
+            Some(
+                "a block opens on the line of its header: put the `{` at the end of this line"
+                    .to_string(),
+            )
+        } else if after_tcp {
+            word.and_then(|w| suggest(w, &["flags", "sport", "dport"]))
+                .map(|near| format!("did you mean `tcp {near}`?"))
+        } else {
+            None
+        };
         self.error(codes::SYNTAX_ERROR, message, span, label, help);
     }
 }

@@ -1,4 +1,8 @@
 //! `shriekc fmt`: rewrite policies in the canonical layout.
+//!
+//! `-` reads standard input and writes the formatted policy to standard
+//! output (there is no file to rewrite); `--check` and `--diff` work on it
+//! as on a file.
 
 use std::path::Path;
 
@@ -6,18 +10,29 @@ use shriek_compiler::resolve::text_of;
 use shriek_grammar::{SourceFile, SourceMap};
 
 use super::{print_out, FINDINGS, INVALID, OK};
-use crate::loader::read_bytes;
+use crate::loader::{read_bytes, read_stdin, STDIN_PATH};
 use crate::output::{eprint_diagnostics, eprint_load_error};
 
 /// The UTF-8 byte-order mark: skipped when reading, kept when rewriting.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 pub fn fmt(files: &[String], check: bool, diff: bool) -> u8 {
+    if files.iter().filter(|f| *f == STDIN_PATH).count() > 1 {
+        eprintln!("error: `-` (standard input) is given more than once; it can be read only once");
+        return INVALID;
+    }
     let mut code = OK;
-    for file in files {
-        let read = read_bytes(Path::new(file), file).and_then(|bytes| {
+    for given in files {
+        let stdin = given == STDIN_PATH;
+        let read = if stdin {
+            read_stdin().map(|(name, bytes)| (name.to_string(), bytes))
+        } else {
+            read_bytes(Path::new(given), given).map(|bytes| (given.clone(), bytes))
+        };
+        let file = &read.as_ref().map_or_else(|_| given.clone(), |(name, _)| name.clone());
+        let read = read.and_then(|(name, bytes)| {
             let bom = bytes.starts_with(BOM);
-            text_of(file, bytes).map(|text| (bom, text))
+            text_of(&name, bytes).map(|text| (bom, text))
         });
         let (bom, text) = match read {
             Ok(read) => read,
@@ -38,6 +53,11 @@ pub fn fmt(files: &[String], check: bool, diff: bool) -> u8 {
             continue;
         }
         let formatted = shriek_grammar::fmt::format(&ast, &text);
+        if stdin && !check && !diff {
+            // Standard input has no file to rewrite: the policy goes out.
+            print_out(&format!("{}{formatted}", if bom { "\u{feff}" } else { "" }));
+            continue;
+        }
         if formatted == text {
             continue;
         }
