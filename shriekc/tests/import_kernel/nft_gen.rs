@@ -43,7 +43,9 @@ const TCP_FLAGS: &[&str] = &[
     "== syn|ack",
     "!= 0x12",
     "rst",
-    "ack / ack",
+    // nft 1.0.6 cannot read a mask of one flag after `/` (`ack / ack`:
+    // "expecting comma"), and lists this one as written.
+    "& ack == ack",
     "! fin,syn,rst,psh,ack,urg",
 ];
 
@@ -322,13 +324,11 @@ impl Gen<'_> {
         // l4proto tcp` to it, which must not contradict its matches.
         let text = parts.join(" ");
         let tcp_ok = !text.contains("udp") && !text.contains("icmp") && !text.contains("l4proto");
-        let metered = !two_protocols && self.rng.chance(12);
-        // `tcp flags` in every form nft reads, on rules that may see TCP;
-        // not before a meter, which nft 1.0.6 cannot parse after a flag
-        // list (`tcp flags ack / ack meter m { ... }`: "expecting comma").
-        if tcp_ok && !metered && self.rng.chance(15) {
+        // `tcp flags` in every form nft reads, on rules that may see TCP.
+        if tcp_ok && self.rng.chance(15) {
             parts.push(format!("tcp flags {}", self.rng.pick(TCP_FLAGS)));
         }
+        let metered = !two_protocols && self.rng.chance(12);
         if metered {
             let stateless = !parts.iter().any(|p| p.starts_with("ct state"));
             let m = self.meter(v6, udp_only && inbound, inbound && stateless);
