@@ -82,7 +82,7 @@ pub fn apply(desired: &Desired, opts: &ApplyOptions) -> Result<ApplySummary, Run
 #[doc(hidden)]
 pub fn apply_with_hook(
     desired: &Desired,
-    live: Option<Live>,
+    live: Option<&Live>,
     opts: &ApplyOptions,
     between: &dyn Fn(),
 ) -> Result<ApplySummary, RuntimeError> {
@@ -97,15 +97,21 @@ pub fn apply_with_hook(
     }
     let mut sock = Socket::open(opts.netns.as_deref())?;
     let popts = PlanOptions { replace: opts.replace, prune: opts.prune };
-    let mut live = live;
+    let mut given = live;
     // A changed generation means someone else committed after the tables
     // were read: read and plan again; a second change in a row is reported.
     for attempt in 0..2 {
-        let reading = match live.take() {
+        // The caller's reading is used as it is (the plan copies what it
+        // needs of it), never cloned whole.
+        let read;
+        let reading = match given.take() {
             Some(l) => l,
-            None => plan::read_with(&mut sock, &desired.table_names(), desired.policy)?,
+            None => {
+                read = plan::read_with(&mut sock, &desired.table_names(), desired.policy)?;
+                &read
+            }
         };
-        let plan = plan::plan(desired, &reading, &popts)?;
+        let plan = plan::plan(desired, reading, &popts)?;
         between();
         // With --prune, removing orphans is part of the delta.
         if plan.is_empty() {

@@ -138,7 +138,7 @@ fn send(prepared: &Prepared, how: How, netns: Option<&str>) -> Result<(), u8> {
         replace: how.plan.replace,
         prune: how.plan.prune,
     };
-    let live = Some(prepared.live.clone());
+    let live = Some(&prepared.live);
     let summary = shriek_runtime::apply_with_hook(&prepared.desired(), live, &opts, &|| {})
         .map_err(|err| {
             let doing = if how.dry_run { Doing::Validating } else { Doing::Changing };
