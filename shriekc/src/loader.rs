@@ -16,8 +16,9 @@ use shriek_compiler::resolve::{text_of, LoadError, Loaded, Loader};
 
 /// The entry path that means standard input.
 pub const STDIN_PATH: &str = "-";
-/// How standard input is named in messages.
-const STDIN_NAME: &str = "<stdin>";
+/// How standard input is named in messages, and as the policy its
+/// tables record (`apply -`).
+pub const STDIN_NAME: &str = "<stdin>";
 
 /// The bytes of standard input, at most one more than [`MAX_FILE_BYTES`],
 /// and the name messages give it.

@@ -558,3 +558,26 @@ fn plan_shows_orphans_and_strategy_mismatch() {
     let unchanged = |_: &Netns, _: &Policy| {};
     check("strategy_recorded", plan_of("plan-recorded", BASE, SEQUENTIAL, unchanged, &[]));
 }
+
+// ------------------------------------------------------------ standard input
+
+/// A policy read from standard input is one policy wherever it is applied
+/// from: its tables record `<stdin>`, not `$PWD/-`, so `plan -` from
+/// another folder recognises them.
+#[test]
+fn a_policy_from_standard_input_is_the_same_policy_from_any_folder() {
+    let Some(ns) = Netns::new("day2-stdin") else { return };
+    let body = "table piped {\n  chain input hook input policy accept {\n    tcp dport 22 accept\n  }\n}\n";
+    let run = |dir: &str, verb: &str| {
+        let mut cmd = shriek_testkit::command(BIN);
+        cmd.current_dir(dir).args([verb, "--netns", &ns.name, "-"]);
+        let out = shriek_testkit::output_with_stdin(&mut cmd, body.as_bytes());
+        assert_eq!(out.status.code(), Some(0), "{verb} in {dir}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    run("/tmp", "apply");
+    assert!(ns
+        .nft(&["list", "table", "inet", "piped"])
+        .contains("managed by shriekc from <stdin>,"));
+    assert_eq!(run("/", "plan"), "no changes\n");
+}

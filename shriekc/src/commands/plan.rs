@@ -43,8 +43,13 @@ impl Prepared {
 }
 
 /// The policy's name in the tables it makes: its absolute path, so that
-/// running from another folder names the same policy.
+/// running from another folder names the same policy; a policy read from
+/// standard input is `<stdin>` wherever it runs (not a file `-` in the
+/// current folder).
 pub(crate) fn policy_key(file: &str) -> String {
+    if file == crate::loader::STDIN_PATH {
+        return crate::loader::STDIN_NAME.to_string();
+    }
     // A file that is gone still names its policy (for `destroy`).
     std::fs::canonicalize(file)
         .or_else(|_| std::path::absolute(file))
