@@ -66,13 +66,43 @@ pub(crate) fn physical(t: &nft::Table) -> std::borrow::Cow<'_, nft::Table> {
             out.chains.push(c.clone());
         }
     }
-    // Parts add one level of jumps below their chain: where that would go
-    // past the kernel's stack, the table keeps its chains whole.
-    let before = crate::apply::table_jump_depth_error(t).is_some();
-    if !before && crate::apply::table_jump_depth_error(&out).is_some() {
+    if !parts_stay_within_jump_depth(t, &out) {
         return std::borrow::Cow::Borrowed(t);
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// Parts add one level of jumps below their chain: where that would take
+/// a table that was within the kernel's jump stack past it, the chains
+/// stay whole.
+fn parts_stay_within_jump_depth(whole: &nft::Table, parted: &nft::Table) -> bool {
+    crate::apply::table_jump_depth_error(whole).is_some()
+        || crate::apply::table_jump_depth_error(parted).is_none()
+}
+
+/// Whether chain `c`, new in table `t` that is changed in place, is made
+/// in parts: when it may be split ([`splittable`]) and its parts keep the
+/// table within the kernel's jump depth, as [`physical`] decides for a
+/// whole table. Only a chain long enough to split costs a copy of the
+/// table's chains here.
+pub(crate) fn split_when_made(t: &nft::Table, c: &nft::Chain) -> bool {
+    if !splittable(t, c) {
+        return false;
+    }
+    let mut parted = nft::Table {
+        name: t.name.clone(),
+        sets: t.sets.clone(),
+        counters: t.counters.clone(),
+        chains: Vec::with_capacity(t.chains.len() + c.rules.len().div_ceil(PART_RULES)),
+    };
+    for o in &t.chains {
+        if o.name == c.name {
+            parted.chains.extend(split(o));
+        } else {
+            parted.chains.push(o.clone());
+        }
+    }
+    parts_stay_within_jump_depth(t, &parted)
 }
 
 /// Whether chain `c` of `t` is long enough to split and holds nothing that
@@ -258,6 +288,43 @@ mod tests {
         assert_eq!(chains, t.chains);
         assert_eq!(parts, [vec!["input/part1", "input/part2", "input/part3"]]);
         assert_eq!(meta[0][PART_RULES], (0, "input/part2".to_string()));
+    }
+
+    /// A long chain already 15 jumps below the base chain: its parts would
+    /// be the 16th level, past the kernel's stack, so it stays whole, made
+    /// with its table or alone in place.
+    #[test]
+    fn parts_never_go_past_the_jump_depth() {
+        let depth = shriek_compiler::nft::vocab::JUMP_STACK_DEPTH;
+        let mut t = table(0);
+        t.chains[0].base = Some(shriek_compiler::ir::BaseChain {
+            hook: shriek_compiler::ir::Hook::Input,
+            kind: shriek_compiler::ir::ChainKind::Filter,
+            priority: 0,
+            policy: shriek_compiler::ir::ChainPolicy::Accept,
+        });
+        for k in 1..depth {
+            let from = t.chains.len() - 1;
+            t.chains[from].rules.push(link(&format!("c{k}")));
+            t.chains.push(nft::Chain {
+                name: format!("c{k}"),
+                base: None,
+                rules: Vec::new(),
+                comment: None,
+            });
+        }
+        let last = t.chains.len() - 1;
+        t.chains[last].rules = (0..2 * PART_RULES as u32).map(rule).collect();
+        assert!(crate::apply::table_jump_depth_error(&t).is_none(), "within the stack whole");
+        assert!(splittable(&t, &t.chains[last]));
+        assert!(!split_when_made(&t, &t.chains[last]));
+        assert!(matches!(physical(&t), std::borrow::Cow::Borrowed(_)));
+        // One level less deep, it splits both ways.
+        t.chains.remove(1);
+        t.chains[0].rules = vec![link("c2")];
+        let last = t.chains.len() - 1;
+        assert!(split_when_made(&t, &t.chains[last]));
+        assert!(matches!(physical(&t), std::borrow::Cow::Owned(_)));
     }
 
     #[test]

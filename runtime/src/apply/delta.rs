@@ -76,7 +76,7 @@ fn in_place(b: &mut Batch, desired: &Desired, plan: &Plan, td: &TableDelta, oi: 
     }
     for cd in &td.chains {
         match (cd.action, cd.new) {
-            (Some(Action::Add), Some(j)) if layout::splittable(new, &new.chains[j]) => {
+            (Some(Action::Add), Some(j)) if layout::split_when_made(new, &new.chains[j]) => {
                 let parts = layout::split(&new.chains[j]);
                 for c in &parts {
                     encode::chain(b, name, c);
