@@ -5,10 +5,12 @@
 //! deleted and replaced rules (placed by handle), chains, sets, map
 //! elements and counters ([`delta`]). What stays keeps its kernel handle and
 //! its counters. A table that cannot be changed rule by rule (`--replace`,
-//! a strategy change, a hook change, something the model cannot read back)
-//! is rebuilt in place ([`rebuild`]): the table, its base chains, its named
-//! counters and the sets that stay are kept, so counts go on through the
-//! commit. A plan with no changes sends nothing at all.
+//! a strategy change, a hook change) is rebuilt in place ([`rebuild`]):
+//! the table, its base chains, its named counters and the sets that stay
+//! are kept, so counts go on through the commit. A table holding something
+//! the model cannot read back, or taken over from another policy, is made
+//! again, its named counters carried over as read. A plan with no changes
+//! sends nothing at all.
 //!
 //! The batch is BATCH_BEGIN (with the generation id read before the live
 //! tables were), the messages, then BATCH_END: the kernel applies all of it

@@ -127,7 +127,8 @@ pub struct Plan {
 /// stays and each set whose type stays are kept, and everything else is
 /// made again in the batch. A table taken over (`--replace` on a table of
 /// another policy's, or one without a marker) is `remade`: deleted and
-/// made again, since its user data, which names its policy, cannot change.
+/// made again, since its user data, which names its policy, cannot change;
+/// so is a table holding something shriekc cannot read back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Whole {
     pub table: String,
@@ -187,8 +188,13 @@ pub fn plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, 
             Some(format!("shriekc cannot read back {u}"))
         });
         if let Some(why) = why {
+            // A rebuild keeps what it knows; what it cannot read back (an
+            // object or set of a kind shriekc does not make, a hook it
+            // does not know) it could neither keep right nor delete by
+            // name, so that table is made again.
             let ours = matches!(&t.owner, Owner::Shriek { policy, .. } if policy == desired.policy);
-            whole.push(Whole { table: t.table.name.clone(), why, remade: !ours });
+            let remade = !ours || !t.unmodelled.is_empty();
+            whole.push(Whole { table: t.table.name.clone(), why, remade });
         }
         meta.push(t.clone());
     }

@@ -193,3 +193,21 @@ fn a_rebuilt_table_drops_nothing_and_loses_no_count() {
     assert_eq!(kept, post, "{figures}: the named counter lost counts");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A table holding what shriekc cannot read back (a quota added by hand)
+/// is made again, not rebuilt: a rebuild could neither keep the quota
+/// right nor delete it by name, and would rebuild again on every apply.
+#[test]
+fn a_table_holding_what_shriekc_cannot_read_is_made_again_once() {
+    let Some(ns) = shriek_testkit::Netns::new("day2-unread") else { return };
+    let dir = std::env::temp_dir().join(format!("shriek-day2-unread-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("rb.shr"), policy(0)).expect("write rb.shr");
+    shriekc(&dir, &ns.name, &["apply"]);
+    ns.sh("nft add quota inet rb q '{ over 1 mbytes }'");
+    let said = shriekc(&dir, &ns.name, &["apply"]);
+    assert!(said.contains("replaced whole, because shriekc cannot read back object `q`"), "{said}");
+    assert!(!ns.nft(&["list", "table", "inet", "rb"]).contains("quota"));
+    assert!(shriekc(&dir, &ns.name, &["plan"]).starts_with("no changes"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,7 +1,8 @@
 //! A table rebuilt in place: what `apply` does where it cannot change a
 //! table rule by rule (a change of strategy or of a base chain's hook,
-//! `--replace`, something it cannot read back, a chain in parts that
-//! gains a `return`).
+//! `--replace`, a chain in parts that gains a `return`). A table holding
+//! something shriekc cannot read back, or one taken over, is made again
+//! instead (`plan::Whole::remade`).
 //!
 //! The table itself stays, and so does every kernel object whose kind
 //! stays, so that nothing the kernel counts is ever carried over by hand:
