@@ -304,7 +304,10 @@ fn re_applies_under_traffic_keep_every_verdict_and_every_count() {
             .map(|(i, (udp, port))| Probe {
                 udp: *udp,
                 src: "10.9.0.2".into(),
-                sport: 41000 + (n * 10 + i) as u16,
+                // Below the ephemeral range (32768-60999): the sender's
+                // TCP connections take ports there, and a probe bound to
+                // one of theirs failed with EADDRINUSE now and then.
+                sport: 11000 + (n * 10 + i) as u16,
                 dst: "10.9.0.1".into(),
                 dport: *port,
             })
