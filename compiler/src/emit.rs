@@ -250,5 +250,6 @@ fn type_name(s: Selector) -> &'static str {
         Selector::CtReplyIp4Saddr => "ipv4_addr",
         Selector::CtReplyIp6Saddr => "ipv6_addr",
         Selector::CtReplyProtoSrc => "inet_service",
+        Selector::Mark => "mark",
     }
 }

@@ -87,9 +87,11 @@ pub enum ChainEnd {
 pub fn evaluate(policy: &Policy, hook: Hook, packet: &Packet, mut limits: impl Limits) -> Trace {
     let mut steps = Vec::new();
     let mut decided_by = None;
+    // A mark set in one base chain is the mark the next one reads.
+    let mut packet = packet.clone();
     for (table, chain) in policy.bases(hook) {
-        let (outcome, rule) =
-            run_base(policy, table, chain, packet, &mut limits as &mut dyn Limits, &mut steps);
+        let limits = &mut limits as &mut dyn Limits;
+        let (outcome, rule) = run_base_in(policy, table, chain, &mut packet, limits, &mut steps);
         decided_by = rule;
         if outcome != Outcome::Accept {
             return Trace { steps, outcome, decided_by };
@@ -104,11 +106,23 @@ pub fn run_base(
     table: u32,
     chain: ChainId,
     packet: &Packet,
+    limits: impl Limits,
+    steps: &mut Vec<Step>,
+) -> (Outcome, Option<RuleId>) {
+    run_base_in(policy, table, chain, &mut packet.clone(), limits, steps)
+}
+
+/// [`run_base`] on a packet whose mark the chain may change.
+fn run_base_in(
+    policy: &Policy,
+    table: u32,
+    chain: ChainId,
+    packet: &mut Packet,
     mut limits: impl Limits,
     steps: &mut Vec<Step>,
 ) -> (Outcome, Option<RuleId>) {
     if let ChainEnd::Decided { outcome, by, .. } =
-        run_chain(policy, table, chain, packet, &mut limits as &mut dyn Limits, steps)
+        run_chain_in(policy, table, chain, packet, &mut limits as &mut dyn Limits, steps)
     {
         return (outcome, Some(by));
     }
@@ -128,6 +142,19 @@ pub fn run_chain(
     table: u32,
     chain: ChainId,
     packet: &Packet,
+    limits: impl Limits,
+    steps: &mut Vec<Step>,
+) -> ChainEnd {
+    run_chain_in(policy, table, chain, &mut packet.clone(), limits, steps)
+}
+
+/// [`run_chain`] on a packet whose mark its rules may change (`mark set`):
+/// each rule after reads the mark as it is then.
+fn run_chain_in(
+    policy: &Policy,
+    table: u32,
+    chain: ChainId,
+    packet: &mut Packet,
     mut limits: impl Limits,
     steps: &mut Vec<Step>,
 ) -> ChainEnd {
@@ -154,6 +181,13 @@ pub fn run_chain(
                 continue;
             }
             steps.push(Step::Matched { rule: rule.id });
+            // Once the rule's limits hold, its statements run; the
+            // lowering writes `mark set` after them so nft does the same.
+            for action in &rule.actions {
+                if let Action::MarkSet(m) = action {
+                    packet.mark = *m;
+                }
+            }
             let outcome = match rule.verdict {
                 _ if translation(rule).is_some() => Outcome::Accept,
                 None => continue,

@@ -94,6 +94,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 /// | 7 | nat | kind u8, family u8, target |
 /// | 8 | raw | its text |
 /// | 9 | meter | set name, key selector, then 1 and a limit's fields, or 2 and a connection count u32 |
+/// | 10 | mark set | the mark, u32 |
 ///
 /// Right-hand sides: 1 value (an element), 2 set (u32 count, elements),
 /// 3 named set (name), 4 flags (u32 bitmask). An element is a u8 count of
@@ -150,6 +151,10 @@ pub fn canonical(exprs: &[Expr]) -> Vec<u8> {
             Expr::Raw(text) => {
                 w.u8(8);
                 w.str(text);
+            }
+            Expr::MarkSet(v) => {
+                w.u8(10);
+                w.u32(*v);
             }
             Expr::Meter(m) => {
                 w.u8(9);
@@ -247,7 +252,7 @@ pub fn selector_code(s: Selector) -> u8 {
         Selector::IcmpCode => 13,
         Selector::Icmpv6Type => 14,
         Selector::Icmpv6Code => 15,
-        // 16 is `meta mark`'s.
+        Selector::Mark => 16,
         Selector::TcpFlags => 17,
         Selector::CtDirection => 18,
         Selector::CtStatus => 19,

@@ -175,6 +175,9 @@ pub enum Action {
     Limit(Limit),
     /// `limit ... per saddr` or `ct count over N per saddr`.
     Meter(Meter),
+    /// `mark set N`: the packet's mark becomes N, for the rules after this
+    /// one (in this chain, its callers and later hooks) and for routing.
+    MarkSet(u32),
     Nat(Nat),
 }
 

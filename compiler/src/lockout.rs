@@ -91,6 +91,7 @@ impl Session {
             icmp_code: None,
             // A session's packets after the handshake carry ack.
             tcp_flags: Some(TCP_ACK),
+            mark: 0,
         }
     }
 }
@@ -427,6 +428,7 @@ impl Grid {
                                 icmp_code: None,
                                 // The first packet of a new session: syn.
                                 tcp_flags: Some(TCP_SYN),
+                                mark: 0,
                             };
                             if accepts(&p) {
                                 return Search::Found(p);

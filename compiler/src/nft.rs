@@ -103,6 +103,10 @@ pub enum Selector {
     CtReplyIp6Saddr,
     /// `ct reply proto-src`: the backend's port, in both directions.
     CtReplyProtoSrc,
+    /// `meta mark`, the packet's 32-bit mark. It sits in its register in
+    /// host order: a compare with one value reads it so, a range or a set
+    /// converts it to network order first, as nft does.
+    Mark,
 }
 
 impl Selector {
@@ -120,6 +124,7 @@ impl Selector {
             Selector::CtReplyIp4Saddr => 4,
             Selector::CtReplyIp6Saddr => 16,
             Selector::CtReplyProtoSrc => 2,
+            Selector::Mark => 4,
             Selector::IcmpType
             | Selector::IcmpCode
             | Selector::Icmpv6Type
@@ -163,6 +168,7 @@ impl Selector {
             Selector::CtReplyIp4Saddr => "ct reply ip saddr",
             Selector::CtReplyIp6Saddr => "ct reply ip6 saddr",
             Selector::CtReplyProtoSrc => "ct reply proto-src",
+            Selector::Mark => "meta mark",
         }
     }
 }
@@ -225,6 +231,8 @@ pub enum Expr {
     /// saddr ct count over 20 }`: a test kept for each address in a set
     /// the packet path fills. The rule goes on only while the test holds.
     Meter(Meter),
+    /// `meta mark set N`: the matches after it see the new mark.
+    MarkSet(u32),
     Verdict(Verdict),
     /// `KEY vmap @map`: one lookup decides.
     Vmap {

@@ -57,7 +57,7 @@ pub fn trace_model(
         }
     }
     bases.sort_unstable();
-    let mut cx = Cx { packet, limits, steps: Vec::new() };
+    let mut cx = Cx { packet, mark: packet.mark, limits, steps: Vec::new() };
     for (_, t, c) in bases {
         let outcome = cx.run_base(&rs.tables[t], c);
         if outcome != Outcome::Accept {
@@ -69,6 +69,9 @@ pub fn trace_model(
 
 struct Cx<'a> {
     packet: &'a Packet,
+    /// The packet's mark as it is now: `meta mark set` changes it for every
+    /// rule after, in this chain, its callers and later base chains.
+    mark: u32,
     limits: LimitMode,
     steps: Vec<ModelStep>,
 }
@@ -162,6 +165,10 @@ impl Cx<'_> {
                     self.step(format!("{here}: {what}"), &rule.origin);
                 }
                 Expr::Log { .. } => {}
+                Expr::MarkSet(v) => {
+                    self.step(format!("{here}: mark set {v:#x}"), &rule.origin);
+                    self.mark = *v;
+                }
                 Expr::Limit(_) | Expr::Meter(_) => {
                     if self.limits == LimitMode::OverRate {
                         self.step(format!("{here}: over its limit"), &rule.origin);
@@ -254,6 +261,7 @@ impl Cx<'_> {
             Selector::CtReplyIp4Saddr | Selector::CtReplyIp6Saddr | Selector::CtReplyProtoSrc => {
                 return None
             }
+            Selector::Mark => Val::Int(self.mark as u128),
         })
     }
 

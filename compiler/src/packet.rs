@@ -3,7 +3,8 @@
 //! 10.0.0.2 hook forward`.
 //!
 //! After the two endpoints come options in any order: `iif NAME`, `oif
-//! NAME`, `ct STATE` (default `new`) and `hook HOOK` (the caller's default
+//! NAME`, `ct STATE` (default `new`), `mark N` (default 0, decimal or
+//! `0x` hexadecimal) and `hook HOOK` (the caller's default
 //! when absent, `input` for the CLI); for icmp and icmpv6 packets also
 //! `type TYPE` (default `echo-request`) and `code CODE` (default 0), by
 //! nft's names or numbers; for tcp packets `flags syn,ack` (nft's flag
@@ -17,6 +18,9 @@ use crate::nft::vocab::{
     PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FLAGS, TCP_SYN,
 };
 use crate::space::{CtState, Family, Packet};
+
+/// A packet's mark when nothing has set one: what a spec without `mark` has.
+pub const DEFAULT_MARK: u32 = 0;
 
 /// Parse a packet spec. Errors are plain sentences naming what to write.
 pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
@@ -86,6 +90,7 @@ pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
         icmp_type: icmp.then_some(echo),
         icmp_code: icmp.then_some(0),
         tcp_flags: None,
+        mark: DEFAULT_MARK,
     };
     let mut flags = None;
     let mut hook = None;
@@ -115,12 +120,21 @@ pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
                 })?;
                 *slot = Some(v);
             }
+            "mark" => {
+                let n = match value.strip_prefix("0x") {
+                    Some(hex) => u32::from_str_radix(hex, 16),
+                    None => value.parse::<u32>(),
+                };
+                packet.mark = n.map_err(|_| {
+                    format!("mark `{value}` is not a number from 0 to 0xffffffff")
+                })?
+            }
             "type" | "code" => {
                 return Err(format!("`{option}` is only for icmp and icmpv6 packets"))
             }
             "flags" if proto == PROTO_TCP => flags = Some(parse_flags(value)?),
             "flags" => return Err("`flags` is only for tcp packets".into()),
-            _ => return Err(format!("unknown option `{option}`: use iif, oif, ct or hook")),
+            _ => return Err(format!("unknown option `{option}`: use iif, oif, ct, mark or hook")),
         }
     }
     if proto == PROTO_TCP {

@@ -16,6 +16,8 @@
 //!   numbers it is read as;
 //! - a restricted `tcp_flags` only appears with `proto` exactly tcp.
 //!
+//! `mark` couples to nothing: every packet of every family has one.
+//!
 //! [`Cube::subtract`] splits on `family` and `proto` before the fields that
 //! depend on them, so it preserves both invariants.
 
@@ -34,6 +36,8 @@ pub const PORT_MAX: u128 = 65535;
 pub const ICMP_MAX: u128 = 255;
 /// The TCP flags are one byte.
 pub const TCP_FLAGS_MAX: u128 = 255;
+/// The packet mark is 32 bits.
+pub const MARK_MAX: u128 = u32::MAX as u128;
 
 /// A product of one set per packet field. See the module docs for the two
 /// invariants a well-formed cube keeps.
@@ -55,6 +59,8 @@ pub struct Cube {
     pub icmp_code: Option<Intervals>,
     /// The TCP flags bytes; `None` means any (and any protocol).
     pub tcp_flags: Option<Intervals>,
+    /// The packet's mark as this chain sees it; `None` means any mark.
+    pub mark: Option<Intervals>,
 }
 
 impl Cube {
@@ -73,6 +79,7 @@ impl Cube {
             icmp_type: None,
             icmp_code: None,
             tcp_flags: None,
+            mark: None,
         }
     }
 
@@ -89,6 +96,7 @@ impl Cube {
             || self.icmp_type.as_ref().is_some_and(Intervals::is_empty)
             || self.icmp_code.as_ref().is_some_and(Intervals::is_empty)
             || self.tcp_flags.as_ref().is_some_and(Intervals::is_empty)
+            || self.mark.as_ref().is_some_and(Intervals::is_empty)
     }
 
     pub fn intersect(&self, o: &Cube) -> Cube {
@@ -105,6 +113,7 @@ impl Cube {
             icmp_type: meet(&self.icmp_type, &o.icmp_type),
             icmp_code: meet(&self.icmp_code, &o.icmp_code),
             tcp_flags: meet(&self.tcp_flags, &o.tcp_flags),
+            mark: meet(&self.mark, &o.mark),
         }
     }
 
@@ -120,6 +129,7 @@ impl Cube {
             && meets(&self.icmp_type, &o.icmp_type)
             && meets(&self.icmp_code, &o.icmp_code)
             && meets(&self.tcp_flags, &o.tcp_flags)
+            && meets(&self.mark, &o.mark)
             && self.iif.meets(&o.iif)
             && self.oif.meets(&o.oif)
     }
@@ -144,6 +154,7 @@ impl Cube {
             && ivs(&self.icmp_type, &o.icmp_type, ICMP_MAX)
             && ivs(&self.icmp_code, &o.icmp_code, ICMP_MAX)
             && ivs(&self.tcp_flags, &o.tcp_flags, TCP_FLAGS_MAX)
+            && ivs(&self.mark, &o.mark, MARK_MAX)
             && self.iif.covers(&o.iif)
             && self.oif.covers(&o.oif)
     }
@@ -182,6 +193,7 @@ impl Cube {
             |c| &mut c.tcp_flags,
             |c| &c.tcp_flags,
         );
+        split_intervals(&mut out, &mut rest, o, MARK_MAX, |c| &mut c.mark, |c| &c.mark);
         let iif_out = rest.iif.subtract(&o.iif);
         if !iif_out.is_empty() {
             out.push(Cube { iif: iif_out, ..rest.clone() });
@@ -212,6 +224,7 @@ impl Cube {
             && byte_in(&self.icmp_type, p.icmp_type)
             && byte_in(&self.icmp_code, p.icmp_code)
             && byte_in(&self.tcp_flags, p.tcp_flags)
+            && self.mark.as_ref().is_none_or(|s| s.contains(p.mark as u128))
     }
 
     /// The cube's lowest (or highest) packet in every field: two packets
@@ -271,6 +284,11 @@ impl Cube {
             icmp_type: byte(&self.icmp_type),
             icmp_code: byte(&self.icmp_code),
             tcp_flags: flags,
+            mark: match &self.mark {
+                Some(s) => ends(s).unwrap_or(0) as u32,
+                None if high => u32::MAX,
+                None => 0,
+            },
         }
     }
 }
@@ -417,6 +435,8 @@ pub struct Packet {
     pub icmp_code: Option<u8>,
     /// The TCP flags byte, for tcp packets; `None` otherwise.
     pub tcp_flags: Option<u8>,
+    /// The packet's mark (`meta mark`): 0 unless a rule or a program set one.
+    pub mark: u32,
 }
 
 #[cfg(test)]

@@ -242,6 +242,7 @@ fn edge_packets(policy: &shriek_compiler::ir::Policy, n: usize) -> Vec<Packet> {
                 icmp_type: (!ported).then(|| [0, 3, 8, 128, 129, 135][pick(6)]),
                 icmp_code: (!ported).then(|| pick(4) as u8),
                 tcp_flags: None,
+                mark: [0, 1, 0x10, u32::MAX][pick(4)],
             };
             // Flags as `trace` gives them by default, drawing nothing more.
             p.tcp_flags = (proto == PROTO_TCP).then(|| default_tcp_flags(p.ct));

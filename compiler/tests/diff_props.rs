@@ -174,6 +174,7 @@ fn draw(c: &Cube) -> Packet {
         icmp_type: icmp.then(|| low(&c.icmp_type) as u8),
         icmp_code: icmp.then(|| low(&c.icmp_code) as u8),
         tcp_flags: (proto == PROTO_TCP).then(|| low(&c.tcp_flags) as u8),
+        mark: low(&c.mark) as u32,
     }
 }
 

@@ -219,6 +219,7 @@ impl Edges {
                         icmp_type: icmp.then_some(itype),
                         icmp_code: icmp.then_some(icode),
                         tcp_flags: (proto == 6).then(|| default_tcp_flags(ct)),
+                        mark: 0,
                     }
                 }
             })

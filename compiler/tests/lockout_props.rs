@@ -117,6 +117,7 @@ fn brute_force_accepts(p: &Policy) -> bool {
                     icmp_type: None,
                     icmp_code: None,
                     tcp_flags: Some(default_tcp_flags(CtState::New)),
+                    mark: 0,
                 };
                 let passes = [Hook::Prerouting, Hook::Input].into_iter().all(|h| {
                     evaluate(p, h, &packet, LimitMode::UnderRate).outcome == Outcome::Accept

@@ -73,6 +73,7 @@ fn tcp(dport: u16) -> Packet {
         icmp_type: None,
         icmp_code: None,
         tcp_flags: Some(default_tcp_flags(CtState::New)),
+        mark: 0,
     }
 }
 

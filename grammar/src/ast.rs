@@ -210,6 +210,8 @@ pub enum Field {
     Icmp(IcmpProto, IcmpPart),
     /// `tcp flags`: the TCP header's flags byte; implies `proto tcp`.
     TcpFlags,
+    /// `mark` (nft's `meta mark`): the packet's 32-bit mark.
+    Mark,
 }
 
 /// `icmp` (IPv4) or `icmpv6` (IPv6).
@@ -290,6 +292,7 @@ impl Field {
             Field::Family => "family".into(),
             Field::Icmp(p, part) => format!("{} {}", p.keyword(), part.keyword()),
             Field::TcpFlags => "tcp flags".into(),
+            Field::Mark => "mark".into(),
         }
     }
 }
@@ -337,7 +340,7 @@ pub enum AtomKind {
     /// `10.0.0.0/8`, kept with any host bits as written.
     Prefix4(Ipv4Addr, u8),
     Prefix6(Ipv6Addr, u8),
-    /// A decimal number. Too large for u64 is a syntax error.
+    /// A number, decimal or `0x` hexadecimal. Too large for u64 is a syntax error.
     Number(u64),
     /// A bare word: `tcp`, `eth0`, `established`, `ipv4`, `ssh`.
     Name(String),
@@ -370,6 +373,9 @@ pub enum StmtKind {
         /// `per saddr`: one rate for each address; resolve checks the word.
         key: Option<Ident>,
     },
+    /// `mark set N` (nft's `meta mark set N`): the packet's mark becomes
+    /// N; resolve checks that it fits in 32 bits.
+    MarkSet(Spanned<u64>),
     /// `ct count over N per saddr|daddr`
     CtCount {
         over: Spanned<u64>,

@@ -214,8 +214,9 @@ fn quote(s: &str) -> String {
     out
 }
 
-fn atom(a: &ast::Atom) -> String {
+fn atom(a: &ast::Atom, hex: bool) -> String {
     match &a.kind {
+        AtomKind::Number(n) if hex => format!("{n:#x}"),
         AtomKind::Ipv4(x) => x.to_string(),
         AtomKind::Ipv6(x) => x.to_string(),
         AtomKind::Prefix4(x, n) => format!("{x}/{n}"),
@@ -228,16 +229,23 @@ fn atom(a: &ast::Atom) -> String {
 
 /// A value as written in canonical form.
 pub fn value(v: &Value) -> String {
+    value_in(v, false)
+}
+
+/// A value, its numbers in hexadecimal when `hex` (a mark's bits read
+/// better so).
+fn value_in(v: &Value, hex: bool) -> String {
     match v {
-        Value::Atom(a) => atom(a),
+        Value::Atom(a) => atom(a, hex),
         // `a-b` would read back as one name: a range from a name keeps its spaces.
         Value::Range(a @ ast::Atom { kind: AtomKind::Name(_), .. }, b, _) => {
-            format!("{} - {}", atom(a), atom(b))
+            format!("{} - {}", atom(a, hex), atom(b, hex))
         }
-        Value::Range(a, b, _) => format!("{}-{}", atom(a), atom(b)),
+        Value::Range(a, b, _) => format!("{}-{}", atom(a, hex), atom(b, hex)),
         Value::Set(items, _) if items.is_empty() => "{ }".into(),
         Value::Set(items, _) => {
-            format!("{{ {} }}", items.iter().map(value).collect::<Vec<_>>().join(", "))
+            let items: Vec<String> = items.iter().map(|i| value_in(i, hex)).collect();
+            format!("{{ {} }}", items.join(", "))
         }
         Value::Var(id) => format!("${}", id.text),
     }
@@ -255,7 +263,7 @@ fn term(t: &ast::Term) -> String {
                 {
                     items.iter().map(value).collect::<Vec<_>>().join(",")
                 }
-                (_, v) => value(v),
+                (f, v) => value_in(v, *f == ast::Field::Mark),
             };
             let Some(flags) = &m.flags else {
                 return format!("{}{neg} {v}", m.field.node.keyword());
@@ -299,6 +307,7 @@ fn stmt(s: &StmtKind) -> String {
             }
             s
         }
+        StmtKind::MarkSet(n) => format!("mark set {:#x}", n.node),
         StmtKind::CtCount { over, key } => format!("ct count over {} per {}", over.node, key.text),
         StmtKind::Verdict(v) => match v {
             Verdict::Accept => "accept".into(),

@@ -51,6 +51,7 @@ pub const RULE_KEYWORDS: &[&str] = &[
     "oif",
     "ct",
     "family",
+    "mark",
     "counter",
     "log",
     "limit",

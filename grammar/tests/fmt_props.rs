@@ -140,7 +140,7 @@ fn term(g: &mut Gen) -> String {
             let d = g.pick(&["sport", "dport"]);
             format!("{p}{}{d}{}{}", g.ws(), neg(g), value(g, 0))
         }
-        4 => format!("{}{}{}", g.pick(&["iif", "oif", "family"]), neg(g), value(g, 0)),
+        4 => format!("{}{}{}", g.pick(&["iif", "oif", "family", "mark"]), neg(g), value(g, 0)),
         5 => {
             let v = if g.chance(50) {
                 (0..1 + g.below(3))

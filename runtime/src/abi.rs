@@ -151,6 +151,7 @@ pub const NFTA_BYTEORDER_SREG: u16 = 1;
 pub const NFTA_BYTEORDER_DREG: u16 = 2;
 pub const NFTA_BYTEORDER_OP: u16 = 3;
 pub const NFTA_BYTEORDER_LEN: u16 = 4;
+pub const NFTA_BYTEORDER_SIZE: u16 = 5;
 pub const NFT_BYTEORDER_HTON: u32 = 1;
 pub const NFT_CMP_EQ: u32 = 0;
 pub const NFT_CMP_NEQ: u32 = 1;
@@ -179,6 +180,7 @@ pub const NFTA_PAYLOAD_OFFSET: u16 = 3;
 pub const NFTA_PAYLOAD_LEN: u16 = 4;
 pub const NFTA_PAYLOAD_SREG: u16 = 5;
 pub const NFT_PAYLOAD_LL_HEADER: u32 = 0;
+pub const NFT_META_MARK: u32 = 3;
 pub const NFT_META_IIFNAME: u32 = 6;
 pub const NFT_META_OIFNAME: u32 = 7;
 pub const NFT_META_NFPROTO: u32 = 15;
@@ -302,6 +304,7 @@ pub const TYPE_ICMP6_TYPE: u32 = 29;
 pub const TYPE_ICMP_CODE: u32 = 32;
 pub const TYPE_ICMPV6_CODE: u32 = 33;
 pub const TYPE_INTEGER: u32 = 4;
+pub const TYPE_MARK: u32 = 19;
 
 // Hooks (NF_INET_*).
 pub const NF_INET_PRE_ROUTING: u32 = 0;

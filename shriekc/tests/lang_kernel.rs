@@ -206,3 +206,55 @@ fn ct_state_invalid_holds_for_a_packet_conntrack_refuses() {
     assert_eq!(counted(&w.host, "invalid"), 1, "syn with fin is invalid to conntrack");
     assert_eq!(counted(&w.host, "synfin"), 0, "the invalid packet was dropped before");
 }
+
+fn input_accept(rules: &str) -> String {
+    format!("table lang {{\n  chain input hook input policy accept {{\n{rules}\n  }}\n}}\n")
+}
+
+/// Whether the client's TCP connections to 8080 and to 80 (IPv4 and IPv6)
+/// get through, in that order.
+fn connects(w: &Wire) -> [bool; 4] {
+    let probes = ["tcp,10.9.0.1,8080", "tcp,fd09::1,8080", "tcp,10.9.0.1,80", "tcp,fd09::1,80"];
+    let out = w.probe(&probes);
+    let open: Vec<bool> = out.lines().map(|l| l.ends_with(" open")).collect();
+    open.try_into().unwrap_or_else(|_| panic!("four probes: {out}"))
+}
+
+fn plan_is_empty(w: &Wire, policy: &str) {
+    let file = shriek_testkit::temp_file(&format!("{}-mark.shr", w.host.name), policy);
+    let out = shriek_testkit::run(
+        env!("CARGO_BIN_EXE_shriekc"),
+        &["plan", "--detailed-exitcode", "--netns", &w.host.name, &file.display().to_string()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+}
+
+#[test]
+fn a_mark_set_by_one_rule_is_read_by_the_next() {
+    let Some(w) = Wire::new() else { return };
+    assert_eq!(connects(&w), [true; 4], "without a policy every port is open");
+
+    // The set comes first and has no verdict: the next rule reads the mark.
+    let set = input_accept("    mark set 0x2\n    meta mark 0x2 tcp dport 8080 drop");
+    apply(&w.host, &set);
+    assert_eq!(connects(&w), [false, false, true, true], "marked 0x2: 8080 is dropped");
+    plan_is_empty(&w, &set);
+
+    // Without the set, or with another mark, the drop never holds.
+    apply(&w.host, &input_accept("    meta mark 0x2 tcp dport 8080 drop"));
+    assert_eq!(connects(&w), [true; 4], "unmarked packets pass");
+    apply(&w.host, &input_accept("    mark set 0x3\n    mark 0x2 tcp dport 8080 drop"));
+    assert_eq!(connects(&w), [true; 4], "marked 0x3, not 0x2: they pass");
+
+    // A range and a set read the mark too (in network order, as nft does).
+    let ranged = input_accept("    mark set 0x12\n    mark { 0x1, 0x10-0x1f } tcp dport 8080 drop");
+    apply(&w.host, &ranged);
+    assert_eq!(connects(&w), [false, false, true, true], "0x12 is in 0x10-0x1f");
+    plan_is_empty(&w, &ranged);
+
+    // A mark set on prerouting is the mark the input hook reads.
+    let hooks = "table lang {\n  chain pre hook prerouting policy accept {\n    tcp dport 8080 mark set 0x7\n  }\n  chain input hook input policy accept {\n    mark 0x7 drop\n  }\n}\n";
+    apply(&w.host, hooks);
+    assert_eq!(connects(&w), [false, false, true, true], "8080 was marked on prerouting");
+    plan_is_empty(&w, hooks);
+}

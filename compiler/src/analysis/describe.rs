@@ -75,6 +75,9 @@ pub(super) fn cube(c: &Cube) -> String {
             several => parts.push(format!("({})", several.join(" or "))),
         }
     }
+    if let Some(set) = &c.mark {
+        parts.push(format!("mark {}", values(set.ranges(), |v| v.to_string())));
+    }
     for (word, names) in [("iif", &c.iif), ("oif", &c.oif)] {
         let m = names.patterns();
         let texts = |v: &[NamePattern]| v.iter().map(NamePattern::text).collect();

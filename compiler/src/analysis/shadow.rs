@@ -82,6 +82,11 @@ pub enum Gap {
     Loop,
     /// The exact computation grew past [`FRAGMENT_CAP`] at this rule.
     Budget(ir::RuleId),
+    /// A rule before may have changed the packet's mark (`mark set`, or a
+    /// jump to a chain that sets it), and this rule's packets meet a rule
+    /// after it that matches the mark: which of the packets that entered
+    /// the chain that rule takes is not known. No finding either way.
+    Mark,
 }
 
 /// The packets of one rule that end the chain, and how.
@@ -95,6 +100,8 @@ pub struct Piece {
 struct Ctx<'a> {
     table: &'a ir::Table,
     decided: Vec<Memo>,
+    /// Per chain, the first rule that may change the packet's mark.
+    marked: Vec<Option<u32>>,
 }
 
 #[derive(Clone)]
@@ -106,7 +113,7 @@ enum Memo {
 
 /// All findings of this kind for one table.
 pub(super) fn check_table(table: &ir::Table) -> Vec<Diagnostic> {
-    let mut ctx = Ctx { table, decided: vec![Memo::Todo; table.chains.len()] };
+    let mut ctx = Ctx::new(table);
     let mut out = Vec::new();
     for chain in &table.chains {
         check_chain(&mut ctx, chain, &mut out);
@@ -144,7 +151,7 @@ pub struct Cover {
 /// The coverage of every rule of `chain` in table `table`, for tests and
 /// benchmarks that want the raw result without diagnostics.
 pub fn coverage(table: &ir::Table, chain: ChainId) -> Vec<Coverage> {
-    let mut ctx = Ctx { table, decided: vec![Memo::Todo; table.chains.len()] };
+    let mut ctx = Ctx::new(table);
     chain_coverage(&mut ctx, &table.chains[chain.0 as usize])
 }
 
@@ -159,8 +166,11 @@ fn check_chain(ctx: &mut Ctx, chain: &ir::Chain, out: &mut Vec<Diagnostic>) {
                     let after = after.and_then(|i| chain.rules.get(i as usize));
                     describe::not_analysed(table, rule, at, after)
                 }
-                // A loop is reported as `jump-cycle`, and the kernel refuses it.
-                Coverage::Unknown { gap: Gap::Loop, .. } | Coverage::Reached => return None,
+                // A loop is reported as `jump-cycle`, and the kernel refuses it;
+                // docs/language.md says what a changed mark leaves unchecked.
+                Coverage::Unknown { gap: Gap::Loop | Gap::Mark, .. } | Coverage::Reached => {
+                    return None
+                }
             };
             Some(apply_allows(diag, &rule.allows))
         },
@@ -182,6 +192,8 @@ struct Seen {
 struct Before {
     entries: usize,
     gaps: usize,
+    /// Whether a rule before may have changed the packet's mark.
+    marked: bool,
 }
 
 /// Every rule's coverage in `chain`, in rule order.
@@ -217,10 +229,20 @@ fn add(ctx: &mut Ctx, rule: &ir::Rule, seen: &mut Seen) -> Option<Before> {
     if rule.space.iter().all(|c| c.is_empty()) {
         return None;
     }
-    let before = Before { entries: seen.entries.all.len(), gaps: seen.gaps.len() };
-    let (pieces, gap) = pieces(ctx, rule);
+    let before = Before {
+        entries: seen.entries.all.len(),
+        gaps: seen.gaps.len(),
+        marked: ctx.after_mark_set(rule),
+    };
+    let (mut pieces, gap) = pieces(ctx, rule);
     if let Some(gap) = gap {
         seen.gaps.push((rule.id.index, gap, live_cubes(rule)));
+    }
+    if ctx.pieces_after_mark_set(rule) {
+        let unsure = unsure_mark(&mut pieces);
+        if !unsure.is_empty() {
+            seen.gaps.push((rule.id.index, Gap::Mark, unsure));
+        }
     }
     for piece in pieces {
         for cube in piece.space {
@@ -246,6 +268,11 @@ fn check(table: &ir::Table, rule: &ir::Rule, seen: &Seen, before: Before) -> Cov
     if let (Some(&(after, gap, _)), Coverage::Covered(_) | Coverage::Reached) = (unsure, &coverage)
     {
         coverage = Coverage::Unknown { gap, after: Some(after) };
+    }
+    // Its matches read a mark an earlier rule may have set: its space is
+    // not the packets that entered the chain.
+    if before.marked && cubes.iter().any(reads_mark) {
+        coverage = Coverage::Unknown { gap: Gap::Mark, after: None };
     }
     coverage
 }
@@ -478,6 +505,81 @@ fn pieces(ctx: &mut Ctx, rule: &ir::Rule) -> (Vec<Piece>, Option<Gap>) {
 
 /// Whether the rule holds only for some of its packets: under a rate (per
 /// address or not), or with more connections than a count.
+impl<'a> Ctx<'a> {
+    fn new(table: &'a ir::Table) -> Self {
+        Ctx { table, decided: vec![Memo::Todo; table.chains.len()], marked: mark_setters(table) }
+    }
+
+    /// Whether a rule before `rule` in its chain may have changed the mark.
+    fn after_mark_set(&self, rule: &ir::Rule) -> bool {
+        self.marked
+            .get(rule.id.chain.0 as usize)
+            .copied()
+            .flatten()
+            .is_some_and(|first| rule.id.index > first)
+    }
+
+    /// Whether the packets `rule` ends the chain for, as [`ends`] computes
+    /// them, may be read with a changed mark: after a mark change, or for
+    /// the chain a rule that sets the mark jumps or goes to.
+    fn pieces_after_mark_set(&self, rule: &ir::Rule) -> bool {
+        let sets = rule.actions.iter().any(|a| matches!(a, Action::MarkSet(_)));
+        let leaves = matches!(rule.verdict, Some(Verdict::Jump(_) | Verdict::Goto(_)));
+        self.after_mark_set(rule) || (sets && leaves)
+    }
+}
+
+/// Per chain of `table`, the first rule that may change the packet's mark:
+/// one with `mark set`, or a jump or goto to a chain that may.
+fn mark_setters(table: &ir::Table) -> Vec<Option<u32>> {
+    let sets = |r: &ir::Rule| r.actions.iter().any(|a| matches!(a, Action::MarkSet(_)));
+    let mut dirty: Vec<bool> = table.chains.iter().map(|c| c.rules.iter().any(sets)).collect();
+    let target = |r: &ir::Rule| match r.verdict {
+        Some(Verdict::Jump(c) | Verdict::Goto(c)) => Some(c.0 as usize),
+        _ => None,
+    };
+    // Chains that reach a setter through jumps: a fixpoint over the graph.
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (i, chain) in table.chains.iter().enumerate() {
+            if !dirty[i] && chain.rules.iter().any(|r| target(r).is_some_and(|t| dirty[t])) {
+                dirty[i] = true;
+                changed = true;
+            }
+        }
+    }
+    table
+        .chains
+        .iter()
+        .map(|chain| {
+            chain
+                .rules
+                .iter()
+                .position(|r| sets(r) || target(r).is_some_and(|t| dirty[t]))
+                .map(|i| i as u32)
+        })
+        .collect()
+}
+
+/// Whether a cube restricts the mark.
+fn reads_mark(c: &Cube) -> bool {
+    c.mark.as_ref().is_some_and(|m| !m.is_full(space::MARK_MAX))
+}
+
+/// Takes the cubes that read the mark out of `pieces`, and returns them
+/// with the mark left open: what they may take, as far as is known.
+fn unsure_mark(pieces: &mut [Piece]) -> Vec<Cube> {
+    let mut out = Vec::new();
+    for piece in pieces.iter_mut() {
+        let (unsure, sure): (Vec<Cube>, Vec<Cube>) =
+            std::mem::take(&mut piece.space).into_iter().partition(reads_mark);
+        piece.space = sure;
+        out.extend(unsure.into_iter().map(|c| Cube { mark: None, ..c }));
+    }
+    out
+}
+
 fn limited(rule: &ir::Rule) -> bool {
     rule.conditional()
 }
@@ -565,6 +667,16 @@ fn decided(ctx: &mut Ctx, id: ChainId) -> std::rc::Rc<Decided> {
         d.gap = d.gap.or(gap);
         if limited(rule) {
             pieces.retain(|p| !is_final(p.class));
+        }
+        // Packets a rule after a mark change may take, which are not known
+        // exactly: never decided here, but taken out of what comes after.
+        // Callers are told: the parts may then miss packets, and a part's
+        // first decider may be another rule.
+        if ctx.pieces_after_mark_set(rule) {
+            for cube in unsure_mark(&mut pieces) {
+                d.gap = d.gap.or(Some(Gap::Mark));
+                ended.push(Entry::new(rule.id.index, Class::Return, cube));
+            }
         }
         if pieces.is_empty() {
             continue;

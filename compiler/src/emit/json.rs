@@ -153,6 +153,7 @@ fn selector(s: Selector) -> Value {
         Selector::CtReplyIp4Saddr => json!({"ct": {"key": "ip saddr", "dir": "reply"}}),
         Selector::CtReplyIp6Saddr => json!({"ct": {"key": "ip6 saddr", "dir": "reply"}}),
         Selector::CtReplyProtoSrc => json!({"ct": {"key": "proto-src", "dir": "reply"}}),
+        Selector::Mark => json!({"meta": {"key": "mark"}}),
     }
 }
 
@@ -333,6 +334,7 @@ fn expr(e: &Expr) -> Value {
             let op = if m.updates() { "update" } else { "add" };
             json!({"set": {"op": op, "elem": key(&[m.key]), "set": format!("@{}", m.set), "stmt": [test]}})
         }
+        Expr::MarkSet(v) => json!({"mangle": {"key": {"meta": {"key": "mark"}}, "value": v}}),
         Expr::Verdict(v) => verdict(v),
         Expr::Vmap { key: k, map } => json!({"vmap": {"key": key(k), "data": format!("@{map}")}}),
         Expr::Nat(n) => nat(n),

@@ -124,6 +124,8 @@ fn part(sel: Selector, p: &Part) -> String {
             Selector::CtDirection => {
                 ct_direction_name(v).map_or_else(|| v.to_string(), str::to_string)
             }
+            // nft lists a mark in hexadecimal, eight digits.
+            Selector::Mark => format!("{v:#010x}"),
             _ => icmp_name(sel, v).map_or_else(|| v.to_string(), str::to_string),
         }
     };
@@ -191,6 +193,7 @@ fn expr(e: &Expr) -> String {
             tcp_flags_match(*op, rhs).unwrap_or_else(|| generic_match(key, *op, rhs))
         }
         Expr::Match { key, op, rhs } => generic_match(key, *op, rhs),
+        Expr::MarkSet(v) => format!("meta mark set {v:#010x}"),
         Expr::Counter(None) => "counter".into(),
         Expr::Counter(Some(n)) => format!("counter name {}", quote(n, usize::MAX)),
         Expr::Log { prefix, level } => {

@@ -63,6 +63,10 @@ pub fn packet_text(p: &Packet) -> String {
         let _ = write!(s, " oif {}", p.oif);
     }
     let _ = write!(s, " ct {}", p.ct.keyword());
+    // The default goes unsaid, so today's snapshots keep their words.
+    if p.mark != crate::packet::DEFAULT_MARK {
+        let _ = write!(s, " mark {:#x}", p.mark);
+    }
     s
 }
 

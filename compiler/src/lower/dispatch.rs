@@ -77,6 +77,7 @@ fn cube_kind(c: &Cube) -> Option<KeyKind> {
         || c.icmp_type.is_some()
         || c.icmp_code.is_some()
         || c.tcp_flags.is_some()
+        || c.mark.is_some()
     {
         return None;
     }

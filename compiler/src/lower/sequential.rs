@@ -15,7 +15,8 @@ use crate::nft::vocab::{ct_mask, nfproto};
 use crate::nft::{self, CmpOp, Elem, Expr, Origin, Part, Rhs, Selector};
 use crate::space::flags::{self, FlagsTest};
 use crate::space::{
-    Cube, Families, Family, Intervals, NamePattern, Names, Protos, ICMP_MAX, PORT_MAX, PROTO_ICMPV6,
+    Cube, Families, Family, Intervals, NamePattern, Names, Protos, ICMP_MAX, MARK_MAX, PORT_MAX,
+    PROTO_ICMPV6,
 };
 
 use super::TableCx;
@@ -293,6 +294,9 @@ pub fn cube_matches(c: &Cube) -> Vec<Expr> {
     if let Some(t) = c.tcp_flags.as_ref().and_then(flags::test_of) {
         out.push(flags_match(t));
     }
+    if let Some(s) = &c.mark {
+        out.extend(interval_match(Selector::Mark, s, MARK_MAX));
+    }
     out.extend(names_match(Selector::Iifname, &c.iif));
     out.extend(names_match(Selector::Oifname, &c.oif));
     if !c.ct.is_full() {
@@ -397,13 +401,24 @@ fn split_names(names: &Names) -> Vec<Names> {
 pub(super) fn body(cx: &TableCx, rule: &ir::Rule, fam: Option<Family>, ports: bool) -> Vec<Expr> {
     let mut out = Vec::new();
     let mut translate = None;
+    // A mark is set only once every limit of the rule holds, wherever the
+    // rule writes it: so the rules after see what `eval.rs` says they do.
+    let last_limit = rule.actions.iter().rposition(Action::conditional);
+    let mut marks = Vec::new();
     for (i, action) in rule.actions.iter().enumerate() {
+        if last_limit.is_some_and(|l| i == l + 1) {
+            out.append(&mut marks);
+        }
         match action {
             Action::Counter(name) => out.push(Expr::Counter(name.clone())),
             Action::Log { prefix, level } => {
                 out.push(Expr::Log { prefix: prefix.clone(), level: *level })
             }
             Action::Limit(l) => out.push(Expr::Limit(*l)),
+            Action::MarkSet(v) if last_limit.is_some_and(|l| i < l) => {
+                marks.push(Expr::MarkSet(*v))
+            }
+            Action::MarkSet(v) => out.push(Expr::MarkSet(*v)),
             Action::Meter(m) => {
                 let fam = fam.expect("pieces split a rule with a per-address statement by family");
                 let set = cx.meters[&(rule.id, i, fam)].clone();
@@ -414,6 +429,7 @@ pub(super) fn body(cx: &TableCx, rule: &ir::Rule, fam: Option<Family>, ports: bo
             Action::Nat(nat) => translate = translate.or(Some(nat)),
         }
     }
+    out.extend(marks);
     if let Some(nat) = translate {
         out.push(nat_stmt(nat, fam, ports));
         return out;

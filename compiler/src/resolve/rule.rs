@@ -196,6 +196,13 @@ impl<'a> Ctx<'a> {
                 let test = limit.map(ir::MeterTest::Rate);
                 key.zip(test).map(|(key, test)| ir::Action::Meter(ir::Meter { key, test }))
             }
+            StmtKind::MarkSet(n) => match u32::try_from(n.node) {
+                Ok(v) => Some(ir::Action::MarkSet(v)),
+                Err(_) => {
+                    self.out_of_range(Loc::new(cx.file, n.span), "mark", n.node, u32::MAX as u64);
+                    None
+                }
+            },
             StmtKind::CtCount { over, key } => {
                 let over = match u32::try_from(over.node) {
                     Ok(v) => Some(v),

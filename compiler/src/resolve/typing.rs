@@ -18,7 +18,7 @@ use crate::nft::vocab::{icmp_codes, icmp_proto, icmp_types, value_of, PROTOCOLS,
 use crate::space::flags::FlagsTest;
 use crate::space::{
     CtState, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Protos, ICMP_MAX,
-    PORT_MAX, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
+    MARK_MAX, PORT_MAX, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
 };
 
 /// The kind of value a field needs.
@@ -32,6 +32,7 @@ pub(crate) enum Ty {
     Family,
     Icmp(IcmpProto, IcmpPart),
     TcpFlags,
+    Mark,
 }
 
 impl Ty {
@@ -45,6 +46,7 @@ impl Ty {
             Field::Family => Ty::Family,
             Field::Icmp(p, part) => Ty::Icmp(p, part),
             Field::TcpFlags => Ty::TcpFlags,
+            Field::Mark => Ty::Mark,
         }
     }
 
@@ -61,6 +63,7 @@ impl Ty {
             Ty::Icmp(IcmpProto::Icmpv6, IcmpPart::Type) => "an ICMPv6 type",
             Ty::Icmp(IcmpProto::Icmpv6, IcmpPart::Code) => "an ICMPv6 code",
             Ty::TcpFlags => "a TCP flag",
+            Ty::Mark => "a mark",
         }
     }
 
@@ -77,6 +80,7 @@ impl Ty {
             Ty::Icmp(IcmpProto::Icmpv6, IcmpPart::Type) => "ICMPv6 types",
             Ty::Icmp(IcmpProto::Icmpv6, IcmpPart::Code) => "ICMPv6 codes",
             Ty::TcpFlags => "TCP flags",
+            Ty::Mark => "marks",
         }
     }
 }
@@ -156,6 +160,8 @@ pub(crate) enum Typed {
     Icmp(Intervals),
     /// TCP flag bits, or'ed together: `syn,ack` is 0x12.
     TcpFlags(u8),
+    /// Packet mark numbers.
+    Mark(Intervals),
 }
 
 /// The family whose ICMP an `icmp`/`icmpv6` match reads.
@@ -344,6 +350,24 @@ pub(crate) fn type_elems(
                 }
                 false
             }
+            (ElemKind::Num { lo, hi }, Ty::Mark) => {
+                if *hi > MARK_MAX as u64 {
+                    let bad = if *lo > MARK_MAX as u64 { lo } else { hi };
+                    diags.push(
+                        Diagnostic::new(
+                            codes::VALUE_OUT_OF_RANGE,
+                            format!("mark {bad} is out of range"),
+                            elem.loc,
+                            format!("not {}", ty.one()),
+                        )
+                        .with_help(format!("{} go from 0 to 0xffffffff (32 bits)", ty.many())),
+                    );
+                    ok = false;
+                } else {
+                    nums.push((*lo as u128, *hi as u128));
+                }
+                false
+            }
             (ElemKind::Name(name), Ty::Icmp(p, part)) => {
                 let table = icmp_names(p, part);
                 match value_of(table, name) {
@@ -460,6 +484,7 @@ pub(crate) fn type_elems(
         Ty::Family => Typed::Family(fams),
         Ty::Icmp(..) => Typed::Icmp(Intervals::from_ranges(nums)),
         Ty::TcpFlags => Typed::TcpFlags(flag_bits),
+        Ty::Mark => Typed::Mark(Intervals::from_ranges(nums)),
     })
 }
 
@@ -567,6 +592,11 @@ pub(crate) fn cubes(field: Field, negated: bool, typed: Typed) -> Vec<Cube> {
                 FlagsTest { mask: bits, value: 0, negated: true }
             };
             vec![super::flags::flags_cube(test)]
+        }
+        Typed::Mark(iv) => {
+            // Every packet has a mark, whatever its family or protocol.
+            let iv = if negated { iv.complement(MARK_MAX) } else { iv };
+            vec![Cube { mark: Some(iv), ..full }]
         }
         Typed::Family(f) => {
             vec![Cube { family: if negated { Families::ALL.subtract(f) } else { f }, ..full }]

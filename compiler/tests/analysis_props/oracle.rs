@@ -13,7 +13,7 @@ use shriek_compiler::space::{
     CtState, Family, Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
 
-use super::policies::{FLAG_TESTS, PORTS, PORT_BASE, V4_BASE, V6_BASE};
+use super::policies::{FLAG_TESTS, MARKS, PORTS, PORT_BASE, V4_BASE, V6_BASE};
 
 /// Every packet of the domain: each value rules can name, plus one other.
 pub fn packets() -> Vec<Packet> {
@@ -45,7 +45,10 @@ pub fn packets() -> Vec<Packet> {
                 {
                     for &dport in &ports {
                         for iif in ["a", "ab", "b", "other"] {
-                            for ct in [CtState::New, CtState::Established, CtState::Invalid] {
+                            for (ct, mark) in [CtState::New, CtState::Established, CtState::Invalid]
+                                .into_iter()
+                                .flat_map(|ct| [0, MARKS[0], MARKS[1]].map(|m| (ct, m)))
+                            {
                                 out.push(Packet {
                                     family,
                                     proto,
@@ -59,6 +62,7 @@ pub fn packets() -> Vec<Packet> {
                                     icmp_type,
                                     icmp_code: icmp_type.map(|_| 0),
                                     tcp_flags,
+                                    mark,
                                 });
                             }
                         }
@@ -80,11 +84,21 @@ pub fn flag_classes() -> Vec<u8> {
 }
 
 /// One packet for each way the policy's rules can match: two packets that
-/// the same rules match go the same way through every chain.
+/// the same rules match, with their own mark and with each mark a rule may
+/// set, go the same way through every chain.
 pub fn representatives(p: &ir::Policy, all: Vec<Packet>) -> Vec<Packet> {
     let mut seen = BTreeSet::new();
     all.into_iter()
-        .filter(|pk| seen.insert(p.rules().map(|r| ir::matches(r, pk)).collect::<Vec<bool>>()))
+        .filter(|pk| {
+            let key: Vec<bool> = [pk.mark, MARKS[0], MARKS[1]]
+                .into_iter()
+                .flat_map(|mark| {
+                    let pk = Packet { mark, ..pk.clone() };
+                    p.rules().map(|r| ir::matches(r, &pk)).collect::<Vec<_>>()
+                })
+                .collect();
+            seen.insert(key)
+        })
         .collect()
 }
 
@@ -159,25 +173,85 @@ pub fn never_returns(p: &ir::Policy, c: ChainId, packet: &Packet) -> Option<bool
 /// decider does; a `goto` ends it as its target's sure decider when the
 /// target never returns the packet. `Err` when there are too many limit
 /// outcomes to try.
+///
+/// The packet's mark is followed as the rules set it. Where it forks (a
+/// rule with a `limit` sets it, or a chain jumped to that may return the
+/// packet sets it), both sides must agree on the sure decider, else `Err`.
 pub fn sure_decider(
     p: &ir::Policy,
     c: ChainId,
     packet: &Packet,
     upto: usize,
 ) -> Result<Option<(usize, End)>, ()> {
-    let target_end = |to: ChainId| -> Result<Option<End>, ()> {
-        if !never_returns(p, to, packet).ok_or(())? {
-            return Ok(None);
-        }
-        let (_, end) = sure_decider(p, to, packet, usize::MAX)?
-            .expect("a chain that never returns a packet has a sure decider for it");
-        Ok(Some(end))
-    };
+    sure_decider_from(p, c, packet, 0, upto)
+}
+
+fn sets_mark(r: &ir::Rule) -> Option<u32> {
+    r.actions.iter().rev().find_map(|a| match a {
+        ir::Action::MarkSet(m) => Some(*m),
+        _ => None,
+    })
+}
+
+/// Whether chain `c`, or a chain it reaches, may set the mark.
+fn chain_sets_mark(p: &ir::Policy, c: ChainId, seen: &mut Vec<ChainId>) -> bool {
+    if seen.contains(&c) {
+        return false;
+    }
+    seen.push(c);
+    p.tables[0].chains[c.0 as usize].rules.iter().any(|r| {
+        sets_mark(r).is_some()
+            || matches!(r.verdict, Some(Verdict::Jump(t) | Verdict::Goto(t)) if chain_sets_mark(p, t, seen))
+    })
+}
+
+fn sure_decider_from(
+    p: &ir::Policy,
+    c: ChainId,
+    packet: &Packet,
+    from: usize,
+    upto: usize,
+) -> Result<Option<(usize, End)>, ()> {
+    let mut packet = packet.clone();
     let rules = &p.tables[0].chains[c.0 as usize].rules;
-    for (j, b) in rules.iter().enumerate().take(upto) {
-        if !ir::matches(b, packet) || b.conditional() {
+    for (j, b) in rules.iter().enumerate().take(upto).skip(from) {
+        if !ir::matches(b, &packet) {
             continue;
         }
+        let set = sets_mark(b);
+        if b.conditional() {
+            if let Some(m) = set {
+                // Either the rule holds and sets the mark, or not.
+                let with =
+                    sure_decider_from(p, c, &Packet { mark: m, ..packet.clone() }, j + 1, upto)?;
+                let without = sure_decider_from(p, c, &packet, j + 1, upto)?;
+                return if with == without { Ok(with) } else { Err(()) };
+            }
+            // Under its rate it may jump to a chain that sets the mark and
+            // comes back: not followed here.
+            if let Some(Verdict::Jump(to)) = b.verdict {
+                if chain_sets_mark(p, to, &mut Vec::new()) {
+                    return Err(());
+                }
+            }
+            continue;
+        }
+        if let Some(m) = set {
+            packet.mark = m;
+        }
+        let target_end = |to: ChainId| -> Result<Option<End>, ()> {
+            if !never_returns(p, to, &packet).ok_or(())? {
+                // It may come back with a mark it set: not followed here.
+                if chain_sets_mark(p, to, &mut Vec::new()) {
+                    return Err(());
+                }
+                return Ok(None);
+            }
+            let (_, end) = sure_decider(p, to, &packet, usize::MAX)?
+                .expect("a chain that never returns a packet has a sure decider for it");
+            Ok(Some(end))
+        };
+
         if let Some(n) = eval::translation(b) {
             return Ok(Some((j, End::Final(Outcome::Accept, Some(n.clone())))));
         }

@@ -39,6 +39,8 @@ pub const FLAG_TESTS: [FlagsTest; 6] = [
     FlagsTest { mask: 0x17, value: 0x02, negated: true },
     FlagsTest { mask: 0x10, value: 0, negated: true },
 ];
+/// The marks rules match and set; packets enter with these or 0.
+pub const MARKS: [u32; 2] = [1, 2];
 /// Regular chains follow the two base chains.
 pub const BASES: usize = 2;
 
@@ -55,6 +57,8 @@ pub struct Matches {
     pub icmp: Option<(Family, usize, bool)>,
     /// `tcp flags` of `FLAG_TESTS[i]`.
     pub flags: Option<usize>,
+    /// `mark MARKS[i]`, negated or not.
+    pub mark: Option<(usize, bool)>,
 }
 
 /// A translation, by target: two dnats differ only in their address.
@@ -92,6 +96,8 @@ pub struct RuleSpec {
     pub act: Act,
     /// Whether, and how, the rule holds for only some packets.
     pub limit: Option<Fork>,
+    /// `mark set MARKS[i]`, before the rule's verdict.
+    pub set_mark: Option<usize>,
 }
 
 /// A statement that holds for some packets of a rule's space and not
@@ -158,8 +164,9 @@ pub fn matches_strategy() -> impl Strategy<Value = Matches> {
         (prop_oneof![Just(Family::V4), Just(Family::V6)], 0..2usize, prop::bool::weighted(0.3)),
     );
     let flags = prop::option::weighted(0.2, 0..FLAG_TESTS.len());
-    (family, proto, saddr, dport, iif, ct, icmp, flags).prop_map(
-        |(family, proto, saddr, dport, iif, ct, icmp, flags)| Matches {
+    let mark = prop::option::weighted(0.3, (0..MARKS.len(), prop::bool::weighted(0.35)));
+    (family, proto, saddr, dport, iif, ct, icmp, flags, mark).prop_map(
+        |(family, proto, saddr, dport, iif, ct, icmp, flags, mark)| Matches {
             family,
             proto,
             saddr,
@@ -168,6 +175,7 @@ pub fn matches_strategy() -> impl Strategy<Value = Matches> {
             ct,
             icmp,
             flags,
+            mark,
         },
     )
 }
@@ -214,13 +222,15 @@ pub fn rule_spec(regular: bool, nat_ok: bool, broad: f64) -> impl Strategy<Value
     let same_as = prop::option::weighted(0.4, 0usize..8);
     let fork = prop_oneof![Just(Fork::Limit), Just(Fork::PerSaddr), Just(Fork::CountPerSaddr)];
     let limit = prop::option::weighted(if regular { 0.5 } else { 0.25 }, fork);
-    (matches, same_as, any::<bool>(), act(regular, nat_ok), limit).prop_map(
-        |(matches, same_as, duplicate, act, limit)| RuleSpec {
+    let set_mark = prop::option::weighted(0.2, 0..MARKS.len());
+    (matches, same_as, any::<bool>(), act(regular, nat_ok), limit, set_mark).prop_map(
+        |(matches, same_as, duplicate, act, limit, set_mark)| RuleSpec {
             matches,
             same_as,
             duplicate,
             act,
             limit,
+            set_mark,
         },
     )
 }
@@ -238,7 +248,14 @@ pub fn spec() -> impl Strategy<Value = Spec> {
         move |(mut rules, last)| {
             if let Some(act) = last {
                 let matches = Matches::default();
-                rules.push(RuleSpec { matches, same_as: None, duplicate: false, act, limit: None });
+                rules.push(RuleSpec {
+                    matches,
+                    same_as: None,
+                    duplicate: false,
+                    act,
+                    limit: None,
+                    set_mark: None,
+                });
             }
             rules
         },
@@ -319,6 +336,14 @@ pub fn space_of(m: &Matches) -> Vec<Cube> {
             ..Cube::full()
         }]);
     }
+    if let Some((i, neg)) = m.mark {
+        let v = u128::from(MARKS[i]);
+        let mut iv = Intervals::range(v, v);
+        if neg {
+            iv = iv.complement(space::MARK_MAX);
+        }
+        parts.push(vec![Cube { mark: Some(iv), ..Cube::full() }]);
+    }
     let mut space = vec![Cube::full()];
     for part in parts {
         space = space
@@ -371,6 +396,9 @@ impl Spec {
         let mut actions = Vec::new();
         if let Some(fork) = r.limit {
             actions.push(fork.action());
+        }
+        if let Some(m) = r.set_mark {
+            actions.push(Action::MarkSet(MARKS[m]));
         }
         let verdict = match act {
             Act::Accept => Some(Verdict::Accept),

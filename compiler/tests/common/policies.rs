@@ -70,9 +70,12 @@ pub fn cube_text(c: &Cube) -> String {
             parts.push(format!("{name} {}", ivs(i)));
         }
     }
-    for (name, f) in
-        [("icmp-type", &c.icmp_type), ("icmp-code", &c.icmp_code), ("tcp-flags", &c.tcp_flags)]
-    {
+    for (name, f) in [
+        ("icmp-type", &c.icmp_type),
+        ("icmp-code", &c.icmp_code),
+        ("tcp-flags", &c.tcp_flags),
+        ("mark", &c.mark),
+    ] {
         if let Some(i) = f {
             parts.push(format!("{name} {}", ivs(i)));
         }
@@ -230,8 +233,8 @@ pub fn cube() -> impl Strategy<Value = Cube> {
         1 => Just(CtStates::only(CtState::New).complement()),
     ];
     let opt = |w: u32| prop_oneof![w => Just(None), 2 => intervals(SMALL).prop_map(Some)];
-    (family, proto, opt(3), opt(5), opt(6), opt(2), iif, ct).prop_map(
-        |(family, proto, saddr, daddr, sport, dport, iif, ct)| {
+    (family, proto, opt(3), opt(5), opt(6), opt(2), iif, ct, opt(4)).prop_map(
+        |(family, proto, saddr, daddr, sport, dport, iif, ct, mark)| {
             let single = family.single().is_some();
             let ports = sport.is_some() || dport.is_some();
             let proto = if ports {
@@ -257,6 +260,7 @@ pub fn cube() -> impl Strategy<Value = Cube> {
                 icmp_type: None,
                 icmp_code: None,
                 tcp_flags: None,
+                mark,
             }
         },
     )
@@ -356,6 +360,8 @@ pub fn action() -> impl Strategy<Value = Action> {
             test: MeterTest::Rate(Limit { rate: 3, per: RateUnit::Minute, burst: Some(5) }),
         })),
         1 => Just(Action::Meter(Meter { key: MeterKey::Daddr, test: MeterTest::CountOver(20) })),
+        // Marks the random cubes' `mark` intervals and packets can meet.
+        2 => (0..=SMALL as u32 + 1).prop_map(Action::MarkSet),
         1 => Just(Action::Nat(Nat::Masquerade)),
         1 => Just(Action::Nat(Nat::Dnat {
             backends: vec![NatBackend {
@@ -469,7 +475,7 @@ pub fn packet() -> impl Strategy<Value = P> {
         0..=(SMALL as u16 + 1),
         prop_oneof![Just("a"), Just("ab"), Just("b")],
         prop::sample::select(CtState::ALL.to_vec()),
-        (0..=SMALL as u8 + 1, 0..=3u8, flags_byte()),
+        (0..=SMALL as u8 + 1, 0..=3u8, flags_byte(), 0..=SMALL as u8 + 1),
     )
         .prop_map(
             |(
@@ -481,7 +487,7 @@ pub fn packet() -> impl Strategy<Value = P> {
                 dport,
                 iif,
                 ct,
-                (icmp_type, icmp_code, flags),
+                (icmp_type, icmp_code, flags, mark),
             )| {
                 let ports = proto != PROTO_ICMP && proto != PROTO_ICMPV6;
                 P(Packet {
@@ -497,6 +503,7 @@ pub fn packet() -> impl Strategy<Value = P> {
                     icmp_type: (!ports).then_some(icmp_type),
                     icmp_code: (!ports).then_some(icmp_code),
                     tcp_flags: (proto == PROTO_TCP).then_some(flags),
+                    mark: u32::from(mark),
                 })
             },
         )

@@ -347,9 +347,11 @@ impl<'a> Cx<'a> {
         let mut flags = None;
         for q in p.into_inner() {
             match q.as_rule() {
-                Rule::simple_field | Rule::port_field | Rule::icmp_field | Rule::ct_state => {
-                    field = Spanned::new(field_of(&q), self.span(&q))
-                }
+                Rule::simple_field
+                | Rule::port_field
+                | Rule::icmp_field
+                | Rule::ct_state
+                | Rule::meta_mark => field = Spanned::new(field_of(&q), self.span(&q)),
                 Rule::tcp_flags => {
                     field = Spanned::new(ast::Field::TcpFlags, self.span(&q));
                     flags = Some(ast::FlagsForm { op: ast::FlagsOp::AnyOf, mask: None });
@@ -520,7 +522,12 @@ impl<'a> Cx<'a> {
     /// `u64::MAX`, which resolution recognises by its text and leaves alone.
     fn number(&mut self, q: &Pair<'_, Rule>) -> Spanned<u64> {
         let span = self.span(q);
-        let n = q.as_str().parse::<u64>().unwrap_or_else(|_| {
+        let text = q.as_str();
+        let n = match text.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16),
+            None => text.parse::<u64>(),
+        };
+        let n = n.unwrap_or_else(|_| {
             self.error(
                 codes::NUMBER_TOO_LARGE,
                 format!("number `{}` is too large", q.as_str()),
@@ -604,6 +611,9 @@ impl<'a> Cx<'a> {
                     }
                 }
                 K::Limit { rate: rate?, per: per?, burst, key }
+            }
+            Rule::mark_set => {
+                K::MarkSet(inner.find(|r| r.as_rule() == Rule::number).map(|r| self.number(&r))?)
             }
             Rule::ct_count => {
                 let over = inner.find(|r| r.as_rule() == Rule::number).map(|r| self.number(&r));
@@ -719,6 +729,7 @@ fn field_of(q: &Pair<'_, Rule>) -> ast::Field {
         (Rule::simple_field, "proto") => Field::Proto,
         (Rule::simple_field, "iif") => Field::Iif,
         (Rule::simple_field, "oif") => Field::Oif,
+        (Rule::simple_field, "mark") | (Rule::meta_mark, _) => Field::Mark,
         (Rule::simple_field, _) => Field::Family,
         (Rule::ct_state, _) => Field::CtState,
         (Rule::icmp_field, text) => {

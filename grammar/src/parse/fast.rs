@@ -145,6 +145,7 @@ fn is_rule_word(w: &str) -> bool {
             | "iif"
             | "oif"
             | "family"
+            | "mark"
             | "ct"
             | "counter"
             | "log"
@@ -210,6 +211,15 @@ impl<'a> P<'a> {
             "iif" => Field::Iif,
             "oif" => Field::Oif,
             "family" => Field::Family,
+            "mark" => {
+                // `mark set N` is a statement: pest's business.
+                let mut next = P { b: self.b, i: e };
+                next.ws();
+                if next.word().0 == "set" {
+                    return None;
+                }
+                Field::Mark
+            }
             "tcp" | "udp" | "sctp" => {
                 let proto = match w {
                     "tcp" => PortProto::Tcp,
@@ -487,6 +497,7 @@ mod tests {
         "iif",
         "oif",
         "family",
+        "mark",
         "tcp",
         "udp",
         "sctp",

@@ -71,9 +71,12 @@ enum Val {
         map: String,
         source: Box<Val>,
     },
-    /// A `meta` key the model has no word for (mark, skuid, ...), whose
-    /// value sits in the register in host order.
+    /// A `meta` key the model has no word for (skuid, ...), whose value
+    /// sits in the register in host order.
     Meta(String),
+    /// `meta mark` in host order, as loaded; through `byteorder` it becomes
+    /// a [`Val::Field`] of [`Selector::Mark`], read in network order.
+    HostMark,
     /// A load the model has no word for, as nft-like text.
     Other(String),
     /// ICMP type and code in one two-byte load, as nft loads `icmp type X
@@ -94,6 +97,7 @@ impl Val {
             Val::Hash { modulus, .. } => format!("jhash mod {modulus}"),
             Val::Found { map, .. } => format!("@{map}"),
             Val::Meta(t) | Val::Other(t) => t.clone(),
+            Val::HostMark => "meta mark".into(),
             Val::IcmpTypeCode { v6: false } => "icmp type . icmp code".into(),
             Val::IcmpTypeCode { v6: true } => "icmpv6 type . icmpv6 code".into(),
         }
@@ -177,9 +181,17 @@ impl Machine<'_> {
         match name {
             "meta" => {
                 if attr(d, NFTA_META_SREG).is_some() {
-                    return None;
+                    // `meta mark set N`: N from an immediate, as written.
+                    if attr_u32(d, NFTA_META_KEY)? != NFT_META_MARK {
+                        return None;
+                    }
+                    let Val::Imm(b) = self.reg(d, NFTA_META_SREG)? else { return None };
+                    let v = u32::from_ne_bytes(b.as_slice().try_into().ok()?);
+                    self.out.push(Expr::MarkSet(v));
+                    return Some(());
                 }
                 let v = match attr_u32(d, NFTA_META_KEY)? {
+                    NFT_META_MARK => Val::HostMark,
                     NFT_META_NFPROTO => Val::Field { sel: Selector::Nfproto, len: 1 },
                     NFT_META_L4PROTO => Val::Field { sel: Selector::L4proto, len: 1 },
                     NFT_META_IIFNAME => Val::Field { sel: Selector::Iifname, len: 16 },
@@ -410,6 +422,7 @@ impl Machine<'_> {
                     return None;
                 }
                 let v = match src {
+                    Val::HostMark => Val::Field { sel: Selector::Mark, len: 4 },
                     Val::Numgen { pick, modulus, .. } => {
                         Val::Numgen { pick, modulus, net_order: true }
                     }
@@ -482,6 +495,15 @@ impl Machine<'_> {
             }
         };
         match val {
+            Some(Val::HostMark) if data.len() == 4 => {
+                let v = u128::from(u32::from_ne_bytes(data.as_slice().try_into().ok()?));
+                self.push_match(
+                    vec![Selector::Mark],
+                    cmp_op,
+                    Rhs::Value(Elem(vec![Part::Int(v, v)])),
+                );
+                Some(())
+            }
             Some(Val::IcmpTypeCode { v6 }) if cmp_op == CmpOp::Eq && data.len() == 2 => {
                 let (ty, code) = if v6 {
                     (Selector::Icmpv6Type, Selector::Icmpv6Code)

@@ -120,6 +120,7 @@ impl SetInfo {
                 TYPE_ICMP6_TYPE => Selector::Icmpv6Type,
                 TYPE_ICMP_CODE => Selector::IcmpCode,
                 TYPE_ICMPV6_CODE => Selector::Icmpv6Code,
+                TYPE_MARK => Selector::Mark,
                 _ => return None,
             };
             fields.push(sel);

@@ -97,6 +97,18 @@ fn bitwise(a: &mut Attrs, reg: u32, mask: &[u8]) {
     });
 }
 
+/// The 32-bit word in `reg` from host to network order, as nft puts a mark
+/// before a range or a set: their bounds are compared byte by byte.
+fn hton32(a: &mut Attrs, reg: u32) {
+    kernel_expr(a, "byteorder", |d| {
+        d.u32(NFTA_BYTEORDER_SREG, reg);
+        d.u32(NFTA_BYTEORDER_DREG, reg);
+        d.u32(NFTA_BYTEORDER_OP, NFT_BYTEORDER_HTON);
+        d.u32(NFTA_BYTEORDER_LEN, 4);
+        d.u32(NFTA_BYTEORDER_SIZE, 4);
+    });
+}
+
 fn immediate_value(a: &mut Attrs, dreg: u32, data: &[u8]) {
     kernel_expr(a, "immediate", |d| {
         d.u32(NFTA_IMMEDIATE_DREG, dreg);
@@ -142,6 +154,7 @@ impl RuleCx<'_> {
             Selector::CtReplyIp4Saddr => ct(a, NFT_CT_SRC_IP, Some(CT_REPLY), dreg),
             Selector::CtReplyIp6Saddr => ct(a, NFT_CT_SRC_IP6, Some(CT_REPLY), dreg),
             Selector::CtReplyProtoSrc => ct(a, NFT_CT_PROTO_SRC, Some(CT_REPLY), dreg),
+            Selector::Mark => meta(a, NFT_META_MARK, dreg),
         }
     }
 
@@ -151,6 +164,10 @@ impl RuleCx<'_> {
         let mut word = 0;
         for s in key {
             self.load(a, *s, reg(word));
+            // A set holds a mark in network order (see `Selector::Mark`).
+            if *s == Selector::Mark {
+                hton32(a, reg(word));
+            }
             word += align4(s.len()) / 4;
         }
         reg(0)
@@ -215,6 +232,13 @@ pub(super) fn expr(a: &mut Attrs, cx: &mut RuleCx, e: &Expr) {
             }
         }),
         Expr::Limit(l) => kernel_expr(a, "limit", |d| limit(d, l)),
+        Expr::MarkSet(v) => {
+            immediate_value(a, 1, &v.to_ne_bytes());
+            kernel_expr(a, "meta", |d| {
+                d.u32(NFTA_META_KEY, NFT_META_MARK);
+                d.u32(NFTA_META_SREG, 1);
+            });
+        }
         Expr::Meter(m) => {
             let sreg = cx.load_key(a, &[m.key]);
             let id = cx.set_ids.get(&m.set).copied();
@@ -295,6 +319,10 @@ fn match_expr(a: &mut Attrs, cx: &mut RuleCx, key: &[Selector], op: CmpOp, rhs: 
                     Some(prefix) => cmp(a, cmp_op, 1, prefix.as_bytes()),
                     None => cmp(a, cmp_op, 1, &ifname(name)),
                 },
+                // One mark is compared in host order, as nft does.
+                Part::Int(l, h) if l == h && s == Selector::Mark => {
+                    cmp(a, cmp_op, 1, &(*l as u32).to_ne_bytes())
+                }
                 Part::Int(l, h) if l == h => cmp(a, cmp_op, 1, &int_bytes(s, *l)),
                 Part::Int(l, h) => {
                     let size = h - l;
@@ -307,6 +335,9 @@ fn match_expr(a: &mut Attrs, cx: &mut RuleCx, key: &[Selector], op: CmpOp, rhs: 
                         bitwise(a, 1, &int_bytes(s, mask));
                         cmp(a, cmp_op, 1, &int_bytes(s, *l));
                     } else {
+                        if s == Selector::Mark {
+                            hton32(a, 1);
+                        }
                         kernel_expr(a, "range", |d| {
                             d.u32(NFTA_RANGE_SREG, 1);
                             d.u32(

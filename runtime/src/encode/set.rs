@@ -59,6 +59,7 @@ pub(super) fn type_of(s: Selector) -> u32 {
         Selector::IcmpCode => TYPE_ICMP_CODE,
         Selector::Icmpv6Code => TYPE_ICMPV6_CODE,
         Selector::TcpFlags => TYPE_TCP_FLAG,
+        Selector::Mark => TYPE_MARK,
     }
 }
 

@@ -261,6 +261,17 @@ pub struct GaveUp;
 /// The fate of every packet on `hook`: a partition of the whole packet
 /// space. With no base chain on the hook, every packet is accepted.
 pub fn hook_fates(policy: &Policy, hook: Hook) -> Result<Pieces, GaveUp> {
+    // A `mark set` changes what later matches read, which the cubes of the
+    // packets as they arrived cannot follow: such a hook is not compared
+    // (and says so) rather than compared wrongly.
+    let sets_mark = policy.bases(hook).iter().any(|&(table, _)| {
+        policy.tables[table as usize].chains.iter().any(|c| {
+            c.rules.iter().any(|r| r.actions.iter().any(|a| matches!(a, Action::MarkSet(_))))
+        })
+    });
+    if sets_mark {
+        return Err(GaveUp);
+    }
     let mut cx = Cx { policy, table: 0, work: 0 };
     let mut pieces: Pieces = vec![(Cube::full(), Tree::Leaf(Path::end(End::Accept, None)))];
     for (table, chain) in policy.bases(hook) {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use crate::nft::vocab::{icmp_keyword, icmp_range_text};
 use crate::space::{
     words, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Protos, ICMP_MAX,
-    PORT_MAX,
+    MARK_MAX, PORT_MAX,
 };
 
 /// The cube with fields that say nothing dropped: an address range that is
@@ -31,6 +31,9 @@ pub(crate) fn normalize(mut c: Cube) -> Cube {
         if field.as_ref().is_some_and(|s| s.is_full(ICMP_MAX)) {
             *field = None;
         }
+    }
+    if c.mark.as_ref().is_some_and(|s| s.is_full(MARK_MAX)) {
+        c.mark = None;
     }
     if c.proto.subtract(Protos::with_ports()).is_empty() {
         for field in [&mut c.sport, &mut c.dport] {
@@ -59,7 +62,7 @@ pub(crate) fn merge(cubes: Vec<Cube>) -> Vec<Cube> {
     cubes
 }
 
-const FIELDS: usize = 11;
+const FIELDS: usize = 12;
 
 /// Merge the cubes that agree on every field but `field`.
 fn merge_on(cubes: Vec<Cube>, field: usize) -> Vec<Cube> {
@@ -90,7 +93,8 @@ fn without(c: &Cube, field: usize) -> Option<Cube> {
     let icmp = c.icmp_type.is_some() || c.icmp_code.is_some();
     match field {
         0 | 1 if icmp => return None,
-        0 if c.saddr.is_some() || c.daddr.is_some() => return None,
+        // A TTL is read in one family's header too.
+        0 if c.saddr.is_some() || c.daddr.is_some() || c.mark.is_some() => return None,
         0 => k.family = Families::NONE,
         // Cubes with ports group only with cubes with the same ports, whose
         // protocols all have ports too.
@@ -103,7 +107,8 @@ fn without(c: &Cube, field: usize) -> Option<Cube> {
         7 => k.oif = Names::none(),
         8 => k.ct = CtStates::NONE,
         9 => k.icmp_type = Some(Intervals::empty()),
-        _ => k.icmp_code = Some(Intervals::empty()),
+        10 => k.icmp_code = Some(Intervals::empty()),
+        _ => k.mark = Some(Intervals::empty()),
     }
     Some(k)
 }
@@ -125,7 +130,8 @@ fn join(a: &Cube, b: &Cube, field: usize) -> Cube {
         7 => out.oif = a.oif.union(&b.oif),
         8 => out.ct = a.ct.union(b.ct),
         9 => out.icmp_type = ivs(&a.icmp_type, &b.icmp_type),
-        _ => out.icmp_code = ivs(&a.icmp_code, &b.icmp_code),
+        10 => out.icmp_code = ivs(&a.icmp_code, &b.icmp_code),
+        _ => out.mark = ivs(&a.mark, &b.mark),
     }
     normalize(out)
 }
@@ -184,6 +190,12 @@ pub fn cube_lines(c: &Cube) -> Vec<String> {
         }
     }
     parts.extend(c.tcp_flags.as_ref().map(crate::space::flags::words).unwrap_or_default());
+    if let Some(set) = &c.mark {
+        parts.push(format!(
+            "mark {}",
+            values(set, MARK_MAX, &|lo, hi| words::range(lo, hi, |v| v.to_string()))
+        ));
+    }
     for (word, names) in [("iif", &c.iif), ("oif", &c.oif)] {
         let m = names.patterns();
         let texts = |v: &[NamePattern]| v.iter().map(NamePattern::text).collect();
