@@ -281,6 +281,14 @@ fn syn_with_rst_is_dropped_by_the_jump_before_the_goto() {
     assert_eq!(on_rules, vec!["shadowed-rule"]);
 }
 
+fn no_rule_finding_and_the_laws_hold(policy: &ir::Policy) {
+    let diags = analysis::analyze(policy);
+    let on_rules: Vec<&str> =
+        findings(&diags).into_iter().filter(|n| RULE_FINDINGS.contains(n)).collect();
+    assert_eq!(on_rules, Vec::<&str>::new(), "{}", show(policy));
+    check(policy, &mut Looked::default()).expect("the laws hold");
+}
+
 /// A rule on any packet whose mark is (or, negated, is not) `MARKS[i]`,
 /// that sets `set` when it holds.
 fn on_mark(mark: Option<(usize, bool)>, act: Act, set: Option<usize>) -> RuleSpec {
@@ -329,11 +337,7 @@ fn a_mark_set_above_changes_what_later_rules_see() {
     for chains in shapes {
         let spec = Spec { chains, loops: false };
         let policy = spec.build();
-        let diags = analysis::analyze(&policy);
-        let on_rules: Vec<&str> =
-            findings(&diags).into_iter().filter(|n| RULE_FINDINGS.contains(n)).collect();
-        assert_eq!(on_rules, Vec::<&str>::new(), "{}", show(&policy));
-        check(&policy, &mut Looked::default()).expect("the laws hold");
+        no_rule_finding_and_the_laws_hold(&policy);
     }
 }
 
@@ -371,11 +375,7 @@ fn per_source_forks_never_cover_the_rule_after_them() {
         let guard = vec![ssh(Act::Return, Some(Fork::PerSaddr)), ssh(Act::Drop, None)];
         let spec = Spec { chains: vec![input, vec![], guard], loops: false };
         let policy = spec.build();
-        let diags = analysis::analyze(&policy);
-        let on_rules: Vec<&str> =
-            findings(&diags).into_iter().filter(|n| RULE_FINDINGS.contains(n)).collect();
-        assert_eq!(on_rules, Vec::<&str>::new(), "{}", show(&policy));
-        check(&policy, &mut Looked::default()).expect("the laws hold");
+        no_rule_finding_and_the_laws_hold(&policy);
     }
 }
 

@@ -76,7 +76,7 @@ pub(super) fn cube(c: &Cube) -> String {
         }
     }
     if let Some(set) = &c.mark {
-        parts.push(format!("mark {}", values(set.ranges(), |v| v.to_string())));
+        parts.push(format!("mark {}", values(set.ranges(), |v| format!("{v:#x}"))));
     }
     for (word, names) in [("iif", &c.iif), ("oif", &c.oif)] {
         let m = names.patterns();

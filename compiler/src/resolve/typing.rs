@@ -182,6 +182,34 @@ fn icmp_noun(p: IcmpProto, part: IcmpPart) -> &'static str {
     }
 }
 
+/// Keeps the numbers `lo..=hi` when they are at most `max.0`; otherwise
+/// reports the one out of range, with `max.1` (the range in words) as help.
+fn number_in(
+    diags: &mut Vec<Diagnostic>,
+    loc: Loc,
+    ty: Ty,
+    noun: &str,
+    (lo, hi): (u64, u64),
+    max: (u128, &str),
+    nums: &mut Vec<(u128, u128)>,
+) -> bool {
+    if u128::from(hi) <= max.0 {
+        nums.push((u128::from(lo), u128::from(hi)));
+        return true;
+    }
+    let bad = if u128::from(lo) > max.0 { lo } else { hi };
+    diags.push(
+        Diagnostic::new(
+            codes::VALUE_OUT_OF_RANGE,
+            format!("{noun} {bad} is out of range"),
+            loc,
+            format!("not {}", ty.one()),
+        )
+        .with_help(format!("{} go from {}", ty.many(), max.1)),
+    );
+    false
+}
+
 /// The names nft gives the values of an `icmp`/`icmpv6` `type`/`code` match.
 pub(crate) fn icmp_names(p: IcmpProto, part: IcmpPart) -> &'static [(&'static str, u8)] {
     match part {
@@ -333,39 +361,14 @@ pub(crate) fn type_elems(
                 false
             }
             (ElemKind::Num { lo, hi }, Ty::Icmp(p, part)) => {
-                if *hi > ICMP_MAX as u64 {
-                    let bad = if *lo > ICMP_MAX as u64 { lo } else { hi };
-                    diags.push(
-                        Diagnostic::new(
-                            codes::VALUE_OUT_OF_RANGE,
-                            format!("{} {bad} is out of range", icmp_noun(p, part)),
-                            elem.loc,
-                            format!("not {}", ty.one()),
-                        )
-                        .with_help(format!("{} go from 0 to 255", ty.many())),
-                    );
-                    ok = false;
-                } else {
-                    nums.push((*lo as u128, *hi as u128));
-                }
+                let noun = icmp_noun(p, part);
+                let range = (ICMP_MAX, "0 to 255");
+                ok &= number_in(diags, elem.loc, ty, noun, (*lo, *hi), range, &mut nums);
                 false
             }
             (ElemKind::Num { lo, hi }, Ty::Mark) => {
-                if *hi > MARK_MAX as u64 {
-                    let bad = if *lo > MARK_MAX as u64 { lo } else { hi };
-                    diags.push(
-                        Diagnostic::new(
-                            codes::VALUE_OUT_OF_RANGE,
-                            format!("mark {bad} is out of range"),
-                            elem.loc,
-                            format!("not {}", ty.one()),
-                        )
-                        .with_help(format!("{} go from 0 to 0xffffffff (32 bits)", ty.many())),
-                    );
-                    ok = false;
-                } else {
-                    nums.push((*lo as u128, *hi as u128));
-                }
+                let range = (MARK_MAX, "0 to 0xffffffff (32 bits)");
+                ok &= number_in(diags, elem.loc, ty, "mark", (*lo, *hi), range, &mut nums);
                 false
             }
             (ElemKind::Name(name), Ty::Icmp(p, part)) => {

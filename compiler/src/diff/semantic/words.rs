@@ -93,8 +93,7 @@ fn without(c: &Cube, field: usize) -> Option<Cube> {
     let icmp = c.icmp_type.is_some() || c.icmp_code.is_some();
     match field {
         0 | 1 if icmp => return None,
-        // A TTL is read in one family's header too.
-        0 if c.saddr.is_some() || c.daddr.is_some() || c.mark.is_some() => return None,
+        0 if c.saddr.is_some() || c.daddr.is_some() => return None,
         0 => k.family = Families::NONE,
         // Cubes with ports group only with cubes with the same ports, whose
         // protocols all have ports too.
@@ -193,7 +192,7 @@ pub fn cube_lines(c: &Cube) -> Vec<String> {
     if let Some(set) = &c.mark {
         parts.push(format!(
             "mark {}",
-            values(set, MARK_MAX, &|lo, hi| words::range(lo, hi, |v| v.to_string()))
+            values(set, MARK_MAX, &|lo, hi| words::range(lo, hi, |v| format!("{v:#x}")))
         ));
     }
     for (word, names) in [("iif", &c.iif), ("oif", &c.oif)] {
