@@ -6,6 +6,13 @@
 //! still counts each packet once. A rule with a `limit` and several cubes
 //! jumps to one chain of its own instead, so that its cubes share one rate.
 //!
+//! That holds while the packet stays what it was, and the mark is the one
+//! field a rule changes without ending the chain (`mark set`, or a `jump`
+//! to a chain that sets it). A rule whose cubes tell marks apart and that
+//! may change the mark and go on therefore jumps to a chain of its own
+//! holding its cubes, each ending that chain ([`once`]): the first cube
+//! that holds is the only one that runs.
+//!
 //! With per-rule counters on (the default), each rule's statements start
 //! with an anonymous `counter`: the packets and bytes `shriekc stats` shows
 //! for the rule, the sum over its nft rules.
@@ -73,8 +80,45 @@ pub(super) fn lower_rule(
         })
         .collect();
     let limited = rule.actions.iter().any(|a| matches!(a, Action::Limit(_)));
+    let shared =
+        pieces.len() > 1 && limited && shareable(rule) && bodies.iter().all(|b| *b == bodies[0]);
+    if pieces.len() > 1 && may_match_again(rule, &pieces) {
+        // The cubes share one limit through the rule's own chain, or each
+        // runs its own statements; either way each ends the pieces' chain.
+        let tails: Vec<Vec<Expr>> = if shared {
+            let mut b: Vec<Expr> = port_guard(rule, &pieces).into_iter().collect();
+            b.extend(bodies[0].clone());
+            let target = rule_chain(cx, chain, rule, b);
+            vec![vec![Expr::Verdict(nft::Verdict::Goto(target))]; pieces.len()]
+        } else {
+            bodies.into_iter().map(once).collect()
+        };
+        let rules = matches
+            .into_iter()
+            .zip(tails)
+            .map(|(mut exprs, tail)| {
+                exprs.extend(tail);
+                nft::Rule { exprs, origin: origin.clone() }
+            })
+            .collect();
+        let target = pieces_chain(cx, chain, rules);
+        out.push(nft::Rule {
+            exprs: vec![Expr::Verdict(nft::Verdict::Jump(target.clone()))],
+            origin: origin.clone(),
+        });
+        cx.note(
+            chain,
+            vec![rule.id],
+            format!(
+                "rule {} needs {} nft rules that tell marks apart; they sit in chain `{target}`, which the first that holds ends, so that a mark the rule changes cannot make a second one hold",
+                rule.id.index + 1,
+                pieces.len()
+            ),
+        );
+        return;
+    }
     if pieces.len() > 1 && limited {
-        if shareable(rule) && bodies.iter().all(|b| *b == bodies[0]) {
+        if shared {
             let mut b: Vec<Expr> = port_guard(rule, &pieces).into_iter().collect();
             b.extend(bodies[0].clone());
             let target = rule_chain(cx, chain, rule, b);
@@ -141,6 +185,52 @@ pub(super) fn rule_chain(
         base: None,
         rules: vec![nft::Rule { exprs: body, origin: vec![origin(rule)] }],
         comment: Some(format!("statements of a rule of chain {}", chain.name)),
+    });
+    name
+}
+
+/// Whether a packet that one of the rule's `pieces` took may then be taken
+/// by a later one: the rule goes on to the next rule (no verdict, or
+/// `jump`; a translation accepts), it may change the mark (`mark set`, or
+/// what it jumps to may), and its pieces read the mark.
+fn may_match_again(rule: &ir::Rule, pieces: &[Cube]) -> bool {
+    let goes_on = matches!(rule.verdict, None | Some(ir::Verdict::Jump(_)))
+        && !rule.actions.iter().any(|a| matches!(a, Action::Nat(_)));
+    let sets = rule.actions.iter().any(|a| matches!(a, Action::MarkSet(_)))
+        || matches!(rule.verdict, Some(ir::Verdict::Jump(_)));
+    let reads = pieces.iter().any(|p| p.mark.as_ref().is_some_and(|m| !m.is_full(MARK_MAX)));
+    goes_on && sets && reads
+}
+
+/// A piece's statements made to end the chain of pieces they sit in, and
+/// go on in the rule's chain as the rule would: with no verdict, `return`;
+/// `jump C` becomes `goto C`, whose end returns to the rule's chain too.
+fn once(mut body: Vec<Expr>) -> Vec<Expr> {
+    match body.last_mut() {
+        Some(Expr::Verdict(v)) => {
+            if let nft::Verdict::Jump(c) = v {
+                *v = nft::Verdict::Goto(std::mem::take(c));
+            }
+        }
+        _ => body.push(Expr::Verdict(nft::Verdict::Return)),
+    }
+    body
+}
+
+/// A chain holding a rule's pieces, each ending the chain ([`once`]), for
+/// the rule to reach by `jump`. Named as [`rule_chain`] names its chain,
+/// from what it holds (`input_p1f02a9c4`).
+fn pieces_chain(cx: &mut TableCx, chain: &ir::Chain, rules: Vec<nft::Rule>) -> String {
+    let what: Vec<Expr> = rules.iter().flat_map(|r| r.exprs.iter().cloned()).collect();
+    let id = crate::identity::fnv1a64(&crate::identity::canonical(&what));
+    let name = cx.fresh(&format!("{}_p{:08x}", chain.name, id >> 32));
+    cx.extra_chains.push(nft::Chain {
+        name: name.clone(),
+        base: None,
+        rules,
+        // Not the rule's number: a rule inserted above leaves this chain
+        // as it is.
+        comment: Some(format!("pieces of a rule of chain {}", chain.name)),
     });
     name
 }
