@@ -199,7 +199,10 @@ impl<'a> Ctx<'a> {
             StmtKind::MarkSet(n) => match u32::try_from(n.node) {
                 Ok(v) => Some(ir::Action::MarkSet(v)),
                 Err(_) => {
-                    self.out_of_range(Loc::new(cx.file, n.span), "mark", n.node, u32::MAX as u64);
+                    let loc = Loc::new(cx.file, n.span);
+                    if !self.overflowed(loc, n.node) {
+                        self.error(super::typing::mark_out_of_range(loc, n.node));
+                    }
                     None
                 }
             },

@@ -210,6 +210,18 @@ fn number_in(
     false
 }
 
+/// A mark above 32 bits, in a match or in `mark set`: in hexadecimal, as
+/// marks are written everywhere else.
+pub(crate) fn mark_out_of_range(loc: Loc, value: u64) -> Diagnostic {
+    Diagnostic::new(
+        codes::VALUE_OUT_OF_RANGE,
+        format!("mark {value:#x} is out of range"),
+        loc,
+        "not a mark",
+    )
+    .with_help("marks go from 0 to 0xffffffff (32 bits)")
+}
+
 /// The names nft gives the values of an `icmp`/`icmpv6` `type`/`code` match.
 pub(crate) fn icmp_names(p: IcmpProto, part: IcmpPart) -> &'static [(&'static str, u8)] {
     match part {
@@ -367,8 +379,13 @@ pub(crate) fn type_elems(
                 false
             }
             (ElemKind::Num { lo, hi }, Ty::Mark) => {
-                let range = (MARK_MAX, "0 to 0xffffffff (32 bits)");
-                ok &= number_in(diags, elem.loc, ty, "mark", (*lo, *hi), range, &mut nums);
+                if u128::from(*hi) <= MARK_MAX {
+                    nums.push((u128::from(*lo), u128::from(*hi)));
+                } else {
+                    let bad = if u128::from(*lo) > MARK_MAX { *lo } else { *hi };
+                    diags.push(mark_out_of_range(elem.loc, bad));
+                    ok = false;
+                }
                 false
             }
             (ElemKind::Name(name), Ty::Icmp(p, part)) => {
@@ -465,8 +482,15 @@ pub(crate) fn type_elems(
                     elem.loc,
                     format!("`{field_name}` needs {}", ty.many()),
                 );
-                if let (ElemKind::Num { .. }, Ty::Iface) = (&elem.kind, ty) {
-                    d.help = Some(format!("write it as a string: `\"{text}\"`"));
+                match (&elem.kind, ty) {
+                    (ElemKind::Num { .. }, Ty::Iface) => {
+                        d.help = Some(format!("write it as a string: `\"{text}\"`"));
+                    }
+                    // `mark set` with no mark after it reads as a match.
+                    (ElemKind::Name(name), Ty::Mark) if name == "set" => {
+                        d.help = Some("`mark set` needs the mark to set: `mark set 0x1`".into());
+                    }
+                    _ => {}
                 }
                 diags.push(d);
             }
