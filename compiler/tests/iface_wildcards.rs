@@ -1,7 +1,6 @@
 //! Interface wildcards (`iif eth*`) and quoted names, through resolve, the
 //! analysis, every lowering and both evaluators.
 
-use shriek_compiler::analysis;
 use shriek_compiler::emit::emit_nft;
 use shriek_compiler::eval::{evaluate, LimitMode};
 use shriek_compiler::ir::Hook;
@@ -23,20 +22,13 @@ const POLICY: &str = r#"table t {
 }
 "#;
 
-fn line(sources: &shriek_grammar::SourceMap, loc: shriek_grammar::Loc) -> usize {
-    sources.get(loc.file).line_col(loc.span.start).0
-}
-
 #[test]
 fn wildcards_shadow_exactly_and_lower_to_ifname_prefixes() {
     let fe = resolve::resolve_str("w.shr", POLICY);
     assert!(fe.diagnostics.is_empty(), "{:?}", fe.diagnostics);
     let policy = fe.policy.expect("resolves");
     // `eth0` after `eth*` is shadowed; `wg*` after `wg0` is not.
-    let findings: Vec<(usize, &str)> = analysis::analyze(&policy)
-        .iter()
-        .map(|d| (line(&fe.sources, d.primary.loc), d.name))
-        .collect();
+    let findings = shriek_testkit::finding_lines(&fe.sources, &policy);
     assert_eq!(findings, [(4, "shadowed-rule")]);
 
     let mut out = String::new();

@@ -1,7 +1,6 @@
 //! Packet marks (`mark N`, `meta mark N`, `mark set N`) through resolve, the
 //! analysis, every lowering and both evaluators, `fmt`, and their errors.
 
-use shriek_compiler::analysis;
 use shriek_compiler::emit::{emit_json, emit_nft};
 use shriek_compiler::eval::{evaluate, LimitMode};
 use shriek_compiler::ir::{Hook, Outcome};
@@ -30,10 +29,6 @@ const POLICY: &str = r#"table t {
 }
 "#;
 
-fn line(sources: &shriek_grammar::SourceMap, loc: shriek_grammar::Loc) -> usize {
-    sources.get(loc.file).line_col(loc.span.start).0
-}
-
 #[test]
 fn marks_are_read_after_they_are_set_in_every_strategy() {
     let fe = resolve::resolve_str("m.shr", POLICY);
@@ -42,10 +37,7 @@ fn marks_are_read_after_they_are_set_in_every_strategy() {
     // Line 8 is shadowed before any set, and line 10 after one: it does not
     // read the mark. The rules that read the mark after `mark set` get no
     // finding; line 16 contradicts itself whatever the mark.
-    let findings: Vec<(usize, &str)> = analysis::analyze(&policy)
-        .iter()
-        .map(|d| (line(&fe.sources, d.primary.loc), d.name))
-        .collect();
+    let findings = shriek_testkit::finding_lines(&fe.sources, &policy);
     assert_eq!(findings, [(8, "shadowed-rule"), (10, "shadowed-rule"), (16, "unmatchable-rule")]);
 
     let mut out = String::new();
@@ -105,21 +97,14 @@ fn marks_format_in_hexadecimal() {
 
 #[test]
 fn bad_marks_are_errors_that_say_the_fix() {
-    let mut out = String::new();
-    for src in [
+    let out = shriek_testkit::rule_errors(&[
         "mark 0x100000000 accept",
         "mark set 4294967296",
         "mark tcp accept",
         "mark 10.0.0.1 drop",
         "mark set",
         "meta mark set accept",
-    ] {
-        let text = format!("table t {{\n  chain c hook input {{\n    {src}\n  }}\n}}\n");
-        let fe = resolve::resolve_str("bad.shr", &text);
-        assert!(!fe.diagnostics.is_empty(), "{src} is accepted");
-        out += &format!("--- {src}\n");
-        out += &shriek_compiler::render::render_text(&fe.diagnostics, &fe.sources, false);
-    }
+    ]);
     shriek_testkit::snapshot!("lang", "mark_errors", out);
 }
 

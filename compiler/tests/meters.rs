@@ -2,7 +2,6 @@
 //! count over N per saddr`), through resolve, the analysis, every lowering
 //! and both evaluators, `fmt`, and their errors.
 
-use shriek_compiler::analysis;
 use shriek_compiler::emit::{emit_json, emit_nft};
 use shriek_compiler::eval::{evaluate, LimitMode};
 use shriek_compiler::ir::Hook;
@@ -24,10 +23,6 @@ const POLICY: &str = r#"table t {
 }
 "#;
 
-fn line(sources: &shriek_grammar::SourceMap, loc: shriek_grammar::Loc) -> usize {
-    sources.get(loc.file).line_col(loc.span.start).0
-}
-
 #[test]
 fn per_address_rules_shadow_nothing_and_lower_alike_in_every_strategy() {
     let fe = resolve::resolve_str("m.shr", POLICY);
@@ -36,10 +31,7 @@ fn per_address_rules_shadow_nothing_and_lower_alike_in_every_strategy() {
     // Only the last rule is covered, by the plain accept before it: the
     // per-address rules hold for some packets only, so the drop after the
     // SSH guard and the accept after the count both run.
-    let findings: Vec<(usize, &str)> = analysis::analyze(&policy)
-        .iter()
-        .map(|d| (line(&fe.sources, d.primary.loc), d.name))
-        .collect();
+    let findings = shriek_testkit::finding_lines(&fe.sources, &policy);
     assert_eq!(findings, [(9, "shadowed-rule")]);
 
     let mut out = String::new();
@@ -82,20 +74,13 @@ fn per_address_statements_format_as_written() {
 
 #[test]
 fn bad_per_address_statements_are_errors_that_say_the_fix() {
-    let mut out = String::new();
-    for src in [
+    let out = shriek_testkit::rule_errors(&[
         "tcp dport 22 limit 3/minute per sadr accept",
         "tcp dport 22 limit 3/minute per iif accept",
         "tcp dport 22 ct count over 99999999999 per saddr reject",
         "tcp dport 22 ct count over 3 reject",
         "tcp dport 22 ct count 3 per saddr reject",
         "tcp dport 22 limit 0/minute per saddr accept",
-    ] {
-        let text = format!("table t {{\n  chain c hook input {{\n    {src}\n  }}\n}}\n");
-        let fe = resolve::resolve_str("bad.shr", &text);
-        assert!(!fe.diagnostics.is_empty(), "{src} is accepted");
-        out += &format!("--- {src}\n");
-        out += &shriek_compiler::render::render_text(&fe.diagnostics, &fe.sources, false);
-    }
+    ]);
     shriek_testkit::snapshot!("lang", "meter_errors", out);
 }

@@ -452,3 +452,30 @@ impl Wire {
         text(&cmd.output().expect("python3 runs").stdout)
     }
 }
+
+/// The line and name of every finding of `policy`, resolved from the single
+/// file of `sources`: what the language tests assert on.
+pub fn finding_lines(
+    sources: &shriek_grammar::SourceMap,
+    policy: &shriek_compiler::ir::Policy,
+) -> Vec<(usize, &'static str)> {
+    shriek_compiler::analysis::analyze(policy)
+        .iter()
+        .map(|d| (sources.get(d.primary.loc.file).line_col(d.primary.loc.span.start).0, d.name))
+        .collect()
+}
+
+/// Each snippet resolved as the one rule of an input chain in `bad.shr`,
+/// headed `--- SNIPPET` and followed by its errors as rendered: the body
+/// of an error snapshot. Panics when a snippet is accepted.
+pub fn rule_errors(snippets: &[&str]) -> String {
+    let mut out = String::new();
+    for src in snippets {
+        let text = format!("table t {{\n  chain c hook input {{\n    {src}\n  }}\n}}\n");
+        let fe = shriek_compiler::resolve::resolve_str("bad.shr", &text);
+        assert!(!fe.diagnostics.is_empty(), "{src} is accepted");
+        out += &format!("--- {src}\n");
+        out += &shriek_compiler::render::render_text(&fe.diagnostics, &fe.sources, false);
+    }
+    out
+}

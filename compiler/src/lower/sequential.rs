@@ -86,9 +86,7 @@ pub(super) fn lower_rule(
         // The cubes share one limit through the rule's own chain, or each
         // runs its own statements; either way each ends the pieces' chain.
         let tails: Vec<Vec<Expr>> = if shared {
-            let mut b: Vec<Expr> = port_guard(rule, &pieces).into_iter().collect();
-            b.extend(bodies[0].clone());
-            let target = rule_chain(cx, chain, rule, b);
+            let target = limit_chain(cx, chain, rule, &pieces, &bodies[0]);
             vec![vec![Expr::Verdict(nft::Verdict::Goto(target))]; pieces.len()]
         } else {
             bodies.into_iter().map(once).collect()
@@ -119,9 +117,7 @@ pub(super) fn lower_rule(
     }
     if pieces.len() > 1 && limited {
         if shared {
-            let mut b: Vec<Expr> = port_guard(rule, &pieces).into_iter().collect();
-            b.extend(bodies[0].clone());
-            let target = rule_chain(cx, chain, rule, b);
+            let target = limit_chain(cx, chain, rule, &pieces, &bodies[0]);
             for mut exprs in matches {
                 exprs.push(Expr::Verdict(nft::Verdict::Jump(target.clone())));
                 out.push(nft::Rule { exprs, origin: origin.clone() });
@@ -187,6 +183,20 @@ pub(super) fn rule_chain(
         comment: Some(format!("statements of a rule of chain {}", chain.name)),
     });
     name
+}
+
+/// The chain of a rule's statements that its `pieces` share, so that they
+/// share one limit: `body`, after a protocol guard where it translates ports.
+fn limit_chain(
+    cx: &mut TableCx,
+    chain: &ir::Chain,
+    rule: &ir::Rule,
+    pieces: &[Cube],
+    body: &[Expr],
+) -> String {
+    let mut b: Vec<Expr> = port_guard(rule, pieces).into_iter().collect();
+    b.extend(body.iter().cloned());
+    rule_chain(cx, chain, rule, b)
 }
 
 /// Whether a packet that one of the rule's `pieces` took may then be taken
