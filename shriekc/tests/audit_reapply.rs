@@ -30,7 +30,7 @@ const BANNED: u16 = 6009;
 /// Runs on the host: counts datagrams per port until two seconds of
 /// silence after the first, then prints `PORT COUNT` lines. Its sockets'
 /// buffers are forced past `rmem_max`; should one overflow anyway, the
-/// namespace's UDP `RcvbufErrors` says so (see [`socket_drops`]).
+/// namespace's UDP `RcvbufErrors` says so (see `Netns::udp_rcvbuf_errors`).
 const RECEIVER: &str = r#"
 import select, socket, sys
 socks = {}
@@ -154,16 +154,6 @@ fn steps() -> Vec<Step> {
     ]
 }
 
-/// The datagrams the UDP sockets of the host namespace dropped so far for
-/// want of buffer space (`RcvbufErrors` in its `/proc/net/snmp`).
-fn socket_drops(wire: &Wire) -> u64 {
-    let snmp = wire.host.sh("cat /proc/net/snmp");
-    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
-    let (names, values) = (udp.next().expect("a Udp header"), udp.next().expect("Udp values"));
-    let at = names.split_whitespace().position(|n| n == "RcvbufErrors").expect("RcvbufErrors");
-    values.split_whitespace().nth(at).and_then(|v| v.parse().ok()).expect("a count")
-}
-
 /// What the reference evaluator says of each probed port.
 fn expected(policy: &str) -> Vec<&'static str> {
     let fe = resolve::resolve_str("audit.shr", policy);
@@ -240,7 +230,7 @@ fn re_applies_under_traffic_keep_every_verdict_and_every_count() {
             .expect("python3 runs");
         let mut got = BufReader::new(receiver.stdout.take().expect("piped")).lines();
         assert_eq!(got.next().and_then(Result::ok).as_deref(), Some("ready"));
-        let overflowed = socket_drops(&wire);
+        let overflowed = wire.host.udp_rcvbuf_errors();
         let rounds: u64 = 600;
         let sender = Command::new("ip")
             .args(["netns", "exec", &wire.client.name, python(), "-c", SENDER])
@@ -266,7 +256,7 @@ fn re_applies_under_traffic_keep_every_verdict_and_every_count() {
         assert!(receiver.wait().expect("receiver ends").success());
         // A datagram the receiver's socket dropped is no fault of the
         // firewall's: say so rather than blame the apply.
-        let overflowed = socket_drops(&wire) - overflowed;
+        let overflowed = wire.host.udp_rcvbuf_errors() - overflowed;
         assert_eq!(
             overflowed, 0,
             "{what}: the receiver's sockets dropped {overflowed} datagrams (UDP RcvbufErrors in its namespace), not the firewall"

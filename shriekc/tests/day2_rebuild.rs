@@ -82,15 +82,6 @@ fn seen(wire: &Wire) -> (u64, u64) {
     (counts.next().expect("the pre count"), counts.next().expect("the post count"))
 }
 
-/// Datagrams the host namespace's UDP sockets dropped for want of room.
-fn socket_drops(wire: &Wire) -> u64 {
-    let snmp = wire.host.sh("cat /proc/net/snmp");
-    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
-    let (names, values) = (udp.next().expect("a Udp header"), udp.next().expect("Udp values"));
-    let at = names.split_whitespace().position(|n| n == "RcvbufErrors").expect("RcvbufErrors");
-    values.split_whitespace().nth(at).and_then(|v| v.parse().ok()).expect("a count")
-}
-
 /// The kernel handles of table `rb` and of its chain `input`.
 fn handles(wire: &Wire) -> (String, String) {
     let listing = wire.host.nft(&["-a", "list", "table", "inet", "rb"]);
@@ -133,7 +124,7 @@ fn a_rebuilt_table_drops_nothing_and_loses_no_count() {
         .expect("python3 runs");
     let mut got = BufReader::new(receiver.stdout.take().expect("piped")).lines();
     assert_eq!(got.next().and_then(Result::ok).as_deref(), Some("ready"));
-    let overflowed = socket_drops(&wire);
+    let overflowed = wire.host.udp_rcvbuf_errors();
     let sender = Command::new("ip")
         .args(["netns", "exec", &wire.client.name, python(), "-c", SENDER, "6"])
         .arg(PORT.to_string())
@@ -174,7 +165,7 @@ fn a_rebuilt_table_drops_nothing_and_loses_no_count() {
     let received: u64 =
         got.next().and_then(Result::ok).and_then(|l| l.parse().ok()).expect("a count received");
     assert!(receiver.wait().expect("the receiver ends").success());
-    let overflowed = socket_drops(&wire) - overflowed;
+    let overflowed = wire.host.udp_rcvbuf_errors() - overflowed;
     let (pre, post) = seen(&wire);
     let kept = wire.host.nft(&["list", "counter", "inet", "rb", "kept"]);
     let kept: u64 = kept

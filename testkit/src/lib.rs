@@ -221,6 +221,17 @@ impl Netns {
             .expect("nft runs");
         text(&out.stdout)
     }
+
+    /// The datagrams this namespace's UDP sockets dropped so far for want
+    /// of buffer space (`RcvbufErrors` in its `/proc/net/snmp`): a receiver
+    /// that counts datagrams tells these apart from drops at the firewall.
+    pub fn udp_rcvbuf_errors(&self) -> u64 {
+        let snmp = self.sh("cat /proc/net/snmp");
+        let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+        let (names, values) = (udp.next().expect("a Udp header"), udp.next().expect("Udp values"));
+        let at = names.split_whitespace().position(|n| n == "RcvbufErrors").expect("RcvbufErrors");
+        values.split_whitespace().nth(at).and_then(|v| v.parse().ok()).expect("a count")
+    }
 }
 
 impl Drop for Netns {
