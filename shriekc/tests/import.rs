@@ -3,6 +3,7 @@
 //! left out, 2 unreadable input).
 
 use std::process::Output;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use shriek_testkit::text;
 
@@ -32,7 +33,10 @@ fn snapshot(name: &str, value: String) {
 /// The imported policy resolves: `check` finds at most findings, never
 /// invalid input.
 fn assert_resolves(policy: &[u8]) {
-    let path = shriek_testkit::temp_file("imported.shr", &text(policy));
+    // A name of its own per call: the tests of this file run at once.
+    static N: AtomicU32 = AtomicU32::new(0);
+    let name = format!("imported-{}.shr", N.fetch_add(1, Ordering::Relaxed));
+    let path = shriek_testkit::temp_file(&name, &text(policy));
     let out = shriekc(&["check", path.to_str().expect("utf-8 path")]);
     assert_ne!(
         out.status.code(),

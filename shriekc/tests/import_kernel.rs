@@ -102,7 +102,8 @@ fn import_and_apply(to: &Wire, listed: &str, left_out: usize, context: &str) -> 
     // The previous case's tables go first: `apply` replaces only the
     // tables its policy names.
     to.host.sh("nft flush ruleset");
-    let path = shriek_testkit::temp_file("imported.shr", &policy);
+    // One file per wire: the iptables and nft tests run at once.
+    let path = shriek_testkit::temp_file(&format!("{}.shr", to.host.name), &policy);
     let out = shriek_testkit::run(
         env!("CARGO_BIN_EXE_shriekc"),
         // Generated rulesets may shadow rules: what matters here is that

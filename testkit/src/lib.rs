@@ -145,11 +145,19 @@ pub fn run_dir() -> PathBuf {
 }
 
 /// A file in a fresh temporary folder of this test process.
+///
+/// The body is written beside the file and renamed over it, so a reader
+/// never sees two writers' bodies spliced together: tests of one binary run
+/// in parallel threads, and a plain write of one name from two of them once
+/// left one policy's head on the other's tail.
 pub fn temp_file(name: &str, body: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!("shriek-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(name);
-    std::fs::write(&path, body).expect("write temp file");
+    let staged = dir.join(format!(".{name}.{}", N.fetch_add(1, Ordering::Relaxed)));
+    std::fs::write(&staged, body).expect("write temp file");
+    std::fs::rename(&staged, &path).expect("rename temp file into place");
     path
 }
 
