@@ -30,6 +30,7 @@
 mod delta;
 mod jumps;
 mod rebuild;
+mod stage;
 
 pub(crate) use jumps::table_jump_depth_error;
 
@@ -70,6 +71,10 @@ pub struct ApplySummary {
     pub elapsed: Duration,
     /// From sending the batch to the kernel's answer.
     pub transaction: Duration,
+    /// The same for the staging transaction that went first, when new
+    /// interval sets were made in one of their own (`staged` of them).
+    pub staging: Duration,
+    pub staged: usize,
 }
 
 /// Makes the kernel hold what `desired` says, changing only what differs.
@@ -122,21 +127,50 @@ pub fn apply_with_hook(
                 messages: 0,
                 elapsed: start.elapsed(),
                 transaction: Duration::ZERO,
+                staging: Duration::ZERO,
+                staged: 0,
             });
         }
-        let mut batch = Batch::begin(sock.next_seq(), Some(plan.genid));
-        delta::write(&mut batch, desired, &plan);
+        // New interval sets go in first, in a transaction of their own
+        // (`stage`); a dry run makes them in its one batch, which the
+        // kernel discards.
+        let staged = if opts.dry_run { Default::default() } else { stage::sets(desired, &plan) };
+        let mut genid = plan.genid;
+        let mut staging = Duration::ZERO;
+        let mut messages = 0;
+        if !staged.is_empty() {
+            let mut first = Batch::begin(sock.next_seq(), Some(genid));
+            stage::batch(&mut first, desired, &staged);
+            let sent = Instant::now();
+            match send_batch(&mut sock, &first) {
+                Ok(()) => {}
+                Err(RuntimeError::Changed) if attempt == 0 => continue,
+                Err(e) => return Err(e),
+            }
+            staging = sent.elapsed();
+            messages = first.w.count;
+            genid = stage::next_genid(genid);
+        }
+        let mut batch = Batch::begin(sock.next_seq(), Some(genid));
+        delta::write(&mut batch, desired, &plan, &staged);
         if !opts.dry_run {
             batch.end();
         }
         let sent = Instant::now();
-        match send_batch(&mut sock, &batch) {
+        let result = send_batch(&mut sock, &batch);
+        let transaction = sent.elapsed();
+        if result.is_err() {
+            stage::unstage(&mut sock, &staged);
+        }
+        match result {
             Ok(()) => {
                 return Ok(ApplySummary {
                     plan,
-                    messages: batch.w.count,
+                    messages: messages + batch.w.count,
                     elapsed: start.elapsed(),
-                    transaction: sent.elapsed(),
+                    transaction,
+                    staging,
+                    staged: staged.sets.len(),
                 })
             }
             Err(RuntimeError::Changed) if attempt == 0 => continue,

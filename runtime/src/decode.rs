@@ -25,6 +25,7 @@ use crate::msg::{attr, attr_str, attr_u32, attr_u64};
 
 mod expr;
 mod set;
+pub(crate) mod staged;
 
 use set::SetInfo;
 pub(crate) use set::{udata_string, udata_tlvs};
@@ -51,6 +52,21 @@ pub struct LiveTable {
     /// Whether the table holds the record object ([`RECORD_OBJECT`]),
     /// which `apply` replaces when it rebuilds the table.
     pub record: bool,
+    /// The kernel's name of each set of `table` whose name there is not
+    /// the policy's (one made in a stage of its own, see [`staged`]), by
+    /// the policy's name.
+    pub set_names: HashMap<String, String>,
+    /// Staged sets no rule uses, which an interrupted `apply` left
+    /// behind, by their kernel names: not part of `table`; the next
+    /// `apply` deletes them.
+    pub staged: Vec<String>,
+}
+
+impl LiveTable {
+    /// The kernel's name of the table's set `model`.
+    pub(crate) fn kernel_set<'a>(&'a self, model: &'a str) -> &'a str {
+        self.set_names.get(model).map_or(model, String::as_str)
+    }
 }
 
 /// Who made a table, from the marker in its user data.
@@ -167,6 +183,27 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
         .collect();
     let mut named: Vec<&SetInfo> = sets.values().filter(|s| !s.anonymous()).collect();
     named.sort_by(|a, b| a.name.cmp(&b.name));
+    // A staged set that no rule uses is left over; one that rules use goes
+    // by the policy's name in the model.
+    let used: std::collections::HashSet<&str> = chains
+        .iter()
+        .flat_map(|c| &c.rules)
+        .flat_map(|r| &r.exprs)
+        .filter_map(staged::set_used)
+        .collect();
+    let mut set_names = HashMap::new();
+    let mut staged_left = Vec::new();
+    named.retain(|info| match staged::model_name(&info.name) {
+        Some(_) if !used.contains(info.name.as_str()) => {
+            staged_left.push(info.name.clone());
+            false
+        }
+        Some(model) => {
+            set_names.insert(info.name.clone(), model.to_string());
+            true
+        }
+        None => true,
+    });
     let mut model_sets = Vec::new();
     for info in named {
         let key = named_keys.get(&info.name).cloned().or_else(|| info.guess_key());
@@ -184,7 +221,7 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
             continue;
         };
         model_sets.push(nft::Set {
-            name: info.name.clone(),
+            name: set_names.get(&info.name).unwrap_or(&info.name).clone(),
             key,
             interval: info.interval(),
             data,
@@ -195,6 +232,22 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
         });
     }
 
+    // The rules and counts name staged sets by the policy's names too.
+    for e in chains.iter_mut().flat_map(|c| &mut c.rules).flat_map(|r| &mut r.exprs) {
+        if let Some(name) = staged::set_used_mut(e) {
+            if let Some(model) = set_names.get(name.as_str()) {
+                name.clone_from(model);
+            }
+        }
+    }
+    let element_counts = element_counts
+        .into_iter()
+        .filter(|(set, _)| !staged_left.contains(set))
+        .map(|(set, counts)| (set_names.get(&set).cloned().unwrap_or(set), counts))
+        .collect();
+    // By the policy's name, from here on.
+    let set_names = set_names.into_iter().map(|(kernel, model)| (model, kernel)).collect();
+
     Some(LiveTable {
         table: nft::Table { name: dump.name.clone(), sets: model_sets, counters, chains },
         owner,
@@ -204,6 +257,8 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
         element_counts,
         unmodelled,
         record,
+        set_names,
+        staged: staged_left,
     })
 }
 

@@ -51,17 +51,38 @@ pub(crate) fn whole_table(
     for c in &t.chains {
         chain(b, name, c);
     }
-    let mut set_ids = HashMap::new();
+    let mut refs = SetRefs::default();
     for s in &t.sets {
         let id = b.set_id();
-        set_ids.insert(s.name.clone(), id);
-        named_set(b, name, s, id);
+        refs.ids.insert(s.name.clone(), id);
+        named_set(b, name, s, &s.name, id);
     }
     for c in &t.chains {
         for (i, r) in c.rules.iter().enumerate() {
             let at = At { table: name, chain: &c.name, index: i, place: Place::End };
-            rule(b, desired.sources, &set_ids, at, r);
+            rule(b, desired.sources, &refs, at, r);
         }
+    }
+}
+
+/// How a batch's rules name the named sets they use: by the kernel's name
+/// of each (a staged set's differs from the policy's, see
+/// `decode::staged`) and, for a set made in the same batch, by its id too.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SetRefs {
+    /// The ids of the sets made in this batch, by the policy's names.
+    pub ids: HashMap<String, u32>,
+    /// The kernel's names that are not the policy's, by the policy's.
+    pub kernel: HashMap<String, String>,
+}
+
+impl SetRefs {
+    pub fn id(&self, model: &str) -> Option<u32> {
+        self.ids.get(model).copied()
+    }
+
+    pub fn name<'a>(&'a self, model: &'a str) -> &'a str {
+        self.kernel.get(model).map_or(model, String::as_str)
     }
 }
 
@@ -174,15 +195,9 @@ fn base_chain(a: &mut Attrs, base: &BaseChain) {
 
 /// Writes rule `index` of `chain`: its anonymous sets first, as its
 /// matches make them, then the rule that binds them by id.
-pub(crate) fn rule(
-    b: &mut Batch,
-    sources: &SourceMap,
-    set_ids: &HashMap<String, u32>,
-    at: At,
-    r: &nft::Rule,
-) {
+pub(crate) fn rule(b: &mut Batch, sources: &SourceMap, refs: &SetRefs, at: At, r: &nft::Rule) {
     let At { table, chain, index, place } = at;
-    let mut cx = RuleCx { b, table, set_ids, origin: &r.origin, nfproto: None };
+    let mut cx = RuleCx { b, table, refs, origin: &r.origin, nfproto: None };
     let exprs = Buf::build(|x| {
         for e in &r.exprs {
             expr(x, &mut cx, e);

@@ -117,6 +117,10 @@ pub struct Plan {
     /// Things worth saying that change nothing: an unmarked table, a
     /// recorded strategy that differs, what cannot be read back.
     pub notes: Vec<String>,
+    /// Staged sets an interrupted `apply` left unused (see
+    /// `decode::staged`), which `apply` deletes: (table, the set's kernel
+    /// name).
+    pub leftovers: Vec<(String, String)>,
     /// Per table of `live`: what only the kernel knows.
     pub(crate) meta: Vec<LiveTable>,
     pub(crate) genid: u32,
@@ -146,7 +150,7 @@ pub struct Orphan {
 impl Plan {
     /// Whether `apply` would change nothing.
     pub fn is_empty(&self) -> bool {
-        self.delta.is_empty() && self.whole.is_empty()
+        self.delta.is_empty() && self.whole.is_empty() && self.leftovers.is_empty()
     }
 
     /// The comment of live rule `at`: where it came from, as `file:line`.
@@ -264,7 +268,16 @@ pub fn plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, 
             }
         }
     }
+    // A table made again takes its leftovers with it; an orphan's stay
+    // with it unless `--prune` removes it.
+    let leftovers = live
+        .tables
+        .iter()
+        .filter(|t| !whole.iter().any(|w| w.table == t.table.name && w.remade))
+        .flat_map(|t| t.staged.iter().map(|s| (t.table.name.clone(), s.clone())))
+        .collect();
     Ok(Plan {
+        leftovers,
         live: live_rs,
         delta,
         whole,

@@ -18,18 +18,27 @@ use shriek_compiler::diff::structural::{Action, ChainDelta, TableDelta};
 use shriek_compiler::nft;
 
 use super::rebuild;
+use crate::decode::LiveTable;
 use crate::desired::Desired;
-use crate::encode::{self, At, Batch, Place};
+use crate::encode::{self, At, Batch, Place, SetRefs};
 use crate::layout;
 use crate::plan::Plan;
 
-pub(super) fn write(b: &mut Batch, desired: &Desired, plan: &Plan) {
+/// Writes the batch for `plan`; the sets in `staged` were made already,
+/// in a transaction of their own, under their staged names.
+pub(super) fn write(b: &mut Batch, desired: &Desired, plan: &Plan, staged: &Staging) {
+    // What an interrupted apply staged and never used goes first, before
+    // the chains its elements may jump to (`plan` leaves out the tables
+    // made again, which take their sets with them).
+    for (table, set) in &plan.leftovers {
+        encode::delete_set(b, table, set);
+    }
     for (ni, t) in desired.ruleset.tables.iter().enumerate() {
         let td = plan.delta.tables.iter().find(|d| d.new == Some(ni));
         let live = plan.meta.iter().position(|m| m.table.name == t.name);
         if let Some(w) = plan.whole.iter().find(|w| w.table == t.name) {
             match live {
-                Some(oi) if !w.remade => rebuild::write(b, desired, plan, td, oi, ni),
+                Some(oi) if !w.remade => rebuild::write(b, desired, plan, td, oi, ni, staged),
                 _ => {
                     // Taken over: the table goes, because its user data,
                     // which names its policy, cannot change. Its named
@@ -49,7 +58,7 @@ pub(super) fn write(b: &mut Batch, desired: &Desired, plan: &Plan) {
             continue;
         }
         match (td, live) {
-            (Some(td), Some(oi)) => in_place(b, desired, plan, td, oi, ni),
+            (Some(td), Some(oi)) => in_place(b, desired, plan, td, oi, ni, staged),
             (Some(_), None) => {
                 encode::whole_table(b, desired, &layout::physical(t), &HashMap::new())
             }
@@ -61,7 +70,44 @@ pub(super) fn write(b: &mut Batch, desired: &Desired, plan: &Plan) {
     }
 }
 
-fn in_place(b: &mut Batch, desired: &Desired, plan: &Plan, td: &TableDelta, oi: usize, ni: usize) {
+/// What was made already, in a transaction of its own (`apply/stage.rs`):
+/// the batch uses it and does not make it again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Staging {
+    pub sets: Vec<Staged>,
+    /// New chains the staged maps jump to, made empty: (table, chain).
+    pub chains: Vec<(String, String)>,
+}
+
+impl Staging {
+    pub fn is_empty(&self) -> bool {
+        self.sets.is_empty()
+    }
+
+    /// Whether chain `chain` of table `table` was made already.
+    pub fn has_chain(&self, table: &str, chain: &str) -> bool {
+        self.chains.iter().any(|(t, c)| t == table && c == chain)
+    }
+}
+
+/// A set made already under `kernel`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Staged {
+    pub table: String,
+    /// The policy's name.
+    pub set: String,
+    pub kernel: String,
+}
+
+fn in_place(
+    b: &mut Batch,
+    desired: &Desired,
+    plan: &Plan,
+    td: &TableDelta,
+    oi: usize,
+    ni: usize,
+    staged: &Staging,
+) {
     let old = &plan.live.tables[oi];
     let new = &desired.ruleset.tables[ni];
     let meta = &plan.meta[oi];
@@ -83,6 +129,7 @@ fn in_place(b: &mut Batch, desired: &Desired, plan: &Plan, td: &TableDelta, oi: 
                 }
                 split.insert(j, parts);
             }
+            (Some(Action::Add), Some(_)) if staged.has_chain(name, &cd.name) => {}
             (Some(Action::Add), Some(j)) => encode::chain(b, name, &new.chains[j]),
             (Some(Action::Change), Some(j)) => {
                 // The plan replaces the table whole for any other change
@@ -105,10 +152,10 @@ fn in_place(b: &mut Batch, desired: &Desired, plan: &Plan, td: &TableDelta, oi: 
             }
         }
     }
-    sets_going(b, name, old, td);
+    sets_going(b, name, old, meta, td);
 
     // What comes.
-    let set_ids = sets_coming(b, name, new, td);
+    let refs = sets_coming(b, name, new, meta, td, staged);
     for cd in &td.chains {
         let Some(cj) = cd.new else { continue };
         let chain = &new.chains[cj];
@@ -117,7 +164,7 @@ fn in_place(b: &mut Batch, desired: &Desired, plan: &Plan, td: &TableDelta, oi: 
             for c in parts.iter().skip(1).chain(parts.first()) {
                 for (i, r) in c.rules.iter().enumerate() {
                     let at = At { table: name, chain: &c.name, index: i, place: Place::End };
-                    encode::rule(b, desired.sources, &set_ids, at, r);
+                    encode::rule(b, desired.sources, &refs, at, r);
                 }
             }
             continue;
@@ -137,13 +184,13 @@ fn in_place(b: &mut Batch, desired: &Desired, plan: &Plan, td: &TableDelta, oi: 
         placed.sort_by_key(|(j, ..)| *j);
         for (j, at, kernel_chain) in placed {
             let at = At { table: name, chain: kernel_chain, index: j, place: at };
-            encode::rule(b, desired.sources, &set_ids, at, &chain.rules[j]);
+            encode::rule(b, desired.sources, &refs, at, &chain.rules[j]);
         }
     }
 
     // What is no longer used: sets first, since a map's elements may jump
     // to a chain that goes too.
-    sets_gone(b, name, td);
+    sets_gone(b, name, meta, td);
     for cd in td.chains.iter().filter(|c| c.action == Some(Action::Remove)) {
         // The chain first: its links to its parts go with it.
         encode::delete_chain(b, name, &cd.name);
@@ -158,7 +205,13 @@ fn in_place(b: &mut Batch, desired: &Desired, plan: &Plan, td: &TableDelta, oi: 
 
 /// The elements that go from the sets that stay, and the sets made again:
 /// after the rules that use them have gone, before anything new comes.
-pub(super) fn sets_going(b: &mut Batch, name: &str, old: &nft::Table, td: &TableDelta) {
+pub(super) fn sets_going(
+    b: &mut Batch,
+    name: &str,
+    old: &nft::Table,
+    meta: &LiveTable,
+    td: &TableDelta,
+) {
     for sd in td.sets.iter().filter(|s| s.action.is_none()) {
         let (Some(si), Some(_)) = (sd.old, sd.new) else { continue };
         let set = &old.sets[si];
@@ -169,32 +222,40 @@ pub(super) fn sets_going(b: &mut Batch, name: &str, old: &nft::Table, td: &Table
             .filter_map(|e| e.old.map(|i| &set.elements[i]))
             .collect();
         if !gone.is_empty() {
-            encode::edit_elements(b, name, set, &gone, false);
+            encode::edit_elements(b, name, set, meta.kernel_set(&set.name), &gone, false);
         }
     }
     for sd in td.sets.iter().filter(|s| s.action == Some(Action::Change)) {
-        encode::delete_set(b, name, &sd.name);
+        encode::delete_set(b, name, meta.kernel_set(&sd.name));
     }
 }
 
 /// New sets (and sets made again), then the new elements of the sets that
 /// stay. A set that stays keeps its kernel object, so a packet that meets
-/// one of its unchanged elements during the commit finds it: a set made in
-/// the batch is found empty for a moment after the rules that use it start
-/// (measured on Linux 6.18; ARCHITECTURE.md, "Day 2"). Returns the new
-/// sets' ids, by name, for the rules that use them.
+/// one of its unchanged elements during the commit finds it; an interval
+/// set made in the batch would be found empty for a moment after the rules
+/// that use it start, which is why `apply` makes those beforehand
+/// (`staged`; ARCHITECTURE.md, "Day 2"). Returns how the rules name the
+/// sets: by the kernel's names, and by id those made here.
 pub(super) fn sets_coming(
     b: &mut Batch,
     name: &str,
     new: &nft::Table,
+    meta: &LiveTable,
     td: &TableDelta,
-) -> HashMap<String, u32> {
-    let mut set_ids = HashMap::new();
+    staged: &Staging,
+) -> SetRefs {
+    let mut refs = SetRefs { kernel: meta.set_names.clone(), ..SetRefs::default() };
     for sd in &td.sets {
         if let (Some(Action::Add | Action::Change), Some(j)) = (sd.action, sd.new) {
+            refs.kernel.remove(&sd.name);
+            if let Some(s) = staged.sets.iter().find(|s| s.table == name && s.set == sd.name) {
+                refs.kernel.insert(sd.name.clone(), s.kernel.clone());
+                continue;
+            }
             let id = b.set_id();
-            set_ids.insert(sd.name.clone(), id);
-            encode::named_set(b, name, &new.sets[j], id);
+            refs.ids.insert(sd.name.clone(), id);
+            encode::named_set(b, name, &new.sets[j], &sd.name, id);
         }
     }
     for sd in td.sets.iter().filter(|s| s.action.is_none()) {
@@ -207,16 +268,16 @@ pub(super) fn sets_coming(
             .filter_map(|e| e.new.map(|j| &set.elements[j]))
             .collect();
         if !came.is_empty() {
-            encode::edit_elements(b, name, set, &came, true);
+            encode::edit_elements(b, name, set, meta.kernel_set(&set.name), &came, true);
         }
     }
-    set_ids
+    refs
 }
 
 /// The sets no longer used: before the chains their elements may jump to.
-pub(super) fn sets_gone(b: &mut Batch, name: &str, td: &TableDelta) {
+pub(super) fn sets_gone(b: &mut Batch, name: &str, meta: &LiveTable, td: &TableDelta) {
     for sd in td.sets.iter().filter(|s| s.action == Some(Action::Remove)) {
-        encode::delete_set(b, name, &sd.name);
+        encode::delete_set(b, name, meta.kernel_set(&sd.name));
     }
 }
 

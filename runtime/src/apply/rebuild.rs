@@ -32,7 +32,7 @@ use std::collections::{HashMap, HashSet};
 use shriek_compiler::diff::structural::TableDelta;
 use shriek_compiler::nft;
 
-use super::delta::{sets_coming, sets_going, sets_gone};
+use super::delta::{sets_coming, sets_going, sets_gone, Staging};
 use crate::desired::Desired;
 use crate::encode::{self, At, Batch, Place};
 use crate::layout;
@@ -45,6 +45,7 @@ pub(super) fn write(
     td: Option<&TableDelta>,
     oi: usize,
     ni: usize,
+    staged: &Staging,
 ) {
     let old = &plan.live.tables[oi];
     let meta = &plan.meta[oi];
@@ -102,7 +103,7 @@ pub(super) fn write(
             &no_delta
         }
     };
-    sets_going(b, name, old, td);
+    sets_going(b, name, old, meta, td);
     for (chain, base) in &live {
         match (kept.contains(chain), wanted.get(chain).and_then(|c| c.base)) {
             (true, Some(n)) if base.is_some_and(|o| o.policy != n.policy) => {
@@ -117,19 +118,21 @@ pub(super) fn write(
 
     // What comes.
     for c in layout.chains.iter().filter(|c| !kept.contains(c.name.as_str())) {
-        encode::chain(b, name, c);
+        if !staged.has_chain(name, &c.name) {
+            encode::chain(b, name, c);
+        }
     }
-    let set_ids = sets_coming(b, name, new, td);
+    let refs = sets_coming(b, name, new, meta, td, staged);
     for c in &layout.chains {
         for (i, r) in c.rules.iter().enumerate() {
             let at = At { table: name, chain: &c.name, index: i, place: Place::End };
-            encode::rule(b, desired.sources, &set_ids, at, r);
+            encode::rule(b, desired.sources, &refs, at, r);
         }
     }
 
     // What leaves the policy: sets first, since a map's elements may jump
     // to a chain that goes too.
-    sets_gone(b, name, td);
+    sets_gone(b, name, meta, td);
     for (chain, _) in live.iter().filter(|(c, _)| !wanted.contains_key(c)) {
         encode::delete_chain(b, name, chain);
     }

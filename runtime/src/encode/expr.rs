@@ -4,7 +4,6 @@
 //! written into the batch by the match itself, before the rule's message,
 //! which is only written once its expressions are known.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use shriek_compiler::identity::DEFAULT_LIMIT_BURST;
@@ -27,8 +26,9 @@ pub(super) struct RuleCx<'a> {
     /// Where the rule's anonymous sets go, ahead of the rule.
     pub b: &'a mut Batch,
     pub table: &'a str,
-    /// Ids of the named sets made in this batch, which lookups bind to.
-    pub set_ids: &'a HashMap<String, u32>,
+    /// The named sets' kernel names, and the ids of those made in this
+    /// batch, which lookups bind to.
+    pub refs: &'a super::SetRefs,
     /// The policy rules behind the rule, for errors about its sets.
     pub origin: &'a [Origin],
     /// The family a `meta nfproto` match has already fixed.
@@ -241,9 +241,9 @@ pub(super) fn expr(a: &mut Attrs, cx: &mut RuleCx, e: &Expr) {
         }
         Expr::Meter(m) => {
             let sreg = cx.load_key(a, &[m.key]);
-            let id = cx.set_ids.get(&m.set).copied();
+            let id = cx.refs.id(&m.set);
             kernel_expr(a, "dynset", |d| {
-                d.str(NFTA_DYNSET_SET_NAME, &m.set);
+                d.str(NFTA_DYNSET_SET_NAME, cx.refs.name(&m.set));
                 if let Some(id) = id {
                     d.u32(NFTA_DYNSET_SET_ID, id);
                 }
@@ -288,7 +288,7 @@ pub(super) fn expr(a: &mut Attrs, cx: &mut RuleCx, e: &Expr) {
             d.nest(NFTA_IMMEDIATE_DATA, |x| verdict_data(x, v));
         }),
         Expr::Vmap { key, map } => {
-            let id = cx.set_ids.get(map).copied();
+            let (id, map) = (cx.refs.id(map), cx.refs.name(map));
             cx.lookup(a, key, map, id, Some(NFT_REG_VERDICT), false);
         }
         Expr::Nat(n) => nat(a, cx, n),
@@ -373,7 +373,7 @@ fn match_expr(a: &mut Attrs, cx: &mut RuleCx, key: &[Selector], op: CmpOp, rhs: 
             cx.lookup(a, key, "__set%d", Some(id), None, op == CmpOp::Ne);
         }
         Rhs::Named(name) => {
-            let id = cx.set_ids.get(name).copied();
+            let (id, name) = (cx.refs.id(name), cx.refs.name(name));
             cx.lookup(a, key, name, id, None, op == CmpOp::Ne);
         }
         Rhs::Flags(bits) => {

@@ -199,6 +199,7 @@ pub(crate) fn edit_elements(
     b: &mut Batch,
     table: &str,
     s: &nft::Set,
+    kernel_name: &str,
     elements: &[&nft::Element],
     add: bool,
 ) {
@@ -215,10 +216,12 @@ pub(crate) fn edit_elements(
         b.elements += elements.len();
     }
     let ty = if add { NFT_MSG_NEWSETELEM } else { NFT_MSG_DELSETELEM };
-    element_messages(b, ty, table, &s.name, None, &bufs, &origin);
+    element_messages(b, ty, table, kernel_name, None, &bufs, &origin);
 }
 
-pub(crate) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, id: u32) {
+/// Makes set `s` under the kernel's name `kernel_name` (the policy's, or
+/// a staged one), with id `id` for the batch's rules.
+pub(crate) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, kernel_name: &str, id: u32) {
     let mut flags = 0;
     if let Some(d) = s.dynamic {
         flags |= NFT_SET_EVAL;
@@ -250,7 +253,7 @@ pub(crate) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, id: u32) {
         b,
         &SetDef {
             table,
-            name: &s.name,
+            name: kernel_name,
             id,
             key: key_spec(&s.key),
             flags,

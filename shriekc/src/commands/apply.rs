@@ -6,7 +6,7 @@ mod lockout;
 use shriek_compiler::lower::Strategy;
 use shriek_runtime::PlanOptions;
 
-use super::plan::{prepare, relocated_text, Prepared, Shown};
+use super::plan::{count, prepare, relocated_text, Prepared, Shown};
 use super::{front, print_out, runtime_failure_doing, Doing, FINDINGS, INVALID, OK};
 use crate::confirm::{self, Window};
 
@@ -91,14 +91,6 @@ fn guard_findings(
     }
 }
 
-fn count(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
-}
-
 /// The lockout guard: a policy that would cut off this SSH session, or
 /// every new SSH connection, is refused (exit 1) unless `--force` says so or
 /// `--confirm` gives a way back. A dry run changes nothing, so it only warns.
@@ -167,6 +159,17 @@ fn send(prepared: &Prepared, how: How, netns: Option<&str>) -> Result<(), u8> {
     for w in &summary.plan.whole {
         out.push_str(&format!("table `{}` {}\n", w.table, super::plan::rebuilt_words(w)));
     }
+    if summary.staged > 0 {
+        // The transaction above is the one that switched the rules; the
+        // new interval sets went in a moment before, unused until then.
+        out.push_str(&format!(
+            "{} made first in a transaction of its own ({:.1} ms), so that no packet finds {} empty\n",
+            count(summary.staged, "new interval set"),
+            summary.staging.as_secs_f64() * 1000.0,
+            if summary.staged == 1 { "it" } else { "them" },
+        ));
+    }
+    out.push_str(&super::plan::leftovers_text(&summary.plan));
     if let Some(line) = relocated_text(shown.relocated()) {
         out.push_str(&line);
     }

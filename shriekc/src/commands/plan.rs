@@ -170,7 +170,19 @@ pub(crate) fn rebuilt_words(w: &shriek_runtime::Whole) -> String {
     }
 }
 
-fn count(n: usize, what: &str) -> String {
+/// What `plan` and `apply` say of the staged sets an interrupted `apply`
+/// left unused, which `apply` deletes.
+pub(crate) fn leftovers_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for (table, set) in &plan.leftovers {
+        out.push_str(&format!(
+            "- set {set} in table inet {table}: staged by an apply that did not finish, and unused\n"
+        ));
+    }
+    out
+}
+
+pub(crate) fn count(n: usize, what: &str) -> String {
     if n == 1 {
         format!("1 {what}")
     } else {
@@ -212,7 +224,7 @@ impl<'a> Shown<'a> {
 
     /// Whether `apply` (with the same flags) would change anything.
     pub fn changes(&self) -> bool {
-        !self.counts().is_empty()
+        !self.counts().is_empty() || !self.plan.leftovers.is_empty()
     }
 
     /// Rules that only moved in the source, kept as they are (a table
@@ -232,9 +244,12 @@ impl<'a> Shown<'a> {
             out.push_str(&format!("~ table inet {}: {}\n", w.table, rebuilt_words(w)));
         }
         out.push_str(&self.with_sides(|old, new| render::text(&self.plan.delta, old, new)));
+        out.push_str(&leftovers_text(self.plan));
         let counts = self.counts();
         if counts.is_empty() {
-            out.push_str("no changes\n");
+            if self.plan.leftovers.is_empty() {
+                out.push_str("no changes\n");
+            }
         } else {
             out.push_str(&counts.summary("Plan"));
             out.push('\n');
@@ -273,6 +288,7 @@ impl<'a> Shown<'a> {
                 "removed": self.plan.prune,
             })).collect::<Vec<_>>(),
             "relocated": self.relocated(),
+            "leftover_sets": self.plan.leftovers.iter().map(|(t, s)| json!({"table": t, "set": s})).collect::<Vec<_>>(),
             "strategy": { "used": self.prepared.strategy.keyword(), "recorded": recorded },
             "notes": self.prepared.notes.iter().chain(&self.plan.notes).collect::<Vec<_>>(),
             "summary": { "add": counts.add, "change": counts.change, "remove": counts.remove },

@@ -1,0 +1,224 @@
+//! New interval maps are staged in a transaction of their own, against
+//! the real kernel: under a dense stream of datagrams through a rule
+//! decided by an interval map, the policy is switched back and forth
+//! between `sequential` (no map) and `auto` (the map made anew each
+//! time), and not one datagram falls through to the chain's last rule,
+//! which counts what the firewall drops. A staged set an interrupted
+//! apply left unused is named by `plan` and removed by `apply`.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use shriek_testkit::{python, text, Netns, Wire};
+
+const BIN: &str = env!("CARGO_BIN_EXE_shriekc");
+
+/// The streamed port falls in `7001-7003`, which `auto` puts in the
+/// interval map of the chain's UDP rules; the last rule counts every
+/// datagram the firewall drops.
+const POLICY: &str = "table stage {
+  chain input hook input policy drop {
+    proto icmpv6 accept
+    udp dport 7001-7003 counter streamed accept
+    tcp dport 20000-20010 drop
+    tcp dport 20020-20030 drop
+    udp dport 21000-21010 drop
+    udp dport 21020-21030 drop
+    counter fallthrough drop
+  }
+}
+";
+
+/// Counts datagrams to the port in argv[1] until two seconds of silence
+/// after the first, then prints the count.
+const RECEIVER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 8 << 20)
+s.bind(("10.9.0.1", int(sys.argv[1])))
+s.settimeout(60); s.recv(64); n = 1; s.settimeout(2)
+try:
+    while True:
+        s.recv(64); n += 1
+except socket.timeout:
+    pass
+print(n, flush=True)
+"#;
+
+/// Streams datagrams to the port in argv[1], 50 at a time, until its
+/// standard input closes; prints how many it sent.
+const SENDER: &str = r#"
+import select, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+n = 0
+while True:
+    for _ in range(50):
+        s.sendto(b"x", ("10.9.0.1", int(sys.argv[1]))); n += 1
+    time.sleep(0.0005)
+    if select.select([sys.stdin], [], [], 0)[0]:
+        break
+print(n, flush=True)
+"#;
+
+fn shriekc(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = shriek_testkit::command(BIN).current_dir(dir).args(args).output().expect("shriekc");
+    (out.status.code().unwrap_or(-1), format!("{}{}", text(&out.stdout), text(&out.stderr)))
+}
+
+fn counter(ns: &Netns, name: &str) -> u64 {
+    let listed = ns.nft(&["list", "counter", "inet", "stage", name]);
+    let words: Vec<&str> = listed.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "packets").expect("a packet count");
+    words[at + 1].parse().expect("a number")
+}
+
+fn policy_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("shriek-day2-staged-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("stage.shr"), POLICY).expect("write stage.shr");
+    dir
+}
+
+#[test]
+fn interval_maps_made_anew_under_traffic_drop_nothing() {
+    let Some(wire) = Wire::new() else { return };
+    let ns = wire.host.name.clone();
+    let dir = policy_dir("traffic");
+    let apply = |strategy: &str| {
+        let args = ["apply", "--force", "--netns", &ns, "--strategy", strategy, "stage.shr"];
+        let (code, out) = shriekc(&dir, &args);
+        assert_eq!(code, 0, "{strategy}: {out}");
+        out
+    };
+    apply("sequential");
+
+    let port = "7002";
+    let receiver = Command::new("ip")
+        .args(["netns", "exec", &ns, python(), "-c", RECEIVER, port])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    // Streaming starts once the receiver's socket is bound.
+    let bound = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(25));
+        !wire.host.sh(&format!("ss -Hlun sport = :{port}")).trim().is_empty()
+    });
+    assert!(bound, "the receiver never bound its socket");
+    let overflowed = wire.host.udp_rcvbuf_errors();
+    let mut sender = Command::new("ip")
+        .args(["netns", "exec", &wire.client.name, python(), "-c", SENDER, port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    for round in 0..30 {
+        // Each switch to `auto` makes both interval maps anew; they go in
+        // first, on their own, and the rules switch to them after.
+        let out = apply("auto");
+        assert!(
+            out.contains("2 new interval sets made first in a transaction of its own"),
+            "round {round}: {out}"
+        );
+        apply("sequential");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    sender.stdin.take().expect("piped").write_all(b"stop\n").expect("stop the sender");
+    let sender = sender.wait_with_output().expect("the sender ends");
+    let sent: u64 = text(&sender.stdout).trim().parse().expect("the sender's count");
+    let receiver = receiver.wait_with_output().expect("the receiver ends");
+    assert!(receiver.status.success());
+    let received: u64 = text(&receiver.stdout).trim().parse().expect("the receiver's count");
+    let overflowed = wire.host.udp_rcvbuf_errors() - overflowed;
+    assert_eq!(
+        overflowed, 0,
+        "the receiver's socket dropped {overflowed} datagrams, not the firewall"
+    );
+
+    // Not one datagram fell through the map at the firewall, and every
+    // one was counted once.
+    assert_eq!(counter(&wire.host, "fallthrough"), 0, "sent {sent}, received {received}");
+    assert_eq!((received, counter(&wire.host, "streamed")), (sent, sent));
+    let (code, plan) =
+        shriekc(&dir, &["plan", "--netns", &ns, "--strategy", "sequential", "stage.shr"]);
+    assert_eq!((code, plan.trim()), (0, "no changes"), "{plan}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_refused_switch_removes_what_it_staged() {
+    let Some(ns) = Netns::new("day2-staged-refused") else { return };
+    let dir = policy_dir("refused");
+    let apply = |strategy: &str| {
+        let args = ["apply", "--force", "--netns", &ns.name, "--strategy", strategy, "stage.shr"];
+        shriekc(&dir, &args)
+    };
+    let (code, out) = apply("sequential");
+    assert_eq!(code, 0, "{out}");
+    let before = ns.nft(&["list", "table", "inet", "stage"]);
+    // The switch to `auto` stages its interval maps, then the kernel
+    // refuses the second transaction at its commit: the jumps go 18 deep.
+    let mut deep = POLICY.replace(
+        "    counter fallthrough drop\n",
+        "    tcp dport 9000 jump c1\n    counter fallthrough drop\n",
+    );
+    deep.truncate(deep.trim_end().len() - 1);
+    for i in 1..=18 {
+        let rule = if i < 18 {
+            format!("tcp dport {} jump c{}", 9000 + i, i + 1)
+        } else {
+            "tcp dport 9999 accept".into()
+        };
+        deep += &format!("  chain c{i} {{\n    {rule}\n  }}\n");
+    }
+    deep += "}\n";
+    std::fs::write(dir.join("stage.shr"), deep).expect("write stage.shr");
+    let (code, out) = apply("auto");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("E0506(jump-too-deep)"), "{out}");
+    // Nothing staged is left behind, nor anything else.
+    assert_eq!(ns.nft(&["list", "table", "inet", "stage"]), before);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_staged_set_left_unused_is_named_by_plan_and_removed_by_apply() {
+    let Some(ns) = Netns::new("day2-staged-leftover") else { return };
+    let dir = policy_dir("leftover");
+    let args = ["apply", "--force", "--netns", &ns.name, "--strategy", "auto", "stage.shr"];
+    // A table made whole is new to the packet path: only a table that
+    // stays has its new maps staged.
+    for strategy in ["sequential", "auto"] {
+        let (code, out) = shriekc(&dir, &[&args[..5], &[strategy, "stage.shr"]].concat());
+        assert_eq!(code, 0, "{out}");
+    }
+    // The maps in use carry their staged names in the kernel; the model,
+    // and so `plan`, knows them by the policy's.
+    let listed = ns.nft(&["list", "table", "inet", "stage"]);
+    assert!(listed.contains("vmap @shriekc/staged/"), "{listed}");
+    // What a process killed between the two transactions leaves: a
+    // staged map no rule uses.
+    ns.sh("nft add map inet stage shriekc/staged/7/input_dport_udp '{ type inet_service : verdict; flags interval; elements = { 7001-7003 : accept } }'");
+
+    let plan =
+        ["plan", "--netns", &ns.name, "--strategy", "auto", "--detailed-exitcode", "stage.shr"];
+    let (code, out) = shriekc(&dir, &plan);
+    assert_eq!(
+        (code, out.as_str()),
+        (2, "- set shriekc/staged/7/input_dport_udp in table inet stage: staged by an apply that did not finish, and unused\n"),
+    );
+    let (code, json) = shriekc(&dir, &[&plan[..6], &["--format", "json", "stage.shr"]].concat());
+    assert_eq!(code, 2, "{json}");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("plan JSON");
+    assert_eq!(
+        doc["leftover_sets"],
+        serde_json::json!([{"table": "stage", "set": "shriekc/staged/7/input_dport_udp"}])
+    );
+
+    let (code, out) = shriekc(&dir, &args);
+    assert_eq!(code, 0, "{out}");
+    assert!(!ns.nft(&["list", "table", "inet", "stage"]).contains("staged/7/"));
+    let (code, out) = shriekc(&dir, &plan);
+    assert_eq!((code, out.trim()), (0, "no changes"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
