@@ -205,8 +205,12 @@ impl<'a> Cx<'a> {
                         match r.as_rule() {
                             Rule::rule => chain.rules.push(self.rule(r)),
                             Rule::fast_rule => {
-                                let at = r.as_span().start();
-                                if let Some((_, rule)) = self.fast.next_if(|(o, _)| *o == at) {
+                                // The token is a run of marked lines: the
+                                // rules read at its first byte and inside it.
+                                let (at, end) = (r.as_span().start(), r.as_span().end());
+                                while let Some((_, rule)) =
+                                    self.fast.next_if(|(o, _)| (at..end).contains(o))
+                                {
                                     chain.rules.push(rule);
                                     self.fast_taken += 1;
                                 }

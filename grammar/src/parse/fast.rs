@@ -10,10 +10,11 @@
 //! pest, so it never has to produce a diagnostic.
 //!
 //! A line it reads has its first byte replaced by [`MARK`] in the text pest
-//! sees; the tolerant grammar swallows such a line as one `fast_rule` token and
-//! the tree builder puts the ready rule in its place. `parse.rs` checks that
-//! every marked line came back as a `fast_rule` of a chain body, and re-parses
-//! the file without this reader otherwise.
+//! sees; the tolerant grammar swallows such a line, and the marked lines right
+//! under it, as one `fast_rule` token, and the tree builder puts the ready
+//! rules in its place. `parse.rs` checks that every marked line came back in
+//! a `fast_rule` of a chain body, and re-parses the file without this reader
+//! otherwise.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
