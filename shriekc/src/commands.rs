@@ -7,6 +7,7 @@ mod compile;
 mod counters;
 mod destroy;
 mod diff;
+mod early;
 mod explain;
 mod fmt;
 mod import;

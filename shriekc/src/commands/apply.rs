@@ -6,7 +6,8 @@ mod lockout;
 use shriek_compiler::lower::Strategy;
 use shriek_runtime::PlanOptions;
 
-use super::plan::{count, prepare, relocated_text, Prepared, Shown};
+use super::early::EarlyRead;
+use super::plan::{count, lower_against_live, policy_key, relocated_text, Prepared, Shown};
 use super::{front, print_out, runtime_failure_doing, Doing, FINDINGS, INVALID, OK};
 use crate::confirm::{self, Window};
 
@@ -27,17 +28,28 @@ pub fn apply(file: &str, how: How, confirm: Option<u64>, netns: Option<&str>) ->
     // First, before any thread exists: SIGHUP, SIGINT and SIGTERM during a
     // confirm window must reach the window, not end the process.
     let watch = confirm.map(|_| confirm::watch());
+    let early = EarlyRead::start(file, &policy_key(file), netns);
     let Ok((frontend, policy)) = front(file) else { return INVALID };
     if let Err(code) = guard_ssh(&policy, netns, dry_run, confirm, force) {
         return code;
     }
-    if let Err(code) = guard_findings(&policy, &frontend.sources, force) {
+    // The analysis and the work of sending (reading the live tables,
+    // lowering) only read the policy: they run at once, and the findings
+    // still decide first, so a refused apply says only why it was refused.
+    let (findings, lowered) = std::thread::scope(|scope| {
+        let lowering =
+            scope.spawn(|| lower_against_live(file, &policy, how.strategy, netns, early));
+        let findings = shriek_compiler::analysis::analyze(&policy);
+        (findings, lowering.join().expect("lowering does not panic"))
+    });
+    drop(policy);
+    if let Err(code) = guard_findings(&findings, &frontend.sources, force) {
         return code;
     }
     let doing = if dry_run { Doing::Validating } else { Doing::Changing };
-    let prepared = match prepare(file, frontend, policy, how.strategy, netns, doing) {
-        Ok(p) => p,
-        Err(code) => return code,
+    let prepared = match lowered {
+        Ok(l) => l.with(frontend),
+        Err(err) => return runtime_failure_doing(&err, &frontend.sources, doing),
     };
     let go = || send(&prepared, how, netns);
     match (confirm, watch) {
@@ -66,13 +78,12 @@ pub fn apply(file: &str, how: How, confirm: Option<u64>, netns: Option<&str>) ->
 /// an error-level one (a shadowed or unmatchable rule, a jump cycle)
 /// refuses the apply (exit 1) unless `--force` says to go ahead.
 fn guard_findings(
-    policy: &shriek_compiler::ir::Policy,
+    findings: &[shriek_grammar::Diagnostic],
     sources: &shriek_grammar::SourceMap,
     force: bool,
 ) -> Result<(), u8> {
     use shriek_grammar::Severity;
-    let findings = shriek_compiler::analysis::analyze(policy);
-    crate::output::eprint_diagnostics(&findings, sources);
+    crate::output::eprint_diagnostics(findings, sources);
     let errors =
         findings.iter().filter(|d| d.suppressed.is_none() && d.severity == Severity::Error).count();
     match errors {

@@ -12,6 +12,7 @@ use shriek_compiler::nft;
 use shriek_compiler::resolve::Frontend;
 use shriek_runtime::{Desired, Live, Plan, PlanOptions};
 
+use super::early::EarlyRead;
 use super::{front, print_out, runtime_failure_doing, Doing, FINDINGS, INVALID, OK};
 use crate::PlanFormat;
 
@@ -67,11 +68,62 @@ pub(crate) fn prepare(
     strategy: Option<Strategy>,
     netns: Option<&str>,
     doing: Doing,
+    early: Option<EarlyRead>,
 ) -> Result<Prepared, u8> {
+    let lowered = lower_against_live(file, &policy, strategy, netns, early);
+    // Freed before anything is encoded: the lowered ruleset is all that is left to send.
+    drop(policy);
+    match lowered {
+        Ok(l) => Ok(l.with(frontend)),
+        Err(err) => Err(runtime_failure_doing(&err, &frontend.sources, doing)),
+    }
+}
+
+/// A policy lowered against the live tables: [`Prepared`] without the
+/// front end's sources, so that it can be made beside the analysis.
+pub(crate) struct Lowered {
+    key: String,
+    ruleset: nft::Ruleset,
+    strategy: Strategy,
+    live: Live,
+    notes: Vec<String>,
+}
+
+impl Lowered {
+    pub fn with(self, frontend: Frontend) -> Prepared {
+        let Lowered { key, ruleset, strategy, live, notes } = self;
+        Prepared { frontend, key, ruleset, strategy, live, notes }
+    }
+}
+
+/// [`prepare`]'s work, with a failure to read returned rather than printed
+/// (the caller prints it with the sources, or not at all when it refuses
+/// for another reason first). With `--strategy` given, reading the live
+/// tables and lowering do not depend on each other and run at once.
+pub(crate) fn lower_against_live(
+    file: &str,
+    policy: &ir::Policy,
+    strategy: Option<Strategy>,
+    netns: Option<&str>,
+    early: Option<EarlyRead>,
+) -> Result<Lowered, shriek_runtime::RuntimeError> {
     let key = policy_key(file);
     let names: Vec<String> = policy.tables.iter().map(|t| t.name.clone()).collect();
-    let live = shriek_runtime::read_live(&names, &key, netns)
-        .map_err(|err| runtime_failure_doing(&err, &frontend.sources, doing))?;
+    let read = || match early.and_then(|e| e.take(&names)) {
+        Some(live) => live,
+        None => shriek_runtime::read_live(&names, &key, netns),
+    };
+    let (live, early) = match strategy {
+        Some(s) => {
+            let (live, ruleset) = std::thread::scope(|scope| {
+                let lowering = scope.spawn(|| lower::lower(policy, s).ruleset);
+                let live = read();
+                (live, lowering.join().expect("lowering does not panic"))
+            });
+            (live?, Some(ruleset))
+        }
+        None => (read()?, None),
+    };
     let recorded = live.recorded_strategy();
     let mut notes = Vec::new();
     let strategy = match (strategy, recorded) {
@@ -95,8 +147,8 @@ pub(crate) fn prepare(
         }
         (None, None) => Strategy::Auto,
     };
-    let ruleset = lower::lower(&policy, strategy).ruleset;
-    Ok(Prepared { frontend, key, ruleset, strategy, live, notes })
+    let ruleset = early.unwrap_or_else(|| lower::lower(policy, strategy).ruleset);
+    Ok(Lowered { key, ruleset, strategy, live, notes })
 }
 
 pub fn plan(
@@ -109,8 +161,9 @@ pub fn plan(
 ) -> u8 {
     // Under --detailed-exitcode, 2 means "changes", so errors are 1.
     let fail = |code: u8| if detailed { code.min(FINDINGS) } else { code };
+    let early = EarlyRead::start(file, &policy_key(file), netns);
     let Ok((frontend, policy)) = front(file) else { return fail(INVALID) };
-    let prepared = match prepare(file, frontend, policy, strategy, netns, Doing::Reading) {
+    let prepared = match prepare(file, frontend, policy, strategy, netns, Doing::Reading, early) {
         Ok(p) => p,
         Err(code) => return fail(code),
     };
