@@ -212,7 +212,7 @@ pub(crate) fn relocated_text(n: usize) -> Option<String> {
 pub(crate) fn rebuilt_words(w: &shriek_runtime::Whole) -> String {
     if w.remade {
         format!(
-            "replaced whole, because {} (its named counters start again from the values read just before)",
+            "replaced whole, because {} (its named counters carry over, by name, the counts read just before)",
             w.why
         )
     } else {
