@@ -37,6 +37,6 @@ pub use destroy::destroy;
 pub use encode::policy_key;
 pub use error::{KernelError, RuntimeError};
 pub use netns::{ensure_netns, is_current_netns, netns_exists};
-pub use plan::{plan, read_live, Live, Orphan, Plan, PlanOptions, Whole};
+pub use plan::{plan, read_live, Live, Orphan, Plan, PlanOptions, Record, Whole};
 pub use snapshot::{restore, snapshot_tables, Snapshot};
 pub use stats::{read_stats, BackendCount, Stats, Traffic};

@@ -117,6 +117,9 @@ pub struct Plan {
     /// Things worth saying that change nothing: an unmarked table, a
     /// recorded strategy that differs, what cannot be read back.
     pub notes: Vec<String>,
+    /// Tables whose layout the strategy leaves as it is, of which `apply`
+    /// changes only the strategy they record.
+    pub records: Vec<Record>,
     /// Staged sets an interrupted `apply` left unused (see
     /// `decode::staged`), which `apply` deletes: (table, the set's kernel
     /// name).
@@ -140,6 +143,13 @@ pub struct Whole {
     pub remade: bool,
 }
 
+/// A table that will record the strategy planned with instead of `was`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub table: String,
+    pub was: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Orphan {
     pub table: String,
@@ -150,7 +160,10 @@ pub struct Orphan {
 impl Plan {
     /// Whether `apply` would change nothing.
     pub fn is_empty(&self) -> bool {
-        self.delta.is_empty() && self.whole.is_empty() && self.leftovers.is_empty()
+        self.delta.is_empty()
+            && self.whole.is_empty()
+            && self.leftovers.is_empty()
+            && self.records.is_empty()
     }
 
     /// The comment of live rule `at`: where it came from, as `file:line`.
@@ -241,30 +254,51 @@ pub fn plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, 
             }
             _ => false,
         });
-        let why = match (hook, strategy, parted) {
+        // And the other way: a chain of this policy's laid out whole (it
+        // held a `return`, or was shorter) that changes and would now be
+        // made in parts is laid out so, as a new one would be.
+        let ours =
+            matches!(&meta[oi].owner, Owner::Shriek { policy, .. } if policy == desired.policy);
+        let unparted = td.chains.iter().find(|c| match (c.old, c.new) {
+            (Some(ci), Some(cj)) => {
+                ours && !c.rules.is_empty()
+                    && meta[oi].parts[ci].is_empty()
+                    && crate::layout::split_when_made(new, &new.chains[cj])
+            }
+            _ => false,
+        });
+        let why = match (hook, strategy, parted, unparted) {
             (Some(c), ..) => Some(format!(
                 "the hook, type or priority of chain `{}` changes, which the kernel cannot change in place",
                 c.name
             )),
-            (None, Some(s), _) => Some(format!("it was applied with strategy {s}")),
-            (None, None, Some(c)) => Some(format!(
+            (None, Some(s), ..) => Some(format!("it was applied with strategy {s}")),
+            (None, None, Some(c), _) => Some(format!(
                 "chain `{}` is laid out in parts and now holds a `return`, `goto` or verdict map, which must not run inside a part",
                 c.name
             )),
-            (None, None, None) => None,
+            (None, None, None, Some(c)) => Some(format!(
+                "chain `{}` is laid out whole and is now to be laid out in parts",
+                c.name
+            )),
+            (None, None, None, None) => None,
         };
         if let Some(why) = why {
             whole.push(Whole { table: td.name.clone(), why, remade: false });
         }
     }
+    // A strategy that lays a table out as it is changes only its record.
+    let mut records = Vec::new();
     for t in &meta {
-        if let Owner::Shriek { strategy, .. } = &t.owner {
+        if let Owner::Shriek { strategy, policy } = &t.owner {
             let replaced = whole.iter().any(|w| w.table == t.table.name);
-            if !replaced && strategy != desired.strategy.keyword() {
-                notes.push(format!(
-                    "table `{}` records strategy {strategy}; with nothing else to change it stays recorded so",
-                    t.table.name
-                ));
+            let named = desired.ruleset.tables.iter().any(|n| n.name == t.table.name);
+            if named
+                && !replaced
+                && policy == desired.policy
+                && strategy != desired.strategy.keyword()
+            {
+                records.push(Record { table: t.table.name.clone(), was: strategy.clone() });
             }
         }
     }
@@ -277,6 +311,7 @@ pub fn plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, 
         .flat_map(|t| t.staged.iter().map(|s| (t.table.name.clone(), s.clone())))
         .collect();
     Ok(Plan {
+        records,
         leftovers,
         live: live_rs,
         delta,

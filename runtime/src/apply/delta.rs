@@ -33,6 +33,13 @@ pub(super) fn write(b: &mut Batch, desired: &Desired, plan: &Plan, staged: &Stag
     for (table, set) in &plan.leftovers {
         encode::delete_set(b, table, set);
     }
+    for r in &plan.records {
+        let recorded = plan.meta.iter().any(|m| m.table.name == r.table && m.record);
+        if recorded {
+            encode::delete_counter(b, &r.table, crate::decode::RECORD_OBJECT);
+        }
+        encode::record(b, desired, &r.table);
+    }
     for (ni, t) in desired.ruleset.tables.iter().enumerate() {
         let td = plan.delta.tables.iter().find(|d| d.new == Some(ni));
         let live = plan.meta.iter().position(|m| m.table.name == t.name);

@@ -1,6 +1,7 @@
 //! A table rebuilt in place: what `apply` does where it cannot change a
 //! table rule by rule (a change of strategy or of a base chain's hook,
-//! `--replace`, a chain in parts that gains a `return`). A table holding
+//! `--replace`, a chain in parts that gains a `return`, a chain laid out
+//! whole that would now be made in parts). A table holding
 //! something shriekc cannot read back, or one taken over, is made again
 //! instead (`plan::Whole::remade`).
 //!

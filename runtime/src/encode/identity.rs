@@ -107,7 +107,7 @@ pub(crate) fn table_udata(policy: &str, strategy: Strategy) -> Vec<u8> {
 pub(crate) fn record_udata(policy: &str, strategy: Strategy) -> Vec<u8> {
     let mut v = udata(
         NFTNL_UDATA_TABLE_COMMENT,
-        &format!("strategy {} since shriekc rebuilt the table", strategy.keyword()),
+        &format!("strategy {} since shriekc last changed it", strategy.keyword()),
     );
     v.extend(udata(SHRIEK_UDATA_TABLE_MARKER, TABLE_MARKER));
     v.extend(udata(SHRIEK_UDATA_TABLE_POLICY, &policy_key(policy)));

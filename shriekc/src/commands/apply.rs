@@ -170,6 +170,7 @@ fn send(prepared: &Prepared, how: How, netns: Option<&str>) -> Result<(), u8> {
     for w in &summary.plan.whole {
         out.push_str(&format!("table `{}` {}\n", w.table, super::plan::rebuilt_words(w)));
     }
+    out.push_str(&super::plan::records_text(&summary.plan, prepared.strategy));
     if summary.staged > 0 {
         // The transaction above is the one that switched the rules; the
         // new interval sets went in a moment before, unused until then.

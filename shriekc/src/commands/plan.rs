@@ -223,6 +223,21 @@ pub(crate) fn rebuilt_words(w: &shriek_runtime::Whole) -> String {
     }
 }
 
+/// What `plan` and `apply` say of a table whose layout the strategy
+/// leaves as it is: only the strategy it records changes.
+pub(crate) fn records_text(plan: &Plan, strategy: Strategy) -> String {
+    let mut out = String::new();
+    for r in &plan.records {
+        out.push_str(&format!(
+            "~ table inet {}: records strategy {} instead of {} (it lays the table out the same; nothing else changes)\n",
+            r.table,
+            strategy.keyword(),
+            r.was
+        ));
+    }
+    out
+}
+
 /// What `plan` and `apply` say of the staged sets an interrupted `apply`
 /// left unused, which `apply` deletes.
 pub(crate) fn leftovers_text(plan: &Plan) -> String {
@@ -271,7 +286,7 @@ impl<'a> Shown<'a> {
     /// change.
     pub fn counts(&self) -> Counts {
         let mut c = render::counts(&self.plan.delta);
-        c.change += self.plan.whole.len();
+        c.change += self.plan.whole.len() + self.plan.records.len();
         c
     }
 
@@ -296,6 +311,7 @@ impl<'a> Shown<'a> {
         for w in &self.plan.whole {
             out.push_str(&format!("~ table inet {}: {}\n", w.table, rebuilt_words(w)));
         }
+        out.push_str(&records_text(self.plan, self.prepared.strategy));
         out.push_str(&self.with_sides(|old, new| render::text(&self.plan.delta, old, new)));
         out.push_str(&leftovers_text(self.plan));
         let counts = self.counts();
@@ -341,6 +357,7 @@ impl<'a> Shown<'a> {
                 "removed": self.plan.prune,
             })).collect::<Vec<_>>(),
             "relocated": self.relocated(),
+            "records": self.plan.records.iter().map(|r| json!({"table": r.table, "strategy": self.prepared.strategy.keyword(), "was": r.was})).collect::<Vec<_>>(),
             "leftover_sets": self.plan.leftovers.iter().map(|(t, s)| json!({"table": t, "set": s})).collect::<Vec<_>>(),
             "strategy": { "used": self.prepared.strategy.keyword(), "recorded": recorded },
             "notes": self.prepared.notes.iter().chain(&self.plan.notes).collect::<Vec<_>>(),
