@@ -154,8 +154,28 @@ cases! {
         => "# left out (rules:8): `-m limit`, `-m hashlimit` or `-m connlimit` comes before a match that can fail, so iptables spends tokens (or counts connections) on packets the rule then refuses\n# -A INPUT -m connlimit --connlimit-above 3 --connlimit-mask 32 --connlimit-saddr -p tcp -m tcp --dport 22 -j DROP";
     no_target_counts: "-A INPUT -s 10.0.0.1" => "saddr 10.0.0.1 counter";
     jump_and_goto: "-A INPUT -p tcp -j c1\n-A INPUT -g c2" => "proto tcp jump c1\ngoto c2";
-    unknown_target_is_left_out: "-A INPUT -j MARK --set-mark 1"
-        => "# left out (rules:8): target `MARK` has no equivalent in shriek yet\n# -A INPUT -j MARK --set-mark 1";
+    unknown_target_is_left_out: "-A INPUT -j CLASSIFY --set-class 1:1"
+        => "# left out (rules:8): target `CLASSIFY` has no equivalent in shriek yet\n# -A INPUT -j CLASSIFY --set-class 1:1";
+    mark_match: "-A INPUT -m mark --mark 0x10 -j ACCEPT" => "mark 0x10 accept";
+    mark_match_negated: "-A INPUT -m mark ! --mark 0x10 -j DROP" => "mark != 0x10 drop";
+    mark_match_under_a_mask_of_high_bits_is_a_range: "-A INPUT -m mark --mark 0x10000/0xffff0000 -j DROP" => "mark 0x10000-0x1ffff drop";
+    mark_match_under_a_mask_of_few_cleared_bits_is_a_set: "-A INPUT -m mark ! --mark 0x1/0xfffffffd -j DROP" => "mark != { 0x1, 0x3 } drop";
+    mark_match_under_a_mask_of_no_bits_holds_always: "-A INPUT -m mark --mark 0x0/0x0 -j DROP" => "drop";
+    mark_match_under_a_sparse_mask_is_left_out: "-A INPUT -m mark --mark 0x1/0xff -j DROP"
+        => "# left out (rules:8): a masked mark match (`--mark V/M`, `meta mark & M == V`) of more than 16 ranges of marks: masked marks are not in the language yet\n# -A INPUT -m mark --mark 0x1/0xff -j DROP";
+    mark_match_that_holds_for_no_packet_is_left_out: "-A INPUT -m mark --mark 0x3/0x1 -j DROP"
+        => "# left out (rules:8): a mark compare that holds for no packet (the value has bits outside the mask)\n# -A INPUT -m mark --mark 0x3/0x1 -j DROP";
+    mark_set_as_saved: "-A INPUT -p tcp -j MARK --set-xmark 0x2/0xffffffff" => "proto tcp mark set 0x2";
+    mark_set_the_old_way: "-A INPUT -j MARK --set-mark 1" => "mark set 0x1";
+    mark_set_after_a_limit: "-A INPUT -m limit --limit 5/sec -j MARK --set-mark 0x7" => "limit 5/second mark set 0x7";
+    mark_or_of_one_matched_mark_is_known: "-A INPUT -m mark --mark 0x2 -j MARK --or-mark 0x4" => "mark 0x2 mark set 0x6";
+    mark_and_of_one_matched_mark_is_known: "-A INPUT -m mark --mark 0x13 -j MARK --set-xmark 0x0/0xfffffff0" => "mark 0x13 mark set 0x3";
+    mark_or_of_any_mark_is_left_out: "-A INPUT -j MARK --or-mark 0x4"
+        => "# left out (rules:8): `-j MARK` that changes only some bits of the mark (`--set-xmark V/M`, `--or-mark`, `--and-mark`), which `mark set` cannot say unless the rule matches one mark\n# -A INPUT -j MARK --or-mark 0x4";
+    connmark_is_left_out: "-A INPUT -m connmark --mark 0x1 -j DROP"
+        => "# left out (rules:8): `-m connmark` has no equivalent in shriek yet\n# -A INPUT -m connmark --mark 0x1 -j DROP";
+    connmark_target_is_left_out: "-A INPUT -j CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xffffffff"
+        => "# left out (rules:8): target `CONNMARK` has no equivalent in shriek yet\n# -A INPUT -j CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xffffffff";
     counters_before_the_rule: "[12:3456] -A INPUT -j ACCEPT" => "accept";
     tcp_syn: "-A INPUT -p tcp --syn -j ACCEPT" => "tcp flags syn / fin,syn,rst,ack accept";
     tcp_syn_as_saved: "-A INPUT -p tcp -m tcp --dport 22 --tcp-flags FIN,SYN,RST,ACK SYN -j ACCEPT"
@@ -313,14 +333,35 @@ fn a_translating_chain_that_cannot_be_written_in_place_is_left_out() {
 
 #[test]
 fn other_tables_are_left_out_rule_by_rule() {
-    let text = "*mangle\n:PREROUTING ACCEPT [0:0]\n:OUTPUT DROP [0:0]\n-A PREROUTING -j MARK --set-mark 1\nCOMMIT\n";
+    let text = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT DROP [0:0]\n-A PREROUTING -j CT --notrack\nCOMMIT\n";
     let imported = import::import(&[input(text)], Format::IptablesSave).expect("imports");
     let places: Vec<&str> = imported.warnings.iter().map(|w| w.place.as_str()).collect();
     assert_eq!(places, ["rules:3", "rules:4"]);
-    assert!(
-        imported.policy.contains("# -A PREROUTING -j MARK --set-mark 1"),
-        "{}",
-        imported.policy
+    assert!(imported.policy.contains("# -A PREROUTING -j CT --notrack"), "{}", imported.policy);
+}
+
+/// The mangle table keeps iptables' priority, and its OUTPUT chain routes
+/// again after a change of mark, as a `type route` chain does.
+#[test]
+fn the_mangle_table_keeps_its_hooks_and_priority() {
+    let text = "*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A PREROUTING -i wg0 -j MARK --set-xmark 0x10/0xffffffff\n-A OUTPUT -p tcp -m tcp --sport 9090 -j MARK --set-xmark 0x10/0xffffffff\nCOMMIT\n";
+    let imported = import::import(&[input(text)], Format::IptablesSave).expect("imports");
+    assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
+    let heads: Vec<&str> =
+        imported.policy.lines().map(str::trim).filter(|l| l.starts_with("chain ")).collect();
+    assert_eq!(
+        heads,
+        [
+            "chain PREROUTING hook prerouting priority -150 policy accept {",
+            "chain INPUT hook input priority -150 policy accept {",
+            "chain FORWARD hook forward priority -150 policy accept {",
+            "chain OUTPUT hook output type route priority -150 policy accept {",
+            "chain POSTROUTING hook postrouting priority -150 policy accept {",
+        ]
+    );
+    assert_eq!(
+        chain_lines(&imported.policy, "mangle", "OUTPUT"),
+        "family ipv6 accept  # the source has only IPv4 rules here\ntcp sport 9090 mark set 0x10"
     );
 }
 
@@ -391,6 +432,24 @@ macro_rules! nft_cases {
 }
 
 nft_cases! {
+    nft_mark: "meta mark 0x00000010 accept" => "mark 0x10 accept";
+    nft_mark_negated: "meta mark != 0x00000010 tcp dport 22 drop" => "mark != 0x10 tcp dport 22 drop";
+    nft_mark_bare_and_decimal: "mark 16 accept" => "mark 0x10 accept";
+    nft_mark_set_and_prefix: "meta mark { 0x00000001, 0x00000020/28 } drop" => "mark { 0x1, 0x20-0x2f } drop";
+    nft_mark_range: "meta mark 0x00000020-0x0000002f drop" => "mark 0x20-0x2f drop";
+    nft_mark_masked: "meta mark & 0xfffffffd == 0x00000001 drop" => "mark { 0x1, 0x3 } drop";
+    nft_mark_masked_negated: "meta mark & 0xffff0000 != 0x00010000 drop" => "mark != 0x10000-0x1ffff drop";
+    nft_mark_masked_sparse_is_left_out: "meta mark & 0x0000ff00 == 0x00000100 drop"
+        => "# left out (rules:4): a masked mark match (`--mark V/M`, `meta mark & M == V`) of more than 16 ranges of marks: masked marks are not in the language yet\n# meta mark & 0x0000ff00 == 0x00000100 drop";
+    nft_mark_masked_before_a_verdict_map: "meta mark & 0xfffdffff != 0x2 udp dport vmap { 53 : drop }" => "# a verdict map as one rule per element: meta mark & 0xfffdffff != 0x2 udp dport vmap { 53 : drop }\nmark != { 0x2, 0x20002 } udp dport 53 drop";
+    nft_mark_set: "iifname \"wg0\" meta mark set 0x00000010" => "iif wg0 mark set 0x10";
+    nft_mark_set_then_verdict: "meta mark set 0x00000010 accept" => "mark set 0x10 accept";
+    nft_mark_set_of_an_expression_is_left_out: "meta mark set meta mark | 0x00000004"
+        => "# left out (rules:4): `meta mark set <expression>` has no equivalent in shriek yet\n# meta mark set meta mark | 0x00000004";
+    nft_ct_mark_is_left_out: "ct mark 0x00000001 drop"
+        => "# left out (rules:4): `ct mark` (the connection's mark) is not in the language yet\n# ct mark 0x00000001 drop";
+    nft_ct_mark_set_is_left_out: "ct mark set 0x00000001"
+        => "# left out (rules:4): `ct mark set` has no equivalent in shriek yet\n# ct mark set 0x00000001";
     nft_addresses: "ip saddr 10.0.0.0/8 ip6 daddr != { fd00::/8, ::1 } accept" => "saddr 10.0.0.0/8 daddr != { fd00::/8, ::1 } accept";
     nft_ip_protocol_holds_for_ipv4_only: "ip protocol udp accept" => "family ipv4 proto udp accept";
     nft_l4proto_set: "meta l4proto { tcp, udp } accept" => "proto { tcp, udp } accept";
@@ -737,4 +796,73 @@ fn nft_backend_counting_chains_are_made_again_not_imported() {
             imported.warnings
         );
     }
+}
+
+/// Marks in nft's JSON: numbers in decimal, a prefix of marks, a masked
+/// compare, `mangle` statements; an expression and `ct mark` are left out.
+#[test]
+fn nft_json_marks() {
+    let rule = |handle: u32, expr: &str| {
+        format!(
+            r#"{{"rule": {{"family": "inet", "table": "t", "chain": "c", "handle": {handle}, "expr": {expr}}}}}"#
+        )
+    };
+    let rules = [
+        rule(
+            2,
+            r#"[{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "10.9.0.3"}}, {"mangle": {"key": {"meta": {"key": "mark"}}, "value": 2}}]"#,
+        ),
+        rule(
+            3,
+            r#"[{"mangle": {"key": {"meta": {"key": "mark"}}, "value": {"|": [{"meta": {"key": "mark"}}, 4]}}}]"#,
+        ),
+        rule(4, r#"[{"mangle": {"key": {"ct": {"key": "mark"}}, "value": 3}}]"#),
+        rule(
+            5,
+            r#"[{"match": {"op": "!=", "left": {"meta": {"key": "mark"}}, "right": 2}}, {"drop": null}]"#,
+        ),
+        rule(
+            6,
+            r#"[{"match": {"op": "==", "left": {"meta": {"key": "mark"}}, "right": {"set": [1, {"prefix": {"addr": 32, "len": 28}}]}}}, {"drop": null}]"#,
+        ),
+        rule(
+            7,
+            r#"[{"match": {"op": "==", "left": {"&": [{"meta": {"key": "mark"}}, 4294967293]}, "right": 1}}, {"accept": null}]"#,
+        ),
+        rule(
+            8,
+            r#"[{"match": {"op": "==", "left": {"ct": {"key": "mark"}}, "right": 3}}, {"accept": null}]"#,
+        ),
+    ];
+    let json = format!(
+        r#"{{"nftables": [{{"metainfo": {{"version": "1.0.6"}}}}, {{"table": {{"family": "inet", "name": "t", "handle": 1}}}}, {{"chain": {{"family": "inet", "table": "t", "name": "c", "handle": 1, "type": "filter", "hook": "prerouting", "prio": -150, "policy": "accept"}}}}, {}]}}"#,
+        rules.join(", ")
+    );
+    let imported = import::import(&[input(&json)], Format::NftJson).expect("imports");
+    let kept: Vec<String> = chain_lines(&imported.policy, "t", "c")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            "saddr 10.9.0.3 mark set 0x2",
+            "mark != 0x2 drop",
+            "mark { 0x1, 0x20-0x2f } drop",
+            "mark { 0x1, 0x3 } accept"
+        ],
+        "{}",
+        imported.policy
+    );
+    let reasons: Vec<&str> =
+        imported.warnings.iter().flat_map(|w| w.reasons.iter().map(String::as_str)).collect();
+    assert_eq!(
+        reasons,
+        [
+            "`meta mark set <expression>` has no equivalent in shriek yet",
+            "`ct mark set` has no equivalent in shriek yet",
+            "`ct mark` (the connection's mark) is not in the language yet",
+        ]
+    );
 }

@@ -237,6 +237,70 @@ pub enum Match {
     /// `tcp flags`: one compare of the flags byte, as [`tcp_flags`] makes
     /// it. Implies TCP, as a port does.
     TcpFlags(FlagsTest),
+    /// `mark`: the packet's mark is in (or, negated, outside) the ranges,
+    /// as [`mark_ranges`] makes them from a masked compare.
+    Mark {
+        neg: bool,
+        ranges: Vec<(u32, u32)>,
+    },
+}
+
+/// The most ranges a masked mark compare may become: `--mark V/M` and
+/// `meta mark & M == V` admit one run of marks per value of the bits the
+/// mask clears above its lowest set bit, so a mask of high bits
+/// (`0xffff0000`) is one range and a mask with four cleared bits in the
+/// middle sixteen.
+pub const MARK_RANGES_MAX: usize = 16;
+
+/// A mark as iptables and nft print it: `0x10`, `0x00000010`, or decimal.
+pub fn mark_number(text: &str) -> Option<u32> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+/// The marks `m` with `(m & mask) == value` (`!=` when `negated`), as the
+/// language's `mark` match ([`Match::Mark`]), `None` when the compare holds
+/// for every packet, or why the language cannot say it.
+pub fn mark_ranges(mask: u32, value: u32, negated: bool) -> Result<Option<Match>, String> {
+    if value & !mask != 0 {
+        // Bits the mask clears are never set in `m & mask`.
+        return if negated {
+            Ok(None)
+        } else {
+            Err("a mark compare that holds for no packet (the value has bits outside the mask)"
+                .into())
+        };
+    }
+    if mask == 0 {
+        return if negated {
+            Err("a mark compare that holds for no packet (`!= 0` under a mask of 0)".into())
+        } else {
+            Ok(None)
+        };
+    }
+    let low = mask.trailing_zeros();
+    // The bits above the mask's lowest set bit that it clears: each of
+    // their values is one run of `1 << low` marks.
+    let free: Vec<u32> = (low..32).filter(|b| mask & (1 << b) == 0).collect();
+    if 1u64 << free.len() > MARK_RANGES_MAX as u64 {
+        return Err(format!("a masked mark match (`--mark V/M`, `meta mark & M == V`) of more than {MARK_RANGES_MAX} ranges of marks: masked marks are not in the language yet"));
+    }
+    let run = (1u64 << low) - 1;
+    let mut ranges: Vec<(u32, u32)> = (0..1u32 << free.len())
+        .map(|pick| {
+            let bits = free
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| pick & (1 << i) != 0)
+                .fold(0u32, |acc, (_, b)| acc | (1 << b));
+            let lo = value | bits;
+            (lo, (u64::from(lo) + run) as u32)
+        })
+        .collect();
+    ranges.sort_unstable();
+    Ok(Some(Match::Mark { neg: negated, ranges }))
 }
 
 /// The match for the compare `(flags & mask) == value` (`!=` when
@@ -310,6 +374,8 @@ pub enum Stmt {
     Snat(Backend),
     Masquerade,
     Redirect(u16),
+    /// `mark set N`: not a verdict, evaluation goes on.
+    MarkSet(u32),
 }
 
 /// A rate's unit in milliseconds.
@@ -589,6 +655,16 @@ fn match_text(m: &Match) -> String {
             let part = if *code { "code" } else { "type" };
             format!("{} {part}{} {}", icmp_keyword(*family), neg(*n), set(ranges, one))
         }
+        Match::Mark { neg: n, ranges } => {
+            let one = |&(lo, hi): &(u32, u32)| {
+                if lo == hi {
+                    format!("{lo:#x}")
+                } else {
+                    format!("{lo:#x}-{hi:#x}")
+                }
+            };
+            format!("mark{} {}", neg(*n), set(ranges, one))
+        }
     }
 }
 
@@ -683,6 +759,7 @@ fn stmt_text(s: &Stmt) -> String {
         Stmt::Snat(b) => format!("snat to {}", backend_text(b)),
         Stmt::Masquerade => "masquerade".into(),
         Stmt::Redirect(p) => format!("redirect to {p}"),
+        Stmt::MarkSet(v) => format!("mark set {v:#x}"),
     }
 }
 

@@ -127,6 +127,15 @@ pub(crate) enum NItem {
         test: Result<FlagsTest, String>,
         text: String,
     },
+    /// `meta mark & MASK == VALUE` (or `!=`): a compare under a mask, of
+    /// the mark (any other key is read as `Other`).
+    MaskedMark {
+        mask: Val,
+        op: String,
+        right: Right,
+    },
+    /// `meta mark set VALUE`, where the value is a plain number.
+    MarkSet(Val),
     /// `KEY vmap { k : v, ... }` or `KEY vmap @name`.
     Vmap {
         key: Vec<Sel>,
@@ -593,6 +602,8 @@ impl fmt::Display for NItem {
                 }
             }
             NItem::TcpFlags { text, .. } => f.write_str(text),
+            NItem::MaskedMark { mask, op, right } => write!(f, "meta mark & {mask} {op} {right}"),
+            NItem::MarkSet(v) => write!(f, "meta mark set {v}"),
             NItem::CtCount { count, over } => {
                 write!(f, "ct count {}{count}", if *over { "over " } else { "" })
             }

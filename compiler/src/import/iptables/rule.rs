@@ -16,12 +16,14 @@ use crate::nft::vocab::TCP_SYN;
 use crate::space::{Family, PROTO_ICMP, PROTO_ICMPV6};
 
 use super::super::model::{
-    full_again, meter_rate, tcp_flags, unit_ms, Addr, Body, Dir, Item, LeftOut, Match, Origin,
-    Rule, Verdict,
+    full_again, mark_ranges, meter_rate, tcp_flags, unit_ms, Addr, Body, Dir, Item, LeftOut, Match,
+    Origin, Rule, Verdict,
 };
 use super::super::protocol_number;
 use super::target::{target_option, Target};
-use super::value::{icmp_type, interface, parse_rate, port_proto, ports, states, tcp_flag_list};
+use super::value::{
+    icmp_type, interface, mark_and_mask, parse_rate, port_proto, ports, states, tcp_flag_list,
+};
 use super::{Builtin, Raw};
 
 pub(crate) struct Cx<'a> {
@@ -103,6 +105,7 @@ const MODULES: &[&str] = &[
     "iprange",
     "hashlimit",
     "connlimit",
+    "mark",
 ];
 
 impl Cx<'_> {
@@ -442,6 +445,17 @@ impl Cx<'_> {
                 let dir = if opt == "--src-range" { Dir::Src } else { Dir::Dst };
                 match self.range(&v) {
                     Ok(a) => p.ext.push(Ext::Match(Match::Addr { dir, neg: n, values: vec![a] })),
+                    Err(e) => p.problems.push(e),
+                }
+            }
+            (Some("mark"), "--mark") => {
+                let (n, v) = r.value(neg);
+                let Some((value, mask)) = mark_and_mask(&v) else {
+                    return p.problems.push(format!("cannot read the mark `{v}`"));
+                };
+                match mark_ranges(mask, value, n) {
+                    Ok(Some(m)) => p.ext.push(Ext::Match(m)),
+                    Ok(None) => p.ext.push(Ext::Always),
                     Err(e) => p.problems.push(e),
                 }
             }

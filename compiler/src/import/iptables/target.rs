@@ -2,20 +2,43 @@
 
 use std::net::IpAddr;
 
-use super::super::model::{self, Backend, Stmt, Verdict};
+use super::super::model::{self, Backend, Match, Stmt, Verdict};
 use super::rule::{Cx, Ext, Parsed, Reader};
-use super::value::{log_level, reject_with};
+use super::value::{log_level, mark_and_mask, reject_with};
 use crate::nft::vocab::LOG_DEFAULT_LEVEL;
 
 pub(super) enum Target {
     Verdict(Verdict),
-    Jump { chain: String, goto: bool },
+    Jump {
+        chain: String,
+        goto: bool,
+    },
     Reject(Option<String>),
-    Log { prefix: Option<String>, level: Option<String>, flags: Vec<String> },
-    Dnat { to: Option<String>, flags: Vec<String> },
-    Snat { to: Option<String>, flags: Vec<String> },
-    Masquerade { flags: Vec<String> },
-    Redirect { to: Option<String>, flags: Vec<String> },
+    Log {
+        prefix: Option<String>,
+        level: Option<String>,
+        flags: Vec<String>,
+    },
+    Dnat {
+        to: Option<String>,
+        flags: Vec<String>,
+    },
+    Snat {
+        to: Option<String>,
+        flags: Vec<String>,
+    },
+    Masquerade {
+        flags: Vec<String>,
+    },
+    Redirect {
+        to: Option<String>,
+        flags: Vec<String>,
+    },
+    /// `-j MARK`: the change as `--set-xmark` says it, the new mark being
+    /// `(mark & !mask) ^ value`; `None` until an option gives it.
+    Mark {
+        xmark: Option<Result<(u32, u32), String>>,
+    },
     Other(String),
 }
 
@@ -31,6 +54,7 @@ impl Cx<'_> {
             "SNAT" if !goto => Target::Snat { to: None, flags: vec![] },
             "MASQUERADE" if !goto => Target::Masquerade { flags: vec![] },
             "REDIRECT" if !goto => Target::Redirect { to: None, flags: vec![] },
+            "MARK" if !goto => Target::Mark { xmark: None },
             chain
                 if self.names.contains_key(chain)
                     && !self.builtin.iter().any(|(n, ..)| *n == chain) =>
@@ -117,6 +141,23 @@ impl Cx<'_> {
                     }
                 }
             }
+            Some(Target::Mark { xmark }) => match xmark {
+                Some(Ok((value, mask))) => match mark_set(&p.ext, value, mask) {
+                    Some(v) => Some(Stmt::MarkSet(v)),
+                    None => {
+                        p.problems.push("`-j MARK` that changes only some bits of the mark (`--set-xmark V/M`, `--or-mark`, `--and-mark`), which `mark set` cannot say unless the rule matches one mark".into());
+                        None
+                    }
+                },
+                Some(Err(e)) => {
+                    p.problems.push(e);
+                    None
+                }
+                None => {
+                    p.problems.push("`-j MARK` without a mark to set".into());
+                    None
+                }
+            },
             Some(Target::Other(name)) => {
                 p.problems.push(format!("target `{name}` has no equivalent in shriek yet"));
                 None
@@ -168,6 +209,40 @@ impl Cx<'_> {
     }
 }
 
+/// The mark a rule's `-j MARK` leaves, `(mark & !mask) ^ value`, when the
+/// language can say it: every bit changes (a mask of all 32), or the rule
+/// matches one mark (`-m mark --mark 0x1 -j MARK --or-mark 0x4` sets 0x5).
+fn mark_set(ext: &[Ext], value: u32, mask: u32) -> Option<u32> {
+    if mask == u32::MAX {
+        return Some(value);
+    }
+    let one = ext.iter().find_map(|e| match e {
+        Ext::Match(Match::Mark { neg: false, ranges }) => match ranges.as_slice() {
+            [(lo, hi)] if lo == hi => Some(*lo),
+            _ => None,
+        },
+        _ => None,
+    })?;
+    Some((one & !mask) ^ value)
+}
+
+/// A `-j MARK` option as `--set-xmark` says it: the value and the mask of
+/// the bits it changes.
+fn xmark(opt: &str, v: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("cannot read the mark `{v}` of `{opt}`");
+    let bits = || model::mark_number(v).ok_or_else(bad);
+    match opt {
+        "--set-xmark" => mark_and_mask(v).ok_or_else(bad),
+        // Zeroes the mask's bits and sets the value's: the value's bits are
+        // changed too.
+        "--set-mark" => mark_and_mask(v).map(|(value, mask)| (value, mask | value)).ok_or_else(bad),
+        "--and-mark" => Ok((0, !bits()?)),
+        "--or-mark" => Ok((bits()?, bits()?)),
+        "--xor-mark" => Ok((bits()?, 0)),
+        _ => Err(format!("MARK `{opt}` has no equivalent in shriek yet")),
+    }
+}
+
 pub(super) fn target_option(opt: &str, neg: bool, r: &mut Reader, p: &mut Parsed) {
     let Some(target) = p.target.as_mut() else { return };
     if neg {
@@ -181,6 +256,10 @@ pub(super) fn target_option(opt: &str, neg: bool, r: &mut Reader, p: &mut Parsed
         (Target::Dnat { to, .. }, "--to-destination")
         | (Target::Snat { to, .. }, "--to-source") => *to = Some(r.value(false).1),
         (Target::Redirect { to, .. }, "--to-ports") => *to = Some(r.value(false).1),
+        (Target::Mark { xmark: x }, _) => {
+            let v = r.value(false).1;
+            *x = Some(xmark(opt, &v));
+        }
         (
             Target::Dnat { flags, .. }
             | Target::Snat { flags, .. }

@@ -256,3 +256,12 @@ pub(super) fn tcp_flag_list(v: &str) -> Result<u8, String> {
         Ok(bits | bit)
     })
 }
+
+/// `VALUE[/MASK]`, as `--mark` and `--set-mark` take it: the value and the
+/// mask (all 32 bits when none is given).
+pub(super) fn mark_and_mask(v: &str) -> Option<(u32, u32)> {
+    match v.split_once('/') {
+        Some((value, mask)) => Some((model::mark_number(value)?, model::mark_number(mask)?)),
+        None => Some((model::mark_number(v)?, u32::MAX)),
+    }
+}

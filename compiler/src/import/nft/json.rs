@@ -181,7 +181,8 @@ fn val(v: &Value) -> Val {
         Value::Array(items) => Val::List(items.iter().map(val).collect()),
         Value::Object(o) => {
             if let Some(p) = o.get("prefix") {
-                let addr = p.get("addr").and_then(Value::as_str).unwrap_or("").to_string();
+                // An address, or a number (a mark's prefix).
+                let addr = p.get("addr").map(scalar).unwrap_or_default();
                 let len = p
                     .get("len")
                     .and_then(Value::as_u64)
@@ -367,6 +368,18 @@ fn item(e: &Value) -> NItem {
             }
             let op = field("op").unwrap_or_else(|| "==".into());
             let op = if op == "in" { "==".to_string() } else { op };
+            if let Some([key, mask]) = body
+                .get("left")
+                .and_then(|l| l.get("&"))
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+            {
+                if sels(key) == [Sel::Meta("mark".into())] && mask.is_number() {
+                    let right =
+                        body.get("right").map_or(Right::Val(Val::Word(String::new())), right);
+                    return NItem::MaskedMark { mask: val(mask), op, right };
+                }
+            }
             let left = body.get("left").map(sels).unwrap_or_default();
             if left.iter().any(|s| matches!(s, Sel::Other(_))) {
                 let what = left.iter().find_map(|s| {
@@ -456,6 +469,19 @@ fn item(e: &Value) -> NItem {
         "set" | "map" | "meter" => {
             let op = field("op").unwrap_or_else(|| k.clone());
             NItem::Other(format!("{op} {}", field("set").unwrap_or_default()).trim().to_string())
+        }
+        // `meta mark set N`; a value computed from the packet (`meta mark
+        // | 0x4`) is an object, and `ct mark set` another key.
+        "mangle" => {
+            let key = body.get("key").map(sels).unwrap_or_default();
+            match (key.as_slice(), body.get("value")) {
+                ([Sel::Meta(k)], Some(v)) if k == "mark" && v.is_number() => NItem::MarkSet(val(v)),
+                ([Sel::Meta(k)], _) if k == "mark" => {
+                    NItem::Other("meta mark set <expression>".into())
+                }
+                ([sel], _) => NItem::Other(format!("{sel} set")),
+                _ => NItem::Other("mangle".into()),
+            }
         }
         "xt" => NItem::Other(format!(
             "the iptables extension {}",

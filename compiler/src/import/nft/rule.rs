@@ -108,7 +108,7 @@ impl Cx<'_> {
         let mut st = State::default();
         for item in items {
             match item {
-                NItem::Match { .. } | NItem::TcpFlags { .. } => {
+                NItem::Match { .. } | NItem::TcpFlags { .. } | NItem::MaskedMark { .. } => {
                     if !st.stmts.is_empty() {
                         if st.stmts.iter().all(|s| matches!(s, Stmt::Counter(_) | Stmt::Log { .. }))
                         {
@@ -123,6 +123,9 @@ impl Cx<'_> {
                     match item {
                         NItem::Match { left, op, right } => self.matcher(&mut st, left, op, right),
                         NItem::TcpFlags { test, .. } => tcp_flags(&mut st, test),
+                        NItem::MaskedMark { mask, op, right } => {
+                            self.masked_mark(&mut st, mask, op, right)
+                        }
                         _ => unreachable!("a match, as the arm says"),
                     }
                 }
@@ -235,7 +238,10 @@ impl Cx<'_> {
     fn vmap(&self, items: &[NItem], pos: usize) -> Result<(Vec<Body>, Vec<String>), Vec<String>> {
         let NItem::Vmap { key, map } = &items[pos] else { unreachable!("pos is a vmap") };
         let prefix = &items[..pos];
-        if pos + 1 != items.len() || prefix.iter().any(|i| !matches!(i, NItem::Match { .. })) {
+        let is_match = |i: &NItem| {
+            matches!(i, NItem::Match { .. } | NItem::MaskedMark { .. } | NItem::TcpFlags { .. })
+        };
+        if pos + 1 != items.len() || !prefix.iter().all(is_match) {
             return Err(vec!["a verdict map with statements before or after it".into()]);
         }
         let elements: Vec<(Val, NVerdict)> = match map {
@@ -289,19 +295,16 @@ impl Cx<'_> {
                 .problems
                 .push("concatenated matches (`a . b`) are not in the language".into());
         };
-        let unsupported = match sel {
-            Sel::Meta(k) | Sel::Ct(k) if k == "mark" => {
-                Some("marks are not in the language yet (`meta mark`)")
-            }
-            _ => None,
-        };
-        if let Some(why) = unsupported {
-            return st.problems.push(why.into());
+        if matches!(sel, Sel::Ct(k) if k == "mark") {
+            return st.problems.push(CT_MARK.into());
         }
         let vals = match self.values(right) {
             Ok(v) => v,
             Err(e) => return st.problems.push(e),
         };
+        if matches!(sel, Sel::Meta(k) if k == "mark") {
+            return mark(st, op, &vals);
+        }
         if matches!(sel, Sel::Ct(k) if k == "state") {
             return self.ct_state(st, op, &vals);
         }
@@ -550,6 +553,62 @@ fn other(f: Family) -> Family {
     match f {
         Family::V4 => Family::V6,
         Family::V6 => Family::V4,
+    }
+}
+
+/// Why a `ct mark` match or statement is left out.
+const CT_MARK: &str = "`ct mark` (the connection's mark) is not in the language yet";
+
+/// `meta mark V`, `!= V`, a range or a set of them.
+fn mark(st: &mut State, op: &str, vals: &[Val]) {
+    let neg = match op {
+        "==" | "in" | "" => false,
+        "!=" => true,
+        _ => return st.problems.push(format!("the comparison `{op}` is not in the language")),
+    };
+    let ranges = flatten(vals)
+        .iter()
+        .map(|v| match v {
+            Val::Range(a, b) => Some((model::mark_number(a)?, model::mark_number(b)?)),
+            Val::Word(w) => match (w.split_once('-'), w.split_once('/')) {
+                (Some((a, b)), _) => Some((model::mark_number(a)?, model::mark_number(b)?)),
+                (_, Some((a, len))) => mark_prefix(model::mark_number(a)?, len.parse().ok()?),
+                _ => model::mark_number(w).map(|m| (m, m)),
+            },
+            Val::Prefix(a, len) => mark_prefix(model::mark_number(a)?, *len),
+            _ => None,
+        })
+        .collect::<Option<Vec<(u32, u32)>>>();
+    match ranges {
+        Some(ranges) if !ranges.is_empty() => st.matches.push(Match::Mark { neg, ranges }),
+        _ => st.problems.push("cannot read the marks of `meta mark`".into()),
+    }
+}
+
+/// `0x00000020/28`, as nft lists a range of marks that is one prefix: the
+/// marks whose first `len` bits are those of `m`.
+fn mark_prefix(m: u32, len: u8) -> Option<(u32, u32)> {
+    let host = u32::MAX.checked_shr(u32::from(len)).unwrap_or(0);
+    (len <= 32 && m & host == 0).then_some((m, m | host))
+}
+
+impl Cx<'_> {
+    /// `meta mark & MASK == VALUE` (or `!=`): the marks it admits, where
+    /// they are few ranges.
+    fn masked_mark(&self, st: &mut State, mask: &Val, op: &str, right: &Right) {
+        let number = |v: &Val| word(v).and_then(model::mark_number);
+        let value = match right {
+            Right::Val(v) => number(v),
+            _ => None,
+        };
+        let (Some(mask), Some(value)) = (number(mask), value) else {
+            return st.problems.push("cannot read the mask or the mark of `meta mark &`".into());
+        };
+        match model::mark_ranges(mask, value, op == "!=") {
+            Ok(Some(m)) => st.matches.push(m),
+            Ok(None) => {}
+            Err(e) => st.problems.push(e),
+        }
     }
 }
 

@@ -115,8 +115,15 @@ impl Cx<'_> {
                 }
             }
             NItem::Nat(n) => self.nat(st, n),
+            NItem::MarkSet(v) => match word(v).and_then(model::mark_number) {
+                Some(m) => st.stmts.push(Stmt::MarkSet(m)),
+                None => problem(st, "cannot read the mark of `meta mark set`".into()),
+            },
             NItem::Other(what) => problem(st, format!("`{what}` has no equivalent in shriek yet")),
-            NItem::Match { .. } | NItem::TcpFlags { .. } | NItem::Vmap { .. } => {
+            NItem::Match { .. }
+            | NItem::TcpFlags { .. }
+            | NItem::MaskedMark { .. }
+            | NItem::Vmap { .. } => {
                 unreachable!("matches and maps are read elsewhere")
             }
         }

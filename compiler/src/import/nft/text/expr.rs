@@ -18,6 +18,11 @@ const BARE_META: &[&str] = &[
     "skuid", "skgid", "pkttype", "cpu", "cgroup",
 ];
 
+/// Whether `w` is an operator that combines values (`meta mark | 0x4`).
+fn is_operator(w: &str) -> bool {
+    matches!(w, "&" | "|" | "^" | "<<" | ">>" | "and" | "or" | "xor" | "lshift" | "rshift")
+}
+
 /// Payload protocols, each followed by a field.
 const PAYLOADS: &[&str] = &[
     "ip", "ip6", "tcp", "udp", "udplite", "sctp", "dccp", "th", "icmp", "icmpv6", "igmp", "ah",
@@ -167,7 +172,15 @@ impl RuleReader<'_> {
                 };
                 return NItem::Vmap { key: left, map };
             }
+            Some("set") if left == [Sel::Meta("mark".into())] => {
+                self.at += 1;
+                return self.mark_set();
+            }
             Some("set") => return self.rest(&format!("{} set", left[0])),
+            Some("&") if left == [Sel::Meta("mark".into())] => {
+                self.at += 1;
+                return self.masked_mark();
+            }
             Some("map") => return self.rest("a map lookup"),
             _ => {}
         }
@@ -198,7 +211,7 @@ impl RuleReader<'_> {
                     "ge" => ">=".into(),
                     _ => w,
                 };
-            } else if matches!(w.as_str(), "&" | "|" | "^" | "<<" | ">>") {
+            } else if is_operator(&w) {
                 return self.rest("a bitwise match");
             }
         }
@@ -218,6 +231,35 @@ impl RuleReader<'_> {
             op = "/".into();
         }
         NItem::Match { left, op, right }
+    }
+
+    /// What follows `meta mark set`: a number, or an expression of the
+    /// mark (`meta mark | 0x4`), which is read no further.
+    fn mark_set(&mut self) -> NItem {
+        let plain = self.peek_word().is_some_and(|w| w.starts_with(|c: char| c.is_ascii_digit()));
+        let after = self.toks.get(self.at + 1).map(|t| &t.tok);
+        let expression = matches!(after, Some(Tok::Word(w)) if is_operator(w));
+        match self.value() {
+            Some(v) if plain && !expression => NItem::MarkSet(v),
+            _ => self.rest("meta mark set <expression>"),
+        }
+    }
+
+    /// What follows `meta mark &`: `MASK [==|!=] VALUE`.
+    fn masked_mark(&mut self) -> NItem {
+        let Some(mask) = self.value() else { return self.rest("a bitwise match") };
+        let op = match self.peek_word().as_deref() {
+            Some(w @ ("==" | "!=" | "eq" | "ne")) => {
+                self.at += 1;
+                if matches!(w, "==" | "eq") { "==" } else { "!=" }.to_string()
+            }
+            Some(w) if is_operator(w) => return self.rest("a bitwise match"),
+            _ => "==".to_string(),
+        };
+        match self.value() {
+            Some(v) => NItem::MaskedMark { mask, op, right: Right::Val(v) },
+            None => self.rest("a bitwise match"),
+        }
     }
 
     /// What follows `tcp flags`: `syn / syn,ack`, `syn,ack`, `! syn,ack`,
