@@ -111,6 +111,7 @@ struct Edges {
     names: Vec<String>,
     icmp_types: Vec<u8>,
     icmp_codes: Vec<u8>,
+    marks: Vec<u32>,
 }
 
 impl Edges {
@@ -120,6 +121,7 @@ impl Edges {
             names: vec!["".into(), "zz0".into()],
             icmp_types: vec![0, 3, 8, 128, 255],
             icmp_codes: vec![0, 1, 255],
+            marks: vec![0, 1, u32::MAX],
             ..Edges::default()
         };
         e.ports = vec![0, 1, 1024, 65535];
@@ -157,6 +159,10 @@ impl Edges {
                 }
                 e.names.extend([names.sample(false), names.sample(true)]);
             }
+            for &(lo, hi) in cube.mark.iter().flat_map(|iv| iv.ranges()) {
+                let near = [lo.checked_sub(1), Some(lo), Some(hi), hi.checked_add(1)];
+                e.marks.extend(near.into_iter().flatten().filter_map(|m| u32::try_from(m).ok()));
+            }
             for (iv, out) in
                 [(&cube.icmp_type, &mut e.icmp_types), (&cube.icmp_code, &mut e.icmp_codes)]
             {
@@ -172,6 +178,8 @@ impl Edges {
         e.ports.dedup();
         e.names.sort();
         e.names.dedup();
+        e.marks.sort_unstable();
+        e.marks.dedup();
         for v in [&mut e.icmp_types, &mut e.icmp_codes] {
             v.sort_unstable();
             v.dedup();
@@ -199,10 +207,23 @@ impl Edges {
             proptest::sample::select(CtState::ALL.to_vec()),
             proptest::sample::select(self.icmp_types.clone()),
             proptest::sample::select(self.icmp_codes.clone()),
+            proptest::sample::select(self.marks.clone()),
         )
             .prop_map({
                 let addrs = self.addrs.clone();
-                move |((family, saddr), d, proto, sport, dport, iif, oif, ct, itype, icode)| {
+                move |(
+                    (family, saddr),
+                    d,
+                    proto,
+                    sport,
+                    dport,
+                    iif,
+                    oif,
+                    ct,
+                    itype,
+                    icode,
+                    mark,
+                )| {
                     let same = &addrs[family as usize];
                     let ports = matches!(proto, 6 | 17 | 132);
                     let icmp = matches!(proto, 1 | 58);
@@ -219,7 +240,7 @@ impl Edges {
                         icmp_type: icmp.then_some(itype),
                         icmp_code: icmp.then_some(icode),
                         tcp_flags: (proto == 6).then(|| default_tcp_flags(ct)),
-                        mark: 0,
+                        mark,
                     }
                 }
             })
@@ -287,6 +308,9 @@ fn language_additions_survive_compile_and_import() {
         // Per-address rates and counts, each key, default and other
         // bursts, one family and both.
         "table t {\n  chain input hook input policy drop {\n    tcp dport 22 ct state new limit 3/minute burst 5 per saddr accept\n    udp dport 53 limit 10/second burst 20 per daddr accept\n    saddr 10.0.0.0/8 tcp dport 80 limit 7/second per saddr accept\n    tcp dport 443 ct state new ct count over 20 per saddr reject with tcp reset\n    saddr 2001:db8::/32 ct count over 3 per daddr drop\n    limit 1/hour per saddr log prefix \"rare: \"\n  }\n}\n",
+        // Marks set on one hook and read on the next, set and read again
+        // in one chain, ranges, sets and negations.
+        "table t {\n  chain pre hook prerouting priority -150 policy accept {\n    iif wg0 mark set 0x10\n    mark 0x10 saddr 10.0.0.0/8 mark set 0x11\n  }\n  chain input hook input policy drop {\n    mark 0x10-0x1f tcp dport 22 accept\n    mark != { 0x0, 0x20-0x2f } drop\n    udp dport 53 mark set 0xffffffff\n    mark 0xffffffff accept\n  }\n  chain out hook output type route policy accept {\n    tcp sport 22 mark set 0x10\n  }\n}\n",
     ];
     for (i, text) in policies.into_iter().enumerate() {
         let name = format!("additions{i}.shr");
