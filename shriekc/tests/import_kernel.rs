@@ -126,23 +126,51 @@ struct Case {
 /// Loads a ruleset into a wire's host and lists it back.
 type Load = dyn Fn(&Wire) -> Result<String, String>;
 
+/// Wires being made for the next case, and wires being taken down. On
+/// drop, even while a failed case unwinds, it waits for both threads, so
+/// that every namespace goes before the test ends, the spare pair included.
+struct Pending {
+    next: Option<std::thread::JoinHandle<(Option<Wire>, Option<Wire>)>>,
+    teardown: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Pending {
+    /// The wires made for this case; the next case's start at once.
+    fn take(&mut self) -> (Option<Wire>, Option<Wire>) {
+        let spare = self.next.replace(std::thread::spawn(two_wires));
+        spare.expect("a pair is always being made").join().expect("the wire thread")
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(next) = self.next.take() {
+            drop(next.join());
+        }
+        for t in self.teardown.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Runs every case: load, import and apply, probe both, compare. A case
 /// whose verdicts differ runs up to twice more on fresh wires, so that
 /// probes starved by a busy machine (every answer late on one side) do not
 /// fail the test; a real difference is deterministic and differs again.
-fn differential(tool: &str, make: &dyn Fn(&mut Rng, u32) -> Case) {
+/// Case `c` probes from the source ports of block `first_block + c`.
+fn differential(tool: &str, first_block: u32, make: &dyn Fn(&mut Rng, u32) -> Case) {
     let seed = seed();
     let started = Instant::now();
     let (mut cases, mut probed, mut retried) = (0, 0, Vec::new());
     let only: Option<u32> = std::env::var("SHRIEK_IMPORT_CASE").ok().and_then(|c| c.parse().ok());
     // Each case gets fresh wires (see below); making them takes longer than
     // a case, so the next case's wires are made while this one runs.
-    let mut next = std::thread::spawn(two_wires);
-    let mut teardown = Vec::new();
+    let mut pending = Pending { next: Some(std::thread::spawn(two_wires)), teardown: Vec::new() };
     for case in (0..CASES).filter(|c| only.is_none_or(|o| o == *c)) {
         let mut rng = Rng::new(seed ^ (u64::from(case) << 32));
-        let c = make(&mut rng, case);
-        let probes = gen::probes(&mut rng, case);
+        let block = first_block + case;
+        let c = make(&mut rng, block);
+        let probes = gen::probes(&mut rng, block);
         let context = format!(
             "{tool}: seed {seed} case {case} (rerun: SHRIEK_IMPORT_SEED={seed})\n{}",
             c.shown
@@ -150,9 +178,7 @@ fn differential(tool: &str, make: &dyn Fn(&mut Rng, u32) -> Case) {
         // Fresh wires for every case: a connection of an earlier case may
         // still be retransmitting, and its packets would spend the tokens of
         // this case's limits.
-        let wires = std::mem::replace(&mut next, std::thread::spawn(two_wires));
-        let (Some(mut original), Some(mut imported)) = wires.join().expect("the wire thread")
-        else {
+        let (Some(mut original), Some(mut imported)) = pending.take() else {
             return;
         };
         let mut outcome = run_case(&original, &imported, &c, &probes, &context);
@@ -175,15 +201,11 @@ fn differential(tool: &str, make: &dyn Fn(&mut Rng, u32) -> Case) {
             panic!("{report}");
         }
         // Taking namespaces down is slow too: not on this thread.
-        teardown.push(std::thread::spawn(move || drop((original, imported))));
+        pending.teardown.push(std::thread::spawn(move || drop((original, imported))));
         cases += 1;
         probed += probes.len();
     }
-    // Every namespace goes before the test ends, the spare pair included.
-    drop(next.join());
-    for t in teardown {
-        let _ = t.join();
-    }
+    drop(pending);
     eprintln!(
         "{tool} differential: {cases} rulesets, {probed} probes on each side, seed {seed}, {:.1} s{}",
         started.elapsed().as_secs_f64(),
@@ -226,8 +248,8 @@ fn iptables_rulesets_keep_their_verdicts() {
     if !has_tool("iptables-legacy-restore") || !has_tool("nft") {
         return;
     }
-    differential("iptables", &|rng, case| {
-        let r = iptables_gen::ruleset(rng, case);
+    differential("iptables", 0, &|rng, block| {
+        let r = iptables_gen::ruleset(rng, block);
         let shown = format!("--- IPv4 ruleset\n{}--- IPv6 ruleset\n{}", r.v4, r.v6);
         let load = move |w: &Wire| -> Result<String, String> {
             let ns = &w.host.name;
@@ -246,10 +268,10 @@ fn nft_rulesets_keep_their_verdicts() {
     if !has_tool("nft") {
         return;
     }
-    differential("nft", &|rng, case| {
-        let r = nft_gen::ruleset(rng, case);
+    differential("nft", CASES, &|rng, block| {
+        let r = nft_gen::ruleset(rng, block);
         // Every other case lists the ruleset back as JSON.
-        let json = case % 2 == 1;
+        let json = block % 2 == 1;
         let shown = format!(
             "--- nft ruleset (listed back as {})\n{}",
             if json { "JSON" } else { "text" },

@@ -21,7 +21,10 @@ fn plan(ns: &Netns, policy: &str) -> String {
     text(&out.stdout) + &text(&out.stderr)
 }
 
-/// `n` new TCP connections to port 22 from `src`, each from its own port.
+/// `n` new TCP connections to port 22 from `src`, each from its own port,
+/// from `first_port` on. The ports are below 32768, out of the range the
+/// kernel picks ephemeral ports from, and each call of a test has a range
+/// of its own.
 fn ssh_from(src: &str, first_port: u16, n: u16) -> Vec<Probe> {
     let dst = if src.contains(':') { "fd09::1" } else { "10.9.0.1" };
     (0..n)
@@ -51,16 +54,16 @@ fn a_burst_from_one_source_is_dropped_while_another_source_gets_through() {
 
     // Three new connections a source fit the burst; the rate (one each
     // thirty seconds) gives no more within the test.
-    let a = w.probe_batch(&ssh_from("10.9.0.2", 41000, 6));
+    let a = w.probe_batch(&ssh_from("10.9.0.2", 30000, 6));
     assert_eq!(a, ["open", "open", "open", "dropped", "dropped", "dropped"], "source A");
 
     // Another source has a rate of its own.
-    let b = w.probe_batch(&ssh_from("10.9.0.3", 42000, 3));
+    let b = w.probe_batch(&ssh_from("10.9.0.3", 30100, 3));
     assert_eq!(b, ["open", "open", "open"], "source B is not limited by A's burst");
 
     // A is still over its rate, and IPv6 sources have a set of their own.
-    assert_eq!(w.probe_batch(&ssh_from("10.9.0.2", 43000, 1)), ["dropped"], "source A again");
-    let v6 = w.probe_batch(&ssh_from("fd09::2", 44000, 4));
+    assert_eq!(w.probe_batch(&ssh_from("10.9.0.2", 30200, 1)), ["dropped"], "source A again");
+    let v6 = w.probe_batch(&ssh_from("fd09::2", 30300, 4));
     assert_eq!(v6, ["open", "open", "open", "dropped"], "an IPv6 source");
 
     // The kernel holds one element per source, and `plan` reads them as

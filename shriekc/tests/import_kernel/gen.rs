@@ -48,10 +48,19 @@ pub const HOST6: &str = "fd09::1";
 pub const TCP_PORTS: &[u16] = &[22, 80, 8080, 9999, 1234, 8081, 8082];
 pub const UDP_PORTS: &[u16] = &[53, 5353, 5000, 8083];
 
-/// Each case's probes use source ports of their own, so that no connection
-/// of an earlier case is still tracked.
-pub fn probes(rng: &mut Rng, case: u32) -> Vec<Probe> {
-    let base = 20000 + case as u16 * 40;
+/// The first of the 40 source ports of block `block`: each case of each
+/// differential test probes from a block of its own, so that no connection
+/// of an earlier case is still tracked, and no two tests share a port. All
+/// below 32768, out of the kernel's range of ephemeral ports.
+pub fn sport_base(block: u32) -> u16 {
+    let base = 20000 + block * 40;
+    assert!(base + 40 <= 32768, "block {block} reaches the ephemeral ports");
+    base as u16
+}
+
+/// The probes of one case, from the source ports of `block`.
+pub fn probes(rng: &mut Rng, block: u32) -> Vec<Probe> {
+    let base = sport_base(block);
     (0..24)
         .map(|i| {
             let v6 = rng.chance(35);
@@ -94,10 +103,11 @@ pub fn destinations(v6: bool) -> &'static [&'static str] {
     }
 }
 
-/// A port or a range around the probes' ports, as `lo` and `hi`.
-pub fn port_range(rng: &mut Rng, udp: bool, case: u32, source: bool) -> (u16, u16) {
+/// A port or a range around the probes' ports (those of `block` for a
+/// source port), as `lo` and `hi`.
+pub fn port_range(rng: &mut Rng, udp: bool, block: u32, source: bool) -> (u16, u16) {
     if source {
-        let base = 20000 + case as u16 * 40;
+        let base = sport_base(block);
         let lo = base + rng.below(24) as u16;
         let hi = if rng.chance(50) { lo } else { (lo + rng.below(12) as u16).min(base + 39) };
         return (lo, hi);
@@ -111,9 +121,9 @@ pub fn port_range(rng: &mut Rng, udp: bool, case: u32, source: bool) -> (u16, u1
 }
 
 /// A list of ports for a multiport or set match.
-pub fn port_list(rng: &mut Rng, udp: bool, case: u32, source: bool) -> Vec<(u16, u16)> {
+pub fn port_list(rng: &mut Rng, udp: bool, block: u32, source: bool) -> Vec<(u16, u16)> {
     let n = 1 + rng.below(3);
-    let mut out: Vec<(u16, u16)> = (0..n).map(|_| port_range(rng, udp, case, source)).collect();
+    let mut out: Vec<(u16, u16)> = (0..n).map(|_| port_range(rng, udp, block, source)).collect();
     out.sort();
     out.dedup();
     out

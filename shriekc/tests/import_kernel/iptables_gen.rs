@@ -6,9 +6,14 @@
 //! one with its addresses swapped and a few rules changed, as real dual-stack
 //! rulesets are, so that the import's merging of the two gets exercised.
 //!
-//! A few rules use what the language cannot say yet (interface wildcards,
-//! ICMP types) in a way no probe can meet; the import must leave exactly
-//! those out, and the probes' verdicts must still agree.
+//! Marks: the mangle table sets them before routing (and on the replies in
+//! OUTPUT), filter rules set them with `-j MARK` and match them with `-m
+//! mark`, with masks the language says as ranges. Every mark set is even,
+//! so `--mark 0x1/0x1` holds for no probe.
+//!
+//! A few rules use what the language cannot say yet (packet types, sparse
+//! mark masks, connection marks) in a way no probe can meet; the import
+//! must leave exactly those out, and the probes' verdicts must still agree.
 
 use super::gen::{destinations, port_list, port_range, sources, Rng};
 
@@ -28,6 +33,8 @@ enum Target {
     Return,
     Jump(usize),
     Goto(usize),
+    /// `-j MARK` with these options: evaluation goes on.
+    Mark(&'static str),
     None,
 }
 
@@ -57,6 +64,8 @@ struct Rule {
     reject_with: usize,
     /// `--log-level`.
     log_level: Option<&'static str>,
+    /// `-m mark`: negated, and the `--mark` value.
+    mark: Option<(bool, &'static str)>,
     target: Target,
     /// A rule the import must leave out, which no probe meets.
     inert: Option<&'static str>,
@@ -111,53 +120,67 @@ const TCP_FLAGS: &[&str] = &[
 const USER_CHAINS: &[&str] = &["u1-chk", "U2", "web.in"];
 const STATES: &[&str] = &["NEW", "ESTABLISHED", "RELATED,ESTABLISHED", "INVALID", "NEW,INVALID"];
 const COMMENTS: &[&str] = &["allow web", "ssh \"admins\"", "drop-rest"];
-const INERT: &[&str] =
-    &["-m pkttype --pkt-type broadcast -j DROP", "-m pkttype --pkt-type multicast -j DROP"];
+const INERT: &[&str] = &[
+    "-m pkttype --pkt-type broadcast -j DROP",
+    "-m pkttype --pkt-type multicast -j DROP",
+    "-m mark --mark 0x1/0x1 -j DROP",
+    "-m connmark --mark 0x1 -j DROP",
+];
+/// `--mark` values (with masks the language says as a range or a set), and
+/// `-j MARK` options; the marks set are 0x2, 0x10000 and 0x20002.
+const MARK_MATCHES: &[&str] = &["0x2", "0x0", "0x10000/0xffff0000", "0x2/0xfffdffff", "0x20002"];
+const MARK_SETS: &[&str] =
+    &["--set-xmark 0x2/0xffffffff", "--set-mark 0x10000", "--set-xmark 0x20002/0xffffffff"];
 /// `--icmp-type` values: IPv4's, and IPv6's of the same meaning
 /// (ip6tables has no `any`).
 const ICMP_TYPES: &[(&str, &str)] = &[("8", "128"), ("0", "129"), ("3/3", "1/4"), ("any", "2")];
 
-pub fn ruleset(rng: &mut Rng, case: u32) -> Ruleset {
+pub fn ruleset(rng: &mut Rng, block: u32) -> Ruleset {
     let users = rng.below(USER_CHAINS.len() + 1);
-    let chains4 = chains(rng, case, users);
-    let chains6 =
-        if rng.chance(60) { mirror(rng, case, users, &chains4) } else { chains(rng, case, users) };
+    let chains4 = chains(rng, block, users);
+    let chains6 = if rng.chance(60) {
+        mirror(rng, block, users, &chains4)
+    } else {
+        chains(rng, block, users)
+    };
     let policies4 = policies(rng);
     let policies6 = if rng.chance(70) { policies4 } else { policies(rng) };
     let nat4 = nat(rng, false);
     let nat6 = nat(rng, true);
+    let mangle4 = mangle(rng, false);
+    let mangle6 = mangle(rng, true);
     let inert = [&chains4, &chains6]
         .iter()
         .flat_map(|cs| cs.iter().flat_map(|(_, rs)| rs.iter()))
         .filter(|r| r.inert.is_some())
         .count();
     Ruleset {
-        v4: render(false, users, policies4, &chains4, &nat4),
-        v6: render(true, users, policies6, &chains6, &nat6),
+        v4: render(false, users, policies4, &chains4, &nat4, &mangle4),
+        v6: render(true, users, policies6, &chains6, &nat6, &mangle6),
         inert,
     }
 }
 
 type Chains = Vec<(String, Vec<Rule>)>;
 
-fn chains(rng: &mut Rng, case: u32, users: usize) -> Chains {
+fn chains(rng: &mut Rng, block: u32, users: usize) -> Chains {
     let mut out = Vec::new();
     let sizes = [("INPUT", 2, 9), ("FORWARD", 0, 2), ("OUTPUT", 0, 3)];
     for (name, lo, hi) in sizes {
         let n = lo + rng.below(hi - lo + 1);
-        let rules = (0..n).map(|_| rule(rng, case, name, None, users)).collect();
+        let rules = (0..n).map(|_| rule(rng, block, name, None, users)).collect();
         out.push((name.to_string(), rules));
     }
     for (i, name) in USER_CHAINS.iter().enumerate().take(users) {
         let n = 1 + rng.below(4);
-        let rules = (0..n).map(|_| rule(rng, case, name, Some(i), users)).collect();
+        let rules = (0..n).map(|_| rule(rng, block, name, Some(i), users)).collect();
         out.push((name.to_string(), rules));
     }
     out
 }
 
 /// The other family's chains: the same rules, with a few dropped or new.
-fn mirror(rng: &mut Rng, case: u32, users: usize, from: &Chains) -> Chains {
+fn mirror(rng: &mut Rng, block: u32, users: usize, from: &Chains) -> Chains {
     from.iter()
         .enumerate()
         .map(|(ci, (name, rules))| {
@@ -168,7 +191,7 @@ fn mirror(rng: &mut Rng, case: u32, users: usize, from: &Chains) -> Chains {
                     out.push(r.clone());
                 }
                 if rng.chance(10) {
-                    out.push(rule(rng, case, name, user, users));
+                    out.push(rule(rng, block, name, user, users));
                 }
             }
             (name.clone(), out)
@@ -181,7 +204,7 @@ fn policies(rng: &mut Rng) -> [&'static str; 3] {
     [p(rng, 60), p(rng, 30), p(rng, 10)]
 }
 
-fn rule(rng: &mut Rng, case: u32, chain: &str, user: Option<usize>, users: usize) -> Rule {
+fn rule(rng: &mut Rng, block: u32, chain: &str, user: Option<usize>, users: usize) -> Rule {
     let output = chain == "OUTPUT";
     let mut r = Rule {
         src: None,
@@ -197,6 +220,7 @@ fn rule(rng: &mut Rng, case: u32, chain: &str, user: Option<usize>, users: usize
         per_addr: None,
         reject_with: 0,
         log_level: None,
+        mark: None,
         target: Target::None,
         inert: None,
     };
@@ -238,11 +262,11 @@ fn rule(rng: &mut Rng, case: u32, chain: &str, user: Option<usize>, users: usize
             let udp = p == "udp";
             r.ports = Some(if rng.chance(60) {
                 let src = output || rng.chance(25);
-                let (lo, hi) = port_range(rng, udp, case, src && !output);
+                let (lo, hi) = port_range(rng, udp, block, src && !output);
                 Ports::Single { src, lo, hi, neg: rng.chance(15) }
             } else {
                 let opt = *rng.pick(&["--dports", "--sports", "--ports"]);
-                let list = port_list(rng, udp, case, opt == "--sports");
+                let list = port_list(rng, udp, block, opt == "--sports");
                 Ports::Multi { opt, list, neg: rng.chance(15) }
             });
         }
@@ -255,6 +279,9 @@ fn rule(rng: &mut Rng, case: u32, chain: &str, user: Option<usize>, users: usize
     }
     if rng.chance(10) {
         r.comment = Some(*rng.pick(COMMENTS));
+    }
+    if rng.chance(15) {
+        r.mark = Some((rng.chance(25), *rng.pick(MARK_MATCHES)));
     }
     // `--ports` is two rules, which cannot share one limit: the import leaves
     // such a rule out (tested on its own).
@@ -318,6 +345,16 @@ fn rule(rng: &mut Rng, case: u32, chain: &str, user: Option<usize>, users: usize
         45..=57 => Target::Reject,
         58..=64 => Target::Log,
         65..=71 => Target::Return,
+        92..=99 if rng.chance(60) => {
+            // One matched mark, changed in some of its bits, is a mark the
+            // language sets.
+            if r.mark.is_none() && rng.chance(30) {
+                r.mark = Some((false, "0x2"));
+                Target::Mark("--or-mark 0x20000")
+            } else {
+                Target::Mark(MARK_SETS[rng.below(MARK_SETS.len())])
+            }
+        }
         72..=91 if first_user < users => {
             let to = first_user + rng.below(users - first_user);
             if roll < 86 {
@@ -331,9 +368,25 @@ fn rule(rng: &mut Rng, case: u32, chain: &str, user: Option<usize>, users: usize
     r
 }
 
-fn render(v6: bool, users: usize, policies: [&str; 3], chains: &Chains, nat: &[String]) -> String {
+fn render(
+    v6: bool,
+    users: usize,
+    policies: [&str; 3],
+    chains: &Chains,
+    nat: &[String],
+    mangle: &[String],
+) -> String {
     let tool = if v6 { "ip6tables-save" } else { "iptables-save" };
-    let mut out = format!("# Generated by {tool} v1.8.9\n*filter\n");
+    let mut out = format!("# Generated by {tool} v1.8.9\n");
+    if !mangle.is_empty() {
+        out.push_str("*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n");
+        for line in mangle {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push_str("COMMIT\n");
+    }
+    out.push_str("*filter\n");
     out.push_str(&format!(
         ":INPUT {} [0:0]\n:FORWARD {} [0:0]\n:OUTPUT {} [0:0]\n",
         policies[0], policies[1], policies[2]
@@ -415,6 +468,9 @@ fn rule_text(r: &Rule, v6: bool) -> String {
     if let Some(c) = r.comment {
         parts.push(format!("-m comment --comment \"{}\"", c.replace('"', "\\\"")));
     }
+    if let Some((neg, mark)) = r.mark {
+        parts.push(format!("-m mark {}--mark {mark}", bang(neg)));
+    }
     if let Some((rate, burst)) = r.limit {
         parts.push(format!("-m limit --limit {rate} --limit-burst {burst}"));
     }
@@ -457,6 +513,7 @@ fn rule_text(r: &Rule, v6: bool) -> String {
         Target::Return => parts.push("-j RETURN".into()),
         Target::Jump(i) => parts.push(format!("-j {}", USER_CHAINS[*i])),
         Target::Goto(i) => parts.push(format!("-g {}", USER_CHAINS[*i])),
+        Target::Mark(opts) => parts.push(format!("-j MARK {opts}")),
         Target::None => {}
     }
     parts.join(" ")
@@ -491,6 +548,30 @@ fn nat(rng: &mut Rng, v6: bool) -> Vec<String> {
     if rng.chance(40) {
         let (net, to) = if v6 { ("fd09::/64", "fd09::1") } else { ("10.9.0.0/24", "10.9.0.1") };
         out.push(format!("-A POSTROUTING -s {net} -j SNAT --to-source {to}"));
+    }
+    out
+}
+
+/// The mangle table's rules (none: no mangle table): marks set before
+/// routing, which the filter rules then read, and on replies in OUTPUT.
+fn mangle(rng: &mut Rng, v6: bool) -> Vec<String> {
+    if rng.chance(40) {
+        return Vec::new();
+    }
+    let src = if v6 { "fd09::3" } else { "10.9.0.3" };
+    let mut out = Vec::new();
+    for _ in 0..1 + rng.below(3) {
+        let set = *rng.pick(MARK_SETS);
+        out.push(match rng.below(5) {
+            0 => format!("-A PREROUTING -s {src} -j MARK {set}"),
+            1 => format!("-A PREROUTING -p udp -j MARK {set}"),
+            2 => "-A PREROUTING -m mark --mark 0x2 -j MARK --or-mark 0x20000".into(),
+            3 => format!("-A OUTPUT -p tcp -m tcp --sport 80 -j MARK {set}"),
+            _ => {
+                "-A PREROUTING -p tcp -m tcp --dport 9999 -m mark --mark 0x10000/0xffff0000 -j DROP"
+                    .into()
+            }
+        });
     }
     out
 }

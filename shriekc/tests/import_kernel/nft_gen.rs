@@ -3,7 +3,10 @@
 //! and priorities, regular chains reached by `jump` and `goto`, named sets,
 //! verdict maps, counters before matches, limits, per-address meters
 //! (`meter`, `update @set`, `add @set`), `reject with` answers, log levels,
-//! NAT, and the matches `shriekc import` reads. As in the iptables generator, a few rules use
+//! NAT, marks (set before routing in a `mangle` priority chain and by
+//! rules, matched plain, as ranges and sets, and under masks the language
+//! says as ranges), and the matches `shriekc import` reads. As in the
+//! iptables generator, a few rules use
 //! what the language cannot say yet in a way no probe can meet; the import
 //! must leave out exactly those.
 
@@ -15,12 +18,29 @@ pub struct Ruleset {
     pub inert: usize,
 }
 
-const INERT: &[&str] =
-    &["meta pkttype broadcast drop", "fib daddr type broadcast drop", "meta mark 0x5 drop"];
+/// Every mark set is even, and no rule sets a connection's mark.
+const INERT: &[&str] = &[
+    "meta pkttype broadcast drop",
+    "fib daddr type broadcast drop",
+    "meta mark & 0x1 == 0x1 drop",
+    "ct mark 0x5 drop",
+];
+
+/// Mark matches, as `meta mark` takes them; the marks set are 0x2,
+/// 0x10000 and 0x20002.
+const MARK_MATCHES: &[&str] = &[
+    "meta mark 0x2",
+    "meta mark != 0x2",
+    "mark 0x0",
+    "meta mark { 0x2, 0x10000-0x1ffff }",
+    "meta mark & 0xffff0000 == 0x10000",
+    "meta mark & 0xfffdffff != 0x2",
+];
+const MARK_SETS: &[&str] = &["0x2", "0x10000", "0x20002"];
 
 struct Gen<'a> {
     rng: &'a mut Rng,
-    case: u32,
+    block: u32,
     inert: usize,
     /// The regular chains of the table being written.
     chains: Vec<String>,
@@ -49,8 +69,8 @@ const TCP_FLAGS: &[&str] = &[
     "! fin,syn,rst,psh,ack,urg",
 ];
 
-pub fn ruleset(rng: &mut Rng, case: u32) -> Ruleset {
-    let mut g = Gen { rng, case, inert: 0, chains: Vec::new(), v6: None, meter_sets: Vec::new() };
+pub fn ruleset(rng: &mut Rng, block: u32) -> Ruleset {
+    let mut g = Gen { rng, block, inert: 0, chains: Vec::new(), v6: None, meter_sets: Vec::new() };
     let mut text = String::from("flush ruleset\n");
     text.push_str(&g.table("inet", "filter"));
     if g.rng.chance(35) {
@@ -76,6 +96,9 @@ impl Gen<'_> {
         self.meter_sets.clear();
         let prio = *self.rng.pick(&["filter", "0", "-10", "filter + 5"]);
         let policy = if self.rng.chance(50) { "drop" } else { "accept" };
+        if self.rng.chance(40) {
+            out.push_str(&self.marking());
+        }
         let n = 2 + self.rng.below(7);
         out.push_str(&self.chain("input", Some(("filter", "input", prio, policy)), n, 0));
         if self.rng.chance(40) {
@@ -131,6 +154,29 @@ impl Gen<'_> {
             "\tset {name} {{\n\t\ttype {kind}\n\t\tsize 65535\n\t\tflags dynamic,timeout\n\t\ttimeout {timeout}\n\t}}\n"
         ));
         format!("update @{name} {{ {key} limit rate {rate} }}")
+    }
+
+    /// A chain that marks packets before routing, at nft's `mangle`
+    /// priority.
+    fn marking(&mut self) -> String {
+        let prio = *self.rng.pick(&["mangle", "-150", "raw"]);
+        let mut out = format!(
+            "\tchain marking {{\n\t\ttype filter hook prerouting priority {prio}; policy accept;\n"
+        );
+        for _ in 0..1 + self.rng.below(3) {
+            let set = *self.rng.pick(MARK_SETS);
+            let v6 = self.family_v6();
+            let src = if v6 { "ip6 saddr fd09::3" } else { "ip saddr 10.9.0.3" };
+            let rule = match self.rng.below(4) {
+                0 => format!("{src} meta mark set {set}"),
+                1 => format!("meta l4proto udp meta mark set {set}"),
+                2 => "meta mark 0x2 meta mark set 0x20002".into(),
+                _ => "meta mark & 0xffff0000 == 0x10000 tcp dport 9999 drop".into(),
+            };
+            out.push_str(&format!("\t\t{rule}\n"));
+        }
+        out.push_str("\t}\n");
+        out
     }
 
     fn sets(&mut self) -> String {
@@ -237,7 +283,7 @@ impl Gen<'_> {
                 udp_only = udp;
                 let proto = if udp { "udp" } else { "tcp" };
                 let src = output || self.rng.chance(25);
-                let (lo, hi) = port_range(self.rng, udp, self.case, src && !output);
+                let (lo, hi) = port_range(self.rng, udp, self.block, src && !output);
                 let field = if src { "sport" } else { "dport" };
                 let n = neg(self);
                 let v = if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") };
@@ -246,7 +292,7 @@ impl Gen<'_> {
             3 => {
                 let udp = self.rng.chance(40);
                 udp_only = udp;
-                let list = port_list(self.rng, udp, self.case, false);
+                let list = port_list(self.rng, udp, self.block, false);
                 let v: Vec<String> = list
                     .iter()
                     .map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
@@ -309,6 +355,9 @@ impl Gen<'_> {
             ]);
             parts.push(format!("ct state {}{states}", neg(self)));
         }
+        if self.rng.chance(12) {
+            parts.push(self.rng.pick(MARK_MATCHES).to_string());
+        }
         if vmap {
             if self.rng.chance(50) {
                 parts.push("tcp dport vmap @ports_v".into());
@@ -350,6 +399,9 @@ impl Gen<'_> {
         if self.rng.chance(8) {
             let level = *self.rng.pick(&["", "", " level info", " level debug", " level crit"]);
             parts.push(format!("log prefix \"imp: \"{level}"));
+        }
+        if self.rng.chance(10) {
+            parts.push(format!("meta mark set {}", self.rng.pick(MARK_SETS)));
         }
         let icmp = if v6 { "icmpv6" } else { "icmp" };
         let code = if v6 {
