@@ -469,3 +469,109 @@ fn tcp_flags_as_the_tools_list_them() {
         "{policy}"
     );
 }
+
+/// Every form of a mark one may write for `nft -f`.
+const MARKS_NFT: &str = "table inet t {
+  chain c {
+    type filter hook prerouting priority mangle; policy accept;
+    meta mark 0x10 accept
+    mark != 16 drop
+    meta mark { 0x1, 0x20-0x2f } drop
+    meta mark 0x100-0x1ff drop
+    meta mark & 0xffff0000 == 0x10000 drop
+    meta mark & 0xfffffffd != 0x1 drop
+    meta mark set 0x10
+    iifname \"wg0\" meta mark set 0x11 accept
+    meta mark & 0xff00 == 0x100 drop
+    meta mark 0x2 meta mark set meta mark | 0x4
+    ct mark 0x1 drop
+    ct mark set 0x1
+  }
+}
+";
+
+/// The same, as `iptables-save` prints them, and the changes of some bits
+/// iptables has.
+const MARKS_IPTABLES: &str = "*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -m mark --mark 0x10 -j ACCEPT
+-A PREROUTING -m mark ! --mark 0x10 -j DROP
+-A PREROUTING -m mark --mark 0x10000/0xffff0000 -j DROP
+-A PREROUTING -m mark ! --mark 0x1/0xfffffffd -j DROP
+-A PREROUTING -j MARK --set-mark 0x10
+-A PREROUTING -i wg0 -j MARK --set-xmark 0x11/0xffffffff
+-A PREROUTING -m mark --mark 0x2 -j MARK --or-mark 0x4
+-A PREROUTING -m mark --mark 0x7 -j MARK --and-mark 0xf0
+-A PREROUTING -m mark --mark 0x2 -j MARK --xor-mark 0x3
+-A PREROUTING -m mark --mark 0x100/0xff00 -j DROP
+-A PREROUTING -j MARK --or-mark 0x4
+-A PREROUTING -m connmark --mark 0x1 -j DROP
+-A PREROUTING -j CONNMARK --save-mark
+COMMIT
+";
+
+/// What nft 1.0.6 and iptables-legacy list back for marks imports as the
+/// language's marks, the same from `nft list ruleset` and `nft -j list
+/// ruleset`: a mask becomes the marks it admits; a sparse mask, a mark set
+/// to an expression, a change of some bits of any mark and connection
+/// marks are left out with a warning each.
+#[test]
+fn marks_as_the_tools_list_them() {
+    if !has_tool("nft") || !has_tool("iptables-legacy-restore") {
+        return;
+    }
+    let Some(ns) = Netns::new("import-marks") else { return };
+    in_netns(&ns.name, "nft", &["-f", "-"], MARKS_NFT).expect("the nft ruleset loads");
+    in_netns(&ns.name, "iptables-legacy-restore", &[], MARKS_IPTABLES)
+        .expect("the iptables ruleset loads");
+    let rules = |policy: &str, chain: &str| -> Vec<String> {
+        policy
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with(&format!("chain {chain} ")))
+            .skip(1)
+            .take_while(|l| l.trim() != "}")
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.starts_with('#') && !l.starts_with("family ipv6"))
+            .collect()
+    };
+    let nft_want = [
+        "mark 0x10 accept",
+        "mark != 0x10 drop",
+        "mark { 0x1, 0x20-0x2f } drop",
+        "mark 0x100-0x1ff drop",
+        "mark 0x10000-0x1ffff drop",
+        "mark != { 0x1, 0x3 } drop",
+        "mark set 0x10",
+        "iif wg0 mark set 0x11 accept",
+    ];
+    for list in [&["list", "ruleset"][..], &["-j", "list", "ruleset"]] {
+        let listed = in_netns(&ns.name, "nft", list, "").expect("nft lists the ruleset");
+        let (code, policy, stderr) = import(&listed);
+        assert_eq!(code, Some(1), "{list:?}: rules are left out\n{stderr}\n{policy}");
+        assert_eq!(rules(&policy, "c"), nft_want, "{list:?}\n{policy}");
+        assert_eq!(stderr.lines().filter(|l| l.starts_with("warning:")).count(), 4, "{stderr}");
+    }
+    let saved = in_netns(&ns.name, "iptables-legacy-save", &[], "").expect("iptables saves");
+    let (code, policy, stderr) = import(&saved);
+    assert_eq!(code, Some(1), "rules are left out\n{stderr}\n{policy}");
+    assert_eq!(
+        rules(&policy, "PREROUTING"),
+        [
+            "mark 0x10 accept",
+            "mark != 0x10 drop",
+            "mark 0x10000-0x1ffff drop",
+            "mark != { 0x1, 0x3 } drop",
+            "mark set 0x10",
+            "iif wg0 mark set 0x11",
+            "mark 0x2 mark set 0x6",
+            "mark 0x7 mark set 0x0",
+            "mark 0x2 mark set 0x1",
+        ],
+        "{policy}"
+    );
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("warning:")).count(), 4, "{stderr}");
+}
