@@ -268,6 +268,16 @@ impl RateUnit {
             RateUnit::Day => "day",
         }
     }
+
+    /// The unit's length, as the kernel's `NFTA_LIMIT_UNIT` takes it.
+    pub fn seconds(self) -> u64 {
+        match self {
+            RateUnit::Second => 1,
+            RateUnit::Minute => 60,
+            RateUnit::Hour => 3600,
+            RateUnit::Day => 86400,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

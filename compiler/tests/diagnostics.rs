@@ -176,6 +176,10 @@ cases! {
     statement_after_verdict: "table t {\n  chain c {\n    tcp dport 22 accept counter\n  }\n}\n";
     match_after_statement: "table t {\n  chain c {\n    counter tcp dport 22 accept\n  }\n}\n";
     zero_rate_and_unit: "table t {\n  chain c {\n    limit 0/second accept\n    limit 5/secnd accept\n  }\n}\n";
+    // Numbers the kernel refuses (EOVERFLOW), which `check` once passed:
+    // past the burst one day holds at one packet a day, and a rate that
+    // overflows with the default burst; the largest of each still checks.
+    limit_past_what_the_kernel_keeps: "table t {\n  chain c {\n    limit 1/day burst 213504 accept\n    limit 1/day burst 213503 accept\n    limit 18446744073709551611/second per saddr accept\n    limit 18446744073709551610/second accept\n  }\n}\n";
     counter_names: "table t {\n  chain c {\n    counter redis.in\n    counter a_very_long_counter_name_that_goes_on_and_on_and_on_past_the_limit_of_64\n  }\n}\n";
 }
 

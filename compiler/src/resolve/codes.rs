@@ -45,7 +45,7 @@ shriek_grammar::catalogue! {
     HOST_BITS_SET = "E0219", "host-bits-set", Error,
         "a prefix with bits set after its length; the help gives the fixed prefix";
     VALUE_OUT_OF_RANGE = "E0220", "value-out-of-range", Error,
-        "a port, protocol number, priority, burst or weight out of range";
+        "a port, protocol number, priority, burst or weight out of range, or a limit whose rate and burst the kernel cannot keep";
     REVERSED_RANGE = "E0221", "reversed-range", Error,
         "a range whose start is above its end";
     MIXED_FAMILY_RANGE = "E0222", "mixed-family-range", Error,

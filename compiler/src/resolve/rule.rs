@@ -12,6 +12,7 @@ use shriek_grammar::{Diagnostic, FileId, Loc, Span};
 
 use super::chain::ChainCx;
 use super::{codes, suggest, typing, Ctx, METER_KEYS, RATE_UNITS};
+use crate::identity::DEFAULT_LIMIT_BURST;
 use crate::ir;
 use crate::space::{Cube, Families, Family};
 
@@ -413,6 +414,7 @@ codes::JUMP_TO_BASE_CHAIN,
             ok = false;
         }
         let unit = self.keyword(file, per, &RATE_UNITS);
+        let burst_at = burst.as_ref().map(|b| b.span);
         let burst = match burst {
             Some(b) => match u32::try_from(b.node) {
                 Ok(v) => Some(v),
@@ -425,7 +427,68 @@ codes::JUMP_TO_BASE_CHAIN,
             None => None,
         };
         let per = unit?;
-        ok.then_some(ir::Limit { rate: rate.node, per, burst })
+        let limit = ir::Limit { rate: rate.node, per, burst };
+        if ok {
+            ok = self.kernel_keeps(file, &limit, rate, burst_at);
+        }
+        ok.then_some(limit)
+    }
+
+    /// Whether the kernel takes `limit`: it keeps a packet limit as whole
+    /// nanoseconds per packet times the burst, and the rate plus the burst,
+    /// in 64 bits, and refuses a limit whose numbers overflow either
+    /// (`nft_limit_init`, EOVERFLOW). Said here, at the numbers, rather than
+    /// by `apply` after `check` passed the policy.
+    fn kernel_keeps(
+        &mut self,
+        file: FileId,
+        limit: &ir::Limit,
+        rate: &ast::Spanned<u64>,
+        burst_at: Option<Span>,
+    ) -> bool {
+        if self.overflowed(Loc::new(file, rate.span), limit.rate) {
+            // Already an error of its own: the number does not fit in 64 bits.
+            return true;
+        }
+        let nanos_per_packet = limit.per.seconds() * 1_000_000_000 / limit.rate;
+        // The kernel reads a burst of 0 as its default, as nft does.
+        let burst = match limit.burst.unwrap_or(DEFAULT_LIMIT_BURST) {
+            0 => DEFAULT_LIMIT_BURST,
+            b => b,
+        };
+        let unit = limit.per.keyword();
+        if limit.rate.checked_add(u64::from(burst)).is_none() {
+            let max = u64::MAX - u64::from(burst);
+            self.error(
+                Diagnostic::new(
+                    codes::VALUE_OUT_OF_RANGE,
+                    format!("rate {} is out of range", limit.rate),
+                    Loc::new(file, rate.span),
+                    format!("at most {max} with a burst of {burst}"),
+                )
+                .with_help(format!(
+                    "the kernel keeps the rate plus the burst in 64 bits: the rate may be at most {max}/{unit}"
+                )),
+            );
+            return false;
+        }
+        if nanos_per_packet.checked_mul(u64::from(burst)).is_none() {
+            let max = u64::MAX / nanos_per_packet;
+            self.error(
+                Diagnostic::new(
+                    codes::VALUE_OUT_OF_RANGE,
+                    format!("burst {burst} is out of range at {}/{unit}", limit.rate),
+                    Loc::new(file, burst_at.unwrap_or(rate.span)),
+                    format!("at most {max} at this rate"),
+                )
+                .with_help(format!(
+                    "the kernel keeps a burst as the time it takes at the rate, in 64-bit nanoseconds: at {}/{unit} a burst may be at most {max}",
+                    limit.rate
+                )),
+            );
+            return false;
+        }
+        true
     }
 
     pub(super) fn out_of_range(&mut self, loc: Loc, what: &str, value: u64, max: u64) {
