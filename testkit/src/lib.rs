@@ -440,6 +440,27 @@ impl Wire {
         text(&out.stdout).lines().map(str::to_string).collect()
     }
 
+    /// Waits until no TCP connection between the two ends is still open or
+    /// closing. A probe's connection is torn down after the probe returns
+    /// (the server's thread closes its end when it next runs): a policy
+    /// applied before that meets the teardown's segments, and a rule that
+    /// answers them (a reset, an ICMP error) answers a packet no probe sent.
+    /// Panics after 30 seconds, which no idle teardown takes.
+    pub fn settle(&self) {
+        const OPEN: &str = "ss -Htn state established state syn-sent state syn-recv \
+                            state fin-wait-1 state fin-wait-2 state close-wait \
+                            state last-ack state closing";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let open = format!("{}{}", self.host.sh(OPEN), self.client.sh(OPEN));
+            if open.trim().is_empty() {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "connections still open:\n{open}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// The wire with its servers ready, or `None` where tests skip.
     pub fn new() -> Option<Wire> {
         if !has_tool("python3") {
