@@ -1,5 +1,6 @@
 //! Findings about a resolved policy: rules that never decide a packet, rules
-//! whose matches contradict, chains nothing reaches and jumps that loop.
+//! whose matches contradict, chains nothing reaches, jumps that loop and
+//! chains nested deeper than the kernel allows.
 //!
 //! Everything here is exact, over the match spaces of [`crate::space`]: a
 //! rule is reported as shadowed or redundant only when earlier rules provably
@@ -44,8 +45,16 @@ pub fn descriptors() -> Vec<crate::render::RuleDescriptor> {
 pub fn analyze(policy: &ir::Policy) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for table in &policy.tables {
-        out.extend(graph::check(table));
-        out.extend(shadow::check_table(table));
+        let found = graph::check(table);
+        // A table the kernel would refuse waits for its other findings;
+        // chains nested that deep would also make each chain's decided
+        // packets hold those of every chain below it, memory that grows
+        // with the square of the depth.
+        let deep = found.iter().any(|d| d.code == codes::CHAIN_TOO_DEEP.code);
+        out.extend(found);
+        if !deep {
+            out.extend(shadow::check_table(table));
+        }
     }
     out.sort_by_key(|d| (d.primary.loc, d.code));
     out

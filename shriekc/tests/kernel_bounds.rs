@@ -63,3 +63,48 @@ fn limits_check_refuses_exactly_what_the_kernel_refuses() {
         assert!(nft(past).is_err(), "the kernel refuses {past}");
     }
 }
+
+/// A base chain and the chains below it, reached with `depth` nested jumps
+/// (a `goto` for the last when `goto`).
+fn nested(depth: usize, goto: bool) -> String {
+    let mut out =
+        String::from("table t {\n  chain input hook input policy accept {\n    jump c1\n  }\n");
+    for i in 1..depth {
+        let verb = if goto && i + 1 == depth { "goto" } else { "jump" };
+        out += &format!("  chain c{i} {{\n    {verb} c{}\n  }}\n", i + 1);
+    }
+    out + &format!("  chain c{depth} {{\n    accept\n  }}\n}}\n")
+}
+
+/// The kernel takes 15 nested jumps or gotos below a base chain and
+/// refuses 16 (EMLINK): `check` passes the one and reports the other as
+/// `chain-too-deep`, where it once passed both and only `apply` failed.
+#[test]
+fn nested_jumps_check_refuses_exactly_what_the_kernel_refuses() {
+    let Some(ns) = Netns::new("jump-depth") else { return };
+    if !has_tool("nft") {
+        return;
+    }
+    for goto in [false, true] {
+        let fits = temp_file(&format!("{}.shr", ns.name), &nested(15, goto));
+        let path = fits.display().to_string();
+        let out = shriek_testkit::run(BIN, &["check", &path]);
+        assert_eq!(out.status.code(), Some(0), "15 deep: {}", text(&out.stderr));
+        let out = shriek_testkit::run(BIN, &["apply", "--netns", &ns.name, &path]);
+        assert_eq!(out.status.code(), Some(0), "15 deep applies: {}", text(&out.stderr));
+
+        // The same file: the same policy, whose table the kernel keeps.
+        let deep = temp_file(&format!("{}.shr", ns.name), &nested(16, goto));
+        let path = deep.display().to_string();
+        let out = shriek_testkit::run(BIN, &["check", &path]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "16 deep: {stderr}");
+        assert!(stderr.contains("E0307(chain-too-deep)"), "{stderr}");
+        let out = shriek_testkit::run(BIN, &["apply", "--force", "--netns", &ns.name, &path]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "the kernel refuses 16 deep: {stderr}");
+        assert!(stderr.contains("E0506(jump-too-deep)"), "{stderr}");
+        let kept = ns.nft(&["list", "table", "inet", "t"]);
+        assert!(!kept.contains("chain c16"), "nothing of the refused policy stays:\n{kept}");
+    }
+}

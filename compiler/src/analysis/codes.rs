@@ -25,6 +25,9 @@ shriek_grammar::catalogue! {
     ANALYSIS_BUDGET = "E0306", "analysis-budget", Info,
         "the exact analysis of a rule grew past its budget, so the rule was not checked; it never changes the exit code",
         explain ANALYSIS_BUDGET_TEXT;
+    CHAIN_TOO_DEEP = "E0307", "chain-too-deep", Error,
+        "a base chain reaches a chain through more nested jumps and gotos than the kernel allows, so the kernel would refuse the policy",
+        explain CHAIN_TOO_DEEP_TEXT;
 }
 
 const SHADOWED_RULE_TEXT: &str = "\
@@ -174,4 +177,29 @@ The finding is information: it never changes the exit code.
 
 Fix: nothing is wrong with the policy. Splitting a long chain into chains
 reached by `jump`, by address or port, keeps each check small.
+";
+
+const CHAIN_TOO_DEEP_TEXT: &str = "\
+chain-too-deep (E0307, error)
+
+The kernel keeps a packet's way through the chains on a stack 16 deep: a
+base chain and at most 15 chains below it, each reached with `jump` or
+`goto` from the one above. It checks every path of jumps and gotos when it
+loads a ruleset, whether their rules can match a packet or not, and refuses
+the whole ruleset when one goes deeper. The finding labels the jump or goto
+that goes past the limit.
+
+    table filter {
+      chain input hook input policy drop { jump c1 }
+      chain c1 { jump c2 }
+      ...
+      chain c15 { jump c16 }          # the 17th chain of the path
+      chain c16 { accept }
+    }
+
+The other findings of the table wait until this one is fixed: the policy
+cannot be loaded as it is.
+
+Fix: flatten the path. Move the rules of a chain into the chain that jumps
+to it, or jump to it from a chain higher up.
 ";

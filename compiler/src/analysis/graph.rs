@@ -1,16 +1,19 @@
-//! The jump graph of a table: `unreachable-chain` and `jump-cycle`.
+//! The jump graph of a table: `unreachable-chain`, `jump-cycle` and
+//! `chain-too-deep`.
 //!
 //! Nodes are chains, edges are `jump` and `goto` rules. Every such rule
 //! counts as an edge, even one that can never match: an unreachable chain
-//! behind a dead jump is reported through the dead rule, once.
+//! behind a dead jump is reported through the dead rule, once, and the
+//! kernel counts a dead jump's depth as it counts any other.
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
-use petgraph::visit::Dfs;
+use petgraph::visit::{Dfs, EdgeRef};
 use shriek_grammar::Diagnostic;
 
 use super::{apply_allows, codes};
 use crate::ir::{self, Verdict};
+use crate::nft::vocab::JUMP_STACK_DEPTH;
 
 pub(super) fn check(table: &ir::Table) -> Vec<Diagnostic> {
     // Edge weights: the rule, and whether it is a `goto`.
@@ -56,7 +59,9 @@ pub(super) fn check(table: &ir::Table) -> Vec<Diagnostic> {
         }
     }
 
-    for scc in tarjan_scc(&graph) {
+    let sccs = tarjan_scc(&graph);
+    out.extend(too_deep(table, &graph, &sccs));
+    for scc in sccs {
         let in_cycle = |n: NodeIndex| scc.contains(&n);
         let mut jumps: Vec<(&ir::Rule, bool, usize)> = scc
             .iter()
@@ -96,6 +101,66 @@ pub(super) fn check(table: &ir::Table) -> Vec<Diagnostic> {
         let allows: Vec<ir::Allow> =
             jumps.iter().flat_map(|j| j.0.allows.iter().cloned()).collect();
         out.push(apply_allows(diag, &allows));
+    }
+    out
+}
+
+/// `chain-too-deep`: each jump or goto that reaches a chain as deep below a
+/// base chain as the kernel's jump stack goes ([`JUMP_STACK_DEPTH`]), along
+/// the longest path of jumps and gotos. Loops are left out: `jump-cycle`
+/// reports them.
+fn too_deep(
+    table: &ir::Table,
+    graph: &DiGraph<usize, (&ir::Rule, bool)>,
+    sccs: &[Vec<NodeIndex>],
+) -> Vec<Diagnostic> {
+    let mut scc_of = vec![0; table.chains.len()];
+    for (i, scc) in sccs.iter().enumerate() {
+        for &n in scc {
+            scc_of[graph[n]] = i;
+        }
+    }
+    // Per chain, its deepest level below a base chain and that base chain.
+    let mut level: Vec<Option<(usize, usize)>> =
+        table.chains.iter().enumerate().map(|(c, ch)| ch.base.as_ref().map(|_| (0, c))).collect();
+    let mut out = Vec::new();
+    // Tarjan's order puts a chain's targets before it: walked backwards,
+    // every chain's level is final before it passes it on.
+    for scc in sccs.iter().rev() {
+        for &n in scc {
+            let from = graph[n];
+            let Some((depth, base)) = level[from] else { continue };
+            for e in graph.edges(n) {
+                let to = graph[e.target()];
+                if scc_of[to] == scc_of[from] {
+                    continue;
+                }
+                if level[to].is_none_or(|(d, _)| d < depth + 1) {
+                    level[to] = Some((depth + 1, base));
+                }
+                if depth + 1 != JUMP_STACK_DEPTH {
+                    continue;
+                }
+                let (rule, goto) = *e.weight();
+                let kind = if goto { "goes" } else { "jumps" };
+                let (from_name, to_name) = (&table.chains[from].name, &table.chains[to].name);
+                let diag = Diagnostic::new(
+                    codes::CHAIN_TOO_DEEP,
+                    format!(
+                        "chain `{to_name}` is {} jumps below base chain `{}`, past the kernel's limit of {}",
+                        depth + 1,
+                        table.chains[base].name,
+                        JUMP_STACK_DEPTH - 1
+                    ),
+                    rule.verdict_loc.unwrap_or(rule.loc),
+                    format!("`{from_name}` {kind} to `{to_name}` here"),
+                )
+                .with_help(
+                    "the kernel refuses the whole policy: move the rules of a chain on this path into the chain that jumps to it",
+                );
+                out.push(apply_allows(diag, &rule.allows));
+            }
+        }
     }
     out
 }
