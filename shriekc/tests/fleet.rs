@@ -245,18 +245,21 @@ fn module_fails_cleanly_when_the_kernel_refuses_the_batch() {
     assert_eq!(result["changed"], true, "{result:#}\n{}", shown(&out));
     let live = ns.nft(&["list", "ruleset"]);
 
-    // Jumps nested 20 deep: the policy resolves and its analysis finds
-    // nothing, but the kernel refuses the batch when it commits it.
+    // Jumps nested 20 deep: the analysis reports `chain-too-deep`, and with
+    // `force` the module applies anyway, and the kernel refuses the batch
+    // when it commits it.
     let mut deep = String::from("table web {\n  chain input hook input {\n    jump c1\n  }\n");
     for i in 1..20 {
         deep.push_str(&format!("  chain c{i} {{\n    jump c{}\n  }}\n", i + 1));
     }
     deep.push_str("  chain c20 {\n    accept\n  }\n}\n");
     std::fs::write(&policy, deep).expect("edit");
-    let (result, out) = module(&ansible, &ns, &policy, &[]);
+    let (result, out) = module(&ansible, &ns, &policy, &["-e", "force=true"]);
     assert_eq!(result["failed"], true, "{result:#}");
     assert_eq!(result["changed"], false, "{result:#}");
-    assert_eq!(result["findings"], Value::Array(vec![]), "{result:#}");
+    let names: Vec<&Value> =
+        result["findings"].as_array().expect("findings").iter().map(|f| &f["name"]).collect();
+    assert_eq!(names, [&Value::from("chain-too-deep")], "{result:#}");
     let msg = result["msg"].as_str().expect("a message");
     assert!(
         msg.starts_with("shriekc apply failed: ")

@@ -83,8 +83,11 @@ fn kernel_refusal_names_the_rule() {
     let path = shriek_testkit::temp_file("deep.shr", &policy);
 
     let before = ns.nft(&["list", "ruleset"]);
+    // `check` reports the path as `chain-too-deep`; `--force` takes it to
+    // the kernel, whose refusal is what this test reads.
     let out = shriekc(&[
         "apply",
+        "--force",
         "--strategy",
         "sequential",
         "--netns",
