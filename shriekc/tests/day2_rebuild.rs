@@ -181,7 +181,12 @@ fn a_rebuilt_table_drops_nothing_and_loses_no_count() {
     assert_eq!(pre - post, 0, "{figures}: the firewall dropped datagrams every version accepts");
     assert_eq!(overflowed, 0, "{figures}: the receiver's socket dropped them, not the firewall");
     assert_eq!(received, post, "{figures}");
-    assert_eq!(kept, post, "{figures}: the named counter lost counts");
+    assert!(kept >= post, "{figures}: the named counter lost counts");
+    // The one step that makes the base chain again (a new priority) hooks
+    // the old and the new chain both for a moment around the commit, so a
+    // packet passing then is counted by both (ARCHITECTURE.md, "What the
+    // kernel does during a commit"); every other step is exact.
+    assert!(kept - post <= 2, "{figures}: the named counter counted more than the chains overlap");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
