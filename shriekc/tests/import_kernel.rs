@@ -402,6 +402,17 @@ const FLAGS_IPTABLES: &str = "*filter
 COMMIT
 ";
 
+/// The rules of chain `chain` in an imported policy, one trimmed line each.
+fn chain_rules(policy: &str, chain: &str) -> Vec<String> {
+    policy
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with(&format!("chain {chain} ")))
+        .skip(1)
+        .take_while(|l| l.trim() != "}")
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
 /// What nft 1.0.6 and iptables-legacy list back for `tcp flags` imports as
 /// the language's own tests, the same from `nft list ruleset` and `nft -j
 /// list ruleset`; a set of flag values, and `--tcp-option`, are left out
@@ -415,15 +426,6 @@ fn tcp_flags_as_the_tools_list_them() {
     in_netns(&ns.name, "nft", &["-f", "-"], FLAGS_NFT).expect("the nft ruleset loads");
     in_netns(&ns.name, "iptables-legacy-restore", &[], FLAGS_IPTABLES)
         .expect("the iptables ruleset loads");
-    let rules = |policy: &str, chain: &str| -> Vec<String> {
-        policy
-            .lines()
-            .skip_while(|l| !l.trim_start().starts_with(&format!("chain {chain} ")))
-            .skip(1)
-            .take_while(|l| l.trim() != "}")
-            .map(|l| l.trim().to_string())
-            .collect()
-    };
     let nft_want = [
         "tcp flags syn / syn,ack accept",
         "tcp flags syn / syn,ack accept",
@@ -442,7 +444,7 @@ fn tcp_flags_as_the_tools_list_them() {
         let listed = in_netns(&ns.name, "nft", list, "").expect("nft lists the ruleset");
         let (code, policy, stderr) = import(&listed);
         assert_eq!(code, Some(1), "{list:?}: the set is left out\n{stderr}\n{policy}");
-        let got = rules(&policy, "c");
+        let got = chain_rules(&policy, "c");
         let (kept, left_out): (Vec<&String>, Vec<&String>) =
             got.iter().partition(|l| !l.starts_with('#'));
         assert_eq!(kept, nft_want, "{list:?}\n{policy}");
@@ -452,8 +454,10 @@ fn tcp_flags_as_the_tools_list_them() {
     let saved = in_netns(&ns.name, "iptables-legacy-save", &[], "").expect("iptables saves");
     let (code, policy, stderr) = import(&saved);
     assert_eq!(code, Some(1), "--tcp-option is left out\n{stderr}\n{policy}");
-    let got: Vec<String> =
-        rules(&policy, "INPUT").into_iter().filter(|l| !l.starts_with("family ipv6")).collect();
+    let got: Vec<String> = chain_rules(&policy, "INPUT")
+        .into_iter()
+        .filter(|l| !l.starts_with("family ipv6"))
+        .collect();
     assert_eq!(
         got,
         [
@@ -529,12 +533,8 @@ fn marks_as_the_tools_list_them() {
     in_netns(&ns.name, "iptables-legacy-restore", &[], MARKS_IPTABLES)
         .expect("the iptables ruleset loads");
     let rules = |policy: &str, chain: &str| -> Vec<String> {
-        policy
-            .lines()
-            .skip_while(|l| !l.trim_start().starts_with(&format!("chain {chain} ")))
-            .skip(1)
-            .take_while(|l| l.trim() != "}")
-            .map(|l| l.trim().to_string())
+        chain_rules(policy, chain)
+            .into_iter()
             .filter(|l| !l.starts_with('#') && !l.starts_with("family ipv6"))
             .collect()
     };

@@ -589,12 +589,7 @@ fn declare_meters(cx: &mut TableCx, chain: &ir::Chain, rule: &ir::Rule, pieces: 
 /// be forgotten without changing what the rule does.
 fn refill_ms(l: ir::Limit) -> u64 {
     let burst = u128::from(l.burst.unwrap_or(crate::identity::DEFAULT_LIMIT_BURST).max(1));
-    let unit_ms: u128 = match l.per {
-        ir::RateUnit::Second => 1_000,
-        ir::RateUnit::Minute => 60_000,
-        ir::RateUnit::Hour => 3_600_000,
-        ir::RateUnit::Day => 86_400_000,
-    };
+    let unit_ms = u128::from(l.per.seconds()) * 1_000;
     // Whole seconds: the kernel keeps a timeout in jiffies, and a second
     // reads back as the same milliseconds at any tick rate.
     let secs = (burst * unit_ms).div_ceil(u128::from(l.rate.max(1))).div_ceil(1_000);

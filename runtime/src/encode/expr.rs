@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use shriek_compiler::identity::DEFAULT_LIMIT_BURST;
-use shriek_compiler::ir::{Limit, MeterTest, RateUnit};
+use shriek_compiler::ir::{Limit, MeterTest};
 use shriek_compiler::nft::vocab::{
     nfproto, CT_REPLY, ICMPX_PORT_UNREACH, NFPROTO_IPV4, NFPROTO_IPV6,
 };
@@ -202,14 +202,8 @@ impl RuleCx<'_> {
 /// A `limit` expression's attributes: the rate, its unit in seconds, the
 /// burst (nft's default when none is written), in packets.
 fn limit(d: &mut Attrs, l: &Limit) {
-    let unit = match l.per {
-        RateUnit::Second => 1,
-        RateUnit::Minute => 60,
-        RateUnit::Hour => 3600,
-        RateUnit::Day => 86400,
-    };
     d.u64(NFTA_LIMIT_RATE, l.rate);
-    d.u64(NFTA_LIMIT_UNIT, unit);
+    d.u64(NFTA_LIMIT_UNIT, l.per.seconds());
     d.u32(NFTA_LIMIT_BURST, l.burst.unwrap_or(DEFAULT_LIMIT_BURST));
     d.u32(NFTA_LIMIT_TYPE, NFT_LIMIT_PKTS);
     d.u32(NFTA_LIMIT_FLAGS, 0);
