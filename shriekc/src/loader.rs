@@ -101,6 +101,18 @@ fn describe(name: &str, err: &std::io::Error) -> LoadError {
     LoadError::not_found(match err.kind() {
         std::io::ErrorKind::NotFound => format!("cannot find `{name}`"),
         std::io::ErrorKind::PermissionDenied => format!("no permission to read `{name}`"),
-        _ => format!("cannot read `{name}`: {err}"),
+        _ if err.raw_os_error() == Some(nix::libc::ELOOP) => {
+            format!("`{name}` is a loop of symbolic links")
+        }
+        _ => format!("cannot read `{name}`: {}", os_words(err)),
     })
+}
+
+/// The system's words for `err` in the messages' style: lowercase, without
+/// the "(os error N)" tail.
+fn os_words(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
 }

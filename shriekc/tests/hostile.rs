@@ -111,6 +111,24 @@ fn each_hostile_input_exits_2_quickly_and_small() {
     let looped = file("loop_a.shr", b"include \"loop_b.shr\"\n");
     refused("an include loop", &run(&["check", &looped]), "E0205(include-cycle)");
 
+    // A loop of symbolic links, as the entry file and as an include: the
+    // message says so once, in the messages' own words.
+    let link = dir().join("link_a.shr");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink("link_a.shr", &link).expect("symlink");
+    let link = link.to_string_lossy().into_owned();
+    let out = run(&["check", &link]);
+    refused("a symlink loop", &out, "E0204(include-not-found)");
+    assert!(
+        text(&out.stderr).contains(&format!("× `{link}` is a loop of symbolic links")),
+        "{}",
+        text(&out.stderr)
+    );
+    let via = file("via_link.shr", b"include \"link_a.shr\"\n");
+    let out = run(&["check", &via]);
+    refused("a symlink loop included", &out, "E0204(include-not-found)");
+    assert!(text(&out.stderr).contains("is a loop of symbolic links"), "{}", text(&out.stderr));
+
     refused("/dev/zero", &run(&["check", "/dev/zero"]), "E0237(not-a-file)");
     let via = file("zero.shr", b"include \"/dev/zero\"\n");
     let out = run(&["check", &via]);

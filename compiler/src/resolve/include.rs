@@ -56,14 +56,10 @@ impl<'l> Loading<'l> {
                 // There is no text to point into; an empty file keeps every
                 // diagnostic placeable.
                 let id = cx.sources.add(SourceFile::new(entry, ""));
-                // The loader's message names the file; a plain "not found"
-                // says what could not be done.
-                let message = if err.code == codes::INCLUDE_NOT_FOUND {
-                    format!("cannot read `{entry}`: {}", err.message)
-                } else {
-                    err.message
-                };
-                let mut d = Diagnostic::new(err.code, message, Loc::new(id, Span::default()), "");
+                // Every loader's message names the file and says what went
+                // wrong, so it is the whole headline.
+                let mut d =
+                    Diagnostic::new(err.code, err.message, Loc::new(id, Span::default()), "");
                 d.help = err.help;
                 cx.diags.push(d);
             }
