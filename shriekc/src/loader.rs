@@ -6,7 +6,7 @@
 //! size limit, whatever length the file claims; the bytes are then checked
 //! by [`text_of`] like any loader's.
 
-use std::fs::{FileType, OpenOptions};
+use std::fs::{File, FileType, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -23,7 +23,7 @@ pub const STDIN_NAME: &str = "<stdin>";
 /// The bytes of standard input, at most one more than [`MAX_FILE_BYTES`],
 /// and the name messages give it.
 pub fn read_stdin() -> Result<(&'static str, Vec<u8>), LoadError> {
-    let bytes = read_bounded(std::io::stdin().lock())
+    let bytes = read_bounded(std::io::stdin().lock(), MAX_FILE_BYTES as u64)
         .map_err(|e| LoadError::not_found(format!("cannot read standard input: {e}")))?;
     Ok((STDIN_NAME, bytes))
 }
@@ -57,27 +57,97 @@ impl Loader for FsLoader {
 /// The bytes of the regular file at `path` (called `name` in messages), at
 /// most one more than [`MAX_FILE_BYTES`].
 pub fn read_bytes(path: &Path, name: &str) -> Result<Vec<u8>, LoadError> {
-    // Without O_NONBLOCK, opening a FIFO waits for a writer, forever.
-    let file =
-        OpenOptions::new().read(true).custom_flags(nix::libc::O_NONBLOCK).open(path).map_err(
-            |e| match std::fs::metadata(path) {
-                Ok(meta) if !meta.is_file() => LoadError::not_a_file(name, kind(meta.file_type())),
-                _ => describe(name, &e),
-            },
-        )?;
-    let meta = file.metadata().map_err(|e| describe(name, &e))?;
-    if !meta.is_file() {
-        return Err(LoadError::not_a_file(name, kind(meta.file_type())));
+    match open(path, name)? {
+        Opened::File(file) => {
+            read_bounded(file, MAX_FILE_BYTES as u64).map_err(|e| describe(name, &e))
+        }
+        Opened::Pipe(_) => Err(LoadError::not_a_file(name, "a FIFO")),
+        Opened::Other(what) => Err(LoadError::not_a_file(name, what)),
     }
-    read_bounded(file).map_err(|e| describe(name, &e))
 }
 
-/// Up to one byte more than the limit, so that a longer input is known to be
+/// The bytes of a ruleset for `import` at `path` (`-`: standard input), at
+/// most one more than `max`. A pipe is read too, so that
+/// `shriekc import <(iptables-save)` works. A ruleset is text, so the first
+/// NUL byte ends the read with an error: `/dev/zero` costs nothing.
+pub fn read_ruleset(path: &str, name: &str, max: u64) -> Result<Vec<u8>, String> {
+    if path == STDIN_PATH {
+        return read_text(std::io::stdin().lock(), name, max);
+    }
+    match open(Path::new(path), name).map_err(|e| e.message)? {
+        Opened::File(file) => read_text(file, name, max),
+        Opened::Pipe(file) => {
+            // Opened without blocking so that a FIFO nobody writes to cannot
+            // hang the open; the reads may wait for the writer.
+            nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()))
+                .map_err(|e| format!("cannot read `{name}`: {}", os_words(&e.into())))?;
+            read_text(file, name, max)
+        }
+        Opened::Other(what) => Err(format!("`{name}` is {what}, not a ruleset")),
+    }
+}
+
+/// A path opened for reading, by what it is.
+enum Opened {
+    File(File),
+    /// A FIFO or pipe, still in non-blocking mode.
+    Pipe(File),
+    /// Anything else, in words.
+    Other(&'static str),
+}
+
+fn open(path: &Path, name: &str) -> Result<Opened, LoadError> {
+    // Without O_NONBLOCK, opening a FIFO waits for a writer, forever.
+    let file = match OpenOptions::new().read(true).custom_flags(nix::libc::O_NONBLOCK).open(path) {
+        Ok(file) => file,
+        Err(e) => {
+            return match std::fs::metadata(path) {
+                Ok(meta) if !meta.is_file() => Ok(Opened::Other(kind(meta.file_type()))),
+                _ => Err(describe(name, &e)),
+            }
+        }
+    };
+    let t = file.metadata().map_err(|e| describe(name, &e))?.file_type();
+    Ok(if t.is_file() {
+        Opened::File(file)
+    } else if t.is_fifo() {
+        Opened::Pipe(file)
+    } else {
+        Opened::Other(kind(t))
+    })
+}
+
+/// Up to one byte more than `max`, so that a longer input is known to be
 /// too long without reading it all.
-fn read_bounded(reader: impl Read) -> std::io::Result<Vec<u8>> {
+fn read_bounded(reader: impl Read, max: u64) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    reader.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
+    reader.take(max + 1).read_to_end(&mut bytes)?;
     Ok(bytes)
+}
+
+/// [`read_bounded`] for text, in chunks, refusing at the first NUL byte
+/// and past `max`, with the message for each.
+fn read_text(mut reader: impl Read, name: &str, max: u64) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0; 1 << 16];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(describe(name, &e).message),
+        };
+        if let Some(at) = chunk[..n].iter().position(|&b| b == 0) {
+            return Err(format!(
+                "`{name}` holds a NUL byte at offset {}: that is no ruleset, which is text",
+                bytes.len() + at
+            ));
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+        if bytes.len() as u64 > max {
+            return Err(format!("`{name}` is over {} MiB; that is no ruleset", max >> 20));
+        }
+    }
 }
 
 /// What a path that is not a regular file is, in words.

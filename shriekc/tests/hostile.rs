@@ -182,6 +182,47 @@ fn paths_that_are_not_files_are_refused_by_name() {
     refused("fmt of a directory", &run(&["fmt", "--check", &dir().to_string_lossy()]), "E0237");
 }
 
+/// `import` reads pipes (`<(iptables-save)`), but no path can make it hang
+/// or read a gigabyte: a FIFO nobody writes to is empty, a device or a
+/// folder is refused by name, and a NUL byte ends the read.
+#[test]
+fn import_reads_pipes_and_refuses_what_is_no_ruleset() {
+    let fifo = dir().join("import_fifo.rules");
+    let _ = std::fs::remove_file(&fifo);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR)
+        .expect("mkfifo");
+    let out = run(&["import", &fifo.to_string_lossy()]);
+    refused("a FIFO nobody writes to", &out, "import_fifo.rules` is empty");
+    let dir_name = dir().to_string_lossy().into_owned();
+    refused(
+        "a folder",
+        &run(&["import", &dir_name]),
+        &format!("`{dir_name}` is a directory, not a ruleset"),
+    );
+    refused(
+        "a device",
+        &run(&["import", "/dev/zero"]),
+        "`/dev/zero` is a character device, not a ruleset",
+    );
+    let out = run_with(
+        &["import", "-"],
+        Stdio::from(std::fs::File::open("/dev/zero").expect("/dev/zero")),
+        None,
+    );
+    refused("/dev/zero on standard input", &out, "`<stdin>` holds a NUL byte at offset 0");
+
+    // The way people hand `import` a command's output: a pipe, as a path.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{BIN:?} import <(printf '*filter\\n:INPUT DROP [0:0]\\n-A INPUT -p tcp --dport 22 -j ACCEPT\\nCOMMIT\\n')"
+        ))
+        .output()
+        .expect("bash runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("tcp dport 22 accept"), "{}", text(&out.stdout));
+}
+
 #[test]
 fn check_dash_reads_standard_input() {
     let policy = b"table t {\n  chain c hook input {\n    tcp dport 22 accept\n    tcp dport 22 accept\n  }\n}\n";
@@ -247,11 +288,7 @@ fn cut_or_garbled_rulesets_to_import_are_refused() {
     );
     let truncated = br#"{"nftables": [{"table": {"family": "inet", "name": "t""#;
     refused("JSON cut short", &run(&["import", &file("cut.json", truncated)]), "cut.json:1:");
-    refused(
-        "not UTF-8",
-        &run(&["import", &file("bin.rules", b"\xff\xfe\0*filter\n")]),
-        "not UTF-8",
-    );
+    refused("not UTF-8", &run(&["import", &file("bin.rules", b"\xff\xfe*filter\n")]), "not UTF-8");
 }
 
 /// Names and log prefixes longer than the kernel keeps: `check` refuses

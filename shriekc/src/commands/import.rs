@@ -5,13 +5,13 @@
 //! read, run inside `--netns` through `ip netns exec`) and prints; the translation itself is `shriek_compiler::import`,
 //! which does no IO.
 
-use std::io::Read;
 use std::process::Command;
 
 use shriek_compiler::import::{self, Format, Input};
 use shriek_compiler::space::Family;
 
 use super::{print_out, FINDINGS, INVALID, OK};
+use crate::loader::{read_ruleset, STDIN_NAME, STDIN_PATH};
 use crate::FromArg;
 
 /// Larger inputs are refused before reading: no ruleset is this large.
@@ -71,23 +71,8 @@ fn format_of(from: FromArg, text: &str) -> Format {
 }
 
 fn read_file(path: &str, from: Option<FromArg>) -> Result<(Vec<Input>, Format), String> {
-    let name = if path == "-" { "<stdin>".to_string() } else { path.to_string() };
-    let mut bytes = Vec::new();
-    let read = if path == "-" {
-        std::io::stdin().lock().take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes)
-    } else {
-        std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes))
-    };
-    if let Err(e) = read {
-        return Err(match e.kind() {
-            std::io::ErrorKind::NotFound => format!("cannot find `{name}`"),
-            std::io::ErrorKind::PermissionDenied => format!("no permission to read `{name}`"),
-            _ => format!("cannot read `{name}`: {e}"),
-        });
-    }
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(format!("`{name}` is over {} MiB; that is no ruleset", MAX_INPUT_BYTES >> 20));
-    }
+    let name = if path == STDIN_PATH { STDIN_NAME.to_string() } else { path.to_string() };
+    let bytes = read_ruleset(path, &name, MAX_INPUT_BYTES)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         format!(
             "`{name}` is not UTF-8 text (invalid byte at offset {})",
@@ -96,6 +81,9 @@ fn read_file(path: &str, from: Option<FromArg>) -> Result<(Vec<Input>, Format), 
     })?;
     let format = match from {
         Some(f) => format_of(f, &text),
+        None if text.trim().is_empty() => {
+            return Err(format!("`{name}` is empty: there is no ruleset in it to import"))
+        }
         None => import::detect(&text).ok_or_else(|| {
             format!(
                 "cannot tell what `{name}` holds: it looks like neither iptables-save output nor an nftables ruleset\n  help: say which with `--from iptables-save` or `--from nft`"
