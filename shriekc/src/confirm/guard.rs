@@ -177,6 +177,9 @@ fn rollback(
     start: Instant,
     why: &str,
 ) -> Report {
+    // When the window ended, not when the restore was done: on a busy host
+    // the restore may take a while, and the window was as long as asked.
+    let after_ms = start.elapsed().as_millis() as u64;
     let mut result = shriek_runtime::restore(snapshot, args.netns.as_deref());
     for _ in 0..3 {
         if !matches!(result, Err(RuntimeError::Changed)) {
@@ -184,7 +187,6 @@ fn rollback(
         }
         result = shriek_runtime::restore(snapshot, args.netns.as_deref());
     }
-    let after_ms = start.elapsed().as_millis() as u64;
     let (seconds, why) = (args.seconds, why.to_string());
     match result {
         Ok(()) => Report::RolledBack { after_ms, seconds, why },
