@@ -89,7 +89,7 @@ pub fn apply(desired: &Desired, opts: &ApplyOptions) -> Result<ApplySummary, Run
 #[doc(hidden)]
 pub fn apply_with_hook(
     desired: &Desired,
-    live: Option<&Live>,
+    live: Option<Live>,
     opts: &ApplyOptions,
     between: &dyn Fn(),
 ) -> Result<ApplySummary, RuntimeError> {
@@ -108,15 +108,10 @@ pub fn apply_with_hook(
     // A changed generation means someone else committed after the tables
     // were read: read and plan again; a second change in a row is reported.
     for attempt in 0..2 {
-        // The caller's reading is used as it is (the plan copies what it
-        // needs of it), never cloned whole.
-        let read;
+        // The caller's reading becomes the plan's old side, never cloned.
         let reading = match given.take() {
             Some(l) => l,
-            None => {
-                read = plan::read_with(&mut sock, &desired.table_names(), desired.policy)?;
-                &read
-            }
+            None => plan::read_with(&mut sock, &desired.table_names(), desired.policy)?,
         };
         let plan = plan::plan(desired, reading, &popts)?;
         between();

@@ -184,9 +184,12 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
     let mut named: Vec<&SetInfo> = sets.values().filter(|s| !s.anonymous()).collect();
     named.sort_by(|a, b| a.name.cmp(&b.name));
     // A staged set that no rule uses is left over; one that rules use goes
-    // by the policy's name in the model.
+    // by the policy's name in the model. Most tables hold no staged set,
+    // and then no rule needs looking at.
+    let any_staged = named.iter().any(|info| staged::model_name(&info.name).is_some());
     let used: std::collections::HashSet<&str> = chains
         .iter()
+        .filter(|_| any_staged)
         .flat_map(|c| &c.rules)
         .flat_map(|r| &r.exprs)
         .filter_map(staged::set_used)
@@ -233,10 +236,12 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
     }
 
     // The rules and counts name staged sets by the policy's names too.
-    for e in chains.iter_mut().flat_map(|c| &mut c.rules).flat_map(|r| &mut r.exprs) {
-        if let Some(name) = staged::set_used_mut(e) {
-            if let Some(model) = set_names.get(name.as_str()) {
-                name.clone_from(model);
+    if !set_names.is_empty() {
+        for e in chains.iter_mut().flat_map(|c| &mut c.rules).flat_map(|r| &mut r.exprs) {
+            if let Some(name) = staged::set_used_mut(e) {
+                if let Some(model) = set_names.get(name.as_str()) {
+                    name.clone_from(model);
+                }
             }
         }
     }

@@ -124,7 +124,9 @@ pub struct Plan {
     /// `decode::staged`), which `apply` deletes: (table, the set's kernel
     /// name).
     pub leftovers: Vec<(String, String)>,
-    /// Per table of `live`: what only the kernel knows.
+    /// Per table of `live`: what only the kernel knows. Each one's
+    /// `table` keeps only its name and named counters: its chains and sets
+    /// moved into `live`.
     pub(crate) meta: Vec<LiveTable>,
     pub(crate) genid: u32,
 }
@@ -175,11 +177,18 @@ impl Plan {
 /// Decides how `apply` changes each table and diffs `live` against
 /// `desired`. A named table that another policy made is refused (unless
 /// `replace` takes it over).
-pub fn plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, RuntimeError> {
+///
+/// The reading is taken, not borrowed: its tables become the plan's old
+/// side as they are, since copying a 100,000-rule table (twice, as this
+/// once did) cost a one-rule change more than planning it.
+pub fn plan(desired: &Desired, live: Live, opts: &PlanOptions) -> Result<Plan, RuntimeError> {
     let mut notes = Vec::new();
     let mut whole = Vec::new();
     let mut meta: Vec<LiveTable> = Vec::new();
-    for t in &live.tables {
+    let Live { genid, tables: live_tables, orphans: live_orphans } = live;
+    let staged_by_table: Vec<(String, Vec<String>)> =
+        live_tables.iter().map(|t| (t.table.name.clone(), t.staged.clone())).collect();
+    for t in live_tables {
         let why = match &t.owner {
             Owner::Shriek { policy, .. } if policy != desired.policy => {
                 if !opts.replace {
@@ -213,10 +222,9 @@ pub fn plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, 
             let remade = !ours || !t.unmodelled.is_empty();
             whole.push(Whole { table: t.table.name.clone(), why, remade });
         }
-        meta.push(t.clone());
+        meta.push(t);
     }
-    let orphans = live
-        .orphans
+    let orphans = live_orphans
         .iter()
         .map(|t| Orphan {
             table: t.table.name.clone(),
@@ -225,9 +233,9 @@ pub fn plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, 
         })
         .collect();
     if opts.prune {
-        meta.extend(live.orphans.iter().cloned());
+        meta.extend(live_orphans);
     }
-    let live_rs = nft::Ruleset { tables: meta.iter().map(|t| t.table.clone()).collect() };
+    let live_rs = nft::Ruleset { tables: meta.iter_mut().map(take_contents).collect() };
     let delta = structural::diff(&live_rs, desired.ruleset);
     for td in &delta.tables {
         let (Some(oi), Some(ni)) = (td.old, td.new) else { continue };
@@ -304,11 +312,10 @@ pub fn plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, 
     }
     // A table made again takes its leftovers with it; an orphan's stay
     // with it unless `--prune` removes it.
-    let leftovers = live
-        .tables
-        .iter()
-        .filter(|t| !whole.iter().any(|w| w.table == t.table.name && w.remade))
-        .flat_map(|t| t.staged.iter().map(|s| (t.table.name.clone(), s.clone())))
+    let leftovers = staged_by_table
+        .into_iter()
+        .filter(|(t, _)| !whole.iter().any(|w| &w.table == t && w.remade))
+        .flat_map(|(t, staged)| staged.into_iter().map(move |s| (t.clone(), s)))
         .collect();
     Ok(Plan {
         records,
@@ -320,6 +327,19 @@ pub fn plan(desired: &Desired, live: &Live, opts: &PlanOptions) -> Result<Plan, 
         prune: opts.prune,
         notes,
         meta,
-        genid: live.genid,
+        genid,
     })
+}
+
+/// Moves a live table's chains and sets out, for the plan's old side,
+/// and leaves the rest (its name, its named counters) where they were:
+/// what `apply` reads of [`Plan::meta`] besides what only the kernel knows
+/// is the table's name.
+fn take_contents(t: &mut LiveTable) -> nft::Table {
+    nft::Table {
+        name: t.table.name.clone(),
+        sets: std::mem::take(&mut t.table.sets),
+        counters: t.table.counters.clone(),
+        chains: std::mem::take(&mut t.table.chains),
+    }
 }

@@ -53,7 +53,7 @@ pub fn plan(rs: &Ruleset, netns: Option<&str>) -> Plan {
 pub fn plan_as(rs: &Ruleset, strategy: Strategy, netns: Option<&str>) -> Plan {
     let d = desired(rs, strategy);
     let live = shriek_runtime::read_live(&d.table_names(), POLICY, netns).unwrap();
-    shriek_runtime::plan(&d, &live, &PlanOptions::default()).unwrap()
+    shriek_runtime::plan(&d, live, &PlanOptions::default()).unwrap()
 }
 
 /// The plan's changes as `plan` prints them (hand-built rules have no

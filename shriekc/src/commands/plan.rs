@@ -23,7 +23,8 @@ pub(crate) struct Prepared {
     pub key: String,
     pub ruleset: nft::Ruleset,
     pub strategy: Strategy,
-    pub live: Live,
+    /// The strategy the live tables record, when they agree on one.
+    pub recorded: Option<Strategy>,
     /// What the choice of strategy is worth saying.
     pub notes: Vec<String>,
 }
@@ -60,7 +61,8 @@ pub(crate) fn policy_key(file: &str) -> String {
 
 /// Reads the live tables the policy names (and its orphans), then lowers
 /// it with `strategy`, or else the strategy the live tables record, or
-/// else `auto`.
+/// else `auto`. The reading comes back beside the policy, for the plan to
+/// take.
 pub(crate) fn prepare(
     file: &str,
     frontend: Frontend,
@@ -69,7 +71,7 @@ pub(crate) fn prepare(
     netns: Option<&str>,
     doing: Doing,
     early: Option<EarlyRead>,
-) -> Result<Prepared, u8> {
+) -> Result<(Prepared, Live), u8> {
     let lowered = lower_against_live(file, &policy, strategy, netns, early);
     // Freed before anything is encoded: the lowered ruleset is all that is left to send.
     drop(policy);
@@ -85,14 +87,15 @@ pub(crate) struct Lowered {
     key: String,
     ruleset: nft::Ruleset,
     strategy: Strategy,
+    recorded: Option<Strategy>,
     live: Live,
     notes: Vec<String>,
 }
 
 impl Lowered {
-    pub fn with(self, frontend: Frontend) -> Prepared {
-        let Lowered { key, ruleset, strategy, live, notes } = self;
-        Prepared { frontend, key, ruleset, strategy, live, notes }
+    pub fn with(self, frontend: Frontend) -> (Prepared, Live) {
+        let Lowered { key, ruleset, strategy, recorded, live, notes } = self;
+        (Prepared { frontend, key, ruleset, strategy, recorded, notes }, live)
     }
 }
 
@@ -148,7 +151,7 @@ pub(crate) fn lower_against_live(
         (None, None) => Strategy::Auto,
     };
     let ruleset = early.unwrap_or_else(|| lower::lower(policy, strategy).ruleset);
-    Ok(Lowered { key, ruleset, strategy, live, notes })
+    Ok(Lowered { key, ruleset, strategy, recorded, live, notes })
 }
 
 pub fn plan(
@@ -163,11 +166,12 @@ pub fn plan(
     let fail = |code: u8| if detailed { code.min(FINDINGS) } else { code };
     let early = EarlyRead::start(file, &policy_key(file), netns);
     let Ok((frontend, policy)) = front(file) else { return fail(INVALID) };
-    let prepared = match prepare(file, frontend, policy, strategy, netns, Doing::Reading, early) {
-        Ok(p) => p,
-        Err(code) => return fail(code),
-    };
-    let plan = match shriek_runtime::plan(&prepared.desired(), &prepared.live, &opts) {
+    let (prepared, live) =
+        match prepare(file, frontend, policy, strategy, netns, Doing::Reading, early) {
+            Ok(p) => p,
+            Err(code) => return fail(code),
+        };
+    let plan = match shriek_runtime::plan(&prepared.desired(), live, &opts) {
         Ok(plan) => plan,
         Err(err) => {
             return fail(runtime_failure_doing(&err, &prepared.frontend.sources, Doing::Reading))
@@ -345,7 +349,7 @@ impl<'a> Shown<'a> {
     pub fn json(&self) -> serde_json::Value {
         let changes = self.with_sides(|old, new| render::json(&self.plan.delta, old, new));
         let counts = self.counts();
-        let recorded = self.prepared.live.recorded_strategy().map(|s| s.keyword());
+        let recorded = self.prepared.recorded.map(|s| s.keyword());
         json!({
             "format_version": 1,
             "changes": changes,
