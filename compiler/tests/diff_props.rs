@@ -27,7 +27,7 @@ use shriek_compiler::space::{Cube, Names, Packet, Protos, PROTO_ICMP, PROTO_ICMP
 #[path = "common/policies.rs"]
 mod policies;
 
-use policies::{packet, policies, rule, PolicySpec, RuleSpec, P};
+use policies::{on, packet, policies, rule, PolicySpec, RuleSpec, P};
 
 /// An edit of chain 0 of a policy; indexes wrap around its rules.
 #[derive(Clone, Debug)]
@@ -93,8 +93,8 @@ fn has_ports(p: &Packet) -> bool {
     Protos::with_ports().contains(p.proto)
 }
 
-fn evaluator(policy: &Policy, p: &Packet, limits: impl Limits) -> Seen {
-    let trace = evaluate(policy, Hook::Input, p, limits);
+fn evaluator(policy: &Policy, hook: Hook, p: &Packet, limits: impl Limits) -> Seen {
+    let trace = evaluate(policy, hook, p, limits);
     let mut nats = Vec::new();
     let mut events = Vec::new();
     for step in &trace.steps {
@@ -183,7 +183,7 @@ fn limit_free<T>(t: &Tree<T>) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1500, max_shrink_iters: 20000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: shriek_testkit::prop_cases(1500), max_shrink_iters: 20000, ..ProptestConfig::default() })]
 
     #[test]
     fn semantic_diff_matches_the_evaluator(
@@ -199,7 +199,7 @@ proptest! {
         };
         // A hook where a rule sets a mark is not compared, and says so.
         let (Ok(old_pieces), Ok(new_pieces)) =
-            (fate::hook_fates(&old, Hook::Input), fate::hook_fates(&new, Hook::Input))
+            (fate::hook_fates(&old, spec.hook), fate::hook_fates(&new, spec.hook))
         else {
             prop_assert!(sets_mark(&old) || sets_mark(&new), "small policies fit the budget");
             return Ok(());
@@ -213,13 +213,14 @@ proptest! {
             more => return Err(TestCaseError::fail(format!("{} hooks", more.len()))),
         };
         for P(p) in &packets {
+            let p = &on(spec.hook, p);
             let (t_old, t_new) = (piece(&old_pieces, p)?, piece(&new_pieces, p)?);
             for (policy, tree, side) in [(&old, t_old, "old"), (&new, t_new, "new")] {
                 prop_assert!(tree.depth() <= 12, "{} limits on one path", tree.depth());
                 for bits in 0..1u32 << tree.depth() {
                     let answers = |k: usize| k >= 32 || bits & (1 << k) == 0;
                     let mut asked = 0;
-                    let want = evaluator(policy, p, |_| {
+                    let want = evaluator(policy, spec.hook, p, |_| {
                         asked += 1;
                         answers(asked - 1)
                     });
@@ -229,7 +230,7 @@ proptest! {
             }
             let mut changes = false;
             for limits in [LimitMode::UnderRate, LimitMode::OverRate] {
-                changes |= evaluator(&old, p, limits).fate != evaluator(&new, p, limits).fate;
+                changes |= evaluator(&old, spec.hook, p, limits).fate != evaluator(&new, spec.hook, p, limits).fate;
             }
             if changes {
                 prop_assert!(
@@ -251,8 +252,8 @@ proptest! {
                 if limit_free(&class.old.fate) && limit_free(&class.new.fate) {
                     let limits = LimitMode::UnderRate;
                     prop_assert_ne!(
-                        evaluator(&old, &p, limits).fate,
-                        evaluator(&new, &p, limits).fate,
+                        evaluator(&old, spec.hook, &p, limits).fate,
+                        evaluator(&new, spec.hook, &p, limits).fate,
                         "class packet {} keeps its fate", packet_text(&p)
                     );
                 }
@@ -264,8 +265,8 @@ proptest! {
                 if limit_free(&class.old.fate) && limit_free(&class.new.fate) {
                     let limits = LimitMode::UnderRate;
                     prop_assert_ne!(
-                        evaluator(&old, &p, limits).events,
-                        evaluator(&new, &p, limits).events,
+                        evaluator(&old, spec.hook, &p, limits).events,
+                        evaluator(&new, spec.hook, &p, limits).events,
                         "class packet {} is counted and logged the same", packet_text(&p)
                     );
                 }

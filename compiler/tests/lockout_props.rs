@@ -132,7 +132,7 @@ fn brute_force_accepts(p: &Policy) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(shriek_testkit::prop_cases(300)))]
 
     #[test]
     fn the_port_22_lockout_is_exact(

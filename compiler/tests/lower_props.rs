@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use shriek_compiler::emit::{emit_nft, packet_text};
 use shriek_compiler::eval::{evaluate, LimitMode, Step};
-use shriek_compiler::ir::{Action, Hook, RuleId};
+use shriek_compiler::ir::{Action, RuleId};
 use shriek_compiler::lower::{self, lower};
 use shriek_compiler::nft;
 use shriek_compiler::nft_eval::trace_model;
@@ -15,7 +15,7 @@ use shriek_grammar::SourceMap;
 #[path = "common/policies.rs"]
 mod policies;
 
-use policies::{packet, policies, policy, P};
+use policies::{on, packet, policies, policy, P};
 
 /// Elements of one map must not overlap: the kernel refuses them, and the
 /// model would then depend on their order.
@@ -44,7 +44,7 @@ fn check_maps(rs: &nft::Ruleset) -> Result<(), String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, max_shrink_iters: 20000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: shriek_testkit::prop_cases(3000), max_shrink_iters: 20000, ..ProptestConfig::default() })]
 
     #[test]
     fn lowerings_keep_every_verdict(
@@ -60,10 +60,11 @@ proptest! {
             let lowered = lower(&policy, strategy);
             prop_assert_eq!(check_maps(&lowered.ruleset), Ok(()));
             for P(p) in &packets {
+                let p = &on(spec.hook, p);
                 for limits in [LimitMode::UnderRate, LimitMode::OverRate] {
-                    let want_trace = evaluate(&policy, Hook::Input, p, limits);
+                    let want_trace = evaluate(&policy, spec.hook, p, limits);
                     let want = want_trace.outcome;
-                    let got = trace_model(&lowered.ruleset, Hook::Input, p, limits);
+                    let got = trace_model(&lowered.ruleset, spec.hook, p, limits);
                     if limits == LimitMode::UnderRate {
                         // Each rule that ran counts the packet once per
                         // `counter` it has, and once more for its own

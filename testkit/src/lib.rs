@@ -73,6 +73,14 @@ pub fn in_ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
 }
 
+/// A property test's case count: `default`, or `PROPTEST_CASES` when it is
+/// set, so that a hard run (`PROPTEST_CASES=100000`) needs no edit. A test
+/// that names its own count in its config would otherwise ignore the
+/// variable, as proptest lets the config win.
+pub fn prop_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 pub fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }

@@ -1,7 +1,11 @@
 //! Random small policies and packets for the property tests: overlapping
 //! ranges and prefixes, mixed families, negations, counters, limits, jumps,
-//! NAT, and sometimes a second table on the same hook. Values stay small so
-//! that random rules and packets meet often.
+//! NAT and balancing, marks, every hook (so `oif` means something), and
+//! sometimes a second table on the same hook. Values stay small so that
+//! random rules and packets meet often, but every field also reaches its
+//! two top values (port 65535, mark 0xffffffff, the last address of each
+//! family) and its whole range (a /0), and protocols include SCTP,
+//! UDP-Lite, GRE and the numbers 0 and 255.
 //!
 //! Test files take it with `#[path = "common/policies.rs"] mod policies;`.
 
@@ -13,19 +17,72 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use proptest::prelude::*;
 use shriek_compiler::emit::packet_text;
 use shriek_compiler::ir::{
-    Action, BaseChain, Chain, ChainId, ChainKind, ChainPolicy, CounterDecl, Hook, Limit, Meter,
-    MeterKey, MeterTest, Nat, NatBackend, Policy, RateUnit, RejectWith, Rule, RuleId, Table,
+    Action, Balance, BaseChain, Chain, ChainId, ChainKind, ChainPolicy, CounterDecl, Hook, Limit,
+    Meter, MeterKey, MeterTest, Nat, NatBackend, Policy, RateUnit, RejectWith, Rule, RuleId, Table,
     Verdict,
 };
+use shriek_compiler::nft::vocab::PROTOS_WITH_PORTS;
 use shriek_compiler::space::flags::FlagsTest;
 use shriek_compiler::space::{
     CtState, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Packet, Protos,
-    PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
+    MARK_MAX, PORT_MAX, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
 };
 use shriek_grammar::Loc;
 
 /// Values stay below this, so that random rules and packets meet often.
 pub const SMALL: u128 = 12;
+
+/// Values are drawn in `0..=TOP` and placed in their field by [`at`]: the
+/// small ones are themselves, the two above `SMALL` the field's two top
+/// values, so ranges keep their order and reach the field's end.
+pub const TOP: u128 = SMALL + 2;
+
+/// Where an abstract value lands in a field whose largest value is `max`.
+pub fn at(v: u128, max: u128) -> u128 {
+    match v {
+        v if v <= SMALL => v,
+        v if v == SMALL + 1 => max - 1,
+        _ => max,
+    }
+}
+
+/// Intervals in the abstract domain `0..=TOP`, placed in a field by
+/// [`Abstract::at`] once its width is known (an address's family).
+#[derive(Clone, Debug)]
+pub enum Abstract {
+    Ranges(Vec<(u128, u128)>),
+    /// The whole field: `0.0.0.0/0`, `0-65535`.
+    Whole,
+    /// Everything but these: a negated match.
+    Not(Vec<(u128, u128)>),
+}
+
+impl Abstract {
+    pub fn at(&self, max: u128) -> Intervals {
+        let place = |rs: &[(u128, u128)]| {
+            Intervals::from_ranges(rs.iter().map(|&(a, b)| (at(a, max), at(b, max))))
+        };
+        match self {
+            Abstract::Ranges(rs) => place(rs),
+            Abstract::Whole => Intervals::range(0, max),
+            Abstract::Not(rs) => place(rs).complement(max),
+        }
+    }
+}
+
+/// The protocols of the random rules and packets: those with ports, both
+/// ICMPs, and some without ports that nft still names (UDP-Lite, GRE) or
+/// only numbers (0, 255).
+pub const PROTOS: [u8; 9] =
+    [PROTO_TCP, PROTO_UDP, PROTO_SCTP, PROTO_ICMP, PROTO_ICMPV6, 136, 47, 0, 255];
+
+/// Interface names of the random packets; `""` is no interface (`oif` on
+/// input).
+pub const IFACES: [&str; 4] = ["a", "ab", "b", ""];
+
+/// The hooks of the random policies' base chains.
+pub const HOOKS: [Hook; 5] =
+    [Hook::Prerouting, Hook::Input, Hook::Forward, Hook::Output, Hook::Postrouting];
 
 #[derive(Clone)]
 pub struct RuleSpec {
@@ -36,6 +93,8 @@ pub struct RuleSpec {
 
 #[derive(Clone)]
 pub struct PolicySpec {
+    /// The hook of every base chain (both tables').
+    pub hook: Hook,
     pub policy: ChainPolicy,
     /// Chain 0 is the input base chain; the others are regular chains.
     pub chains: Vec<Vec<RuleSpec>>,
@@ -83,6 +142,9 @@ pub fn cube_text(c: &Cube) -> String {
     if !c.iif.is_any() {
         parts.push(format!("iif {:?}", c.iif));
     }
+    if !c.oif.is_any() {
+        parts.push(format!("oif {:?}", c.oif));
+    }
     if !c.ct.is_full() {
         parts.push(format!("ct {:?}", c.ct));
     }
@@ -115,7 +177,7 @@ impl fmt::Debug for PolicySpec {
         writeln!(f)?;
         for (i, rules) in self.chains.iter().enumerate() {
             if i == 0 {
-                writeln!(f, "chain c0 hook input policy {:?} {{", self.policy)?;
+                writeln!(f, "chain c0 hook {:?} policy {:?} {{", self.hook, self.policy)?;
             } else {
                 writeln!(f, "chain c{i} {{")?;
             }
@@ -143,7 +205,7 @@ impl PolicySpec {
                 name: format!("c{ci}"),
                 loc,
                 base: (ci == 0).then_some(BaseChain {
-                    hook: Hook::Input,
+                    hook: self.hook,
                     kind: ChainKind::Filter,
                     priority: 0,
                     policy: self.policy,
@@ -175,6 +237,7 @@ impl PolicySpec {
         let mut tables =
             vec![Table { name: "t".into(), loc, chains, counters, rule_counters: true }];
         if let Some((priority, spec)) = &self.other {
+            let spec = PolicySpec { hook: self.hook, ..(**spec).clone() };
             let mut u = spec.build().tables.remove(0);
             u.name = "u".into();
             for chain in &mut u.chains {
@@ -191,17 +254,36 @@ impl PolicySpec {
     }
 }
 
-pub fn intervals(max: u128) -> impl Strategy<Value = Intervals> {
+/// Intervals of the abstract domain (see [`TOP`]): one value, a short
+/// range, a few, the whole field, or a negation.
+pub fn abstract_intervals() -> impl Strategy<Value = Abstract> {
+    let range = || (0..=TOP, 0..=4u128).prop_map(|(a, w)| (a, (a + w).min(TOP)));
     prop_oneof![
-        (0..=max).prop_map(|v| Intervals::range(v, v)),
-        (0..=max, 0..=4u128).prop_map(move |(a, w)| Intervals::range(a, (a + w).min(max))),
-        prop::collection::vec((0..=max, 0..=3u128), 1..4).prop_map(move |rs| {
-            Intervals::from_ranges(rs.into_iter().map(|(a, w)| (a, (a + w).min(max))))
+        4 => (0..=TOP).prop_map(|v| Abstract::Ranges(vec![(v, v)])),
+        4 => range().prop_map(|r| Abstract::Ranges(vec![r])),
+        3 => prop::collection::vec(range(), 1..4).prop_map(Abstract::Ranges),
+        1 => Just(Abstract::Whole),
+        3 => prop::collection::vec(range(), 1..3).prop_map(Abstract::Not),
+    ]
+}
+
+/// [`abstract_intervals`] in a field whose largest value is `max`.
+pub fn intervals(max: u128) -> impl Strategy<Value = Intervals> {
+    abstract_intervals().prop_map(move |a| a.at(max))
+}
+
+/// Interface names: exact, wildcards (`a*`, `*`), sets of both, negated.
+pub fn names() -> impl Strategy<Value = Names> {
+    let pattern = prop::sample::select(vec!["a", "ab", "b", "a*", "*"]);
+    prop_oneof![
+        8 => Just(Names::any()),
+        4 => (pattern.clone(), any::<bool>()).prop_map(|(p, negated)| {
+            Names::of(&[NamePattern::parse(p)], negated)
         }),
-        // A negation: everything but a small range.
-        (0..=max, 0..=3u128).prop_map(
-            move |(a, w)| Intervals::range(a, (a + w).min(max)).complement(u16::MAX as u128)
-        ),
+        2 => (prop::collection::vec(pattern, 1..3), any::<bool>()).prop_map(|(ps, negated)| {
+            let ps: Vec<NamePattern> = ps.into_iter().map(NamePattern::parse).collect();
+            Names::of(&ps, negated)
+        }),
     ]
 }
 
@@ -211,51 +293,52 @@ pub fn cube() -> impl Strategy<Value = Cube> {
         2 => Just(Families::only(Family::V4)),
         1 => Just(Families::only(Family::V6)),
     ];
+    let one = prop::sample::select(PROTOS.to_vec()).prop_map(Protos::only);
     let proto = prop_oneof![
-        Just(Protos::ALL),
-        Just(Protos::only(PROTO_TCP)),
-        Just(Protos::only(PROTO_UDP)),
-        Just(Protos::only(PROTO_TCP).union(Protos::only(PROTO_UDP))),
-        Just(Protos::only(PROTO_ICMP)),
-        Just(Protos::only(PROTO_ICMP).complement()),
-    ];
-    let iif = prop_oneof![
-        6 => Just(Names::any()),
-        1 => Just(Names::exact("a")),
-        1 => Just(Names::exact("a").complement()),
-        1 => Just(Names::of(&[NamePattern::parse("a*")], false)),
-        1 => Just(Names::of(&[NamePattern::parse("a*")], true)),
+        4 => Just(Protos::ALL),
+        6 => one.clone(),
+        2 => Just(Protos::only(PROTO_TCP).union(Protos::only(PROTO_UDP))),
+        2 => prop::collection::vec(one.clone(), 2..4)
+            .prop_map(|ps| ps.into_iter().fold(Protos::NONE, Protos::union)),
+        2 => one.prop_map(Protos::complement),
+        1 => Just(Protos::with_ports().complement()),
     ];
     let ct = prop_oneof![
-        6 => Just(CtStates::ALL),
-        1 => Just(CtStates::only(CtState::New)),
-        1 => Just(CtStates::only(CtState::Established).union(CtStates::only(CtState::Related))),
-        1 => Just(CtStates::only(CtState::New).complement()),
+        4 => Just(CtStates::ALL),
+        3 => (1..0b11111u8).prop_map(|bits| {
+            CtState::ALL
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| bits & (1 << i) != 0)
+                .fold(CtStates::NONE, |a, (_, s)| a.union(CtStates::only(*s)))
+        }),
     ];
-    let opt = |w: u32| prop_oneof![w => Just(None), 2 => intervals(SMALL).prop_map(Some)];
-    (family, proto, opt(3), opt(5), opt(6), opt(2), iif, ct, opt(4)).prop_map(
-        |(family, proto, saddr, daddr, sport, dport, iif, ct, mark)| {
-            let single = family.single().is_some();
+    let opt = |w: u32| prop_oneof![w => Just(None), 2 => abstract_intervals().prop_map(Some)];
+    let mark = prop_oneof![4 => Just(None), 2 => intervals(MARK_MAX).prop_map(Some)];
+    (family, proto, opt(3), opt(5), opt(6), opt(2), (names(), names()), ct, mark).prop_map(
+        |(family, proto, saddr, daddr, sport, dport, (iif, oif), ct, mark)| {
+            let single = family.single();
             let ports = sport.is_some() || dport.is_some();
             let proto = if ports {
                 let p = proto.intersect(Protos::with_ports());
                 if p.is_empty() {
-                    Protos::only(PROTO_TCP)
+                    Protos::only(PROTO_SCTP)
                 } else {
                     p
                 }
             } else {
                 proto
             };
+            let addr = |a: Option<Abstract>| Some(a?.at(single?.max_addr()));
             Cube {
                 family,
                 proto,
-                saddr: saddr.filter(|_| single),
-                daddr: daddr.filter(|_| single),
-                sport,
-                dport,
+                saddr: addr(saddr),
+                daddr: addr(daddr),
+                sport: sport.map(|a| a.at(PORT_MAX)),
+                dport: dport.map(|a| a.at(PORT_MAX)),
                 iif,
-                oif: Names::any(),
+                oif,
                 ct,
                 icmp_type: None,
                 icmp_code: None,
@@ -266,10 +349,11 @@ pub fn cube() -> impl Strategy<Value = Cube> {
     )
 }
 
-/// A `tcp flags` test on the low five flags (fin, syn, rst, psh, ack),
-/// which the random packets' flags hit often.
+/// A `tcp flags` test, mostly on the low five flags (fin, syn, rst, psh,
+/// ack), which the random packets' flags hit often, sometimes on all eight.
 pub fn flags_test() -> impl Strategy<Value = FlagsTest> {
-    (0..=0x1fu8, 0..=0x1fu8, any::<bool>()).prop_map(|(mask, value, negated)| FlagsTest {
+    let byte = || prop_oneof![3 => 0..=0x1fu8, 1 => any::<u8>()];
+    (byte(), byte(), any::<bool>()).prop_map(|(mask, value, negated)| FlagsTest {
         mask,
         value: value & mask,
         negated,
@@ -279,7 +363,7 @@ pub fn flags_test() -> impl Strategy<Value = FlagsTest> {
 /// Cubes of `tcp flags` matches: one test, or two in one rule, sometimes
 /// with a port.
 pub fn flags_cube() -> impl Strategy<Value = Cube> {
-    (flags_test(), prop::option::of(flags_test()), prop::option::weighted(0.3, intervals(SMALL)))
+    (flags_test(), prop::option::of(flags_test()), prop::option::weighted(0.3, intervals(PORT_MAX)))
         .prop_map(|(a, b, dport)| {
             let bytes = b.map_or_else(|| a.bytes(), |b| a.bytes().intersect(&b.bytes()));
             Cube { proto: Protos::only(PROTO_TCP), dport, tcp_flags: Some(bytes), ..Cube::full() }
@@ -292,17 +376,18 @@ pub fn icmp_cube() -> impl Strategy<Value = Cube> {
     let byte = |w: u32| {
         prop_oneof![
             w => Just(None),
-            2 => intervals(SMALL).prop_map(|i| Some(i.intersect(&Intervals::range(0, 255)))),
+            2 => intervals(255).prop_map(Some),
         ]
     };
     (
         prop_oneof![Just(Family::V4), Just(Family::V6)],
         byte(1),
         byte(3),
-        prop::option::of(intervals(SMALL)),
+        prop::option::of(abstract_intervals()),
     )
         .prop_map(|(family, icmp_type, icmp_code, saddr)| {
             let proto = if family == Family::V4 { PROTO_ICMP } else { PROTO_ICMPV6 };
+            let saddr = saddr.map(|a| a.at(family.max_addr()));
             Cube {
                 family: Families::only(family),
                 proto: Protos::only(proto),
@@ -320,12 +405,15 @@ pub fn keyed_cube() -> impl Strategy<Value = Cube> {
     let proto = prop_oneof![
         2 => Just(Protos::only(PROTO_TCP)),
         1 => Just(Protos::only(PROTO_UDP)),
+        1 => Just(Protos::only(PROTO_SCTP)),
         1 => Just(Protos::only(PROTO_TCP).union(Protos::only(PROTO_UDP))),
+        1 => Just(Protos::with_ports()),
     ];
     let family = prop_oneof![Just(Family::V4), Just(Family::V6)];
-    (0..4u8, proto, family, intervals(SMALL), intervals(SMALL)).prop_map(
+    (0..4u8, proto, family, abstract_intervals(), intervals(PORT_MAX)).prop_map(
         |(shape, proto, family, addr, port)| {
             let fam = Families::only(family);
+            let addr = addr.at(family.max_addr());
             match shape {
                 0 => Cube { proto, dport: Some(port), ..Cube::full() },
                 1 => Cube { family: fam, saddr: Some(addr), ..Cube::full() },
@@ -361,7 +449,7 @@ pub fn action() -> impl Strategy<Value = Action> {
         })),
         1 => Just(Action::Meter(Meter { key: MeterKey::Daddr, test: MeterTest::CountOver(20) })),
         // Marks the random cubes' `mark` intervals and packets can meet.
-        2 => (0..=SMALL as u32 + 1).prop_map(Action::MarkSet),
+        2 => (0..=TOP).prop_map(|v| Action::MarkSet(at(v, MARK_MAX) as u32)),
         1 => Just(Action::Nat(Nat::Masquerade)),
         1 => Just(Action::Nat(Nat::Dnat {
             backends: vec![NatBackend {
@@ -373,6 +461,16 @@ pub fn action() -> impl Strategy<Value = Action> {
             balance: None,
         })),
         1 => Just(Action::Nat(Nat::Snat { addr: IpAddr::V6(Ipv6Addr::LOCALHOST), port: None })),
+        1 => Just(Action::Nat(Nat::Snat { addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), port: Some(65535) })),
+        1 => Just(Action::Nat(Nat::Redirect { port: 0 })),
+        1 => prop_oneof![Just(Balance::RoundRobin), Just(Balance::Random), Just(Balance::SourceHash)]
+            .prop_map(|balance| Action::Nat(Nat::Dnat {
+                backends: vec![
+                    NatBackend { addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), port: Some(8080), weight: 2, loc: Loc::default() },
+                    NatBackend { addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)), port: Some(8080), weight: 1, loc: Loc::default() },
+                ],
+                balance: Some(balance),
+            })),
     ]
 }
 
@@ -425,14 +523,14 @@ pub fn rule(chain: usize, chains: usize) -> impl Strategy<Value = RuleSpec> {
 }
 
 pub fn policy() -> impl Strategy<Value = PolicySpec> {
-    (1..=3usize, prop_oneof![Just(ChainPolicy::Accept), Just(ChainPolicy::Drop)]).prop_flat_map(
-        |(n, policy)| {
+    let hook = prop_oneof![3 => Just(Hook::Input), 1 => prop::sample::select(HOOKS.to_vec())];
+    (1..=3usize, prop_oneof![Just(ChainPolicy::Accept), Just(ChainPolicy::Drop)], hook)
+        .prop_flat_map(|(n, policy, hook)| {
             let chains: Vec<_> = (0..n)
                 .map(|c| prop::collection::vec(rule(c, n), if c == 0 { 1..14 } else { 0..5 }))
                 .collect();
-            chains.prop_map(move |chains| PolicySpec { policy, chains, other: None })
-        },
-    )
+            chains.prop_map(move |chains| PolicySpec { hook, policy, chains, other: None })
+        })
 }
 
 /// Mostly one table; sometimes a second one on the same hook.
@@ -441,7 +539,8 @@ pub fn policies() -> impl Strategy<Value = PolicySpec> {
     let second =
         (prop_oneof![Just(-10), Just(10)], policy_kind, prop::collection::vec(rule(0, 1), 1..6))
             .prop_map(|(priority, policy, rules)| {
-                (priority, Box::new(PolicySpec { policy, chains: vec![rules], other: None }))
+                let hook = Hook::Input; // [`PolicySpec::build`] takes the first table's
+                (priority, Box::new(PolicySpec { hook, policy, chains: vec![rules], other: None }))
             });
     (policy(), prop::option::weighted(0.2, second))
         .prop_map(|(spec, other)| PolicySpec { other, ..spec })
@@ -465,45 +564,59 @@ pub fn flags_byte() -> impl Strategy<Value = u8> {
     ]
 }
 
+/// The packet as `hook` sees it: no `oif` before routing, no `iif` on
+/// output.
+pub fn on(hook: Hook, p: &Packet) -> Packet {
+    let mut p = p.clone();
+    if matches!(hook, Hook::Prerouting | Hook::Input) {
+        p.oif = String::new();
+    }
+    if hook == Hook::Output {
+        p.iif = String::new();
+    }
+    p
+}
+
+/// A packet of any protocol of [`PROTOS`], its values in the abstract
+/// domain placed in their fields, with any interfaces.
 pub fn packet() -> impl Strategy<Value = P> {
+    let iface = || prop::sample::select(IFACES.to_vec());
     (
         prop_oneof![Just(Family::V4), Just(Family::V6)],
-        prop_oneof![Just(PROTO_TCP), Just(PROTO_UDP), Just(PROTO_ICMP), Just(PROTO_ICMPV6)],
-        0..=SMALL + 1,
-        0..=SMALL + 1,
-        0..=(SMALL as u16 + 1),
-        0..=(SMALL as u16 + 1),
-        prop_oneof![Just("a"), Just("ab"), Just("b")],
+        prop::sample::select(PROTOS.to_vec()),
+        (0..=TOP, 0..=TOP),
+        (0..=TOP, 0..=TOP),
+        (iface(), iface()),
         prop::sample::select(CtState::ALL.to_vec()),
-        (0..=SMALL as u8 + 1, 0..=3u8, flags_byte(), 0..=SMALL as u8 + 1),
+        (0..=TOP, 0..=3u8, flags_byte(), 0..=TOP),
     )
         .prop_map(
             |(
                 family,
                 proto,
-                saddr,
-                daddr,
-                sport,
-                dport,
-                iif,
+                (saddr, daddr),
+                (sport, dport),
+                (iif, oif),
                 ct,
                 (icmp_type, icmp_code, flags, mark),
             )| {
-                let ports = proto != PROTO_ICMP && proto != PROTO_ICMPV6;
+                let ports = PROTOS_WITH_PORTS.contains(&proto);
+                let icmp = proto == PROTO_ICMP || proto == PROTO_ICMPV6;
+                let max = family.max_addr();
                 P(Packet {
                     family,
                     proto,
-                    saddr,
-                    daddr,
-                    sport: ports.then_some(sport),
-                    dport: ports.then_some(dport),
+                    saddr: at(saddr, max),
+                    daddr: at(daddr, max),
+                    sport: ports.then_some(at(sport, PORT_MAX) as u16),
+                    dport: ports.then_some(at(dport, PORT_MAX) as u16),
                     iif: iif.to_string(),
-                    oif: String::new(),
+                    oif: oif.to_string(),
                     ct,
-                    icmp_type: (!ports).then_some(icmp_type),
-                    icmp_code: (!ports).then_some(icmp_code),
+                    icmp_type: icmp.then_some(at(icmp_type, 255) as u8),
+                    icmp_code: icmp.then_some(icmp_code),
                     tcp_flags: (proto == PROTO_TCP).then_some(flags),
-                    mark: u32::from(mark),
+                    mark: at(mark, MARK_MAX) as u32,
                 })
             },
         )
