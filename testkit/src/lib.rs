@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod model;
+pub mod sources;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};

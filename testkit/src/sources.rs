@@ -1,0 +1,751 @@
+//! Random `.shr` sources and the verdicts the language gives them, read
+//! from docs/language.md alone: the evaluator here reads its own rules,
+//! never the resolved IR or its match spaces, so a wrong cube out of
+//! `resolve` shows as surely as a wrong nft rule out of `lower`.
+//!
+//! The sources use every match that decides a verdict, negated or not,
+//! with values at the edges of their fields (port 0 and 65535, /0, /32 and
+//! /128 prefixes, mark 0 and 0xffffffff, protocol numbers 0 and 255), on
+//! every hook, with `mark set`, limits, translations, `jump`, `goto` and
+//! `return`, in one table or two. The compiler's `source_props` holds the
+//! compiled model to it; shriekc's `kernel_verdicts` holds the kernel to
+//! it with real packets, on the part of the language a raw socket can
+//! show ([`Domain::Kernel`]).
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use proptest::prelude::*;
+use shriek_compiler::eval::LimitMode;
+use shriek_compiler::ir::{Hook, Outcome};
+use shriek_compiler::space::{CtState, Family, Packet};
+
+/// What the random sources and packets may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Domain {
+    /// The whole language, for the compiled model.
+    Model,
+    /// What real packets from a raw socket on the output hook can show:
+    /// no `ct state` (the kernel picks a lone packet's state), no limits,
+    /// no translation, and packets the kernel will route.
+    Kernel,
+}
+
+/// Addresses the packets carry, as (family, value): the ends of each
+/// family, and a few inside and around the prefixes the rules name.
+pub const V4: [u32; 7] =
+    [0, 0x0a00_0000, 0x0a00_0001, 0x0a00_00ff, 0x0a00_0100, 0xfffffffe, u32::MAX];
+pub const V6: [u128; 7] = [
+    0,
+    0xfd00 << 112,
+    (0xfd00 << 112) + 1,
+    (0xfd00 << 112) + 0xffff,
+    (0xfd00 << 112) + 0x1_0000,
+    u128::MAX - 1,
+    u128::MAX,
+];
+
+/// Address items a rule may name: (text, family, low, high).
+pub fn addr_items() -> Vec<(&'static str, Family, u128, u128)> {
+    let v4 = |a: &str| u32::from(a.parse::<Ipv4Addr>().expect("an address")) as u128;
+    let v6 = |a: &str| u128::from(a.parse::<Ipv6Addr>().expect("an address"));
+    vec![
+        ("0.0.0.0/0", Family::V4, 0, u32::MAX as u128),
+        ("10.0.0.0/8", Family::V4, v4("10.0.0.0"), v4("10.255.255.255")),
+        ("10.0.0.0/24", Family::V4, v4("10.0.0.0"), v4("10.0.0.255")),
+        ("10.0.0.0/31", Family::V4, v4("10.0.0.0"), v4("10.0.0.1")),
+        ("10.0.0.1", Family::V4, v4("10.0.0.1"), v4("10.0.0.1")),
+        ("10.0.0.1/32", Family::V4, v4("10.0.0.1"), v4("10.0.0.1")),
+        ("10.0.0.1-10.0.1.0", Family::V4, v4("10.0.0.1"), v4("10.0.1.0")),
+        ("255.255.255.255", Family::V4, u32::MAX as u128, u32::MAX as u128),
+        ("0.0.0.0", Family::V4, 0, 0),
+        ("::/0", Family::V6, 0, u128::MAX),
+        ("fd00::/8", Family::V6, v6("fd00::"), v6("fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")),
+        ("fd00::/112", Family::V6, v6("fd00::"), v6("fd00::ffff")),
+        ("fd00::1/128", Family::V6, v6("fd00::1"), v6("fd00::1")),
+        ("fd00::1-fd00::1:0", Family::V6, v6("fd00::1"), v6("fd00::1:0")),
+        ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", Family::V6, u128::MAX, u128::MAX),
+        ("::", Family::V6, 0, 0),
+    ]
+}
+
+/// ICMP types and codes: the ends, and echo request and reply of both.
+pub const ICMP_VALUES: [u8; 7] = [0, 3, 4, 8, 128, 129, 255];
+pub const PORTS: [u16; 7] = [0, 1, 22, 1023, 1024, 65534, 65535];
+pub const MARKS: [u32; 6] = [0, 1, 0x10, 0xff, 0xffff_fffe, u32::MAX];
+/// Protocol numbers of the packets; rules name them by name or number.
+pub const PROTOS: [u8; 9] = [6, 17, 132, 1, 58, 47, 136, 0, 255];
+pub const PORT_PROTOS: [(&str, u8); 3] = [("tcp", 6), ("udp", 17), ("sctp", 132)];
+pub const HOOKS: [Hook; 5] =
+    [Hook::Prerouting, Hook::Input, Hook::Forward, Hook::Output, Hook::Postrouting];
+pub const IFACES: [&str; 4] = ["a", "ab", "b", ""];
+pub const NAME_ITEMS: [&str; 5] = ["a", "ab", "b", "a*", "*"];
+pub const STATES: [(&str, CtState); 5] = [
+    ("new", CtState::New),
+    ("established", CtState::Established),
+    ("related", CtState::Related),
+    ("invalid", CtState::Invalid),
+    ("untracked", CtState::Untracked),
+];
+pub const FLAGS: [(&str, u8); 8] = [
+    ("fin", 0x01),
+    ("syn", 0x02),
+    ("rst", 0x04),
+    ("psh", 0x08),
+    ("ack", 0x10),
+    ("urg", 0x20),
+    ("ecn", 0x40),
+    ("cwr", 0x80),
+];
+
+/// One match of a rule, as the test reads it.
+#[derive(Clone, Debug)]
+pub enum Match {
+    /// `saddr`/`daddr` (`dst`), indexes into [`addr_items`].
+    Addr {
+        dst: bool,
+        neg: bool,
+        items: Vec<usize>,
+    },
+    Proto {
+        neg: bool,
+        items: Vec<u8>,
+    },
+    /// A port match of protocol `PORT_PROTOS[proto]`; ranges of ports.
+    Port {
+        proto: usize,
+        dst: bool,
+        neg: bool,
+        items: Vec<(u16, u16)>,
+    },
+    Iface {
+        out: bool,
+        neg: bool,
+        items: Vec<&'static str>,
+    },
+    Ct {
+        neg: bool,
+        states: Vec<usize>,
+    },
+    Family(Family),
+    Mark {
+        neg: bool,
+        items: Vec<(u32, u32)>,
+    },
+    /// `tcp flags`: `form` 0 any of, 1 none of, 2 exactly, 3 not exactly,
+    /// 4 `value / mask`, 5 `!= value / mask`.
+    Flags {
+        form: u8,
+        value: u8,
+        mask: u8,
+    },
+    /// `icmp type` (or `icmpv6` when `v6`, `code` when `code`), ranges of
+    /// types or codes.
+    Icmp {
+        v6: bool,
+        code: bool,
+        neg: bool,
+        items: Vec<(u8, u8)>,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum Stmt {
+    Counter,
+    MarkSet(u32),
+    /// A statement that holds only under a rate or count: `limit`, `limit
+    /// ... per saddr`, `ct count over N per daddr`; its text.
+    Limit(&'static str),
+    /// A translation in a `type nat` chain: its text, and the family of
+    /// its target (`None`: both).
+    Nat(&'static str, Option<Family>),
+}
+
+pub const LIMITS: [&str; 3] =
+    ["limit 10/second", "limit 3/minute burst 5 per saddr", "ct count over 20 per daddr"];
+
+/// Translations by hook: destination NAT before routing and on output,
+/// source NAT after routing and on input.
+pub fn nats(hook: Hook) -> Vec<(&'static str, Option<Family>)> {
+    match hook {
+        Hook::Prerouting | Hook::Output => vec![
+            ("dnat to 10.0.0.9", Some(Family::V4)),
+            ("dnat to 10.0.0.9:8080", Some(Family::V4)),
+            ("dnat to [fd00::9]:0", Some(Family::V6)),
+            ("redirect to 65535", None),
+            (
+                "dnat to { 10.0.1.1:8080, 10.0.1.2:8080 weight 2 } balance round-robin",
+                Some(Family::V4),
+            ),
+            ("dnat to { [fd00::1]:53, [fd00::2]:53 } balance source-hash", Some(Family::V6)),
+        ],
+        // nft masquerades only after routing.
+        Hook::Postrouting => vec![
+            ("masquerade", None),
+            ("snat to 10.0.0.9", Some(Family::V4)),
+            ("snat to fd00::9", Some(Family::V6)),
+        ],
+        Hook::Input => {
+            vec![("snat to 10.0.0.9", Some(Family::V4)), ("snat to fd00::9", Some(Family::V6))]
+        }
+        Hook::Forward => Vec::new(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Verdict {
+    Accept,
+    Drop,
+    Reject,
+    RejectIcmpx,
+    Return,
+    Jump(usize),
+    Goto(usize),
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub matches: Vec<Match>,
+    pub stmts: Vec<Stmt>,
+    pub verdict: Option<Verdict>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub hook: Hook,
+    /// Their base chains run in this order, every one on `hook`.
+    pub tables: Vec<Tab>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Tab {
+    pub priority: i32,
+    /// A `type nat` chain, whose rules may translate.
+    pub nat: bool,
+    pub drop_policy: bool,
+    /// Chain 0 is the base chain; a rule of chain `i` jumps only to later
+    /// chains, so there are no loops.
+    pub chains: Vec<Vec<Rule>>,
+}
+
+pub fn set<T>(items: &[T], show: impl Fn(&T) -> String) -> String {
+    if items.len() == 1 {
+        show(&items[0])
+    } else {
+        let parts: Vec<String> = items.iter().map(show).collect();
+        format!("{{ {} }}", parts.join(", "))
+    }
+}
+
+pub fn neg(n: bool) -> &'static str {
+    if n {
+        "!= "
+    } else {
+        ""
+    }
+}
+
+pub fn range_text<T: PartialEq + std::fmt::Display>((a, b): &(T, T)) -> String {
+    if a == b {
+        format!("{a}")
+    } else {
+        format!("{a}-{b}")
+    }
+}
+
+pub fn flag_names(bits: u8) -> String {
+    let names: Vec<&str> = FLAGS.iter().filter(|(_, b)| bits & b != 0).map(|(n, _)| *n).collect();
+    if names.is_empty() {
+        "0".into()
+    } else {
+        names.join(",")
+    }
+}
+
+impl Match {
+    pub fn text(&self) -> String {
+        let items = addr_items();
+        match self {
+            Match::Addr { dst, neg: n, items: is } => {
+                let key = if *dst { "daddr" } else { "saddr" };
+                format!("{key} {}{}", neg(*n), set(is, |i| items[*i].0.to_string()))
+            }
+            Match::Proto { neg: n, items } => {
+                let name = |p: &u8| match p {
+                    6 => "tcp".to_string(),
+                    17 => "udp".into(),
+                    132 => "sctp".into(),
+                    1 => "icmp".into(),
+                    58 => "icmpv6".into(),
+                    p => p.to_string(),
+                };
+                format!("proto {}{}", neg(*n), set(items, name))
+            }
+            Match::Port { proto, dst, neg: n, items } => {
+                let key = if *dst { "dport" } else { "sport" };
+                format!("{} {key} {}{}", PORT_PROTOS[*proto].0, neg(*n), set(items, range_text))
+            }
+            Match::Iface { out, neg: n, items } => {
+                let key = if *out { "oif" } else { "iif" };
+                format!("{key} {}{}", neg(*n), set(items, |s| s.to_string()))
+            }
+            Match::Ct { neg: n, states } => {
+                let names: Vec<&str> = states.iter().map(|s| STATES[*s].0).collect();
+                format!("ct state {}{}", neg(*n), names.join(","))
+            }
+            Match::Family(f) => {
+                format!("family {}", if *f == Family::V4 { "ipv4" } else { "ipv6" })
+            }
+            Match::Mark { neg: n, items } => {
+                format!("mark {}{}", neg(*n), set(items, |(a, b)| range_text(&(hex(*a), hex(*b)))))
+            }
+            Match::Flags { form, value, mask } => match form {
+                0 => format!("tcp flags {}", flag_names(*mask)),
+                1 => format!("tcp flags ! {}", flag_names(*mask)),
+                2 => format!("tcp flags == {}", flag_names(*value)),
+                3 => format!("tcp flags != {}", flag_names(*value)),
+                4 => format!("tcp flags {} / {}", flag_names(*value), flag_names(*mask)),
+                _ => format!("tcp flags != {} / {}", flag_names(*value), flag_names(*mask)),
+            },
+            Match::Icmp { v6, code, neg: n, items } => {
+                let key = if *v6 { "icmpv6" } else { "icmp" };
+                let what = if *code { "code" } else { "type" };
+                format!("{key} {what} {}{}", neg(*n), set(items, range_text))
+            }
+        }
+    }
+
+    /// Whether the match holds for `p`, read from docs/language.md.
+    pub fn holds(&self, p: &Packet) -> bool {
+        match self {
+            Match::Addr { dst, neg, items } => {
+                let v = if *dst { p.daddr } else { p.saddr };
+                let all = addr_items();
+                let mine: Vec<_> =
+                    items.iter().map(|i| all[*i]).filter(|a| a.1 == p.family).collect();
+                // Values of the other family only: no packet of this one.
+                if mine.is_empty() {
+                    return false;
+                }
+                mine.iter().any(|(_, _, lo, hi)| *lo <= v && v <= *hi) != *neg
+            }
+            Match::Proto { neg, items } => {
+                // `icmp` pins IPv4 and `icmpv6` IPv6, numbers as names.
+                let is = |q: u8| {
+                    q == p.proto
+                        && (q != 1 || p.family == Family::V4)
+                        && (q != 58 || p.family == Family::V6)
+                };
+                items.iter().any(|q| is(*q)) != *neg
+            }
+            Match::Port { proto, dst, neg, items } => {
+                if p.proto != PORT_PROTOS[*proto].1 {
+                    return false;
+                }
+                let v = if *dst { p.dport } else { p.sport }.expect("a packet of a port protocol");
+                items.iter().any(|(a, b)| *a <= v && v <= *b) != *neg
+            }
+            Match::Iface { out, neg, items } => {
+                let name = if *out { &p.oif } else { &p.iif };
+                let one = |i: &&str| match i.strip_suffix('*') {
+                    Some(prefix) => name.starts_with(prefix),
+                    None => name == i,
+                };
+                items.iter().any(one) != *neg
+            }
+            Match::Ct { neg, states } => states.iter().any(|s| STATES[*s].1 == p.ct) != *neg,
+            Match::Family(f) => p.family == *f,
+            Match::Mark { neg, items } => {
+                items.iter().any(|(a, b)| *a <= p.mark && p.mark <= *b) != *neg
+            }
+            Match::Flags { form, value, mask } => {
+                let Some(f) = p.tcp_flags.filter(|_| p.proto == 6) else { return false };
+                match form {
+                    0 => f & mask != 0,
+                    1 => f & mask == 0,
+                    2 => f == *value,
+                    3 => f != *value,
+                    4 => f & mask == *value,
+                    _ => f & mask != *value,
+                }
+            }
+            Match::Icmp { v6, code, neg, items } => {
+                let (proto, fam) = if *v6 { (58, Family::V6) } else { (1, Family::V4) };
+                if p.proto != proto || p.family != fam {
+                    return false;
+                }
+                let t = if *code { p.icmp_code } else { p.icmp_type };
+                let t = t.expect("an icmp packet has a type and a code");
+                items.iter().any(|(a, b)| *a <= t && t <= *b) != *neg
+            }
+        }
+    }
+}
+
+pub fn hex(v: u32) -> String {
+    format!("{v:#x}")
+}
+
+impl Source {
+    pub fn text(&self) -> String {
+        let hook = match self.hook {
+            Hook::Prerouting => "prerouting",
+            Hook::Input => "input",
+            Hook::Forward => "forward",
+            Hook::Output => "output",
+            Hook::Postrouting => "postrouting",
+        };
+        let mut out = String::new();
+        for (t, tab) in self.tables.iter().enumerate() {
+            let policy = if tab.drop_policy { "drop" } else { "accept" };
+            let kind = if tab.nat { " type nat" } else { "" };
+            writeln!(out, "table t{t} {{").expect("a string");
+            for (i, rules) in tab.chains.iter().enumerate() {
+                if i == 0 {
+                    writeln!(
+                        out,
+                        "  chain c0 hook {hook}{kind} priority {} policy {policy} {{",
+                        tab.priority
+                    )
+                    .expect("a string");
+                } else {
+                    writeln!(out, "  chain c{i} {{").expect("a string");
+                }
+                for r in rules {
+                    writeln!(out, "    {}", r.text()).expect("a string");
+                }
+                out.push_str("  }\n");
+            }
+            out.push_str("}\n");
+        }
+        out
+    }
+
+    /// The verdict by the language's rules: base chains in priority order,
+    /// an accept passes the packet on to the next, a drop or reject is
+    /// final; the mark set in one is the mark the next reads.
+    pub fn evaluate(&self, p: &Packet, limits: LimitMode) -> Outcome {
+        let mut p = p.clone();
+        for tab in &self.tables {
+            let outcome = match tab.run(0, &mut p, limits) {
+                Some(o) => o,
+                None if tab.drop_policy => Outcome::Drop,
+                None => Outcome::Accept,
+            };
+            if outcome != Outcome::Accept {
+                return outcome;
+            }
+        }
+        Outcome::Accept
+    }
+}
+
+impl Rule {
+    pub fn text(&self) -> String {
+        let mut words: Vec<String> = self.matches.iter().map(Match::text).collect();
+        for s in &self.stmts {
+            words.push(match s {
+                Stmt::Counter => "counter".into(),
+                Stmt::MarkSet(m) => format!("mark set {}", hex(*m)),
+                Stmt::Limit(text) | Stmt::Nat(text, _) => text.to_string(),
+            });
+        }
+        if let Some(v) = self.verdict {
+            words.push(match v {
+                Verdict::Accept => "accept".into(),
+                Verdict::Drop => "drop".into(),
+                Verdict::Reject => "reject".into(),
+                Verdict::RejectIcmpx => "reject with icmpx admin-prohibited".into(),
+                Verdict::Return => "return".into(),
+                Verdict::Jump(c) => format!("jump c{c}"),
+                Verdict::Goto(c) => format!("goto c{c}"),
+            });
+        }
+        if words.is_empty() {
+            words.push("counter".into());
+        }
+        words.join(" ")
+    }
+}
+
+impl Tab {
+    /// First deciding rule wins, `jump` comes back, `goto` does not,
+    /// `return` leaves the chain, a limit over its rate skips the rest of
+    /// its rule, `mark set` changes the mark every later match reads, a
+    /// translation accepts (and holds only for its target's family).
+    /// `None`: the chain ended without a decision (or returned).
+    pub fn run(&self, chain: usize, p: &mut Packet, limits: LimitMode) -> Option<Outcome> {
+        for r in &self.chains[chain] {
+            if !r.matches.iter().all(|m| m.holds(p)) {
+                continue;
+            }
+            let nat = r.stmts.iter().find_map(|s| match s {
+                Stmt::Nat(_, family) => Some(*family),
+                _ => None,
+            });
+            if nat.is_some_and(|f| f.is_some_and(|f| f != p.family)) {
+                continue;
+            }
+            let limited = r.stmts.iter().any(|s| matches!(s, Stmt::Limit(_)));
+            if limited && limits == LimitMode::OverRate {
+                continue;
+            }
+            for s in &r.stmts {
+                if let Stmt::MarkSet(m) = s {
+                    p.mark = *m;
+                }
+            }
+            if nat.is_some() {
+                return Some(Outcome::Accept);
+            }
+            match r.verdict {
+                None => {}
+                Some(Verdict::Accept) => return Some(Outcome::Accept),
+                Some(Verdict::Drop) => return Some(Outcome::Drop),
+                Some(Verdict::Reject | Verdict::RejectIcmpx) => return Some(Outcome::Reject),
+                Some(Verdict::Return) => return None,
+                Some(Verdict::Jump(c)) => {
+                    if let Some(o) = self.run(c, p, limits) {
+                        return Some(o);
+                    }
+                }
+                Some(Verdict::Goto(c)) => return self.run(c, p, limits),
+            }
+        }
+        None
+    }
+}
+
+pub fn ranges<T: Copy + Ord + std::fmt::Debug + 'static>(
+    pool: &'static [T],
+) -> impl Strategy<Value = Vec<(T, T)>> {
+    let one = (prop::sample::select(pool), prop::sample::select(pool))
+        .prop_map(|(a, b)| (a.min(b), a.max(b)));
+    let single = prop::sample::select(pool).prop_map(|a| (a, a));
+    prop::collection::vec(prop_oneof![2 => single, 1 => one], 1..=3)
+}
+
+pub fn flags_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        3 => prop::sample::select(vec![0x02u8, 0x12, 0x10, 0x11, 0x04, 0x14, 0x00, 0x03, 0x29]),
+        1 => any::<u8>(),
+    ]
+}
+
+pub fn a_match(domain: Domain) -> impl Strategy<Value = Match> {
+    let n = addr_items().len();
+    let states = prop::collection::vec(0..STATES.len(), 1..=3);
+    // The kernel's connection tracking gives a packet sent alone a state
+    // of its own choosing: its domain leaves `ct state` out.
+    let ct = if domain == Domain::Kernel { 0 } else { 2 };
+    // `oif` is known only once a packet is routed, `iif` not for the
+    // host's own packets: resolve refuses neither, and the kernel reads
+    // an empty name there.
+    prop_oneof![
+        3 => (any::<bool>(), any::<bool>(), prop::collection::vec(0..n, 1..=3))
+            .prop_map(|(dst, neg, items)| Match::Addr { dst, neg, items }),
+        3 => (prop::bool::weighted(0.3), prop::collection::vec(prop::sample::select(PROTOS.to_vec()), 1..=3))
+            .prop_map(|(neg, items)| Match::Proto { neg, items }),
+        4 => (0..3usize, any::<bool>(), prop::bool::weighted(0.3), ranges(&PORTS))
+            .prop_map(|(proto, dst, neg, items)| Match::Port { proto, dst, neg, items }),
+        2 => (any::<bool>(), prop::bool::weighted(0.3), prop::collection::vec(prop::sample::select(NAME_ITEMS.to_vec()), 1..=2))
+            .prop_map(|(out, neg, items)| Match::Iface { out, neg, items }),
+        ct => (prop::bool::weighted(0.3), states).prop_map(|(neg, states)| Match::Ct { neg, states }),
+        1 => prop_oneof![Just(Family::V4), Just(Family::V6)].prop_map(Match::Family),
+        2 => (prop::bool::weighted(0.3), ranges(&MARKS)).prop_map(|(neg, items)| Match::Mark { neg, items }),
+        2 => (0..6u8, flags_byte(), flags_byte()).prop_map(|(form, value, mask)| {
+            let mask = if mask == 0 { 0x02 } else { mask };
+            // A value outside its mask never holds and is refused.
+            let value = if form >= 4 { value & mask } else { value };
+            Match::Flags { form, value, mask }
+        }),
+        2 => (any::<bool>(), any::<bool>(), prop::bool::weighted(0.3), ranges(&ICMP_VALUES))
+            .prop_map(|(v6, code, neg, items)| Match::Icmp { v6, code, neg, items }),
+    ]
+}
+
+pub fn a_rule(
+    domain: Domain,
+    hook: Hook,
+    nat: bool,
+    chain: usize,
+    chains: usize,
+) -> impl Strategy<Value = Rule> {
+    let mut verdicts: Vec<(u32, BoxedStrategy<Option<Verdict>>)> = vec![
+        (3, Just(None).boxed()),
+        (3, Just(Some(Verdict::Accept)).boxed()),
+        (3, Just(Some(Verdict::Drop)).boxed()),
+        (1, Just(Some(Verdict::Reject)).boxed()),
+        (1, Just(Some(Verdict::RejectIcmpx)).boxed()),
+        (1, Just(Some(Verdict::Return)).boxed()),
+    ];
+    let later: Vec<usize> = (chain + 1..chains).collect();
+    if !later.is_empty() {
+        let l = later.clone();
+        verdicts.push((2, prop::sample::select(l).prop_map(|c| Some(Verdict::Jump(c))).boxed()));
+        verdicts
+            .push((1, prop::sample::select(later).prop_map(|c| Some(Verdict::Goto(c))).boxed()));
+    }
+    // Only a base chain of `type nat` translates.
+    let translations = if nat && chain == 0 { nats(hook) } else { Vec::new() };
+    let mut stmts: Vec<(u32, BoxedStrategy<Stmt>)> = vec![
+        (2, Just(Stmt::Counter).boxed()),
+        (2, prop::sample::select(MARKS.to_vec()).prop_map(Stmt::MarkSet).boxed()),
+    ];
+    // Real packets sent in a burst would run a rate out.
+    if domain == Domain::Model {
+        stmts.push((1, prop::sample::select(LIMITS.to_vec()).prop_map(Stmt::Limit).boxed()));
+    }
+    if !translations.is_empty() {
+        stmts.push((
+            3,
+            prop::sample::select(translations).prop_map(|(t, f)| Stmt::Nat(t, f)).boxed(),
+        ));
+    }
+    (
+        prop_oneof![
+            1 => Just(Vec::new()),
+            6 => prop::collection::vec(a_match(domain), 1..=3),
+        ],
+        prop::collection::vec(prop::strategy::Union::new_weighted(stmts), 0..=2),
+        prop::strategy::Union::new_weighted(verdicts),
+    )
+        .prop_map(|(matches, mut stmts, mut verdict)| {
+            // One of each kind a rule: one `limit`, one `mark set`, one
+            // translation, which decides and so takes the verdict's place.
+            for kind in [0, 1, 2] {
+                let of = |s: &Stmt| match s {
+                    Stmt::Limit(_) => 0,
+                    Stmt::MarkSet(_) => 1,
+                    Stmt::Nat(..) => 2,
+                    Stmt::Counter => 3,
+                };
+                let mut seen = false;
+                stmts.retain(|s| of(s) != kind || !std::mem::replace(&mut seen, true));
+            }
+            // A translation goes last, as it is written in nft.
+            stmts.sort_by_key(|s| matches!(s, Stmt::Nat(..)));
+            if stmts.iter().any(|s| matches!(s, Stmt::Nat(..))) {
+                verdict = None;
+            }
+            Rule { matches, stmts, verdict }
+        })
+}
+
+pub fn a_table(domain: Domain, hook: Hook, priority: i32) -> impl Strategy<Value = Tab> {
+    let nat_hook = hook != Hook::Forward && domain == Domain::Model;
+    (prop::bool::weighted(if nat_hook { 0.3 } else { 0.0 }), any::<bool>(), 1..=3usize)
+        .prop_flat_map(move |(nat, drop_policy, n)| {
+            let chains: Vec<_> = (0..n)
+                .map(|c| {
+                    prop::collection::vec(
+                        a_rule(domain, hook, nat, c, n),
+                        if c == 0 { 2..12 } else { 0..4 },
+                    )
+                })
+                .collect();
+            chains.prop_map(move |chains| Tab { priority, nat, drop_policy, chains })
+        })
+}
+
+pub fn a_source(domain: Domain) -> impl Strategy<Value = Source> {
+    // The kernel's packets are the host's own, sent from a raw socket.
+    let hooks = match domain {
+        Domain::Model => HOOKS.to_vec(),
+        Domain::Kernel => vec![Hook::Output],
+    };
+    (prop::sample::select(hooks), prop::option::weighted(0.25, prop_oneof![Just(-10), Just(10)]))
+        .prop_flat_map(move |(hook, other)| {
+            let mut tables = vec![a_table(domain, hook, 0).boxed()];
+            if let Some(priority) = other {
+                tables.push(a_table(domain, hook, priority).boxed());
+            }
+            tables.prop_map(move |mut tables| {
+                tables.sort_by_key(|t| t.priority);
+                Source { hook, tables }
+            })
+        })
+}
+
+pub fn a_packet(domain: Domain, hook: Hook) -> impl Strategy<Value = Packet> {
+    let iface = || prop::sample::select(IFACES.to_vec());
+    // A raw socket's route needs a destination that is one host, and
+    // the kernel fills in an IPv4 source of 0.0.0.0.
+    let (saddrs, daddrs) = match domain {
+        Domain::Model => (0..V4.len(), 0..V4.len()),
+        Domain::Kernel => (1..V4.len(), 1..5),
+    };
+    (
+        any::<bool>(),
+        prop::sample::select(PROTOS.to_vec()),
+        (saddrs, daddrs),
+        (prop::sample::select(PORTS.to_vec()), prop::sample::select(PORTS.to_vec())),
+        (iface(), iface()),
+        prop::sample::select(STATES.to_vec()),
+        (
+            (
+                prop::sample::select(ICMP_VALUES.to_vec()),
+                prop::sample::select(ICMP_VALUES.to_vec()),
+            ),
+            flags_byte(),
+            prop::sample::select(MARKS.to_vec()),
+        ),
+    )
+        .prop_map(
+            move |(
+                v6,
+                proto,
+                (s, d),
+                (sport, dport),
+                (iif, oif),
+                (_, ct),
+                ((icmp_type, icmp_code), flags, mark),
+            )| {
+                let family = if v6 { Family::V6 } else { Family::V4 };
+                let addr = |i: usize| if v6 { V6[i] } else { V4[i] as u128 };
+                // IPv6 next header 0 is the hop-by-hop options header, which
+                // the kernel reads past to find the protocol.
+                let proto = if domain == Domain::Kernel && v6 && proto == 0 { 255 } else { proto };
+                // The kernel's routes: 10.0.1.0 and fd00::1:0 leave by `b`,
+                // the rest by `ab`.
+                let oif = match domain {
+                    Domain::Model => oif,
+                    Domain::Kernel if d == 4 => "b",
+                    Domain::Kernel => "ab",
+                };
+                let ports = [6, 17, 132].contains(&proto);
+                let icmp = proto == 1 || proto == 58;
+                Packet {
+                    family,
+                    proto,
+                    saddr: addr(s),
+                    daddr: addr(d),
+                    sport: ports.then_some(sport),
+                    dport: ports.then_some(dport),
+                    // No `oif` before routing, no `iif` on the host's own packets.
+                    iif: if hook == Hook::Output { String::new() } else { iif.to_string() },
+                    oif: if matches!(hook, Hook::Prerouting | Hook::Input) {
+                        String::new()
+                    } else {
+                        oif.to_string()
+                    },
+                    ct,
+                    icmp_type: icmp.then_some(icmp_type),
+                    icmp_code: icmp.then_some(icmp_code),
+                    tcp_flags: (proto == 6).then_some(flags),
+                    mark,
+                }
+            },
+        )
+}
+
+/// A source and `packets` packets for it.
+pub fn source_and_packets(
+    domain: Domain,
+    packets: usize,
+) -> impl Strategy<Value = (Source, Vec<Packet>)> {
+    a_source(domain).prop_flat_map(move |s| {
+        let hook = s.hook;
+        (Just(s), prop::collection::vec(a_packet(domain, hook), packets))
+    })
+}
