@@ -18,6 +18,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use proptest::prelude::*;
 use shriek_compiler::eval::LimitMode;
 use shriek_compiler::ir::{Hook, Outcome};
+use shriek_compiler::nft::vocab::TCP_FLAGS;
 use shriek_compiler::space::{CtState, Family, Packet};
 
 /// What the random sources and packets may hold.
@@ -86,16 +87,6 @@ pub const STATES: [(&str, CtState); 5] = [
     ("related", CtState::Related),
     ("invalid", CtState::Invalid),
     ("untracked", CtState::Untracked),
-];
-pub const FLAGS: [(&str, u8); 8] = [
-    ("fin", 0x01),
-    ("syn", 0x02),
-    ("rst", 0x04),
-    ("psh", 0x08),
-    ("ack", 0x10),
-    ("urg", 0x20),
-    ("ecn", 0x40),
-    ("cwr", 0x80),
 ];
 
 /// One match of a rule, as the test reads it.
@@ -254,7 +245,8 @@ pub fn range_text<T: PartialEq + std::fmt::Display>((a, b): &(T, T)) -> String {
 }
 
 pub fn flag_names(bits: u8) -> String {
-    let names: Vec<&str> = FLAGS.iter().filter(|(_, b)| bits & b != 0).map(|(n, _)| *n).collect();
+    let names: Vec<&str> =
+        TCP_FLAGS.iter().filter(|(_, b)| bits & b != 0).map(|(n, _)| *n).collect();
     if names.is_empty() {
         "0".into()
     } else {
