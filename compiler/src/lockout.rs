@@ -264,6 +264,9 @@ struct Grid {
     daddr: [BTreeSet<u128>; 2],
     sport: BTreeSet<u128>,
     iif: BTreeSet<String>,
+    /// The wildcards' prefixes (`eth` of `eth*`): the name that stands for
+    /// every name no rule names must start with none of them.
+    prefixes: BTreeSet<String>,
 }
 
 enum Search {
@@ -299,7 +302,10 @@ impl Grid {
     fn add_pattern(&mut self, p: &NamePattern) {
         let names = match p {
             NamePattern::Exact(n) => vec![n.clone()],
-            NamePattern::Prefix(p) => vec![format!("{p}0"), p.clone()],
+            NamePattern::Prefix(p) => {
+                self.prefixes.insert(p.clone());
+                vec![format!("{p}0"), p.clone()]
+            }
         };
         self.iif.extend(names.into_iter().filter(|n| n != "lo" && !n.is_empty() && n.len() < 16));
     }
@@ -385,11 +391,19 @@ impl Grid {
     /// an example reads well.
     fn first(self, rules: usize, accepts: impl Fn(&Packet) -> bool) -> Search {
         let mut iifs: Vec<String> = Vec::new();
-        let fresh = (0..)
+        // A name no rule names, outside every wildcard but `*` (which holds
+        // every name): `eth0` when it is one, or else a name of one
+        // character no wildcard starts with. `iif != eth*` alone must not
+        // read as "every interface is `eth...`".
+        let outside = |n: &String| {
+            !self.iif.contains(n)
+                && !self.prefixes.iter().any(|p| !p.is_empty() && n.starts_with(p.as_str()))
+        };
+        let fresh = (0..1000)
             .map(|i| format!("eth{i}"))
-            .find(|n| !self.iif.contains(n))
-            .expect("names run out never");
-        iifs.push(fresh);
+            .chain((b'!'..=b'~').filter(|c| !b"/:*".contains(c)).map(|c| char::from(c).into()))
+            .find(outside);
+        iifs.extend(fresh);
         iifs.extend(self.iif);
         let sports = ordered(40000, self.sport);
         let per_family = |f: Family| {
@@ -547,6 +561,20 @@ mod tests {
         // Reached through a jump, with a limit that may hold.
         let jumped = "table t {\n  chain input hook input policy drop {\n    tcp dport 22 jump ssh\n  }\n  chain ssh {\n    limit 3/minute accept\n  }\n}\n";
         assert_eq!(said(jumped, None, None), "ok");
+    }
+
+    #[test]
+    fn ssh_outside_a_wildcard_is_no_lockout() {
+        // Open on every interface but `eth...`: the grid's name for "any
+        // other interface" was `eth1`, inside the wildcard, so this read
+        // as a lockout (found by lockout_props).
+        let not_eth =
+            "table t {\n  chain input hook input policy drop {\n    iif != eth* accept\n  }\n}\n";
+        assert_eq!(said(not_eth, None, None), "ok");
+        let not_e = "table t {\n  chain input hook input policy drop {\n    iif != { e*, wan0 } accept\n  }\n}\n";
+        assert_eq!(said(not_e, None, None), "ok");
+        let only_eth = "table t {\n  chain input hook input policy drop {\n    iif eth* tcp dport 22 accept\n  }\n}\n";
+        assert_eq!(said(only_eth, None, None), "ok");
     }
 
     #[test]
