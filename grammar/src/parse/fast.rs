@@ -116,6 +116,8 @@ pub(super) fn read_rule(b: &[u8], start: usize, end: usize) -> Option<ast::Rule>
         let last = p.i;
         p.ws();
         if p.i == p.b.len() {
+            // Held until the policy is resolved: without the slack of growing.
+            terms.shrink_to_fit();
             return Some(ast::Rule { terms, span: Span::new(start, last) });
         }
     }
