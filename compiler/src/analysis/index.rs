@@ -11,19 +11,51 @@ use super::shadow::Class;
 use crate::ir;
 use crate::space::{CtState, Cube, Family, Intervals, Names, Protos};
 
-/// One cube of one blocker, with its bounding box.
-pub(super) struct Entry {
+/// One cube of one blocker; its bounding box is in [`Entries::hulls`].
+pub(super) struct Entry<'a> {
     pub rule: u32,
     pub class: Class,
-    pub cube: Cube,
-    pub hull: Hull,
+    pub cube: Held<'a>,
     pub volume: f64,
 }
 
-impl Entry {
+impl<'a> Entry<'a> {
     /// Rule `rule`'s `cube`, which ends the chain as `class`.
-    pub fn new(rule: u32, class: Class, cube: Cube) -> Entry {
-        Entry { rule, class, hull: Hull::of(&cube), volume: volume(&cube), cube }
+    pub fn new(rule: u32, class: Class, cube: impl Into<Held<'a>>) -> Entry<'a> {
+        let cube = cube.into();
+        Entry { rule, class, volume: volume(&cube), cube }
+    }
+}
+
+/// A blocker's cube: the rule's own when the rule blocks with all of its
+/// packets (the usual case, borrowed: the index of 100k rules then holds no
+/// second copy of them), or one made for it (a jump's part of its target,
+/// a cube whose mark is left open), boxed to keep entries small.
+pub(super) enum Held<'a> {
+    Rule(&'a Cube),
+    Made(Box<Cube>),
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Cube;
+
+    fn deref(&self) -> &Cube {
+        match self {
+            Held::Rule(c) => c,
+            Held::Made(c) => c,
+        }
+    }
+}
+
+impl<'a> From<&'a Cube> for Held<'a> {
+    fn from(c: &'a Cube) -> Self {
+        Held::Rule(c)
+    }
+}
+
+impl From<Cube> for Held<'_> {
+    fn from(c: Cube) -> Self {
+        Held::Made(Box::new(c))
     }
 }
 
@@ -37,9 +69,9 @@ impl Entry {
 /// (port bucket, destination address bucket), or else the port buckets, or
 /// else the address buckets, or else (unrestricted in both, or spanning too
 /// many buckets) the `wide` list that every query reads.
-pub(super) struct Entries {
-    pub all: Vec<Entry>,
-    /// `all[i].hull`, dense, for fast scans.
+pub(super) struct Entries<'a> {
+    pub all: Vec<Entry<'a>>,
+    /// The bounding box of `all[i]`, dense, for fast scans; made once.
     pub hulls: Vec<Hull>,
     port_bounds: Vec<u128>,
     addr_bounds: Vec<u128>,
@@ -58,8 +90,8 @@ const MAX_BUCKETS: usize = 512;
 /// A cube spanning more buckets than this goes to the next index.
 const MAX_SPAN: usize = 8;
 
-impl Entries {
-    pub fn new(chain: &ir::Chain) -> Entries {
+impl<'a> Entries<'a> {
+    pub fn new(chain: &ir::Chain) -> Entries<'a> {
         let cubes = || chain.rules.iter().flat_map(|r| r.space.iter());
         // About sqrt(n) buckets per axis keeps both the grid and each cell
         // small as chains grow.
@@ -79,9 +111,12 @@ impl Entries {
                 .filter_map(|c| c.daddr.as_ref()?.ranges().first().map(|r| r.0)),
             buckets,
         );
+        // A chain's blockers are about its cubes: room for them up front,
+        // not the slack of doubling (a third more, at 100k rules).
+        let room = cubes().count();
         Entries {
-            all: Vec::new(),
-            hulls: Vec::new(),
+            all: Vec::with_capacity(room),
+            hulls: Vec::with_capacity(room),
             grid: vec![Vec::new(); port_bounds.len() * addr_bounds.len()],
             grid_daddr: vec![Vec::new(); port_bounds.len() * daddr_bounds.len()],
             daddr_bounds,
@@ -93,11 +128,12 @@ impl Entries {
         }
     }
 
-    pub fn push(&mut self, e: Entry) {
+    pub fn push(&mut self, e: Entry<'a>) {
         let id = self.all.len() as u32;
-        let ports = e.hull.dport_bounded().then(|| span(&self.port_bounds, e.hull.dport));
-        let addrs = e.hull.saddr_bounded().then(|| span(&self.addr_bounds, e.hull.saddr));
-        let daddrs = e.hull.daddr_bounded().then(|| span(&self.daddr_bounds, e.hull.daddr));
+        let hull = Hull::of(&e.cube);
+        let ports = hull.dport_bounded().then(|| span(&self.port_bounds, hull.dport));
+        let addrs = hull.saddr_bounded().then(|| span(&self.addr_bounds, hull.saddr));
+        let daddrs = hull.daddr_bounded().then(|| span(&self.daddr_bounds, hull.daddr));
         let width = self.addr_bounds.len();
         let dwidth = self.daddr_bounds.len();
         match (ports, addrs, daddrs) {
@@ -123,7 +159,7 @@ impl Entries {
             }
             _ => self.wide.push(id),
         }
-        self.hulls.push(e.hull);
+        self.hulls.push(hull);
         self.all.push(e);
     }
 

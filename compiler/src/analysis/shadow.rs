@@ -155,7 +155,7 @@ pub fn coverage(table: &ir::Table, chain: ChainId) -> Vec<Coverage> {
     chain_coverage(&mut ctx, &table.chains[chain.0 as usize])
 }
 
-fn check_chain(ctx: &mut Ctx, chain: &ir::Chain, out: &mut Vec<Diagnostic>) {
+fn check_chain<'a>(ctx: &mut Ctx<'a>, chain: &'a ir::Chain, out: &mut Vec<Diagnostic>) {
     let table = ctx.table;
     let found = chain.rules.par_iter().zip(chain_coverage(ctx, chain).into_par_iter()).filter_map(
         |(rule, c)| {
@@ -180,8 +180,8 @@ fn check_chain(ctx: &mut Ctx, chain: &ir::Chain, out: &mut Vec<Diagnostic>) {
 
 /// What a chain's rules leave for the ones after them: the blockers, and
 /// the rules that may block more than they say.
-struct Seen {
-    entries: Entries,
+struct Seen<'a> {
+    entries: Entries<'a>,
     /// The rules whose blockers are not exact, with why and their space.
     gaps: Vec<(u32, Gap, Space)>,
 }
@@ -203,7 +203,7 @@ struct Before {
 /// [`decided`] space of its target, which `ctx` holds), and then the rules
 /// are checked side by side on every core: the checks, with their cube
 /// subtractions, are where the time goes, and each reads only the index.
-fn chain_coverage(ctx: &mut Ctx, chain: &ir::Chain) -> Vec<Coverage> {
+fn chain_coverage<'a>(ctx: &mut Ctx<'a>, chain: &'a ir::Chain) -> Vec<Coverage> {
     let mut seen = Seen { entries: Entries::new(chain), gaps: Vec::new() };
     let before: Vec<Option<Before>> = chain.rules.iter().map(|r| add(ctx, r, &mut seen)).collect();
     let table = ctx.table;
@@ -225,7 +225,7 @@ fn live_cubes(rule: &ir::Rule) -> Vec<Cube> {
 
 /// Adds the rule's own pieces to `seen`, and says what came before them;
 /// `None` for a rule that matches nothing, which blocks nothing.
-fn add(ctx: &mut Ctx, rule: &ir::Rule, seen: &mut Seen) -> Option<Before> {
+fn add<'a>(ctx: &mut Ctx<'a>, rule: &'a ir::Rule, seen: &mut Seen<'a>) -> Option<Before> {
     if rule.space.iter().all(|c| c.is_empty()) {
         return None;
     }
@@ -234,6 +234,15 @@ fn add(ctx: &mut Ctx, rule: &ir::Rule, seen: &mut Seen) -> Option<Before> {
         gaps: seen.gaps.len(),
         marked: ctx.after_mark_set(rule),
     };
+    // A rule that ends the chain for all of its packets, as most do, blocks
+    // with its own cubes: the index borrows them instead of a copy.
+    let whole = own_class(rule).filter(|c| !matches!(c, Class::Jump(_) | Class::Goto(_)));
+    if let Some(class) = whole.filter(|_| !limited(rule) && !ctx.pieces_after_mark_set(rule)) {
+        for cube in rule.space.iter().filter(|c| !c.is_empty()) {
+            seen.entries.push(Entry::new(rule.id.index, class, cube));
+        }
+        return Some(before);
+    }
     let (mut pieces, gap) = pieces(ctx, rule);
     if let Some(gap) = gap {
         seen.gaps.push((rule.id.index, gap, live_cubes(rule)));
@@ -291,20 +300,21 @@ fn cover(
     cubes: &[Cube],
     rule: &ir::Rule,
     rules: &[ir::Rule],
-    entries: &Entries,
+    entries: &Entries<'_>,
     below: usize,
 ) -> Coverage {
     let hulls: Vec<Hull> = cubes.iter().map(Hull::of).collect();
     let ids = entries.query(&hulls, below);
     // Hulls only: a candidate that does not really meet the rule costs a
     // little time below, never a wrong answer.
-    let candidates: Vec<&Entry> = ids
+    let ids: Vec<usize> = ids
         .iter()
-        .filter(|&&i| hulls.iter().any(|h| h.meets(&entries.hulls[i as usize])))
-        .map(|&i| &entries.all[i as usize])
+        .map(|&i| i as usize)
+        .filter(|&i| hulls.iter().any(|h| h.meets(&entries.hulls[i])))
         .collect();
+    let candidates: Vec<&Entry> = ids.iter().map(|&i| &entries.all[i]).collect();
     // The candidates' hulls side by side: the scans below read little else.
-    let ch: Vec<Hull> = candidates.iter().map(|e| e.hull).collect();
+    let ch: Vec<Hull> = ids.iter().map(|&i| entries.hulls[i]).collect();
     // The first candidate that alone covers the rule, if any: the common case.
     let whole = candidates
         .iter()
@@ -350,7 +360,8 @@ fn cover(
         if !left.iter().any(|f| f.intersects(&e.cube)) {
             continue;
         }
-        let Some(next) = space::subtract(&left, std::slice::from_ref(&e.cube), FRAGMENT_CAP) else {
+        let Some(next) = space::subtract(&left, std::slice::from_ref(&*e.cube), FRAGMENT_CAP)
+        else {
             break;
         };
         set.push(j);
@@ -413,7 +424,7 @@ fn sweep(
         if differs(e) {
             return Some(Some(j));
         }
-        left = space::subtract(&left, std::slice::from_ref(&e.cube), FRAGMENT_CAP)?;
+        left = space::subtract(&left, std::slice::from_ref(&*e.cube), FRAGMENT_CAP)?;
         if left.len() > SWEEP_CAP {
             return None;
         }
@@ -685,9 +696,9 @@ fn decided(ctx: &mut Ctx, id: ChainId) -> std::rc::Rc<Decided> {
         let near: Space = ended
             .query(&hulls, usize::MAX)
             .into_iter()
-            .map(|i| &ended.all[i as usize])
-            .filter(|e| hulls.iter().any(|h| h.meets(&e.hull)))
-            .map(|e| e.cube.clone())
+            .map(|i| i as usize)
+            .filter(|&i| hulls.iter().any(|h| h.meets(&ended.hulls[i])))
+            .map(|i| Cube::clone(&ended.all[i].cube))
             .collect();
         let Some(fresh) = space::subtract(&rule.space, &near, FRAGMENT_CAP) else {
             d = Decided { parts: vec![], gap: Some(Gap::Budget(rule.id)) };
