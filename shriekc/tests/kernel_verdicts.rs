@@ -96,10 +96,13 @@ fn the_kernel_gives_random_sources_the_languages_verdicts() {
     }
     // Two interfaces to leave by, `ab` (the default routes) and `b`
     // (10.0.1.0/24, fd00::1:0/112), as the kernel domain's packets expect:
-    // veths whose peers stay in the namespace, with no chain on their way in.
+    // veths whose peers stay in the namespace, with no chain on their way
+    // in, and no neighbour to resolve (`arp off`), so that no send waits
+    // on one or fails for want of it.
     ns.sh(
         "ip link add name ab type veth peer name abpeer && ip link add name b type veth peer name bpeer \
-         && ip link set abpeer up && ip link set bpeer up && ip link set dev ab up && ip link set dev b up \
+         && ip link set abpeer up && ip link set bpeer up \
+         && ip link set dev ab up arp off && ip link set dev b up arp off \
          && ip addr add 192.0.2.1/32 dev ab && ip -6 addr add fd01::1/128 dev ab nodad \
          && ip route add default dev ab && ip route add 10.0.1.0/24 dev b \
          && ip -6 route add default dev ab && ip -6 route add fd00::1:0/112 dev b",

@@ -206,6 +206,8 @@ pub struct Source {
     pub hook: Hook,
     /// Their base chains run in this order, every one on `hook`.
     pub tables: Vec<Tab>,
+    /// Sets are written through nested `define`s.
+    pub defines: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -219,13 +221,28 @@ pub struct Tab {
     pub chains: Vec<Vec<Rule>>,
 }
 
-pub fn set<T>(items: &[T], show: impl Fn(&T) -> String) -> String {
+/// The `define`s a source's sets are written through, when it has them.
+#[derive(Default)]
+pub struct Defines {
+    pub on: bool,
+    pub lines: Vec<String>,
+}
+
+/// A set of `items`, or its one item alone; through two `define`s when
+/// `defs` are on (`define d0a = { A }`, `define d0 = { $d0a, B }`,
+/// `$d0`), so that names flatten into sets as they nest.
+pub fn set<T>(defs: &mut Defines, items: &[T], show: impl Fn(&T) -> String) -> String {
     if items.len() == 1 {
-        show(&items[0])
-    } else {
-        let parts: Vec<String> = items.iter().map(show).collect();
-        format!("{{ {} }}", parts.join(", "))
+        return show(&items[0]);
     }
+    let parts: Vec<String> = items.iter().map(show).collect();
+    if !defs.on {
+        return format!("{{ {} }}", parts.join(", "));
+    }
+    let name = format!("d{}", defs.lines.len() / 2);
+    defs.lines.push(format!("define {name}a = {{ {} }}", parts[0]));
+    defs.lines.push(format!("define {name} = {{ ${name}a, {} }}", parts[1..].join(", ")));
+    format!("${name}")
 }
 
 pub fn neg(n: bool) -> &'static str {
@@ -255,12 +272,12 @@ pub fn flag_names(bits: u8) -> String {
 }
 
 impl Match {
-    pub fn text(&self) -> String {
+    pub fn text(&self, defs: &mut Defines) -> String {
         let items = addr_items();
         match self {
             Match::Addr { dst, neg: n, items: is } => {
                 let key = if *dst { "daddr" } else { "saddr" };
-                format!("{key} {}{}", neg(*n), set(is, |i| items[*i].0.to_string()))
+                format!("{key} {}{}", neg(*n), set(defs, is, |i| items[*i].0.to_string()))
             }
             Match::Proto { neg: n, items } => {
                 let name = |p: &u8| match p {
@@ -271,15 +288,20 @@ impl Match {
                     58 => "icmpv6".into(),
                     p => p.to_string(),
                 };
-                format!("proto {}{}", neg(*n), set(items, name))
+                format!("proto {}{}", neg(*n), set(defs, items, name))
             }
             Match::Port { proto, dst, neg: n, items } => {
                 let key = if *dst { "dport" } else { "sport" };
-                format!("{} {key} {}{}", PORT_PROTOS[*proto].0, neg(*n), set(items, range_text))
+                format!(
+                    "{} {key} {}{}",
+                    PORT_PROTOS[*proto].0,
+                    neg(*n),
+                    set(defs, items, range_text)
+                )
             }
             Match::Iface { out, neg: n, items } => {
                 let key = if *out { "oif" } else { "iif" };
-                format!("{key} {}{}", neg(*n), set(items, |s| s.to_string()))
+                format!("{key} {}{}", neg(*n), set(defs, items, |s| s.to_string()))
             }
             Match::Ct { neg: n, states } => {
                 let names: Vec<&str> = states.iter().map(|s| STATES[*s].0).collect();
@@ -289,7 +311,11 @@ impl Match {
                 format!("family {}", if *f == Family::V4 { "ipv4" } else { "ipv6" })
             }
             Match::Mark { neg: n, items } => {
-                format!("mark {}{}", neg(*n), set(items, |(a, b)| range_text(&(hex(*a), hex(*b)))))
+                format!(
+                    "mark {}{}",
+                    neg(*n),
+                    set(defs, items, |(a, b)| range_text(&(hex(*a), hex(*b))))
+                )
             }
             Match::Flags { form, value, mask } => match form {
                 0 => format!("tcp flags {}", flag_names(*mask)),
@@ -302,7 +328,7 @@ impl Match {
             Match::Icmp { v6, code, neg: n, items } => {
                 let key = if *v6 { "icmpv6" } else { "icmp" };
                 let what = if *code { "code" } else { "type" };
-                format!("{key} {what} {}{}", neg(*n), set(items, range_text))
+                format!("{key} {what} {}{}", neg(*n), set(defs, items, range_text))
             }
         }
     }
@@ -388,6 +414,7 @@ impl Source {
             Hook::Postrouting => "postrouting",
         };
         let mut out = String::new();
+        let mut defs = Defines { on: self.defines, lines: Vec::new() };
         for (t, tab) in self.tables.iter().enumerate() {
             let policy = if tab.drop_policy { "drop" } else { "accept" };
             let kind = if tab.nat { " type nat" } else { "" };
@@ -404,13 +431,16 @@ impl Source {
                     writeln!(out, "  chain c{i} {{").expect("a string");
                 }
                 for r in rules {
-                    writeln!(out, "    {}", r.text()).expect("a string");
+                    writeln!(out, "    {}", r.text(&mut defs)).expect("a string");
                 }
                 out.push_str("  }\n");
             }
             out.push_str("}\n");
         }
-        out
+        // A define comes before its first use.
+        let mut head: String = defs.lines.iter().map(|l| format!("{l}\n")).collect();
+        head.push_str(&out);
+        head
     }
 
     /// The verdict by the language's rules: base chains in priority order,
@@ -433,8 +463,8 @@ impl Source {
 }
 
 impl Rule {
-    pub fn text(&self) -> String {
-        let mut words: Vec<String> = self.matches.iter().map(Match::text).collect();
+    pub fn text(&self, defs: &mut Defines) -> String {
+        let mut words: Vec<String> = self.matches.iter().map(|m| m.text(defs)).collect();
         for s in &self.stmts {
             words.push(match s {
                 Stmt::Counter => "counter".into(),
@@ -646,17 +676,19 @@ pub fn a_source(domain: Domain) -> impl Strategy<Value = Source> {
         Domain::Model => HOOKS.to_vec(),
         Domain::Kernel => vec![Hook::Output],
     };
-    (prop::sample::select(hooks), prop::option::weighted(0.25, prop_oneof![Just(-10), Just(10)]))
-        .prop_flat_map(move |(hook, other)| {
+    let other = prop::option::weighted(0.25, prop_oneof![Just(-10), Just(10)]);
+    (prop::sample::select(hooks), other, prop::bool::weighted(0.3)).prop_flat_map(
+        move |(hook, other, defines)| {
             let mut tables = vec![a_table(domain, hook, 0).boxed()];
             if let Some(priority) = other {
                 tables.push(a_table(domain, hook, priority).boxed());
             }
             tables.prop_map(move |mut tables| {
                 tables.sort_by_key(|t| t.priority);
-                Source { hook, tables }
+                Source { hook, tables, defines }
             })
-        })
+        },
+    )
 }
 
 pub fn a_packet(domain: Domain, hook: Hook) -> impl Strategy<Value = Packet> {
