@@ -2,6 +2,7 @@
 //! point given to the first box that holds it, neighbours with equal data
 //! merged.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use crate::space::Intervals;
@@ -13,14 +14,24 @@ pub(super) type Range = (u128, u128);
 /// of `boxes`, each point given to the first box holding it. Adjacent
 /// boxes whose owners `same` says have equal data are merged; the result
 /// lists every owner of a merged box.
-pub(super) fn disjoint_boxes(
-    boxes: Vec<(Vec<Intervals>, usize)>,
+pub(super) fn disjoint_boxes<I: Borrow<Intervals>>(
+    boxes: Vec<(Vec<I>, usize)>,
     same: &dyn Fn(usize, usize) -> bool,
 ) -> Vec<(Vec<Range>, Vec<usize>)> {
-    let mut elementary: Vec<(Vec<Range>, usize)> = Vec::new();
+    fn ranges<I: Borrow<Intervals>>(dim: &I) -> &[Range] {
+        dim.borrow().ranges()
+    }
+    let mut elementary: Vec<(Vec<Range>, usize)> = Vec::with_capacity(boxes.len());
     for (b, owner) in boxes {
+        // The usual box, one range per field, is its own elementary box:
+        // made without the product's intermediate vectors.
+        if b.iter().all(|dim| ranges(dim).len() == 1) {
+            elementary.push((b.iter().map(|dim| ranges(dim)[0]).collect(), owner));
+            continue;
+        }
         let mut acc: Vec<Vec<Range>> = vec![Vec::new()];
         for dim in &b {
+            let dim: &Intervals = dim.borrow();
             acc = acc
                 .into_iter()
                 .flat_map(|prefix| {
@@ -46,7 +57,8 @@ pub(super) fn disjoint_boxes(
         let mut out = Vec::new();
         for (prefix, ranges) in groups {
             for (r, owners) in sweep(ranges, same) {
-                let mut k = prefix.clone();
+                let mut k = Vec::with_capacity(dims);
+                k.extend_from_slice(&prefix);
                 k.push(r);
                 out.push((k, owners));
             }

@@ -3,6 +3,7 @@
 //! that makes the kernel's lookups cheaper, and the rule that looks each
 //! one up.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use crate::ir;
@@ -65,7 +66,9 @@ pub(super) fn emit_run(
     };
     let mut maps = Vec::new();
     for (fam, group_proto) in groups {
-        let mut boxes: Vec<(Vec<Intervals>, usize)> = Vec::new();
+        // Each member's key fields, borrowed from its pieces where it has
+        // them: a run of 100k rules copies none of them.
+        let mut boxes: Vec<(Vec<Cow<Intervals>>, usize)> = Vec::new();
         for (pos, &m) in members.iter().enumerate() {
             for p in &spaces[m] {
                 if fam.is_some() && p.family.single() != fam {
@@ -77,12 +80,12 @@ pub(super) fn emit_run(
                 let b = dims
                     .iter()
                     .map(|d| match d {
-                        Dim::Saddr => p.saddr.clone().expect("saddr key"),
-                        Dim::Daddr => p.daddr.clone().expect("daddr key"),
-                        Dim::Proto => {
-                            Intervals::from_ranges(p.proto.iter().map(|x| (x as u128, x as u128)))
-                        }
-                        Dim::Dport => p.dport.clone().expect("dport key"),
+                        Dim::Saddr => Cow::Borrowed(p.saddr.as_ref().expect("saddr key")),
+                        Dim::Daddr => Cow::Borrowed(p.daddr.as_ref().expect("daddr key")),
+                        Dim::Proto => Cow::Owned(Intervals::from_ranges(
+                            p.proto.iter().map(|x| (x as u128, x as u128)),
+                        )),
+                        Dim::Dport => Cow::Borrowed(p.dport.as_ref().expect("dport key")),
                     })
                     .collect();
                 boxes.push((b, pos));
