@@ -57,13 +57,35 @@ pub(crate) fn whole_table(
         refs.ids.insert(s.name.clone(), id);
         named_set(b, name, s, &s.name, id);
     }
-    for c in &t.chains {
-        for (i, r) in c.rules.iter().enumerate() {
-            let at = At { table: name, chain: &c.name, index: i, place: Place::End };
-            rule(b, desired.sources, &refs, at, r);
+    // A rule's user data (its comment and its identity, two fifths of
+    // encoding it) depends on the rule alone: a second thread makes it, a
+    // slice of rules ahead, while this one writes the rules in order.
+    let sources = desired.sources;
+    std::thread::scope(|scope| {
+        let (ahead, made) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(2);
+        scope.spawn(move || {
+            for slice in t.chains.iter().flat_map(|c| c.rules.chunks(UDATA_SLICE)) {
+                let udata = slice.iter().map(|r| rule_udata(r, sources)).collect();
+                if ahead.send(udata).is_err() {
+                    return;
+                }
+            }
+        });
+        for c in &t.chains {
+            for (k, slice) in c.rules.chunks(UDATA_SLICE).enumerate() {
+                let udata = made.recv().expect("the user data thread makes every slice");
+                for (j, (r, udata)) in slice.iter().zip(&udata).enumerate() {
+                    let index = k * UDATA_SLICE + j;
+                    let at = At { table: name, chain: &c.name, index, place: Place::End };
+                    rule_with_udata(b, &refs, at, r, udata);
+                }
+            }
         }
-    }
+    });
 }
+
+/// How many rules' user data [`whole_table`] makes at a time.
+const UDATA_SLICE: usize = 1024;
 
 /// How a batch's rules name the named sets they use: by the kernel's name
 /// of each (a staged set's differs from the policy's, see
@@ -196,6 +218,11 @@ fn base_chain(a: &mut Attrs, base: &BaseChain) {
 /// Writes rule `index` of `chain`: its anonymous sets first, as its
 /// matches make them, then the rule that binds them by id.
 pub(crate) fn rule(b: &mut Batch, sources: &SourceMap, refs: &SetRefs, at: At, r: &nft::Rule) {
+    rule_with_udata(b, refs, at, r, &rule_udata(r, sources));
+}
+
+/// [`rule`], with its user data ([`rule_udata`]) already made.
+fn rule_with_udata(b: &mut Batch, refs: &SetRefs, at: At, r: &nft::Rule, udata: &[u8]) {
     let At { table, chain, index, place } = at;
     let mut cx = RuleCx { b, table, refs, origin: &r.origin, nfproto: None };
     let exprs = Buf::build(|x| {
@@ -222,7 +249,7 @@ pub(crate) fn rule(b: &mut Batch, sources: &SourceMap, refs: &SetRefs, at: At, r
             a.u64(NFTA_RULE_POSITION, handle);
         }
         a.nest(NFTA_RULE_EXPRESSIONS, |x| x.append(&exprs));
-        a.bytes(NFTA_RULE_USERDATA, &rule_udata(r, sources));
+        a.bytes(NFTA_RULE_USERDATA, udata);
     });
     b.rules += 1;
 }
