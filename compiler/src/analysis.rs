@@ -7,13 +7,15 @@
 //! decide every packet it matches, never from a sample. When the exact
 //! computation would grow too large for one rule (see [`shadow`]), that rule
 //! gets the info-level `analysis-budget` finding instead of a guessed one, so
-//! nothing is left out silently.
+//! nothing is left out silently. A work budget over the whole policy
+//! ([`budget`]) keeps the analysis bounded on any input the same way.
 //!
 //! The phase reads an [`ir::Policy`] and returns plain [`Diagnostic`]s; it
 //! leaves rendering to `render` and the exit code to the CLI. Inline
 //! `# shriek: allow(NAME) reason="..."` comments do not remove a finding: they
 //! mark it [`Diagnostic::suppressed`], so SARIF can still list it.
 
+pub mod budget;
 pub mod codes;
 mod describe;
 mod graph;
@@ -24,6 +26,8 @@ pub mod shadow;
 use shriek_grammar::Diagnostic;
 
 use crate::ir;
+pub use budget::Budget;
+use budget::Meter;
 
 /// The long explanation of the finding called `name` (or with code `name`,
 /// e.g. `E0301`): what it means, a minimal example and the fix. Plain text.
@@ -43,6 +47,13 @@ pub fn descriptors() -> Vec<crate::render::RuleDescriptor> {
 /// Every finding about `policy`, in source order of the place it points at,
 /// with inline allows applied.
 pub fn analyze(policy: &ir::Policy) -> Vec<Diagnostic> {
+    analyze_within(policy, Budget::DEFAULT)
+}
+
+/// [`analyze`] with another work budget: rules past it get `analysis-budget`
+/// instead of their exact findings (for tests of that finding).
+pub fn analyze_within(policy: &ir::Policy, budget: Budget) -> Vec<Diagnostic> {
+    let work = Meter::new(budget.units(policy.rules().count()));
     let mut out = Vec::new();
     for table in &policy.tables {
         let found = graph::check(table);
@@ -53,7 +64,7 @@ pub fn analyze(policy: &ir::Policy) -> Vec<Diagnostic> {
         let deep = found.iter().any(|d| d.code == codes::CHAIN_TOO_DEEP.code);
         out.extend(found);
         if !deep {
-            out.extend(shadow::check_table(table));
+            out.extend(shadow::check_table(table, &work));
         }
     }
     out.sort_by_key(|d| (d.primary.loc, d.code));

@@ -83,6 +83,22 @@ impl Cube {
         }
     }
 
+    /// How many intervals the cube's fields hold in all, at least one: what
+    /// comparing it with another cube costs, about.
+    pub fn intervals(&self) -> usize {
+        let of = |f: &Option<Intervals>| f.as_ref().map_or(0, |s| s.ranges().len());
+        1 + of(&self.saddr)
+            + of(&self.daddr)
+            + of(&self.sport)
+            + of(&self.dport)
+            + of(&self.icmp_type)
+            + of(&self.icmp_code)
+            + of(&self.tcp_flags)
+            + of(&self.mark)
+            + self.iif.intervals()
+            + self.oif.intervals()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.family.is_empty()
             || self.proto.is_empty()
@@ -391,8 +407,23 @@ pub fn intersect(a: &[Cube], b: &[Cube]) -> Space {
 /// would pass `cap`: subtraction can split a cube into one piece per field
 /// for every cube it takes away.
 pub fn subtract(a: &[Cube], b: &[Cube], cap: usize) -> Option<Space> {
+    subtract_within(a, b, cap, &mut |_, _| true)
+}
+
+/// [`subtract`], asking `afford(left, o)` before each step that compares
+/// the pieces `left` with the cube `o` of `b`: `None` also when it says no.
+/// The analysis counts its work this way (`analysis/budget.rs`).
+pub fn subtract_within(
+    a: &[Cube],
+    b: &[Cube],
+    cap: usize,
+    afford: &mut dyn FnMut(&[Cube], &Cube) -> bool,
+) -> Option<Space> {
     let mut left: Space = a.iter().filter(|c| !c.is_empty()).cloned().collect();
     for o in b {
+        if !afford(&left, o) {
+            return None;
+        }
         if !left.iter().any(|f| f.intersects(o)) {
             continue;
         }

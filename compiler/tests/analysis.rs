@@ -412,3 +412,29 @@ fn analysis_budget_names_the_rule_not_analysed() {
 fn analysis_budget_for_a_chain_behind_a_jump() {
     check_budget("budget_behind_jump", &shriek_testkit::budget::jump_past_budget());
 }
+
+/// When the policy's work budget runs out, the rules it cannot pay for get
+/// `analysis-budget`, saying so, and the rules checked before keep their
+/// exact findings (here, shadowed ones). Shown: the first finding given up,
+/// as text and JSON, and how many of each kind there are.
+#[test]
+fn analysis_budget_when_the_work_of_the_policy_runs_out() {
+    let source = shriek_testkit::budget::negations(200);
+    let frontend = resolve::resolve_str("policy.shr", &source);
+    let policy = frontend.policy.expect("a policy");
+    let budget = analysis::Budget { base: 2_000_000, per_rule: 0 };
+    let findings = analysis::analyze_within(&policy, budget);
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for d in &findings {
+        *counts.entry(d.name).or_default() += 1;
+    }
+    let first: Vec<_> =
+        findings.into_iter().filter(|d| d.name == "analysis-budget").take(1).collect();
+    let text = render::render_text(&first, &frontend.sources, false);
+    let json = render::render_json(&first, &frontend.sources);
+    shriek_testkit::snapshot!(
+        "analysis",
+        "budget_of_the_policy",
+        format!("--- COUNTS ---\n{counts:?}\n--- TEXT ---\n{text}\n--- JSON ---\n{json}\n")
+    );
+}

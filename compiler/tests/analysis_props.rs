@@ -199,6 +199,39 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Under any work budget, however small, the analysis reports no
+    /// finding the full analysis does not: a rule it could not finish gets
+    /// `analysis-budget` (info), never a guess, and the findings that need
+    /// no budget are all still there. The same budget gives the same
+    /// findings every time.
+    #[test]
+    fn a_small_budget_never_reports_a_false_finding(
+        spec in spec(),
+        base in 0u64..3_000,
+        per_rule in 0u64..300,
+    ) {
+        let p = spec.build();
+        let full = analysis::analyze(&p);
+        let budget = analysis::Budget { base, per_rule };
+        let small = analysis::analyze_within(&p, budget);
+        prop_assert_eq!(&small, &analysis::analyze_within(&p, budget), "not deterministic");
+        let gave_up = |d: &Diagnostic| d.name == "analysis-budget";
+        prop_assert!(!full.iter().any(gave_up), "the full analysis gave up:\n{}", show(&p));
+        for d in small.iter().filter(|d| !gave_up(d)) {
+            prop_assert!(full.contains(d), "{} not in the full analysis:\n{}", d.message, show(&p));
+        }
+        for d in &full {
+            let kept = small.contains(d)
+                || (RULE_FINDINGS[..2].contains(&d.name)
+                    && small.iter().any(|s| gave_up(s) && s.primary.loc == d.primary.loc));
+            prop_assert!(kept, "{} missing under {:?}:\n{}", d.message, budget, show(&p));
+        }
+    }
+}
+
 fn findings(d: &[Diagnostic]) -> Vec<&str> {
     d.iter().map(|d| d.name).collect()
 }
@@ -389,7 +422,7 @@ fn generator_produces_every_rule_finding() {
     let mut seen = std::collections::BTreeMap::<String, usize>::new();
     let mut count = |what: String| *seen.entry(what).or_default() += 1;
     let (mut looked, mut skipped) = (Looked::default(), 0);
-    for case in 0..1500 {
+    for case in 0..1500u64 {
         let spec = spec().new_tree(&mut runner).expect("a value").current();
         let policy = spec.build();
         let diags = analysis::analyze(&policy);
@@ -447,6 +480,15 @@ fn generator_produces_every_rule_finding() {
                 count(format!("after a jump into a limited chain: finding {found}"));
             }
         }
+        // What the budget law sees: findings given up, and findings kept.
+        let budget = analysis::Budget { base: case * 7 % 3_000, per_rule: case * 13 % 300 };
+        for d in analysis::analyze_within(&policy, budget) {
+            if d.name == "analysis-budget" {
+                count("analysis-budget under a small budget".into());
+            } else if d.name == "shadowed-rule" || d.name == "redundant-rule" {
+                count(format!("{} under a small budget", d.name));
+            }
+        }
         if case < 300 {
             match check(&policy, &mut looked) {
                 Ok(()) => {}
@@ -480,6 +522,9 @@ fn generator_produces_every_rule_finding() {
         "jump-cycle",
         "after a jump into a limited chain: finding true",
         "after a jump into a limited chain: finding false",
+        "analysis-budget under a small budget",
+        "shadowed-rule under a small budget",
+        "redundant-rule under a small budget",
     ] {
         assert!(seen.get(name).copied().unwrap_or(0) >= 20, "{name}: {seen:?}");
     }

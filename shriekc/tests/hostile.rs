@@ -36,7 +36,17 @@ fn file(name: &str, bytes: &[u8]) -> String {
 
 /// Runs `shriekc ARGS` with `stdin` fed from `input`, killing it at the hang guard.
 fn run_with(args: &[&str], stdin: Stdio, input: Option<&[u8]>) -> Output {
-    let mut child = shriek_testkit::command(BIN)
+    run_in(shriek_testkit::command(BIN), args, stdin, input)
+}
+
+/// [`run_with`] of a command set up by the caller (its environment).
+fn run_in(
+    mut cmd: std::process::Command,
+    args: &[&str],
+    stdin: Stdio,
+    input: Option<&[u8]>,
+) -> Output {
+    let mut child = cmd
         .args(args)
         .stdin(stdin)
         .stdout(Stdio::piped())
@@ -354,4 +364,41 @@ fn a_path_of_two_thousand_jumps_is_refused_quickly_and_small() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{}", head(&stderr));
     assert!(stderr.contains("E0307(chain-too-deep)"), "{}", head(&stderr));
+}
+
+/// 3,000 rules that each negate three matches, one of them a set of 30
+/// ports, overlap each other in so many ways that the exact analysis took 10
+/// s of CPU (and more, faster than the rule count grows). The policy's work
+/// budget stops it: the rules checked keep their exact findings, the rest
+/// get `analysis-budget`, saying the budget ran out, and the findings are
+/// the same on one thread as on two.
+#[test]
+fn rules_with_many_negations_stop_at_the_work_budget() {
+    let path = file("negations.shr", shriek_testkit::budget::negations(3000).as_bytes());
+    let out = run(&["check", &path]);
+    let stderr = text(&out.stderr);
+    // Some rules checked before the budget ran out are shadowed (an error).
+    assert_eq!(out.status.code(), Some(1), "{}", head(&stderr));
+    assert!(stderr.contains("E0301(shadowed-rule)"), "{}", head(&stderr));
+    // The first rule past the budget, and the count of the others, as the
+    // user reads them.
+    let start = stderr.find("E0306(analysis-budget)").expect("an analysis-budget finding");
+    let first = &stderr[start..];
+    let first = &first[..first[1..].find("\nE030").map_or(first.len(), |i| i + 1)];
+    let more: Vec<&str> = stderr.lines().filter(|l| l.starts_with("and ")).collect();
+    let dir = dir().to_string_lossy().into_owned();
+    shriek_testkit::snapshot!(
+        "hostile",
+        "negations_past_the_work_budget",
+        format!("{}\n{}\n", first.trim_end(), more.join("\n")).replace(&dir, "DIR")
+    );
+
+    let json = |threads: &str| {
+        let mut cmd = shriek_testkit::command(BIN);
+        cmd.env("RAYON_NUM_THREADS", threads);
+        let out = run_in(cmd, &["check", "--format", "json", &path], Stdio::null(), None);
+        assert_eq!(out.status.code(), Some(1), "{}", head(&text(&out.stderr)));
+        out.stdout
+    };
+    assert!(json("1") == json("2"), "the findings depend on the number of threads");
 }

@@ -23,7 +23,7 @@ shriek_grammar::catalogue! {
         "chains jump or go to each other in a loop",
         explain JUMP_CYCLE_TEXT;
     ANALYSIS_BUDGET = "E0306", "analysis-budget", Info,
-        "the exact analysis of a rule grew past its budget, so the rule was not checked; it never changes the exit code",
+        "the exact analysis of a rule grew past its budget (its own, or the whole policy's), so the rule was not checked; it never changes the exit code",
         explain ANALYSIS_BUDGET_TEXT;
     CHAIN_TOO_DEEP = "E0307", "chain-too-deep", Error,
         "a base chain reaches a chain through more nested jumps and gotos than the kernel allows, so the kernel would refuse the policy",
@@ -172,6 +172,18 @@ The same budget holds for what a regular chain decides: when it runs out
 there, the finding points at the rule of that chain where it stopped, and
 `jump`s to the chain are taken as deciding nothing (which can only hide a
 finding, never make a false one).
+
+A second budget holds for the whole policy, so that `check` stays bounded
+whatever it is given: a count of work (about one unit per interval of a
+cube compared) that grows with the number of rules, so the work grows no
+faster than the policy. Realistic policies use a small part of it. Rules that overlap each other in many ways at once
+(thousands of rules with several `!=` matches each, say) can use it up;
+the rules after that point (those whose check the rest of the budget cannot
+pay for) get this finding, with the message `the analysis's work budget for
+the whole policy ran out`. The rules before it were checked in full. It is
+counted in work, never in time, so the same policy gets the same findings
+on every machine. Unmatchable rules, jump cycles, unreachable chains and
+chains nested too deep need no budget and are always reported.
 
 The finding is information: it never changes the exit code.
 

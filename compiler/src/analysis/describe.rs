@@ -173,43 +173,63 @@ pub(super) fn unmatchable(rule: &ir::Rule) -> Diagnostic {
 
 /// The `analysis-budget` finding: `rule` was not checked because the exact
 /// computation stopped at rule `at` (the rule itself, or a rule of a chain
-/// that the earlier rule `after` jumps or goes to).
+/// that the earlier rule `after` jumps or goes to): with `work`, because
+/// the policy's work budget ran out there (`Gap::Work`), else because the
+/// pieces passed the cap (`Gap::Budget`).
 pub(super) fn not_analysed(
     table: &ir::Table,
     rule: &ir::Rule,
     at: ir::RuleId,
+    work: bool,
     after: Option<&ir::Rule>,
 ) -> Diagnostic {
     let cap = super::shadow::FRAGMENT_CAP;
-    let help = "nothing is wrong with the policy; chains split by address or port, \
-                reached with `jump`, keep each check small";
+    let help = if work {
+        "nothing is wrong with the policy, and every finding reported is exact; rules \
+         that overlap in many ways at once (several `!=` matches each, say) use the budget \
+         up: split them into chains by address or port, reached with `jump`, or check such \
+         a part of the policy on its own"
+    } else {
+        "nothing is wrong with the policy; chains split by address or port, \
+         reached with `jump`, keep each check small"
+    };
+    let budget = "the analysis's work budget for the whole policy ran out";
     let stopped = table.chains.get(at.chain.0 as usize).and_then(|c| {
         let r = c.rules.get(at.index as usize)?;
         Some((c.name.as_str(), r))
     });
-    match (after, stopped) {
-        (Some(after), Some((chain, stopped))) if at != rule.id => Diagnostic::new(
-            codes::ANALYSIS_BUDGET,
-            format!(
-                "rule not analysed: what chain `{chain}` decides grew past {cap} pieces, \
-                 so this rule was not checked against it"
-            ),
-            rule.loc,
-            "not checked: it may have a finding that is not reported",
-        )
-        .with_related(after.loc, format!("its packets may be decided in `{chain}` from here"))
-        .with_related(stopped.loc, format!("the analysis of `{chain}` stopped at this rule"))
-        .with_help(help),
-        _ => Diagnostic::new(
-            codes::ANALYSIS_BUDGET,
-            format!(
-                "rule not analysed: checking it against the rules above grew past {cap} pieces"
-            ),
-            rule.loc,
-            "not checked: it may have a finding that is not reported",
-        )
-        .with_help(help),
-    }
+    let message = match (after, stopped) {
+        (Some(_), Some((chain, _))) if at != rule.id => {
+            if work {
+                format!(
+                    "rule not analysed: {budget} while computing what chain `{chain}` \
+                     decides, so this rule was not checked against it"
+                )
+            } else {
+                format!(
+                    "rule not analysed: what chain `{chain}` decides grew past {cap} pieces, \
+                     so this rule was not checked against it"
+                )
+            }
+        }
+        _ if work => format!("rule not analysed: {budget} before this rule was checked"),
+        _ => {
+            format!("rule not analysed: checking it against the rules above grew past {cap} pieces")
+        }
+    };
+    let diag = Diagnostic::new(
+        codes::ANALYSIS_BUDGET,
+        message,
+        rule.loc,
+        "not checked: it may have a finding that is not reported",
+    );
+    let diag = match (after, stopped) {
+        (Some(after), Some((chain, stopped))) if at != rule.id => diag
+            .with_related(after.loc, format!("its packets may be decided in `{chain}` from here"))
+            .with_related(stopped.loc, format!("the analysis of `{chain}` stopped at this rule")),
+        _ => diag,
+    };
+    diag.with_help(help)
 }
 
 /// The shadowed-rule or redundant-rule finding for a covered rule.

@@ -153,6 +153,11 @@ impl Names {
         Names::of(&[NamePattern::Exact(name.to_string())], false)
     }
 
+    /// How many intervals of names the set holds: what comparing it costs.
+    pub fn intervals(&self) -> usize {
+        self.0.ranges().len()
+    }
+
     pub fn is_any(&self) -> bool {
         self.0.is_full(u128::MAX)
     }

@@ -1,0 +1,259 @@
+//! Whether the blockers before a rule cover it, and if so which of them
+//! decide its packets first: cube subtraction, biggest blocker first, with
+//! corner probes that prove a rule reached without subtracting at all.
+
+use super::class::{own_class, same};
+use super::{Cover, Coverage, Gap, FRAGMENT_CAP};
+use crate::analysis::budget::{cost, Meter};
+use crate::analysis::index::{Entries, Entry, Hull};
+use crate::ir;
+use crate::space::{self, Cube};
+
+/// Whether the first `below` of `entries` (in rule order) cover `cubes`,
+/// the packets of `rule`.
+///
+/// Coverage itself does not depend on order, so it is decided with the
+/// biggest blockers first, which empties a covered rule after few cuts. Who
+/// decides which packet does depend on order: blocker `j` is the first to
+/// decide some packet exactly when the blockers before it do not already
+/// cover its part of the rule. That is checked only for the few blockers the
+/// finding names.
+pub(super) fn cover(
+    table: &ir::Table,
+    cubes: &[Cube],
+    rule: &ir::Rule,
+    rules: &[ir::Rule],
+    entries: &Entries<'_>,
+    below: usize,
+    work: &Meter,
+) -> Coverage {
+    if work.take(cubes.len()).is_none() {
+        return gave_up(rule);
+    }
+    let hulls: Vec<Hull> = cubes.iter().map(Hull::of).collect();
+    let ids = entries.query(&hulls, below);
+    // Each candidate is read below about once per cube of the rule.
+    if work.take(ids.len() * cubes.len()).is_none() {
+        return gave_up(rule);
+    }
+    // Hulls only: a candidate that does not really meet the rule costs a
+    // little time below, never a wrong answer.
+    let ids: Vec<usize> = ids
+        .iter()
+        .map(|&i| i as usize)
+        .filter(|&i| hulls.iter().any(|h| h.meets(&entries.hulls[i])))
+        .collect();
+    let candidates: Vec<&Entry> = ids.iter().map(|&i| &entries.all[i]).collect();
+    // The candidates' hulls side by side: the scans below read little else.
+    let ch: Vec<Hull> = ids.iter().map(|&i| entries.hulls[i]).collect();
+    let exact: usize = candidates.iter().map(|e| cost(cubes, &e.cube)).sum();
+    if work.take(exact).is_none() {
+        return gave_up(rule);
+    }
+    // The first candidate that alone covers the rule, if any: the common case.
+    let whole = candidates
+        .iter()
+        .position(|e| cubes.iter().all(|c| c.intersects(&e.cube) && e.cube.covers(c)));
+    // No blocker after the first one that covers the rule alone is the first
+    // to decide any of its packets.
+    let end = match whole {
+        Some(p) => p,
+        None => match covered_by(cubes, &candidates, &ch, work) {
+            None => return gave_up(rule),
+            Some(false) => return Coverage::Reached,
+            Some(true) => candidates.len() - 1,
+        },
+    };
+    let prefix = &candidates[..=end];
+    let first = |j: usize| -> Option<bool> {
+        let e = prefix[j];
+        work.take(cost(cubes, &e.cube))?;
+        let part: Vec<Cube> =
+            cubes.iter().filter(|c| c.intersects(&e.cube)).map(|c| c.intersect(&e.cube)).collect();
+        covered_by(&part, &prefix[..j], &ch[..j], work).map(|covered| !covered)
+    };
+    let differs_from_rule =
+        |e: &Entry| rules.get(e.rule as usize).is_some_and(|b| !same(table, b, e.class, rule));
+
+    // The first blocker, in rule order, that decides some packet differently.
+    let mut differing = None;
+    if own_class(rule).is_some() {
+        let found = sweep(cubes, prefix, &differs_from_rule, work)
+            .or_else(|| first_differing(prefix, &differs_from_rule, &first));
+        match found {
+            Some(found) => differing = found,
+            None => return gave_up(rule),
+        }
+    }
+
+    // A small covering set, biggest first, and the first deciders in it.
+    let mut by_volume: Vec<usize> = (0..prefix.len()).collect();
+    by_volume.sort_by(|&a, &b| prefix[b].volume.total_cmp(&prefix[a].volume));
+    let mut set: Vec<usize> = Vec::new();
+    let mut left: Vec<Cube> = cubes.to_vec();
+    for j in by_volume {
+        let e = prefix[j];
+        if work.take(cost(&left, &e.cube)).is_none() {
+            return gave_up(rule);
+        }
+        if !left.iter().any(|f| f.intersects(&e.cube)) {
+            continue;
+        }
+        let afford = &mut |l: &[Cube], o: &Cube| work.afford(l, o);
+        let Some(next) =
+            space::subtract_within(&left, std::slice::from_ref(&*e.cube), FRAGMENT_CAP, afford)
+        else {
+            if work.ran_out() {
+                return gave_up(rule);
+            }
+            break;
+        };
+        set.push(j);
+        left = next;
+        if left.is_empty() {
+            break;
+        }
+    }
+    let mut count: Vec<u32> = set.iter().map(|&j| prefix[j].rule).collect();
+    count.sort_unstable();
+    count.dedup();
+    set.sort_unstable();
+    let mut shown: Vec<usize> = differing.into_iter().collect();
+    for j in set {
+        if shown.len() >= MAX_SHOWN {
+            break;
+        }
+        if !shown.iter().any(|&s| prefix[s].rule == prefix[j].rule) && first(j) == Some(true) {
+            shown.push(j);
+        }
+    }
+    if shown.is_empty() {
+        // Nothing before the first candidate that really meets the rule
+        // does (the others only had a bounding box in common): it decides
+        // some of the rule's packets first.
+        let meets = |e: &&Entry| cubes.iter().any(|c| c.intersects(&e.cube));
+        shown.extend(prefix.iter().position(meets));
+    }
+    shown.sort_unstable();
+    Coverage::Covered(Cover {
+        shown: shown.iter().map(|&j| (prefix[j].rule, prefix[j].class)).collect(),
+        count: count.len().max(shown.len()),
+        differs: differing.is_some(),
+    })
+}
+
+/// The coverage of a rule whose own exact computation ran out of budget:
+/// its pieces, or (as its caller tells by the meter) the work for it.
+fn gave_up(rule: &ir::Rule) -> Coverage {
+    Coverage::Unknown { gap: Gap::Budget(rule.id), after: None }
+}
+
+/// How many covering rules a finding labels.
+const MAX_SHOWN: usize = 4;
+
+/// The first blocker, in rule order, that decides some of `cubes` and
+/// differs from the rule: subtract the blockers in rule order until one that
+/// differs still meets what is left. `None` when the pieces pile up.
+fn sweep(
+    cubes: &[Cube],
+    prefix: &[&Entry],
+    differs: &dyn Fn(&Entry) -> bool,
+    work: &Meter,
+) -> Option<Option<usize>> {
+    const SWEEP_CAP: usize = 256;
+    let mut left: Vec<Cube> = cubes.to_vec();
+    for (j, e) in prefix.iter().enumerate() {
+        work.take(cost(&left, &e.cube))?;
+        if !left.iter().any(|f| f.intersects(&e.cube)) {
+            continue;
+        }
+        if differs(e) {
+            return Some(Some(j));
+        }
+        let afford = &mut |l: &[Cube], o: &Cube| work.afford(l, o);
+        left = space::subtract_within(&left, std::slice::from_ref(&*e.cube), FRAGMENT_CAP, afford)?;
+        if left.len() > SWEEP_CAP {
+            return None;
+        }
+        if left.is_empty() {
+            return Some(None);
+        }
+    }
+    Some(None)
+}
+
+/// [`sweep`] by one coverage check per differing blocker, for when the
+/// sweep's pieces pile up. The outer `None` means the cap was hit.
+fn first_differing(
+    prefix: &[&Entry],
+    differs: &dyn Fn(&Entry) -> bool,
+    first: &dyn Fn(usize) -> Option<bool>,
+) -> Option<Option<usize>> {
+    for (j, e) in prefix.iter().enumerate() {
+        if differs(e) && first(j)? {
+            return Some(Some(j));
+        }
+    }
+    Some(None)
+}
+
+/// Whether the union of `cands` covers `target`; `None` past the cap.
+/// `hulls_of` are the hulls of `cands`.
+fn covered_by(target: &[Cube], cands: &[&Entry], hulls_of: &[Hull], work: &Meter) -> Option<bool> {
+    // Each candidate is compared with each target cube, a few times over.
+    work.take(cands.iter().map(|e| cost(target, &e.cube)).sum())?;
+    let hulls: Vec<Hull> = target.iter().map(Hull::of).collect();
+    let mut cs: Vec<&Entry> = cands
+        .iter()
+        .zip(hulls_of)
+        .filter(|(e, eh)| {
+            hulls.iter().zip(target).any(|(h, t)| h.meets(eh) && t.intersects(&e.cube))
+        })
+        .map(|(e, _)| *e)
+        .collect();
+    if cs.is_empty() {
+        return Some(target.is_empty());
+    }
+    // One cover test and two corner probes per candidate and target cube.
+    work.take(3 * cs.iter().map(|e| cost(target, &e.cube)).sum::<usize>())?;
+    if target.iter().all(|t| cs.iter().any(|e| e.cube.covers(t))) {
+        return Some(true);
+    }
+    // A corner that no candidate matches proves the target is not covered.
+    for c in target {
+        for probe in [c.corner(false), c.corner(true)] {
+            if !cs.iter().any(|e| e.cube.contains(&probe)) {
+                return Some(false);
+            }
+        }
+    }
+    cs.sort_by(|a, b| b.volume.total_cmp(&a.volume));
+    let mut left: Vec<Cube> = target.to_vec();
+    for (k, e) in cs.iter().enumerate() {
+        work.take(cost(&left, &e.cube))?;
+        let mut next = Vec::with_capacity(left.len());
+        for f in left {
+            if f.intersects(&e.cube) {
+                next.extend(f.subtract(&e.cube));
+            } else {
+                next.push(f);
+            }
+        }
+        if next.len() > FRAGMENT_CAP {
+            return None;
+        }
+        left = next;
+        let Some(first) = left.first() else { return Some(true) };
+        // Fragments piling up: probe one against the blockers still to come.
+        if left.len() > 64 && k % 16 == 0 {
+            let rest = &cs[k + 1..];
+            work.take(2 * rest.iter().map(|e| e.cube.intervals()).sum::<usize>())?;
+            for probe in [first.corner(false), first.corner(true)] {
+                if !rest.iter().any(|e| e.cube.contains(&probe)) {
+                    return Some(false);
+                }
+            }
+        }
+    }
+    Some(false)
+}
