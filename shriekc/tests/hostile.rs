@@ -402,3 +402,36 @@ fn rules_with_many_negations_stop_at_the_work_budget() {
     };
     assert!(json("1") == json("2"), "the findings depend on the number of threads");
 }
+
+/// 20,000 chains in a row, each jumping to the next: unreachable from any
+/// base chain (so the kernel's depth limit says nothing), with a mark set at
+/// the end, or reached and closed into one loop. Both overflowed the stack
+/// of `check` (the analysis computed what a chain decides by recursing down
+/// the row), and the row's mark took one pass per chain.
+#[test]
+fn twenty_thousand_chains_in_a_row_or_a_loop_are_checked() {
+    let row = |closed: bool| {
+        let first = if closed { "jump c0" } else { "tcp dport 22 accept" };
+        let mut policy = format!("table t {{\n  chain input hook input {{\n    {first}\n  }}\n");
+        for i in 0..20_000 {
+            let next = if closed { (i + 1) % 20_000 } else { i + 1 };
+            policy += &format!(
+                "  chain c{i} {{\n    tcp dport {} accept\n    jump c{next}\n  }}\n",
+                i % 60_000
+            );
+        }
+        if !closed {
+            policy += "  chain c20000 {\n    mark set 1\n  }\n";
+        }
+        policy + "}\n"
+    };
+    let out = run(&["check", &file("row_20000.shr", row(false).as_bytes())]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}", head(&stderr));
+    assert!(stderr.contains("E0304(unreachable-chain)"), "{}", head(&stderr));
+
+    let out = run(&["check", &file("loop_20000.shr", row(true).as_bytes())]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", head(&stderr));
+    assert!(stderr.contains("E0305(jump-cycle)"), "{}", head(&stderr));
+}

@@ -6,7 +6,7 @@
 //! behind a dead jump is reported through the dead rule, once, and the
 //! kernel counts a dead jump's depth as it counts any other.
 
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, EdgeRef};
 use shriek_grammar::Diagnostic;
@@ -15,7 +15,9 @@ use super::{apply_allows, codes};
 use crate::ir::{self, Verdict};
 use crate::nft::vocab::JUMP_STACK_DEPTH;
 
-pub(super) fn check(table: &ir::Table) -> Vec<Diagnostic> {
+/// The jump graph of `table`: node `i` is chain `i`, and each `jump` or
+/// `goto` rule is an edge.
+pub(super) fn jumps(table: &ir::Table) -> DiGraph<usize, (&ir::Rule, bool)> {
     // Edge weights: the rule, and whether it is a `goto`.
     let mut graph: DiGraph<usize, (&ir::Rule, bool)> = DiGraph::new();
     let nodes: Vec<NodeIndex> = (0..table.chains.len()).map(|c| graph.add_node(c)).collect();
@@ -31,7 +33,27 @@ pub(super) fn check(table: &ir::Table) -> Vec<Diagnostic> {
             }
         }
     }
+    graph
+}
 
+/// Per chain of `graph`, the index of its strongly connected component in
+/// `sccs`.
+pub(super) fn scc_of(
+    graph: &DiGraph<usize, (&ir::Rule, bool)>,
+    sccs: &[Vec<NodeIndex>],
+) -> Vec<usize> {
+    let mut of = vec![0; graph.node_count()];
+    for (i, scc) in sccs.iter().enumerate() {
+        for &n in scc {
+            of[graph[n]] = i;
+        }
+    }
+    of
+}
+
+pub(super) fn check(table: &ir::Table) -> Vec<Diagnostic> {
+    let graph = jumps(table);
+    let nodes: Vec<NodeIndex> = graph.node_indices().collect();
     let mut out = Vec::new();
     let mut reached = vec![false; table.chains.len()];
     for (c, chain) in table.chains.iter().enumerate() {
@@ -59,10 +81,15 @@ pub(super) fn check(table: &ir::Table) -> Vec<Diagnostic> {
         }
     }
 
-    let sccs = tarjan_scc(&graph);
-    out.extend(too_deep(table, &graph, &sccs));
-    for scc in sccs {
-        let in_cycle = |n: NodeIndex| scc.contains(&n);
+    // Kosaraju's walk keeps its own stack (Tarjan's in petgraph recurses, and
+    // overflowed on a row of 20,000 chains); its order too is targets first.
+    let sccs = kosaraju_scc(&graph);
+    let of = scc_of(&graph, &sccs);
+    out.extend(too_deep(table, &graph, &sccs, &of));
+    for (i, scc) in sccs.iter().enumerate() {
+        // A lookup, not a search of the component: a loop through 100,000
+        // chains would otherwise take 10^10 steps.
+        let in_cycle = |n: NodeIndex| of[graph[n]] == i;
         let mut jumps: Vec<(&ir::Rule, bool, usize)> = scc
             .iter()
             .flat_map(|&n| graph.edges(n))
@@ -113,18 +140,13 @@ fn too_deep(
     table: &ir::Table,
     graph: &DiGraph<usize, (&ir::Rule, bool)>,
     sccs: &[Vec<NodeIndex>],
+    scc_of: &[usize],
 ) -> Vec<Diagnostic> {
-    let mut scc_of = vec![0; table.chains.len()];
-    for (i, scc) in sccs.iter().enumerate() {
-        for &n in scc {
-            scc_of[graph[n]] = i;
-        }
-    }
     // Per chain, its deepest level below a base chain and that base chain.
     let mut level: Vec<Option<(usize, usize)>> =
         table.chains.iter().enumerate().map(|(c, ch)| ch.base.as_ref().map(|_| (0, c))).collect();
     let mut out = Vec::new();
-    // Tarjan's order puts a chain's targets before it: walked backwards,
+    // Kosaraju's order puts a chain's targets before it: walked backwards,
     // every chain's level is final before it passes it on.
     for scc in sccs.iter().rev() {
         for &n in scc {

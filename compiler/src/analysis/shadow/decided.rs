@@ -49,11 +49,18 @@ pub struct Piece {
     pub class: Class,
 }
 
+/// The most cubes the decided spaces of one table may hold in all: as
+/// many as a policy may have rules, which a policy whose rules are all in
+/// chains reached by `jump` about holds.
+const MAX_HELD: usize = crate::resolve::limits::MAX_RULES;
+
 /// Per-table context: the policy and the memoized decided spaces.
 pub(super) struct Ctx<'a> {
     pub table: &'a ir::Table,
     /// The work left for the whole policy.
     pub work: &'a Meter,
+    /// How many cubes the decided spaces computed so far hold.
+    held: usize,
     decided: Vec<Memo>,
     /// Per chain, the first rule that may change the packet's mark.
     pub marked: Vec<Option<u32>>,
@@ -76,9 +83,42 @@ pub(super) fn pieces(ctx: &mut Ctx, rule: &ir::Rule) -> (Vec<Piece>, Option<Gap>
     ends(ctx, rule)
 }
 impl<'a> Ctx<'a> {
+    /// The context of `table`, with what every chain that a `jump` or
+    /// `goto` enters decides computed, each before the chains that enter it:
+    /// so computing one never recurses through a path of chains, which can
+    /// be as long as the policy (a path of unreachable chains, or a loop,
+    /// the kernel's depth limit does not bound).
     pub(super) fn new(table: &'a ir::Table, work: &'a Meter) -> Self {
-        let decided = vec![Memo::Todo; table.chains.len()];
-        Ctx { table, work, decided, marked: mark_setters(table) }
+        let graph = crate::analysis::graph::jumps(table);
+        let sccs = petgraph::algo::kosaraju_scc(&graph);
+        let mut ctx = Ctx {
+            table,
+            work,
+            held: 0,
+            decided: vec![Memo::Todo; table.chains.len()],
+            marked: mark_setters(table, &graph),
+        };
+        // Kosaraju's order puts a chain's targets before it.
+        for scc in &sccs {
+            let looped = scc.len() > 1 || scc.iter().any(|&n| graph.contains_edge(n, n));
+            for &n in scc {
+                let chain = graph[n];
+                if looped {
+                    // What a chain in a loop (`jump-cycle`, which the kernel
+                    // refuses) decides is not computed: as before, the rules
+                    // its jumps may decide get no finding.
+                    let d = Decided { parts: vec![], gap: Some(Gap::Loop) };
+                    ctx.decided[chain] = Memo::Done(Rc::new(d));
+                } else if graph
+                    .neighbors_directed(n, petgraph::Direction::Incoming)
+                    .next()
+                    .is_some()
+                {
+                    decided(&mut ctx, ChainId(chain as u32));
+                }
+            }
+        }
+        ctx
     }
 }
 
@@ -215,6 +255,7 @@ fn decided(ctx: &mut Ctx, id: ChainId) -> Rc<Decided> {
         for piece in pieces {
             if is_final(piece.class) && !limited(rule) {
                 let part = space::intersect(&piece.space, &fresh);
+                ctx.held += part.len();
                 d.parts.push(Piece { space: part, class: piece.class });
             }
             for cube in piece.space {
@@ -223,6 +264,13 @@ fn decided(ctx: &mut Ctx, id: ChainId) -> Rc<Decided> {
         }
     }
     d.parts.retain(|p| !p.space.is_empty());
+    if let Some(last) = chain.rules.last().filter(|_| ctx.held > MAX_HELD) {
+        // Kept for the whole table, these would grow with the square of a
+        // row of chains that each jump to the next (their decided packets
+        // hold those of every chain below): past the cap, this chain's are
+        // not kept, and it counts as deciding nothing.
+        d = Decided { parts: vec![], gap: Some(Gap::Work(last.id)) };
+    }
     let d = Rc::new(d);
     ctx.decided[id.0 as usize] = Memo::Done(d.clone());
     d

@@ -3,6 +3,9 @@
 //! chain, so after the first rule that may change the mark, a rule that reads
 //! the mark is not checked and its pieces are not sure blockers.
 
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::Direction;
+
 use super::decided::{Ctx, Piece};
 use crate::ir::{self, Action, Verdict};
 use crate::space::{self, Cube};
@@ -27,23 +30,26 @@ impl Ctx<'_> {
     }
 }
 
+/// The jump graph, as `analysis/graph.rs` makes it.
+type Jumps<'a> = DiGraph<usize, (&'a ir::Rule, bool)>;
+
 /// Per chain of `table`, the first rule that may change the packet's mark:
 /// one with `mark set`, or a jump or goto to a chain that may.
-pub(super) fn mark_setters(table: &ir::Table) -> Vec<Option<u32>> {
+pub(super) fn mark_setters(table: &ir::Table, graph: &Jumps) -> Vec<Option<u32>> {
     let sets = |r: &ir::Rule| r.actions.iter().any(|a| matches!(a, Action::MarkSet(_)));
     let mut dirty: Vec<bool> = table.chains.iter().map(|c| c.rules.iter().any(sets)).collect();
     let target = |r: &ir::Rule| match r.verdict {
         Some(Verdict::Jump(c) | Verdict::Goto(c)) => Some(c.0 as usize),
         _ => None,
     };
-    // Chains that reach a setter through jumps: a fixpoint over the graph.
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for (i, chain) in table.chains.iter().enumerate() {
-            if !dirty[i] && chain.rules.iter().any(|r| target(r).is_some_and(|t| dirty[t])) {
-                dirty[i] = true;
-                changed = true;
+    // Chains that reach a setter through jumps: a walk back along the edges
+    // from the setters, each chain once.
+    let mut todo: Vec<NodeIndex> = graph.node_indices().filter(|&n| dirty[graph[n]]).collect();
+    while let Some(n) = todo.pop() {
+        for from in graph.neighbors_directed(n, Direction::Incoming) {
+            if !dirty[graph[from]] {
+                dirty[graph[from]] = true;
+                todo.push(from);
             }
         }
     }
