@@ -30,8 +30,20 @@ const INFORMATION_URI: &str = "https://github.com/shriek-fw/shriek";
 /// are counted in one line. JSON, SARIF and GitHub output list every one.
 pub const TEXT_LIMIT: usize = 100;
 
+/// How many diagnostics of `code` are printed as text. Past the analysis's
+/// work budget every later rule gets `analysis-budget`, thousands of
+/// reports saying the same: the first says why and what to do, the rest
+/// are counted, and JSON names each rule.
+fn text_limit(code: &str) -> usize {
+    if code == crate::analysis::codes::ANALYSIS_BUDGET.code {
+        1
+    } else {
+        TEXT_LIMIT
+    }
+}
+
 /// Render for a terminal: one miette report per unsuppressed diagnostic, at
-/// most [`TEXT_LIMIT`] of each code, then one "and N more" line per code
+/// most [`TEXT_LIMIT`] of each code (one `analysis-budget`), then one "and N more" line per code
 /// that had more. Without color the output is plain unicode at width 100,
 /// for snapshots.
 ///
@@ -49,7 +61,7 @@ pub fn render_text(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> St
     let mut out = String::new();
     for d in diags.iter().filter(|d| d.suppressed.is_none()) {
         let count = shown.entry(d.code).or_default();
-        if *count >= TEXT_LIMIT {
+        if *count >= text_limit(d.code) {
             *hidden.entry((d.code, d.name)).or_default() += 1;
             continue;
         }

@@ -384,7 +384,9 @@ fn rules_with_many_negations_stop_at_the_work_budget() {
     // user reads them.
     let start = stderr.find("E0306(analysis-budget)").expect("an analysis-budget finding");
     let first = &stderr[start..];
-    let first = &first[..first[1..].find("\nE030").map_or(first.len(), |i| i + 1)];
+    // It ends where the next finding or the "and N more" lines begin.
+    let end = [first[1..].find("\nE030").map(|i| i + 1), first.find("\nand ")];
+    let first = &first[..end.into_iter().flatten().min().unwrap_or(first.len())];
     let more: Vec<&str> = stderr.lines().filter(|l| l.starts_with("and ")).collect();
     let dir = dir().to_string_lossy().into_owned();
     shriek_testkit::snapshot!(
