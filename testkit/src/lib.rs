@@ -8,6 +8,7 @@
 pub mod budget;
 pub mod model;
 pub mod sources;
+pub mod traffic;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};

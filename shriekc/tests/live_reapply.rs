@@ -1,0 +1,723 @@
+//! Live re-applies under traffic, against the real kernel, in a random
+//! sequence drawn from a printed seed: while datagrams stream to counted
+//! ports, to a balanced `dnat` service (each from a fresh socket, so a new
+//! connection the NAT chain must translate) and to a port that must stay
+//! dropped, and a TCP connection lets only `ct state established` carry
+//! it, the policy is re-applied: unchanged, with rules changed, added or
+//! removed before the flows' rules, maps grown from one kind to another,
+//! named counters and sets and chains changed, the strategy switched, with
+//! `--replace`, with `--prune` of a renamed table, and through
+//! `apply --confirm` and `--confirm-pending`.
+//!
+//! After each apply, with the traffic paused: a flow whose verdict is the
+//! same in the old and the new policy lost nothing (or got nothing, when
+//! dropped), the named counters and the per-rule counters of the rules
+//! that stay equal the datagrams received, exactly, the TCP connection
+//! echoed every byte, and `plan` says `no changes`.
+//!
+//! `SHRIEK_LIVE_SEED` replays a sequence, `SHRIEK_LIVE_STEPS` lengthens it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use proptest::prelude::RngExt;
+use proptest::test_runner::{RngAlgorithm, TestRng};
+use shriek_testkit::traffic::{Tally, Traffic};
+use shriek_testkit::{text, Wire};
+
+const BIN: &str = env!("CARGO_BIN_EXE_shriekc");
+
+/// Every policy accepts it and counts it by name (`kept1`).
+const KEPT_NAMED: u16 = 6001;
+/// Every policy accepts it; only the rule's own counter counts it.
+const KEPT_PLAIN: u16 = 6002;
+/// Accepted by a rule whose set of ports changes.
+const IN_SET: u16 = 6003;
+/// Accepted by a rule whose named counter (`opt5`) comes and goes.
+const OPTIONAL: u16 = 6005;
+/// Accepted or dropped, as each policy draws.
+const FLIPPED: [u16; 2] = [6006, 6007];
+/// Dropped by every policy, by a rule whose set changes (`banned`).
+const BANNED: u16 = 6009;
+/// Translated to the backends by a balanced `dnat`; the backends'
+/// datagrams are counted by name (`lb`).
+const SERVICE: u16 = 6100;
+const BACKENDS: [u16; 2] = [6101, 6102];
+/// The long-lived TCP connection.
+const TCP: u16 = 7100;
+
+/// Where the flows' rules sit among the others.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Region {
+    Before,
+    Middle,
+    After,
+}
+
+/// A rule that no flow's datagram matches, around the flows' rules.
+#[derive(Clone, Debug)]
+enum Filler {
+    Port(u16),
+    Range(u16, u16),
+    Tcp(u16),
+    Blocked,
+    Jump(u16, usize),
+}
+
+/// The policy of one step, changed a little from the one before.
+#[derive(Clone)]
+struct Policy {
+    before: Vec<Filler>,
+    middle: Vec<Filler>,
+    after: Vec<Filler>,
+    /// Regular chains, each with its rules' ports.
+    chains: BTreeMap<usize, Vec<u16>>,
+    blocked: BTreeSet<u8>,
+    in_set: BTreeSet<u16>,
+    banned_set: BTreeSet<u16>,
+    optional_counter: bool,
+    /// Whether each of [`FLIPPED`] is accepted.
+    flipped: [bool; 2],
+    lb_table: &'static str,
+}
+
+/// The lines of the rules whose per-rule counters the test reads.
+struct Lines {
+    kept_named: usize,
+    kept_plain: usize,
+}
+
+impl Policy {
+    fn first() -> Policy {
+        Policy {
+            before: vec![Filler::Port(40000)],
+            middle: vec![],
+            after: vec![Filler::Range(40100, 40110)],
+            chains: BTreeMap::new(),
+            blocked: [1].into(),
+            in_set: [41000].into(),
+            banned_set: [42000].into(),
+            optional_counter: true,
+            flipped: [true, false],
+            lb_table: "lb_a",
+        }
+    }
+
+    fn text(&self) -> (String, Lines) {
+        let mut out = Vec::<String>::new();
+        let blocked: Vec<String> = self.blocked.iter().map(|b| format!("10.66.0.{b}")).collect();
+        out.push(format!("define blocked = {{ {} }}", blocked.join(", ")));
+        out.push("table live {".into());
+        out.push("  chain input hook input policy drop {".into());
+        out.push("    tcp dport 22 accept".into());
+        out.push("    proto tcp ct state established accept".into());
+        let filler = |out: &mut Vec<String>, rules: &[Filler]| {
+            for rule in rules {
+                out.push(format!("    {}", filler_text(rule)));
+            }
+        };
+        filler(&mut out, &self.before);
+        out.push(format!("    udp dport {KEPT_NAMED} counter kept1 accept"));
+        let kept_named = out.len();
+        out.push(format!("    udp dport {KEPT_PLAIN} accept"));
+        let kept_plain = out.len();
+        filler(&mut out, &self.middle);
+        out.push(format!("    udp dport {} accept", set_text(IN_SET, &self.in_set)));
+        let counter = if self.optional_counter { " counter opt5" } else { "" };
+        out.push(format!("    udp dport {OPTIONAL}{counter} accept"));
+        for (port, accepted) in FLIPPED.iter().zip(self.flipped) {
+            out.push(format!("    udp dport {port} {}", if accepted { "accept" } else { "drop" }));
+        }
+        out.push(format!(
+            "    udp dport {} counter banned drop",
+            set_text(BANNED, &self.banned_set)
+        ));
+        out.push(format!("    udp dport {{ {}, {} }} counter lb accept", BACKENDS[0], BACKENDS[1]));
+        filler(&mut out, &self.after);
+        out.push("  }".into());
+        for (n, ports) in &self.chains {
+            out.push(format!("  chain extra{n} {{"));
+            for port in ports {
+                out.push(format!("    udp dport {port} drop"));
+            }
+            out.push("  }".into());
+        }
+        out.push("}".into());
+        out.push(format!("table {} {{", self.lb_table));
+        out.push("  chain pre hook prerouting type nat policy accept {".into());
+        out.push(format!(
+            "    udp dport {SERVICE} dnat to {{ 10.9.0.1:{}, 10.9.0.1:{} }} balance round-robin",
+            BACKENDS[0], BACKENDS[1]
+        ));
+        out.push("  }".into());
+        out.push("}".into());
+        (out.join("\n") + "\n", Lines { kept_named, kept_plain })
+    }
+
+    fn accepts(&self, port: u16) -> bool {
+        port != BANNED && FLIPPED.iter().position(|p| *p == port).is_none_or(|i| self.flipped[i])
+    }
+
+    fn counters(&self) -> BTreeSet<&'static str> {
+        let mut names: BTreeSet<_> = ["kept1", "banned", "lb"].into();
+        if self.optional_counter {
+            names.insert("opt5");
+        }
+        names
+    }
+}
+
+fn filler_text(rule: &Filler) -> String {
+    match rule {
+        Filler::Port(p) => format!("udp dport {p} drop"),
+        Filler::Range(a, b) => format!("udp dport {a}-{b} drop"),
+        Filler::Tcp(p) => format!("tcp dport {p} drop"),
+        Filler::Blocked => "saddr $blocked drop".into(),
+        Filler::Jump(p, n) => format!("udp dport {p} jump extra{n}"),
+    }
+}
+
+fn set_text(port: u16, others: &BTreeSet<u16>) -> String {
+    let all: Vec<String> =
+        std::iter::once(port).chain(others.iter().copied()).map(|p| p.to_string()).collect();
+    format!("{{ {} }}", all.join(", "))
+}
+
+/// How a step applies its policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Plain,
+    Replace,
+    Confirm,
+}
+
+/// One step of the sequence: what changed, and how it goes in.
+struct Step {
+    policy: Policy,
+    strategy: &'static str,
+    mode: Mode,
+    prune: bool,
+    what: String,
+}
+
+fn port(rng: &mut TestRng) -> u16 {
+    rng.random_range(43000..60000)
+}
+
+fn filler(rng: &mut TestRng, policy: &Policy) -> Filler {
+    match rng.random_range(0..10) {
+        0..=4 => Filler::Port(port(rng)),
+        5..=6 => {
+            let a = port(rng);
+            Filler::Range(a, a + rng.random_range(1..20))
+        }
+        7 => Filler::Tcp(port(rng)),
+        8 => Filler::Blocked,
+        _ => match policy.chains.keys().next() {
+            Some(n) => Filler::Jump(port(rng), *n),
+            None => Filler::Port(port(rng)),
+        },
+    }
+}
+
+fn region<'a>(policy: &'a mut Policy, rng: &mut TestRng) -> (&'a mut Vec<Filler>, Region) {
+    match rng.random_range(0..3) {
+        0 => (&mut policy.before, Region::Before),
+        1 => (&mut policy.middle, Region::Middle),
+        _ => (&mut policy.after, Region::After),
+    }
+}
+
+/// The next step: one or two changes to `last`'s policy.
+fn next_step(rng: &mut TestRng, last: &Step) -> Step {
+    let mut policy = last.policy.clone();
+    let mut what = Vec::<String>::new();
+    let changes = rng.random_range(0..3);
+    for _ in 0..changes {
+        match rng.random_range(0..11) {
+            0 => {
+                let new = filler(rng, &policy);
+                let (rules, _) = region(&mut policy, rng);
+                if !rules.is_empty() {
+                    let at = rng.random_range(0..rules.len());
+                    what.push(format!("changed {:?} to {new:?}", rules[at]));
+                    rules[at] = new;
+                }
+            }
+            1 => {
+                let n = rng.random_range(1..5);
+                let new: Vec<Filler> = (0..n).map(|_| filler(rng, &policy)).collect();
+                let (rules, r) = region(&mut policy, rng);
+                let at = rng.random_range(0..=rules.len());
+                what.push(format!(
+                    "added {n} at {at}{}",
+                    if r == Region::Before { " before the flows" } else { "" }
+                ));
+                rules.splice(at..at, new);
+            }
+            2 => {
+                let (rules, _) = region(&mut policy, rng);
+                if !rules.is_empty() {
+                    let at = rng.random_range(0..rules.len());
+                    let n = rng.random_range(1..=(rules.len() - at).min(4));
+                    what.push(format!("removed {n} at {at}"));
+                    rules.drain(at..at + n);
+                }
+            }
+            3 => {
+                // Past what one kind of map holds well: many single ports,
+                // or a run of ranges that makes a hashed map an interval one.
+                let ranges = rng.random_bool(0.5);
+                let n = rng.random_range(50..250);
+                for _ in 0..n {
+                    let a = port(rng);
+                    let rule = if ranges {
+                        Filler::Range(a, a + rng.random_range(1..5))
+                    } else {
+                        Filler::Port(a)
+                    };
+                    policy.after.push(rule);
+                }
+                what.push(format!(
+                    "grew the rules after the flows by {n} {}",
+                    if ranges { "ranges" } else { "ports" }
+                ));
+            }
+            4 => {
+                let (rules, _) = region(&mut policy, rng);
+                let before = rules.len();
+                rules.retain(|r| !matches!(r, Filler::Range(..)));
+                what.push(format!("removed {} ranges", before - rules.len()));
+            }
+            5 => {
+                let (rules, _) = region(&mut policy, rng);
+                let keep = rules.len() / 4;
+                rules.truncate(keep);
+                what.push(format!("shrank a part to {keep} rules"));
+            }
+            6 => {
+                policy.optional_counter = !policy.optional_counter;
+                what.push(format!(
+                    "counter opt5 {}",
+                    if policy.optional_counter { "added" } else { "removed" }
+                ));
+            }
+            7 => {
+                let set =
+                    if rng.random_bool(0.5) { &mut policy.in_set } else { &mut policy.banned_set };
+                for _ in 0..rng.random_range(1..6) {
+                    let p = rng.random_range(41000..41040);
+                    if !set.remove(&p) {
+                        set.insert(p);
+                    }
+                }
+                let b = rng.random_range(1..20);
+                if !policy.blocked.remove(&b) {
+                    policy.blocked.insert(b);
+                }
+                what.push("changed sets".into());
+            }
+            8 => {
+                let i = rng.random_range(0..2);
+                policy.flipped[i] = !policy.flipped[i];
+                what.push(format!("flipped {}", FLIPPED[i]));
+            }
+            9 => {
+                if policy.chains.is_empty() || rng.random_bool(0.5) {
+                    let n = rng.random_range(1..100);
+                    let ports = (0..rng.random_range(1..4)).map(|_| port(rng)).collect();
+                    policy.chains.insert(n, ports);
+                    let at = rng.random_range(0..=policy.before.len());
+                    policy.before.insert(at, Filler::Jump(port(rng), n));
+                    what.push(format!("added chain extra{n} and a jump to it before the flows"));
+                } else {
+                    let n = *policy.chains.keys().next().expect("a chain");
+                    policy.chains.remove(&n);
+                    for rules in [&mut policy.before, &mut policy.middle, &mut policy.after] {
+                        rules.retain(|r| !matches!(r, Filler::Jump(_, m) if *m == n));
+                    }
+                    what.push(format!("removed chain extra{n} and its jumps"));
+                }
+            }
+            _ => {
+                policy.lb_table = if policy.lb_table == "lb_a" { "lb_b" } else { "lb_a" };
+                what.push(format!("renamed the balancing table to {}", policy.lb_table));
+            }
+        }
+    }
+    let strategy = if rng.random_bool(0.3) {
+        ["sequential", "auto", "dispatch"][rng.random_range(0..3)]
+    } else {
+        last.strategy
+    };
+    let mode = match rng.random_range(0..10) {
+        0..=5 => Mode::Plain,
+        6..=7 => Mode::Replace,
+        _ => Mode::Confirm,
+    };
+    // A renamed table must go in the same batch: its old self would still
+    // be named by `plan`.
+    let prune = policy.lb_table != last.policy.lb_table || rng.random_bool(0.2);
+    if what.is_empty() {
+        what.push("unchanged".into());
+    }
+    Step { policy, strategy, mode, prune, what: what.join(", ") }
+}
+
+fn shriekc(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = shriek_testkit::command(BIN).current_dir(dir).args(args).output().expect("shriekc");
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+/// Applies `step` as it says; the apply's output.
+fn apply(dir: &Path, ns: &str, step: &Step) -> String {
+    let mut args = vec!["apply", "--force", "--netns", ns, "--strategy", step.strategy];
+    if step.mode == Mode::Replace {
+        args.push("--replace");
+    }
+    if step.prune {
+        args.push("--prune");
+    }
+    args.push("live.shr");
+    if step.mode != Mode::Confirm {
+        let (code, out, err) = shriekc(dir, &args);
+        assert_eq!(code, 0, "{out}{err}");
+        return out;
+    }
+    args.splice(1..1, ["--confirm", "60"]);
+    let mut cmd = shriek_testkit::command(BIN);
+    cmd.current_dir(dir).args(&args);
+    let (child, line) = shriek_testkit::spawn_first_line(&mut cmd);
+    let (code, out, err) = shriekc(dir, &["apply", "--confirm-pending", "--netns", ns]);
+    assert_eq!(code, 0, "{line}{out}{err}");
+    let done = child.wait_with_output().expect("the confirming apply ends");
+    assert_eq!(done.status.code(), Some(0), "{line}{}", text(&done.stderr));
+    line + &text(&done.stdout)
+}
+
+/// What the kernel counted: the named counters, and the packets of the
+/// rules on the given lines.
+fn counted(dir: &Path, ns: &str, lines: &Lines) -> (BTreeMap<String, u64>, u64, u64) {
+    let (code, out, err) = shriekc(dir, &["stats", "--netns", ns, "--format", "json", "live.shr"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("stats JSON");
+    let named = doc["counters"]
+        .as_array()
+        .expect("a list of counters")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().expect("a name").to_string(),
+                c["packets"].as_u64().expect("packets"),
+            )
+        })
+        .collect();
+    let rule = |line: usize| {
+        doc["rules"]
+            .as_array()
+            .expect("a list of rules")
+            .iter()
+            .find(|r| r["line"].as_u64() == Some(line as u64))
+            .and_then(|r| r["packets"].as_u64())
+            .unwrap_or_else(|| panic!("no packet count for line {line}: {out}"))
+    };
+    (named, rule(lines.kept_named), rule(lines.kept_plain))
+}
+
+/// The named counters of the live table, as the kernel lists them.
+fn live_counters(wire: &Wire) -> BTreeSet<String> {
+    let listed = wire.host.nft(&["list", "counters", "table", "inet", "live"]);
+    listed
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("counter ")?.strip_suffix(" {").map(str::to_string))
+        // The table's record of how it was made, not a counter of the policy.
+        .filter(|name| !name.starts_with("shriekc/"))
+        .collect()
+}
+
+fn seed() -> u64 {
+    match std::env::var("SHRIEK_LIVE_SEED") {
+        Ok(s) => s.parse().expect("SHRIEK_LIVE_SEED is a number"),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1),
+    }
+}
+
+fn rng_of(seed: u64) -> TestRng {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
+}
+
+/// The totals of the port's datagrams, or of the service's backends.
+fn received(tally: &Tally, port: u16) -> u64 {
+    if port == SERVICE {
+        BACKENDS.iter().map(|b| tally.received[b]).sum()
+    } else {
+        tally.received[&port]
+    }
+}
+
+#[test]
+fn re_applies_under_traffic_lose_no_packet_and_no_count() {
+    let Some(wire) = Wire::new() else { return };
+    let seed = seed();
+    eprintln!("live_reapply: seed {seed} (SHRIEK_LIVE_SEED={seed} replays it)");
+    let mut rng = rng_of(seed);
+    let steps: usize =
+        std::env::var("SHRIEK_LIVE_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(40);
+    let ns = wire.host.name.clone();
+    let dir = std::env::temp_dir().join(format!("shriek-live-reapply-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+
+    // The first policy goes in before the traffic starts, and lets the TCP
+    // connection's first packet in; no later policy does.
+    let mut last = Step {
+        policy: Policy::first(),
+        strategy: "auto",
+        mode: Mode::Plain,
+        prune: false,
+        what: "first".into(),
+    };
+    let (first, lines) = last.policy.text();
+    let opening = first.replace(
+        "    proto tcp ct state established accept\n",
+        &format!("    proto tcp ct state established accept\n    tcp dport {TCP} accept\n"),
+    );
+    std::fs::write(dir.join("live.shr"), opening).expect("write live.shr");
+    apply(&dir, &ns, &last);
+
+    let udp: Vec<u16> =
+        [KEPT_NAMED, KEPT_PLAIN, IN_SET, OPTIONAL, FLIPPED[0], FLIPPED[1], BANNED].into();
+    let listen: Vec<u16> = udp.iter().chain(&BACKENDS).copied().collect();
+    let mut traffic = Traffic::start(&wire, &udp, SERVICE, &listen, TCP);
+    // The counts at the last pause, and the optional counter's value then.
+    let mut then = traffic.pause(|_| vec![]);
+    // The opening policy has one line more before the kept rules.
+    let opening_lines =
+        Lines { kept_named: lines.kept_named + 1, kept_plain: lines.kept_plain + 1 };
+    let (named, kept_named_rule, kept_plain_rule) = counted(&dir, &ns, &opening_lines);
+    let mut opt5_then = named.get("opt5").copied();
+    // Each kept rule's counter, and its port's datagrams, at the last pause.
+    let mut rule_base = [
+        (kept_named_rule, received(&then, KEPT_NAMED)),
+        (kept_plain_rule, received(&then, KEPT_PLAIN)),
+    ];
+    let mut overflowed = wire.host.udp_rcvbuf_errors();
+    traffic.resume();
+    let mut applies = 1;
+
+    for n in 0..steps {
+        let step = next_step(&mut rng, &last);
+        let (policy, lines) = step.policy.text();
+        std::fs::write(dir.join("live.shr"), &policy).expect("write live.shr");
+        // Kept (the folder is removed only after a pass) to replay by hand.
+        std::fs::write(dir.join(format!("step-{n}.shr")), &policy).expect("write step-N.shr");
+        let what = format!(
+            "seed {seed}, step {n} in {} ({}, {:?}{}: {})",
+            dir.display(),
+            step.strategy,
+            step.mode,
+            if step.prune { ", --prune" } else { "" },
+            step.what
+        );
+        // Some traffic before the apply, so that it lands mid-stream.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let said = apply(&dir, &ns, &step);
+        applies += 1;
+        // Step 0 is not unchanged: the opening policy had one rule more.
+        if n > 0
+            && step.what == "unchanged"
+            && step.mode == Mode::Plain
+            && step.strategy == last.strategy
+            && !step.prune
+        {
+            assert_eq!(said.lines().next(), Some("no changes"), "{what}: {said}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+
+        // The ports whose verdict both policies share: accepted ones must
+        // have every datagram of the step, dropped ones none.
+        let same: Vec<(u16, bool)> = udp
+            .iter()
+            .chain([&SERVICE])
+            .filter(|p| last.policy.accepts(**p) == step.policy.accepts(**p))
+            .map(|p| (*p, step.policy.accepts(*p)))
+            .collect();
+        let base = then.rounds;
+        let complete: Vec<(u16, u64)> = same
+            .iter()
+            .filter(|(_, accepted)| *accepted)
+            .flat_map(|(p, _)| if *p == SERVICE { BACKENDS.to_vec() } else { vec![*p] })
+            .map(|p| (p, then.received[&p]))
+            .collect();
+        let now = traffic.pause(|rounds| {
+            // A backend's share is not known in advance; its sum is checked below.
+            complete
+                .iter()
+                .filter(|(p, _)| !BACKENDS.contains(p))
+                .map(|(p, had)| (*p, had + rounds - base))
+                .collect()
+        });
+        let sent = now.rounds - base;
+        let dropped_by_sockets = wire.host.udp_rcvbuf_errors() - overflowed;
+        assert_eq!(
+            dropped_by_sockets, 0,
+            "{what}: the receiver's sockets dropped {dropped_by_sockets} datagrams (UDP RcvbufErrors in its namespace), not the firewall"
+        );
+        for (p, accepted) in &same {
+            let got = received(&now, *p) - received(&then, *p);
+            let want = if *accepted { sent } else { 0 };
+            assert_eq!(
+                got, want,
+                "{what}: port {p} got {got} of the step's {sent} datagrams\n{policy}\n{said}"
+            );
+        }
+        assert_eq!(now.tcp_echoed, now.tcp_sent, "{what}: the TCP connection stalled");
+
+        // Named counters: exactly what was received (or sent, for the
+        // dropped port), since the traffic started; per-rule counters of
+        // the rules that never change, likewise.
+        let (named, kept_named_rule, kept_plain_rule) = counted(&dir, &ns, &lines);
+        let exact = [
+            ("kept1", received(&now, KEPT_NAMED)),
+            ("lb", received(&now, SERVICE)),
+            ("banned", now.rounds),
+        ];
+        for (name, want) in exact {
+            assert_eq!(named.get(name), Some(&want), "{what}: counter {name}\n{said}");
+        }
+        // FIXME: a rule whose lowering moves to another kernel object (a
+        // strategy switch, `--replace`, a map made anew as another kind or
+        // split in two) counts from zero again at the commit
+        // (`per_rule_counts_restart_where_the_lowering_moves` records it).
+        // Where it stays (sequential into sequential, in place) it counts
+        // on exactly; elsewhere it never counts more than was received.
+        let in_place = last.strategy == "sequential"
+            && step.strategy == "sequential"
+            && step.mode != Mode::Replace;
+        for (n, (rule, port)) in
+            [(kept_named_rule, KEPT_NAMED), (kept_plain_rule, KEPT_PLAIN)].into_iter().enumerate()
+        {
+            let line = [lines.kept_named, lines.kept_plain][n];
+            let (was, had) = rule_base[n];
+            let got = received(&now, port);
+            if in_place {
+                assert_eq!(
+                    rule - was,
+                    got - had,
+                    "{what}: the rule counter of line {line} went from {was} to {rule}"
+                );
+            } else {
+                assert!(
+                    rule <= got,
+                    "{what}: the rule counter of line {line} is {rule} of {got} received"
+                );
+            }
+            rule_base[n] = (rule, got);
+        }
+        // A counter that stays counts on from where it was.
+        let got_optional = received(&now, OPTIONAL) - received(&then, OPTIONAL);
+        match (opt5_then, named.get("opt5")) {
+            (Some(was), Some(is)) => {
+                assert_eq!(is - was, got_optional, "{what}: counter opt5 went from {was} to {is}")
+            }
+            (None, Some(is)) => assert!(*is <= got_optional, "{what}: a new opt5 at {is}"),
+            (_, None) => assert!(!step.policy.optional_counter, "{what}: opt5 is missing"),
+        }
+        opt5_then = named.get("opt5").copied();
+        let names: BTreeSet<String> =
+            step.policy.counters().iter().map(|s| s.to_string()).collect();
+        assert_eq!(live_counters(&wire), names, "{what}: the live table's named counters");
+
+        let (code, plan, err) =
+            shriekc(&dir, &["plan", "--netns", &ns, "--strategy", step.strategy, "live.shr"]);
+        assert_eq!(
+            (code, plan.lines().next()),
+            (0, Some("no changes")),
+            "{what}: {plan}{err}\n{policy}"
+        );
+
+        then = now;
+        overflowed = wire.host.udp_rcvbuf_errors();
+        traffic.resume();
+        last = step;
+    }
+    let datagrams = then.rounds * (udp.len() as u64 + 1);
+    eprintln!("live_reapply: seed {seed}: {applies} applies, {} rounds, {datagrams} datagrams, {} TCP bytes", then.rounds, then.tcp_sent);
+    drop(traffic);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The per-rule count of `udp dport 6001` (the line that says so).
+fn rule_count(dir: &Path, ns: &str, policy: &str) -> u64 {
+    let line =
+        policy.lines().position(|l| l.contains("udp dport 6001 accept")).expect("the counted rule")
+            + 1;
+    let lines = Lines { kept_named: line, kept_plain: line };
+    counted(dir, ns, &lines).1
+}
+
+/// FIXME: every line but `sequential, a rule added before it` should read
+/// `20 then 20` (issue 9: per-rule counters are never reset by `apply`);
+/// today a rule whose lowering moves to another kernel object counts from
+/// zero again. Named counters are kept in all of these (the sequence
+/// test checks them under traffic).
+#[test]
+fn per_rule_counts_restart_where_the_lowering_moves() {
+    let Some(wire) = Wire::new() else { return };
+    let ns = wire.host.name.clone();
+    let dir = std::env::temp_dir().join(format!("shriek-live-moves-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let policy = |before: &str, after: &str| {
+        format!(
+            "table moves {{\n  chain input hook input policy drop {{\n    tcp dport 22 accept\n{before}    udp dport 6001 accept\n    udp dport 6002 drop\n{after}  }}\n}}\n"
+        )
+    };
+    let ports = policy("", "    udp dport 6003 drop\n");
+    let ranged = policy("", "    udp dport 6003-6009 drop\n");
+    let split =
+        policy("    udp dport 6010 drop\n    saddr 10.66.0.1 drop\n", "    udp dport 6003 drop\n");
+    let added = policy("    udp dport 6011 drop\n", "    udp dport 6003 drop\n");
+    // (what, policy, strategy, extra flag)
+    let steps = [
+        ("auto, a hashed map made an interval one", &ranged, "auto", None),
+        ("auto, back to a hashed map", &ports, "auto", None),
+        ("auto, the map split by a rule before it", &split, "auto", None),
+        ("sequential, from auto", &ports, "sequential", None),
+        ("sequential, a rule added before it", &added, "sequential", None),
+        ("sequential, unchanged, --replace", &added, "sequential", Some("--replace")),
+        ("auto, from sequential", &ports, "auto", None),
+        ("auto, unchanged, --replace", &ports, "auto", Some("--replace")),
+    ];
+    std::fs::write(dir.join("live.shr"), &ports).expect("write live.shr");
+    let (code, out, err) =
+        shriekc(&dir, &["apply", "--netns", &ns, "--strategy", "auto", "live.shr"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let mut report = String::new();
+    let mut total = 0;
+    for (what, policy, strategy, flag) in steps {
+        // Twenty datagrams, so that the rule has counted some.
+        wire.client.sh(&format!(
+            "{} -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); [s.sendto(b\"x\", (\"10.9.0.1\", 6001)) for _ in range(20)]'",
+            shriek_testkit::python()
+        ));
+        total += 20;
+        let before =
+            rule_count(&dir, &ns, &std::fs::read_to_string(dir.join("live.shr")).expect("read"));
+        std::fs::write(dir.join("live.shr"), policy).expect("write live.shr");
+        let mut args = vec!["apply", "--netns", &ns, "--strategy", strategy];
+        args.extend(flag);
+        args.push("live.shr");
+        let (code, out, err) = shriekc(&dir, &args);
+        assert_eq!(code, 0, "{what}: {out}{err}");
+        let after = rule_count(&dir, &ns, policy);
+        report += &format!("{what}: {before} then {after}\n");
+        // What it counted is at most what was sent since the start.
+        assert!(before <= total, "{what}");
+    }
+    shriek_testkit::snapshot!("live", "per_rule_counts_restart_where_the_lowering_moves", report);
+    let _ = std::fs::remove_dir_all(&dir);
+}
