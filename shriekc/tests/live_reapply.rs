@@ -5,15 +5,18 @@
 //! dropped, and a TCP connection lets only `ct state established` carry
 //! it, the policy is re-applied: unchanged, with rules changed, added or
 //! removed before the flows' rules, maps grown from one kind to another,
-//! named counters and sets and chains changed, the strategy switched, with
-//! `--replace`, with `--prune` of a renamed table, and through
-//! `apply --confirm` and `--confirm-pending`.
+//! named counters and sets and chains changed (the chain a flow is
+//! accepted in renamed, reached by `jump` or `goto`), the strategy
+//! switched, with `--replace`, with `--prune` of a renamed table, and
+//! through `apply --confirm` and `--confirm-pending`.
 //!
 //! After each apply, with the traffic paused: a flow whose verdict is the
 //! same in the old and the new policy lost nothing (or got nothing, when
-//! dropped), the named counters and the per-rule counters of the rules
-//! that stay equal the datagrams received, exactly, the TCP connection
-//! echoed every byte, and `plan` says `no changes`.
+//! dropped), the named counters equal the datagrams received (or sent, for
+//! the dropped port), exactly, and so do the per-rule counters of rules
+//! that stay where they are, the live table holds the policy's named
+//! counters and no others, the TCP connection echoed every byte, and
+//! `plan` says `no changes`.
 //!
 //! `SHRIEK_LIVE_SEED` replays a sequence, `SHRIEK_LIVE_STEPS` lengthens it.
 
@@ -35,6 +38,9 @@ const KEPT_PLAIN: u16 = 6002;
 const IN_SET: u16 = 6003;
 /// Accepted by a rule whose named counter (`opt5`) comes and goes.
 const OPTIONAL: u16 = 6005;
+/// Accepted in a regular chain that is renamed now and then (made anew
+/// under its new name), reached by `jump` or by `goto`.
+const ROUTED: u16 = 6004;
 /// Accepted or dropped, as each policy draws.
 const FLIPPED: [u16; 2] = [6006, 6007];
 /// Dropped by every policy, by a rule whose set changes (`banned`).
@@ -79,6 +85,10 @@ struct Policy {
     /// Whether each of [`FLIPPED`] is accepted.
     flipped: [bool; 2],
     lb_table: &'static str,
+    /// The number in the name of [`ROUTED`]'s chain, and whether the
+    /// input chain reaches it by `goto` rather than `jump`.
+    routed_chain: usize,
+    routed_goto: bool,
 }
 
 /// The lines of the rules whose per-rule counters the test reads.
@@ -100,6 +110,8 @@ impl Policy {
             optional_counter: true,
             flipped: [true, false],
             lb_table: "lb_a",
+            routed_chain: 0,
+            routed_goto: false,
         }
     }
 
@@ -125,6 +137,8 @@ impl Policy {
         out.push(format!("    udp dport {} accept", set_text(IN_SET, &self.in_set)));
         let counter = if self.optional_counter { " counter opt5" } else { "" };
         out.push(format!("    udp dport {OPTIONAL}{counter} accept"));
+        let verb = if self.routed_goto { "goto" } else { "jump" };
+        out.push(format!("    udp dport {ROUTED} {verb} routed{}", self.routed_chain));
         for (port, accepted) in FLIPPED.iter().zip(self.flipped) {
             out.push(format!("    udp dport {port} {}", if accepted { "accept" } else { "drop" }));
         }
@@ -134,6 +148,9 @@ impl Policy {
         ));
         out.push(format!("    udp dport {{ {}, {} }} counter lb accept", BACKENDS[0], BACKENDS[1]));
         filler(&mut out, &self.after);
+        out.push("  }".into());
+        out.push(format!("  chain routed{} {{", self.routed_chain));
+        out.push(format!("    udp dport {ROUTED} accept"));
         out.push("  }".into());
         for (n, ports) in &self.chains {
             out.push(format!("  chain extra{n} {{"));
@@ -234,7 +251,7 @@ fn next_step(rng: &mut TestRng, last: &Step) -> Step {
     let mut what = Vec::<String>::new();
     let changes = rng.random_range(0..3);
     for _ in 0..changes {
-        match rng.random_range(0..11) {
+        match rng.random_range(0..12) {
             0 => {
                 let new = filler(rng, &policy);
                 let (rules, _) = region(&mut policy, rng);
@@ -337,6 +354,18 @@ fn next_step(rng: &mut TestRng, last: &Step) -> Step {
                         rules.retain(|r| !matches!(r, Filler::Jump(_, m) if *m == n));
                     }
                     what.push(format!("removed chain extra{n} and its jumps"));
+                }
+            }
+            10 => {
+                if rng.random_bool(0.5) {
+                    policy.routed_chain += 1;
+                    what.push(format!("renamed the routed chain to routed{}", policy.routed_chain));
+                } else {
+                    policy.routed_goto = !policy.routed_goto;
+                    what.push(format!(
+                        "routed by {}",
+                        if policy.routed_goto { "goto" } else { "jump" }
+                    ));
                 }
             }
             _ => {
@@ -490,7 +519,7 @@ fn re_applies_under_traffic_lose_no_packet_and_no_count() {
     apply(&dir, &ns, &last);
 
     let udp: Vec<u16> =
-        [KEPT_NAMED, KEPT_PLAIN, IN_SET, OPTIONAL, FLIPPED[0], FLIPPED[1], BANNED].into();
+        [KEPT_NAMED, KEPT_PLAIN, IN_SET, ROUTED, OPTIONAL, FLIPPED[0], FLIPPED[1], BANNED].into();
     let listen: Vec<u16> = udp.iter().chain(&BACKENDS).copied().collect();
     let mut traffic = Traffic::start(&wire, &udp, SERVICE, &listen, TCP);
     // The counts at the last pause, and the optional counter's value then.
