@@ -112,8 +112,26 @@ impl Meter {
 
 /// The work of comparing each of `pieces` with `cube`.
 pub(super) fn cost(pieces: &[Cube], cube: &Cube) -> usize {
-    let w = cube.intervals();
-    pieces.iter().map(|p| p.intervals() + w).sum()
+    cost_counted(Counted::of(pieces), cube.intervals())
+}
+
+/// The work of comparing each of some pieces, counted once, with a cube of
+/// `intervals` intervals: [`cost`] without reading the cubes again.
+pub(super) fn cost_counted(pieces: Counted, intervals: usize) -> usize {
+    pieces.intervals + pieces.len * intervals
+}
+
+/// How many pieces, and how many intervals they hold together.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Counted {
+    pub len: usize,
+    pub intervals: usize,
+}
+
+impl Counted {
+    pub fn of(pieces: &[Cube]) -> Counted {
+        Counted { len: pieces.len(), intervals: pieces.iter().map(Cube::intervals).sum() }
+    }
 }
 
 /// The work of comparing each of `a` with each of `b`.

@@ -17,13 +17,15 @@ pub(super) struct Entry<'a> {
     pub class: Class,
     pub cube: Held<'a>,
     pub volume: f64,
+    /// `cube.intervals()`, read for the work budget of every comparison.
+    pub intervals: usize,
 }
 
 impl<'a> Entry<'a> {
     /// Rule `rule`'s `cube`, which ends the chain as `class`.
     pub fn new(rule: u32, class: Class, cube: impl Into<Held<'a>>) -> Entry<'a> {
         let cube = cube.into();
-        Entry { rule, class, volume: volume(&cube), cube }
+        Entry { rule, class, volume: volume(&cube), intervals: cube.intervals(), cube }
     }
 }
 
@@ -170,11 +172,38 @@ impl<'a> Entries<'a> {
     /// the entries before its own, can ask at the same time once every
     /// entry is in.
     pub fn query(&self, hulls: &[Hull], below: usize) -> Vec<u32> {
+        let mut out: Vec<u32> = self.lists(hulls, below).into_iter().flatten().copied().collect();
+        // A cube spanning several cells, or met by several hulls, comes
+        // back more than once.
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// What [`Entries::query`] returns, read lazily in rule order: a caller
+    /// that stops at the first blocker covering its rule (most covered rules
+    /// are covered by one rule near the top) reads none of the rest.
+    pub fn stream(&self, hulls: &[Hull], below: usize) -> Stream<'_> {
+        Stream {
+            lists: self.lists(hulls, below),
+            end: 0,
+            window: FIRST_WINDOW,
+            ids: Vec::new(),
+            at: 0,
+        }
+    }
+
+    /// The index's lists that may hold an entry meeting one of `hulls`,
+    /// each cut to the entries before `below`.
+    fn lists<'s>(&'s self, hulls: &[Hull], below: usize) -> Vec<&'s [u32]> {
         let below = u32::try_from(below).unwrap_or(u32::MAX);
-        let mut out = Vec::new();
+        let mut out: Vec<&[u32]> = Vec::new();
         // Each list is in push order: the entries before `below` are a prefix.
-        let mut take = |ids: &[u32]| {
-            out.extend_from_slice(&ids[..ids.partition_point(|&i| i < below)]);
+        let mut take = |ids: &'s [u32]| {
+            let ids = &ids[..ids.partition_point(|&i| i < below)];
+            if !ids.is_empty() {
+                out.push(ids);
+            }
         };
         let width = self.addr_bounds.len();
         let dwidth = self.daddr_bounds.len();
@@ -197,11 +226,53 @@ impl<'a> Entries<'a> {
             }
         }
         take(&self.wide);
-        // A cube spanning several cells, or met by several hulls, comes
-        // back more than once.
-        out.sort_unstable();
-        out.dedup();
         out
+    }
+}
+
+/// The ids of [`Entries::stream`], window by window: the ids of every list
+/// below a bound are merged (sorted, each once: a cube spanning several
+/// cells is in several lists) before the bound grows fourfold, so a caller
+/// that stops early has sorted only a little more than it read.
+pub(super) struct Stream<'s> {
+    /// What is left of each list, past the windows already merged.
+    lists: Vec<&'s [u32]>,
+    /// The bound of the windows merged so far.
+    end: u32,
+    window: u32,
+    /// The current window's ids, and how many of them were handed out.
+    ids: Vec<u32>,
+    at: usize,
+}
+
+/// The first window of [`Stream`], in entries: about how far down a chain
+/// the rule covering a covered rule usually is.
+const FIRST_WINDOW: u32 = 512;
+
+impl Iterator for Stream<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        while self.at == self.ids.len() {
+            if self.lists.is_empty() {
+                return None;
+            }
+            let end = self.end.saturating_add(self.window);
+            self.ids.clear();
+            self.at = 0;
+            for list in &mut self.lists {
+                let k = list.partition_point(|&i| i < end);
+                self.ids.extend_from_slice(&list[..k]);
+                *list = &list[k..];
+            }
+            self.lists.retain(|l| !l.is_empty());
+            self.ids.sort_unstable();
+            self.ids.dedup();
+            self.end = end;
+            self.window = self.window.saturating_mul(4);
+        }
+        self.at += 1;
+        Some(self.ids[self.at - 1])
     }
 }
 
@@ -240,6 +311,10 @@ pub(super) struct Hull {
     daddr: (u128, u128),
     sport: (u128, u128),
     dport: (u128, u128),
+    /// Whether the box is the cube: no field holds more than one interval,
+    /// and the fields the box leaves out (interfaces, icmp, tcp flags, mark)
+    /// are unrestricted. Two such cubes meet exactly when their boxes do.
+    pub exact: bool,
 }
 
 impl Hull {
@@ -263,7 +338,37 @@ impl Hull {
             daddr: span(&c.daddr),
             sport: span(&c.sport),
             dport: span(&c.dport),
+            exact: [&c.saddr, &c.daddr, &c.sport, &c.dport]
+                .iter()
+                .all(|f| f.as_ref().is_none_or(|s| s.ranges().len() <= 1))
+                && [&c.icmp_type, &c.icmp_code, &c.tcp_flags, &c.mark].iter().all(|f| f.is_none())
+                && c.iif.is_any()
+                && c.oif.is_any(),
         }
+    }
+
+    /// Whether the cubes of two boxes meet, reading the cubes only when
+    /// the boxes alone cannot tell.
+    pub fn meet_exactly(&self, a: &Cube, o: &Hull, b: &Cube) -> bool {
+        self.meets(o) && (self.exact && o.exact || a.intersects(b))
+    }
+
+    /// False when this box's cube cannot cover `o`'s: a field `o` bounds
+    /// reaches outside this box, or `o` holds a family, protocol or ct
+    /// state this box lacks. True says nothing; [`Cube::covers`] decides.
+    pub fn may_cover(&self, o: &Hull) -> bool {
+        fn within(outer: (u128, u128), inner: (u128, u128)) -> bool {
+            // An unrestricted field of `inner` may still be covered by an
+            // interval reaching its family's last address.
+            inner == (0, u128::MAX) || (outer.0 <= inner.0 && inner.1 <= outer.1)
+        }
+        o.family & !self.family == 0
+            && o.ct & !self.ct == 0
+            && within(self.dport, o.dport)
+            && within(self.saddr, o.saddr)
+            && within(self.daddr, o.daddr)
+            && within(self.sport, o.sport)
+            && o.proto.subtract(self.proto).is_empty()
     }
 
     fn dport_bounded(&self) -> bool {
@@ -309,4 +414,115 @@ fn volume(c: &Cube) -> f64 {
         * names(&c.iif)
         * names(&c.oif)
         * c.ct.iter().count() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::{Families, PROTO_TCP, PROTO_UDP};
+    use proptest::prelude::*;
+
+    /// Up to two ranges, or the field left open, over a small span so that
+    /// cubes meet and cover each other often; some touch the family's last
+    /// address, where an open field and a full range are the same set.
+    fn field(max: u128) -> impl Strategy<Value = Option<Intervals>> {
+        let edge = prop_oneof![0..=20u128, (max - 3)..=max];
+        let range = (edge.clone(), edge).prop_map(|(a, b)| (a.min(b), a.max(b)));
+        prop_oneof![
+            Just(None),
+            Just(Some(Intervals::range(0, max))),
+            prop::collection::vec(range, 1..=2).prop_map(|r| Some(Intervals::from_ranges(r))),
+        ]
+    }
+
+    fn cube() -> impl Strategy<Value = Cube> {
+        let family = prop_oneof![
+            Just(Families::ALL),
+            Just(Families::only(Family::V4)),
+            Just(Families::only(Family::V6))
+        ];
+        let proto = prop_oneof![
+            Just(Protos::ALL),
+            Just(Protos::only(PROTO_TCP)),
+            Just(Protos::only(PROTO_UDP))
+        ];
+        let names = prop_oneof![Just(Names::any()), Just(Names::exact("eth0"))];
+        let ct = prop_oneof![Just(CtState::ALL[0]), Just(CtState::ALL[1])]
+            .prop_map(crate::space::CtStates::only);
+        let ct = prop_oneof![Just(crate::space::CtStates::ALL), ct];
+        (family, proto, field(u32::MAX.into()), field(65535), field(65535), names, ct, field(7))
+            .prop_map(|(family, proto, saddr, dport, sport, iif, ct, mark)| Cube {
+                family,
+                proto,
+                saddr: saddr.filter(|_| family == Families::only(Family::V4)),
+                dport,
+                sport,
+                iif,
+                ct,
+                mark,
+                ..Cube::full()
+            })
+            .prop_filter("a rule's cubes are not empty", |c| !c.is_empty())
+    }
+
+    /// `c` with some fields opened up, or widened to their whole range:
+    /// a cube that covers `c`, written differently.
+    fn widened(c: &Cube, how: [u8; 7]) -> Cube {
+        let open = |f: &Option<Intervals>, how: u8, max: u128| match how % 3 {
+            0 => f.clone(),
+            1 => None,
+            _ => Some(Intervals::range(0, max)),
+        };
+        let v4 = c.family == Families::only(Family::V4);
+        Cube {
+            family: if how[0].is_multiple_of(2) { c.family } else { Families::ALL },
+            proto: if how[1].is_multiple_of(2) { c.proto } else { Protos::ALL },
+            // A full range of addresses is a range of one family's.
+            saddr: if v4 { open(&c.saddr, how[2], u32::MAX.into()) } else { c.saddr.clone() },
+            dport: open(&c.dport, how[3], 65535),
+            sport: open(&c.sport, how[4], 65535),
+            mark: open(&c.mark, how[5], 7),
+            iif: if how[6].is_multiple_of(2) { c.iif.clone() } else { Names::any() },
+            ..c.clone()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// The box tests stand in for the cube tests only where they agree:
+        /// `may_cover` is never false when the cube covers, and
+        /// `meet_exactly` is `intersects`.
+        #[test]
+        fn box_tests_agree_with_the_cubes(a in cube(), b in cube(), how in any::<[u8; 7]>()) {
+            let w = widened(&b, how);
+            for (a, b) in [(&a, &b), (&w, &b)] {
+                let (ha, hb) = (Hull::of(a), Hull::of(b));
+                if a.covers(b) {
+                    prop_assert!(ha.may_cover(&hb), "{a:?} covers {b:?}");
+                }
+                prop_assert_eq!(ha.meet_exactly(a, &hb, b), a.intersects(b), "{:?} {:?}", a, b);
+                prop_assert_eq!(hb.meet_exactly(b, &ha, a), a.intersects(b), "{:?} {:?}", b, a);
+            }
+        }
+
+        /// A stream hands out what a query returns, in the same order.
+        #[test]
+        fn a_stream_reads_what_a_query_returns(
+            lists in prop::collection::vec(prop::collection::btree_set(0..3000u32, 0..200), 0..12),
+        ) {
+            let lists: Vec<Vec<u32>> = lists.into_iter().map(|s| s.into_iter().collect()).collect();
+            let mut all: Vec<u32> = lists.iter().flatten().copied().collect();
+            all.sort_unstable();
+            all.dedup();
+            let stream = Stream {
+                lists: lists.iter().map(Vec::as_slice).filter(|l| !l.is_empty()).collect(),
+                end: 0,
+                window: FIRST_WINDOW,
+                ids: Vec::new(),
+                at: 0,
+            };
+            prop_assert_eq!(stream.collect::<Vec<u32>>(), all);
+        }
+    }
 }

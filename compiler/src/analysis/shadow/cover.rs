@@ -4,7 +4,7 @@
 
 use super::class::{own_class, same};
 use super::{Cover, Coverage, Gap, FRAGMENT_CAP};
-use crate::analysis::budget::{cost, Meter};
+use crate::analysis::budget::{cost, cost_counted, Counted, Meter};
 use crate::analysis::index::{Entries, Entry, Hull};
 use crate::ir;
 use crate::space::{self, Cube};
@@ -31,29 +31,40 @@ pub(super) fn cover(
         return gave_up(rule);
     }
     let hulls: Vec<Hull> = cubes.iter().map(Hull::of).collect();
-    let ids = entries.query(&hulls, below);
-    // Each candidate is read below about once per cube of the rule.
-    if work.take(ids.len() * cubes.len()).is_none() {
-        return gave_up(rule);
+    let counted = Counted::of(cubes);
+    // The candidates, in rule order, read up to the first that alone covers
+    // the rule (the common case: most covered rules are covered by one rule
+    // near the top), since no blocker after it is the first to decide any
+    // of its packets. The work is taken as they are read, so a rule covered
+    // early pays for what it read, not for the whole chain.
+    let mut ids: Vec<usize> = Vec::new();
+    let mut whole = None;
+    for i in entries.stream(&hulls, below) {
+        // Each candidate is read about once per cube of the rule.
+        if work.take(cubes.len()).is_none() {
+            return gave_up(rule);
+        }
+        let i = i as usize;
+        // Hulls only: a candidate that does not really meet the rule costs a
+        // little time below, never a wrong answer.
+        if !hulls.iter().any(|h| h.meets(&entries.hulls[i])) {
+            continue;
+        }
+        let e = &entries.all[i];
+        if work.take(cost_counted(counted, e.intervals)).is_none() {
+            return gave_up(rule);
+        }
+        ids.push(i);
+        // The rule's cubes are not empty, so a cube that covers one meets it.
+        let eh = &entries.hulls[i];
+        if hulls.iter().all(|h| eh.may_cover(h)) && cubes.iter().all(|c| e.cube.covers(c)) {
+            whole = Some(ids.len() - 1);
+            break;
+        }
     }
-    // Hulls only: a candidate that does not really meet the rule costs a
-    // little time below, never a wrong answer.
-    let ids: Vec<usize> = ids
-        .iter()
-        .map(|&i| i as usize)
-        .filter(|&i| hulls.iter().any(|h| h.meets(&entries.hulls[i])))
-        .collect();
     let candidates: Vec<&Entry> = ids.iter().map(|&i| &entries.all[i]).collect();
     // The candidates' hulls side by side: the scans below read little else.
     let ch: Vec<Hull> = ids.iter().map(|&i| entries.hulls[i]).collect();
-    let exact: usize = candidates.iter().map(|e| cost(cubes, &e.cube)).sum();
-    if work.take(exact).is_none() {
-        return gave_up(rule);
-    }
-    // The first candidate that alone covers the rule, if any: the common case.
-    let whole = candidates
-        .iter()
-        .position(|e| cubes.iter().all(|c| c.intersects(&e.cube) && e.cube.covers(c)));
     // No blocker after the first one that covers the rule alone is the first
     // to decide any of its packets.
     let end = match whole {
@@ -67,7 +78,7 @@ pub(super) fn cover(
     let prefix = &candidates[..=end];
     let first = |j: usize| -> Option<bool> {
         let e = prefix[j];
-        work.take(cost(cubes, &e.cube))?;
+        work.take(cost_counted(counted, e.intervals))?;
         let part: Vec<Cube> =
             cubes.iter().filter(|c| c.intersects(&e.cube)).map(|c| c.intersect(&e.cube)).collect();
         covered_by(&part, &prefix[..j], &ch[..j], work).map(|covered| !covered)
@@ -201,21 +212,20 @@ fn first_differing(
 /// `hulls_of` are the hulls of `cands`.
 fn covered_by(target: &[Cube], cands: &[&Entry], hulls_of: &[Hull], work: &Meter) -> Option<bool> {
     // Each candidate is compared with each target cube, a few times over.
-    work.take(cands.iter().map(|e| cost(target, &e.cube)).sum())?;
+    let counted = Counted::of(target);
+    work.take(cands.iter().map(|e| cost_counted(counted, e.intervals)).sum())?;
     let hulls: Vec<Hull> = target.iter().map(Hull::of).collect();
     let mut cs: Vec<&Entry> = cands
         .iter()
         .zip(hulls_of)
-        .filter(|(e, eh)| {
-            hulls.iter().zip(target).any(|(h, t)| h.meets(eh) && t.intersects(&e.cube))
-        })
+        .filter(|(e, eh)| hulls.iter().zip(target).any(|(h, t)| h.meet_exactly(t, eh, &e.cube)))
         .map(|(e, _)| *e)
         .collect();
     if cs.is_empty() {
         return Some(target.is_empty());
     }
     // One cover test and two corner probes per candidate and target cube.
-    work.take(3 * cs.iter().map(|e| cost(target, &e.cube)).sum::<usize>())?;
+    work.take(3 * cs.iter().map(|e| cost_counted(counted, e.intervals)).sum::<usize>())?;
     if target.iter().all(|t| cs.iter().any(|e| e.cube.covers(t))) {
         return Some(true);
     }
