@@ -14,6 +14,7 @@ use shriek_grammar::SourceMap;
 
 use crate::abi::*;
 use crate::desired::Desired;
+use crate::layout::{self, Laid};
 use crate::msg::{Attrs, Buf};
 
 mod batch;
@@ -32,13 +33,25 @@ pub(crate) use set::{edit_elements, key_bytes, named_set};
 use expr::{expr, RuleCx};
 use identity::{record_udata, rule_udata, table_udata, udata};
 
-/// Writes table `t` of `desired` whole: emptied if it exists, then made
-/// with its marker and everything in it. `seeds` are named counters'
-/// values to carry over, by name.
+/// Writes table `t` of `desired` whole, its long chains in parts
+/// ([`layout::laid_out`]): emptied if it exists, then made with its marker
+/// and everything in it. `seeds` are named counters' values to carry
+/// over, by name.
 pub(crate) fn whole_table(
     b: &mut Batch,
     desired: &Desired,
     t: &nft::Table,
+    seeds: &HashMap<String, (u64, u64)>,
+) {
+    write_whole(b, desired, t, &layout::laid_out(t), seeds);
+}
+
+/// [`whole_table`] with table `t`'s chains laid out as `chains`.
+fn write_whole(
+    b: &mut Batch,
+    desired: &Desired,
+    t: &nft::Table,
+    chains: &[Laid],
     seeds: &HashMap<String, (u64, u64)>,
 ) {
     let name = t.name.as_str();
@@ -48,8 +61,8 @@ pub(crate) fn whole_table(
         counter(b, name, c, seeds.get(c).copied().unwrap_or((0, 0)));
     }
     // Chains before sets and rules: verdict maps and jumps name them.
-    for c in &t.chains {
-        chain(b, name, c);
+    for c in chains {
+        laid_chain(b, name, c);
     }
     let mut refs = SetRefs::default();
     for s in &t.sets {
@@ -64,14 +77,14 @@ pub(crate) fn whole_table(
     std::thread::scope(|scope| {
         let (ahead, made) = std::sync::mpsc::sync_channel::<Vec<Vec<u8>>>(2);
         scope.spawn(move || {
-            for slice in t.chains.iter().flat_map(|c| c.rules.chunks(UDATA_SLICE)) {
+            for slice in chains.iter().flat_map(|c| c.rules.chunks(UDATA_SLICE)) {
                 let udata = slice.iter().map(|r| rule_udata(r, sources)).collect();
                 if ahead.send(udata).is_err() {
                     return;
                 }
             }
         });
-        for c in &t.chains {
+        for c in chains {
             for (k, slice) in c.rules.chunks(UDATA_SLICE).enumerate() {
                 let udata = made.recv().expect("the user data thread makes every slice");
                 for (j, (r, udata)) in slice.iter().zip(&udata).enumerate() {
@@ -172,11 +185,15 @@ fn counter_object(
 }
 
 pub(crate) fn chain(b: &mut Batch, table: &str, c: &nft::Chain) {
-    let seq = b.seq(Subject::Chain { table: table.into(), chain: c.name.clone() });
+    laid_chain(b, table, &Laid::whole(c));
+}
+
+fn laid_chain(b: &mut Batch, table: &str, c: &Laid) {
+    let seq = b.seq(Subject::Chain { table: table.into(), chain: c.name.to_string() });
     b.w.nft(NFT_MSG_NEWCHAIN, NLM_F_CREATE, seq, |a| {
         a.str(NFTA_CHAIN_TABLE, table);
         a.str(NFTA_CHAIN_NAME, &c.name);
-        if let Some(base) = &c.base {
+        if let Some(base) = c.base {
             base_chain(a, base);
         }
         if let Some(comment) = &c.comment {
@@ -361,6 +378,124 @@ mod tests {
 
     fn one(lo: u128, hi: u128) -> Rhs {
         Rhs::Value(Elem(vec![Part::Int(lo, hi)]))
+    }
+
+    /// The layout as it was made before [`layout::laid_out`]: a copy of
+    /// the table with every long chain split, unless the parts would go
+    /// past the kernel's jump depth (judged on the whole copy).
+    fn copied_layout(t: &nft::Table) -> nft::Table {
+        if !t.chains.iter().any(|c| layout::splittable(t, c)) {
+            return t.clone();
+        }
+        let mut parted = nft::Table { chains: Vec::new(), ..t.clone() };
+        for c in &t.chains {
+            if layout::splittable(t, c) {
+                parted.chains.extend(layout::split(c));
+            } else {
+                parted.chains.push(c.clone());
+            }
+        }
+        let whole_fails = crate::apply::table_jump_depth_error(t).is_some();
+        if whole_fails || crate::apply::table_jump_depth_error(&parted).is_none() {
+            parted
+        } else {
+            t.clone()
+        }
+    }
+
+    /// A table of `depth + 1` chains, each but the last jumping to the
+    /// next, with `lens[i]` port rules in chain `i` (a `return` among them
+    /// where `returns[i]`, which keeps the chain whole).
+    fn chained_table(depth: usize, lens: &[usize], returns: &[bool]) -> nft::Table {
+        let origin = Origin {
+            rule: RuleId { table: 0, chain: ChainId(0), index: 0 },
+            loc: Loc::new(FileId(0), Span::new(0, 5)),
+        };
+        let chains = (0..=depth)
+            .map(|i| {
+                let mut rules: Vec<nft::Rule> = (0..lens[i % lens.len()])
+                    .map(|p| nft::Rule {
+                        exprs: vec![
+                            is(&[Selector::ThDport], one(p as u128, p as u128)),
+                            Expr::Counter(None),
+                            Expr::Verdict(if p % 3 == 0 { Verdict::Drop } else { Verdict::Accept }),
+                        ],
+                        origin: vec![origin],
+                    })
+                    .collect();
+                if returns[i % returns.len()] && !rules.is_empty() {
+                    let at = rules.len() / 2;
+                    rules[at].exprs[2] = Expr::Verdict(Verdict::Return);
+                }
+                if i < depth {
+                    rules.insert(0, layout::link(&format!("c{}", i + 1)));
+                }
+                nft::Chain {
+                    name: format!("c{i}"),
+                    base: (i == 0).then_some(BaseChain {
+                        hook: Hook::Input,
+                        kind: ChainKind::Filter,
+                        priority: 0,
+                        policy: ChainPolicy::Accept,
+                    }),
+                    rules,
+                    comment: None,
+                }
+            })
+            .collect();
+        nft::Table { name: "t".into(), sets: vec![], counters: vec![], chains }
+    }
+
+    fn whole_bytes(t: &nft::Table, laid: Option<&[Laid]>) -> (Vec<u8>, Vec<Subject>) {
+        let rs = nft::Ruleset { tables: vec![t.clone()] };
+        let sources = SourceMap::default();
+        let desired = Desired {
+            ruleset: &rs,
+            sources: &sources,
+            policy: "/t.shr",
+            strategy: shriek_compiler::lower::Strategy::Sequential,
+        };
+        let mut b = Batch::begin(1, None);
+        match laid {
+            Some(laid) => write_whole(&mut b, &desired, t, laid, &HashMap::new()),
+            None => whole_table(&mut b, &desired, t, &HashMap::new()),
+        }
+        (b.w.raw().to_vec(), b.subjects)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// Encoding a table whole from its layout's borrowed rules sends
+        /// the bytes a copy of its layout sends, message for message:
+        /// long chains in parts, chains that return or would go past the
+        /// jump depth whole.
+        #[test]
+        fn borrowed_layout_encodes_as_the_copied_one(
+            depth in 0usize..17,
+            lens in proptest::collection::vec(
+                proptest::sample::select(vec![0usize, 3, 1024, 1025, 2049, 3100]), 1..4),
+            returns in proptest::collection::vec(proptest::bool::weighted(0.2), 1..3),
+        ) {
+            let t = chained_table(depth, &lens, &returns);
+            let copied = copied_layout(&t);
+            let laid: Vec<Laid> = copied.chains.iter().map(Laid::whole).collect();
+            let (want, want_subjects) = whole_bytes(&copied, Some(&laid));
+            let (got, got_subjects) = whole_bytes(&t, None);
+            proptest::prop_assert!(got == want, "the batch bytes differ");
+            proptest::prop_assert_eq!(got_subjects, want_subjects);
+        }
+    }
+
+    /// The cases the property must reach: a long chain in parts, and one
+    /// kept whole at the kernel's jump depth.
+    #[test]
+    fn the_layout_property_sees_parts_and_whole_chains() {
+        let parted = chained_table(0, &[3100], &[false]);
+        assert_eq!(copied_layout(&parted).chains.len(), 5);
+        let deep = chained_table(15, &[3100], &[false]);
+        assert_eq!(copied_layout(&deep).chains.len(), 16);
+        assert_eq!(layout::laid_out(&deep).len(), 16);
     }
 
     #[test]

@@ -24,6 +24,9 @@
 //! jump depth; a chain already in parts that gains one is laid out whole
 //! again (`plan` replaces its table).
 
+use std::borrow::Cow;
+
+use shriek_compiler::ir::BaseChain;
 use shriek_compiler::nft::{self, Expr, Verdict};
 
 /// The most rules a part holds when it is made.
@@ -48,28 +51,145 @@ pub(crate) fn part_of(name: &str) -> Option<(&str, usize)> {
 }
 
 /// Table `t` as the kernel should hold it: every chain that may be split
-/// laid out in parts, the others as they are.
-pub(crate) fn physical(t: &nft::Table) -> std::borrow::Cow<'_, nft::Table> {
-    if !t.chains.iter().any(|c| splittable(t, c)) {
-        return std::borrow::Cow::Borrowed(t);
+/// laid out in parts, the others as they are. A copy only where a chain
+/// is split; [`laid_out`] says the same without copying a rule.
+pub(crate) fn physical(t: &nft::Table) -> Cow<'_, nft::Table> {
+    let laid = laid_out(t);
+    if laid.iter().all(|c| matches!(c.rules, Cow::Borrowed(_)) && c.is_whole()) {
+        return Cow::Borrowed(t);
     }
-    let mut out = nft::Table {
+    Cow::Owned(nft::Table {
         name: t.name.clone(),
         sets: t.sets.clone(),
         counters: t.counters.clone(),
-        chains: Vec::with_capacity(t.chains.len()),
-    };
-    for c in &t.chains {
-        if splittable(t, c) {
-            out.chains.extend(split(c));
-        } else {
-            out.chains.push(c.clone());
+        chains: laid.into_iter().map(Laid::into_chain).collect(),
+    })
+}
+
+/// One chain as the kernel holds it, borrowing the policy's rules: a
+/// chain kept whole, the head of a chain in parts (its links), or a part
+/// (a slice of its chain's rules).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Laid<'a> {
+    pub name: Cow<'a, str>,
+    pub base: Option<&'a BaseChain>,
+    pub comment: Option<Cow<'a, str>>,
+    pub rules: Cow<'a, [nft::Rule]>,
+}
+
+impl<'a> Laid<'a> {
+    /// Chain `c` as it is.
+    pub fn whole(c: &'a nft::Chain) -> Laid<'a> {
+        Laid {
+            name: Cow::Borrowed(&c.name),
+            base: c.base.as_ref(),
+            comment: c.comment.as_deref().map(Cow::Borrowed),
+            rules: Cow::Borrowed(&c.rules),
         }
     }
-    if !parts_stay_within_jump_depth(t, &out) {
-        return std::borrow::Cow::Borrowed(t);
+
+    fn is_whole(&self) -> bool {
+        matches!(self.name, Cow::Borrowed(_))
     }
-    std::borrow::Cow::Owned(out)
+
+    fn into_chain(self) -> nft::Chain {
+        nft::Chain {
+            name: self.name.into_owned(),
+            base: self.base.cloned(),
+            rules: self.rules.into_owned(),
+            comment: self.comment.map(Cow::into_owned),
+        }
+    }
+}
+
+/// The chains of table `t` as [`physical`] lays them out, in its order,
+/// each part borrowing its rules from its chain: encoding a table whole
+/// needs no copy of its 100,000 rules.
+pub(crate) fn laid_out(t: &nft::Table) -> Vec<Laid<'_>> {
+    let split: Vec<bool> = t.chains.iter().map(|c| splittable(t, c)).collect();
+    let any = split.contains(&true) && parts_keep_jump_depth(t, &split);
+    let mut out = Vec::with_capacity(t.chains.len());
+    for (c, &s) in t.chains.iter().zip(&split) {
+        if any && s {
+            out.extend(split_borrowed(c));
+        } else {
+            out.push(Laid::whole(c));
+        }
+    }
+    out
+}
+
+/// Chain `c` as its parts, borrowing its rules: first the chain itself,
+/// holding one `jump` to each part, then the parts in order.
+fn split_borrowed(c: &nft::Chain) -> Vec<Laid<'_>> {
+    let mut head = Laid { rules: Cow::Owned(Vec::new()), ..Laid::whole(c) };
+    let mut parts = Vec::new();
+    for (i, rules) in c.rules.chunks(PART_RULES).enumerate() {
+        let name = part_name(&c.name, i + 1);
+        head.rules.to_mut().push(link(&name));
+        parts.push(Laid {
+            comment: Some(Cow::Owned(format!(
+                "part {} of chain {}, laid out by shriekc",
+                i + 1,
+                c.name
+            ))),
+            name: Cow::Owned(name),
+            base: None,
+            rules: Cow::Borrowed(rules),
+        });
+    }
+    std::iter::once(head).chain(parts).collect()
+}
+
+/// Whether splitting the chains marked in `split` keeps table `t` within
+/// the kernel's jump depth (see [`parts_stay_within_jump_depth`]), judged
+/// on the parted table's jumps alone: a rule or element that jumps nowhere
+/// neither deepens nor loops a path, so parts holding only the rules that
+/// jump, and maps only the elements that do, decide as the parts would,
+/// without a copy of the rest.
+fn parts_keep_jump_depth(t: &nft::Table, split: &[bool]) -> bool {
+    let jumps = |r: &&nft::Rule| {
+        r.exprs.iter().any(|e| {
+            matches!(e, Expr::Verdict(Verdict::Jump(_) | Verdict::Goto(_)) | Expr::Vmap { .. })
+        })
+    };
+    let bare = |l: Laid| nft::Chain {
+        name: l.name.into_owned(),
+        base: l.base.cloned(),
+        rules: l.rules.iter().filter(jumps).cloned().collect(),
+        comment: None,
+    };
+    let mut chains = Vec::new();
+    for (c, &s) in t.chains.iter().zip(split) {
+        if s {
+            chains.extend(split_borrowed(c).into_iter().map(bare));
+        } else {
+            chains.push(bare(Laid::whole(c)));
+        }
+    }
+    let sets = t
+        .sets
+        .iter()
+        .map(|s| nft::Set {
+            name: s.name.clone(),
+            key: s.key.clone(),
+            interval: s.interval,
+            data: s.data,
+            elements: s
+                .elements
+                .iter()
+                .filter(|e| {
+                    matches!(e.data, Some(nft::Data::Verdict(Verdict::Jump(_) | Verdict::Goto(_))))
+                })
+                .cloned()
+                .collect(),
+            counters: s.counters,
+            comment: None,
+            dynamic: None,
+        })
+        .collect();
+    let parted = nft::Table { name: t.name.clone(), sets, counters: Vec::new(), chains };
+    parts_stay_within_jump_depth(t, &parted)
 }
 
 /// Parts add one level of jumps below their chain: where that would take
@@ -126,19 +246,7 @@ pub(crate) fn runs_in_parts(c: &nft::Chain) -> bool {
 /// Chain `c` as its parts: first the chain itself, holding one `jump` to
 /// each part, then the parts in order.
 pub(crate) fn split(c: &nft::Chain) -> Vec<nft::Chain> {
-    let mut head = nft::Chain { rules: Vec::new(), ..c.clone() };
-    let mut parts = Vec::new();
-    for (i, rules) in c.rules.chunks(PART_RULES).enumerate() {
-        let name = part_name(&c.name, i + 1);
-        head.rules.push(link(&name));
-        parts.push(nft::Chain {
-            name,
-            base: None,
-            rules: rules.to_vec(),
-            comment: Some(format!("part {} of chain {}, laid out by shriekc", i + 1, c.name)),
-        });
-    }
-    std::iter::once(head).chain(parts).collect()
+    split_borrowed(c).into_iter().map(Laid::into_chain).collect()
 }
 
 /// The rule that enters a part.

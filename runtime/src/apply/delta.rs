@@ -59,16 +59,14 @@ pub(super) fn write(b: &mut Batch, desired: &Desired, plan: &Plan, staged: &Stag
                                 .collect()
                         })
                         .unwrap_or_default();
-                    encode::whole_table(b, desired, &layout::physical(t), &seeds);
+                    encode::whole_table(b, desired, t, &seeds);
                 }
             }
             continue;
         }
         match (td, live) {
             (Some(td), Some(oi)) => in_place(b, desired, plan, td, oi, ni, staged),
-            (Some(_), None) => {
-                encode::whole_table(b, desired, &layout::physical(t), &HashMap::new())
-            }
+            (Some(_), None) => encode::whole_table(b, desired, t, &HashMap::new()),
             (None, _) => {}
         }
     }
