@@ -15,7 +15,7 @@ use shriek_grammar::SourceMap;
 use crate::abi::*;
 use crate::desired::Desired;
 use crate::layout::{self, Laid};
-use crate::msg::{Attrs, Buf};
+use crate::msg::Attrs;
 
 mod batch;
 mod edit;
@@ -241,8 +241,11 @@ pub(crate) fn rule(b: &mut Batch, sources: &SourceMap, refs: &SetRefs, at: At, r
 /// [`rule`], with its user data ([`rule_udata`]) already made.
 fn rule_with_udata(b: &mut Batch, refs: &SetRefs, at: At, r: &nft::Rule, udata: &[u8]) {
     let At { table, chain, index, place } = at;
+    // The expressions go into the batch's scratch buffer first: a match
+    // writes its anonymous set into the batch ahead of the rule.
+    let mut exprs = std::mem::take(&mut b.scratch);
     let mut cx = RuleCx { b, table, refs, origin: &r.origin, nfproto: None };
-    let exprs = Buf::build(|x| {
+    exprs.rebuild(|x| {
         for e in &r.exprs {
             expr(x, &mut cx, e);
         }
@@ -268,6 +271,7 @@ fn rule_with_udata(b: &mut Batch, refs: &SetRefs, at: At, r: &nft::Rule, udata: 
         a.nest(NFTA_RULE_EXPRESSIONS, |x| x.append(&exprs));
         a.bytes(NFTA_RULE_USERDATA, udata);
     });
+    b.scratch = exprs;
     b.rules += 1;
 }
 

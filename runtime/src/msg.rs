@@ -29,6 +29,15 @@ impl Buf {
         buf
     }
 
+    /// [`Buf::build`] into this buffer, emptied first: a buffer written
+    /// again and again (a rule's expressions, rule after rule) keeps its
+    /// room instead of growing from nothing each time.
+    pub fn rebuild(&mut self, f: impl FnOnce(&mut Attrs)) {
+        self.bytes.clear();
+        self.too_long = None;
+        f(&mut Attrs { buf: self });
+    }
+
     pub fn len(&self) -> usize {
         self.bytes.len()
     }

@@ -5,7 +5,7 @@
 use shriek_compiler::nft::Origin;
 
 use crate::abi::*;
-use crate::msg::Writer;
+use crate::msg::{Buf, Writer};
 
 /// What one message of a batch stands for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +55,9 @@ pub(crate) struct Batch {
     pub chains: usize,
     pub rules: usize,
     pub elements: usize,
+    /// Room for one rule's expressions, written before its message
+    /// (`encode::rule`), kept from rule to rule.
+    pub scratch: Buf,
 }
 
 impl Batch {
@@ -68,6 +71,7 @@ impl Batch {
             chains: 0,
             rules: 0,
             elements: 0,
+            scratch: Buf::default(),
         };
         let seq = b.seq(Subject::Batch);
         b.w.msg(NFNL_MSG_BATCH_BEGIN, 0, seq, NFPROTO_UNSPEC, NFNL_SUBSYS_NFTABLES, |a| {
