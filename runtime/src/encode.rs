@@ -330,31 +330,21 @@ mod tests {
             rule: RuleId { table: 0, chain: ChainId(0), index: 0 },
             loc: Loc::new(FileId(0), Span::new(0, 5)),
         };
-        let rs = nft::Ruleset {
-            tables: vec![nft::Table {
-                name: "t".into(),
-                sets: vec![],
-                counters: vec![],
-                chains: vec![nft::Chain {
-                    name: "c".into(),
-                    base: None,
-                    rules: vec![nft::Rule { exprs, origin: vec![origin] }],
-                    comment: None,
-                }],
+        let table = nft::Table {
+            name: "t".into(),
+            sets: vec![],
+            counters: vec![],
+            chains: vec![nft::Chain {
+                name: "c".into(),
+                base: None,
+                rules: vec![nft::Rule { exprs, origin: vec![origin] }],
+                comment: None,
             }],
         };
-        let mut b = Batch::begin(1, None);
-        let sources = SourceMap::default();
-        let desired = Desired {
-            ruleset: &rs,
-            sources: &sources,
-            policy: "/t.shr",
-            strategy: shriek_compiler::lower::Strategy::Sequential,
-        };
-        whole_table(&mut b, &desired, &rs.tables[0], &HashMap::new());
+        let (raw, _) = whole_bytes(&table, None);
         let mut out = String::new();
         // Skip BATCH_BEGIN, NEWTABLE, DELTABLE, NEWTABLE and NEWCHAIN.
-        for m in msg::messages(b.w.raw()).skip(5) {
+        for m in msg::messages(&raw).skip(5) {
             let attrs = m.nft_attrs();
             out.push_str(&format!("msg {}\n", m.ty & 0xff));
             match msg::attr(attrs, NFTA_RULE_EXPRESSIONS).filter(|_| m.ty & 0xff == NFT_MSG_NEWRULE)
