@@ -12,7 +12,10 @@
 #
 #   benches/control.sh    (as root; usually through benches/run.sh)
 #
-# Environment: BENCH_OUT, BENCH_QUICK=1, BENCH_REPS (default 3), SHRIEKC.
+# Environment: BENCH_OUT, BENCH_QUICK=1, BENCH_REPS (default 3), SHRIEKC;
+# to repeat a few rows with more runs: BENCH_SIZES (e.g. "100000"),
+# BENCH_WORKLOADS ("ports blended") and BENCH_TOOLS (tool names as in the
+# CSV, separated by "|", e.g. "shriekc auto|iptables-legacy-restore").
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -24,11 +27,14 @@ else
     sizes=(1000 10000 50000 100000)
     reps=${BENCH_REPS:-3}
 fi
+[[ -n ${BENCH_SIZES:-} ]] && read -ra sizes <<<"$BENCH_SIZES"
+read -ra workloads <<<"${BENCH_WORKLOADS:-ports blended}"
 bench_build
 csv=$out/control.csv
 bench_csv "$csv" "workload,tool,rules,seconds,peak_rss_mib,transaction_ms"
 
 tools=("shriekc sequential" "shriekc auto" "nft -f" "iptables-nft-restore" "iptables-legacy-restore" "nft -f (shriekc auto output)")
+[[ -n ${BENCH_TOOLS:-} ]] && IFS='|' read -ra tools <<<"$BENCH_TOOLS"
 
 # run TOOL NS: load the tool's file into the namespace.
 run() {
@@ -41,7 +47,7 @@ run() {
     esac
 }
 
-for workload in ports blended; do
+for workload in "${workloads[@]}"; do
     for n in "${sizes[@]}"; do
         bench_gen "$workload" shr "$n" >"$bench_tmp/p.shr"
         bench_gen "$workload" nft "$n" >"$bench_tmp/p.nft"
