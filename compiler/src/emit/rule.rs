@@ -45,22 +45,34 @@ pub(super) fn quote(s: &str, max: usize) -> String {
 /// The text of an nft string of at most `max` bytes, as [`quote`] writes
 /// it between the quotes.
 pub(super) fn clean(s: &str, max: usize) -> String {
-    let mut clean: String = s
-        .chars()
+    // Most comments (every `file:line` one) are printable ASCII without a
+    // quote: copied as they are, not char by char.
+    let plain = s.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"');
+    let mut clean = if plain { s.to_owned() } else { clean_chars(s) };
+    cut(&mut clean, max);
+    clean
+}
+
+/// Quotes become apostrophes and control characters spaces.
+fn clean_chars(s: &str) -> String {
+    s.chars()
         .map(|c| match c {
             '"' => '\'',
             c if c.is_control() => ' ',
             c => c,
         })
-        .collect();
-    if clean.len() > max.saturating_sub(1) {
+        .collect()
+}
+
+/// Cuts `s` to fewer than `max` bytes, at a character boundary.
+fn cut(s: &mut String, max: usize) {
+    if s.len() > max.saturating_sub(1) {
         let mut end = max.saturating_sub(1);
-        while !clean.is_char_boundary(end) {
+        while !s.is_char_boundary(end) {
             end -= 1;
         }
-        clean.truncate(end);
+        s.truncate(end);
     }
-    clean
 }
 
 pub(super) fn proto_name(p: u128) -> Option<&'static str> {
@@ -306,6 +318,22 @@ fn nat(n: &nft::NatStmt) -> String {
                 .collect();
             let what = if with_port { " addr . port" } else { "" };
             format!("{kind}{fam}{what} to {pick} map {{ {} }}", entries.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    proptest::proptest! {
+        /// A plain comment's copy is what cleaning it char by char makes.
+        #[test]
+        fn plain_comments_are_cleaned_as_any_other(
+            s in "[ -~\"\t\u{80}-\u{a0}é]{0,40}",
+            max in 0usize..50,
+        ) {
+            let mut want = super::clean_chars(&s);
+            super::cut(&mut want, max);
+            proptest::prop_assert_eq!(super::clean(&s, max), want);
         }
     }
 }
