@@ -11,7 +11,12 @@
 #   benches/dataplane.sh    (as root; usually through benches/run.sh)
 #
 # Environment: BENCH_OUT (result directory), BENCH_QUICK=1 (small sizes,
-# one-second runs), BENCH_SECS (seconds per iperf3 run), SHRIEKC.
+# one-second runs), BENCH_SECS (seconds per iperf3 run), SHRIEKC. To repeat
+# a few rows, each beside its own no-ruleset run (a single run moves by a
+# third between runs on a busy 2-core machine): BENCH_SIZES (e.g.
+# "100000"), BENCH_WORKLOADS ("ports blended"), BENCH_CONFIGS ("nft
+# sequential auto") and BENCH_REPS (rounds, default 1); the counters-off
+# rows then stay out.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -23,6 +28,10 @@ else
     sizes=(100 1000 10000 50000 100000)
     secs=${BENCH_SECS:-4}
 fi
+[[ -n ${BENCH_SIZES:-} ]] && read -ra sizes <<<"$BENCH_SIZES"
+read -ra workloads <<<"${BENCH_WORKLOADS:-ports blended}"
+read -ra configs <<<"${BENCH_CONFIGS:-nft sequential auto}"
+reps=${BENCH_REPS:-1}
 bench_build
 csv=$out/dataplane.csv
 bench_csv "$csv" "workload,config,rules,udp_pps,tcp_mbit_s,load_s"
@@ -73,19 +82,22 @@ measure() {
 }
 
 for n in "${sizes[@]}"; do
-    measure none none "$n" ""
-    for workload in ports blended; do
-        bench_gen "$workload" nft "$n" >"$bench_tmp/p.nft"
-        bench_gen "$workload" shr "$n" >"$bench_tmp/p.shr"
-        for config in nft sequential auto; do
-            file=$bench_tmp/p.shr
-            [[ $config == nft ]] && file=$bench_tmp/p.nft
-            measure "$workload" "$config" "$n" "$file"
+    for ((r = 0; r < reps; r++)); do
+        measure none none "$n" ""
+        for workload in "${workloads[@]}"; do
+            bench_gen "$workload" nft "$n" >"$bench_tmp/p.nft"
+            bench_gen "$workload" shr "$n" >"$bench_tmp/p.shr"
+            for config in "${configs[@]}"; do
+                file=$bench_tmp/p.shr
+                [[ $config == nft ]] && file=$bench_tmp/p.nft
+                measure "$workload" "$config" "$n" "$file"
+            done
         done
     done
 done
 
 # Per-rule counters off, beside the counted runs above.
+[[ -n ${BENCH_SIZES:-} ]] && exit 0
 n=10000
 [[ ${BENCH_QUICK:-0} == 1 ]] && n=1000
 bench_gen ports shr "$n" off >"$bench_tmp/p.shr"
