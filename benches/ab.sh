@@ -7,7 +7,9 @@
 #   benches/ab.sh BEFORE AFTER [RULES] [RUNS]   (defaults 100000 and 3)
 #
 # Prints CSV (case, binary, wall seconds, peak MiB, CPU seconds: user +
-# system), the median of RUNS runs for each, from GNU time. Run it as root on
+# system), the median of RUNS runs for each, from GNU time. AB_WORKLOADS
+# ("ports blended"), AB_STRATEGIES ("sequential auto") and AB_KINDS ("first
+# change") pick the cases. Run it as root on
 # a machine as quiet as you can get; a figure taken under load compares only
 # with one taken in the same minutes.
 set -euo pipefail
@@ -34,9 +36,12 @@ timed() {
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 echo "case,binary,wall_s,peak_mib,cpu_s"
-for w in ports blended; do
-    for s in sequential auto; do
-        for kind in first change; do
+read -ra workloads <<<"${AB_WORKLOADS:-ports blended}"
+read -ra strategies <<<"${AB_STRATEGIES:-sequential auto}"
+read -ra kinds <<<"${AB_KINDS:-first change}"
+for w in "${workloads[@]}"; do
+    for s in "${strategies[@]}"; do
+        for kind in "${kinds[@]}"; do
             declare -A wall=() peak=() cpu=()
             for ((i = 0; i < runs; i++)); do
                 for b in before after; do
