@@ -121,8 +121,10 @@ pub struct Rule {
     pub id: RuleId,
     /// The whole rule's text.
     pub loc: Loc,
-    /// Exactly the packets all of the rule's matches accept. Empty when they
-    /// contradict (an `unmatchable-rule`).
+    /// Exactly the packets all of the rule's matches accept. No cube holds
+    /// a packet when they contradict (an `unmatchable-rule`); a cube that
+    /// holds none only because no IPv6 packet has an extension header as
+    /// its protocol stays, so that the analysis can say so.
     pub space: Space,
     /// Statements other than the verdict, in the order written.
     pub actions: Vec<Action>,

@@ -14,8 +14,8 @@ use std::net::IpAddr;
 
 use crate::ir::Hook;
 use crate::nft::vocab::{
-    icmp_codes, icmp_types, value_of, PROTOS_WITH_PORTS, PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP,
-    PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FLAGS, TCP_SYN,
+    icmp_codes, icmp_types, value_of, IPV6_SKIPPED_HEADERS, PROTOS_WITH_PORTS, PROTO_ICMP,
+    PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FLAGS, TCP_SYN,
 };
 use crate::space::{CtState, Family, Packet};
 
@@ -59,6 +59,13 @@ pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
             ip(own),
             ip(family),
             ip(family)
+        ));
+    }
+    // The kernel reads past these headers to the protocol after them.
+    let skipped = IPV6_SKIPPED_HEADERS.iter().find(|(p, _)| *p == proto);
+    if let Some((_, header)) = skipped.filter(|_| family == Family::V6) {
+        return Err(format!(
+            "no IPv6 packet has protocol {proto}: it is the {header} extension header, which the kernel reads past to the protocol after it; write that protocol"
         ));
     }
     let (sport, dport) = match (has_ports, sport, dport) {
@@ -289,6 +296,14 @@ mod tests {
         check(
             "1 [fd00::1] -> [fd00::2]",
             "V6 proto=1 saddr=fd000000000000000000000000000001 daddr=fd000000000000000000000000000002 sport=None dport=None iif=\"\" oif=\"\" ct=new hook=None",
+        );
+        check(
+            "0 [fd00::1] -> [fd00::2]",
+            "error: no IPv6 packet has protocol 0: it is the hop-by-hop options extension header, which the kernel reads past to the protocol after it; write that protocol",
+        );
+        check(
+            "44 1.2.3.4 -> 1.2.3.5",
+            "V4 proto=44 saddr=1020304 daddr=1020305 sport=None dport=None iif=\"\" oif=\"\" ct=new hook=None",
         );
         check("47 1.2.3.4 -> 1.2.3.5 ct bogus", "error: unknown conntrack state `bogus`: use new, established, related, invalid or untracked");
         check("47 1.2.3.4 -> 1.2.3.5 hook", "error: `hook` needs a value");

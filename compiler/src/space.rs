@@ -18,6 +18,13 @@
 //!
 //! `mark` couples to nothing: every packet of every family has one.
 //!
+//! One coupling is in the packets themselves: no IPv6 packet has an
+//! extension header the kernel reads past (`IPV6_SKIPPED_HEADERS`: 0, 43,
+//! 44, 60) as its protocol. A cube may still hold such points (`proto 0`
+//! holds IPv4 packets, a cube of every protocol both families); they are
+//! no packets, so every test here ignores them: a cube of them alone is
+//! empty, and neither meets, nor needs covering by, another.
+//!
 //! [`Cube::subtract`] splits on `family` and `proto` before the fields that
 //! depend on them, so it preserves both invariants.
 
@@ -100,8 +107,7 @@ impl Cube {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.family.is_empty()
-            || self.proto.is_empty()
+        !some_packet(self.family, self.proto)
             || self.saddr.as_ref().is_some_and(Intervals::is_empty)
             || self.daddr.as_ref().is_some_and(Intervals::is_empty)
             || self.sport.as_ref().is_some_and(Intervals::is_empty)
@@ -113,6 +119,15 @@ impl Cube {
             || self.icmp_code.as_ref().is_some_and(Intervals::is_empty)
             || self.tcp_flags.as_ref().is_some_and(Intervals::is_empty)
             || self.mark.as_ref().is_some_and(Intervals::is_empty)
+    }
+
+    /// Whether the cube holds no packet only because no IPv6 packet has an
+    /// extension header as its protocol (`family ipv6 proto 0`): with any
+    /// protocol it would hold some.
+    pub fn only_ipv6_extension_headers(&self) -> bool {
+        self.is_empty()
+            && !self.proto.is_empty()
+            && !Cube { proto: Protos::ALL, ..self.clone() }.is_empty()
     }
 
     pub fn intersect(&self, o: &Cube) -> Cube {
@@ -135,8 +150,7 @@ impl Cube {
 
     /// Whether some packet is in both cubes. Cheap: it builds nothing.
     pub fn intersects(&self, o: &Cube) -> bool {
-        !self.family.intersect(o.family).is_empty()
-            && !self.proto.intersect(o.proto).is_empty()
+        some_packet(self.family.intersect(o.family), self.proto.intersect(o.proto))
             && !self.ct.intersect(o.ct).is_empty()
             && meets(&self.dport, &o.dport)
             && meets(&self.saddr, &o.saddr)
@@ -160,8 +174,12 @@ impl Cube {
             }
         }
         let addr_max = o.family.single().map_or(u128::MAX, Family::max_addr);
-        o.family.subtract(self.family).is_empty()
-            && o.proto.subtract(self.proto).is_empty()
+        // Family by family, the protocols of `o` that some packet has.
+        let protos_covered = o.family.iter().all(|f| {
+            let mine = o.proto.intersect(Protos::of_family(f));
+            mine.is_empty() || (self.family.contains(f) && mine.subtract(self.proto).is_empty())
+        });
+        protos_covered
             && o.ct.subtract(self.ct).is_empty()
             && ivs(&self.dport, &o.dport, PORT_MAX)
             && ivs(&self.saddr, &o.saddr, addr_max)
@@ -177,6 +195,9 @@ impl Cube {
 
     /// `self - o` as disjoint well-formed cubes (at most one per field).
     pub fn subtract(&self, o: &Cube) -> Vec<Cube> {
+        if self.is_empty() {
+            return Vec::new();
+        }
         if !self.intersects(o) {
             return vec![self.clone()];
         }
@@ -224,6 +245,9 @@ impl Cube {
         if !ct_out.is_empty() {
             out.push(Cube { ct: ct_out, ..rest });
         }
+        // A piece split off on family or protocol may hold no packet (IPv6
+        // and an extension header's number only).
+        out.retain(|c| !c.is_empty());
         out
     }
 
@@ -250,14 +274,17 @@ impl Cube {
         let pick = |lo: Option<u128>, hi: Option<u128>| if high { hi } else { lo };
         let ends =
             |s: &Intervals| pick(s.ranges().first().map(|r| r.0), s.ranges().last().map(|r| r.1));
-        let family = if high { self.family.iter().last() } else { self.family.iter().next() };
-        let family = family.unwrap_or(Family::V4);
-        let proto = if high {
-            (0..=255u8).rev().find(|&p| self.proto.contains(p))
+        // A family and a protocol that some packet has together.
+        let real = |f: &Family| some_packet(Families::only(*f), self.proto);
+        let family = if high {
+            self.family.iter().filter(real).last()
         } else {
-            (0..=255u8).find(|&p| self.proto.contains(p))
-        }
-        .unwrap_or(0);
+            self.family.iter().find(real)
+        };
+        let family = family.unwrap_or(Family::V4);
+        let protos = self.proto.intersect(Protos::of_family(family));
+        let proto = if high { protos.iter().last() } else { protos.iter().next() };
+        let proto = proto.unwrap_or(0);
         let addr = |f: &Option<Intervals>| match f {
             Some(s) => ends(s).unwrap_or(0),
             None if high => family.max_addr(),
@@ -307,6 +334,11 @@ impl Cube {
             },
         }
     }
+}
+
+/// Whether some packet has a family of `family` and a protocol of `proto`.
+fn some_packet(family: Families, proto: Protos) -> bool {
+    family.iter().any(|f| !proto.intersect(Protos::of_family(f)).is_empty())
 }
 
 /// Whether a packet's optional byte field is in an optional set: any
@@ -397,6 +429,28 @@ pub fn intersect(a: &[Cube], b: &[Cube]) -> Space {
         for y in b {
             if x.intersects(y) {
                 out.push(x.intersect(y));
+            }
+        }
+    }
+    out
+}
+
+/// [`intersect`] for the matches of one rule: it also keeps the pieces
+/// that hold no packet only because no IPv6 packet has an extension header
+/// as its protocol ([`Cube::only_ipv6_extension_headers`]), so that the
+/// analysis can say why such a rule matches nothing. Every user of a
+/// rule's space skips empty cubes.
+pub fn intersect_matches(a: &[Cube], b: &[Cube]) -> Space {
+    let mut out = Vec::new();
+    for x in a {
+        for y in b {
+            if x.intersects(y) {
+                out.push(x.intersect(y));
+            } else if !some_packet(x.family.intersect(y.family), x.proto.intersect(y.proto)) {
+                let piece = x.intersect(y);
+                if piece.only_ipv6_extension_headers() {
+                    out.push(piece);
+                }
             }
         }
     }
@@ -524,6 +578,26 @@ mod tests {
         let (wide, apart) = (std::slice::from_ref(&wide), std::slice::from_ref(&apart));
         assert_eq!(intersect(wide, apart), Vec::<Cube>::new());
         assert_eq!(subtract(wide, apart, 10), Some(wide.to_vec()));
+    }
+
+    #[test]
+    fn no_ipv6_packet_has_an_extension_header_as_its_protocol() {
+        let v6 = |proto: Protos| Cube { family: Families::only(Family::V6), proto, ..Cube::full() };
+        let mut headers = Protos::NONE;
+        [0, 43, 44, 60].into_iter().for_each(|p| headers.insert(p));
+        assert!(v6(headers).is_empty() && v6(headers).only_ipv6_extension_headers());
+        let v4_too = Cube { proto: headers, ..Cube::full() };
+        assert!(!v4_too.is_empty() && !v4_too.intersects(&v6(Protos::ALL)));
+        // Every other protocol covers every IPv6 packet, and leaves none.
+        let rest = v6(headers.complement());
+        assert!(rest.covers(&v6(Protos::ALL)));
+        assert_eq!(v6(Protos::ALL).subtract(&rest), Vec::<Cube>::new());
+        // What is left of both families is IPv4 packets of those protocols.
+        assert_eq!(v4_too.subtract(&rest), vec![v4_too.clone()]);
+        assert_eq!(Cube::full().subtract(&rest).len(), 1);
+        // A witness packet is one that exists.
+        assert_eq!(v6(Protos::ALL).corner(false).proto, 1);
+        assert_eq!(v4_too.corner(true).family, Family::V4);
     }
 
     #[test]

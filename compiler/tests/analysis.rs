@@ -93,6 +93,51 @@ fn unmatchable_rules() {
     );
 }
 
+/// The kernel reads past IPv6 extension headers (0, 43, 44, 60) to the
+/// protocol after them: no IPv6 packet has one as its protocol. A rule
+/// that can only hold for such a packet never holds; one that also names
+/// IPv4 holds for IPv4 packets. No rule is shadowed by the IPv6 part of a
+/// rule that never holds.
+#[test]
+fn ipv6_extension_header_protocols() {
+    check(
+        "ipv6_extension_headers",
+        r#"table filter {
+  chain input hook input policy drop {
+    family ipv6 proto 0 accept
+    saddr fd00::/8 proto { 43, 44, 60 } accept
+    proto { 0, 43 } counter
+    daddr fd00::1 proto != 60 drop
+    family ipv6 proto { 0, 17 } accept
+    proto 44 accept
+    family ipv6 proto 51 accept
+    family ipv6 proto 50 accept
+    family ipv6 proto 59 accept
+  }
+}
+"#,
+    );
+}
+
+/// Every IPv6 packet is of a protocol of the first two rules, 44 being an
+/// extension header no packet has as its protocol: the last two rules
+/// never run.
+#[test]
+fn ipv6_protocols_covered_without_extension_headers() {
+    check(
+        "ipv6_protocols_covered",
+        r#"table filter {
+  chain input hook input policy accept {
+    family ipv6 proto != { 6, 17, 44 } drop
+    family ipv6 proto { 6, 17 } drop
+    family ipv6 counter
+    family ipv6 proto != 17 accept
+  }
+}
+"#,
+    );
+}
+
 #[test]
 fn unreachable_chain() {
     check(

@@ -8,7 +8,10 @@
 //! The packets carry what the model tests draw: both families, the
 //! protocols with ports (SCTP included) and without (udplite, GRE, 0, 255),
 //! ports 0 and 65535, every tcp flags byte, ICMP types and codes to 255,
-//! marks to 0xffffffff (`SO_MARK`), and two interfaces to leave by.
+//! marks to 0xffffffff (`SO_MARK`), and two interfaces to leave by. IPv6
+//! packets carry extension headers in front of their protocol, in turn:
+//! none, hop-by-hop options, destination options, routing, fragment, or
+//! all four, which the kernel reads past to find the protocol.
 //! `SHRIEK_VERDICT_ROUNDS` (default 40) sources are tried, from the seed
 //! `SHRIEK_VERDICT_SEED` (default 1).
 //!
@@ -27,7 +30,8 @@ use shriek_testkit::sources::{source_and_packets, Domain};
 use shriek_testkit::{has_tool, output_with_stdin, python, temp_file, text, Netns};
 
 /// Reads one packet a line (`family proto saddr daddr sport dport flags
-/// type code mark`, addresses as integers), sends it from a raw socket
+/// type code mark ext`, addresses as integers, `ext` the IPv6 extension
+/// headers in front of the protocol, comma-separated, or `-`), sends it from a raw socket
 /// that writes its own IP header, and prints `accept`, or the error name
 /// (`EPERM`: the output hook dropped it).
 const SENDER: &str = r#"
@@ -37,7 +41,8 @@ v4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
 v4.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
 v6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
 for line in sys.stdin:
-    fam, proto, s, d, sport, dport, flags, typ, code, mark = (int(x) for x in line.split())
+    *fields, ext = line.split()
+    fam, proto, s, d, sport, dport, flags, typ, code, mark = (int(x) for x in fields)
     if proto == 6:
         l4 = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, flags, 65535, 0, 0)
     elif proto in (17, 136):
@@ -54,6 +59,15 @@ for line in sys.stdin:
                          s.to_bytes(4, "big"), d.to_bytes(4, "big"))
     else:
         sock, dst = v6, str(ipaddress.IPv6Address(d))
+        headers = [] if ext == "-" else [int(h) for h in ext.split(",")]
+        for h in reversed(headers):
+            if h == 44:  # fragment: offset 0, no more fragments
+                l4 = struct.pack("!BBHI", proto, 0, 0, 7) + l4
+            elif h == 43:  # routing: type 0, no segments left
+                l4 = struct.pack("!BBBB4x", proto, 0, 0, 0) + l4
+            else:  # hop-by-hop or destination options: one PadN option
+                l4 = struct.pack("!BBBB4x", proto, 0, 1, 4) + l4
+            proto = h
         ip = struct.pack("!IHBB16s16s", 6 << 28, len(l4), proto, 64,
                          s.to_bytes(16, "big"), d.to_bytes(16, "big"))
     sock.setsockopt(socket.SOL_SOCKET, SO_MARK, struct.pack("I", mark))
@@ -72,10 +86,14 @@ fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn line(p: &Packet) -> String {
+/// The IPv6 extension headers the `n`th packet carries in front of its
+/// protocol.
+const EXTENSION_HEADERS: [&str; 6] = ["-", "0", "60", "43", "44", "0,43,44,60"];
+
+fn line(p: &Packet, n: usize) -> String {
     let fam = if p.family == Family::V4 { 4 } else { 6 };
     format!(
-        "{fam} {} {} {} {} {} {} {} {} {}\n",
+        "{fam} {} {} {} {} {} {} {} {} {} {}\n",
         p.proto,
         p.saddr,
         p.daddr,
@@ -84,7 +102,8 @@ fn line(p: &Packet) -> String {
         p.tcp_flags.unwrap_or(0),
         p.icmp_type.unwrap_or(0),
         p.icmp_code.unwrap_or(0),
-        p.mark
+        p.mark,
+        EXTENSION_HEADERS[n % EXTENSION_HEADERS.len()]
     )
 }
 
@@ -126,7 +145,7 @@ fn the_kernel_gives_random_sources_the_languages_verdicts() {
         let path = file.to_str().expect("utf-8 path");
         let applied = shriekc(&["apply", "--force", "--netns", &ns.name, path]);
         assert_eq!(applied.status.code(), Some(0), "{policy}\n{}", text(&applied.stderr));
-        let input: String = packets.iter().map(line).collect();
+        let input: String = packets.iter().enumerate().map(|(n, p)| line(p, n)).collect();
         let sent = output_with_stdin(
             Command::new("ip").args(["netns", "exec", &ns.name, python(), "-c", SENDER]),
             input.as_bytes(),
@@ -136,7 +155,7 @@ fn the_kernel_gives_random_sources_the_languages_verdicts() {
         let answers: Vec<&str> = answers.lines().collect();
         assert_eq!(answers.len(), packets.len(), "{}", text(&sent.stderr));
         let mut wrong = Vec::new();
-        for (p, answer) in packets.iter().zip(&answers) {
+        for (n, (p, answer)) in packets.iter().zip(&answers).enumerate() {
             let want = source.evaluate(p, LimitMode::UnderRate);
             let got = match *answer {
                 "accept" => Outcome::Accept,
@@ -150,9 +169,10 @@ fn the_kernel_gives_random_sources_the_languages_verdicts() {
             }
             if (want == Outcome::Accept) != (got == Outcome::Accept) {
                 wrong.push(format!(
-                    "{} mark {:#x}: want {want:?}, the kernel {got:?}",
+                    "{} mark {:#x}, extension headers {}: want {want:?}, the kernel {got:?}",
                     packet_text(p),
-                    p.mark
+                    p.mark,
+                    EXTENSION_HEADERS[n % EXTENSION_HEADERS.len()]
                 ));
             }
         }

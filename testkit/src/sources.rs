@@ -75,7 +75,13 @@ pub const ICMP_VALUES: [u8; 7] = [0, 3, 4, 8, 128, 129, 255];
 pub const PORTS: [u16; 7] = [0, 1, 22, 1023, 1024, 65534, 65535];
 pub const MARKS: [u32; 6] = [0, 1, 0x10, 0xff, 0xffff_fffe, u32::MAX];
 /// Protocol numbers of the packets; rules name them by name or number.
-pub const PROTOS: [u8; 9] = [6, 17, 132, 1, 58, 47, 136, 0, 255];
+/// 0, 43, 44 and 60 are IPv6 extension headers: the kernel reads past them
+/// to the protocol after them, so no IPv6 packet has one as its protocol
+/// (an IPv6 packet drawn with one has 59, no next header).
+pub const PROTOS: [u8; 12] = [6, 17, 132, 1, 58, 47, 136, 0, 43, 44, 60, 255];
+/// The IPv6 extension headers of docs/language.md, written here again
+/// from the docs rather than read from the compiler.
+pub const IPV6_EXTENSION_HEADERS: [u8; 4] = [0, 43, 44, 60];
 pub const PORT_PROTOS: [(&str, u8); 3] = [("tcp", 6), ("udp", 17), ("sctp", 132)];
 pub const HOOKS: [Hook; 5] =
     [Hook::Prerouting, Hook::Input, Hook::Forward, Hook::Output, Hook::Postrouting];
@@ -348,7 +354,9 @@ impl Match {
                 mine.iter().any(|(_, _, lo, hi)| *lo <= v && v <= *hi) != *neg
             }
             Match::Proto { neg, items } => {
-                // `icmp` pins IPv4 and `icmpv6` IPv6, numbers as names.
+                // `icmp` pins IPv4 and `icmpv6` IPv6, numbers as names. An
+                // IPv6 packet's protocol is the one after its extension
+                // headers, never one of them: `a_packet` draws none.
                 let is = |q: u8| {
                     q == p.proto
                         && (q != 1 || p.family == Family::V4)
@@ -727,9 +735,10 @@ pub fn a_packet(domain: Domain, hook: Hook) -> impl Strategy<Value = Packet> {
             )| {
                 let family = if v6 { Family::V6 } else { Family::V4 };
                 let addr = |i: usize| if v6 { V6[i] } else { V4[i] as u128 };
-                // IPv6 next header 0 is the hop-by-hop options header, which
-                // the kernel reads past to find the protocol.
-                let proto = if domain == Domain::Kernel && v6 && proto == 0 { 255 } else { proto };
+                // An IPv6 packet's protocol is never an extension header:
+                // the kernel reads past them to find it.
+                let skipped = IPV6_EXTENSION_HEADERS.contains(&proto);
+                let proto = if v6 && skipped { 59 } else { proto };
                 // The kernel's routes: 10.0.1.0 and fd00::1:0 leave by `b`,
                 // the rest by `ab`.
                 let oif = match domain {

@@ -114,6 +114,11 @@ values only matches IPv4 packets):
       saddr 10.0.0.0/8 daddr fd00::1 accept  # IPv4 and IPv6 at once
     }
 
+The kernel reads past IPv6 extension headers to the protocol after them,
+so no IPv6 packet has protocol 0 (hop-by-hop options), 43 (routing), 44
+(fragment) or 60 (destination options): `family ipv6 proto 0` matches
+nothing either.
+
 Fix: remove the match that is wrong, or split the rule in two, one per
 protocol or address family.
 ";

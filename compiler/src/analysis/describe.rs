@@ -9,7 +9,7 @@ use shriek_grammar::Diagnostic;
 use super::codes;
 use super::shadow::{is_final, own_class, same, translation, Class, Cover};
 use crate::ir::{self, Action, ChainId, Nat, Verdict};
-use crate::nft::vocab::{icmp_keyword, icmp_range_text};
+use crate::nft::vocab::{icmp_keyword, icmp_range_text, IPV6_SKIPPED_HEADERS};
 use crate::space::flags;
 
 use crate::space::{words, Cube, Family, Intervals, NamePattern, Protos};
@@ -162,6 +162,21 @@ fn addrs(set_: &Intervals, f: Family) -> String {
 }
 
 pub(super) fn unmatchable(rule: &ir::Rule) -> Diagnostic {
+    if rule.space.iter().any(Cube::only_ipv6_extension_headers) {
+        let mut headers: Vec<String> =
+            IPV6_SKIPPED_HEADERS.iter().map(|(p, name)| format!("{p} ({name})")).collect();
+        let last = headers.pop().expect("four extension headers");
+        return Diagnostic::new(
+            codes::UNMATCHABLE_RULE,
+            "rule can never match: no IPv6 packet has an extension header as its protocol",
+            rule.loc,
+            format!(
+                "the kernel reads past IPv6 extension headers, {} and {last}, to the protocol after them",
+                headers.join(", ")
+            ),
+        )
+        .with_help("match the protocol that follows the extension headers, or only IPv4 packets");
+    }
     Diagnostic::new(
         codes::UNMATCHABLE_RULE,
         "rule can never match: its matches contradict each other",

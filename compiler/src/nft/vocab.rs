@@ -14,6 +14,15 @@ pub const PROTO_UDP: u8 = 17;
 pub const PROTO_ICMPV6: u8 = 58;
 pub const PROTO_SCTP: u8 = 132;
 
+/// The IPv6 extension headers the kernel reads past to find a packet's
+/// protocol (`ipv6_find_hdr`, which `meta l4proto` reads): hop-by-hop
+/// options, routing, fragment and destination options. So no IPv6 packet
+/// has one of them as its protocol. The authentication header (51) ends
+/// the walk, and ESP (50) and no-next-header (59) are protocols like any
+/// other: the kernel gives them as the protocol.
+pub const IPV6_SKIPPED_HEADERS: [(u8, &str); 4] =
+    [(0, "hop-by-hop options"), (43, "routing"), (44, "fragment"), (60, "destination options")];
+
 /// How many addresses a per-address set (`limit ... per saddr`) keeps at
 /// most, as nft gives a meter: a new address past it is not tracked, and
 /// its rule does not hold for it.

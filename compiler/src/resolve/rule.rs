@@ -159,9 +159,12 @@ impl<'a> Ctx<'a> {
             // leaves each of its non-empty cubes as it is: they are kept
             // without building them again.
             Some(cubes) if std::mem::take(&mut parts.unrestricted) => {
-                parts.space = cubes.into_iter().filter(|c| !c.is_empty()).collect();
+                parts.space = cubes
+                    .into_iter()
+                    .filter(|c| !c.is_empty() || c.only_ipv6_extension_headers())
+                    .collect();
             }
-            Some(cubes) => parts.space = crate::space::intersect(&parts.space, &cubes),
+            Some(cubes) => parts.space = crate::space::intersect_matches(&parts.space, &cubes),
             None => parts.ok = false,
         }
     }
@@ -255,7 +258,7 @@ impl<'a> Ctx<'a> {
     ) {
         let only = Cube { family: Families::only(family), ..Cube::full() };
         let pinned = crate::space::intersect(&parts.space, &[only]);
-        if pinned.is_empty() && !parts.space.is_empty() {
+        if pinned.is_empty() && parts.space.iter().any(|c| !c.is_empty()) {
             let matches = r
                 .terms
                 .iter()

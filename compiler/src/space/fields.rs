@@ -7,6 +7,7 @@
 use std::fmt;
 
 use super::{PROTO_SCTP, PROTO_TCP, PROTO_UDP};
+use crate::nft::vocab::IPV6_SKIPPED_HEADERS;
 
 /// A sorted set of disjoint, non-adjacent closed intervals over `u128`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -230,6 +231,19 @@ pub struct Protos([u128; 2]);
 // Named here too because most users of the algebra build cubes from them;
 // their one definition is the nft vocabulary.
 
+/// Every protocol but [`IPV6_SKIPPED_HEADERS`], all of them below 128.
+const IPV6_PROTOS: Protos = {
+    let mut low = u128::MAX;
+    let mut i = 0;
+    while i < IPV6_SKIPPED_HEADERS.len() {
+        let header = IPV6_SKIPPED_HEADERS[i].0;
+        assert!(header < 128, "the extension headers are below 128");
+        low &= !(1 << header);
+        i += 1;
+    }
+    Protos([low, u128::MAX])
+};
+
 impl Protos {
     pub const NONE: Protos = Protos([0, 0]);
     pub const ALL: Protos = Protos([u128::MAX, u128::MAX]);
@@ -245,6 +259,17 @@ impl Protos {
         s.insert(PROTO_UDP);
         s.insert(PROTO_SCTP);
         s
+    }
+    /// The protocols a packet of family `f` can have, as the kernel reads
+    /// it (`meta l4proto`): every number for IPv4; for IPv6 every number
+    /// but the extension headers it reads past ([`IPV6_SKIPPED_HEADERS`]).
+    /// The algebra asks this of every cube it tests for emptiness, so it
+    /// is a constant.
+    pub fn of_family(f: Family) -> Protos {
+        match f {
+            Family::V4 => Protos::ALL,
+            Family::V6 => IPV6_PROTOS,
+        }
     }
     pub fn insert(&mut self, p: u8) {
         self.0[(p / 128) as usize] |= 1 << (p % 128);

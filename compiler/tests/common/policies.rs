@@ -21,7 +21,7 @@ use shriek_compiler::ir::{
     Meter, MeterKey, MeterTest, Nat, NatBackend, Policy, RateUnit, RejectWith, Rule, RuleId, Table,
     Verdict,
 };
-use shriek_compiler::nft::vocab::PROTOS_WITH_PORTS;
+use shriek_compiler::nft::vocab::{IPV6_SKIPPED_HEADERS, PROTOS_WITH_PORTS};
 use shriek_compiler::space::flags::FlagsTest;
 use shriek_compiler::space::{
     CtState, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Packet, Protos,
@@ -73,8 +73,10 @@ impl Abstract {
 /// The protocols of the random rules and packets: those with ports, both
 /// ICMPs, and some without ports that nft still names (UDP-Lite, GRE) or
 /// only numbers (0, 255).
-pub const PROTOS: [u8; 9] =
-    [PROTO_TCP, PROTO_UDP, PROTO_SCTP, PROTO_ICMP, PROTO_ICMPV6, 136, 47, 0, 255];
+/// 0, 43, 44 and 60 are IPv6 extension headers, which no IPv6 packet has as
+/// its protocol: an IPv6 packet drawn with one has 59 (no next header).
+pub const PROTOS: [u8; 12] =
+    [PROTO_TCP, PROTO_UDP, PROTO_SCTP, PROTO_ICMP, PROTO_ICMPV6, 136, 47, 0, 43, 44, 60, 255];
 
 /// Interface names of the random packets; `""` is no interface (`oif` on
 /// input).
@@ -600,6 +602,8 @@ pub fn packet() -> impl Strategy<Value = P> {
                 ct,
                 (icmp_type, icmp_code, flags, mark),
             )| {
+                let skipped = IPV6_SKIPPED_HEADERS.iter().any(|(h, _)| *h == proto);
+                let proto = if family == Family::V6 && skipped { 59 } else { proto };
                 let ports = PROTOS_WITH_PORTS.contains(&proto);
                 let icmp = proto == PROTO_ICMP || proto == PROTO_ICMPV6;
                 let max = family.max_addr();
