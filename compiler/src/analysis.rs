@@ -20,6 +20,7 @@ pub mod codes;
 mod describe;
 mod graph;
 mod index;
+mod interfaces;
 pub mod shadow;
 
 /// How a protocol number reads in a policy; `import` prints with it too.

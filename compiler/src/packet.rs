@@ -147,6 +147,23 @@ pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
     if proto == PROTO_TCP {
         packet.tcp_flags = Some(flags.unwrap_or(default_tcp_flags(packet.ct)));
     }
+    // A hook's packets lack an interface the kernel reads as the empty name
+    // (docs/language.md, Interfaces); the CLI traces at input by default.
+    let lacking = match hook.unwrap_or(Hook::Input) {
+        Hook::Prerouting | Hook::Input if !packet.oif.is_empty() => {
+            Some(("oif", "has not been routed yet", "hook forward"))
+        }
+        Hook::Output if !packet.iif.is_empty() => {
+            Some(("iif", "is the host's own, from no interface", "hook forward"))
+        }
+        _ => None,
+    };
+    if let Some((word, why, fix)) = lacking {
+        let at = hook.unwrap_or(Hook::Input).keyword();
+        return Err(format!(
+            "a packet at {at} has no `{word}`: it {why}; leave out `{word}`, or trace it at another hook (`{fix}`)"
+        ));
+    }
     Ok((packet, hook))
 }
 
@@ -304,6 +321,14 @@ mod tests {
         check(
             "44 1.2.3.4 -> 1.2.3.5",
             "V4 proto=44 saddr=1020304 daddr=1020305 sport=None dport=None iif=\"\" oif=\"\" ct=new hook=None",
+        );
+        check(
+            "udp 10.0.0.1:1 -> 10.0.0.2:2 oif wan",
+            "error: a packet at input has no `oif`: it has not been routed yet; leave out `oif`, or trace it at another hook (`hook forward`)",
+        );
+        check(
+            "udp 10.0.0.1:1 -> 10.0.0.2:2 iif lan hook output",
+            "error: a packet at output has no `iif`: it is the host's own, from no interface; leave out `iif`, or trace it at another hook (`hook forward`)",
         );
         check("47 1.2.3.4 -> 1.2.3.5 ct bogus", "error: unknown conntrack state `bogus`: use new, established, related, invalid or untracked");
         check("47 1.2.3.4 -> 1.2.3.5 hook", "error: `hook` needs a value");

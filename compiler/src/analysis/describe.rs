@@ -161,7 +161,19 @@ fn addrs(set_: &Intervals, f: Family) -> String {
     set(set_.ranges().iter().map(|&(lo, hi)| words::addr_range(lo, hi, f)).collect())
 }
 
-pub(super) fn unmatchable(rule: &ir::Rule) -> Diagnostic {
+pub(super) fn unmatchable(rule: &ir::Rule, hook: Option<ir::Hook>) -> Diagnostic {
+    if let (Some(word), Some(hook)) = (super::interfaces::never_set(rule), hook) {
+        return Diagnostic::new(
+            codes::UNMATCHABLE_RULE,
+            format!(
+                "rule can never match: no packet has an `{word}` at the {} hook",
+                hook.keyword()
+            ),
+            rule.loc,
+            format!("the kernel reads an empty `{word}` for every packet here"),
+        )
+        .with_help("remove the rule, or the interface match (see the interface-not-set warning)");
+    }
     if rule.space.iter().any(Cube::only_ipv6_extension_headers) {
         let mut headers: Vec<String> =
             IPV6_SKIPPED_HEADERS.iter().map(|(p, name)| format!("{p} ({name})")).collect();

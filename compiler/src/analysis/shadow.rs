@@ -61,6 +61,8 @@ pub const FRAGMENT_CAP: usize = 10_000;
 
 /// All findings of this kind for one table, spending work from `work`.
 pub(super) fn check_table(table: &ir::Table, work: &Meter) -> Vec<Diagnostic> {
+    let table = super::interfaces::known(table);
+    let table = &*table;
     let mut ctx = Ctx::new(table, work);
     let mut out = Vec::new();
     for chain in &table.chains {
@@ -101,6 +103,8 @@ pub struct Cover {
 pub fn coverage(table: &ir::Table, chain: ChainId) -> Vec<Coverage> {
     let rules = table.chains.iter().map(|c| c.rules.len()).sum();
     let work = Meter::new(Budget::DEFAULT.units(rules));
+    let table = super::interfaces::known(table);
+    let table = &*table;
     let mut ctx = Ctx::new(table, &work);
     chain_coverage(&mut ctx, &table.chains[chain.0 as usize])
 }
@@ -110,7 +114,7 @@ fn check_chain<'a>(ctx: &mut Ctx<'a>, chain: &'a ir::Chain, out: &mut Vec<Diagno
     let found = chain.rules.par_iter().zip(chain_coverage(ctx, chain).into_par_iter()).filter_map(
         |(rule, c)| {
             let diag = match c {
-                Coverage::Empty => describe::unmatchable(rule),
+                Coverage::Empty => describe::unmatchable(rule, chain.base.map(|b| b.hook)),
                 Coverage::Covered(c) => describe::covered(table, chain, rule, &c),
                 Coverage::Unknown { gap: Gap::Budget(at), after } => {
                     let after = after.and_then(|i| chain.rules.get(i as usize));

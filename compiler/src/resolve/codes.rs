@@ -102,4 +102,6 @@ shriek_grammar::catalogue! {
         "a `tcp flags` match nft would read otherwise or that never holds: braces (`{ syn, ack }`), flags outside the mask, `==` or `!` before a mask, no flag";
     NAME_TOO_LONG = "E0253", "name-too-long", Error,
         "a table or chain name, or a log prefix, longer than the kernel keeps";
+    IFACE_NOT_SET = "E0254", "interface-not-set", Warning,
+        "`oif` in a prerouting or input chain, or `iif` in an output chain, where the kernel has no such interface: the match never holds there, or, negated, always";
 }

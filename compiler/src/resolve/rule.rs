@@ -69,7 +69,10 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             match term {
-                Term::Match(m) => self.rule_match(cx.file, &mut parts, m, tloc),
+                Term::Match(m) => {
+                    self.interface_not_set(cx, m, tloc);
+                    self.rule_match(cx.file, &mut parts, m, tloc)
+                }
                 Term::Stmt(s) => self.rule_stmt(cx, &mut parts, s, tloc, counters),
             }
         }
@@ -132,6 +135,40 @@ impl<'a> Ctx<'a> {
             ))
         };
         self.error(d);
+    }
+
+    /// Warns of `oif` where the kernel has not routed the packet yet
+    /// (prerouting, input) and of `iif` on the host's own packets (output):
+    /// the kernel reads the empty name there, so the match never holds,
+    /// and negated it always does.
+    fn interface_not_set(&mut self, cx: &ChainCx, m: &ast::Match, tloc: Loc) {
+        let Some((Some(hook), _)) = cx.base else { return };
+        let (word, fix) = match (&m.field.node, hook) {
+            (ast::Field::Oif, ir::Hook::Prerouting | ir::Hook::Input) => (
+                "oif",
+                "match `iif` for the interface the packet came in on, or move the rule to a forward, output or postrouting chain",
+            ),
+            (ast::Field::Iif, ir::Hook::Output) => (
+                "iif",
+                "match `oif` for the interface the packet leaves by, or move the rule to a prerouting, input or forward chain",
+            ),
+            _ => return,
+        };
+        let hook = hook.keyword();
+        let label = if m.negated.is_some() {
+            format!("this holds for every packet: in {hook} no packet has an `{word}`")
+        } else {
+            format!("this never holds: in {hook} no packet has an `{word}`")
+        };
+        self.error(
+            Diagnostic::new(
+                codes::IFACE_NOT_SET,
+                format!("`{word}` means nothing at the {hook} hook: the kernel reads an empty name there"),
+                tloc,
+                label,
+            )
+            .with_help(fix),
+        );
     }
 
     fn rule_match(&mut self, file: FileId, parts: &mut Parts, m: &'a ast::Match, tloc: Loc) {
