@@ -21,7 +21,13 @@ pub fn packets() -> Vec<Packet> {
     for family in Family::ALL {
         let base = if family == Family::V4 { V4_BASE } else { V6_BASE };
         let addrs = [base, base + 1, base + 2, base + 3, base + 100];
-        for proto in [PROTO_TCP, PROTO_UDP, PROTO_ICMP, PROTO_ICMPV6, 47] {
+        // 0 and 44 are IPv6 extension headers, which no IPv6 packet has as
+        // its protocol (the kernel reads past them); IPv4 packets may.
+        let protos: &[u8] = match family {
+            Family::V4 => &[PROTO_TCP, PROTO_UDP, PROTO_ICMP, PROTO_ICMPV6, 0, 44, 47],
+            Family::V6 => &[PROTO_TCP, PROTO_UDP, PROTO_ICMP, PROTO_ICMPV6, 47],
+        };
+        for &proto in protos {
             let ports: Vec<Option<u16>> = if proto == PROTO_TCP || proto == PROTO_UDP {
                 (PORT_BASE..PORT_BASE + PORTS).chain([1000]).map(Some).collect()
             } else {

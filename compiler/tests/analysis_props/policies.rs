@@ -20,7 +20,9 @@ pub const V4_BASE: u128 = 0x0a00_0000;
 pub const V6_BASE: u128 = 0xfd00 << 112;
 /// Prefixes as offsets from the family's base: /30, /31, /31, /32.
 pub const PREFIXES: [(u128, u128); 4] = [(0, 3), (0, 1), (2, 3), (1, 1)];
-pub const PROTOS: [u8; 4] = [PROTO_TCP, PROTO_UDP, PROTO_ICMP, PROTO_ICMPV6];
+/// 0 (hop-by-hop options) and 44 (fragment) are IPv6 extension headers: a
+/// rule may name them, and no IPv6 packet has them as its protocol.
+pub const PROTOS: [u8; 6] = [PROTO_TCP, PROTO_UDP, PROTO_ICMP, PROTO_ICMPV6, 0, 44];
 /// Port matches name ports from here on (so `tcp dport 22` is reachable).
 pub const PORT_BASE: u16 = 20;
 pub const PORTS: u16 = 8;
