@@ -239,6 +239,15 @@ pub const NFTA_NAT_REG_ADDR_MIN: u16 = 3;
 pub const NFTA_NAT_REG_PROTO_MIN: u16 = 5;
 pub const NFTA_NAT_FLAGS: u16 = 7;
 pub const NF_NAT_RANGE_PROTO_SPECIFIED: u32 = 2;
+/// nft sets it with an address to translate to; shriekc does not.
+pub const NF_NAT_RANGE_MAP_IPS: u32 = 1;
+// The upper ends of NAT ranges (`snat to 10.0.0.1-10.0.0.9`, `:80-90`),
+// which shriekc never writes; nft names the lower end's register again for
+// a single value.
+pub const NFTA_NAT_REG_ADDR_MAX: u16 = 4;
+pub const NFTA_NAT_REG_PROTO_MAX: u16 = 6;
+pub const NFTA_REDIR_REG_PROTO_MAX: u16 = 2;
+pub const NFTA_MASQ_REG_PROTO_MAX: u16 = 3;
 pub const NFTA_REDIR_REG_PROTO_MIN: u16 = 1;
 pub const NFTA_REDIR_FLAGS: u16 = 3;
 pub const NFTA_OBJREF_IMM_TYPE: u16 = 1;
@@ -266,6 +275,17 @@ pub const NFTA_HASH_MODULUS: u16 = 4;
 pub const NFTA_HASH_SEED: u16 = 5;
 pub const NFTA_HASH_OFFSET: u16 = 6;
 pub const NFTA_HASH_TYPE: u16 = 7;
+
+// The destination register of expressions shriekc never writes, for
+// reading back rules added by hand (`fib`, `rt`, `socket`, `osf`,
+// `exthdr`, `xfrm`, `tunnel`).
+pub const NFTA_FIB_DREG: u16 = 1;
+pub const NFTA_RT_DREG: u16 = 1;
+pub const NFTA_SOCKET_DREG: u16 = 2;
+pub const NFTA_OSF_DREG: u16 = 1;
+pub const NFTA_EXTHDR_DREG: u16 = 1;
+pub const NFTA_XFRM_DREG: u16 = 1;
+pub const NFTA_TUNNEL_DREG: u16 = 2;
 
 // libnftnl's user data TLVs, which nft reads back for comments.
 pub const NFTNL_UDATA_RULE_COMMENT: u8 = 0;

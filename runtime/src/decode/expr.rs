@@ -28,6 +28,7 @@ use crate::counters::Count;
 use crate::msg::{attr, attr_str, attr_u32, attr_u64, attrs};
 
 mod maps;
+mod unknown;
 
 /// A rule read back, and the key each named set it looks up is read with.
 pub(crate) struct Decoded {
@@ -141,6 +142,7 @@ pub(crate) fn rule(exprs: &[u8], sets: &HashMap<String, SetInfo>) -> Decoded {
         }
         if m.step(&name, data).is_none() {
             m.out.push(Expr::Raw(raw(&name, data)));
+            m.clobber(&name, data);
         }
     }
     m.flush_gte();
@@ -434,20 +436,7 @@ impl Machine<'_> {
                 self.set_reg(d, NFTA_BYTEORDER_DREG, v)
             }
             "nat" => self.nat(d),
-            "masq" | "redir" => {
-                let port = match self.reg(
-                    d,
-                    if name == "masq" { NFTA_MASQ_REG_PROTO_MIN } else { NFTA_REDIR_REG_PROTO_MIN },
-                ) {
-                    None => None,
-                    Some(Val::Imm(b)) => Some(u16::from_be_bytes(b.get(..2)?.try_into().ok()?)),
-                    Some(_) => return None,
-                };
-                let kind = if name == "masq" { NatKind::Masquerade } else { NatKind::Redirect };
-                let target = NatTargetExpr::None { port };
-                self.out.push(Expr::Nat(NatStmt { kind, family: None, target }));
-                Some(())
-            }
+            "masq" | "redir" => self.masq_or_redir(name, d),
             _ => None,
         }
     }
@@ -468,11 +457,12 @@ impl Machine<'_> {
                 return Some(());
             }
             NFT_CMP_LTE => {
-                if let (Some((pw, lo)), Some(Val::Field { sel, len })) =
-                    (self.pending_gte.take(), &val)
-                {
-                    if pw == w {
-                        let (lo, hi) = (span(*sel, *len, &lo)?.0, span(*sel, *len, &data)?.1);
+                // `>=` then `<=` on one field is a range; any other `>=`
+                // waiting is shown on its own, never lost.
+                if let (Some((pw, lo)), Some(Val::Field { sel, len })) = (&self.pending_gte, &val) {
+                    if *pw == w {
+                        let (lo, hi) = (span(*sel, *len, lo)?.0, span(*sel, *len, &data)?.1);
+                        self.pending_gte = None;
                         self.push_match(
                             vec![*sel],
                             CmpOp::Eq,
@@ -481,6 +471,7 @@ impl Machine<'_> {
                         return Some(());
                     }
                 }
+                self.flush_gte();
             }
             _ => self.flush_gte(),
         }

@@ -1,6 +1,7 @@
 //! The expressions of a rule that consult a set or a map: a lookup in a
 //! named or anonymous set, the per-address dynamic sets (`update`/`add
-//! @set`), and NAT, whose balanced form picks its backend from a map. They
+//! @set`), and NAT (with `masquerade` and `redirect`), whose balanced form
+//! picks its backend from a map. They
 //! read a set's own description, so they live apart from the register
 //! machine's loads and compares in `expr.rs`.
 
@@ -73,7 +74,34 @@ impl Machine<'_> {
         Some(())
     }
 
+    /// `masquerade` and `redirect`, with a port or without.
+    pub(super) fn masq_or_redir(&mut self, name: &str, d: &[u8]) -> Option<()> {
+        let (range, flags) = match name {
+            "masq" => ((NFTA_MASQ_REG_PROTO_MIN, NFTA_MASQ_REG_PROTO_MAX), NFTA_MASQ_FLAGS),
+            _ => ((NFTA_REDIR_REG_PROTO_MIN, NFTA_REDIR_REG_PROTO_MAX), NFTA_REDIR_FLAGS),
+        };
+        if !plain_translation(d, &[range], flags) {
+            return None;
+        }
+        let port = match self.reg(d, range.0) {
+            None => None,
+            Some(Val::Imm(b)) => Some(u16::from_be_bytes(b.get(..2)?.try_into().ok()?)),
+            Some(_) => return None,
+        };
+        let kind = if name == "masq" { NatKind::Masquerade } else { NatKind::Redirect };
+        let target = NatTargetExpr::None { port };
+        self.out.push(Expr::Nat(NatStmt { kind, family: None, target }));
+        Some(())
+    }
+
     pub(super) fn nat(&mut self, d: &[u8]) -> Option<()> {
+        let ranges = [
+            (NFTA_NAT_REG_ADDR_MIN, NFTA_NAT_REG_ADDR_MAX),
+            (NFTA_NAT_REG_PROTO_MIN, NFTA_NAT_REG_PROTO_MAX),
+        ];
+        if !plain_translation(d, &ranges, NFTA_NAT_FLAGS) {
+            return None;
+        }
         let kind = match attr_u32(d, NFTA_NAT_TYPE)? {
             NFT_NAT_SNAT => NatKind::Snat,
             NFT_NAT_DNAT => NatKind::Dnat,
@@ -163,4 +191,19 @@ impl Machine<'_> {
         slots.sort_by_key(|s| (s.0, s.1));
         Some(NatTargetExpr::Balanced { pick, modulus, slots })
     }
+}
+
+/// Whether a NAT expression (`nat`, `masq`, `redir`) asks for nothing but
+/// what the model says: no range of addresses or ports (an upper end in
+/// another register than the lower) and no flag but an address and a port
+/// given. `random`, `persistent` and ranges, added by hand, show as what
+/// they are instead of as a plain translation, which would hide them from
+/// `plan`.
+pub(super) fn plain_translation(d: &[u8], ranges: &[(u16, u16)], flags: u16) -> bool {
+    let single = |&(min, max): &(u16, u16)| match attr_u32(d, max) {
+        None => true,
+        Some(hi) => attr_u32(d, min) == Some(hi),
+    };
+    let known = NF_NAT_RANGE_MAP_IPS | NF_NAT_RANGE_PROTO_SPECIFIED;
+    ranges.iter().all(single) && attr_u32(d, flags).unwrap_or(0) & !known == 0
 }
