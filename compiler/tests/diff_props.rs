@@ -142,13 +142,15 @@ fn piece<'a>(pieces: &'a fate::Pieces, p: &Packet) -> Result<&'a Tree<Path>, Tes
 
 /// A packet of the cube: the lowest value of each field.
 fn draw(c: &Cube) -> Packet {
-    let family = c.family.iter().next().expect("a non-empty cube has a family");
+    // A family and a protocol some packet has together: no IPv6 packet has
+    // an extension header as its protocol.
     let ported = c.sport.is_some() || c.dport.is_some();
-    let proto = c
-        .proto
+    let (family, proto) = c
+        .family
         .iter()
-        .find(|p| !ported || Protos::with_ports().contains(*p))
-        .expect("a non-empty cube has a protocol");
+        .flat_map(|f| c.proto.intersect(Protos::of_family(f)).iter().map(move |p| (f, p)))
+        .find(|(_, p)| !ported || Protos::with_ports().contains(*p))
+        .expect("a non-empty cube has a family and a protocol");
     let low =
         |f: &Option<shriek_compiler::space::Intervals>| f.as_ref().map_or(0, |s| s.ranges()[0].0);
     let name = |n: &Names| {

@@ -98,6 +98,37 @@ fn ipv6_extension_headers_are_never_the_protocol() {
     assert_eq!(text(&sent.stdout), want, "{}", ns.nft(&["list", "ruleset"]));
 }
 
+/// ip6tables-legacy, whose rules `import` reads, is another reader: its
+/// `-p` reads past the authentication header too, so `-p ah`, like `-p 43`,
+/// `-p 44` and `-p 60`, never matches, and the protocol after AH does.
+#[test]
+fn ip6tables_never_matches_an_extension_header() {
+    let Some(ns) = Netns::new("exthdr-ip6t") else { return };
+    if !has_tool("ip6tables-legacy") {
+        return;
+    }
+    // ip6tables warns "never matched protocol" for each of the first four.
+    for proto in ["ah", "43", "44", "60", "59"] {
+        ns.sh(&format!("ip6tables-legacy -A OUTPUT -p {proto} -j DROP 2>/dev/null"));
+    }
+    let packets = [
+        ("6 51,17", "accept"),
+        ("6 43,17", "accept"),
+        ("6 44,17", "accept"),
+        ("6 60,17", "accept"),
+        ("6 51,59", "EPERM"),
+        ("6 59", "EPERM"),
+    ];
+    let input: String = packets.iter().map(|(p, _)| format!("{p}\n")).collect();
+    let sent = output_with_stdin(
+        Command::new("ip").args(["netns", "exec", &ns.name, python(), "-c", SENDER]),
+        input.as_bytes(),
+    );
+    assert!(sent.status.success(), "the sender failed: {}", text(&sent.stderr));
+    let want: String = packets.iter().map(|(p, v)| format!("{p} {v}\n")).collect();
+    assert_eq!(text(&sent.stdout), want, "{}", ns.sh("ip6tables-legacy -L OUTPUT -v -n"));
+}
+
 /// What `check` and `trace` say of the same protocols.
 #[test]
 fn check_and_trace_say_no_ipv6_packet_has_them() {

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use shriek_grammar::ast::{PortDir, PortProto};
 
 use crate::ir::{Meter, MeterKey, MeterTest, RateUnit, RejectWith};
-use crate::nft::vocab::TCP_SYN;
+use crate::nft::vocab::{IPV6_SKIPPED_HEADERS, TCP_SYN};
 use crate::space::{Family, PROTO_ICMP, PROTO_ICMPV6};
 
 use super::super::model::{
@@ -253,6 +253,23 @@ impl Cx<'_> {
                     }
                     if n && matches!(p.proto, Some((true, None))) {
                         p.problems.push("`! -p all` matches no packet".into());
+                    }
+                    // ip6tables reads past these headers to the protocol
+                    // after them, and warns "never matched protocol" when
+                    // such a rule is added: `-p ah` matches no packet, and
+                    // `! -p ah` every one.
+                    let skipped = match (self.family, p.proto) {
+                        (Family::V6, Some((_, Some(pr)))) => ip6tables_skipped(pr),
+                        _ => None,
+                    };
+                    if let Some(header) = skipped {
+                        if n {
+                            p.proto = Some((false, None));
+                        } else {
+                            p.problems.push(format!(
+                                "ip6tables never matches `-p {v}`: it reads past the {header} header to the protocol after it"
+                            ));
+                        }
                     }
                     // The language's `proto icmp` holds for IPv4 packets
                     // only and `proto icmpv6` for IPv6 ones; ip6tables'
@@ -659,4 +676,16 @@ impl Reader<'_> {
             self.i += 1;
         }
     }
+}
+
+/// The name of the IPv6 extension header `proto` is, when ip6tables' `-p`
+/// reads past it: the headers the kernel's `meta l4proto` reads past, and
+/// the authentication header, where nft stops and ip6tables does not.
+/// Hop-by-hop options (0) is `-p all` there.
+fn ip6tables_skipped(proto: u8) -> Option<&'static str> {
+    IPV6_SKIPPED_HEADERS
+        .iter()
+        .chain(&[(51, "authentication")])
+        .find(|(p, _)| *p == proto && proto != 0)
+        .map(|(_, name)| *name)
 }
