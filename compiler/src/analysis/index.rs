@@ -368,7 +368,7 @@ impl Hull {
             && within(self.saddr, o.saddr)
             && within(self.daddr, o.daddr)
             && within(self.sport, o.sport)
-            && o.proto.subtract(self.proto).is_empty()
+            && covers_protos(self.proto, o.family, o.proto)
     }
 
     fn dport_bounded(&self) -> bool {
@@ -393,8 +393,28 @@ impl Hull {
             && over(self.saddr, o.saddr)
             && over(self.daddr, o.daddr)
             && over(self.sport, o.sport)
-            && !self.proto.intersect(o.proto).is_empty()
+            && some_packet(self.family & o.family, self.proto.intersect(o.proto))
     }
+}
+
+/// The family bits of a box.
+const V4: u8 = 1;
+const V6: u8 = 2;
+
+/// Whether some packet has a family of `family` (bits) and a protocol of
+/// `proto`: no IPv6 packet has an extension header as its protocol, as in
+/// [`Cube::is_empty`].
+fn some_packet(family: u8, proto: Protos) -> bool {
+    (family & V4 != 0 && !proto.is_empty())
+        || (family & V6 != 0 && !proto.intersect(Protos::of_family(Family::V6)).is_empty())
+}
+
+/// Whether `mine` holds every protocol a packet of `family` (bits) and of
+/// `theirs` has, as [`Cube::covers`] reads protocols.
+fn covers_protos(mine: Protos, family: u8, theirs: Protos) -> bool {
+    let missing = theirs.subtract(mine);
+    missing.is_empty()
+        || (family & V4 == 0 && missing.intersect(Protos::of_family(Family::V6)).is_empty())
 }
 
 /// A rough size of a cube, only to order blockers by how much they cover.
