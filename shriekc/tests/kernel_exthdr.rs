@@ -88,14 +88,7 @@ fn ipv6_extension_headers_are_never_the_protocol() {
         ("6 51,17", "EPERM"),
         ("6 60,51,17", "EPERM"),
     ];
-    let input: String = packets.iter().map(|(p, _)| format!("{p}\n")).collect();
-    let sent = output_with_stdin(
-        Command::new("ip").args(["netns", "exec", &ns.name, python(), "-c", SENDER]),
-        input.as_bytes(),
-    );
-    assert!(sent.status.success(), "the sender failed: {}", text(&sent.stderr));
-    let want: String = packets.iter().map(|(p, v)| format!("{p} {v}\n")).collect();
-    assert_eq!(text(&sent.stdout), want, "{}", ns.nft(&["list", "ruleset"]));
+    assert_verdicts(&ns, &packets, || ns.nft(&["list", "ruleset"]));
 }
 
 /// ip6tables-legacy, whose rules `import` reads, is another reader: its
@@ -119,6 +112,12 @@ fn ip6tables_never_matches_an_extension_header() {
         ("6 51,59", "EPERM"),
         ("6 59", "EPERM"),
     ];
+    assert_verdicts(&ns, &packets, || ns.sh("ip6tables-legacy -L OUTPUT -v -n"));
+}
+
+/// Sends each packet from inside `ns` and checks what the sender saw of it
+/// (`accept` or the error its send got), naming `rules()` on a mismatch.
+fn assert_verdicts(ns: &Netns, packets: &[(&str, &str)], rules: impl FnOnce() -> String) {
     let input: String = packets.iter().map(|(p, _)| format!("{p}\n")).collect();
     let sent = output_with_stdin(
         Command::new("ip").args(["netns", "exec", &ns.name, python(), "-c", SENDER]),
@@ -126,7 +125,7 @@ fn ip6tables_never_matches_an_extension_header() {
     );
     assert!(sent.status.success(), "the sender failed: {}", text(&sent.stderr));
     let want: String = packets.iter().map(|(p, v)| format!("{p} {v}\n")).collect();
-    assert_eq!(text(&sent.stdout), want, "{}", ns.sh("ip6tables-legacy -L OUTPUT -v -n"));
+    assert_eq!(text(&sent.stdout), want, "{}", rules());
 }
 
 /// What `check` and `trace` say of the same protocols.
