@@ -21,6 +21,7 @@ mod batch;
 mod edit;
 mod expr;
 mod identity;
+mod seed;
 mod set;
 
 pub(crate) use batch::{Batch, Subject};
@@ -28,6 +29,7 @@ pub(crate) use edit::{
     chain_policy, delete_chain, delete_counter, delete_rule, delete_set, delete_table, flush_chain,
 };
 pub use identity::policy_key;
+pub(crate) use seed::Seeds;
 pub(crate) use set::{edit_elements, key_bytes, named_set};
 
 use expr::{expr, RuleCx};
@@ -244,7 +246,7 @@ fn rule_with_udata(b: &mut Batch, refs: &SetRefs, at: At, r: &nft::Rule, udata: 
     // The expressions go into the batch's scratch buffer first: a match
     // writes its anonymous set into the batch ahead of the rule.
     let mut exprs = std::mem::take(&mut b.scratch);
-    let mut cx = RuleCx { b, table, refs, origin: &r.origin, nfproto: None };
+    let mut cx = RuleCx { b, table, refs, origin: &r.origin, nfproto: None, counted: false };
     exprs.rebuild(|x| {
         for e in &r.exprs {
             expr(x, &mut cx, e);

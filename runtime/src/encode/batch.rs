@@ -58,6 +58,8 @@ pub(crate) struct Batch {
     /// Room for one rule's expressions, written before its message
     /// (`encode::rule`), kept from rule to rule.
     pub scratch: Buf,
+    /// Values carried over for the new counters the batch makes.
+    pub seeds: super::Seeds,
 }
 
 impl Batch {
@@ -72,6 +74,7 @@ impl Batch {
             rules: 0,
             elements: 0,
             scratch: Buf::default(),
+            seeds: super::Seeds::default(),
         };
         let seq = b.seq(Subject::Batch);
         b.w.msg(NFNL_MSG_BATCH_BEGIN, 0, seq, NFPROTO_UNSPEC, NFNL_SUBSYS_NFTABLES, |a| {

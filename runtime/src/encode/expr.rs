@@ -33,6 +33,9 @@ pub(super) struct RuleCx<'a> {
     pub origin: &'a [Origin],
     /// The family a `meta nfproto` match has already fixed.
     pub nfproto: Option<u8>,
+    /// Whether the rule's first anonymous counter, its per-rule count, is
+    /// written already.
+    pub counted: bool,
 }
 
 /// Register for the 32-bit word `word` of the scratch area: the first is
@@ -212,7 +215,19 @@ fn limit(d: &mut Attrs, l: &Limit) {
 pub(super) fn expr(a: &mut Attrs, cx: &mut RuleCx, e: &Expr) {
     match e {
         Expr::Match { key, op, rhs } => match_expr(a, cx, key, *op, rhs),
-        Expr::Counter(None) => kernel_expr(a, "counter", |_| {}),
+        Expr::Counter(None) => {
+            let first = !std::mem::replace(&mut cx.counted, true);
+            let seed = if first && !cx.b.seeds.is_empty() {
+                cx.b.seeds.take_rule(cx.origin)
+            } else {
+                None
+            };
+            kernel_expr(a, "counter", |d| {
+                if let Some(c) = seed {
+                    super::seed::counter_data(d, c);
+                }
+            })
+        }
         Expr::Counter(Some(name)) => kernel_expr(a, "objref", |d| {
             d.u32(NFTA_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
             d.str(NFTA_OBJREF_IMM_NAME, name);

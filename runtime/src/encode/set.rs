@@ -11,7 +11,9 @@ use shriek_compiler::nft::{self, Data, DataType, Elem, Origin, Part, Selector, V
 
 use super::batch::{Batch, Subject};
 use super::identity::udata;
+use super::seed::element_counter;
 use crate::abi::*;
+use crate::counters::Count;
 use crate::msg::{Attrs, Buf};
 
 /// What a set's key looks like to the kernel.
@@ -207,7 +209,8 @@ pub(crate) fn edit_elements(
     let mut origin = Vec::new();
     for e in elements {
         let data = if add { e.data.as_ref().map(data_bytes) } else { None };
-        set_element(&mut bufs, &s.key, &e.key, s.interval, data.as_ref());
+        let count = if add { seed(b, table, s, e) } else { None };
+        set_element(&mut bufs, &s.key, &e.key, s.interval, data.as_ref(), count);
         origin.extend(e.origin.iter().copied());
     }
     origin.sort();
@@ -243,7 +246,8 @@ pub(crate) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, kernel_name: &
     let mut origin = Vec::new();
     for e in &s.elements {
         let data = e.data.as_ref().map(data_bytes);
-        set_element(&mut elements, &s.key, &e.key, s.interval, data.as_ref());
+        let count = seed(b, table, s, e);
+        set_element(&mut elements, &s.key, &e.key, s.interval, data.as_ref(), count);
         origin.extend(e.origin.iter().copied());
     }
     origin.sort();
@@ -265,6 +269,16 @@ pub(crate) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, kernel_name: &
             origin,
         },
     );
+}
+
+/// The value a new element of counting set `s` starts from, when `apply`
+/// carries one over to it (`encode/seed.rs`).
+fn seed(b: &mut Batch, table: &str, s: &nft::Set, e: &nft::Element) -> Option<Count> {
+    if !s.counters || b.seeds.is_empty() {
+        return None;
+    }
+    let key = key_bytes(&s.key, &e.key, false);
+    b.seeds.take_element((table, &s.name), s.counts_backends(), key, &e.origin)
 }
 
 fn data_spec(d: DataType) -> DataSpec {
@@ -332,6 +346,7 @@ fn set_element(
     elem: &Elem,
     interval: bool,
     data: Option<&Buf>,
+    count: Option<Count>,
 ) {
     let concat = key.len() > 1;
     let lo = key_bytes(key, elem, false);
@@ -343,6 +358,9 @@ fn set_element(
         }
         if let Some(d) = data {
             a.nest(NFTA_SET_ELEM_DATA, |x| x.append(d));
+        }
+        if let Some(c) = count {
+            element_counter(a, c);
         }
     }));
     if interval && !concat {
@@ -422,7 +440,7 @@ pub(super) fn anon_set(
     }
     let mut elements = Vec::new();
     for e in elems {
-        set_element(&mut elements, key, e, interval, None);
+        set_element(&mut elements, key, e, interval, None, None);
     }
     let id = b.set_id();
     emit_set(
@@ -458,13 +476,20 @@ pub(super) fn anon_nat_map(
     let with_port = slots.iter().any(|s| s.3.is_some());
     let mut elements = Vec::new();
     for &(lo, hi, addr, port) in slots {
+        // What the backend's slots counted before goes to its first.
+        let mut count =
+            if b.seeds.is_empty() { None } else { b.seeds.take_slot(origin, addr, port) };
         // Slots are host-order integers, which an interval set would
         // order wrongly, so a range of slots becomes one element each.
         for slot in lo..=hi {
             let value = nat_value(addr, if with_port { Some(port.unwrap_or(0)) } else { None });
+            let count = count.take();
             elements.push(Buf::build(|a| {
                 a.nest(NFTA_SET_ELEM_KEY, |k| k.bytes(NFTA_DATA_VALUE, &slot.to_ne_bytes()));
                 a.nest(NFTA_SET_ELEM_DATA, |d| d.bytes(NFTA_DATA_VALUE, &value));
+                if let Some(c) = count {
+                    element_counter(a, c);
+                }
             }));
         }
     }
