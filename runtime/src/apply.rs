@@ -27,6 +27,7 @@
 //! refused message's sequence number, and a GETGEN request sent after the
 //! batch marks the end of the answers.
 
+mod carry;
 mod delta;
 mod jumps;
 mod rebuild;
@@ -93,6 +94,23 @@ pub fn apply_with_hook(
     opts: &ApplyOptions,
     between: &dyn Fn(),
 ) -> Result<ApplySummary, RuntimeError> {
+    apply_carrying(desired, None, live, opts, between)
+}
+
+/// [`apply_with_hook`], told how the same policy lowers with the strategy
+/// the live tables record (`previous`, when that is not `desired`'s), so
+/// that the per-rule counts of rules whose lowering changes with the
+/// strategy are carried over too (`apply/carry.rs`). Without it, counts
+/// are carried where the old and the new lowering hold the same rule or
+/// element.
+#[doc(hidden)]
+pub fn apply_carrying(
+    desired: &Desired,
+    previous: Option<&nft::Ruleset>,
+    live: Option<Live>,
+    opts: &ApplyOptions,
+    between: &dyn Fn(),
+) -> Result<ApplySummary, RuntimeError> {
     let start = Instant::now();
     if let Some(e) = refuse_unmodelled(desired) {
         return Err(e);
@@ -130,12 +148,17 @@ pub fn apply_with_hook(
         // (`stage`); a dry run makes them in its one batch, which the
         // kernel discards.
         let staged = if opts.dry_run { Default::default() } else { stage::sets(desired, &plan) };
+        // The values read for this plan, at its generation: a retry reads
+        // and carries them again.
+        let mut seeds = carry::seeds(desired, previous, &plan);
         let mut genid = plan.genid;
         let mut staging = Duration::ZERO;
         let mut messages = 0;
         if !staged.is_empty() {
             let mut first = Batch::begin(sock.next_seq(), Some(genid));
+            first.seeds = std::mem::take(&mut seeds);
             stage::batch(&mut first, desired, &staged);
+            seeds = std::mem::take(&mut first.seeds);
             let sent = Instant::now();
             match send_batch(&mut sock, &first) {
                 Ok(()) => {}
@@ -147,6 +170,7 @@ pub fn apply_with_hook(
             genid = stage::next_genid(genid);
         }
         let mut batch = Batch::begin(sock.next_seq(), Some(genid));
+        batch.seeds = seeds;
         delta::write(&mut batch, desired, &plan, &staged);
         if !opts.dry_run {
             batch.end();

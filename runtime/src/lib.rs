@@ -29,7 +29,7 @@ mod snapshot;
 mod socket;
 mod stats;
 
-pub use apply::{apply, apply_with_hook, ApplyOptions, ApplySummary};
+pub use apply::{apply, apply_carrying, apply_with_hook, ApplyOptions, ApplySummary};
 pub use counters::{read_counters, Count, CounterValue};
 pub use decode::{LiveRule, LiveTable, Owner};
 pub use desired::Desired;
