@@ -37,8 +37,13 @@ pub fn apply(file: &str, how: How, confirm: Option<u64>, netns: Option<&str>) ->
     // lowering) only read the policy: they run at once, and the findings
     // still decide first, so a refused apply says only why it was refused.
     let (findings, lowered) = std::thread::scope(|scope| {
-        let lowering =
-            scope.spawn(|| lower_against_live(file, &policy, how.strategy, netns, early));
+        let lowering = scope.spawn(|| {
+            let lowered = lower_against_live(file, &policy, how.strategy, netns, early);
+            // A change of strategy: the policy as the live tables were laid
+            // out too, to tell which rule each of their counters counts.
+            let previous = lowered.as_ref().ok().and_then(|l| l.switched_from());
+            (lowered, previous.map(|s| shriek_compiler::lower::lower(&policy, s).ruleset))
+        });
         let findings = shriek_compiler::analysis::analyze(&policy);
         (findings, lowering.join().expect("lowering does not panic"))
     });
@@ -47,10 +52,12 @@ pub fn apply(file: &str, how: How, confirm: Option<u64>, netns: Option<&str>) ->
         return code;
     }
     let doing = if dry_run { Doing::Validating } else { Doing::Changing };
-    let (prepared, live) = match lowered {
+    let (lowered, previous) = lowered;
+    let (mut prepared, live) = match lowered {
         Ok(l) => l.with(frontend),
         Err(err) => return runtime_failure_doing(&err, &frontend.sources, doing),
     };
+    prepared.previous = previous;
     // The window, when there is one, needs the orphans' names before the
     // reading goes to the plan.
     let orphans: Vec<String> = live.orphans.iter().map(|t| t.table.name.clone()).collect();
@@ -149,11 +156,13 @@ fn send(prepared: &Prepared, live: Live, how: How, netns: Option<&str>) -> Resul
         replace: how.plan.replace,
         prune: how.plan.prune,
     };
-    let summary = shriek_runtime::apply_with_hook(&prepared.desired(), Some(live), &opts, &|| {})
-        .map_err(|err| {
-        let doing = if how.dry_run { Doing::Validating } else { Doing::Changing };
-        runtime_failure_doing(&err, &prepared.frontend.sources, doing)
-    })?;
+    let previous = prepared.previous.as_ref();
+    let summary =
+        shriek_runtime::apply_carrying(&prepared.desired(), previous, Some(live), &opts, &|| {})
+            .map_err(|err| {
+                let doing = if how.dry_run { Doing::Validating } else { Doing::Changing };
+                runtime_failure_doing(&err, &prepared.frontend.sources, doing)
+            })?;
     for n in prepared.notes.iter().chain(&summary.plan.notes) {
         eprintln!("note: {n}");
     }

@@ -27,6 +27,10 @@ pub(crate) struct Prepared {
     pub recorded: Option<Strategy>,
     /// What the choice of strategy is worth saying.
     pub notes: Vec<String>,
+    /// The policy lowered with the strategy the live tables record, when
+    /// `apply` changes it: how their per-rule counters were laid out, so
+    /// that `apply` carries them over to the new layout.
+    pub previous: Option<nft::Ruleset>,
 }
 
 impl Prepared {
@@ -95,7 +99,13 @@ pub(crate) struct Lowered {
 impl Lowered {
     pub fn with(self, frontend: Frontend) -> (Prepared, Live) {
         let Lowered { key, ruleset, strategy, recorded, live, notes } = self;
-        (Prepared { frontend, key, ruleset, strategy, recorded, notes }, live)
+        (Prepared { frontend, key, ruleset, strategy, recorded, notes, previous: None }, live)
+    }
+
+    /// The strategy the live tables record, when it is not the one the
+    /// policy is lowered with.
+    pub fn switched_from(&self) -> Option<Strategy> {
+        self.recorded.filter(|r| *r != self.strategy)
     }
 }
 
