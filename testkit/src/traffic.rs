@@ -76,8 +76,9 @@ while True:
 /// Runs on the client: each round sends one datagram to each port of
 /// argv[1] from one socket and one to argv[2] from a fresh socket, and a
 /// byte down the TCP connection to argv[3]; two milliseconds between
-/// rounds. `pause` on standard input stops it between rounds; it prints
-/// `sent ROUNDS` (since it started), then waits for every byte sent to
+/// rounds. `count` on standard input makes it print `sent ROUNDS` (since
+/// it started) between two rounds and go on. `pause` stops it between
+/// rounds; it prints `sent ROUNDS`, then waits for every byte sent to
 /// come back (at most 30 s) and prints `tcp SENT ECHOED`; `go` resumes.
 const SENDER: &str = r#"
 import select, socket, sys, time
@@ -98,6 +99,8 @@ def drain():
 while True:
     if select.select([sys.stdin], [], [], 0)[0]:
         cmd = sys.stdin.readline().strip()
+        if cmd == "count":
+            print("sent", rounds, flush=True); continue
         if cmd != "pause": sys.exit(0)
         print("sent", rounds, flush=True)
         deadline = time.monotonic() + 30
@@ -199,6 +202,13 @@ impl Traffic {
             tcp_sent: sent.parse().expect("a byte count"),
             tcp_echoed: echoed.parse().expect("a byte count"),
         }
+    }
+
+    /// The rounds sent so far, read between two rounds without stopping
+    /// the flows: two readings bound what was sent while something ran.
+    pub fn rounds(&mut self) -> u64 {
+        writeln!(self.sender_in, "count").expect("the sender runs");
+        self.read_sender("sent").parse().expect("a round count")
     }
 
     /// Lets the sender go on after [`Traffic::pause`].
