@@ -431,3 +431,125 @@ fn balanced_slots(
         })
         .flatten()
 }
+
+#[cfg(test)]
+mod tests {
+    //! The law the carry-over stands on: whatever the strategy a policy
+    //! was lowered with, each of its counted objects says (as one rule)
+    //! what an object of the same source rule says in the policy lowered
+    //! any other way, and no other rule's.
+
+    use proptest::prelude::{any, prop, prop_assert_eq, proptest, ProptestConfig};
+    use proptest::strategy::Strategy as _;
+    use shriek_compiler::identity::identity;
+    use shriek_compiler::ir::RuleId;
+    use shriek_compiler::lower::{lower, Strategy};
+    use shriek_compiler::nft::{self, Expr};
+
+    use super::{as_rule, identity_of, lookups, owners_of, Said};
+
+    /// One rule of a generated chain: its protocol, its ports (values and
+    /// ranges in a block of its own, so that rules are disjoint), whether
+    /// it drops, and whether it counts by name too (a rule with statements).
+    #[derive(Clone, Debug)]
+    struct Rule {
+        udp: bool,
+        ports: Vec<(u16, u16)>,
+        drop: bool,
+        named: bool,
+        /// A rule before it that no port rule shares a map with.
+        cut: bool,
+    }
+
+    fn rule() -> impl proptest::strategy::Strategy<Value = Rule> {
+        let ports = prop::collection::btree_set((0u16..20, 0u16..3), 1..4);
+        (any::<bool>(), ports, any::<bool>(), any::<bool>(), prop::bool::weighted(0.2)).prop_map(
+            |(udp, ports, drop, named, cut)| Rule {
+                udp,
+                ports: ports.into_iter().map(|(p, w)| (p * 4, p * 4 + w)).collect(),
+                drop,
+                named,
+                cut,
+            },
+        )
+    }
+
+    fn text(rules: &[Rule]) -> String {
+        let mut out = String::from("table t {\n  chain input hook input policy drop {\n");
+        for (i, r) in rules.iter().enumerate() {
+            if r.cut {
+                out += &format!("    saddr 10.0.0.{} drop\n", i + 1);
+            }
+            let block = 1000 + 100 * i as u16;
+            let ports: Vec<String> = r
+                .ports
+                .iter()
+                .map(|&(a, b)| match a == b {
+                    true => (block + a).to_string(),
+                    false => format!("{}-{}", block + a, block + b),
+                })
+                .collect();
+            let counter = if r.named { format!(" counter c{i}") } else { String::new() };
+            out += &format!(
+                "    {} dport {{ {} }}{counter} {}\n",
+                if r.udp { "udp" } else { "tcp" },
+                ports.join(", "),
+                if r.drop { "drop" } else { "accept" }
+            );
+        }
+        out + "  }\n}\n"
+    }
+
+    /// Each counted object of `t` with one source rule: what it says, and
+    /// its rule.
+    fn counted(t: &nft::Table) -> Vec<(Said, RuleId)> {
+        let mut out = Vec::new();
+        for c in &t.chains {
+            for r in &c.rules {
+                if let ([o], true) = (r.origin.as_slice(), r.exprs.contains(&Expr::Counter(None))) {
+                    out.push(((c.name.clone(), identity(r)), o.rule));
+                }
+            }
+        }
+        for (map, chain, lookup) in lookups(t) {
+            let s = t.sets.iter().find(|s| s.name == map).expect("a looked up map");
+            for e in s.elements.iter().filter(|_| s.counters) {
+                let [o] = e.origin.as_slice() else { continue };
+                let exprs = as_rule(t, lookup, &s.key, &[e]).expect("a verdict map");
+                out.push(((chain.to_string(), identity_of(&exprs)), o.rule));
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(shriek_testkit::prop_cases(64)))]
+
+        #[test]
+        fn every_counted_object_is_its_own_rules_in_every_lowering(
+            rules in prop::collection::vec(rule(), 1..12)
+        ) {
+            let text = text(&rules);
+            let fe = shriek_compiler::resolve::resolve_str("t.shr", &text);
+            let policy = fe.policy.as_ref().expect("a valid policy");
+            let lowered: Vec<nft::Ruleset> =
+                Strategy::ALL.iter().map(|s| lower(policy, *s).ruleset).collect();
+            for (a, from) in Strategy::ALL.iter().zip(&lowered) {
+                for (b, to) in Strategy::ALL.iter().zip(&lowered) {
+                    let owners = owners_of(&to.tables[0]);
+                    for (said, rule) in counted(&from.tables[0]) {
+                        prop_assert_eq!(
+                            owners.get(&said),
+                            Some(&rule),
+                            "{:?} from {:?} to {:?}\n{}",
+                            said,
+                            a,
+                            b,
+                            text
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
