@@ -29,7 +29,7 @@
 //! guarded by; what the old objects count between that reading and the
 //! commit is not carried (docs/json.md, "Counters across applies").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use shriek_compiler::diff::structural::{Action, TableDelta};
 use shriek_compiler::identity::{canonical, identity, Identity};
@@ -97,6 +97,15 @@ struct Old<'a> {
 
 fn table(seeds: &mut Seeds, old: &Old, reference: &nft::Table, new: &nft::Table, path: Path) {
     let mut owners: Option<HashMap<Said, RuleId>> = None;
+    // In place, the reference is the desired table: only what the batch
+    // makes of it can take a value.
+    let owners_of_reference = || {
+        let made = match path {
+            Path::InPlace(td) => Some(Made::of(new, td)),
+            Path::Rebuilt(_) | Path::Remade => None,
+        };
+        owners_of(reference, made.as_ref())
+    };
     // Rules: the first anonymous counter, and a balanced map's slots.
     for (ci, ri) in deleted_rules(old.model, path) {
         let lr = &old.meta.rules[ci][ri];
@@ -105,7 +114,7 @@ fn table(seeds: &mut Seeds, old: &Old, reference: &nft::Table, new: &nft::Table,
             continue;
         }
         let chain = &old.model.chains[ci];
-        let owners = owners.get_or_insert_with(|| owners_of(reference));
+        let owners = owners.get_or_insert_with(owners_of_reference);
         let said = (chain.name.clone(), identity(&chain.rules[ri]));
         let Some(&rule) = owners.get(&said) else { continue };
         if count != Count::default() {
@@ -160,13 +169,15 @@ fn table(seeds: &mut Seeds, old: &Old, reference: &nft::Table, new: &nft::Table,
             }
             continue;
         }
-        let owners = owners.get_or_insert_with(|| owners_of(reference));
+        let owners = owners.get_or_insert_with(owners_of_reference);
         let old_lookups = old_lookups.get_or_insert_with(|| lookups(old.model));
+        let old_chains: HashMap<&str, &nft::Chain> =
+            old.model.chains.iter().map(|c| (c.name.as_str(), c)).collect();
         let Some((_, chain, lookup)) = old_lookups.iter().find(|(m, ..)| *m == set.name) else {
             continue;
         };
         for (e, key, c) in counted {
-            let Some(exprs) = as_rule(old.model, lookup, &set.key, &[e]) else { continue };
+            let Some(exprs) = as_rule(&old_chains, lookup, &set.key, &[e]) else { continue };
             if let Some(&rule) = owners.get(&(chain.to_string(), identity_of(&exprs))) {
                 exact.push((rule, set.name.as_str(), key, c));
             }
@@ -212,10 +223,19 @@ type Said = (String, Identity);
 /// meets it first). A rule folded into a map as several elements is also
 /// said as one rule matching the set of their keys, as `sequential`
 /// lowers it.
-fn owners_of(t: &nft::Table) -> HashMap<Said, RuleId> {
+///
+/// With `only`, of those objects alone (the ones a batch makes: only they
+/// can take a value, and a one-rule change in a long chain says only what
+/// it makes).
+fn owners_of(t: &nft::Table, only: Option<&Made>) -> HashMap<Said, RuleId> {
     let mut out = HashMap::new();
-    for c in &t.chains {
-        for r in &c.rules {
+    let chains: HashMap<&str, &nft::Chain> =
+        t.chains.iter().map(|c| (c.name.as_str(), c)).collect();
+    for (ci, c) in t.chains.iter().enumerate() {
+        for (ri, r) in c.rules.iter().enumerate() {
+            if only.is_some_and(|m| !m.rules.contains(&(ci, ri))) {
+                continue;
+            }
             if let [o] = r.origin.as_slice() {
                 out.entry((c.name.clone(), identity(r))).or_insert(o.rule);
                 for exprs in one_by_one(r) {
@@ -224,29 +244,80 @@ fn owners_of(t: &nft::Table) -> HashMap<Said, RuleId> {
             }
         }
     }
+    let sets: HashMap<&str, (usize, &nft::Set)> =
+        t.sets.iter().enumerate().map(|(si, s)| (s.name.as_str(), (si, s))).collect();
     for (map, chain, lookup) in lookups(t) {
-        let Some(s) = t.sets.iter().find(|s| s.name == map) else { continue };
+        let Some(&(si, s)) = sets.get(map) else { continue };
         if !s.counters || s.counts_backends() {
             continue;
         }
-        let mut by_rule: Vec<(RuleId, Option<&nft::Data>, Vec<&nft::Element>)> = Vec::new();
-        for e in &s.elements {
+        // Each rule's elements, by their data, in the order they come.
+        let mut order: Vec<RuleId> = Vec::new();
+        let mut by_rule: HashMap<RuleId, Vec<Group>> = HashMap::new();
+        for (ei, e) in s.elements.iter().enumerate() {
             let [o] = e.origin.as_slice() else { continue };
-            if let Some(exprs) = as_rule(t, lookup, &s.key, &[e]) {
+            if only.is_some_and(|m| !m.elements.contains(&(si, ei))) {
+                continue;
+            }
+            if let Some(exprs) = as_rule(&chains, lookup, &s.key, &[e]) {
                 out.entry((chain.to_string(), identity_of(&exprs))).or_insert(o.rule);
             }
-            match by_rule.iter_mut().find(|(r, d, _)| *r == o.rule && *d == e.data.as_ref()) {
-                Some((.., es)) => es.push(e),
-                None => by_rule.push((o.rule, e.data.as_ref(), vec![e])),
+            let groups = by_rule.entry(o.rule).or_insert_with(|| {
+                order.push(o.rule);
+                Vec::new()
+            });
+            match groups.iter_mut().find(|(d, _)| *d == e.data.as_ref()) {
+                Some((_, es)) => es.push(e),
+                None => groups.push((e.data.as_ref(), vec![e])),
             }
         }
-        for (rule, _, es) in by_rule.iter().filter(|(.., es)| es.len() > 1) {
-            if let Some(exprs) = as_rule(t, lookup, &s.key, es) {
-                out.entry((chain.to_string(), identity_of(&exprs))).or_insert(*rule);
+        for rule in order {
+            for (_, es) in by_rule[&rule].iter().filter(|(_, es)| es.len() > 1) {
+                if let Some(exprs) = as_rule(&chains, lookup, &s.key, es) {
+                    out.entry((chain.to_string(), identity_of(&exprs))).or_insert(rule);
+                }
             }
         }
     }
     out
+}
+
+/// A rule's elements of one map with the same data.
+type Group<'a> = (Option<&'a nft::Data>, Vec<&'a nft::Element>);
+
+/// What a batch makes in a table changed in place, as indices into the
+/// desired table: rules (chain, rule) and elements (set, element).
+#[derive(Default)]
+struct Made {
+    rules: HashSet<(usize, usize)>,
+    elements: HashSet<(usize, usize)>,
+}
+
+impl Made {
+    fn of(new: &nft::Table, td: &TableDelta) -> Made {
+        let mut made = Made::default();
+        for cd in &td.chains {
+            let Some(cj) = cd.new else { continue };
+            for e in &cd.rules {
+                if let (Some(j), Action::Add | Action::Change | Action::Move) = (e.new, e.action) {
+                    made.rules.insert((cj, j));
+                }
+            }
+        }
+        for sd in &td.sets {
+            let Some(sj) = sd.new else { continue };
+            match sd.action {
+                Some(Action::Add | Action::Change) => {
+                    made.elements.extend((0..new.sets[sj].elements.len()).map(|ei| (sj, ei)))
+                }
+                None => made.elements.extend(sd.elements.iter().filter_map(|e| {
+                    matches!(e.action, Action::Add | Action::Change).then_some((sj, e.new?))
+                })),
+                _ => {}
+            }
+        }
+        made
+    }
 }
 
 /// A rule matching a set of values or ranges of one field, once per
@@ -299,7 +370,7 @@ fn identity_of(exprs: &[Expr]) -> Identity {
 /// looked up by `lookup`, count (see [`Said`]); `None` for data that is
 /// not a verdict.
 fn as_rule(
-    t: &nft::Table,
+    chains: &HashMap<&str, &nft::Chain>,
     lookup: &nft::Rule,
     key: &[nft::Selector],
     elements: &[&nft::Element],
@@ -322,9 +393,8 @@ fn as_rule(
     }
     // A rule with statements jumps to a chain of its own holding them.
     let own = match verdict {
-        Verdict::Jump(c) => t.chains.iter().find(|x| {
-            x.name == *c
-                && x.rules.len() == 1
+        Verdict::Jump(c) => chains.get(c.as_str()).copied().filter(|x| {
+            x.rules.len() == 1
                 && x.comment.as_deref().is_some_and(|m| m.starts_with("statements of a rule"))
         }),
         _ => None,
@@ -515,7 +585,8 @@ mod tests {
             let s = t.sets.iter().find(|s| s.name == map).expect("a looked up map");
             for e in s.elements.iter().filter(|_| s.counters) {
                 let [o] = e.origin.as_slice() else { continue };
-                let exprs = as_rule(t, lookup, &s.key, &[e]).expect("a verdict map");
+                let chains = t.chains.iter().map(|c| (c.name.as_str(), c)).collect();
+                let exprs = as_rule(&chains, lookup, &s.key, &[e]).expect("a verdict map");
                 out.push(((chain.to_string(), identity_of(&exprs)), o.rule));
             }
         }
@@ -536,7 +607,7 @@ mod tests {
                 Strategy::ALL.iter().map(|s| lower(policy, *s).ruleset).collect();
             for (a, from) in Strategy::ALL.iter().zip(&lowered) {
                 for (b, to) in Strategy::ALL.iter().zip(&lowered) {
-                    let owners = owners_of(&to.tables[0]);
+                    let owners = owners_of(&to.tables[0], None);
                     for (said, rule) in counted(&from.tables[0]) {
                         prop_assert_eq!(
                             owners.get(&said),
