@@ -254,7 +254,7 @@ fn chain_text(out: &mut String, t: &TableDelta, c: &ChainDelta, old: &Side, new:
         let place = (new.place)(RuleAt { table: ti, chain: ci, rule: j });
         Some((rule_text(&ch.rules[j]), place))
     };
-    let restarts = |e: &super::Edit| counter_restarts(e, oc);
+    let restarts = |e: &super::Edit| counter_restarts(e, oc, nc);
     for e in &c.rules {
         let before = e.old.and_then(old_rule);
         let after = e.new.and_then(new_rule);
@@ -292,14 +292,23 @@ fn chain_text(out: &mut String, t: &TableDelta, c: &ChainDelta, old: &Side, new:
     }
 }
 
-/// Whether an edit makes a rule anew that had a counter of its own: the
-/// kernel cannot move or change a rule in place, so its count starts
-/// again (named counters are objects and keep counting).
-pub fn counter_restarts(e: &super::Edit, old_chain: Option<&nft::Chain>) -> bool {
-    matches!(e.action, Action::Change | Action::Move)
-        && e.old.zip(old_chain).is_some_and(|(i, ch)| {
-            ch.rules[i].exprs.iter().any(|x| matches!(x, nft::Expr::Counter(None)))
-        })
+/// Whether an edit makes a rule that had a counter of its own into
+/// another rule, whose count starts again. A rule moved, or made again
+/// with a set it uses, is the same rule: `apply` gives the new one the
+/// count the old one had (issue 9). Named counters are objects and keep
+/// counting.
+pub fn counter_restarts(
+    e: &super::Edit,
+    old_chain: Option<&nft::Chain>,
+    new_chain: Option<&nft::Chain>,
+) -> bool {
+    let (Some(old), Some(new)) = (e.old.zip(old_chain), e.new.zip(new_chain)) else {
+        return false;
+    };
+    let (old, new) = (&old.1.rules[old.0], &new.1.rules[new.0]);
+    e.action == Action::Change
+        && old.exprs.iter().any(|x| matches!(x, nft::Expr::Counter(None)))
+        && identity(old) != identity(new)
 }
 
 fn sign(a: Action) -> char {
@@ -423,7 +432,7 @@ fn table_json(out: &mut Vec<Value>, t: &TableDelta, old: &Side, new: &Side) {
             if let (Some(i), Some(o)) = (e.old, oc) {
                 m.insert("before".into(), rule_json(old, t.old, c.old, o, i));
             }
-            if counter_restarts(e, oc) {
+            if counter_restarts(e, oc, nc) {
                 m.insert("counter_restarts".into(), json!(true));
             }
             if let (Some(j), Some(n)) = (e.new, nc) {
