@@ -4,7 +4,9 @@
 //! against them ([`crate::plan::plan`]) and sends only the delta: new,
 //! deleted and replaced rules (placed by handle), chains, sets, map
 //! elements and counters ([`delta`]). What stays keeps its kernel handle and
-//! its counters. A table that cannot be changed rule by rule (`--replace`,
+//! its counters; a rule's or element's counter made anew starts from the
+//! value the one it replaces had when the tables were read ([`carry`]).
+//! A table that cannot be changed rule by rule (`--replace`,
 //! a strategy change, a hook change) is rebuilt in place ([`rebuild`]):
 //! the table, its base chains, its named counters and the sets that stay
 //! are kept, so counts go on through the commit. A table holding something

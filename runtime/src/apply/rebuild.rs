@@ -6,7 +6,8 @@
 //! instead (`plan::Whole::remade`).
 //!
 //! The table itself stays, and so does every kernel object whose kind
-//! stays, so that nothing the kernel counts is ever carried over by hand:
+//! stays, so that as little as can be of what the kernel counts is
+//! carried over by hand (the rules' own counters are, `carry.rs`):
 //! a named counter that stays keeps counting through the commit (one
 //! seeded with a value read before the batch would lose the packets
 //! counted in between), a base chain whose type, hook and priority stay
