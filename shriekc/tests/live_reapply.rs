@@ -708,11 +708,12 @@ fn re_applies_under_traffic_lose_no_packet_and_no_count() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The per-rule counts of the rules on the lines of `policy` that hold
+/// The per-rule counts of the rules on the lines of policy `file` that hold
 /// each of `rules`, and the connections and inbound packets `stats` gives
 /// the balanced translation's backends, summed.
-fn carried(dir: &Path, ns: &str, policy: &str, rules: &[&str]) -> Vec<u64> {
-    let (code, out, err) = shriekc(dir, &["stats", "--netns", ns, "--format", "json", "live.shr"]);
+fn carried(dir: &Path, ns: &str, file: &str, rules: &[&str]) -> Vec<u64> {
+    let policy = std::fs::read_to_string(dir.join(file)).expect("read the policy");
+    let (code, out, err) = shriekc(dir, &["stats", "--netns", ns, "--format", "json", file]);
     assert_eq!(code, 0, "{out}{err}");
     let doc: serde_json::Value = serde_json::from_str(&out).expect("stats JSON");
     let mut counts: Vec<u64> = rules
@@ -741,7 +742,8 @@ fn carried(dir: &Path, ns: &str, policy: &str, rules: &[&str]) -> Vec<u64> {
 /// to a balanced translation (each from a fresh socket: a new connection),
 /// then re-applies so that their lowering moves to other kernel objects:
 /// a map made again as another kind, split into rules of their own, a
-/// strategy switch either way, `--replace`. Every count goes on from
+/// strategy switch either way, `--replace`, a table taken over by another
+/// policy and back (made again from scratch). Every count goes on from
 /// where it was (`A then A`); `plan` then says `no changes`. Named
 /// counters are kept in all of these (the sequence test checks them under
 /// traffic).
@@ -767,20 +769,29 @@ fn per_rule_counts_carry_over_where_the_lowering_moves() {
     // Runs of three: too short for a map in `auto`.
     let cut = policy("", "    saddr 10.66.0.1 drop\n", "    udp dport 6003 drop\n");
     let added = policy("    udp dport 6011 drop\n", "", "    udp dport 6003 drop\n");
-    // (what, policy, strategy, extra flag)
+    // (what, policy, strategy, extra flag, file)
     let steps = [
-        ("auto, a hashed map made an interval one", &ranged, "auto", None),
-        ("auto, back to a hashed map", &ports, "auto", None),
-        ("auto, the map split by a rule before it", &split, "auto", None),
-        ("auto, the map's rules made rules of their own", &cut, "auto", None),
-        ("auto, back in a map", &ports, "auto", None),
-        ("sequential, from auto", &ports, "sequential", None),
-        ("sequential, a rule added before it", &added, "sequential", None),
-        ("sequential, unchanged, --replace", &added, "sequential", Some("--replace")),
-        ("auto, from sequential", &ports, "auto", None),
-        ("auto, unchanged, --replace", &ports, "auto", Some("--replace")),
-        ("dispatch, from auto", &split, "dispatch", None),
-        ("auto, from dispatch", &ports, "auto", None),
+        ("auto, a hashed map made an interval one", &ranged, "auto", None, "live.shr"),
+        ("auto, back to a hashed map", &ports, "auto", None, "live.shr"),
+        ("auto, the map split by a rule before it", &split, "auto", None, "live.shr"),
+        ("auto, the map's rules made rules of their own", &cut, "auto", None, "live.shr"),
+        ("auto, back in a map", &ports, "auto", None, "live.shr"),
+        ("sequential, from auto", &ports, "sequential", None, "live.shr"),
+        ("sequential, a rule added before it", &added, "sequential", None, "live.shr"),
+        ("sequential, unchanged, --replace", &added, "sequential", Some("--replace"), "live.shr"),
+        ("auto, from sequential", &ports, "auto", None, "live.shr"),
+        ("auto, unchanged, --replace", &ports, "auto", Some("--replace"), "live.shr"),
+        ("dispatch, from auto", &split, "dispatch", None, "live.shr"),
+        ("auto, from dispatch", &ports, "auto", None, "live.shr"),
+        // Made again: the table goes to another policy and comes back.
+        (
+            "sequential, taken over by another policy, --replace",
+            &ports,
+            "sequential",
+            Some("--replace"),
+            "other.shr",
+        ),
+        ("auto, taken back, --replace", &ports, "auto", Some("--replace"), "live.shr"),
     ];
     std::fs::write(dir.join("live.shr"), &ports).expect("write live.shr");
     let (code, out, err) =
@@ -788,22 +799,23 @@ fn per_rule_counts_carry_over_where_the_lowering_moves() {
     assert_eq!(code, 0, "{out}{err}");
     let mut report = String::new();
     let mut sent = 0;
-    for (what, policy, strategy, flag) in steps {
+    let mut last = "live.shr";
+    for (what, policy, strategy, flag, file) in steps {
         // Some datagrams to each, so that every counter has counted some.
         wire.client.sh(&format!(
             "{} -c 'import socket\nU = socket.AF_INET, socket.SOCK_DGRAM\ns = socket.socket(*U)\nfor p in [6001, 6006] * 4 + [6004, 6012] * 2: s.sendto(b\"x\", (\"10.9.0.1\", p))\nfor _ in range(4): socket.socket(*U).sendto(b\"x\", (\"10.9.0.1\", 6100))'",
             shriek_testkit::python()
         ));
         sent += 4;
-        let live = std::fs::read_to_string(dir.join("live.shr")).expect("read");
-        let before = carried(&dir, &ns, &live, &rules);
-        std::fs::write(dir.join("live.shr"), policy).expect("write live.shr");
+        let before = carried(&dir, &ns, last, &rules);
+        std::fs::write(dir.join(file), policy).expect("write the policy");
         let mut args = vec!["apply", "--netns", &ns, "--strategy", strategy];
         args.extend(flag);
-        args.push("live.shr");
+        args.push(file);
         let (code, out, err) = shriekc(&dir, &args);
         assert_eq!(code, 0, "{what}: {out}{err}");
-        let after = carried(&dir, &ns, policy, &rules);
+        let after = carried(&dir, &ns, file, &rules);
+        last = file;
         let names = ["6001", "{6004, 6012}", "6006", "connections", "backend packets"];
         let line: Vec<String> = names
             .iter()
@@ -814,7 +826,7 @@ fn per_rule_counts_carry_over_where_the_lowering_moves() {
         // What each counted is what was sent to it since the start.
         assert_eq!(before, vec![sent; 5], "{what}");
         let (code, plan, err) =
-            shriekc(&dir, &["plan", "--netns", &ns, "--strategy", strategy, "live.shr"]);
+            shriekc(&dir, &["plan", "--netns", &ns, "--strategy", strategy, file]);
         assert_eq!((code, plan.lines().next()), (0, Some("no changes")), "{what}: {plan}{err}");
     }
     shriek_testkit::snapshot!(
