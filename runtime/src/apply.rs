@@ -131,7 +131,12 @@ pub fn apply_carrying(
         // The caller's reading becomes the plan's old side, never cloned.
         let reading = match given.take() {
             Some(l) => l,
-            None => plan::read_with(&mut sock, &desired.table_names(), desired.policy)?,
+            None => plan::read_with(
+                &mut sock,
+                &desired.table_names(),
+                desired.policy,
+                opts.netns.as_deref(),
+            )?,
         };
         let plan = plan::plan(desired, reading, &popts)?;
         between();
@@ -185,6 +190,11 @@ pub fn apply_carrying(
         }
         match result {
             Ok(()) => {
+                if !opts.dry_run {
+                    // What the commit left, for the next reading (`cache`).
+                    let after = stage::next_genid(genid);
+                    crate::cache::record(&mut sock, opts.netns.as_deref(), desired, after);
+                }
                 return Ok(ApplySummary {
                     plan,
                     messages: messages + batch.w.count,
@@ -192,7 +202,7 @@ pub fn apply_carrying(
                     transaction,
                     staging,
                     staged: staged.sets.len(),
-                })
+                });
             }
             Err(RuntimeError::Changed) if attempt == 0 => continue,
             Err(e) => return Err(e),

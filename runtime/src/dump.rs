@@ -7,6 +7,7 @@
 use nix::errno::Errno;
 
 use crate::abi::*;
+use crate::cache::TableCache;
 use crate::error::RuntimeError;
 use crate::msg;
 use crate::socket::{errno_err, Socket};
@@ -31,7 +32,17 @@ pub(crate) struct SetDump {
 }
 
 pub(crate) fn dump_table(sock: &mut Socket, name: &str) -> Result<TableDump, RuntimeError> {
-    dump_table_resetting(sock, name, false)
+    dump(sock, name, false, None)
+}
+
+/// Like [`dump_table`], taking each set's elements from `cache` where it
+/// holds them for the set as the kernel describes it now (see `cache`).
+pub(crate) fn dump_table_cached(
+    sock: &mut Socket,
+    name: &str,
+    cache: Option<&TableCache>,
+) -> Result<TableDump, RuntimeError> {
+    dump(sock, name, false, cache)
 }
 
 /// Like [`dump_table`]; with `reset`, the kernel zeroes every counter it
@@ -42,6 +53,15 @@ pub(crate) fn dump_table_resetting(
     sock: &mut Socket,
     name: &str,
     reset: bool,
+) -> Result<TableDump, RuntimeError> {
+    dump(sock, name, reset, None)
+}
+
+fn dump(
+    sock: &mut Socket,
+    name: &str,
+    reset: bool,
+    cache: Option<&TableCache>,
 ) -> Result<TableDump, RuntimeError> {
     let (rule_ty, elem_ty, obj_ty) = if reset {
         (NFT_MSG_GETRULE_RESET, NFT_MSG_GETSETELEM_RESET, NFT_MSG_GETOBJ_RESET)
@@ -80,6 +100,10 @@ pub(crate) fn dump_table_resetting(
     dump.rules = rules(sock, name, &dump.chains, rule_ty)?;
     for attrs in list(sock, NFT_MSG_GETSET, NFTA_SET_TABLE)? {
         let set = msg::attr_str(&attrs, NFTA_SET_NAME).unwrap_or_default();
+        if let Some(elements) = cache.and_then(|c| c.elements(&set, &attrs)) {
+            dump.sets.push(SetDump { attrs, name: set, elements });
+            continue;
+        }
         let elements = sock
             .request(elem_ty, NLM_F_DUMP, |a| {
                 a.str(NFTA_SET_ELEM_LIST_TABLE, name);

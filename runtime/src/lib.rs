@@ -12,6 +12,7 @@
 
 mod abi;
 mod apply;
+mod cache;
 pub mod codes;
 mod counters;
 mod decode;
@@ -30,6 +31,8 @@ mod socket;
 mod stats;
 
 pub use apply::{apply, apply_carrying, apply_with_hook, ApplyOptions, ApplySummary};
+#[doc(hidden)]
+pub use cache::path as day2_cache_path;
 pub use counters::{read_counters, Count, CounterValue};
 pub use decode::{LiveRule, LiveTable, Owner};
 pub use desired::Desired;

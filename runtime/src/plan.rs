@@ -15,7 +15,7 @@ use shriek_compiler::nft;
 use crate::abi::*;
 use crate::decode::{self, LiveTable, Owner};
 use crate::desired::Desired;
-use crate::dump::dump_table;
+use crate::dump::{dump_table, dump_table_cached};
 use crate::error::RuntimeError;
 use crate::msg;
 use crate::socket::{errno_err, Socket};
@@ -62,20 +62,25 @@ pub fn read_live(
     netns: Option<&str>,
 ) -> Result<Live, RuntimeError> {
     let mut sock = Socket::open(netns)?;
-    read_with(&mut sock, names, policy)
+    read_with(&mut sock, names, policy, netns)
 }
 
+/// [`read_live`] on an open socket (of namespace `netns`). A named table's
+/// sets come from the day-2 cache when it is exact at the generation the
+/// reading begins at (see `cache`).
 pub(crate) fn read_with(
     sock: &mut Socket,
     names: &[String],
     policy: &str,
+    netns: Option<&str>,
 ) -> Result<Live, RuntimeError> {
     let genid = sock.genid()?;
     let all =
         sock.request(NFT_MSG_GETTABLE, NLM_F_DUMP, |_| {})?.map_err(errno_err("listing tables"))?;
     let mut tables = Vec::new();
     for name in names {
-        if let Some(t) = decode::table(&dump_table(sock, name)?) {
+        let cache = crate::cache::load(netns, name, genid);
+        if let Some(t) = decode::table(&dump_table_cached(sock, name, cache.as_ref())?) {
             tables.push(t);
         }
     }

@@ -1,0 +1,368 @@
+//! The day-2 cache: the elements of a table's large maps as `apply` left
+//! them, so that the next `apply` or `plan` need not dump them again.
+//!
+//! Reading a named set back is the dearest part of reading a table: the
+//! kernel answers a dump in 32 KiB pieces and walks the set from its start
+//! for each piece, so a map of 100,000 elements costs it a quadratic walk.
+//! Yet right after a commit of `apply`'s, each set of the table holds
+//! exactly the desired set's elements. So after a commit `apply` keeps, per
+//! table, each plain named set's elements (encoded as the kernel dumps
+//! them, so that `decode` reads them as it reads a dump) with the set's
+//! description as the kernel gave it right after the commit, and the
+//! generation id that commit made; in a file under the run directory (`dir`), per network
+//! namespace and table, written atomically, owned by root.
+//!
+//! A later reading uses a set's cached elements only when the generation
+//! id it began at is still the cached one (no commit at all since, by
+//! anyone: `nft`, another policy, a confirm window's rollback), the file
+//! is whole (its checksum holds), it was made in this network namespace
+//! during this boot, and the set's description, read afresh, is byte for
+//! byte the cached one (the set's handle among it). Anything else, and the
+//! set is dumped as before: the cache can make a reading cheaper, never
+//! different. The batch made from the reading stays guarded by the same
+//! generation id, so a commit made meanwhile is refused, as for any
+//! reading.
+//!
+//! Only sets that change by commits alone are cached: not an interval set
+//! (the kernel's form of intervals is its own), not one filled from the
+//! packet path or whose elements time out, not a staged one. Element
+//! counters are not cached: a cached reading carries no element counts
+//! for a cached set.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use shriek_compiler::nft;
+
+use crate::abi::*;
+use crate::decode::staged;
+use crate::desired::Desired;
+use crate::encode::{self, Batch};
+use crate::msg;
+use crate::socket::Socket;
+
+/// Where the cache files are: `day2` in the run directory (as for
+/// `apply --confirm`: `SHRIEKC_RUN_DIR`, else /run/shriekc, a tmpfs gone
+/// at reboot).
+fn dir() -> PathBuf {
+    std::env::var_os("SHRIEKC_RUN_DIR")
+        .map_or_else(|| PathBuf::from("/run/shriekc"), PathBuf::from)
+        .join("day2")
+}
+
+/// Set to anything, and nothing is read from the cache nor written to it.
+pub(crate) const OFF: &str = "SHRIEKC_NO_CACHE";
+
+const MAGIC: &[u8] = b"shriekc day-2 cache 1\n";
+
+/// One table's cached sets, by the kernel's name of each set.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TableCache {
+    sets: HashMap<String, CachedSet>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CachedSet {
+    /// The set's attributes as the kernel dumped them after the commit.
+    header: Vec<u8>,
+    /// GETSETELEM-like answers: each message's attributes.
+    elements: Vec<Vec<u8>>,
+}
+
+impl TableCache {
+    /// The elements of set `name` when the cache holds them for the set
+    /// the kernel describes as `header`.
+    pub(crate) fn elements(&self, name: &str, header: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let set = self.sets.get(name)?;
+        (set.header == header).then(|| set.elements.clone())
+    }
+}
+
+/// Which network namespace, during which boot: its nsfs inode and when
+/// that inode was made, which a namespace made again with the same name
+/// (or, later, the same inode number) does not share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Netns {
+    boot: String,
+    dev: u64,
+    ino: u64,
+    made: (i64, i64),
+}
+
+impl Netns {
+    fn now(netns: Option<&str>) -> Option<Netns> {
+        let path = match netns {
+            Some(name) => PathBuf::from("/run/netns").join(name),
+            None => PathBuf::from("/proc/self/ns/net"),
+        };
+        let m = std::fs::metadata(path).ok()?;
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        Some(Netns {
+            boot: boot.trim().to_string(),
+            dev: m.dev(),
+            ino: m.ino(),
+            made: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+
+    fn file(&self, table: &str) -> PathBuf {
+        let hex: String = table.bytes().map(|b| format!("{b:02x}")).collect();
+        dir().join(format!("{:x}-{:x}-{hex}", self.dev, self.ino))
+    }
+}
+
+fn enabled() -> bool {
+    std::env::var_os(OFF).is_none()
+}
+
+/// The cache of table `table` in `netns`, when it is exact at generation
+/// `genid`; `None` for a missing, stale, foreign or damaged file.
+pub(crate) fn load(netns: Option<&str>, table: &str, genid: u32) -> Option<TableCache> {
+    if !enabled() {
+        return None;
+    }
+    let ns = Netns::now(netns)?;
+    let path = ns.file(table);
+    let meta = std::fs::symlink_metadata(&path).ok()?;
+    // Only a file this user made and no one else can write (/proc/self
+    // belongs to the process's effective user).
+    let me = std::fs::metadata("/proc/self").ok()?.uid();
+    if !meta.is_file() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return None;
+    }
+    let bytes = std::fs::read(&path).ok()?;
+    let (cached_ns, cached_table, cached_genid, cache) = parse(&bytes)?;
+    (cached_ns == ns && cached_table == table && cached_genid == genid).then_some(cache)
+}
+
+/// Path of the cache file of `table` in `netns` (tests damage it).
+pub fn path(netns: Option<&str>, table: &str) -> Option<PathBuf> {
+    Some(Netns::now(netns)?.file(table))
+}
+
+/// After `apply` committed the batch that made generation `after`: keeps
+/// the plain named sets of each desired table as the commit left them.
+/// Best effort: anything unexpected (another commit came in between, a
+/// file that cannot be written) leaves no cache, and a stale one is
+/// removed.
+pub(crate) fn record(sock: &mut Socket, netns: Option<&str>, desired: &Desired, after: u32) {
+    if !enabled() {
+        return;
+    }
+    let Some(ns) = Netns::now(netns) else { return };
+    let files: Vec<PathBuf> = desired.ruleset.tables.iter().map(|t| ns.file(&t.name)).collect();
+    let made = (|| {
+        if sock.genid().ok()? != after {
+            return None;
+        }
+        let mut out = Vec::new();
+        for t in &desired.ruleset.tables {
+            out.push(table_bytes(sock, &ns, t, after)?);
+        }
+        // Nothing was committed while the descriptions were read.
+        (sock.genid().ok()? == after).then_some(out)
+    })();
+    let Some(contents) = made else {
+        for f in &files {
+            let _ = std::fs::remove_file(f);
+        }
+        return;
+    };
+    if std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir()).is_err() {
+        return;
+    }
+    for (f, bytes) in files.iter().zip(contents) {
+        if write_atomically(f, &bytes).is_err() {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+/// The cache file's bytes for desired table `t`, its sets' descriptions
+/// read from the kernel.
+fn table_bytes(sock: &mut Socket, ns: &Netns, t: &nft::Table, genid: u32) -> Option<Vec<u8>> {
+    let headers =
+        sock.request(NFT_MSG_GETSET, NLM_F_DUMP, |a| a.str(NFTA_SET_TABLE, &t.name)).ok()?.ok()?;
+    let headers: Vec<Vec<u8>> = headers
+        .into_iter()
+        .filter(|h| msg::attr_str(h, NFTA_SET_TABLE).as_deref() == Some(t.name.as_str()))
+        .collect();
+    let name_of = |h: &[u8]| msg::attr_str(h, NFTA_SET_NAME).unwrap_or_default();
+    let mut sets = Vec::new();
+    for h in &headers {
+        let name = name_of(h);
+        let Some(s) = t.sets.iter().find(|s| s.name == name) else { continue };
+        let flags = msg::attr_u32(h, NFTA_SET_FLAGS).unwrap_or(0);
+        let changing = NFT_SET_ANONYMOUS | NFT_SET_INTERVAL | NFT_SET_TIMEOUT | NFT_SET_EVAL;
+        let staged_too = headers.iter().any(|o| staged::model_name(&name_of(o)) == Some(&name));
+        if s.interval || s.dynamic.is_some() || flags & changing != 0 || staged_too {
+            continue;
+        }
+        sets.push((name, h.clone(), element_messages(&t.name, s)?));
+    }
+    let mut body = Vec::new();
+    blob(&mut body, ns.boot.as_bytes());
+    for v in [ns.dev, ns.ino, ns.made.0 as u64, ns.made.1 as u64] {
+        body.extend_from_slice(&v.to_le_bytes());
+    }
+    body.extend_from_slice(&genid.to_le_bytes());
+    blob(&mut body, t.name.as_bytes());
+    body.extend_from_slice(&(sets.len() as u32).to_le_bytes());
+    for (name, header, elements) in &sets {
+        blob(&mut body, name.as_bytes());
+        blob(&mut body, header);
+        body.extend_from_slice(&(elements.len() as u32).to_le_bytes());
+        for e in elements {
+            blob(&mut body, e);
+        }
+    }
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&checksum(&body).to_le_bytes());
+    out.extend_from_slice(&body);
+    Some(out)
+}
+
+/// Set `s`'s elements as NEWSETELEM messages' attributes, which have the
+/// form of a GETSETELEM answer's.
+fn element_messages(table: &str, s: &nft::Set) -> Option<Vec<Vec<u8>>> {
+    let mut b = Batch::begin(0, None);
+    let all: Vec<&nft::Element> = s.elements.iter().collect();
+    encode::edit_elements(&mut b, table, s, &s.name, &all, true);
+    let bytes = b.w.bytes().ok()?;
+    Some(
+        msg::messages(bytes)
+            .filter(|m| m.ty & 0xff == NFT_MSG_NEWSETELEM)
+            .map(|m| m.nft_attrs().to_vec())
+            .collect(),
+    )
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    drop(f);
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+fn blob(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+/// FNV-1a, 64 bits: catches a cut-off or damaged file, not an attacker
+/// (only root can write in the run directory).
+fn checksum(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for chunk in bytes.chunks(8) {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        h ^= u64::from_le_bytes(w);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^ bytes.len() as u64
+}
+
+/// A cache file's namespace, table, generation and sets; `None` for
+/// anything that is not a whole file of this version.
+fn parse(bytes: &[u8]) -> Option<(Netns, String, u32, TableCache)> {
+    let rest = bytes.strip_prefix(MAGIC)?;
+    let (sum, body) = rest.split_at_checked(8)?;
+    if u64::from_le_bytes(sum.try_into().ok()?) != checksum(body) {
+        return None;
+    }
+    let mut r = Reader { rest: body };
+    let boot = String::from_utf8(r.blob()?.to_vec()).ok()?;
+    let (dev, ino, secs, nanos) = (r.u64()?, r.u64()?, r.u64()? as i64, r.u64()? as i64);
+    let ns = Netns { boot, dev, ino, made: (secs, nanos) };
+    let genid = r.u32()?;
+    let table = String::from_utf8(r.blob()?.to_vec()).ok()?;
+    let mut sets = HashMap::new();
+    for _ in 0..r.u32()? {
+        let name = String::from_utf8(r.blob()?.to_vec()).ok()?;
+        let header = r.blob()?.to_vec();
+        let elements =
+            (0..r.u32()?).map(|_| r.blob().map(<[u8]>::to_vec)).collect::<Option<_>>()?;
+        sets.insert(name, CachedSet { header, elements });
+    }
+    r.rest.is_empty().then_some((ns, table, genid, TableCache { sets }))
+}
+
+struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = self.rest.split_at_checked(n)?;
+        self.rest = tail;
+        Some(head)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn blob(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let mut body = Vec::new();
+        blob(&mut body, b"boot");
+        for v in [1u64, 2, 3, 4] {
+            body.extend_from_slice(&v.to_le_bytes());
+        }
+        body.extend_from_slice(&7u32.to_le_bytes());
+        blob(&mut body, b"t");
+        body.extend_from_slice(&1u32.to_le_bytes());
+        blob(&mut body, b"m");
+        blob(&mut body, b"header");
+        body.extend_from_slice(&1u32.to_le_bytes());
+        blob(&mut body, b"elements");
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&checksum(&body).to_le_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    #[test]
+    fn a_whole_file_reads_back() {
+        let (ns, table, genid, cache) = parse(&sample()).expect("a whole file");
+        assert_eq!((ns.dev, ns.ino, ns.made, table.as_str(), genid), (1, 2, (3, 4), "t", 7));
+        assert_eq!(cache.elements("m", b"header"), Some(vec![b"elements".to_vec()]));
+        assert_eq!(cache.elements("m", b"another header"), None);
+    }
+
+    #[test]
+    fn a_damaged_or_cut_off_file_is_no_cache() {
+        let good = sample();
+        for cut in 0..good.len() {
+            assert!(parse(&good[..cut]).is_none(), "cut at {cut}");
+        }
+        for i in MAGIC.len()..good.len() {
+            let mut bad = good.clone();
+            bad[i] ^= 0x40;
+            assert!(parse(&bad).is_none(), "byte {i} flipped");
+        }
+    }
+}
