@@ -138,7 +138,9 @@ pub fn apply_carrying(
                 opts.netns.as_deref(),
             )?,
         };
-        let plan = plan::plan(desired, reading, &popts)?;
+        let mut plan = plan::plan(desired, reading, &popts)?;
+        // A cached reading holds no element counts: those that move are read.
+        plan::count_leaving(&mut sock, desired, &mut plan)?;
         between();
         // With --prune, removing orphans is part of the delta.
         if plan.is_empty() {

@@ -60,6 +60,11 @@ pub struct LiveTable {
     /// behind, by their kernel names: not part of `table`; the next
     /// `apply` deletes them.
     pub staged: Vec<String>,
+    /// Counting sets whose elements came from the day-2 cache, without
+    /// their counts (not in `element_counts`), with the set's attributes
+    /// as the kernel gave them: `apply` reads the counts of the elements
+    /// that go (`plan::count_leaving`).
+    pub uncounted: HashMap<String, Vec<u8>>,
 }
 
 impl LiveTable {
@@ -173,9 +178,10 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
         r.part = Some(part.to_string());
     });
 
+    let cached = |name: &str| dump.sets.iter().any(|s| s.cached && s.name == name);
     let element_counts: HashMap<String, HashMap<Vec<u8>, Count>> = sets
         .values()
-        .filter(|s| s.counters && !s.anonymous())
+        .filter(|s| s.counters && !s.anonymous() && !cached(&s.name))
         .map(|s| {
             let counts = s.elements.iter().filter_map(|e| Some((e.key.clone(), e.count?)));
             (s.name.clone(), counts.collect())
@@ -245,6 +251,13 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
             }
         }
     }
+    // Cached sets are never staged ones: their kernel name is the model's.
+    let uncounted = dump
+        .sets
+        .iter()
+        .filter(|s| s.cached && sets.get(&s.name).is_some_and(|i| i.counters))
+        .map(|s| (s.name.clone(), s.attrs.clone()))
+        .collect();
     let element_counts = element_counts
         .into_iter()
         .filter(|(set, _)| !staged_left.contains(set))
@@ -264,7 +277,15 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
         record,
         set_names,
         staged: staged_left,
+        uncounted,
     })
+}
+
+/// Each element's count, by its key as the kernel holds it, from GETSETELEM
+/// answers for the set the kernel describes as `header`.
+pub(crate) fn element_counts(header: &[u8], answers: &[Vec<u8>]) -> HashMap<Vec<u8>, Count> {
+    let info = SetInfo::parse(header, answers);
+    info.elements.into_iter().filter_map(|e| Some((e.key, e.count?))).collect()
 }
 
 fn stored_identity(v: &[u8]) -> Option<Identity> {

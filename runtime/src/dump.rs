@@ -29,6 +29,8 @@ pub(crate) struct SetDump {
     pub name: String,
     /// Each GETSETELEM answer's attributes.
     pub elements: Vec<Vec<u8>>,
+    /// The elements came from the day-2 cache, without their counters.
+    pub cached: bool,
 }
 
 pub(crate) fn dump_table(sock: &mut Socket, name: &str) -> Result<TableDump, RuntimeError> {
@@ -101,7 +103,7 @@ fn dump(
     for attrs in list(sock, NFT_MSG_GETSET, NFTA_SET_TABLE)? {
         let set = msg::attr_str(&attrs, NFTA_SET_NAME).unwrap_or_default();
         if let Some(elements) = cache.and_then(|c| c.elements(&set, &attrs)) {
-            dump.sets.push(SetDump { attrs, name: set, elements });
+            dump.sets.push(SetDump { attrs, name: set, elements, cached: true });
             continue;
         }
         let elements = sock
@@ -110,7 +112,7 @@ fn dump(
                 a.str(NFTA_SET_ELEM_LIST_SET, &set);
             })?
             .map_err(errno_err("dump"))?;
-        dump.sets.push(SetDump { attrs, name: set, elements });
+        dump.sets.push(SetDump { attrs, name: set, elements, cached: false });
     }
     Ok(dump)
 }

@@ -336,6 +336,89 @@ pub fn plan(desired: &Desired, live: Live, opts: &PlanOptions) -> Result<Plan, R
     })
 }
 
+/// Reads the counts of the elements that leave the counting sets a cached
+/// reading holds without counts (see `cache`), as a dump would have given
+/// them: the elements of the old side with no equal element (key and data)
+/// in the desired set, asked for by key, in a request or a few, not the
+/// whole set. A set the kernel will not answer so is dumped whole.
+pub(crate) fn count_leaving(
+    sock: &mut Socket,
+    desired: &Desired,
+    plan: &mut Plan,
+) -> Result<(), RuntimeError> {
+    use std::collections::HashMap;
+    for (oi, meta) in plan.meta.iter_mut().enumerate() {
+        if meta.uncounted.is_empty() {
+            continue;
+        }
+        let old_table = &plan.live.tables[oi];
+        let new_table = desired.ruleset.tables.iter().find(|t| t.name == old_table.name);
+        let mut uncounted: Vec<(String, Vec<u8>)> =
+            std::mem::take(&mut meta.uncounted).into_iter().collect();
+        uncounted.sort();
+        for (name, header) in uncounted {
+            let Some(old) = old_table.sets.iter().find(|s| s.name == name) else { continue };
+            let new = new_table
+                .and_then(|t| t.sets.iter().find(|s| s.name == name))
+                .filter(|s| s.key == old.key && s.interval == old.interval);
+            let staying: HashMap<Vec<u8>, &nft::Element> = new
+                .map(|s| {
+                    s.elements
+                        .iter()
+                        .map(|e| (crate::encode::key_bytes(&s.key, &e.key, false), e))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let leaving: Vec<&nft::Element> = old
+                .elements
+                .iter()
+                .filter(|e| {
+                    let key = crate::encode::key_bytes(&old.key, &e.key, false);
+                    staying.get(&key).is_none_or(|n| n.data != e.data)
+                })
+                .collect();
+            if leaving.is_empty() {
+                meta.element_counts.insert(name, HashMap::new());
+                continue;
+            }
+            let answers = match elements_by_key(sock, &old_table.name, old, &leaving)? {
+                Some(answers) => answers,
+                None => sock
+                    .request(NFT_MSG_GETSETELEM, NLM_F_DUMP, |a| {
+                        a.str(NFTA_SET_ELEM_LIST_TABLE, &old_table.name);
+                        a.str(NFTA_SET_ELEM_LIST_SET, &name);
+                    })?
+                    .map_err(errno_err("dump"))?,
+            };
+            meta.element_counts.insert(name, decode::element_counts(&header, &answers));
+        }
+    }
+    Ok(())
+}
+
+/// GETSETELEM answers for `elements` of set `set`, asked for by key;
+/// `None` when the kernel refuses (one is missing, or it is too old to
+/// answer a list).
+fn elements_by_key(
+    sock: &mut Socket,
+    table: &str,
+    set: &nft::Set,
+    elements: &[&nft::Element],
+) -> Result<Option<Vec<Vec<u8>>>, RuntimeError> {
+    // A deletion names each element by its key alone: the same list.
+    let mut b = crate::encode::Batch::begin(0, None);
+    crate::encode::edit_elements(&mut b, table, set, &set.name, elements, false);
+    let Ok(bytes) = b.w.bytes() else { return Ok(None) };
+    let mut answers = Vec::new();
+    for m in msg::messages(bytes).filter(|m| m.ty & 0xff == NFT_MSG_DELSETELEM) {
+        match sock.request(NFT_MSG_GETSETELEM, 0, |a| a.copy_from(m.nft_attrs(), &[]))? {
+            Ok(got) => answers.extend(got),
+            Err(_) => return Ok(None),
+        }
+    }
+    Ok(Some(answers))
+}
+
 /// Moves a live table's chains and sets out, for the plan's old side,
 /// and leaves the rest (its name, its named counters) where they were:
 /// what `apply` reads of [`Plan::meta`] besides what only the kernel knows
@@ -348,3 +431,7 @@ fn take_contents(t: &mut LiveTable) -> nft::Table {
         chains: std::mem::take(&mut t.table.chains),
     }
 }
+
+#[cfg(test)]
+#[path = "plan/leaving_tests.rs"]
+mod leaving_tests;

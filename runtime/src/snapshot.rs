@@ -104,7 +104,7 @@ impl Snapshot {
                 for _ in 0..r.u32()? {
                     let attrs = r.blob()?;
                     let name = r.text()?;
-                    dump.sets.push(SetDump { attrs, name, elements: r.list()? });
+                    dump.sets.push(SetDump { attrs, name, elements: r.list()?, cached: false });
                 }
                 dump.rules = r.list()?;
             }
@@ -249,6 +249,7 @@ mod tests {
                         attrs: vec![7],
                         name: "web".into(),
                         elements: vec![vec![8, 9], vec![10]],
+                        cached: false,
                     }],
                     rules: vec![vec![11; 300]],
                 },
