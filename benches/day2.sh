@@ -6,7 +6,10 @@
 # because the figure a quiet machine gives is the one that compares):
 #   first      `shriekc apply` of the policy into an empty namespace
 #   change     `shriekc apply` of the same policy with one rule changed
-#              (accept -> drop in the middle), on top of the first apply
+#              (a port moved in the middle), on top of the first apply,
+#              which left its day-2 cache (runtime/src/cache.rs)
+#   no cache   the same change with SHRIEKC_NO_CACHE=1: the live tables
+#              dumped whole, as before the cache
 # and, from the same runs of `shriekc apply` (which prints its transaction's
 # time), the transaction alone: from sending the batch to the kernel's answer.
 # Beside them, the peers: `nft -f` of `shriekc compile` output, loaded whole,
@@ -60,8 +63,8 @@ bench() {
     hyperfine --shell=bash -r "$runs" -w 0 --export-json "$1" --prepare "$2" "$3" >/dev/null
 }
 
-printf '| strategy | rules | first apply (CPU) | first tx | one-rule change (CPU) | change tx | change / first | `nft -f` whole (CPU) | `nft list table` (CPU) |\n'
-printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+printf '| strategy | rules | first apply (CPU) | first tx | one-rule change (CPU) | change tx | change / first | change, no cache (CPU) | `nft -f` whole (CPU) | `nft list table` (CPU) |\n'
+printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for strategy in sequential auto; do
     # First apply: an empty namespace each run.
     bench "$work/first.json" "clear_ns; cp $work/base.shr $work/day2.shr" \
@@ -69,6 +72,8 @@ for strategy in sequential auto; do
     # The change: the base policy applied first, outside the timing.
     bench "$work/change.json" "clear_ns; apply_base $strategy; cp $work/changed.shr $work/day2.shr" \
         "$bin apply --netns $ns --strategy $strategy $work/day2.shr >>$work/change.out"
+    bench "$work/nocache.json" "clear_ns; apply_base $strategy; cp $work/changed.shr $work/day2.shr" \
+        "SHRIEKC_NO_CACHE=1 $bin apply --netns $ns --strategy $strategy $work/day2.shr >>$work/nocache.out"
     # A delta, not a table replaced whole nor nothing at all.
     if grep -q "replaced\|no changes" "$work/change.out"; then
         echo "day2.sh: the change did not apply as a delta:" >&2
@@ -82,10 +87,11 @@ for strategy in sequential auto; do
         "in_ns nft list table inet bench >/dev/null"
     first=$(least_s "$work/first.json")
     change=$(least_s "$work/change.json")
-    printf '| %s | %d | %.2f s (%.2f s) | %.1f ms | %.2f s (%.2f s) | %.2f ms | %.2f× | %.2f s (%.2f s) | %.2f s (%.2f s) |\n' \
+    printf '| %s | %d | %.2f s (%.2f s) | %.1f ms | %.2f s (%.2f s) | %.2f ms | %.2f× | %.2f s (%.2f s) | %.2f s (%.2f s) | %.2f s (%.2f s) |\n' \
         "$strategy" "$rules" "$first" "$(cpu_s "$work/first.json")" "$(least_tx "$work/first.out")" \
         "$change" "$(cpu_s "$work/change.json")" "$(least_tx "$work/change.out")" \
         "$(awk -v a="$change" -v b="$first" 'BEGIN { print a / b }')" \
+        "$(least_s "$work/nocache.json")" "$(cpu_s "$work/nocache.json")" \
         "$(least_s "$work/nft.json")" "$(cpu_s "$work/nft.json")" \
         "$(least_s "$work/list.json")" "$(cpu_s "$work/list.json")"
     tail -1 "$work/change.out" | sed 's/^/  last change: /' >&2
