@@ -128,8 +128,7 @@ pub(crate) fn load(netns: Option<&str>, table: &str, genid: u32) -> Option<Table
     let meta = std::fs::symlink_metadata(&path).ok()?;
     // Only a file this user made and no one else can write (/proc/self
     // belongs to the process's effective user).
-    let me = std::fs::metadata("/proc/self").ok()?.uid();
-    if !meta.is_file() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+    if !meta.is_file() || !private(&path) {
         return None;
     }
     let bytes = std::fs::read(&path).ok()?;
@@ -170,7 +169,9 @@ pub(crate) fn record(sock: &mut Socket, netns: Option<&str>, desired: &Desired, 
         }
         return;
     };
-    if std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir()).is_err() {
+    if std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir()).is_err()
+        || !private(&dir())
+    {
         return;
     }
     for (f, bytes) in files.iter().zip(contents) {
@@ -239,14 +240,20 @@ fn element_messages(table: &str, s: &nft::Set) -> Option<Vec<Vec<u8>>> {
     )
 }
 
+/// Whether `path` is this user's and no one else can write to it.
+fn private(path: &Path) -> bool {
+    let (Ok(meta), Ok(me)) = (std::fs::symlink_metadata(path), std::fs::metadata("/proc/self"))
+    else {
+        return false;
+    };
+    meta.uid() == me.uid() && meta.mode() & 0o022 == 0
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    let _ = std::fs::remove_file(&tmp);
+    // A new file, never one found there (nor a link's target).
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
     f.write_all(bytes)?;
     drop(f);
     std::fs::rename(&tmp, path).inspect_err(|_| {
