@@ -340,7 +340,8 @@ pub fn plan(desired: &Desired, live: Live, opts: &PlanOptions) -> Result<Plan, R
 /// reading holds without counts (see `cache`), as a dump would have given
 /// them: the elements of the old side with no equal element (key and data)
 /// in the desired set, asked for by key, in a request or a few, not the
-/// whole set. A set the kernel will not answer so is dumped whole.
+/// whole set. A set made again (or in a table rebuilt or made again), or
+/// one the kernel will not answer so, is dumped whole.
 pub(crate) fn count_leaving(
     sock: &mut Socket,
     desired: &Desired,
@@ -352,15 +353,22 @@ pub(crate) fn count_leaving(
             continue;
         }
         let old_table = &plan.live.tables[oi];
-        let new_table = desired.ruleset.tables.iter().find(|t| t.name == old_table.name);
+        // A table rebuilt or made again may make any set again: every
+        // element may leave.
+        let whole = plan.whole.iter().any(|w| w.table == old_table.name);
+        let new_table =
+            desired.ruleset.tables.iter().find(|t| t.name == old_table.name).filter(|_| !whole);
         let mut uncounted: Vec<(String, Vec<u8>)> =
             std::mem::take(&mut meta.uncounted).into_iter().collect();
         uncounted.sort();
         for (name, header) in uncounted {
             let Some(old) = old_table.sets.iter().find(|s| s.name == name) else { continue };
-            let new = new_table
-                .and_then(|t| t.sets.iter().find(|s| s.name == name))
-                .filter(|s| s.key == old.key && s.interval == old.interval);
+            // A set made again (anything but its elements differs) loses
+            // every element.
+            let new = new_table.and_then(|t| t.sets.iter().find(|s| s.name == name)).filter(|s| {
+                (&s.key, s.interval, &s.data, s.counters, &s.dynamic, &s.comment)
+                    == (&old.key, old.interval, &old.data, old.counters, &old.dynamic, &old.comment)
+            });
             let staying: HashMap<Vec<u8>, &nft::Element> = new
                 .map(|s| {
                     s.elements
@@ -381,7 +389,11 @@ pub(crate) fn count_leaving(
                 meta.element_counts.insert(name, HashMap::new());
                 continue;
             }
-            let answers = match elements_by_key(sock, &old_table.name, old, &leaving)? {
+            let by_key = match new {
+                Some(_) => elements_by_key(sock, &old_table.name, old, &leaving)?,
+                None => None,
+            };
+            let answers = match by_key {
                 Some(answers) => answers,
                 None => sock
                     .request(NFT_MSG_GETSETELEM, NLM_F_DUMP, |a| {
