@@ -161,18 +161,31 @@ fn addrs(set_: &Intervals, f: Family) -> String {
     set(set_.ranges().iter().map(|&(lo, hi)| words::addr_range(lo, hi, f)).collect())
 }
 
-pub(super) fn unmatchable(rule: &ir::Rule, hook: Option<ir::Hook>) -> Diagnostic {
-    if let (Some(word), Some(hook)) = (super::interfaces::never_set(rule), hook) {
-        return Diagnostic::new(
-            codes::UNMATCHABLE_RULE,
-            format!(
-                "rule can never match: no packet has an `{word}` at the {} hook",
-                hook.keyword()
-            ),
-            rule.loc,
-            format!("the kernel reads an empty `{word}` for every packet here"),
-        )
-        .with_help("remove the rule, or the interface match (see the interface-not-set warning)");
+/// `unmatchable-rule` for `rule`, of a base chain (`base`) or a regular
+/// one, which the base chains of `hooks` reach.
+pub(super) fn unmatchable(rule: &ir::Rule, base: bool, hooks: &[ir::Hook]) -> Diagnostic {
+    if let Some(word) = super::interfaces::never_set(rule, hooks) {
+        let names: Vec<String> = hooks.iter().map(|h| h.keyword().to_string()).collect();
+        let (message, label, help) = if base {
+            (
+                format!("rule can never match: no packet has an `{word}` at the {} hook", names[0]),
+                format!("the kernel reads an empty `{word}` for every packet here"),
+                "remove the rule, or the interface match (see the interface-not-set warning)",
+            )
+        } else {
+            let plural = if names.len() == 1 { "" } else { "s" };
+            (
+                format!(
+                    "rule can never match: no packet that reaches this chain has an `{word}`"
+                ),
+                format!(
+                    "only base chains of the {} hook{plural} reach this chain, and the kernel reads an empty `{word}` there",
+                    names.join(" and ")
+                ),
+                "remove the rule or the interface match, or jump to the chain from a chain of a hook whose packets have one",
+            )
+        };
+        return Diagnostic::new(codes::UNMATCHABLE_RULE, message, rule.loc, label).with_help(help);
     }
     if rule.space.iter().any(Cube::only_ipv6_extension_headers) {
         let mut headers: Vec<String> =

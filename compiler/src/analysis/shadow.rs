@@ -61,12 +61,12 @@ pub const FRAGMENT_CAP: usize = 10_000;
 
 /// All findings of this kind for one table, spending work from `work`.
 pub(super) fn check_table(table: &ir::Table, work: &Meter) -> Vec<Diagnostic> {
-    let table = super::interfaces::known(table);
-    let table = &*table;
-    let mut ctx = Ctx::new(table, work);
+    let known = super::interfaces::known(table);
+    let table = &*known.table;
+    let mut ctx = Ctx::new(table, work, known.missing.clone());
     let mut out = Vec::new();
-    for chain in &table.chains {
-        check_chain(&mut ctx, chain, &mut out);
+    for (chain, hooks) in table.chains.iter().zip(&known.hooks) {
+        check_chain(&mut ctx, chain, hooks, &mut out);
     }
     out
 }
@@ -103,18 +103,23 @@ pub struct Cover {
 pub fn coverage(table: &ir::Table, chain: ChainId) -> Vec<Coverage> {
     let rules = table.chains.iter().map(|c| c.rules.len()).sum();
     let work = Meter::new(Budget::DEFAULT.units(rules));
-    let table = super::interfaces::known(table);
-    let table = &*table;
-    let mut ctx = Ctx::new(table, &work);
+    let known = super::interfaces::known(table);
+    let table = &*known.table;
+    let mut ctx = Ctx::new(table, &work, known.missing);
     chain_coverage(&mut ctx, &table.chains[chain.0 as usize])
 }
 
-fn check_chain<'a>(ctx: &mut Ctx<'a>, chain: &'a ir::Chain, out: &mut Vec<Diagnostic>) {
+fn check_chain<'a>(
+    ctx: &mut Ctx<'a>,
+    chain: &'a ir::Chain,
+    hooks: &[ir::Hook],
+    out: &mut Vec<Diagnostic>,
+) {
     let table = ctx.table;
     let found = chain.rules.par_iter().zip(chain_coverage(ctx, chain).into_par_iter()).filter_map(
         |(rule, c)| {
             let diag = match c {
-                Coverage::Empty => describe::unmatchable(rule, chain.base.map(|b| b.hook)),
+                Coverage::Empty => describe::unmatchable(rule, chain.base.is_some(), hooks),
                 Coverage::Covered(c) => describe::covered(table, chain, rule, &c),
                 Coverage::Unknown { gap: Gap::Budget(at), after } => {
                     let after = after.and_then(|i| chain.rules.get(i as usize));
