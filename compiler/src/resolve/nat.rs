@@ -72,7 +72,7 @@ impl<'a> Ctx<'a> {
                 let b = self.backend(file, b, false)?;
                 ir::Nat::Dnat { backends: vec![b], balance: None }
             }
-            StmtKind::Dnat(ast::NatTarget::Balance { backends, mode, .. }) => {
+            StmtKind::Dnat(ast::NatTarget::Balance { backends, mode, span }) => {
                 let balance = self.keyword(file, mode, &BALANCES);
                 let mut out = Vec::new();
                 for b in backends {
@@ -82,6 +82,7 @@ impl<'a> Ctx<'a> {
                     }
                 }
                 ok &= self.one_family(&out);
+                ok &= self.total_weight(Loc::new(file, *span), &out);
                 ir::Nat::Dnat { backends: out, balance: Some(balance?) }
             }
             StmtKind::Snat(ast::NatTarget::One(b)) => {
@@ -180,6 +181,25 @@ impl<'a> Ctx<'a> {
             },
         };
         Some(ir::NatBackend { addr, port, weight, loc })
+    }
+
+    /// The kernel picks a backend by a number modulo the sum of the
+    /// weights, a 32-bit number: a sum past it is refused, at the backends.
+    fn total_weight(&mut self, loc: Loc, backends: &[ir::NatBackend]) -> bool {
+        let total: u64 = backends.iter().map(|b| u64::from(b.weight)).sum();
+        if total <= u64::from(u32::MAX) {
+            return true;
+        }
+        self.error(
+            Diagnostic::new(
+                codes::VALUE_OUT_OF_RANGE,
+                format!("the backends' weights add up to {total}, more than the kernel counts"),
+                loc,
+                format!("at most {} in all", u32::MAX),
+            )
+            .with_help("divide the weights by a common factor: only their ratios matter"),
+        );
+        false
     }
 
     /// Balanced backends must share one family: a packet keeps its family
