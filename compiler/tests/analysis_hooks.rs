@@ -115,3 +115,29 @@ fn output_packets_lack_iif_behind_two_jumps() {
 "#,
     );
 }
+
+/// A chain reached from `output` (no `iif`) and from `input` (no `oif`),
+/// and from no other hook: no packet entering it has both an `iif` and an
+/// `oif`. The `drop` holds for none, so `tcp dport 22 accept` is redundant
+/// (it was once reported shadowed by that drop, an error), and the
+/// `iif lan0 oif wan0` rule is unmatchable.
+#[test]
+fn a_chain_reached_from_output_and_input_lacks_one_interface_or_the_other() {
+    report(
+        "hooks_output_and_input",
+        r#"table t {
+  chain input hook input policy accept {
+    jump c
+  }
+  chain output hook output policy accept {
+    jump c
+  }
+  chain c {
+    iif lan0 oif wan0 drop
+    accept
+    tcp dport 22 accept
+  }
+}
+"#,
+    );
+}

@@ -12,17 +12,22 @@ use crate::ir::{self, Action, ChainId, Nat, Verdict};
 use crate::nft::vocab::{icmp_keyword, icmp_range_text, IPV6_SKIPPED_HEADERS};
 use crate::space::flags;
 
-use crate::space::{words, Cube, Family, Intervals, NamePattern, Protos};
+use crate::space::{words, Cube, Family, Intervals, NamePattern, Names, Protos};
 
 /// How many values of one field are written out before `...`.
 const MAX_VALUES: usize = 3;
 
 /// The packets of `space`, as `.shr` matches; `every packet` when unrestricted.
 pub(super) fn space(space: &[Cube]) -> String {
-    match space {
-        [] => "no packet".to_string(),
-        [one] => cube(one),
-        [first, ..] => format!("{} and more", cube(first)),
+    let Some(first) = space.first() else { return "no packet".to_string() };
+    let text = cube(first);
+    // Cubes that read the same (those split by what a hook's packets
+    // lack, which is not written) are one.
+    let more = text != "every packet" && space[1..].iter().any(|c| cube(c) != text);
+    if more {
+        format!("{text} and more")
+    } else {
+        text
     }
 }
 
@@ -78,7 +83,13 @@ pub(super) fn cube(c: &Cube) -> String {
     if let Some(set) = &c.mark {
         parts.push(format!("mark {}", values(set.ranges(), |v| format!("{v:#x}"))));
     }
+    let unnamed = Names::exact("");
     for (word, names) in [("iif", &c.iif), ("oif", &c.oif)] {
+        // The empty name, or any other, is what a hook's packets lack or
+        // have (`analysis/interfaces.rs`), never a match a user wrote.
+        if *names == unnamed || *names == unnamed.complement() {
+            continue;
+        }
         let m = names.patterns();
         let texts = |v: &[NamePattern]| v.iter().map(NamePattern::text).collect();
         if let Some(only) = &m.only {
@@ -174,12 +185,14 @@ pub(super) fn unmatchable(rule: &ir::Rule, base: bool, hooks: &[ir::Hook]) -> Di
             )
         } else {
             let plural = if names.len() == 1 { "" } else { "s" };
+            let why = match super::interfaces::lacked(hooks) {
+                Some(super::interfaces::Lacks::Either) => "the kernel reads an empty `oif` before routing and an empty `iif` for the host's own packets".to_string(),
+                _ => format!("the kernel reads an empty `{word}` there"),
+            };
             (
+                format!("rule can never match: no packet that reaches this chain has an `{word}`"),
                 format!(
-                    "rule can never match: no packet that reaches this chain has an `{word}`"
-                ),
-                format!(
-                    "only base chains of the {} hook{plural} reach this chain, and the kernel reads an empty `{word}` there",
+                    "only base chains of the {} hook{plural} reach this chain, and {why}",
                     names.join(" and ")
                 ),
                 "remove the rule or the interface match, or jump to the chain from a chain of a hook whose packets have one",

@@ -63,7 +63,7 @@ pub const FRAGMENT_CAP: usize = 10_000;
 pub(super) fn check_table(table: &ir::Table, work: &Meter) -> Vec<Diagnostic> {
     let known = super::interfaces::known(table);
     let table = &*known.table;
-    let mut ctx = Ctx::new(table, work, known.missing.clone());
+    let mut ctx = Ctx::new(table, work, known.lacks.clone());
     let mut out = Vec::new();
     for (chain, hooks) in table.chains.iter().zip(&known.hooks) {
         check_chain(&mut ctx, chain, hooks, &mut out);
@@ -105,7 +105,7 @@ pub fn coverage(table: &ir::Table, chain: ChainId) -> Vec<Coverage> {
     let work = Meter::new(Budget::DEFAULT.units(rules));
     let known = super::interfaces::known(table);
     let table = &*known.table;
-    let mut ctx = Ctx::new(table, &work, known.missing);
+    let mut ctx = Ctx::new(table, &work, known.lacks);
     chain_coverage(&mut ctx, &table.chains[chain.0 as usize])
 }
 

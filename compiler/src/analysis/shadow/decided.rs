@@ -10,7 +10,7 @@ use super::marks::{mark_setters, unsure_mark};
 use super::FRAGMENT_CAP;
 use crate::analysis::budget::{cost_all, Meter};
 use crate::analysis::index::{Entries, Entry, Hull};
-use crate::analysis::interfaces::{seen_lacking, Missing};
+use crate::analysis::interfaces::{seen_lacking, Lacks};
 use crate::ir::{self, Action, ChainId, Verdict};
 use crate::space::{self, Cube, Space};
 
@@ -65,8 +65,8 @@ pub(super) struct Ctx<'a> {
     decided: Vec<Memo>,
     /// Per chain, the first rule that may change the packet's mark.
     pub marked: Vec<Option<u32>>,
-    /// Per chain, the interface its packets lack (`analysis/interfaces.rs`).
-    missing: Vec<Option<Missing>>,
+    /// Per chain, what its packets lack (`analysis/interfaces.rs`).
+    lacks: Vec<Option<Lacks>>,
 }
 
 #[derive(Clone)]
@@ -91,11 +91,7 @@ impl<'a> Ctx<'a> {
     /// so computing one never recurses through a path of chains, which can
     /// be as long as the policy (a path of unreachable chains, or a loop,
     /// the kernel's depth limit does not bound).
-    pub(super) fn new(
-        table: &'a ir::Table,
-        work: &'a Meter,
-        missing: Vec<Option<Missing>>,
-    ) -> Self {
+    pub(super) fn new(table: &'a ir::Table, work: &'a Meter, lacks: Vec<Option<Lacks>>) -> Self {
         let graph = crate::analysis::graph::jumps(table);
         let sccs = petgraph::algo::kosaraju_scc(&graph);
         let mut ctx = Ctx {
@@ -104,7 +100,7 @@ impl<'a> Ctx<'a> {
             held: 0,
             decided: vec![Memo::Todo; table.chains.len()],
             marked: mark_setters(table, &graph),
-            missing,
+            lacks,
         };
         // Kosaraju's order puts a chain's targets before it.
         for scc in &sccs {
@@ -163,7 +159,7 @@ fn ends(ctx: &mut Ctx, rule: &ir::Rule) -> (Vec<Piece>, Option<Gap>) {
         }
         let mut part = space::intersect(&rule.space, &piece.space);
         // The target may decide packets this chain never sees.
-        if let Some(m) = ctx.missing.get(rule.id.chain.0 as usize).copied().flatten() {
+        if let Some(Lacks::One(m)) = ctx.lacks.get(rule.id.chain.0 as usize).copied().flatten() {
             if let Some(seen) = seen_lacking(&part, m) {
                 part = seen;
             }
