@@ -39,7 +39,7 @@ use proptest::prelude::*;
 use shriek_compiler::analysis::{self, shadow};
 use shriek_compiler::eval::{self, ChainEnd};
 use shriek_compiler::ir::{self, ChainId, RuleId, Verdict};
-use shriek_compiler::space::{Cube, PROTO_TCP};
+use shriek_compiler::space::{Cube, Packet, PROTO_TCP};
 use shriek_grammar::Diagnostic;
 
 use oracle::*;
@@ -65,10 +65,13 @@ fn check(p: &ir::Policy, looked: &mut Looked) -> Result<(), TestCaseError> {
     let loops = diags.iter().any(|d| d.name == "jump-cycle");
     let marks = p.rules().any(|r| r.actions.iter().any(|a| matches!(a, ir::Action::MarkSet(_))));
     let too_many = || TestCaseError::reject("too many limit outcomes");
-    let all = representatives(p, packets());
+    let domain = representatives(p, packets(p));
+    let hooks = reaching_hooks(p);
     let table = &p.tables[0];
     for (c, chain) in table.chains.iter().enumerate() {
         let id = ChainId(c as u32);
+        // The packets that may enter the chain, by the hooks that reach it.
+        let all: Vec<Packet> = domain.iter().filter(|pk| enters(&hooks[c], pk)).cloned().collect();
         let coverage = shadow::coverage(table, id);
         // Per packet, every rule that runs under some limit outcome.
         let mut ran: Vec<BTreeSet<RuleId>> = Vec::with_capacity(all.len());
@@ -82,9 +85,11 @@ fn check(p: &ir::Policy, looked: &mut Looked) -> Result<(), TestCaseError> {
             let diag =
                 diags.iter().find(|d| d.primary.loc == r.loc && RULE_FINDINGS.contains(&d.name));
             let name = diag.map(|d| d.name);
-            if r.space.iter().all(Cube::is_empty) {
-                prop_assert_eq!(name, Some("unmatchable-rule"));
-                prop_assert!(mine.is_empty());
+            // Contradicting matches, or an interface no packet entering
+            // the chain has.
+            if r.space.iter().all(Cube::is_empty) || coverage[i] == shadow::Coverage::Empty {
+                prop_assert_eq!(name, Some("unmatchable-rule"), "rule {}/{}\n{}", c, i, show(p));
+                prop_assert!(mine.is_empty(), "rule {}/{} matches\n{}", c, i, show(p));
                 continue;
             }
             // A packet may reach the rule with a mark an earlier rule set:
@@ -182,7 +187,7 @@ fn check(p: &ir::Policy, looked: &mut Looked) -> Result<(), TestCaseError> {
 fn show(p: &ir::Policy) -> String {
     let mut out = String::new();
     for chain in &p.tables[0].chains {
-        out.push_str(&format!("chain {}:\n", chain.name));
+        out.push_str(&format!("chain {} {:?}:\n", chain.name, chain.base.map(|b| b.hook)));
         for r in &chain.rules {
             out.push_str(&format!("  {:?} {:?} {:?}\n", r.space, r.actions, r.verdict));
         }
@@ -245,6 +250,7 @@ fn ssh(act: Act, limit: Option<Fork>) -> RuleSpec {
             saddr: None,
             dport: Some((PROTO_TCP, 2, 2, false)),
             iif: None,
+            oif: None,
             ct: None,
             icmp: None,
             flags: None,
@@ -277,6 +283,7 @@ fn limit_inside_a_jump_target_does_not_shadow() {
             vec![any(Act::Return, Some(Fork::Limit)), any(Act::Drop, None)],
         ],
         loops: false,
+        hook: ir::Hook::Input,
     };
     let policy = spec.build();
     assert_eq!(findings(&analysis::analyze(&policy)), Vec::<&str>::new());
@@ -306,6 +313,7 @@ fn syn_with_rst_is_dropped_by_the_jump_before_the_goto() {
             vec![flags(Some(4), Act::Drop), flags(None, Act::Return)],
         ],
         loops: false,
+        hook: ir::Hook::Input,
     };
     let policy = spec.build();
     let diags = analysis::analyze(&policy);
@@ -368,10 +376,37 @@ fn a_mark_set_above_changes_what_later_rules_see() {
         ],
     ];
     for chains in shapes {
-        let spec = Spec { chains, loops: false };
+        let spec = Spec { chains, loops: false, hook: ir::Hook::Input };
         let policy = spec.build();
         no_rule_finding_and_the_laws_hold(&policy);
     }
+}
+
+/// A chain reached from `forward` may drop packets by `oif`; jumped to
+/// from `prerouting`, whose packets have none, it accepts them all: the
+/// rule after the jump there is redundant, not shadowed by a drop. The
+/// same chain jumped to from `forward` shadows it.
+#[test]
+fn what_a_jump_decides_is_read_with_the_callers_interfaces() {
+    let any = |act| on_mark(None, act, None);
+    let oif_a = |act| RuleSpec {
+        matches: Matches { oif: Some((0, false)), ..Matches::default() },
+        ..any(act)
+    };
+    let spec = Spec {
+        chains: vec![
+            vec![any(Act::Jump(0)), ssh(Act::Accept, None)],
+            vec![any(Act::Jump(0)), ssh(Act::Accept, None)],
+            vec![oif_a(Act::Drop), any(Act::Accept)],
+        ],
+        loops: false,
+        hook: ir::Hook::Forward,
+    };
+    let policy = spec.build();
+    let diags = analysis::analyze(&policy);
+    let at = |chain| diags.iter().find(|d| d.primary.loc == loc(chain, 1)).map(|d| d.name);
+    check(&policy, &mut Looked::default()).expect("the laws hold");
+    assert_eq!((at(0), at(1)), (Some("shadowed-rule"), Some("redundant-rule")));
 }
 
 /// What a mark set makes exact stays exact: rules that do not read the
@@ -385,6 +420,7 @@ fn rules_that_do_not_read_the_mark_keep_their_findings() {
             ssh(Act::Drop, None),
         ]],
         loops: false,
+        hook: ir::Hook::Input,
     };
     let policy = spec.build();
     assert_eq!(findings(&analysis::analyze(&policy)), vec!["shadowed-rule"]);
@@ -406,7 +442,7 @@ fn per_source_forks_never_cover_the_rule_after_them() {
     ];
     for input in shapes {
         let guard = vec![ssh(Act::Return, Some(Fork::PerSaddr)), ssh(Act::Drop, None)];
-        let spec = Spec { chains: vec![input, vec![], guard], loops: false };
+        let spec = Spec { chains: vec![input, vec![], guard], loops: false, hook: ir::Hook::Input };
         let policy = spec.build();
         no_rule_finding_and_the_laws_hold(&policy);
     }
@@ -435,6 +471,14 @@ fn generator_produces_every_rule_finding() {
             }
             if eval::translation(r).is_some() {
                 count(format!("{} translating", d.name));
+            }
+            // Only the hooks that reach its chain make it so.
+            if d.name == "unmatchable-rule" && !r.space.iter().all(Cube::is_empty) {
+                let at = if r.id.chain.0 as usize >= BASES { "a regular" } else { "a base" };
+                count(format!("unmatchable-rule by a missing interface in {at} chain"));
+            }
+            if r.space.iter().any(|c| !c.oif.is_any() || !c.iif.is_any()) {
+                count(format!("{} matching an interface", d.name));
             }
             let before = &table.chains[r.id.chain.0 as usize].rules[..r.id.index as usize];
             if before.iter().any(limited) {
@@ -519,6 +563,10 @@ fn generator_produces_every_rule_finding() {
         "redundant-rule after a mark set",
         "shadowed-rule matching a mark",
         "redundant-rule matching a mark",
+        "shadowed-rule matching an interface",
+        "redundant-rule matching an interface",
+        "unmatchable-rule by a missing interface in a base chain",
+        "unmatchable-rule by a missing interface in a regular chain",
         "jump-cycle",
         "after a jump into a limited chain: finding true",
         "after a jump into a limited chain: finding false",

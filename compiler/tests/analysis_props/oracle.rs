@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use shriek_compiler::analysis::shadow;
 use shriek_compiler::eval::{self, ChainEnd, Step};
-use shriek_compiler::ir::{self, ChainId, Outcome, RuleId, Verdict};
+use shriek_compiler::ir::{self, ChainId, Hook, Outcome, RuleId, Verdict};
 use shriek_compiler::space::{
     CtState, Family, Packet, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP,
 };
@@ -16,7 +16,16 @@ use shriek_compiler::space::{
 use super::policies::{FLAG_TESTS, MARKS, PORTS, PORT_BASE, V4_BASE, V6_BASE};
 
 /// Every packet of the domain: each value rules can name, plus one other.
-pub fn packets() -> Vec<Packet> {
+/// An interface is the empty name, which no rule can name, and which the
+/// packets of some hooks have (`enters`); when some rule of `p` names the
+/// interface, also each class of names the rules tell apart.
+pub fn packets(p: &ir::Policy) -> Vec<Packet> {
+    let names = |restricted: bool| if restricted { vec!["", "a", "ab", "b"] } else { vec![""] };
+    let cubes = || p.rules().flat_map(|r| r.space.iter());
+    let iifs = names(cubes().any(|c| !c.iif.is_any()));
+    let oifs = names(cubes().any(|c| !c.oif.is_any()));
+    let ifaces: Vec<(&str, &str)> =
+        iifs.iter().flat_map(|&i| oifs.iter().map(move |&o| (i, o))).collect();
     let mut out = Vec::new();
     for family in Family::ALL {
         let base = if family == Family::V4 { V4_BASE } else { V6_BASE };
@@ -50,7 +59,7 @@ pub fn packets() -> Vec<Packet> {
                     types.iter().flat_map(|t| flags.iter().map(move |f| (t, f)))
                 {
                     for &dport in &ports {
-                        for iif in ["a", "ab", "b", "other"] {
+                        for &(iif, oif) in &ifaces {
                             for (ct, mark) in [CtState::New, CtState::Established, CtState::Invalid]
                                 .into_iter()
                                 .flat_map(|ct| [0, MARKS[0], MARKS[1]].map(|m| (ct, m)))
@@ -63,7 +72,7 @@ pub fn packets() -> Vec<Packet> {
                                     sport: dport.map(|_| 1),
                                     dport,
                                     iif: iif.into(),
-                                    oif: String::new(),
+                                    oif: oif.into(),
                                     ct,
                                     icmp_type,
                                     icmp_code: icmp_type.map(|_| 0),
@@ -78,6 +87,44 @@ pub fn packets() -> Vec<Packet> {
         }
     }
     out
+}
+
+/// Per chain, the hooks whose base chains reach it by `jump` or `goto`,
+/// read from the policy's rules as written.
+pub fn reaching_hooks(p: &ir::Policy) -> Vec<Vec<Hook>> {
+    let chains = &p.tables[0].chains;
+    let mut out = vec![Vec::new(); chains.len()];
+    for (c, chain) in chains.iter().enumerate() {
+        let Some(base) = chain.base else { continue };
+        let mut todo = vec![c];
+        let mut seen = vec![c];
+        while let Some(at) = todo.pop() {
+            if !out[at].contains(&base.hook) {
+                out[at].push(base.hook);
+            }
+            for r in &chains[at].rules {
+                if let Some(Verdict::Jump(t) | Verdict::Goto(t)) = r.verdict {
+                    if !seen.contains(&(t.0 as usize)) {
+                        seen.push(t.0 as usize);
+                        todo.push(t.0 as usize);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether `packet` may enter a chain that the base chains of `hooks`
+/// reach (any packet, when none does): the kernel reads an empty `oif`
+/// before routing and an empty `iif` for the host's own packets.
+pub fn enters(hooks: &[Hook], packet: &Packet) -> bool {
+    hooks.is_empty()
+        || hooks.iter().any(|h| match h {
+            Hook::Prerouting | Hook::Input => packet.oif.is_empty(),
+            Hook::Output => packet.iif.is_empty(),
+            Hook::Forward | Hook::Postrouting => true,
+        })
 }
 
 /// One flags byte for each class of bytes the generator's `tcp flags` tests
@@ -96,12 +143,15 @@ pub fn representatives(p: &ir::Policy, all: Vec<Packet>) -> Vec<Packet> {
     let mut seen = BTreeSet::new();
     all.into_iter()
         .filter(|pk| {
+            // Which hooks' chains it may enter tells packets apart too.
+            let hooks = [pk.iif.is_empty(), pk.oif.is_empty()];
             let key: Vec<bool> = [pk.mark, MARKS[0], MARKS[1]]
                 .into_iter()
                 .flat_map(|mark| {
                     let pk = Packet { mark, ..pk.clone() };
                     p.rules().map(|r| ir::matches(r, &pk)).collect::<Vec<_>>()
                 })
+                .chain(hooks)
                 .collect();
             seen.insert(key)
         })

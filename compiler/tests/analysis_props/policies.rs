@@ -54,6 +54,9 @@ pub struct Matches {
     pub saddr: Option<(Family, usize, bool)>,
     pub dport: Option<(u8, u16, u16, bool)>,
     pub iif: Option<(usize, bool)>,
+    /// `oif NAMES[i]`, negated or not: no packet of `input`, `prerouting`
+    /// or a chain only they reach has one.
+    pub oif: Option<(usize, bool)>,
     pub ct: Option<Vec<bool>>,
     /// `icmp type` (IPv4) or `icmpv6 type` (IPv6) of `ICMP_TYPES[i]`, negated or not.
     pub icmp: Option<(Family, usize, bool)>,
@@ -133,6 +136,10 @@ pub struct Spec {
     /// Whether jumps may go to any regular chain (loops included), not only
     /// to later ones.
     pub loops: bool,
+    /// The filter base chain's hook: its packets lack `oif` (`input`),
+    /// `iif` (`output`) or neither (`forward`); the nat chain's are on
+    /// `prerouting` and lack `oif`.
+    pub hook: Hook,
 }
 
 pub fn matches_strategy() -> impl Strategy<Value = Matches> {
@@ -160,6 +167,7 @@ pub fn matches_strategy() -> impl Strategy<Value = Matches> {
             .prop_map(|(p, a, b, n)| (p, a.min(b), a.max(b), n)),
     );
     let iif = prop::option::weighted(0.25, (0..NAMES.len(), any::<bool>()));
+    let oif = prop::option::weighted(0.2, (0..NAMES.len(), any::<bool>()));
     let ct = prop::option::weighted(0.2, prop::collection::vec(any::<bool>(), STATES.len()));
     let icmp = prop::option::weighted(
         0.15,
@@ -167,13 +175,14 @@ pub fn matches_strategy() -> impl Strategy<Value = Matches> {
     );
     let flags = prop::option::weighted(0.2, 0..FLAG_TESTS.len());
     let mark = prop::option::weighted(0.3, (0..MARKS.len(), prop::bool::weighted(0.35)));
-    (family, proto, saddr, dport, iif, ct, icmp, flags, mark).prop_map(
-        |(family, proto, saddr, dport, iif, ct, icmp, flags, mark)| Matches {
+    (family, proto, saddr, dport, (iif, oif), ct, icmp, flags, mark).prop_map(
+        |(family, proto, saddr, dport, (iif, oif), ct, icmp, flags, mark)| Matches {
             family,
             proto,
             saddr,
             dport,
             iif,
+            oif,
             ct,
             icmp,
             flags,
@@ -263,11 +272,14 @@ pub fn spec() -> impl Strategy<Value = Spec> {
         },
     );
     let regular = prop::collection::vec(chain, 1..4);
-    (input, pre, regular, prop::bool::weighted(0.05)).prop_map(|(input, pre, regular, loops)| {
-        let mut chains = vec![input, pre];
-        chains.extend(regular);
-        Spec { chains, loops }
-    })
+    let hook = prop::sample::select(vec![Hook::Input, Hook::Forward, Hook::Output]);
+    (input, pre, regular, prop::bool::weighted(0.05), hook).prop_map(
+        |(input, pre, regular, loops, hook)| {
+            let mut chains = vec![input, pre];
+            chains.extend(regular);
+            Spec { chains, loops, hook }
+        },
+    )
 }
 
 pub fn addr_range(f: Family, idx: usize) -> (u128, u128) {
@@ -305,6 +317,10 @@ pub fn space_of(m: &Matches) -> Vec<Cube> {
     if let Some((i, neg)) = m.iif {
         let names = Names::of(&[NamePattern::parse(NAMES[i])], neg);
         parts.push(vec![Cube { iif: names, ..Cube::full() }]);
+    }
+    if let Some((i, neg)) = m.oif {
+        let names = Names::of(&[NamePattern::parse(NAMES[i])], neg);
+        parts.push(vec![Cube { oif: names, ..Cube::full() }]);
     }
     if let Some(bits) = &m.ct {
         let mut set = CtStates::NONE;
@@ -440,7 +456,7 @@ impl Spec {
                 loc: loc(9, c),
                 base: match c {
                     0 => Some(BaseChain {
-                        hook: Hook::Input,
+                        hook: self.hook,
                         kind: ChainKind::Filter,
                         priority: 0,
                         policy: ChainPolicy::Accept,
