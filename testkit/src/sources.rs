@@ -227,6 +227,11 @@ pub struct Tab {
     /// Chain 0 is the base chain; a rule of chain `i` jumps only to later
     /// chains, so there are no loops.
     pub chains: Vec<Vec<Rule>>,
+    /// A filter base chain `x` on another hook, which may jump to this
+    /// table's regular chains too: its own packets are not evaluated, but
+    /// the chains it reaches are then reached from two hooks, whose
+    /// packets lack different interfaces.
+    pub extra: Option<(Hook, Vec<Rule>)>,
 }
 
 /// The `define`s a source's sets are written through, when it has them.
@@ -414,15 +419,20 @@ pub fn hex(v: u32) -> String {
     format!("{v:#x}")
 }
 
+/// The hook as a policy writes it.
+pub fn hook_word(hook: Hook) -> &'static str {
+    match hook {
+        Hook::Prerouting => "prerouting",
+        Hook::Input => "input",
+        Hook::Forward => "forward",
+        Hook::Output => "output",
+        Hook::Postrouting => "postrouting",
+    }
+}
+
 impl Source {
     pub fn text(&self) -> String {
-        let hook = match self.hook {
-            Hook::Prerouting => "prerouting",
-            Hook::Input => "input",
-            Hook::Forward => "forward",
-            Hook::Output => "output",
-            Hook::Postrouting => "postrouting",
-        };
+        let hook = hook_word(self.hook);
         let mut out = String::new();
         let mut defs = Defines { on: self.defines, lines: Vec::new() };
         for (t, tab) in self.tables.iter().enumerate() {
@@ -440,6 +450,14 @@ impl Source {
                 } else {
                     writeln!(out, "  chain c{i} {{").expect("a string");
                 }
+                for r in rules {
+                    writeln!(out, "    {}", r.text(&mut defs)).expect("a string");
+                }
+                out.push_str("  }\n");
+            }
+            if let Some((other, rules)) = &tab.extra {
+                writeln!(out, "  chain x hook {} priority 0 policy accept {{", hook_word(*other))
+                    .expect("a string");
                 for r in rules {
                     writeln!(out, "    {}", r.text(&mut defs)).expect("a string");
                 }

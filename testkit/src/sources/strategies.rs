@@ -134,7 +134,25 @@ pub fn a_table(domain: Domain, hook: Hook, priority: i32) -> impl Strategy<Value
                     )
                 })
                 .collect();
-            chains.prop_map(move |chains| Tab { priority, nat, drop_policy, chains })
+            // Another hook's base chain, for the model only (the kernel's
+            // packets would meet it), when there are chains to jump to.
+            let others: Vec<Hook> = HOOKS.into_iter().filter(|h| *h != hook).collect();
+            let extra = prop::sample::select(others).prop_flat_map(move |h| {
+                prop::collection::vec(a_rule(domain, h, false, 0, n), 1..4)
+                    .prop_map(move |rules| (h, rules))
+            });
+            let extra = if domain == Domain::Model && n > 1 {
+                prop::option::weighted(0.35, extra).boxed()
+            } else {
+                Just(None).boxed()
+            };
+            (chains, extra).prop_map(move |(chains, extra)| Tab {
+                priority,
+                nat,
+                drop_policy,
+                chains,
+                extra,
+            })
         })
 }
 
