@@ -63,7 +63,12 @@ pub const FRAGMENT_CAP: usize = 10_000;
 pub(super) fn check_table(table: &ir::Table, work: &Meter) -> Vec<Diagnostic> {
     let known = super::interfaces::known(table);
     let table = &*known.table;
-    let mut ctx = Ctx::new(table, work, known.lacks.clone());
+    let mut ctx = Ctx::new(
+        table,
+        work,
+        known.lacks.clone(),
+        known.hooks.iter().map(|h| !h.is_empty()).collect(),
+    );
     let mut out = Vec::new();
     for (chain, hooks) in table.chains.iter().zip(&known.hooks) {
         check_chain(&mut ctx, chain, hooks, &mut out);
@@ -105,7 +110,8 @@ pub fn coverage(table: &ir::Table, chain: ChainId) -> Vec<Coverage> {
     let work = Meter::new(Budget::DEFAULT.units(rules));
     let known = super::interfaces::known(table);
     let table = &*known.table;
-    let mut ctx = Ctx::new(table, &work, known.lacks);
+    let mut ctx =
+        Ctx::new(table, &work, known.lacks, known.hooks.iter().map(|h| !h.is_empty()).collect());
     chain_coverage(&mut ctx, &table.chains[chain.0 as usize])
 }
 
@@ -131,9 +137,8 @@ fn check_chain<'a>(
                 }
                 // A loop is reported as `jump-cycle`, and the kernel refuses it;
                 // docs/language.md says what a changed mark leaves unchecked.
-                Coverage::Unknown { gap: Gap::Loop | Gap::Mark, .. } | Coverage::Reached => {
-                    return None
-                }
+                Coverage::Unknown { gap: Gap::Loop | Gap::Mark | Gap::Unused, .. }
+                | Coverage::Reached => return None,
             };
             Some(apply_allows(diag, &rule.allows))
         },

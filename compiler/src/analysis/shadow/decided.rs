@@ -41,6 +41,11 @@ pub enum Gap {
     /// after it that matches the mark: which of the packets that entered
     /// the chain that rule takes is not known. No finding either way.
     Mark,
+    /// The rule is in a chain no base chain reaches, which any packet may
+    /// enter, and jumps or goes to a chain read only for the packets of the
+    /// hooks that reach it (`analysis/interfaces.rs`): what that chain does
+    /// to other packets is not known. No finding either way.
+    Unused,
 }
 
 /// The packets of one rule that end the chain, and how.
@@ -65,8 +70,10 @@ pub(super) struct Ctx<'a> {
     decided: Vec<Memo>,
     /// Per chain, the first rule that may change the packet's mark.
     pub marked: Vec<Option<u32>>,
-    /// Per chain, what its packets lack (`analysis/interfaces.rs`).
+    /// Per chain, what its packets lack (`analysis/interfaces.rs`), and
+    /// whether a base chain reaches it.
     lacks: Vec<Option<Lacks>>,
+    reached: Vec<bool>,
 }
 
 #[derive(Clone)]
@@ -91,7 +98,12 @@ impl<'a> Ctx<'a> {
     /// so computing one never recurses through a path of chains, which can
     /// be as long as the policy (a path of unreachable chains, or a loop,
     /// the kernel's depth limit does not bound).
-    pub(super) fn new(table: &'a ir::Table, work: &'a Meter, lacks: Vec<Option<Lacks>>) -> Self {
+    pub(super) fn new(
+        table: &'a ir::Table,
+        work: &'a Meter,
+        lacks: Vec<Option<Lacks>>,
+        reached: Vec<bool>,
+    ) -> Self {
         let graph = crate::analysis::graph::jumps(table);
         let sccs = petgraph::algo::kosaraju_scc(&graph);
         let mut ctx = Ctx {
@@ -101,6 +113,7 @@ impl<'a> Ctx<'a> {
             decided: vec![Memo::Todo; table.chains.len()],
             marked: mark_setters(table, &graph),
             lacks,
+            reached,
         };
         // Kosaraju's order puts a chain's targets before it.
         for scc in &sccs {
@@ -148,6 +161,11 @@ fn ends(ctx: &mut Ctx, rule: &ir::Rule) -> (Vec<Piece>, Option<Gap>) {
         Some(Verdict::Jump(to)) => (to, false),
         Some(Verdict::Goto(to)) => (to, true),
     };
+    let from = rule.id.chain.0 as usize;
+    let unused = !ctx.reached.get(from).copied().unwrap_or(true);
+    if unused && ctx.lacks.get(to.0 as usize).copied().flatten().is_some() {
+        return (Vec::new(), Some(Gap::Unused));
+    }
     let decided = decided(ctx, to);
     let mut gap = decided.gap;
     let mut out = Vec::new();
