@@ -17,7 +17,7 @@ use crate::nft::vocab::{
     icmp_codes, icmp_types, value_of, IPV6_SKIPPED_HEADERS, PROTOS_WITH_PORTS, PROTO_ICMP,
     PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FLAGS, TCP_SYN,
 };
-use crate::space::{CtState, Family, Packet};
+use crate::space::{name_char, CtState, Family, Packet, NAME_MAX};
 
 /// A packet's mark when nothing has set one: what a spec without `mark` has.
 pub const DEFAULT_MARK: u32 = 0;
@@ -101,11 +101,16 @@ pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
     };
     let mut flags = None;
     let mut hook = None;
+    let mut given = Vec::new();
     while let Some(option) = words.next() {
         let value = words.next().ok_or_else(|| format!("`{option}` needs a value"))?;
+        if given.contains(&option) {
+            return Err(format!("`{option}` is given twice: a packet has one, keep one of them"));
+        }
+        given.push(option);
         match option {
-            "iif" => packet.iif = value.to_string(),
-            "oif" => packet.oif = value.to_string(),
+            "iif" => packet.iif = interface(option, value)?,
+            "oif" => packet.oif = interface(option, value)?,
             "ct" => {
                 packet.ct = CtState::ALL.into_iter().find(|s| s.keyword() == value).ok_or_else(|| {
                     format!("unknown conntrack state `{value}`: use new, established, related, invalid or untracked")
@@ -165,6 +170,24 @@ pub fn parse_packet(spec: &str) -> Result<(Packet, Option<Hook>), String> {
         ));
     }
     Ok((packet, hook))
+}
+
+/// The name of the interface a packet came in or goes out by, as Linux
+/// allows it.
+fn interface(option: &str, name: &str) -> Result<String, String> {
+    if let Some(bad) = name.chars().find(|c| !name_char(*c)) {
+        return Err(format!(
+            "`{option} {name}`: an interface name holds no `{}` (Linux names have no spaces, `/` or `:`, and a packet's is one name, no `*` wildcard)",
+            bad.escape_debug()
+        ));
+    }
+    if name.len() > NAME_MAX {
+        return Err(format!(
+            "`{option} {name}`: the name is {} bytes long, and Linux interface names have 1 to {NAME_MAX}",
+            name.len()
+        ));
+    }
+    Ok(name.to_string())
 }
 
 /// The flags of a tcp packet that says none: syn for a new connection's
@@ -283,6 +306,30 @@ mod tests {
         check(
             "icmp 10.0.0.1->10.0.0.2 hook forward oif wan ct established",
             "V4 proto=1 saddr=a000001 daddr=a000002 sport=None dport=None iif=\"\" oif=\"wan\" ct=established hook=Some(\"forward\")",
+        );
+        check(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:2 hook forward iif abcdefghijklmno",
+            "V4 proto=6 saddr=a000001 daddr=a000002 sport=Some(1) dport=Some(2) iif=\"abcdefghijklmno\" oif=\"\" ct=new hook=Some(\"forward\")",
+        );
+        check(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:2 iif abcdefghijklmnop",
+            "error: `iif abcdefghijklmnop`: the name is 16 bytes long, and Linux interface names have 1 to 15",
+        );
+        check(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:2 hook forward oif eth*",
+            "error: `oif eth*`: an interface name holds no `*` (Linux names have no spaces, `/` or `:`, and a packet's is one name, no `*` wildcard)",
+        );
+        check(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:2 iif br:0",
+            "error: `iif br:0`: an interface name holds no `:` (Linux names have no spaces, `/` or `:`, and a packet's is one name, no `*` wildcard)",
+        );
+        check(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:2 hook forward hook input",
+            "error: `hook` is given twice: a packet has one, keep one of them",
+        );
+        check(
+            "tcp 10.0.0.1:1 -> 10.0.0.2:2 ct new mark 1 ct established",
+            "error: `ct` is given twice: a packet has one, keep one of them",
         );
         check("", "error: empty packet: write e.g. `tcp 10.0.0.1:40000 -> 10.0.0.2:22`");
         check(

@@ -35,7 +35,7 @@ pub mod words;
 
 pub use crate::nft::vocab::{PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 pub use fields::{CtState, CtStates, Families, Family, Intervals, Protos};
-pub use names::{NameMatch, NamePattern, Names};
+pub use names::{name_char, NameMatch, NamePattern, Names, NAME_MAX};
 
 /// The largest port.
 pub const PORT_MAX: u128 = 65535;

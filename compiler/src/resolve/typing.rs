@@ -17,8 +17,8 @@ use super::{codes, suggest};
 use crate::nft::vocab::{icmp_codes, icmp_proto, icmp_types, value_of, PROTOCOLS, TCP_FLAGS};
 use crate::space::flags::FlagsTest;
 use crate::space::{
-    CtState, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Protos, ICMP_MAX,
-    MARK_MAX, PORT_MAX, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
+    name_char, CtState, CtStates, Cube, Families, Family, Intervals, NamePattern, Names, Protos,
+    ICMP_MAX, MARK_MAX, NAME_MAX, PORT_MAX, PROTO_SCTP, PROTO_TCP, PROTO_UDP,
 };
 
 /// The kind of value a field needs.
@@ -139,14 +139,6 @@ pub(crate) const SERVICES: &[(&str, u16)] = &[
 ];
 
 const FAMILIES: &[(&str, Family)] = &[("ipv4", Family::V4), ("ipv6", Family::V6)];
-
-/// Linux's IFNAMSIZ, less the terminating NUL.
-const IFNAME_MAX: usize = 15;
-
-/// Whether Linux allows `c` in an interface name (`dev_valid_name`).
-fn iface_char(c: char) -> bool {
-    !(c.is_whitespace() || matches!(c, '/' | ':' | '*' | '\0'))
-}
 
 /// A field's value once typed.
 pub(crate) enum Typed {
@@ -331,7 +323,7 @@ pub(crate) fn type_elems(
             (ElemKind::Name(name) | ElemKind::Str(name), Ty::Iface) => {
                 // `eth*` is every name that starts with `eth`; `*` alone, every name.
                 let fixed = name.strip_suffix('*').unwrap_or(name);
-                if let Some(bad) = fixed.chars().find(|c| !iface_char(*c)) {
+                if let Some(bad) = fixed.chars().find(|c| !name_char(*c)) {
                     diags.push(
                         Diagnostic::new(
                             codes::INVALID_INTERFACE_NAME,
@@ -344,7 +336,7 @@ pub(crate) fn type_elems(
                         ),
                     );
                     ok = false;
-                } else if name != "*" && fixed.is_empty() || fixed.len() > IFNAME_MAX {
+                } else if name != "*" && fixed.is_empty() || fixed.len() > NAME_MAX {
                     let what = if name.is_empty() { "empty" } else { "too long" };
                     diags.push(
                         Diagnostic::new(

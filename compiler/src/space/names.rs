@@ -18,6 +18,15 @@ use super::Intervals;
 /// The bytes the kernel compares (`IFNAMSIZ`).
 const WIDTH: usize = 16;
 
+/// The longest interface name Linux allows: `IFNAMSIZ` less the NUL.
+pub const NAME_MAX: usize = WIDTH - 1;
+
+/// Whether Linux allows `c` in an interface name (`dev_valid_name`); `*`
+/// is the language's wildcard, so no name of ours holds one either.
+pub fn name_char(c: char) -> bool {
+    !(c.is_whitespace() || matches!(c, '/' | ':' | '*' | '\0'))
+}
+
 /// A set of interface names.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Names(Intervals);
