@@ -396,6 +396,22 @@ fn broken_input_names_its_line() {
     assert!(e.message.contains("MAYBE"), "{}", e.message);
 }
 
+/// Found by the `import` fuzz target: nft text cut off inside a rule's
+/// `tcp flags {` (or a `counter packets`, a `log flags a,`) read past the
+/// end of its words and panicked.
+#[test]
+fn nft_text_cut_off_inside_a_rule_is_read_without_a_panic() {
+    for text in [
+        "table r{t{}{{}}\nchain t{tcp flags{",
+        "table inet t {\n\tchain c {\n\t\ttcp flags { syn",
+        "table inet t {\n\tchain c {\n\t\tcounter packets",
+        "table inet t {\n\tchain c {\n\t\tlog flags all,",
+    ] {
+        let e = import::import(&[input(text)], Format::Nft).expect_err("refused");
+        assert_eq!(e.describe(&[input(text)]), "rules:2: a chain that is never closed with `}`");
+    }
+}
+
 #[test]
 fn detects_iptables_save_output() {
     assert_eq!(

@@ -47,7 +47,7 @@ pub(super) fn rule(toks: &[Token]) -> (Vec<NItem>, Option<String>) {
                     name = r.word();
                 }
                 while matches!(r.peek_word().as_deref(), Some("packets" | "bytes")) {
-                    r.at += 2;
+                    r.skip(2);
                 }
                 NItem::Counter(name)
             }
@@ -101,6 +101,13 @@ impl RuleReader<'_> {
         let w = self.peek_word()?;
         self.at += 1;
         Some(w)
+    }
+
+    /// Steps over `n` tokens, or to the end when fewer are left: the
+    /// position never passes the end, where slices of the tokens read
+    /// so far would panic.
+    fn skip(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.toks.len());
     }
 
     fn rest(&mut self, what: &str) -> NItem {
@@ -390,7 +397,8 @@ impl RuleReader<'_> {
             self.at += 1;
         }
         let body = &self.toks[start.min(self.at)..self.at];
-        self.at += 1;
+        // Past the closing brace, when the text has one.
+        self.skip(1);
         elements(body)
     }
 
@@ -411,7 +419,7 @@ impl RuleReader<'_> {
                     let v = self.word().unwrap_or_default();
                     other = Some(format!("{w} {v}"));
                     while self.peek() == Some(&Tok::Comma) {
-                        self.at += 2;
+                        self.skip(2);
                     }
                 }
                 _ => break,
