@@ -43,6 +43,9 @@ impl Intervals {
             }
         }
         v.truncate(kept);
+        // The caller's vector may have grown with room to spare; a rule keeps
+        // its sets for the whole run.
+        v.shrink_to_fit();
         Intervals(v)
     }
 
@@ -73,6 +76,9 @@ impl Intervals {
 
     pub fn intersect(&self, other: &Intervals) -> Intervals {
         let (mut i, mut j) = (0, 0);
+        // At most this many pieces: a rule's sets stay in its cube for the
+        // whole run, and a growing vector would keep room for four.
+        let most = (self.0.len() + other.0.len()).saturating_sub(1);
         let mut out = Vec::new();
         while i < self.0.len() && j < other.0.len() {
             let (a0, a1) = self.0[i];
@@ -80,7 +86,7 @@ impl Intervals {
             let lo = a0.max(b0);
             let hi = a1.min(b1);
             if lo <= hi {
-                out.push((lo, hi));
+                push_sized(&mut out, most, (lo, hi));
             }
             if a1 < b1 {
                 i += 1;
@@ -110,19 +116,20 @@ impl Intervals {
 
     /// Everything in `0..=max` that is not in this set.
     pub fn complement(&self, max: u128) -> Intervals {
+        let most = self.0.len() + 1;
         let mut out = Vec::new();
         let mut next = Some(0u128);
         for &(lo, hi) in &self.0 {
             if let Some(n) = next {
                 if lo > n {
-                    out.push((n, lo - 1));
+                    push_sized(&mut out, most, (n, lo - 1));
                 }
             }
             next = hi.checked_add(1);
         }
         if let Some(n) = next {
             if n <= max {
-                out.push((n, max));
+                push_sized(&mut out, most, (n, max));
             }
         }
         Intervals(out)
@@ -141,6 +148,16 @@ impl Intervals {
     pub fn count(&self) -> u128 {
         self.0.iter().fold(0u128, |acc, (lo, hi)| acc.saturating_add(hi - lo).saturating_add(1))
     }
+}
+
+/// Pushes `r`, first making room for `most` pieces (no more than four, as a
+/// growing vector would) when `out` has none: a result that can hold only one
+/// piece, as most of a policy's do, then takes room for one, not four.
+fn push_sized(out: &mut Vec<(u128, u128)>, most: usize, r: (u128, u128)) {
+    if out.capacity() == 0 {
+        out.reserve_exact(most.clamp(1, 4));
+    }
+    out.push(r);
 }
 
 impl fmt::Debug for Intervals {
