@@ -12,6 +12,8 @@
 //! names and wildcards nft compares, leaving those numbers out.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::LazyLock;
 
 use super::Intervals;
 
@@ -27,9 +29,37 @@ pub fn name_char(c: char) -> bool {
     !(c.is_whitespace() || matches!(c, '/' | ':' | '*' | '\0'))
 }
 
-/// A set of interface names.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Names(Intervals);
+/// A set of interface names. `None` is every name, the set of nearly every
+/// cube, kept without an allocation of its own (a cube lives as long as its
+/// rule, and the lowering and the analysis copy cubes). Equality, order and
+/// hash are those of the set, whichever way it is kept.
+#[derive(Clone)]
+pub struct Names(Option<Intervals>);
+
+/// Every name, for the operations that read a set's intervals.
+static EVERY: LazyLock<Intervals> = LazyLock::new(|| Intervals::range(0, u128::MAX));
+
+impl PartialEq for Names {
+    fn eq(&self, other: &Self) -> bool {
+        self.set() == other.set()
+    }
+}
+impl Eq for Names {}
+impl Hash for Names {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.set().hash(state)
+    }
+}
+impl PartialOrd for Names {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Names {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.set().cmp(other.set())
+    }
+}
 
 /// One name as a user writes it: exact, or a prefix ending in `*`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -141,16 +171,31 @@ fn block_pattern(lo: u128, free: usize) -> Option<NamePattern> {
 
 impl Names {
     pub fn any() -> Names {
-        Names(Intervals::range(0, u128::MAX))
+        Names(None)
     }
 
     pub fn none() -> Names {
-        Names(Intervals::empty())
+        Names(Some(Intervals::empty()))
+    }
+
+    /// The set's intervals.
+    fn set(&self) -> &Intervals {
+        self.0.as_ref().unwrap_or(&EVERY)
+    }
+
+    /// A set of these intervals, every name kept as `None`.
+    fn from_set(set: Intervals) -> Names {
+        if set.is_full(u128::MAX) {
+            Names(None)
+        } else {
+            Names(Some(set))
+        }
     }
 
     /// The names any of `patterns` matches (`negated`: none of them).
     pub fn of<'a>(patterns: impl IntoIterator<Item = &'a NamePattern>, negated: bool) -> Names {
-        let set = Names(Intervals::from_ranges(patterns.into_iter().map(NamePattern::range)));
+        let set =
+            Names::from_set(Intervals::from_ranges(patterns.into_iter().map(NamePattern::range)));
         if negated {
             set.complement()
         } else {
@@ -164,42 +209,52 @@ impl Names {
 
     /// How many intervals of names the set holds: what comparing it costs.
     pub fn intervals(&self) -> usize {
-        self.0.ranges().len()
+        self.set().ranges().len()
     }
 
     pub fn is_any(&self) -> bool {
-        self.0.is_full(u128::MAX)
+        self.0.is_none()
     }
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.set().is_empty()
     }
     pub fn contains(&self, name: &str) -> bool {
-        name.len() < WIDTH && self.0.contains(value(name))
+        name.len() < WIDTH && self.set().contains(value(name))
     }
     pub fn complement(&self) -> Names {
-        Names(self.0.complement(u128::MAX))
+        Names::from_set(self.set().complement(u128::MAX))
     }
     pub fn intersect(&self, o: &Names) -> Names {
-        Names(self.0.intersect(&o.0))
+        match (&self.0, &o.0) {
+            (None, _) => o.clone(),
+            (_, None) => self.clone(),
+            (Some(a), Some(b)) => Names::from_set(a.intersect(b)),
+        }
     }
     pub fn union(&self, o: &Names) -> Names {
-        Names(self.0.union(&o.0))
+        match (&self.0, &o.0) {
+            (None, _) | (_, None) => Names(None),
+            (Some(a), Some(b)) => Names::from_set(a.union(b)),
+        }
     }
     pub fn subtract(&self, o: &Names) -> Names {
-        Names(self.0.intersect(&o.0.complement(u128::MAX)))
+        match &o.0 {
+            None => Names::none(),
+            Some(b) => Names::from_set(self.set().intersect(&b.complement(u128::MAX))),
+        }
     }
     /// Whether some name is in both, without building the intersection.
     pub fn meets(&self, o: &Names) -> bool {
-        self.0.intersects(&o.0)
+        self.set().intersects(o.set())
     }
     /// Whether every name of `o` is in this set.
     pub fn covers(&self, o: &Names) -> bool {
-        o.0.is_subset(&self.0)
+        self.is_any() || o.set().is_subset(self.set())
     }
 
     /// A rough size, only to order blockers by how much they cover.
     pub fn volume(&self) -> f64 {
-        self.0.ranges().iter().map(|&(lo, hi)| (hi - lo) as f64 + 1.0).sum()
+        self.set().ranges().iter().map(|&(lo, hi)| (hi - lo) as f64 + 1.0).sum()
     }
 
     /// The set as nft compares it, exact on every real name: any of some
@@ -220,19 +275,20 @@ impl Names {
             Some(out)
         };
         let mut ways: Vec<NameMatch> = Vec::new();
-        if let Some(only) = cut(&self.0, MAX_PATTERNS) {
+        let set = self.set();
+        if let Some(only) = cut(set, MAX_PATTERNS) {
             ways.push(NameMatch { only: Some(only), not: Vec::new() });
         }
-        let outside = self.0.complement(u128::MAX);
+        let outside = set.complement(u128::MAX);
         if let Some(not) = cut(&outside, MAX_PATTERNS) {
             ways.push(NameMatch { only: None, not });
         }
         // Each run of names inside the smallest wildcard around it, less
         // what that wildcard holds besides.
         let hull =
-            Intervals::from_ranges(self.0.ranges().iter().map(|&(lo, hi)| smallest_block(lo, hi)));
+            Intervals::from_ranges(set.ranges().iter().map(|&(lo, hi)| smallest_block(lo, hi)));
         if let (Some(only), Some(not)) =
-            (cut(&hull, MAX_PATTERNS), cut(&hull.subtract(&self.0), MAX_PATTERNS))
+            (cut(&hull, MAX_PATTERNS), cut(&hull.subtract(set), MAX_PATTERNS))
         {
             let only = (!hull.is_full(u128::MAX)).then_some(only);
             ways.push(NameMatch { only, not });
@@ -240,7 +296,7 @@ impl Names {
         let size = |m: &NameMatch| m.only.as_ref().map_or(0, Vec::len) + m.not.len();
         ways.into_iter()
             .min_by_key(size)
-            .unwrap_or_else(|| NameMatch { only: cut(&self.0, usize::MAX), not: Vec::new() })
+            .unwrap_or_else(|| NameMatch { only: cut(set, usize::MAX), not: Vec::new() })
     }
 
     /// A real name of the set, its lowest (or highest) that is easy to
