@@ -157,7 +157,9 @@ pub struct Match {
     pub value: Value,
     pub span: Span,
     /// `Some` exactly for `tcp flags`: how the flags byte is compared.
-    pub flags: Option<FlagsForm>,
+    /// Boxed: rare, and as large as the rest of the match, which every
+    /// term of every rule would otherwise make room for.
+    pub flags: Option<Box<FlagsForm>>,
 }
 
 /// The parts of a `tcp flags` match a plain match has no room for.
@@ -434,8 +436,9 @@ impl RejectProto {
 
 #[derive(Clone, Debug)]
 pub enum NatTarget {
-    /// `10.0.0.1`, `10.0.0.1:8080`, `[fd00::1]:8080`
-    One(Backend),
+    /// `10.0.0.1`, `10.0.0.1:8080`, `[fd00::1]:8080`. Boxed, as
+    /// [`Match::flags`] is: every term would otherwise make room for it.
+    One(Box<Backend>),
     /// `{ A:P, A:P weight 2 } balance round-robin`
     Balance { backends: Vec<Backend>, mode: Ident, span: Span },
 }

@@ -358,7 +358,7 @@ impl<'a> Cx<'a> {
                 | Rule::meta_mark => field = Spanned::new(field_of(&q), self.span(&q)),
                 Rule::tcp_flags => {
                     field = Spanned::new(ast::Field::TcpFlags, self.span(&q));
-                    flags = Some(ast::FlagsForm { op: ast::FlagsOp::AnyOf, mask: None });
+                    flags = Some(Box::new(ast::FlagsForm { op: ast::FlagsOp::AnyOf, mask: None }));
                 }
                 Rule::flags_exact => {
                     if let Some(f) = &mut flags {
@@ -692,7 +692,7 @@ impl<'a> Cx<'a> {
             }
             Some(ast::NatTarget::Balance { backends, mode: mode?, span })
         } else {
-            Some(ast::NatTarget::One(self.backend(q)?))
+            Some(ast::NatTarget::One(Box::new(self.backend(q)?)))
         }
     }
 
