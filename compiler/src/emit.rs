@@ -251,5 +251,6 @@ fn type_name(s: Selector) -> &'static str {
         Selector::CtReplyIp6Saddr => "ipv6_addr",
         Selector::CtReplyProtoSrc => "inet_service",
         Selector::Mark => "mark",
+        Selector::Net { field, .. } => type_name(field.plain()),
     }
 }

@@ -259,6 +259,8 @@ pub fn selector_code(s: Selector) -> u8 {
         Selector::CtReplyIp4Saddr => 20,
         Selector::CtReplyIp6Saddr => 21,
         Selector::CtReplyProtoSrc => 22,
+        // Followed by the field's code and the prefix length (`Canon::key`).
+        Selector::Net { .. } => 23,
     }
 }
 
@@ -269,6 +271,8 @@ fn selector_type_code(s: Selector) -> u8 {
         Selector::Ip6Daddr => selector_code(Selector::Ip6Saddr),
         Selector::ThSport => selector_code(Selector::ThDport),
         Selector::Oifname => selector_code(Selector::Iifname),
+        // The kernel keeps a masked address as an address.
+        Selector::Net { field, .. } => selector_type_code(field.plain()),
         s => selector_code(s),
     }
 }
@@ -436,6 +440,10 @@ impl Canon {
         self.u8(u8::try_from(key.len()).unwrap_or(u8::MAX));
         for s in key {
             self.u8(selector_code(*s));
+            if let Selector::Net { field, len } = s {
+                self.u8(selector_code(field.plain()));
+                self.u8(*len);
+            }
         }
     }
 

@@ -365,6 +365,16 @@ impl Grid {
 
     fn add_part(&mut self, sel: Selector, part: &Part) {
         let v4 = Family::V4.max_addr();
+        // A masked address's element stands for its whole network.
+        let widened;
+        let (sel, part) = match (sel.net_mask(), part) {
+            (Some(mask), Part::Int(lo, hi)) => {
+                let host = !mask & if sel.len() == 4 { v4 } else { u128::MAX };
+                widened = Part::Int(*lo, *hi | host);
+                (sel.unmasked(), &widened)
+            }
+            _ => (sel, part),
+        };
         match (sel, part) {
             (Selector::Ip4Saddr, Part::Int(lo, hi)) => {
                 Grid::add_range(&mut self.saddr[0], *lo, *hi, v4)

@@ -10,6 +10,7 @@
 //! ports, protocol numbers) or strings (interface names); a value's meaning
 //! comes from the [`Selector`] it is matched against.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 pub use crate::ir::RejectWith;
@@ -107,13 +108,78 @@ pub enum Selector {
     /// host order: a compare with one value reads it so, a range or a set
     /// converts it to network order first, as nft does.
     Mark,
+    /// An address masked to its first `len` bits (`ip saddr &
+    /// 255.255.255.0`), `0 < len <` the address's width: the key of a
+    /// hash map of prefixes of one length, an element holding the
+    /// network's address.
+    Net {
+        field: AddrField,
+        len: u8,
+    },
+}
+
+/// The address fields a [`Selector::Net`] masks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AddrField {
+    Ip4Saddr,
+    Ip4Daddr,
+    Ip6Saddr,
+    Ip6Daddr,
+}
+
+impl AddrField {
+    /// The unmasked selector.
+    pub fn plain(self) -> Selector {
+        match self {
+            AddrField::Ip4Saddr => Selector::Ip4Saddr,
+            AddrField::Ip4Daddr => Selector::Ip4Daddr,
+            AddrField::Ip6Saddr => Selector::Ip6Saddr,
+            AddrField::Ip6Daddr => Selector::Ip6Daddr,
+        }
+    }
+
+    /// The field an address selector reads, `None` for any other.
+    pub fn of(s: Selector) -> Option<AddrField> {
+        match s {
+            Selector::Ip4Saddr => Some(AddrField::Ip4Saddr),
+            Selector::Ip4Daddr => Some(AddrField::Ip4Daddr),
+            Selector::Ip6Saddr => Some(AddrField::Ip6Saddr),
+            Selector::Ip6Daddr => Some(AddrField::Ip6Daddr),
+            _ => None,
+        }
+    }
+
+    /// The address's width in bits.
+    pub fn bits(self) -> u32 {
+        self.plain().len() as u32 * 8
+    }
 }
 
 impl Selector {
+    /// The selector without its mask: the address a [`Selector::Net`]
+    /// reads, any other selector itself.
+    pub fn unmasked(self) -> Selector {
+        match self {
+            Selector::Net { field, .. } => field.plain(),
+            s => s,
+        }
+    }
+
+    /// The mask a [`Selector::Net`] applies, as an integer of the
+    /// address's width (`0xffffff00` for a /24).
+    pub fn net_mask(self) -> Option<u128> {
+        let Selector::Net { field, len } = self else { return None };
+        let bits = field.bits();
+        let host = if u32::from(len) >= bits { 0 } else { (1u128 << (bits - u32::from(len))) - 1 };
+        let all = if bits == 128 { u128::MAX } else { (1u128 << bits) - 1 };
+        Some(all & !host)
+    }
+
     /// Key length in bytes, as the kernel stores it.
     #[allow(clippy::len_without_is_empty)] // a selector is never empty
     pub fn len(self) -> usize {
         match self {
+            Selector::Net { field, .. } => field.plain().len(),
             Selector::Nfproto | Selector::L4proto => 1,
             Selector::Ip4Saddr | Selector::Ip4Daddr => 4,
             Selector::Ip6Saddr | Selector::Ip6Daddr => 16,
@@ -137,16 +203,16 @@ impl Selector {
     /// checks `meta nfproto` before such a load.
     pub fn family(self) -> Option<crate::space::Family> {
         use crate::space::Family;
-        match self {
+        match self.unmasked() {
             Selector::Ip4Saddr | Selector::Ip4Daddr | Selector::CtReplyIp4Saddr => Some(Family::V4),
             Selector::Ip6Saddr | Selector::Ip6Daddr | Selector::CtReplyIp6Saddr => Some(Family::V6),
             _ => None,
         }
     }
 
-    /// nft's spelling.
-    pub fn keyword(self) -> &'static str {
-        match self {
+    /// nft's spelling: `ip saddr & 255.255.255.0` for a masked address.
+    pub fn keyword(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
             Selector::Nfproto => "meta nfproto",
             Selector::L4proto => "meta l4proto",
             Selector::Ip4Saddr => "ip saddr",
@@ -169,7 +235,15 @@ impl Selector {
             Selector::CtReplyIp6Saddr => "ct reply ip6 saddr",
             Selector::CtReplyProtoSrc => "ct reply proto-src",
             Selector::Mark => "meta mark",
-        }
+            Selector::Net { field, .. } => {
+                let mask = self.net_mask().unwrap_or_default();
+                let mask = match field.bits() {
+                    32 => std::net::Ipv4Addr::from(mask as u32).to_string(),
+                    _ => std::net::Ipv6Addr::from(mask).to_string(),
+                };
+                return Cow::Owned(format!("{} & {mask}", field.plain().keyword()));
+            }
+        })
     }
 }
 

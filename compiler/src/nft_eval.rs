@@ -262,6 +262,10 @@ impl Cx<'_> {
                 return None
             }
             Selector::Mark => Val::Int(self.mark as u128),
+            Selector::Net { field, .. } => match self.read(field.plain())? {
+                Val::Int(v) => Val::Int(v & sel.net_mask()?),
+                other => other,
+            },
         })
     }
 

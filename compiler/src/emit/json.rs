@@ -154,6 +154,10 @@ fn selector(s: Selector) -> Value {
         Selector::CtReplyIp6Saddr => json!({"ct": {"key": "ip6 saddr", "dir": "reply"}}),
         Selector::CtReplyProtoSrc => json!({"ct": {"key": "proto-src", "dir": "reply"}}),
         Selector::Mark => json!({"meta": {"key": "mark"}}),
+        Selector::Net { field, .. } => {
+            let v6 = field.bits() == 128;
+            json!({"&": [selector(field.plain()), addr_text(s.net_mask().unwrap_or_default(), v6)]})
+        }
     }
 }
 
@@ -174,7 +178,7 @@ fn key(k: &[Selector]) -> Value {
 }
 
 fn one(sel: Selector, v: u128) -> Value {
-    match sel {
+    match sel.unmasked() {
         Selector::Nfproto => match v {
             2 => json!("ipv4"),
             10 => json!("ipv6"),
@@ -201,7 +205,7 @@ fn part(sel: Selector, p: &Part) -> Value {
     if lo == hi {
         return one(sel, lo);
     }
-    let bits = match sel {
+    let bits = match sel.unmasked() {
         Selector::Ip4Saddr | Selector::Ip4Daddr => Some((32, false)),
         Selector::Ip6Saddr | Selector::Ip6Daddr => Some((128, true)),
         _ => None,

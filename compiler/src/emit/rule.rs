@@ -118,6 +118,7 @@ fn part(sel: Selector, p: &Part) -> String {
         Part::Str(s) => return quote(s, usize::MAX),
         Part::Int(lo, hi) => (*lo, *hi),
     };
+    let sel = sel.unmasked();
     let one = |v: u128| -> String {
         match sel {
             Selector::Nfproto => match u8::try_from(v).ok().and_then(nfproto_family) {

@@ -444,7 +444,7 @@ fn counting_rule(items: &[NItem], prerouting: bool, sets: &HashMap<&str, &NSet>)
     let key: Vec<String> = left.iter().map(Sel::to_string).collect();
     let shriekc_key = [false, true].into_iter().any(|v6| {
         [false, true].into_iter().any(|port| {
-            let words: Vec<&str> = backends::key(v6, port).iter().map(|s| s.keyword()).collect();
+            let words: Vec<_> = backends::key(v6, port).iter().map(|s| s.keyword()).collect();
             words == key
         })
     });

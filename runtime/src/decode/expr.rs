@@ -18,8 +18,8 @@ use shriek_compiler::nft::vocab::{
     CT_REPLY, LOG_DEFAULT_LEVEL, NFPROTO_IPV4, NFPROTO_IPV6, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP,
 };
 use shriek_compiler::nft::{
-    CmpOp, Data, Elem, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Part, Pick, RejectWith,
-    Rhs, Selector, Verdict,
+    AddrField, CmpOp, Data, Elem, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Part, Pick,
+    RejectWith, Rhs, Selector, Verdict,
 };
 
 use super::set::{be, key_field_len, nat_target, part, verdict, SetInfo};
@@ -580,17 +580,32 @@ impl Machine<'_> {
         let mut key = Vec::new();
         let mut total = 0;
         while total < len {
-            let Some(Val::Field { sel, len: l }) = self.regs.get(&w) else { return None };
-            if *l != sel.len() {
-                return None;
-            }
-            key.push(*sel);
+            let sel = match self.regs.get(&w) {
+                Some(Val::Field { sel, len: l }) if *l == sel.len() => *sel,
+                Some(Val::Masked { sel, len: l, mask }) if *l == sel.len() => net(*sel, mask)?,
+                _ => return None,
+            };
+            key.push(sel);
             total += (sel.len() + 3) & !3;
             w += sel.len().div_ceil(4);
         }
         let exact: usize = key.iter().map(|s| key_field_len(*s, key.len())).sum();
         (exact == len).then_some(key)
     }
+}
+
+/// An address masked to a prefix of it, as a map's key reads it
+/// (`ip saddr & 255.255.255.0`); no other mask.
+fn net(sel: Selector, mask: &[u8]) -> Option<Selector> {
+    let field = AddrField::of(sel)?;
+    if mask.len() != sel.len() {
+        return None;
+    }
+    let m = be(mask);
+    let bits = field.bits();
+    let ones = (m << (128 - bits)).leading_ones();
+    let s = Selector::Net { field, len: u8::try_from(ones).ok()? };
+    (ones > 0 && ones < bits && s.net_mask() == Some(m)).then_some(s)
 }
 
 /// The values a load of `len` bytes of `sel` compared with `data` spans:

@@ -158,6 +158,10 @@ impl RuleCx<'_> {
             Selector::CtReplyIp6Saddr => ct(a, NFT_CT_SRC_IP6, Some(CT_REPLY), dreg),
             Selector::CtReplyProtoSrc => ct(a, NFT_CT_PROTO_SRC, Some(CT_REPLY), dreg),
             Selector::Mark => meta(a, NFT_META_MARK, dreg),
+            Selector::Net { field, .. } => {
+                self.load(a, field.plain(), dreg);
+                bitwise(a, dreg, &int_bytes(s, s.net_mask().unwrap_or_default()));
+            }
         }
     }
 

@@ -62,6 +62,7 @@ pub(super) fn type_of(s: Selector) -> u32 {
         Selector::Icmpv6Code => TYPE_ICMPV6_CODE,
         Selector::TcpFlags => TYPE_TCP_FLAG,
         Selector::Mark => TYPE_MARK,
+        Selector::Net { field, .. } => type_of(field.plain()),
     }
 }
 
