@@ -157,7 +157,42 @@ pub(crate) enum Sel {
     /// A conntrack key of one direction: `ct reply ip saddr` is
     /// `("reply", "ip saddr")`, `ct original proto-dst`.
     CtDir(String, String),
+    /// An address masked to a prefix (`ip saddr & 255.255.255.0`), as a
+    /// verdict map's key holds it: `len` bits, `mask` as written.
+    Net {
+        sel: Box<Sel>,
+        len: u8,
+        mask: String,
+    },
     Other(String),
+}
+
+impl Sel {
+    /// `sel & mask` as a network selector, when `sel` is an address and
+    /// `mask` a prefix mask of its family (not all ones, not zero).
+    pub(crate) fn net(sel: Sel, mask: &str) -> Option<Sel> {
+        let Sel::Payload(p, f) = &sel else { return None };
+        if !matches!(f.as_str(), "saddr" | "daddr") {
+            return None;
+        }
+        let (bits, ones, zeros) = match (p.as_str(), mask.parse::<std::net::IpAddr>().ok()?) {
+            ("ip", std::net::IpAddr::V4(m)) => {
+                let m = u32::from(m);
+                (32, m.leading_ones(), m.trailing_zeros())
+            }
+            ("ip6", std::net::IpAddr::V6(m)) => {
+                let m = u128::from(m);
+                (128, m.leading_ones(), m.trailing_zeros())
+            }
+            _ => return None,
+        };
+        let len = u8::try_from(ones).ok()?;
+        (ones + zeros == bits && ones > 0 && ones < bits).then(|| Sel::Net {
+            sel: Box::new(sel),
+            len,
+            mask: mask.to_string(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -525,6 +560,7 @@ impl fmt::Display for Sel {
             Sel::Meta(k) => write!(f, "meta {k}"),
             Sel::Ct(k) => write!(f, "ct {k}"),
             Sel::CtDir(dir, k) => write!(f, "ct {dir} {k}"),
+            Sel::Net { sel, mask, .. } => write!(f, "{sel} & {mask}"),
             Sel::Other(o) => f.write_str(o),
         }
     }

@@ -248,8 +248,14 @@ fn sels(v: &Value) -> Vec<Sel> {
     // syn` is read before, by `tcp_flags`); the mask makes any other one
     // the language cannot say.
     if let Some(Value::Array(parts)) = v.get("&") {
+        let mask = parts.get(1).and_then(Value::as_str);
         return match parts.first().map(sels).as_deref() {
             Some([one @ Sel::Payload(p, f)]) if p == "tcp" && f == "flags" => vec![one.clone()],
+            // An address masked to a prefix, as a verdict map's key.
+            Some([one @ Sel::Payload(..)]) => match mask.and_then(|m| Sel::net(one.clone(), m)) {
+                Some(net) => vec![net],
+                None => vec![Sel::Other("a masked match".into())],
+            },
             _ => vec![Sel::Other("a masked match".into())],
         };
     }

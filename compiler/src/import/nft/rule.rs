@@ -277,8 +277,19 @@ impl Cx<'_> {
             };
             let mut rule: Vec<NItem> = prefix.to_vec();
             for (sel, part) in key.iter().zip(parts) {
+                // A masked address's element is its network's address:
+                // the match is the network.
+                let (sel, part) = match (sel, &part) {
+                    (Sel::Net { sel, len, .. }, Val::Word(a)) if network(a, *len) => {
+                        ((**sel).clone(), Val::Prefix(a.clone(), *len))
+                    }
+                    (Sel::Net { .. }, _) => {
+                        return Err(vec!["a verdict map element that does not fit its key".into()])
+                    }
+                    _ => (sel.clone(), part),
+                };
                 rule.push(NItem::Match {
-                    left: vec![sel.clone()],
+                    left: vec![sel],
                     op: "==".into(),
                     right: Right::Val(part),
                 });
@@ -345,6 +356,9 @@ impl Cx<'_> {
         };
         let problem = |st: &mut State, e: String| st.problems.push(e);
         let key: (&str, &str) = match sel {
+            Sel::Net { .. } => {
+                return problem(st, "`a bitwise match` has no equivalent in shriek yet".into())
+            }
             Sel::Payload(p, f) => (p, f),
             Sel::Meta(k) => ("meta", k),
             Sel::Ct(k) => ("ct", k),
@@ -754,5 +768,15 @@ fn compare(op: &str, vals: &[Val]) -> Option<(u16, u16)> {
         ">" => Some((n.checked_add(1)?, u16::MAX)),
         ">=" => Some((n, u16::MAX)),
         _ => None,
+    }
+}
+
+/// Whether `addr` is the address of a network of `len` bits (no host bit
+/// set), as a masked key's element must be to stand for the network.
+fn network(addr: &str, len: u8) -> bool {
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => len < 32 && u32::from(a) & (u32::MAX >> len) == 0,
+        Ok(std::net::IpAddr::V6(a)) => len < 128 && u128::from(a) & (u128::MAX >> len) == 0,
+        Err(_) => false,
     }
 }

@@ -150,12 +150,12 @@ impl RuleReader<'_> {
         if flags && self.peek_word().as_deref() != Some("vmap") {
             return self.tcp_flags();
         }
-        let mut left = vec![first];
+        let mut left = vec![self.masked(first)];
         while self.peek_word().as_deref() == Some(".") {
             self.at += 1;
             let Some(w) = self.word() else { return self.rest("a concatenation") };
             match self.selector(&w) {
-                Some(sel) => left.push(sel),
+                Some(sel) => left.push(self.masked(sel)),
                 None => return self.rest("a concatenation"),
             }
         }
@@ -238,6 +238,26 @@ impl RuleReader<'_> {
             op = "/".into();
         }
         NItem::Match { left, op, right }
+    }
+
+    /// `sel & MASK` read as a network selector when `sel` is an address
+    /// and the mask a prefix mask (`ip saddr & 255.255.255.0`, a verdict
+    /// map's key); `sel` alone otherwise, the `&` left unread.
+    fn masked(&mut self, sel: Sel) -> Sel {
+        if self.peek_word().as_deref() != Some("&") {
+            return sel;
+        }
+        let mask = match self.toks.get(self.at + 1).map(|t| &t.tok) {
+            Some(Tok::Word(m)) => m.clone(),
+            _ => return sel,
+        };
+        match Sel::net(sel.clone(), &mask) {
+            Some(net) => {
+                self.at += 2;
+                net
+            }
+            None => sel,
+        }
     }
 
     /// What follows `meta mark set`: a number, or an expression of the
