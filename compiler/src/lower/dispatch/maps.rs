@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use crate::ir;
 use crate::nft::vocab::{PROTOS_WITH_PORTS, PROTO_TCP, PROTO_UDP};
-use crate::nft::{self, CmpOp, Data, Elem, Element, Expr, Part, Rhs, Selector};
+use crate::nft::{self, AddrField, CmpOp, Data, Elem, Element, Expr, Part, Rhs, Selector};
 use crate::space::{Cube, Family, Intervals};
 
 use super::super::sequential::{self, origin};
@@ -152,6 +152,7 @@ pub(super) fn emit_run(
                     single_proto = Some(p);
                 }
             }
+            masked_nets(&mut key, &mut elems);
             // The members this map holds elements of, in run order; the map
             // with ranges also names those left with none (wholly taken by
             // earlier members), as the one map did.
@@ -235,6 +236,42 @@ type Elements = Vec<(Vec<Range>, Vec<usize>)>;
 fn one_value(elems: &[(Vec<Range>, Vec<usize>)], i: usize) -> Option<u128> {
     let (lo, hi) = elems.first()?.0[i];
     (lo == hi && elems.iter().all(|(k, _)| k[i] == (lo, hi))).then_some(lo)
+}
+
+/// Keys a map on a masked address (`ip saddr & 255.255.255.0`) instead of
+/// an address range when every element's address is a network of one
+/// prefix length and every other field one value: each element then
+/// holds the network's address, and the map needs no ranges. The kernel
+/// keeps such a map in a hash table, one probe per packet, where ranges
+/// in a concatenation need a pipapo table, whose lookup and every
+/// insertion walk bitmaps as long as the map. A packet's masked address
+/// equals an element's exactly when the address is in its network, so
+/// the map decides as before; the elements stay disjoint.
+fn masked_nets(key: &mut [Selector], elems: &mut Elements) {
+    let Some(i) = key.iter().position(|s| AddrField::of(*s).is_some()) else { return };
+    let Some(field) = AddrField::of(key[i]) else { return };
+    let bits = field.bits();
+    // The prefix length of a network `lo..=hi`, if it is one.
+    let net = |(lo, hi): Range| -> Option<u32> {
+        let size = hi.checked_sub(lo)?.checked_add(1)?;
+        (size.is_power_of_two() && lo & (size - 1) == 0).then(|| bits - size.trailing_zeros())
+    };
+    let Some(len) = elems.first().and_then(|(k, _)| net(k[i])) else { return };
+    if len == 0 || len >= bits {
+        return;
+    }
+    let fits = elems.iter().all(|(k, _)| {
+        k.iter()
+            .enumerate()
+            .all(|(d, &(lo, hi))| if d == i { net((lo, hi)) == Some(len) } else { lo == hi })
+    });
+    if !fits {
+        return;
+    }
+    key[i] = Selector::Net { field, len: len as u8 };
+    for (k, _) in elems.iter_mut() {
+        k[i].1 = k[i].0;
+    }
 }
 
 /// The run positions owning the elements of `elems`.
