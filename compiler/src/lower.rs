@@ -14,7 +14,6 @@
 //! netlink is the runtime's.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 
 use rayon::prelude::*;
 
@@ -202,6 +201,23 @@ fn count(n: usize, what: &str) -> String {
     }
 }
 
+/// `n` in decimal, without the formatting machinery (a list of 100k rule
+/// numbers is written for each map's comment).
+fn push_number(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+}
+
 /// `rules 3, 5-9` for 0-based rule indices, printed 1-based.
 fn rule_list(indices: &[u32]) -> String {
     let mut sorted = indices.to_vec();
@@ -218,12 +234,12 @@ fn rule_list(indices: &[u32]) -> String {
             i += 1;
             end = sorted[i];
         }
-        let sep = if out.len() == word.len() { " " } else { ", " };
-        let _ = if start == end {
-            write!(out, "{sep}{}", start + 1)
-        } else {
-            write!(out, "{sep}{}-{}", start + 1, end + 1)
-        };
+        out.push_str(if out.len() == word.len() { " " } else { ", " });
+        push_number(&mut out, u64::from(start) + 1);
+        if start != end {
+            out.push('-');
+            push_number(&mut out, u64::from(end) + 1);
+        }
         i += 1;
     }
     if sorted.is_empty() {

@@ -51,11 +51,22 @@ pub(super) fn disjoint_boxes<I: Borrow<Intervals>>(
     // a sweep over the last dimension does the rest in n log n.
     let mut groups: BTreeMap<Vec<Range>, Vec<(Range, usize)>> = BTreeMap::new();
     for (k, owner) in &elementary {
-        groups.entry(k[..dims - 1].to_vec()).or_default().push((k[dims - 1], *owner));
+        // Room for the last range: a group of one box becomes its key.
+        let mut prefix = Vec::with_capacity(dims);
+        prefix.extend_from_slice(&k[..dims - 1]);
+        groups.entry(prefix).or_default().push((k[dims - 1], *owner));
     }
     if prefixes_apart(groups.keys().collect()) {
-        let mut out = Vec::new();
-        for (prefix, ranges) in groups {
+        let mut out = Vec::with_capacity(elementary.len());
+        for (mut prefix, ranges) in groups {
+            // One box alone in its group is its own element (what the
+            // sweep would give it, without the sweep's tree): the usual
+            // case of a map of address and port pairs.
+            if let [(r, owner)] = ranges[..] {
+                prefix.push(r);
+                out.push((prefix, vec![owner]));
+                continue;
+            }
             for (r, owners) in sweep(ranges, same) {
                 let mut k = Vec::with_capacity(dims);
                 k.extend_from_slice(&prefix);

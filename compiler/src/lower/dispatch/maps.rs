@@ -4,7 +4,6 @@
 //! one up.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
 
 use crate::ir;
 use crate::nft::vocab::{PROTOS_WITH_PORTS, PROTO_TCP, PROTO_UDP};
@@ -135,8 +134,10 @@ pub(super) fn emit_run(
         };
         let parts = split_exact(elems, key.len(), min_run);
         let split = parts.len() > 1;
-        let in_exact: BTreeSet<usize> =
-            parts.iter().filter(|(s, _)| !s.is_empty()).flat_map(|(_, e)| held(e)).collect();
+        let mut in_exact = vec![false; members.len()];
+        for (_, e) in parts.iter().filter(|(s, _)| !s.is_empty()) {
+            mark_held(e, &mut in_exact);
+        }
         for (suffix, mut elems) in parts {
             // Each map of a split one may hold a single protocol where the
             // two together held several: it is then matched once, before
@@ -156,13 +157,18 @@ pub(super) fn emit_run(
             // The members this map holds elements of, in run order; the map
             // with ranges also names those left with none (wholly taken by
             // earlier members), as the one map did.
-            let mine = held(&elems);
+            let mut mine = vec![false; members.len()];
+            mark_held(&elems, &mut mine);
             let part: Vec<usize> = (0..members.len())
-                .filter(|p| mine.contains(p) || (suffix.is_empty() && !in_exact.contains(p)))
+                .filter(|&p| mine[p] || (suffix.is_empty() && !in_exact[p]))
                 .map(|p| members[p])
                 .collect();
             let interval = elems.iter().any(|(k, _)| k.iter().any(|(lo, hi)| lo != hi));
-            let mut elements: Vec<Element> = elems
+            // In the order of their keys (the elements are disjoint: no two
+            // keys are equal), sorted as plain ranges before they are made
+            // into elements.
+            elems.sort_by(|a, b| a.0.cmp(&b.0));
+            let elements: Vec<Element> = elems
                 .into_iter()
                 .map(|(k, ms)| Element {
                     key: Elem(k.into_iter().map(|(lo, hi)| Part::Int(lo, hi)).collect()),
@@ -170,7 +176,6 @@ pub(super) fn emit_run(
                     origin: ms.iter().map(|&pos| origin(&rules[members[pos]])).collect(),
                 })
                 .collect();
-            elements.sort_by(|a, b| a.key.cmp(&b.key));
             // Named by chain and key, not by count: a map earlier in the table
             // does not rename this one, so applying again changes its elements
             // rather than making it anew.
@@ -274,9 +279,13 @@ fn masked_nets(key: &mut [Selector], elems: &mut Elements) {
     }
 }
 
-/// The run positions owning the elements of `elems`.
-fn held(elems: &[(Vec<Range>, Vec<usize>)]) -> BTreeSet<usize> {
-    elems.iter().flat_map(|(_, owners)| owners.iter().copied()).collect()
+/// Marks the run positions owning the elements of `elems`.
+fn mark_held(elems: &[(Vec<Range>, Vec<usize>)], held: &mut [bool]) {
+    for (_, owners) in elems {
+        for &p in owners {
+            held[p] = true;
+        }
+    }
 }
 
 /// A map's disjoint elements, as one map or two: when its key joins
