@@ -258,13 +258,22 @@ pub(super) fn pieces(rule: &ir::Rule) -> Vec<Cube> {
     let metered = rule.actions.iter().any(|a| matches!(a, Action::Meter(_)));
     let mut out = Vec::new();
     let by_names = rule.space.iter().flat_map(|c| {
-        split_names(&c.iif).into_iter().flat_map(move |iif| {
-            split_names(&c.oif).into_iter().map(move |oif| Cube {
-                iif: iif.clone(),
-                oif,
-                ..c.clone()
-            })
-        })
+        // Names that need no split (any name, the usual case) leave the
+        // cube whole: one clone of it, not one with names cloned twice.
+        if c.iif.is_any() && c.oif.is_any() {
+            return vec![c.clone()];
+        }
+        let (iifs, oifs) = (split_names(&c.iif), split_names(&c.oif));
+        if iifs.len() == 1 && oifs.len() == 1 {
+            return vec![c.clone()];
+        }
+        let mut out = Vec::with_capacity(iifs.len() * oifs.len());
+        for iif in &iifs {
+            for oif in &oifs {
+                out.push(Cube { iif: iif.clone(), oif: oif.clone(), ..c.clone() });
+            }
+        }
+        out
     });
     // One masked compare per nft rule: a flags set that is none splits.
     let by_names = by_names.flat_map(|c| {
