@@ -243,12 +243,20 @@ pub(crate) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, kernel_name: &
         flags |= NFT_SET_MAP;
         data_spec(d)
     });
-    let mut elements = Vec::new();
+    let mut elements = Vec::with_capacity(s.elements.len());
     let mut origin = Vec::new();
+    // The data of the element before: a map's elements mostly share a
+    // few verdicts, each encoded once for a run of equal ones.
+    let mut last: Option<(&Data, Buf)> = None;
     for e in &s.elements {
-        let data = e.data.as_ref().map(data_bytes);
+        if let Some(d) = &e.data {
+            if last.as_ref().is_none_or(|(l, _)| *l != d) {
+                last = Some((d, data_bytes(d)));
+            }
+        }
+        let data = e.data.as_ref().and(last.as_ref().map(|(_, b)| b));
         let count = seed(b, table, s, e);
-        set_element(&mut elements, &s.key, &e.key, s.interval, data.as_ref(), count);
+        set_element(&mut elements, &s.key, &e.key, s.interval, data, count);
         origin.extend(e.origin.iter().copied());
     }
     origin.sort();
@@ -351,7 +359,8 @@ fn set_element(
 ) {
     let concat = key.len() > 1;
     let lo = key_bytes(key, elem, false);
-    let hi = key_bytes(key, elem, true);
+    // A range's upper end, in an interval set only.
+    let hi = if interval { key_bytes(key, elem, true) } else { Vec::new() };
     out.push(Buf::build(|a| {
         a.nest(NFTA_SET_ELEM_KEY, |k| k.bytes(NFTA_DATA_VALUE, &lo));
         if interval && concat {
@@ -391,10 +400,16 @@ fn increment(v: &[u8]) -> Option<Vec<u8>> {
 /// A key as the kernel stores it: each field in its own width, padded to
 /// a 32-bit register in a concatenation. `hi` picks a range's upper end.
 pub(crate) fn key_bytes(key: &[Selector], elem: &Elem, hi: bool) -> Vec<u8> {
-    let mut v = Vec::new();
+    let mut v = Vec::with_capacity(key.iter().map(|s| align4(s.len())).sum());
     for (s, p) in key.iter().zip(&elem.0) {
-        let b = part_bytes(*s, p, hi);
-        v.extend_from_slice(&b);
+        match p {
+            // Written in place: this runs for every element of every map.
+            Part::Int(l, h) if !matches!(s, Selector::CtState | Selector::CtStatus) => {
+                let x = if hi { *h } else { *l };
+                v.extend_from_slice(&x.to_be_bytes()[16 - s.len()..]);
+            }
+            _ => v.extend_from_slice(&part_bytes(*s, p, hi)),
+        }
         if key.len() > 1 {
             v.resize(align4(v.len()), 0);
         }
