@@ -150,6 +150,14 @@ fn each_hostile_input_exits_2_quickly_and_small() {
     refused("invalid UTF-8", &out, "E0238(not-utf8)");
     assert!(text(&out.stderr).contains("byte 0xe9 at line 3, column 20"), "{}", text(&out.stderr));
 
+    // Each unclosed `{` once doubled the parser's ways to read the rest
+    // (found by the fuzzer: 2^n tries; forty of them would outlast the
+    // hang guard).
+    let braces =
+        format!("table t {{\n  chain c hook \"x{} policy drop {{\n  }}\n}}\n", "{".repeat(40));
+    let braces = file("braces.shr", braces.as_bytes());
+    refused("forty unclosed braces", &run(&["check", &braces]), "E0105(unterminated-string)");
+
     let nul = file("nul.shr", b"table t {\n  chain c {\n    accept\0\n  }\n}\n");
     refused("a NUL byte", &run(&["check", &nul]), "E0110(stray-character)");
 
