@@ -68,6 +68,18 @@ fn apply(dir: &Path, ns: &str, step: &Step) -> String {
     line + &text(&done.stdout)
 }
 
+/// The packets `stats --format json` (`doc`, printed as `out`) counts for
+/// the rule on `line`.
+fn packets_on_line(doc: &serde_json::Value, line: usize, out: &str) -> u64 {
+    doc["rules"]
+        .as_array()
+        .expect("a list of rules")
+        .iter()
+        .find(|r| r["line"].as_u64() == Some(line as u64))
+        .and_then(|r| r["packets"].as_u64())
+        .unwrap_or_else(|| panic!("no packet count for line {line}: {out}"))
+}
+
 /// What the kernel counted: the named counters, and the packets of the
 /// rules on the given lines.
 fn counted(dir: &Path, ns: &str, lines: &Lines) -> (BTreeMap<String, u64>, u64, u64) {
@@ -85,15 +97,7 @@ fn counted(dir: &Path, ns: &str, lines: &Lines) -> (BTreeMap<String, u64>, u64, 
             )
         })
         .collect();
-    let rule = |line: usize| {
-        doc["rules"]
-            .as_array()
-            .expect("a list of rules")
-            .iter()
-            .find(|r| r["line"].as_u64() == Some(line as u64))
-            .and_then(|r| r["packets"].as_u64())
-            .unwrap_or_else(|| panic!("no packet count for line {line}: {out}"))
-    };
+    let rule = |line: usize| packets_on_line(&doc, line, &out);
     (named, rule(lines.kept_named), rule(lines.kept_plain))
 }
 
@@ -361,13 +365,7 @@ fn carried(dir: &Path, ns: &str, file: &str, rules: &[&str]) -> Vec<u64> {
         .iter()
         .map(|rule| {
             let line = policy.lines().position(|l| l.contains(rule)).expect("the counted rule") + 1;
-            doc["rules"]
-                .as_array()
-                .expect("a list of rules")
-                .iter()
-                .find(|r| r["line"].as_u64() == Some(line as u64))
-                .and_then(|r| r["packets"].as_u64())
-                .unwrap_or_else(|| panic!("no packet count for line {line}: {out}"))
+            packets_on_line(&doc, line, &out)
         })
         .collect();
     let backends = doc["backends"].as_array().expect("a list of backends");
