@@ -8,51 +8,15 @@
 //! Under `CI=true` this test must run; elsewhere it skips with a message
 //! when not root or when namespaces cannot be made.
 
-use std::process::Command;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use shriek_testkit::{apply_forced, has_tool, output_with_stdin, python, temp_file, text, Netns};
+use shriek_compiler::space::{CtState, Family, Packet, PROTO_UDP};
+use shriek_testkit::raw::{self, Raw, Sent};
+use shriek_testkit::{apply_forced, has_tool, temp_file, text, Netns};
 
 fn shriekc(args: &[&str]) -> std::process::Output {
     shriek_testkit::run(env!("CARGO_BIN_EXE_shriekc"), args)
 }
-
-/// Reads one packet a line (`4 PROTO` or `6 HEADER,...,PROTO`, the IPv6
-/// next-header chain), sends it to loopback from a raw socket that writes
-/// its own IP header, and prints `accept` or the error name (`EPERM`: the
-/// output hook dropped it).
-const SENDER: &str = r#"
-import errno, socket, struct, sys
-v4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-v6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
-for line in sys.stdin:
-    fam, chain = line.split()
-    chain = [int(h) for h in chain.split(",")]
-    proto = chain[-1]
-    body = struct.pack("!HHHH", 1000, 9, 8, 0) if proto == 17 else bytes(8)
-    for h in reversed(chain[:-1]):
-        if h == 44:  # fragment: offset 0, no more fragments
-            body = struct.pack("!BBHI", proto, 0, 0, 7) + body
-        elif h == 51:  # authentication header: 12 bytes and a 4-byte value
-            body = struct.pack("!BBHII4x", proto, 2, 0, 1, 1) + body
-        elif h == 43:  # routing: type 0, no segments left
-            body = struct.pack("!BBBB4x", proto, 0, 0, 0) + body
-        else:  # hop-by-hop or destination options: one PadN option
-            body = struct.pack("!BBBB4x", proto, 0, 1, 4) + body
-        proto = h
-    if fam == "4":
-        sock, dst = v4, "127.0.0.1"
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(body), 0, 0, 64, proto, 0,
-                         socket.inet_aton(dst), socket.inet_aton(dst))
-    else:
-        sock, dst = v6, "::1"
-        addr = socket.inet_pton(socket.AF_INET6, dst)
-        ip = struct.pack("!IHBB16s16s", 6 << 28, len(body), proto, 64, addr, addr)
-    try:
-        sock.sendto(ip + body, (dst, 0))
-        print(line.strip(), "accept")
-    except OSError as e:
-        print(line.strip(), errno.errorcode.get(e.errno, str(e.errno)))
-"#;
 
 const POLICY: &str = "table exthdr {
   chain out hook output policy accept {
@@ -115,17 +79,55 @@ fn ip6tables_never_matches_an_extension_header() {
     assert_verdicts(&ns, &packets, || ns.sh("ip6tables-legacy -L OUTPUT -v -n"));
 }
 
-/// Sends each packet from inside `ns` and checks what the sender saw of it
-/// (`accept` or the error its send got), naming `rules()` on a mismatch.
+/// Sends each packet (`4 PROTO` or `6 HEADER,...,PROTO`, the IPv6
+/// next-header chain, to loopback from loopback) from inside `ns` and
+/// checks what its send met (`accept`, or `EPERM`: the output hook dropped
+/// it), naming `rules()` on a mismatch.
 fn assert_verdicts(ns: &Netns, packets: &[(&str, &str)], rules: impl FnOnce() -> String) {
-    let input: String = packets.iter().map(|(p, _)| format!("{p}\n")).collect();
-    let sent = output_with_stdin(
-        Command::new("ip").args(["netns", "exec", &ns.name, python(), "-c", SENDER]),
-        input.as_bytes(),
-    );
-    assert!(sent.status.success(), "the sender failed: {}", text(&sent.stderr));
+    let built: Vec<(Packet, Vec<u8>)> = packets.iter().map(|(p, _)| packet(p)).collect();
+    let raws: Vec<Raw<'_>> = built.iter().map(|(packet, ext)| Raw { packet, ext }).collect();
+    let got: String = packets
+        .iter()
+        .zip(raw::send(ns, &raws))
+        .map(|((p, _), sent)| match sent {
+            Sent::Accepted => format!("{p} accept\n"),
+            Sent::Refused => format!("{p} EPERM\n"),
+            Sent::Failed(e) => format!("{p} {e}\n"),
+        })
+        .collect();
     let want: String = packets.iter().map(|(p, v)| format!("{p} {v}\n")).collect();
-    assert_eq!(text(&sent.stdout), want, "{}", rules());
+    assert_eq!(got, want, "{}", rules());
+}
+
+/// The packet `4 PROTO` or `6 HEADER,...,PROTO` stands for, with the IPv6
+/// extension headers in front of its protocol: a UDP packet from port
+/// 1000 to 9, or eight zero bytes of another protocol, from loopback to
+/// loopback.
+fn packet(spec: &str) -> (Packet, Vec<u8>) {
+    let (family, chain) = spec.split_once(' ').expect("FAMILY CHAIN");
+    let mut chain: Vec<u8> = chain.split(',').map(|h| h.parse().expect("a protocol")).collect();
+    let proto = chain.pop().expect("a protocol");
+    let (family, loopback) = match family {
+        "4" => (Family::V4, u128::from(u32::from(Ipv4Addr::LOCALHOST))),
+        _ => (Family::V6, u128::from(Ipv6Addr::LOCALHOST)),
+    };
+    let udp = proto == PROTO_UDP;
+    let packet = Packet {
+        family,
+        proto,
+        saddr: loopback,
+        daddr: loopback,
+        sport: udp.then_some(1000),
+        dport: udp.then_some(9),
+        iif: String::new(),
+        oif: "lo".into(),
+        ct: CtState::New,
+        icmp_type: None,
+        icmp_code: None,
+        tcp_flags: None,
+        mark: 0,
+    };
+    (packet, chain)
 }
 
 /// What `check` and `trace` say of the same protocols.

@@ -11,40 +11,11 @@
 //! Under `CI=true` this test must run; elsewhere it skips with a message
 //! when not root or when namespaces cannot be made.
 
-use std::process::Command;
-
 use shriek_compiler::eval::{evaluate, LimitMode};
 use shriek_compiler::ir::{Hook, Outcome};
 use shriek_compiler::space::{CtState, Family, Packet, PROTO_TCP, PROTO_UDP};
-use shriek_testkit::{has_tool, output_with_stdin, python, temp_file, text, Netns};
-
-/// Reads `family proto saddr daddr dport` a line (addresses as integers),
-/// sends the packet from a raw socket that writes its own IP header, and
-/// prints `accept` or the error's name (`EPERM`: the output hook dropped it).
-const SENDER: &str = r#"
-import errno, ipaddress, socket, struct, sys
-v4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-v6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
-for line in sys.stdin:
-    fam, proto, s, d, dport = (int(x) for x in line.split())
-    if proto == 6:
-        l4 = struct.pack("!HHIIBBHHH", 40000, dport, 1, 0, 5 << 4, 0x02, 65535, 0, 0)
-    else:
-        l4 = struct.pack("!HHHH", 40000, dport, 8, 0)
-    if fam == 4:
-        sock, dst = v4, str(ipaddress.IPv4Address(d))
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 0, 0, 64, proto, 0,
-                         s.to_bytes(4, "big"), d.to_bytes(4, "big"))
-    else:
-        sock, dst = v6, str(ipaddress.IPv6Address(d))
-        ip = struct.pack("!IHBB16s16s", 6 << 28, len(l4), proto, 64,
-                         s.to_bytes(16, "big"), d.to_bytes(16, "big"))
-    try:
-        sock.sendto(ip + l4, (dst, 0))
-        print("accept")
-    except OSError as e:
-        print(errno.errorcode.get(e.errno, str(e.errno)))
-"#;
+use shriek_testkit::raw::{self, Raw, Sent};
+use shriek_testkit::{has_tool, temp_file, text, Netns};
 
 /// Runs of five rules each (`auto` folds runs of four): /24 sources with
 /// udp ports, /24 destinations, /120 IPv6 sources, /24 sources alone; in
@@ -144,9 +115,10 @@ fn packet(family: Family, proto: u8, saddr: u128, daddr: u128, dport: u16) -> Pa
     }
 }
 
+/// A packet in a failure's message: `family proto saddr daddr dport`.
 fn line(p: &Packet) -> String {
     let fam = if p.family == Family::V4 { 4 } else { 6 };
-    format!("{fam} {} {} {} {}\n", p.proto, p.saddr, p.daddr, p.dport.unwrap_or(0))
+    format!("{fam} {} {} {} {}", p.proto, p.saddr, p.daddr, p.dport.unwrap_or(0))
 }
 
 #[test]
@@ -163,7 +135,6 @@ fn the_kernel_gives_masked_maps_the_languages_verdicts() {
     let fe = shriek_compiler::resolve::resolve_str("masked.shr", POLICY);
     let policy = fe.policy.expect("the policy resolves");
     let packets = packets();
-    let input: String = packets.iter().map(line).collect();
     let file = temp_file(&format!("masked-{}.shr", std::process::id()), POLICY);
     let path = file.to_str().expect("utf-8 path");
     for strategy in ["auto", "dispatch", "sequential"] {
@@ -184,22 +155,16 @@ fn the_kernel_gives_masked_maps_the_languages_verdicts() {
             }
             assert!(listing.contains("flags interval"), "{strategy}: the mixed run\n{listing}");
         }
-        let sent = output_with_stdin(
-            Command::new("ip").args(["netns", "exec", &ns.name, python(), "-c", SENDER]),
-            input.as_bytes(),
-        );
-        assert!(sent.status.success(), "the sender failed: {}", text(&sent.stderr));
-        let answers = text(&sent.stdout);
-        let answers: Vec<&str> = answers.lines().collect();
-        assert_eq!(answers.len(), packets.len(), "{}", text(&sent.stderr));
+        let raws: Vec<Raw<'_>> = packets.iter().map(|packet| Raw { packet, ext: &[] }).collect();
+        let answers = raw::send(&ns, &raws);
         let (mut accepted, mut refused) = (0, 0);
         let mut wrong = Vec::new();
         for (p, answer) in packets.iter().zip(&answers) {
             let want = evaluate(&policy, Hook::Output, p, LimitMode::UnderRate).outcome;
-            let got = match *answer {
-                "accept" => Outcome::Accept,
-                "EPERM" => Outcome::Drop,
-                other => panic!("sending {} failed with {other}", line(p)),
+            let got = match answer {
+                Sent::Accepted => Outcome::Accept,
+                Sent::Refused => Outcome::Drop,
+                Sent::Failed(e) => panic!("sending {} failed with {e}", line(p)),
             };
             if got == Outcome::Accept {
                 accepted += 1;
@@ -207,7 +172,7 @@ fn the_kernel_gives_masked_maps_the_languages_verdicts() {
                 refused += 1;
             }
             if want != got {
-                wrong.push(format!("{}: want {want:?}, the kernel {got:?}", line(p).trim()));
+                wrong.push(format!("{}: want {want:?}, the kernel {got:?}", line(p)));
             }
         }
         assert!(wrong.is_empty(), "{strategy}:\n{}\n--- kernel ---\n{listing}", wrong.join("\n"));

@@ -18,65 +18,15 @@
 //! Under `CI=true` this test must run; elsewhere it skips with a message
 //! when not root or when namespaces cannot be made.
 
-use std::process::Command;
-
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use shriek_compiler::emit::packet_text;
 use shriek_compiler::eval::LimitMode;
 use shriek_compiler::ir::Outcome;
-use shriek_compiler::space::{Family, Packet};
+use shriek_compiler::space::Family;
+use shriek_testkit::raw::{self, Raw, Sent};
 use shriek_testkit::sources::{source_and_packets, Domain};
-use shriek_testkit::{has_tool, output_with_stdin, python, temp_file, text, Netns};
-
-/// Reads one packet a line (`family proto saddr daddr sport dport flags
-/// type code mark ext`, addresses as integers, `ext` the IPv6 extension
-/// headers in front of the protocol, comma-separated, or `-`), sends it from a raw socket
-/// that writes its own IP header, and prints `accept`, or the error name
-/// (`EPERM`: the output hook dropped it).
-const SENDER: &str = r#"
-import errno, ipaddress, socket, struct, sys
-SO_MARK = 36
-v4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-v4.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-v6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
-for line in sys.stdin:
-    *fields, ext = line.split()
-    fam, proto, s, d, sport, dport, flags, typ, code, mark = (int(x) for x in fields)
-    if proto == 6:
-        l4 = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, flags, 65535, 0, 0)
-    elif proto in (17, 136):
-        l4 = struct.pack("!HHHH", sport, dport, 8, 0)
-    elif proto == 132:
-        l4 = struct.pack("!HHII", sport, dport, 0, 0)
-    elif proto in (1, 58):
-        l4 = struct.pack("!BBHI", typ, code, 0, 0)
-    else:
-        l4 = bytes(8)
-    if fam == 4:
-        sock, dst = v4, str(ipaddress.IPv4Address(d))
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 0, 0, 64, proto, 0,
-                         s.to_bytes(4, "big"), d.to_bytes(4, "big"))
-    else:
-        sock, dst = v6, str(ipaddress.IPv6Address(d))
-        headers = [] if ext == "-" else [int(h) for h in ext.split(",")]
-        for h in reversed(headers):
-            if h == 44:  # fragment: offset 0, no more fragments
-                l4 = struct.pack("!BBHI", proto, 0, 0, 7) + l4
-            elif h == 43:  # routing: type 0, no segments left
-                l4 = struct.pack("!BBBB4x", proto, 0, 0, 0) + l4
-            else:  # hop-by-hop or destination options: one PadN option
-                l4 = struct.pack("!BBBB4x", proto, 0, 1, 4) + l4
-            proto = h
-        ip = struct.pack("!IHBB16s16s", 6 << 28, len(l4), proto, 64,
-                         s.to_bytes(16, "big"), d.to_bytes(16, "big"))
-    sock.setsockopt(socket.SOL_SOCKET, SO_MARK, struct.pack("I", mark))
-    try:
-        sock.sendto(ip + l4, (dst, 0))
-        print("accept")
-    except OSError as e:
-        print(errno.errorcode.get(e.errno, str(e.errno)))
-"#;
+use shriek_testkit::{has_tool, temp_file, text, Netns};
 
 fn shriekc(args: &[&str]) -> std::process::Output {
     shriek_testkit::run(env!("CARGO_BIN_EXE_shriekc"), args)
@@ -88,24 +38,7 @@ fn env_number(name: &str, default: u64) -> u64 {
 
 /// The IPv6 extension headers the `n`th packet carries in front of its
 /// protocol.
-const EXTENSION_HEADERS: [&str; 6] = ["-", "0", "60", "43", "44", "0,43,44,60"];
-
-fn line(p: &Packet, n: usize) -> String {
-    let fam = if p.family == Family::V4 { 4 } else { 6 };
-    format!(
-        "{fam} {} {} {} {} {} {} {} {} {} {}\n",
-        p.proto,
-        p.saddr,
-        p.daddr,
-        p.sport.unwrap_or(0),
-        p.dport.unwrap_or(0),
-        p.tcp_flags.unwrap_or(0),
-        p.icmp_type.unwrap_or(0),
-        p.icmp_code.unwrap_or(0),
-        p.mark,
-        EXTENSION_HEADERS[n % EXTENSION_HEADERS.len()]
-    )
-}
+const EXTENSION_HEADERS: [&[u8]; 6] = [&[], &[0], &[60], &[43], &[44], &[0, 43, 44, 60]];
 
 #[test]
 fn the_kernel_gives_random_sources_the_languages_verdicts() {
@@ -145,22 +78,27 @@ fn the_kernel_gives_random_sources_the_languages_verdicts() {
         let path = file.to_str().expect("utf-8 path");
         let applied = shriekc(&["apply", "--force", "--netns", &ns.name, path]);
         assert_eq!(applied.status.code(), Some(0), "{policy}\n{}", text(&applied.stderr));
-        let input: String = packets.iter().enumerate().map(|(n, p)| line(p, n)).collect();
-        let sent = output_with_stdin(
-            Command::new("ip").args(["netns", "exec", &ns.name, python(), "-c", SENDER]),
-            input.as_bytes(),
-        );
-        assert!(sent.status.success(), "the sender failed: {}", text(&sent.stderr));
-        let answers = text(&sent.stdout);
-        let answers: Vec<&str> = answers.lines().collect();
-        assert_eq!(answers.len(), packets.len(), "{}", text(&sent.stderr));
+        let raws: Vec<Raw<'_>> = packets
+            .iter()
+            .enumerate()
+            .map(|(n, packet)| Raw {
+                packet,
+                ext: if packet.family == Family::V6 {
+                    EXTENSION_HEADERS[n % EXTENSION_HEADERS.len()]
+                } else {
+                    &[]
+                },
+            })
+            .collect();
+        let answers = raw::send(&ns, &raws);
         let mut wrong = Vec::new();
-        for (n, (p, answer)) in packets.iter().zip(&answers).enumerate() {
+        for (raw, answer) in raws.iter().zip(&answers) {
+            let p = raw.packet;
             let want = source.evaluate(p, LimitMode::UnderRate);
-            let got = match *answer {
-                "accept" => Outcome::Accept,
-                "EPERM" => Outcome::Drop,
-                other => panic!("sending {} failed with {other}\n{policy}", packet_text(p)),
+            let got = match answer {
+                Sent::Accepted => Outcome::Accept,
+                Sent::Refused => Outcome::Drop,
+                Sent::Failed(e) => panic!("sending {} failed with {e}\n{policy}", packet_text(p)),
             };
             if got == Outcome::Accept {
                 accepted += 1;
@@ -169,10 +107,10 @@ fn the_kernel_gives_random_sources_the_languages_verdicts() {
             }
             if (want == Outcome::Accept) != (got == Outcome::Accept) {
                 wrong.push(format!(
-                    "{} mark {:#x}, extension headers {}: want {want:?}, the kernel {got:?}",
+                    "{} mark {:#x}, extension headers {:?}: want {want:?}, the kernel {got:?}",
                     packet_text(p),
                     p.mark,
-                    EXTENSION_HEADERS[n % EXTENSION_HEADERS.len()]
+                    raw.ext
                 ));
             }
         }

@@ -7,6 +7,7 @@
 
 pub mod budget;
 pub mod model;
+pub mod raw;
 pub mod sources;
 pub mod traffic;
 
