@@ -308,3 +308,37 @@ fn traces() {
         shriek_testkit::snapshot!("trace", name, out);
     }
 }
+
+/// Ranges whose ends have names (protocols 6 to 17 are `tcp` to `udp`)
+/// are written in numbers: `tcp-udp` or `icmp-254` reads to nft as one
+/// name it does not know, and `nft -f` refused the whole script.
+#[test]
+fn ranges_with_named_ends_are_written_in_numbers() {
+    let source = "table t {
+  chain c hook output policy accept {
+    proto 6-17 drop
+    proto != { 0, 255 } family ipv6 drop
+    icmp type 0-8 drop
+    icmpv6 type 1-128 drop
+  }
+}
+";
+    let front = resolve::resolve_str("ranges.shr", source);
+    let policy = front.policy.clone().expect("the policy resolves");
+    let mut failures = Vec::new();
+    let checked = nft_available();
+    for strategy in Strategy::ALL {
+        let l = lower(&policy, strategy);
+        let text = emit_nft(&l.ruleset, &front.sources);
+        for want in ["meta l4proto 6-17", "meta l4proto 1-254"] {
+            assert!(text.contains(want), "{}: no `{want}` in\n{text}", strategy.keyword());
+        }
+        if checked.is_ok() {
+            let what = format!("ranges ({})", strategy.keyword());
+            failures.extend(nft_check(&text, false, &what).err());
+            let json = emit_json(&l.ruleset, &front.sources);
+            failures.extend(nft_check(&json, true, &format!("{what} json")).err());
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

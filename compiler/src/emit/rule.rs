@@ -153,8 +153,15 @@ fn part(sel: Selector, p: &Part) -> String {
     if let Some(len) = bits.and_then(|b| prefix_len(lo, hi, b)) {
         return format!("{}/{len}", one(lo));
     }
-    // A range of names would read as one hyphenated name.
-    if icmp_name(sel, lo).is_some() || icmp_name(sel, hi).is_some() {
+    // A range of names would read as one hyphenated name (`tcp-udp`,
+    // which nft refuses): a range with a named end is said in numbers.
+    let named = |v: u128| match sel {
+        Selector::L4proto => proto_name(v).is_some(),
+        Selector::CtDirection => ct_direction_name(v).is_some(),
+        Selector::Nfproto => true,
+        _ => icmp_name(sel, v).is_some(),
+    };
+    if named(lo) || named(hi) {
         return format!("{lo}-{hi}");
     }
     format!("{}-{}", one(lo), one(hi))
