@@ -43,6 +43,25 @@ impl Machine<'_> {
         let inv = attr_u32(d, NFTA_LOOKUP_FLAGS).unwrap_or(0) & NFT_LOOKUP_F_INV != 0;
         let op = if inv { CmpOp::Ne } else { CmpOp::Eq };
         match attr_u32(d, NFTA_LOOKUP_DREG) {
+            // nft's `meta mark { A, B }`: the mark as loaded, in host
+            // order, against an anonymous set of host-order marks (shriekc
+            // turns the mark to network order first, which `key_at` reads).
+            None if matches!(self.regs.get(&w), Some(Val::HostMark))
+                && info.anonymous()
+                && !info.interval()
+                && info.key_len == 4 =>
+            {
+                let marks = info
+                    .elements
+                    .iter()
+                    .filter(|e| !e.end)
+                    .map(|e| {
+                        let v = u32::from_ne_bytes(e.key.get(..4)?.try_into().ok()?);
+                        Some(Elem(vec![Part::Int(u128::from(v), u128::from(v))]))
+                    })
+                    .collect::<Option<Vec<Elem>>>()?;
+                self.push_match(vec![Selector::Mark], op, Rhs::Set(marks));
+            }
             None => {
                 let key = self.key_at(w, info.key_len as usize)?;
                 let rhs = if info.anonymous() {
