@@ -85,6 +85,9 @@ enum Val {
     IcmpTypeCode {
         v6: bool,
     },
+    /// Neighbouring fields in one load, as nft merges `th sport X th dport
+    /// Y` or `ip saddr A ip daddr B` into one compare.
+    Adjacent(Vec<Selector>),
 }
 
 impl Val {
@@ -101,6 +104,7 @@ impl Val {
             Val::HostMark => "meta mark".into(),
             Val::IcmpTypeCode { v6: false } => "icmp type . icmp code".into(),
             Val::IcmpTypeCode { v6: true } => "icmpv6 type . icmpv6 code".into(),
+            Val::Adjacent(sels) => sels.iter().map(|s| s.keyword()).collect::<Vec<_>>().join(" . "),
         }
     }
 }
@@ -209,6 +213,19 @@ impl Machine<'_> {
                 let base = attr_u32(d, NFTA_PAYLOAD_BASE)?;
                 let off = attr_u32(d, NFTA_PAYLOAD_OFFSET)?;
                 let len = attr_u32(d, NFTA_PAYLOAD_LEN)? as usize;
+                let ports = !matches!(self.l4proto, Some(PROTO_ICMP | PROTO_ICMPV6));
+                let adjacent = match (base, off, len, self.nfproto) {
+                    (NFT_PAYLOAD_TRANSPORT_HEADER, 0, 4, _) if ports => {
+                        Some(vec![Selector::ThSport, Selector::ThDport])
+                    }
+                    (NFT_PAYLOAD_NETWORK_HEADER, 12, 8, Some(NFPROTO_IPV4)) => {
+                        Some(vec![Selector::Ip4Saddr, Selector::Ip4Daddr])
+                    }
+                    _ => None,
+                };
+                if let Some(sels) = adjacent {
+                    return self.set_reg(d, NFTA_PAYLOAD_DREG, Val::Adjacent(sels));
+                }
                 let sel = match (base, off, self.nfproto) {
                     (NFT_PAYLOAD_NETWORK_HEADER, 12, Some(NFPROTO_IPV4)) => {
                         Some(Selector::Ip4Saddr)
@@ -504,6 +521,23 @@ impl Machine<'_> {
                 for (sel, v) in [(ty, data[0]), (code, data[1])] {
                     let v = u128::from(v);
                     self.push_match(vec![sel], CmpOp::Eq, Rhs::Value(Elem(vec![Part::Int(v, v)])));
+                }
+                Some(())
+            }
+            // nft's merged compare of neighbouring fields: one match each.
+            Some(Val::Adjacent(sels))
+                if cmp_op == CmpOp::Eq
+                    && data.len() == sels.iter().map(|s| s.len()).sum::<usize>() =>
+            {
+                let mut at = 0;
+                for sel in sels {
+                    let (lo, hi) = span(sel, sel.len(), &data[at..at + sel.len()])?;
+                    at += sel.len();
+                    self.push_match(
+                        vec![sel],
+                        CmpOp::Eq,
+                        Rhs::Value(Elem(vec![Part::Int(lo, hi)])),
+                    );
                 }
                 Some(())
             }
