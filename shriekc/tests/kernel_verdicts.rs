@@ -1,6 +1,9 @@
 //! The kernel against the language: random sources (testkit's `sources`,
-//! their kernel domain) applied with `shriekc apply` in a namespace of this
-//! test's own, then real packets sent from a raw socket on the output hook,
+//! their kernel domain) put into a namespace of this test's own, in turn
+//! by `shriekc apply` and by `nft -f` of `shriekc compile`, with each
+//! strategy; `plan` must then read the kernel's tables back as the source
+//! (`no changes`), whichever wrote them. Then real packets are sent from a
+//! raw socket on the output hook,
 //! each verdict read from `sendto` (a packet the firewall drops or rejects
 //! there fails with EPERM) and held to the verdict the test's evaluator,
 //! written from docs/language.md, gives it.
@@ -40,6 +43,17 @@ fn env_number(name: &str, default: u64) -> u64 {
 /// protocol.
 const EXTENSION_HEADERS: [&[u8]; 6] = [&[], &[0], &[60], &[43], &[44], &[0, 43, 44, 60]];
 
+/// How each round's policy gets into the kernel, in turn: `shriekc apply`
+/// with each strategy, and `nft -f` of `shriekc compile` with each.
+const LOADS: [(&str, &str); 6] = [
+    ("apply", "auto"),
+    ("nft -f", "sequential"),
+    ("apply", "dispatch"),
+    ("nft -f", "auto"),
+    ("apply", "sequential"),
+    ("nft -f", "dispatch"),
+];
+
 #[test]
 fn the_kernel_gives_random_sources_the_languages_verdicts() {
     let Some(ns) = Netns::new("verdicts") else { return };
@@ -76,8 +90,39 @@ fn the_kernel_gives_random_sources_the_languages_verdicts() {
         ns.sh("nft flush ruleset");
         let file = temp_file(&format!("verdicts-{}-{round}.shr", std::process::id()), &policy);
         let path = file.to_str().expect("utf-8 path");
-        let applied = shriekc(&["apply", "--force", "--netns", &ns.name, path]);
-        assert_eq!(applied.status.code(), Some(0), "{policy}\n{}", text(&applied.stderr));
+        let (how, strategy) = LOADS[round as usize % LOADS.len()];
+        if how == "apply" {
+            let applied =
+                shriekc(&["apply", "--force", "--strategy", strategy, "--netns", &ns.name, path]);
+            assert_eq!(applied.status.code(), Some(0), "{policy}\n{}", text(&applied.stderr));
+        } else {
+            let compiled = shriekc(&["compile", "--strategy", strategy, path]);
+            assert_eq!(compiled.status.code(), Some(0), "{policy}\n{}", text(&compiled.stderr));
+            let script = temp_file(
+                &format!("verdicts-{}-{round}.nft", std::process::id()),
+                &text(&compiled.stdout),
+            );
+            if let Err(e) = ns.try_sh(&format!("nft -f {}", script.display())) {
+                panic!("round {round}: nft -f refused `compile --strategy {strategy}`: {e}\n{policy}\n{}", text(&compiled.stdout));
+            }
+        }
+        // What is in the kernel reads back as the policy, either way.
+        let plan = shriekc(&[
+            "plan",
+            "--detailed-exitcode",
+            "--strategy",
+            strategy,
+            "--netns",
+            &ns.name,
+            path,
+        ]);
+        assert_eq!(
+            plan.status.code(),
+            Some(0),
+            "round {round}, {how} {strategy}: `plan` sees changes\n{}{}\n--- source ---\n{policy}",
+            text(&plan.stdout),
+            text(&plan.stderr)
+        );
         let raws: Vec<Raw<'_>> = packets
             .iter()
             .enumerate()
@@ -116,7 +161,7 @@ fn the_kernel_gives_random_sources_the_languages_verdicts() {
         }
         assert!(
             wrong.is_empty(),
-            "round {round} (seed {seed}):\n{}\n--- source ---\n{policy}\n--- kernel ---\n{}",
+            "round {round} (seed {seed}), {how} {strategy}:\n{}\n--- source ---\n{policy}\n--- kernel ---\n{}",
             wrong.join("\n"),
             ns.nft(&["list", "ruleset"])
         );
