@@ -2,7 +2,8 @@
 //! their kernel domain) put into a namespace of this test's own, in turn
 //! by `shriekc apply` and by `nft -f` of `shriekc compile`, with each
 //! strategy; `plan` must then read the kernel's tables back as the source
-//! (`no changes`), whichever wrote them. Then real packets are sent from a
+//! (`no changes`), whichever wrote them (`nft -f` also loads compile's
+//! libnftables JSON). Then real packets are sent from a
 //! raw socket on the output hook,
 //! each verdict read from `sendto` (a packet the firewall drops or rejects
 //! there fails with EPERM) and held to the verdict the test's evaluator,
@@ -44,14 +45,18 @@ fn env_number(name: &str, default: u64) -> u64 {
 const EXTENSION_HEADERS: [&[u8]; 6] = [&[], &[0], &[60], &[43], &[44], &[0, 43, 44, 60]];
 
 /// How each round's policy gets into the kernel, in turn: `shriekc apply`
-/// with each strategy, and `nft -f` of `shriekc compile` with each.
-const LOADS: [(&str, &str); 6] = [
+/// with each strategy, and `nft -f` of `shriekc compile` (its text, and
+/// its libnftables JSON with `nft -j -f`) with each.
+const LOADS: [(&str, &str); 9] = [
     ("apply", "auto"),
     ("nft -f", "sequential"),
+    ("nft -j -f", "dispatch"),
     ("apply", "dispatch"),
     ("nft -f", "auto"),
+    ("nft -j -f", "sequential"),
     ("apply", "sequential"),
     ("nft -f", "dispatch"),
+    ("nft -j -f", "auto"),
 ];
 
 #[test]
@@ -96,14 +101,15 @@ fn the_kernel_gives_random_sources_the_languages_verdicts() {
                 shriekc(&["apply", "--force", "--strategy", strategy, "--netns", &ns.name, path]);
             assert_eq!(applied.status.code(), Some(0), "{policy}\n{}", text(&applied.stderr));
         } else {
-            let compiled = shriekc(&["compile", "--strategy", strategy, path]);
+            let emit = if how == "nft -f" { "nft" } else { "json" };
+            let compiled = shriekc(&["compile", "--emit", emit, "--strategy", strategy, path]);
             assert_eq!(compiled.status.code(), Some(0), "{policy}\n{}", text(&compiled.stderr));
             let script = temp_file(
-                &format!("verdicts-{}-{round}.nft", std::process::id()),
+                &format!("verdicts-{}-{round}.{emit}", std::process::id()),
                 &text(&compiled.stdout),
             );
-            if let Err(e) = ns.try_sh(&format!("nft -f {}", script.display())) {
-                panic!("round {round}: nft -f refused `compile --strategy {strategy}`: {e}\n{policy}\n{}", text(&compiled.stdout));
+            if let Err(e) = ns.try_sh(&format!("{how} {}", script.display())) {
+                panic!("round {round}: `{how}` refused `compile --emit {emit} --strategy {strategy}`: {e}\n{policy}\n{}", text(&compiled.stdout));
             }
         }
         // What is in the kernel reads back as the policy, either way.
