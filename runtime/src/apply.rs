@@ -140,7 +140,7 @@ pub fn apply_carrying(
         };
         let mut plan = plan::plan(desired, reading, &popts)?;
         // A cached reading holds no element counts: those that move are read.
-        plan::count_leaving(&mut sock, desired, &mut plan)?;
+        plan::count_leaving(&mut sock, &mut plan)?;
         between();
         // With --prune, removing orphans is part of the delta.
         if plan.is_empty() {

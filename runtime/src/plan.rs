@@ -338,15 +338,13 @@ pub fn plan(desired: &Desired, live: Live, opts: &PlanOptions) -> Result<Plan, R
 
 /// Reads the counts of the elements that leave the counting sets a cached
 /// reading holds without counts (see `cache`), as a dump would have given
-/// them: the elements of the old side with no equal element (key and data)
-/// in the desired set, asked for by key, in a request or a few, not the
-/// whole set. A set made again (or in a table rebuilt or made again), or
-/// one the kernel will not answer so, is dumped whole.
-pub(crate) fn count_leaving(
-    sock: &mut Socket,
-    desired: &Desired,
-    plan: &mut Plan,
-) -> Result<(), RuntimeError> {
+/// them: the elements the batch deletes, which are the delta's removed and
+/// changed elements of a set that stays (the plan already found them, so
+/// nothing is compared again here), asked for by key, in a request or a
+/// few, not the whole set. A set made again or removed (or in a table
+/// rebuilt or made again), or one the kernel will not answer so, is dumped
+/// whole.
+pub(crate) fn count_leaving(sock: &mut Socket, plan: &mut Plan) -> Result<(), RuntimeError> {
     use std::collections::HashMap;
     for (oi, meta) in plan.meta.iter_mut().enumerate() {
         if meta.uncounted.is_empty() {
@@ -356,41 +354,38 @@ pub(crate) fn count_leaving(
         // A table rebuilt or made again may make any set again: every
         // element may leave.
         let whole = plan.whole.iter().any(|w| w.table == old_table.name);
-        let new_table =
-            desired.ruleset.tables.iter().find(|t| t.name == old_table.name).filter(|_| !whole);
+        let delta = plan.delta.tables.iter().find(|t| t.old == Some(oi));
         let mut uncounted: Vec<(String, Vec<u8>)> =
             std::mem::take(&mut meta.uncounted).into_iter().collect();
         uncounted.sort();
         for (name, header) in uncounted {
-            let Some(old) = old_table.sets.iter().find(|s| s.name == name) else { continue };
-            // A set made again (anything but its elements differs) loses
-            // every element.
-            let new = new_table.and_then(|t| t.sets.iter().find(|s| s.name == name)).filter(|s| {
-                (&s.key, s.interval, &s.data, s.counters, &s.dynamic, &s.comment)
-                    == (&old.key, old.interval, &old.data, old.counters, &old.dynamic, &old.comment)
-            });
-            let staying: HashMap<Vec<u8>, &nft::Element> = new
-                .map(|s| {
-                    s.elements
+            let Some(si) = old_table.sets.iter().position(|s| s.name == name) else { continue };
+            let old = &old_table.sets[si];
+            let edits = delta.and_then(|t| t.sets.iter().find(|s| s.old == Some(si)));
+            // `None`: every element leaves (the set is made again or goes).
+            let leaving: Option<Vec<&nft::Element>> = match edits {
+                _ if whole => None,
+                None => Some(Vec::new()),
+                Some(sd) if sd.action.is_some() => None,
+                Some(sd) => Some(
+                    sd.elements
                         .iter()
-                        .map(|e| (crate::encode::key_bytes(&s.key, &e.key, false), e))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let leaving: Vec<&nft::Element> = old
-                .elements
-                .iter()
-                .filter(|e| {
-                    let key = crate::encode::key_bytes(&old.key, &e.key, false);
-                    staying.get(&key).is_none_or(|n| n.data != e.data)
-                })
-                .collect();
-            if leaving.is_empty() {
+                        .filter(|e| {
+                            matches!(
+                                e.action,
+                                structural::Action::Remove | structural::Action::Change
+                            )
+                        })
+                        .filter_map(|e| e.old.map(|i| &old.elements[i]))
+                        .collect(),
+                ),
+            };
+            if leaving.as_ref().is_some_and(Vec::is_empty) {
                 meta.element_counts.insert(name, HashMap::new());
                 continue;
             }
-            let by_key = match new {
-                Some(_) => elements_by_key(sock, &old_table.name, old, &leaving)?,
+            let by_key = match &leaving {
+                Some(leaving) => elements_by_key(sock, &old_table.name, old, leaving)?,
                 None => None,
             };
             let answers = match by_key {

@@ -93,7 +93,7 @@ fn the_elements_leaving_a_cached_map_are_counted_as_a_dump_counts_them() {
         live.tables[0].element_counts
     );
     let mut p = plan(&d, live, &PlanOptions::default()).expect("a plan");
-    count_leaving(&mut sock, &d, &mut p).expect("counts");
+    count_leaving(&mut sock, &mut p).expect("counts");
     let counts = &p.meta[0].element_counts["m"];
     let key = |port: u16| port.to_be_bytes().to_vec();
     // Only the element that leaves is read, with its two packets, as a
