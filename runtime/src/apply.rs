@@ -196,6 +196,12 @@ pub fn apply_carrying(
                     // What the commit left, for the next reading (`cache`).
                     let after = stage::next_genid(genid);
                     crate::cache::record(&mut sock, opts.netns.as_deref(), desired, after);
+                    if plan.prune {
+                        // The orphans went in this batch: so do their files.
+                        let gone: Vec<String> =
+                            plan.orphans.iter().map(|o| o.table.clone()).collect();
+                        crate::cache::forget(opts.netns.as_deref(), &gone);
+                    }
                 }
                 return Ok(ApplySummary {
                     plan,

@@ -179,6 +179,49 @@ pub(crate) fn record(sock: &mut Socket, netns: Option<&str>, desired: &Desired, 
             let _ = std::fs::remove_file(f);
         }
     }
+    sweep();
+}
+
+/// Removes the cache files of tables `tables` in `netns` (destroyed, or
+/// pruned): a file is only ever an optimisation, so removing one is
+/// always safe.
+pub(crate) fn forget(netns: Option<&str>, tables: &[String]) {
+    let Some(ns) = Netns::now(netns) else { return };
+    for t in tables {
+        let _ = std::fs::remove_file(ns.file(t));
+    }
+}
+
+/// Removes the cache files of network namespaces that are gone: a file is
+/// named after its namespace's nsfs device and inode, and `apply` writes
+/// files only for the namespaces named in /run/netns and for its own, so a
+/// file whose namespace is neither (a test's or a bench's, deleted since)
+/// can never be read again. That bounds the files to one per table and
+/// live namespace. A namespace that is not among them (one a container
+/// entered) only loses its cache, which the next `apply` there writes
+/// again.
+fn sweep() {
+    let mut live: Vec<String> = Vec::new();
+    let mut note = |path: &Path| {
+        if let Ok(m) = std::fs::metadata(path) {
+            live.push(format!("{:x}-{:x}-", m.dev(), m.ino()));
+        }
+    };
+    note(Path::new("/proc/self/ns/net"));
+    note(Path::new("/proc/1/ns/net"));
+    if let Ok(names) = std::fs::read_dir("/run/netns") {
+        for entry in names.flatten() {
+            note(&entry.path());
+        }
+    }
+    let Ok(files) = std::fs::read_dir(dir()) else { return };
+    for entry in files.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !live.iter().any(|prefix| name.starts_with(prefix.as_str())) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The cache file's bytes for desired table `t`, its sets' descriptions

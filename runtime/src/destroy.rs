@@ -40,7 +40,11 @@ pub fn destroy(policy: &str, netns: Option<&str>) -> Result<Vec<String>, Runtime
         }
         b.end();
         match send_batch(&mut sock, &b) {
-            Ok(()) => return Ok(names),
+            Ok(()) => {
+                // Their day-2 cache files go with them.
+                crate::cache::forget(netns, &names);
+                return Ok(names);
+            }
             Err(RuntimeError::Changed) if attempt == 0 => continue,
             Err(e) => return Err(e),
         }

@@ -205,3 +205,59 @@ fn random_changes_and_drift_plan_and_apply_as_without_the_cache() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The cache files in the test process's run folder, by name.
+fn cache_files() -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(shriek_testkit::run_dir().join("day2")) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> =
+        dir.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_files_stay_one_per_table_and_live_namespace() {
+    let Some(ns) = Netns::new("d2files") else { return };
+    let dir = std::env::temp_dir().join(format!("shriek-day2-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let rules: Vec<Rule> =
+        (0..8).map(|i| Rule { udp: i % 2 == 1, port: 100 + i as u16, drop: false }).collect();
+    let apply = |body: &str, extra: &[&str]| {
+        std::fs::write(dir.join("web.shr"), body).expect("write the policy");
+        let mut args = vec!["apply", "--netns", ns.name.as_str()];
+        args.extend(extra);
+        args.push("web.shr");
+        let (code, out) = shriekc(&dir, true, &args);
+        assert_eq!(code, 0, "apply: {out}");
+    };
+    let file_of = |table: &str| {
+        let path = shriek_runtime::day2_cache_path(Some(&ns.name), table).expect("a cache path");
+        path.file_name().expect("a file name").to_string_lossy().into_owned()
+    };
+    // A file left by a namespace that is gone (a test's, a bench's).
+    let gone =
+        format!("ffff-ffff-{}", "gone".bytes().map(|b| format!("{b:02x}")).collect::<String>());
+    apply(&policy(&rules), &[]);
+    assert!(cache_files().contains(&file_of(TABLE)), "{:?}", cache_files());
+    let gone_path = shriek_testkit::run_dir().join("day2").join(&gone);
+    std::fs::write(&gone_path, b"stale").expect("a stale file");
+    // The next commit sweeps it; the live namespace's file stays.
+    apply(&policy(&rules[1..]), &[]);
+    let files = cache_files();
+    assert!(!files.contains(&gone), "a gone namespace's file stays: {files:?}");
+    assert!(files.contains(&file_of(TABLE)), "{files:?}");
+    // A table renamed and its old one pruned: its file goes with it.
+    let renamed = policy(&rules).replace(&format!("table {TABLE} "), "table renamed ");
+    apply(&renamed, &["--prune"]);
+    let files = cache_files();
+    assert!(!files.contains(&file_of(TABLE)), "a pruned table's file stays: {files:?}");
+    assert!(files.contains(&file_of("renamed")), "{files:?}");
+    // `destroy` takes the rest.
+    let (code, out) = shriekc(&dir, true, &["destroy", "--netns", ns.name.as_str(), "web.shr"]);
+    assert_eq!(code, 0, "destroy: {out}");
+    let files = cache_files();
+    assert!(!files.contains(&file_of("renamed")), "a destroyed table's file stays: {files:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
