@@ -12,6 +12,9 @@
 #              dumped whole, as before the cache
 # and, from the same runs of `shriekc apply` (which prints its transaction's
 # time), the transaction alone: from sending the batch to the kernel's answer.
+# On standard error, one more change with SHRIEKC_PHASES set: where its time
+# goes (parse and resolve, the analysis beside reading and lowering, then
+# planning, the transaction and keeping the cache).
 # Beside them, the peers: `nft -f` of `shriekc compile` output, loaded whole,
 # and `nft list table` of the applied policy, which reads what a day-2 apply
 # must read.
@@ -95,6 +98,13 @@ for strategy in sequential auto; do
         "$(least_s "$work/nft.json")" "$(cpu_s "$work/nft.json")" \
         "$(least_s "$work/list.json")" "$(cpu_s "$work/list.json")"
     tail -1 "$work/change.out" | sed 's/^/  last change: /' >&2
+    # Where one more change's time goes (SHRIEKC_PHASES: milliseconds from
+    # the start of the command), for the notes under the table.
+    clear_ns
+    apply_base "$strategy"
+    cp "$work/changed.shr" "$work/day2.shr"
+    SHRIEKC_PHASES=1 "$bin" apply --netns "$ns" --strategy "$strategy" "$work/day2.shr" 2>&1 >/dev/null |
+        sed -n 's/^phases/  change, phases/p' >&2
     rm -f "$work"/*.out
     clear_ns
 done

@@ -78,6 +78,11 @@ pub struct ApplySummary {
     /// interval sets were made in one of their own (`staged` of them).
     pub staging: Duration,
     pub staged: usize,
+    /// Of `elapsed`: reading (when not given), planning and reading the
+    /// counts that leave, before anything is sent.
+    pub planning: Duration,
+    /// Of `elapsed`: keeping the day-2 cache after the commit.
+    pub recording: Duration,
 }
 
 /// Makes the kernel hold what `desired` says, changing only what differs.
@@ -142,6 +147,7 @@ pub fn apply_carrying(
         // A cached reading holds no element counts: those that move are read.
         plan::count_leaving(&mut sock, &mut plan)?;
         between();
+        let planning = start.elapsed();
         // With --prune, removing orphans is part of the delta.
         if plan.is_empty() {
             return Ok(ApplySummary {
@@ -151,6 +157,8 @@ pub fn apply_carrying(
                 transaction: Duration::ZERO,
                 staging: Duration::ZERO,
                 staged: 0,
+                planning,
+                recording: Duration::ZERO,
             });
         }
         // New interval sets go in first, in a transaction of their own
@@ -192,6 +200,7 @@ pub fn apply_carrying(
         }
         match result {
             Ok(()) => {
+                let recorded = Instant::now();
                 if !opts.dry_run {
                     // What the commit left, for the next reading (`cache`).
                     let after = stage::next_genid(genid);
@@ -210,6 +219,8 @@ pub fn apply_carrying(
                     transaction,
                     staging,
                     staged: staged.sets.len(),
+                    planning,
+                    recording: recorded.elapsed(),
                 });
             }
             Err(RuntimeError::Changed) if attempt == 0 => continue,

@@ -28,8 +28,10 @@ pub fn apply(file: &str, how: How, confirm: Option<u64>, netns: Option<&str>) ->
     // First, before any thread exists: SIGHUP, SIGINT and SIGTERM during a
     // confirm window must reach the window, not end the process.
     let watch = confirm.map(|_| confirm::watch());
+    let phases = Phases::start();
     let early = EarlyRead::start(file, &policy_key(file), netns);
     let Ok((frontend, policy)) = front(file) else { return INVALID };
+    let fronted = phases.now();
     if let Err(code) = guard_ssh(&policy, netns, dry_run, confirm, force) {
         return code;
     }
@@ -42,11 +44,16 @@ pub fn apply(file: &str, how: How, confirm: Option<u64>, netns: Option<&str>) ->
             // A change of strategy: the policy as the live tables were laid
             // out too, to tell which rule each of their counters counts.
             let previous = lowered.as_ref().ok().and_then(|l| l.switched_from());
-            (lowered, previous.map(|s| shriek_compiler::lower::lower(&policy, s).ruleset))
+            let previous = previous.map(|s| shriek_compiler::lower::lower(&policy, s).ruleset);
+            (lowered, previous, phases.now())
         });
         let findings = shriek_compiler::analysis::analyze(&policy);
-        (findings, lowering.join().expect("lowering does not panic"))
+        let analysed = phases.now();
+        let (lowered, previous, lowered_at) = lowering.join().expect("lowering does not panic");
+        (findings, (lowered, previous, analysed, lowered_at))
     });
+    let (lowered, previous, analysed, lowered_at) = lowered;
+    let lowered = (lowered, previous);
     drop(policy);
     if let Err(code) = guard_findings(&findings, &frontend.sources, force) {
         return code;
@@ -61,7 +68,14 @@ pub fn apply(file: &str, how: How, confirm: Option<u64>, netns: Option<&str>) ->
     // The window, when there is one, needs the orphans' names before the
     // reading goes to the plan.
     let orphans: Vec<String> = live.orphans.iter().map(|t| t.table.name.clone()).collect();
-    let go = || send(&prepared, live, how, netns);
+    let go = || {
+        let summary = send(&prepared, live, how, netns)?;
+        phases.say(fronted, analysed, lowered_at, &summary);
+        // As for the compiled policy below: the live tables read back go
+        // with the process.
+        std::mem::forget(summary);
+        Ok(())
+    };
     let code = match (confirm, watch) {
         (Some(seconds), Some(watch)) => {
             // The window puts back every table this apply may touch.
@@ -149,7 +163,12 @@ fn guard_ssh(
 
 /// The transaction itself (only what differs from the live tables), and
 /// the lines that say what it did.
-fn send(prepared: &Prepared, live: Live, how: How, netns: Option<&str>) -> Result<(), u8> {
+fn send(
+    prepared: &Prepared,
+    live: Live,
+    how: How,
+    netns: Option<&str>,
+) -> Result<shriek_runtime::ApplySummary, u8> {
     let opts = shriek_runtime::ApplyOptions {
         dry_run: how.dry_run,
         netns: netns.map(str::to_owned),
@@ -170,8 +189,7 @@ fn send(prepared: &Prepared, live: Live, how: How, netns: Option<&str>) -> Resul
     let place = netns.map_or(String::new(), |ns| format!(" in netns {ns}"));
     if summary.messages == 0 {
         print_out("no changes");
-        std::mem::forget(summary);
-        return Ok(());
+        return Ok(summary);
     }
     let c = shown.counts();
     let verb = if how.dry_run { "validated (nothing changed)" } else { "applied" };
@@ -203,8 +221,39 @@ fn send(prepared: &Prepared, live: Live, how: How, netns: Option<&str>) -> Resul
         out.push_str(&line);
     }
     print_out(&out);
-    // As for the compiled policy in `apply`: the live tables read back go
-    // with the process.
-    std::mem::forget(summary);
-    Ok(())
+    Ok(summary)
+}
+
+/// `SHRIEKC_PHASES` set: one line on standard error with where an apply's
+/// time went, from the start of the command (for `benches/day2.sh`).
+#[derive(Clone, Copy)]
+struct Phases {
+    start: Option<std::time::Instant>,
+}
+
+impl Phases {
+    fn start() -> Phases {
+        let on = std::env::var_os("SHRIEKC_PHASES").is_some();
+        Phases { start: on.then(std::time::Instant::now) }
+    }
+
+    /// Milliseconds since the start.
+    fn now(self) -> f64 {
+        self.start.map_or(0.0, |s| s.elapsed().as_secs_f64() * 1000.0)
+    }
+
+    fn say(self, fronted: f64, analysed: f64, lowered: f64, s: &shriek_runtime::ApplySummary) {
+        if self.start.is_none() {
+            return;
+        }
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let end = self.now();
+        let ran = end - ms(s.elapsed);
+        eprintln!(
+            "phases (ms from the start): parse+resolve {fronted:.1}, analysis {analysed:.1}, read+lower {lowered:.1}, runtime from {ran:.1}: plan {:.1}, transaction {:.1}, cache {:.1}, end {end:.1}",
+            ms(s.planning),
+            ms(s.transaction),
+            ms(s.recording),
+        );
+    }
 }
