@@ -134,7 +134,7 @@ pub fn apply_carrying(
     // were read: read and plan again; a second change in a row is reported.
     for attempt in 0..2 {
         // The caller's reading becomes the plan's old side, never cloned.
-        let reading = match given.take() {
+        let mut reading = match given.take() {
             Some(l) => l,
             None => plan::read_with(
                 &mut sock,
@@ -143,6 +143,7 @@ pub fn apply_carrying(
                 opts.netns.as_deref(),
             )?,
         };
+        let cached = std::mem::take(&mut reading.cached);
         let mut plan = plan::plan(desired, reading, &popts)?;
         // A cached reading holds no element counts: those that move are read.
         plan::count_leaving(&mut sock, &mut plan)?;
@@ -204,7 +205,14 @@ pub fn apply_carrying(
                 if !opts.dry_run {
                     // What the commit left, for the next reading (`cache`).
                     let after = stage::next_genid(genid);
-                    crate::cache::record(&mut sock, opts.netns.as_deref(), desired, after);
+                    let untouched = untouched_sets(cached, &plan);
+                    crate::cache::record(
+                        &mut sock,
+                        opts.netns.as_deref(),
+                        desired,
+                        after,
+                        untouched,
+                    );
                     if plan.prune {
                         // The orphans went in this batch: so do their files.
                         let gone: Vec<String> =
@@ -228,6 +236,32 @@ pub fn apply_carrying(
         }
     }
     Err(RuntimeError::Changed)
+}
+
+/// The cached sets of a reading that the batch made from it leaves as
+/// they are: not in a table rebuilt or made again, not named by the delta
+/// (no element added, changed or removed, not made again nor removed,
+/// so not staged either). The kernel holds them as the cache does (see
+/// `cache::record`).
+fn untouched_sets(
+    cached: Vec<(String, crate::cache::TableCache)>,
+    plan: &Plan,
+) -> Vec<(String, crate::cache::TableCache)> {
+    cached
+        .into_iter()
+        .filter(|(table, _)| !plan.whole.iter().any(|w| w.table == *table))
+        .map(|(table, mut cache)| {
+            let touched: Vec<&str> = plan
+                .delta
+                .tables
+                .iter()
+                .filter(|t| t.name == table)
+                .flat_map(|t| t.sets.iter().map(|s| s.name.as_str()))
+                .collect();
+            cache.retain(|set| !touched.contains(&set));
+            (table, cache)
+        })
+        .collect()
 }
 
 /// Lowering never makes an expression the model cannot encode; a ruleset

@@ -78,6 +78,18 @@ impl TableCache {
         let set = self.sets.get(name)?;
         (set.header == header).then(|| set.elements.clone())
     }
+
+    /// Keeps only the sets that `keep` names.
+    pub(crate) fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.sets.retain(|name, _| keep(name));
+    }
+
+    /// Set `name`'s elements, taken out, when the cache holds them for the
+    /// set the kernel describes as `header`.
+    fn take(&mut self, name: &str, header: &[u8]) -> Option<Vec<Vec<u8>>> {
+        let set = self.sets.remove(name)?;
+        (set.header == header).then_some(set.elements)
+    }
 }
 
 /// Which network namespace, during which boot: its nsfs inode and when
@@ -146,7 +158,20 @@ pub fn path(netns: Option<&str>, table: &str) -> Option<PathBuf> {
 /// Best effort: anything unexpected (another commit came in between, a
 /// file that cannot be written) leaves no cache, and a stale one is
 /// removed.
-pub(crate) fn record(sock: &mut Socket, netns: Option<&str>, desired: &Desired, after: u32) {
+///
+/// `untouched` holds, per table, the cached sets of the reading the batch
+/// was made from that the batch did not touch: their elements are the
+/// ones the cache held (the reading took them from it at the generation
+/// that guarded the batch), so they are kept as they are, not encoded
+/// again from the desired set, when the set's description is still the
+/// cached one.
+pub(crate) fn record(
+    sock: &mut Socket,
+    netns: Option<&str>,
+    desired: &Desired,
+    after: u32,
+    mut untouched: Vec<(String, TableCache)>,
+) {
     if !enabled() {
         return;
     }
@@ -158,7 +183,8 @@ pub(crate) fn record(sock: &mut Socket, netns: Option<&str>, desired: &Desired, 
         }
         let mut out = Vec::new();
         for t in &desired.ruleset.tables {
-            out.push(table_bytes(sock, &ns, t, after)?);
+            let reuse = untouched.iter_mut().find(|(name, _)| *name == t.name).map(|(_, c)| c);
+            out.push(table_bytes(sock, &ns, t, after, reuse)?);
         }
         // Nothing was committed while the descriptions were read.
         (sock.genid().ok()? == after).then_some(out)
@@ -225,8 +251,15 @@ fn sweep() {
 }
 
 /// The cache file's bytes for desired table `t`, its sets' descriptions
-/// read from the kernel.
-fn table_bytes(sock: &mut Socket, ns: &Netns, t: &nft::Table, genid: u32) -> Option<Vec<u8>> {
+/// read from the kernel; a set that `reuse` holds with that description
+/// keeps its elements from there.
+fn table_bytes(
+    sock: &mut Socket,
+    ns: &Netns,
+    t: &nft::Table,
+    genid: u32,
+    mut reuse: Option<&mut TableCache>,
+) -> Option<Vec<u8>> {
     let headers =
         sock.request(NFT_MSG_GETSET, NLM_F_DUMP, |a| a.str(NFTA_SET_TABLE, &t.name)).ok()?.ok()?;
     let headers: Vec<Vec<u8>> = headers
@@ -244,7 +277,12 @@ fn table_bytes(sock: &mut Socket, ns: &Netns, t: &nft::Table, genid: u32) -> Opt
         if s.interval || s.dynamic.is_some() || flags & changing != 0 || staged_too {
             continue;
         }
-        sets.push((name, h.clone(), element_messages(&t.name, s)?));
+        let kept = reuse.as_deref_mut().and_then(|c| c.take(&name, h));
+        let elements = match kept {
+            Some(elements) => elements,
+            None => element_messages(&t.name, s)?,
+        };
+        sets.push((name, h.clone(), elements));
     }
     let mut body = Vec::new();
     blob(&mut body, ns.boot.as_bytes());

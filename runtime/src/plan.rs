@@ -30,6 +30,10 @@ pub struct Live {
     pub tables: Vec<LiveTable>,
     /// Tables made by this policy that it no longer names.
     pub orphans: Vec<LiveTable>,
+    /// The day-2 cache of each named table, where the reading took sets'
+    /// elements from it: what a commit leaves a set it does not touch, so
+    /// that keeping the cache again need not encode that set anew.
+    pub(crate) cached: Vec<(String, crate::cache::TableCache)>,
 }
 
 impl Live {
@@ -78,11 +82,13 @@ pub(crate) fn read_with(
     let all =
         sock.request(NFT_MSG_GETTABLE, NLM_F_DUMP, |_| {})?.map_err(errno_err("listing tables"))?;
     let mut tables = Vec::new();
+    let mut cached = Vec::new();
     for name in names {
         let cache = crate::cache::load(netns, name, genid);
         if let Some(t) = decode::table(&dump_table_cached(sock, name, cache.as_ref())?) {
             tables.push(t);
         }
+        cached.extend(cache.map(|c| (name.clone(), c)));
     }
     let mut orphans = Vec::new();
     for t in &all {
@@ -94,7 +100,7 @@ pub(crate) fn read_with(
         }
     }
     orphans.sort_by(|a, b| a.table.name.cmp(&b.table.name));
-    Ok(Live { genid, tables, orphans })
+    Ok(Live { genid, tables, orphans, cached })
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -190,7 +196,7 @@ pub fn plan(desired: &Desired, live: Live, opts: &PlanOptions) -> Result<Plan, R
     let mut notes = Vec::new();
     let mut whole = Vec::new();
     let mut meta: Vec<LiveTable> = Vec::new();
-    let Live { genid, tables: live_tables, orphans: live_orphans } = live;
+    let Live { genid, tables: live_tables, orphans: live_orphans, cached: _ } = live;
     let staged_by_table: Vec<(String, Vec<String>)> =
         live_tables.iter().map(|t| (t.table.name.clone(), t.staged.clone())).collect();
     for t in live_tables {
