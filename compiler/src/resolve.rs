@@ -260,6 +260,7 @@ fn resolve_items(
     for i in unset {
         tables[i].rule_counters = policy_counters;
     }
+    reject::reject_on_postrouting(&tables, &mut cx.diags);
     (ok.then_some(ir::Policy { tables }), cx.diags)
 }
 

@@ -104,4 +104,6 @@ shriek_grammar::catalogue! {
         "a table or chain name, or a log prefix, longer than the kernel keeps";
     IFACE_NOT_SET = "E0254", "interface-not-set", Warning,
         "`oif` in a prerouting or input chain, or `iif` in an output chain, where the kernel has no such interface: the match never holds there, or, negated, always";
+    REJECT_WRONG_HOOK = "E0255", "reject-wrong-hook", Error,
+        "`reject` in a postrouting chain, or in a chain one reaches by `jump` or `goto`, where the kernel refuses it";
 }

@@ -94,3 +94,60 @@ impl Ctx<'_> {
         false
     }
 }
+
+/// `reject` where the kernel refuses it: in a chain on the postrouting
+/// hook, or in a chain that one reaches by `jump` or `goto` (the kernel
+/// checks every chain a base chain reaches, and refuses the whole batch).
+/// The packet is routed out by then; there is no one to answer. One error
+/// per rule, naming the postrouting chain and, for a reached chain, the
+/// first jump that leads there.
+pub(super) fn reject_on_postrouting(tables: &[crate::ir::Table], diags: &mut Vec<Diagnostic>) {
+    use crate::ir::{Hook, Verdict};
+    for t in tables {
+        // For each chain: the postrouting chain that reaches it first, and
+        // the jump that leads into it (none for the base chain itself).
+        let mut reached: Vec<Option<(usize, Option<Loc>)>> = vec![None; t.chains.len()];
+        for (base, c) in t.chains.iter().enumerate() {
+            if c.base.is_none_or(|b| b.hook != Hook::Postrouting) || reached[base].is_some() {
+                continue;
+            }
+            reached[base] = Some((base, None));
+            let mut todo = vec![base];
+            while let Some(ci) = todo.pop() {
+                for r in &t.chains[ci].rules {
+                    if let Some(Verdict::Jump(to) | Verdict::Goto(to)) = r.verdict {
+                        let to = to.0 as usize;
+                        if to < t.chains.len() && reached[to].is_none() {
+                            reached[to] = Some((base, Some(r.loc)));
+                            todo.push(to);
+                        }
+                    }
+                }
+            }
+        }
+        for (ci, c) in t.chains.iter().enumerate() {
+            let Some((base, via)) = reached[ci] else { continue };
+            for r in c.rules.iter().filter(|r| matches!(r.verdict, Some(Verdict::Reject(_)))) {
+                let at = r.verdict_loc.unwrap_or(r.loc);
+                let base = &t.chains[base].name;
+                let label = if via.is_some() {
+                    format!("chain `{}` is reached from chain `{base}` on hook postrouting", c.name)
+                } else {
+                    format!("in chain `{base}` on hook postrouting")
+                };
+                let mut d = Diagnostic::new(
+                    codes::REJECT_WRONG_HOOK,
+                    "`reject` does not work on the postrouting hook: the kernel refuses it there",
+                    at,
+                    label,
+                );
+                if let Some(jump) = via {
+                    d = d.with_related(jump, "the first jump or goto that leads there");
+                }
+                diags.push(d.with_help(
+                    "use `drop`, or reject in a forward or output chain, before the packet is routed out",
+                ));
+            }
+        }
+    }
+}

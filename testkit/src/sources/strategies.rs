@@ -54,21 +54,26 @@ pub fn a_match(domain: Domain) -> impl Strategy<Value = Match> {
     ]
 }
 
+/// A rule of chain `chain` of `chains`; `reject` unless a postrouting
+/// chain reaches it (the kernel refuses `reject` there: E0255).
 pub fn a_rule(
     domain: Domain,
     hook: Hook,
     nat: bool,
     chain: usize,
     chains: usize,
+    reject: bool,
 ) -> impl Strategy<Value = Rule> {
     let mut verdicts: Vec<(u32, BoxedStrategy<Option<Verdict>>)> = vec![
         (3, Just(None).boxed()),
         (3, Just(Some(Verdict::Accept)).boxed()),
         (3, Just(Some(Verdict::Drop)).boxed()),
-        (1, Just(Some(Verdict::Reject)).boxed()),
-        (1, Just(Some(Verdict::RejectIcmpx)).boxed()),
         (1, Just(Some(Verdict::Return)).boxed()),
     ];
+    if reject {
+        verdicts.push((1, Just(Some(Verdict::Reject)).boxed()));
+        verdicts.push((1, Just(Some(Verdict::RejectIcmpx)).boxed()));
+    }
     let later: Vec<usize> = (chain + 1..chains).collect();
     if !later.is_empty() {
         let l = later.clone();
@@ -124,27 +129,36 @@ pub fn a_rule(
 
 pub fn a_table(domain: Domain, hook: Hook, priority: i32) -> impl Strategy<Value = Tab> {
     let nat_hook = hook != Hook::Forward && domain == Domain::Model;
-    (prop::bool::weighted(if nat_hook { 0.3 } else { 0.0 }), any::<bool>(), 1..=3usize)
-        .prop_flat_map(move |(nat, drop_policy, n)| {
+    // Another hook's base chain, for the model only (the kernel's packets
+    // would meet it), when there are chains to jump to.
+    let others: Vec<Hook> = HOOKS.into_iter().filter(|h| *h != hook).collect();
+    let extra_hook = if domain == Domain::Model {
+        prop::option::weighted(0.35, prop::sample::select(others)).boxed()
+    } else {
+        Just(None).boxed()
+    };
+    (prop::bool::weighted(if nat_hook { 0.3 } else { 0.0 }), any::<bool>(), 1..=3usize, extra_hook)
+        .prop_flat_map(move |(nat, drop_policy, n, extra_hook)| {
+            let extra_hook = extra_hook.filter(|_| n > 1);
             let chains: Vec<_> = (0..n)
                 .map(|c| {
+                    // The extra base chain jumps to the regular chains.
+                    let postrouting = hook == Hook::Postrouting
+                        || (c > 0 && extra_hook == Some(Hook::Postrouting));
                     prop::collection::vec(
-                        a_rule(domain, hook, nat, c, n),
+                        a_rule(domain, hook, nat, c, n, !postrouting),
                         if c == 0 { 2..12 } else { 0..4 },
                     )
                 })
                 .collect();
-            // Another hook's base chain, for the model only (the kernel's
-            // packets would meet it), when there are chains to jump to.
-            let others: Vec<Hook> = HOOKS.into_iter().filter(|h| *h != hook).collect();
-            let extra = prop::sample::select(others).prop_flat_map(move |h| {
-                prop::collection::vec(a_rule(domain, h, false, 0, n), 1..4)
-                    .prop_map(move |rules| (h, rules))
-            });
-            let extra = if domain == Domain::Model && n > 1 {
-                prop::option::weighted(0.35, extra).boxed()
-            } else {
-                Just(None).boxed()
+            let extra = match extra_hook {
+                Some(h) => {
+                    let reject = h != Hook::Postrouting;
+                    prop::collection::vec(a_rule(domain, h, false, 0, n, reject), 1..4)
+                        .prop_map(move |rules| Some((h, rules)))
+                        .boxed()
+                }
+                None => Just(None).boxed(),
             };
             (chains, extra).prop_map(move |(chains, extra)| Tab {
                 priority,
