@@ -186,6 +186,17 @@ fn limit_rate_change() {
     );
 }
 
+/// A hook where a rule sets the mark is not compared, and the report says
+/// why; the other hooks still are.
+#[test]
+fn mark_set_is_not_compared() {
+    edit(
+        "mark_set_is_not_compared",
+        "    iif lo accept\n",
+        "    iif lo mark set 0x1 accept\n    mark 0x1 drop\n",
+    );
+}
+
 #[test]
 fn goto_loop_drops() {
     let looped = "table t {

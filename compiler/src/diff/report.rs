@@ -235,7 +235,7 @@ fn headline(s: &SemanticDiff) -> String {
         n => parts.push(format!("{} counted or logged differently", count(n, "class", "classes"))),
     }
     if gave_up > 0 {
-        parts.push(format!("{} too large to compare", count(gave_up, "hook", "hooks")));
+        parts.push(format!("{} not compared", count(gave_up, "hook", "hooks")));
     }
     let quiet = s.traffic_classes() == 0 && gave_up == 0;
     let reordered = s.reordered.join(", ");
@@ -275,34 +275,31 @@ fn text_semantic(out: &mut String, r: &Report) {
     if s.same_rules {
         return;
     }
-    let section =
-        |out: &mut String, title: &str, pick: &dyn Fn(&super::semantic::Changes) -> Vec<Entry>| {
-            let mut body = String::new();
-            for h in &s.hooks {
-                let entries = match &h.changes {
-                    Err(_) => {
-                        let _ = writeln!(
-                            body,
-                            "  {}: too many pieces to compare; nothing is claimed",
-                            hook_title(h)
-                        );
-                        continue;
-                    }
-                    Ok(c) => pick(c),
-                };
-                if entries.is_empty() {
+    let section = |out: &mut String,
+                   title: &str,
+                   pick: &dyn Fn(&super::semantic::Changes) -> Vec<Entry>| {
+        let mut body = String::new();
+        for h in &s.hooks {
+            let entries = match &h.changes {
+                Err(g) => {
+                    let _ = writeln!(body, "  {}: {}; nothing is claimed", hook_title(h), g.why());
                     continue;
                 }
-                let _ = writeln!(body, "  {}", hook_title(h));
-                for e in entries {
-                    text_entry(&mut body, &e);
-                }
+                Ok(c) => pick(c),
+            };
+            if entries.is_empty() {
+                continue;
             }
-            if !body.is_empty() {
-                let _ = writeln!(out, "\n{title}\n{body}");
-                out.pop();
+            let _ = writeln!(body, "  {}", hook_title(h));
+            for e in entries {
+                text_entry(&mut body, &e);
             }
-        };
+        }
+        if !body.is_empty() {
+            let _ = writeln!(out, "\n{title}\n{body}");
+            out.pop();
+        }
+    };
     section(out, "traffic:", &|c| c.traffic.iter().map(|cl| traffic_entry(r, cl)).collect());
     section(out, "counting and logging:", &|c| {
         c.observed.iter().map(|cl| observed_entry(r, cl)).collect()
@@ -455,14 +452,15 @@ fn markdown_semantic(out: &mut String, r: &Report) {
     details(out, "Counting and logging", &|c| {
         c.observed.iter().map(|cl| observed_entry(r, cl)).collect()
     });
-    let gave_up: Vec<&str> =
-        s.hooks.iter().filter(|h| h.changes.is_err()).map(|h| h.hook.keyword()).collect();
-    if !gave_up.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n> hook {} had too many pieces to compare; nothing is claimed for it",
-            gave_up.join(", ")
-        );
+    for h in &s.hooks {
+        if let Err(g) = &h.changes {
+            let _ = writeln!(
+                out,
+                "\n> hook {}: {}; nothing is claimed for it",
+                h.hook.keyword(),
+                g.why()
+            );
+        }
     }
 }
 
@@ -524,6 +522,7 @@ fn to_json(r: &Report, delta: &structural::Delta, tables: &Tables) -> Value {
                 "old_chains": h.old_chains,
                 "new_chains": h.new_chains,
                 "complete": h.changes.is_ok(),
+                "not_compared": h.changes.as_ref().err().map(|g| g.keyword()),
                 "traffic": traffic,
                 "observed": observed,
             })

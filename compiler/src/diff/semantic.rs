@@ -212,7 +212,7 @@ fn candidates(a: &[&Cube], b: &[&Cube]) -> Result<Vec<(usize, usize)>, GaveUp> {
             open_a.push((hi, k));
         }
         if pairs.len() > PAIR_BUDGET {
-            return Err(GaveUp);
+            return Err(GaveUp::TooLarge);
         }
     }
     pairs.sort_unstable();

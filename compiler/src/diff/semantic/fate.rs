@@ -254,9 +254,35 @@ pub type Pieces = Vec<(Cube, Tree<Path>)>;
 pub const BUDGET: usize = 50_000_000;
 const SPLIT_COST: usize = 16;
 
-/// The evaluation ran out of [`BUDGET`].
+/// Why a hook was not compared: nothing is claimed for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GaveUp;
+pub enum GaveUp {
+    /// The evaluation ran out of [`BUDGET`].
+    TooLarge,
+    /// A rule on the hook sets the mark (`mark set`), which later matches
+    /// read: pieces cut from the packets as they arrived cannot follow it.
+    SetsMark,
+}
+
+impl GaveUp {
+    /// Why, in the words the reports print.
+    pub fn why(self) -> &'static str {
+        match self {
+            GaveUp::TooLarge => "too many pieces to compare",
+            GaveUp::SetsMark => {
+                "a rule sets the mark (`mark set`), which the comparison does not follow"
+            }
+        }
+    }
+
+    /// The reason's word in JSON: `too-large` or `sets-mark`.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            GaveUp::TooLarge => "too-large",
+            GaveUp::SetsMark => "sets-mark",
+        }
+    }
+}
 
 /// The fate of every packet on `hook`: a partition of the whole packet
 /// space. With no base chain on the hook, every packet is accepted.
@@ -270,7 +296,7 @@ pub fn hook_fates(policy: &Policy, hook: Hook) -> Result<Pieces, GaveUp> {
         })
     });
     if sets_mark {
-        return Err(GaveUp);
+        return Err(GaveUp::SetsMark);
     }
     let mut cx = Cx { policy, table: 0, work: 0 };
     let mut pieces: Pieces = vec![(Cube::full(), Tree::Leaf(Path::end(End::Accept, None)))];
@@ -316,7 +342,7 @@ impl Cx<'_> {
     fn tick(&mut self, n: usize) -> Result<(), GaveUp> {
         self.work += n;
         if self.work > BUDGET {
-            return Err(GaveUp);
+            return Err(GaveUp::TooLarge);
         }
         Ok(())
     }
