@@ -31,6 +31,8 @@ mod boxes;
 mod maps;
 mod runs;
 
+use std::borrow::Cow;
+
 use rayon::prelude::*;
 
 use crate::ir::{self, Action, Nat, RuleId};
@@ -151,7 +153,7 @@ pub(super) fn lower_rules(cx: &mut TableCx, chain: &ir::Chain, min_run: usize) -
     // Each rule's pieces: its map elements, and its space for the
     // disjointness checks.
     // They depend on the rule alone, so they are made on every core.
-    let spaces: Vec<Vec<Cube>> = rules.par_iter().map(pieces).collect();
+    let spaces: Vec<Cow<[Cube]>> = rules.par_iter().map(pieces).collect();
     let mut cands: Vec<Result<Cand, String>> =
         rules.iter().zip(&spaces).map(|(r, s)| classify(cx, r, s)).collect();
     // Plan, then dissolve the runs too short to pay and plan again without
@@ -209,7 +211,7 @@ fn sequential_rule(
         flush(cx, chain, pending);
     }
     pending.push((rule.id.index, why));
-    sequential::lower_rule(cx, chain, rule, Cut::from_pieces(pieces.to_vec()), out);
+    sequential::lower_rule(cx, chain, rule, Cut::from_pieces(Cow::Borrowed(pieces)), out);
 }
 
 fn flush(cx: &mut TableCx, chain: &ir::Chain, pending: &mut Vec<(u32, String)>) {

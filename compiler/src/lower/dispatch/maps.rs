@@ -29,7 +29,7 @@ pub(super) fn emit_run(
     chain: &ir::Chain,
     members: &[usize],
     cands: &[Result<Cand, String>],
-    spaces: &[Vec<Cube>],
+    spaces: &[Cow<[Cube]>],
     min_run: usize,
     out: &mut Vec<nft::Rule>,
 ) {
@@ -69,7 +69,7 @@ pub(super) fn emit_run(
         // them: a run of 100k rules copies none of them.
         let mut boxes: Vec<(Vec<Cow<Intervals>>, usize)> = Vec::new();
         for (pos, &m) in members.iter().enumerate() {
-            for p in &spaces[m] {
+            for p in spaces[m].iter() {
                 if fam.is_some() && p.family.single() != fam {
                     continue;
                 }

@@ -3,6 +3,7 @@
 //! from, or into a block of its own. A run's [`Hull`] answers "may this
 //! rule meet a member" in logarithmic time, never with a false "no".
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::space::{Cube, Families, Intervals};
@@ -28,7 +29,7 @@ const WALK: usize = 32;
 /// Put each rule, in policy order, into the latest run of its kind that it
 /// may move up to (past blocks it is disjoint from), or into a block of its
 /// own at the end.
-pub(super) fn plan(cands: &[Result<Cand, String>], spaces: &[Vec<Cube>]) -> Vec<Block> {
+pub(super) fn plan(cands: &[Result<Cand, String>], spaces: &[Cow<[Cube]>]) -> Vec<Block> {
     let mut blocks: Vec<Block> = Vec::new();
     for (i, cand) in cands.iter().enumerate() {
         let Ok(cand) = cand else {
