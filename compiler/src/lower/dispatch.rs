@@ -74,6 +74,7 @@ struct Cand {
     /// What the map gives for this rule; `None` means a chain of its own
     /// holding `body`.
     direct: Option<nft::Verdict>,
+    /// Empty when `direct` is given.
     body: Vec<Expr>,
     /// Evaluation may go on after the lookup picks this rule.
     may_continue: bool,
@@ -119,7 +120,6 @@ fn classify(cx: &TableCx, rule: &ir::Rule, pieces: &[Cube]) -> Result<Cand, Stri
         return Err("translates addresses for both families".into());
     }
     let ports = pieces.iter().all(sequential::has_ports);
-    let mut body: Vec<Expr> = sequential::port_guard(rule, pieces).into_iter().collect();
     let mut statements = sequential::body(cx, rule, fam, ports);
     // With per-rule counters on, the map's element counts exactly what a
     // leading anonymous `counter` of the rule would (translation goes last,
@@ -130,7 +130,6 @@ fn classify(cx: &TableCx, rule: &ir::Rule, pieces: &[Cube]) -> Result<Cand, Stri
         statements.remove(0);
         plain = rule.actions.len() == 1;
     }
-    body.extend(statements);
     let direct = match (plain, rule.verdict) {
         (true, None) => Some(nft::Verdict::Continue),
         (true, Some(ir::Verdict::Reject(_))) => None,
@@ -139,6 +138,17 @@ fn classify(cx: &TableCx, rule: &ir::Rule, pieces: &[Cube]) -> Result<Cand, Stri
             return Err("has statements and ends with goto or return".into())
         }
         (false, _) => None,
+    };
+    // The body of the rule's own chain, which only a rule the map jumps to
+    // needs: every candidate is held until its chain's runs are made (100k
+    // rules' bodies took about 24 MiB).
+    let body = match direct {
+        Some(_) => Vec::new(),
+        None => {
+            let mut body: Vec<Expr> = sequential::port_guard(rule, pieces).into_iter().collect();
+            body.extend(statements);
+            body
+        }
     };
     let may_continue = !rule.always_decides() || matches!(rule.verdict, Some(ir::Verdict::Jump(_)));
     Ok(Cand { kind, direct, body, may_continue })
