@@ -2,7 +2,8 @@
 //!
 //! Messages are serialised by hand (header, `nfgenmsg`, TLV attributes,
 //! 4-byte aligned) straight into one buffer, so a batch of 100k rules costs
-//! one allocation that grows and one `send`.
+//! one allocation and one `send`; a table written whole reserves an upper
+//! bound of its bytes first ([`Writer::reserve`]).
 
 use crate::abi::*;
 
@@ -94,6 +95,14 @@ impl Writer {
         self.buf.bytes[start..start + 4].copy_from_slice(&len32.to_ne_bytes());
         self.count += 1;
         start
+    }
+
+    /// Room for `more` bytes of messages. Pages not yet written are not
+    /// resident, so an upper bound costs nothing, while growing by doubling
+    /// kept the old copies alongside (a 47 MiB batch of 100k rules held
+    /// about 80 MiB while it was written).
+    pub fn reserve(&mut self, more: usize) {
+        self.buf.bytes.reserve(more);
     }
 
     /// An nf_tables message: `NFNL_SUBSYS_NFTABLES << 8 | ty`, family inet.
