@@ -10,17 +10,21 @@ use super::{PROTO_SCTP, PROTO_TCP, PROTO_UDP};
 use crate::nft::vocab::IPV6_SKIPPED_HEADERS;
 
 /// A sorted set of disjoint, non-adjacent closed intervals over `u128`.
+///
+/// A boxed slice, not a vector: 16 bytes instead of 24, and a cube holds
+/// ten of these (a policy's 100k rules keep one cube each while they are
+/// analysed and lowered).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Intervals(Vec<(u128, u128)>);
+pub struct Intervals(Box<[(u128, u128)]>);
 
 impl Intervals {
     pub fn empty() -> Intervals {
-        Intervals(Vec::new())
+        Intervals(Box::default())
     }
 
     pub fn range(lo: u128, hi: u128) -> Intervals {
         if lo <= hi {
-            Intervals(vec![(lo, hi)])
+            Intervals(Box::new([(lo, hi)]))
         } else {
             Intervals::empty()
         }
@@ -44,9 +48,8 @@ impl Intervals {
         }
         v.truncate(kept);
         // The caller's vector may have grown with room to spare; a rule keeps
-        // its sets for the whole run.
-        v.shrink_to_fit();
-        Intervals(v)
+        // its sets for the whole run (a boxed slice has none).
+        Intervals(v.into_boxed_slice())
     }
 
     pub fn ranges(&self) -> &[(u128, u128)] {
@@ -67,7 +70,7 @@ impl Intervals {
 
     /// Whether this set is everything in `0..=max`.
     pub fn is_full(&self, max: u128) -> bool {
-        self.0 == [(0, max)]
+        *self.0 == [(0, max)]
     }
 
     pub fn union(&self, other: &Intervals) -> Intervals {
@@ -94,7 +97,7 @@ impl Intervals {
                 j += 1;
             }
         }
-        Intervals(out)
+        Intervals(out.into_boxed_slice())
     }
 
     pub fn intersects(&self, other: &Intervals) -> bool {
@@ -132,7 +135,7 @@ impl Intervals {
                 push_sized(&mut out, most, (n, max));
             }
         }
-        Intervals(out)
+        Intervals(out.into_boxed_slice())
     }
 
     pub fn subtract(&self, other: &Intervals) -> Intervals {
