@@ -4,8 +4,8 @@
 //! packet, so the source without it gives every packet the same verdict,
 //! under its rates and over them. The sources use every hook (with the
 //! interfaces each hook's packets lack; a table's regular chains may be
-//! reached from a second hook too, whose own packets are not evaluated
-//! here, so a finding there holds in both), two tables, `jump`, `goto`,
+//! reached from a second hook's base chain too, whose packets are
+//! evaluated as well, so a finding there holds for both), two tables, `jump`, `goto`,
 //! `return`, marks set and matched, limits and translations; the IR-level
 //! laws, exact both ways, are in `analysis_props`.
 
@@ -13,8 +13,9 @@ use proptest::prelude::*;
 use shriek_compiler::analysis;
 use shriek_compiler::emit::packet_text;
 use shriek_compiler::eval::LimitMode;
+use shriek_compiler::ir::Hook;
 use shriek_compiler::resolve::resolve_str;
-use shriek_testkit::sources::{source_and_packets, Domain, Source};
+use shriek_testkit::sources::{a_packet, on_hook, source_and_packets, Domain, Source};
 
 const NEVER_DECIDES: [&str; 3] = ["shadowed-rule", "redundant-rule", "unmatchable-rule"];
 
@@ -34,8 +35,7 @@ fn rule_lines(source: &Source, text: &str) -> Vec<((usize, usize, usize), usize)
             line += 1; // `}`
         }
         if let Some((_, rules)) = &tab.extra {
-            line += 1; // `chain x`
-                       // Its hook's packets are not evaluated: `usize::MAX` says so.
+            line += 1; // `chain x`: `usize::MAX` stands for it.
             for i in 0..rules.len() {
                 out.push(((t, usize::MAX, i), line));
                 line += 1;
@@ -59,7 +59,11 @@ proptest! {
     })]
 
     #[test]
-    fn a_rule_reported_never_deciding_can_be_removed((source, packets) in source_and_packets(Domain::Model, 96)) {
+    fn a_rule_reported_never_deciding_can_be_removed(
+        (source, packets) in source_and_packets(Domain::Model, 96),
+        // For the extra base chains' hooks; each meets them as `on_hook` says.
+        others in prop::collection::vec(a_packet(Domain::Model, Hook::Forward), 48),
+    ) {
         let text = source.text();
         let fe = resolve_str("p.shr", &text);
         // A translation to a family the rule's matches exclude (E0240).
@@ -73,11 +77,33 @@ proptest! {
             let Some(&((t, c, i), _)) = lines.iter().find(|(_, l)| *l == line) else {
                 return Err(TestCaseError::fail(format!("{} at line {line} is on no rule\n{text}", d.name)));
             };
-            if c == usize::MAX {
-                continue;
-            }
             let mut without = source.clone();
-            without.tables[t].chains[c].remove(i);
+            match &mut without.tables[t].extra {
+                Some((_, rules)) if c == usize::MAX => {
+                    rules.remove(i);
+                }
+                _ => {
+                    without.tables[t].chains[c].remove(i);
+                }
+            }
+            let mut hooks: Vec<Hook> = Vec::new();
+            for h in source.tables.iter().filter_map(|tab| tab.extra.as_ref().map(|e| e.0)) {
+                if !hooks.contains(&h) {
+                    hooks.push(h);
+                }
+            }
+            for &h in &hooks {
+                for p in others.iter().map(|p| on_hook(p, h)) {
+                    for limits in [LimitMode::UnderRate, LimitMode::OverRate] {
+                        prop_assert_eq!(
+                            source.evaluate_extra(h, &p, limits),
+                            without.evaluate_extra(h, &p, limits),
+                            "{} at line {} ({}), but removing it changes {} {:?} at {:?}\n{}",
+                            d.name, line + 1, d.message, packet_text(&p), limits, h, text
+                        );
+                    }
+                }
+            }
             for p in &packets {
                 for limits in [LimitMode::UnderRate, LimitMode::OverRate] {
                     prop_assert_eq!(

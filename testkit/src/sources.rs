@@ -490,6 +490,40 @@ impl Source {
     }
 }
 
+impl Source {
+    /// The verdict of a packet on `other`, the hook of some table's extra
+    /// base chain `x` (priority 0): those chains in table order, an accept
+    /// passing the packet on, each with its table's jumps. `hook`'s own
+    /// packets are [`Source::evaluate`]'s.
+    pub fn evaluate_extra(&self, other: Hook, p: &Packet, limits: LimitMode) -> Outcome {
+        let mut p = p.clone();
+        for tab in &self.tables {
+            let Some((h, rules)) = &tab.extra else { continue };
+            if *h != other {
+                continue;
+            }
+            let outcome = tab.run_rules(rules, &mut p, limits).unwrap_or(Outcome::Accept);
+            if outcome != Outcome::Accept {
+                return outcome;
+            }
+        }
+        Outcome::Accept
+    }
+}
+
+/// `p` as it meets `hook`: no `oif` before routing, no `iif` on the
+/// host's own packets.
+pub fn on_hook(p: &Packet, hook: Hook) -> Packet {
+    let mut p = p.clone();
+    if hook == Hook::Output {
+        p.iif = String::new();
+    }
+    if matches!(hook, Hook::Prerouting | Hook::Input) {
+        p.oif = String::new();
+    }
+    p
+}
+
 impl Rule {
     pub fn text(&self, defs: &mut Defines) -> String {
         let mut words: Vec<String> = self.matches.iter().map(|m| m.text(defs)).collect();
@@ -525,7 +559,12 @@ impl Tab {
     /// translation accepts (and holds only for its target's family).
     /// `None`: the chain ended without a decision (or returned).
     pub fn run(&self, chain: usize, p: &mut Packet, limits: LimitMode) -> Option<Outcome> {
-        for r in &self.chains[chain] {
+        self.run_rules(&self.chains[chain], p, limits)
+    }
+
+    /// [`Tab::run`] on `rules`, whose jumps go to this table's chains.
+    pub fn run_rules(&self, rules: &[Rule], p: &mut Packet, limits: LimitMode) -> Option<Outcome> {
+        for r in rules {
             if !r.matches.iter().all(|m| m.holds(p)) {
                 continue;
             }
