@@ -201,7 +201,7 @@ fn show(p: &ir::Policy) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: shriek_testkit::prop_cases(1000), ..ProptestConfig::default() })]
 
     #[test]
     fn findings_agree_with_the_evaluator(spec in spec()) {
@@ -210,7 +210,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: shriek_testkit::prop_cases(300), ..ProptestConfig::default() })]
 
     /// Under any work budget, however small, the analysis reports no
     /// finding the full analysis does not: a rule it could not finish gets
