@@ -197,6 +197,22 @@ fn fmt_reads_standard_input() {
     assert!(text(&twice.stderr).contains("given more than once"), "{}", text(&twice.stderr));
 }
 
+/// `check -` reads standard input once: `-` twice is refused, as by
+/// `fmt`, not read again as an empty second policy ("checked 2 files").
+#[test]
+fn check_refuses_standard_input_twice() {
+    let mut cmd = shriek_testkit::command(env!("CARGO_BIN_EXE_shriekc"));
+    let policy =
+        b"table t {\n  chain c hook input policy drop {\n    tcp dport 22 accept\n  }\n}\n";
+    let twice = shriek_testkit::output_with_stdin(cmd.args(["check", "-", "-"]), policy);
+    assert_eq!(twice.status.code(), Some(2));
+    assert_eq!(
+        text(&twice.stderr),
+        "error: `-` (standard input) is given more than once; it can be read only once\n"
+    );
+    assert_eq!(text(&twice.stdout), "");
+}
+
 #[test]
 fn compile_and_trace() {
     let out = shriekc(&["compile", "--strategy", "sequential", "examples/redis-counters.shr"]);

@@ -5,11 +5,15 @@ use shriek_compiler::{analysis, render};
 use shriek_grammar::{Diagnostic, Severity, SourceMap};
 
 use super::{print_out, FINDINGS, INVALID, OK};
-use crate::loader::FsLoader;
+use crate::loader::{FsLoader, STDIN_PATH};
 use crate::output::merge_sources;
 use crate::Format;
 
 pub fn check(files: &[String], format: Format, deny_warnings: bool) -> u8 {
+    if files.iter().filter(|f| *f == STDIN_PATH).count() > 1 {
+        eprintln!("error: `-` (standard input) is given more than once; it can be read only once");
+        return INVALID;
+    }
     let mut sources = SourceMap::new();
     let mut all = Vec::new();
     let mut invalid = false;
