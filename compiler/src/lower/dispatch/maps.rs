@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use crate::ir;
 use crate::nft::vocab::{PROTOS_WITH_PORTS, PROTO_TCP, PROTO_UDP};
 use crate::nft::{self, AddrField, CmpOp, Data, Elem, Element, Expr, Part, Rhs, Selector};
-use crate::space::{Cube, Family, Intervals};
+use crate::space::{Cube, Family, Intervals, Protos};
 
 use super::super::sequential::{self, origin};
 use super::super::{count, rule_list, TableCx};
@@ -49,15 +49,21 @@ pub(super) fn emit_run(
             )),
         })
         .collect();
-    // Port-only runs get one map per protocol, keyed by the port alone: a
-    // single-field interval map is an rbtree, which the kernel loads in
-    // about a second at 100k elements, where a `l4proto . th dport`
-    // concatenation needs pipapo and takes over twenty.
+    // Port-only runs with ranges get one map per protocol, keyed by the
+    // port alone: a single-field interval map is an rbtree, which the
+    // kernel loads in about a second at 100k elements, where a `l4proto .
+    // th dport` concatenation needs pipapo and takes over twenty. Without
+    // ranges, over two protocols or more, one hash map keyed `meta
+    // l4proto . th dport` takes them all: one lookup per packet where each
+    // protocol's map cost a rule of its own.
+    let merged = kind == KeyKind::Dport && one_port_map(members, spaces);
     let groups: Vec<(Option<Family>, Option<u8>)> = match kind {
+        KeyKind::Dport if merged => vec![(None, None)],
         KeyKind::Dport => PROTOS_WITH_PORTS.map(|p| (None, Some(p))).to_vec(),
         _ => vec![(Some(Family::V4), None), (Some(Family::V6), None)],
     };
     let dims: &[Dim] = match kind {
+        KeyKind::Dport if merged => &[Dim::Proto, Dim::Dport],
         KeyKind::Dport => &[Dim::Dport],
         KeyKind::Saddr => &[Dim::Saddr],
         KeyKind::SaddrDport => &[Dim::Saddr, Dim::Proto, Dim::Dport],
@@ -81,6 +87,12 @@ pub(super) fn emit_run(
                     .map(|d| match d {
                         Dim::Saddr => Cow::Borrowed(p.saddr.as_ref().expect("saddr key")),
                         Dim::Daddr => Cow::Borrowed(p.daddr.as_ref().expect("daddr key")),
+                        Dim::Proto if merged => Cow::Owned(Intervals::from_ranges(
+                            p.proto
+                                .intersect(Protos::with_ports())
+                                .iter()
+                                .map(|x| (x as u128, x as u128)),
+                        )),
                         Dim::Proto => Cow::Owned(Intervals::from_ranges(
                             p.proto.iter().map(|x| (x as u128, x as u128)),
                         )),
@@ -128,6 +140,7 @@ pub(super) fn emit_run(
         let fam_tag = match (kind, fam, group_proto) {
             (KeyKind::Dport, _, Some(PROTO_TCP)) => "_tcp",
             (KeyKind::Dport, _, Some(PROTO_UDP)) => "_udp",
+            (KeyKind::Dport, _, None) => "",
             (KeyKind::Dport, _, _) => "_sctp",
             (_, Some(Family::V6), _) => "6",
             _ => "4",
@@ -227,6 +240,21 @@ pub(super) fn emit_run(
     );
     let ids = members.iter().map(|&m| rules[m].id).collect();
     cx.note(chain, ids, text);
+}
+
+/// Whether a port-only run's ports are single values (no ranges) and span
+/// two protocols or more: then one `meta l4proto . th dport` map, a hash
+/// table, holds them all.
+fn one_port_map(members: &[usize], spaces: &[Cow<[Cube]>]) -> bool {
+    let mut protos = Protos::NONE;
+    for p in members.iter().flat_map(|&m| spaces[m].iter()) {
+        let points = p.dport.as_ref().is_some_and(|d| d.ranges().iter().all(|(lo, hi)| lo == hi));
+        if !points {
+            return false;
+        }
+        protos = protos.union(p.proto);
+    }
+    protos.intersect(Protos::with_ports()).len() >= 2
 }
 
 fn member_indices(rules: &[ir::Rule], members: &[usize]) -> Vec<u32> {
