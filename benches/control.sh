@@ -6,7 +6,10 @@
 # `nft -f` of the linear chain, `iptables-nft-restore` and
 # `iptables-legacy-restore` of the IPv4 rules, and `nft -f` of what
 # `shriekc compile --strategy auto` prints (the same kernel objects as
-# shriekc auto, loaded by nft). Each figure is the median of BENCH_REPS runs,
+# shriekc auto, loaded by nft). shriekc counts every rule by default and
+# plain `nft -f` counts none: two rows compare like with like, `nft -f
+# (counters)` (the same nft text with a `counter` on every rule) and
+# `shriekc sequential (counters off)`; iptables counts every rule anyway. Each figure is the median of BENCH_REPS runs,
 # each in a namespace of its own; shriekc's transaction alone (from sending
 # the batch to the kernel's answer, as `apply` prints it) beside.
 #
@@ -33,7 +36,7 @@ bench_build
 csv=$out/control.csv
 bench_csv "$csv" "workload,tool,rules,seconds,peak_rss_mib,transaction_ms"
 
-tools=("shriekc sequential" "shriekc auto" "nft -f" "iptables-nft-restore" "iptables-legacy-restore" "nft -f (shriekc auto output)")
+tools=("shriekc sequential" "shriekc auto" "nft -f" "nft -f (counters)" "shriekc sequential (counters off)" "iptables-nft-restore" "iptables-legacy-restore" "nft -f (shriekc auto output)")
 [[ -n ${BENCH_TOOLS:-} ]] && IFS='|' read -ra tools <<<"$BENCH_TOOLS"
 
 # run TOOL NS: load the tool's file into the namespace.
@@ -41,7 +44,9 @@ run() {
     case $1 in
     "shriekc sequential") bench_time "$SHRIEKC" apply --netns "$2" --strategy sequential "$bench_tmp/p.shr" ;;
     "shriekc auto") bench_time "$SHRIEKC" apply --netns "$2" --strategy auto "$bench_tmp/p.shr" ;;
+    "shriekc sequential (counters off)") bench_time "$SHRIEKC" apply --netns "$2" --strategy sequential "$bench_tmp/p-off.shr" ;;
     "nft -f") bench_time ip netns exec "$2" nft -f "$bench_tmp/p.nft" ;;
+    "nft -f (counters)") bench_time ip netns exec "$2" nft -f "$bench_tmp/p-counted.nft" ;;
     "nft -f (shriekc auto output)") bench_time ip netns exec "$2" nft -f "$bench_tmp/auto.nft" ;;
     iptables-*) bench_time ip netns exec "$2" "$1" "$bench_tmp/p.ipt" ;;
     esac
@@ -50,7 +55,9 @@ run() {
 for workload in "${workloads[@]}"; do
     for n in "${sizes[@]}"; do
         bench_gen "$workload" shr "$n" >"$bench_tmp/p.shr"
+        bench_gen "$workload" shr "$n" off >"$bench_tmp/p-off.shr"
         bench_gen "$workload" nft "$n" >"$bench_tmp/p.nft"
+        bench_gen "$workload" nft "$n" counted >"$bench_tmp/p-counted.nft"
         bench_gen "$workload" ipt "$n" >"$bench_tmp/p.ipt"
         "$SHRIEKC" compile --strategy auto "$bench_tmp/p.shr" >"$bench_tmp/auto.nft"
         for tool in "${tools[@]}"; do

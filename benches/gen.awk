@@ -1,7 +1,7 @@
 # The bench suite's one policy generator: the same N rules written for each
 # tool, so that every tool loads, checks or forwards through the same policy.
 #
-#   awk -v workload=W -v format=F -v n=N [-v counters=off] -f benches/gen.awk
+#   awk -v workload=W -v format=F -v n=N [-v counters=off|counted] -f benches/gen.awk
 #
 # workload:
 #   ports    tcp/udp `dport P`, the verdict alternating every two ports so
@@ -15,6 +15,10 @@
 #            5000, accept/drop/reject (deterministic: a fixed seed)
 # format: shr (shriekc), nft (`nft -f`, one linear chain), ipt
 #         (`iptables-restore`, IPv4 only: iptables has no inet family)
+# counters: off writes `counters off` in the shr format (shriekc counts
+#         every rule by default); counted gives every rule of the nft format
+#         a `counter`, as shriekc's per-rule counters (iptables counts every
+#         rule whatever it is told)
 #
 # ports and blended end with `iif v0 udp dport 5201 accept` and the same for
 # tcp: iperf3's port, on the bench's veth. The test traffic (10.77.0.2 ->
@@ -33,6 +37,7 @@ function rule(sa, da, proto, port, verdict, iif) {
         line = iif == "" ? "" : "iifname \"" iif "\" "
         if (sa != "") line = "ip saddr " sa " "
         if (da != "") line = line "ip daddr " da " "
+        if (counters == "counted") verdict = "counter " verdict
         printf "    %s%s dport %s %s\n", line, proto, port, verdict
     } else {
         line = "-A INPUT"
@@ -86,7 +91,7 @@ BEGIN {
             } else if (format == "shr") {
                 printf "    saddr %s %s\n", sa, verdict
             } else if (format == "nft") {
-                printf "    ip saddr %s %s\n", sa, verdict
+                printf "    ip saddr %s %s%s\n", sa, counters == "counted" ? "counter " : "", verdict
             } else {
                 printf "-A INPUT -s %s -j %s\n", sa, toupper(verdict)
             }

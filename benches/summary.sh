@@ -37,6 +37,13 @@ for w in ports blended; do
     s=$(cell "$c" seconds "$w|shriekc sequential|$big") p=$(cell "$c" seconds "$w|nft -f|$big")
     row "apply $(k $big) $w rules, sequential, whole command" "$s s" "\`nft -f\` $p s" "$(ratio "$s" "$p")" "≤ 0.8×"
 done
+# Like for like: shriekc counts every rule, plain `nft -f` none.
+for w in ports blended; do
+    s=$(cell "$c" seconds "$w|shriekc sequential|$big") p=$(cell "$c" seconds "$w|nft -f (counters)|$big")
+    row "apply $(k $big) $w rules, sequential, like for like: both count every rule" "$s s" "\`nft -f\`, a \`counter\` per rule, $p s" "$(ratio "$s" "$p")" "(≤ 0.8×)"
+    s=$(cell "$c" seconds "$w|shriekc sequential (counters off)|$big") p=$(cell "$c" seconds "$w|nft -f|$big")
+    row "apply $(k $big) $w rules, sequential, like for like: neither counts" "\`counters off\` $s s" "\`nft -f\` $p s" "$(ratio "$s" "$p")" "(≤ 0.8×)"
+done
 for t in sequential auto; do
     s=$(cell "$c" peak_rss_mib "blended|shriekc $t|$big") p=$(cell "$c" peak_rss_mib "blended|nft -f|$big")
     row "peak memory, apply $(k $big) blended rules, $t" "$s MiB" "\`nft -f\` $p MiB" "$(ratio "$s" "$p")" "≤ 0.25×"
