@@ -16,7 +16,9 @@
 # third between runs on a busy 2-core machine): BENCH_SIZES (e.g.
 # "100000"), BENCH_WORKLOADS ("ports blended"), BENCH_CONFIGS ("nft
 # sequential auto") and BENCH_REPS (rounds, default 1); the counters-off
-# rows then stay out.
+# rows then stay out. BENCH_CONFIGS may also name `floor`: the workload's
+# last two rules alone (iperf3's accepts, one counter each), what any
+# ruleset that lets the test traffic in costs before its other rules.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -70,6 +72,7 @@ load() {
     none) echo 0; return ;;
     nft) t=$(bench_time ip netns exec "$sink" nft -f "$2") ;;
     sequential* | auto*) t=$(bench_time "$SHRIEKC" apply --netns "$sink" --strategy "${1%% *}" "$2") ;;
+    floor) t=$(bench_time "$SHRIEKC" apply --netns "$sink" --strategy auto "$bench_tmp/floor.shr") ;;
     esac
     echo "${t%% *}"
 }
@@ -87,6 +90,7 @@ for n in "${sizes[@]}"; do
         for workload in "${workloads[@]}"; do
             bench_gen "$workload" nft "$n" >"$bench_tmp/p.nft"
             bench_gen "$workload" shr "$n" >"$bench_tmp/p.shr"
+            bench_gen "$workload" shr 2 >"$bench_tmp/floor.shr"
             for config in "${configs[@]}"; do
                 file=$bench_tmp/p.shr
                 [[ $config == nft ]] && file=$bench_tmp/p.nft
