@@ -385,7 +385,7 @@ fn as_rule(
     for e in &lookup.exprs {
         match e {
             Expr::Vmap { .. } => {
-                exprs.push(Expr::Match { key: key.to_vec(), op: CmpOp::Eq, rhs: rhs.clone() });
+                exprs.extend(field_by_field(key, &rhs));
                 exprs.push(Expr::Counter(None));
             }
             e => exprs.push(e.clone()),
@@ -404,6 +404,40 @@ fn as_rule(
         None => exprs.push(Expr::Verdict(verdict.clone())),
     }
     Some(exprs)
+}
+
+/// The match of a map's key against `rhs`, one field at a time where all
+/// elements but one field agree: a `meta l4proto . th dport` element
+/// (tcp . 22) says `meta l4proto tcp th dport 22`, as a per-protocol map's
+/// element and a rule of its own say it, so a count follows the rule when
+/// a lowering merges the protocols' maps or parts them.
+fn field_by_field(key: &[nft::Selector], rhs: &Rhs) -> Vec<Expr> {
+    let whole = || vec![Expr::Match { key: key.to_vec(), op: CmpOp::Eq, rhs: rhs.clone() }];
+    let elems: Vec<&nft::Elem> = match rhs {
+        Rhs::Value(e) => vec![e],
+        Rhs::Set(es) => es.iter().collect(),
+        _ => return whole(),
+    };
+    let Some(first) = elems.first() else { return whole() };
+    if key.len() < 2 || elems.iter().any(|e| e.0.len() != key.len()) {
+        return whole();
+    }
+    let varies = |i: usize| elems.iter().any(|e| e.0[i] != first.0[i]);
+    if (0..key.len()).filter(|&i| varies(i)).count() > 1 {
+        return whole();
+    }
+    (0..key.len())
+        .map(|i| {
+            let one = |e: &nft::Elem| nft::Elem(vec![e.0[i].clone()]);
+            let rhs = match rhs {
+                Rhs::Set(_) if varies(i) => Rhs::Set(elems.iter().map(|e| one(e)).collect()),
+                Rhs::Set(_) if elems.len() > 1 => Rhs::Value(one(first)),
+                Rhs::Set(_) => Rhs::Set(vec![one(first)]),
+                _ => Rhs::Value(one(first)),
+            };
+            Expr::Match { key: vec![key[i]], op: CmpOp::Eq, rhs }
+        })
+        .collect()
 }
 
 /// How each counting map of `t` is looked up: (map, chain, the rule that
