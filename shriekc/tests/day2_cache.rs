@@ -154,12 +154,12 @@ fn random_changes_and_drift_plan_and_apply_as_without_the_cache() {
         let cache = cache_file(&ns).expect("a cache path");
         match rng.below(8) {
             1 => drop(ns.try_sh(&format!(
-                "nft add element inet {TABLE} input_dport_tcp '{{ 9999 : drop }}'"
+                "nft add element inet {TABLE} input_dport '{{ tcp . 9999 : drop }}'"
             ))),
             2 => {
                 let port = rules.iter().find(|r| !r.udp).map_or(100, |r| r.port);
                 drop(ns.try_sh(&format!(
-                    "nft delete element inet {TABLE} input_dport_tcp '{{ {port} }}'"
+                    "nft delete element inet {TABLE} input_dport '{{ tcp . {port} }}'"
                 )));
             }
             3 => drop(ns.try_sh(&format!("nft add rule inet {TABLE} input tcp dport 61000 drop"))),
