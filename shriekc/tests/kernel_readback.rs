@@ -15,8 +15,9 @@
 
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use shriek_testkit::load::{load, plan_changes, LOADS};
 use shriek_testkit::sources::{a_source, Domain};
-use shriek_testkit::{has_tool, temp_file, text, Netns};
+use shriek_testkit::{has_tool, temp_file, Netns};
 
 const BIN: &str = env!("CARGO_BIN_EXE_shriekc");
 
@@ -24,27 +25,12 @@ fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// How each round's policy gets into the kernel, in turn.
-const LOADS: [(&str, &str); 9] = [
-    ("apply", "auto"),
-    ("nft -f", "sequential"),
-    ("nft -j -f", "dispatch"),
-    ("apply", "dispatch"),
-    ("nft -f", "auto"),
-    ("nft -j -f", "sequential"),
-    ("apply", "sequential"),
-    ("nft -f", "dispatch"),
-    ("nft -j -f", "auto"),
-];
-
 #[test]
 fn every_way_into_the_kernel_reads_back_as_the_policy() {
     let Some(ns) = Netns::new("readback") else { return };
     if !has_tool("nft") {
         return;
     }
-    // The interfaces the sources name, so that nothing depends on a name
-    // being absent.
     let seed = env_number("SHRIEK_READBACK_SEED", 1);
     let rounds = env_number("SHRIEK_READBACK_ROUNDS", 60);
     let mut bytes = [0u8; 32];
@@ -65,42 +51,14 @@ fn every_way_into_the_kernel_reads_back_as_the_policy() {
         let file = temp_file(&format!("readback-{}-{round}.shr", std::process::id()), &policy);
         let path = file.to_str().expect("utf-8 path");
         let (how, strategy) = LOADS[round as usize % LOADS.len()];
-        if how == "apply" {
-            let applied = shriek_testkit::run(
-                BIN,
-                &["apply", "--force", "--strategy", strategy, "--netns", &ns.name, path],
+        let context = format!("round {round} (seed {seed}), {how:?} {strategy}\n{policy}");
+        load(BIN, &ns, how, strategy, path, &context);
+        if let Some(changes) = plan_changes(BIN, &ns, strategy, path) {
+            panic!(
+                "{context}\n`plan` sees changes:\n{changes}\n--- kernel ---\n{}",
+                ns.nft(&["list", "ruleset"])
             );
-            assert_eq!(applied.status.code(), Some(0), "{policy}\n{}", text(&applied.stderr));
-        } else {
-            let emit = if how == "nft -f" { "nft" } else { "json" };
-            let compiled = shriek_testkit::run(
-                BIN,
-                &["compile", "--emit", emit, "--strategy", strategy, path],
-            );
-            assert_eq!(compiled.status.code(), Some(0), "{policy}\n{}", text(&compiled.stderr));
-            let script = temp_file(
-                &format!("readback-{}-{round}.{emit}", std::process::id()),
-                &text(&compiled.stdout),
-            );
-            if let Err(e) = ns.try_sh(&format!("{how} {}", script.display())) {
-                panic!(
-                    "round {round} (seed {seed}): `{how}` refused `compile --emit {emit} --strategy {strategy}`: {e}\n{policy}\n{}",
-                    text(&compiled.stdout)
-                );
-            }
         }
-        let plan = shriek_testkit::run(
-            BIN,
-            &["plan", "--detailed-exitcode", "--strategy", strategy, "--netns", &ns.name, path],
-        );
-        assert_eq!(
-            plan.status.code(),
-            Some(0),
-            "round {round} (seed {seed}), {how} {strategy}: `plan` sees changes\n{}{}\n--- source ---\n{policy}\n--- kernel ---\n{}",
-            text(&plan.stdout),
-            text(&plan.stderr),
-            ns.nft(&["list", "ruleset"])
-        );
     }
     // Most sources resolve, or the law above says little.
     assert!(loaded * 2 > rounds, "only {loaded} of {rounds} sources resolved");

@@ -28,13 +28,12 @@ use shriek_compiler::emit::packet_text;
 use shriek_compiler::eval::LimitMode;
 use shriek_compiler::ir::Outcome;
 use shriek_compiler::space::Family;
+use shriek_testkit::load::{load, plan_changes, LOADS};
 use shriek_testkit::raw::{self, Raw, Sent};
 use shriek_testkit::sources::{source_and_packets, Domain};
-use shriek_testkit::{has_tool, temp_file, text, Netns};
+use shriek_testkit::{has_tool, temp_file, Netns};
 
-fn shriekc(args: &[&str]) -> std::process::Output {
-    shriek_testkit::run(env!("CARGO_BIN_EXE_shriekc"), args)
-}
+const BIN: &str = env!("CARGO_BIN_EXE_shriekc");
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -43,21 +42,6 @@ fn env_number(name: &str, default: u64) -> u64 {
 /// The IPv6 extension headers the `n`th packet carries in front of its
 /// protocol.
 const EXTENSION_HEADERS: [&[u8]; 6] = [&[], &[0], &[60], &[43], &[44], &[0, 43, 44, 60]];
-
-/// How each round's policy gets into the kernel, in turn: `shriekc apply`
-/// with each strategy, and `nft -f` of `shriekc compile` (its text, and
-/// its libnftables JSON with `nft -j -f`) with each.
-const LOADS: [(&str, &str); 9] = [
-    ("apply", "auto"),
-    ("nft -f", "sequential"),
-    ("nft -j -f", "dispatch"),
-    ("apply", "dispatch"),
-    ("nft -f", "auto"),
-    ("nft -j -f", "sequential"),
-    ("apply", "sequential"),
-    ("nft -f", "dispatch"),
-    ("nft -j -f", "auto"),
-];
 
 #[test]
 fn the_kernel_gives_random_sources_the_languages_verdicts() {
@@ -96,39 +80,12 @@ fn the_kernel_gives_random_sources_the_languages_verdicts() {
         let file = temp_file(&format!("verdicts-{}-{round}.shr", std::process::id()), &policy);
         let path = file.to_str().expect("utf-8 path");
         let (how, strategy) = LOADS[round as usize % LOADS.len()];
-        if how == "apply" {
-            let applied =
-                shriekc(&["apply", "--force", "--strategy", strategy, "--netns", &ns.name, path]);
-            assert_eq!(applied.status.code(), Some(0), "{policy}\n{}", text(&applied.stderr));
-        } else {
-            let emit = if how == "nft -f" { "nft" } else { "json" };
-            let compiled = shriekc(&["compile", "--emit", emit, "--strategy", strategy, path]);
-            assert_eq!(compiled.status.code(), Some(0), "{policy}\n{}", text(&compiled.stderr));
-            let script = temp_file(
-                &format!("verdicts-{}-{round}.{emit}", std::process::id()),
-                &text(&compiled.stdout),
-            );
-            if let Err(e) = ns.try_sh(&format!("{how} {}", script.display())) {
-                panic!("round {round}: `{how}` refused `compile --emit {emit} --strategy {strategy}`: {e}\n{policy}\n{}", text(&compiled.stdout));
-            }
-        }
+        let context = format!("round {round} (seed {seed}), {how:?} {strategy}\n{policy}");
+        load(BIN, &ns, how, strategy, path, &context);
         // What is in the kernel reads back as the policy, either way.
-        let plan = shriekc(&[
-            "plan",
-            "--detailed-exitcode",
-            "--strategy",
-            strategy,
-            "--netns",
-            &ns.name,
-            path,
-        ]);
-        assert_eq!(
-            plan.status.code(),
-            Some(0),
-            "round {round}, {how} {strategy}: `plan` sees changes\n{}{}\n--- source ---\n{policy}",
-            text(&plan.stdout),
-            text(&plan.stderr)
-        );
+        if let Some(changes) = plan_changes(BIN, &ns, strategy, path) {
+            panic!("{context}\n`plan` sees changes:\n{changes}");
+        }
         let raws: Vec<Raw<'_>> = packets
             .iter()
             .enumerate()
@@ -167,7 +124,7 @@ fn the_kernel_gives_random_sources_the_languages_verdicts() {
         }
         assert!(
             wrong.is_empty(),
-            "round {round} (seed {seed}), {how} {strategy}:\n{}\n--- source ---\n{policy}\n--- kernel ---\n{}",
+            "round {round} (seed {seed}), {how:?} {strategy}:\n{}\n--- source ---\n{policy}\n--- kernel ---\n{}",
             wrong.join("\n"),
             ns.nft(&["list", "ruleset"])
         );

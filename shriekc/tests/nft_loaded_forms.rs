@@ -8,7 +8,8 @@
 //! Under `CI=true` this test must run; elsewhere it skips with a message
 //! when not root or when namespaces cannot be made.
 
-use shriek_testkit::{has_tool, temp_file, text, Netns};
+use shriek_testkit::load::{load, plan_changes, Load};
+use shriek_testkit::{has_tool, temp_file, Netns};
 
 const BIN: &str = env!("CARGO_BIN_EXE_shriekc");
 
@@ -35,22 +36,13 @@ fn compile_loaded_by_nft_reads_back_as_the_policy() {
     let file = temp_file(&format!("nft-forms-{}.shr", std::process::id()), POLICY);
     let path = file.to_str().expect("utf-8 path");
     for strategy in ["sequential", "dispatch", "auto"] {
-        let compiled = shriek_testkit::run(BIN, &["compile", "--strategy", strategy, path]);
-        assert_eq!(compiled.status.code(), Some(0), "{}", text(&compiled.stderr));
-        let script = temp_file(&format!("nft-forms-{strategy}.nft"), &text(&compiled.stdout));
-        ns.sh(&format!("nft -f {}", script.display()));
-        let plan = shriek_testkit::run(
-            BIN,
-            &["plan", "--detailed-exitcode", "--strategy", strategy, "--netns", &ns.name, path],
-        );
-        assert_eq!(
-            plan.status.code(),
-            Some(0),
-            "{strategy}: `plan` after `nft -f`:\n{}{}\n--- kernel ---\n{}",
-            text(&plan.stdout),
-            text(&plan.stderr),
-            ns.nft(&["--debug=netlink", "list", "ruleset"])
-        );
+        load(BIN, &ns, Load::NftText, strategy, path, strategy);
+        if let Some(changes) = plan_changes(BIN, &ns, strategy, path) {
+            panic!(
+                "{strategy}: `plan` after `nft -f`:\n{changes}\n--- kernel ---\n{}",
+                ns.nft(&["--debug=netlink", "list", "ruleset"])
+            );
+        }
         ns.sh("nft flush ruleset");
     }
 }

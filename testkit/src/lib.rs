@@ -6,6 +6,7 @@
 //! Only tests depend on this crate.
 
 pub mod budget;
+pub mod load;
 pub mod model;
 pub mod raw;
 pub mod sources;

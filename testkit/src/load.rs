@@ -1,0 +1,64 @@
+//! The ways a policy gets into a namespace's kernel, for the tests that
+//! hold every way to one law: `shriekc apply`, and `nft -f` of `shriekc
+//! compile`'s text or its libnftables JSON (`nft -j -f`). Whichever wrote
+//! the tables, `plan` must read them back as the policy.
+
+use crate::{run, temp_file, text, Netns};
+
+/// How a policy is put into the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// `shriekc apply --force`.
+    Apply,
+    /// `nft -f` of `shriekc compile`.
+    NftText,
+    /// `nft -j -f` of `shriekc compile --emit json`.
+    NftJson,
+}
+
+/// Every way with every strategy, in an order that changes both at each
+/// step, for tests that take a round each in turn.
+pub const LOADS: [(Load, &str); 9] = [
+    (Load::Apply, "auto"),
+    (Load::NftText, "sequential"),
+    (Load::NftJson, "dispatch"),
+    (Load::Apply, "dispatch"),
+    (Load::NftText, "auto"),
+    (Load::NftJson, "sequential"),
+    (Load::Apply, "sequential"),
+    (Load::NftText, "dispatch"),
+    (Load::NftJson, "auto"),
+];
+
+/// Puts the policy file at `path` into `ns` the way `how` says, lowered
+/// with `strategy`. Panics, naming `context` and the tool's words, when a
+/// step fails.
+pub fn load(shriekc: &str, ns: &Netns, how: Load, strategy: &str, path: &str, context: &str) {
+    if how == Load::Apply {
+        let applied =
+            run(shriekc, &["apply", "--force", "--strategy", strategy, "--netns", &ns.name, path]);
+        assert_eq!(applied.status.code(), Some(0), "{context}: apply\n{}", text(&applied.stderr));
+        return;
+    }
+    let (emit, tool) = if how == Load::NftText { ("nft", "nft -f") } else { ("json", "nft -j -f") };
+    let compiled = run(shriekc, &["compile", "--emit", emit, "--strategy", strategy, path]);
+    assert_eq!(compiled.status.code(), Some(0), "{context}: compile\n{}", text(&compiled.stderr));
+    let name = std::path::Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or("p");
+    let script = temp_file(&format!("{name}.{strategy}.{emit}"), &text(&compiled.stdout));
+    if let Err(e) = ns.try_sh(&format!("{tool} {}", script.display())) {
+        panic!(
+            "{context}: `{tool}` refused `compile --emit {emit} --strategy {strategy}`: {e}\n{}",
+            text(&compiled.stdout)
+        );
+    }
+}
+
+/// What `plan --detailed-exitcode --strategy STRATEGY` of the policy file
+/// at `path` says against `ns`: `None` for `no changes`, else its output.
+pub fn plan_changes(shriekc: &str, ns: &Netns, strategy: &str, path: &str) -> Option<String> {
+    let plan = run(
+        shriekc,
+        &["plan", "--detailed-exitcode", "--strategy", strategy, "--netns", &ns.name, path],
+    );
+    (plan.status.code() != Some(0)).then(|| format!("{}{}", text(&plan.stdout), text(&plan.stderr)))
+}
