@@ -8,6 +8,7 @@
 //! when not root or when namespaces cannot be made.
 
 use std::process::Output;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use serde_json::Value;
 use shriek_testkit::{python, skip_unless, text, Wire};
@@ -403,14 +404,21 @@ table lb {
 const FLOWS: [u64; 6] = [1, 2, 3, 4, 5, 6];
 
 /// Each flow from a socket of its own (a new connection), ten bytes a
-/// datagram.
+/// datagram. Each socket takes a source port no flow of this test used
+/// before: a port the kernel picked could be one a closed socket just had,
+/// and its datagrams would join that flow's connection, still in
+/// conntrack, so the round-robin would not move on.
 fn send_flows(wire: &Wire) {
+    static NEXT_PORT: AtomicU16 = AtomicU16::new(41000);
+    let base = NEXT_PORT.fetch_add(FLOWS.len() as u16, Ordering::Relaxed);
     let mut script = String::from("import socket\n");
-    for n in FLOWS {
+    for (i, n) in FLOWS.iter().enumerate() {
         script.push_str(&format!(
             "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             s.bind(('0.0.0.0', {}))\n\
              for _ in range({n}): s.sendto(b'0123456789', ('10.9.0.1', 9100))\n\
-             s.close()\n"
+             s.close()\n",
+            base + i as u16
         ));
     }
     wire.client.sh(&format!("{} -c \"{script}\"", python()));
