@@ -47,29 +47,42 @@ pub(super) fn disjoint_boxes<I: Borrow<Intervals>>(
     }
     let Some(first) = elementary.first() else { return Vec::new() };
     let dims = first.0.len();
-    // Group by every dimension but the last; when the groups do not meet,
-    // a sweep over the last dimension does the rest in n log n.
-    let mut groups: BTreeMap<Vec<Range>, Vec<(Range, usize)>> = BTreeMap::new();
-    for (k, owner) in &elementary {
-        // Room for the last range: a group of one box becomes its key.
-        let mut prefix = Vec::with_capacity(dims);
-        prefix.extend_from_slice(&k[..dims - 1]);
-        groups.entry(prefix).or_default().push((k[dims - 1], *owner));
+    // Group by every dimension but the last (the boxes in order of that
+    // prefix, each group in the boxes' own order); when the groups do not
+    // meet, a sweep over the last dimension does the rest in n log n. The
+    // groups are runs of one sorted list of the boxes, not copies of them:
+    // a map of 100k elements keeps each key once while it is made.
+    let mut order: Vec<usize> = (0..elementary.len()).collect();
+    order.sort_by(|&a, &b| elementary[a].0[..dims - 1].cmp(&elementary[b].0[..dims - 1]));
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, &b) in order.iter().enumerate() {
+        match groups.last_mut() {
+            Some(g) if elementary[order[g.start]].0[..dims - 1] == elementary[b].0[..dims - 1] => {
+                g.end = i + 1;
+            }
+            _ => groups.push(i..i + 1),
+        }
     }
-    if prefixes_apart(groups.keys().collect()) {
+    let heads = groups.iter().map(|g| &elementary[order[g.start]].0[..dims - 1]).collect();
+    if prefixes_apart(heads) {
         let mut out = Vec::with_capacity(elementary.len());
-        for (mut prefix, ranges) in groups {
+        for g in groups {
             // One box alone in its group is its own element (what the
             // sweep would give it, without the sweep's tree): the usual
             // case of a map of address and port pairs.
-            if let [(r, owner)] = ranges[..] {
-                prefix.push(r);
-                out.push((prefix, vec![owner]));
+            if let [b] = order[g.clone()] {
+                let (k, owner) = std::mem::take(&mut elementary[b]);
+                out.push((k, vec![owner]));
                 continue;
             }
+            let ranges = order[g.clone()]
+                .iter()
+                .map(|&b| (elementary[b].0[dims - 1], elementary[b].1))
+                .collect();
+            let prefix = &elementary[order[g.start]].0[..dims - 1];
             for (r, owners) in sweep(ranges, same) {
                 let mut k = Vec::with_capacity(dims);
-                k.extend_from_slice(&prefix);
+                k.extend_from_slice(prefix);
                 k.push(r);
                 out.push((k, owners));
             }
@@ -93,12 +106,12 @@ pub(super) fn disjoint_boxes<I: Borrow<Intervals>>(
 
 /// Whether no two of these boxes meet: a sweep over the first dimension
 /// compares only boxes whose first ranges overlap.
-fn prefixes_apart(mut prefixes: Vec<&Vec<Range>>) -> bool {
+fn prefixes_apart(mut prefixes: Vec<&[Range]>) -> bool {
     if prefixes.first().is_none_or(|p| p.is_empty()) {
         return true;
     }
     prefixes.sort_by_key(|p| p[0]);
-    let mut active: Vec<&Vec<Range>> = Vec::new();
+    let mut active: Vec<&[Range]> = Vec::new();
     for p in prefixes {
         active.retain(|a| a[0].1 >= p[0].0);
         if active.iter().any(|a| a.iter().zip(p.iter()).all(|(x, y)| x.0.max(y.0) <= x.1.min(y.1)))
