@@ -264,12 +264,7 @@ fn rule_with_udata(b: &mut Batch, refs: &SetRefs, at: At, r: &nft::Rule, udata: 
             expr(x, &mut cx, e);
         }
     });
-    let seq = b.seq(Subject::Rule {
-        table: table.into(),
-        chain: chain.into(),
-        index,
-        origin: r.origin.clone(),
-    });
+    let seq = b.rule_seq(table, chain, index, &r.origin);
     // With a position and without APPEND, the kernel puts the rule before
     // that one; with APPEND and none, at the end.
     let flags = match place {
@@ -468,7 +463,10 @@ mod tests {
             Some(laid) => write_whole(&mut b, &desired, t, laid, &HashMap::new()),
             None => whole_table(&mut b, &desired, t, &HashMap::new()),
         }
-        (b.w.raw().to_vec(), b.subjects)
+        let subjects = (0..b.subjects.len() as u32)
+            .map(|i| b.subject(b.first_seq.wrapping_add(i)).cloned().expect("said"))
+            .collect();
+        (b.w.raw().to_vec(), subjects)
     }
 
     proptest::proptest! {
