@@ -38,13 +38,29 @@ pub(super) struct Cut<'a> {
     matches: Vec<Vec<Expr>>,
 }
 
+/// A rule's usual statements after its matches: its counter and verdict.
+const USUAL_STATEMENTS: usize = 2;
+
 impl<'a> Cut<'a> {
     pub fn of(rule: &'a ir::Rule) -> Cut<'a> {
         Cut::from_pieces(pieces(rule))
     }
 
     pub fn from_pieces(pieces: Cow<'a, [Cube]>) -> Cut<'a> {
-        let matches = pieces.iter().map(cube_matches).collect();
+        // Each piece's matches with room for the usual statements after
+        // them (the rule's counter and verdict): [`lower_rule`] then adds
+        // them in place. Grown there instead, from another thread than the
+        // one that made them, the old room (224 bytes a rule) stayed
+        // resident in that thread's pages until it allocates again.
+        let matches = pieces
+            .iter()
+            .map(|p| {
+                let m = cube_matches(p);
+                let mut room = Vec::with_capacity(m.len() + USUAL_STATEMENTS);
+                room.extend(m);
+                room
+            })
+            .collect();
         Cut { pieces, matches }
     }
 }
