@@ -48,6 +48,7 @@ pub(crate) fn front(file: &str) -> Result<(Frontend, ir::Policy), u8> {
     // The verbs that go on from here need the policy and the sources, not
     // the syntax trees: freeing them now lowers the peak of a large apply.
     frontend.files = Vec::new();
+    crate::hand_back();
     match frontend.policy.take() {
         Some(policy) => Ok((frontend, policy)),
         None => Err(INVALID),

@@ -48,6 +48,8 @@ pub fn apply(file: &str, how: How, confirm: Option<u64>, netns: Option<&str>) ->
             (lowered, previous, phases.now())
         });
         let findings = shriek_compiler::analysis::analyze(&policy);
+        // What the analysis freed, while lowering goes on.
+        crate::hand_back();
         let analysed = phases.now();
         let (lowered, previous, lowered_at) = lowering.join().expect("lowering does not panic");
         (findings, (lowered, previous, analysed, lowered_at))
