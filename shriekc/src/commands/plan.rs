@@ -129,7 +129,12 @@ pub(crate) fn lower_against_live(
     let (live, early) = match strategy {
         Some(s) => {
             let (live, ruleset) = std::thread::scope(|scope| {
-                let lowering = scope.spawn(|| lower::lower(policy, s).ruleset);
+                let lowering = scope.spawn(|| {
+                    let ruleset = lower::lower(policy, s).ruleset;
+                    // Its scratch, while the analysis may go on.
+                    crate::hand_back();
+                    ruleset
+                });
                 let live = read();
                 (live, lowering.join().expect("lowering does not panic"))
             });
