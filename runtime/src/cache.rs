@@ -39,7 +39,7 @@ use shriek_compiler::nft;
 use crate::abi::*;
 use crate::decode::staged;
 use crate::desired::Desired;
-use crate::encode::{self, Batch};
+use crate::encode;
 use crate::msg;
 use crate::socket::Socket;
 
@@ -278,47 +278,44 @@ fn table_bytes(
             continue;
         }
         let kept = reuse.as_deref_mut().and_then(|c| c.take(&name, h));
-        let elements = match kept {
-            Some(elements) => elements,
-            None => element_messages(&t.name, s)?,
-        };
-        sets.push((name, h.clone(), elements));
+        sets.push((name, h.clone(), s, kept));
     }
-    let mut body = Vec::new();
-    blob(&mut body, ns.boot.as_bytes());
-    for v in [ns.dev, ns.ino, ns.made.0 as u64, ns.made.1 as u64] {
-        body.extend_from_slice(&v.to_le_bytes());
-    }
-    body.extend_from_slice(&genid.to_le_bytes());
-    blob(&mut body, t.name.as_bytes());
-    body.extend_from_slice(&(sets.len() as u32).to_le_bytes());
-    for (name, header, elements) in &sets {
-        blob(&mut body, name.as_bytes());
-        blob(&mut body, header);
-        body.extend_from_slice(&(elements.len() as u32).to_le_bytes());
-        for e in elements {
-            blob(&mut body, e);
-        }
-    }
+    // The body is written straight after the magic and a room for its
+    // checksum: a set's elements not kept from the reading are encoded
+    // message by message into it (as NEWSETELEM messages' attributes,
+    // which have the form of a GETSETELEM answer's), never held whole
+    // anywhere else.
     let mut out = MAGIC.to_vec();
-    out.extend_from_slice(&checksum(&body).to_le_bytes());
-    out.extend_from_slice(&body);
+    out.extend_from_slice(&[0; 8]);
+    let start = out.len();
+    blob(&mut out, ns.boot.as_bytes());
+    for v in [ns.dev, ns.ino, ns.made.0 as u64, ns.made.1 as u64] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&genid.to_le_bytes());
+    blob(&mut out, t.name.as_bytes());
+    out.extend_from_slice(&(sets.len() as u32).to_le_bytes());
+    for (name, header, s, kept) in &sets {
+        blob(&mut out, name.as_bytes());
+        blob(&mut out, header);
+        let count = out.len();
+        out.extend_from_slice(&[0; 4]);
+        let mut n = 0u32;
+        match kept {
+            Some(elements) => elements.iter().for_each(|e| {
+                blob(&mut out, e);
+                n += 1;
+            }),
+            None => encode::element_attrs(&t.name, s, |e| {
+                blob(&mut out, e);
+                n += 1;
+            })?,
+        }
+        out[count..count + 4].copy_from_slice(&n.to_le_bytes());
+    }
+    let sum = checksum(&out[start..]);
+    out[start - 8..start].copy_from_slice(&sum.to_le_bytes());
     Some(out)
-}
-
-/// Set `s`'s elements as NEWSETELEM messages' attributes, which have the
-/// form of a GETSETELEM answer's.
-fn element_messages(table: &str, s: &nft::Set) -> Option<Vec<Vec<u8>>> {
-    let mut b = Batch::begin(0, None);
-    let all: Vec<&nft::Element> = s.elements.iter().collect();
-    encode::edit_elements(&mut b, table, s, &s.name, &all, true);
-    let bytes = b.w.bytes().ok()?;
-    Some(
-        msg::messages(bytes)
-            .filter(|m| m.ty & 0xff == NFT_MSG_NEWSETELEM)
-            .map(|m| m.nft_attrs().to_vec())
-            .collect(),
-    )
 }
 
 /// Whether `path` is this user's and no one else can write to it.

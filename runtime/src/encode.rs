@@ -30,7 +30,7 @@ pub(crate) use edit::{
 };
 pub use identity::policy_key;
 pub(crate) use seed::Seeds;
-pub(crate) use set::{edit_elements, key_bytes, named_set};
+pub(crate) use set::{edit_elements, element_attrs, key_bytes, named_set};
 
 use expr::{expr, RuleCx};
 use identity::{record_udata, rule_udata, table_udata, udata};

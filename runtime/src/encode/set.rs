@@ -223,6 +223,56 @@ pub(crate) fn edit_elements(
     element_messages(b, ty, table, kernel_name, None, &bufs, &origin);
 }
 
+/// Set `s`'s elements as the attributes of the NEWSETELEM messages that
+/// add them, element counters left out: what [`edit_elements`] writes for
+/// them in a batch with no seeds, message for message. Made one message
+/// at a time and handed to `each`, so that only one message's elements
+/// are held at once (the day-2 cache writes a whole map this way).
+/// `None` when an attribute does not fit netlink's lengths.
+pub(crate) fn element_attrs(table: &str, s: &nft::Set, mut each: impl FnMut(&[u8])) -> Option<()> {
+    let mut message = |elements: &[Buf]| {
+        let mut w = crate::msg::Writer::default();
+        w.nft(NFT_MSG_NEWSETELEM, NLM_F_CREATE, 0, |a| {
+            a.str(NFTA_SET_ELEM_LIST_TABLE, table);
+            a.str(NFTA_SET_ELEM_LIST_SET, &s.name);
+            a.nest(NFTA_SET_ELEM_LIST_ELEMENTS, |l| {
+                for e in elements {
+                    l.nest(NFTA_LIST_ELEM, |x| x.append(e));
+                }
+            });
+        });
+        let bytes = w.bytes().ok()?;
+        crate::msg::messages(bytes).for_each(|m| each(m.nft_attrs()));
+        Some(())
+    };
+    // As in `element_messages`: a message takes elements while they fit.
+    let (mut pending, mut size) = (Vec::new(), 0);
+    let mut fresh = Vec::new();
+    let mut last: Option<(&Data, Buf)> = None;
+    for e in &s.elements {
+        if let Some(d) = &e.data {
+            if last.as_ref().is_none_or(|(l, _)| *l != d) {
+                last = Some((d, data_bytes(d)));
+            }
+        }
+        let data = e.data.as_ref().and(last.as_ref().map(|(_, b)| b));
+        set_element(&mut fresh, &s.key, &e.key, s.interval, data, None);
+        for buf in fresh.drain(..) {
+            if !pending.is_empty() && size + buf.len() + 4 >= 60_000 {
+                message(&pending)?;
+                pending.clear();
+                size = 0;
+            }
+            size += buf.len() + 4;
+            pending.push(buf);
+        }
+    }
+    if !pending.is_empty() {
+        message(&pending)?;
+    }
+    Some(())
+}
+
 /// Makes set `s` under the kernel's name `kernel_name` (the policy's, or
 /// a staged one), with id `id` for the batch's rules.
 pub(crate) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, kernel_name: &str, id: u32) {
@@ -531,7 +581,49 @@ pub(super) fn anon_nat_map(
 
 #[cfg(test)]
 mod tests {
-    use super::increment;
+    use super::*;
+
+    /// A map of `n` addresses, each to a jump to one of three chains.
+    fn map(n: u32) -> nft::Set {
+        let elements = (0..n)
+            .map(|i| nft::Element {
+                key: Elem(vec![Part::Int(
+                    u128::from(0x0a00_0000 + i),
+                    u128::from(0x0a00_0000 + i),
+                )]),
+                data: Some(Data::Verdict(Verdict::Jump(format!("c{}", i / 1000 % 3)))),
+                origin: Vec::new(),
+            })
+            .collect();
+        nft::Set {
+            name: "m".into(),
+            key: vec![Selector::Ip4Saddr],
+            interval: false,
+            data: Some(DataType::Verdict),
+            elements,
+            counters: false,
+            comment: None,
+            dynamic: None,
+        }
+    }
+
+    #[test]
+    fn element_attrs_are_the_batch_messages_attributes() {
+        for n in [0, 1, 5_000] {
+            let s = map(n);
+            let mut b = Batch::begin(0, None);
+            let all: Vec<&nft::Element> = s.elements.iter().collect();
+            edit_elements(&mut b, "t", &s, &s.name, &all, true);
+            let batch: Vec<Vec<u8>> = crate::msg::messages(b.w.bytes().unwrap())
+                .filter(|m| m.ty & 0xff == NFT_MSG_NEWSETELEM)
+                .map(|m| m.nft_attrs().to_vec())
+                .collect();
+            let mut one_by_one = Vec::new();
+            element_attrs("t", &s, |m| one_by_one.push(m.to_vec())).unwrap();
+            assert_eq!(one_by_one, batch, "{n} elements");
+            assert!(n < 5_000 || batch.len() > 1, "several messages");
+        }
+    }
 
     #[test]
     fn successor_of_keys() {
