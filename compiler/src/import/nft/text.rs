@@ -443,17 +443,21 @@ fn elements(toks: &[Token]) -> Vec<(Val, Option<Val>)> {
                 _ => None,
             })
             .collect();
-        let ws: Vec<String> = ws
-            .into_iter()
-            .take_while(|w| !matches!(w.as_str(), "timeout" | "expires" | "counter" | "comment"))
-            .collect();
-        if ws.is_empty() {
-            continue;
-        }
+        // The options come between the key and its data (`80 counter
+        // packets 3 bytes 180 : accept`, as nft lists a counting map).
         let (key, data) = match ws.iter().position(|w| w == ":") {
             Some(i) => (&ws[..i], Some(&ws[i + 1..])),
             None => (&ws[..], None),
         };
+        let is_option =
+            |w: &String| matches!(w.as_str(), "timeout" | "expires" | "counter" | "comment");
+        let key = match key.iter().position(is_option) {
+            Some(i) => &key[..i],
+            None => key,
+        };
+        if key.is_empty() {
+            continue;
+        }
         out.push((concat(key), data.map(|d| Val::Word(d.join(" ")))));
     }
     out
