@@ -10,9 +10,14 @@
 //!
 //! What the encoding keeps is what the rule does; what it leaves out is
 //! where the rule came from. Two rules have the same identity exactly when
-//! they match the same packets with the same tests in the same order and do
-//! the same things, however they were written down:
+//! they match the same packets with the same tests and do the same things
+//! in the same order, however they were written down:
 //!
+//! - matches that stand together (no statement between them) are a
+//!   conjunction, in any order: their encodings are sorted. nft's listing
+//!   drops a protocol match that a later test implies and its loading puts
+//!   it back just before that test, so a ruleset saved with `nft list
+//!   ruleset` and loaded again holds the same matches in another order;
 //! - the rule's origin (file, line, policy rule index) is not part of it,
 //!   so a rule that only moved in the source keeps its identity;
 //! - a `meta nfproto F` match is left out when the rule also loads an
@@ -44,7 +49,7 @@ use crate::nft::{
 
 /// The version of the canonical encoding, its first byte. Bump it whenever
 /// the encoding below changes; the golden test says when it has.
-pub const ENCODING_VERSION: u8 = 1;
+pub const ENCODING_VERSION: u8 = 2;
 
 /// The kernel's burst for a `limit` that names none.
 pub const DEFAULT_LIMIT_BURST: u32 = 5;
@@ -102,7 +107,14 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 pub fn canonical(exprs: &[Expr]) -> Vec<u8> {
     let implied = implied_families(exprs);
     let mut w = Canon(vec![ENCODING_VERSION]);
+    // Where each match of the run of matches being written starts.
+    let mut run: Vec<usize> = Vec::new();
     for e in exprs {
+        if matches!(e, Expr::Match { .. }) {
+            run.push(w.0.len());
+        } else {
+            sort_matches(&mut w.0, &mut run);
+        }
         match e {
             Expr::Match { key, op: CmpOp::Eq, rhs: Rhs::Value(Elem(parts)) }
                 if key.as_slice() == [Selector::Nfproto]
@@ -173,7 +185,28 @@ pub fn canonical(exprs: &[Expr]) -> Vec<u8> {
             }
         }
     }
+    sort_matches(&mut w.0, &mut run);
     w.0
+}
+
+/// Sorts the encodings of a run of matches that start at `run` and end at
+/// the end of `out`, and empties `run`. (A left-out family check has no
+/// encoding: its empty piece sorts first and writes nothing.)
+fn sort_matches(out: &mut Vec<u8>, run: &mut Vec<usize>) {
+    if run.len() > 1 {
+        let start = run[0];
+        let tail = out.split_off(start);
+        let mut pieces: Vec<&[u8]> = run
+            .iter()
+            .zip(run.iter().skip(1).chain(std::iter::once(&(start + tail.len()))))
+            .map(|(&a, &b)| &tail[a - start..b - start])
+            .collect();
+        pieces.sort_unstable();
+        for p in pieces {
+            out.extend_from_slice(p);
+        }
+    }
+    run.clear();
 }
 
 /// The canonical encoding of a set or map element under `key`: its key

@@ -44,7 +44,7 @@ fn proto_icmp_pins_the_family_to_ipv4() {
     for strategy in Lowering::ALL {
         let text = emit_nft(&lower(&policy, strategy).ruleset, &fe.sources);
         assert!(
-            text.contains("meta nfproto ipv4 meta l4proto icmp counter accept"),
+            text.contains("meta l4proto icmp meta nfproto ipv4 counter accept"),
             "{strategy:?}:\n{text}"
         );
         out += &format!("--- {} ---\n{text}", strategy.keyword());

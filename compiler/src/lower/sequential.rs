@@ -25,7 +25,7 @@ use crate::nft::{self, CmpOp, Elem, Expr, Origin, Part, Rhs, Selector};
 use crate::space::flags::{self, FlagsTest};
 use crate::space::{
     Cube, Families, Family, Intervals, NamePattern, Names, Protos, ICMP_MAX, MARK_MAX, PORT_MAX,
-    PROTO_ICMPV6,
+    PROTO_ICMP, PROTO_ICMPV6,
 };
 
 use super::TableCx;
@@ -434,17 +434,26 @@ pub fn cube_matches(c: &Cube) -> Vec<Expr> {
     let saddr = addr(fam, Selector::Ip4Saddr, Selector::Ip6Saddr, &c.saddr);
     let daddr = addr(fam, Selector::Ip4Daddr, Selector::Ip6Daddr, &c.daddr);
     // `ip saddr ...` holds only for IPv4 packets; without one, say the family.
-    if let Some(f) = fam {
-        if saddr.is_none() && daddr.is_none() {
-            let v = nfproto(f) as u128;
-            out.push(Expr::Match { key: vec![Selector::Nfproto], op: CmpOp::Eq, rhs: value(v, v) });
-        }
+    let family = fam.filter(|_| saddr.is_none() && daddr.is_none()).map(|f| {
+        let v = nfproto(f) as u128;
+        Expr::Match { key: vec![Selector::Nfproto], op: CmpOp::Eq, rhs: value(v, v) }
+    });
+    // nft lists `meta nfproto ipv4 meta l4proto icmp` (ipv6, ipv6-icmp)
+    // without the family, as implied, so a saved `nft list ruleset` would
+    // load the rule without it; said after the protocol, it is listed.
+    let icmp = [(Family::V4, PROTO_ICMP), (Family::V6, PROTO_ICMPV6)];
+    let implied = icmp.iter().any(|&(f, p)| fam == Some(f) && c.proto == Protos::only(p));
+    if !implied {
+        out.extend(family.clone());
     }
     if !c.proto.is_full() {
         let set = Intervals::from_ranges(c.proto.iter().map(|p| (p as u128, p as u128)));
         // `th dport` needs an `l4proto` match that admits only protocols
         // with ports: a full one is then written out.
         out.extend(interval_match(Selector::L4proto, &set, 255));
+    }
+    if implied {
+        out.extend(family);
     }
     out.extend(saddr);
     out.extend(daddr);

@@ -38,7 +38,10 @@ pub(super) fn key_spec(key: &[Selector]) -> KeySpec {
         ty,
         len: small(len),
         fields: key.iter().map(|s| small(s.len())).collect(),
-        host_order: false,
+        // nft reads an interface name's bytes in host order: without it
+        // said, `nft list` shows each name as "" (the name's bytes
+        // turned around, its padding first).
+        host_order: matches!(key, [Selector::Iifname | Selector::Oifname]),
     }
 }
 
