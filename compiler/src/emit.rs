@@ -254,3 +254,46 @@ fn type_name(s: Selector) -> &'static str {
         Selector::Net { field, .. } => type_name(field.plain()),
     }
 }
+
+/// Which matches of a rule to write as a range of one value (`1023-1023`):
+/// nft 1.0.6 merges `th sport != 1023 th dport != 22` (and `icmp type !=
+/// 8 icmp code != 0`) into one compare of both fields, which tests "not
+/// both" where the rule says "neither", so the loaded rule lets through
+/// what it should stop. A range compare is left as it is. The first of
+/// each such pair is said as a range; `apply`'s own batch is not affected.
+fn kept_apart(exprs: &[nft::Expr]) -> Vec<usize> {
+    use nft::{CmpOp, Elem, Expr, Part, Rhs, Selector as S};
+    let single_ne = |sel: S| {
+        exprs.iter().position(|e| match e {
+            Expr::Match { key, op: CmpOp::Ne, rhs } if key.as_slice() == [sel] => match rhs {
+                Rhs::Value(Elem(p)) => matches!(p.as_slice(), [Part::Int(lo, hi)] if lo == hi),
+                Rhs::Set(es) => matches!(es.as_slice(), [Elem(p)] if matches!(p.as_slice(), [Part::Int(lo, hi)] if lo == hi)),
+                _ => false,
+            },
+            _ => false,
+        })
+    };
+    let pairs =
+        [(S::ThSport, S::ThDport), (S::IcmpType, S::IcmpCode), (S::Icmpv6Type, S::Icmpv6Code)];
+    pairs
+        .iter()
+        .filter_map(|&(a, b)| Some(single_ne(a)?).filter(|_| single_ne(b).is_some()))
+        .collect()
+}
+
+/// The one value of a match [`kept_apart`] chose.
+fn apart_value(e: &nft::Expr) -> Option<(&[nft::Selector], u128)> {
+    use nft::{Elem, Expr, Part, Rhs};
+    let Expr::Match { key, rhs, .. } = e else { return None };
+    let one = match rhs {
+        Rhs::Value(e) => e,
+        Rhs::Set(es) => es.first()?,
+        _ => return None,
+    };
+    match one {
+        Elem(p) => match p.as_slice() {
+            [Part::Int(v, _)] => Some((key.as_slice(), *v)),
+            _ => None,
+        },
+    }
+}

@@ -118,7 +118,15 @@ pub fn emit_json(rs: &nft::Ruleset, sources: &SourceMap) -> String {
                 o.insert("family".into(), json!("inet"));
                 o.insert("table".into(), json!(table));
                 o.insert("chain".into(), json!(c.name));
-                o.insert("expr".into(), Value::Array(r.exprs.iter().map(expr).collect()));
+                let apart = super::kept_apart(&r.exprs);
+                let exprs = r.exprs.iter().enumerate().map(|(i, e)| {
+                    match super::apart_value(e).filter(|_| apart.contains(&i)) {
+                        Some((k, v)) => json!({"match": {"op": "!=", "left": key(k),
+                            "right": {"range": [v as u64, v as u64]}}}),
+                        None => expr(e),
+                    }
+                });
+                o.insert("expr".into(), Value::Array(exprs.collect()));
                 if let Some(cm) = origin_comment(&r.origin, sources) {
                     o.insert("comment".into(), json!(cm));
                 }

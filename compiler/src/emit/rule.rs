@@ -19,7 +19,12 @@ use crate::space::Family;
 
 /// The matches and statements of `rule`, in order, without its comment.
 pub fn rule_text(rule: &nft::Rule) -> String {
-    rule.exprs.iter().map(expr).collect::<Vec<_>>().join(" ")
+    let apart = super::kept_apart(&rule.exprs);
+    let text = |(i, e): (usize, &Expr)| match super::apart_value(e).filter(|_| apart.contains(&i)) {
+        Some((key, v)) => format!("{} != {v}-{v}", key_text(key)),
+        None => expr(e),
+    };
+    rule.exprs.iter().enumerate().map(text).collect::<Vec<_>>().join(" ")
 }
 
 /// A name as nft reads it: bare when its scanner takes it as one word
