@@ -325,6 +325,13 @@ impl Protos {
     pub fn len(self) -> u32 {
         self.0[0].count_ones() + self.0[1].count_ones()
     }
+    /// The set folded onto 32 bits, protocol `p` on bit `p % 32`: two sets
+    /// that share a protocol share a bit (the analysis's cheap box test).
+    pub fn folded(self) -> u32 {
+        let w = self.0[0] | self.0[1];
+        let w = w as u64 | (w >> 64) as u64;
+        w as u32 | (w >> 32) as u32
+    }
 }
 
 /// The positions of the set bits of `word`, ascending, plus `base`.

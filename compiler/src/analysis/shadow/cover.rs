@@ -5,7 +5,7 @@
 use super::class::{own_class, same};
 use super::{Cover, Coverage, Gap, FRAGMENT_CAP};
 use crate::analysis::budget::{cost, cost_counted, Counted, Meter};
-use crate::analysis::index::{Entries, Entry, Hull};
+use crate::analysis::index::{Entries, Entry, Hull, Key};
 use crate::ir;
 use crate::space::{self, Cube};
 
@@ -31,6 +31,7 @@ pub(super) fn cover(
         return gave_up(rule);
     }
     let hulls: Vec<Hull> = cubes.iter().map(Hull::of).collect();
+    let keys: Vec<Key> = hulls.iter().map(Key::of).collect();
     let counted = Counted::of(cubes);
     // The candidates, in rule order, read up to the first that alone covers
     // the rule (the common case: most covered rules are covered by one rule
@@ -46,8 +47,10 @@ pub(super) fn cover(
         }
         let i = i as usize;
         // Hulls only: a candidate that does not really meet the rule costs a
-        // little time below, never a wrong answer.
-        if !hulls.iter().any(|h| h.meets(&entries.hulls[i])) {
+        // little time below, never a wrong answer. The keys first: they
+        // reject most candidates from one cache line.
+        let (ek, eh) = (&entries.keys[i], &entries.hulls[i]);
+        if !hulls.iter().zip(&keys).any(|(h, k)| k.meets_or(ek, h, eh)) {
             continue;
         }
         let e = &entries.all[i];
@@ -56,7 +59,6 @@ pub(super) fn cover(
         }
         ids.push(i);
         // The rule's cubes are not empty, so a cube that covers one meets it.
-        let eh = &entries.hulls[i];
         if hulls.iter().all(|h| eh.may_cover(h)) && cubes.iter().all(|c| e.cube.covers(c)) {
             whole = Some(ids.len() - 1);
             break;
