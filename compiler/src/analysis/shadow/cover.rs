@@ -4,10 +4,10 @@
 
 use super::class::{own_class, same};
 use super::{Cover, Coverage, Gap, FRAGMENT_CAP};
-use crate::analysis::budget::{cost, cost_counted, Counted, Meter};
+use crate::analysis::budget::{cost_counted, Counted, Meter};
 use crate::analysis::index::{Entries, Entry, Hull, Key};
 use crate::ir;
-use crate::space::{self, Cube};
+use crate::space::{self, Cube, Protos};
 
 /// Whether the first `below` of `entries` (in rule order) cover `cubes`,
 /// the packets of `rule`.
@@ -65,13 +65,20 @@ pub(super) fn cover(
         }
     }
     let candidates: Vec<&Entry> = ids.iter().map(|&i| &entries.all[i]).collect();
-    // The candidates' hulls side by side: the scans below read little else.
-    let ch: Vec<Hull> = ids.iter().map(|&i| entries.hulls[i]).collect();
+    // The candidates' hulls, borrowed: a copy of each (176 bytes) for every
+    // candidate of a rule that reads thousands was a large allocation per
+    // rule, which mimalloc 2 hands back and faults in again.
+    let ch: Vec<&Hull> = ids.iter().map(|&i| &entries.hulls[i]).collect();
     // No blocker after the first one that covers the rule alone is the first
     // to decide any of its packets.
     let end = match whole {
         Some(p) => p,
-        None => match covered_by(cubes, &candidates, &ch, work) {
+        // The scan above asked every candidate whether it covers the rule
+        // alone: for a rule of one cube, whether one covers that cube. (Not
+        // when a family of the cube holds no packet, IPv6 with only an
+        // extension header's number: `Hull::may_cover` may then say no
+        // to a cube that covers it.)
+        None => match covered_by(cubes, &candidates, &ch, alone_asked(cubes), work) {
             None => return gave_up(rule),
             Some(false) => return Coverage::Reached,
             Some(true) => candidates.len() - 1,
@@ -83,7 +90,7 @@ pub(super) fn cover(
         work.take(cost_counted(counted, e.intervals))?;
         let part: Vec<Cube> =
             cubes.iter().filter(|c| c.intersects(&e.cube)).map(|c| c.intersect(&e.cube)).collect();
-        covered_by(&part, &prefix[..j], &ch[..j], work).map(|covered| !covered)
+        covered_by(&part, &prefix[..j], &ch[..j], false, work).map(|covered| !covered)
     };
     let differs_from_rule =
         |e: &Entry| rules.get(e.rule as usize).is_some_and(|b| !same(table, b, e.class, rule));
@@ -104,9 +111,11 @@ pub(super) fn cover(
     by_volume.sort_by(|&a, &b| prefix[b].volume.total_cmp(&prefix[a].volume));
     let mut set: Vec<usize> = Vec::new();
     let mut left: Vec<Cube> = cubes.to_vec();
+    // `Counted::of(&left)`, counted again only when `left` changes.
+    let mut left_counted = counted;
     for j in by_volume {
         let e = prefix[j];
-        if work.take(cost(&left, &e.cube)).is_none() {
+        if work.take(cost_counted(left_counted, e.intervals)).is_none() {
             return gave_up(rule);
         }
         if !left.iter().any(|f| f.intersects(&e.cube)) {
@@ -123,6 +132,7 @@ pub(super) fn cover(
         };
         set.push(j);
         left = next;
+        left_counted = Counted::of(&left);
         if left.is_empty() {
             break;
         }
@@ -155,6 +165,15 @@ pub(super) fn cover(
     })
 }
 
+/// Whether the candidate scan of [`cover`] tells, for each candidate it
+/// read, whether it covers `cubes`' one cube by itself.
+fn alone_asked(cubes: &[Cube]) -> bool {
+    match cubes {
+        [c] => c.family.iter().all(|f| !c.proto.intersect(Protos::of_family(f)).is_empty()),
+        _ => false,
+    }
+}
+
 /// The coverage of a rule whose own exact computation ran out of budget:
 /// its pieces, or (as its caller tells by the meter) the work for it.
 fn gave_up(rule: &ir::Rule) -> Coverage {
@@ -175,8 +194,10 @@ fn sweep(
 ) -> Option<Option<usize>> {
     const SWEEP_CAP: usize = 256;
     let mut left: Vec<Cube> = cubes.to_vec();
+    // `Counted::of(&left)`, counted again only when `left` changes.
+    let mut counted = Counted::of(&left);
     for (j, e) in prefix.iter().enumerate() {
-        work.take(cost(&left, &e.cube))?;
+        work.take(cost_counted(counted, e.intervals))?;
         if !left.iter().any(|f| f.intersects(&e.cube)) {
             continue;
         }
@@ -185,6 +206,7 @@ fn sweep(
         }
         let afford = &mut |l: &[Cube], o: &Cube| work.afford(l, o);
         left = space::subtract_within(&left, std::slice::from_ref(&*e.cube), FRAGMENT_CAP, afford)?;
+        counted = Counted::of(&left);
         if left.len() > SWEEP_CAP {
             return None;
         }
@@ -211,8 +233,15 @@ fn first_differing(
 }
 
 /// Whether the union of `cands` covers `target`; `None` past the cap.
-/// `hulls_of` are the hulls of `cands`.
-fn covered_by(target: &[Cube], cands: &[&Entry], hulls_of: &[Hull], work: &Meter) -> Option<bool> {
+/// `hulls_of` are the hulls of `cands`; `none_alone` says the caller knows
+/// that no candidate covers a cube of `target` by itself.
+fn covered_by(
+    target: &[Cube],
+    cands: &[&Entry],
+    hulls_of: &[&Hull],
+    none_alone: bool,
+    work: &Meter,
+) -> Option<bool> {
     // Each candidate is compared with each target cube, a few times over.
     let counted = Counted::of(target);
     work.take(cands.iter().map(|e| cost_counted(counted, e.intervals)).sum())?;
@@ -228,7 +257,7 @@ fn covered_by(target: &[Cube], cands: &[&Entry], hulls_of: &[Hull], work: &Meter
     }
     // One cover test and two corner probes per candidate and target cube.
     work.take(3 * cs.iter().map(|e| cost_counted(counted, e.intervals)).sum::<usize>())?;
-    if target.iter().all(|t| cs.iter().any(|e| e.cube.covers(t))) {
+    if !none_alone && target.iter().all(|t| cs.iter().any(|e| e.cube.covers(t))) {
         return Some(true);
     }
     // A corner that no candidate matches proves the target is not covered.
@@ -242,7 +271,7 @@ fn covered_by(target: &[Cube], cands: &[&Entry], hulls_of: &[Hull], work: &Meter
     cs.sort_by(|a, b| b.volume.total_cmp(&a.volume));
     let mut left: Vec<Cube> = target.to_vec();
     for (k, e) in cs.iter().enumerate() {
-        work.take(cost(&left, &e.cube))?;
+        work.take(cost_counted(Counted::of(&left), e.intervals))?;
         let mut next = Vec::with_capacity(left.len());
         for f in left {
             if f.intersects(&e.cube) {
@@ -259,7 +288,7 @@ fn covered_by(target: &[Cube], cands: &[&Entry], hulls_of: &[Hull], work: &Meter
         // Fragments piling up: probe one against the blockers still to come.
         if left.len() > 64 && k % 16 == 0 {
             let rest = &cs[k + 1..];
-            work.take(2 * rest.iter().map(|e| e.cube.intervals()).sum::<usize>())?;
+            work.take(2 * rest.iter().map(|e| e.intervals).sum::<usize>())?;
             for probe in [first.corner(false), first.corner(true)] {
                 if !rest.iter().any(|e| e.cube.contains(&probe)) {
                     return Some(false);
