@@ -205,7 +205,7 @@ pub fn apply_carrying(
                 if !opts.dry_run {
                     // What the commit left, for the next reading (`cache`).
                     let after = stage::next_genid(genid);
-                    let untouched = untouched_sets(cached, &plan);
+                    let untouched = carried_sets(cached, desired, &plan);
                     crate::cache::record(
                         &mut sock,
                         opts.netns.as_deref(),
@@ -238,30 +238,69 @@ pub fn apply_carrying(
     Err(RuntimeError::Changed)
 }
 
-/// The cached sets of a reading that the batch made from it leaves as
-/// they are: not in a table rebuilt or made again, not named by the delta
-/// (no element added, changed or removed, not made again nor removed,
-/// so not staged either). The kernel holds them as the cache does (see
-/// `cache::record`).
-fn untouched_sets(
+/// The cached sets of a reading as the batch made from it leaves them, so
+/// that keeping the cache again (`cache::record`) need not encode them
+/// anew: a set the batch does not name, as it was read; a set that stays,
+/// in a table changed in place, less the elements the batch deletes and
+/// with those it adds (`edited_set`). Not the sets of a table rebuilt or
+/// made again, nor a set made again, added or removed.
+fn carried_sets(
     cached: Vec<(String, crate::cache::TableCache)>,
+    desired: &Desired,
     plan: &Plan,
 ) -> Vec<(String, crate::cache::TableCache)> {
     cached
         .into_iter()
         .filter(|(table, _)| !plan.whole.iter().any(|w| w.table == *table))
         .map(|(table, mut cache)| {
-            let touched: Vec<&str> = plan
-                .delta
-                .tables
-                .iter()
-                .filter(|t| t.name == table)
-                .flat_map(|t| t.sets.iter().map(|s| s.name.as_str()))
-                .collect();
-            cache.retain(|set| !touched.contains(&set));
+            for td in plan.delta.tables.iter().filter(|t| t.name == table) {
+                for sd in &td.sets {
+                    if !edited_set(&mut cache, desired, plan, td, sd) {
+                        cache.retain(|set| set != sd.name);
+                    }
+                }
+            }
             (table, cache)
         })
         .collect()
+}
+
+/// Set `sd`'s cached elements edited as `delta::write` edits the set in
+/// the kernel (`sets_going`, `sets_coming`): each element removed or
+/// changed deleted by its key, each one added or changed added. False for a
+/// set it does not edit in place under the policy's own name.
+fn edited_set(
+    cache: &mut crate::cache::TableCache,
+    desired: &Desired,
+    plan: &Plan,
+    td: &shriek_compiler::diff::structural::TableDelta,
+    sd: &shriek_compiler::diff::structural::SetDelta,
+) -> bool {
+    use shriek_compiler::diff::structural::Action;
+    let (None, Some(si), Some(sj), Some(ni)) = (sd.action, sd.old, sd.new, td.new) else {
+        return false;
+    };
+    let Some(oi) = plan.meta.iter().position(|m| m.table.name == td.name) else { return false };
+    if plan.meta[oi].kernel_set(&sd.name) != sd.name {
+        return false;
+    }
+    let (old, new) = (&plan.live.tables[oi].sets[si], &desired.ruleset.tables[ni].sets[sj]);
+    let gone: std::collections::HashSet<Vec<u8>> = sd
+        .elements
+        .iter()
+        .filter(|e| matches!(e.action, Action::Remove | Action::Change))
+        .filter_map(|e| e.old)
+        .map(|i| encode::key_bytes(&old.key, &old.elements[i].key, false))
+        .collect();
+    let came: Vec<&nft::Element> = sd
+        .elements
+        .iter()
+        .filter(|e| matches!(e.action, Action::Add | Action::Change))
+        .filter_map(|e| e.new.map(|j| &new.elements[j]))
+        .collect();
+    let Some(came) = crate::cache::element_messages(&td.name, new, &came) else { return false };
+    cache.edit(&sd.name, &gone, came);
+    true
 }
 
 /// Lowering never makes an expression the model cannot encode; a ruleset

@@ -29,7 +29,7 @@
 //! counters are not cached: a cached reading carries no element counts
 //! for a cached set.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -39,8 +39,8 @@ use shriek_compiler::nft;
 use crate::abi::*;
 use crate::decode::staged;
 use crate::desired::Desired;
-use crate::encode;
-use crate::msg;
+use crate::encode::{self, Batch};
+use crate::msg::{self, Buf};
 use crate::socket::Socket;
 
 /// Where the cache files are: `day2` in the run directory (as for
@@ -84,12 +84,69 @@ impl TableCache {
         self.sets.retain(|name, _| keep(name));
     }
 
+    /// Set `name`'s elements as a commit leaves them that deleted its
+    /// elements keyed `gone` (each key as `encode::key_bytes` writes it) and
+    /// added the elements of messages `came` ([`element_messages`]): the
+    /// messages holding none of `gone` stay as they are, the others lose
+    /// those elements. Unless each key of `gone` is exactly one element of
+    /// the set, the set leaves the cache, so that it is encoded anew.
+    pub(crate) fn edit(&mut self, name: &str, gone: &HashSet<Vec<u8>>, came: Vec<Vec<u8>>) {
+        let Some(set) = self.sets.get_mut(name) else { return };
+        let mut found = 0;
+        let mut whole = true;
+        set.elements.retain_mut(|m| match without(m, gone) {
+            None => {
+                whole = false;
+                true
+            }
+            Some((0, _)) => true,
+            Some((n, rest)) => {
+                found += n;
+                rest.map(|rest| *m = rest).is_some()
+            }
+        });
+        if whole && found == gone.len() {
+            set.elements.extend(came);
+        } else {
+            self.sets.remove(name);
+        }
+    }
+
     /// Set `name`'s elements, taken out, when the cache holds them for the
     /// set the kernel describes as `header`.
     fn take(&mut self, name: &str, header: &[u8]) -> Option<Vec<Vec<u8>>> {
         let set = self.sets.remove(name)?;
         (set.header == header).then_some(set.elements)
     }
+}
+
+/// How many elements of message `m` (a NEWSETELEM message's attributes)
+/// `gone` names, and the message without them (`None` when none is left);
+/// `None` for a message that does not read as one.
+fn without(m: &[u8], gone: &HashSet<Vec<u8>>) -> Option<(usize, Option<Vec<u8>>)> {
+    let (_, list) = msg::attrs(m).find(|(ty, _)| *ty == NFTA_SET_ELEM_LIST_ELEMENTS)?;
+    let mut kept = Vec::new();
+    let mut dropped = 0;
+    for (ty, e) in msg::attrs_raw(list) {
+        let key = msg::attr(e, NFTA_SET_ELEM_KEY).and_then(|k| msg::attr(k, NFTA_DATA_VALUE))?;
+        if gone.contains(key) {
+            dropped += 1;
+        } else {
+            kept.push((ty, e));
+        }
+    }
+    if dropped == 0 || kept.is_empty() {
+        return Some((dropped, None));
+    }
+    let rest = Buf::build(|a| {
+        a.copy_from(m, &[NFTA_SET_ELEM_LIST_ELEMENTS]);
+        a.nest(NFTA_SET_ELEM_LIST_ELEMENTS, |l| {
+            for (ty, e) in &kept {
+                l.bytes(*ty, e);
+            }
+        });
+    });
+    Some((dropped, Some(rest.bytes)))
 }
 
 /// Which network namespace, during which boot: its nsfs inode and when
@@ -318,6 +375,24 @@ fn table_bytes(
     Some(out)
 }
 
+/// Elements `elements` of set `s` as NEWSETELEM messages' attributes,
+/// which have the form of a GETSETELEM answer's.
+pub(crate) fn element_messages(
+    table: &str,
+    s: &nft::Set,
+    elements: &[&nft::Element],
+) -> Option<Vec<Vec<u8>>> {
+    let mut b = Batch::begin(0, None);
+    encode::edit_elements(&mut b, table, s, &s.name, elements, true);
+    let bytes = b.w.bytes().ok()?;
+    Some(
+        msg::messages(bytes)
+            .filter(|m| m.ty & 0xff == NFT_MSG_NEWSETELEM)
+            .map(|m| m.nft_attrs().to_vec())
+            .collect(),
+    )
+}
+
 /// Whether `path` is this user's and no one else can write to it.
 fn private(path: &Path) -> bool {
     let (Ok(meta), Ok(me)) = (std::fs::symlink_metadata(path), std::fs::metadata("/proc/self"))
@@ -436,6 +511,91 @@ mod tests {
         assert_eq!((ns.dev, ns.ino, ns.made, table.as_str(), genid), (1, 2, (3, 4), "t", 7));
         assert_eq!(cache.elements("m", b"header"), Some(vec![b"elements".to_vec()]));
         assert_eq!(cache.elements("m", b"another header"), None);
+    }
+
+    /// A map of `tcp . port : verdict`, one element per port of `ports`.
+    fn map(ports: &[(u16, bool)]) -> nft::Set {
+        use shriek_compiler::nft::{Data, DataType, Elem, Element, Part, Selector, Verdict};
+        nft::Set {
+            name: "m".into(),
+            key: vec![Selector::L4proto, Selector::ThDport],
+            interval: false,
+            data: Some(DataType::Verdict),
+            elements: ports
+                .iter()
+                .map(|&(p, accept)| Element {
+                    key: Elem(vec![Part::Int(6, 6), Part::Int(p.into(), p.into())]),
+                    data: Some(Data::Verdict(if accept { Verdict::Accept } else { Verdict::Drop })),
+                    origin: vec![],
+                })
+                .collect(),
+            counters: true,
+            comment: None,
+            dynamic: None,
+        }
+    }
+
+    /// Every element's attributes in `messages`, sorted: what a reading
+    /// decodes from them, whatever messages they come in.
+    fn elements_of(messages: &[Vec<u8>]) -> Vec<Vec<u8>> {
+        let mut all: Vec<Vec<u8>> = messages
+            .iter()
+            .flat_map(|m| {
+                let list = msg::attr(m, NFTA_SET_ELEM_LIST_ELEMENTS).expect("a list").to_vec();
+                msg::attrs(&list).map(|(_, e)| e.to_vec()).collect::<Vec<_>>()
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// The law `edit` keeps: a set's cached elements edited as a commit
+        /// edits the set hold the elements of the set after it, encoded
+        /// anew. Enough elements for several messages; each port's verdict
+        /// (kept, changed, gone, new) drawn at random.
+        #[test]
+        fn an_edited_set_holds_what_encoding_it_anew_holds(
+            n in 1usize..6000,
+            fate in proptest::collection::vec(0u8..8, 6000),
+            extra in 0usize..40,
+        ) {
+            let old: Vec<(u16, bool)> = (0..n).map(|i| (i as u16, i % 2 == 0)).collect();
+            let mut new = Vec::new();
+            let (mut gone, mut came) = (HashSet::new(), Vec::new());
+            for (i, &(p, accept)) in old.iter().enumerate() {
+                match fate[i] {
+                    // Removed, or its verdict changed: deleted by its key.
+                    0 | 1 => {
+                        gone.insert(encode::key_bytes(&map(&[]).key, &map(&[(p, accept)]).elements[0].key, false));
+                        if fate[i] == 1 {
+                            new.push((p, !accept));
+                            came.push((p, !accept));
+                        }
+                    }
+                    _ => new.push((p, accept)),
+                }
+            }
+            for p in 0..extra {
+                new.push((60_000 + p as u16, true));
+                came.push((60_000 + p as u16, true));
+            }
+            let all = |ports: &[(u16, bool)]| {
+                let s = map(ports);
+                element_messages("t", &s, &s.elements.iter().collect::<Vec<_>>()).expect("encodes")
+            };
+            let mut cache = TableCache::default();
+            cache.sets.insert("m".into(), CachedSet { header: b"h".to_vec(), elements: all(&old) });
+            cache.edit("m", &gone, all(&came));
+            let edited = cache.elements("m", b"h").expect("the set stays in the cache");
+            proptest::prop_assert_eq!(elements_of(&edited), elements_of(&all(&new)));
+            // A key the set does not hold: the set leaves the cache.
+            let stray = encode::key_bytes(&map(&[]).key, &map(&[(59_999, true)]).elements[0].key, false);
+            cache.edit("m", &HashSet::from([stray]), vec![]);
+            proptest::prop_assert!(cache.elements("m", b"h").is_none());
+        }
     }
 
     #[test]

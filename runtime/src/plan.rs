@@ -85,10 +85,15 @@ pub(crate) fn read_with(
     let mut cached = Vec::new();
     for name in names {
         let cache = crate::cache::load(netns, name, genid);
-        if let Some(t) = decode::table(&dump_table_cached(sock, name, cache.as_ref())?) {
+        let dump = dump_table_cached(sock, name, cache.as_ref())?;
+        if let Some(mut cache) = cache {
+            // Only the sets read from it: what the kernel held at `genid`.
+            cache.retain(|set| dump.sets.iter().any(|s| s.cached && s.name == set));
+            cached.push((name.clone(), cache));
+        }
+        if let Some(t) = decode::table(&dump) {
             tables.push(t);
         }
-        cached.extend(cache.map(|c| (name.clone(), c)));
     }
     let mut orphans = Vec::new();
     for t in &all {

@@ -261,3 +261,51 @@ fn the_files_stay_one_per_table_and_live_namespace() {
     assert!(!files.contains(&file_of("renamed")), "a destroyed table's file stays: {files:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// After a commit, a map the batch edited keeps its cached elements,
+/// edited as the batch edited the kernel's (`cache::TableCache::edit`):
+/// a verdict flipped, a port moved, a rule removed or added, in a map of
+/// thousands of elements (several messages), its ports apart so that no
+/// two rules merge into a range and the map stays the same map. After
+/// each apply, `plan` reads the map from the cache and must say `no
+/// changes`, as a reading without the cache does.
+#[test]
+fn an_edited_map_is_cached_as_the_kernel_holds_it() {
+    let Some(ns) = Netns::new("d2edit") else { return };
+    let dir = std::env::temp_dir().join(format!("shriek-day2-edit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut rules: Vec<Rule> = (0..4000)
+        .map(|i| Rule { udp: i % 2 == 1, port: 10 + 3 * (i as u16 / 2), drop: i % 4 >= 2 })
+        .collect();
+    let mut next_port = 20_000u16;
+    let mut rng = Rng(0x5eed_ed17);
+    let plan = ["plan", "--netns", ns.name.as_str(), "web.shr"];
+    for step in 0..12 {
+        if step > 0 {
+            let i = rng.below(rules.len());
+            match step % 4 {
+                1 => rules[i].drop = !rules[i].drop,
+                2 => {
+                    rules[i].port = next_port;
+                    next_port += 3;
+                }
+                3 => {
+                    rules.remove(i);
+                }
+                _ => {
+                    rules.insert(i, Rule { udp: false, port: next_port, drop: true });
+                    next_port += 3;
+                }
+            }
+        }
+        std::fs::write(dir.join("web.shr"), policy(&rules)).expect("write the policy");
+        let args = ["apply", "--strategy", "auto", "--netns", ns.name.as_str(), "web.shr"];
+        let (code, out) = shriekc(&dir, true, &args);
+        assert_eq!(code, 0, "step {step}: apply: {out}");
+        assert!(!out.contains("replaced"), "step {step}: the map was made again: {out}");
+        let with = shriekc(&dir, true, &plan);
+        assert_eq!((with.0, with.1.lines().next()), (0, Some("no changes")), "step {step}");
+        assert_eq!(with, shriekc(&dir, false, &plan), "step {step}: the plans differ");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
