@@ -19,12 +19,15 @@
 //!
 //! [`render`] prints a [`Delta`] as text (terraform-like) and as JSON.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use crate::identity::{canonical, canonical_element, canonical_key, set_shape};
+use crate::identity::{canonical, set_shape};
 use crate::nft::{self, Expr, Rhs};
 
+mod elements;
 pub mod render;
+
+use elements::elements;
 
 /// What happens to one object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -233,53 +236,6 @@ fn sets(o: &nft::Table, n: &nft::Table) -> Vec<SetDelta> {
                 action: Some(Action::Remove),
                 elements: vec![],
             });
-        }
-    }
-    out
-}
-
-/// Element edits between two sets of one shape: an element whose key is on
-/// both sides with other data is a change.
-///
-/// Each element's encoding is made once per key it is read under (both
-/// sides share one key in all but a renamed field), and the two sides'
-/// on two cores: a large map's elements are most of a day-2 plan's work.
-fn elements(o: &nft::Set, n: &nft::Set) -> Vec<Edit> {
-    let encode = |key: &[nft::Selector], s: &nft::Set| -> Vec<Vec<u8>> {
-        s.elements.iter().map(|e| canonical_element(key, e)).collect()
-    };
-    let (o_own, n_own) = rayon::join(|| encode(&o.key, o), || encode(&n.key, n));
-    let same_key = o.key == n.key;
-    let o_as_new = if same_key { None } else { Some(encode(&n.key, o)) };
-    let n_as_old = if same_key { None } else { Some(encode(&o.key, n)) };
-    let o_as_new = o_as_new.as_ref().unwrap_or(&o_own);
-    let n_as_old = n_as_old.as_ref().unwrap_or(&n_own);
-    let ow: HashSet<&[u8]> = o_own.iter().map(Vec::as_slice).collect();
-    let nw: HashSet<&[u8]> = n_own.iter().map(Vec::as_slice).collect();
-    let old_keys: HashMap<Vec<u8>, usize> = o
-        .elements
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !nw.contains(o_as_new[*i].as_slice()))
-        .map(|(i, e)| (canonical_key(&o.key, &e.key), i))
-        .collect();
-    let mut out = Vec::new();
-    let mut changed_old = vec![false; o.elements.len()];
-    for (ni, e) in n.elements.iter().enumerate() {
-        if ow.contains(n_as_old[ni].as_slice()) {
-            continue;
-        }
-        match old_keys.get(&canonical_key(&n.key, &e.key)) {
-            Some(&oi) => {
-                changed_old[oi] = true;
-                out.push(Edit { action: Action::Change, old: Some(oi), new: Some(ni) });
-            }
-            None => out.push(Edit { action: Action::Add, old: None, new: Some(ni) }),
-        }
-    }
-    for oi in 0..o.elements.len() {
-        if !changed_old[oi] && !nw.contains(o_as_new[oi].as_slice()) {
-            out.push(Edit { action: Action::Remove, old: Some(oi), new: None });
         }
     }
     out
