@@ -374,6 +374,7 @@ impl StrategyArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let applying = matches!(cli.command, Command::Apply { .. });
     let code = match cli.command {
         Command::Check { format, deny, files } => {
             commands::check(&files, format, deny.iter().any(|d| d == "warnings"))
@@ -449,5 +450,24 @@ fn main() -> ExitCode {
         }
         Command::Explain { name } => commands::explain(&name),
     };
+    if applying {
+        end_now(code);
+    }
     ExitCode::from(code)
+}
+
+/// Ends the process with `code` once its output is out, skipping what an
+/// ordinary exit runs after `main`: mimalloc's exit handler gives every
+/// freed page back to the kernel one purge at a time (12-17 ms of a
+/// one-rule change to 100k rules), which the end of the process does at
+/// once. Only for `apply`, whose work (the commit, the day-2 cache, the
+/// confirm window's guard process) is all done, and whose guards are all
+/// dropped, when it returns.
+#[allow(unsafe_code)]
+fn end_now(code: u8) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` only ends the process; no destructor is owed by it.
+    unsafe { nix::libc::_exit(i32::from(code)) }
 }
