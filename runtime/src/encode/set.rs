@@ -253,12 +253,7 @@ pub(crate) fn element_attrs(table: &str, s: &nft::Set, mut each: impl FnMut(&[u8
     let mut fresh = Vec::new();
     let mut last: Option<(&Data, Buf)> = None;
     for e in &s.elements {
-        if let Some(d) = &e.data {
-            if last.as_ref().is_none_or(|(l, _)| *l != d) {
-                last = Some((d, data_bytes(d)));
-            }
-        }
-        let data = e.data.as_ref().and(last.as_ref().map(|(_, b)| b));
+        let data = run_data(&mut last, e);
         set_element(&mut fresh, &s.key, &e.key, s.interval, data, None);
         for buf in fresh.drain(..) {
             if !pending.is_empty() && size + buf.len() + 4 >= 60_000 {
@@ -298,16 +293,9 @@ pub(crate) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, kernel_name: &
     });
     let mut elements = Vec::with_capacity(s.elements.len());
     let mut origin = Vec::new();
-    // The data of the element before: a map's elements mostly share a
-    // few verdicts, each encoded once for a run of equal ones.
     let mut last: Option<(&Data, Buf)> = None;
     for e in &s.elements {
-        if let Some(d) = &e.data {
-            if last.as_ref().is_none_or(|(l, _)| *l != d) {
-                last = Some((d, data_bytes(d)));
-            }
-        }
-        let data = e.data.as_ref().and(last.as_ref().map(|(_, b)| b));
+        let data = run_data(&mut last, e);
         let count = seed(b, table, s, e);
         set_element(&mut elements, &s.key, &e.key, s.interval, data, count);
         origin.extend(e.origin.iter().copied());
@@ -380,6 +368,18 @@ pub(super) fn verdict_data(a: &mut Attrs, v: &Verdict) {
 }
 
 /// A set element's data, already as NFTA_DATA_* attributes.
+/// The encoded data of `e`, with `last` the data of the element before:
+/// a map's elements mostly share a few verdicts, each encoded once for a
+/// run of equal ones.
+fn run_data<'a, 'b>(last: &'b mut Option<(&'a Data, Buf)>, e: &'a nft::Element) -> Option<&'b Buf> {
+    if let Some(d) = &e.data {
+        if last.as_ref().is_none_or(|(l, _)| *l != d) {
+            *last = Some((d, data_bytes(d)));
+        }
+    }
+    e.data.as_ref().and(last.as_ref().map(|(_, b)| b))
+}
+
 fn data_bytes(d: &Data) -> Buf {
     Buf::build(|a| match d {
         Data::Verdict(verdict) => verdict_data(a, verdict),

@@ -42,26 +42,27 @@ fn rule() -> impl proptest::strategy::Strategy<Value = Rule> {
     )
 }
 
+/// Ports and port ranges in the block that starts at `block`: `1004, 1008-1010`.
+fn ports_text(block: u16, ports: &[(u16, u16)]) -> String {
+    let one = |&(a, b): &(u16, u16)| match a == b {
+        true => (block + a).to_string(),
+        false => format!("{}-{}", block + a, block + b),
+    };
+    ports.iter().map(one).collect::<Vec<_>>().join(", ")
+}
+
 fn text(rules: &[Rule]) -> String {
     let mut out = String::from("table t {\n  chain input hook input policy drop {\n");
     for (i, r) in rules.iter().enumerate() {
         if r.cut {
             out += &format!("    saddr 10.0.0.{} drop\n", i + 1);
         }
-        let block = 1000 + 100 * i as u16;
-        let ports: Vec<String> = r
-            .ports
-            .iter()
-            .map(|&(a, b)| match a == b {
-                true => (block + a).to_string(),
-                false => format!("{}-{}", block + a, block + b),
-            })
-            .collect();
+        let ports = ports_text(1000 + 100 * i as u16, &r.ports);
         let counter = if r.named { format!(" counter c{i}") } else { String::new() };
         out += &format!(
             "    {} dport {{ {} }}{counter} {}\n",
             if r.udp { "udp" } else { "tcp" },
-            ports.join(", "),
+            ports,
             if r.drop { "drop" } else { "accept" }
         );
     }
@@ -146,16 +147,8 @@ fn line(id: u16) -> impl proptest::strategy::Strategy<Value = Line> {
 fn chain_text(lines: &[Line]) -> String {
     let mut out = String::from("table t {\n  chain input hook input policy drop {\n");
     for l in lines {
-        let block = 1000 + 100 * l.id;
-        let ports: Vec<String> = l
-            .ports
-            .iter()
-            .map(|&(a, b)| match a == b {
-                true => (block + a).to_string(),
-                false => format!("{}-{}", block + a, block + b),
-            })
-            .collect();
-        let (ports, verdict) = (ports.join(", "), if l.drop { "drop" } else { "accept" });
+        let ports = ports_text(1000 + 100 * l.id, &l.ports);
+        let verdict = if l.drop { "drop" } else { "accept" };
         out += &match l.kind {
             0 => format!("    tcp dport {{ {ports} }} {verdict}\n"),
             1 => format!("    udp dport {{ {ports} }} {verdict}\n"),
