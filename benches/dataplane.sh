@@ -19,6 +19,15 @@
 # rows then stay out. BENCH_CONFIGS may also name `floor`: the workload's
 # last two rules alone (iperf3's accepts, one counter each), what any
 # ruleset that lets the test traffic in costs before its other rules.
+#
+# The two packet-rate rows of issue 13's table (blended `auto` at the largest
+# size, ports `auto` at 10k) then run again in BENCH_ROUNDS interleaved
+# rounds (default 5; 0 skips them), UDP only, into dataplane-rounds.csv: each
+# round measures no ruleset, `floor`, the two rows in an order that turns by
+# one each round, and no ruleset again, so a round's ratio is against its
+# own minutes (the mean of its two no-ruleset runs); summary.sh reports the
+# median ratio of the rounds and their range. A single run moves by 5-10%
+# on a quiet machine, more than the difference the goal decides.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -107,4 +116,30 @@ n=10000
 bench_gen ports shr "$n" off >"$bench_tmp/p.shr"
 for config in "sequential (counters off)" "auto (counters off)"; do
     measure ports "$config" "$n" "$bench_tmp/p.shr"
+done
+
+# The deciding rows in interleaved rounds (see the top).
+rounds=${BENCH_ROUNDS:-5}
+((rounds > 0)) || exit 0
+big=${sizes[-1]}
+mid=10000
+[[ ${BENCH_QUICK:-0} == 1 ]] && mid=$big
+bench_gen blended shr "$big" >"$bench_tmp/r-blended.shr"
+bench_gen ports shr "$mid" >"$bench_tmp/r-ports.shr"
+bench_gen ports shr 2 >"$bench_tmp/floor.shr"
+rcsv=$out/dataplane-rounds.csv
+bench_csv "$rcsv" "round,workload,config,rules,udp_pps"
+# one ROUND WORKLOAD CONFIG RULES FILE: one UDP run of a round.
+one() {
+    load "$3" "$5" >/dev/null
+    printf '%s,%s,%s,%s,%s\n' "$1" "$2" "$3" "$4" "$(udp_rate)" | tee -a "$rcsv"
+}
+rows=("floor|floor|2|" "blended|auto|$big|$bench_tmp/r-blended.shr" "ports|auto|$mid|$bench_tmp/r-ports.shr")
+for ((r = 1; r <= rounds; r++)); do
+    one "$r" none none 0 ""
+    for ((i = 0; i < ${#rows[@]}; i++)); do
+        IFS='|' read -r w c n f <<<"${rows[(i + r) % ${#rows[@]}]}"
+        one "$r" "$w" "$c" "$n" "$f"
+    done
+    one "$r" none none 0 ""
 done

@@ -68,6 +68,7 @@ for part in "${parts[@]}"; do
     dataplane | control | analysis)
         bash "$bench_dir/$part.sh"
         bench_table "$out/$part.csv"
+        [[ $part == dataplane && -f $out/dataplane-rounds.csv ]] && bench_table "$out/dataplane-rounds.csv"
         ;;
     day2)
         if ((quick)); then

@@ -53,7 +53,52 @@ row "exact analysis of $(k $big) overlapping rules, JSON" "$s s, $(cell "$a" pea
     "\`nft -c -f\` $p s, $(cell "$a" peak_rss_mib "nft -c -f|$big") MiB" "$(ratio "$s" "$p")" "≤ 1.0×"
 t=$(cell "$a" seconds "shriekc check --format text|$big")
 row "the same findings as text ($(cell "$a" findings "shriekc check --format json|$big") findings)" "$t s" "its own JSON run $s s" "$(ratio "$t" "$s")" "≤ 2×"
-s=$(cell "$d" udp_pps "blended|auto|$big") p=$(cell "$d" udp_pps "none|none|$big")
-row "packets/s, $(k $big) blended rules, \`auto\`" "$s" "no rules $p" "$(ratio "$s" "$p")" "≥ 0.9×"
-s=$(cell "$d" udp_pps "ports|auto|$mid") p=$(cell "$d" udp_pps "none|none|$mid") n=$(cell "$d" udp_pps "ports|nft|$mid")
-row "packets/s, $(k $mid) port rules, \`auto\`" "$s" "no rules $p; nft linear chain $n" "$(ratio "$s" "$p"); $(ratio "$s" "$n") of nft" "≥ 0.9× of no rules"
+# The packet rates: from the interleaved rounds (dataplane-rounds.csv) where
+# they ran, the median of the rounds' ratios, each against the mean of its
+# round's two no-ruleset runs, with their range; else the suite's one run.
+rd=$dir/dataplane-rounds.csv
+# rounds WORKLOAD CONFIG: "MEDIAN_PPS MEDIAN_NONE_PPS MEDIAN_RATIO MIN MAX ROUNDS RULES",
+# or nothing.
+rounds() {
+    [[ -f $rd ]] || return 0
+    awk -F, -v w="$1" -v c="$2" '
+        function median(a, n,   i, j, t) {
+            for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+            return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+        }
+        NR == 1 || $5 !~ /^[0-9]+$/ { next }
+        $2 == "none" { none[$1] += $5; nn[$1]++ }
+        $2 == w && $3 == c { got[$1] = $5; rules = $4 }
+        END {
+            for (r in got) if (nn[r]) {
+                n++; p[n] = got[r]; z[n] = none[r] / nn[r]; q[n] = p[n] / z[n]
+                if (n == 1 || q[n] < lo) lo = q[n]
+                if (n == 1 || q[n] > hi) hi = q[n]
+            }
+            if (n) printf "%.0f %.0f %.2f %.2f %.2f %d %d\n", median(p, n), median(z, n), median(q, n), lo, hi, n, rules
+        }' "$rd"
+}
+# rate_row WHAT WORKLOAD CONFIG RULES GOAL [EXTRA PEER TEXT]: WHAT's %s is
+# the number of rules.
+rate_row() {
+    local what=$1 w=$2 c=$3 n=$4 goal=$5 extra=${6:-} got s p q lo hi m
+    got=$(rounds "$w" "$c")
+    if [[ -n $got ]]; then
+        read -r s p q lo hi m n <<<"$got"
+        # shellcheck disable=SC2059
+        row "$(printf "$what" "$(k "$n")") (median of $m interleaved rounds)" "$s" "no rules $p$extra" \
+            "${q}× (${lo}–${hi}×)" "$goal"
+    else
+        s=$(cell "$d" udp_pps "$w|$c|$n") p=$(cell "$d" udp_pps "none|none|$n")
+        # shellcheck disable=SC2059
+        row "$(printf "$what" "$(k "$n")")" "$s" "no rules $p$extra" "$(ratio "$s" "$p")" "$goal"
+    fi
+}
+rate_row "packets/s, %s blended rules, \`auto\`" blended auto "$big" "≥ 0.9×"
+s=$(cell "$d" udp_pps "ports|auto|$mid") n=$(cell "$d" udp_pps "ports|nft|$mid")
+rate_row "packets/s, %s port rules, \`auto\`" ports auto "$mid" "≥ 0.9× of no rules" \
+    "; nft linear chain at $(k "$mid") $n (one run: $(ratio "$s" "$n") of nft)"
+if [[ -n $(rounds floor floor) ]]; then
+    rate_row "packets/s, iperf3's two rules alone (\`floor\`)" floor floor 2 "–"
+fi
+exit 0
