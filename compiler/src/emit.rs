@@ -255,45 +255,38 @@ fn type_name(s: Selector) -> &'static str {
     }
 }
 
-/// Which matches of a rule to write as a range of one value (`1023-1023`):
-/// nft 1.0.6 merges `th sport != 1023 th dport != 22` (and `icmp type !=
-/// 8 icmp code != 0`) into one compare of both fields, which tests "not
-/// both" where the rule says "neither", so the loaded rule lets through
-/// what it should stop. A range compare is left as it is. The first of
-/// each such pair is said as a range; `apply`'s own batch is not affected.
-fn kept_apart(exprs: &[nft::Expr]) -> Vec<usize> {
-    use nft::{CmpOp, Elem, Expr, Part, Rhs, Selector as S};
-    let single_ne = |sel: S| {
-        exprs.iter().position(|e| match e {
-            Expr::Match { key, op: CmpOp::Ne, rhs } if key.as_slice() == [sel] => match rhs {
-                Rhs::Value(Elem(p)) => matches!(p.as_slice(), [Part::Int(lo, hi)] if lo == hi),
-                Rhs::Set(es) => matches!(es.as_slice(), [Elem(p)] if matches!(p.as_slice(), [Part::Int(lo, hi)] if lo == hi)),
-                _ => false,
-            },
-            _ => false,
-        })
-    };
+/// Which matches of a rule to write as a range of one value (`1023-1023`),
+/// with their selector and value: nft 1.0.6 merges `th sport != 1023 th
+/// dport != 22` (and `icmp type != 8 icmp code != 0`) into one compare of
+/// both fields, which tests "not both" where the rule says "neither", so
+/// the loaded rule lets through what it should stop. A range compare is
+/// left as it is. The first of each such pair is said as a range; `apply`'s
+/// own batch is not affected.
+fn kept_apart(exprs: &[nft::Expr]) -> Vec<(usize, Selector, u128)> {
+    use Selector as S;
     let pairs =
         [(S::ThSport, S::ThDport), (S::IcmpType, S::IcmpCode), (S::Icmpv6Type, S::Icmpv6Code)];
+    let first = |sel| exprs.iter().enumerate().find_map(|(i, e)| Some((i, single_ne(e, sel)?)));
     pairs
         .iter()
-        .filter_map(|&(a, b)| Some(single_ne(a)?).filter(|_| single_ne(b).is_some()))
+        .filter_map(|&(a, b)| {
+            let (i, v) = first(a)?;
+            first(b).map(|_| (i, a, v))
+        })
         .collect()
 }
 
-/// The one value of a match [`kept_apart`] chose.
-fn apart_value(e: &nft::Expr) -> Option<(&[nft::Selector], u128)> {
-    use nft::{Elem, Expr, Part, Rhs};
-    let Expr::Match { key, rhs, .. } = e else { return None };
-    let one = match rhs {
-        Rhs::Value(e) => e,
-        Rhs::Set(es) => es.first()?,
+/// `sel != V` with one value (a value, or a set of one), as its V.
+fn single_ne(e: &nft::Expr, sel: Selector) -> Option<u128> {
+    use nft::{CmpOp, Elem, Expr, Part, Rhs};
+    let Expr::Match { key, op: CmpOp::Ne, rhs } = e else { return None };
+    let Elem(parts) = match rhs {
+        Rhs::Value(v) if key.as_slice() == [sel] => v,
+        Rhs::Set(es) if key.as_slice() == [sel] && es.len() == 1 => &es[0],
         _ => return None,
     };
-    match one {
-        Elem(p) => match p.as_slice() {
-            [Part::Int(v, _)] => Some((key.as_slice(), *v)),
-            _ => None,
-        },
+    match parts.as_slice() {
+        [Part::Int(lo, hi)] if lo == hi => Some(*lo),
+        _ => None,
     }
 }

@@ -195,15 +195,17 @@ pub fn canonical(exprs: &[Expr]) -> Vec<u8> {
 fn sort_matches(out: &mut Vec<u8>, run: &mut Vec<usize>) {
     if run.len() > 1 {
         let start = run[0];
-        let tail = out.split_off(start);
-        let mut pieces: Vec<&[u8]> = run
-            .iter()
-            .zip(run.iter().skip(1).chain(std::iter::once(&(start + tail.len()))))
-            .map(|(&a, &b)| &tail[a - start..b - start])
-            .collect();
-        pieces.sort_unstable();
-        for p in pieces {
-            out.extend_from_slice(p);
+        let ends = run.iter().skip(1).copied().chain(std::iter::once(out.len()));
+        let mut pieces: Vec<(usize, usize)> = run.iter().copied().zip(ends).collect();
+        // Most rules come in order already: nothing to move then.
+        if !pieces.is_sorted_by(|a, b| out[a.0..a.1] <= out[b.0..b.1]) {
+            pieces.sort_unstable_by(|a, b| out[a.0..a.1].cmp(&out[b.0..b.1]));
+            let mut sorted = Vec::with_capacity(out.len() - start);
+            for &(a, b) in &pieces {
+                sorted.extend_from_slice(&out[a..b]);
+            }
+            out.truncate(start);
+            out.extend_from_slice(&sorted);
         }
     }
     run.clear();

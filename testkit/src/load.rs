@@ -55,16 +55,16 @@ pub fn load(shriekc: &str, ns: &Netns, how: Load, strategy: &str, path: &str, co
         if how == Load::Apply {
             return;
         }
-        let mut text = how == Load::ListedText;
         // nft 1.0.6 lists the counters of a balanced translation's slots
         // inside its anonymous map, and cannot read that back ("missing
         // statement in map declaration"; docs/language.md says so): such a
         // table is saved as JSON.
-        if text && ns.sh("nft list ruleset").contains(" map { 0 counter packets") {
-            text = false;
-        }
+        let mut listed = ns.sh("nft list ruleset");
+        let text = how == Load::ListedText && !listed.contains(" map { 0 counter packets");
         let (list, tool) = if text { ("nft", "nft -f") } else { ("nft -j", "nft -j -f") };
-        let listed = ns.sh(&format!("{list} list ruleset"));
+        if !text {
+            listed = ns.sh("nft -j list ruleset");
+        }
         let saved = temp_file(&format!("{name}.{strategy}.listed"), &listed);
         ns.sh("nft flush ruleset");
         if let Err(e) = ns.try_sh(&format!("{tool} {}", saved.display())) {

@@ -120,8 +120,8 @@ pub fn emit_json(rs: &nft::Ruleset, sources: &SourceMap) -> String {
                 o.insert("chain".into(), json!(c.name));
                 let apart = super::kept_apart(&r.exprs);
                 let exprs = r.exprs.iter().enumerate().map(|(i, e)| {
-                    match super::apart_value(e).filter(|_| apart.contains(&i)) {
-                        Some((k, v)) => json!({"match": {"op": "!=", "left": key(k),
+                    match apart.iter().find(|(j, ..)| *j == i) {
+                        Some(&(_, sel, v)) => json!({"match": {"op": "!=", "left": key(&[sel]),
                             "right": {"range": [v as u64, v as u64]}}}),
                         None => expr(e),
                     }

@@ -20,8 +20,8 @@ use crate::space::Family;
 /// The matches and statements of `rule`, in order, without its comment.
 pub fn rule_text(rule: &nft::Rule) -> String {
     let apart = super::kept_apart(&rule.exprs);
-    let text = |(i, e): (usize, &Expr)| match super::apart_value(e).filter(|_| apart.contains(&i)) {
-        Some((key, v)) => format!("{} != {v}-{v}", key_text(key)),
+    let text = |(i, e): (usize, &Expr)| match apart.iter().find(|(j, ..)| *j == i) {
+        Some(&(_, sel, v)) => format!("{} != {v}-{v}", sel.keyword()),
         None => expr(e),
     };
     rule.exprs.iter().enumerate().map(text).collect::<Vec<_>>().join(" ")

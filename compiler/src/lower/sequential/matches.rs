@@ -23,7 +23,7 @@ pub fn cube_matches(c: &Cube) -> Vec<Expr> {
     let saddr = addr(fam, Selector::Ip4Saddr, Selector::Ip6Saddr, &c.saddr);
     let daddr = addr(fam, Selector::Ip4Daddr, Selector::Ip6Daddr, &c.daddr);
     // `ip saddr ...` holds only for IPv4 packets; without one, say the family.
-    let family = fam.filter(|_| saddr.is_none() && daddr.is_none()).map(|f| {
+    let mut family = fam.filter(|_| saddr.is_none() && daddr.is_none()).map(|f| {
         let v = nfproto(f) as u128;
         Expr::Match { key: vec![Selector::Nfproto], op: CmpOp::Eq, rhs: value(v, v) }
     });
@@ -33,7 +33,7 @@ pub fn cube_matches(c: &Cube) -> Vec<Expr> {
     let icmp = [(Family::V4, PROTO_ICMP), (Family::V6, PROTO_ICMPV6)];
     let implied = icmp.iter().any(|&(f, p)| fam == Some(f) && c.proto == Protos::only(p));
     if !implied {
-        out.extend(family.clone());
+        out.extend(family.take());
     }
     if !c.proto.is_full() {
         let set = Intervals::from_ranges(c.proto.iter().map(|p| (p as u128, p as u128)));
@@ -41,9 +41,7 @@ pub fn cube_matches(c: &Cube) -> Vec<Expr> {
         // with ports: a full one is then written out.
         out.extend(interval_match(Selector::L4proto, &set, 255));
     }
-    if implied {
-        out.extend(family);
-    }
+    out.extend(family);
     out.extend(saddr);
     out.extend(daddr);
     if let Some(s) = &c.sport {
