@@ -514,3 +514,57 @@ fn nft_counting_map_as_listed_live() {
     assert_eq!(rules(&from_json.policy), want, "{}", from_json.policy);
     assert!(!from_text.policy.contains("left out"), "{}", from_text.policy);
 }
+
+/// A chain `apply` laid out in parts (more than 1,024 rules), as
+/// `nft list ruleset` lists it: the chain jumps to `c/part1`, `c/part2`,
+/// which hold its rules.
+const PARTED: &str = "table inet t {\n\tchain c {\n\t\ttype filter hook input priority filter; policy drop;\n\t\tjump c/part1\n\t\tjump c/part2\n\t}\n\tchain c/part1 {\n\t\tcomment \"part 1 of chain c, laid out by shriekc\"\n\t\ttcp dport 22 counter packets 0 bytes 0 accept comment \"a.shr:3\"\n\t\tudp dport 53 counter packets 0 bytes 0 accept comment \"a.shr:4\"\n\t}\n\tchain c/part2 {\n\t\tcomment \"part 2 of chain c, laid out by shriekc\"\n\t\ttcp dport 80 counter packets 0 bytes 0 drop comment \"a.shr:5\"\n\t}\n}\n";
+
+#[test]
+fn nft_a_chain_laid_out_in_parts_reads_back_as_one_chain() {
+    let want = "tcp dport 22 accept  # a.shr:3\nudp dport 53 accept  # a.shr:4\ntcp dport 80 drop  # a.shr:5";
+    let imported = import::import(&[input(PARTED)], Format::Nft).expect("imports");
+    assert_eq!(chain_lines(&imported.policy, "t", "c"), want, "{}", imported.policy);
+    assert!(!imported.policy.contains("part1"), "{}", imported.policy);
+    let json = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}},
+        {"table": {"family": "inet", "name": "t", "handle": 1}},
+        {"chain": {"family": "inet", "table": "t", "name": "c", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}},
+        {"chain": {"family": "inet", "table": "t", "name": "c/part1", "handle": 2}},
+        {"chain": {"family": "inet", "table": "t", "name": "c/part2", "handle": 3}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 4, "expr": [{"jump": {"target": "c/part1"}}]}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c", "handle": 5, "expr": [{"jump": {"target": "c/part2"}}]}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c/part1", "handle": 6, "comment": "a.shr:3", "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"accept": null}]}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c/part1", "handle": 7, "comment": "a.shr:4", "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": 53}}, {"accept": null}]}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c/part2", "handle": 8, "comment": "a.shr:5", "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 80}}, {"drop": null}]}}]}"#;
+    let imported = import::import(&[input(json)], Format::NftJson).expect("imports");
+    assert_eq!(chain_lines(&imported.policy, "t", "c"), want, "{}", imported.policy);
+}
+
+/// Parts that could tell themselves from their chain stay chains of their
+/// own, reached by `jump` as before: one that returns, one that another
+/// rule jumps to as well, one whose number is not how parts are written.
+#[test]
+fn nft_parts_that_would_act_otherwise_in_their_chain_stay_apart() {
+    let cases = [
+        ("a return", "tcp dport 80 counter packets 0 bytes 0 drop", "return"),
+        (
+            "another jump",
+            "\t}\n\tchain c/part1 {",
+            "\t}\n\tchain other {\n\t\tjump c/part2\n\t}\n\tchain c/part1 {",
+        ),
+        ("a number written otherwise", "c/part2", "c/part02"),
+    ];
+    for (what, from, to) in cases {
+        let text = PARTED.replace(from, to);
+        assert_ne!(text, PARTED, "{what}: the edit applies");
+        let imported = import::import(&[input(&text)], Format::Nft).expect("imports");
+        assert!(
+            chain_lines(&imported.policy, "t", "c").contains("jump c_part"),
+            "{what}:\n{}",
+            imported.policy
+        );
+    }
+}

@@ -8,6 +8,7 @@
 //! merging; `inet` tables see both; other families are left out.
 
 mod json;
+mod parts;
 mod rule;
 mod text;
 
@@ -345,7 +346,7 @@ fn priority(text: &str) -> Option<i32> {
     }
 }
 
-fn table(t: NTable, out: &mut Collect) {
+fn table(mut t: NTable, out: &mut Collect) {
     let family = match t.family.as_str() {
         "ip" => Some(Family::V4),
         "ip6" => Some(Family::V6),
@@ -371,6 +372,7 @@ fn table(t: NTable, out: &mut Collect) {
             origin: origin.clone(),
         });
     }
+    parts::fold(&mut t.chains, &t.sets);
     let names = model::plain_names(t.chains.iter().map(|c| c.name.as_str()));
     let sets: HashMap<&str, &NSet> = t.sets.iter().map(|s| (s.name.as_str(), s)).collect();
     // Rules that keep state in one set share it: each rule of a policy has
