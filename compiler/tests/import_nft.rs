@@ -543,6 +543,28 @@ fn nft_a_chain_laid_out_in_parts_reads_back_as_one_chain() {
     assert_eq!(chain_lines(&imported.policy, "t", "c"), want, "{}", imported.policy);
 }
 
+/// A run of rules new in one place of a part sits in a sub-part of it,
+/// reached by a `jump` where the run stands: it reads back in place.
+#[test]
+fn nft_sub_parts_read_back_where_they_stand() {
+    let text = PARTED
+        .replace(
+            "\t\tudp dport 53 counter",
+            "\t\tjump c/part1/part1\n\t\tudp dport 53 counter",
+        )
+        .replace(
+            "\tchain c/part2 {",
+            "\tchain c/part1/part1 {\n\t\ttcp dport 25 accept comment \"a.shr:9\"\n\t}\n\tchain c/part2 {",
+        );
+    let imported = import::import(&[input(&text)], Format::Nft).expect("imports");
+    assert_eq!(
+        chain_lines(&imported.policy, "t", "c"),
+        "tcp dport 22 accept  # a.shr:3\ntcp dport 25 accept  # a.shr:9\nudp dport 53 accept  # a.shr:4\ntcp dport 80 drop  # a.shr:5",
+        "{}",
+        imported.policy
+    );
+}
+
 /// Parts that could tell themselves from their chain stay chains of their
 /// own, reached by `jump` as before: one that returns, one that another
 /// rule jumps to as well, one whose number is not how parts are written.

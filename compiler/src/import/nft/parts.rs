@@ -5,7 +5,10 @@
 //! part in order, and each part is a regular chain `NAME/partK` holding a
 //! slice of the chain's rules. `nft list ruleset` shows that layout, so an
 //! import of a live table would otherwise write the parts as chains of
-//! their own (`input_part1`, ...), each reached by a `jump`.
+//! their own (`input_part1`, ...), each reached by a `jump`. A long run
+//! of rules new in one place of a part sits in sub-parts of it
+//! (`input/part98/part1`), each reached by a `jump` where the run stands;
+//! they go back into their part first, innermost first.
 //!
 //! Putting the parts' rules back into their chain gives every packet the
 //! same verdict only where a part never leaves its chain early: a part
@@ -16,7 +19,7 @@
 
 use std::collections::HashMap;
 
-use super::{NChain, NItem, NSet, NVerdict, Right, Val};
+use super::{NChain, NItem, NRule, NSet, NVerdict, Right, Val};
 
 /// What marks a part's name, as the runtime writes it.
 const PART_MARK: &str = "/part";
@@ -37,6 +40,7 @@ pub(crate) fn fold(chains: &mut Vec<NChain>, sets: &[NSet]) {
     let position: HashMap<String, usize> =
         chains.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
     let mut gone = vec![false; chains.len()];
+    fold_sub_parts(chains, &refs, &position, &mut gone);
     for ci in 0..chains.len() {
         let Some(parts) = links(&chains[ci], &position) else { continue };
         let foldable = parts.iter().all(|&pi| {
@@ -44,7 +48,7 @@ pub(crate) fn fold(chains: &mut Vec<NChain>, sets: &[NSet]) {
             !gone[pi]
                 && pi != ci
                 && p.base.is_none()
-                && refs.get(p.name.as_str()) == Some(&1)
+                && refs.get(&p.name) == Some(&1)
                 && p.rules.iter().all(|r| r.items.iter().all(stays_in_part))
         });
         let distinct: std::collections::HashSet<usize> = parts.iter().copied().collect();
@@ -63,6 +67,54 @@ pub(crate) fn fold(chains: &mut Vec<NChain>, sets: &[NSet]) {
         i += 1;
         !gone[i - 1]
     });
+}
+
+/// Puts each sub-part (`PART/partK`, which `apply` makes for a long run of
+/// rules new in one place of a part) back where its part jumps to it,
+/// innermost first, under the same conditions as a part.
+fn fold_sub_parts(
+    chains: &mut [NChain],
+    refs: &HashMap<String, usize>,
+    position: &HashMap<String, usize>,
+    gone: &mut [bool],
+) {
+    let depth = |name: &str| name.matches(PART_MARK).count();
+    let mut order: Vec<usize> =
+        (0..chains.len()).filter(|&i| part_of(&chains[i].name).is_some()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(depth(&chains[i].name)));
+    for ci in order {
+        if gone[ci] {
+            continue;
+        }
+        let sub = |r: &NRule| match r.items.as_slice() {
+            [NItem::Verdict(NVerdict::Jump(to))] if part_of(to) == Some(&chains[ci].name) => {
+                let pi = *position.get(to)?;
+                let p = &chains[pi];
+                (pi != ci
+                    && !gone[pi]
+                    && p.base.is_none()
+                    && refs.get(to) == Some(&1)
+                    && p.rules.iter().all(|r| r.items.iter().all(stays_in_part)))
+                .then_some(pi)
+            }
+            _ => None,
+        };
+        let links: Vec<Option<usize>> = chains[ci].rules.iter().map(sub).collect();
+        if links.iter().all(Option::is_none) {
+            continue;
+        }
+        let rules = std::mem::take(&mut chains[ci].rules);
+        for (r, link) in rules.into_iter().zip(links) {
+            match link {
+                Some(pi) => {
+                    let mut inner = std::mem::take(&mut chains[pi].rules);
+                    chains[ci].rules.append(&mut inner);
+                    gone[pi] = true;
+                }
+                None => chains[ci].rules.push(r),
+            }
+        }
+    }
 }
 
 /// The parts chain `c` jumps to, when each of its rules (one at least) is
