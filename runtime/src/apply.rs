@@ -34,6 +34,7 @@ mod delta;
 mod jumps;
 mod rebuild;
 mod stage;
+mod sub_parts;
 
 pub(crate) use jumps::table_jump_depth_error;
 

@@ -13,7 +13,11 @@
 //! diff see one chain, because reading the table back ([`fold`]) puts the
 //! parts' rules back in their chain, each remembering the part that holds
 //! it. A rule added later goes into the part of the rule it is placed
-//! before (or the last part), so parts are made only with their chain.
+//! before (or the last part), so parts are made only with their chain; a
+//! run of [`SUB_PART_RUN`] or more rules new in one place of a part goes
+//! into sub-parts of it instead (`NAME/partK/partJ`, [`sub_part`]), each
+//! reached by a `jump` where the run stands, so that the part does not
+//! grow by the run and no rule already there moves.
 //!
 //! **Invariant:** a chain laid out in parts gives every packet the verdict
 //! the chain gives it. A part is entered by `jump` and falls back into the
@@ -22,7 +26,9 @@
 //! map, which may do either) could tell the difference: a chain holding one
 //! of them is never split, nor one whose parts would go past the kernel's
 //! jump depth; a chain already in parts that gains one is laid out whole
-//! again (`plan` replaces its table).
+//! again (`plan` replaces its table). A sub-part is entered and left the
+//! same way, from its part; it is made only under a part of a base chain
+//! and only for a run that jumps nowhere ([`may_sub_part`]).
 
 use std::borrow::Cow;
 
@@ -265,9 +271,10 @@ fn link_target(r: &nft::Rule) -> Option<&str> {
 /// Puts the parts of each chain back into it, as read from the kernel:
 /// `chains[i]` and `meta[i]` (what the kernel knows of each rule) become
 /// the chain's own rules, each tagged with the part that holds it, and
-/// the parts go. Returns each remaining chain's parts, in order. A chain
-/// whose rules are not exactly links to its own parts is left as it is,
-/// and so are its parts: `plan` then shows what is there.
+/// the parts go. Returns each remaining chain's parts: its own, in order,
+/// then their sub-parts ([`sub_part`]), each after the part holding it.
+/// A chain whose rules are not exactly links to its own parts is left as
+/// it is, and so are its parts: `plan` then shows what is there.
 pub(crate) fn fold<M>(
     chains: &mut Vec<nft::Chain>,
     meta: &mut Vec<Vec<M>>,
@@ -276,9 +283,12 @@ pub(crate) fn fold<M>(
     let position = |chains: &[nft::Chain], name: &str| chains.iter().position(|c| c.name == name);
     let mut parts_of: Vec<Vec<String>> = vec![Vec::new(); chains.len()];
     let mut gone = vec![false; chains.len()];
+    // Each rule is tagged once, with the innermost part that holds it.
+    let mut tagged: Vec<Vec<bool>> = meta.iter().map(|m| vec![false; m.len()]).collect();
+    let subs = fold_sub_parts(chains, meta, &mut tagged, &mut gone, &mut tag);
     for ci in 0..chains.len() {
         let head = &chains[ci];
-        if head.rules.is_empty() {
+        if head.rules.is_empty() || gone[ci] {
             continue;
         }
         let targets: Option<Vec<(usize, String)>> = head
@@ -299,17 +309,27 @@ pub(crate) fn fold<M>(
         }
         let mut rules = Vec::new();
         let mut tags = Vec::new();
+        let mut done = Vec::new();
         for (pi, name) in &targets {
             rules.extend(std::mem::take(&mut chains[*pi].rules));
-            for mut m in std::mem::take(&mut meta[*pi]) {
-                tag(&mut m, name);
+            let inner = std::mem::take(&mut tagged[*pi]);
+            for (mut m, inner) in std::mem::take(&mut meta[*pi]).into_iter().zip(inner) {
+                if !inner {
+                    tag(&mut m, name);
+                }
                 tags.push(m);
+                done.push(true);
             }
             gone[*pi] = true;
         }
         chains[ci].rules = rules;
         meta[ci] = tags;
-        parts_of[ci] = targets.into_iter().map(|(_, n)| n).collect();
+        tagged[ci] = done;
+        let mut names: Vec<String> = targets.iter().map(|(_, n)| n.clone()).collect();
+        for (pi, _) in &targets {
+            names.extend(subs[*pi].iter().cloned());
+        }
+        parts_of[ci] = names;
     }
     let mut i = 0;
     chains.retain(|_| {
@@ -327,6 +347,125 @@ pub(crate) fn fold<M>(
         !gone[i - 1]
     });
     parts_of
+}
+
+/// Puts each sub-part back into the part that links to it, innermost
+/// first: the link rule becomes the sub-part's rules, tagged with it.
+/// Returns, for each chain, the sub-parts put into it (theirs included,
+/// each after the one holding it).
+fn fold_sub_parts<M>(
+    chains: &mut [nft::Chain],
+    meta: &mut [Vec<M>],
+    tagged: &mut [Vec<bool>],
+    gone: &mut [bool],
+    tag: &mut impl FnMut(&mut M, &str),
+) -> Vec<Vec<String>> {
+    let mut subs: Vec<Vec<String>> = vec![Vec::new(); chains.len()];
+    let depth = |name: &str| name.matches(PART_MARK).count();
+    let mut order: Vec<usize> =
+        (0..chains.len()).filter(|&i| part_of(&chains[i].name).is_some()).collect();
+    if order.is_empty() {
+        return subs;
+    }
+    let position: std::collections::HashMap<String, usize> =
+        chains.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(depth(&chains[i].name)));
+    for ci in order {
+        if gone[ci] {
+            continue;
+        }
+        // For each rule of the part, the sub-part it links to.
+        let links: Vec<Option<usize>> = chains[ci]
+            .rules
+            .iter()
+            .map(|r| {
+                let to = link_target(r)?;
+                let (of, _) = part_of(to)?;
+                let pi = *position.get(to)?;
+                (of == chains[ci].name && pi != ci && chains[pi].base.is_none() && !gone[pi])
+                    .then_some(pi)
+            })
+            .collect();
+        let found: Vec<usize> = links.iter().flatten().copied().collect();
+        let distinct: std::collections::HashSet<usize> = found.iter().copied().collect();
+        if found.is_empty() || distinct.len() != found.len() {
+            continue;
+        }
+        let rules = std::mem::take(&mut chains[ci].rules);
+        let ms = std::mem::take(&mut meta[ci]);
+        let ts = std::mem::take(&mut tagged[ci]);
+        let (mut new_rules, mut new_meta, mut new_tagged) = (Vec::new(), Vec::new(), Vec::new());
+        for (((r, m), t), link) in rules.into_iter().zip(ms).zip(ts).zip(links) {
+            let Some(pi) = link else {
+                new_rules.push(r);
+                new_meta.push(m);
+                new_tagged.push(t);
+                continue;
+            };
+            let name = chains[pi].name.clone();
+            new_rules.extend(std::mem::take(&mut chains[pi].rules));
+            let inner = std::mem::take(&mut tagged[pi]);
+            for (mut m, inner) in std::mem::take(&mut meta[pi]).into_iter().zip(inner) {
+                if !inner {
+                    tag(&mut m, &name);
+                }
+                new_meta.push(m);
+                new_tagged.push(true);
+            }
+            gone[pi] = true;
+            let inner_subs = std::mem::take(&mut subs[pi]);
+            subs[ci].push(name);
+            subs[ci].extend(inner_subs);
+        }
+        chains[ci].rules = new_rules;
+        meta[ci] = new_meta;
+        tagged[ci] = new_tagged;
+    }
+    subs
+}
+
+/// The name of the next sub-part of part `part`, after those in `taken`:
+/// `part/partK`. A long run of rules new in one place of a part goes into
+/// sub-parts, each reached by one `jump` where the run stands, so the
+/// part grows by a link, not by the run, and no rule already there moves.
+pub(crate) fn sub_part(part: &str, taken: &[String], k: &mut usize) -> String {
+    if *k == 0 {
+        *k = taken
+            .iter()
+            .filter_map(|n| part_of(n).filter(|(of, _)| *of == part).map(|(_, k)| k))
+            .max()
+            .unwrap_or(0);
+    }
+    *k += 1;
+    part_name(part, *k)
+}
+
+/// The fewest rules new in one place of a part that go into sub-parts.
+pub(crate) const SUB_PART_RUN: usize = PART_RULES / 4;
+
+/// How deep a sub-part may stand below its base chain, in jumps: right
+/// under a part, one level below the parts, so that a rule later placed
+/// in a sub-part and jumping on costs the stack one level more than in a
+/// part, and never more.
+const SUB_PART_DEPTH: usize = 2;
+
+/// Whether a run of new rules may go into sub-parts of part `part`: its
+/// chain a base chain, the sub-part within [`SUB_PART_DEPTH`] jumps of it,
+/// no rule of the run jumping anywhere (so nothing below goes deeper), and
+/// the names within the kernel's limit.
+pub(crate) fn may_sub_part(t: &nft::Table, part: &str, run: &[nft::Rule]) -> bool {
+    let Some(chain) = part.split(PART_MARK).next() else { return false };
+    let depth = part.matches(PART_MARK).count();
+    let base = t.chains.iter().any(|c| c.name == chain && c.base.is_some());
+    base && (1..SUB_PART_DEPTH).contains(&depth)
+        && part.len() + PART_MARK.len() + 20 < CHAIN_NAME_MAX
+        && run.iter().flat_map(|r| &r.exprs).all(|e| {
+            !matches!(
+                e,
+                Expr::Verdict(Verdict::Jump(_) | Verdict::Goto(_) | Verdict::Return)
+                    | Expr::Vmap { .. }
+            )
+        })
 }
 
 #[cfg(test)]
@@ -440,6 +579,68 @@ mod tests {
         let mut t = table(2 * PART_RULES);
         t.chains[0].rules[5].exprs[1] = Expr::Verdict(Verdict::Return);
         assert!(!splittable(&t, &t.chains[0]));
+    }
+
+    /// A part holding links to sub-parts, one of which holds a link to a
+    /// sub-part of its own: reading back puts every rule in its chain in
+    /// order, each tagged with the innermost chain that holds it, and
+    /// lists the parts first, then the sub-parts after their holders.
+    #[test]
+    fn sub_parts_fold_back_in_place() {
+        let c = |name: &str, rules: Vec<nft::Rule>| nft::Chain {
+            name: name.into(),
+            base: None,
+            rules,
+            comment: None,
+        };
+        let mut chains = vec![
+            c("input", vec![link("input/part1"), link("input/part2")]),
+            c("input/part1", vec![rule(1), link("input/part1/part1"), rule(4)]),
+            c("input/part2", vec![rule(5)]),
+            c("input/part1/part1", vec![rule(2), link("input/part1/part1/part1")]),
+            c("input/part1/part1/part1", vec![rule(3)]),
+        ];
+        let mut meta: Vec<Vec<(u32, String)>> = chains
+            .iter()
+            .map(|c| {
+                let port = |r: &nft::Rule| match &r.exprs[0] {
+                    Expr::Match { rhs: nft::Rhs::Value(nft::Elem(p)), .. } => match p[0] {
+                        nft::Part::Int(v, _) => v as u32,
+                        _ => 0,
+                    },
+                    _ => 0,
+                };
+                c.rules.iter().map(|r| (port(r), String::new())).collect()
+            })
+            .collect();
+        let parts = fold(&mut chains, &mut meta, |m, part| m.1 = part.to_string());
+        assert_eq!(chains.len(), 1);
+        assert_eq!(chains[0].rules, (1..=5).map(rule).collect::<Vec<_>>());
+        let tags: Vec<(u32, &str)> = meta[0].iter().map(|(p, t)| (*p, t.as_str())).collect();
+        assert_eq!(
+            tags,
+            [
+                (1, "input/part1"),
+                (2, "input/part1/part1"),
+                (3, "input/part1/part1/part1"),
+                (4, "input/part1"),
+                (5, "input/part2")
+            ]
+        );
+        assert_eq!(
+            parts,
+            [vec!["input/part1", "input/part2", "input/part1/part1", "input/part1/part1/part1"]]
+        );
+    }
+
+    #[test]
+    fn sub_part_names_follow_those_taken() {
+        let taken = ["input/part1".to_string(), "input/part1/part2".to_string()];
+        let mut k = 0;
+        assert_eq!(sub_part("input/part1", &taken, &mut k), "input/part1/part3");
+        assert_eq!(sub_part("input/part1", &taken, &mut k), "input/part1/part4");
+        let mut k = 0;
+        assert_eq!(sub_part("input/part2", &taken, &mut k), "input/part2/part1");
     }
 
     #[test]

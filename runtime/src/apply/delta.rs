@@ -175,7 +175,14 @@ fn in_place(
             continue;
         }
         // Where the chain ends in the kernel: its last part, if it has any.
-        let last = cd.old.and_then(|ci| meta.parts[ci].last()).map_or(chain.name.as_str(), |p| p);
+        // (Its own parts come first in the list, their sub-parts after.)
+        let last = cd
+            .old
+            .and_then(|ci| {
+                let own = |p: &&String| layout::part_of(p).is_some_and(|(of, _)| of == chain.name);
+                meta.parts[ci].iter().rfind(own)
+            })
+            .map_or(chain.name.as_str(), |p| p);
         let mut placed: Vec<(usize, Place, &str)> = Vec::new();
         for e in &cd.rules {
             if let (Some(j), Action::Add | Action::Change | Action::Move) = (e.new, e.action) {
@@ -187,10 +194,8 @@ fn in_place(
             }
         }
         placed.sort_by_key(|(j, ..)| *j);
-        for (j, at, kernel_chain) in placed {
-            let at = At { table: name, chain: kernel_chain, index: j, place: at };
-            encode::rule(b, desired.sources, &refs, at, &chain.rules[j]);
-        }
+        let taken = cd.old.map_or(&[][..], |ci| meta.parts[ci].as_slice());
+        super::sub_parts::place(b, desired, &refs, new, chain, taken, &placed);
     }
 
     // What is no longer used: sets first, since a map's elements may jump
