@@ -21,6 +21,7 @@ use crate::nft::vocab::METER_SIZE;
 use crate::nft::{self, Origin, Selector};
 
 mod json;
+pub mod nat_map;
 mod rule;
 mod trace;
 
@@ -59,9 +60,18 @@ pub fn emit_nft(rs: &nft::Ruleset, sources: &SourceMap) -> String {
             gap(&mut out);
             emit_set(&mut out, set);
         }
-        for chain in &table.chains {
+        let maps = nat_map::names(table);
+        for (chain, names) in table.chains.iter().zip(&maps) {
+            for (rule, name) in chain.rules.iter().zip(names) {
+                if let (Some(name), Some(n)) = (name, nat_map::balanced(rule)) {
+                    gap(&mut out);
+                    out.push_str(&nat_map::declaration(name, n));
+                }
+            }
+        }
+        for (chain, names) in table.chains.iter().zip(&maps) {
             gap(&mut out);
-            emit_chain(&mut out, chain, sources);
+            emit_chain(&mut out, chain, names, sources);
         }
         out.push_str("}\n");
     }
@@ -176,7 +186,12 @@ pub fn rule_comment(rule: &nft::Rule, sources: &SourceMap) -> Option<String> {
     origin_comment(&rule.origin, sources).map(|c| rule::clean(&c, COMMENT_MAX))
 }
 
-fn emit_chain(out: &mut String, chain: &nft::Chain, sources: &SourceMap) {
+fn emit_chain(
+    out: &mut String,
+    chain: &nft::Chain,
+    nat_maps: &[Option<String>],
+    sources: &SourceMap,
+) {
     let _ = writeln!(out, "\tchain {} {{", ident(&chain.name));
     if let Some(c) = &chain.comment {
         let _ = writeln!(out, "\t\tcomment {}", quote(c, COMMENT_MAX));
@@ -184,8 +199,8 @@ fn emit_chain(out: &mut String, chain: &nft::Chain, sources: &SourceMap) {
     if let Some(b) = &chain.base {
         let _ = writeln!(out, "\t\t{}", chain_header_text(b));
     }
-    for rule in &chain.rules {
-        let _ = write!(out, "\t\t{}", rule_text(rule));
+    for (rule, nat_map) in chain.rules.iter().zip(nat_maps) {
+        let _ = write!(out, "\t\t{}", rule::rule_text_in(rule, nat_map.as_deref()));
         if let Some(c) = origin_comment(&rule.origin, sources) {
             let _ = write!(out, " comment {}", quote(&c, COMMENT_MAX));
         }

@@ -294,6 +294,12 @@ pub const NFTNL_UDATA_SET_COMMENT: u8 = 7;
 pub const NFTNL_UDATA_TABLE_COMMENT: u8 = 0;
 /// NFTNL_UDATA_SET_KEYBYTEORDER: the key's byte order (1 for host).
 pub const NFTNL_UDATA_SET_KEYBYTEORDER: u8 = 0;
+/// The data's byte order (2 for network order, 0 for a concatenation).
+pub const NFTNL_UDATA_SET_DATABYTEORDER: u8 = 1;
+/// The expression a set's key is typed by (`typeof`), and its data's.
+pub const NFTNL_UDATA_SET_KEY_TYPEOF: u8 = 3;
+pub const NFTNL_UDATA_SET_DATA_TYPEOF: u8 = 4;
+pub const NFTNL_UDATA_SET_DATA_INTERVAL: u8 = 6;
 
 // shriekc's own user data TLVs, in a range libnftnl does not use; nft
 // skips types it does not know, so `nft list` shows only the comment.

@@ -32,6 +32,7 @@
 mod carry;
 mod delta;
 mod jumps;
+mod nat_maps;
 mod rebuild;
 mod stage;
 mod sub_parts;

@@ -95,6 +95,10 @@ pub struct LiveRule {
     /// Per slot of its balanced NAT map, when that map counts: the new
     /// connections the slot's backend was given.
     pub slots: Vec<(u32, Count)>,
+    /// The named map its balanced translation picks from, which goes when
+    /// the rule goes (`shriek_compiler::emit::nat_map`); `None` for an
+    /// anonymous one (`nft -j -f` of `compile --emit json`).
+    pub nat_map: Option<String>,
     /// The part of its chain that holds the rule, when the chain is laid
     /// out in parts.
     pub part: Option<String>,
@@ -148,6 +152,8 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
     let chain_index: HashMap<&str, usize> =
         names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
     let mut named_keys: HashMap<String, Vec<nft::Selector>> = HashMap::new();
+    // Balanced translations' maps, which fold into their rules.
+    let mut nat_maps: std::collections::HashSet<String> = std::collections::HashSet::new();
     for r in &dump.rules {
         let name = attr_str(r, NFTA_RULE_CHAIN).unwrap_or_default();
         let Some(&ci) = chain_index.get(name.as_str()) else { continue };
@@ -155,6 +161,7 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
         for (set, key) in decoded.named_keys {
             named_keys.entry(set).or_insert(key);
         }
+        nat_maps.extend(decoded.nat_map.iter().cloned());
         let mut comment = None;
         let mut stored = None;
         for (ty, v) in udata_tlvs(attr(r, NFTA_RULE_USERDATA).unwrap_or(&[])) {
@@ -171,6 +178,7 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
             stored,
             counts: decoded.counts,
             slots: decoded.slots,
+            nat_map: decoded.nat_map,
             part: None,
         });
     }
@@ -182,12 +190,14 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
     let element_counts: HashMap<String, HashMap<Vec<u8>, Count>> = sets
         .values()
         .filter(|s| s.counters && !s.anonymous() && !cached(&s.name))
+        .filter(|s| !nat_maps.contains(&s.name))
         .map(|s| {
             let counts = s.elements.iter().filter_map(|e| Some((e.key.clone(), e.count?)));
             (s.name.clone(), counts.collect())
         })
         .collect();
-    let mut named: Vec<&SetInfo> = sets.values().filter(|s| !s.anonymous()).collect();
+    let mut named: Vec<&SetInfo> =
+        sets.values().filter(|s| !s.anonymous() && !nat_maps.contains(&s.name)).collect();
     named.sort_by(|a, b| a.name.cmp(&b.name));
     // A staged set that no rule uses is left over; one that rules use goes
     // by the policy's name in the model. Most tables hold no staged set,

@@ -21,6 +21,7 @@ mod batch;
 mod edit;
 mod expr;
 mod identity;
+mod nat_map;
 mod seed;
 mod set;
 
@@ -68,6 +69,7 @@ fn write_whole(
         laid_chain(b, name, c);
     }
     let mut refs = SetRefs::default();
+    refs.nat_taken.get_mut().extend(t.sets.iter().map(|s| s.name.clone()));
     for s in &t.sets {
         let id = b.set_id();
         refs.ids.insert(s.name.clone(), id);
@@ -123,9 +125,19 @@ pub(crate) struct SetRefs {
     pub ids: HashMap<String, u32>,
     /// The kernel's names that are not the policy's, by the policy's.
     pub kernel: HashMap<String, String>,
+    /// The names a new balanced translation's map cannot take: the
+    /// table's sets, and the maps that stay or are made in this batch
+    /// (`shriek_compiler::emit::nat_map`).
+    pub nat_taken: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 impl SetRefs {
+    /// The name of a new map for balanced translation `n`.
+    pub fn nat_map_name(&self, n: &nft::NatStmt) -> String {
+        use shriek_compiler::emit::nat_map::{base_name, fresh};
+        fresh(&base_name(n), &mut self.nat_taken.borrow_mut())
+    }
+
     pub fn id(&self, model: &str) -> Option<u32> {
         self.ids.get(model).copied()
     }

@@ -55,12 +55,12 @@ pub fn load(shriekc: &str, ns: &Netns, how: Load, strategy: &str, path: &str, co
         if how == Load::Apply {
             return;
         }
-        // nft 1.0.6 lists the counters of a balanced translation's slots
-        // inside its anonymous map, and cannot read that back ("missing
-        // statement in map declaration"; docs/language.md says so): such a
-        // table is saved as JSON.
+        // nft 1.0.6 has no JSON for a map keyed by `typeof` (it lists the
+        // key's type as "integer", then refuses it): a table with a
+        // balanced translation, whose map is one (`emit::nat_map`), is
+        // saved as text (docs/language.md says so).
         let mut listed = ns.sh("nft list ruleset");
-        let text = how == Load::ListedText && !listed.contains(" map { 0 counter packets");
+        let text = how == Load::ListedText || listed.contains("\t\ttypeof numgen ");
         let (list, tool) = if text { ("nft", "nft -f") } else { ("nft -j", "nft -j -f") };
         if !text {
             listed = ns.sh("nft -j list ruleset");

@@ -19,10 +19,17 @@ use crate::space::Family;
 
 /// The matches and statements of `rule`, in order, without its comment.
 pub fn rule_text(rule: &nft::Rule) -> String {
+    rule_text_in(rule, None)
+}
+
+/// [`rule_text`], a balanced translation looking its backend up in the
+/// table's map `nat_map` (see `nat_map.rs`) when one is given.
+pub(super) fn rule_text_in(rule: &nft::Rule, nat_map: Option<&str>) -> String {
     let apart = super::kept_apart(&rule.exprs);
-    let text = |(i, e): (usize, &Expr)| match apart.iter().find(|(j, ..)| *j == i) {
-        Some(&(_, sel, v)) => format!("{} != {v}-{v}", sel.keyword()),
-        None => expr(e),
+    let text = |(i, e): (usize, &Expr)| match (apart.iter().find(|(j, ..)| *j == i), e) {
+        (Some(&(_, sel, v)), _) => format!("{} != {v}-{v}", sel.keyword()),
+        (None, Expr::Nat(n)) => nat(n, nat_map),
+        (None, e) => expr(e),
     };
     rule.exprs.iter().enumerate().map(text).collect::<Vec<_>>().join(" ")
 }
@@ -242,7 +249,7 @@ fn expr(e: &Expr) -> String {
         }
         Expr::Verdict(v) => verdict(v),
         Expr::Vmap { key, map } => format!("{} vmap @{}", key_text(key), ident(map)),
-        Expr::Nat(n) => nat(n),
+        Expr::Nat(n) => nat(n, None),
         Expr::Raw(text) => text.clone(),
     }
 }
@@ -290,7 +297,7 @@ pub(super) fn verdict(v: &nft::Verdict) -> String {
     }
 }
 
-fn nat(n: &nft::NatStmt) -> String {
+fn nat(n: &nft::NatStmt, map: Option<&str>) -> String {
     let kind = n.kind.keyword();
     let fam = match n.family {
         None => "",
@@ -330,7 +337,10 @@ fn nat(n: &nft::NatStmt) -> String {
                 })
                 .collect();
             let what = if with_port { " addr . port" } else { "" };
-            format!("{kind}{fam}{what} to {pick} map {{ {} }}", entries.join(", "))
+            match map {
+                Some(m) => format!("{kind}{fam}{what} to {pick} map @{m}"),
+                None => format!("{kind}{fam}{what} to {pick} map {{ {} }}", entries.join(", ")),
+            }
         }
     }
 }

@@ -263,12 +263,15 @@ pub(crate) enum NatTo {
         addr: Option<String>,
         port: Option<String>,
     },
-    /// `numgen inc mod 3 map { ... }`, `jhash ip saddr mod 2 seed 0x0 map { ... }`.
+    /// `numgen inc mod 3 map { ... }`, `jhash ip saddr mod 2 seed 0x0 map { ... }`,
+    /// or `... map @NAME`, a map of the table (`named`; `map` is then
+    /// empty), as `nft list ruleset` shows what `apply` made.
     Balanced {
         pick: String,
         modulus: u32,
         seed: Option<u32>,
         map: Vec<(Val, Val)>,
+        named: Option<String>,
     },
     Other(String),
 }
@@ -663,14 +666,18 @@ impl fmt::Display for NItem {
                             None => write!(f, " to {addr}")?,
                         }
                     }
-                    Some(NatTo::Balanced { pick, modulus, seed, map }) => {
+                    Some(NatTo::Balanced { pick, modulus, seed, map, named }) => {
                         write!(f, " to {pick} mod {modulus}")?;
                         if let Some(s) = seed {
                             write!(f, " seed {s:#x}")?;
                         }
-                        let items: Vec<String> =
-                            map.iter().map(|(k, v)| format!("{k} : {v}")).collect();
-                        write!(f, " map {{ {} }}", items.join(", "))?;
+                        if let Some(name) = named {
+                            write!(f, " map @{name}")?;
+                        } else {
+                            let items: Vec<String> =
+                                map.iter().map(|(k, v)| format!("{k} : {v}")).collect();
+                            write!(f, " map {{ {} }}", items.join(", "))?;
+                        }
                     }
                     Some(NatTo::Other(o)) => write!(f, " to {o}")?,
                 }

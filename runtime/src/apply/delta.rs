@@ -157,10 +157,12 @@ fn in_place(
             }
         }
     }
+    let nat_gone = super::nat_maps::delete_going(b, name, meta, Some(td), false);
     sets_going(b, name, old, meta, td);
 
     // What comes.
     let refs = sets_coming(b, name, new, meta, td, staged);
+    super::nat_maps::reserve(&refs, (old, meta), new, &nat_gone);
     for cd in &td.chains {
         let Some(cj) = cd.new else { continue };
         let chain = &new.chains[cj];

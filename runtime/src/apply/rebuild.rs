@@ -105,6 +105,7 @@ pub(super) fn write(
             &no_delta
         }
     };
+    let nat_gone = super::nat_maps::delete_going(b, name, meta, Some(td), true);
     sets_going(b, name, old, meta, td);
     for (chain, base) in &live {
         match (kept.contains(chain), wanted.get(chain).and_then(|c| c.base)) {
@@ -125,6 +126,7 @@ pub(super) fn write(
         }
     }
     let refs = sets_coming(b, name, new, meta, td, staged);
+    super::nat_maps::reserve(&refs, (old, meta), new, &nat_gone);
     for c in &layout.chains {
         for (i, r) in c.rules.iter().enumerate() {
             let at = At { table: name, chain: &c.name, index: i, place: Place::End };

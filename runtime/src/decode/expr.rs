@@ -39,6 +39,9 @@ pub(crate) struct Decoded {
     /// Per slot of the balanced NAT map it uses, when that map counts: the
     /// new connections sent to the slot's backend.
     pub slots: Vec<(u32, Count)>,
+    /// The named map its balanced translation uses (an anonymous one goes
+    /// with the rule).
+    pub nat_map: Option<String>,
 }
 
 /// What a register holds.
@@ -123,6 +126,7 @@ struct Machine<'a> {
     named_keys: Vec<(String, Vec<Selector>)>,
     counts: Vec<Count>,
     slots: Vec<(u32, Count)>,
+    nat_map: Option<String>,
 }
 
 /// Reads a rule's NFTA_RULE_EXPRESSIONS.
@@ -137,6 +141,7 @@ pub(crate) fn rule(exprs: &[u8], sets: &HashMap<String, SetInfo>) -> Decoded {
         named_keys: Vec::new(),
         counts: Vec::new(),
         slots: Vec::new(),
+        nat_map: None,
     };
     for (_, e) in attrs(exprs) {
         let name = attr_str(e, NFTA_EXPR_NAME).unwrap_or_default();
@@ -151,7 +156,13 @@ pub(crate) fn rule(exprs: &[u8], sets: &HashMap<String, SetInfo>) -> Decoded {
     }
     m.flush_gte();
     let exprs = drop_implied_family(m.out);
-    Decoded { exprs, named_keys: m.named_keys, counts: m.counts, slots: m.slots }
+    Decoded {
+        exprs,
+        named_keys: m.named_keys,
+        counts: m.counts,
+        slots: m.slots,
+        nat_map: m.nat_map,
+    }
 }
 
 /// The word a register number names: NFT_REG_1..4 are 16 bytes each,

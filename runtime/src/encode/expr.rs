@@ -17,7 +17,8 @@ use shriek_compiler::nft::{
 };
 
 use super::batch::Batch;
-use super::set::{align4, anon_nat_map, anon_set, ifname, int_bytes, verdict_data};
+use super::nat_map::nat_map;
+use super::set::{align4, anon_set, ifname, int_bytes, verdict_data};
 use crate::abi::*;
 use crate::msg::Attrs;
 
@@ -495,9 +496,10 @@ fn nat(a: &mut Attrs, cx: &mut RuleCx, n: &NatStmt) {
                             });
                         }
                     }
-                    let id = anon_nat_map(cx.b, cx.table, slots, cx.origin);
+                    let name = cx.refs.nat_map_name(n);
+                    let id = nat_map(cx.b, cx.table, &name, n, cx.origin);
                     kernel_expr(a, "lookup", |d| {
-                        d.str(NFTA_LOOKUP_SET, "__map%d");
+                        d.str(NFTA_LOOKUP_SET, &name);
                         d.u32(NFTA_LOOKUP_SET_ID, id);
                         d.u32(NFTA_LOOKUP_SREG, 1);
                         d.u32(NFTA_LOOKUP_DREG, 1);

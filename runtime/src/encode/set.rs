@@ -18,11 +18,11 @@ use crate::msg::{Attrs, Buf};
 
 /// What a set's key looks like to the kernel.
 pub(super) struct KeySpec {
-    ty: u32,
-    len: u32,
+    pub ty: u32,
+    pub len: u32,
     /// Field lengths of a concatenation, unpadded.
-    fields: Vec<u32>,
-    host_order: bool,
+    pub fields: Vec<u32>,
+    pub host_order: bool,
 }
 
 pub(super) fn key_spec(key: &[Selector]) -> KeySpec {
@@ -73,31 +73,34 @@ pub(super) fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
-enum DataSpec {
+pub(super) enum DataSpec {
     Verdict,
     Value { ty: u32, len: u32 },
 }
 
-struct SetDef<'a> {
-    table: &'a str,
-    name: &'a str,
-    id: u32,
-    key: KeySpec,
-    flags: u32,
-    data: Option<DataSpec>,
-    comment: Option<&'a str>,
+pub(super) struct SetDef<'a> {
+    pub table: &'a str,
+    pub name: &'a str,
+    pub id: u32,
+    pub key: KeySpec,
+    pub flags: u32,
+    pub data: Option<DataSpec>,
+    pub comment: Option<&'a str>,
     /// Every element gets a counter (NFTA_SET_EXPR), as `counter` in nft's
     /// set declaration: the kernel gives each element its own.
-    counters: bool,
+    pub counters: bool,
     /// Filled from the packet path (a per-address statement's set).
-    dynamic: Option<nft::Dynamic>,
+    pub dynamic: Option<nft::Dynamic>,
     /// Each element's attributes: the inside of one NFTA_LIST_ELEM.
-    elements: Vec<Buf>,
+    pub elements: Vec<Buf>,
     /// Kernel-facing description of where elements came from, for errors.
-    origin: Vec<Origin>,
+    pub origin: Vec<Origin>,
+    /// User data after the key's byte order: a balanced translation's
+    /// map's `typeof` (`nat_map.rs`), else nothing.
+    pub typeof_udata: Vec<u8>,
 }
 
-fn emit_set(b: &mut Batch, s: &SetDef) {
+pub(super) fn emit_set(b: &mut Batch, s: &SetDef) {
     let seq = b.seq(Subject::Set { table: s.table.into(), set: s.name.into() });
     b.w.nft(NFT_MSG_NEWSET, NLM_F_CREATE, seq, |a| {
         a.str(NFTA_SET_TABLE, s.table);
@@ -147,6 +150,7 @@ fn emit_set(b: &mut Batch, s: &SetDef) {
             ud.extend_from_slice(&[NFTNL_UDATA_SET_KEYBYTEORDER, 4]);
             ud.extend_from_slice(&1u32.to_ne_bytes());
         }
+        ud.extend_from_slice(&s.typeof_udata);
         if let Some(c) = s.comment {
             ud.extend_from_slice(&udata(NFTNL_UDATA_SET_COMMENT, c));
         }
@@ -317,6 +321,7 @@ pub(crate) fn named_set(b: &mut Batch, table: &str, s: &nft::Set, kernel_name: &
             dynamic: s.dynamic,
             elements,
             origin,
+            typeof_udata: Vec::new(),
         },
     );
 }
@@ -331,7 +336,7 @@ fn seed(b: &mut Batch, table: &str, s: &nft::Set, e: &nft::Element) -> Option<Co
     b.seeds.take_element((table, &s.name), s.counts_backends(), key, &e.origin)
 }
 
-fn data_spec(d: DataType) -> DataSpec {
+pub(super) fn data_spec(d: DataType) -> DataSpec {
     match d {
         DataType::Verdict => DataSpec::Verdict,
         DataType::NatTarget { v6, with_port } => {
@@ -387,7 +392,7 @@ fn data_bytes(d: &Data) -> Buf {
     })
 }
 
-fn nat_value(addr: IpAddr, port: Option<u16>) -> Vec<u8> {
+pub(super) fn nat_value(addr: IpAddr, port: Option<u16>) -> Vec<u8> {
     let mut v = match addr {
         IpAddr::V4(a) => a.octets().to_vec(),
         IpAddr::V6(a) => a.octets().to_vec(),
@@ -526,57 +531,7 @@ pub(super) fn anon_set(
             dynamic: None,
             elements,
             origin: origin.to_vec(),
-        },
-    );
-    id
-}
-
-/// The map from a numgen or hash slot to a NAT backend. Every element
-/// counts: a NAT chain sees only the first packet of a connection, so a
-/// slot's packets are the connections its backend was given (`stats`
-/// shows them per backend), for one counter update per new connection.
-pub(super) fn anon_nat_map(
-    b: &mut Batch,
-    table: &str,
-    slots: &[(u32, u32, IpAddr, Option<u16>)],
-    origin: &[Origin],
-) -> u32 {
-    let v6 = slots.iter().any(|s| s.2.is_ipv6());
-    let with_port = slots.iter().any(|s| s.3.is_some());
-    let mut elements = Vec::new();
-    for &(lo, hi, addr, port) in slots {
-        // What the backend's slots counted before goes to its first.
-        let mut count =
-            if b.seeds.is_empty() { None } else { b.seeds.take_slot(origin, addr, port) };
-        // Slots are host-order integers, which an interval set would
-        // order wrongly, so a range of slots becomes one element each.
-        for slot in lo..=hi {
-            let value = nat_value(addr, if with_port { Some(port.unwrap_or(0)) } else { None });
-            let count = count.take();
-            elements.push(Buf::build(|a| {
-                a.nest(NFTA_SET_ELEM_KEY, |k| k.bytes(NFTA_DATA_VALUE, &slot.to_ne_bytes()));
-                a.nest(NFTA_SET_ELEM_DATA, |d| d.bytes(NFTA_DATA_VALUE, &value));
-                if let Some(c) = count {
-                    element_counter(a, c);
-                }
-            }));
-        }
-    }
-    let id = b.set_id();
-    emit_set(
-        b,
-        &SetDef {
-            table,
-            name: "__map%d",
-            id,
-            key: KeySpec { ty: TYPE_INTEGER, len: 4, fields: vec![4], host_order: true },
-            flags: NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP,
-            data: Some(data_spec(DataType::NatTarget { v6, with_port })),
-            comment: None,
-            counters: true,
-            dynamic: None,
-            elements,
-            origin: origin.to_vec(),
+            typeof_udata: Vec::new(),
         },
     );
     id

@@ -551,6 +551,7 @@ fn balanced(m: &Value) -> NatTo {
     } else {
         return NatTo::Other("a map lookup".into());
     };
+    let named = m["data"].as_str().and_then(|d| d.strip_prefix('@')).map(str::to_string);
     let map = m["data"]
         .get("set")
         .and_then(Value::as_array)
@@ -563,5 +564,5 @@ fn balanced(m: &Value) -> NatTo {
                 .collect()
         })
         .unwrap_or_default();
-    NatTo::Balanced { pick, modulus: u32::try_from(modulus).unwrap_or(0), seed, map }
+    NatTo::Balanced { pick, modulus: u32::try_from(modulus).unwrap_or(0), seed, map, named }
 }

@@ -463,6 +463,15 @@ fn elements(toks: &[Token]) -> Vec<(Val, Option<Val>)> {
     out
 }
 
+/// A NAT map's data as one value: `10.0.1.1 . 8080`, read as one word,
+/// becomes the concatenation it is.
+pub(crate) fn nat_value(v: Val) -> Val {
+    match v {
+        Val::Word(w) => concat(&w.split(' ').map(str::to_string).collect::<Vec<_>>()),
+        other => other,
+    }
+}
+
 /// `a . b . c` as one value.
 fn concat(ws: &[String]) -> Val {
     let parts: Vec<Val> = ws.split(|w| w == ".").map(|p| Val::Word(p.join(" "))).collect();

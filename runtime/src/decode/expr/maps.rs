@@ -157,7 +157,9 @@ impl Machine<'_> {
         Some(())
     }
 
-    /// A NAT map's slots, read back from the anonymous map the lookup used.
+    /// A NAT map's slots, read back from the map the lookup used: an
+    /// anonymous one, or a named one of the table's (`nat_map` in
+    /// `shriek_compiler::emit`).
     fn balanced(&mut self, map: &str, source: &Val) -> Option<NatTargetExpr> {
         let sets = self.sets;
         let info = sets.get(map)?;
@@ -208,6 +210,9 @@ impl Machine<'_> {
             slots.push((lo, hi, addr, port));
         }
         slots.sort_by_key(|s| (s.0, s.1));
+        if !info.anonymous() {
+            self.nat_map = Some(map.to_string());
+        }
         Some(NatTargetExpr::Balanced { pick, modulus, slots })
     }
 }

@@ -13,6 +13,7 @@ use shriek_grammar::ast::PortProto;
 use crate::space::{Family, PROTO_TCP};
 
 use super::super::super::model::{self, full_again, meter_rate, Backend, Match, Stmt, Verdict};
+use super::super::text::nat_value;
 use super::super::{NItem, NMeter, NNat, NVerdict, NatTo, Sel, Val};
 use super::{word, Cx, State};
 
@@ -243,8 +244,18 @@ impl Cx<'_> {
                     _ => None,
                 }
             }
-            ("dnat", Some(NatTo::Balanced { pick, modulus, seed, map })) => {
+            ("dnat", Some(NatTo::Balanced { pick, modulus, seed, map, named: None })) => {
                 balanced(pick, *modulus, *seed, map)
+            }
+            ("dnat", Some(NatTo::Balanced { pick, modulus, seed, named: Some(name), .. })) => {
+                self.sets.get(name.as_str()).and_then(|set| {
+                    let map: Vec<(Val, Val)> = set
+                        .elements
+                        .iter()
+                        .map(|(k, v)| Some((k.clone(), nat_value(v.clone()?))))
+                        .collect::<Option<_>>()?;
+                    balanced(pick, *modulus, *seed, &map)
+                })
             }
             _ => None,
         };
@@ -315,17 +326,33 @@ fn balanced(pick: &str, modulus: u32, seed: Option<u32>, map: &[(Val, Val)]) -> 
             },
             other => (word(other)?.parse().ok()?, None),
         };
-        slots.push((lo, hi, Backend { addr, port, weight: hi.checked_sub(lo)? + 1 }));
+        slots.push((lo, hi, Backend { addr, port, weight: hi.checked_sub(lo)?.checked_add(1)? }));
     }
     slots.sort_by_key(|s| s.0);
-    let mut next = 0;
+    // A named map (what `apply` makes) holds one slot per element: a
+    // backend's run of slots is one backend of that weight.
+    let mut runs: Vec<(u32, u32, Backend)> = Vec::new();
+    for (lo, hi, b) in slots {
+        match runs.last_mut() {
+            Some((_, last_hi, last))
+                if (last.addr, last.port) == (b.addr, b.port)
+                    && last_hi.checked_add(1) == Some(lo) =>
+            {
+                *last_hi = hi;
+                last.weight = last.weight.checked_add(b.weight)?;
+            }
+            _ => runs.push((lo, hi, b)),
+        }
+    }
+    let slots = runs;
+    let mut next = 0u64;
     for (lo, hi, _) in &slots {
-        if *lo != next {
+        if u64::from(*lo) != next {
             return None;
         }
-        next = hi + 1;
+        next = u64::from(*hi) + 1;
     }
-    (next == modulus).then(|| Stmt::Dnat {
+    (next == u64::from(modulus)).then(|| Stmt::Dnat {
         backends: slots.into_iter().map(|s| s.2).collect(),
         balance: Some(balance),
     })

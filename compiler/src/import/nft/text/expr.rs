@@ -6,7 +6,7 @@
 //! it does not know: what follows cannot be read safely, and the rule is
 //! left out anyway.
 
-use super::{concat, elements, Tok, Token};
+use super::{concat, elements, nat_value, Tok, Token};
 use crate::import::nft::{
     duration_ms, flag_value, flags_test, NItem, NMeter, NNat, NVerdict, NatTo, Right, Sel, Val,
 };
@@ -623,18 +623,14 @@ impl RuleReader<'_> {
                 _ => return NatTo::Other(pick.join(" ")),
             }
         }
+        let pick = pick.join(" ");
+        if let Some(name) = self.peek_word().and_then(|w| w.strip_prefix('@').map(str::to_string)) {
+            self.at += 1;
+            return NatTo::Balanced { pick, modulus, seed, map: Vec::new(), named: Some(name) };
+        }
         let map = self.braced().into_iter().filter_map(|(k, v)| Some((k, v?))).collect::<Vec<_>>();
-        let map = map
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Val::Word(w) => concat(&w.split(' ').map(str::to_string).collect::<Vec<_>>()),
-                    other => other,
-                };
-                (k, v)
-            })
-            .collect();
-        NatTo::Balanced { pick: pick.join(" "), modulus, seed, map }
+        let map = map.into_iter().map(|(k, v)| (k, nat_value(v))).collect();
+        NatTo::Balanced { pick, modulus, seed, map, named: None }
     }
 }
 
