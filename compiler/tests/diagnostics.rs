@@ -155,6 +155,9 @@ cases! {
     nat_wrong_hook: "table t {\n  chain post hook postrouting type nat {\n    dnat to 10.0.0.1\n  }\n}\n";
     nat_targets: "define pool = { 10.0.0.1, 10.0.0.2 }\ntable t {\n  chain pre hook prerouting type nat {\n    dnat to $pool\n    tcp dport 80 dnat to { 10.0.0.1:80 weight 0, 10.0.0.2:80 } balance round-robbin\n    redirect to 70000\n  }\n}\n";
     nat_weights_add_up_past_32_bits: "table t {\n  chain pre hook prerouting type nat {\n    dnat to { 10.0.0.1:80 weight 4294967295, 10.0.0.2:80 weight 4294967295 } balance round-robin\n  }\n}\n";
+    // One map element per unit of weight: a hundred million took
+    // compile and apply minutes and gigabytes.
+    nat_weights_add_up_past_the_map_limit: "table t {\n  chain pre hook prerouting type nat {\n    dnat to { 10.0.0.1:80 weight 100000000, 10.0.0.2:80 } balance round-robin\n  }\n}\n";
     reject_on_postrouting: "table t {\n  chain post hook postrouting {\n    tcp dport 25 reject\n    jump r\n  }\n  chain r {\n    reject with icmpx admin-prohibited\n  }\n  chain fwd hook forward {\n    jump r\n    reject\n  }\n}\n";
 }
 

@@ -12,6 +12,10 @@ use super::{codes, Ctx, BALANCES};
 use crate::ir;
 use crate::space::Family;
 
+/// The most the weights of one balanced translation may add up to: the
+/// elements of its map, one per unit of weight.
+pub const MAX_TOTAL_WEIGHT: u64 = 65_536;
+
 impl<'a> Ctx<'a> {
     pub(super) fn nat(&mut self, cx: &ChainCx, s: &'a ast::Stmt) -> Option<ir::Nat> {
         let file = cx.file;
@@ -184,18 +188,21 @@ impl<'a> Ctx<'a> {
     }
 
     /// The kernel picks a backend by a number modulo the sum of the
-    /// weights, a 32-bit number: a sum past it is refused, at the backends.
+    /// weights, from a map with one element per unit of weight
+    /// (`emit::nat_map`): a sum past [`MAX_TOTAL_WEIGHT`] is refused, at
+    /// the backends (4 billion elements took apply, and now compile, until
+    /// memory ran out).
     fn total_weight(&mut self, loc: Loc, backends: &[ir::NatBackend]) -> bool {
         let total: u64 = backends.iter().map(|b| u64::from(b.weight)).sum();
-        if total <= u64::from(u32::MAX) {
+        if total <= MAX_TOTAL_WEIGHT {
             return true;
         }
         self.error(
             Diagnostic::new(
                 codes::VALUE_OUT_OF_RANGE,
-                format!("the backends' weights add up to {total}, more than the kernel counts"),
+                format!("the backends' weights add up to {total}, too many map slots"),
                 loc,
-                format!("at most {} in all", u32::MAX),
+                format!("one slot per unit of weight, at most {MAX_TOTAL_WEIGHT} in all"),
             )
             .with_help("divide the weights by a common factor: only their ratios matter"),
         );
