@@ -416,7 +416,8 @@ impl RuleReader<'_> {
             }
             self.at += 1;
         }
-        let body = &self.toks[start.min(self.at)..self.at];
+        let end = self.at.min(self.toks.len());
+        let body = &self.toks[start.min(end)..end];
         // Past the closing brace, when the text has one.
         self.skip(1);
         elements(body)
@@ -601,7 +602,8 @@ impl RuleReader<'_> {
             self.at += 1;
             pick.push(w);
         }
-        self.at += 1;
+        // Past `mod`, when the rule is not cut short before it.
+        self.skip(1);
         let modulus = self.word().and_then(|m| m.parse().ok()).unwrap_or(0);
         let mut seed = None;
         while let Some(w) = self.peek_word() {
