@@ -55,12 +55,18 @@ pub fn load(shriekc: &str, ns: &Netns, how: Load, strategy: &str, path: &str, co
         if how == Load::Apply {
             return;
         }
-        // nft 1.0.6 has no JSON for a map keyed by `typeof` (it lists the
-        // key's type as "integer", then refuses it): a table with a
-        // balanced translation, whose map is one (`emit::nat_map`), is
-        // saved as text (docs/language.md says so).
+        // nft 1.0.6 cannot load its own JSON listing of two kinds of
+        // table (docs/language.md says so), which are saved as text: one
+        // with a map keyed by `typeof` (it lists the key's type as
+        // "integer", then refuses it), as a balanced translation's map is
+        // (`emit::nat_map`); and one whose verdict map jumps to a chain (it
+        // lists maps before chains, and loads them in that order: "No such
+        // file or directory").
         let mut listed = ns.sh("nft list ruleset");
-        let text = how == Load::ListedText || listed.contains("\t\ttypeof numgen ");
+        let text = how == Load::ListedText
+            || listed.contains("\t\ttypeof numgen ")
+            || listed.contains(" : jump ")
+            || listed.contains(" : goto ");
         let (list, tool) = if text { ("nft", "nft -f") } else { ("nft -j", "nft -j -f") };
         if !text {
             listed = ns.sh("nft -j list ruleset");
