@@ -17,7 +17,7 @@ use shriek_compiler::nft::{
 };
 
 use super::batch::Batch;
-use super::nat_map::nat_map;
+use super::nat_map::{nat_map, Balanced};
 use super::set::{align4, anon_set, ifname, int_bytes, verdict_data};
 use crate::abi::*;
 use crate::msg::Attrs;
@@ -497,7 +497,8 @@ fn nat(a: &mut Attrs, cx: &mut RuleCx, n: &NatStmt) {
                         }
                     }
                     let name = cx.refs.nat_map_name(n);
-                    let id = nat_map(cx.b, cx.table, &name, n, cx.origin);
+                    let balanced = Balanced { pick: *pick, modulus: *modulus, slots };
+                    let id = nat_map(cx.b, cx.table, &name, &balanced, cx.origin);
                     kernel_expr(a, "lookup", |d| {
                         d.str(NFTA_LOOKUP_SET, &name);
                         d.u32(NFTA_LOOKUP_SET_ID, id);

@@ -8,8 +8,10 @@
 //! inc mod N : ip daddr . th dport`, so that `nft list ruleset` shows its
 //! type in words it reads back.
 
-use shriek_compiler::emit::nat_map::{data_shape, key_typeof, slot_elements};
-use shriek_compiler::nft::{DataType, NatStmt, NatTargetExpr, Origin, Pick};
+use std::net::IpAddr;
+
+use shriek_compiler::emit::nat_map::{key_typeof, slot_elements};
+use shriek_compiler::nft::{DataType, Origin, Pick};
 
 use super::batch::Batch;
 use super::seed::element_counter;
@@ -17,19 +19,26 @@ use super::set::{data_spec, emit_set, nat_value, KeySpec, SetDef};
 use crate::abi::*;
 use crate::msg::Buf;
 
-/// Makes map `name` for translation `n` of a rule implementing `origin`;
+/// A balanced translation's target: how it picks a slot, out of how many,
+/// and which backend each slot gives.
+pub(super) struct Balanced<'a> {
+    pub pick: Pick,
+    pub modulus: u32,
+    pub slots: &'a [(u32, u32, IpAddr, Option<u16>)],
+}
+
+/// Makes map `name` for translation `t` of a rule implementing `origin`;
 /// returns its id in the batch, for the rule's lookup.
 pub(super) fn nat_map(
     b: &mut Batch,
     table: &str,
     name: &str,
-    n: &NatStmt,
+    t: &Balanced<'_>,
     origin: &[Origin],
 ) -> u32 {
-    let NatTargetExpr::Balanced { pick, modulus, slots } = &n.target else {
-        unreachable!("only a balanced translation has a map")
-    };
-    let (v6, with_port) = data_shape(n);
+    let Balanced { pick, modulus, slots } = t;
+    let v6 = slots.iter().any(|s| s.2.is_ipv6());
+    let with_port = slots.iter().any(|s| s.3.is_some());
     let mut elements = Vec::new();
     for (slot, addr, port) in slot_elements(slots) {
         // What the backend's slots counted before goes to its first (the
