@@ -2,7 +2,9 @@
 //! translations `nft list ruleset` shows of what `apply` makes, cut after
 //! each of its words, imports (the rule left out with its reason, or a
 //! located error) and never panics. `dnat ip to numgen` cut there used to
-//! index past the end of the rule.
+//! index past the end of the rule. Likewise each value of the sample JSON
+//! ruleset's objects swapped for an odd one: `{"elem": {}}` used to be
+//! read as itself, again and again, for ever.
 
 use shriek_compiler::import::{self, Format, Input};
 
@@ -76,4 +78,76 @@ fn iptables_rules_cut_short_import_without_a_panic() {
         }
     }
     assert!(tried > 100, "{tried} cuts");
+}
+
+/// Values nft never writes where the sample has what it writes.
+const ODD: &[&str] = &[
+    "null",
+    "-1",
+    "18446744073709551616",
+    "\"\"",
+    "[]",
+    "{}",
+    "{\"elem\": {}}",
+    "{\"range\": [5, 1]}",
+    "{\"set\": [{\"elem\": {}}]}",
+    "{\"concat\": []}",
+];
+
+/// Every path to a value inside `v`, as JSON pointers.
+fn pointers(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(o) => {
+            for (k, x) in o {
+                let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                out.push(p.clone());
+                pointers(x, p, out);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                let p = format!("{at}/{i}");
+                out.push(p.clone());
+                pointers(x, p, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn json_objects_with_odd_values_import_without_a_panic_or_a_hang() {
+    let sample: serde_json::Value =
+        serde_json::from_str(include_str!("../../shriekc/tests/import/router.json"))
+            .expect("the sample is JSON");
+    let objects = sample["nftables"].as_array().expect("a list");
+    let head: Vec<&serde_json::Value> =
+        objects.iter().filter(|o| o.get("table").is_some()).collect();
+    let chains: Vec<&serde_json::Value> =
+        objects.iter().filter(|o| o.get("chain").is_some()).collect();
+    let mut tried = 0;
+    for o in objects
+        .iter()
+        .filter(|o| o.get("set").is_some() || o.get("map").is_some() || o.get("rule").is_some())
+        .take(40)
+    {
+        let mut ptrs = Vec::new();
+        pointers(o, String::new(), &mut ptrs);
+        for p in ptrs {
+            for odd in ODD {
+                let mut changed = o.clone();
+                *changed.pointer_mut(&p).expect("a path of it") =
+                    serde_json::from_str(odd).expect("odd values are JSON");
+                let mut list: Vec<serde_json::Value> = head.iter().map(|v| (*v).clone()).collect();
+                list.extend(chains.iter().map(|v| (*v).clone()));
+                list.push(changed);
+                let text = serde_json::json!({ "nftables": list }).to_string();
+                let out =
+                    std::panic::catch_unwind(|| import::import(&[input(text)], Format::NftJson));
+                assert!(out.is_ok(), "import panicked with {odd} at {p} of {o}");
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 1000, "{tried} objects");
 }

@@ -201,8 +201,10 @@ fn val(v: &Value) -> Val {
             if let Some(Value::Array(parts)) = o.get("|") {
                 return Val::Or(parts.iter().map(val).collect());
             }
-            if o.get("elem").is_some() {
-                return val(element(v));
+            // An element's value; one without (`{"elem": {}}`) is read as
+            // the text it is, not as itself again (that never ended).
+            if let Some(inner) = o.get("elem").and_then(|x| x.get("val")) {
+                return val(inner);
             }
             Val::Word(v.to_string())
         }
