@@ -51,6 +51,7 @@ use crate::encode::{self, Batch};
 use crate::error::{KernelError, RuntimeError};
 use crate::plan::{self, Live, Plan, PlanOptions};
 use crate::socket::Socket;
+use delta::Model;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ApplyOptions {
@@ -120,6 +121,61 @@ pub fn apply_carrying(
     opts: &ApplyOptions,
     between: &dyn Fn(),
 ) -> Result<ApplySummary, RuntimeError> {
+    let mut model = Model::Kept(desired.ruleset);
+    apply_model(&mut model, desired, previous, live, opts, between, 2)
+        .map(|done| done.expect("a kept ruleset is tried again here"))
+}
+
+/// [`apply_carrying`] spending `ruleset` as the batch is written: the
+/// rules of the tables written whole (new or made again) are freed as they
+/// are encoded, and `spent` runs as they go, to give the memory back
+/// (`encode::whole_table_spending`). `desired` says the rest (its ruleset
+/// is not read). `Ok(None)`: the tables changed after the ruleset was
+/// spent, so it cannot be planned again: nothing was changed, and the
+/// caller makes the ruleset again and applies it once more with
+/// [`apply_once`] (a second change is an error, as here).
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
+pub fn apply_spending(
+    ruleset: &mut nft::Ruleset,
+    desired: &Desired,
+    previous: Option<&nft::Ruleset>,
+    live: Option<Live>,
+    opts: &ApplyOptions,
+    between: &dyn Fn(),
+    spent: &dyn Fn(),
+) -> Result<Option<ApplySummary>, RuntimeError> {
+    let mut model = Model::Spent { ruleset, spent, any: false };
+    apply_model(&mut model, desired, previous, live, opts, between, 2)
+}
+
+/// [`apply_carrying`] tried once: a changed generation is an error.
+#[doc(hidden)]
+pub fn apply_once(
+    desired: &Desired,
+    previous: Option<&nft::Ruleset>,
+    live: Option<Live>,
+    opts: &ApplyOptions,
+    between: &dyn Fn(),
+) -> Result<ApplySummary, RuntimeError> {
+    let mut model = Model::Kept(desired.ruleset);
+    apply_model(&mut model, desired, previous, live, opts, between, 1)
+        .map(|done| done.expect("tried once"))
+}
+
+/// [`apply_carrying`] of `model`, tried up to `attempts` times; `None`
+/// when the tables changed after `model` was spent (see
+/// [`apply_spending`]).
+fn apply_model(
+    model: &mut Model,
+    meta: &Desired,
+    previous: Option<&nft::Ruleset>,
+    live: Option<Live>,
+    opts: &ApplyOptions,
+    between: &dyn Fn(),
+    attempts: usize,
+) -> Result<Option<ApplySummary>, RuntimeError> {
+    let desired = &Desired { ruleset: model.ruleset(), ..*meta };
     let start = Instant::now();
     if let Some(e) = refuse_unmodelled(desired) {
         return Err(e);
@@ -134,7 +190,9 @@ pub fn apply_carrying(
     let mut given = live;
     // A changed generation means someone else committed after the tables
     // were read: read and plan again; a second change in a row is reported.
-    for attempt in 0..2 {
+    for attempt in 0..attempts {
+        let last = attempt + 1 == attempts;
+        let desired = &Desired { ruleset: model.ruleset(), ..*meta };
         // The caller's reading becomes the plan's old side, never cloned.
         let mut reading = match given.take() {
             Some(l) => l,
@@ -153,7 +211,7 @@ pub fn apply_carrying(
         let planning = start.elapsed();
         // With --prune, removing orphans is part of the delta.
         if plan.is_empty() {
-            return Ok(ApplySummary {
+            return Ok(Some(ApplySummary {
                 plan,
                 messages: 0,
                 elapsed: start.elapsed(),
@@ -162,7 +220,7 @@ pub fn apply_carrying(
                 staged: 0,
                 planning,
                 recording: Duration::ZERO,
-            });
+            }));
         }
         // New interval sets go in first, in a transaction of their own
         // (`stage`); a dry run makes them in its one batch, which the
@@ -182,7 +240,7 @@ pub fn apply_carrying(
             let sent = Instant::now();
             match send_batch(&mut sock, &first) {
                 Ok(()) => {}
-                Err(RuntimeError::Changed) if attempt == 0 => continue,
+                Err(RuntimeError::Changed) if !last => continue,
                 Err(e) => return Err(e),
             }
             staging = sent.elapsed();
@@ -191,7 +249,8 @@ pub fn apply_carrying(
         }
         let mut batch = Batch::begin(sock.next_seq(), Some(genid));
         batch.seeds = seeds;
-        delta::write(&mut batch, desired, &plan, &staged);
+        delta::write_model(&mut batch, model, meta, &plan, &staged);
+        let desired = &Desired { ruleset: model.ruleset(), ..*meta };
         if !opts.dry_run {
             batch.end();
         }
@@ -222,7 +281,7 @@ pub fn apply_carrying(
                         crate::cache::forget(opts.netns.as_deref(), &gone);
                     }
                 }
-                return Ok(ApplySummary {
+                return Ok(Some(ApplySummary {
                     plan,
                     messages: messages + batch.w.count,
                     elapsed: start.elapsed(),
@@ -231,9 +290,12 @@ pub fn apply_carrying(
                     staged: staged.sets.len(),
                     planning,
                     recording: recorded.elapsed(),
-                });
+                }));
             }
-            Err(RuntimeError::Changed) if attempt == 0 => continue,
+            // Spent, the ruleset cannot be planned again: the caller
+            // makes it again.
+            Err(RuntimeError::Changed) if !last && model.is_spent() => return Ok(None),
+            Err(RuntimeError::Changed) if !last => continue,
             Err(e) => return Err(e),
         }
     }
@@ -267,7 +329,7 @@ fn carried_sets(
         .collect()
 }
 
-/// Set `sd`'s cached elements edited as `delta::write` edits the set in
+/// Set `sd`'s cached elements edited as `delta::write_model` edits the set in
 /// the kernel (`sets_going`, `sets_coming`): each element removed or
 /// changed deleted by its key, each one added or changed added. False for a
 /// set it does not edit in place under the policy's own name.

@@ -6,9 +6,11 @@
 //! sets and maps ([`set`]), and expressions ([`expr`]). This file puts them
 //! together per table: counters, chains, sets, then rules.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use shriek_compiler::ir::{BaseChain, ChainKind, ChainPolicy, Hook};
+use shriek_compiler::lower::Strategy;
 use shriek_compiler::nft;
 use shriek_grammar::SourceMap;
 
@@ -58,23 +60,7 @@ fn write_whole(
     seeds: &HashMap<String, (u64, u64)>,
 ) {
     let name = t.name.as_str();
-    b.w.reserve(whole_bound(t));
-    b.clear_table(name);
-    new_table(b, desired, name);
-    for c in &t.counters {
-        counter(b, name, c, seeds.get(c).copied().unwrap_or((0, 0)));
-    }
-    // Chains before sets and rules: verdict maps and jumps name them.
-    for c in chains {
-        laid_chain(b, name, c);
-    }
-    let mut refs = SetRefs::default();
-    refs.nat_taken.get_mut().extend(t.sets.iter().map(|s| s.name.clone()));
-    for s in &t.sets {
-        let id = b.set_id();
-        refs.ids.insert(s.name.clone(), id);
-        named_set(b, name, s, &s.name, id);
-    }
+    let refs = whole_head(b, (desired.policy, desired.strategy), t, chains, seeds);
     // A rule's user data (its comment and its identity, two fifths of
     // encoding it) depends on the rule alone: a second thread makes it, a
     // slice of rules ahead, while this one writes the rules in order.
@@ -100,6 +86,178 @@ fn write_whole(
             }
         }
     });
+}
+
+/// What [`write_whole`] writes before the rules: the table emptied and
+/// made, its counters, chains and sets; how the rules name the sets.
+fn whole_head(
+    b: &mut Batch,
+    (policy, strategy): (&str, Strategy),
+    t: &nft::Table,
+    chains: &[Laid],
+    seeds: &HashMap<String, (u64, u64)>,
+) -> SetRefs {
+    let name = t.name.as_str();
+    b.w.reserve(whole_bound(t));
+    b.clear_table(name);
+    new_table(b, policy, strategy, name);
+    for c in &t.counters {
+        counter(b, name, c, seeds.get(c).copied().unwrap_or((0, 0)));
+    }
+    // Chains before sets and rules: verdict maps and jumps name them.
+    for c in chains {
+        laid_chain(b, name, c);
+    }
+    let mut refs = SetRefs::default();
+    refs.nat_taken.get_mut().extend(t.sets.iter().map(|s| s.name.clone()));
+    for s in &t.sets {
+        let id = b.set_id();
+        refs.ids.insert(s.name.clone(), id);
+        named_set(b, name, s, &s.name, id);
+    }
+    refs
+}
+
+/// [`whole_table`] spending the model as it goes: each rule's expressions
+/// and origin are freed right after the rule is written, and `spent` runs
+/// every [`SPEND_SLICES`] slices of rules (to give the freed memory back),
+/// so that the ruleset and its batch are never both whole. The batch is
+/// the same, byte for byte; the table keeps its chains, sets and counters,
+/// and its rules, emptied. Returns whether any rule was spent: a table
+/// whose layout this does not follow is written as [`whole_table`] does.
+pub(crate) fn whole_table_spending(
+    b: &mut Batch,
+    sources: &SourceMap,
+    (policy, strategy): (&str, Strategy),
+    t: &mut nft::Table,
+    seeds: &HashMap<String, (u64, u64)>,
+    spent: &dyn Fn(),
+) -> bool {
+    // Where each laid-out chain's rules are: a part or a whole chain
+    // borrows a run of its chain's rules, a split chain's head holds its
+    // own (the jumps to its parts).
+    enum Run {
+        Own(Vec<nft::Rule>),
+        Of { chain: usize, start: usize, len: usize },
+    }
+    let (refs, names, runs) = {
+        let chains = layout::laid_out(t);
+        let mut runs = Vec::with_capacity(chains.len());
+        let mut next = vec![0; t.chains.len()];
+        for c in &chains {
+            let run = match &c.rules {
+                Cow::Owned(rules) => Run::Own(rules.clone()),
+                Cow::Borrowed(rules) => {
+                    let at = rules.as_ptr() as usize;
+                    let size = std::mem::size_of::<nft::Rule>().max(1);
+                    let of = t.chains.iter().position(|o| {
+                        let start = o.rules.as_ptr() as usize;
+                        at >= start && at + rules.len() * size <= start + o.rules.len() * size
+                    });
+                    match of {
+                        Some(ci)
+                            if (at - t.chains[ci].rules.as_ptr() as usize).is_multiple_of(size) =>
+                        {
+                            let start = (at - t.chains[ci].rules.as_ptr() as usize) / size;
+                            if start < next[ci] {
+                                drop(chains);
+                                return whole_unspent(b, sources, (policy, strategy), t, seeds);
+                            }
+                            next[ci] = start + rules.len();
+                            Run::Of { chain: ci, start, len: rules.len() }
+                        }
+                        _ => {
+                            drop(chains);
+                            return whole_unspent(b, sources, (policy, strategy), t, seeds);
+                        }
+                    }
+                }
+            };
+            runs.push(run);
+        }
+        let refs = whole_head(b, (policy, strategy), t, &chains, seeds);
+        let names: Vec<String> = chains.iter().map(|c| c.name.to_string()).collect();
+        (refs, names, runs)
+    };
+    let name = t.name.as_str();
+    let mut owned: Vec<Vec<nft::Rule>> = Vec::new();
+    let mut order = Vec::with_capacity(runs.len());
+    for run in runs {
+        match run {
+            Run::Own(rules) => {
+                order.push(None);
+                owned.push(rules);
+            }
+            Run::Of { chain, start, len } => order.push(Some((chain, start, len))),
+        }
+    }
+    // The runs as disjoint mutable slices, in the laid-out order.
+    let mut rest: Vec<(usize, &mut [nft::Rule])> =
+        t.chains.iter_mut().map(|c| (0, c.rules.as_mut_slice())).collect();
+    let mut own = owned.iter_mut();
+    let mut pieces: Vec<&mut [nft::Rule]> = Vec::with_capacity(order.len());
+    for o in order {
+        match o {
+            None => pieces.push(own.next().expect("one owned run each").as_mut_slice()),
+            Some((chain, start, len)) => {
+                let (at, slice) = std::mem::take(&mut rest[chain]);
+                let (_, from) = slice.split_at_mut(start - at);
+                let (piece, after) = from.split_at_mut(len);
+                rest[chain] = (start + len, after);
+                pieces.push(piece);
+            }
+        }
+    }
+    let mut any = false;
+    std::thread::scope(|scope| {
+        let (ahead, made) = std::sync::mpsc::sync_channel::<Slice>(2);
+        scope.spawn(move || {
+            for (i, piece) in pieces.into_iter().enumerate() {
+                for (k, slice) in piece.chunks_mut(UDATA_SLICE).enumerate() {
+                    let udata = slice.iter().map(|r| rule_udata(r, sources)).collect();
+                    if ahead.send((i, k, slice, udata)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        for (n, (i, k, slice, udata)) in made.into_iter().enumerate() {
+            for (j, (r, udata)) in slice.iter_mut().zip(&udata).enumerate() {
+                let index = k * UDATA_SLICE + j;
+                let at = At { table: name, chain: &names[i], index, place: Place::End };
+                rule_with_udata(b, &refs, at, r, udata);
+                r.exprs = Vec::new();
+                r.origin = Vec::new();
+                any = true;
+            }
+            if (n + 1).is_multiple_of(SPEND_SLICES) {
+                spent();
+            }
+        }
+    });
+    any
+}
+
+/// One slice of rules for [`whole_table_spending`] and their user data:
+/// which laid-out chain, which slice of it.
+type Slice<'r> = (usize, usize, &'r mut [nft::Rule], Vec<Vec<u8>>);
+
+/// How many slices of rules [`whole_table_spending`] writes between two
+/// calls of its `spent`.
+const SPEND_SLICES: usize = 8;
+
+/// [`whole_table`] from [`whole_table_spending`]'s arguments.
+fn whole_unspent(
+    b: &mut Batch,
+    sources: &SourceMap,
+    (policy, strategy): (&str, Strategy),
+    t: &nft::Table,
+    seeds: &HashMap<String, (u64, u64)>,
+) -> bool {
+    let ruleset = nft::Ruleset::default();
+    let desired = Desired { ruleset: &ruleset, sources, policy, strategy };
+    whole_table(b, &desired, t, seeds);
+    false
 }
 
 /// More bytes than table `t` written whole takes: a rule of the 100k
@@ -165,13 +323,13 @@ pub(crate) enum Place {
     Before(u64),
 }
 
-/// NEWTABLE with the marker: a table this policy made.
-pub(crate) fn new_table(b: &mut Batch, desired: &Desired, name: &str) {
+/// NEWTABLE with the marker: a table `policy` made, lowered with `strategy`.
+fn new_table(b: &mut Batch, policy: &str, strategy: Strategy, name: &str) {
     let seq = b.seq(Subject::Table { table: name.into() });
     b.w.nft(NFT_MSG_NEWTABLE, NLM_F_CREATE, seq, |a| {
         a.str(NFTA_TABLE_NAME, name);
         a.u32(NFTA_TABLE_FLAGS, 0);
-        a.bytes(NFTA_TABLE_USERDATA, &table_udata(desired.policy, desired.strategy));
+        a.bytes(NFTA_TABLE_USERDATA, &table_udata(policy, strategy));
     });
     b.tables += 1;
 }

@@ -30,7 +30,9 @@ mod snapshot;
 mod socket;
 mod stats;
 
-pub use apply::{apply, apply_carrying, apply_with_hook, ApplyOptions, ApplySummary};
+pub use apply::{
+    apply, apply_carrying, apply_once, apply_spending, apply_with_hook, ApplyOptions, ApplySummary,
+};
 #[doc(hidden)]
 pub use cache::path as day2_cache_path;
 pub use counters::{read_counters, Count, CounterValue};

@@ -24,9 +24,39 @@ use crate::encode::{self, At, Batch, Place, SetRefs};
 use crate::layout;
 use crate::plan::Plan;
 
+/// The ruleset [`write_model`] writes: kept whole, or spent as its new and
+/// remade tables are written whole (`encode::whole_table_spending`),
+/// `spent` giving back the memory freed.
+pub(super) enum Model<'a> {
+    Kept(&'a nft::Ruleset),
+    Spent { ruleset: &'a mut nft::Ruleset, spent: &'a dyn Fn(), any: bool },
+}
+
+impl Model<'_> {
+    pub fn ruleset(&self) -> &nft::Ruleset {
+        match self {
+            Model::Kept(r) => r,
+            Model::Spent { ruleset, .. } => ruleset,
+        }
+    }
+
+    /// Whether a rule was spent: the ruleset is no longer whole.
+    pub fn is_spent(&self) -> bool {
+        matches!(self, Model::Spent { any: true, .. })
+    }
+}
+
 /// Writes the batch for `plan`; the sets in `staged` were made already,
-/// in a transaction of their own, under their staged names.
-pub(super) fn write(b: &mut Batch, desired: &Desired, plan: &Plan, staged: &Staging) {
+/// in a transaction of their own, under their staged names. `meta` says
+/// what is desired besides `model` (its ruleset is not read).
+pub(super) fn write_model(
+    b: &mut Batch,
+    model: &mut Model,
+    meta: &Desired,
+    plan: &Plan,
+    staged: &Staging,
+) {
+    let desired = &Desired { ruleset: model.ruleset(), ..*meta };
     // What an interrupted apply staged and never used goes first, before
     // the chains its elements may jump to (`plan` leaves out the tables
     // made again, which take their sets with them).
@@ -40,7 +70,9 @@ pub(super) fn write(b: &mut Batch, desired: &Desired, plan: &Plan, staged: &Stag
         }
         encode::record(b, desired, &r.table);
     }
-    for (ni, t) in desired.ruleset.tables.iter().enumerate() {
+    for ni in 0..model.ruleset().tables.len() {
+        let desired = &Desired { ruleset: model.ruleset(), ..*meta };
+        let t = &desired.ruleset.tables[ni];
         let td = plan.delta.tables.iter().find(|d| d.new == Some(ni));
         let live = plan.meta.iter().position(|m| m.table.name == t.name);
         if let Some(w) = plan.whole.iter().find(|w| w.table == t.name) {
@@ -59,19 +91,40 @@ pub(super) fn write(b: &mut Batch, desired: &Desired, plan: &Plan, staged: &Stag
                                 .collect()
                         })
                         .unwrap_or_default();
-                    encode::whole_table(b, desired, t, &seeds);
+                    whole(b, model, meta, ni, &seeds);
                 }
             }
             continue;
         }
         match (td, live) {
             (Some(td), Some(oi)) => in_place(b, desired, plan, td, oi, ni, staged),
-            (Some(_), None) => encode::whole_table(b, desired, t, &HashMap::new()),
+            (Some(_), None) => whole(b, model, meta, ni, &HashMap::new()),
             (None, _) => {}
         }
     }
     for td in plan.delta.tables.iter().filter(|d| d.new.is_none()) {
         encode::delete_table(b, &td.name);
+    }
+}
+
+/// Table `ni` of `model` written whole, spent if `model` is.
+fn whole(
+    b: &mut Batch,
+    model: &mut Model,
+    meta: &Desired,
+    ni: usize,
+    seeds: &HashMap<String, (u64, u64)>,
+) {
+    match model {
+        Model::Kept(ruleset) => {
+            let desired = Desired { ruleset, ..*meta };
+            encode::whole_table(b, &desired, &ruleset.tables[ni], seeds);
+        }
+        Model::Spent { ruleset, spent, any } => {
+            let t = &mut ruleset.tables[ni];
+            let how = (meta.policy, meta.strategy);
+            *any |= encode::whole_table_spending(b, meta.sources, how, t, seeds, *spent);
+        }
     }
 }
 

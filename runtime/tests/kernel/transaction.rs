@@ -75,6 +75,43 @@ fn a_concurrent_change_fails_cleanly() {
 }
 
 #[test]
+fn a_change_after_the_model_is_spent_asks_for_it_again() {
+    let Some(ns) = netns_or_skip("spent") else { return };
+    let n = AtomicU32::new(0);
+    let hook = || {
+        if n.fetch_add(1, Ordering::Relaxed) == 0 {
+            ns.sh("nft add table inet other");
+        }
+    };
+    let rs = small("shriek_spent", 22);
+    let d = desired(&rs, Strategy::Sequential);
+    let mut spent = rs.clone();
+    let got = shriek_runtime::apply_spending(&mut spent, &d, None, None, &ns.opts(), &hook, &|| {})
+        .unwrap();
+    // The table was written whole, spending its rules: the batch the
+    // kernel refused cannot be planned again from them.
+    assert!(got.is_none(), "{got:?}");
+    assert!(spent.tables[0].chains[0].rules.iter().all(|r| r.exprs.is_empty()));
+    assert!(!ns.sh("nft list tables").contains("shriek_spent"));
+    // The caller's second try, from the ruleset made again: once.
+    shriek_runtime::apply_once(&d, None, None, &ns.opts(), &hook).unwrap();
+    assert!(ns.sh("nft list tables").contains("shriek_spent"));
+    // A change during the second try is the error a second change is.
+    let again = || {
+        ns.sh(&format!("nft add table inet again{}", n.fetch_add(1, Ordering::Relaxed)));
+    };
+    let err = shriek_runtime::apply_once(
+        &desired(&small("shriek_spent", 23), Strategy::Sequential),
+        None,
+        None,
+        &ns.opts(),
+        &again,
+    )
+    .unwrap_err();
+    assert!(matches!(err, RuntimeError::Changed), "{err:?}");
+}
+
+#[test]
 fn dry_run_changes_nothing() {
     let Some(ns) = netns_or_skip("dry") else { return };
     let opts = ApplyOptions { dry_run: true, ..ns.opts() };

@@ -87,8 +87,9 @@ pub fn apply(file: &str, how: How, confirm: Option<u64>, netns: Option<&str>) ->
     // The window, when there is one, needs the orphans' names before the
     // reading goes to the plan.
     let orphans: Vec<String> = live.orphans.iter().map(|t| t.table.name.clone()).collect();
+    let mut tables = prepared.table_names();
     let go = || {
-        let summary = send(&prepared, live, how, netns)?;
+        let summary = send(file, &mut prepared, live, how, netns)?;
         phases.say(fronted, analysed, lowered_at, &summary);
         // As for the compiled policy below: the live tables read back go
         // with the process.
@@ -98,7 +99,6 @@ pub fn apply(file: &str, how: How, confirm: Option<u64>, netns: Option<&str>) ->
     let code = match (confirm, watch) {
         (Some(seconds), Some(watch)) => {
             // The window puts back every table this apply may touch.
-            let mut tables = prepared.table_names();
             if how.plan.prune {
                 tables.extend(orphans);
             }
@@ -183,7 +183,8 @@ fn guard_ssh(
 /// The transaction itself (only what differs from the live tables), and
 /// the lines that say what it did.
 fn send(
-    prepared: &Prepared,
+    file: &str,
+    prepared: &mut Prepared,
     live: Live,
     how: How,
     netns: Option<&str>,
@@ -194,13 +195,41 @@ fn send(
         replace: how.plan.replace,
         prune: how.plan.prune,
     };
-    let previous = prepared.previous.as_ref();
-    let summary =
-        shriek_runtime::apply_carrying(&prepared.desired(), previous, Some(live), &opts, &|| {})
-            .map_err(|err| {
-                let doing = if how.dry_run { Doing::Validating } else { Doing::Changing };
-                runtime_failure_doing(&err, &prepared.frontend.sources, doing)
-            })?;
+    let doing = if how.dry_run { Doing::Validating } else { Doing::Changing };
+    // The rules of the tables written whole are freed as they are encoded
+    // (the model and its batch are never both whole: a sequential 100k
+    // apply's peak); the model's expressions were made on the rayon
+    // workers, and mimalloc takes back what another thread freed only when
+    // the thread that made it collects: so does every worker.
+    let spent = || {
+        crate::hand_back();
+        rayon::broadcast(|_| crate::hand_back());
+    };
+    let mut ruleset = std::mem::take(&mut prepared.ruleset);
+    let sent = shriek_runtime::apply_spending(
+        &mut ruleset,
+        &prepared.desired(),
+        prepared.previous.as_ref(),
+        Some(live),
+        &opts,
+        &|| {},
+        &spent,
+    );
+    prepared.ruleset = ruleset;
+    let summary = match sent {
+        Ok(Some(summary)) => Ok(summary),
+        // The tables changed after the model was spent: the policy is
+        // read and lowered again, and applied once more (a second change
+        // is reported).
+        Ok(None) => {
+            let (again, live) = prepare_again(file, how.strategy, netns, doing)?;
+            *prepared = again;
+            let previous = prepared.previous.as_ref();
+            shriek_runtime::apply_once(&prepared.desired(), previous, Some(live), &opts, &|| {})
+        }
+        Err(err) => Err(err),
+    }
+    .map_err(|err| runtime_failure_doing(&err, &prepared.frontend.sources, doing))?;
     for n in prepared.notes.iter().chain(&summary.plan.notes) {
         eprintln!("note: {n}");
     }
@@ -241,6 +270,25 @@ fn send(
     }
     print_out(&out);
     Ok(summary)
+}
+
+/// The policy in `file` read and lowered again, as [`apply`] does (the
+/// live tables read again), for [`send`]'s second try.
+fn prepare_again(
+    file: &str,
+    strategy: Option<Strategy>,
+    netns: Option<&str>,
+    doing: Doing,
+) -> Result<(Prepared, Live), u8> {
+    let (frontend, policy) = front(file)?;
+    let lowered = match lower_against_live(file, &policy, strategy, netns, None) {
+        Ok(l) => l,
+        Err(err) => return Err(runtime_failure_doing(&err, &frontend.sources, doing)),
+    };
+    let previous = lowered.switched_from().map(|s| shriek_compiler::lower::lower(&policy, s));
+    let (mut prepared, live) = lowered.with(frontend);
+    prepared.previous = previous.map(|l| l.ruleset);
+    Ok((prepared, live))
 }
 
 /// `SHRIEKC_PHASES` set: one line on standard error with where an apply's
