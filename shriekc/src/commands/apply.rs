@@ -222,7 +222,8 @@ fn send(
         // read and lowered again, and applied once more (a second change
         // is reported).
         Ok(None) => {
-            let (again, live) = prepare_again(file, how.strategy, netns, doing)?;
+            let (again, live) =
+                prepare_again(file, &prepared.frontend.sources, how.strategy, netns, doing)?;
             *prepared = again;
             let previous = prepared.previous.as_ref();
             shriek_runtime::apply_once(&prepared.desired(), previous, Some(live), &opts, &|| {})
@@ -273,14 +274,29 @@ fn send(
 }
 
 /// The policy in `file` read and lowered again, as [`apply`] does (the
-/// live tables read again), for [`send`]'s second try.
+/// live tables read again), for [`send`]'s second try. Only the policy
+/// that was checked (`checked`, the sources the analysis read) is applied:
+/// a file edited in between stops the apply, which changed nothing.
 fn prepare_again(
     file: &str,
+    checked: &shriek_grammar::SourceMap,
     strategy: Option<Strategy>,
     netns: Option<&str>,
     doing: Doing,
 ) -> Result<(Prepared, Live), u8> {
     let (frontend, policy) = front(file)?;
+    let same = |a: &shriek_grammar::SourceMap, b: &shriek_grammar::SourceMap| {
+        a.files().count() == b.files().count()
+            && a.files().zip(b.files()).all(|((_, x), (_, y))| x.name == y.name && x.text == y.text)
+    };
+    if !same(checked, &frontend.sources) {
+        eprintln!(
+            "error: the firewall's tables changed while this apply was sending, and {file} (or a \
+             file it imports) changed since it was checked; nothing was applied: run `shriekc \
+             apply` again"
+        );
+        return Err(1);
+    }
     let lowered = match lower_against_live(file, &policy, strategy, netns, None) {
         Ok(l) => l,
         Err(err) => return Err(runtime_failure_doing(&err, &frontend.sources, doing)),
