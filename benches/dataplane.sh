@@ -23,11 +23,13 @@
 # The two packet-rate rows of issue 13's table (blended `auto` at the largest
 # size, ports `auto` at 10k) then run again in BENCH_ROUNDS interleaved
 # rounds (default 5; 0 skips them), UDP only, into dataplane-rounds.csv: each
-# round measures no ruleset, `floor`, the two rows in an order that turns by
-# one each round, and no ruleset again, so a round's ratio is against its
-# own minutes (the mean of its two no-ruleset runs); summary.sh reports the
-# median ratio of the rounds and their range. A single run moves by 5-10%
-# on a quiet machine, more than the difference the goal decides.
+# round measures no ruleset, `floor`, the two rows and blended `auto` again
+# with its traffic to a port the prefix rules name (config `auto@1000`), in
+# an order that turns by one each round, and no ruleset again, so a round's
+# ratio is against its own minutes (the mean of its two no-ruleset runs);
+# summary.sh reports the median ratio of the rounds and their range. A
+# single run moves by 5-10% on a quiet machine, more than the difference
+# the goal decides.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -55,11 +57,12 @@ ip -n "$gen" addr add 10.77.0.2/24 dev v1
 ip -n "$sink" link set v0 up
 ip -n "$gen" link set v1 up
 
-# Received 64-byte UDP packets per second.
+# Received 64-byte UDP packets per second, to iperf3's port or to PORT.
 udp_rate() {
-    ip netns exec "$sink" iperf3 -s -D -1 >/dev/null 2>&1
+    local port=${1:-5201}
+    ip netns exec "$sink" iperf3 -s -p "$port" -D -1 >/dev/null 2>&1
     sleep 0.3
-    ip netns exec "$gen" iperf3 -c 10.77.0.1 -u -b 0 -l 18 -t "$secs" --json |
+    ip netns exec "$gen" iperf3 -c 10.77.0.1 -p "$port" -u -b 0 -l 18 -t "$secs" --json |
         python3 -c 'import json,sys; s=json.load(sys.stdin)["end"]["sum"]; print(int((s["packets"]-s["lost_packets"])/s["seconds"]))' ||
         echo fail
 }
@@ -129,17 +132,23 @@ bench_gen ports shr "$mid" >"$bench_tmp/r-ports.shr"
 bench_gen ports shr 2 >"$bench_tmp/floor.shr"
 rcsv=$out/dataplane-rounds.csv
 bench_csv "$rcsv" "round,workload,config,rules,udp_pps"
-# one ROUND WORKLOAD CONFIG RULES FILE: one UDP run of a round.
+# one ROUND WORKLOAD CONFIG RULES FILE [PORT]: one UDP run of a round; with
+# PORT, the traffic goes there and the row's config is written CONFIG@PORT.
 one() {
     load "$3" "$5" >/dev/null
-    printf '%s,%s,%s,%s,%s\n' "$1" "$2" "$3" "$4" "$(udp_rate)" | tee -a "$rcsv"
+    printf '%s,%s,%s%s,%s,%s\n' "$1" "$2" "$3" "${6:+@$6}" "$4" "$(udp_rate "${6:-}")" | tee -a "$rcsv"
 }
-rows=("floor|floor|2|" "blended|auto|$big|$bench_tmp/r-blended.shr" "ports|auto|$mid|$bench_tmp/r-ports.shr")
+# The fourth row sends to udp 1000, a port blended's prefix rules name (its
+# source in none of their prefixes): the path of traffic the address rules
+# are for, beside the bench's own packet that misses every map, so that a
+# layout is never priced on the miss alone.
+rows=("floor|floor|2||" "blended|auto|$big|$bench_tmp/r-blended.shr|"
+    "ports|auto|$mid|$bench_tmp/r-ports.shr|" "blended|auto|$big|$bench_tmp/r-blended.shr|1000")
 for ((r = 1; r <= rounds; r++)); do
     one "$r" none none 0 ""
     for ((i = 0; i < ${#rows[@]}; i++)); do
-        IFS='|' read -r w c n f <<<"${rows[(i + r) % ${#rows[@]}]}"
-        one "$r" "$w" "$c" "$n" "$f"
+        IFS='|' read -r w c n f port <<<"${rows[(i + r) % ${#rows[@]}]}"
+        one "$r" "$w" "$c" "$n" "$f" "$port"
     done
     one "$r" none none 0 ""
 done

@@ -98,6 +98,10 @@ rate_row "packets/s, %s blended rules, \`auto\`" blended auto "$big" "≥ 0.9×"
 s=$(cell "$d" udp_pps "ports|auto|$mid") n=$(cell "$d" udp_pps "ports|nft|$mid")
 rate_row "packets/s, %s port rules, \`auto\`" ports auto "$mid" "≥ 0.9× of no rules" \
     "; nft linear chain at $(k "$mid") $n (one run: $(ratio "$s" "$n") of nft)"
+if [[ -n $(rounds blended auto@1000) ]]; then
+    rate_row "packets/s, %s blended rules, \`auto\`, traffic to udp 1000 (a port the prefix rules name)" \
+        blended auto@1000 "$big" "–"
+fi
 if [[ -n $(rounds floor floor) ]]; then
     rate_row "packets/s, iperf3's two rules alone (\`floor\`)" floor floor 2 "–"
 fi
