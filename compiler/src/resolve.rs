@@ -27,7 +27,7 @@ mod typing;
 mod value;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::rc::Rc;
 
 use shriek_grammar::ast::{self, Item};
 use shriek_grammar::{Code, Diagnostic, FileId, Loc, Severity, SourceMap};
@@ -179,19 +179,16 @@ const BALANCES: Words<ir::Balance> = Words {
     ],
 };
 
-/// What resolving has seen so far. The maps that rules only read are shared
-/// (`Arc`), so that the rules of a long chain can be resolved on every core,
-/// each share of them by a [`Ctx::fork`] (`chain.rs`).
 struct Ctx<'a> {
     sources: &'a SourceMap,
     diags: Vec<Diagnostic>,
     /// The first `define` of every name in any file, for "defined later".
-    all_defines: Arc<HashMap<&'a str, Loc>>,
+    all_defines: HashMap<&'a str, Loc>,
     /// The defines seen so far in textual order.
-    defined: Arc<HashMap<&'a str, Def>>,
+    defined: HashMap<&'a str, Def>,
     /// The name being defined, so `define a = $a` says what it is.
     defining: Option<Loc>,
-    allows: Arc<HashMap<FileId, allow::FileAllows>>,
+    allows: HashMap<FileId, allow::FileAllows>,
     table_names: HashMap<&'a str, Loc>,
     /// Elements flattened so far, for [`limits::MAX_VALUES`].
     values: usize,
@@ -199,11 +196,10 @@ struct Ctx<'a> {
     rules: usize,
 }
 
-#[derive(Clone)]
 struct Def {
     loc: Loc,
     /// `None` when the define's value had an error: its uses stay silent.
-    elems: Option<Arc<[Elem]>>,
+    elems: Option<Rc<[Elem]>>,
 }
 
 fn resolve_items(
@@ -214,27 +210,23 @@ fn resolve_items(
     let mut cx = Ctx {
         sources,
         diags: Vec::new(),
-        all_defines: Arc::default(),
-        defined: Arc::default(),
+        all_defines: HashMap::new(),
+        defined: HashMap::new(),
         defining: None,
-        allows: Arc::default(),
+        allows: HashMap::new(),
         table_names: HashMap::new(),
         values: 0,
         rules: 0,
     };
-    let mut allows = HashMap::new();
     for (id, file) in files {
-        let found = allow::FileAllows::new(*id, sources.get(*id), &file.comments.0, &mut cx.diags);
-        allows.insert(*id, found);
+        let allows = allow::FileAllows::new(*id, sources.get(*id), &file.comments.0, &mut cx.diags);
+        cx.allows.insert(*id, allows);
     }
-    cx.allows = Arc::new(allows);
-    let mut all_defines = HashMap::new();
     for &(f, i) in order {
         if let Item::Define(d) = &files[f].1.items[i] {
-            all_defines.entry(d.name.text.as_str()).or_insert(Loc::new(files[f].0, d.name.span));
+            cx.all_defines.entry(&d.name.text).or_insert(Loc::new(files[f].0, d.name.span));
         }
     }
-    cx.all_defines = Arc::new(all_defines);
     let mut tables = Vec::new();
     // Tables without a `counters` setting of their own, which take the
     // policy's (the last top-level `counters`, in resolution order).
@@ -277,23 +269,6 @@ impl<'a> Ctx<'a> {
         self.diags.push(d);
     }
 
-    /// A context for resolving some of a chain's rules apart from the
-    /// others: the same definitions and allows, no diagnostics yet, and the
-    /// counts so far.
-    fn fork(&self) -> Ctx<'a> {
-        Ctx {
-            sources: self.sources,
-            diags: Vec::new(),
-            all_defines: Arc::clone(&self.all_defines),
-            defined: Arc::clone(&self.defined),
-            defining: self.defining,
-            allows: Arc::clone(&self.allows),
-            table_names: self.table_names.clone(),
-            values: self.values,
-            rules: self.rules,
-        }
-    }
-
     fn text(&self, loc: Loc) -> &'a str {
         self.sources.get(loc.file).slice(loc.span)
     }
@@ -319,8 +294,7 @@ impl<'a> Ctx<'a> {
         let ok = self.flatten(file, &d.value, &mut out);
         self.defining = None;
         let elems = ok.then(|| out.into_iter().map(|(e, _)| e).collect());
-        // No fork is alive between chains: this changes the map in place.
-        Arc::make_mut(&mut self.defined).insert(&d.name.text, Def { loc, elems });
+        self.defined.insert(&d.name.text, Def { loc, elems });
     }
 
     /// Look a keyword up, with a did-you-mean when it is unknown.

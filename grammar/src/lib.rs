@@ -12,5 +12,4 @@ pub mod span;
 
 pub use diag::{Catalogue, Code, Diagnostic, Label, LocalDiagnostic, Severity};
 pub use parse::parse;
-pub use parse::shares::in_shares;
 pub use span::{FileId, Loc, SourceFile, SourceMap, Span, Spanned};

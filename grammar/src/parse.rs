@@ -30,7 +30,6 @@ mod expected;
 mod fast;
 mod foreign;
 mod prescan;
-pub mod shares;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "shriek.pest"]

@@ -9,14 +9,11 @@ use std::collections::HashMap;
 use shriek_grammar::ast;
 use shriek_grammar::{Diagnostic, FileId, Loc};
 
-use super::limits::{MAX_RULES, MAX_VALUES};
+use super::limits::MAX_RULES;
 use super::rule::Counters;
 use super::{codes, Ctx, HOOKS, KINDS, POLICIES};
 use crate::ir;
 use crate::nft::vocab::NAME_MAX;
-
-/// How many rules a chain needs for its rules to be resolved on every core.
-const PARALLEL_RULES: usize = 4096;
 
 /// What the rules of one table need to know about it.
 struct TableCx<'t> {
@@ -191,15 +188,6 @@ impl<'a> Ctx<'a> {
                 .map(|_| (header.hook, header.kind.or(Some(ir::ChainKind::Filter)))),
             chains: &table.chains,
         };
-        if let Some((rules, all)) = self.rules_apart(&cx, c, table.index, id, counters) {
-            ok &= all;
-            return ok.then(|| ir::Chain {
-                name: c.name.text.clone(),
-                loc: Loc::new(file, c.header_span),
-                base: header.base(),
-                rules,
-            });
-        }
         let mut rules = Vec::with_capacity(c.rules.len());
         for (i, r) in c.rules.iter().enumerate() {
             if !self.count_rule(file, r) {
@@ -218,62 +206,6 @@ impl<'a> Ctx<'a> {
             base: header.base(),
             rules,
         })
-    }
-
-    /// The rules of a long chain resolved in shares on every core, and
-    /// whether all of them resolved; `None` when the chain is short, or when
-    /// its rules reach a policy-wide limit ([`MAX_RULES`], [`MAX_VALUES`]),
-    /// whose error must name the rule that goes past it: those are resolved
-    /// one after the other, as the rest of the policy is.
-    ///
-    /// The result is the one of resolving them in order. A rule reads only
-    /// what comes before its chain (defines, allows, the table's chains) and
-    /// its own terms; besides its diagnostics it changes the count of values
-    /// and its table's named counters, which are added up here, share by
-    /// share in rule order, as the diagnostics are.
-    fn rules_apart(
-        &mut self,
-        cx: &ChainCx,
-        c: &'a ast::Chain,
-        table: u32,
-        id: ir::ChainId,
-        counters: &mut Counters,
-    ) -> Option<(Vec<ir::Rule>, bool)> {
-        let n = c.rules.len();
-        if n < PARALLEL_RULES || self.rules + n > MAX_RULES || one_by_one() {
-            return None;
-        }
-        let this = &*self;
-        let shares = shriek_grammar::in_shares(&c.rules, PARALLEL_RULES / 4, |k, rules| {
-            let mut sub = this.fork();
-            let mut named = Counters::default();
-            let mut all = true;
-            let mut out = Vec::with_capacity(rules.len());
-            for (i, r) in rules.iter().enumerate() {
-                let index = (k * (PARALLEL_RULES / 4) + i) as u32;
-                let rid = ir::RuleId { table, chain: id, index };
-                match sub.rule(cx, r, rid, &mut named) {
-                    Some(rule) => out.push(rule),
-                    None => all = false,
-                }
-            }
-            (out, all, sub.diags, sub.values - this.values, named)
-        });
-        let values: usize = shares.iter().map(|s| s.3).sum();
-        if self.values + values > MAX_VALUES {
-            return None;
-        }
-        self.rules += n;
-        self.values += values;
-        let mut rules = Vec::with_capacity(n);
-        let mut ok = true;
-        for (out, all, diags, _, named) in shares {
-            rules.extend(out);
-            ok &= all;
-            self.diags.extend(diags);
-            counters.extend(named);
-        }
-        Some((rules, ok))
     }
 
     /// Counts a rule against [`MAX_RULES`]; false past it (reported once).
@@ -386,105 +318,5 @@ impl<'a> Ctx<'a> {
             .with_help(help),
         );
         false
-    }
-}
-
-/// Whether this thread resolves every chain one rule after the other: only
-/// tests ask for it, to compare.
-#[cfg(not(test))]
-fn one_by_one() -> bool {
-    false
-}
-#[cfg(test)]
-use tests::one_by_one;
-
-#[cfg(test)]
-mod tests {
-    use std::cell::Cell;
-
-    use proptest::prelude::*;
-
-    use crate::resolve::resolve_str;
-
-    thread_local! {
-        static ONE_BY_ONE: Cell<bool> = const { Cell::new(false) };
-    }
-
-    /// Whether this thread resolves every chain one rule after the other:
-    /// the order the resolution in shares must give the results of.
-    pub fn one_by_one() -> bool {
-        ONE_BY_ONE.get()
-    }
-
-    /// Rules of every kind a share may meet: plain ones, defines, named
-    /// counters, allows, and the errors and warnings of a rule alone.
-    const RULES: &[&str] = &[
-        "tcp dport 22 accept",
-        "saddr $net udp dport 53 counter accept",
-        "saddr $nope drop",
-        "saddr $later drop",
-        "tcp dport 70000 drop",
-        "tcp dport 80 counter hits accept",
-        "counter hits2 drop",
-        "counter 9bad accept",
-        "oif eth0 accept",
-        "accept drop",
-        "jump other",
-        "jump missing",
-        "tcp dport 443 accept # shriek: allow(shadowed-rule) reason=\"kept\"",
-        "mark set 5 accept",
-        "limit rate 0/second accept",
-        "ct state new,established accept",
-        "counter hits tcp dport 81 accept",
-    ];
-
-    fn policy(picks: &[usize]) -> String {
-        let mut text = String::from(
-            "define net = { 10.0.0.0/8, 192.168.0.0/16 }\ntable t {\n  chain input hook input {\n",
-        );
-        for &p in picks {
-            text.push_str(&format!("    {}\n", RULES[p]));
-        }
-        text.push_str(
-            "  }\n  chain other {\n    counter hits accept\n  }\n}\ndefine later = 10.0.0.1\n",
-        );
-        text
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(4))]
-
-        /// A long chain resolved in shares gives the policy and the
-        /// diagnostics (their order too) of resolving it rule by rule.
-        #[test]
-        fn shares_resolve_as_one_by_one(
-            picks in prop::collection::vec(
-                prop_oneof![8 => Just(0usize), 4 => Just(1usize), 1 => 0..RULES.len()],
-                super::PARALLEL_RULES..super::PARALLEL_RULES + 600,
-            ),
-        ) {
-            let text = policy(&picks);
-            let apart = resolve_str("p.shr", &text);
-            ONE_BY_ONE.set(true);
-            let serial = resolve_str("p.shr", &text);
-            ONE_BY_ONE.set(false);
-            prop_assert_eq!(format!("{:?}", apart.diagnostics), format!("{:?}", serial.diagnostics));
-            prop_assert_eq!(apart.policy, serial.policy);
-        }
-    }
-
-    /// The same, with no error: a policy comes out, named counters in order.
-    #[test]
-    fn a_long_clean_chain_resolves_as_one_by_one() {
-        let picks: Vec<usize> =
-            (0..super::PARALLEL_RULES * 2).map(|i| [0, 1, 5, 6][i % 4]).collect();
-        let text = policy(&picks);
-        let apart = resolve_str("p.shr", &text);
-        ONE_BY_ONE.set(true);
-        let serial = resolve_str("p.shr", &text);
-        ONE_BY_ONE.set(false);
-        assert!(apart.policy.is_some(), "{:?}", apart.diagnostics);
-        assert_eq!(format!("{:?}", apart.diagnostics), format!("{:?}", serial.diagnostics));
-        assert_eq!(apart.policy, serial.policy);
     }
 }

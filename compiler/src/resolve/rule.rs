@@ -23,18 +23,6 @@ pub(super) struct Counters {
     seen: HashSet<String>,
 }
 
-impl Counters {
-    /// Adds the counters a later share of the rules declared, where they
-    /// were not declared before.
-    pub fn extend(&mut self, later: Counters) {
-        for decl in later.decls {
-            if self.seen.insert(decl.name.clone()) {
-                self.decls.push(decl);
-            }
-        }
-    }
-}
-
 /// A rule as it is read, term by term.
 struct Parts {
     ok: bool,

@@ -33,46 +33,10 @@ pub(super) struct Fast {
 /// Reads every line that starts at brace depth 2 (a chain body, when the file
 /// is well formed) and has a plain shape. `text` must be the prescanned text of a
 /// file the prescan found nothing wrong with: balanced braces, closed strings.
-///
-/// The lines are found first, in one pass over the bytes, and read after, on
-/// every core when there are many: whether a line is read changes nothing
-/// about the depth of the lines after it (a line read here has balanced
-/// braces, never below its own depth, and no quote or comment), so the pass
-/// that finds them does not wait for the reading.
 pub(super) fn scan(text: &str) -> Fast {
     let b = text.as_bytes();
-    let lines = candidates(b);
-    let read = |&(start, end): &(usize, usize)| read_rule(b, start, end).map(|r| (start, r));
-    let rules: Vec<(usize, ast::Rule)> = if lines.len() < PARALLEL_LINES {
-        lines.iter().filter_map(read).collect()
-    } else {
-        let share = |_, lines: &[(usize, usize)]| lines.iter().filter_map(read).collect::<Vec<_>>();
-        let shares = super::shares::in_shares(&lines, PARALLEL_LINES / 4, share);
-        // Moved, not cloned as `concat` would.
-        let mut rules = Vec::with_capacity(shares.iter().map(Vec::len).sum());
-        for share in shares {
-            rules.extend(share);
-        }
-        rules
-    };
     let mut out = b.to_vec();
-    for (start, _) in &rules {
-        out[*start] = MARK;
-    }
-    // Only one ASCII byte was replaced per line, by an ASCII byte.
-    let text = String::from_utf8(out)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    Fast { text, rules }
-}
-
-/// How many candidate lines make reading them on several cores worth it.
-const PARALLEL_LINES: usize = 4096;
-
-/// The lines worth trying: each from its first non-blank byte to its end,
-/// for every line that starts at brace depth 2 and has no byte that rules
-/// it out (see [`line_end`]).
-fn candidates(b: &[u8]) -> Vec<(usize, usize)> {
-    let mut lines = Vec::new();
+    let mut rules = Vec::new();
     let mut depth = 0usize;
     let mut line_start = true;
     let mut i = 0;
@@ -85,18 +49,13 @@ fn candidates(b: &[u8]) -> Vec<(usize, usize)> {
                     j += 1;
                 }
                 if let Some(end) = line_end(b, j) {
-                    lines.push((j, end));
-                    // No quote or comment on it (see `line_end`): only its
-                    // braces count, and the loop below need not read it again.
-                    for &c in &b[i..end] {
-                        match c {
-                            b'{' => depth += 1,
-                            b'}' => depth = depth.saturating_sub(1),
-                            _ => {}
-                        }
+                    if let Some(rule) = read_rule(b, j, end) {
+                        out[j] = MARK;
+                        rules.push((j, rule));
+                        // The line has no quote, comment or unbalanced brace: skip it whole.
+                        i = end;
+                        continue;
                     }
-                    i = end;
-                    continue;
                 }
             }
         }
@@ -122,7 +81,10 @@ fn candidates(b: &[u8]) -> Vec<(usize, usize)> {
         }
         i += 1;
     }
-    lines
+    // Only one ASCII byte was replaced per line, by an ASCII byte.
+    let text = String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Fast { text, rules }
 }
 
 /// Where the line starting at `from` ends (its `\n`), if it is a candidate at

@@ -302,21 +302,3 @@ proptest! {
         same(&frame.replace("{{", "{").replace("}}", "}").replace("{}", &body))?;
     }
 }
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2))]
-
-    /// A file with enough lines to be read on several cores reads the same
-    /// as pest reads it: the lines found, read apart and put back in order.
-    /// The near misses go last, where a brace they leave open cannot take
-    /// the plain lines out of the chain body.
-    #[test]
-    fn many_lines_parse_the_same(
-        good in prop::collection::vec(good_line(), 4200..4600),
-        near in prop::collection::vec(prop_oneof![near_line(), line()], 1..40),
-    ) {
-        let text = file(&[good, near].concat());
-        prop_assert!(super::candidates(text.as_bytes()).len() >= super::PARALLEL_LINES);
-        same(&text)?;
-    }
-}
