@@ -121,9 +121,7 @@ pub fn apply_carrying(
     opts: &ApplyOptions,
     between: &dyn Fn(),
 ) -> Result<ApplySummary, RuntimeError> {
-    let mut model = Model::Kept(desired.ruleset);
-    apply_model(&mut model, desired, previous, live, opts, between, 2)
-        .map(|done| done.expect("a kept ruleset is tried again here"))
+    apply_kept(desired, previous, live, opts, between, 2)
 }
 
 /// [`apply_carrying`] spending `ruleset` as the batch is written: the
@@ -158,9 +156,22 @@ pub fn apply_once(
     opts: &ApplyOptions,
     between: &dyn Fn(),
 ) -> Result<ApplySummary, RuntimeError> {
+    apply_kept(desired, previous, live, opts, between, 1)
+}
+
+/// [`apply_model`] of `desired`'s ruleset, kept whole: it can always be
+/// planned again, so every try ends with a summary or an error.
+fn apply_kept(
+    desired: &Desired,
+    previous: Option<&nft::Ruleset>,
+    live: Option<Live>,
+    opts: &ApplyOptions,
+    between: &dyn Fn(),
+    attempts: usize,
+) -> Result<ApplySummary, RuntimeError> {
     let mut model = Model::Kept(desired.ruleset);
-    apply_model(&mut model, desired, previous, live, opts, between, 1)
-        .map(|done| done.expect("tried once"))
+    apply_model(&mut model, desired, previous, live, opts, between, attempts)
+        .map(|done| done.expect("a kept ruleset is never spent"))
 }
 
 /// [`apply_carrying`] of `model`, tried up to `attempts` times; `None`
