@@ -342,7 +342,15 @@ fn table_bytes(
     // message by message into it (as NEWSETELEM messages' attributes,
     // which have the form of a GETSETELEM answer's), never held whole
     // anywhere else.
-    let mut out = MAGIC.to_vec();
+    // Room for the elements kept from the reading, the most of a large
+    // map's file, so that the buffer is not copied as it grows.
+    let kept: usize = sets
+        .iter()
+        .filter_map(|(.., kept)| kept.as_ref())
+        .flat_map(|elements| elements.iter().map(|e| 4 + e.len()))
+        .sum();
+    let mut out = Vec::with_capacity(kept + 4096);
+    out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[0; 8]);
     let start = out.len();
     blob(&mut out, ns.boot.as_bytes());
