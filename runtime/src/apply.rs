@@ -49,7 +49,7 @@ use crate::abi::*;
 use crate::desired::Desired;
 use crate::encode::{self, Batch};
 use crate::error::{KernelError, RuntimeError};
-use crate::plan::{self, Live, Plan, PlanOptions};
+use crate::plan::{self, Live, Plan, PlanOptions, Planned, Reading};
 use crate::socket::Socket;
 use delta::Model;
 
@@ -124,7 +124,8 @@ pub fn apply_carrying(
     apply_kept(desired, previous, live, opts, between, 2)
 }
 
-/// [`apply_carrying`] spending `ruleset` as the batch is written: the
+/// [`apply_carrying`] spending `ruleset` as the batch is written (from a
+/// reading or a plan made ahead, [`crate::plan_ahead`]): the
 /// rules of the tables written whole (new or made again) are freed as they
 /// are encoded, and `spent` runs as they go, to give the memory back
 /// (`encode::whole_table_spending`). `desired` says the rest (its ruleset
@@ -138,7 +139,7 @@ pub fn apply_spending(
     ruleset: &mut nft::Ruleset,
     desired: &Desired,
     previous: Option<&nft::Ruleset>,
-    live: Option<Live>,
+    live: Option<Reading>,
     opts: &ApplyOptions,
     between: &dyn Fn(),
     spent: &dyn Fn(),
@@ -170,7 +171,7 @@ fn apply_kept(
     attempts: usize,
 ) -> Result<ApplySummary, RuntimeError> {
     let mut model = Model::Kept(desired.ruleset);
-    apply_model(&mut model, desired, previous, live, opts, between, attempts)
+    apply_model(&mut model, desired, previous, live.map(Reading::Live), opts, between, attempts)
         .map(|done| done.expect("a kept ruleset is never spent"))
 }
 
@@ -181,7 +182,7 @@ fn apply_model(
     model: &mut Model,
     meta: &Desired,
     previous: Option<&nft::Ruleset>,
-    live: Option<Live>,
+    live: Option<Reading>,
     opts: &ApplyOptions,
     between: &dyn Fn(),
     attempts: usize,
@@ -204,20 +205,29 @@ fn apply_model(
     for attempt in 0..attempts {
         let last = attempt + 1 == attempts;
         let desired = &Desired { ruleset: model.ruleset(), ..*meta };
-        // The caller's reading becomes the plan's old side, never cloned.
-        let mut reading = match given.take() {
-            Some(l) => l,
-            None => plan::read_with(
-                &mut sock,
-                &desired.table_names(),
-                desired.policy,
-                opts.netns.as_deref(),
-            )?,
+        // The caller's reading becomes the plan's old side, never cloned;
+        // a plan the caller made from one (with these options) is used as
+        // it is.
+        let (plan, cached) = match given.take() {
+            Some(Reading::Planned(p)) if p.opts == popts => (p.plan, Cached::Carried(p.carried)),
+            given => {
+                let mut reading = match given {
+                    Some(Reading::Live(l)) => l,
+                    _ => plan::read_with(
+                        &mut sock,
+                        &desired.table_names(),
+                        desired.policy,
+                        opts.netns.as_deref(),
+                    )?,
+                };
+                let cached = std::mem::take(&mut reading.cached);
+                let mut plan = plan::plan(desired, reading, &popts)?;
+                // A cached reading holds no element counts: those that
+                // move are read.
+                plan::count_leaving(&mut sock, &mut plan)?;
+                (plan, Cached::Read(cached))
+            }
         };
-        let cached = std::mem::take(&mut reading.cached);
-        let mut plan = plan::plan(desired, reading, &popts)?;
-        // A cached reading holds no element counts: those that move are read.
-        plan::count_leaving(&mut sock, &mut plan)?;
         between();
         let planning = start.elapsed();
         // With --prune, removing orphans is part of the delta.
@@ -277,7 +287,10 @@ fn apply_model(
                 if !opts.dry_run {
                     // What the commit left, for the next reading (`cache`).
                     let after = stage::next_genid(genid);
-                    let untouched = carried_sets(cached, desired, &plan);
+                    let untouched = match cached {
+                        Cached::Read(cached) => carried_sets(cached, desired, &plan),
+                        Cached::Carried(carried) => carried,
+                    };
                     crate::cache::record(
                         &mut sock,
                         opts.netns.as_deref(),
@@ -311,6 +324,31 @@ fn apply_model(
         }
     }
     Err(RuntimeError::Changed)
+}
+
+/// [`plan::plan`] of `live` against `desired`, with the counts of the
+/// elements that leave read as `apply` reads them (`plan::count_leaving`)
+/// and the day-2 cache as the batch will leave it ([`carried_sets`]), for
+/// [`apply_spending`] to send later ([`Planned`]). Reads only: `apply`
+/// makes it beside the analysis.
+pub fn plan_ahead(
+    desired: &Desired,
+    mut live: Live,
+    opts: &PlanOptions,
+    netns: Option<&str>,
+) -> Result<Planned, RuntimeError> {
+    let cached = std::mem::take(&mut live.cached);
+    let mut plan = plan::plan(desired, live, opts)?;
+    let mut sock = Socket::open(netns)?;
+    plan::count_leaving(&mut sock, &mut plan)?;
+    let carried = carried_sets(cached, desired, &plan);
+    Ok(Planned { plan, carried, opts: *opts })
+}
+
+/// A reading's day-2 cache: as read, or as the batch leaves it.
+enum Cached {
+    Read(Vec<(String, crate::cache::TableCache)>),
+    Carried(Vec<(String, crate::cache::TableCache)>),
 }
 
 /// The cached sets of a reading as the batch made from it leaves them, so

@@ -31,7 +31,8 @@ mod socket;
 mod stats;
 
 pub use apply::{
-    apply, apply_carrying, apply_once, apply_spending, apply_with_hook, ApplyOptions, ApplySummary,
+    apply, apply_carrying, apply_once, apply_spending, apply_with_hook, plan_ahead, ApplyOptions,
+    ApplySummary,
 };
 #[doc(hidden)]
 pub use cache::path as day2_cache_path;
@@ -42,6 +43,6 @@ pub use destroy::destroy;
 pub use encode::policy_key;
 pub use error::{KernelError, RuntimeError};
 pub use netns::{ensure_netns, is_current_netns, netns_exists};
-pub use plan::{plan, read_live, Live, Orphan, Plan, PlanOptions, Record, Whole};
+pub use plan::{plan, read_live, Live, Orphan, Plan, PlanOptions, Planned, Reading, Record, Whole};
 pub use snapshot::{restore, snapshot_tables, Snapshot};
 pub use stats::{read_stats, BackendCount, Stats, Traffic};

@@ -108,6 +108,67 @@ pub(crate) fn read_with(
     Ok(Live { genid, tables, orphans, cached })
 }
 
+/// A plan made ahead of the send, from a reading ([`crate::plan_ahead`]), for
+/// [`crate::apply_spending`]: `apply` makes it beside the analysis, so
+/// that once the findings allow it only the batch is left to write.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    pub(crate) plan: Plan,
+    /// The reading's day-2 cache as the batch made from the plan leaves
+    /// it (`apply::carried_sets`), made ahead too.
+    pub(crate) carried: Vec<(String, crate::cache::TableCache)>,
+    /// The options it was planned with: `apply` uses it only with the same.
+    pub(crate) opts: PlanOptions,
+}
+
+impl Planned {
+    /// The plan itself.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Whether the batch made from it is small: no table written whole
+    /// (made, rebuilt or taken over), and at most [`FEW_EDITS`] rules and
+    /// elements added, changed or removed, a set made anew counting its
+    /// elements. `apply` keeps the resolved policy's memory for the
+    /// process to give back at its end when it is (freeing its 100,000
+    /// rules one by one costs a one-rule change several milliseconds),
+    /// and frees it before a large batch is written, as ever.
+    pub fn small(&self, desired: &nft::Ruleset) -> bool {
+        if !self.plan.whole.is_empty() {
+            return false;
+        }
+        let mut edits = 0;
+        for td in &self.plan.delta.tables {
+            // A new table is written whole; one that goes is one message.
+            let Some(ni) = td.new else { continue };
+            if td.old.is_none() {
+                return false;
+            }
+            for sd in &td.sets {
+                edits += match (sd.action, sd.new) {
+                    (Some(structural::Action::Remove), _) | (_, None) => 1,
+                    (Some(_), Some(sj)) => desired.tables[ni].sets[sj].elements.len(),
+                    (None, _) => sd.elements.len(),
+                };
+            }
+            edits += td.chains.iter().map(|c| c.rules.len().max(1)).sum::<usize>();
+        }
+        edits <= FEW_EDITS
+    }
+}
+
+/// The most edits of a [`Planned::small`] plan.
+const FEW_EDITS: usize = 4096;
+
+/// What `apply` sends from: a reading of the live tables, or a plan made
+/// from one ahead of time.
+#[derive(Clone, Debug)]
+pub enum Reading {
+    Live(Live),
+    Planned(Planned),
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PlanOptions {
     /// Replace every named table whole instead of changing it in place.

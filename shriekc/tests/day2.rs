@@ -445,6 +445,30 @@ fn a_policy_with_an_error_level_finding_is_refused_without_force() {
     assert!(forced.starts_with("applied in netns"), "{forced}");
 }
 
+/// On day 2 `apply` plans the change beside the analysis (the live tables
+/// exist): a finding still refuses it, and nothing is sent.
+#[test]
+fn a_change_with_an_error_level_finding_is_refused_and_changes_nothing() {
+    let Some((ns, policy)) = ready("findings2") else { return };
+    policy.write(
+        "table day2 {\n  chain input hook input policy accept {\n    tcp dport 22 accept\n  }\n}\n",
+    );
+    policy.ok(&ns, "apply", &[]);
+    let applied = ns.nft(&["list", "ruleset"]);
+    policy.write(
+        "table day2 {\n  chain input hook input policy accept {\n    tcp dport 22 accept\n    tcp dport 22 drop\n    udp dport 53 accept\n  }\n}\n",
+    );
+    let out = policy.run(&["apply", "--netns", &ns.name, "web.shr"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("shadowed-rule") && stderr.contains("--force"), "{stderr}");
+    assert_eq!(text(&out.stdout), "", "a refused apply says only why");
+    assert_eq!(ns.nft(&["list", "ruleset"]), applied, "nothing was applied");
+    let forced = policy.ok(&ns, "apply", &["--force"]);
+    assert!(forced.starts_with("applied in netns"), "{forced}");
+    assert_eq!(policy.ok(&ns, "plan", &[]), "no changes\n");
+}
+
 // ------------------------------------------------------------ plan snapshots
 
 const BASE: &str = "\

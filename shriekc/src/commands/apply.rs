@@ -4,10 +4,10 @@
 mod lockout;
 
 use shriek_compiler::lower::Strategy;
-use shriek_runtime::{Live, PlanOptions};
+use shriek_runtime::{Live, PlanOptions, Reading};
 
 use super::early::EarlyRead;
-use super::plan::{count, lower_against_live, policy_key, relocated_text, Prepared, Shown};
+use super::plan::{count, lower_against_live, policy_key, relocated_text, Ahead, Prepared, Shown};
 use super::{front, print_out, runtime_failure_doing, Doing, FINDINGS, INVALID, OK};
 use crate::confirm::{self, Window};
 
@@ -55,6 +55,11 @@ pub fn apply(file: &str, how: How, confirm: Option<u64>, netns: Option<&str>) ->
             // out too, to tell which rule each of their counters counts.
             let previous = lowered.as_ref().ok().and_then(|l| l.switched_from());
             let previous = previous.map(|s| shriek_compiler::lower::lower(&policy, s).ruleset);
+            // The plan too, while the analysis goes on: planning only
+            // reads, so once the findings allow it, only the batch is
+            // left to write (a one-rule change's diff of a 100,000-element
+            // map no longer waits for the analysis).
+            let lowered = lowered.map(|l| l.plan_ahead(&frontend.sources, &how.plan, netns));
             (lowered, previous, phases.now())
         });
         let findings = first.unwrap_or_else(|| {
@@ -69,11 +74,18 @@ pub fn apply(file: &str, how: How, confirm: Option<u64>, netns: Option<&str>) ->
     });
     let (lowered, previous, analysed, lowered_at) = lowered;
     let lowered = (lowered, previous);
-    drop(policy);
-    // The policy's pages, freed just now: the allocator would keep them
-    // resident while the batch is written, on top of the ruleset and the
-    // batch (16 MiB of a 100k-rule sequential apply's peak).
-    crate::hand_back();
+    if lowered.0.as_ref().is_ok_and(|l| l.small()) {
+        // A small batch (a day-2 change): freeing the policy's 100,000
+        // rules one by one would cost several milliseconds for memory the
+        // exit gives back at once.
+        std::mem::forget(policy);
+    } else {
+        drop(policy);
+        // The policy's pages, freed just now: the allocator would keep
+        // them resident while the batch is written, on top of the ruleset
+        // and the batch (16 MiB of a 100k-rule sequential apply's peak).
+        crate::hand_back();
+    }
     if let Err(code) = guard_findings(&findings, &frontend.sources, force) {
         return code;
     }
@@ -86,7 +98,11 @@ pub fn apply(file: &str, how: How, confirm: Option<u64>, netns: Option<&str>) ->
     prepared.previous = previous;
     // The window, when there is one, needs the orphans' names before the
     // reading goes to the plan.
-    let orphans: Vec<String> = live.orphans.iter().map(|t| t.table.name.clone()).collect();
+    let orphans: Vec<String> = match &live {
+        Ok(Reading::Live(live)) => live.orphans.iter().map(|t| t.table.name.clone()).collect(),
+        Ok(Reading::Planned(p)) => p.plan().orphans.iter().map(|o| o.table.clone()).collect(),
+        Err(_) => Vec::new(),
+    };
     let mut tables = prepared.table_names();
     let go = || {
         let summary = send(file, &mut prepared, live, how, netns)?;
@@ -185,7 +201,7 @@ fn guard_ssh(
 fn send(
     file: &str,
     prepared: &mut Prepared,
-    live: Live,
+    live: Ahead,
     how: How,
     netns: Option<&str>,
 ) -> Result<shriek_runtime::ApplySummary, u8> {
@@ -196,6 +212,8 @@ fn send(
         prune: how.plan.prune,
     };
     let doing = if how.dry_run { Doing::Validating } else { Doing::Changing };
+    let live =
+        live.map_err(|err| runtime_failure_doing(&err, &prepared.frontend.sources, doing))?;
     // The rules of the tables written whole are freed as they are encoded
     // (the model and its batch are never both whole: a sequential 100k
     // apply's peak); the model's expressions were made on the rayon
@@ -304,7 +322,7 @@ fn prepare_again(
     let previous = lowered.switched_from().map(|s| shriek_compiler::lower::lower(&policy, s));
     let (mut prepared, live) = lowered.with(frontend);
     prepared.previous = previous.map(|l| l.ruleset);
-    Ok((prepared, live))
+    Ok((prepared, super::plan::unplanned(live)))
 }
 
 /// `SHRIEKC_PHASES` set: one line on standard error with where an apply's
@@ -333,7 +351,7 @@ impl Phases {
         let end = self.now();
         let ran = end - ms(s.elapsed);
         eprintln!(
-            "phases (ms from the start): parse+resolve {fronted:.1}, analysis {analysed:.1}, read+lower {lowered:.1}, runtime from {ran:.1}: plan {:.1}, transaction {:.1}, cache {:.1}, end {end:.1}",
+            "phases (ms from the start): parse+resolve {fronted:.1}, analysis {analysed:.1}, read+lower+plan {lowered:.1}, runtime from {ran:.1}: plan {:.1}, transaction {:.1}, cache {:.1}, end {end:.1}",
             ms(s.planning),
             ms(s.transaction),
             ms(s.recording),

@@ -10,7 +10,7 @@ use shriek_compiler::ir;
 use shriek_compiler::lower::{self, Strategy};
 use shriek_compiler::nft;
 use shriek_compiler::resolve::Frontend;
-use shriek_runtime::{Desired, Live, Plan, PlanOptions};
+use shriek_runtime::{Desired, Live, Plan, PlanOptions, Reading};
 
 use super::early::EarlyRead;
 use super::{front, print_out, runtime_failure_doing, Doing, FINDINGS, INVALID, OK};
@@ -80,10 +80,27 @@ pub(crate) fn prepare(
     // Freed before anything is encoded: the lowered ruleset is all that is left to send.
     drop(policy);
     match lowered {
-        Ok(l) => Ok(l.with(frontend)),
+        Ok(l) => {
+            let (prepared, reading) = l.with(frontend);
+            Ok((prepared, unplanned(reading)))
+        }
         Err(err) => Err(runtime_failure_doing(&err, &frontend.sources, doing)),
     }
 }
+
+/// The reading of a [`Lowered`] that was not planned ahead.
+pub(crate) fn unplanned(reading: Ahead) -> Live {
+    match reading {
+        Ok(Reading::Live(live)) => live,
+        _ => unreachable!("only `apply` plans ahead, and it sends the plan"),
+    }
+}
+
+/// What `apply` sends from: the reading, or the plan made from it ahead;
+/// or why that plan failed, which `apply` says where it would have said
+/// it without planning ahead (after its other checks, such as an open
+/// confirm window).
+pub(crate) type Ahead = Result<Reading, shriek_runtime::RuntimeError>;
 
 /// A policy lowered against the live tables: [`Prepared`] without the
 /// front end's sources, so that it can be made beside the analysis.
@@ -92,14 +109,48 @@ pub(crate) struct Lowered {
     ruleset: nft::Ruleset,
     strategy: Strategy,
     recorded: Option<Strategy>,
-    live: Live,
+    live: Ahead,
     notes: Vec<String>,
 }
 
 impl Lowered {
-    pub fn with(self, frontend: Frontend) -> (Prepared, Live) {
+    pub fn with(self, frontend: Frontend) -> (Prepared, Ahead) {
         let Lowered { key, ruleset, strategy, recorded, live, notes } = self;
         (Prepared { frontend, key, ruleset, strategy, recorded, notes, previous: None }, live)
+    }
+
+    /// The reading planned against the lowered policy now, for `apply` to
+    /// send once the analysis allows it (`shriek_runtime::plan_ahead`):
+    /// planning reads only, and `apply` makes it beside the analysis.
+    pub fn plan_ahead(
+        mut self,
+        sources: &shriek_grammar::SourceMap,
+        opts: &PlanOptions,
+        netns: Option<&str>,
+    ) -> Lowered {
+        // A table made whole (the first apply) is planned after the
+        // analysis, as before: its plan lists every rule, which would sit
+        // in memory beside the analysis's index.
+        let all_live = |live: &Live| {
+            self.ruleset.tables.iter().all(|t| live.tables.iter().any(|l| l.table.name == t.name))
+        };
+        let live = match self.live {
+            Ok(Reading::Live(live)) if all_live(&live) => live,
+            other => {
+                self.live = other;
+                return self;
+            }
+        };
+        let desired =
+            Desired { ruleset: &self.ruleset, sources, policy: &self.key, strategy: self.strategy };
+        self.live = shriek_runtime::plan_ahead(&desired, live, opts, netns).map(Reading::Planned);
+        self
+    }
+
+    /// Whether it was planned ahead and its batch is small
+    /// (`shriek_runtime::Planned::small`).
+    pub fn small(&self) -> bool {
+        matches!(&self.live, Ok(Reading::Planned(p)) if p.small(&self.ruleset))
     }
 
     /// The strategy the live tables record, when it is not the one the
@@ -166,7 +217,7 @@ pub(crate) fn lower_against_live(
         (None, None) => Strategy::Auto,
     };
     let ruleset = early.unwrap_or_else(|| lower::lower(policy, strategy).ruleset);
-    Ok(Lowered { key, ruleset, strategy, recorded, live, notes })
+    Ok(Lowered { key, ruleset, strategy, recorded, live: Ok(Reading::Live(live)), notes })
 }
 
 pub fn plan(
