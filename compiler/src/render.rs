@@ -70,7 +70,7 @@ pub fn render_text(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> St
         let mut one = String::new();
         if handler.render_report(&mut one, &report).is_err() {
             // Rendering into a String cannot fail on IO; fall back to one line anyway.
-            one = format!("{}[{}]: {}\n", d.severity.as_str(), d.code, d.message);
+            one = format!("{}[{}]: {}\n", d.severity.as_str(), d.code, elide(&d.message));
         }
         if !out.is_empty() {
             out.push('\n');
@@ -109,19 +109,22 @@ struct Report<'s> {
 
 impl<'s> Report<'s> {
     fn new(d: &Diagnostic, sources: &'s SourceMap, lines: &'s [snippet::Lines<'s>]) -> Report<'s> {
-        let file = d.primary.loc.file;
+        // Every place in the text as the snippets show it (hidden characters
+        // escaped), so that each label still underlines what it names.
+        let shown = |loc: Loc| lines[loc.file.0 as usize].shown(loc);
+        let primary = shown(d.primary.loc);
+        let file = primary.file;
         let source = snippet::Snippet::new(sources.get(file), &lines[file.0 as usize]);
         let same_file: Vec<Loc> =
-            d.related.iter().map(|l| l.loc).filter(|l| l.file == file).collect();
-        let apart = source.shown_apart(d.primary.loc.span, &same_file);
-        let mut labels = vec![LabeledSpan::new_primary_with_span(
-            non_empty(&d.primary.message),
-            span(d.primary.loc),
-        )];
+            d.related.iter().map(|l| shown(l.loc)).filter(|l| l.file == file).collect();
+        let apart = source.shown_apart(primary.span, &same_file);
+        let mut labels =
+            vec![LabeledSpan::new_primary_with_span(non_empty(&d.primary.message), span(primary))];
         let mut related = Vec::new();
         for l in &d.related {
-            if l.loc.file == file && !apart.contains(&l.loc) {
-                labels.push(LabeledSpan::new_with_span(non_empty(&l.message), span(l.loc)));
+            let loc = shown(l.loc);
+            if loc.file == file && !apart.contains(&loc) {
+                labels.push(LabeledSpan::new_with_span(non_empty(&l.message), span(loc)));
             } else {
                 related.push(Report {
                     code: String::new(),
@@ -129,10 +132,10 @@ impl<'s> Report<'s> {
                     severity: miette::Severity::Advice,
                     help: None,
                     source: snippet::Snippet::new(
-                        sources.get(l.loc.file),
-                        &lines[l.loc.file.0 as usize],
+                        sources.get(loc.file),
+                        &lines[loc.file.0 as usize],
                     ),
-                    labels: vec![LabeledSpan::new_primary_with_span(None, span(l.loc))],
+                    labels: vec![LabeledSpan::new_primary_with_span(None, span(loc))],
                     related: Vec::new(),
                 });
             }
@@ -160,10 +163,13 @@ fn non_empty(s: &str) -> Option<String> {
 /// Words longer than this many characters are shortened in text output.
 const LONG_WORD: usize = 200;
 
-/// `s` with each word longer than [`LONG_WORD`] characters cut to its start
-/// and end around `…`: a message that quotes a megabyte-long word the user
-/// wrote stays readable. Only text output is shortened.
+/// `s` with its hidden characters escaped ([`shriek_grammar::visible`]) and
+/// each word longer than [`LONG_WORD`] characters cut to its start and end
+/// around `…`: a message that quotes a megabyte-long word the user wrote
+/// stays readable, and one that quotes an escape sequence cannot rewrite the
+/// terminal. Only text output is changed.
 fn elide(s: &str) -> String {
+    let s = &*shriek_grammar::visible(s);
     if s.len() <= LONG_WORD {
         return s.to_string();
     }
@@ -422,8 +428,10 @@ pub fn render_github(diags: &[Diagnostic], sources: &SourceMap) -> String {
     out
 }
 
+/// A workflow command's data: its own escapes, and hidden characters
+/// written out, since the log shows it on a terminal of its own.
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    shriek_grammar::visible(s).replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {

@@ -9,6 +9,7 @@ use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, S
 use proptest::prelude::*;
 use shriek_compiler::render::{render_github, render_json, render_text, TEXT_LIMIT};
 use shriek_compiler::{analysis, resolve};
+use shriek_grammar::visible::Shown;
 use shriek_grammar::{Diagnostic, Loc, Severity, SourceFile, SourceMap, Span};
 
 /// A shadowed rule far below the rules that cover it: miette would show the
@@ -55,6 +56,28 @@ fn text_is_capped_per_kind_and_machine_formats_are_complete() {
     assert_eq!(json.matches("\"code\": \"E0220\"").count(), TEXT_LIMIT + 50);
     let github = render_github(&fe.diagnostics, &fe.sources);
     assert_eq!(github.lines().count(), TEXT_LIMIT + 51);
+}
+
+/// A hostile policy: an escape sequence that clears the screen and retitles
+/// the terminal in a log prefix, before the value an error is about, a NUL, a lone carriage return that would
+/// overwrite the line, and a bidi override in a chain name the message
+/// quotes. The user sees every one of them written out, and each label
+/// still underlines what it names.
+#[test]
+fn hidden_characters_are_shown_escaped_and_labels_stay_in_place() {
+    let src = "table t {\n  chain c {\n    log prefix \"\u{1b}[2J\u{1b}]0;pwned\u{7}\" tcp dport 99999 accept\n    \
+               udp dport 70000\u{0} accept\r    tcp dport 1 accept\n    jump ev\u{202e}li\n  }\n}\n";
+    let fe = resolve::resolve_str("hostile\u{1b}[31m.shr", src);
+    let text = render_text(&fe.diagnostics, &fe.sources, false);
+    for hidden in ['\u{1b}', '\u{0}', '\r', '\u{7}', '\u{202e}'] {
+        assert!(!text.contains(hidden), "{hidden:?} reaches the terminal:\n{text}");
+    }
+    let github = render_github(&fe.diagnostics, &fe.sources);
+    assert!(!github.contains('\u{1b}') && !github.contains('\u{202e}'), "{github}");
+    // Machine formats keep the text as it is, escaped by JSON's own rules.
+    let json = render_json(&fe.diagnostics, &fe.sources);
+    assert!(json.contains(r#""file": "hostile\u001b[31m.shr""#), "{json}");
+    shriek_testkit::snapshot!("render", "hidden_characters_are_shown_escaped", text);
 }
 
 /// One diagnostic as miette renders it from the whole text, the way
@@ -125,7 +148,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
     /// Lines of words, with every kind of line break miette knows and some
-    /// characters wider than a byte.
+    /// characters wider than a byte; a lone `\r` is not a break of ours, and
+    /// is shown escaped.
     #[test]
     fn a_window_renders_as_the_whole_text_does(
         lines in prop::collection::vec("[a-z é{}]{0,12}", 1..12),
@@ -147,6 +171,38 @@ proptest! {
             end += 1;
         }
         let span = Span::new(start, end);
-        prop_assert_eq!(ours(&text, span), whole(&text, span));
+        // A lone `\r` is shown escaped: miette is given the text as shown.
+        let shown = Shown::new(&text);
+        let moved = Span::new(
+            shown.offset(span.start) as usize,
+            shown.offset(span.end) as usize,
+        );
+        prop_assert_eq!(ours(&text, span), whole(&shown.text, moved));
+    }
+
+    /// Whatever hidden characters a file holds and wherever a label falls,
+    /// the text output holds none of them.
+    #[test]
+    fn no_hidden_character_reaches_the_text(
+        lines in prop::collection::vec("[a-z \u{1b}\u{0}\r\u{7f}\u{9b}\u{202e}\u{200b}é]{0,12}", 1..8),
+        crlf in prop::collection::vec(any::<bool>(), 8),
+        start in 0usize..120,
+        len in 0usize..30,
+    ) {
+        let mut text = String::new();
+        for (line, crlf) in lines.iter().zip(&crlf) {
+            text += line;
+            text += if *crlf { "\r\n" } else { "\n" };
+        }
+        let mut start = start.min(text.len());
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (start + len).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        let out = ours(&text, Span::new(start, end));
+        prop_assert!(!out.chars().any(shriek_grammar::visible::is_hidden), "{out:?}");
     }
 }

@@ -9,7 +9,9 @@ pub mod diag;
 pub mod fmt;
 mod parse;
 pub mod span;
+pub mod visible;
 
 pub use diag::{Catalogue, Code, Diagnostic, Label, LocalDiagnostic, Severity};
 pub use parse::parse;
 pub use span::{FileId, Loc, SourceFile, SourceMap, Span, Spanned};
+pub use visible::visible;

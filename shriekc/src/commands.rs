@@ -55,6 +55,15 @@ pub(crate) fn front(file: &str) -> Result<(Frontend, ir::Policy), u8> {
     }
 }
 
+/// Print a report for a person, on stdout: what the user's files or the
+/// kernel's tables said (comments, names) is quoted with its hidden
+/// characters escaped ([`shriek_grammar::visible`]), so that a hostile
+/// policy cannot rewrite the terminal through it. Machine formats and
+/// generated files go through [`print_out`] untouched.
+pub(crate) fn print_shown(text: &str) {
+    print_out(&shriek_grammar::visible(text));
+}
+
 pub(crate) fn print_out(text: &str) {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a panic.

@@ -11,11 +11,18 @@
 //!
 //! A line too long to show whole (a megabyte on one line) is shown as a
 //! window around the label.
+//!
+//! The text miette reads is the file's text with its hidden characters
+//! escaped ([`shriek_grammar::visible::Shown`]): a hostile file cannot send
+//! its escape sequences to the user's terminal through a snippet. Every
+//! label's place is moved into that text ([`Lines::shown`]) before miette
+//! sees it.
 
 use std::borrow::Cow;
 
 use miette::{MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
-use shriek_grammar::{Loc, SourceFile, Span};
+use shriek_grammar::visible::Shown;
+use shriek_grammar::{visible, Loc, SourceFile, Span};
 
 /// The longest label underlined; a longer one is cut to this many bytes.
 pub(super) const MAX_LABEL: usize = 1024;
@@ -26,34 +33,38 @@ const WINDOW: usize = 80;
 /// The context lines miette shows above and below a label.
 const CONTEXT: usize = 1;
 
-/// Where each line of a file starts, with miette's idea of a line break
-/// (`\n`, `\r\n`, or a lone `\r`).
+/// A file's text as a snippet shows it (hidden characters escaped, see
+/// [`shriek_grammar::visible`]) and where each of its lines starts. Lines
+/// break at `\n` (a `\r` before it is part of the break), as the parser's
+/// do: a lone `\r` is escaped, not a break.
 pub(super) struct Lines<'s> {
+    shown: Shown<'s>,
     starts: Cow<'s, [u32]>,
     len: usize,
 }
 
 impl<'s> Lines<'s> {
     pub fn new(file: &'s SourceFile) -> Lines<'s> {
-        let b = file.text.as_bytes();
-        let len = b.len();
-        if !b.contains(&b'\r') {
-            return Lines { starts: Cow::Borrowed(file.line_starts()), len };
-        }
-        let mut starts = vec![0];
-        let mut i = 0;
-        while i < len {
-            match b[i] {
-                b'\r' if b.get(i + 1) == Some(&b'\n') => {
-                    i += 1;
-                    starts.push(i as u32 + 1);
-                }
-                b'\n' | b'\r' => starts.push(i as u32 + 1),
-                _ => {}
+        let shown = Shown::new(&file.text);
+        let len = shown.text.len();
+        let starts = match &shown.text {
+            Cow::Borrowed(_) => Cow::Borrowed(file.line_starts()),
+            Cow::Owned(text) => {
+                let mut starts = vec![0];
+                starts.extend(text.match_indices('\n').map(|(i, _)| i as u32 + 1));
+                Cow::Owned(starts)
             }
-            i += 1;
-        }
-        Lines { starts: Cow::Owned(starts), len }
+        };
+        Lines { shown, starts, len }
+    }
+
+    /// `loc` in the shown text, so that its label underlines what it names.
+    pub fn shown(&self, loc: Loc) -> Loc {
+        let span = Span::new(
+            self.shown.offset(loc.span.start) as usize,
+            self.shown.offset(loc.span.end) as usize,
+        );
+        Loc::new(loc.file, span)
     }
 
     /// The 0-based line holding byte `offset`.
@@ -76,7 +87,7 @@ impl<'s> Lines<'s> {
 
 /// One file's text as miette reads it.
 pub(super) struct Snippet<'s> {
-    name: &'s str,
+    name: Cow<'s, str>,
     text: &'s str,
     lines: &'s Lines<'s>,
 }
@@ -89,7 +100,7 @@ impl std::fmt::Debug for Snippet<'_> {
 
 impl<'s> Snippet<'s> {
     pub fn new(file: &'s SourceFile, lines: &'s Lines<'s>) -> Snippet<'s> {
-        Snippet { name: &file.name, text: &file.text, lines }
+        Snippet { name: visible(&file.name), text: &lines.shown.text, lines }
     }
 
     /// The labels among `related` that miette would show in a snippet of

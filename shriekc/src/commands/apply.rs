@@ -8,7 +8,7 @@ use shriek_runtime::{Live, PlanOptions, Reading};
 
 use super::early::EarlyRead;
 use super::plan::{count, lower_against_live, policy_key, relocated_text, Ahead, Prepared, Shown};
-use super::{front, print_out, runtime_failure_doing, Doing, FINDINGS, INVALID, OK};
+use super::{front, print_out, print_shown, runtime_failure_doing, Doing, FINDINGS, INVALID, OK};
 use crate::confirm::{self, Window};
 
 pub use crate::confirm::confirm_pending;
@@ -250,7 +250,7 @@ fn send(
     }
     .map_err(|err| runtime_failure_doing(&err, &prepared.frontend.sources, doing))?;
     for n in prepared.notes.iter().chain(&summary.plan.notes) {
-        eprintln!("note: {n}");
+        eprintln!("note: {}", shriek_grammar::visible(n));
     }
     let shown = Shown::new(&summary.plan, prepared);
     let place = netns.map_or(String::new(), |ns| format!(" in netns {ns}"));
@@ -287,7 +287,7 @@ fn send(
     if let Some(line) = relocated_text(shown.relocated()) {
         out.push_str(&line);
     }
-    print_out(&out);
+    print_shown(&out);
     Ok(summary)
 }
 
@@ -309,9 +309,10 @@ fn prepare_again(
     };
     if !same(checked, &frontend.sources) {
         eprintln!(
-            "error: the firewall's tables changed while this apply was sending, and {file} (or a \
+            "error: the firewall's tables changed while this apply was sending, and {} (or a \
              file it imports) changed since it was checked; nothing was applied: run `shriekc \
-             apply` again"
+             apply` again",
+            shriek_grammar::visible(file)
         );
         return Err(1);
     }

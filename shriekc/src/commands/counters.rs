@@ -3,7 +3,7 @@
 
 use shriek_runtime::CounterValue;
 
-use super::{front, print_out, runtime_failure_doing, Doing, INVALID, OK};
+use super::{front, print_out, print_shown, runtime_failure_doing, Doing, INVALID, OK};
 use crate::CounterFormat;
 
 pub fn counters(
@@ -26,7 +26,11 @@ pub fn counters(
     let unknown: Vec<&String> = names.iter().filter(|n| !all.iter().any(|c| picks(c, n))).collect();
     if !unknown.is_empty() {
         for n in unknown {
-            eprintln!("error: `{file}` has no counter `{n}`");
+            eprintln!(
+                "error: `{}` has no counter `{}`",
+                shriek_grammar::visible(file),
+                shriek_grammar::visible(n)
+            );
         }
         let known: Vec<String> = all.iter().map(|(t, n)| format!("{t}/{n}")).collect();
         if known.is_empty() {
@@ -42,7 +46,10 @@ pub fn counters(
         all.into_iter().filter(|c| names.iter().any(|n| picks(c, n))).collect()
     };
     if wanted.is_empty() {
-        eprintln!("note: `{file}` names no counters (add `counter NAME` to a rule)");
+        eprintln!(
+            "note: `{}` names no counters (add `counter NAME` to a rule)",
+            shriek_grammar::visible(file)
+        );
     }
     let values = match shriek_runtime::read_counters(&wanted, reset, netns) {
         Ok(values) => values,
@@ -64,7 +71,10 @@ pub fn counters(
             out
         }
     };
-    print_out(&text);
+    match format {
+        CounterFormat::Json => print_out(&text),
+        CounterFormat::Text => print_shown(&text),
+    }
     OK
 }
 

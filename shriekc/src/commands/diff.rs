@@ -8,7 +8,7 @@ use shriek_compiler::diff::semantic::semantic_diff;
 use shriek_compiler::lower::{self, Strategy};
 use shriek_compiler::resolve::{self, Frontend};
 
-use super::{print_out, FINDINGS, INVALID, OK};
+use super::{print_out, print_shown, FINDINGS, INVALID, OK};
 use crate::git::{rev_path, GitLoader};
 use crate::loader::{FsLoader, STDIN_PATH};
 use crate::output::eprint_diagnostics;
@@ -54,7 +54,10 @@ pub fn diff(
         },
         semantic: &semantic,
     };
-    print_out(&report::render(&report, format));
+    match format {
+        report::Format::Json => print_out(&report::render(&report, format)),
+        _ => print_shown(&report::render(&report, format)),
+    }
     if exit_code && semantic.changes_traffic() {
         FINDINGS
     } else {

@@ -13,7 +13,7 @@ pub fn explain(name: &str) -> u8 {
         None => {
             let names = analysis::codes::CATALOGUE.codes;
             let nearest = shriek_grammar::diag::nearest(name, names.iter().map(|r| r.name));
-            eprintln!("error: no finding is called `{name}`");
+            eprintln!("error: no finding is called `{}`", shriek_grammar::visible(name));
             match nearest {
                 Some(n) => eprintln!("  help: did you mean `{n}`?"),
                 None => {

@@ -48,7 +48,10 @@ pub fn fmt(files: &[String], check: bool, diff: bool) -> u8 {
             let id = sources.add(SourceFile::new(file.clone(), text.clone()));
             let diags: Vec<_> = errors.into_iter().map(|e| e.at_file(id)).collect();
             eprint_diagnostics(&diags, &sources);
-            eprintln!("error: `{file}` has syntax errors; not formatted");
+            eprintln!(
+                "error: `{}` has syntax errors; not formatted",
+                shriek_grammar::visible(file)
+            );
             code = INVALID;
             continue;
         }
@@ -65,12 +68,12 @@ pub fn fmt(files: &[String], check: bool, diff: bool) -> u8 {
             print_out(&unified_diff(file, &text, &formatted));
         }
         if check {
-            eprintln!("would reformat {file}");
+            eprintln!("would reformat {}", shriek_grammar::visible(file));
             code = code.max(FINDINGS);
         } else if !diff {
             let bytes = [if bom { BOM } else { b"" }, formatted.as_bytes()].concat();
             if let Err(e) = std::fs::write(file, bytes) {
-                eprintln!("error: cannot write `{file}`: {e}");
+                eprintln!("error: cannot write `{}`: {e}", shriek_grammar::visible(file));
                 code = INVALID;
             }
         }

@@ -9,6 +9,7 @@ use std::process::Command;
 
 use shriek_compiler::import::{self, Format, Input};
 use shriek_compiler::space::Family;
+use shriek_grammar::visible;
 
 use super::{print_out, FINDINGS, INVALID, OK};
 use crate::loader::{read_ruleset, STDIN_NAME, STDIN_PATH};
@@ -33,24 +34,25 @@ pub fn import(file: Option<&str>, from: Option<FromArg>, live: Option<Live>) -> 
     let (inputs, format) = match read {
         Ok(x) => x,
         Err(message) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", visible(&message));
             return INVALID;
         }
     };
     let imported = match import::import(&inputs, format) {
         Ok(x) => x,
         Err(err) => {
-            eprintln!("error: {}", err.describe(&inputs));
+            eprintln!("error: {}", visible(&err.describe(&inputs)));
             if let Some(help) = &err.help {
-                eprintln!("  help: {help}");
+                eprintln!("  help: {}", visible(help));
             }
             return INVALID;
         }
     };
     print_out(&imported.policy);
     for w in &imported.warnings {
-        eprintln!("warning: {}: rule left out: {}", w.place, w.reasons.join("; "));
-        eprintln!("  {}", w.source);
+        let reasons = w.reasons.join("; ");
+        eprintln!("warning: {}: rule left out: {}", visible(&w.place), visible(&reasons));
+        eprintln!("  {}", visible(&w.source));
     }
     for line in imported.summary.lines(format) {
         eprintln!("{line}");
@@ -134,7 +136,7 @@ fn live_iptables(live: Live) -> Result<(Vec<Input>, Format), String> {
         return Err(failures.join("; "));
     }
     for f in failures {
-        eprintln!("note: {f}");
+        eprintln!("note: {}", visible(&f));
     }
     Ok((inputs, Format::IptablesSave))
 }

@@ -13,7 +13,7 @@ use shriek_compiler::resolve::Frontend;
 use shriek_runtime::{Desired, Live, Plan, PlanOptions, Reading};
 
 use super::early::EarlyRead;
-use super::{front, print_out, runtime_failure_doing, Doing, FINDINGS, INVALID, OK};
+use super::{front, print_out, print_shown, runtime_failure_doing, Doing, FINDINGS, INVALID, OK};
 use crate::PlanFormat;
 
 /// A policy compiled against what the kernel holds now.
@@ -247,9 +247,9 @@ pub fn plan(
     match format {
         PlanFormat::Text => {
             for n in prepared.notes.iter().chain(&plan.notes) {
-                eprintln!("note: {n}");
+                eprintln!("note: {}", shriek_grammar::visible(n));
             }
-            print_out(&shown.text());
+            print_shown(&shown.text());
         }
         PlanFormat::Json => print_out(
             &serde_json::to_string_pretty(&shown.json()).expect("json values always serialize"),

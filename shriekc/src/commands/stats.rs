@@ -83,7 +83,10 @@ pub fn stats(
         let rows = rows(policy, &stats.rules, &texts, &frontend.sources);
         let backends = backends(policy, &stats.backends, &frontend.sources);
         let text = match format {
-            StatsFormat::Text => text(&rows, &backends, &stats.counters, reset),
+            StatsFormat::Text => {
+                shriek_grammar::visible(&text(&rows, &backends, &stats.counters, reset))
+                    .into_owned()
+            }
             StatsFormat::Json => json(&rows, &backends, &stats.counters, reset),
             StatsFormat::Prometheus => prometheus(&rows, &backends, &stats.counters),
         };
@@ -106,7 +109,7 @@ pub fn stats(
             out.push_str("\x1b[2J\x1b[H");
         }
         let before = last.as_ref().map(|(t, r, b)| (now - *t, r.as_slice(), b.as_slice()));
-        out.push_str(&watch_text(&rows, &backends, before));
+        out.push_str(&shriek_grammar::visible(&watch_text(&rows, &backends, before)));
         print_out(&out);
         last = Some((now, rows, backends));
         std::thread::sleep(Duration::from_secs(seconds));
