@@ -274,13 +274,23 @@ struct NetnsArgs {
     create_netns: bool,
 }
 
+/// The longest confirm window: a day. Past any real need, and far inside
+/// what the guard's deadlines (milliseconds since 1970, an `Instant` plus
+/// the window) can hold; `u64::MAX` seconds overflowed them, and the guard
+/// died with the policy in and unconfirmed.
+const MAX_CONFIRM_SECONDS: u64 = 86_400;
+
 /// `--confirm SECONDS`: a whole number of seconds, at least one, since a
-/// window of none would roll back before anyone could confirm.
+/// window of none would roll back before anyone could confirm, and at most
+/// [`MAX_CONFIRM_SECONDS`].
 fn confirm_seconds(s: &str) -> Result<u64, String> {
     match s.parse::<u64>() {
         Ok(0) => {
             Err("a confirm window of 0 seconds would roll back at once; give at least 1".into())
         }
+        Ok(n) if n > MAX_CONFIRM_SECONDS => Err(format!(
+            "a confirm window is at most {MAX_CONFIRM_SECONDS} seconds (a day); give a shorter one"
+        )),
         Ok(n) => Ok(n),
         Err(_) => Err("expected a whole number of seconds, e.g. `--confirm 60`".into()),
     }

@@ -84,6 +84,30 @@ fn a_zero_second_window_is_refused() {
     );
 }
 
+/// A window past any clock (`u64::MAX` seconds) made the guard's deadline
+/// overflow: it panicked once armed, and the policy it guarded stayed in
+/// without a confirmation. Refused before anything runs (a namespace that
+/// does not exist is named, so nothing could change anyway).
+#[test]
+fn a_window_longer_than_a_day_is_refused() {
+    for seconds in ["86401", "18446744073709551615"] {
+        let out = shriekc(&[
+            "apply",
+            "--confirm",
+            seconds,
+            "--netns",
+            "shriek-test-no-such-netns",
+            "examples/core.shr",
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            text(&out.stderr).contains("a confirm window is at most 86400 seconds (a day)"),
+            "{seconds}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
 /// Runs shriekc inside `ns` under `setpriv` with `drop` (its arguments).
 fn without(ns: &Netns, drop: &[&str], args: &[&str]) -> Output {
     Command::new("ip")
