@@ -230,7 +230,7 @@ fn send(
         prepared.previous.as_ref(),
         Some(live),
         &opts,
-        &|| {},
+        &test_pause(),
         &spent,
     );
     prepared.ruleset = ruleset;
@@ -324,6 +324,26 @@ fn prepare_again(
     let (mut prepared, live) = lowered.with(frontend);
     prepared.previous = previous.map(|l| l.ruleset);
     Ok((prepared, super::plan::unplanned(live)))
+}
+
+/// With `SHRIEKC_TEST_PAUSE=DIR` (for tests), the first try of an apply,
+/// once planned, makes `DIR/planned` and waits until `DIR/go` exists: a
+/// test changes the tables there, as a concurrent program would between
+/// the reading and the commit (`shriekc/tests/day2_retry.rs`). Unset, it
+/// does nothing.
+fn test_pause() -> impl Fn() {
+    let dir = std::env::var_os("SHRIEKC_TEST_PAUSE").map(std::path::PathBuf::from);
+    let done = std::cell::Cell::new(false);
+    move || {
+        let Some(dir) = &dir else { return };
+        if done.replace(true) {
+            return;
+        }
+        let _ = std::fs::write(dir.join("planned"), "");
+        while !dir.join("go").exists() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
 }
 
 /// `SHRIEKC_PHASES` set: one line on standard error with where an apply's
