@@ -78,6 +78,8 @@ pub(crate) fn read_with(
     policy: &str,
     netns: Option<&str>,
 ) -> Result<Live, RuntimeError> {
+    // A table's user data names its policy by key (a hash of a long path).
+    let key = crate::encode::policy_key(policy);
     let genid = sock.genid()?;
     let all =
         sock.request(NFT_MSG_GETTABLE, NLM_F_DUMP, |_| {})?.map_err(errno_err("listing tables"))?;
@@ -99,7 +101,7 @@ pub(crate) fn read_with(
     for t in &all {
         let name = msg::attr_str(t, NFTA_TABLE_NAME).unwrap_or_default();
         let owner = decode::owner(msg::attr(t, NFTA_TABLE_USERDATA).unwrap_or(&[]));
-        let ours = matches!(&owner, Owner::Shriek { policy: p, .. } if p == policy);
+        let ours = matches!(&owner, Owner::Shriek { policy: p, .. } if *p == key);
         if ours && !names.contains(&name) {
             orphans.extend(decode::table(&dump_table(sock, &name)?));
         }
@@ -259,6 +261,10 @@ impl Plan {
 /// side as they are, since copying a 100,000-rule table (twice, as this
 /// once did) cost a one-rule change more than planning it.
 pub fn plan(desired: &Desired, live: Live, opts: &PlanOptions) -> Result<Plan, RuntimeError> {
+    // What a table made by this policy holds as its owner: the path, or a
+    // hash of a path too long for the table's user data; compared with the
+    // path itself, a policy at a long path read its own tables as another's.
+    let key = &crate::encode::policy_key(desired.policy);
     let mut notes = Vec::new();
     let mut whole = Vec::new();
     let mut meta: Vec<LiveTable> = Vec::new();
@@ -267,7 +273,7 @@ pub fn plan(desired: &Desired, live: Live, opts: &PlanOptions) -> Result<Plan, R
         live_tables.iter().map(|t| (t.table.name.clone(), t.staged.clone())).collect();
     for t in live_tables {
         let why = match &t.owner {
-            Owner::Shriek { policy, .. } if policy != desired.policy => {
+            Owner::Shriek { policy, .. } if policy != key => {
                 if !opts.replace {
                     return Err(RuntimeError::Foreign {
                         table: t.table.name.clone(),
@@ -295,7 +301,7 @@ pub fn plan(desired: &Desired, live: Live, opts: &PlanOptions) -> Result<Plan, R
             // object or set of a kind shriekc does not make, a hook it
             // does not know) it could neither keep right nor delete by
             // name, so that table is made again.
-            let ours = matches!(&t.owner, Owner::Shriek { policy, .. } if policy == desired.policy);
+            let ours = matches!(&t.owner, Owner::Shriek { policy, .. } if policy == key);
             let remade = !ours || !t.unmodelled.is_empty();
             whole.push(Whole { table: t.table.name.clone(), why, remade });
         }
@@ -342,8 +348,7 @@ pub fn plan(desired: &Desired, live: Live, opts: &PlanOptions) -> Result<Plan, R
         // And the other way: a chain of this policy's laid out whole (it
         // held a `return`, or was shorter) that changes and would now be
         // made in parts is laid out so, as a new one would be.
-        let ours =
-            matches!(&meta[oi].owner, Owner::Shriek { policy, .. } if policy == desired.policy);
+        let ours = matches!(&meta[oi].owner, Owner::Shriek { policy, .. } if policy == key);
         let unparted = td.chains.iter().find(|c| match (c.old, c.new) {
             (Some(ci), Some(cj)) => {
                 ours && !c.rules.is_empty()
@@ -378,11 +383,7 @@ pub fn plan(desired: &Desired, live: Live, opts: &PlanOptions) -> Result<Plan, R
         if let Owner::Shriek { strategy, policy } = &t.owner {
             let replaced = whole.iter().any(|w| w.table == t.table.name);
             let named = desired.ruleset.tables.iter().any(|n| n.name == t.table.name);
-            if named
-                && !replaced
-                && policy == desired.policy
-                && strategy != desired.strategy.keyword()
-            {
+            if named && !replaced && policy == key && strategy != desired.strategy.keyword() {
                 records.push(Record { table: t.table.name.clone(), was: strategy.clone() });
             }
         }

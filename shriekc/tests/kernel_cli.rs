@@ -52,6 +52,36 @@ fn apply_plan_and_counters_in_a_netns() {
     assert_eq!(names, [serde_json::json!("redis_in"), serde_json::json!("redis_out")]);
 }
 
+/// A policy whose path is too long for a table's user data is named there by
+/// a hash of it; `plan` and `apply` compared that hash with the path itself,
+/// so the policy's own tables read as another policy's and it could not be
+/// applied twice.
+#[test]
+fn a_policy_at_a_long_path_owns_its_tables() {
+    let Some(ns) = Netns::new("longpath") else { return };
+    let dir = std::env::temp_dir()
+        .join(format!("shriek-longpath-{}", std::process::id()))
+        .join("d".repeat(200));
+    std::fs::create_dir_all(&dir).expect("a deep folder");
+    let path = dir.join("p.shr");
+    std::fs::write(
+        &path,
+        "table lp {\n  chain input hook input policy accept {\n    tcp dport 22 accept\n  }\n}\n",
+    )
+    .expect("write the policy");
+    let file = path.display().to_string();
+    for _ in 0..2 {
+        let applied = shriekc(&["apply", "--netns", &ns.name, &file]);
+        assert_eq!(applied.status.code(), Some(0), "{}", text(&applied.stderr));
+    }
+    let plan = shriekc(&["plan", "--netns", &ns.name, &file]);
+    assert_eq!(text(&plan.stdout), "no changes\n", "{}", text(&plan.stderr));
+    let destroyed = shriekc(&["destroy", "--netns", &ns.name, &file]);
+    assert_eq!(destroyed.status.code(), Some(0), "{}", text(&destroyed.stderr));
+    assert_eq!(ns.nft(&["list", "ruleset"]), "");
+    let _ = std::fs::remove_dir_all(dir.parent().expect("the test's folder"));
+}
+
 #[test]
 fn unconfirmed_apply_rolls_back() {
     let Some(ns) = Netns::new("confirm") else { return };

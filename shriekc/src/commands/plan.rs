@@ -5,7 +5,7 @@
 
 use serde_json::json;
 use shriek_compiler::diff::structural::render::{self, Counts, RuleAt, Side};
-use shriek_compiler::emit::origin_comment;
+use shriek_compiler::emit::rule_comment;
 use shriek_compiler::ir;
 use shriek_compiler::lower::{self, Strategy};
 use shriek_compiler::nft;
@@ -343,9 +343,13 @@ impl<'a> Shown<'a> {
         let live_place = |at: RuleAt| self.plan.live_place(at);
         let rs = &self.prepared.ruleset;
         let sources = &self.prepared.frontend.sources;
+        // The place as the kernel keeps it (cut to a comment's length, as
+        // the live side's is): the whole `file:line` of a policy at a long
+        // path differed from its own live comment, and `plan` said on every
+        // run that an unchanged rule came from another line.
         let new_place = |at: RuleAt| {
             let r = &rs.tables[at.table].chains[at.chain].rules[at.rule];
-            origin_comment(&r.origin, sources)
+            rule_comment(r, sources)
         };
         let old = Side { ruleset: &self.plan.live, place: &live_place };
         let new = Side { ruleset: rs, place: &new_place };
