@@ -173,6 +173,9 @@ cases! {
     invalid_range: "define a = 10.0.0.0/8-10.0.0.9\n";
     unknown_values: "table t {\n  chain c {\n    proto tpc accept\n    ct state establshed accept\n    tcp dport sssh accept\n    family ipv5 accept\n    proto 300 accept\n  }\n}\n";
     interface_names: "table t {\n  chain c {\n    iif averyveryverylongname accept\n    oif 0 accept\n    iif { lo, \"eth0\" } accept\n  }\n}\n";
+    // nft's text has no way to write these: `compile` wrote a space for
+    // each, so `nft -f` of it matched another interface than `apply`.
+    interface_names_nft_cannot_write: "table t {\n  chain c {\n    iif \"a\u{1b}b\" accept\n    oif \"a\\\"b\" accept\n  }\n}\n";
 }
 
 // Rule shape and statements.

@@ -329,10 +329,10 @@ pub(crate) fn type_elems(
                             codes::INVALID_INTERFACE_NAME,
                             format!("interface name `{name}` holds `{}`", bad.escape_debug()),
                             elem.loc,
-                            "not in a Linux interface name",
+                            "not allowed in an interface name",
                         )
                         .with_help(
-                            "Linux interface names have no spaces, `/`, `:` or `*` (a `*` only at the end means any rest: `eth*`)",
+                            "interface names have no spaces, control characters, `/`, `:`, `\"` or `*` (a `*` only at the end means any rest: `eth*`)",
                         ),
                     );
                     ok = false;

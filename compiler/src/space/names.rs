@@ -23,10 +23,13 @@ const WIDTH: usize = 16;
 /// The longest interface name Linux allows: `IFNAMSIZ` less the NUL.
 pub const NAME_MAX: usize = WIDTH - 1;
 
-/// Whether Linux allows `c` in an interface name (`dev_valid_name`); `*`
-/// is the language's wildcard, so no name of ours holds one either.
+/// Whether `c` may be in an interface name of a policy: Linux refuses
+/// white space, `/` and `:` (`dev_valid_name`); `*` is the language's
+/// wildcard; and nft's text cannot hold a `"` or a control character in a
+/// name (`compile` once wrote a space for each, so `nft -f` of its output
+/// matched another interface than `apply` did).
 pub fn name_char(c: char) -> bool {
-    !(c.is_whitespace() || matches!(c, '/' | ':' | '*' | '\0'))
+    !(c.is_whitespace() || c.is_control() || matches!(c, '/' | ':' | '*' | '"'))
 }
 
 /// A set of interface names. `None` is every name, the set of nearly every
