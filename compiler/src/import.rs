@@ -220,6 +220,7 @@ pub fn import(inputs: &[Input], format: Format) -> Result<Imported, ImportError>
             Format::NftJson => nft::import(i, &input.text, true, &mut collect)?,
         }
     }
+    names_fit(&collect.tables)?;
     let mut policy = Policy {
         defines: Vec::new(),
         tables: merge::merge(collect.tables),
@@ -229,6 +230,25 @@ pub fn import(inputs: &[Input], format: Format) -> Result<Imported, ImportError>
     let text = checked(&mut policy, &names, format)?;
     let (warnings, summary) = account(&policy, &names, collect.notes);
     Ok(Imported { policy: text, warnings, summary })
+}
+
+/// Refuses a table or chain name longer than the kernel keeps: no ruleset
+/// nft lists holds one, and the policy could not name it either (only a
+/// rule can be left out).
+fn names_fit(tables: &[model::Table]) -> Result<(), ImportError> {
+    use crate::nft::vocab::NAME_MAX;
+    let mut names = tables.iter().flat_map(|t| {
+        std::iter::once(("table", &t.name)).chain(t.chains.iter().map(|c| ("chain", &c.name)))
+    });
+    if let Some((what, name)) = names.find(|(_, n)| n.len() > NAME_MAX) {
+        let start: String = name.chars().take(20).collect();
+        return Err(ImportError::new(format!(
+            "{what} name of {} bytes is longer than nftables keeps ({NAME_MAX}): `{start}…` is \
+             in no ruleset nft lists",
+            name.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Renders the policy, leaving out every rule the compiler refuses, and

@@ -392,6 +392,25 @@ fn nft_text_cut_off_inside_a_rule_is_read_without_a_panic() {
     }
 }
 
+/// A table or chain name longer than nftables keeps is no ruleset nft
+/// listed: refused as such, not reported as a bug of the importer's.
+#[test]
+fn names_longer_than_nft_keeps_are_refused_as_input() {
+    let long = "t".repeat(300);
+    for (text, what) in [
+        (format!("table inet {long} {{\n\tchain c {{\n\t\taccept\n\t}}\n}}\n"), "table"),
+        (format!("table inet t {{\n\tchain {long} {{\n\t\taccept\n\t}}\n}}\n"), "chain"),
+    ] {
+        let e = import::import(&[input(&text)], Format::Nft).expect_err("refused");
+        let said = e.describe(&[input(&text)]);
+        assert!(!said.contains("bug"), "{said}");
+        assert!(
+            said.contains(&format!("{what} name of 300 bytes is longer than nftables keeps (255)")),
+            "{said}"
+        );
+    }
+}
+
 #[test]
 fn detects_iptables_save_output() {
     assert_eq!(
