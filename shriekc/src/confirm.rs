@@ -96,7 +96,7 @@ pub(crate) fn not_pending(netns: Option<&str>) -> Result<Lock, u8> {
         }
         Ok(lock) => {
             if let Some(note) = place.clean_stale() {
-                eprintln!("note: {note}");
+                eprintln!("note: {}", shriek_grammar::visible(&note));
             }
             Ok(lock)
         }
@@ -331,7 +331,7 @@ pub fn confirm_pending(netns: Option<&str>) -> u8 {
         },
         Ok(lock) => {
             if let Some(note) = place.clean_stale() {
-                eprintln!("note: {note}");
+                eprintln!("note: {}", shriek_grammar::visible(&note));
             }
             let last = place.last().map_or(String::new(), |l| {
                 format!("; the last one, {}, {}", ago(l.at_unix_ms), ended(&l.report))
