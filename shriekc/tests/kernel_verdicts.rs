@@ -69,6 +69,9 @@ fn the_kernel_gives_random_sources_the_languages_verdicts() {
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
     let mut runner = TestRunner::new_with_rng(Config::default(), rng);
     let (mut accepted, mut refused) = (0, 0);
+    // Rounds whose port map jumps to address maps' lookups (two-level
+    // dispatch, `lower/dispatch/tree.rs`).
+    let mut trees = 0;
     for round in 0..rounds {
         let (source, packets) = source_and_packets(Domain::Kernel, 48)
             .new_tree(&mut runner)
@@ -99,6 +102,8 @@ fn the_kernel_gives_random_sources_the_languages_verdicts() {
             })
             .collect();
         let answers = raw::send(&ns, &raws);
+        let listing = ns.nft(&["list", "ruleset"]);
+        trees += usize::from(listing.contains("lookups of chain") || listing.contains("_port"));
         let mut wrong = Vec::new();
         for (raw, answer) in raws.iter().zip(&answers) {
             let p = raw.packet;
@@ -131,4 +136,7 @@ fn the_kernel_gives_random_sources_the_languages_verdicts() {
     }
     // Both fates are common, or the comparison above says little.
     assert!(accepted > 50 && refused > 50, "{accepted} accepted, {refused} refused");
+    // The default rounds build two-level dispatch, or the tree goes untried.
+    assert!(rounds < 40 || trees > 0, "no round of {rounds} built a two-level dispatch");
+    eprintln!("{trees} of {rounds} rounds with a two-level dispatch");
 }

@@ -143,6 +143,74 @@ fn counts_by_source_line_in_every_strategy_and_reset() {
     }
 }
 
+/// A port map that jumps to the address maps' lookups (two-level
+/// dispatch): four port rules of two protocols, four source.port rules on
+/// other ports, the client's (10.9.0.2) on udp 7400.
+const TREE: &str = "\
+table filter {
+  chain input hook input policy accept {
+    udp dport 7001 accept
+    udp dport 7002 accept
+    tcp dport 7003 accept
+    tcp dport 7004 accept
+    saddr 10.9.0.2 udp dport 7400 accept
+    saddr 10.9.0.3 udp dport 7401 drop
+    saddr 10.9.0.4 udp dport 7402 accept
+    saddr 10.9.0.5 udp dport 7403 accept
+  }
+}
+";
+
+/// The port map's `jump` elements count for no rule: `stats` lists the
+/// policy's eight rules with exactly their packets (what went through a
+/// jump counted once, on its address rule), re-applying changes nothing,
+/// and a one-rule change carries every count over.
+#[test]
+fn two_level_jumps_count_for_no_rule() {
+    let Some(wire) = Wire::new() else { return };
+    let path = shriek_testkit::temp_file("stats-tree.shr", TREE);
+    let file = path.to_str().expect("utf-8 path");
+    let ns = wire.host.name.clone();
+    let line = |sent: &[(u16, u64, usize)], lines: std::ops::RangeInclusive<usize>| -> Counts {
+        lines
+            .map(|l| {
+                let n: u64 = sent.iter().filter(|s| s.2 == l).map(|s| s.1).sum();
+                (l, Some((n, n * DATAGRAM)))
+            })
+            .collect()
+    };
+    for strategy in ["dispatch", "auto"] {
+        apply(&ns, file, strategy);
+        stats(&ns, file, &["--reset"]);
+        let listing = wire.host.nft(&["list", "ruleset"]);
+        let tree =
+            listing.lines().any(|l| l.contains("udp . 7400 ") && l.contains("jump input_port"));
+        assert!(tree, "{strategy}: a tree\n{listing}");
+        // 7401 from the client matches no rule: it passes the jump and
+        // the lookup, and counts nowhere.
+        let sent = [(7001, 3, 3), (7400, 4, 7), (7401, 2, 0)];
+        send(&wire, &sent);
+        let (_, rules) = stats(&ns, file, &[]);
+        assert_eq!(rules, line(&sent, 3..=10), "{strategy}: counts by line\n{listing}");
+        let again = shriekc(&["apply", "--strategy", strategy, "--netns", &ns, file]);
+        assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+        assert!(text(&again.stdout).contains("no changes"), "{strategy}: {}", text(&again.stdout));
+        // One rule more, on a port of its own: every count carried.
+        let more = TREE.replace(
+            "udp dport 7403 accept\n",
+            "udp dport 7403 accept\n    saddr 10.9.0.6 udp dport 7404 accept\n",
+        );
+        // The same file, changed, as a user edits it.
+        std::fs::write(&path, &more).expect("write the policy");
+        apply(&ns, file, strategy);
+        let (_, rules) = stats(&ns, file, &[]);
+        assert_eq!(rules, line(&sent, 3..=11), "{strategy}: counts carried over");
+        std::fs::write(&path, TREE).expect("write the policy");
+        apply(&ns, file, strategy);
+        stats(&ns, file, &["--reset"]);
+    }
+}
+
 /// Whether python's `prometheus_client` is installed (it must be under
 /// `CI=true`; elsewhere its tests skip with a message).
 fn has_prometheus_parser() -> bool {

@@ -25,11 +25,13 @@
 //! Here: which rules may join a map and why not ([`classify`]), and the
 //! chain lowered block by block. [`runs`] decides which rules join which
 //! run, [`maps`] makes a run's maps and the rule that looks each up, and
-//! [`boxes`] makes a map's elements disjoint.
+//! [`boxes`] makes a map's elements disjoint, and [`tree`] lets the port
+//! map send the ports that address maps name to chains of their lookups.
 
 mod boxes;
 mod maps;
 mod runs;
+mod tree;
 
 use std::borrow::Cow;
 
@@ -192,19 +194,32 @@ pub(super) fn lower_rules(cx: &mut TableCx, chain: &ir::Chain, min_run: usize) -
     let mut out = Vec::new();
     // Rules kept sequential, with why, noted together when consecutive.
     let mut pending: Vec<(u32, String)> = Vec::new();
+    // The stretches of `out` that consecutive runs' lookups fill.
+    let mut stretches: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut after_run = false;
     for block in blocks {
         match block {
             Block::Seq(i) => {
                 let why = cands[i].as_ref().err().cloned().unwrap_or_default();
                 sequential_rule(cx, chain, &rules[i], &mut out, &mut pending, why, &spaces[i]);
+                after_run = false;
             }
             Block::Run { members, .. } => {
                 flush(cx, chain, &mut pending);
+                let start = out.len();
                 emit_run(cx, chain, &members, &cands, &spaces, min_run, &mut out);
+                match stretches.last_mut() {
+                    Some(s) if after_run => s.end = out.len(),
+                    _ => stretches.push(start..out.len()),
+                }
+                after_run = true;
             }
         }
     }
     flush(cx, chain, &mut pending);
+    for s in stretches.into_iter().rev() {
+        tree::fold(cx, chain, &mut out, s);
+    }
     out
 }
 

@@ -477,6 +477,100 @@ pub fn action() -> impl Strategy<Value = Action> {
 }
 
 pub fn rule(chain: usize, chains: usize) -> impl Strategy<Value = RuleSpec> {
+    let space = prop_oneof![
+        1 => Just(Vec::new()),
+        6 => prop::collection::vec(cube(), 1..=1),
+        2 => prop::collection::vec(icmp_cube(), 1..=1),
+        2 => prop::collection::vec(flags_cube(), 1..=2),
+        8 => prop::collection::vec(keyed_cube(), 1..=1),
+        2 => prop::collection::vec(keyed_cube(), 2..=3),
+        2 => prop::collection::vec(cube(), 2..=3),
+    ];
+    rule_of(chain, chains, space.boxed())
+}
+
+/// Cubes of a two-level dispatch (`lower/dispatch/tree.rs`): a port
+/// alone, or a source or destination address and a port, each port one
+/// of a few values over tcp and udp, so that port rules and address rules
+/// share ports often, in either order.
+pub fn tree_cube() -> impl Strategy<Value = Cube> {
+    let proto = prop_oneof![
+        3 => Just(Protos::only(PROTO_TCP)),
+        2 => Just(Protos::only(PROTO_UDP)),
+        1 => Just(Protos::only(PROTO_TCP).union(Protos::only(PROTO_UDP))),
+    ];
+    let port = prop_oneof![
+        4 => (0..8u128).prop_map(|v| Intervals::range(v, v)),
+        1 => (0..8u128, 0..8u128).prop_map(|(a, b)| Intervals::from_ranges([(a, a), (b, b)])),
+    ];
+    let family = prop_oneof![3 => Just(Family::V4), 1 => Just(Family::V6)];
+    let addr = prop_oneof![
+        3 => (0..=TOP).prop_map(|v| Abstract::Ranges(vec![(v, v)])),
+        1 => abstract_intervals(),
+    ];
+    (0..5u8, proto, family, addr, port).prop_map(|(shape, proto, family, addr, port)| {
+        let fam = Families::only(family);
+        let addr = addr.at(family.max_addr());
+        match shape {
+            0 | 1 => Cube { proto, dport: Some(port), ..Cube::full() },
+            2 | 3 => {
+                Cube { family: fam, proto, saddr: Some(addr), dport: Some(port), ..Cube::full() }
+            }
+            _ => Cube { family: fam, proto, daddr: Some(addr), dport: Some(port), ..Cube::full() },
+        }
+    })
+}
+
+/// Policies whose base chain is mostly [`tree_cube`] rules, runs long
+/// enough for `auto`, sometimes with another rule among them.
+pub fn tree_policy() -> impl Strategy<Value = PolicySpec> {
+    let hook = prop_oneof![3 => Just(Hook::Input), 1 => prop::sample::select(HOOKS.to_vec())];
+    (1..=2usize, prop_oneof![Just(ChainPolicy::Accept), Just(ChainPolicy::Drop)], hook)
+        .prop_flat_map(|(n, policy, hook)| {
+            let chains: Vec<_> = (0..n)
+                .map(|c| {
+                    let space = prop_oneof![
+                        12 => prop::collection::vec(tree_cube(), 1..=1),
+                        1 => prop::collection::vec(keyed_cube(), 1..=1),
+                        1 => prop::collection::vec(cube(), 1..=1),
+                    ];
+                    // Mostly tame, as a hand-written service list: a
+                    // counter or log at most, and a verdict; the rest any
+                    // rule of [`rule_of`], which may end a run.
+                    let tame = (rule_of(c, n, space.boxed()), 0..8u8).prop_map(|(mut r, t)| {
+                        if t < 6 {
+                            r.actions
+                                .retain(|a| matches!(a, Action::Counter(_) | Action::Log { .. }));
+                            if matches!(r.verdict, None | Some(Verdict::Return)) {
+                                r.verdict =
+                                    Some(if t % 2 == 0 { Verdict::Accept } else { Verdict::Drop });
+                            }
+                        }
+                        r
+                    });
+                    prop::collection::vec(tame, if c == 0 { 10..40 } else { 0..4 })
+                })
+                .collect();
+            // Sometimes the port rules first or last, as written by hand,
+            // so that `auto`'s runs of four form around shared ports.
+            (chains, 0..4u8).prop_map(move |(mut chains, order)| {
+                let port_only =
+                    |r: &RuleSpec| r.space.iter().all(|c| c.saddr.is_none() && c.daddr.is_none());
+                match order {
+                    0 => chains[0].sort_by_key(|r| !port_only(r)),
+                    1 => chains[0].sort_by_key(port_only),
+                    _ => {}
+                }
+                PolicySpec { hook, policy, chains, other: None }
+            })
+        })
+}
+
+fn rule_of(
+    chain: usize,
+    chains: usize,
+    space: BoxedStrategy<Vec<Cube>>,
+) -> impl Strategy<Value = RuleSpec> {
     let later: Vec<u32> = ((chain + 1)..chains).map(|c| c as u32).collect();
     let verdict = {
         let mut options: Vec<(u32, BoxedStrategy<Option<Verdict>>)> = vec![
@@ -500,15 +594,6 @@ pub fn rule(chain: usize, chains: usize) -> impl Strategy<Value = RuleSpec> {
         }
         prop::strategy::Union::new_weighted(options)
     };
-    let space = prop_oneof![
-        1 => Just(Vec::new()),
-        6 => prop::collection::vec(cube(), 1..=1),
-        2 => prop::collection::vec(icmp_cube(), 1..=1),
-        2 => prop::collection::vec(flags_cube(), 1..=2),
-        8 => prop::collection::vec(keyed_cube(), 1..=1),
-        2 => prop::collection::vec(keyed_cube(), 2..=3),
-        2 => prop::collection::vec(cube(), 2..=3),
-    ];
     let actions = prop_oneof![3 => Just(Vec::new()), 2 => prop::collection::vec(action(), 1..=2)];
     (space, actions, verdict).prop_map(|(space, actions, verdict)| {
         // Spaces are disjoint unions of cubes, as resolve makes them.
@@ -624,4 +709,19 @@ pub fn packet() -> impl Strategy<Value = P> {
                 })
             },
         )
+}
+
+/// A packet of [`packet`], but to the protocols and ports [`tree_cube`]
+/// names (tcp or udp, ports 0 to 7), so that it meets the maps of a
+/// two-level dispatch and the rules behind its jumps.
+pub fn tree_packet() -> impl Strategy<Value = P> {
+    (packet(), any::<bool>(), 0..8u16).prop_map(|(P(mut p), tcp, port)| {
+        p.proto = if tcp { PROTO_TCP } else { PROTO_UDP };
+        p.sport = Some(p.sport.unwrap_or(0));
+        p.dport = Some(port);
+        p.icmp_type = None;
+        p.icmp_code = None;
+        p.tcp_flags = tcp.then_some(p.tcp_flags.unwrap_or(0x02));
+        P(p)
+    })
 }

@@ -127,6 +127,23 @@ pub fn a_rule(
         })
 }
 
+/// The matches of a rule a dispatch map takes: a tcp or udp port alone,
+/// or with one source or destination address, the ports few, so that
+/// port and address rules share them (the two-level dispatch of
+/// `lower/dispatch/tree.rs`).
+pub fn keyed_matches() -> impl Strategy<Value = Vec<Match>> {
+    let n = addr_items().len();
+    (0..3u8, 0..2usize, prop::sample::select(&PORTS[1..4]), 0..n).prop_map(
+        |(shape, proto, port, item)| {
+            let port = Match::Port { proto, dst: true, neg: false, items: vec![(port, port)] };
+            match shape {
+                0 => vec![port],
+                s => vec![Match::Addr { dst: s == 2, neg: false, items: vec![item] }, port],
+            }
+        },
+    )
+}
+
 pub fn a_table(domain: Domain, hook: Hook, priority: i32) -> impl Strategy<Value = Tab> {
     let nat_hook = hook != Hook::Forward && domain == Domain::Model;
     // Another hook's base chain, for the model only (the kernel's packets
@@ -137,18 +154,38 @@ pub fn a_table(domain: Domain, hook: Hook, priority: i32) -> impl Strategy<Value
     } else {
         Just(None).boxed()
     };
-    (prop::bool::weighted(if nat_hook { 0.3 } else { 0.0 }), any::<bool>(), 1..=3usize, extra_hook)
-        .prop_flat_map(move |(nat, drop_policy, n, extra_hook)| {
+    (
+        (prop::bool::weighted(if nat_hook { 0.3 } else { 0.0 }), prop::bool::weighted(0.3)),
+        any::<bool>(),
+        1..=3usize,
+        extra_hook,
+    )
+        .prop_flat_map(move |((nat, keyed), drop_policy, n, extra_hook)| {
             let extra_hook = extra_hook.filter(|_| n > 1);
             let chains: Vec<_> = (0..n)
                 .map(|c| {
                     // The extra base chain jumps to the regular chains.
                     let postrouting = hook == Hook::Postrouting
                         || (c > 0 && extra_hook == Some(Hook::Postrouting));
-                    prop::collection::vec(
-                        a_rule(domain, hook, nat, c, n, !postrouting),
-                        if c == 0 { 2..12 } else { 0..4 },
-                    )
+                    let rule = a_rule(domain, hook, nat, c, n, !postrouting);
+                    if keyed && c == 0 {
+                        // A service list: rules a dispatch map takes, many
+                        // sharing ports, mostly with a verdict.
+                        let keyed = (rule, keyed_matches(), 0..4u8).prop_map(|(mut r, m, t)| {
+                            r.matches = m;
+                            if t < 3 {
+                                r.stmts.retain(|s| matches!(s, Stmt::Counter));
+                                if matches!(r.verdict, None | Some(Verdict::Return)) {
+                                    r.verdict =
+                                        Some(if t == 0 { Verdict::Drop } else { Verdict::Accept });
+                                }
+                            }
+                            r
+                        });
+                        prop::collection::vec(keyed, 8..24).boxed()
+                    } else {
+                        prop::collection::vec(rule, if c == 0 { 2..12 } else { 0..4 }).boxed()
+                    }
                 })
                 .collect();
             let extra = match extra_hook {
