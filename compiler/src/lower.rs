@@ -169,6 +169,7 @@ fn lower_table(
                         sequential::lower_rule(&mut cx, chain, rule, cut, &mut out);
                     }
                 }
+                sequential::by_proto::group(&mut out);
                 cx.note(
                     chain,
                     chain.rules.iter().map(|r| r.id).collect(),

@@ -54,6 +54,41 @@ pub struct Rule {
     pub origin: Vec<Origin>,
 }
 
+impl Rule {
+    /// The one transport protocol the rule admits, when its first
+    /// expression says so on its own: `meta l4proto P`. Every expression
+    /// after it runs only for packets of `P`, so two rules that each have
+    /// one, of different protocols, never both see a packet past it: the
+    /// sequential lowering may group them by protocol
+    /// (`lower::sequential::by_proto`), and the runtime may say the match
+    /// once for a part of its chain instead of on each rule.
+    pub fn single_proto(&self) -> Option<u8> {
+        match self.exprs.first()? {
+            Expr::Match { key, op: CmpOp::Eq, rhs: Rhs::Value(Elem(parts)) }
+                if key.as_slice() == [Selector::L4proto] =>
+            {
+                match parts.as_slice() {
+                    [Part::Int(lo, hi)] if lo == hi => u8::try_from(*lo).ok(),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Expr {
+    /// `meta l4proto P`, as [`Rule::single_proto`] reads it.
+    pub fn l4proto_is(proto: u8) -> Expr {
+        let p = u128::from(proto);
+        Expr::Match {
+            key: vec![Selector::L4proto],
+            op: CmpOp::Eq,
+            rhs: Rhs::Value(Elem(vec![Part::Int(p, p)])),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Origin {
     pub rule: RuleId,

@@ -40,6 +40,11 @@ pub struct LiveTable {
     /// Per chain of `table`: the parts it is laid out in, in order, or
     /// nothing when it is one chain in the kernel too (see `layout`).
     pub parts: Vec<Vec<String>>,
+    /// The parts and sub-parts that only packets of one protocol reach,
+    /// with that protocol (`layout`, keyed parts): their rules are held
+    /// without their first expression, `meta l4proto P`, which the model
+    /// has back.
+    pub part_keys: HashMap<String, u8>,
     /// Each named counter's value now: (name, packets, bytes).
     pub counter_values: Vec<(String, u64, u64)>,
     /// Per counting named set (a dispatch map with per-rule counters), each
@@ -182,9 +187,10 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
             part: None,
         });
     }
-    let parts = crate::layout::fold(&mut chains, &mut rules, |r, part| {
-        r.part = Some(part.to_string());
-    });
+    let crate::layout::Folded { parts, keys: part_keys } =
+        crate::layout::fold(&mut chains, &mut rules, |r, part| {
+            r.part = Some(part.to_string());
+        });
 
     let cached = |name: &str| dump.sets.iter().any(|s| s.cached && s.name == name);
     let element_counts: HashMap<String, HashMap<Vec<u8>, Count>> = sets
@@ -281,6 +287,7 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
         owner,
         rules,
         parts,
+        part_keys,
         counter_values,
         element_counts,
         unmodelled,

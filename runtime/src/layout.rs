@@ -19,6 +19,19 @@
 //! reached by a `jump` where the run stands, so that the part does not
 //! grow by the run and no rule already there moves.
 //!
+//! A run of [`KEYED_RUN`] or more neighbouring rules that each begin with
+//! the same `meta l4proto P` ([`nft::Rule::single_proto`]; the sequential
+//! lowering groups them, `lower::sequential::by_proto`) goes into parts of
+//! its own, *keyed* by `P`: the chain's link to such a part says `meta
+//! l4proto P jump NAME/partK`, and the part's rules go without their first
+//! expression, as do those of its sub-parts. The kernel then loads and
+//! validates one expression less per rule (each rule's type lookup and the
+//! validation walk of every commit cost per expression), and a packet of
+//! another protocol skips the part whole. Reading back ([`fold`]) puts the
+//! match back on each such rule, first, as the lowering wrote it, and says
+//! which parts are keyed, so that a rule added later goes only where a
+//! packet reaches it exactly as in the chain (`placement.rs`).
+//!
 //! **Invariant:** a chain laid out in parts gives every packet the verdict
 //! the chain gives it. A part is entered by `jump` and falls back into the
 //! chain at its end, which then jumps to the next part, so only a rule that
@@ -28,7 +41,10 @@
 //! jump depth; a chain already in parts that gains one is laid out whole
 //! again (`plan` replaces its table). A sub-part is entered and left the
 //! same way, from its part; it is made only under a part of a base chain
-//! and only for a run that jumps nowhere ([`may_sub_part`]).
+//! and only for a run that jumps nowhere ([`may_sub_part`]). A keyed part
+//! holds only rules that begin with its protocol's match, and a packet of
+//! another protocol would have failed that match on each of them first
+//! thing, with no statement run: skipping the part gives it the same fate.
 
 use std::borrow::Cow;
 
@@ -36,7 +52,13 @@ use shriek_compiler::ir::BaseChain;
 use shriek_compiler::nft::{self, Expr, Verdict};
 
 /// The most rules a part holds when it is made.
-pub(crate) const PART_RULES: usize = 1024;
+pub(crate) use shriek_compiler::nft::vocab::PART_RULES;
+
+/// The fewest neighbouring rules of one protocol that get parts keyed by
+/// it: a shorter run goes into an unkeyed part with its neighbours, each
+/// rule keeping its own protocol match, so that a chain whose protocols
+/// alternate is not laid out as a part per rule.
+pub(crate) const KEYED_RUN: usize = PART_RULES / 16;
 
 /// The kernel's limit on a chain name, its final NUL included.
 const CHAIN_NAME_MAX: usize = 256;
@@ -54,6 +76,16 @@ pub(crate) fn part_of(name: &str) -> Option<(&str, usize)> {
     let (chain, k) = name.rsplit_once(PART_MARK)?;
     let k: usize = k.parse().ok()?;
     (k > 0 && !chain.is_empty() && part_name(chain, k) == name).then_some((chain, k))
+}
+
+/// The part of `chain` that holds part or sub-part `part`: `input/part3`
+/// for `input/part3/part1`.
+pub(crate) fn top_part<'a>(chain: &str, part: &'a str) -> &'a str {
+    let after = chain.len() + PART_MARK.len();
+    match part.get(after..).and_then(|rest| rest.find('/')) {
+        Some(slash) => &part[..after + slash],
+        None => part,
+    }
 }
 
 /// Table `t` as the kernel should hold it: every chain that may be split
@@ -81,6 +113,9 @@ pub(crate) struct Laid<'a> {
     pub base: Option<&'a BaseChain>,
     pub comment: Option<Cow<'a, str>>,
     pub rules: Cow<'a, [nft::Rule]>,
+    /// For a part keyed by a protocol, that protocol: its rules are
+    /// written without their first expression, which says it.
+    pub key: Option<u8>,
 }
 
 impl<'a> Laid<'a> {
@@ -91,6 +126,7 @@ impl<'a> Laid<'a> {
             base: c.base.as_ref(),
             comment: c.comment.as_deref().map(Cow::Borrowed),
             rules: Cow::Borrowed(&c.rules),
+            key: None,
         }
     }
 
@@ -126,25 +162,57 @@ pub(crate) fn laid_out(t: &nft::Table) -> Vec<Laid<'_>> {
 }
 
 /// Chain `c` as its parts, borrowing its rules: first the chain itself,
-/// holding one `jump` to each part, then the parts in order.
+/// holding one `jump` to each part, then the parts in order. Each run of
+/// [`KEYED_RUN`] or more rules of one protocol goes into parts keyed by
+/// it; the rules between such runs go into unkeyed parts, and every part
+/// holds at most [`PART_RULES`] rules.
 fn split_borrowed(c: &nft::Chain) -> Vec<Laid<'_>> {
     let mut head = Laid { rules: Cow::Owned(Vec::new()), ..Laid::whole(c) };
     let mut parts = Vec::new();
-    for (i, rules) in c.rules.chunks(PART_RULES).enumerate() {
-        let name = part_name(&c.name, i + 1);
-        head.rules.to_mut().push(link(&name));
-        parts.push(Laid {
-            comment: Some(Cow::Owned(format!(
-                "part {} of chain {}, laid out by shriekc",
-                i + 1,
-                c.name
-            ))),
-            name: Cow::Owned(name),
-            base: None,
-            rules: Cow::Borrowed(rules),
-        });
+    for (start, end, key) in part_runs(&c.rules) {
+        for rules in c.rules[start..end].chunks(PART_RULES) {
+            let k = parts.len() + 1;
+            let name = part_name(&c.name, k);
+            head.rules.to_mut().push(keyed_link(&name, key));
+            parts.push(Laid {
+                comment: Some(Cow::Owned(format!(
+                    "part {k} of chain {}, laid out by shriekc",
+                    c.name
+                ))),
+                name: Cow::Owned(name),
+                base: None,
+                rules: Cow::Borrowed(rules),
+                key,
+            });
+        }
     }
     std::iter::once(head).chain(parts).collect()
+}
+
+/// The runs of `rules` that go into parts of their own: `(start, end,
+/// key)`, in order and covering every rule; a keyed run is one protocol's
+/// [`KEYED_RUN`] or more neighbouring rules, an unkeyed one all the rules
+/// between two keyed runs.
+pub(crate) fn part_runs(rules: &[nft::Rule]) -> Vec<(usize, usize, Option<u8>)> {
+    let mut runs = Vec::new();
+    let mut loose = 0;
+    let mut i = 0;
+    while i < rules.len() {
+        let key = rules[i].single_proto();
+        let end = i + rules[i..].iter().take_while(|r| r.single_proto() == key).count();
+        if key.is_some() && end - i >= KEYED_RUN {
+            if loose < i {
+                runs.push((loose, i, None));
+            }
+            runs.push((i, end, key));
+            loose = end;
+        }
+        i = end;
+    }
+    if loose < rules.len() {
+        runs.push((loose, rules.len(), None));
+    }
+    runs
 }
 
 /// Whether splitting the chains marked in `split` keeps table `t` within
@@ -257,10 +325,21 @@ pub(crate) fn split(c: &nft::Chain) -> Vec<nft::Chain> {
 
 /// The rule that enters a part.
 pub(crate) fn link(part: &str) -> nft::Rule {
-    nft::Rule { exprs: vec![Expr::Verdict(Verdict::Jump(part.to_string()))], origin: Vec::new() }
+    keyed_link(part, None)
 }
 
-/// The part rule `r` enters, when it is a link.
+/// The rule that enters a part, for packets of protocol `key` alone when
+/// the part is keyed by it.
+pub(crate) fn keyed_link(part: &str, key: Option<u8>) -> nft::Rule {
+    let jump = Expr::Verdict(Verdict::Jump(part.to_string()));
+    let exprs = match key {
+        Some(p) => vec![Expr::l4proto_is(p), jump],
+        None => vec![jump],
+    };
+    nft::Rule { exprs, origin: Vec::new() }
+}
+
+/// The part rule `r` enters, when it is a link without a key.
 fn link_target(r: &nft::Rule) -> Option<&str> {
     match r.exprs.as_slice() {
         [Expr::Verdict(Verdict::Jump(to))] => Some(to),
@@ -268,18 +347,56 @@ fn link_target(r: &nft::Rule) -> Option<&str> {
     }
 }
 
+/// The part rule `r` enters and the protocol it enters it for, when it is
+/// a link from a chain to one of its parts, keyed or not.
+fn keyed_link_target(r: &nft::Rule) -> Option<(&str, Option<u8>)> {
+    match r.exprs.as_slice() {
+        [Expr::Verdict(Verdict::Jump(to))] => Some((to, None)),
+        [_, Expr::Verdict(Verdict::Jump(to))] => Some((to, Some(r.single_proto()?))),
+        _ => None,
+    }
+}
+
+/// The keyed parts among laid-out `chains` ([`physical`], [`split`]), by
+/// the links of their chains: each part's name and protocol.
+pub(crate) fn part_keys(chains: &[nft::Chain]) -> std::collections::HashMap<String, u8> {
+    chains
+        .iter()
+        .flat_map(|c| c.rules.iter().map(move |r| (c, r)))
+        .filter_map(|(c, r)| {
+            let (to, key) = keyed_link_target(r)?;
+            let (of, _) = part_of(to)?;
+            (of == c.name).then(|| Some((to.to_string(), key?)))?
+        })
+        .collect()
+}
+
+/// What [`fold`] found of a table's layout.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Folded {
+    /// Per remaining chain, its parts: its own, in order, then their
+    /// sub-parts ([`sub_part`]), each after the part holding it.
+    pub parts: Vec<Vec<String>>,
+    /// Every part and sub-part that only packets of one protocol reach
+    /// (its own link, or its part's, is keyed), with that protocol.
+    pub keys: std::collections::HashMap<String, u8>,
+}
+
 /// Puts the parts of each chain back into it, as read from the kernel:
 /// `chains[i]` and `meta[i]` (what the kernel knows of each rule) become
 /// the chain's own rules, each tagged with the part that holds it, and
-/// the parts go. Returns each remaining chain's parts: its own, in order,
-/// then their sub-parts ([`sub_part`]), each after the part holding it.
-/// A chain whose rules are not exactly links to its own parts is left as
-/// it is, and so are its parts: `plan` then shows what is there.
+/// the parts go; each rule of a keyed part (or of its sub-parts) gets the
+/// part's `meta l4proto P` back as its first expression. A chain whose
+/// rules are not exactly links to its own parts is left as it is, and so
+/// are its parts: `plan` then shows what is there. (A rule someone else
+/// put into a keyed part reads back with the part's match first too: only
+/// packets of that protocol meet it, which the model then says.)
 pub(crate) fn fold<M>(
     chains: &mut Vec<nft::Chain>,
     meta: &mut Vec<Vec<M>>,
     mut tag: impl FnMut(&mut M, &str),
-) -> Vec<Vec<String>> {
+) -> Folded {
+    let mut keys = std::collections::HashMap::new();
     let position = |chains: &[nft::Chain], name: &str| chains.iter().position(|c| c.name == name);
     let mut parts_of: Vec<Vec<String>> = vec![Vec::new(); chains.len()];
     let mut gone = vec![false; chains.len()];
@@ -291,15 +408,15 @@ pub(crate) fn fold<M>(
         if head.rules.is_empty() || gone[ci] {
             continue;
         }
-        let targets: Option<Vec<(usize, String)>> = head
+        let targets: Option<Vec<(usize, String, Option<u8>)>> = head
             .rules
             .iter()
             .map(|r| {
-                let to = link_target(r)?;
+                let (to, key) = keyed_link_target(r)?;
                 let (of, _) = part_of(to)?;
                 let pi = position(chains, to)?;
                 (of == head.name && chains[pi].base.is_none() && !gone[pi])
-                    .then(|| (pi, to.to_string()))
+                    .then(|| (pi, to.to_string(), key))
             })
             .collect();
         let Some(targets) = targets else { continue };
@@ -310,8 +427,16 @@ pub(crate) fn fold<M>(
         let mut rules = Vec::new();
         let mut tags = Vec::new();
         let mut done = Vec::new();
-        for (pi, name) in &targets {
-            rules.extend(std::mem::take(&mut chains[*pi].rules));
+        for (pi, name, key) in &targets {
+            let mut part = std::mem::take(&mut chains[*pi].rules);
+            if let Some(p) = *key {
+                for r in &mut part {
+                    r.exprs.insert(0, Expr::l4proto_is(p));
+                }
+                keys.insert(name.clone(), p);
+                keys.extend(subs[*pi].iter().map(|s| (s.clone(), p)));
+            }
+            rules.extend(part);
             let inner = std::mem::take(&mut tagged[*pi]);
             for (mut m, inner) in std::mem::take(&mut meta[*pi]).into_iter().zip(inner) {
                 if !inner {
@@ -325,8 +450,8 @@ pub(crate) fn fold<M>(
         chains[ci].rules = rules;
         meta[ci] = tags;
         tagged[ci] = done;
-        let mut names: Vec<String> = targets.iter().map(|(_, n)| n.clone()).collect();
-        for (pi, _) in &targets {
+        let mut names: Vec<String> = targets.iter().map(|(_, n, _)| n.clone()).collect();
+        for (pi, ..) in &targets {
             names.extend(subs[*pi].iter().cloned());
         }
         parts_of[ci] = names;
@@ -346,7 +471,7 @@ pub(crate) fn fold<M>(
         i += 1;
         !gone[i - 1]
     });
-    parts_of
+    Folded { parts: parts_of, keys }
 }
 
 /// Puts each sub-part back into the part that links to it, innermost
@@ -469,189 +594,4 @@ pub(crate) fn may_sub_part(t: &nft::Table, part: &str, run: &[nft::Rule]) -> boo
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rule(port: u32) -> nft::Rule {
-        nft::Rule {
-            exprs: vec![
-                Expr::Match {
-                    key: vec![nft::Selector::ThDport],
-                    op: nft::CmpOp::Eq,
-                    rhs: nft::Rhs::Value(nft::Elem(vec![nft::Part::Int(port.into(), port.into())])),
-                },
-                Expr::Verdict(Verdict::Accept),
-            ],
-            origin: Vec::new(),
-        }
-    }
-
-    fn table(rules: usize) -> nft::Table {
-        nft::Table {
-            name: "t".into(),
-            sets: Vec::new(),
-            counters: Vec::new(),
-            chains: vec![nft::Chain {
-                name: "input".into(),
-                base: None,
-                rules: (0..rules as u32).map(rule).collect(),
-                comment: None,
-            }],
-        }
-    }
-
-    #[test]
-    fn part_names_read_back() {
-        assert_eq!(part_name("input", 3), "input/part3");
-        assert_eq!(part_of("input/part3"), Some(("input", 3)));
-        assert_eq!(part_of("input/part03"), None);
-        assert_eq!(part_of("input/part0"), None);
-        assert_eq!(part_of("input"), None);
-    }
-
-    #[test]
-    fn short_chains_stay_whole() {
-        let t = table(PART_RULES);
-        assert!(matches!(physical(&t), std::borrow::Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn long_chains_split_and_fold_back() {
-        let t = table(2 * PART_RULES + 1);
-        let p = physical(&t).into_owned();
-        let names: Vec<&str> = p.chains.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["input", "input/part1", "input/part2", "input/part3"]);
-        assert_eq!(
-            p.chains[0].rules,
-            [link("input/part1"), link("input/part2"), link("input/part3")]
-        );
-        assert_eq!(p.chains[3].rules.len(), 1);
-        let mut chains = p.chains.clone();
-        let mut meta: Vec<Vec<(usize, String)>> = chains
-            .iter()
-            .map(|c| (0..c.rules.len()).map(|i| (i, String::new())).collect())
-            .collect();
-        let parts = fold(&mut chains, &mut meta, |m, part| m.1 = part.to_string());
-        assert_eq!(chains, t.chains);
-        assert_eq!(parts, [vec!["input/part1", "input/part2", "input/part3"]]);
-        assert_eq!(meta[0][PART_RULES], (0, "input/part2".to_string()));
-    }
-
-    /// A long chain already 15 jumps below the base chain: its parts would
-    /// be the 16th level, past the kernel's stack, so it stays whole, made
-    /// with its table or alone in place.
-    #[test]
-    fn parts_never_go_past_the_jump_depth() {
-        let depth = shriek_compiler::nft::vocab::JUMP_STACK_DEPTH;
-        let mut t = table(0);
-        t.chains[0].base = Some(shriek_compiler::ir::BaseChain {
-            hook: shriek_compiler::ir::Hook::Input,
-            kind: shriek_compiler::ir::ChainKind::Filter,
-            priority: 0,
-            policy: shriek_compiler::ir::ChainPolicy::Accept,
-        });
-        for k in 1..depth {
-            let from = t.chains.len() - 1;
-            t.chains[from].rules.push(link(&format!("c{k}")));
-            t.chains.push(nft::Chain {
-                name: format!("c{k}"),
-                base: None,
-                rules: Vec::new(),
-                comment: None,
-            });
-        }
-        let last = t.chains.len() - 1;
-        t.chains[last].rules = (0..2 * PART_RULES as u32).map(rule).collect();
-        assert!(crate::apply::table_jump_depth_error(&t).is_none(), "within the stack whole");
-        assert!(splittable(&t, &t.chains[last]));
-        assert!(!split_when_made(&t, &t.chains[last]));
-        assert!(matches!(physical(&t), std::borrow::Cow::Borrowed(_)));
-        // One level less deep, it splits both ways.
-        t.chains.remove(1);
-        t.chains[0].rules = vec![link("c2")];
-        let last = t.chains.len() - 1;
-        assert!(split_when_made(&t, &t.chains[last]));
-        assert!(matches!(physical(&t), std::borrow::Cow::Owned(_)));
-    }
-
-    #[test]
-    fn chains_that_leave_early_stay_whole() {
-        let mut t = table(2 * PART_RULES);
-        t.chains[0].rules[5].exprs[1] = Expr::Verdict(Verdict::Return);
-        assert!(!splittable(&t, &t.chains[0]));
-    }
-
-    /// A part holding links to sub-parts, one of which holds a link to a
-    /// sub-part of its own: reading back puts every rule in its chain in
-    /// order, each tagged with the innermost chain that holds it, and
-    /// lists the parts first, then the sub-parts after their holders.
-    #[test]
-    fn sub_parts_fold_back_in_place() {
-        let c = |name: &str, rules: Vec<nft::Rule>| nft::Chain {
-            name: name.into(),
-            base: None,
-            rules,
-            comment: None,
-        };
-        let mut chains = vec![
-            c("input", vec![link("input/part1"), link("input/part2")]),
-            c("input/part1", vec![rule(1), link("input/part1/part1"), rule(4)]),
-            c("input/part2", vec![rule(5)]),
-            c("input/part1/part1", vec![rule(2), link("input/part1/part1/part1")]),
-            c("input/part1/part1/part1", vec![rule(3)]),
-        ];
-        let mut meta: Vec<Vec<(u32, String)>> = chains
-            .iter()
-            .map(|c| {
-                let port = |r: &nft::Rule| match &r.exprs[0] {
-                    Expr::Match { rhs: nft::Rhs::Value(nft::Elem(p)), .. } => match p[0] {
-                        nft::Part::Int(v, _) => v as u32,
-                        _ => 0,
-                    },
-                    _ => 0,
-                };
-                c.rules.iter().map(|r| (port(r), String::new())).collect()
-            })
-            .collect();
-        let parts = fold(&mut chains, &mut meta, |m, part| m.1 = part.to_string());
-        assert_eq!(chains.len(), 1);
-        assert_eq!(chains[0].rules, (1..=5).map(rule).collect::<Vec<_>>());
-        let tags: Vec<(u32, &str)> = meta[0].iter().map(|(p, t)| (*p, t.as_str())).collect();
-        assert_eq!(
-            tags,
-            [
-                (1, "input/part1"),
-                (2, "input/part1/part1"),
-                (3, "input/part1/part1/part1"),
-                (4, "input/part1"),
-                (5, "input/part2")
-            ]
-        );
-        assert_eq!(
-            parts,
-            [vec!["input/part1", "input/part2", "input/part1/part1", "input/part1/part1/part1"]]
-        );
-    }
-
-    #[test]
-    fn sub_part_names_follow_those_taken() {
-        let taken = ["input/part1".to_string(), "input/part1/part2".to_string()];
-        let mut k = 0;
-        assert_eq!(sub_part("input/part1", &taken, &mut k), "input/part1/part3");
-        assert_eq!(sub_part("input/part1", &taken, &mut k), "input/part1/part4");
-        let mut k = 0;
-        assert_eq!(sub_part("input/part2", &taken, &mut k), "input/part2/part1");
-    }
-
-    #[test]
-    fn a_chain_with_other_rules_is_not_folded() {
-        let t = table(2 * PART_RULES);
-        let mut chains = physical(&t).into_owned().chains;
-        chains[0].rules.push(rule(9));
-        let mut meta: Vec<Vec<()>> = chains.iter().map(|c| vec![(); c.rules.len()]).collect();
-        let before = chains.clone();
-        let parts = fold(&mut chains, &mut meta, |_, _| {});
-        assert_eq!(chains, before);
-        assert!(parts.iter().all(Vec::is_empty));
-    }
-}
+mod tests;

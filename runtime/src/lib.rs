@@ -25,6 +25,7 @@ mod feature;
 mod layout;
 mod msg;
 mod netns;
+mod placement;
 mod plan;
 mod snapshot;
 mod socket;

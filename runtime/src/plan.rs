@@ -357,6 +357,14 @@ pub fn plan(desired: &Desired, live: Live, opts: &PlanOptions) -> Result<Plan, R
             }
             _ => false,
         });
+        // A new rule of another protocol among the rules of a keyed part,
+        // where its packets never come: the table is laid out again.
+        let misfit = td.chains.iter().find_map(|c| match (c.old, c.new) {
+            (Some(_), Some(cj)) if !meta[oi].part_keys.is_empty() => {
+                crate::placement::place(c, &new.chains[cj], &meta[oi]).err().map(|m| (c, m.0))
+            }
+            _ => None,
+        });
         let why = match (hook, strategy, parted, unparted) {
             (Some(c), ..) => Some(format!(
                 "the hook, type or priority of chain `{}` changes, which the kernel cannot change in place",
@@ -371,7 +379,11 @@ pub fn plan(desired: &Desired, live: Live, opts: &PlanOptions) -> Result<Plan, R
                 "chain `{}` is laid out whole and is now to be laid out in parts",
                 c.name
             )),
-            (None, None, None, None) => None,
+            (None, None, None, None) => misfit.map(|(c, j)| format!(
+                "chain `{}` is laid out in parts by protocol and its rule {} would stand inside a part of another protocol",
+                c.name,
+                j + 1
+            )),
         };
         if let Some(why) = why {
             whole.push(Whole { table: td.name.clone(), why, remade: false });

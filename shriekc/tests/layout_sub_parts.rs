@@ -13,12 +13,14 @@ fn shriekc(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), format!("{}{}", text(&out.stdout), text(&out.stderr)))
 }
 
-/// 1,500 rules `tcp dport 20000+i drop`, and `run` rules `udp dport
-/// 30000+k drop` after the 700th.
+/// 1,500 rules `udp dport 20000+i drop`, and `run` rules `udp dport
+/// 30000+k drop` after the 700th: all of one protocol, so the parts are
+/// keyed by it (`meta l4proto udp jump input/part1`), and so are the
+/// sub-parts the run goes into.
 fn policy(run: usize) -> String {
     let mut out = String::from("table lay {\n  chain input hook input policy accept {\n");
     for i in 0..1500 {
-        out += &format!("    tcp dport {} drop\n", 20000 + i);
+        out += &format!("    udp dport {} drop\n", 20000 + i);
         if i == 699 {
             for k in 0..run {
                 out += &format!("    udp dport {} drop\n", 30000 + k);
@@ -93,8 +95,14 @@ fn a_long_run_of_new_rules_goes_into_sub_parts_in_place() {
     let (code, out) = shriekc(&dir, &plan);
     assert_eq!((code, out.lines().next()), (0, Some("no changes")), "{out}");
 
+    // The parts are keyed by the one protocol; their rules and the
+    // sub-parts' go without its match, which the link to the part says.
+    let head = ns.nft(&["list", "chain", "inet", "lay", "input"]);
+    assert!(head.contains("meta l4proto udp jump input/part1"), "{head}");
+
     // A packet the run drops, one the rule after the run drops: each is
-    // counted by its own rule and by no other.
+    // counted by its own rule and by no other (the kernel lists a rule of
+    // a keyed part by its `th dport`).
     send_udp(&ns, 30005);
     send_udp(&ns, 31099);
     let counted: Vec<String> = ["input/part1", "input/part1/part1", "input/part1/part2"]
@@ -111,8 +119,8 @@ fn a_long_run_of_new_rules_goes_into_sub_parts_in_place() {
     assert_eq!(
         counted,
         [
-            "udp dport 30005 counter packets 1 bytes 29 drop",
-            "udp dport 31099 counter packets 1 bytes 29 drop"
+            "th dport 30005 counter packets 1 bytes 29 drop",
+            "th dport 31099 counter packets 1 bytes 29 drop"
         ]
     );
 
@@ -129,7 +137,7 @@ fn a_long_run_of_new_rules_goes_into_sub_parts_in_place() {
     let changed: Vec<_> =
         handles(&ns, "input/part1/part1").into_iter().filter(|r| !sub.contains(r)).collect();
     assert_eq!(changed.len(), 1, "{changed:?}");
-    assert_eq!(changed[0].0, "udp dport 30500");
+    assert_eq!(changed[0].0, "th dport 30500");
     let (code, out) = shriekc(&dir, &plan);
     assert_eq!((code, out.lines().next()), (0, Some("no changes")), "{out}");
 
@@ -141,8 +149,8 @@ fn a_long_run_of_new_rules_goes_into_sub_parts_in_place() {
     assert!(!out.contains("jump"), "{out}");
     let rules: Vec<&str> = out.lines().map(str::trim).filter(|l| l.contains(" dport ")).collect();
     assert_eq!(rules.len(), 2600, "{out}");
-    assert!(rules[699].starts_with("tcp dport 20699 drop"), "{}", rules[699]);
+    assert!(rules[699].starts_with("udp dport 20699 drop"), "{}", rules[699]);
     assert!(rules[700].starts_with("udp dport 30000 drop"), "{}", rules[700]);
-    assert!(rules[1800].starts_with("tcp dport 20700 drop"), "{}", rules[1800]);
+    assert!(rules[1800].starts_with("udp dport 20700 drop"), "{}", rules[1800]);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -26,6 +26,7 @@ use crate::space::{Cube, Families, Family, Intervals, Protos, MARK_MAX};
 
 use super::TableCx;
 
+pub(super) mod by_proto;
 mod matches;
 
 pub use matches::cube_matches;

@@ -310,6 +310,12 @@ pub fn ct_direction_name(v: u128) -> Option<&'static str> {
 /// at commit (EMLINK).
 pub const JUMP_STACK_DEPTH: usize = 16;
 
+/// The most rules one part of a long chain holds when `apply` lays the
+/// chain out in parts (`runtime/src/layout.rs`); a chain of no more rules
+/// stays one chain in the kernel, and the sequential lowering leaves its
+/// order as written (`lower::sequential::by_proto`).
+pub const PART_RULES: usize = 1024;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use shriek_compiler::diff::structural::{Action, ChainDelta, TableDelta};
+use shriek_compiler::diff::structural::{Action, TableDelta};
 use shriek_compiler::nft;
 
 use super::rebuild;
@@ -221,36 +221,47 @@ fn in_place(
         let chain = &new.chains[cj];
         if let Some(parts) = split.get(&cj) {
             // Each part's rules, then the links to them.
+            let keys = layout::part_keys(parts);
             for c in parts.iter().skip(1).chain(parts.first()) {
+                let keyed = keys.contains_key(&c.name);
                 for (i, r) in c.rules.iter().enumerate() {
-                    let at = At { table: name, chain: &c.name, index: i, place: Place::End };
+                    let at = At { table: name, chain: &c.name, index: i, place: Place::End, keyed };
                     encode::rule(b, desired.sources, &refs, at, r);
                 }
             }
             continue;
         }
-        // Where the chain ends in the kernel: its last part, if it has any.
-        // (Its own parts come first in the list, their sub-parts after.)
-        let last = cd
-            .old
-            .and_then(|ci| {
-                let own = |p: &&String| layout::part_of(p).is_some_and(|(of, _)| of == chain.name);
-                meta.parts[ci].iter().rfind(own)
-            })
-            .map_or(chain.name.as_str(), |p| p);
-        let mut placed: Vec<(usize, Place, &str)> = Vec::new();
-        for e in &cd.rules {
-            if let (Some(j), Action::Add | Action::Change | Action::Move) = (e.new, e.action) {
-                let next = cd.old.and_then(|ci| before(cd, j).map(|ri| &meta.rules[ci][ri]));
-                placed.push(match next {
-                    Some(r) => (j, Place::Before(r.handle), r.kernel_chain(&chain.name)),
-                    None => (j, Place::End, last),
-                });
-            }
-        }
-        placed.sort_by_key(|(j, ..)| *j);
+        // Each new rule just before its next untouched neighbour, in the
+        // part that holds it, or at the end (`placement`); `plan` lays out
+        // again a table where one would not fit.
+        let placement = crate::placement::place(cd, chain, meta)
+            .expect("plan rebuilds a table whose new rules do not fit its keyed parts");
         let taken = cd.old.map_or(&[][..], |ci| meta.parts[ci].as_slice());
-        super::sub_parts::place(b, desired, &refs, new, chain, taken, &placed);
+        super::sub_parts::place(b, desired, &refs, new, chain, taken, &placement.placed);
+        for part in &placement.new_parts {
+            let comment = format!("part of chain {}, laid out by shriekc", chain.name);
+            let c = nft::Chain {
+                name: part.name.clone(),
+                base: None,
+                rules: Vec::new(),
+                comment: Some(comment),
+            };
+            encode::chain(b, name, &c);
+            let keyed = part.key.is_some();
+            for j in part.rules.clone() {
+                let at = At { table: name, chain: &part.name, index: j, place: Place::End, keyed };
+                encode::rule(b, desired.sources, &refs, at, &chain.rules[j]);
+            }
+            let link = layout::keyed_link(&part.name, part.key);
+            let at = At {
+                table: name,
+                chain: &chain.name,
+                index: part.rules.start,
+                place: Place::End,
+                keyed: false,
+            };
+            encode::rule(b, desired.sources, &refs, at, &link);
+        }
     }
 
     // What is no longer used: sets first, since a map's elements may jump
@@ -344,11 +355,4 @@ pub(super) fn sets_gone(b: &mut Batch, name: &str, meta: &LiveTable, td: &TableD
     for sd in td.sets.iter().filter(|s| s.action == Some(Action::Remove)) {
         encode::delete_set(b, name, meta.kernel_set(&sd.name));
     }
-}
-
-/// The live rule new rule `j` goes before: the first untouched rule after
-/// it in the new chain; `None` for the end.
-fn before(cd: &ChainDelta, j: usize) -> Option<usize> {
-    let next = cd.kept.partition_point(|&(_, b)| b < j);
-    cd.kept.get(next).map(|&(a, _)| a)
 }

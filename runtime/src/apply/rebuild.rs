@@ -127,9 +127,11 @@ pub(super) fn write(
     }
     let refs = sets_coming(b, name, new, meta, td, staged);
     super::nat_maps::reserve(&refs, (old, meta), new, &nat_gone);
+    let keys = layout::part_keys(&layout.chains);
     for c in &layout.chains {
+        let keyed = keys.contains_key(&c.name);
         for (i, r) in c.rules.iter().enumerate() {
-            let at = At { table: name, chain: &c.name, index: i, place: Place::End };
+            let at = At { table: name, chain: &c.name, index: i, place: Place::End, keyed };
             encode::rule(b, desired.sources, &refs, at, r);
         }
     }

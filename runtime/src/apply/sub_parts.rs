@@ -17,9 +17,10 @@ use shriek_compiler::nft;
 use crate::desired::Desired;
 use crate::encode::{self, At, Batch, Place, SetRefs};
 use crate::layout;
+use crate::placement::Placed;
 
-/// Writes `chain`'s new rules (`placed`: index, place, kernel chain, in
-/// the chain's order); `taken` holds the parts the chain has now.
+/// Writes `chain`'s new rules (`placed`, in the chain's order); `taken`
+/// holds the parts the chain has now.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn place(
     b: &mut Batch,
@@ -28,19 +29,19 @@ pub(super) fn place(
     table: &nft::Table,
     chain: &nft::Chain,
     taken: &[String],
-    placed: &[(usize, Place, &str)],
+    placed: &[Placed],
 ) {
     let name = table.name.as_str();
     let mut next_k: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let mut i = 0;
     while i < placed.len() {
         // The run of new rules that stand together in one place.
-        let (j0, at, kernel_chain) = placed[i];
+        let Placed { index: j0, place: at, chain: kernel_chain, keyed } = placed[i];
         let mut end = i + 1;
         while end < placed.len()
-            && placed[end].0 == placed[end - 1].0 + 1
-            && placed[end].1 == at
-            && placed[end].2 == kernel_chain
+            && placed[end].index == placed[end - 1].index + 1
+            && placed[end].place == at
+            && placed[end].chain == kernel_chain
         {
             end += 1;
         }
@@ -62,17 +63,22 @@ pub(super) fn place(
                         )),
                     },
                 );
+                // A sub-part of a keyed part is reached by that part's
+                // packets alone: its rules go without the match too.
                 let first = j0 + n * layout::PART_RULES;
                 for (o, r) in rules.iter().enumerate() {
-                    let at = At { table: name, chain: &sub, index: first + o, place: Place::End };
+                    let place = Place::End;
+                    let at = At { table: name, chain: &sub, index: first + o, place, keyed };
                     encode::rule(b, desired.sources, refs, at, r);
                 }
-                let at = At { table: name, chain: kernel_chain, index: first, place: at };
-                encode::rule(b, desired.sources, refs, at, &layout::link(&sub));
+                let link = layout::link(&sub);
+                let at =
+                    At { table: name, chain: kernel_chain, index: first, place: at, keyed: false };
+                encode::rule(b, desired.sources, refs, at, &link);
             }
         } else {
             for (o, r) in run.iter().enumerate() {
-                let at = At { table: name, chain: kernel_chain, index: j0 + o, place: at };
+                let at = At { table: name, chain: kernel_chain, index: j0 + o, place: at, keyed };
                 encode::rule(b, desired.sources, refs, at, r);
             }
         }

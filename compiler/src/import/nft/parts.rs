@@ -8,7 +8,11 @@
 //! their own (`input_part1`, ...), each reached by a `jump`. A long run
 //! of rules new in one place of a part sits in sub-parts of it
 //! (`input/part98/part1`), each reached by a `jump` where the run stands;
-//! they go back into their part first, innermost first.
+//! they go back into their part first, innermost first. A part of one
+//! protocol's rules is reached by `meta l4proto P jump NAME/partK`, its
+//! rules written without that match: folding puts it back first on each
+//! of them (and on those of its sub-parts), which gives every packet the
+//! same fate, since no rule changes a packet's protocol.
 //!
 //! Putting the parts' rules back into their chain gives every packet the
 //! same verdict only where a part never leaves its chain early: a part
@@ -19,7 +23,7 @@
 
 use std::collections::HashMap;
 
-use super::{NChain, NItem, NRule, NSet, NVerdict, Right, Val};
+use super::{NChain, NItem, NRule, NSet, NVerdict, Right, Sel, Val};
 
 /// What marks a part's name, as the runtime writes it.
 const PART_MARK: &str = "/part";
@@ -55,9 +59,16 @@ pub(crate) fn fold(chains: &mut Vec<NChain>, sets: &[NSet]) {
         if !foldable || distinct.len() != parts.len() {
             continue;
         }
+        let keys: Vec<Option<NItem>> = chains[ci].rules.iter().map(link_key).collect();
         let mut rules = Vec::new();
-        for &pi in &parts {
-            rules.append(&mut chains[pi].rules);
+        for (&pi, key) in parts.iter().zip(keys) {
+            let mut part = std::mem::take(&mut chains[pi].rules);
+            if let Some(key) = key {
+                for r in &mut part {
+                    r.items.insert(0, key.clone());
+                }
+            }
+            rules.append(&mut part);
             gone[pi] = true;
         }
         chains[ci].rules = rules;
@@ -118,7 +129,8 @@ fn fold_sub_parts(
 }
 
 /// The parts chain `c` jumps to, when each of its rules (one at least) is
-/// a bare `jump` to an existing chain named as a part of `c`.
+/// a `jump` to an existing chain named as a part of `c`, bare or keyed by
+/// a protocol ([`link_key`]).
 fn links(c: &NChain, position: &HashMap<String, usize>) -> Option<Vec<usize>> {
     if c.rules.is_empty() {
         return None;
@@ -129,9 +141,28 @@ fn links(c: &NChain, position: &HashMap<String, usize>) -> Option<Vec<usize>> {
             [NItem::Verdict(NVerdict::Jump(to))] if part_of(to) == Some(c.name.as_str()) => {
                 position.get(to).copied()
             }
+            [_, NItem::Verdict(NVerdict::Jump(to))]
+                if part_of(to) == Some(c.name.as_str()) && link_key(r).is_some() =>
+            {
+                position.get(to).copied()
+            }
             _ => None,
         })
         .collect()
+}
+
+/// The protocol match a link to a keyed part carries: `meta l4proto P` in
+/// `meta l4proto P jump NAME/partK`.
+fn link_key(r: &NRule) -> Option<NItem> {
+    match r.items.as_slice() {
+        [m @ NItem::Match { left, op, right: Right::Val(_) }, NItem::Verdict(NVerdict::Jump(_))]
+            if matches!(left.as_slice(), [Sel::Meta(k)] if k == "l4proto")
+                && matches!(op.as_str(), "==" | "") =>
+        {
+            Some(m.clone())
+        }
+        _ => None,
+    }
 }
 
 /// Whether an expression acts the same in a part as in its chain: it does
