@@ -202,10 +202,12 @@ fn a_one_rule_change_keeps_every_other_handle() {
 
 // ------------------------------------------------------------ long chains
 
-/// 2,500 rules on `tcp dport 10000..` (the kernel lays them out in three
-/// parts), with a counted drop of UDP port 5000 in the second part and a
-/// counted accept of UDP port 5001 past the last; `changed` flips one rule
-/// of the second part.
+/// 2,500 rules on `tcp dport 10000..`, with a counted drop of UDP port
+/// 5000 among them (after the 2,001st) and a counted accept of UDP port
+/// 5001 past the last. The chain is long enough to be grouped by protocol:
+/// the kernel holds the TCP rules in three parts keyed `meta l4proto tcp`
+/// and the two UDP rules, in their order, in a fourth. `changed` flips one
+/// rule of the second part.
 fn long_chain(changed: bool) -> String {
     let mut body = String::from("table day2 {\n  chain input hook input policy accept {\n");
     for i in 0..2500 {
@@ -226,13 +228,17 @@ fn a_long_chain_lives_in_parts_that_only_the_kernel_sees() {
     policy.ok(&ns, "apply", &["--strategy", "sequential"]);
     let listing = ns.nft(&["list", "table", "inet", "day2"]);
     for part in ["input/part1", "input/part2", "input/part3"] {
-        assert!(listing.contains(&format!("jump {part}")), "{part} is not linked");
+        assert!(listing.contains(&format!("meta l4proto tcp jump {part}")), "{part} is not keyed");
     }
-    assert!(!listing.contains("input/part4"));
+    assert!(listing.contains("\tjump input/part4\n"), "{listing}");
+    assert!(!listing.contains("input/part5"), "{listing}");
+    let part4 = ns.nft(&["list", "chain", "inet", "day2", "input/part4"]);
+    let udp: Vec<&str> = part4.lines().filter(|l| l.contains("udp dport")).collect();
+    assert!(udp.len() == 2 && udp[0].contains("5000") && udp[1].contains("5001"), "{part4}");
     assert_eq!(policy.ok(&ns, "plan", &[]), "no changes\n");
 
-    // The parts give every packet the chain's verdict: the drop in the
-    // second part ends it, the accept past the last part is reached.
+    // The parts give every packet the chain's verdict: the drop ends it,
+    // the accept after it is reached.
     let send = |port: u16| {
         ns.sh(&format!(
             "python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b\"x\", (\"127.0.0.1\", {port}))'"
@@ -255,13 +261,12 @@ fn a_long_chain_lives_in_parts_that_only_the_kernel_sees() {
     let gone: Vec<&String> = before.keys().filter(|l| after.get(*l) != before.get(*l)).collect();
     assert_eq!(gone.len(), 1, "{gone:?}");
     assert!(
-        gone[0].contains("tcp dport 11500 ")
-            && gone[0].ends_with("accept comment \"web.shr:1503\""),
+        gone[0].contains("th dport 11500 ") && gone[0].ends_with("accept comment \"web.shr:1503\""),
         "{gone:?}"
     );
     let part2 = ns.nft(&["list", "chain", "inet", "day2", "input/part2"]);
     assert!(
-        part2.lines().any(|l| l.contains("tcp dport 11500 ") && l.contains(" drop ")),
+        part2.lines().any(|l| l.contains("th dport 11500 ") && l.contains(" drop ")),
         "{part2}"
     );
     assert_eq!(policy.ok(&ns, "plan", &[]), "no changes\n");
