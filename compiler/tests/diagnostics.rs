@@ -189,6 +189,10 @@ cases! {
     // overflows with the default burst; the largest of each still checks.
     limit_past_what_the_kernel_keeps: "table t {\n  chain c {\n    limit 1/day burst 213504 accept\n    limit 1/day burst 213503 accept\n    limit 18446744073709551611/second per saddr accept\n    limit 18446744073709551610/second accept\n  }\n}\n";
     counter_names: "table t {\n  chain c {\n    counter redis.in\n    counter a_very_long_counter_name_that_goes_on_and_on_and_on_past_the_limit_of_64\n  }\n}\n";
+    // nft's text has no way to write these: `compile` wrote `'` and
+    // spaces, so `nft -f` of it logged another prefix than `apply`, which
+    // sent an escape sequence to the kernel log. Other text (`é`) is fine.
+    log_prefixes_nft_cannot_write: "table t {\n  chain c {\n    log prefix \"in: \u{1b}[31m\"\n    log prefix \"a\\\"b\" level info\n    log prefix \"\u{9b}2J\"\n    log prefix \"del\u{7f}\"\n    log prefix \"café: \"\n  }\n}\n";
 }
 
 // Suppressions.

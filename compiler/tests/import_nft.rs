@@ -97,6 +97,10 @@ nft_cases! {
     nft_log: "log prefix \"in: \" level warn" => "log prefix \"in: \"";
     nft_log_level: "log prefix \"in: \" level info" => "log level info prefix \"in: \"";
     nft_log_level_audit: "log level audit" => "log level audit";
+    // nft's text cannot write the escape back: `compile` of it would log
+    // another prefix than `apply` (E0256).
+    nft_log_prefix_nft_cannot_write_is_left_out: "log prefix \"in: \u{1b}[31m\" drop"
+        => "# left out (rules:4): shriek refuses the translation: log prefix holds `\\u{1b}`\n# log prefix \"in:  [31m\" drop";
     nft_reject: "reject" => "reject";
     nft_reject_icmp_holds_for_ipv4_only: "tcp dport 1 reject with icmp type port-unreachable" => "family ipv4 tcp dport 1 reject";
     nft_reject_icmpx: "reject with icmpx type port-unreachable" => "reject";

@@ -53,7 +53,7 @@ shriek_grammar::catalogue! {
     UNKNOWN_VALUE = "E0223", "unknown-value", Error,
         "an unknown protocol, service, conntrack state, family, rate unit, balance mode or `per` address (`per saddr`)";
     INVALID_INTERFACE_NAME = "E0224", "invalid-interface-name", Error,
-        "an interface name that is empty, longer than 15 bytes, or holds a space, `/`, `:` or a `*` before its end";
+        "an interface name that is empty, longer than 15 bytes, or holds a space, a control character, `/`, `:`, `\"` or a `*` before its end";
     MULTIPLE_VERDICTS = "E0225", "multiple-verdicts", Error,
         "two verdicts in one rule";
     STATEMENT_AFTER_VERDICT = "E0226", "statement-after-verdict", Error,
@@ -106,4 +106,6 @@ shriek_grammar::catalogue! {
         "`oif` in a prerouting or input chain, or `iif` in an output chain, where the kernel has no such interface: the match never holds there, or, negated, always";
     REJECT_WRONG_HOOK = "E0255", "reject-wrong-hook", Error,
         "`reject` in a postrouting chain, or in a chain one reaches by `jump` or `goto`, where the kernel refuses it";
+    INVALID_LOG_PREFIX = "E0256", "invalid-log-prefix", Error,
+        "a log prefix holding a control character or a `\"`, which nft's text cannot write";
 }

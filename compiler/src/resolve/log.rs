@@ -1,6 +1,6 @@
 //! `log [level LEVEL] [prefix "text"]`: the level named, a prefix the
-//! kernel can keep, and the one combination the kernel's audit log refuses
-//! to carry.
+//! kernel can keep and nft's text can write, and the one combination the
+//! kernel's audit log refuses to carry.
 
 use shriek_grammar::ast::{self, Spanned};
 use shriek_grammar::{Diagnostic, FileId, Loc};
@@ -11,7 +11,8 @@ use crate::ir;
 use crate::nft::vocab::{value_of, LOG_AUDIT_LEVEL, LOG_DEFAULT_LEVEL, LOG_LEVELS, LOG_PREFIX_MAX};
 
 impl Ctx<'_> {
-    /// The `log` statement; `None` (reported) for an unknown level or
+    /// The `log` statement; `None` (reported) for an unknown level, a
+    /// prefix nft's text cannot write or the kernel cannot keep, or
     /// `level audit` with a prefix.
     pub(super) fn log(
         &mut self,
@@ -20,6 +21,23 @@ impl Ctx<'_> {
         level: Option<&ast::Ident>,
     ) -> Option<ir::Action> {
         let text = prefix.map(|p| p.node.clone());
+        // nft's text has no way to write a `"` or a control character in a
+        // string: `compile` wrote `'` and a space for them, so `nft -f` of
+        // its output logged another prefix than `apply` (which sent the
+        // bytes, an escape sequence reaching the kernel log as it is).
+        if let Some((p, bad)) =
+            prefix.and_then(|p| p.node.chars().find(|&c| !prefix_char(c)).map(|c| (p, c)))
+        {
+            let d = Diagnostic::new(
+                codes::INVALID_LOG_PREFIX,
+                format!("log prefix holds `{}`", bad.escape_debug()),
+                Loc::new(file, p.span),
+                "not allowed in a log prefix",
+            )
+            .with_help("a log prefix has no control characters and no `\"`; write `'` for a quote and a space for a tab or line break");
+            self.error(d);
+            return None;
+        }
         if let Some(p) = prefix.filter(|p| p.node.len() > LOG_PREFIX_MAX) {
             let d = Diagnostic::new(
                 codes::NAME_TOO_LONG,
@@ -55,4 +73,9 @@ impl Ctx<'_> {
         }
         Some(ir::Action::Log { prefix: text, level: (level != LOG_DEFAULT_LEVEL).then_some(level) })
     }
+}
+
+/// Whether `c` may be in a log prefix: nft's text can write it in a string.
+fn prefix_char(c: char) -> bool {
+    !(c.is_control() || c == '"')
 }
