@@ -49,13 +49,7 @@ bench_build
 csv=$out/dataplane.csv
 bench_csv "$csv" "workload,config,rules,udp_pps,tcp_mbit_s,load_s"
 
-gen=$(bench_ns_new)
-sink=$(bench_ns_new)
-ip -n "$sink" link add v0 type veth peer name v1 netns "$gen"
-ip -n "$sink" addr add 10.77.0.1/24 dev v0
-ip -n "$gen" addr add 10.77.0.2/24 dev v1
-ip -n "$sink" link set v0 up
-ip -n "$gen" link set v1 up
+bench_veth_pair
 
 # Received 64-byte UDP packets per second, to iperf3's port or to PORT.
 udp_rate() {

@@ -38,6 +38,19 @@ bench_ns_new() {
     echo "$ns"
 }
 
+# The data plane's two hosts: sets `gen` (sends, 10.77.0.2 on v1) and
+# `sink` (receives, 10.77.0.1 on v0), two new namespaces joined by a veth
+# pair. Each name comes from its own subshell, so the two differ.
+bench_veth_pair() {
+    gen=$(bench_ns_new)
+    sink=$(bench_ns_new)
+    ip -n "$sink" link add v0 type veth peer name v1 netns "$gen"
+    ip -n "$sink" addr add 10.77.0.1/24 dev v0
+    ip -n "$gen" addr add 10.77.0.2/24 dev v1
+    ip -n "$sink" link set v0 up
+    ip -n "$gen" link set v1 up
+}
+
 bench_ns_del() {
     ip netns pids "$1" 2>/dev/null | xargs -r kill 2>/dev/null || true
     ip netns del "$1" 2>/dev/null || true

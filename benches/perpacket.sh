@@ -41,13 +41,7 @@ command -v perf >/dev/null || bench_die "needs perf (linux-perf)"
 bench_install_peers
 bench_build
 
-gen=$(bench_ns_new)
-sink=$(bench_ns_new)
-ip -n "$sink" link add v0 type veth peer name v1 netns "$gen"
-ip -n "$sink" addr add 10.77.0.1/24 dev v0
-ip -n "$gen" addr add 10.77.0.2/24 dev v1
-ip -n "$sink" link set v0 up
-ip -n "$gen" link set v1 up
+bench_veth_pair
 
 echo "round,config,port,udp_pps,samples,ns_per_pkt"
 for ((r = 1; r <= rounds; r++)); do
