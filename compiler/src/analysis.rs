@@ -54,6 +54,15 @@ pub fn analyze(policy: &ir::Policy) -> Vec<Diagnostic> {
 /// [`analyze`] with another work budget: rules past it get `analysis-budget`
 /// instead of their exact findings (for tests of that finding).
 pub fn analyze_within(policy: &ir::Policy, budget: Budget) -> Vec<Diagnostic> {
+    analyze_in_groups(policy, budget, budget::GROUP)
+}
+
+/// [`analyze_within`], checking at most `group` batches of rules at once
+/// (`analysis/budget.rs`): the findings are the same for any `group`, which
+/// the tests check against one batch at a time.
+#[doc(hidden)]
+pub fn analyze_in_groups(policy: &ir::Policy, budget: Budget, group: usize) -> Vec<Diagnostic> {
+    let group = group.max(1);
     let work = Meter::new(budget.units(policy.rules().count()));
     let mut out = Vec::new();
     for table in &policy.tables {
@@ -65,7 +74,7 @@ pub fn analyze_within(policy: &ir::Policy, budget: Budget) -> Vec<Diagnostic> {
         let deep = found.iter().any(|d| d.code == codes::CHAIN_TOO_DEEP.code);
         out.extend(found);
         if !deep {
-            out.extend(shadow::check_table(table, &work));
+            out.extend(shadow::check_table(table, &work, group));
         }
     }
     out.sort_by_key(|d| (d.primary.loc, d.code));

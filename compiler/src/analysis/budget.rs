@@ -23,8 +23,20 @@
 //! computed within what was left, gets `analysis-budget`, never a guess. The
 //! findings that do not need the budget (unmatchable rules, jump cycles,
 //! chain depth, unreachable chains) are exact for every rule.
+//!
+//! Waiting for each batch before the next leaves cores idle at every batch's
+//! end, so several batches are checked at once when the rules of the later
+//! ones take no work to add as blockers (most rules): each rule with the
+//! first batch's share, which is at least its own, drawing from a [`Pool`] of
+//! what is left so that the group cannot spend more than there is. The
+//! batches are then settled in order, each with its real share; a rule that
+//! spent more than that, or was refused by the pool, is checked again with
+//! its real share alone. A check that was never refused found what it would
+//! have found with any share at least what it spent, so the findings are
+//! those of checking batch by batch.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::space::Cube;
 
@@ -52,19 +64,78 @@ impl Budget {
 /// findings) do not depend on the machine.
 pub(super) const BATCH: usize = 64;
 
+/// How many batches at most are checked at once (see the module's doc):
+/// enough that a core seldom waits, few enough that a group whose rules
+/// must be checked again wastes little.
+pub(super) const GROUP: usize = 16;
+
 /// Work units left to spend. A `Cell`, because one rule's check hands it
 /// down by shared reference; each rule checked in parallel has its own.
 #[derive(Debug)]
-pub(super) struct Meter {
+pub(super) struct Meter<'p> {
     left: Cell<u64>,
     spent: Cell<u64>,
     /// Whether some work was refused.
     out: Cell<bool>,
+    /// Where the units also come from, for a rule of a group of batches.
+    pool: Option<&'p Pool>,
+    /// Units drawn from `pool` and not yet taken.
+    held: Cell<u64>,
 }
 
-impl Meter {
-    pub fn new(units: u64) -> Meter {
-        Meter { left: Cell::new(units), spent: Cell::new(0), out: Cell::new(false) }
+/// The units a group of batches shares, drawn by its rules' meters a slice
+/// at a time, so that they seldom touch the same cache line.
+#[derive(Debug)]
+pub(super) struct Pool {
+    left: AtomicU64,
+    slice: u64,
+}
+
+impl Pool {
+    pub fn new(units: u64) -> Pool {
+        Pool { left: AtomicU64::new(units), slice: (units / 65_536).max(1) }
+    }
+}
+
+impl Meter<'static> {
+    pub fn new(units: u64) -> Meter<'static> {
+        Meter {
+            left: Cell::new(units),
+            spent: Cell::new(0),
+            out: Cell::new(false),
+            pool: None,
+            held: Cell::new(0),
+        }
+    }
+}
+
+impl<'p> Meter<'p> {
+    /// A meter of `units` that also draws each unit from `pool`.
+    pub fn drawing(units: u64, pool: &'p Pool) -> Meter<'p> {
+        Meter { pool: Some(pool), ..Meter::new(units) }
+    }
+
+    /// Draws `n` units from the pool, if there is one; `false` when the pool
+    /// has fewer left.
+    fn draw(&self, n: u64) -> bool {
+        let Some(pool) = self.pool else { return true };
+        let held = self.held.get();
+        if n <= held {
+            self.held.set(held - n);
+            return true;
+        }
+        let need = n - held;
+        let want = need.max(pool.slice);
+        let got = pool.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            (left >= need).then(|| left - want.min(left))
+        });
+        match got {
+            Ok(left) => {
+                self.held.set(want.min(left) - need);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Takes `n` units for work about to be done. When fewer are left, takes
@@ -73,7 +144,7 @@ impl Meter {
     pub fn take(&self, n: usize) -> Option<()> {
         let n = n as u64;
         let left = self.left.get();
-        if n > left {
+        if n > left || !self.draw(n) {
             self.left.set(0);
             self.out.set(true);
             return None;
@@ -97,6 +168,10 @@ impl Meter {
 
     pub fn spent(&self) -> u64 {
         self.spent.get()
+    }
+
+    pub fn left(&self) -> u64 {
+        self.left.get()
     }
 
     /// One rule's share of what is left, for a batch of [`BATCH`] rules.

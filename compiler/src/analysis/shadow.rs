@@ -48,7 +48,7 @@ use shriek_grammar::Diagnostic;
 pub use class::{is_final, own_class, same, same_translation, translation, Class};
 pub use decided::{Decided, Gap, Piece};
 
-use super::budget::{Budget, Meter};
+use super::budget::{Budget, Meter, Pool, BATCH, GROUP};
 use super::index::{Entries, Entry};
 use super::{apply_allows, describe};
 use crate::ir::{self, ChainId};
@@ -59,8 +59,13 @@ use marks::{reads_mark, unsure_mark};
 /// The most cube fragments one rule's remaining space may split into.
 pub const FRAGMENT_CAP: usize = 10_000;
 
-/// All findings of this kind for one table, spending work from `work`.
-pub(super) fn check_table(table: &ir::Table, work: &Meter) -> Vec<Diagnostic> {
+/// All findings of this kind for one table, spending work from `work`,
+/// checking up to `group` batches of rules at once (`analysis/budget.rs`).
+pub(super) fn check_table(
+    table: &ir::Table,
+    work: &Meter<'static>,
+    group: usize,
+) -> Vec<Diagnostic> {
     let known = super::interfaces::known(table);
     let table = &*known.table;
     let mut ctx = Ctx::new(
@@ -71,7 +76,7 @@ pub(super) fn check_table(table: &ir::Table, work: &Meter) -> Vec<Diagnostic> {
     );
     let mut out = Vec::new();
     for (chain, hooks) in table.chains.iter().zip(&known.hooks) {
-        check_chain(&mut ctx, chain, hooks, &mut out);
+        check_chain(&mut ctx, chain, hooks, group, &mut out);
     }
     out
 }
@@ -112,37 +117,37 @@ pub fn coverage(table: &ir::Table, chain: ChainId) -> Vec<Coverage> {
     let table = &*known.table;
     let mut ctx =
         Ctx::new(table, &work, known.lacks, known.hooks.iter().map(|h| !h.is_empty()).collect());
-    chain_coverage(&mut ctx, &table.chains[chain.0 as usize])
+    chain_coverage(&mut ctx, &table.chains[chain.0 as usize], GROUP)
 }
 
 fn check_chain<'a>(
     ctx: &mut Ctx<'a>,
     chain: &'a ir::Chain,
     hooks: &[ir::Hook],
+    group: usize,
     out: &mut Vec<Diagnostic>,
 ) {
     let table = ctx.table;
-    let found = chain.rules.par_iter().zip(chain_coverage(ctx, chain).into_par_iter()).filter_map(
-        |(rule, c)| {
-            let diag = match c {
-                Coverage::Empty => describe::unmatchable(rule, chain.base.is_some(), hooks),
-                Coverage::Covered(c) => describe::covered(table, chain, rule, &c),
-                Coverage::Unknown { gap: Gap::Budget(at), after } => {
-                    let after = after.and_then(|i| chain.rules.get(i as usize));
-                    describe::not_analysed(table, rule, at, false, after)
-                }
-                Coverage::Unknown { gap: Gap::Work(at), after } => {
-                    let after = after.and_then(|i| chain.rules.get(i as usize));
-                    describe::not_analysed(table, rule, at, true, after)
-                }
-                // A loop is reported as `jump-cycle`, and the kernel refuses it;
-                // docs/language.md says what a changed mark leaves unchecked.
-                Coverage::Unknown { gap: Gap::Loop | Gap::Mark | Gap::Unused, .. }
-                | Coverage::Reached => return None,
-            };
-            Some(apply_allows(diag, &rule.allows))
-        },
-    );
+    let coverage = chain_coverage(ctx, chain, group);
+    let found = chain.rules.par_iter().zip(coverage.into_par_iter()).filter_map(|(rule, c)| {
+        let diag = match c {
+            Coverage::Empty => describe::unmatchable(rule, chain.base.is_some(), hooks),
+            Coverage::Covered(c) => describe::covered(table, chain, rule, &c),
+            Coverage::Unknown { gap: Gap::Budget(at), after } => {
+                let after = after.and_then(|i| chain.rules.get(i as usize));
+                describe::not_analysed(table, rule, at, false, after)
+            }
+            Coverage::Unknown { gap: Gap::Work(at), after } => {
+                let after = after.and_then(|i| chain.rules.get(i as usize));
+                describe::not_analysed(table, rule, at, true, after)
+            }
+            // A loop is reported as `jump-cycle`, and the kernel refuses it;
+            // docs/language.md says what a changed mark leaves unchecked.
+            Coverage::Unknown { gap: Gap::Loop | Gap::Mark | Gap::Unused, .. }
+            | Coverage::Reached => return None,
+        };
+        Some(apply_allows(diag, &rule.allows))
+    });
     out.par_extend(found);
 }
 
@@ -173,30 +178,100 @@ struct Before {
 /// with their cube subtractions, are where the time goes, and each reads
 /// only the index. Each gets an equal share of the work left
 /// (`analysis/budget.rs`), so the batch cannot spend more than there is.
-fn chain_coverage<'a>(ctx: &mut Ctx<'a>, chain: &'a ir::Chain) -> Vec<Coverage> {
+///
+/// While the batches go by cleanly, up to `group` of them are checked at
+/// once, when adding the later ones' blockers takes no work; then settled
+/// batch by batch, as `analysis/budget.rs` says, so that the findings are
+/// those of one batch at a time.
+fn chain_coverage<'a>(ctx: &mut Ctx<'a>, chain: &'a ir::Chain, group: usize) -> Vec<Coverage> {
     let mut seen = Seen { entries: Entries::new(chain), gaps: Vec::new() };
     let table = ctx.table;
-    let mut out = Vec::with_capacity(chain.rules.len());
-    for batch in chain.rules.chunks(super::budget::BATCH) {
-        let before: Vec<Option<Before>> = batch.iter().map(|r| add(ctx, r, &mut seen)).collect();
-        let share = ctx.work.share();
-        let checked: Vec<(Coverage, u64)> = batch
+    let rules = &chain.rules;
+    let mut out = Vec::with_capacity(rules.len());
+    let mut span = 1;
+    let mut next = 0;
+    while next < rules.len() {
+        // The first batch's blockers, which may take work; then those of
+        // the batches after it that take none, while the group has room.
+        let mut end = (next + BATCH).min(rules.len());
+        let mut before: Vec<Option<Before>> =
+            rules[next..end].iter().map(|r| add(ctx, r, &mut seen)).collect();
+        while end < rules.len() && end - next < span.min(group) * BATCH {
+            let more = &rules[end..(end + BATCH).min(rules.len())];
+            if !more.iter().all(|r| adds_freely(ctx, r)) {
+                break;
+            }
+            before.extend(more.iter().map(|r| add(ctx, r, &mut seen)));
+            end += more.len();
+        }
+        let top = ctx.work.share();
+        let alone = end - next <= BATCH;
+        let pool = Pool::new(ctx.work.left());
+        let mut checked: Vec<Checked> = rules[next..end]
             .par_iter()
-            .zip(before.into_par_iter())
-            .map(|(rule, before)| match before {
-                None => (Coverage::Empty, 0),
-                Some(before) => {
-                    let meter = Meter::new(share);
-                    (check(table, rule, &seen, before, &meter), meter.spent())
-                }
+            .zip(before.par_iter())
+            .map(|(rule, &before)| match alone {
+                true => run(table, rule, &seen, before, &Meter::new(top)),
+                false => run(table, rule, &seen, before, &Meter::drawing(top, &pool)),
             })
             .collect();
-        for (coverage, spent) in checked {
-            ctx.work.charge(spent);
-            out.push(coverage);
+        // Settled batch by batch, each with its real share.
+        let mut clean = true;
+        for (at, batch) in checked.chunks_mut(BATCH).enumerate() {
+            let share = ctx.work.share();
+            let first = next + at * BATCH;
+            let again: Vec<usize> = (0..batch.len())
+                .filter(|&k| !alone && (batch[k].refused || batch[k].spent > share))
+                .collect();
+            clean &= again.is_empty();
+            let redone: Vec<Checked> = again
+                .par_iter()
+                .map(|&k| {
+                    run(table, &rules[first + k], &seen, before[at * BATCH + k], &Meter::new(share))
+                })
+                .collect();
+            for (k, c) in again.into_iter().zip(redone) {
+                batch[k] = c;
+            }
+            for c in batch.iter() {
+                ctx.work.charge(c.spent);
+            }
         }
+        out.extend(checked.into_iter().map(|c| c.coverage));
+        span = if clean { (span * 2).min(GROUP) } else { 1 };
+        next = end;
     }
     out
+}
+
+/// One rule's check, with what it spent and whether some work was refused.
+struct Checked {
+    coverage: Coverage,
+    spent: u64,
+    refused: bool,
+}
+
+fn run(
+    table: &ir::Table,
+    rule: &ir::Rule,
+    seen: &Seen<'_>,
+    before: Option<Before>,
+    meter: &Meter<'_>,
+) -> Checked {
+    let coverage = match before {
+        None => Coverage::Empty,
+        Some(before) => check(table, rule, seen, before, meter),
+    };
+    Checked { coverage, spent: meter.spent(), refused: meter.ran_out() }
+}
+
+/// Whether adding the rule's blockers takes no work: it matches nothing, or
+/// ends the chain with its own cubes (see [`add`]).
+fn adds_freely(ctx: &Ctx<'_>, rule: &ir::Rule) -> bool {
+    rule.space.iter().all(|c| c.is_empty())
+        || own_class(rule).is_some_and(|c| !matches!(c, Class::Jump(_) | Class::Goto(_)))
+            && !limited(rule)
+            && !ctx.pieces_after_mark_set(rule)
 }
 
 /// The rule's match space without its empty cubes.
@@ -250,7 +325,7 @@ fn check(
     rule: &ir::Rule,
     seen: &Seen<'_>,
     before: Before,
-    work: &Meter,
+    work: &Meter<'_>,
 ) -> Coverage {
     let cubes = live_cubes(rule);
     let rules = table.chains.get(rule.id.chain.0 as usize).map_or(&[][..], |c| &c.rules[..]);

@@ -64,7 +64,7 @@ const MAX_HELD: usize = crate::resolve::limits::MAX_RULES;
 pub(super) struct Ctx<'a> {
     pub table: &'a ir::Table,
     /// The work left for the whole policy.
-    pub work: &'a Meter,
+    pub work: &'a Meter<'static>,
     /// How many cubes the decided spaces computed so far hold.
     held: usize,
     decided: Vec<Memo>,
@@ -100,7 +100,7 @@ impl<'a> Ctx<'a> {
     /// the kernel's depth limit does not bound).
     pub(super) fn new(
         table: &'a ir::Table,
-        work: &'a Meter,
+        work: &'a Meter<'static>,
         lacks: Vec<Option<Lacks>>,
         reached: Vec<bool>,
     ) -> Self {
