@@ -141,3 +141,83 @@ fn rules_costing_more_than_their_real_share_are_checked_again() {
         base = base * 21 / 20 + 1;
     }
 }
+
+/// A long chain of port rules, where the analysis's index puts each rule in
+/// fine port buckets of its own (`analysis/index.rs`): every rule that
+/// earlier rules cover is found, named shadowed or redundant as the first
+/// rule to take each of its ports says, and no other, against a per-port
+/// oracle.
+mod long_port_chains {
+    use super::*;
+
+    /// `(udp, first port, last port, drop)`.
+    type PortRule = (bool, u16, u16, bool);
+
+    fn port_rule() -> impl Strategy<Value = PortRule> {
+        (
+            any::<bool>(),
+            1000u16..9000,
+            prop_oneof![8 => Just(0u16), 2 => 1u16..40, 1 => 40u16..400],
+            any::<bool>(),
+        )
+            .prop_map(|(udp, lo, w, drop)| (udp, lo, lo + w, drop))
+    }
+
+    /// Per rule, `None`, or the finding's name: the first earlier rule to
+    /// take each port decides it.
+    fn oracle(rules: &[PortRule]) -> Vec<Option<&'static str>> {
+        let mut first: [Vec<Option<bool>>; 2] = [vec![None; 65536], vec![None; 65536]];
+        rules
+            .iter()
+            .map(|&(udp, lo, hi, drop)| {
+                let taken = &mut first[udp as usize];
+                let deciders: Vec<Option<bool>> = (lo..=hi).map(|p| taken[p as usize]).collect();
+                for p in lo..=hi {
+                    taken[p as usize].get_or_insert(drop);
+                }
+                if deciders.iter().any(Option::is_none) {
+                    None
+                } else if deciders.iter().all(|&d| d == Some(drop)) {
+                    Some("redundant-rule")
+                } else {
+                    Some("shadowed-rule")
+                }
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_covered_port_rule_is_found_and_no_other(
+            rules in prop::collection::vec(port_rule(), 2_000..5_000),
+        ) {
+            let body: Vec<String> = rules
+                .iter()
+                .map(|&(udp, lo, hi, drop)| {
+                    let proto = if udp { "udp" } else { "tcp" };
+                    let verdict = if drop { "drop" } else { "accept" };
+                    format!("    {proto} dport {lo}-{hi} {verdict}\n")
+                })
+                .collect();
+            let source = format!(
+                "table t {{\n  chain input hook input policy drop {{\n{}  }}\n}}\n",
+                body.concat()
+            );
+            let policy = resolved(&source);
+            // The line of each rule: the chain's rules start on line 3.
+            let line = |start: u32| source[..start as usize].matches('\n').count() - 2;
+            let mut found: Vec<Option<&'static str>> = vec![None; rules.len()];
+            for d in analysis::analyze(&policy) {
+                let at = line(d.primary.loc.span.start);
+                prop_assert!(found[at].is_none(), "two findings for rule {}", at);
+                found[at] = Some(d.name);
+            }
+            let expected = oracle(&rules);
+            for (at, (f, e)) in found.iter().zip(&expected).enumerate() {
+                prop_assert_eq!(f, e, "rule {}: {:?}", at, rules[at]);
+            }
+        }
+    }
+}

@@ -85,6 +85,12 @@ pub(super) struct Entries<'a> {
     /// Row-major: port bucket, then destination address bucket.
     grid_daddr: Vec<Vec<u32>>,
     by_port: Vec<Vec<u32>>,
+    /// Finer port buckets, for the cubes that restrict the port and no
+    /// address (a chain of port rules): about [`FINE`] cubes each, where
+    /// `by_port` holds about the square root of the chain's. Empty when
+    /// they would be no finer.
+    fine_bounds: Vec<u128>,
+    by_fine_port: Vec<Vec<u32>>,
     by_addr: Vec<Vec<u32>>,
     wide: Vec<u32>,
 }
@@ -93,6 +99,10 @@ const MIN_BUCKETS: usize = 16;
 const MAX_BUCKETS: usize = 512;
 /// A cube spanning more buckets than this goes to the next index.
 const MAX_SPAN: usize = 8;
+/// About how many cubes a fine port bucket holds.
+const FINE: usize = 32;
+/// The most fine port buckets: a query over every port reads them all.
+const MAX_FINE: usize = 4096;
 
 impl<'a> Entries<'a> {
     pub fn new(chain: &ir::Chain) -> Entries<'a> {
@@ -115,6 +125,16 @@ impl<'a> Entries<'a> {
                 .filter_map(|c| c.daddr.as_ref()?.ranges().first().map(|r| r.0)),
             buckets,
         );
+        let port_only = || {
+            cubes()
+                .filter(|c| c.saddr.is_none() && c.daddr.is_none())
+                .filter_map(|c| c.dport.as_ref()?.ranges().first().map(|r| r.0))
+        };
+        let fine = (port_only().count() / FINE).min(MAX_FINE);
+        let mut fine_bounds = quantiles(port_only(), fine.max(1));
+        if fine_bounds.len() <= port_bounds.len() {
+            fine_bounds.clear();
+        }
         // A chain's blockers are about its cubes: room for them up front,
         // not the slack of doubling (a third more, at 100k rules).
         let room = cubes().count();
@@ -126,6 +146,8 @@ impl<'a> Entries<'a> {
             grid_daddr: vec![Vec::new(); port_bounds.len() * daddr_bounds.len()],
             daddr_bounds,
             by_port: vec![Vec::new(); port_bounds.len()],
+            by_fine_port: vec![Vec::new(); fine_bounds.len()],
+            fine_bounds,
             by_addr: vec![Vec::new(); addr_bounds.len()],
             port_bounds,
             addr_bounds,
@@ -139,27 +161,32 @@ impl<'a> Entries<'a> {
         let ports = hull.dport_bounded().then(|| span(&self.port_bounds, widen(hull.dport)));
         let addrs = hull.saddr_bounded().then(|| span(&self.addr_bounds, hull.saddr));
         let daddrs = hull.daddr_bounded().then(|| span(&self.daddr_bounds, hull.daddr));
+        let fine = (hull.dport_bounded() && !self.fine_bounds.is_empty())
+            .then(|| span(&self.fine_bounds, widen(hull.dport)));
         let width = self.addr_bounds.len();
         let dwidth = self.daddr_bounds.len();
-        match (ports, addrs, daddrs) {
-            (Some(p), Some(a), _) if p.len() * a.len() <= MAX_SPAN * 2 => {
+        match (ports, addrs, daddrs, fine) {
+            (Some(p), Some(a), _, _) if p.len() * a.len() <= MAX_SPAN * 2 => {
                 for pb in p {
                     for ab in a.clone() {
                         self.grid[pb * width + ab].push(id);
                     }
                 }
             }
-            (Some(p), None, Some(d)) if p.len() * d.len() <= MAX_SPAN * 2 => {
+            (Some(p), None, Some(d), _) if p.len() * d.len() <= MAX_SPAN * 2 => {
                 for pb in p {
                     for db in d.clone() {
                         self.grid_daddr[pb * dwidth + db].push(id);
                     }
                 }
             }
-            (Some(r), _, _) if r.len() <= MAX_SPAN => {
+            (_, _, _, Some(f)) if f.len() <= MAX_SPAN => {
+                self.by_fine_port[f].iter_mut().for_each(|b| b.push(id))
+            }
+            (Some(r), _, _, _) if r.len() <= MAX_SPAN => {
                 self.by_port[r].iter_mut().for_each(|b| b.push(id))
             }
-            (_, Some(r), _) if r.len() <= MAX_SPAN => {
+            (_, Some(r), _, _) if r.len() <= MAX_SPAN => {
                 self.by_addr[r].iter_mut().for_each(|b| b.push(id))
             }
             _ => self.wide.push(id),
@@ -222,6 +249,11 @@ impl<'a> Entries<'a> {
             }
             for b in &self.by_port[span(&self.port_bounds, widen(h.dport))] {
                 take(b);
+            }
+            if !self.fine_bounds.is_empty() {
+                for b in &self.by_fine_port[span(&self.fine_bounds, widen(h.dport))] {
+                    take(b);
+                }
             }
             for b in &self.by_addr[span(&self.addr_bounds, h.saddr)] {
                 take(b);
