@@ -200,6 +200,8 @@ impl Netns {
         if !skip_unless(is_root(), tag, "kernel tests need root") {
             return None;
         }
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(sweep_dead_namespaces);
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let name = format!("shriek-test-{tag}-{}-{n}", std::process::id());
@@ -257,6 +259,29 @@ impl Netns {
         let at = names.split_whitespace().position(|n| n == "RcvbufErrors").expect("RcvbufErrors");
         values.split_whitespace().nth(at).and_then(|v| v.parse().ok()).expect("a count")
     }
+}
+
+/// Deletes the namespaces of test processes that are gone: a process
+/// killed (a CI timeout, SIGKILL) or aborted never drops its [`Netns`].
+/// Their names end in the process id and a number
+/// (`shriek-test-TAG-PID-N`).
+fn sweep_dead_namespaces() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else { return };
+    for line in text(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        if dead_test_namespace(name, |pid| Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+/// Whether `name` is a test namespace whose process is not `alive`.
+fn dead_test_namespace(name: &str, alive: impl Fn(u32) -> bool) -> bool {
+    let Some(rest) = name.strip_prefix("shriek-test-") else { return false };
+    let mut tail = rest.rsplit('-');
+    let (Some(n), Some(pid)) = (tail.next(), tail.next()) else { return false };
+    let (Ok(_), Ok(pid)) = (n.parse::<u32>(), pid.parse::<u32>()) else { return false };
+    tail.next().is_some() && pid != std::process::id() && !alive(pid)
 }
 
 impl Drop for Netns {
@@ -535,4 +560,22 @@ pub fn rule_errors(snippets: &[&str]) -> String {
         out += &shriek_compiler::render::render_text(&fe.diagnostics, &fe.sources, false);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dead_test_namespace;
+
+    #[test]
+    fn only_namespaces_of_gone_test_processes_are_swept() {
+        let alive = |pid: u32| pid == 42;
+        assert!(dead_test_namespace("shriek-test-host-4711-0", alive));
+        assert!(dead_test_namespace("shriek-test-day2-staged-refused-4711-3", alive));
+        assert!(!dead_test_namespace("shriek-test-host-42-0", alive), "its process lives");
+        let me = format!("shriek-test-host-{}-0", std::process::id());
+        assert!(!dead_test_namespace(&me, |_| false), "this process's own");
+        assert!(!dead_test_namespace("shriek-demo", alive), "not a test's");
+        assert!(!dead_test_namespace("shriek-test-4711-0", alive), "no tag");
+        assert!(!dead_test_namespace("shriek-test-host-x-0", alive));
+    }
 }
