@@ -78,9 +78,12 @@ pub struct ApplySummary {
     /// From sending the batch to the kernel's answer.
     pub transaction: Duration,
     /// The same for the staging transaction that went first, when new
-    /// interval sets were made in one of their own (`staged` of them).
+    /// interval sets were made in one of their own (`staged` of them, the
+    /// rules' own included), or the new elements of `staged_edits` interval
+    /// sets that stay went in there.
     pub staging: Duration,
     pub staged: usize,
+    pub staged_edits: usize,
     /// Of `elapsed`: reading (when not given), planning and reading the
     /// counts that leave, before anything is sent.
     pub planning: Duration,
@@ -239,6 +242,7 @@ fn apply_model(
                 transaction: Duration::ZERO,
                 staging: Duration::ZERO,
                 staged: 0,
+                staged_edits: 0,
                 planning,
                 recording: Duration::ZERO,
             }));
@@ -249,28 +253,44 @@ fn apply_model(
         let staged = if opts.dry_run { Default::default() } else { stage::sets(desired, &plan) };
         // The values read for this plan, at its generation: a retry reads
         // and carries them again.
-        let mut seeds = carry::seeds(desired, previous, &plan);
+        let seeds = carry::seeds(desired, previous, &plan);
         let mut genid = plan.genid;
         let mut staging = Duration::ZERO;
         let mut messages = 0;
-        if !staged.is_empty() {
+        // The main batch is written first: it finds the rules' own
+        // interval sets that go in with the staged sets.
+        let mut batch = Batch::begin(sock.next_seq(), Some(genid));
+        batch.seeds = seeds;
+        if !opts.dry_run {
+            batch.own = Some(encode::OwnSets {
+                tables: stage::own_set_tables(&plan),
+                genid,
+                made: Vec::new(),
+            });
+        }
+        delta::write_model(&mut batch, model, meta, &plan, &staged);
+        let own = batch.own.take().map(|o| o.made).unwrap_or_default();
+        if !staged.is_empty() || !own.is_empty() {
+            // After the main batch's sequence numbers, which it keeps.
+            for _ in 0..batch.subjects.len() {
+                sock.next_seq();
+            }
             let mut first = Batch::begin(sock.next_seq(), Some(genid));
-            first.seeds = std::mem::take(&mut seeds);
-            stage::batch(&mut first, desired, &staged);
-            seeds = std::mem::take(&mut first.seeds);
+            first.seeds = std::mem::take(&mut batch.seeds);
+            let desired = &Desired { ruleset: model.ruleset(), ..*meta };
+            stage::batch(&mut first, desired, &staged, &own);
             let sent = Instant::now();
             match send_batch(&mut sock, &first) {
                 Ok(()) => {}
+                Err(RuntimeError::Changed) if !last && model.is_spent() => return Ok(None),
                 Err(RuntimeError::Changed) if !last => continue,
                 Err(e) => return Err(e),
             }
             staging = sent.elapsed();
             messages = first.w.count;
             genid = stage::next_genid(genid);
+            batch.guard(genid);
         }
-        let mut batch = Batch::begin(sock.next_seq(), Some(genid));
-        batch.seeds = seeds;
-        delta::write_model(&mut batch, model, meta, &plan, &staged);
         let desired = &Desired { ruleset: model.ruleset(), ..*meta };
         if !opts.dry_run {
             batch.end();
@@ -279,7 +299,7 @@ fn apply_model(
         let result = send_batch(&mut sock, &batch);
         let transaction = sent.elapsed();
         if result.is_err() {
-            stage::unstage(&mut sock, &staged);
+            stage::unstage(&mut sock, &staged, &own);
         }
         match result {
             Ok(()) => {
@@ -311,7 +331,8 @@ fn apply_model(
                     elapsed: start.elapsed(),
                     transaction,
                     staging,
-                    staged: staged.sets.len(),
+                    staged: staged.sets.len() + own.len(),
+                    staged_edits: staged.edits.len(),
                     planning,
                     recording: recorded.elapsed(),
                 }));

@@ -107,6 +107,9 @@ pub struct LiveRule {
     /// The part of its chain that holds the rule, when the chain is laid
     /// out in parts.
     pub part: Option<String>,
+    /// Its own interval sets, made before it under names of their own
+    /// (`staged::own_name`), which go when the rule goes.
+    pub own: Vec<String>,
 }
 
 impl LiveRule {
@@ -185,6 +188,7 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
             slots: decoded.slots,
             nat_map: decoded.nat_map,
             part: None,
+            own: decoded.own,
         });
     }
     let crate::layout::Folded { parts, keys: part_keys } =
@@ -202,8 +206,19 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
             (s.name.clone(), counts.collect())
         })
         .collect();
-    let mut named: Vec<&SetInfo> =
-        sets.values().filter(|s| !s.anonymous() && !nat_maps.contains(&s.name)).collect();
+    // The rules' own sets are the rules' (read into them as anonymous
+    // ones); one that no rule uses is left over, as a staged set is.
+    let own_used: std::collections::HashSet<&str> =
+        rules.iter().flatten().flat_map(|r| &r.own).map(String::as_str).collect();
+    let mut staged_left = Vec::new();
+    let mut named: Vec<&SetInfo> = Vec::new();
+    for s in sets.values().filter(|s| !s.anonymous() && !nat_maps.contains(&s.name)) {
+        match staged::is_own(&s.name) {
+            true if !own_used.contains(s.name.as_str()) => staged_left.push(s.name.clone()),
+            true => {}
+            false => named.push(s),
+        }
+    }
     named.sort_by(|a, b| a.name.cmp(&b.name));
     // A staged set that no rule uses is left over; one that rules use goes
     // by the policy's name in the model. Most tables hold no staged set,
@@ -217,7 +232,6 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
         .filter_map(staged::set_used)
         .collect();
     let mut set_names = HashMap::new();
-    let mut staged_left = Vec::new();
     named.retain(|info| match staged::model_name(&info.name) {
         Some(_) if !used.contains(info.name.as_str()) => {
             staged_left.push(info.name.clone());
@@ -229,6 +243,7 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
         }
         None => true,
     });
+    staged_left.sort();
     let mut model_sets = Vec::new();
     for info in named {
         let key = named_keys.get(&info.name).cloned().or_else(|| info.guess_key());

@@ -27,13 +27,13 @@ mod nat_map;
 mod seed;
 mod set;
 
-pub(crate) use batch::{Batch, Subject};
+pub(crate) use batch::{Batch, OwnSet, OwnSets, Subject};
 pub(crate) use edit::{
     chain_policy, delete_chain, delete_counter, delete_rule, delete_set, delete_table, flush_chain,
 };
 pub use identity::policy_key;
 pub(crate) use seed::Seeds;
-pub(crate) use set::{edit_elements, element_attrs, key_bytes, named_set};
+pub(crate) use set::{edit_elements, element_attrs, key_bytes, named_set, own_set};
 
 use expr::{expr, RuleCx};
 use identity::{record_udata, rule_udata, table_udata, udata};

@@ -110,6 +110,16 @@ impl Writer {
         self.msg(NFNL_SUBSYS_NFTABLES << 8 | ty, flags, seq, NFPROTO_INET, 0, attrs)
     }
 
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.buf.bytes.len()
+    }
+
+    /// Overwrites the big-endian `u32` attribute value written at `at`.
+    pub fn set_u32(&mut self, at: usize, v: u32) {
+        self.buf.bytes[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    }
+
     /// The messages, unless a length did not fit.
     pub fn bytes(&self) -> Result<&[u8], TooLong> {
         match self.buf.too_long {

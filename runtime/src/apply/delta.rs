@@ -135,17 +135,37 @@ pub(crate) struct Staging {
     pub sets: Vec<Staged>,
     /// New chains the staged maps jump to, made empty: (table, chain).
     pub chains: Vec<(String, String)>,
+    /// Interval sets that stay whose new elements went in already.
+    pub edits: Vec<StagedEdit>,
 }
 
 impl Staging {
     pub fn is_empty(&self) -> bool {
-        self.sets.is_empty()
+        self.sets.is_empty() && self.edits.is_empty()
+    }
+
+    /// Whether the new elements of set `set` (the policy's name) of table
+    /// `table` went in already.
+    pub fn has_edits(&self, table: &str, set: &str) -> bool {
+        self.edits.iter().any(|e| e.table == table && e.set.name == set)
     }
 
     /// Whether chain `chain` of table `table` was made already.
     pub fn has_chain(&self, table: &str, chain: &str) -> bool {
         self.chains.iter().any(|(t, c)| t == table && c == chain)
     }
+}
+
+/// The new elements of an interval set that stays, added before the batch
+/// whose rules change: the elements replaced (`gone`, of the live set)
+/// deleted first, then those that come (`came`, of the policy's `set`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StagedEdit {
+    pub table: String,
+    pub set: nft::Set,
+    pub kernel: String,
+    pub gone: Vec<nft::Element>,
+    pub came: Vec<nft::Element>,
 }
 
 /// A set made already under `kernel`.
@@ -211,7 +231,8 @@ fn in_place(
         }
     }
     let nat_gone = super::nat_maps::delete_going(b, name, meta, Some(td), false);
-    sets_going(b, name, old, meta, td);
+    super::nat_maps::delete_own_sets(b, name, meta, Some(td), false);
+    sets_going(b, name, old, meta, td, staged);
 
     // What comes.
     let refs = sets_coming(b, name, new, meta, td, staged);
@@ -287,14 +308,21 @@ pub(super) fn sets_going(
     old: &nft::Table,
     meta: &LiveTable,
     td: &TableDelta,
+    staged: &Staging,
 ) {
     for sd in td.sets.iter().filter(|s| s.action.is_none()) {
         let (Some(si), Some(_)) = (sd.old, sd.new) else { continue };
         let set = &old.sets[si];
+        // A replaced element went with the staged edits.
+        let replaced_went = staged.has_edits(name, &sd.name);
         let gone: Vec<&nft::Element> = sd
             .elements
             .iter()
-            .filter(|e| matches!(e.action, Action::Remove | Action::Change))
+            .filter(|e| match e.action {
+                Action::Remove => true,
+                Action::Change => !replaced_went,
+                _ => false,
+            })
             .filter_map(|e| e.old.map(|i| &set.elements[i]))
             .collect();
         if !gone.is_empty() {
@@ -334,7 +362,7 @@ pub(super) fn sets_coming(
             encode::named_set(b, name, &new.sets[j], &sd.name, id);
         }
     }
-    for sd in td.sets.iter().filter(|s| s.action.is_none()) {
+    for sd in td.sets.iter().filter(|s| s.action.is_none() && !staged.has_edits(name, &s.name)) {
         let Some(sj) = sd.new else { continue };
         let set = &new.sets[sj];
         let came: Vec<&nft::Element> = sd

@@ -1,7 +1,8 @@
 //! The named maps of balanced translations (`shriek_compiler::emit::
 //! nat_map`) in a batch that changes a table: each goes with the last
 //! rule that uses it, and a new one takes a name that no set the table
-//! keeps or gains holds.
+//! keeps or gains holds. Likewise a rule's own interval sets made first
+//! (`decode::staged::own_name`), which go with their rule.
 
 use std::collections::HashSet;
 
@@ -11,9 +12,8 @@ use shriek_compiler::nft;
 use crate::decode::LiveTable;
 use crate::encode::{self, Batch, SetRefs};
 
-/// The maps whose rules all go: those the batch deletes, or every rule
-/// when `all` (a table rebuilt in place flushes its chains).
-fn going(meta: &LiveTable, td: Option<&TableDelta>, all: bool) -> Vec<String> {
+/// The live rules the batch deletes, as (chain, rule) indices of `meta`.
+pub(super) fn deleted_rules(td: Option<&TableDelta>) -> HashSet<(usize, usize)> {
     let mut deleted: HashSet<(usize, usize)> = HashSet::new();
     for cd in td.map_or(&[][..], |td| td.chains.as_slice()) {
         let Some(ci) = cd.old else { continue };
@@ -23,6 +23,13 @@ fn going(meta: &LiveTable, td: Option<&TableDelta>, all: bool) -> Vec<String> {
             }
         }
     }
+    deleted
+}
+
+/// The maps whose rules all go: those the batch deletes, or every rule
+/// when `all` (a table rebuilt in place flushes its chains).
+fn going(meta: &LiveTable, td: Option<&TableDelta>, all: bool) -> Vec<String> {
+    let deleted = deleted_rules(td);
     let mut gone = Vec::new();
     let mut stay = HashSet::new();
     for (ci, rules) in meta.rules.iter().enumerate() {
@@ -55,6 +62,29 @@ pub(super) fn delete_going(
         encode::delete_set(b, table, m);
     }
     gone
+}
+
+/// Deletes the rules' own interval sets (`decode::staged::own_name`) of
+/// the rules the batch has just deleted (or flushed, when `all`). Each is
+/// one rule's, and not a map: deleting it leaves its elements to a packet
+/// still walking the rules of the generation before.
+pub(super) fn delete_own_sets(
+    b: &mut Batch,
+    table: &str,
+    meta: &LiveTable,
+    td: Option<&TableDelta>,
+    all: bool,
+) {
+    let deleted = if all { HashSet::new() } else { deleted_rules(td) };
+    for (ci, rules) in meta.rules.iter().enumerate() {
+        for (ri, r) in rules.iter().enumerate() {
+            if all || deleted.contains(&(ci, ri)) {
+                for set in &r.own {
+                    encode::delete_set(b, table, set);
+                }
+            }
+        }
+    }
 }
 
 /// Gives `refs` the names a new map cannot take: every live set (`old`

@@ -106,7 +106,8 @@ pub(super) fn write(
         }
     };
     let nat_gone = super::nat_maps::delete_going(b, name, meta, Some(td), true);
-    sets_going(b, name, old, meta, td);
+    super::nat_maps::delete_own_sets(b, name, meta, Some(td), true);
+    sets_going(b, name, old, meta, td, staged);
     for (chain, base) in &live {
         match (kept.contains(chain), wanted.get(chain).and_then(|c| c.base)) {
             (true, Some(n)) if base.is_some_and(|o| o.policy != n.policy) => {

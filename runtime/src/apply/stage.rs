@@ -17,17 +17,19 @@
 //! under names that say what they are (`decode::staged`), and the next
 //! `plan` names them and the next `apply` deletes them.
 
-use shriek_compiler::diff::structural::Action;
+use std::collections::HashSet;
+
+use shriek_compiler::diff::structural::{Action, TableDelta};
 use shriek_compiler::nft;
 
 use crate::decode::staged::staged_name;
 use crate::desired::Desired;
-use crate::encode::{self, Batch};
+use crate::encode::{self, Batch, OwnSet};
 use crate::layout;
 use crate::plan::Plan;
 use crate::socket::Socket;
 
-use super::delta::{Staged, Staging};
+use super::delta::{Staged, StagedEdit, Staging};
 
 /// The interval sets `plan` makes anew in tables that stay (a table made
 /// whole is new to the packet path in any case), each under its staged
@@ -45,6 +47,10 @@ pub(super) fn sets(desired: &Desired, plan: &Plan) -> Staging {
             continue;
         }
         let old = &plan.live.tables[oi];
+        // New elements of interval sets that stay, when rules change too.
+        if whole.is_some() || td.chains.iter().any(|cd| !cd.rules.is_empty()) {
+            edits(&mut staging, plan, td, oi, new);
+        }
         for sd in &td.sets {
             let (Some(Action::Add | Action::Change), Some(j)) = (sd.action, sd.new) else {
                 continue;
@@ -85,6 +91,60 @@ pub(super) fn sets(desired: &Desired, plan: &Plan) -> Staging {
     staging
 }
 
+/// The new elements of table `new`'s interval sets that stay, in a batch
+/// that changes rules: they go in with the staging transaction. An
+/// interval set publishes the elements a commit adds only at the end of
+/// the commit, after the rules it makes are live; when those rules stop
+/// deciding a packet that one of the new elements now decides (a run of
+/// rules whose map merges into the one before it), the packet would find
+/// neither for a moment. Added a commit earlier, an element decides its
+/// packets only as the rules after it in the new policy would, a moment
+/// sooner. Not when an element jumps to a chain the live table lacks
+/// (made in the batch); nor an element that goes: it stays found until
+/// the commit's end, as the rules that no longer use it would have it.
+fn edits(staging: &mut Staging, plan: &Plan, td: &TableDelta, oi: usize, new: &nft::Table) {
+    let old = &plan.live.tables[oi];
+    let meta = &plan.meta[oi];
+    let regular =
+        |t: &nft::Table, name: &str| t.chains.iter().any(|c| c.name == name && c.base.is_none());
+    for sd in td.sets.iter().filter(|s| s.action.is_none()) {
+        let (Some(si), Some(sj)) = (sd.old, sd.new) else { continue };
+        let set = &new.sets[sj];
+        if !set.interval || set.dynamic.is_some() {
+            continue;
+        }
+        let came: Vec<nft::Element> = sd
+            .elements
+            .iter()
+            .filter(|e| matches!(e.action, Action::Add | Action::Change))
+            .filter_map(|e| e.new.map(|j| set.elements[j].clone()))
+            .collect();
+        let kept = |e: &nft::Element| match &e.data {
+            Some(nft::Data::Verdict(nft::Verdict::Jump(c) | nft::Verdict::Goto(c))) => {
+                regular(old, c) && regular(new, c)
+            }
+            _ => true,
+        };
+        if came.is_empty() || !came.iter().all(kept) {
+            continue;
+        }
+        let live = &old.sets[si];
+        let gone = sd
+            .elements
+            .iter()
+            .filter(|e| e.action == Action::Change)
+            .filter_map(|e| e.old.map(|i| live.elements[i].clone()))
+            .collect();
+        staging.edits.push(StagedEdit {
+            table: new.name.clone(),
+            set: set.clone(),
+            kernel: meta.kernel_set(&set.name).to_string(),
+            gone,
+            came,
+        });
+    }
+}
+
 /// The chains set `s`'s elements jump or go to.
 fn targets(s: &nft::Set) -> impl Iterator<Item = &str> {
     s.elements.iter().filter_map(|e| match &e.data {
@@ -93,9 +153,18 @@ fn targets(s: &nft::Set) -> impl Iterator<Item = &str> {
     })
 }
 
+/// The tables whose new rules' own interval sets are made first
+/// (`encode::OwnSets`): those that stay on the packet path, changed in
+/// place or rebuilt; a table made whole is new to it.
+pub(super) fn own_set_tables(plan: &Plan) -> HashSet<String> {
+    let remade = |name: &str| plan.whole.iter().any(|w| w.table == name && w.remade);
+    plan.meta.iter().map(|m| &m.table.name).filter(|t| !remade(t)).cloned().collect()
+}
+
 /// The staging batch, guarded by the plan's generation: the new chains
-/// the staged maps jump to, empty, then the sets with their elements.
-pub(super) fn batch(b: &mut Batch, desired: &Desired, staging: &Staging) {
+/// the staged maps jump to, empty, then the sets with their elements,
+/// then the new rules' own interval sets (`own`).
+pub(super) fn batch(b: &mut Batch, desired: &Desired, staging: &Staging, own: &[OwnSet]) {
     let table = |name: &str| {
         let t = desired.ruleset.tables.iter().find(|t| t.name == name);
         t.expect("a staged set or chain is in one of the desired ruleset's tables")
@@ -111,6 +180,17 @@ pub(super) fn batch(b: &mut Batch, desired: &Desired, staging: &Staging) {
         let set = set.expect("a staged set is one of its table's");
         let id = b.set_id();
         encode::named_set(b, &s.table, set, &s.kernel, id);
+    }
+    for e in &staging.edits {
+        let gone: Vec<&nft::Element> = e.gone.iter().collect();
+        if !gone.is_empty() {
+            encode::edit_elements(b, &e.table, &e.set, &e.kernel, &gone, false);
+        }
+        let came: Vec<&nft::Element> = e.came.iter().collect();
+        encode::edit_elements(b, &e.table, &e.set, &e.kernel, &came, true);
+    }
+    for o in own {
+        encode::own_set(b, o);
     }
     b.end();
 }
@@ -128,9 +208,23 @@ pub(super) fn next_genid(genid: u32) -> u32 {
 /// to), each in a transaction of its own so that one already gone (an
 /// `apply` running at the same time deletes unused staged sets) leaves
 /// the others to go. What cannot be deleted now, the next `apply` deletes.
-pub(super) fn unstage(sock: &mut Socket, staging: &Staging) {
+pub(super) fn unstage(sock: &mut Socket, staging: &Staging, own: &[OwnSet]) {
     let sets = staging.sets.iter().map(|s| (s.table.as_str(), s.kernel.as_str(), true));
+    let sets = sets.chain(own.iter().map(|o| (o.table.as_str(), o.name.as_str(), true)));
     let chains = staging.chains.iter().map(|(t, c)| (t.as_str(), c.as_str(), false));
+    // The staged edits undone, each set's in a transaction of its own: the
+    // elements that came go, and those they replaced come back.
+    for e in &staging.edits {
+        let mut b = Batch::begin(sock.next_seq(), None);
+        let came: Vec<&nft::Element> = e.came.iter().collect();
+        encode::edit_elements(&mut b, &e.table, &e.set, &e.kernel, &came, false);
+        let gone: Vec<&nft::Element> = e.gone.iter().collect();
+        if !gone.is_empty() {
+            encode::edit_elements(&mut b, &e.table, &e.set, &e.kernel, &gone, true);
+        }
+        b.end();
+        let _ = super::send_batch(sock, &b);
+    }
     for (table, name, set) in sets.chain(chains) {
         let mut b = Batch::begin(sock.next_seq(), None);
         if set {

@@ -42,6 +42,9 @@ pub(crate) struct Decoded {
     /// The named map its balanced translation uses (an anonymous one goes
     /// with the rule).
     pub nat_map: Option<String>,
+    /// The rule's own interval sets made first (`staged::own_name`),
+    /// read as anonymous ones.
+    pub own: Vec<String>,
 }
 
 /// What a register holds.
@@ -127,6 +130,7 @@ struct Machine<'a> {
     counts: Vec<Count>,
     slots: Vec<(u32, Count)>,
     nat_map: Option<String>,
+    own: Vec<String>,
 }
 
 /// Reads a rule's NFTA_RULE_EXPRESSIONS.
@@ -142,6 +146,7 @@ pub(crate) fn rule(exprs: &[u8], sets: &HashMap<String, SetInfo>) -> Decoded {
         counts: Vec::new(),
         slots: Vec::new(),
         nat_map: None,
+        own: Vec::new(),
     };
     for (_, e) in attrs(exprs) {
         let name = attr_str(e, NFTA_EXPR_NAME).unwrap_or_default();
@@ -162,6 +167,7 @@ pub(crate) fn rule(exprs: &[u8], sets: &HashMap<String, SetInfo>) -> Decoded {
         counts: m.counts,
         slots: m.slots,
         nat_map: m.nat_map,
+        own: m.own,
     }
 }
 

@@ -22,6 +22,26 @@ use shriek_compiler::nft::{Expr, Rhs};
 /// can write, so no set of the policy's begins so.
 const STAGED_PREFIX: &str = "shriekc/staged/";
 
+/// What the name of every rule's own interval set made first begins with.
+const OWN_PREFIX: &str = "shriekc/own/";
+
+/// The kernel's name for the `n`th rule's own interval set that the
+/// staging transaction made at generation `genid` makes. A rule's own set
+/// is anonymous in the policy's lowering (`tcp dport { 80-90, 443 }`); an
+/// interval one is made first, before the rule that uses it, which an
+/// anonymous set cannot be, so it gets a name: reading back, a rule that
+/// looks a set of this name up holds the set's elements, as it would an
+/// anonymous set's, and the set belongs to the rule
+/// ([`crate::decode::LiveRule::own`]): it goes when the rule goes.
+pub(crate) fn own_name(genid: u32, n: usize) -> String {
+    format!("{OWN_PREFIX}{genid}/{n}")
+}
+
+/// Whether `kernel` names a rule's own set ([`own_name`]).
+pub(crate) fn is_own(kernel: &str) -> bool {
+    kernel.starts_with(OWN_PREFIX)
+}
+
 /// The kernel's name for set `model` staged at generation `genid`.
 pub(crate) fn staged_name(model: &str, genid: u32) -> String {
     format!("{STAGED_PREFIX}{genid}/{model}")
@@ -62,5 +82,14 @@ mod tests {
         assert_eq!(model_name(&kernel), Some("dispatch_input_tcp_dport"));
         assert_eq!(model_name("dispatch_input_tcp_dport"), None);
         assert_eq!(model_name("shriekc/record"), None);
+    }
+
+    #[test]
+    fn a_rules_own_set_is_no_set_of_the_policys() {
+        let kernel = own_name(4711, 3);
+        assert_eq!(kernel, "shriekc/own/4711/3");
+        assert!(is_own(&kernel));
+        assert_eq!(model_name(&kernel), None);
+        assert!(!is_own("shriekc/staged/4711/own"));
     }
 }

@@ -2,9 +2,10 @@
 //! for ([`Subject`]), so that a kernel error, which names a message only by
 //! its sequence number, can be traced back to the policy rule behind it.
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use shriek_compiler::nft::Origin;
+use shriek_compiler::nft::{Elem, Origin, Selector};
 
 use crate::abi::*;
 use crate::msg::{Buf, Writer};
@@ -86,6 +87,37 @@ pub(crate) struct Batch {
     pub scratch: Buf,
     /// Values carried over for the new counters the batch makes.
     pub seeds: super::Seeds,
+    /// Where the rules' own interval sets are made beforehand
+    /// ([`OwnSets`]); `None`: each in its rule's message, anonymous.
+    pub own: Option<OwnSets>,
+    /// Where in `w` the batch's generation guard is, to move it on.
+    genid_at: Option<usize>,
+}
+
+/// The interval sets of the rules a batch makes, in tables that stay: an
+/// anonymous set is made in the batch that makes its rule, and the kernel
+/// publishes an interval set's elements only at the end of the commit,
+/// after the rule is live. So these are written into [`OwnSets::made`],
+/// which the staging transaction makes first under the names of
+/// `decode::staged::own_name`, and the rule looks its set up by name.
+#[derive(Debug, Default)]
+pub(crate) struct OwnSets {
+    /// The tables whose rules' interval sets are made first.
+    pub tables: HashSet<String>,
+    /// The generation the staging transaction is made against.
+    pub genid: u32,
+    pub made: Vec<OwnSet>,
+}
+
+/// One rule's own interval set, to be made first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OwnSet {
+    pub table: String,
+    /// The kernel's name (`decode::staged::own_name`).
+    pub name: String,
+    pub key: Vec<Selector>,
+    pub elems: Vec<Elem>,
+    pub origin: Vec<Origin>,
 }
 
 impl Batch {
@@ -103,6 +135,8 @@ impl Batch {
             elements: 0,
             scratch: Buf::default(),
             seeds: super::Seeds::default(),
+            own: None,
+            genid_at: None,
         };
         let seq = b.seq(Subject::Batch);
         b.w.msg(NFNL_MSG_BATCH_BEGIN, 0, seq, NFPROTO_UNSPEC, NFNL_SUBSYS_NFTABLES, |a| {
@@ -110,7 +144,17 @@ impl Batch {
                 a.u32(NFNL_BATCH_GENID, g);
             }
         });
+        // The guard is the begin message's last four bytes.
+        b.genid_at = genid.map(|_| b.w.len() - 4);
         b
+    }
+
+    /// Guards the batch by generation `genid` instead of the one it was
+    /// begun with: the one a transaction sent before it leaves.
+    pub fn guard(&mut self, genid: u32) {
+        if let Some(at) = self.genid_at {
+            self.w.set_u32(at, genid);
+        }
     }
 
     pub fn end(&mut self) {

@@ -12,13 +12,13 @@ use shriek_compiler::nft::vocab::{
     nfproto, CT_REPLY, ICMPX_PORT_UNREACH, NFPROTO_IPV4, NFPROTO_IPV6,
 };
 use shriek_compiler::nft::{
-    CmpOp, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Origin, Part, Pick, RejectWith, Rhs,
-    Selector, Verdict,
+    CmpOp, Elem, Expr, NatFamily, NatKind, NatStmt, NatTargetExpr, Origin, Part, Pick, RejectWith,
+    Rhs, Selector, Verdict,
 };
 
-use super::batch::Batch;
+use super::batch::{Batch, OwnSet};
 use super::nat_map::{nat_map, Balanced};
-use super::set::{align4, anon_set, ifname, int_bytes, verdict_data};
+use super::set::{align4, anon_set, has_range, ifname, int_bytes, verdict_data};
 use crate::abi::*;
 use crate::msg::Attrs;
 
@@ -179,6 +179,30 @@ impl RuleCx<'_> {
             word += align4(s.len()) / 4;
         }
         reg(0)
+    }
+
+    /// Looks the key up in the rule's own set of `elems`: anonymous, made
+    /// here, or, for an interval set in a table that stays, made first
+    /// under a name of its own (`Batch::own`).
+    fn own_set(&mut self, a: &mut Attrs, key: &[Selector], elems: &[Elem], inv: bool) {
+        let own = self.b.own.as_mut().filter(|o| o.tables.contains(self.table));
+        match own {
+            Some(own) if has_range(elems) => {
+                let name = crate::decode::staged::own_name(own.genid, own.made.len());
+                own.made.push(OwnSet {
+                    table: self.table.to_string(),
+                    name: name.clone(),
+                    key: key.to_vec(),
+                    elems: elems.to_vec(),
+                    origin: self.origin.to_vec(),
+                });
+                self.lookup(a, key, &name, None, None, inv);
+            }
+            _ => {
+                let id = anon_set(self.b, self.table, key, elems, self.origin);
+                self.lookup(a, key, "__set%d", Some(id), None, inv);
+            }
+        }
     }
 
     fn lookup(
@@ -376,16 +400,10 @@ fn match_expr(a: &mut Attrs, cx: &mut RuleCx, key: &[Selector], op: CmpOp, rhs: 
                 }
             }
         }
-        Rhs::Value(v) => {
-            // A concatenation has no single register to compare: look the
-            // value up as a set of one.
-            let id = anon_set(cx.b, cx.table, key, std::slice::from_ref(v), cx.origin);
-            cx.lookup(a, key, "__set%d", Some(id), None, op == CmpOp::Ne);
-        }
-        Rhs::Set(elems) => {
-            let id = anon_set(cx.b, cx.table, key, elems, cx.origin);
-            cx.lookup(a, key, "__set%d", Some(id), None, op == CmpOp::Ne);
-        }
+        // A concatenation has no single register to compare: the value is
+        // looked up as a set of one.
+        Rhs::Value(v) => cx.own_set(a, key, std::slice::from_ref(v), op == CmpOp::Ne),
+        Rhs::Set(elems) => cx.own_set(a, key, elems, op == CmpOp::Ne),
         Rhs::Named(name) => {
             let (id, name) = (cx.refs.id(name), cx.refs.name(name));
             cx.lookup(a, key, name, id, None, op == CmpOp::Ne);

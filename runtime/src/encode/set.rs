@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use shriek_compiler::nft::vocab::METER_SIZE;
 use shriek_compiler::nft::{self, Data, DataType, Elem, Origin, Part, Selector, Verdict};
 
-use super::batch::{Batch, Subject};
+use super::batch::{Batch, OwnSet, Subject};
 use super::identity::udata;
 use super::seed::element_counter;
 use crate::abi::*;
@@ -117,10 +117,12 @@ pub(super) fn emit_set(b: &mut Batch, s: &SetDef) {
             None => {}
         }
         let concat = s.flags & NFT_SET_CONCAT != 0;
-        let anonymous = s.flags & NFT_SET_ANONYMOUS != 0;
-        if concat || anonymous || s.dynamic.is_some() {
+        // A rule's own set, anonymous or made first (`own_set`), is sized
+        // to its elements, as nft sizes an anonymous set.
+        let own = s.flags & NFT_SET_CONSTANT != 0;
+        if concat || own || s.dynamic.is_some() {
             a.nest(NFTA_SET_DESC, |d| {
-                if anonymous {
+                if own {
                     d.u32(NFTA_SET_DESC_SIZE, u32::try_from(s.elements.len()).unwrap_or(u32::MAX));
                 } else if s.dynamic.is_some() {
                     d.u32(NFTA_SET_DESC_SIZE, METER_SIZE);
@@ -497,6 +499,14 @@ pub(super) fn ifname(name: &str) -> Vec<u8> {
     v
 }
 
+/// Whether a rule's own set of `elems` holds a range: the kernel then
+/// makes it an interval set.
+pub(super) fn has_range(elems: &[Elem]) -> bool {
+    elems.iter().any(|e| e.0.iter().any(|p| matches!(p, Part::Int(l, h) if l != h)))
+}
+
+/// A rule's own set, anonymous, in the batch that makes the rule: returns
+/// its id.
 pub(super) fn anon_set(
     b: &mut Batch,
     table: &str,
@@ -504,8 +514,27 @@ pub(super) fn anon_set(
     elems: &[Elem],
     origin: &[Origin],
 ) -> u32 {
-    let interval = elems.iter().any(|e| e.0.iter().any(|p| matches!(p, Part::Int(l, h) if l != h)));
-    let mut flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT;
+    rule_set(b, table, "__set%d", NFT_SET_ANONYMOUS, key, elems, origin)
+}
+
+/// A rule's own interval set, made before the rule under `name`
+/// (`OwnSets`): the same set as [`anon_set`] makes, but not anonymous,
+/// so that it can exist before the rule that uses it.
+pub(crate) fn own_set(b: &mut Batch, own: &OwnSet) {
+    rule_set(b, &own.table, &own.name, 0, &own.key, &own.elems, &own.origin);
+}
+
+fn rule_set(
+    b: &mut Batch,
+    table: &str,
+    name: &str,
+    anonymous: u32,
+    key: &[Selector],
+    elems: &[Elem],
+    origin: &[Origin],
+) -> u32 {
+    let interval = has_range(elems);
+    let mut flags = anonymous | NFT_SET_CONSTANT;
     if interval {
         flags |= NFT_SET_INTERVAL;
         if key.len() > 1 {
@@ -521,7 +550,7 @@ pub(super) fn anon_set(
         b,
         &SetDef {
             table,
-            name: "__set%d",
+            name,
             id,
             key: key_spec(key),
             flags,

@@ -283,6 +283,13 @@ fn send(
             if summary.staged == 1 { "it" } else { "them" },
         ));
     }
+    if summary.staged_edits > 0 {
+        out.push_str(&format!(
+            "the new elements of {} added first, in a transaction of their own ({:.1} ms), so that no packet misses them\n",
+            count(summary.staged_edits, "interval set"),
+            summary.staging.as_secs_f64() * 1000.0,
+        ));
+    }
     out.push_str(&super::plan::leftovers_text(&summary.plan));
     if let Some(line) = relocated_text(shown.relocated()) {
         out.push_str(&line);

@@ -6,6 +6,7 @@
 //! machine's loads and compares in `expr.rs`.
 
 use super::*;
+use crate::decode::staged;
 
 impl Machine<'_> {
     /// `update @set { ip saddr limit rate ... }`, `add @set { ip saddr ct
@@ -64,9 +65,15 @@ impl Machine<'_> {
             }
             None => {
                 let key = self.key_at(w, info.key_len as usize)?;
-                let rhs = if info.anonymous() {
+                // A rule's own interval set, made first under a name, is
+                // the rule's as an anonymous one is.
+                let own = staged::is_own(&name);
+                let rhs = if info.anonymous() || own {
                     let elems: Vec<Elem> =
                         info.model_elements(&key)?.into_iter().map(|e| e.key).collect();
+                    if own {
+                        self.own.push(name);
+                    }
                     match elems.as_slice() {
                         [one] if key.len() > 1 => Rhs::Value(one.clone()),
                         _ => Rhs::Set(elems),
