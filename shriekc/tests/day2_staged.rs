@@ -67,6 +67,15 @@ fn shriekc(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), format!("{}{}", text(&out.stdout), text(&out.stderr)))
 }
 
+/// `apply --strategy STRATEGY stage.shr` into namespace `ns`, which must
+/// succeed: what it printed.
+fn applied(dir: &std::path::Path, ns: &str, strategy: &str) -> String {
+    let args = ["apply", "--force", "--netns", ns, "--strategy", strategy, "stage.shr"];
+    let (code, out) = shriekc(dir, &args);
+    assert_eq!(code, 0, "{strategy}: {out}");
+    out
+}
+
 fn counter(ns: &Netns, name: &str) -> u64 {
     let listed = ns.nft(&["list", "counter", "inet", "stage", name]);
     let words: Vec<&str> = listed.split_whitespace().collect();
@@ -142,12 +151,7 @@ fn interval_maps_made_anew_under_traffic_drop_nothing() {
     let Some(wire) = Wire::new() else { return };
     let ns = wire.host.name.clone();
     let dir = policy_dir("traffic");
-    let apply = |strategy: &str| {
-        let args = ["apply", "--force", "--netns", &ns, "--strategy", strategy, "stage.shr"];
-        let (code, out) = shriekc(&dir, &args);
-        assert_eq!(code, 0, "{strategy}: {out}");
-        out
-    };
+    let apply = |strategy: &str| applied(&dir, &ns, strategy);
     apply("sequential");
     stream_through(&wire, &dir, "7002", "sequential", |round| {
         // Each switch to `auto` makes both interval maps anew; they go in
@@ -183,12 +187,7 @@ fn a_rules_own_interval_set_made_anew_under_traffic_drops_nothing() {
     }
     policy += "    counter fallthrough drop\n  }\n}\n";
     std::fs::write(dir.join("stage.shr"), &policy).expect("write stage.shr");
-    let apply = |strategy: &str| {
-        let args = ["apply", "--force", "--netns", &ns, "--strategy", strategy, "stage.shr"];
-        let (code, out) = shriekc(&dir, &args);
-        assert_eq!(code, 0, "{strategy}: {out}");
-        out
-    };
+    let apply = |strategy: &str| applied(&dir, &ns, strategy);
     apply("sequential");
     let listed = wire.host.nft(&["list", "table", "inet", "stage"]);
     assert!(listed.contains("udp dport { 7001-7003, 7010 } counter"), "{listed}");
