@@ -213,8 +213,8 @@ fn a_rules_own_interval_set_made_anew_under_traffic_drops_nothing() {
 
 /// The policy of [`a_run_merged_into_the_map_before_it_drops_nothing`]:
 /// two runs of UDP rules (an interval map each in `auto`), split by an
-/// address rule or, `merged`, one run and one map; the streamed port is in
-/// the second run; before them 1,500 rules no datagram matches, whose
+/// address rule or, `merged`, one run and one map, where a rule's set of
+/// ports gains one too; the streamed port is in the second run; before them 1,500 rules no datagram matches, whose
 /// ports move with `shift`, so that the batch is large.
 fn runs(merged: bool, shift: u32) -> String {
     let mut out = String::from(
@@ -224,8 +224,13 @@ fn runs(merged: bool, shift: u32) -> String {
         let port = 20000 + 2 * i + shift % 2;
         out += &format!("    saddr 10.{}.{}.1 tcp dport {port} drop\n", 100 + i / 250, i % 250);
     }
-    out += "    udp dport 7001 accept\n    udp dport 7002 accept\n    udp dport 7003-7004 accept\n    udp dport 7005 accept\n";
-    if !merged {
+    out += "    udp dport 7001 accept\n    udp dport 7002 accept\n";
+    // Merged, the set widens: its element `7003-7004` is replaced by
+    // `7003-7005`, which overlaps it.
+    if merged {
+        out += "    udp dport { 7003, 7004, 7005 } accept\n    udp dport 7008 accept\n";
+    } else {
+        out += "    udp dport { 7003, 7004 } accept\n    udp dport 7008 accept\n";
         out += "    saddr 10.66.0.1 drop\n";
     }
     out += "    udp dport 7101 accept\n    udp dport 7102-7103 counter streamed accept\n    udp dport 7104 accept\n    udp dport 7105 accept\n";

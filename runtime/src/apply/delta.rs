@@ -144,10 +144,15 @@ impl Staging {
         self.sets.is_empty() && self.edits.is_empty()
     }
 
-    /// Whether the new elements of set `set` (the policy's name) of table
-    /// `table` went in already.
+    /// The staged edits of set `set` (the policy's name) of table `table`:
+    /// its new elements went in already, and the elements they replaced
+    /// went.
+    pub fn edits_of(&self, table: &str, set: &str) -> Option<&StagedEdit> {
+        self.edits.iter().find(|e| e.table == table && e.set.name == set)
+    }
+
     pub fn has_edits(&self, table: &str, set: &str) -> bool {
-        self.edits.iter().any(|e| e.table == table && e.set.name == set)
+        self.edits_of(table, set).is_some()
     }
 
     /// Whether chain `chain` of table `table` was made already.
@@ -314,16 +319,13 @@ pub(super) fn sets_going(
         let (Some(si), Some(_)) = (sd.old, sd.new) else { continue };
         let set = &old.sets[si];
         // A replaced element went with the staged edits.
-        let replaced_went = staged.has_edits(name, &sd.name);
+        let went = staged.edits_of(name, &sd.name).map_or(&[][..], |e| e.gone.as_slice());
         let gone: Vec<&nft::Element> = sd
             .elements
             .iter()
-            .filter(|e| match e.action {
-                Action::Remove => true,
-                Action::Change => !replaced_went,
-                _ => false,
-            })
+            .filter(|e| matches!(e.action, Action::Remove | Action::Change))
             .filter_map(|e| e.old.map(|i| &set.elements[i]))
+            .filter(|el| !went.iter().any(|w| w.key == el.key))
             .collect();
         if !gone.is_empty() {
             encode::edit_elements(b, name, set, meta.kernel_set(&set.name), &gone, false);

@@ -129,11 +129,19 @@ fn edits(staging: &mut Staging, plan: &Plan, td: &TableDelta, oi: usize, new: &n
             continue;
         }
         let live = &old.sets[si];
+        // Replaced: an element of the same key, or one that goes whose
+        // range overlaps one that comes (`7003-7004` widened to
+        // `7003-7006`), which the kernel would refuse beside it.
         let gone = sd
             .elements
             .iter()
-            .filter(|e| e.action == Action::Change)
-            .filter_map(|e| e.old.map(|i| live.elements[i].clone()))
+            .filter_map(|e| Some((e.action, &live.elements[e.old?])))
+            .filter(|(action, el)| match action {
+                Action::Change => true,
+                Action::Remove => came.iter().any(|c| overlap(&c.key, &el.key)),
+                _ => false,
+            })
+            .map(|(_, el)| el.clone())
             .collect();
         staging.edits.push(StagedEdit {
             table: new.name.clone(),
@@ -143,6 +151,15 @@ fn edits(staging: &mut Staging, plan: &Plan, td: &TableDelta, oi: usize, new: &n
             came,
         });
     }
+}
+
+/// Whether two keys share a value: every field's ranges (or names) meet.
+fn overlap(a: &nft::Elem, b: &nft::Elem) -> bool {
+    a.0.len() == b.0.len()
+        && a.0.iter().zip(&b.0).all(|pair| match pair {
+            (nft::Part::Int(l1, h1), nft::Part::Int(l2, h2)) => l1 <= h2 && l2 <= h1,
+            (x, y) => x == y,
+        })
 }
 
 /// The chains set `s`'s elements jump or go to.
@@ -239,7 +256,22 @@ pub(super) fn unstage(sock: &mut Socket, staging: &Staging, own: &[OwnSet]) {
 
 #[cfg(test)]
 mod tests {
-    use super::next_genid;
+    use super::{next_genid, overlap};
+    use shriek_compiler::nft::{Elem, Part};
+
+    #[test]
+    fn keys_overlap_where_every_field_meets() {
+        let key =
+            |parts: &[(u128, u128)]| Elem(parts.iter().map(|&(l, h)| Part::Int(l, h)).collect());
+        assert!(overlap(&key(&[(7003, 7004)]), &key(&[(7003, 7006)])));
+        assert!(overlap(&key(&[(7004, 7004)]), &key(&[(7001, 7004)])));
+        assert!(!overlap(&key(&[(7003, 7004)]), &key(&[(7005, 7006)])));
+        assert!(overlap(&key(&[(1, 5), (80, 80)]), &key(&[(5, 9), (70, 90)])));
+        assert!(!overlap(&key(&[(1, 5), (80, 80)]), &key(&[(5, 9), (81, 90)])));
+        let named = |n: &str| Elem(vec![Part::Str(n.into())]);
+        assert!(overlap(&named("eth0"), &named("eth0")));
+        assert!(!overlap(&named("eth0"), &named("eth1")));
+    }
 
     #[test]
     fn the_generation_after_a_commit_skips_zero() {
