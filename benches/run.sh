@@ -11,6 +11,8 @@
 #   control    seconds and peak RSS to apply N rules        (benches/control.sh)
 #   analysis   `shriekc check` on N overlapping rules       (benches/analysis.sh)
 #   day2       a one-rule change to a 100k-rule policy      (benches/day2.sh)
+#   loss       datagrams dropped at the firewall while a
+#              policy is re-applied under a stream          (benches/loss.sh)
 #   criterion  in-process parse, resolve, lower, analysis   (benches/pipeline.rs)
 #   phases     time and memory of each front-end phase at the largest size,
 #              blended, both strategies                     (benches/phases.rs)
@@ -30,13 +32,13 @@ while (($#)); do
     case $1 in
     --quick) quick=1 ;;
     --out) out=$2; shift ;;
-    dataplane | control | analysis | day2 | criterion | phases | plot | summary) parts+=("$1") ;;
+    dataplane | control | analysis | day2 | loss | criterion | phases | plot | summary) parts+=("$1") ;;
     -h | --help) sed -n '2,/^set/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) bench_die "unknown part or flag: $1 (see benches/run.sh --help)" ;;
     esac
     shift
 done
-((${#parts[@]})) || parts=(dataplane control analysis day2 criterion phases plot summary)
+((${#parts[@]})) || parts=(dataplane control analysis day2 loss criterion phases plot summary)
 if [[ -z $out ]]; then
     out=$bench_root/benches/results/$(date -u +%F)
     ((quick)) && out=$bench_tmp/quick
@@ -75,6 +77,13 @@ for part in "${parts[@]}"; do
             bash "$bench_dir/day2.sh" 1000 1 | tee "$out/day2.md"
         else
             bash "$bench_dir/day2.sh" 100000 3 | tee "$out/day2.md"
+        fi
+        ;;
+    loss)
+        if ((quick)); then
+            bash "$bench_dir/loss.sh" 2 1 | tee "$out/loss.csv"
+        else
+            bash "$bench_dir/loss.sh" 20 3 | tee "$out/loss.csv"
         fi
         ;;
     criterion)
