@@ -15,6 +15,9 @@
 #   merge    two runs of port rules, split by an address rule or not: the
 #            second run's map merges into the first, which gains its
 #            elements (the streamed port among them), and splits again.
+#   hashed   single ports only (a hashed map in `auto`), switched between
+#            `auto` and `sequential` 10 x SWITCHES times: each switch to
+#            `sequential` deletes the map that held the streamed port.
 #
 # Usage (as root): benches/loss.sh [SWITCHES] [ROUNDS]   (defaults 20 and 3)
 # SHRIEKC names the binary; SHRIEKC_OLD, when set, a second one that takes
@@ -56,6 +59,9 @@ table live {
 }
 EOF
 grep -v 'saddr 10.66.0.1' "$work/split.shr" >"$work/merged.shr"
+# One run of single ports: a hashed map in `auto`.
+grep -v 'saddr 10.66.0.1' "$work/split.shr" | sed 's/7003-7004/7003/; s/6011-6012/6011/' \
+    >"$work/hashed.shr"
 
 # The sender: datagrams to 6003 until killed.
 cat >"$work/send.py" <<'EOF'
@@ -81,13 +87,16 @@ EOF
     case $name in
         rebuild) cp "$work/rebuild.shr" "$work/live.shr" && in_sink --strategy auto ;;
         merge) cp "$work/split.shr" "$work/live.shr" && in_sink --strategy auto ;;
+        hashed) cp "$work/hashed.shr" "$work/live.shr" && in_sink --strategy auto ;;
     esac
     ip netns exec "$gen" python3 "$work/send.py" &
     sp=$!
     sleep 0.3
-    for i in $(seq 1 "$switches"); do
+    local n=$switches
+    [[ $name == hashed ]] && n=$((10 * switches))
+    for i in $(seq 1 "$n"); do
         case $name in
-            rebuild)
+            rebuild | hashed)
                 if ((i % 2)); then in_sink --strategy sequential; else in_sink --strategy auto; fi
                 ;;
             merge)
@@ -109,7 +118,7 @@ EOF
 
 echo "scenario,binary,datagrams,dropped_at_firewall"
 for _ in $(seq 1 "$rounds"); do
-    for name in rebuild merge; do
+    for name in rebuild merge hashed; do
         [[ -n ${SHRIEKC_OLD:-} ]] && scenario "$SHRIEKC_OLD" "$name" old
         scenario "$SHRIEKC" "$name" new
     done

@@ -34,6 +34,7 @@ mod delta;
 mod jumps;
 mod nat_maps;
 mod rebuild;
+mod settle;
 mod stage;
 mod sub_parts;
 
@@ -84,6 +85,11 @@ pub struct ApplySummary {
     pub staging: Duration,
     pub staged: usize,
     pub staged_edits: usize,
+    /// Maps deleted in a transaction after the batch, once the packets
+    /// walking the old rules were through (`apply/settle.rs`), and the
+    /// time that took, the wait included.
+    pub deferred: usize,
+    pub settling: Duration,
     /// Of `elapsed`: reading (when not given), planning and reading the
     /// counts that leave, before anything is sent.
     pub planning: Duration,
@@ -243,6 +249,8 @@ fn apply_model(
                 staging: Duration::ZERO,
                 staged: 0,
                 staged_edits: 0,
+                deferred: 0,
+                settling: Duration::ZERO,
                 planning,
                 recording: Duration::ZERO,
             }));
@@ -262,6 +270,7 @@ fn apply_model(
         let mut batch = Batch::begin(sock.next_seq(), Some(genid));
         batch.seeds = seeds;
         if !opts.dry_run {
+            batch.deferred = Some(encode::Deferred::default());
             batch.own = Some(encode::OwnSets {
                 tables: stage::own_set_tables(&plan),
                 genid,
@@ -303,10 +312,21 @@ fn apply_model(
         }
         match result {
             Ok(()) => {
+                // The maps the new rules no longer use, once the packets
+                // that walk the old ones are through (`settle`).
+                let deferred = batch.deferred.take().unwrap_or_default();
+                let mut after = stage::next_genid(genid);
+                let mut settling = Duration::ZERO;
+                if !deferred.is_empty() {
+                    let (one, took) = settle::settle(&mut sock, &deferred);
+                    settling = took;
+                    if one {
+                        after = stage::next_genid(after);
+                    }
+                }
                 let recorded = Instant::now();
                 if !opts.dry_run {
                     // What the commit left, for the next reading (`cache`).
-                    let after = stage::next_genid(genid);
                     let untouched = match cached {
                         Cached::Read(cached) => carried_sets(cached, desired, &plan),
                         Cached::Carried(carried) => carried,
@@ -333,6 +353,8 @@ fn apply_model(
                     staging,
                     staged: staged.sets.len() + own.len(),
                     staged_edits: staged.edits.len(),
+                    deferred: deferred.sets.len(),
+                    settling,
                     planning,
                     recording: recorded.elapsed(),
                 }));

@@ -27,7 +27,7 @@ mod nat_map;
 mod seed;
 mod set;
 
-pub(crate) use batch::{Batch, OwnSet, OwnSets, Subject};
+pub(crate) use batch::{Batch, Deferred, OwnSet, OwnSets, Subject};
 pub(crate) use edit::{
     chain_policy, delete_chain, delete_counter, delete_rule, delete_set, delete_table, flush_chain,
 };

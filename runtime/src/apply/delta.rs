@@ -12,7 +12,7 @@
 //! rules, elements, chains, sets and counters get no message at all, so
 //! they keep their handles and their counts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use shriek_compiler::diff::structural::{Action, TableDelta};
 use shriek_compiler::nft;
@@ -292,13 +292,11 @@ fn in_place(
 
     // What is no longer used: sets first, since a map's elements may jump
     // to a chain that goes too.
-    sets_gone(b, name, meta, td);
+    let held = sets_gone(b, name, old, meta, td, &HashSet::new());
     for cd in td.chains.iter().filter(|c| c.action == Some(Action::Remove)) {
         // The chain first: its links to its parts go with it.
-        encode::delete_chain(b, name, &cd.name);
-        for part in cd.old.map(|ci| meta.parts[ci].as_slice()).unwrap_or(&[]) {
-            encode::delete_chain(b, name, part);
-        }
+        let parts = cd.old.map(|ci| meta.parts[ci].as_slice()).unwrap_or(&[]);
+        delete_chain_held(b, name, &cd.name, parts, &held);
     }
     for c in td.counters.iter().filter(|c| c.action == Action::Remove) {
         encode::delete_counter(b, name, &c.name);
@@ -381,8 +379,56 @@ pub(super) fn sets_coming(
 }
 
 /// The sets no longer used: before the chains their elements may jump to.
-pub(super) fn sets_gone(b: &mut Batch, name: &str, meta: &LiveTable, td: &TableDelta) {
+/// A map goes in the transaction after the batch where the batch defers
+/// (`Batch::deferred`), unless it jumps to a chain in `remade` (deleted
+/// and made again in the batch). Returns the chains the deferred maps jump
+/// to: should the batch delete them, they go after those maps.
+pub(super) fn sets_gone(
+    b: &mut Batch,
+    name: &str,
+    old: &nft::Table,
+    meta: &LiveTable,
+    td: &TableDelta,
+    remade: &HashSet<&str>,
+) -> HashSet<String> {
+    let mut held = HashSet::new();
     for sd in td.sets.iter().filter(|s| s.action == Some(Action::Remove)) {
-        encode::delete_set(b, name, meta.kernel_set(&sd.name));
+        let kernel = meta.kernel_set(&sd.name);
+        let set = sd.old.map(|i| &old.sets[i]);
+        let targets: Vec<&str> =
+            set.map(|s| super::stage::targets(s).collect()).unwrap_or_default();
+        let deferrable = set.is_some_and(|s| s.data.is_some() && s.dynamic.is_none())
+            && !targets.iter().any(|t| remade.contains(t));
+        match b.deferred.as_mut() {
+            Some(d) if deferrable => {
+                d.sets.push((name.to_string(), kernel.to_string()));
+                held.extend(targets.iter().map(|t| t.to_string()));
+            }
+            _ => encode::delete_set(b, name, kernel),
+        }
+    }
+    held
+}
+
+/// Deletes chain `chain` of table `name`, then `parts`; in the transaction
+/// after the batch when a deferred map jumps to it (`held`).
+pub(super) fn delete_chain_held(
+    b: &mut Batch,
+    name: &str,
+    chain: &str,
+    parts: &[String],
+    held: &HashSet<String>,
+) {
+    match b.deferred.as_mut() {
+        Some(d) if held.contains(chain) => {
+            d.chains.push((name.to_string(), chain.to_string()));
+            d.chains.extend(parts.iter().map(|p| (name.to_string(), p.clone())));
+        }
+        _ => {
+            encode::delete_chain(b, name, chain);
+            for part in parts {
+                encode::delete_chain(b, name, part);
+            }
+        }
     }
 }

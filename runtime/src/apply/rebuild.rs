@@ -139,9 +139,14 @@ pub(super) fn write(
 
     // What leaves the policy: sets first, since a map's elements may jump
     // to a chain that goes too.
-    sets_gone(b, name, meta, td);
+    let remade: HashSet<&str> = live
+        .iter()
+        .map(|(c, _)| *c)
+        .filter(|c| !kept.contains(c) && wanted.contains_key(c))
+        .collect();
+    let held = sets_gone(b, name, old, meta, td, &remade);
     for (chain, _) in live.iter().filter(|(c, _)| !wanted.contains_key(c)) {
-        encode::delete_chain(b, name, chain);
+        super::delta::delete_chain_held(b, name, chain, &[], &held);
     }
     let keep: HashSet<&str> = new.counters.iter().map(String::as_str).collect();
     for c in old.counters.iter().filter(|c| !keep.contains(c.as_str())) {

@@ -163,7 +163,7 @@ fn overlap(a: &nft::Elem, b: &nft::Elem) -> bool {
 }
 
 /// The chains set `s`'s elements jump or go to.
-fn targets(s: &nft::Set) -> impl Iterator<Item = &str> {
+pub(super) fn targets(s: &nft::Set) -> impl Iterator<Item = &str> {
     s.elements.iter().filter_map(|e| match &e.data {
         Some(nft::Data::Verdict(nft::Verdict::Jump(c) | nft::Verdict::Goto(c))) => Some(c.as_str()),
         _ => None,

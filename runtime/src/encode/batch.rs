@@ -92,6 +92,28 @@ pub(crate) struct Batch {
     pub own: Option<OwnSets>,
     /// Where in `w` the batch's generation guard is, to move it on.
     genid_at: Option<usize>,
+    /// What the batch leaves for a transaction after it (`apply/
+    /// settle.rs`); `None`: everything goes in this batch.
+    pub deferred: Option<Deferred>,
+}
+
+/// Maps no rule of the new generation uses, and the chains only their
+/// elements still jump to, that go in a transaction after the batch, once
+/// the packets that started walking the old rules are through: deleting a
+/// map deactivates its elements at the generation switch, and such a
+/// packet looks them up with the new generation's mask.
+#[derive(Debug, Default)]
+pub(crate) struct Deferred {
+    /// (table, kernel name).
+    pub sets: Vec<(String, String)>,
+    /// (table, chain), each before its parts.
+    pub chains: Vec<(String, String)>,
+}
+
+impl Deferred {
+    pub fn is_empty(&self) -> bool {
+        self.sets.is_empty() && self.chains.is_empty()
+    }
 }
 
 /// The interval sets of the rules a batch makes, in tables that stay: an
@@ -137,6 +159,7 @@ impl Batch {
             seeds: super::Seeds::default(),
             own: None,
             genid_at: None,
+            deferred: None,
         };
         let seq = b.seq(Subject::Batch);
         b.w.msg(NFNL_MSG_BATCH_BEGIN, 0, seq, NFPROTO_UNSPEC, NFNL_SUBSYS_NFTABLES, |a| {

@@ -283,6 +283,13 @@ fn send(
             if summary.staged == 1 { "it" } else { "them" },
         ));
     }
+    if summary.deferred > 0 {
+        out.push_str(&format!(
+            "{} no rule uses any more deleted in a transaction after it ({:.1} ms), once the packets walking the old rules were through\n",
+            count(summary.deferred, "map"),
+            summary.settling.as_secs_f64() * 1000.0,
+        ));
+    }
     if summary.staged_edits > 0 {
         out.push_str(&format!(
             "the new elements of {} added first, in a transaction of their own ({:.1} ms), so that no packet misses them\n",
