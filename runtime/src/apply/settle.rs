@@ -40,19 +40,10 @@ pub(super) fn settle(sock: &mut Socket, deferred: &Deferred) -> (bool, Duration)
     if super::send_batch(sock, &b).is_ok() {
         return (true, start.elapsed());
     }
-    // One already gone (an `apply` beside this one): each on its own, so
-    // that the rest go. What cannot go now, the next `apply` removes.
-    let sets = deferred.sets.iter().map(|(t, s)| (t, s, true));
-    for (table, name, set) in sets.chain(deferred.chains.iter().map(|(t, c)| (t, c, false))) {
-        let mut b = Batch::begin(sock.next_seq(), None);
-        if set {
-            encode::delete_set(&mut b, table, name);
-        } else {
-            encode::delete_chain(&mut b, table, name);
-        }
-        b.end();
-        let _ = super::send_batch(sock, &b);
-    }
+    // One already gone (an `apply` beside this one): each on its own.
+    let sets = deferred.sets.iter().map(|(t, s)| (t.as_str(), s.as_str(), true));
+    let chains = deferred.chains.iter().map(|(t, c)| (t.as_str(), c.as_str(), false));
+    super::stage::delete_each(sock, sets.chain(chains));
     (false, start.elapsed())
 }
 

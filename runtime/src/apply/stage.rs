@@ -242,7 +242,17 @@ pub(super) fn unstage(sock: &mut Socket, staging: &Staging, own: &[OwnSet]) {
         b.end();
         let _ = super::send_batch(sock, &b);
     }
-    for (table, name, set) in sets.chain(chains) {
+    delete_each(sock, sets.chain(chains));
+}
+
+/// Deletes each (table, name, whether a set, else a chain) in a
+/// transaction of its own, so that one already gone leaves the others to
+/// go; what cannot go now, the next `apply` removes.
+pub(super) fn delete_each<'a>(
+    sock: &mut Socket,
+    what: impl Iterator<Item = (&'a str, &'a str, bool)>,
+) {
+    for (table, name, set) in what {
         let mut b = Batch::begin(sock.next_seq(), None);
         if set {
             encode::delete_set(&mut b, table, name);
