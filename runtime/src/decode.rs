@@ -208,8 +208,15 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
         .collect();
     // The rules' own sets are the rules' (read into them as anonymous
     // ones); one that no rule uses is left over, as a staged set is.
-    let own_used: std::collections::HashSet<&str> =
-        rules.iter().flatten().flat_map(|r| &r.own).map(String::as_str).collect();
+    // Most tables hold none, and then no rule needs looking at.
+    let any_own = sets.keys().any(|name| staged::is_own(name));
+    let own_used: std::collections::HashSet<&str> = rules
+        .iter()
+        .filter(|_| any_own)
+        .flatten()
+        .flat_map(|r| &r.own)
+        .map(String::as_str)
+        .collect();
     let mut staged_left = Vec::new();
     let mut named: Vec<&SetInfo> = Vec::new();
     for s in sets.values().filter(|s| !s.anonymous() && !nat_maps.contains(&s.name)) {

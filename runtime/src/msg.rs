@@ -112,7 +112,7 @@ impl Writer {
 
     /// Bytes written so far.
     pub fn len(&self) -> usize {
-        self.buf.bytes.len()
+        self.buf.len()
     }
 
     /// Overwrites the big-endian `u32` attribute value written at `at`.

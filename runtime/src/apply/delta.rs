@@ -8,9 +8,11 @@
 //! jumps into it any more) and every element that goes, sets made again
 //! deleted, new sets made, new elements added, new rules placed (each just
 //! before the first untouched rule that follows it in the new chain, or at
-//! the end), and last the sets, chains and counters that go. Untouched
-//! rules, elements, chains, sets and counters get no message at all, so
-//! they keep their handles and their counts.
+//! the end), and last the sets, chains and counters that go (a map, and
+//! the chains only its elements jump to, in the transaction after the
+//! batch: `settle.rs`). Untouched rules, elements, chains, sets and
+//! counters get no message at all, so they keep their handles and their
+//! counts.
 
 use std::collections::{HashMap, HashSet};
 

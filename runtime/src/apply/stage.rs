@@ -100,13 +100,16 @@ pub(super) fn sets(desired: &Desired, plan: &Plan) -> Staging {
 /// neither for a moment. Added a commit earlier, an element decides its
 /// packets only as the rules after it in the new policy would, a moment
 /// sooner. Not when an element jumps to a chain the live table lacks
-/// (made in the batch); nor an element that goes: it stays found until
-/// the commit's end, as the rules that no longer use it would have it.
+/// (made in the batch). An element that goes stays in the batch (it stays
+/// found until the commit's end, as the rules that no longer use it would
+/// have it), unless a new element's range overlaps it.
 fn edits(staging: &mut Staging, plan: &Plan, td: &TableDelta, oi: usize, new: &nft::Table) {
     let old = &plan.live.tables[oi];
     let meta = &plan.meta[oi];
-    let regular =
-        |t: &nft::Table, name: &str| t.chains.iter().any(|c| c.name == name && c.base.is_none());
+    let regular = |t: &nft::Table| -> HashSet<String> {
+        t.chains.iter().filter(|c| c.base.is_none()).map(|c| c.name.clone()).collect()
+    };
+    let both = &regular(old) & &regular(new);
     for sd in td.sets.iter().filter(|s| s.action.is_none()) {
         let (Some(si), Some(sj)) = (sd.old, sd.new) else { continue };
         let set = &new.sets[sj];
@@ -121,7 +124,7 @@ fn edits(staging: &mut Staging, plan: &Plan, td: &TableDelta, oi: usize, new: &n
             .collect();
         let kept = |e: &nft::Element| match &e.data {
             Some(nft::Data::Verdict(nft::Verdict::Jump(c) | nft::Verdict::Goto(c))) => {
-                regular(old, c) && regular(new, c)
+                both.contains(c)
             }
             _ => true,
         };
@@ -199,12 +202,7 @@ pub(super) fn batch(b: &mut Batch, desired: &Desired, staging: &Staging, own: &[
         encode::named_set(b, &s.table, set, &s.kernel, id);
     }
     for e in &staging.edits {
-        let gone: Vec<&nft::Element> = e.gone.iter().collect();
-        if !gone.is_empty() {
-            encode::edit_elements(b, &e.table, &e.set, &e.kernel, &gone, false);
-        }
-        let came: Vec<&nft::Element> = e.came.iter().collect();
-        encode::edit_elements(b, &e.table, &e.set, &e.kernel, &came, true);
+        write_edit(b, e, false);
     }
     for o in own {
         encode::own_set(b, o);
@@ -233,16 +231,25 @@ pub(super) fn unstage(sock: &mut Socket, staging: &Staging, own: &[OwnSet]) {
     // elements that came go, and those they replaced come back.
     for e in &staging.edits {
         let mut b = Batch::begin(sock.next_seq(), None);
-        let came: Vec<&nft::Element> = e.came.iter().collect();
-        encode::edit_elements(&mut b, &e.table, &e.set, &e.kernel, &came, false);
-        let gone: Vec<&nft::Element> = e.gone.iter().collect();
-        if !gone.is_empty() {
-            encode::edit_elements(&mut b, &e.table, &e.set, &e.kernel, &gone, true);
-        }
+        write_edit(&mut b, e, true);
         b.end();
         let _ = super::send_batch(sock, &b);
     }
     delete_each(sock, sets.chain(chains));
+}
+
+/// Staged edit `e`: the replaced elements go and the new ones come, or,
+/// to `undo` it, the other way round.
+fn write_edit(b: &mut Batch, e: &StagedEdit, undo: bool) {
+    let (first, then) = if undo { (&e.came, &e.gone) } else { (&e.gone, &e.came) };
+    let first: Vec<&nft::Element> = first.iter().collect();
+    if !first.is_empty() {
+        encode::edit_elements(b, &e.table, &e.set, &e.kernel, &first, false);
+    }
+    let then: Vec<&nft::Element> = then.iter().collect();
+    if !then.is_empty() {
+        encode::edit_elements(b, &e.table, &e.set, &e.kernel, &then, true);
+    }
 }
 
 /// Deletes each (table, name, whether a set, else a chain) in a
