@@ -16,8 +16,11 @@
 # goes (parse and resolve, the analysis beside reading and lowering, then
 # planning, the transaction and keeping the cache).
 # Beside them, the peers: `nft -f` of `shriekc compile` output, loaded whole,
-# and `nft list table` of the applied policy, which reads what a day-2 apply
-# must read.
+# `nft list table` of the applied policy, which reads what a day-2 apply
+# must read, and nft's own one-rule change, `nft replace rule` of the
+# middle rule with a verdict by its handle, its transaction alone (the
+# batch's `sendmsg`, which the kernel answers once it has committed, timed
+# by strace): the kernel's floor for changing one rule of that table.
 #
 # Usage (as root): benches/day2.sh [RULES] [RUNS]   (defaults 100000 and 5;
 # benches/run.sh runs it as its `day2` part)
@@ -66,8 +69,30 @@ bench() {
     hyperfine --shell=bash -r "$runs" -w 0 --export-json "$1" --prepare "$2" "$3" >/dev/null
 }
 
-printf '| strategy | rules | first apply (CPU) | first tx | one-rule change (CPU) | change tx | change / first | change, no cache (CPU) | `nft -f` whole (CPU) | `nft list table` (CPU) |\n'
-printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+# nft's own one-rule change on the applied policy: the least, in
+# milliseconds, of RUNS `nft replace rule` of the middle rule that has a
+# verdict (by its handle, with its own text) as strace times the batch's
+# `sendmsg`. A rule with a verdict, because the kernel validates the
+# whole table at the commit of any rule holding one.
+peer_replace_tx() {
+    local line chain handle text i
+    line=$(in_ns nft -a list table inet bench | awk '
+        /^\tchain / { chain = $2 }
+        /(accept|drop) .*# handle [0-9]+$/ { n++; c[n] = chain; l[n] = $0 }
+        END { m = int((n + 1) / 2); print c[m] "\t" l[m] }')
+    chain=${line%%$'\t'*}
+    text=${line#*$'\t'}
+    handle=${text##*# handle }
+    text=${text% # handle *}
+    printf 'replace rule inet bench %s handle %s %s\n' "$chain" "$handle" "${text#"${text%%[![:space:]]*}"}" >"$work/replace.nft"
+    for ((i = 0; i < runs; i++)); do
+        in_ns strace -T -e trace=sendmsg nft -f "$work/replace.nft" 2>&1 >/dev/null |
+            sed -n 's/.*NFT_MSG_NEWRULE.*<\([0-9.]*\)>$/\1/p'
+    done | sort -g | head -1 | awk '{ printf "%.2f ms", $1 * 1000 }'
+}
+
+printf '| strategy | rules | first apply (CPU) | first tx | one-rule change (CPU) | change tx | change / first | change, no cache (CPU) | `nft -f` whole (CPU) | `nft list table` (CPU) | `nft replace rule` tx |\n'
+printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for strategy in sequential auto; do
     # First apply: an empty namespace each run.
     bench "$work/first.json" "clear_ns; cp $work/base.shr $work/day2.shr" \
@@ -88,15 +113,16 @@ for strategy in sequential auto; do
     bench "$work/nft.json" clear_ns "in_ns nft -f $work/base.nft"
     bench "$work/list.json" "clear_ns; apply_base $strategy" \
         "in_ns nft list table inet bench >/dev/null"
+    replace_tx=$(peer_replace_tx)
     first=$(least_s "$work/first.json")
     change=$(least_s "$work/change.json")
-    printf '| %s | %d | %.2f s (%.2f s) | %.1f ms | %.2f s (%.2f s) | %.2f ms | %.2f× | %.2f s (%.2f s) | %.2f s (%.2f s) | %.2f s (%.2f s) |\n' \
+    printf '| %s | %d | %.2f s (%.2f s) | %.1f ms | %.2f s (%.2f s) | %.2f ms | %.2f× | %.2f s (%.2f s) | %.2f s (%.2f s) | %.2f s (%.2f s) | %s |\n' \
         "$strategy" "$rules" "$first" "$(cpu_s "$work/first.json")" "$(least_tx "$work/first.out")" \
         "$change" "$(cpu_s "$work/change.json")" "$(least_tx "$work/change.out")" \
         "$(awk -v a="$change" -v b="$first" 'BEGIN { print a / b }')" \
         "$(least_s "$work/nocache.json")" "$(cpu_s "$work/nocache.json")" \
         "$(least_s "$work/nft.json")" "$(cpu_s "$work/nft.json")" \
-        "$(least_s "$work/list.json")" "$(cpu_s "$work/list.json")"
+        "$(least_s "$work/list.json")" "$(cpu_s "$work/list.json")" "$replace_tx"
     tail -1 "$work/change.out" | sed 's/^/  last change: /' >&2
     # Where one more change's time goes (SHRIEKC_PHASES: milliseconds from
     # the start of the command), for the notes under the table.

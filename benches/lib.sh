@@ -17,7 +17,7 @@ bench_install_peers() {
     [[ $(id -u) == 0 ]] || bench_die "needs root: it makes network namespaces"
     local want=() cmd pkg
     for pair in nft:nftables iptables-legacy-restore:iptables iptables-nft-restore:iptables \
-        iperf3:iperf3 hyperfine:hyperfine /usr/bin/time:time ip:iproute2 python3:python3; do
+        iperf3:iperf3 hyperfine:hyperfine /usr/bin/time:time ip:iproute2 python3:python3 strace:strace; do
         cmd=${pair%%:*} pkg=${pair#*:}
         command -v "$cmd" >/dev/null || want+=("$pkg")
     done
