@@ -13,8 +13,9 @@
 # and, from the same runs of `shriekc apply` (which prints its transaction's
 # time), the transaction alone: from sending the batch to the kernel's answer.
 # On standard error, one more change with SHRIEKC_PHASES set: where its time
-# goes (parse and resolve, the analysis beside reading and lowering, then
-# planning, the transaction and keeping the cache).
+# goes (parse and resolve, the analysis beside reading and lowering, when
+# the reading of the live tables, on its own thread from the start, ended,
+# then planning, the transaction and keeping the cache).
 # Beside them, the peers: `nft -f` of `shriekc compile` output, loaded whole,
 # `nft list table` of the applied policy, which reads what a day-2 apply
 # must read, and nft's own one-rule change, `nft replace rule` of the

@@ -385,8 +385,12 @@ impl Phases {
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
         let end = self.now();
         let ran = end - ms(s.elapsed);
+        let read = match (self.start, super::early::READ_ENDED.get()) {
+            (Some(start), Some(at)) => format!("{:.1}", ms(at.saturating_duration_since(start))),
+            _ => "-".to_owned(),
+        };
         eprintln!(
-            "phases (ms from the start): parse+resolve {fronted:.1}, analysis {analysed:.1}, read+lower+plan {lowered:.1}, runtime from {ran:.1}: plan {:.1}, transaction {:.1}, cache {:.1}, end {end:.1}",
+            "phases (ms from the start): parse+resolve {fronted:.1}, analysis {analysed:.1}, live tables read (own thread) {read}, read+lower+plan {lowered:.1}, runtime from {ran:.1}: plan {:.1}, transaction {:.1}, cache {:.1}, end {end:.1}",
             ms(s.planning),
             ms(s.transaction),
             ms(s.recording),

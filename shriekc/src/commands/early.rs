@@ -12,11 +12,17 @@
 //! began at, so a change made meanwhile is refused, as for any reading.
 
 use std::path::Path;
+use std::sync::OnceLock;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use shriek_runtime::{Live, RuntimeError};
 
 use crate::loader::{read_bytes, STDIN_PATH};
+
+/// When the early reading ended, for `SHRIEKC_PHASES` (a sequential
+/// change's long pole is this reading, on its own thread).
+pub(crate) static READ_ENDED: OnceLock<Instant> = OnceLock::new();
 
 /// A reading of the guessed tables under way.
 pub(crate) struct EarlyRead {
@@ -38,7 +44,11 @@ impl EarlyRead {
         let (guessed, key, netns) = (names.clone(), key.to_owned(), netns.map(str::to_owned));
         let reading = std::thread::Builder::new()
             .name("read-live".into())
-            .spawn(move || shriek_runtime::read_live(&guessed, &key, netns.as_deref()))
+            .spawn(move || {
+                let live = shriek_runtime::read_live(&guessed, &key, netns.as_deref());
+                let _ = READ_ENDED.set(Instant::now());
+                live
+            })
             .ok()?;
         Some(EarlyRead { names, reading })
     }
