@@ -378,11 +378,8 @@ fn rules(old: &[nft::Rule], new: &[nft::Rule]) -> (Vec<Edit>, Vec<(usize, usize)
 /// rules, most of its plan's time).
 fn keys(rules: &[nft::Rule]) -> Vec<Vec<u8>> {
     use rayon::prelude::*;
-    const PER_TASK: usize = 4096;
-    if rules.len() <= PER_TASK {
-        return rules.iter().map(|r| canonical(&r.exprs)).collect();
-    }
-    rules.par_iter().with_min_len(PER_TASK).map(|r| canonical(&r.exprs)).collect()
+    // A task per 4,096 rules: a short chain stays on the calling thread.
+    rules.par_iter().with_min_len(4096).map(|r| canonical(&r.exprs)).collect()
 }
 
 /// A long common subsequence of `a` and `b` as index pairs, in order (see

@@ -20,14 +20,14 @@ use shriek_runtime::{Live, RuntimeError};
 
 use crate::loader::{read_bytes, STDIN_PATH};
 
-/// When the early reading ended, for `SHRIEKC_PHASES` (a sequential
-/// change's long pole is this reading, on its own thread).
+/// When the early reading that was used ended, for `SHRIEKC_PHASES` (a
+/// sequential change's long pole is this reading, on its own thread).
 pub(crate) static READ_ENDED: OnceLock<Instant> = OnceLock::new();
 
 /// A reading of the guessed tables under way.
 pub(crate) struct EarlyRead {
     names: Vec<String>,
-    reading: JoinHandle<Result<Live, RuntimeError>>,
+    reading: JoinHandle<(Result<Live, RuntimeError>, Instant)>,
 }
 
 impl EarlyRead {
@@ -46,8 +46,7 @@ impl EarlyRead {
             .name("read-live".into())
             .spawn(move || {
                 let live = shriek_runtime::read_live(&guessed, &key, netns.as_deref());
-                let _ = READ_ENDED.set(Instant::now());
-                live
+                (live, Instant::now())
             })
             .ok()?;
         Some(EarlyRead { names, reading })
@@ -61,7 +60,9 @@ impl EarlyRead {
         }
         // A panic while reading is a bug of its own; read again rather than
         // hide it behind another message.
-        self.reading.join().ok()
+        let (live, ended) = self.reading.join().ok()?;
+        let _ = READ_ENDED.set(ended);
+        Some(live)
     }
 }
 
