@@ -29,6 +29,7 @@
 //! refused message's sequence number, and a GETGEN request sent after the
 //! batch marks the end of the answers.
 
+mod beside;
 mod carry;
 mod delta;
 mod jumps;
@@ -80,11 +81,13 @@ pub struct ApplySummary {
     pub transaction: Duration,
     /// The same for the staging transaction that went first, when new
     /// interval sets were made in one of their own (`staged` of them, the
-    /// rules' own included), or the new elements of `staged_edits` interval
-    /// sets that stay went in there.
+    /// rules' own included), or maps made anew (`beside` of them).
     pub staging: Duration,
     pub staged: usize,
-    pub staged_edits: usize,
+    /// Maps made anew under a new name, in the staging transaction, beside
+    /// the old ones, which went in the transaction after the batch
+    /// (`apply/beside.rs`).
+    pub beside: usize,
     /// Maps deleted in a transaction after the batch, once the packets
     /// walking the old rules were through (`apply/settle.rs`), and the
     /// time that took, the wait included.
@@ -231,6 +234,9 @@ fn apply_model(
                 };
                 let cached = std::mem::take(&mut reading.cached);
                 let mut plan = plan::plan(desired, reading, &popts)?;
+                if !opts.dry_run {
+                    plan.planned = beside::mark(&mut plan, desired);
+                }
                 // A cached reading holds no element counts: those that
                 // move are read.
                 plan::count_leaving(&mut sock, &mut plan)?;
@@ -248,7 +254,7 @@ fn apply_model(
                 transaction: Duration::ZERO,
                 staging: Duration::ZERO,
                 staged: 0,
-                staged_edits: 0,
+                beside: 0,
                 deferred: 0,
                 settling: Duration::ZERO,
                 planning,
@@ -259,6 +265,7 @@ fn apply_model(
         // (`stage`); a dry run makes them in its one batch, which the
         // kernel discards.
         let staged = if opts.dry_run { Default::default() } else { stage::sets(desired, &plan) };
+        let beside = beside::made_anew(&plan, &staged);
         // The values read for this plan, at its generation: a retry reads
         // and carries them again.
         let seeds = carry::seeds(desired, previous, &plan);
@@ -351,8 +358,8 @@ fn apply_model(
                     elapsed: start.elapsed(),
                     transaction,
                     staging,
-                    staged: staged.sets.len() + own.len(),
-                    staged_edits: staged.edits.len(),
+                    staged: staged.sets.len() - beside + own.len(),
+                    beside,
                     deferred: deferred.sets.len(),
                     settling,
                     planning,
@@ -382,6 +389,7 @@ pub fn plan_ahead(
 ) -> Result<Planned, RuntimeError> {
     let cached = std::mem::take(&mut live.cached);
     let mut plan = plan::plan(desired, live, opts)?;
+    plan.planned = beside::mark(&mut plan, desired);
     let mut sock = Socket::open(netns)?;
     plan::count_leaving(&mut sock, &mut plan)?;
     let carried = carried_sets(cached, desired, &plan);

@@ -250,6 +250,20 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
         }
         None => true,
     });
+    // The old version of a map made anew beside it (`apply/beside.rs`),
+    // which an apply killed before the transaction after its batch left:
+    // a staged set in use goes by its name, and no rule uses it.
+    if !set_names.is_empty() {
+        let models: std::collections::HashSet<&str> =
+            set_names.values().map(String::as_str).collect();
+        named.retain(|info| {
+            let left = models.contains(info.name.as_str()) && !used.contains(info.name.as_str());
+            if left {
+                staged_left.push(info.name.clone());
+            }
+            !left
+        });
+    }
     staged_left.sort();
     let mut model_sets = Vec::new();
     for info in named {

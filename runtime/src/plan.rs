@@ -208,6 +208,10 @@ pub struct Plan {
     /// moved into `live`.
     pub(crate) meta: Vec<LiveTable>,
     pub(crate) genid: u32,
+    /// The delta as planned, where `apply` writes its batch from another
+    /// (`apply/beside.rs`: maps made anew beside the old ones); see
+    /// [`Plan::shown`].
+    pub(crate) planned: Option<Delta>,
 }
 
 /// A table rebuilt, and why. A table of this policy's is rebuilt in place:
@@ -239,6 +243,12 @@ pub struct Orphan {
 }
 
 impl Plan {
+    /// The delta as planned, to show: where `apply` made maps anew beside
+    /// the old ones (`apply/beside.rs`), `delta` is what its batch wrote.
+    pub fn shown(&self) -> &Delta {
+        self.planned.as_ref().unwrap_or(&self.delta)
+    }
+
     /// Whether `apply` would change nothing.
     pub fn is_empty(&self) -> bool {
         self.delta.is_empty()
@@ -418,6 +428,7 @@ pub fn plan(desired: &Desired, live: Live, opts: &PlanOptions) -> Result<Plan, R
         notes,
         meta,
         genid,
+        planned: None,
     })
 }
 

@@ -65,7 +65,8 @@ fn listing(ns: &Netns) -> String {
     let mut out = String::new();
     let mut items: Option<Vec<String>> = None;
     for line in listed.lines() {
-        let line = line.trim();
+        let named = policy_names(line.trim());
+        let line = named.as_str();
         let line = line.split_once("comment \"").map_or(line, |(head, _)| head).trim_end();
         let rest = match (&mut items, line.split_once("elements = {")) {
             (None, Some((_, rest))) => {
@@ -92,6 +93,20 @@ fn listing(ns: &Netns) -> String {
         }
     }
     out
+}
+
+/// `line` with each map made anew beside the old one (`shriekc/staged/
+/// GENID/NAME`, see `runtime/src/apply/beside.rs`) named as the policy
+/// names it, as `plan` reads it back.
+fn policy_names(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("shriekc/staged/") {
+        out += &rest[..at];
+        let after = &rest[at + "shriekc/staged/".len()..];
+        rest = after.split_once('/').map_or(after, |(_, name)| name);
+    }
+    out + rest
 }
 
 /// The cache file of the table in `ns`: the binary keeps it in the test

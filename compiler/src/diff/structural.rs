@@ -136,6 +136,61 @@ impl TableDelta {
             && self.sets.is_empty()
             && self.chains.is_empty()
     }
+
+    /// The sets named in `names`, which stay with only their elements
+    /// changed, made again instead (every element new), and every rule of
+    /// `new` that uses one of them replaced with it, as [`diff`] has it for
+    /// a set whose type changed. `old` and `new` are the two sides of this
+    /// delta's table.
+    pub fn remake_sets(&mut self, old: &nft::Table, new: &nft::Table, names: &[&str]) {
+        for sd in self.sets.iter_mut().filter(|s| names.contains(&s.name.as_str())) {
+            if sd.action.is_none() {
+                sd.action = Some(Action::Change);
+                sd.elements.clear();
+            }
+        }
+        for (nj, c) in new.chains.iter().enumerate() {
+            match self.chains.iter_mut().find(|cd| cd.new == Some(nj)) {
+                Some(cd) if cd.old.is_some() => replace_uses(cd, c, names),
+                Some(_) => {}
+                None => {
+                    if !c.rules.iter().any(|r| uses_any(r, names)) {
+                        continue;
+                    }
+                    // No delta: the chain is the same on both sides.
+                    let Some(oi) = old.chains.iter().position(|o| o.name == c.name) else {
+                        continue;
+                    };
+                    let mut cd = ChainDelta {
+                        name: c.name.clone(),
+                        old: Some(oi),
+                        new: Some(nj),
+                        action: None,
+                        rules: Vec::new(),
+                        kept: (0..c.rules.len()).map(|i| (i, i)).collect(),
+                    };
+                    replace_uses(&mut cd, c, names);
+                    // In the order of the new chains, as `diff` has them.
+                    let at = self.chains.iter().position(|d| d.new.is_none_or(|j| j > nj));
+                    self.chains.insert(at.unwrap_or(self.chains.len()), cd);
+                }
+            }
+        }
+    }
+}
+
+/// The kept rules of `cd` that use one of `sets` replaced: the kernel will
+/// not delete a set a rule still uses. `new` is its chain on the new side.
+fn replace_uses(cd: &mut ChainDelta, new: &nft::Chain, sets: &[&str]) {
+    let rules = &mut cd.rules;
+    cd.kept.retain(|&(a, b)| {
+        let uses = uses_any(&new.rules[b], sets);
+        if uses {
+            rules.push(Edit { action: Action::Change, old: Some(a), new: Some(b) });
+        }
+        !uses
+    });
+    sort_edits(rules, &cd.kept);
 }
 
 /// The delta that turns `old` into `new`.
@@ -268,26 +323,19 @@ fn chain(
             kept: vec![],
         }),
         (Some((oi, o)), Some((ni, n))) => {
-            let (mut rules, mut kept) = rules(&o.rules, &n.rules);
-            // A rule that uses a set made again goes with it: the kernel
-            // will not delete a set a rule still uses.
-            kept.retain(|&(a, b)| {
-                let uses = uses_any(&n.rules[b], remade_sets);
-                if uses {
-                    rules.push(Edit { action: Action::Change, old: Some(a), new: Some(b) });
-                }
-                !uses
-            });
-            sort_edits(&mut rules, &kept);
+            let (rules, kept) = rules(&o.rules, &n.rules);
             let action = (o.base != n.base).then_some(Action::Change);
-            (action.is_some() || !rules.is_empty()).then(|| ChainDelta {
+            let mut cd = ChainDelta {
                 name: n.name.clone(),
                 old: Some(oi),
                 new: Some(ni),
                 action,
                 rules,
                 kept,
-            })
+            };
+            // A rule that uses a set made again goes with it.
+            replace_uses(&mut cd, n, remade_sets);
+            (cd.action.is_some() || !cd.rules.is_empty()).then_some(cd)
         }
         (None, None) => None,
     }
@@ -454,6 +502,84 @@ mod tests {
                 Edit { action: Action::Change, old: Some(10_000), new: Some(10_001) },
             ]
         );
+    }
+
+    fn map(elements: &[u16]) -> nft::Set {
+        let element = |p: &u16| nft::Element {
+            key: nft::Elem(vec![nft::Part::Int(u128::from(*p), u128::from(*p))]),
+            data: Some(nft::Data::Verdict(Verdict::Accept)),
+            origin: Vec::new(),
+        };
+        nft::Set {
+            name: "m".into(),
+            key: vec![nft::Selector::ThDport],
+            interval: false,
+            data: Some(nft::DataType::Verdict),
+            elements: elements.iter().map(element).collect(),
+            counters: true,
+            comment: None,
+            dynamic: None,
+        }
+    }
+
+    fn table(set: nft::Set, chains: Vec<(&str, Vec<nft::Rule>)>) -> nft::Table {
+        let chains = chains
+            .into_iter()
+            .map(|(name, rules)| nft::Chain { name: name.into(), base: None, rules, comment: None })
+            .collect();
+        nft::Table { name: "t".into(), sets: vec![set], counters: Vec::new(), chains }
+    }
+
+    #[test]
+    fn a_set_made_again_takes_the_rules_that_use_it_along() {
+        let vmap = || nft::Rule {
+            exprs: vec![Expr::Vmap { key: vec![nft::Selector::ThDport], map: "m".into() }],
+            origin: Vec::new(),
+        };
+        // Chain `a` gains a rule before the lookup; chain `b` is the same
+        // on both sides, and looks the map up too; chain `c` does not.
+        let old = table(
+            map(&[80, 443]),
+            vec![
+                ("a", vec![logged("x"), vmap()]),
+                ("b", vec![logged("y"), vmap(), logged("z")]),
+                ("c", vec![logged("w")]),
+            ],
+        );
+        let new = table(
+            map(&[80, 443, 8080]),
+            vec![
+                ("a", vec![logged("x"), logged("new"), vmap()]),
+                ("b", vec![logged("y"), vmap(), logged("z")]),
+                ("c", vec![logged("w")]),
+            ],
+        );
+        let delta = super::diff(
+            &nft::Ruleset { tables: vec![old.clone()] },
+            &nft::Ruleset { tables: vec![new.clone()] },
+        );
+        let mut td = delta.tables[0].clone();
+        assert_eq!(td.sets[0].action, None);
+        assert_eq!(td.sets[0].elements.len(), 1);
+        assert_eq!(td.chains.len(), 1);
+        td.remake_sets(&old, &new, &["m"]);
+        assert_eq!(td.sets[0].action, Some(Action::Change));
+        assert!(td.sets[0].elements.is_empty());
+        let names: Vec<&str> = td.chains.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        let change = |o, n| Edit { action: Action::Change, old: Some(o), new: Some(n) };
+        let add = Edit { action: Action::Add, old: None, new: Some(1) };
+        assert_eq!(td.chains[0].rules, [add, change(1, 2)]);
+        assert_eq!(td.chains[0].kept, [(0, 0)]);
+        assert_eq!(td.chains[1].rules, [change(1, 1)]);
+        assert_eq!(td.chains[1].kept, [(0, 0), (2, 2)]);
+        // Made again by `diff` itself (another type), the same edits.
+        let mut typed = new.clone();
+        typed.sets[0].interval = true;
+        let delta =
+            super::diff(&nft::Ruleset { tables: vec![old] }, &nft::Ruleset { tables: vec![typed] });
+        assert_eq!(delta.tables[0].sets, td.sets);
+        assert_eq!(delta.tables[0].chains, td.chains);
     }
 
     fn lcs(a: &str, b: &str) -> usize {

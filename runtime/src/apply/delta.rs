@@ -16,7 +16,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use shriek_compiler::diff::structural::{Action, TableDelta};
+use shriek_compiler::diff::structural::{Action, SetDelta, TableDelta};
 use shriek_compiler::nft;
 
 use super::rebuild;
@@ -137,42 +137,17 @@ pub(crate) struct Staging {
     pub sets: Vec<Staged>,
     /// New chains the staged maps jump to, made empty: (table, chain).
     pub chains: Vec<(String, String)>,
-    /// Interval sets that stay whose new elements went in already.
-    pub edits: Vec<StagedEdit>,
 }
 
 impl Staging {
     pub fn is_empty(&self) -> bool {
-        self.sets.is_empty() && self.edits.is_empty()
-    }
-
-    /// The staged edits of set `set` (the policy's name) of table `table`:
-    /// its new elements went in already, and the elements they replaced
-    /// went.
-    pub fn edits_of(&self, table: &str, set: &str) -> Option<&StagedEdit> {
-        self.edits.iter().find(|e| e.table == table && e.set.name == set)
-    }
-
-    pub fn has_edits(&self, table: &str, set: &str) -> bool {
-        self.edits_of(table, set).is_some()
+        self.sets.is_empty()
     }
 
     /// Whether chain `chain` of table `table` was made already.
     pub fn has_chain(&self, table: &str, chain: &str) -> bool {
         self.chains.iter().any(|(t, c)| t == table && c == chain)
     }
-}
-
-/// The new elements of an interval set that stays, added before the batch
-/// whose rules change: the elements replaced (`gone`, of the live set)
-/// deleted first, then those that come (`came`, of the policy's `set`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct StagedEdit {
-    pub table: String,
-    pub set: nft::Set,
-    pub kernel: String,
-    pub gone: Vec<nft::Element>,
-    pub came: Vec<nft::Element>,
 }
 
 /// A set made already under `kernel`.
@@ -239,7 +214,7 @@ fn in_place(
     }
     let nat_gone = super::nat_maps::delete_going(b, name, meta, Some(td), false);
     super::nat_maps::delete_own_sets(b, name, meta, Some(td), false);
-    sets_going(b, name, old, meta, td, staged);
+    sets_going(b, name, old, meta, td, staged, &HashSet::new());
 
     // What comes.
     let refs = sets_coming(b, name, new, meta, td, staged);
@@ -294,7 +269,7 @@ fn in_place(
 
     // What is no longer used: sets first, since a map's elements may jump
     // to a chain that goes too.
-    let held = sets_gone(b, name, old, meta, td, &HashSet::new());
+    let held = sets_gone(b, name, old, meta, td, staged, &HashSet::new());
     for cd in td.chains.iter().filter(|c| c.action == Some(Action::Remove)) {
         // The chain first: its links to its parts go with it.
         let parts = cd.old.map(|ci| meta.parts[ci].as_slice()).unwrap_or(&[]);
@@ -314,26 +289,55 @@ pub(super) fn sets_going(
     meta: &LiveTable,
     td: &TableDelta,
     staged: &Staging,
+    remade: &HashSet<&str>,
 ) {
     for sd in td.sets.iter().filter(|s| s.action.is_none()) {
         let (Some(si), Some(_)) = (sd.old, sd.new) else { continue };
         let set = &old.sets[si];
-        // A replaced element went with the staged edits.
-        let went = staged.edits_of(name, &sd.name).map_or(&[][..], |e| e.gone.as_slice());
         let gone: Vec<&nft::Element> = sd
             .elements
             .iter()
             .filter(|e| matches!(e.action, Action::Remove | Action::Change))
             .filter_map(|e| e.old.map(|i| &set.elements[i]))
-            .filter(|el| !went.iter().any(|w| w.key == el.key))
             .collect();
         if !gone.is_empty() {
             encode::edit_elements(b, name, set, meta.kernel_set(&set.name), &gone, false);
         }
     }
     for sd in td.sets.iter().filter(|s| s.action == Some(Action::Change)) {
-        encode::delete_set(b, name, meta.kernel_set(&sd.name));
+        if !outlives(b, name, old, sd, staged, remade) {
+            encode::delete_set(b, name, meta.kernel_set(&sd.name));
+        }
     }
+}
+
+/// Whether the old version of set `sd`, made again, stays until the
+/// transaction after the batch ([`sets_gone`]): a map made again under a
+/// new name (`staged`), in a batch that defers, whose elements jump to no
+/// chain in `remade`. A packet that started walking the old rules just
+/// before the commit looks their map up with the new generation's mask;
+/// had the batch deleted it, the packet would find nothing there.
+fn outlives(
+    b: &Batch,
+    name: &str,
+    old: &nft::Table,
+    sd: &SetDelta,
+    staged: &Staging,
+    remade: &HashSet<&str>,
+) -> bool {
+    sd.action == Some(Action::Change)
+        && b.deferred.is_some()
+        && staged.sets.iter().any(|s| s.table == name && s.set == sd.name)
+        && sd.old.is_some_and(|i| deferrable(&old.sets[i], remade))
+}
+
+/// Whether map `set` may go in the transaction after the batch: a map
+/// whose elements jump to no chain in `remade` (deleted and made again in
+/// the batch, which cannot be while the map still jumps to it).
+fn deferrable(set: &nft::Set, remade: &HashSet<&str>) -> bool {
+    set.data.is_some()
+        && set.dynamic.is_none()
+        && !super::stage::targets(set).any(|t| remade.contains(t))
 }
 
 /// New sets (and sets made again), then the new elements of the sets that
@@ -364,7 +368,7 @@ pub(super) fn sets_coming(
             encode::named_set(b, name, &new.sets[j], &sd.name, id);
         }
     }
-    for sd in td.sets.iter().filter(|s| s.action.is_none() && !staged.has_edits(name, &s.name)) {
+    for sd in td.sets.iter().filter(|s| s.action.is_none()) {
         let Some(sj) = sd.new else { continue };
         let set = &new.sets[sj];
         let came: Vec<&nft::Element> = sd
@@ -383,24 +387,27 @@ pub(super) fn sets_coming(
 /// The sets no longer used: before the chains their elements may jump to.
 /// A map goes in the transaction after the batch where the batch defers
 /// (`Batch::deferred`), unless it jumps to a chain in `remade` (deleted
-/// and made again in the batch). Returns the chains the deferred maps jump
-/// to: should the batch delete them, they go after those maps.
+/// and made again in the batch); so does the old version of a map made
+/// again under a new name ([`outlives`]). Returns the chains the deferred
+/// maps jump to: should the batch delete them, they go after those maps.
 pub(super) fn sets_gone(
     b: &mut Batch,
     name: &str,
     old: &nft::Table,
     meta: &LiveTable,
     td: &TableDelta,
+    staged: &Staging,
     remade: &HashSet<&str>,
 ) -> HashSet<String> {
     let mut held = HashSet::new();
-    for sd in td.sets.iter().filter(|s| s.action == Some(Action::Remove)) {
+    let outlived: Vec<&SetDelta> =
+        td.sets.iter().filter(|sd| outlives(b, name, old, sd, staged, remade)).collect();
+    for sd in td.sets.iter().filter(|s| s.action == Some(Action::Remove)).chain(outlived) {
         let kernel = meta.kernel_set(&sd.name);
         let set = sd.old.map(|i| &old.sets[i]);
         let targets: Vec<&str> =
             set.map(|s| super::stage::targets(s).collect()).unwrap_or_default();
-        let deferrable = set.is_some_and(|s| s.data.is_some() && s.dynamic.is_none())
-            && !targets.iter().any(|t| remade.contains(t));
+        let deferrable = set.is_some_and(|s| deferrable(s, remade));
         match b.deferred.as_mut() {
             Some(d) if deferrable => {
                 d.sets.push((name.to_string(), kernel.to_string()));

@@ -105,9 +105,15 @@ pub(super) fn write(
             &no_delta
         }
     };
+    // Chains deleted and made again under the same name (a kind changed).
+    let remade: HashSet<&str> = live
+        .iter()
+        .map(|(c, _)| *c)
+        .filter(|c| !kept.contains(c) && wanted.contains_key(c))
+        .collect();
     let nat_gone = super::nat_maps::delete_going(b, name, meta, Some(td), true);
     super::nat_maps::delete_own_sets(b, name, meta, Some(td), true);
-    sets_going(b, name, old, meta, td, staged);
+    sets_going(b, name, old, meta, td, staged, &remade);
     for (chain, base) in &live {
         match (kept.contains(chain), wanted.get(chain).and_then(|c| c.base)) {
             (true, Some(n)) if base.is_some_and(|o| o.policy != n.policy) => {
@@ -139,12 +145,7 @@ pub(super) fn write(
 
     // What leaves the policy: sets first, since a map's elements may jump
     // to a chain that goes too.
-    let remade: HashSet<&str> = live
-        .iter()
-        .map(|(c, _)| *c)
-        .filter(|c| !kept.contains(c) && wanted.contains_key(c))
-        .collect();
-    let held = sets_gone(b, name, old, meta, td, &remade);
+    let held = sets_gone(b, name, old, meta, td, staged, &remade);
     for (chain, _) in live.iter().filter(|(c, _)| !wanted.contains_key(c)) {
         super::delta::delete_chain_held(b, name, chain, &[], &held);
     }

@@ -1,5 +1,6 @@
-//! The staging transaction: the interval sets a plan makes anew, made
-//! before the batch that starts using them, in a transaction of their own.
+//! The staging transaction: the interval sets a plan makes anew, and the
+//! maps it makes anew beside the old ones (`beside.rs`), made before the
+//! batch that starts using them, in a transaction of their own.
 //!
 //! Linux publishes the elements of an interval set (rbtree, pipapo) in
 //! the last step of the commit that adds them (`nft_set_commit_update`
@@ -19,7 +20,7 @@
 
 use std::collections::HashSet;
 
-use shriek_compiler::diff::structural::{Action, TableDelta};
+use shriek_compiler::diff::structural::Action;
 use shriek_compiler::nft;
 
 use crate::decode::staged::staged_name;
@@ -29,7 +30,7 @@ use crate::layout;
 use crate::plan::Plan;
 use crate::socket::Socket;
 
-use super::delta::{Staged, StagedEdit, Staging};
+use super::delta::{Staged, Staging};
 
 /// The interval sets `plan` makes anew in tables that stay (a table made
 /// whole is new to the packet path in any case), each under its staged
@@ -47,35 +48,20 @@ pub(super) fn sets(desired: &Desired, plan: &Plan) -> Staging {
             continue;
         }
         let old = &plan.live.tables[oi];
-        // New elements of interval sets that stay, when rules change too.
-        if whole.is_some() || td.chains.iter().any(|cd| !cd.rules.is_empty()) {
-            edits(&mut staging, plan, td, oi, new);
-        }
         for sd in &td.sets {
-            let (Some(Action::Add | Action::Change), Some(j)) = (sd.action, sd.new) else {
+            let (Some(action @ (Action::Add | Action::Change)), Some(j)) = (sd.action, sd.new)
+            else {
                 continue;
             };
             let set = &new.sets[j];
-            if !set.interval || set.dynamic.is_some() {
+            // A hashed map made again goes under a new name too, so that
+            // the old one can stay until the packets that walk the old
+            // rules are through (`delta::sets_gone`).
+            let remade_map = action == Action::Change && set.data == Some(nft::DataType::Verdict);
+            if !(set.interval || remade_map) || set.dynamic.is_some() {
                 continue;
             }
-            let mut chains = Vec::new();
-            let stageable = targets(set).all(|target| {
-                if let Some(c) = old.chains.iter().find(|c| c.name == target) {
-                    // A regular chain stays in either path.
-                    return c.base.is_none();
-                }
-                match new.chains.iter().find(|c| c.name == target) {
-                    Some(c) if c.base.is_none() && !layout::splittable(new, c) => {
-                        chains.push(c);
-                        true
-                    }
-                    _ => false,
-                }
-            });
-            if !stageable {
-                continue;
-            }
+            let Some(chains) = stageable(set, old, new) else { continue };
             for c in chains {
                 if !staging.chains.iter().any(|(t, n)| *t == new.name && *n == c.name) {
                     staging.chains.push((new.name.clone(), c.name.clone()));
@@ -91,78 +77,30 @@ pub(super) fn sets(desired: &Desired, plan: &Plan) -> Staging {
     staging
 }
 
-/// The new elements of table `new`'s interval sets that stay, in a batch
-/// that changes rules: they go in with the staging transaction. An
-/// interval set publishes the elements a commit adds only at the end of
-/// the commit, after the rules it makes are live; when those rules stop
-/// deciding a packet that one of the new elements now decides (a run of
-/// rules whose map merges into the one before it), the packet would find
-/// neither for a moment. Added a commit earlier, an element decides its
-/// packets only as the rules after it in the new policy would, a moment
-/// sooner. Not when an element jumps to a chain the live table lacks
-/// (made in the batch). An element that goes stays in the batch (it stays
-/// found until the commit's end, as the rules that no longer use it would
-/// have it), unless a new element's range overlaps it.
-fn edits(staging: &mut Staging, plan: &Plan, td: &TableDelta, oi: usize, new: &nft::Table) {
-    let old = &plan.live.tables[oi];
-    let meta = &plan.meta[oi];
-    let regular = |t: &nft::Table| -> HashSet<String> {
-        t.chains.iter().filter(|c| c.base.is_none()).map(|c| c.name.clone()).collect()
-    };
-    let both = &regular(old) & &regular(new);
-    for sd in td.sets.iter().filter(|s| s.action.is_none()) {
-        let (Some(si), Some(sj)) = (sd.old, sd.new) else { continue };
-        let set = &new.sets[sj];
-        if !set.interval || set.dynamic.is_some() {
-            continue;
-        }
-        let came: Vec<nft::Element> = sd
-            .elements
-            .iter()
-            .filter(|e| matches!(e.action, Action::Add | Action::Change))
-            .filter_map(|e| e.new.map(|j| set.elements[j].clone()))
-            .collect();
-        let kept = |e: &nft::Element| match &e.data {
-            Some(nft::Data::Verdict(nft::Verdict::Jump(c) | nft::Verdict::Goto(c))) => {
-                both.contains(c)
+/// The new chains that set `set` of table `new` jumps or goes to, which
+/// the staging transaction makes empty; `None` when it cannot be made
+/// before the batch: one of its chains is a base chain, or one the batch
+/// lays out in parts. `old` is the live table.
+pub(super) fn stageable<'a>(
+    set: &nft::Set,
+    old: &nft::Table,
+    new: &'a nft::Table,
+) -> Option<Vec<&'a nft::Chain>> {
+    let mut chains = Vec::new();
+    for target in targets(set) {
+        if let Some(c) = old.chains.iter().find(|c| c.name == target) {
+            // A regular chain stays in either path.
+            if c.base.is_some() {
+                return None;
             }
-            _ => true,
-        };
-        if came.is_empty() || !came.iter().all(kept) {
             continue;
         }
-        let live = &old.sets[si];
-        // Replaced: an element of the same key, or one that goes whose
-        // range overlaps one that comes (`7003-7004` widened to
-        // `7003-7006`), which the kernel would refuse beside it.
-        let gone = sd
-            .elements
-            .iter()
-            .filter_map(|e| Some((e.action, &live.elements[e.old?])))
-            .filter(|(action, el)| match action {
-                Action::Change => true,
-                Action::Remove => came.iter().any(|c| overlap(&c.key, &el.key)),
-                _ => false,
-            })
-            .map(|(_, el)| el.clone())
-            .collect();
-        staging.edits.push(StagedEdit {
-            table: new.name.clone(),
-            set: set.clone(),
-            kernel: meta.kernel_set(&set.name).to_string(),
-            gone,
-            came,
-        });
+        match new.chains.iter().find(|c| c.name == target) {
+            Some(c) if c.base.is_none() && !layout::splittable(new, c) => chains.push(c),
+            _ => return None,
+        }
     }
-}
-
-/// Whether two keys share a value: every field's ranges (or names) meet.
-fn overlap(a: &nft::Elem, b: &nft::Elem) -> bool {
-    a.0.len() == b.0.len()
-        && a.0.iter().zip(&b.0).all(|pair| match pair {
-            (nft::Part::Int(l1, h1), nft::Part::Int(l2, h2)) => l1 <= h2 && l2 <= h1,
-            (x, y) => x == y,
-        })
+    Some(chains)
 }
 
 /// The chains set `s`'s elements jump or go to.
@@ -201,9 +139,6 @@ pub(super) fn batch(b: &mut Batch, desired: &Desired, staging: &Staging, own: &[
         let id = b.set_id();
         encode::named_set(b, &s.table, set, &s.kernel, id);
     }
-    for e in &staging.edits {
-        write_edit(b, e, false);
-    }
     for o in own {
         encode::own_set(b, o);
     }
@@ -227,29 +162,7 @@ pub(super) fn unstage(sock: &mut Socket, staging: &Staging, own: &[OwnSet]) {
     let sets = staging.sets.iter().map(|s| (s.table.as_str(), s.kernel.as_str(), true));
     let sets = sets.chain(own.iter().map(|o| (o.table.as_str(), o.name.as_str(), true)));
     let chains = staging.chains.iter().map(|(t, c)| (t.as_str(), c.as_str(), false));
-    // The staged edits undone, each set's in a transaction of its own: the
-    // elements that came go, and those they replaced come back.
-    for e in &staging.edits {
-        let mut b = Batch::begin(sock.next_seq(), None);
-        write_edit(&mut b, e, true);
-        b.end();
-        let _ = super::send_batch(sock, &b);
-    }
     delete_each(sock, sets.chain(chains));
-}
-
-/// Staged edit `e`: the replaced elements go and the new ones come, or,
-/// to `undo` it, the other way round.
-fn write_edit(b: &mut Batch, e: &StagedEdit, undo: bool) {
-    let (first, then) = if undo { (&e.came, &e.gone) } else { (&e.gone, &e.came) };
-    let first: Vec<&nft::Element> = first.iter().collect();
-    if !first.is_empty() {
-        encode::edit_elements(b, &e.table, &e.set, &e.kernel, &first, false);
-    }
-    let then: Vec<&nft::Element> = then.iter().collect();
-    if !then.is_empty() {
-        encode::edit_elements(b, &e.table, &e.set, &e.kernel, &then, true);
-    }
 }
 
 /// Deletes each (table, name, whether a set, else a chain) in a
@@ -273,22 +186,7 @@ pub(super) fn delete_each<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::{next_genid, overlap};
-    use shriek_compiler::nft::{Elem, Part};
-
-    #[test]
-    fn keys_overlap_where_every_field_meets() {
-        let key =
-            |parts: &[(u128, u128)]| Elem(parts.iter().map(|&(l, h)| Part::Int(l, h)).collect());
-        assert!(overlap(&key(&[(7003, 7004)]), &key(&[(7003, 7006)])));
-        assert!(overlap(&key(&[(7004, 7004)]), &key(&[(7001, 7004)])));
-        assert!(!overlap(&key(&[(7003, 7004)]), &key(&[(7005, 7006)])));
-        assert!(overlap(&key(&[(1, 5), (80, 80)]), &key(&[(5, 9), (70, 90)])));
-        assert!(!overlap(&key(&[(1, 5), (80, 80)]), &key(&[(5, 9), (81, 90)])));
-        let named = |n: &str| Elem(vec![Part::Str(n.into())]);
-        assert!(overlap(&named("eth0"), &named("eth0")));
-        assert!(!overlap(&named("eth0"), &named("eth1")));
-    }
+    use super::next_genid;
 
     #[test]
     fn the_generation_after_a_commit_skips_zero() {

@@ -283,18 +283,21 @@ fn send(
             if summary.staged == 1 { "it" } else { "them" },
         ));
     }
+    if summary.beside > 0 {
+        // Made in the staging transaction too, under a new name: the old
+        // maps went in the transaction after the batch.
+        out.push_str(&format!(
+            "{} made anew beside the old, in a transaction of its own ({:.1} ms), and the rules that use {} replaced, so that no packet meets a map half changed\n",
+            count(summary.beside, "map"),
+            summary.staging.as_secs_f64() * 1000.0,
+            if summary.beside == 1 { "it" } else { "them" },
+        ));
+    }
     if summary.deferred > 0 {
         out.push_str(&format!(
             "{} no rule uses any more deleted in a transaction after it ({:.1} ms), once the packets walking the old rules were through\n",
             count(summary.deferred, "map"),
             summary.settling.as_secs_f64() * 1000.0,
-        ));
-    }
-    if summary.staged_edits > 0 {
-        out.push_str(&format!(
-            "the new elements of {} added first, in a transaction of their own ({:.1} ms), so that no packet misses them\n",
-            count(summary.staged_edits, "interval set"),
-            summary.staging.as_secs_f64() * 1000.0,
         ));
     }
     out.push_str(&super::plan::leftovers_text(&summary.plan));

@@ -359,7 +359,7 @@ impl<'a> Shown<'a> {
     /// Adds, changes and removals, a table replaced whole counting as a
     /// change.
     pub fn counts(&self) -> Counts {
-        let mut c = render::counts(&self.plan.delta);
+        let mut c = render::counts(self.plan.shown());
         c.change += self.plan.whole.len() + self.plan.records.len();
         c
     }
@@ -370,7 +370,8 @@ impl<'a> Shown<'a> {
     }
 
     /// Rules that only moved in the source, kept as they are (a table
-    /// replaced whole keeps nothing).
+    /// replaced whole keeps nothing; a rule replaced with the map it uses,
+    /// made anew beside the old one, is not kept either).
     pub fn relocated(&self) -> usize {
         let per_table = self.with_sides(|old, new| render::relocated(&self.plan.delta, old, new));
         per_table
@@ -386,7 +387,7 @@ impl<'a> Shown<'a> {
             out.push_str(&format!("~ table inet {}: {}\n", w.table, rebuilt_words(w)));
         }
         out.push_str(&records_text(self.plan, self.prepared.strategy));
-        out.push_str(&self.with_sides(|old, new| render::text(&self.plan.delta, old, new)));
+        out.push_str(&self.with_sides(|old, new| render::text(self.plan.shown(), old, new)));
         out.push_str(&leftovers_text(self.plan));
         let counts = self.counts();
         if counts.is_empty() {
@@ -417,7 +418,7 @@ impl<'a> Shown<'a> {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        let changes = self.with_sides(|old, new| render::json(&self.plan.delta, old, new));
+        let changes = self.with_sides(|old, new| render::json(self.plan.shown(), old, new));
         let counts = self.counts();
         let recorded = self.prepared.recorded.map(|s| s.keyword());
         json!({
