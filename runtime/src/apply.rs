@@ -417,10 +417,13 @@ fn carried_sets(
         .into_iter()
         .filter(|(table, _)| !plan.whole.iter().any(|w| w.table == *table))
         .map(|(table, mut cache)| {
+            let meta = plan.meta.iter().find(|m| m.table.name == table);
             for td in plan.delta.tables.iter().filter(|t| t.name == table) {
                 for sd in &td.sets {
                     if !edited_set(&mut cache, desired, plan, td, sd) {
-                        cache.retain(|set| set != sd.name);
+                        // By the kernel's name, as the cache keeps it.
+                        let kernel = meta.map_or(sd.name.as_str(), |m| m.kernel_set(&sd.name));
+                        cache.retain(|set| set != sd.name && set != kernel);
                     }
                 }
             }
@@ -432,7 +435,8 @@ fn carried_sets(
 /// Set `sd`'s cached elements edited as `delta::write_model` edits the set in
 /// the kernel (`sets_going`, `sets_coming`): each element removed or
 /// changed deleted by its key, each one added or changed added. False for a
-/// set it does not edit in place under the policy's own name.
+/// set it does not edit in place (under the policy's name or the staged
+/// one the set has, by which the cache keeps it).
 fn edited_set(
     cache: &mut crate::cache::TableCache,
     desired: &Desired,
@@ -445,9 +449,7 @@ fn edited_set(
         return false;
     };
     let Some(oi) = plan.meta.iter().position(|m| m.table.name == td.name) else { return false };
-    if plan.meta[oi].kernel_set(&sd.name) != sd.name {
-        return false;
-    }
+    let kernel = plan.meta[oi].kernel_set(&sd.name);
     let (old, new) = (&plan.live.tables[oi].sets[si], &desired.ruleset.tables[ni].sets[sj]);
     let gone: std::collections::HashSet<Vec<u8>> = sd
         .elements
@@ -463,7 +465,7 @@ fn edited_set(
         .filter_map(|e| e.new.map(|j| &new.elements[j]))
         .collect();
     let Some(came) = crate::cache::element_messages(&td.name, new, &came) else { return false };
-    cache.edit(&sd.name, &gone, came);
+    cache.edit(kernel, &gone, came);
     true
 }
 

@@ -25,9 +25,11 @@
 //!
 //! Only sets that change by commits alone are cached: not an interval set
 //! (the kernel's form of intervals is its own), not one filled from the
-//! packet path or whose elements time out, not a staged one. Element
-//! counters are not cached: a cached reading carries no element counts
-//! for a cached set.
+//! packet path or whose elements time out, not one of two that go by the
+//! same policy name (a staged set left over beside the one in use). A map
+//! made anew beside the old one is cached under its staged name, the
+//! kernel's. Element counters are not cached: a cached reading carries no
+//! element counts for a cached set.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -325,13 +327,18 @@ fn table_bytes(
         .collect();
     let name_of = |h: &[u8]| msg::attr_str(h, NFTA_SET_NAME).unwrap_or_default();
     let mut sets = Vec::new();
+    // A map made anew beside the old one (`apply/beside.rs`) keeps its
+    // staged name: it is the policy's set of its model name, unless
+    // another set of the table goes by that name too (one left over).
+    let model_of = |name: &str| staged::model_name(name).unwrap_or(name).to_string();
     for h in &headers {
         let name = name_of(h);
-        let Some(s) = t.sets.iter().find(|s| s.name == name) else { continue };
+        let model = model_of(&name);
+        let Some(s) = t.sets.iter().find(|s| s.name == model) else { continue };
         let flags = msg::attr_u32(h, NFTA_SET_FLAGS).unwrap_or(0);
         let changing = NFT_SET_ANONYMOUS | NFT_SET_INTERVAL | NFT_SET_TIMEOUT | NFT_SET_EVAL;
-        let staged_too = headers.iter().any(|o| staged::model_name(&name_of(o)) == Some(&name));
-        if s.interval || s.dynamic.is_some() || flags & changing != 0 || staged_too {
+        let twice = headers.iter().filter(|o| model_of(&name_of(o)) == model).count() > 1;
+        if s.interval || s.dynamic.is_some() || flags & changing != 0 || twice {
             continue;
         }
         let kept = reuse.as_deref_mut().and_then(|c| c.take(&name, h));

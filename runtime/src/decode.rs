@@ -303,12 +303,14 @@ pub(crate) fn table(dump: &TableDump) -> Option<LiveTable> {
             }
         }
     }
-    // Cached sets are never staged ones: their kernel name is the model's.
+    // By the policy's name, as the counts are (a cached set may be a
+    // staged one: `LiveTable::kernel_set` names it to the kernel).
     let uncounted = dump
         .sets
         .iter()
         .filter(|s| s.cached && sets.get(&s.name).is_some_and(|i| i.counters))
-        .map(|s| (s.name.clone(), s.attrs.clone()))
+        .filter(|s| !staged_left.contains(&s.name))
+        .map(|s| (set_names.get(&s.name).cloned().unwrap_or(s.name.clone()), s.attrs.clone()))
         .collect();
     let element_counts = element_counts
         .into_iter()

@@ -436,9 +436,9 @@ pub fn plan(desired: &Desired, live: Live, opts: &PlanOptions) -> Result<Plan, R
 /// reading holds without counts (see `cache`), as a dump would have given
 /// them: the elements the batch deletes, which are the delta's removed and
 /// changed elements of a set that stays (the plan already found them, so
-/// nothing is compared again here), asked for by key, in a request or a
-/// few, not the whole set. A set made again or removed (or in a table
-/// rebuilt or made again), or one the kernel will not answer so, is dumped
+/// nothing is compared again here), or every element of a set made again
+/// or removed (or in a table rebuilt or made again), asked for by key, in
+/// a request or a few. A set the kernel will not answer so is dumped
 /// whole.
 pub(crate) fn count_leaving(sock: &mut Socket, plan: &mut Plan) -> Result<(), RuntimeError> {
     use std::collections::HashMap;
@@ -480,16 +480,24 @@ pub(crate) fn count_leaving(sock: &mut Socket, plan: &mut Plan) -> Result<(), Ru
                 meta.element_counts.insert(name, HashMap::new());
                 continue;
             }
-            let by_key = match &leaving {
-                Some(leaving) => elements_by_key(sock, &old_table.name, old, leaving)?,
-                None => None,
+            let kernel = meta.kernel_set(&name).to_string();
+            // Every element of a set made again: still asked for by key,
+            // which costs the kernel a lookup each, where a dump of a
+            // hashed set walks it from its start for every 32 KiB piece.
+            let every: Vec<&nft::Element>;
+            let leaving = match leaving {
+                Some(leaving) => leaving,
+                None => {
+                    every = old.elements.iter().collect();
+                    every
+                }
             };
-            let answers = match by_key {
+            let answers = match elements_by_key(sock, &old_table.name, old, &kernel, &leaving)? {
                 Some(answers) => answers,
                 None => sock
                     .request(NFT_MSG_GETSETELEM, NLM_F_DUMP, |a| {
                         a.str(NFTA_SET_ELEM_LIST_TABLE, &old_table.name);
-                        a.str(NFTA_SET_ELEM_LIST_SET, &name);
+                        a.str(NFTA_SET_ELEM_LIST_SET, &kernel);
                     })?
                     .map_err(errno_err("dump"))?,
             };
@@ -499,18 +507,19 @@ pub(crate) fn count_leaving(sock: &mut Socket, plan: &mut Plan) -> Result<(), Ru
     Ok(())
 }
 
-/// GETSETELEM answers for `elements` of set `set`, asked for by key;
-/// `None` when the kernel refuses (one is missing, or it is too old to
-/// answer a list).
+/// GETSETELEM answers for `elements` of set `set` (`kernel` to the
+/// kernel), asked for by key; `None` when the kernel refuses (one is
+/// missing, or it is too old to answer a list).
 fn elements_by_key(
     sock: &mut Socket,
     table: &str,
     set: &nft::Set,
+    kernel: &str,
     elements: &[&nft::Element],
 ) -> Result<Option<Vec<Vec<u8>>>, RuntimeError> {
     // A deletion names each element by its key alone: the same list.
     let mut b = crate::encode::Batch::begin(0, None);
-    crate::encode::edit_elements(&mut b, table, set, &set.name, elements, false);
+    crate::encode::edit_elements(&mut b, table, set, kernel, elements, false);
     let Ok(bytes) = b.w.bytes() else { return Ok(None) };
     let mut answers = Vec::new();
     for m in msg::messages(bytes).filter(|m| m.ty & 0xff == NFT_MSG_DELSETELEM) {

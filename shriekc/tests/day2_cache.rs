@@ -27,17 +27,24 @@ fn shriekc(dir: &Path, cached: bool, args: &[&str]) -> (i32, String) {
     (code, text(&out.stdout))
 }
 
-/// One rule of the policy: `PROTO dport PORT VERDICT`.
+/// One rule of the policy: `PROTO dport PORT VERDICT`, or a `barrier`
+/// (`saddr 10.1.2.3 drop`), which splits the run of port rules, and so
+/// their map, in two.
 #[derive(Clone)]
 struct Rule {
     udp: bool,
     port: u16,
     drop: bool,
+    barrier: bool,
 }
 
 fn policy(rules: &[Rule]) -> String {
     let mut out = format!("table {TABLE} {{\n  chain input hook input policy accept {{\n");
     for r in rules {
+        if r.barrier {
+            out += "    saddr 10.1.2.3 drop\n";
+            continue;
+        }
         let proto = if r.udp { "udp" } else { "tcp" };
         let verdict = if r.drop { "drop" } else { "accept" };
         out += &format!("    {proto} dport {} {verdict}\n", r.port);
@@ -59,7 +66,10 @@ impl Rng {
 
 /// The table as `nft -s` lists it, each map's elements sorted (a hash
 /// map lists them in its hash's order, which differs between namespaces),
-/// without comments (what stays in place keeps the lines it came from).
+/// without comments (what stays in place keeps the lines it came from),
+/// each map by the policy's name and its blocks sorted (the kernel lists
+/// sets in the order they were made, and a map made anew beside the old
+/// one comes after the others).
 fn listing(ns: &Netns) -> String {
     let listed = ns.nft(&["-s", "list", "table", "inet", TABLE]);
     let mut out = String::new();
@@ -92,7 +102,9 @@ fn listing(ns: &Netns) -> String {
             out += &format!("elements = {{ {} }}\n", list.join(", "));
         }
     }
-    out
+    let mut blocks: Vec<&str> = out.split("\n\n").collect();
+    blocks.sort_unstable();
+    blocks.join("\n\n")
 }
 
 /// `line` with each map made anew beside the old one (`shriekc/staged/
@@ -107,6 +119,17 @@ fn policy_names(line: &str) -> String {
         rest = after.split_once('/').map_or(after, |(_, name)| name);
     }
     out + rest
+}
+
+/// The kernel's name of the first run's map, `input_dport` as the policy
+/// names it (staged, once made anew beside the old one).
+fn live_map(ns: &Netns) -> String {
+    let listed = ns.nft(&["list", "table", "inet", TABLE]);
+    let name = listed.lines().filter_map(|l| l.trim().strip_prefix("map ")?.strip_suffix(" {"));
+    name.into_iter()
+        .find(|n| *n == "input_dport" || n.ends_with("/input_dport"))
+        .unwrap_or("input_dport")
+        .to_string()
 }
 
 /// The cache file of the table in `ns`: the binary keeps it in the test
@@ -129,7 +152,12 @@ fn random_changes_and_drift_plan_and_apply_as_without_the_cache() {
     let seed = 0x5eed_d2c4_u64 ^ u64::from(std::process::id());
     let mut rng = Rng(seed);
     let mut rules: Vec<Rule> = (0..60)
-        .map(|i| Rule { udp: i % 2 == 1, port: 100 + i as u16 / 2, drop: i % 4 >= 2 })
+        .map(|i| Rule {
+            udp: i % 2 == 1,
+            port: 100 + i as u16 / 2,
+            drop: i % 4 >= 2,
+            barrier: false,
+        })
         .collect();
     let mut next_port = 1000u16;
     let mut older: Option<Vec<u8>> = None;
@@ -148,9 +176,15 @@ fn random_changes_and_drift_plan_and_apply_as_without_the_cache() {
     let steps = shriek_testkit::prop_cases(16);
     for step in 0..steps {
         let at = format!("seed {seed:#x}, step {step}");
-        // A one-rule change.
+        // A one-rule change. A barrier that comes or goes changes rules
+        // and the maps' elements at once: the maps are made anew beside
+        // the old ones, under staged names, which the cache keeps too.
         let i = rng.below(rules.len());
-        match rng.below(4) {
+        match rng.below(5) {
+            4 => match rules.iter().position(|r| r.barrier) {
+                Some(b) => drop(rules.remove(b)),
+                None => rules.insert(i, Rule { udp: false, port: 0, drop: true, barrier: true }),
+            },
             0 => {
                 rules[i].port = next_port;
                 next_port += 1;
@@ -161,7 +195,8 @@ fn random_changes_and_drift_plan_and_apply_as_without_the_cache() {
             }
             _ => {
                 let udp = rng.below(2) == 1;
-                rules.insert(i, Rule { udp, port: next_port, drop: rng.below(2) == 1 });
+                let drop = rng.below(2) == 1;
+                rules.insert(i, Rule { udp, port: next_port, drop, barrier: false });
                 next_port += 1;
             }
         }
@@ -169,12 +204,14 @@ fn random_changes_and_drift_plan_and_apply_as_without_the_cache() {
         let cache = cache_file(&ns).expect("a cache path");
         match rng.below(8) {
             1 => drop(ns.try_sh(&format!(
-                "nft add element inet {TABLE} input_dport '{{ tcp . 9999 : drop }}'"
+                "nft add element inet {TABLE} '{}' '{{ tcp . 9999 : drop }}'",
+                live_map(&ns)
             ))),
             2 => {
-                let port = rules.iter().find(|r| !r.udp).map_or(100, |r| r.port);
+                let port = rules.iter().find(|r| !r.udp && !r.barrier).map_or(100, |r| r.port);
                 drop(ns.try_sh(&format!(
-                    "nft delete element inet {TABLE} input_dport '{{ tcp . {port} }}'"
+                    "nft delete element inet {TABLE} '{}' '{{ tcp . {port} }}'",
+                    live_map(&ns)
                 )));
             }
             3 => drop(ns.try_sh(&format!("nft add rule inet {TABLE} input tcp dport 61000 drop"))),
@@ -237,8 +274,9 @@ fn the_files_stay_one_per_table_and_live_namespace() {
     let Some(ns) = Netns::new("d2files") else { return };
     let dir = std::env::temp_dir().join(format!("shriek-day2-files-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let rules: Vec<Rule> =
-        (0..8).map(|i| Rule { udp: i % 2 == 1, port: 100 + i as u16, drop: false }).collect();
+    let rules: Vec<Rule> = (0..8)
+        .map(|i| Rule { udp: i % 2 == 1, port: 100 + i as u16, drop: false, barrier: false })
+        .collect();
     let apply = |body: &str, extra: &[&str]| {
         std::fs::write(dir.join("web.shr"), body).expect("write the policy");
         let mut args = vec!["apply", "--netns", ns.name.as_str()];
@@ -290,7 +328,12 @@ fn an_edited_map_is_cached_as_the_kernel_holds_it() {
     let dir = std::env::temp_dir().join(format!("shriek-day2-edit-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut rules: Vec<Rule> = (0..4000)
-        .map(|i| Rule { udp: i % 2 == 1, port: 10 + 3 * (i as u16 / 2), drop: i % 4 >= 2 })
+        .map(|i| Rule {
+            udp: i % 2 == 1,
+            port: 10 + 3 * (i as u16 / 2),
+            drop: i % 4 >= 2,
+            barrier: false,
+        })
         .collect();
     let mut next_port = 20_000u16;
     let mut rng = Rng(0x5eed_ed17);
@@ -308,7 +351,10 @@ fn an_edited_map_is_cached_as_the_kernel_holds_it() {
                     rules.remove(i);
                 }
                 _ => {
-                    rules.insert(i, Rule { udp: false, port: next_port, drop: true });
+                    rules.insert(
+                        i,
+                        Rule { udp: false, port: next_port, drop: true, barrier: false },
+                    );
                     next_port += 3;
                 }
             }
