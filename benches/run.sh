@@ -11,6 +11,7 @@
 #   control    seconds and peak RSS to apply N rules        (benches/control.sh)
 #   analysis   `shriekc check` on N overlapping rules       (benches/analysis.sh)
 #   day2       a one-rule change to a 100k-rule policy      (benches/day2.sh)
+#   split      a rule that splits a 100k-rule policy's map  (benches/split.sh)
 #   loss       datagrams dropped at the firewall while a
 #              policy is re-applied under a stream          (benches/loss.sh)
 #   criterion  in-process parse, resolve, lower, analysis   (benches/pipeline.rs)
@@ -32,13 +33,13 @@ while (($#)); do
     case $1 in
     --quick) quick=1 ;;
     --out) out=$2; shift ;;
-    dataplane | control | analysis | day2 | loss | criterion | phases | plot | summary) parts+=("$1") ;;
+    dataplane | control | analysis | day2 | split | loss | criterion | phases | plot | summary) parts+=("$1") ;;
     -h | --help) sed -n '2,/^set/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) bench_die "unknown part or flag: $1 (see benches/run.sh --help)" ;;
     esac
     shift
 done
-((${#parts[@]})) || parts=(dataplane control analysis day2 loss criterion phases plot summary)
+((${#parts[@]})) || parts=(dataplane control analysis day2 split loss criterion phases plot summary)
 if [[ -z $out ]]; then
     out=$bench_root/benches/results/$(date -u +%F)
     ((quick)) && out=$bench_tmp/quick
@@ -77,6 +78,13 @@ for part in "${parts[@]}"; do
             bash "$bench_dir/day2.sh" 1000 1 | tee "$out/day2.md"
         else
             bash "$bench_dir/day2.sh" 100000 3 | tee "$out/day2.md"
+        fi
+        ;;
+    split)
+        if ((quick)); then
+            bash "$bench_dir/split.sh" 1000 1 | tee "$out/split.md"
+        else
+            bash "$bench_dir/split.sh" 100000 3 | tee "$out/split.md"
         fi
         ;;
     loss)
