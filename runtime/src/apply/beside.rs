@@ -25,10 +25,8 @@
 //! (`carry.rs`). The plan shown (and `apply`'s summary) keeps the edits;
 //! only the batch makes the map anew.
 
-use shriek_compiler::diff::structural::{Delta, TableDelta};
+use shriek_compiler::diff::structural::{Action, Delta, TableDelta};
 use shriek_compiler::nft;
-
-use shriek_compiler::diff::structural::Action;
 
 use super::delta::Staging;
 use crate::desired::Desired;
