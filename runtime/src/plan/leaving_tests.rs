@@ -28,6 +28,11 @@ fn origin(index: u32) -> Origin {
 
 /// `udp dport vmap @m`, `m` counting, one element per port.
 fn ruleset(ports: &[u16]) -> Ruleset {
+    ruleset_logging(ports, None)
+}
+
+/// [`ruleset`], with a rule after the lookup that logs with `prefix`.
+fn ruleset_logging(ports: &[u16], prefix: Option<&str>) -> Ruleset {
     let elements = ports
         .iter()
         .enumerate()
@@ -55,10 +60,12 @@ fn ruleset(ports: &[u16]) -> Ruleset {
             priority: 0,
             policy: ChainPolicy::Accept,
         }),
-        rules: vec![Rule {
-            exprs: vec![Expr::Vmap { key: vec![Selector::ThDport], map: "m".into() }],
-            origin: vec![origin(0)],
-        }],
+        rules: [Expr::Vmap { key: vec![Selector::ThDport], map: "m".into() }]
+            .into_iter()
+            .chain(prefix.map(|p| Expr::Log { prefix: Some(p.into()), level: None }))
+            .enumerate()
+            .map(|(i, e)| Rule { exprs: vec![e], origin: vec![origin(i as u32)] })
+            .collect(),
         comment: None,
     };
     Ruleset {
@@ -104,4 +111,46 @@ fn the_elements_leaving_a_cached_map_are_counted_as_a_dump_counts_them() {
     let dump = crate::dump::dump_table(&mut sock, TABLE).expect("a dump");
     let full = crate::decode::table(&dump).expect("the table");
     assert_eq!(full.element_counts["m"][&key(5002)], counts[&key(5002)]);
+}
+
+/// A map made anew beside the old one (`apply/beside.rs`: its elements
+/// change and a rule changes too) goes by its staged name in the kernel;
+/// the day-2 cache keeps it under that name, and when it is made anew
+/// again, every element's count is read by key from the staged set, by
+/// the policy's name, as a dump counts them.
+#[test]
+fn a_map_made_anew_is_cached_under_its_staged_name_and_counted_whole() {
+    let Some(ns) = Netns::new("d2anew") else { return };
+    let sources = SourceMap::default();
+    let policy = "/anew.shr";
+    let desired = |rs| Desired { ruleset: rs, sources: &sources, policy, strategy: Strategy::Auto };
+    let opts = ApplyOptions { netns: Some(ns.name.clone()), ..Default::default() };
+    let a = ruleset_logging(&[5001, 5002, 5003], Some("a"));
+    apply(&desired(&a), &opts).expect("apply a");
+    let b = ruleset_logging(&[5001, 5003, 5004], Some("b"));
+    let done = apply(&desired(&b), &opts).expect("apply b");
+    assert_eq!(done.beside, 1, "the map was not made anew");
+    let listed = ns.nft(&["list", "table", "inet", TABLE]);
+    assert!(listed.contains("map shriekc/staged/"), "{listed}");
+    ns.sh("bash -c 'for p in 5003 5003 5003 5004; do echo x > /dev/udp/127.0.0.1/$p; done'");
+
+    let c = ruleset_logging(&[5001, 5003, 5005], Some("c"));
+    let d = desired(&c);
+    let names = d.table_names();
+    let mut sock = Socket::open(Some(&ns.name)).expect("a socket");
+    let live = read_with(&mut sock, &names, policy, Some(&ns.name)).expect("a reading");
+    assert!(live.tables[0].uncounted.contains_key("m"), "not cached as `m`: {live:?}");
+    let planned = crate::apply::plan_ahead(&d, live, &PlanOptions::default(), Some(&ns.name))
+        .expect("a plan");
+    let p = &planned.plan;
+    let counts = &p.meta[0].element_counts["m"];
+    let key = |port: u16| port.to_be_bytes().to_vec();
+    let mut keys: Vec<&Vec<u8>> = counts.keys().collect();
+    keys.sort();
+    assert_eq!(keys, [&key(5001), &key(5003), &key(5004)], "{counts:?}");
+    assert_eq!((counts[&key(5003)].packets, counts[&key(5004)].packets), (3, 1));
+    let mut sock = Socket::open(Some(&ns.name)).expect("a socket");
+    let dump = crate::dump::dump_table(&mut sock, TABLE).expect("a dump");
+    let full = crate::decode::table(&dump).expect("the table");
+    assert_eq!(full.element_counts["m"], *counts);
 }
