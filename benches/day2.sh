@@ -54,14 +54,6 @@ awk -v mid=$((rules / 2 + 3)) 'NR == mid { sub(/dport [0-9]+/, "dport 65001") } 
 in_ns() { ip netns exec "$ns" "$@"; }
 clear_ns() { in_ns nft delete table inet bench 2>/dev/null || true; }
 apply_base() { cp "$work/base.shr" "$work/day2.shr" && "$bin" apply --netns "$ns" --strategy "$1" "$work/day2.shr" >/dev/null; }
-# The least of the `(transaction X ms)` figures in `shriekc apply`'s output.
-least_tx() { sed -n 's/.*(transaction \([0-9.]*\) ms).*/\1/p' "$1" | sort -g | head -1; }
-# The least wall time, in seconds, of a hyperfine JSON export.
-least_s() { awk -F: '/"min"/ { gsub(/[ ,]/, "", $2); print $2; exit }' "$1"; }
-# The mean CPU time (user + system), in seconds, of a hyperfine JSON export:
-# on a busy machine wall time waits for the CPU, CPU time does not.
-cpu_s() { awk -F: '/"user"|"system"/ { gsub(/[ ,]/, "", $2); t += $2 } END { print t }' "$1"; }
-
 export -f apply_base clear_ns in_ns
 export bin ns work
 # hyperfine through bash (which sees the functions above), its start-up
@@ -115,15 +107,15 @@ for strategy in sequential auto; do
     bench "$work/list.json" "clear_ns; apply_base $strategy" \
         "in_ns nft list table inet bench >/dev/null"
     replace_tx=$(peer_replace_tx)
-    first=$(least_s "$work/first.json")
-    change=$(least_s "$work/change.json")
+    first=$(bench_least_s "$work/first.json")
+    change=$(bench_least_s "$work/change.json")
     printf '| %s | %d | %.2f s (%.2f s) | %.1f ms | %.2f s (%.2f s) | %.2f ms | %.2f× | %.2f s (%.2f s) | %.2f s (%.2f s) | %.2f s (%.2f s) | %s |\n' \
-        "$strategy" "$rules" "$first" "$(cpu_s "$work/first.json")" "$(least_tx "$work/first.out")" \
-        "$change" "$(cpu_s "$work/change.json")" "$(least_tx "$work/change.out")" \
+        "$strategy" "$rules" "$first" "$(bench_cpu_s "$work/first.json")" "$(bench_least_tx "$work/first.out")" \
+        "$change" "$(bench_cpu_s "$work/change.json")" "$(bench_least_tx "$work/change.out")" \
         "$(awk -v a="$change" -v b="$first" 'BEGIN { print a / b }')" \
-        "$(least_s "$work/nocache.json")" "$(cpu_s "$work/nocache.json")" \
-        "$(least_s "$work/nft.json")" "$(cpu_s "$work/nft.json")" \
-        "$(least_s "$work/list.json")" "$(cpu_s "$work/list.json")" "$replace_tx"
+        "$(bench_least_s "$work/nocache.json")" "$(bench_cpu_s "$work/nocache.json")" \
+        "$(bench_least_s "$work/nft.json")" "$(bench_cpu_s "$work/nft.json")" \
+        "$(bench_least_s "$work/list.json")" "$(bench_cpu_s "$work/list.json")" "$replace_tx"
     tail -1 "$work/change.out" | sed 's/^/  last change: /' >&2
     # Where one more change's time goes (SHRIEKC_PHASES: milliseconds from
     # the start of the command), for the notes under the table.

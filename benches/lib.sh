@@ -102,6 +102,17 @@ bench_median() {
         }'
 }
 
+# The least wall time, in seconds, of a hyperfine JSON export.
+bench_least_s() { awk -F: '/"min"/ { gsub(/[ ,]/, "", $2); print $2; exit }' "$1"; }
+
+# The mean CPU time (user + system), in seconds, of a hyperfine JSON export:
+# on a busy machine wall time waits for the CPU, CPU time does not.
+bench_cpu_s() { awk -F: '/"user"|"system"/ { gsub(/[ ,]/, "", $2); t += $2 } END { print t }' "$1"; }
+
+# The least of the `(transaction X ms)` figures in a file of `shriekc apply`
+# outputs.
+bench_least_tx() { sed -n 's/.*(transaction \([0-9.]*\) ms).*/\1/p' "$1" | sort -g | head -1; }
+
 # KiB as MiB, one decimal; anything else as it is.
 bench_mib() {
     awk -v k="$1" 'BEGIN { if (k ~ /^[0-9]+$/) printf "%.1f", k / 1024; else print k }'

@@ -45,11 +45,8 @@ in_ns() { ip netns exec "$ns" "$@"; }
 clear_ns() { in_ns nft delete table inet bench 2>/dev/null || true; }
 # apply_as FILE: FILE applied as the one policy file, outside the timing.
 apply_as() { cp "$work/$1" "$work/p.shr" && "$bin" apply --force --netns "$ns" --strategy auto "$work/p.shr" >/dev/null; }
-least_s() { awk -F: '/"min"/ { gsub(/[ ,]/, "", $2); print $2; exit }' "$1"; }
-cpu_s() { awk -F: '/"user"|"system"/ { gsub(/[ ,]/, "", $2); t += $2 } END { print t }' "$1"; }
-# The least of the batch's `(transaction X ms)` figures in FILE, and of the
-# staging transaction's (`in a transaction of its own (X ms)`).
-least_tx() { sed -n 's/.*(transaction \([0-9.]*\) ms).*/\1/p' "$1" | sort -g | head -1; }
+# The least of the staging transaction's figures in FILE (`in a transaction
+# of its own (X ms)`).
 least_staging() { sed -n 's/.*of its own (\([0-9.]*\) ms).*/\1/p' "$1" | sort -g | head -1; }
 
 export -f apply_as clear_ns in_ns
@@ -73,11 +70,11 @@ bench "$work/nft.json" "clear_ns; apply_as base.shr" "in_ns nft -f $work/split.n
 printf '| rules | split (CPU) | staging tx | batch tx | port change after it (CPU) | its tx | `nft -f` whole (CPU) |\n'
 printf '|---:|---:|---:|---:|---:|---:|---:|\n'
 printf '| %d | %.2f s (%.2f s) | %s ms | %s ms | %.2f s (%.2f s) | %s ms | %.2f s (%.2f s) |\n' \
-    "$rules" "$(least_s "$work/split.json")" "$(cpu_s "$work/split.json")" \
-    "$(least_staging "$work/split.out")" "$(least_tx "$work/split.out")" \
-    "$(least_s "$work/after.json")" "$(cpu_s "$work/after.json")" \
-    "$(least_tx "$work/after.out")" \
-    "$(least_s "$work/nft.json")" "$(cpu_s "$work/nft.json")"
+    "$rules" "$(bench_least_s "$work/split.json")" "$(bench_cpu_s "$work/split.json")" \
+    "$(least_staging "$work/split.out")" "$(bench_least_tx "$work/split.out")" \
+    "$(bench_least_s "$work/after.json")" "$(bench_cpu_s "$work/after.json")" \
+    "$(bench_least_tx "$work/after.out")" \
+    "$(bench_least_s "$work/nft.json")" "$(bench_cpu_s "$work/nft.json")"
 clear_ns
 apply_as base.shr
 cp "$work/split.shr" "$work/p.shr"

@@ -234,9 +234,9 @@ fn apply_model(
                 };
                 let cached = std::mem::take(&mut reading.cached);
                 let mut plan = plan::plan(desired, reading, &popts)?;
-                if !opts.dry_run {
-                    plan.planned = beside::mark(&mut plan, desired);
-                }
+                // As `plan_ahead` does: a dry run validates the maps made
+                // anew too (under their own names: nothing is staged).
+                plan.planned = beside::mark(&mut plan, desired);
                 // A cached reading holds no element counts: those that
                 // move are read.
                 plan::count_leaving(&mut sock, &mut plan)?;

@@ -484,14 +484,7 @@ pub(crate) fn count_leaving(sock: &mut Socket, plan: &mut Plan) -> Result<(), Ru
             // Every element of a set made again: still asked for by key,
             // which costs the kernel a lookup each, where a dump of a
             // hashed set walks it from its start for every 32 KiB piece.
-            let every: Vec<&nft::Element>;
-            let leaving = match leaving {
-                Some(leaving) => leaving,
-                None => {
-                    every = old.elements.iter().collect();
-                    every
-                }
-            };
+            let leaving = leaving.unwrap_or_else(|| old.elements.iter().collect());
             let answers = match elements_by_key(sock, &old_table.name, old, &kernel, &leaving)? {
                 Some(answers) => answers,
                 None => sock

@@ -6,11 +6,12 @@
 //! map elements may name them), a base chain's new policy, then every rule
 //! that goes (by handle; the rules of a chain that goes too, so nothing
 //! jumps into it any more) and every element that goes, sets made again
-//! deleted, new sets made, new elements added, new rules placed (each just
-//! before the first untouched rule that follows it in the new chain, or at
-//! the end), and last the sets, chains and counters that go (a map, and
-//! the chains only its elements jump to, in the transaction after the
-//! batch: `settle.rs`). Untouched rules, elements, chains, sets and
+//! deleted (unless staged under a new name), new sets made, new elements
+//! added, new rules placed (each just before the first untouched rule
+//! that follows it in the new chain, or at the end), and last the sets,
+//! chains and counters that go (a map, the old version of a map made
+//! again under a staged name, and the chains only their elements jump
+//! to, in the transaction after the batch: `settle.rs`). Untouched rules, elements, chains, sets and
 //! counters get no message at all, so they keep their handles and their
 //! counts.
 
